@@ -1,0 +1,68 @@
+//! The float types the host path computes in.
+
+use core::fmt::{Debug, Display};
+
+/// The `num-traits` crate `Real` builds on (its `Float` trait brings the math methods).
+pub use num_traits;
+
+/// A float the host path can compute in: `f32` or `f64`.
+///
+/// Hyperparameters are stored as `f64` (the value of the literal that declared them) and
+/// converted with [`Real::of`], which rounds to nearest for `f32`.
+pub trait Real:
+    num_traits::Float + num_traits::FloatConst + Send + Sync + Debug + Display + Default + 'static
+{
+    /// Converts an `f64` constant into this type (round to nearest).
+    fn of(x: f64) -> Self;
+    /// Widens this value to `f64` (exact).
+    fn as_f64(self) -> f64;
+    /// Rounds half to even, like `torch.round`.
+    fn round_even(self) -> Self;
+}
+
+impl Real for f32 {
+    #[inline(always)]
+    fn of(x: f64) -> Self {
+        x as f32
+    }
+    #[inline(always)]
+    fn as_f64(self) -> f64 {
+        self as f64
+    }
+    #[inline(always)]
+    fn round_even(self) -> Self {
+        self.round_ties_even()
+    }
+}
+
+impl Real for f64 {
+    #[inline(always)]
+    fn of(x: f64) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn as_f64(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn round_even(self) -> Self {
+        self.round_ties_even()
+    }
+}
+
+/// The logistic sigmoid `1/(1+e^-x)`, exact at ±∞ (0 and 1).
+#[inline(always)]
+pub fn sigmoid<F: Real>(x: F) -> F {
+    F::one() / (F::one() + (-x).exp())
+}
+
+/// Clamps like `torch.clamp`: NaN stays NaN, `lo` wins when `lo > hi`.
+#[inline(always)]
+pub(crate) fn clamp<F: Real>(x: F, lo: F, hi: F) -> F {
+    let y = if x < lo { lo } else { x };
+    if y > hi {
+        hi
+    } else {
+        y
+    }
+}

@@ -1,0 +1,56 @@
+//! # gdf — the Generic Diffusion Framework, as zero-sized types
+//!
+//! GDF (from Stable Cascade) describes a diffusion model's training and sampling setup as a
+//! handful of small logSNR-centric components: a [schedule](schedule) (`t → λ`), an
+//! [input scaler](scaler) (`λ → (a, b)`), a [target](target) (ε, x0, v, rectified flow), a
+//! [noise conditioning](noise_cond), a [loss weight](loss_weight) and [samplers](sampler).
+//! Swapping one part switches between DDPM/DDIM, EDM, rectified flows and their mixtures.
+//!
+//! Every component here is a type implementing [`LogSnrFn`] and its role's trait; its
+//! hyperparameters are type-level constants ([`konst::Dec`]), so `Cosine` alone is the
+//! original's `CosineSchedule()` and costs nothing at run time:
+//!
+//! ```
+//! use gdf::prelude::*;
+//! use gdf::schedule::Cosine;
+//!
+//! let schedule = Cosine::<>::new();
+//! assert_eq!(core::mem::size_of_val(&schedule), 0);
+//! let l: f64 = schedule.logsnr(0.5, 1.0)?;          // t → logSNR
+//! let (a, b) = scaler::Vp.ab(l);                     // logSNR → (a, b)
+//! assert!((a * a + b * b - 1.0).abs() < 1e-12);
+//! # Ok::<(), gdf::GdfError>(())
+//! ```
+//!
+//! Components whose parameters are only known at run time (a config file) are the
+//! [`dynamic`] types; they compute the same formulas.
+#![deny(missing_docs)]
+
+pub mod component;
+pub mod dynamic;
+pub mod error;
+pub mod float;
+pub mod konst;
+pub mod loss_weight;
+pub mod noise_cond;
+pub mod sampler;
+pub mod scaler;
+pub mod schedule;
+pub mod target;
+
+pub use component::{Decl, LogSnrFn};
+pub use error::{GdfError, Result};
+pub use float::Real;
+
+/// The traits and modules most code needs: `use gdf::prelude::*;`.
+pub mod prelude {
+    pub use crate::component::LogSnrFn;
+    pub use crate::error::GdfError;
+    pub use crate::float::Real;
+    pub use crate::loss_weight::{self, LossWeight};
+    pub use crate::noise_cond::{self, NoiseCond};
+    pub use crate::sampler::{self, Sampler};
+    pub use crate::scaler::{self, Scaler};
+    pub use crate::schedule::{self, Schedule};
+    pub use crate::target::{self, Target};
+}

@@ -1,0 +1,527 @@
+//! Shared golden-data plumbing: loading the JSON files, building runtime components from
+//! their specs, and comparing numbers with the README's tolerances.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use gdf::dynamic::*;
+use gdf::schedule::{Table, VarParams};
+use serde_json::{Map, Value};
+
+/// The golden folder: `GDF_GOLDEN_DIR` when set, else `../shared/golden`.
+pub fn golden_dir() -> PathBuf {
+    match std::env::var_os("GDF_GOLDEN_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/golden"),
+    }
+}
+
+/// All cases of one golden file. Panics (test failure) when it is missing or malformed.
+pub fn load(file: &str) -> Vec<Value> {
+    let path = golden_dir().join(file);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read golden file {}: {e}", path.display()));
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Array(v)) => v,
+        other => panic!(
+            "{}: expected a JSON array of cases, got {other:?}",
+            path.display()
+        ),
+    }
+}
+
+pub type R<T> = Result<T, String>;
+
+/// A number: JSON number or "nan" / "inf" / "-inf".
+pub fn num(v: &Value) -> R<f64> {
+    match v {
+        Value::Number(n) => n.as_f64().ok_or_else(|| format!("bad number {n}")),
+        Value::String(s) => match s.as_str() {
+            "nan" => Ok(f64::NAN),
+            "inf" => Ok(f64::INFINITY),
+            "-inf" => Ok(f64::NEG_INFINITY),
+            _ => Err(format!("bad number string {s:?}")),
+        },
+        Value::Bool(b) => Ok(if *b { 1.0 } else { 0.0 }),
+        _ => Err(format!("expected a number, got {v}")),
+    }
+}
+
+/// An array: a flat list, or `{"shape", "data"}`. Returns (shape, data).
+pub fn arr(v: &Value) -> R<(Vec<usize>, Vec<f64>)> {
+    match v {
+        Value::Array(xs) => Ok((vec![xs.len()], xs.iter().map(num).collect::<R<_>>()?)),
+        Value::Object(m) => {
+            let shape = m
+                .get("shape")
+                .and_then(Value::as_array)
+                .ok_or("array object without shape")?
+                .iter()
+                .map(|s| s.as_u64().map(|x| x as usize).ok_or("bad shape"))
+                .collect::<Result<Vec<_>, _>>()?;
+            let data = m
+                .get("data")
+                .and_then(Value::as_array)
+                .ok_or("array object without data")?;
+            Ok((shape, data.iter().map(num).collect::<R<_>>()?))
+        }
+        _ => Err(format!("expected an array, got {v}")),
+    }
+}
+
+pub fn flat(v: &Value) -> R<Vec<f64>> {
+    Ok(arr(v)?.1)
+}
+
+pub fn get<'a>(m: &'a Value, key: &str) -> R<&'a Value> {
+    m.get(key).ok_or_else(|| format!("missing key {key:?}"))
+}
+
+pub fn pair(v: &Value) -> R<[f64; 2]> {
+    let xs = flat(v)?;
+    match xs[..] {
+        [a, b] => Ok([a, b]),
+        _ => Err(format!("expected a pair, got {v}")),
+    }
+}
+
+/// Reads constructor params, rejecting any key not consumed (an unsupported case fails).
+pub struct Params<'a> {
+    m: Map<String, Value>,
+    what: &'a str,
+}
+
+impl<'a> Params<'a> {
+    pub fn new(v: &Value, what: &'a str) -> R<Self> {
+        match v {
+            Value::Object(m) => Ok(Self { m: m.clone(), what }),
+            Value::Null => Ok(Self {
+                m: Map::new(),
+                what,
+            }),
+            _ => Err(format!("{what}: params must be an object")),
+        }
+    }
+    pub fn take(&mut self, k: &str) -> Option<Value> {
+        self.m.remove(k).filter(|v| !v.is_null())
+    }
+    pub fn f(&mut self, k: &str, default: f64) -> R<f64> {
+        self.take(k).map(|v| num(&v)).unwrap_or(Ok(default))
+    }
+    pub fn u(&mut self, k: &str, default: u64) -> R<u64> {
+        match self.take(k) {
+            None => Ok(default),
+            Some(v) => {
+                let x = num(&v)?;
+                if x >= 0.0 && x.fract() == 0.0 {
+                    Ok(x as u64)
+                } else {
+                    Err(format!(
+                        "{}: {k} must be a non-negative integer, got {v}",
+                        self.what
+                    ))
+                }
+            }
+        }
+    }
+    pub fn b(&mut self, k: &str, default: bool) -> R<bool> {
+        match self.take(k) {
+            None => Ok(default),
+            Some(Value::Bool(b)) => Ok(b),
+            Some(v) => Err(format!("{}: {k} must be a bool, got {v}", self.what)),
+        }
+    }
+    pub fn range(&mut self, k: &str, default: [f64; 2]) -> R<[f64; 2]> {
+        self.take(k).map(|v| pair(&v)).unwrap_or(Ok(default))
+    }
+    pub fn done(self) -> R<()> {
+        if self.m.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}: unsupported params {:?}",
+                self.what,
+                self.m.keys().collect::<Vec<_>>()
+            ))
+        }
+    }
+}
+
+fn spec_parts(spec: &Value) -> R<(&str, &Value)> {
+    let name = get(spec, "component")?
+        .as_str()
+        .ok_or("component must be a string")?;
+    Ok((name, spec.get("params").unwrap_or(&Value::Null)))
+}
+
+pub fn schedule(spec: &Value) -> R<DynSchedule> {
+    let (name, params) = spec_parts(spec)?;
+    let mut p = Params::new(params, name)?;
+    let var = |p: &mut Params, s: f64| -> R<VarParams> {
+        Ok(VarParams {
+            s: p.f("s", s)?,
+            clamp_range: p.range("clamp_range", [1e-4, 0.9999])?,
+            norm_instead: p.b("norm_instead", false)?,
+        })
+    };
+    let kind = match name {
+        "CosineSchedule" => ScheduleKind::Cosine(var(&mut p, 0.008)?),
+        "SqrtSchedule" => ScheduleKind::Sqrt(var(&mut p, 1e-4)?),
+        "CosineSchedule2" => ScheduleKind::Cosine2(p.range("logsnr_range", [-15.0, 15.0])?),
+        "RectifiedFlowsSchedule" => {
+            ScheduleKind::RectifiedFlows(p.range("logsnr_range", [-15.0, 15.0])?)
+        }
+        "LinearSchedule" => ScheduleKind::Linear(p.range("logsnr_range", [-10.0, 10.0])?),
+        "EDMSampleSchedule" => ScheduleKind::EdmSample {
+            sigma_range: p.range("sigma_range", [0.002, 80.0])?,
+            p: p.f("p", 7.0)?,
+        },
+        "EDMTrainSchedule" => ScheduleKind::EdmTrain {
+            mu: p.f("mu", -1.2)?,
+            std: p.f("std", 1.2)?,
+        },
+        "PiecewiseLinearSchedule" => {
+            let xs = p
+                .take("xs")
+                .map(|v| flat(&v))
+                .ok_or("PiecewiseLinear needs xs")??;
+            let ys = p
+                .take("ys")
+                .map(|v| flat(&v))
+                .ok_or("PiecewiseLinear needs ys")??;
+            ScheduleKind::PiecewiseLinear(Table::new(xs, ys).map_err(|e| e.to_string())?)
+        }
+        "StableDiffusionSchedule" => {
+            let r = p.range("linear_range", [0.00085, 0.012])?;
+            let n = p.u("total_steps", 1000)?;
+            DynSchedule::stable_diffusion(r, n).kind
+        }
+        "AdaptiveTrainSchedule" => {
+            let r = p.range("logsnr_range", [-10.0, 10.0])?;
+            let b = p.u("buckets", 100)? as usize;
+            let m = p.f("min_probs", 0.0)?;
+            DynSchedule::adaptive_train(r, b, m).kind
+        }
+        "InterpolatedSchedule" => {
+            let s1 = schedule(
+                &p.take("scheduler1")
+                    .ok_or("Interpolated needs scheduler1")?,
+            )?;
+            let s2 = schedule(
+                &p.take("scheduler2")
+                    .ok_or("Interpolated needs scheduler2")?,
+            )?;
+            let k = p.range("shifts", [1.0, 1.0])?;
+            ScheduleKind::Interpolated(Box::new(s1), Box::new(s2), k)
+        }
+        other => return Err(format!("unknown schedule {other}")),
+    };
+    let mut s = DynSchedule::new(kind);
+    s.shift = p.f("shift", 1.0)?;
+    s.force_limits = p.b("force_limits", true)?;
+    s.discrete_steps = match p.take("discrete_steps") {
+        None => None,
+        Some(v) => Some(num(&v)? as u64),
+    };
+    p.done()?;
+    Ok(s)
+}
+
+pub fn scaler(spec: &Value) -> R<DynScaler> {
+    let (name, params) = spec_parts(spec)?;
+    Params::new(params, name)?.done()?;
+    match name {
+        "VPScaler" => Ok(DynScaler::Vp),
+        "LERPScaler" => Ok(DynScaler::Lerp),
+        other => Err(format!("unknown scaler {other}")),
+    }
+}
+
+pub fn target(spec: &Value) -> R<DynTarget> {
+    let (name, params) = spec_parts(spec)?;
+    Params::new(params, name)?.done()?;
+    match name {
+        "EpsilonTarget" => Ok(DynTarget::Epsilon),
+        "X0Target" => Ok(DynTarget::X0),
+        "VTarget" => Ok(DynTarget::V),
+        "RectifiedFlowsTarget" => Ok(DynTarget::RectifiedFlows),
+        other => Err(format!("unknown target {other}")),
+    }
+}
+
+pub fn noise_cond(spec: &Value) -> R<DynNoiseCond> {
+    let (name, params) = spec_parts(spec)?;
+    let mut p = Params::new(params, name)?;
+    let kind = match name {
+        "CosineTNoiseCond" => CondKind::CosineT(p.f("s", 0.008)?),
+        "EDMNoiseCond" => CondKind::Edm,
+        "SigmoidNoiseCond" => CondKind::Sigmoid,
+        "LogSNRNoiseCond" => CondKind::LogSnr,
+        "EDMSigmaNoiseCond" => CondKind::EdmSigma(p.f("sigma_data", 1.0)?),
+        "RectifiedFlowsNoiseCond" => CondKind::RectifiedFlows,
+        "PiecewiseLinearNoiseCond" => {
+            let xs = p
+                .take("xs")
+                .map(|v| flat(&v))
+                .ok_or("PiecewiseLinear needs xs")??;
+            let ys = p
+                .take("ys")
+                .map(|v| flat(&v))
+                .ok_or("PiecewiseLinear needs ys")??;
+            CondKind::PiecewiseLinear(Table::new(xs, ys).map_err(|e| e.to_string())?)
+        }
+        "StableDiffusionNoiseCond" => {
+            let r = p.range("linear_range", [0.00085, 0.012])?;
+            let n = p.u("total_steps", 1000)?;
+            DynNoiseCond::stable_diffusion(r, n).kind
+        }
+        "DiscreteNoiseCond" => CondKind::Discrete {
+            inner: Box::new(noise_cond(
+                &p.take("noise_cond").ok_or("Discrete needs noise_cond")?,
+            )?),
+            steps: p.u("steps", 1000)?,
+            continuous_range: p.range("continuous_range", [0.0, 1.0])?,
+        },
+        other => return Err(format!("unknown noise cond {other}")),
+    };
+    let mut c = DynNoiseCond::new(kind);
+    c.shift = p.f("shift", 1.0)?;
+    // CosineT ignores a clamp_range kwarg in the original (its setup overwrites it).
+    let range = p.take("clamp_range");
+    if let (Some(r), false) = (range, matches!(c.kind, CondKind::CosineT(_))) {
+        c.clamp_range = pair(&r)?;
+    }
+    p.done()?;
+    Ok(c)
+}
+
+fn weight_list(v: Option<Value>) -> R<Vec<DynLossWeight>> {
+    match v {
+        None => Ok(vec![]),
+        Some(Value::Array(xs)) => xs.iter().map(loss_weight).collect(),
+        Some(one) => Ok(vec![loss_weight(&one)?]),
+    }
+}
+
+pub fn loss_weight(spec: &Value) -> R<DynLossWeight> {
+    let (name, params) = spec_parts(spec)?;
+    let mut p = Params::new(params, name)?;
+    let kind = match name {
+        "ConstantLossWeight" => WeightKind::Constant(p.f("v", 1.0)?),
+        "SNRLossWeight" => WeightKind::Snr,
+        "P2LossWeight" => WeightKind::P2 {
+            k: p.f("k", 1.0)?,
+            gamma: p.f("gamma", 1.0)?,
+            s: p.f("s", 1.0)?,
+        },
+        "SNRPlusOneLossWeight" => WeightKind::SnrPlusOne,
+        "MinSNRLossWeight" => WeightKind::MinSnr(p.f("max_snr", 5.0)?),
+        "MinSNRPlusOneLossWeight" => WeightKind::MinSnrPlusOne(p.f("max_snr", 5.0)?),
+        "TruncatedSNRLossWeight" => WeightKind::TruncatedSnr(p.f("min_snr", 1.0)?),
+        "SechLossWeight" => WeightKind::Sech(p.f("div", 2.0)?),
+        "DebiasedLossWeight" => WeightKind::Debiased,
+        "SigmoidLossWeight" => WeightKind::Sigmoid(p.f("s", 1.0)?),
+        "ComposedLossWeight" => WeightKind::Composed {
+            div: weight_list(p.take("div"))?,
+            mul: weight_list(p.take("mul"))?,
+        },
+        "AdaptiveLossWeight" => {
+            let r = p.range("logsnr_range", [-10.0, 10.0])?;
+            let b = p.u("buckets", 300)? as usize;
+            let w = p.range("weight_range", [1e-7, 1e7])?;
+            DynLossWeight::adaptive(r, b, w).kind
+        }
+        other => return Err(format!("unknown loss weight {other}")),
+    };
+    p.done()?;
+    Ok(DynLossWeight::new(kind))
+}
+
+pub fn sampler_eta(name: &str, call: &Value) -> R<DynSampler> {
+    let eta = call.get("eta").map(num).transpose()?;
+    match name {
+        "DDIMSampler" => Ok(DynSampler::Ddim {
+            eta: eta.unwrap_or(0.0),
+        }),
+        "DDPMSampler" => Ok(DynSampler::Ddim {
+            eta: eta.unwrap_or(1.0),
+        }),
+        "LCMSampler" => Ok(DynSampler::Lcm),
+        other => Err(format!("unknown sampler {other}")),
+    }
+}
+
+/// A GDF spec's five parts (+ offset noise and setup_limits calls).
+pub struct GdfSpec {
+    pub schedule: DynSchedule,
+    pub scaler: DynScaler,
+    pub target: DynTarget,
+    pub noise_cond: Option<DynNoiseCond>,
+    pub loss_weight: Option<DynLossWeight>,
+    pub offset_noise: f64,
+    pub setup_limits: Vec<(bool, bool, f64)>,
+}
+
+pub fn setup_calls(v: Option<&Value>) -> R<Vec<(bool, bool, f64)>> {
+    let Some(Value::Array(calls)) = v else {
+        return Ok(vec![]);
+    };
+    calls
+        .iter()
+        .map(|c| {
+            let mut p = Params::new(c, "setup_limits")?;
+            let r = (
+                p.b("stretch_max", true)?,
+                p.b("stretch_min", true)?,
+                p.f("shift", 1.0)?,
+            );
+            p.done()?;
+            Ok(r)
+        })
+        .collect()
+}
+
+pub fn gdf_spec(spec: &Value) -> R<GdfSpec> {
+    let params = spec.get("params").unwrap_or(spec);
+    let mut p = Params::new(params, "GDF")?;
+    let g = GdfSpec {
+        schedule: schedule(&p.take("schedule").ok_or("GDF needs a schedule")?)?,
+        scaler: scaler(&p.take("input_scaler").ok_or("GDF needs an input_scaler")?)?,
+        target: target(&p.take("target").ok_or("GDF needs a target")?)?,
+        noise_cond: p.take("noise_cond").map(|v| noise_cond(&v)).transpose()?,
+        loss_weight: p.take("loss_weight").map(|v| loss_weight(&v)).transpose()?,
+        offset_noise: p.f("offset_noise", 0.0)?,
+        setup_limits: setup_calls(p.take("setup_limits").as_ref())?,
+    };
+    p.done()?;
+    Ok(g)
+}
+
+/// A comparison tolerance.
+#[derive(Clone, Copy, Debug)]
+pub struct Tol {
+    pub rtol: f64,
+    pub atol: f64,
+}
+
+pub const F64_TOL: Tol = Tol {
+    rtol: 1e-6,
+    atol: 1e-9,
+};
+pub const F32_TOL: Tol = Tol {
+    rtol: 5e-3,
+    atol: 1e-4,
+};
+pub const EXACT: Tol = Tol {
+    rtol: 0.0,
+    atol: 0.0,
+};
+
+/// `|got − want| ≤ atol + rtol·|want|`; NaN matches NaN; infinities must match exactly.
+pub fn close(got: f64, want: f64, tol: Tol) -> bool {
+    if want.is_nan() || got.is_nan() {
+        return want.is_nan() && got.is_nan();
+    }
+    if want.is_infinite() || got.is_infinite() {
+        return got == want;
+    }
+    (got - want).abs() <= tol.atol + tol.rtol * want.abs()
+}
+
+/// Counts compared values and collects failures for one case.
+#[derive(Default)]
+pub struct Check {
+    pub values: usize,
+    pub diverged: usize,
+    pub errors: Vec<String>,
+}
+
+/// How one element is compared.
+#[derive(Clone, Copy, Debug)]
+pub enum Cmp {
+    /// Compare within this tolerance.
+    Tol(Tol),
+    /// A documented divergence from the original: `got` must equal this value instead.
+    Diverge(f64),
+    /// Not compared in this precision (documented f32 exception).
+    Skip,
+}
+
+impl Check {
+    pub fn cmp(&mut self, what: &str, got: &[f64], want: &[f64], how: impl Fn(usize) -> Cmp) {
+        if got.len() != want.len() {
+            self.errors.push(format!(
+                "{what}: length {} vs golden {}",
+                got.len(),
+                want.len()
+            ));
+            return;
+        }
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            match how(i) {
+                Cmp::Tol(t) => {
+                    self.values += 1;
+                    if !close(g, w, t) && self.errors.len() < 20 {
+                        self.errors.push(format!(
+                            "{what}[{i}]: got {g:e}, golden {w:e} (rtol {}, atol {})",
+                            t.rtol, t.atol
+                        ));
+                    }
+                }
+                Cmp::Diverge(v) => {
+                    self.diverged += 1;
+                    if !close(g, v, EXACT) {
+                        self.errors.push(format!(
+                            "{what}[{i}]: documented divergence expects {v}, got {g}"
+                        ));
+                    }
+                }
+                Cmp::Skip => self.diverged += 1,
+            }
+        }
+    }
+    pub fn all(&mut self, what: &str, got: &[f64], want: &[f64], tol: Tol) {
+        self.cmp(what, got, want, |_| Cmp::Tol(tol));
+    }
+}
+
+/// Runs every case of a file through `run`, prints per-file counts and returns failures.
+pub fn run_file(file: &str, label: &str, run: impl Fn(&Value, &mut Check) -> R<()>) -> Vec<String> {
+    let cases = load(file);
+    let mut failures = Vec::new();
+    let (mut values, mut diverged) = (0, 0);
+    for case in &cases {
+        let id = case
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("<no id>")
+            .to_string();
+        let mut check = Check::default();
+        match run(case, &mut check) {
+            Err(e) => failures.push(format!("{id}: cannot run: {e}")),
+            Ok(()) if !check.errors.is_empty() => {
+                failures.push(format!("{id}:\n    {}", check.errors.join("\n    ")))
+            }
+            Ok(()) if check.values == 0 => failures.push(format!("{id}: compared nothing")),
+            Ok(()) => {}
+        }
+        values += check.values;
+        diverged += check.diverged;
+    }
+    println!(
+        "[{label}] {file}: {} cases, {} failed, {values} values compared, {diverged} documented divergences/skips",
+        cases.len(),
+        failures.len()
+    );
+    failures
+}
+
+pub fn finish(failures: Vec<String>) {
+    if !failures.is_empty() {
+        panic!(
+            "{} golden case(s) failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+}
