@@ -362,10 +362,7 @@ impl DynScaler {
         stretch_min: bool,
         shift: f64,
     ) -> Result<Self> {
-        let s = match self {
-            DynScaler::Stretched(s) => s.restretch(schedule, stretch_max, stretch_min, shift)?,
-            other => Stretched::setup(other, schedule, stretch_max, stretch_min, shift)?,
-        };
+        let s = crate::scaler::Stretch::stretch(self, schedule, stretch_max, stretch_min, shift)?;
         Ok(DynScaler::Stretched(Box::new(s)))
     }
     /// `[min_a, max_a, min_b, max_b]` of the outermost stretch, if any.
@@ -373,6 +370,22 @@ impl DynScaler {
         match self {
             DynScaler::Stretched(s) => Some(s.limits),
             _ => None,
+        }
+    }
+}
+
+impl crate::scaler::Stretch for DynScaler {
+    type Base = DynScaler;
+    fn stretch<S: Schedule>(
+        self,
+        schedule: &S,
+        stretch_max: bool,
+        stretch_min: bool,
+        shift: f64,
+    ) -> Result<Stretched<DynScaler>> {
+        match self {
+            DynScaler::Stretched(s) => s.restretch(schedule, stretch_max, stretch_min, shift),
+            other => Stretched::setup(other, schedule, stretch_max, stretch_min, shift),
         }
     }
 }

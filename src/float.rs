@@ -18,6 +18,16 @@ pub trait Real:
     fn as_f64(self) -> f64;
     /// Rounds half to even, like `torch.round`.
     fn round_even(self) -> Self;
+    /// Fills `out` with the counter-based normals of elements `start..` (see
+    /// [`crate::noise::fill_normal`]); the numbers are f32 draws in both precisions.
+    fn fill_normal(
+        seed: u64,
+        purpose: crate::noise::Purpose,
+        sample: u32,
+        step: u32,
+        start: u64,
+        out: &mut [Self],
+    );
 }
 
 impl Real for f32 {
@@ -33,6 +43,17 @@ impl Real for f32 {
     fn round_even(self) -> Self {
         self.round_ties_even()
     }
+    #[inline]
+    fn fill_normal(
+        seed: u64,
+        purpose: crate::noise::Purpose,
+        sample: u32,
+        step: u32,
+        start: u64,
+        out: &mut [Self],
+    ) {
+        crate::noise::fill_normal(seed, purpose, sample, step, start, out)
+    }
 }
 
 impl Real for f64 {
@@ -47,6 +68,26 @@ impl Real for f64 {
     #[inline(always)]
     fn round_even(self) -> Self {
         self.round_ties_even()
+    }
+    #[inline]
+    fn fill_normal(
+        seed: u64,
+        purpose: crate::noise::Purpose,
+        sample: u32,
+        step: u32,
+        start: u64,
+        out: &mut [Self],
+    ) {
+        let mut tmp = [0.0f32; 256];
+        let mut i = start;
+        for chunk in out.chunks_mut(256) {
+            let t = &mut tmp[..chunk.len()];
+            crate::noise::fill_normal(seed, purpose, sample, step, i, t);
+            for (o, &z) in chunk.iter_mut().zip(t.iter()) {
+                *o = z as f64;
+            }
+            i += chunk.len() as u64;
+        }
     }
 }
 

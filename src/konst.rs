@@ -104,3 +104,24 @@ pub(crate) fn lit(x: f64) -> String {
 
 /// The typenum integer `9999` (for the default clamp `0.9999 = Dec<P9999, N4>`).
 pub type P9999 = typenum::PInt<typenum::Prod<typenum::U99, typenum::U101>>;
+
+/// A scalar hyperparameter that is either a type-level constant (zero-sized) or a runtime
+/// `f64` (for frameworks configured at run time).
+pub trait Param: Clone + Copy + fmt::Debug + Default + Send + Sync + 'static {
+    /// The value.
+    fn get(&self) -> f64;
+}
+
+impl<C: Const> Param for C {
+    #[inline(always)]
+    fn get(&self) -> f64 {
+        C::F64
+    }
+}
+
+impl Param for f64 {
+    #[inline(always)]
+    fn get(&self) -> f64 {
+        *self
+    }
+}

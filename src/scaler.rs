@@ -156,3 +156,47 @@ impl<S: Scaler> Scaler for Stretched<S> {
         ((a - a0) / (a1 - a0), (b - b0) / (b1 - b0))
     }
 }
+
+/// A scaler that can be stretched to a schedule's ends (the framework's `setup_limits`).
+///
+/// For a plain scaler this is [`Stretched::setup`]; for an already stretched one it is
+/// [`Stretched::restretch`] (the new limits are measured through the old stretch and replace
+/// it, as the original). Implement it for your own scaler with
+/// `Stretched::setup(self, schedule, stretch_max, stretch_min, shift)`.
+pub trait Stretch: Scaler {
+    /// The unstretched scaler underneath.
+    type Base: Scaler;
+    /// Stretches (or re-stretches) this scaler.
+    fn stretch<Sc: Schedule>(
+        self,
+        schedule: &Sc,
+        stretch_max: bool,
+        stretch_min: bool,
+        shift: f64,
+    ) -> crate::Result<Stretched<Self::Base>>;
+}
+
+macro_rules! plain_stretch {
+    ($($t:ty),*) => {$(
+        impl Stretch for $t {
+            type Base = $t;
+            fn stretch<Sc: Schedule>(self, schedule: &Sc, stretch_max: bool, stretch_min: bool, shift: f64) -> crate::Result<Stretched<$t>> {
+                Stretched::setup(self, schedule, stretch_max, stretch_min, shift)
+            }
+        }
+    )*};
+}
+plain_stretch!(Vp, Lerp);
+
+impl<S: Scaler> Stretch for Stretched<S> {
+    type Base = S;
+    fn stretch<Sc: Schedule>(
+        self,
+        schedule: &Sc,
+        stretch_max: bool,
+        stretch_min: bool,
+        shift: f64,
+    ) -> crate::Result<Stretched<S>> {
+        self.restretch(schedule, stretch_max, stretch_min, shift)
+    }
+}

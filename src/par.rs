@@ -1,0 +1,97 @@
+//! Internal: parallel loops over disjoint chunks of output buffers.
+
+use rayon::prelude::*;
+
+/// Elements per parallel job: large enough to amortise scheduling, small enough to balance
+/// two to a few dozen cores on typical batch sizes.
+pub(crate) const CHUNK: usize = 1 << 14;
+
+/// A raw view of a mutable buffer that parallel jobs split into disjoint ranges.
+pub(crate) struct RawMut<F> {
+    ptr: *mut F,
+    len: usize,
+}
+
+// SAFETY: jobs only ever touch disjoint ranges (see `range`), and F is Send.
+unsafe impl<F: Send> Send for RawMut<F> {}
+unsafe impl<F: Send> Sync for RawMut<F> {}
+
+impl<F> RawMut<F> {
+    pub fn new(s: &mut [F]) -> Self {
+        Self {
+            ptr: s.as_mut_ptr(),
+            len: s.len(),
+        }
+    }
+
+    /// The sub-slice `start..end`.
+    ///
+    /// # Safety
+    /// No two live slices obtained from the same `RawMut` may overlap, and the buffer must
+    /// outlive them.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn range(&self, start: usize, end: usize) -> &mut [F] {
+        assert!(start <= end && end <= self.len);
+        core::slice::from_raw_parts_mut(self.ptr.add(start), end - start)
+    }
+}
+
+/// The parallel jobs over a batch of `batch` samples of `per` elements: each job covers at
+/// most [`CHUNK`] elements of one sample, so per-sample values are constant inside a job.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Jobs {
+    pub batch: usize,
+    pub per: usize,
+    pub per_sample: usize,
+}
+
+impl Jobs {
+    pub fn new(batch: usize, per: usize) -> Self {
+        Self {
+            batch,
+            per,
+            per_sample: per.div_ceil(CHUNK).max(1),
+        }
+    }
+    pub fn count(&self) -> usize {
+        self.batch * self.per_sample
+    }
+    /// `(sample, global start, global end)` of job `j`.
+    #[inline]
+    pub fn job(&self, j: usize) -> (usize, usize, usize) {
+        let s = j / self.per_sample;
+        let k = j % self.per_sample;
+        let base = s * self.per;
+        (s, base + k * CHUNK, base + ((k + 1) * CHUNK).min(self.per))
+    }
+    /// Runs `f(sample, start, end)` for every job, in parallel.
+    pub fn run(&self, f: impl Fn(usize, usize, usize) + Sync + Send) {
+        let n = self.count();
+        if n <= 1 || self.batch * self.per <= CHUNK {
+            (0..n).for_each(|j| {
+                let (s, a, b) = self.job(j);
+                f(s, a, b)
+            });
+        } else {
+            (0..n).into_par_iter().for_each(|j| {
+                let (s, a, b) = self.job(j);
+                f(s, a, b)
+            });
+        }
+    }
+    /// Runs `f(sample, start, end) -> T` for every job in parallel, results in `out` (length
+    /// [`Jobs::count`]).
+    pub fn map<T: Send>(&self, out: &mut [T], f: impl Fn(usize, usize, usize) -> T + Sync + Send) {
+        if self.batch * self.per <= CHUNK {
+            out.iter_mut().enumerate().for_each(|(j, o)| {
+                let (s, a, b) = self.job(j);
+                *o = f(s, a, b)
+            });
+        } else {
+            out.par_iter_mut().enumerate().for_each(|(j, o)| {
+                let (s, a, b) = self.job(j);
+                *o = f(s, a, b)
+            });
+        }
+    }
+}
