@@ -214,14 +214,14 @@ impl LogSnrFn for DynSchedule {
             ScheduleKind::Linear(r) => head = range("Linear", *r),
             ScheduleKind::EdmSample { sigma_range: r, p } => {
                 head = format!(
-                    "EDMSample(sigma_range = [{}, {}], p = {})",
+                    "EdmSample(sigma_range = [{}, {}], p = {})",
                     lit(r[0]),
                     lit(r[1]),
                     lit(*p)
                 )
             }
             ScheduleKind::EdmTrain { mu, std } => {
-                head = format!("EDMTrain(mu = {}, std = {})", lit(*mu), lit(*std))
+                head = format!("EdmTrain(mu = {}, std = {})", lit(*mu), lit(*std))
             }
             ScheduleKind::PiecewiseLinear(t) => {
                 sc::PiecewiseLinear::from_table(t.clone()).write_decl(&mut head)?
@@ -271,8 +271,8 @@ impl Schedule for DynSchedule {
             ScheduleKind::Cosine2(_) => "Cosine2",
             ScheduleKind::Sqrt(_) => "Sqrt",
             ScheduleKind::RectifiedFlows(_) => "RectifiedFlows",
-            ScheduleKind::EdmSample { .. } => "EDMSample",
-            ScheduleKind::EdmTrain { .. } => "EDMTrain",
+            ScheduleKind::EdmSample { .. } => "EdmSample",
+            ScheduleKind::EdmTrain { .. } => "EdmTrain",
             ScheduleKind::Linear(_) => "Linear",
             ScheduleKind::PiecewiseLinear(_) => "PiecewiseLinear",
             ScheduleKind::StableDiffusion { .. } => "StableDiffusion",

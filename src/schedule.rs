@@ -561,7 +561,7 @@ zst!(
 
 impl<Min: Const, Max: Const, P: Const> LogSnrFn for EdmSample<Min, Max, P> {
     fn write_decl(&self, out: &mut dyn fmt::Write) -> fmt::Result {
-        out.write_str("EDMSample(")?;
+        out.write_str("EdmSample(")?;
         write_range(out, "sigma_range", [Min::F64, Max::F64])?;
         write!(out, ", p = {})", lit(P::F64))
     }
@@ -569,7 +569,7 @@ impl<Min: Const, Max: Const, P: Const> LogSnrFn for EdmSample<Min, Max, P> {
 
 impl<Min: Const, Max: Const, P: Const> Schedule for EdmSample<Min, Max, P> {
     fn name(&self) -> &'static str {
-        "EDMSample"
+        "EdmSample"
     }
     #[inline(always)]
     fn f<F: Real>(&self, t: F) -> F {
@@ -597,7 +597,7 @@ impl<Mu: Const, Std: Const> LogSnrFn for EdmTrain<Mu, Std> {
     fn write_decl(&self, out: &mut dyn fmt::Write) -> fmt::Result {
         write!(
             out,
-            "EDMTrain(mu = {}, std = {})",
+            "EdmTrain(mu = {}, std = {})",
             lit(Mu::F64),
             lit(Std::F64)
         )
@@ -606,7 +606,7 @@ impl<Mu: Const, Std: Const> LogSnrFn for EdmTrain<Mu, Std> {
 
 impl<Mu: Const, Std: Const> Schedule for EdmTrain<Mu, Std> {
     fn name(&self) -> &'static str {
-        "EDMTrain"
+        "EdmTrain"
     }
     fn accepts_t(&self) -> bool {
         false
