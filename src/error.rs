@@ -82,7 +82,7 @@ impl fmt::Display for GdfError {
             GdfError::TrainingOnly { schedule } => write!(
                 f,
                 "the {schedule} schedule is training-only: it draws logSNR itself and cannot \
-                 evaluate a given t; use a sampling schedule (e.g. Cosine or EDMSample) to \
+                 evaluate a given t; use a sampling schedule (e.g. Cosine or EdmSample) to \
                  evaluate t"
             ),
             GdfError::OutOfRange {

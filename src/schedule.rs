@@ -38,7 +38,7 @@ use typenum::{False, N1, N15, N3, N4, P1, P12, P15, P2, P7, P8, P85, U100, U1000
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a schedule",
     label = "expected a schedule (t → logSNR) here",
-    note = "schedules are Cosine, Cosine2, Sqrt, RectifiedFlows, EDMSample, EDMTrain, Linear, PiecewiseLinear, StableDiffusion, AdaptiveTrain, Interpolated, or your own type implementing `gdf::schedule::Schedule`"
+    note = "schedules are Cosine, Cosine2, Sqrt, RectifiedFlows, EdmSample, EdmTrain, Linear, PiecewiseLinear, StableDiffusion, AdaptiveTrain, Interpolated, or your own type implementing `gdf::schedule::Schedule`"
 )]
 pub trait Schedule: LogSnrFn {
     /// The schedule's name (`"Cosine"`).
