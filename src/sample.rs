@@ -56,3 +56,573 @@ pub(crate) fn linspace_f<F: Real>(a: F, b: F, n: usize) -> Vec<F> {
         })
         .collect()
 }
+
+use crate::error::{check_len, per_sample};
+use crate::framework::Gdf;
+use crate::konst::Param;
+use crate::loss_weight::LossWeight;
+use crate::noise::Purpose;
+use crate::noise_cond::NoiseCond;
+use crate::par::{Jobs, RawMut};
+use crate::sampler::Sampler;
+use crate::scaler::Scaler;
+use crate::target::Target;
+
+/// The classifier-free guidance scale.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Cfg<F> {
+    /// No guidance: the model sees the conditional inputs only.
+    Off,
+    /// A constant scale `g`.
+    Scale(F),
+    /// A scale moving with `t`: `g = start·t + end·(1 − t)` (the original's pair form).
+    Ramp(F, F),
+}
+
+/// How `cfg_rho` measures the standard deviations it rescales with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Rescale {
+    /// The unbiased standard deviation over the whole batch tensor (the original).
+    #[default]
+    Batch,
+    /// The unbiased standard deviation of each sample separately.
+    PerSample,
+}
+
+/// Options of [`Gdf::sample`] (the original's keyword arguments).
+#[derive(Clone, Copy, Debug)]
+pub struct SampleOpts<'a, F> {
+    /// Number of steps. Default 20.
+    pub timesteps: usize,
+    /// First `t` of the grid. Default 1.
+    pub t_start: F,
+    /// Last `t` of the grid. Default 0.
+    pub t_end: F,
+    /// Schedule shift. Default 1.
+    pub shift: F,
+    /// The initial `x` (copied); standard normal noise (`Purpose::Init`) if `None`.
+    pub x_init: Option<&'a [F]>,
+    /// Guidance scale. Default `Scale(3)`.
+    pub cfg: Cfg<F>,
+    /// Guidance only while `t ≤ cfg_t_start`.
+    pub cfg_t_start: Option<F>,
+    /// Guidance only while `t ≥ cfg_t_stop`.
+    pub cfg_t_stop: Option<F>,
+    /// Rescale strength ρ (0 = off). Default 0.7.
+    pub cfg_rho: F,
+    /// How the rescale measures standard deviations. Default [`Rescale::Batch`].
+    pub rescale: Rescale,
+    /// Seed of the initial noise and the samplers' noise.
+    pub seed: u64,
+    /// Counter index of the batch's first sample (see [`crate::framework::DiffuseArgs`]).
+    pub first_sample: u32,
+    /// Recorded sampler noise, `[timesteps, B, …]`, used instead of the counter noise (to
+    /// replay a run of another implementation).
+    pub noise: Option<&'a [F]>,
+}
+
+impl<F: Real> Default for SampleOpts<'_, F> {
+    fn default() -> Self {
+        Self {
+            timesteps: 20,
+            t_start: F::one(),
+            t_end: F::zero(),
+            shift: F::one(),
+            x_init: None,
+            cfg: Cfg::Scale(F::of(3.0)),
+            cfg_t_start: None,
+            cfg_t_stop: None,
+            cfg_rho: F::of(0.7),
+            rescale: Rescale::Batch,
+            seed: 0,
+            first_sample: 0,
+            noise: None,
+        }
+    }
+}
+
+/// The denoising model, over plain slices: given the noised `x` (`n·k` elements for a batch
+/// of `n`), the per-sample noise cond (`n` values) and the model inputs (`n·m` elements),
+/// write the prediction (same length as `x`).
+///
+/// With guidance the batch is doubled: `x = [x; x]`, noise cond `[c; c]`, inputs
+/// `[cond; uncond]`, and the first half of the prediction is the conditional one. Any
+/// `FnMut(&[F], &[F], &[F], &mut [F])` closure is a model.
+pub trait Model<F> {
+    /// Writes the prediction into `pred`.
+    fn predict(&mut self, x: &[F], noise_cond: &[F], inputs: &[F], pred: &mut [F]);
+}
+
+impl<F, M: FnMut(&[F], &[F], &[F], &mut [F])> Model<F> for M {
+    fn predict(&mut self, x: &[F], noise_cond: &[F], inputs: &[F], pred: &mut [F]) {
+        self(x, noise_cond, inputs, pred)
+    }
+}
+
+/// What one sampling step yields: the original's `(x0, x, pred)` plus where it was.
+#[derive(Debug)]
+pub struct Step<'s, F> {
+    /// Step index (0-based).
+    pub index: usize,
+    /// `t` of the step (the grid point the step started from).
+    pub t: F,
+    /// logSNR the step started from.
+    pub logsnr: F,
+    /// The noise cond the model got (one value, the same for every sample).
+    pub noise_cond: F,
+    /// Whether guidance was applied.
+    pub guided: bool,
+    /// The batch size the model was called with (2B with guidance, B without).
+    pub model_batch: usize,
+    /// The predicted clean sample.
+    pub x0: &'s [F],
+    /// The new `x` (after the sampler step).
+    pub x: &'s [F],
+    /// The (guided, rescaled) prediction.
+    pub pred: &'s [F],
+}
+
+/// A sampling run in progress: call [`Sampling::next_step`] until it returns `None`.
+/// Between steps the public fields (guidance, sampler) and the buffers behind
+/// [`Sampling::x_mut`], [`Sampling::cond_mut`], [`Sampling::uncond_mut`] may be changed,
+/// like values sent into the original's generator. All buffers are allocated when the run
+/// is created; steps do not allocate.
+pub struct Sampling<'a, F, Sc, T, N, Sm, M> {
+    scaler: Sc,
+    target: T,
+    noise_cond: N,
+    /// The sampler of the next steps.
+    pub sampler: Sm,
+    model: M,
+    /// Guidance scale of the next steps.
+    pub cfg: Cfg<F>,
+    /// Guidance only while `t ≤ cfg_t_start`.
+    pub cfg_t_start: Option<F>,
+    /// Guidance only while `t ≥ cfg_t_stop`.
+    pub cfg_t_stop: Option<F>,
+    /// Rescale strength of the next steps.
+    pub cfg_rho: F,
+    /// How the rescale measures standard deviations.
+    pub rescale: Rescale,
+    batch: usize,
+    per: usize,
+    cond_per: usize,
+    r: Vec<F>,
+    logsnr: Vec<F>,
+    step: usize,
+    seed: u64,
+    first_sample: u32,
+    noise: Option<&'a [F]>,
+    x: Vec<F>,
+    x0: Vec<F>,
+    pred: Vec<F>,
+    xx: Vec<F>,
+    out: Vec<F>,
+    nc: Vec<F>,
+    inputs: Vec<F>,
+    partials: Vec<[f64; 4]>,
+    factor: Vec<F>,
+}
+
+impl<S, Sc, T, N, L, O> Gdf<S, Sc, T, N, L, O>
+where
+    S: Schedule,
+    Sc: Scaler,
+    T: Target,
+    N: NoiseCond,
+    L: LossWeight,
+    O: Param,
+{
+    /// Starts a sampling run over the training schedule (the original's `sample`): a batch
+    /// of `batch` samples of `per` elements each, conditional model inputs `cond` (`batch·m`
+    /// elements, `m` may be 0) and unconditional inputs `uncond` (same length; zeros if
+    /// `None`).
+    ///
+    /// Errors: an empty batch, `per == 0`, `cond`/`uncond`/`x_init`/`noise` lengths that do
+    /// not match, `timesteps == 0`, a non-finite guidance scale, `t_start`, `t_end` or
+    /// `cfg_rho`, a training-only schedule.
+    ///
+    /// ```
+    /// use gdf::prelude::*;
+    /// use gdf::framework::Gdf;
+    /// use gdf::sample::{Cfg, SampleOpts};
+    /// use gdf::{loss_weight::P2, noise_cond::CosineT, scaler::Vp, schedule::Cosine, target::Epsilon};
+    ///
+    /// let gdf: Gdf<Cosine, Vp, Epsilon, CosineT, P2> = Gdf::default();
+    /// // A "model" predicting zero noise, so x0 = x / a.
+    /// let model = |_x: &[f32], _c: &[f32], _inp: &[f32], pred: &mut [f32]| pred.fill(0.0);
+    /// let opts = SampleOpts { timesteps: 10, cfg: Cfg::Off, seed: 1, ..Default::default() };
+    /// let mut run = gdf.sample(model, sampler::Ddim::<>::new(), &[], None, 4, 8, opts)?;
+    /// while let Some(step) = run.next_step()? {
+    ///     assert_eq!(step.x.len(), 32);
+    /// }
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    pub fn sample<'a, F: Real, Sm: Sampler, M: Model<F>>(
+        &self,
+        model: M,
+        sampler: Sm,
+        cond: &'a [F],
+        uncond: Option<&'a [F]>,
+        batch: usize,
+        per: usize,
+        opts: SampleOpts<'a, F>,
+    ) -> Result<Sampling<'a, F, Sc, T, N, Sm, M>> {
+        self.sample_with(
+            &self.schedule,
+            model,
+            sampler,
+            cond,
+            uncond,
+            batch,
+            per,
+            opts,
+        )
+    }
+
+    /// [`sample`](Gdf::sample) over another sampling schedule.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sample_with<'a, F: Real, Ss: Schedule, Sm: Sampler, M: Model<F>>(
+        &self,
+        schedule: &Ss,
+        model: M,
+        sampler: Sm,
+        cond: &'a [F],
+        uncond: Option<&'a [F]>,
+        batch: usize,
+        per: usize,
+        opts: SampleOpts<'a, F>,
+    ) -> Result<Sampling<'a, F, Sc, T, N, Sm, M>> {
+        let n = batch * per_sample("batch × per", batch * per, batch)?;
+        let cond_per = if cond.is_empty() {
+            0
+        } else {
+            per_sample("cond", cond.len(), batch)?
+        };
+        if let Some(u) = uncond {
+            check_len("uncond", cond.len(), u.len())?;
+        }
+        if let Some(x) = opts.x_init {
+            check_len("x_init", n, x.len())?;
+        }
+        if let Some(z) = opts.noise {
+            check_len("noise", opts.timesteps * n, z.len())?;
+        }
+        let (r, logsnr) = sampling_grid(
+            schedule,
+            opts.timesteps,
+            opts.t_start,
+            opts.t_end,
+            opts.shift,
+        )?;
+        let mut inputs = Vec::with_capacity(2 * cond.len());
+        inputs.extend_from_slice(cond);
+        match uncond {
+            Some(u) => inputs.extend_from_slice(u),
+            None => inputs.resize(2 * cond.len(), F::zero()),
+        }
+        let mut x = vec![F::zero(); n];
+        match opts.x_init {
+            Some(init) => x.copy_from_slice(init),
+            None => {
+                for (b, xs) in x.chunks_mut(per).enumerate() {
+                    F::fill_normal(
+                        opts.seed,
+                        Purpose::Init,
+                        opts.first_sample.wrapping_add(b as u32),
+                        0,
+                        0,
+                        xs,
+                    );
+                }
+            }
+        }
+        let jobs = Jobs::new(batch, per);
+        let run = Sampling {
+            scaler: self.scaler.clone(),
+            target: self.target.clone(),
+            noise_cond: self.noise_cond.clone(),
+            sampler,
+            model,
+            cfg: opts.cfg,
+            cfg_t_start: opts.cfg_t_start,
+            cfg_t_stop: opts.cfg_t_stop,
+            cfg_rho: opts.cfg_rho,
+            rescale: opts.rescale,
+            batch,
+            per,
+            cond_per,
+            r,
+            logsnr,
+            step: 0,
+            seed: opts.seed,
+            first_sample: opts.first_sample,
+            noise: opts.noise,
+            x,
+            x0: vec![F::zero(); n],
+            pred: vec![F::zero(); n],
+            xx: vec![F::zero(); 2 * n],
+            out: vec![F::zero(); 2 * n],
+            nc: vec![F::zero(); 2 * batch],
+            inputs,
+            partials: vec![[0.0; 4]; jobs.count()],
+            factor: vec![F::zero(); batch],
+        };
+        run.check_settings()?;
+        Ok(run)
+    }
+}
+
+impl<'a, F, Sc, T, N, Sm, M> Sampling<'a, F, Sc, T, N, Sm, M>
+where
+    F: Real,
+    Sc: Scaler,
+    T: Target,
+    N: NoiseCond,
+    Sm: Sampler,
+    M: Model<F>,
+{
+    fn check_settings(&self) -> Result<()> {
+        match self.cfg {
+            Cfg::Off => {}
+            Cfg::Scale(g) => check_finite("cfg", &[g])?,
+            Cfg::Ramp(a, b) => check_finite("cfg", &[a, b])?,
+        }
+        check_finite("cfg_rho", &[self.cfg_rho])?;
+        for v in [self.cfg_t_start, self.cfg_t_stop].into_iter().flatten() {
+            check_finite("cfg_t_start / cfg_t_stop", &[v])?;
+        }
+        Ok(())
+    }
+
+    /// The `t` grid (`timesteps + 1` values).
+    pub fn t_grid(&self) -> &[F] {
+        &self.r
+    }
+
+    /// The logSNR grid (`timesteps + 1` values).
+    pub fn logsnr_grid(&self) -> &[F] {
+        &self.logsnr
+    }
+
+    /// The current `x` (the initial noise before the first step).
+    pub fn x(&self) -> &[F] {
+        &self.x
+    }
+
+    /// The current `x`, to change before the next step.
+    pub fn x_mut(&mut self) -> &mut [F] {
+        &mut self.x
+    }
+
+    /// The conditional model inputs, to change before the next step.
+    pub fn cond_mut(&mut self) -> &mut [F] {
+        let m = self.batch * self.cond_per;
+        &mut self.inputs[..m]
+    }
+
+    /// The unconditional model inputs, to change before the next step.
+    pub fn uncond_mut(&mut self) -> &mut [F] {
+        let m = self.batch * self.cond_per;
+        &mut self.inputs[m..]
+    }
+
+    /// The number of steps taken so far.
+    pub fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    /// Continues the run with another sampler.
+    pub fn with_sampler<Sm2: Sampler>(self, sampler: Sm2) -> Sampling<'a, F, Sc, T, N, Sm2, M> {
+        Sampling {
+            scaler: self.scaler,
+            target: self.target,
+            noise_cond: self.noise_cond,
+            sampler,
+            model: self.model,
+            cfg: self.cfg,
+            cfg_t_start: self.cfg_t_start,
+            cfg_t_stop: self.cfg_t_stop,
+            cfg_rho: self.cfg_rho,
+            rescale: self.rescale,
+            batch: self.batch,
+            per: self.per,
+            cond_per: self.cond_per,
+            r: self.r,
+            logsnr: self.logsnr,
+            step: self.step,
+            seed: self.seed,
+            first_sample: self.first_sample,
+            noise: self.noise,
+            x: self.x,
+            x0: self.x0,
+            pred: self.pred,
+            xx: self.xx,
+            out: self.out,
+            nc: self.nc,
+            inputs: self.inputs,
+            partials: self.partials,
+            factor: self.factor,
+        }
+    }
+
+    /// Runs every remaining step and returns the final `x`.
+    pub fn run(mut self) -> Result<Vec<F>> {
+        while self.next_step()?.is_some() {}
+        Ok(self.x)
+    }
+
+    /// Takes one step; `None` once all steps are done.
+    ///
+    /// Errors: a guidance setting changed to a non-finite value.
+    pub fn next_step(&mut self) -> Result<Option<Step<'_, F>>> {
+        let i = self.step;
+        if i + 1 >= self.r.len() {
+            return Ok(None);
+        }
+        self.check_settings()?;
+        let (b, per) = (self.batch, self.per);
+        let n = b * per;
+        let (r, l, lp) = (self.r[i], self.logsnr[i], self.logsnr[i + 1]);
+        let c = self.noise_cond.noise_cond(l);
+        let guided = !matches!(self.cfg, Cfg::Off)
+            && self.cfg_t_stop.is_none_or(|s| r >= s)
+            && self.cfg_t_start.is_none_or(|s| r <= s);
+        let m = b * self.cond_per;
+        let jobs = Jobs::new(b, per);
+        let model_batch = if guided { 2 * b } else { b };
+        self.nc[..model_batch].fill(c);
+        if guided {
+            self.xx[..n].copy_from_slice(&self.x);
+            self.xx[n..].copy_from_slice(&self.x);
+            self.model
+                .predict(&self.xx, &self.nc, &self.inputs, &mut self.out);
+        } else {
+            self.model.predict(
+                &self.x,
+                &self.nc[..b],
+                &self.inputs[..m],
+                &mut self.out[..n],
+            );
+        }
+        let g = match self.cfg {
+            Cfg::Off => F::one(),
+            Cfg::Scale(g) => g,
+            Cfg::Ramp(a, z) => a * r + z * (F::one() - r),
+        };
+        let rho = self.cfg_rho;
+        let rescale = guided && rho > F::zero();
+        if rescale {
+            let out = &self.out;
+            jobs.map(&mut self.partials, |_, s, e| {
+                let mut acc = [0.0f64; 4];
+                for j in s..e {
+                    let (pc, pu) = (out[j], out[n + j]);
+                    let p = pu + g * (pc - pu);
+                    let (pc, p) = (pc.as_f64(), p.as_f64());
+                    acc[0] += pc;
+                    acc[1] += pc * pc;
+                    acc[2] += p;
+                    acc[3] += p * p;
+                }
+                acc
+            });
+            let std =
+                |s: f64, s2: f64, cnt: f64| ((s2 - s * s / cnt) / (cnt - 1.0)).max(0.0).sqrt();
+            let ratio = |acc: [f64; 4], cnt: f64| {
+                F::of(std(acc[0], acc[1], cnt)) / (F::of(std(acc[2], acc[3], cnt)) + F::of(1e-9))
+            };
+            match self.rescale {
+                Rescale::Batch => {
+                    let tot = self.partials.iter().fold([0.0; 4], |a, p| {
+                        [a[0] + p[0], a[1] + p[1], a[2] + p[2], a[3] + p[3]]
+                    });
+                    self.factor.fill(rho * ratio(tot, n as f64));
+                }
+                Rescale::PerSample => {
+                    for (s, f) in self.factor.iter_mut().enumerate() {
+                        let part = &self.partials[s * jobs.per_sample..(s + 1) * jobs.per_sample];
+                        let tot = part.iter().fold([0.0; 4], |a, p| {
+                            [a[0] + p[0], a[1] + p[1], a[2] + p[2], a[3] + p[3]]
+                        });
+                        *f = rho * ratio(tot, per as f64);
+                    }
+                }
+            }
+        }
+        let (a, bb) = self.scaler.ab(l);
+        let (ap, bp) = self.scaler.ab(lp);
+        let coef = self.sampler.coefficients(a, bb, ap, bp);
+        let uses_noise = self.sampler.uses_noise();
+        let (target, sampler, out, factor) = (&self.target, &self.sampler, &self.out, &self.factor);
+        let recorded = self.noise.map(|z| &z[i * n..(i + 1) * n]);
+        let (seed, first) = (self.seed, self.first_sample);
+        let xr = RawMut::new(&mut self.x);
+        let x0r = RawMut::new(&mut self.x0);
+        let pr = RawMut::new(&mut self.pred);
+        jobs.run(|s, start, end| {
+            // SAFETY: jobs cover disjoint element ranges.
+            let (x, x0o, po) = unsafe {
+                (
+                    xr.range(start, end),
+                    x0r.range(start, end),
+                    pr.range(start, end),
+                )
+            };
+            let keep = F::one() - rho;
+            let mut z = [F::zero(); 256];
+            let mut k = start;
+            while k < end {
+                let len = (end - k).min(256);
+                let zs = &mut z[..len];
+                if uses_noise {
+                    match recorded {
+                        Some(rec) => zs.copy_from_slice(&rec[k..k + len]),
+                        None => F::fill_normal(
+                            seed,
+                            Purpose::Sampler,
+                            first.wrapping_add(s as u32),
+                            i as u32,
+                            (k - s * per) as u64,
+                            zs,
+                        ),
+                    }
+                }
+                for j in 0..len {
+                    let (g_idx, o) = (k + j, k + j - start);
+                    let p = if guided {
+                        let (pc, pu) = (out[g_idx], out[n + g_idx]);
+                        let pcfg = pu + g * (pc - pu);
+                        if rescale {
+                            pcfg * factor[s] + keep * pcfg
+                        } else {
+                            pcfg
+                        }
+                    } else {
+                        out[g_idx]
+                    };
+                    let xv = x[o];
+                    let x0v = target.x0(xv, p, a, bb);
+                    let ev = target.eps(xv, p, a, bb);
+                    x[o] = sampler.apply(coef, x0v, ev, zs[j]);
+                    x0o[o] = x0v;
+                    po[o] = p;
+                }
+                k += len;
+            }
+        });
+        self.step += 1;
+        Ok(Some(Step {
+            index: i,
+            t: r,
+            logsnr: l,
+            noise_cond: c,
+            guided,
+            model_batch,
+            x0: &self.x0,
+            x: &self.x,
+            pred: &self.pred,
+        }))
+    }
+}
