@@ -20,7 +20,7 @@ pub trait LogSnrFn: Clone + fmt::Debug + Send + Sync + 'static {
     ///
     /// ```
     /// use gdf::prelude::*;
-    /// assert_eq!(schedule::Linear::<>::default().decl(), "Linear(logsnr_range = [-10.0, 10.0])");
+    /// assert_eq!(<schedule::Linear>::default().decl(), "Linear(logsnr_range = [-10.0, 10.0])");
     /// ```
     fn decl(&self) -> String {
         let mut s = String::new();

@@ -11,7 +11,7 @@
 //! use gdf::dynamic::DynSchedule;
 //! use gdf::schedule::{Cosine, VarParams};
 //! let d = DynSchedule::cosine(VarParams { s: 0.008, clamp_range: [1e-4, 0.9999], norm_instead: false });
-//! let (x, y): (f64, f64) = (d.logsnr(0.3, 1.0)?, Cosine::<>::new().logsnr(0.3, 1.0)?);
+//! let (x, y): (f64, f64) = (d.logsnr(0.3, 1.0)?, <Cosine>::new().logsnr(0.3, 1.0)?);
 //! assert_eq!(x, y);
 //! # Ok::<(), gdf::GdfError>(())
 //! ```

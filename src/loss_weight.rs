@@ -6,7 +6,7 @@
 //!
 //! ```
 //! use gdf::prelude::*;
-//! let w: f64 = loss_weight::P2::<>::new().loss_weight(0.0, 1.0);
+//! let w: f64 = <loss_weight::P2>::new().loss_weight(0.0, 1.0);
 //! assert_eq!(w, 0.5); // (1 + e^0)^-1
 //! ```
 

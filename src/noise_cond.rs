@@ -8,8 +8,8 @@
 //! use gdf::prelude::*;
 //! use gdf::schedule::Cosine;
 //! // CosineT inverts the Cosine schedule (inside its clamp range):
-//! let l: f64 = Cosine::<>::new().logsnr(0.3, 1.0).unwrap();
-//! assert!((noise_cond::CosineT::<>::new().noise_cond(l) - 0.3).abs() < 1e-9);
+//! let l: f64 = <Cosine>::new().logsnr(0.3, 1.0).unwrap();
+//! assert!((<noise_cond::CosineT>::new().noise_cond(l) - 0.3).abs() < 1e-9);
 //! ```
 
 use core::fmt;

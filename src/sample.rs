@@ -12,7 +12,7 @@ use crate::schedule::Schedule;
 ///
 /// ```
 /// use gdf::schedule::Cosine;
-/// let (r, l) = gdf::sample::sampling_grid(&Cosine::<>::new(), 4, 1.0f64, 0.0, 1.0)?;
+/// let (r, l) = gdf::sample::sampling_grid(&<Cosine>::new(), 4, 1.0f64, 0.0, 1.0)?;
 /// assert_eq!(r, vec![1.0, 0.75, 0.5, 0.25, 0.0]);
 /// assert_eq!(l[0], -9.21024036697585);
 /// # Ok::<(), gdf::GdfError>(())
@@ -252,7 +252,7 @@ where
     /// // A "model" predicting zero noise, so x0 = x / a.
     /// let model = |_x: &[f32], _c: &[f32], _inp: &[f32], pred: &mut [f32]| pred.fill(0.0);
     /// let opts = SampleOpts { timesteps: 10, cfg: Cfg::Off, seed: 1, ..Default::default() };
-    /// let mut run = gdf.sample(model, sampler::Ddim::<>::new(), &[], None, 4, 8, opts)?;
+    /// let mut run = gdf.sample(model, <sampler::Ddim>::new(), &[], None, 4, 8, opts)?;
     /// while let Some(step) = run.next_step()? {
     ///     assert_eq!(step.x.len(), 32);
     /// }

@@ -6,7 +6,7 @@
 //! ```
 //! use gdf::prelude::*;
 //! // DDIM with η = 0 is deterministic: no noise term.
-//! let [cx0, ceps, cn]: [f64; 3] = sampler::Ddim::<>::new().coefficients(0.6, 0.8, 0.8, 0.6);
+//! let [cx0, ceps, cn]: [f64; 3] = <sampler::Ddim>::new().coefficients(0.6, 0.8, 0.8, 0.6);
 //! assert_eq!((cx0, ceps, cn), (0.8, 0.6, 0.0));
 //! ```
 

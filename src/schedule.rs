@@ -10,7 +10,7 @@
 //! ```
 //! use gdf::prelude::*;
 //! use gdf::schedule::Cosine;
-//! let cosine = Cosine::<>::new(); // the original's CosineSchedule()
+//! let cosine = <Cosine>::new(); // the original's CosineSchedule()
 //! assert_eq!(cosine.limits(), Some([-9.21024036697585, 9.21024036697596]));
 //! let l: f64 = cosine.logsnr(0.5, 1.0).unwrap();
 //! assert!((l - (-0.0)).abs() < 1e-12);
