@@ -64,34 +64,48 @@ impl Jobs {
         let base = s * self.per;
         (s, base + k * CHUNK, base + ((k + 1) * CHUNK).min(self.per))
     }
+    /// Jobs handed to one parallel task: small samples are grouped so a task still covers
+    /// about [`CHUNK`] elements.
+    fn group(&self) -> usize {
+        if self.per_sample > 1 {
+            1
+        } else {
+            (CHUNK / self.per.max(1)).max(1)
+        }
+    }
+
     /// Runs `f(sample, start, end)` for every job, in parallel.
     pub fn run(&self, f: impl Fn(usize, usize, usize) + Sync + Send) {
         let n = self.count();
-        if n <= 1 || self.batch * self.per <= CHUNK {
-            (0..n).for_each(|j| {
+        let g = self.group();
+        let task = |t: usize| {
+            for j in t * g..((t + 1) * g).min(n) {
                 let (s, a, b) = self.job(j);
                 f(s, a, b)
-            });
+            }
+        };
+        let tasks = n.div_ceil(g);
+        if tasks <= 1 {
+            (0..tasks).for_each(task);
         } else {
-            (0..n).into_par_iter().for_each(|j| {
-                let (s, a, b) = self.job(j);
-                f(s, a, b)
-            });
+            (0..tasks).into_par_iter().for_each(task);
         }
     }
+
     /// Runs `f(sample, start, end) -> T` for every job in parallel, results in `out` (length
     /// [`Jobs::count`]).
     pub fn map<T: Send>(&self, out: &mut [T], f: impl Fn(usize, usize, usize) -> T + Sync + Send) {
-        if self.batch * self.per <= CHUNK {
-            out.iter_mut().enumerate().for_each(|(j, o)| {
-                let (s, a, b) = self.job(j);
+        let g = self.group();
+        let task = |(t, chunk): (usize, &mut [T])| {
+            for (k, o) in chunk.iter_mut().enumerate() {
+                let (s, a, b) = self.job(t * g + k);
                 *o = f(s, a, b)
-            });
+            }
+        };
+        if out.len() <= g {
+            out.chunks_mut(g).enumerate().for_each(task);
         } else {
-            out.par_iter_mut().enumerate().for_each(|(j, o)| {
-                let (s, a, b) = self.job(j);
-                *o = f(s, a, b)
-            });
+            out.par_chunks_mut(g).enumerate().for_each(task);
         }
     }
 }
