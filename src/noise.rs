@@ -83,15 +83,15 @@ pub fn uniform24(w: u32) -> f32 {
 }
 
 /// Natural log for `x ∈ (0, 1]` (normal f32), Cephes-style: `x = m·2^e` with
-/// `m ∈ [√½, √2)`, then a degree-9 polynomial in `m − 1`.
+/// `m ∈ [√½, √2)`, then a degree-9 polynomial in `m − 1`. Branch-free, so it vectorises.
 #[inline(always)]
 pub fn ln_f32(x: f32) -> f32 {
     let bits = x.to_bits();
-    let mut e = ((bits >> 23) & 0xff) as i32 - 126;
-    let mut m = f32::from_bits((bits & 0x007f_ffff) | 0x3f00_0000); // [0.5, 1)
-    let small = m < core::f32::consts::FRAC_1_SQRT_2;
-    e -= small as i32;
-    m = if small { m + m } else { m };
+    let e0 = (((bits >> 23) & 0xff) as i32 - 126) as f32;
+    let m0 = f32::from_bits((bits & 0x007f_ffff) | 0x3f00_0000); // [0.5, 1)
+    let small = m0 < core::f32::consts::FRAC_1_SQRT_2;
+    let ef = if small { e0 - 1.0 } else { e0 };
+    let m = if small { m0 + m0 } else { m0 };
     let f = m - 1.0;
     let z = f * f;
     let mut p = 7.037_683_6e-2f32;
@@ -103,28 +103,29 @@ pub fn ln_f32(x: f32) -> f32 {
     p = p * f + 2.000_071_5e-1;
     p = p * f - 2.499_999_4e-1;
     p = p * f + 3.333_333e-1;
-    let ef = e as f32;
     let mut y = f * z * p;
     y += -2.121_944_4e-4 * ef;
     y += -0.5 * z;
     (f + y) + 0.693_359_4 * ef
 }
 
-/// `(sin 2πu, cos 2πu)` for `u ∈ [0, 1)`: reduce to the nearest quarter turn, evaluate
-/// minimax polynomials on `[−π/4, π/4]`, rotate.
+/// `(sin 2πu, cos 2πu)` for `u ∈ [0, 1)`: reduce to the nearest quarter turn
+/// `q = round(4u)`, evaluate minimax polynomials on `r ∈ [−π/4, π/4]`, rotate by `q` quarter
+/// turns. Branch-free, so it vectorises.
 #[inline(always)]
 pub fn sincos_2pi(u: f32) -> (f32, f32) {
-    let q = (u * 4.0).round(); // 0..=4
-    let r = (u - q * 0.25) * core::f32::consts::TAU; // [−π/4, π/4]
+    let qf = (u * 4.0).round(); // 0..=4
+    let r = (u - qf * 0.25) * core::f32::consts::TAU; // [−π/4, π/4]
     let z = r * r;
     let s = ((-1.951_529_6e-4f32 * z + 8.332_161e-3) * z - 1.666_665_5e-1) * z * r + r;
     let c = ((2.443_315_7e-5f32 * z - 1.388_731_6e-3) * z + 4.166_664_6e-2) * z * z - 0.5 * z + 1.0;
-    match (q as u32) & 3 {
-        0 => (s, c),
-        1 => (c, -s),
-        2 => (-s, -c),
-        _ => (-c, s),
-    }
+    // sin(r + qπ/2) and cos(r + qπ/2) for q = qf mod 4, decided with float compares only
+    // (q = 4 is a full turn, like 0).
+    let swap = qf == 1.0 || qf == 3.0;
+    let (a, b) = if swap { (c, s) } else { (s, c) };
+    let sin = if qf == 2.0 || qf == 3.0 { -a } else { a };
+    let cos = if qf == 1.0 || qf == 2.0 { -b } else { b };
+    (sin, cos)
 }
 
 /// Four standard normals from one Philox block.
@@ -147,8 +148,116 @@ pub fn normal(seed: u64, purpose: Purpose, sample: u32, step: u32, index: u64) -
     normals4(w)[(index % 4) as usize]
 }
 
+/// Lanes processed together (8 Philox blocks = 32 normals), so the compiler can vectorise
+/// across blocks.
+const LANES: usize = 8;
+
+/// Philox4x32-10 of blocks `block..block + 8` of one stream, lane-parallel (the same
+/// arithmetic as [`philox4x32`] per lane).
 #[inline(always)]
-fn fill_body(seed: u64, purpose: Purpose, sample: u32, step: u32, start: u64, out: &mut [f32]) {
+fn philox_lanes(
+    block: u32,
+    sample: u32,
+    step: u32,
+    purpose: u32,
+    key: [u32; 2],
+) -> [[u32; LANES]; 4] {
+    let mut c0 = [0u32; LANES];
+    for (l, c) in c0.iter_mut().enumerate() {
+        *c = block.wrapping_add(l as u32);
+    }
+    let mut c1 = [sample; LANES];
+    let mut c2 = [step; LANES];
+    let mut c3 = [purpose; LANES];
+    let (mut k0, mut k1) = (key[0], key[1]);
+    for _ in 0..10 {
+        for l in 0..LANES {
+            let (hi0, lo0) = mulhilo(M0, c0[l]);
+            let (hi1, lo1) = mulhilo(M1, c2[l]);
+            (c0[l], c1[l], c2[l], c3[l]) = (hi1 ^ c1[l] ^ k0, lo1, hi0 ^ c3[l] ^ k1, lo0);
+        }
+        k0 = k0.wrapping_add(W0);
+        k1 = k1.wrapping_add(W1);
+    }
+    [c0, c1, c2, c3]
+}
+
+/// The same as [`philox_lanes`] with explicit AVX2 (8 lanes per register; the 32×32→64-bit
+/// products of even and odd lanes with `vpmuludq`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn philox_lanes_avx2(
+    block: u32,
+    sample: u32,
+    step: u32,
+    purpose: u32,
+    key: [u32; 2],
+) -> [[u32; LANES]; 4] {
+    use core::arch::x86_64::*;
+    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let mut c0 = _mm256_add_epi32(_mm256_set1_epi32(block as i32), lane);
+    let mut c1 = _mm256_set1_epi32(sample as i32);
+    let mut c2 = _mm256_set1_epi32(step as i32);
+    let mut c3 = _mm256_set1_epi32(purpose as i32);
+    let (m0, m1) = (_mm256_set1_epi32(M0 as i32), _mm256_set1_epi32(M1 as i32));
+    let (mut k0, mut k1) = (key[0], key[1]);
+    // (hi, lo) of the per-lane products a·m.
+    let mulhilo8 = |a: __m256i, m: __m256i| {
+        let even = _mm256_mul_epu32(a, m);
+        let odd = _mm256_mul_epu32(_mm256_srli_epi64::<32>(a), m);
+        let lo = _mm256_blend_epi32::<0b1010_1010>(even, _mm256_slli_epi64::<32>(odd));
+        let hi = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(even), odd);
+        (hi, lo)
+    };
+    for _ in 0..10 {
+        let (hi0, lo0) = mulhilo8(c0, m0);
+        let (hi1, lo1) = mulhilo8(c2, m1);
+        c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32(k0 as i32));
+        c1 = lo1;
+        c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32(k1 as i32));
+        c3 = lo0;
+        k0 = k0.wrapping_add(W0);
+        k1 = k1.wrapping_add(W1);
+    }
+    let mut out = [[0u32; LANES]; 4];
+    for (o, v) in out.iter_mut().zip([c0, c1, c2, c3]) {
+        _mm256_storeu_si256(o.as_mut_ptr() as *mut __m256i, v);
+    }
+    out
+}
+
+/// Box–Muller over 8 Philox blocks (the same operations as [`normals4`] per block).
+#[inline(always)]
+fn normals_lanes(w: [[u32; LANES]; 4], out: &mut [f32; 4 * LANES]) {
+    let [c0, c1, c2, c3] = w;
+    let mut r0 = [0f32; LANES];
+    let mut r1 = [0f32; LANES];
+    let mut sc0 = [(0f32, 0f32); LANES];
+    let mut sc1 = [(0f32, 0f32); LANES];
+    for l in 0..LANES {
+        r0[l] = (-2.0 * ln_f32(uniform24(c0[l]))).sqrt();
+        r1[l] = (-2.0 * ln_f32(uniform24(c2[l]))).sqrt();
+        sc0[l] = sincos_2pi(uniform24(c1[l]));
+        sc1[l] = sincos_2pi(uniform24(c3[l]));
+    }
+    for l in 0..LANES {
+        out[4 * l] = r0[l] * sc0[l].1;
+        out[4 * l + 1] = r0[l] * sc0[l].0;
+        out[4 * l + 2] = r1[l] * sc1[l].1;
+        out[4 * l + 3] = r1[l] * sc1[l].0;
+    }
+}
+
+#[inline(always)]
+fn fill_body(
+    seed: u64,
+    purpose: Purpose,
+    sample: u32,
+    step: u32,
+    start: u64,
+    out: &mut [f32],
+    philox: impl Fn(u32, u32, u32, u32, [u32; 2]) -> [[u32; LANES]; 4],
+) {
     let k = key(seed);
     let mut i = start;
     let mut rest = out;
@@ -158,8 +267,15 @@ fn fill_body(seed: u64, purpose: Purpose, sample: u32, step: u32, start: u64, ou
         rest = &mut rest[1..];
         i += 1;
     }
-    let mut chunks = rest.chunks_exact_mut(4);
     let mut block = (i / 4) as u32;
+    let mut lanes = rest.chunks_exact_mut(4 * LANES);
+    for c in &mut lanes {
+        let c: &mut [f32; 4 * LANES] = c.try_into().expect("chunks_exact_mut gives whole chunks");
+        normals_lanes(philox(block, sample, step, purpose as u32, k), c);
+        block = block.wrapping_add(LANES as u32);
+    }
+    let rest = lanes.into_remainder();
+    let mut chunks = rest.chunks_exact_mut(4);
     for c in &mut chunks {
         let z = normals4(philox4x32([block, sample, step, purpose as u32], k));
         c.copy_from_slice(&z);
@@ -182,7 +298,16 @@ unsafe fn fill_avx2(
     start: u64,
     out: &mut [f32],
 ) {
-    fill_body(seed, purpose, sample, step, start, out)
+    // SAFETY (of the closure's call): this function only runs where AVX2 is available.
+    fill_body(
+        seed,
+        purpose,
+        sample,
+        step,
+        start,
+        out,
+        |b, s, k, p, key| unsafe { philox_lanes_avx2(b, s, k, p, key) },
+    )
 }
 
 /// Fills `out[j]` with the normal of element `start + j` (same numbers as [`normal`]).
@@ -203,7 +328,7 @@ pub fn fill_normal(
             return;
         }
     }
-    fill_body(seed, purpose, sample, step, start, out)
+    fill_body(seed, purpose, sample, step, start, out, philox_lanes)
 }
 
 /// A `rand` generator over one counter stream `(seed, purpose, sample, step)`, for draws that
@@ -293,9 +418,22 @@ mod tests {
     }
 
     #[test]
+    fn lane_paths_agree() {
+        let want = philox_lanes(77, 1, 2, 3, [4, 5]);
+        for l in 0..LANES {
+            let w = philox4x32([77 + l as u32, 1, 2, 3], [4, 5]);
+            assert_eq!([want[0][l], want[1][l], want[2][l], want[3][l]], w);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            assert_eq!(unsafe { philox_lanes_avx2(77, 1, 2, 3, [4, 5]) }, want);
+        }
+    }
+
+    #[test]
     fn fill_equals_pointwise() {
-        for start in [0u64, 1, 3, 5] {
-            let mut buf = vec![0.0f32; 37];
+        for start in [0u64, 1, 3, 5, 4096] {
+            let mut buf = vec![0.0f32; 137];
             fill_normal(7, Purpose::Sampler, 2, 5, start, &mut buf);
             for (j, &z) in buf.iter().enumerate() {
                 assert_eq!(

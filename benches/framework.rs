@@ -1,0 +1,145 @@
+//! Host-path throughput of the framework, f32, against the original PyTorch implementation's
+//! timings on the same 2-core machine (see the framework issue's table). Each group also
+//! times a plain parallel copy of the same bytes, the bandwidth ceiling.
+//!
+//! Run: `cargo bench --bench framework`
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use gdf::framework::{DiffuseArgs, DiffuseOut, Gdf};
+use gdf::konst::{Dec, P9999};
+use gdf::sample::{Cfg, SampleOpts};
+use gdf::{loss_weight::P2, noise_cond::CosineT, scaler::Vp, schedule::Cosine, target::Epsilon};
+use rayon::prelude::*;
+use typenum::{N3, N4, P1, P8};
+
+/// The benchmark framework: Cosine(clamp [1e-4, 0.9999]), VP, Epsilon, CosineT, P2.
+type StageC = Gdf<Cosine<Dec<P8, N3>, Dec<P1, N4>, Dec<P9999, N4>>, Vp, Epsilon, CosineT, P2>;
+
+fn shape_name(s: [usize; 4]) -> String {
+    format!("{}x{}x{}x{}", s[0], s[1], s[2], s[3])
+}
+
+fn par_copy(src: &[f32], dst: &mut [f32]) {
+    dst.par_chunks_mut(1 << 16)
+        .zip(src.par_chunks(1 << 16))
+        .for_each(|(d, s)| d.copy_from_slice(s));
+}
+
+fn bench_diffuse(c: &mut Criterion) {
+    let g = StageC::default();
+    let mut group = c.benchmark_group("diffuse");
+    group
+        .measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(40);
+    for (shape, drawn) in [
+        ([64, 16, 24, 24], true),
+        ([16, 4, 128, 128], true),
+        ([256, 16, 24, 24], true),
+        ([64, 16, 24, 24], false),
+        ([256, 16, 24, 24], false),
+    ] {
+        let b = shape[0];
+        let n: usize = shape.iter().product();
+        let x0: Vec<f32> = (0..n).map(|i| (i % 251) as f32 / 125.0 - 1.0).collect();
+        let eps: Vec<f32> = (0..n).map(|i| (i % 241) as f32 / 120.0 - 1.0).collect();
+        let t: Vec<f32> = (0..b).map(|i| (i as f32 + 0.5) / b as f32).collect();
+        let (mut noised, mut e_out) = (vec![0.0f32; n], vec![0.0f32; n]);
+        let (mut l, mut nc, mut w) = (vec![0.0f32; b], vec![0.0f32; b], vec![0.0f32; b]);
+        // Traffic: x0 read + noised written, plus ε written (drawn) or read (given). The
+        // target is ε itself, which the caller already holds (as torch returns the same tensor).
+        group.throughput(Throughput::Bytes((3 * n * 4) as u64));
+        let name = if drawn { "eps_drawn" } else { "eps_given" };
+        group.bench_function(BenchmarkId::new(name, shape_name(shape)), |bench| {
+            let mut seed = 0u64;
+            bench.iter(|| {
+                seed += 1;
+                let args = DiffuseArgs {
+                    eps: if drawn { None } else { Some(&eps[..]) },
+                    t: Some(&t),
+                    seed,
+                    ..Default::default()
+                };
+                let out = DiffuseOut {
+                    noised: &mut noised,
+                    eps: if drawn { Some(&mut e_out[..]) } else { None },
+                    target: None,
+                    logsnr: &mut l,
+                    noise_cond: &mut nc,
+                    loss_weight: &mut w,
+                };
+                g.diffuse_into(black_box(&x0), b, &args, out).unwrap();
+                black_box(&noised);
+            })
+        });
+        if !drawn {
+            // The same 3·n·4 bytes moved by plain parallel copies (read x0 → write out, read ε).
+            group.bench_function(
+                BenchmarkId::new("copy_same_bytes", shape_name(shape)),
+                |bench| {
+                    bench.iter(|| {
+                        par_copy(black_box(&x0), &mut noised);
+                        black_box(eps.par_iter().map(|&v| v).sum::<f32>());
+                    })
+                },
+            );
+        }
+    }
+    group.finish();
+}
+
+fn bench_step(c: &mut Criterion) {
+    let g = StageC::default();
+    let mut group = c.benchmark_group("sampling_step");
+    group
+        .measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(40);
+    for shape in [[8, 16, 24, 24], [8, 4, 128, 128]] {
+        let b = shape[0];
+        let per = shape[1] * shape[2] * shape[3];
+        let n = b * per;
+        let cond = vec![0.0f32; b];
+        // Traffic per step: model reads 2n and writes 2n; the reduction reads 2n; the fused
+        // pass reads x + 2n predictions and writes x, x0, pred; the doubled copy writes 2n.
+        group.throughput(Throughput::Bytes((14 * n * 4) as u64));
+        group.bench_function(
+            BenchmarkId::new("ddpm_cfg4_rho0.7", shape_name(shape)),
+            |bench| {
+                bench.iter_custom(|iters| {
+                    let model = |x: &[f32], _c: &[f32], _i: &[f32], p: &mut [f32]| {
+                        p.par_chunks_mut(1 << 14)
+                            .zip(x.par_chunks(1 << 14))
+                            .for_each(|(p, x)| {
+                                for (p, x) in p.iter_mut().zip(x) {
+                                    *p = 0.5 * x;
+                                }
+                            })
+                    };
+                    let opts = SampleOpts {
+                        timesteps: iters as usize,
+                        cfg: Cfg::Scale(4.0),
+                        cfg_rho: 0.7,
+                        seed: 3,
+                        ..Default::default()
+                    };
+                    let mut run = g
+                        .sample(model, gdf::sampler::Ddpm, &cond, None, b, per, opts)
+                        .unwrap();
+                    let start = Instant::now();
+                    while let Some(step) = run.next_step().unwrap() {
+                        black_box(step.x);
+                    }
+                    start.elapsed()
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_diffuse, bench_step);
+criterion_main!(benches);
