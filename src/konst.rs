@@ -8,8 +8,8 @@
 //! literals; by hand they read:
 //!
 //! ```
-//! use gdf::konst::{Const, Dec};
-//! use typenum::{N3, N4, P8, P9999};
+//! use gdf::konst::{Const, Dec, P9999};
+//! use typenum::{N3, N4, P8};
 //! assert_eq!(<Dec<P8, N3>>::F64, 0.008);
 //! assert_eq!(<Dec<P9999, N4>>::F64, 0.9999);
 //! ```

@@ -13,7 +13,10 @@
 //! let cosine = <Cosine>::new(); // the original's CosineSchedule()
 //! assert_eq!(cosine.limits(), Some([-9.21024036697585, 9.21024036697596]));
 //! let l: f64 = cosine.logsnr(0.5, 1.0).unwrap();
-//! assert!((l - (-0.0)).abs() < 1e-12);
+//! assert!((l - -0.02462688281151437).abs() < 1e-12); // the original's value
+//! // A shift of 2 moves λ by −2·ln 2.
+//! let shifted: f64 = cosine.logsnr(0.5, 2.0).unwrap();
+//! assert!((shifted - (l - 2.0 * 2f64.ln())).abs() < 1e-12);
 //! ```
 
 use core::fmt;
