@@ -48,6 +48,9 @@ pub struct Gdf<S, Sc, T, N, L, O = Zero> {
     pub offset_noise: O,
 }
 
+/// The framework [`Gdf::setup_limits`] returns: the same with its scaler stretched.
+pub type StretchedGdf<S, Sc, T, N, L, O> = Gdf<S, Stretched<<Sc as Stretch>::Base>, T, N, L, O>;
+
 /// Optional inputs and settings of [`Gdf::diffuse_into`].
 #[derive(Clone, Copy, Debug)]
 pub struct DiffuseArgs<'a, F> {
@@ -168,7 +171,7 @@ where
         stretch_max: bool,
         stretch_min: bool,
         shift: f64,
-    ) -> Result<Gdf<S, Stretched<Sc::Base>, T, N, L, O>>
+    ) -> Result<StretchedGdf<S, Sc, T, N, L, O>>
     where
         Sc: Stretch,
     {

@@ -1,8 +1,8 @@
 //! # gdf — the Generic Diffusion Framework, as zero-sized types
 //!
 //! GDF (from Stable Cascade) describes a diffusion model's training and sampling setup as a
-//! handful of small logSNR-centric components: a [schedule](schedule) (`t → λ`), an
-//! [input scaler](scaler) (`λ → (a, b)`), a [target](target) (ε, x0, v, rectified flow), a
+//! handful of small logSNR-centric components: a [schedule] (`t → λ`), an
+//! [input scaler](scaler) (`λ → (a, b)`), a [target] (ε, x0, v, rectified flow), a
 //! [noise conditioning](noise_cond), a [loss weight](loss_weight) and [samplers](sampler).
 //! Swapping one part switches between DDPM/DDIM, EDM, rectified flows and their mixtures.
 //!
@@ -14,7 +14,7 @@
 //! use gdf::prelude::*;
 //! use gdf::schedule::Cosine;
 //!
-//! let schedule = Cosine::<>::new();
+//! let schedule = <Cosine>::new();
 //! assert_eq!(core::mem::size_of_val(&schedule), 0);
 //! let l: f64 = schedule.logsnr(0.5, 1.0)?;          // t → logSNR
 //! let (a, b) = scaler::Vp.ab(l);                     // logSNR → (a, b)
@@ -31,20 +31,38 @@ pub mod dynamic;
 pub mod error;
 pub mod float;
 pub mod framework;
+#[cfg(any(feature = "wgpu", feature = "cuda", feature = "hip"))]
+pub mod kernel;
 pub mod konst;
 pub mod loss_weight;
 pub mod noise;
 pub mod noise_cond;
 mod par;
+#[cfg(feature = "plot")]
+pub mod plot;
 pub mod sample;
 pub mod sampler;
 pub mod scaler;
 pub mod schedule;
+pub mod table;
 pub mod target;
+pub mod toy;
 
 pub use component::{Decl, LogSnrFn};
+pub use gdf_macros::gdf;
+
+/// What `gdf!`'s expansion names, so a crate using the macro needs only `gdf`.
+#[doc(hidden)]
+pub mod __private {
+    pub use typenum;
+}
 pub use error::{GdfError, Result};
 pub use float::Real;
+
+/// The README's code examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 /// The traits and modules most code needs: `use gdf::prelude::*;`.
 pub mod prelude {

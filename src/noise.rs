@@ -418,6 +418,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn lane_paths_agree() {
         let want = philox_lanes(77, 1, 2, 3, [4, 5]);
         for l in 0..LANES {

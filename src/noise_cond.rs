@@ -166,6 +166,10 @@ impl PiecewiseLinear {
     pub fn new(table: Table) -> Self {
         Self { table }
     }
+    /// The table.
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
 }
 
 impl LogSnrFn for PiecewiseLinear {

@@ -589,7 +589,7 @@ where
                         ),
                     }
                 }
-                for j in 0..len {
+                for (j, &zj) in zs.iter().enumerate() {
                     let (g_idx, o) = (k + j, k + j - start);
                     let p = if guided {
                         let (pc, pu) = (out[g_idx], out[n + g_idx]);
@@ -605,7 +605,7 @@ where
                     let xv = x[o];
                     let x0v = target.x0(xv, p, a, bb);
                     let ev = target.eps(xv, p, a, bb);
-                    x[o] = sampler.apply(coef, x0v, ev, zs[j]);
+                    x[o] = sampler.apply(coef, x0v, ev, zj);
                     x0o[o] = x0v;
                     po[o] = p;
                 }

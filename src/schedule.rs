@@ -156,7 +156,7 @@ pub trait Schedule: LogSnrFn {
     }
 }
 
-fn check_call<S: Schedule + ?Sized, F: Real>(s: &S, t: &[F], shift: F, out: usize) -> Result<()> {
+fn check_call<S: Schedule, F: Real>(s: &S, t: &[F], shift: F, out: usize) -> Result<()> {
     if !s.accepts_t() {
         return Err(GdfError::TrainingOnly { schedule: s.name() });
     }

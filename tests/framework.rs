@@ -5,7 +5,6 @@
 use gdf::dynamic::DynSampler;
 use gdf::framework::{DiffuseArgs, Gdf};
 use gdf::noise::{fill_normal, normal, Purpose};
-use gdf::prelude::*;
 use gdf::sample::{Cfg, Rescale, SampleOpts};
 use gdf::toy::GaussianMixture2;
 use gdf::{
