@@ -1,0 +1,110 @@
+//! Fused GPU kernels on [cubecl](https://github.com/tracel-ai/cubecl) 0.11.
+//!
+//! Enabled by the `wgpu`, `cuda` or `hip` feature.
+pub use cubecl;
+
+// `#[cube]` expands every kernel function into a module and every `#[cube]` trait into an
+// `…Expand` companion whose items carry no docs; the items written here are documented.
+#[allow(missing_docs)]
+pub mod component;
+#[allow(missing_docs)]
+pub mod eval;
+#[allow(missing_docs)]
+pub mod framework;
+#[allow(missing_docs)]
+pub mod prim;
+#[allow(missing_docs)]
+pub mod step;
+
+use core::cell::Cell;
+
+use cubecl::prelude::*;
+use cubecl::server::Handle;
+
+std::thread_local! {
+    static LAUNCHES: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The count of kernel launches this module made from the current thread: every launch goes
+/// through one place that records it, so the difference of two readings around a call is the
+/// number of kernels the call dispatched.
+#[derive(Clone, Copy, Debug)]
+pub struct Launches;
+
+impl Launches {
+    /// Launches so far.
+    pub fn count() -> u64 {
+        LAUNCHES.with(|c| c.get())
+    }
+    pub(crate) fn record() {
+        LAUNCHES.with(|c| c.set(c.get() + 1));
+    }
+}
+
+/// Units per cube of the element-wise kernels.
+pub(crate) const CUBE: u32 = 256;
+
+/// Cube count and dim for `units` units (one per element or block).
+pub(crate) fn launch_dims(client: &Client, units: usize) -> (CubeCount, CubeDim) {
+    let dim = CubeDim::new_1d(CUBE);
+    (
+        cubecl::calculate_cube_count_elemwise(client, units.max(1), dim),
+        dim,
+    )
+}
+
+/// Uploads a host slice.
+pub(crate) fn upload<F: CubeElement>(client: &Client, x: &[F]) -> Handle {
+    if x.is_empty() {
+        client.empty(core::mem::size_of::<F>())
+    } else {
+        client.create_from_slice(F::as_bytes(x))
+    }
+}
+
+/// Uploads a state vector (at least one element, so the binding is never empty).
+pub(crate) fn upload_state<F: Float + CubeElement>(client: &Client, st: &[f64]) -> Handle {
+    let mut v: Vec<F> = st.iter().map(|&x| F::new(x as f32)).collect();
+    if v.is_empty() {
+        v.push(F::new(0.0));
+    }
+    client.create_from_slice(F::as_bytes(&v))
+}
+
+/// Reads a buffer back (blocking).
+pub(crate) fn read_vec<F: CubeElement>(client: &Client, h: Handle) -> Vec<F> {
+    let bytes = client.read_one(h).expect("reading a device buffer");
+    F::from_bytes(&bytes).to_vec()
+}
+
+/// Why a kernel call was refused.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum KernelError {
+    /// The component has no device form (it only runs on the host).
+    HostOnly {
+        /// Which component, and why.
+        component: &'static str,
+    },
+    /// An argument was invalid (lengths, ranges); the host error says which.
+    Gdf(crate::GdfError),
+}
+
+impl core::fmt::Display for KernelError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            KernelError::HostOnly { component } => {
+                write!(f, "{component} has no device form; use the host path")
+            }
+            KernelError::Gdf(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for KernelError {}
+
+impl From<crate::GdfError> for KernelError {
+    fn from(e: crate::GdfError) -> Self {
+        KernelError::Gdf(e)
+    }
+}

@@ -1,0 +1,151 @@
+//! Device primitives: the counter-based noise (bit-for-bit the operations of
+//! [`crate::noise`]) and the small scalar helpers every component uses.
+
+use cubecl::prelude::*;
+
+/// The logistic sigmoid `1/(1+e^-x)` (as [`crate::float::sigmoid`]).
+#[cube]
+pub fn sigmoid<F: Float>(x: F) -> F {
+    F::new(1.0) / (F::new(1.0) + F::exp(-x))
+}
+
+/// `torch.clamp` semantics (as the host's `clamp`): NaN stays NaN, `lo` wins when `lo > hi`.
+#[cube]
+pub fn clamp<F: Float>(x: F, lo: F, hi: F) -> F {
+    let y = select(x < lo, lo, x);
+    select(y > hi, hi, y)
+}
+
+/// `ln(v/(1−v))`.
+#[cube]
+pub fn logit<F: Float>(v: F) -> F {
+    F::ln(v / (F::new(1.0) - v))
+}
+
+/// A `f64` hyperparameter as a kernel constant (rounded to `f32`, like the host's `F::of` in
+/// f32).
+#[cube]
+pub fn konst<F: Float>(#[comptime] x: f64) -> F {
+    F::new(comptime!(x as f32))
+}
+
+/// Philox4x32-10 on counter `c` and key `k` (as [`crate::noise::philox4x32`]); the high word
+/// of each 32×32 product comes from `mul_hi`.
+#[cube]
+pub fn philox4x32(c: (u32, u32, u32, u32), k0: u32, k1: u32) -> (u32, u32, u32, u32) {
+    let (mut c0, mut c1, mut c2, mut c3) = c;
+    let mut k0 = k0;
+    let mut k1 = k1;
+    let m0 = 0xD251_1F53u32;
+    let m1 = 0xCD9E_8D57u32;
+    #[unroll]
+    for _ in 0..10 {
+        let hi0 = u32::mul_hi(m0, c0);
+        let lo0 = m0 * c0;
+        let hi1 = u32::mul_hi(m1, c2);
+        let lo1 = m1 * c2;
+        let n0 = hi1 ^ c1 ^ k0;
+        let n2 = hi0 ^ c3 ^ k1;
+        c0 = n0;
+        c1 = lo1;
+        c2 = n2;
+        c3 = lo0;
+        k0 += 0x9E37_79B9u32;
+        k1 += 0xBB67_AE85u32;
+    }
+    (c0, c1, c2, c3)
+}
+
+/// `((w >> 8) + ½)·2⁻²⁴` (as [`crate::noise::uniform24`]).
+#[cube]
+pub fn uniform24(w: u32) -> f32 {
+    (f32::cast_from(w >> 8) + 0.5f32) * (1.0f32 / 16_777_216.0f32)
+}
+
+/// `ln x` for `x ∈ (0, 1]` with the host's polynomial (as [`crate::noise::ln_f32`]).
+#[cube]
+pub fn ln_f32(x: f32) -> f32 {
+    let bits = u32::reinterpret(x);
+    let e0 = i32::cast_from((bits >> 23) & 0xffu32) - 126i32;
+    let m0 = f32::reinterpret((bits & 0x007f_ffffu32) | 0x3f00_0000u32);
+    let small = m0 < 0.707_106_77f32;
+    let e = select(small, e0 - 1i32, e0);
+    let m = select(small, m0 + m0, m0);
+    let f = m - 1.0f32;
+    let z = f * f;
+    let mut p = 7.037_683_6e-2f32;
+    p = p * f - 1.151_461e-1f32;
+    p = p * f + 1.167_699_9e-1f32;
+    p = p * f - 1.242_014_1e-1f32;
+    p = p * f + 1.424_932_3e-1f32;
+    p = p * f - 1.666_805_8e-1f32;
+    p = p * f + 2.000_071_5e-1f32;
+    p = p * f - 2.499_999_4e-1f32;
+    p = p * f + 3.333_333e-1f32;
+    let ef = f32::cast_from(e);
+    let mut y = f * z * p;
+    y += -2.121_944_4e-4f32 * ef;
+    y += -0.5f32 * z;
+    (f + y) + 0.693_359_4f32 * ef
+}
+
+/// `(sin 2πu, cos 2πu)` with the host's polynomials (as [`crate::noise::sincos_2pi`]).
+#[cube]
+pub fn sincos_2pi(u: f32) -> (f32, f32) {
+    let q = f32::round(u * 4.0f32);
+    let r = (u - q * 0.25f32) * core::f32::consts::TAU;
+    let z = r * r;
+    let s = ((-1.951_529_6e-4f32 * z + 8.332_161e-3f32) * z - 1.666_665_5e-1f32) * z * r + r;
+    let c = ((2.443_315_7e-5f32 * z - 1.388_731_6e-3f32) * z + 4.166_664_6e-2f32) * z * z
+        - 0.5f32 * z
+        + 1.0f32;
+    let quad = u32::cast_from(q) & 3u32;
+    let sin = select(
+        quad == 0u32,
+        s,
+        select(quad == 1u32, c, select(quad == 2u32, -s, -c)),
+    );
+    let cos = select(
+        quad == 0u32,
+        c,
+        select(quad == 1u32, -s, select(quad == 2u32, -c, s)),
+    );
+    (sin, cos)
+}
+
+/// Four standard normals from one Philox block (as [`crate::noise::normals4`]).
+#[cube]
+pub fn normals4(w: (u32, u32, u32, u32)) -> (f32, f32, f32, f32) {
+    let (w0, w1, w2, w3) = w;
+    let r0 = f32::sqrt(-2.0f32 * ln_f32(uniform24(w0)));
+    let r1 = f32::sqrt(-2.0f32 * ln_f32(uniform24(w2)));
+    let (s0, c0) = sincos_2pi(uniform24(w1));
+    let (s1, c1) = sincos_2pi(uniform24(w3));
+    (r0 * c0, r0 * s0, r1 * c1, r1 * s1)
+}
+
+/// The four normals of block `block` (elements `4·block .. 4·block+4`) of the stream
+/// `(seed, purpose, sample, step)`.
+#[cube]
+pub fn normal_block(
+    seed_lo: u32,
+    seed_hi: u32,
+    purpose: u32,
+    sample: u32,
+    step: u32,
+    block: u32,
+) -> (f32, f32, f32, f32) {
+    normals4(philox4x32((block, sample, step, purpose), seed_lo, seed_hi))
+}
+
+/// The standard normal of element `index` (as [`crate::noise::normal`]; `index < 2^34`).
+#[cube]
+pub fn normal(seed_lo: u32, seed_hi: u32, purpose: u32, sample: u32, step: u32, index: u32) -> f32 {
+    let (z0, z1, z2, z3) = normal_block(seed_lo, seed_hi, purpose, sample, step, index / 4u32);
+    let k = index % 4u32;
+    select(
+        k == 0u32,
+        z0,
+        select(k == 1u32, z1, select(k == 2u32, z2, z3)),
+    )
+}

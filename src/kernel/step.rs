@@ -1,0 +1,1004 @@
+//! The sampling step and the device-side sampling driver.
+//!
+//! A guided step with rescale is **two launches**: [`rescale_reduce_kernel`] (the mean and
+//! the squared deviations of the conditional and the guided prediction, per cube, merged
+//! with Chan's formula) and the fused step (each cube first merges the partials it needs,
+//! then: guidance combine, rescale, undiffuse, sampler step with in-kernel noise). Without
+//! rescale (or without guidance) a step is **one launch**.
+
+use cubecl::prelude::*;
+use cubecl::server::Handle;
+
+use super::component::*;
+use super::framework::{fill_batch_noise, framework_state, section};
+use super::prim;
+use super::{upload, upload_state, KernelError, Launches, CUBE};
+use crate::error::{check_finite, per_sample, GdfError};
+use crate::framework::Gdf;
+use crate::konst::Param;
+use crate::loss_weight::LossWeight;
+use crate::noise::Purpose;
+use crate::noise_cond::NoiseCond;
+use crate::sample::{sampling_grid, Cfg, Rescale};
+use crate::sampler::Sampler;
+use crate::scaler::Scaler;
+use crate::schedule::Schedule;
+use crate::target::Target;
+
+/// Partials per sample are capped so the fused pass merges at most this many per cube.
+const MAX_PARTIALS: usize = 256;
+
+/// Chan's merge of two `(count, mean_c, m2_c, mean_p, m2_p)` summaries.
+#[cube]
+fn merge(a: (f32, f32, f32, f32, f32), b: (f32, f32, f32, f32, f32)) -> (f32, f32, f32, f32, f32) {
+    let (na, mca, m2ca, mpa, m2pa) = a;
+    let (nb, mcb, m2cb, mpb, m2pb) = b;
+    let n = na + nb;
+    let w = select(n > 0.0f32, nb / n, 0.0f32);
+    let cross = select(n > 0.0f32, na * nb / n, 0.0f32);
+    let dc = mcb - mca;
+    let dp = mpb - mpa;
+    (
+        n,
+        mca + dc * w,
+        m2ca + m2cb + dc * dc * cross,
+        mpa + dp * w,
+        m2pa + m2pb + dp * dp * cross,
+    )
+}
+
+/// One level of the shared-memory tree: unit `u < half` merges `u + half` into `u`.
+#[cube]
+fn tree_level(
+    sn: &mut [f32],
+    smc: &mut [f32],
+    sm2c: &mut [f32],
+    smp: &mut [f32],
+    sm2p: &mut [f32],
+    #[comptime] half: usize,
+) {
+    let u = UNIT_POS as usize;
+    if u < half {
+        let a0 = sn[u];
+        let a1 = smc[u];
+        let a2 = sm2c[u];
+        let a3 = smp[u];
+        let a4 = sm2p[u];
+        let b0 = sn[u + half];
+        let b1 = smc[u + half];
+        let b2 = sm2c[u + half];
+        let b3 = smp[u + half];
+        let b4 = sm2p[u + half];
+        let (n, mc, m2c, mp, m2p) = merge((a0, a1, a2, a3, a4), (b0, b1, b2, b3, b4));
+        sn[u] = n;
+        smc[u] = mc;
+        sm2c[u] = m2c;
+        smp[u] = mp;
+        sm2p[u] = m2p;
+    }
+    sync_cube();
+}
+
+/// Tree-merges the per-unit summaries in shared memory; every unit gets the cube's total.
+#[cube]
+fn cube_merge(s: (f32, f32, f32, f32, f32)) -> (f32, f32, f32, f32, f32) {
+    let mut sn = Shared::<[f32]>::new_slice(256usize);
+    let mut smc = Shared::<[f32]>::new_slice(256usize);
+    let mut sm2c = Shared::<[f32]>::new_slice(256usize);
+    let mut smp = Shared::<[f32]>::new_slice(256usize);
+    let mut sm2p = Shared::<[f32]>::new_slice(256usize);
+    let u = UNIT_POS as usize;
+    let (n, mc, m2c, mp, m2p) = s;
+    sn[u] = n;
+    smc[u] = mc;
+    sm2c[u] = m2c;
+    smp[u] = mp;
+    sm2p[u] = m2p;
+    sync_cube();
+    tree_level(&mut sn, &mut smc, &mut sm2c, &mut smp, &mut sm2p, 128usize);
+    tree_level(&mut sn, &mut smc, &mut sm2c, &mut smp, &mut sm2p, 64usize);
+    tree_level(&mut sn, &mut smc, &mut sm2c, &mut smp, &mut sm2p, 32usize);
+    tree_level(&mut sn, &mut smc, &mut sm2c, &mut smp, &mut sm2p, 16usize);
+    tree_level(&mut sn, &mut smc, &mut sm2c, &mut smp, &mut sm2p, 8usize);
+    tree_level(&mut sn, &mut smc, &mut sm2c, &mut smp, &mut sm2p, 4usize);
+    tree_level(&mut sn, &mut smc, &mut sm2c, &mut smp, &mut sm2p, 2usize);
+    tree_level(&mut sn, &mut smc, &mut sm2c, &mut smp, &mut sm2p, 1usize);
+    let t0 = sn[0];
+    let t1 = smc[0];
+    let t2 = sm2c[0];
+    let t3 = smp[0];
+    let t4 = sm2p[0];
+    sync_cube();
+    (t0, t1, t2, t3, t4)
+}
+
+/// Pass 1 of a rescaled guided step. Cube `(c, b)` summarises the elements
+/// `c·CUBE + u + k·chunks·CUBE` of sample `b`; unit 0 writes the summary to
+/// `partials[5·(b·chunks + c) ..]`.
+#[cube(launch_unchecked)]
+fn rescale_reduce_kernel<F: Float>(out: &[F], partials: &mut [f32], n: u32, per: u32, g: f32) {
+    let chunks = CUBE_COUNT_X;
+    let b = CUBE_POS_Y;
+    let mut cnt = 0.0f32;
+    let mut mc = 0.0f32;
+    let mut m2c = 0.0f32;
+    let mut mp = 0.0f32;
+    let mut m2p = 0.0f32;
+    let mut j = CUBE_POS_X * CUBE_DIM_X + UNIT_POS_X;
+    while j < per {
+        let i = (b * per + j) as usize;
+        let pc = f32::cast_from(out[i]);
+        let pu = f32::cast_from(out[n as usize + i]);
+        let p = pu + g * (pc - pu);
+        cnt += 1.0f32;
+        let dc = pc - mc;
+        mc += dc / cnt;
+        m2c += dc * (pc - mc);
+        let dp = p - mp;
+        mp += dp / cnt;
+        m2p += dp * (p - mp);
+        j += chunks * CUBE_DIM_X;
+    }
+    let (tn, tmc, tm2c, tmp, tm2p) = cube_merge((cnt, mc, m2c, mp, m2p));
+    if UNIT_POS == 0 {
+        let o = (5 * (b * chunks + CUBE_POS_X)) as usize;
+        partials[o] = tn;
+        partials[o + 1] = tmc;
+        partials[o + 2] = tm2c;
+        partials[o + 3] = tmp;
+        partials[o + 4] = tm2p;
+    }
+}
+
+/// Per-call scalars of the fused step.
+#[derive(CubeType, CubeLaunch, Clone, Copy, Debug)]
+pub struct StepScalars {
+    /// Elements per sample.
+    pub per: u32,
+    /// `batch · per`.
+    pub n: u32,
+    /// Partials per sample (pass 1's chunks).
+    pub chunks: u32,
+    /// Samples.
+    pub batch: u32,
+    /// Low word of the seed.
+    pub seed_lo: u32,
+    /// High word of the seed.
+    pub seed_hi: u32,
+    /// Counter index of the first sample.
+    pub first_sample: u32,
+    /// Step index (the noise counter's step word).
+    pub step: u32,
+    /// logSNR the step starts from.
+    pub l: f32,
+    /// logSNR it goes to.
+    pub l_prev: f32,
+    /// Guidance scale.
+    pub g: f32,
+    /// Rescale strength.
+    pub rho: f32,
+}
+
+/// Comptime switches of the fused step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StepFlags {
+    /// The model output is `[p_c; p_u]`.
+    pub guided: bool,
+    /// 0 off, 1 whole-batch std, 2 per-sample std.
+    pub rescale: u8,
+    /// Sampler noise read from a buffer (a recorded run) instead of drawn.
+    pub noise_given: bool,
+    /// Write `x0`.
+    pub want_x0: bool,
+    /// Write the prediction used.
+    pub want_pred: bool,
+    /// Also write the new `x` twice into the doubled model input `[x; x]`.
+    pub want_xx: bool,
+}
+
+/// One element of the fused step.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn step_elem<F: Float, T: CubeTarget, Smp: CubeSampler>(
+    out: &[F],
+    x: &mut [F],
+    noise_in: &[F],
+    x0_out: &mut [F],
+    pred_out: &mut [F],
+    xx_out: &mut [F],
+    i: usize,
+    z: f32,
+    factor: F,
+    a: F,
+    bb: F,
+    c: (F, F, F),
+    args: &StepScalars,
+    #[comptime] flags: StepFlags,
+) {
+    let p = if comptime!(flags.guided) {
+        let pc = out[i];
+        let pu = out[args.n as usize + i];
+        let pcfg = pu + F::cast_from(args.g) * (pc - pu);
+        if comptime!(flags.rescale > 0) {
+            pcfg * factor + (F::new(1.0) - F::cast_from(args.rho)) * pcfg
+        } else {
+            pcfg
+        }
+    } else {
+        out[i]
+    };
+    let xv = x[i];
+    let x0v = T::x0::<F>(xv, p, a, bb);
+    let ev = T::eps::<F>(xv, p, a, bb);
+    let n = if comptime!(flags.noise_given) {
+        noise_in[i]
+    } else {
+        F::cast_from(z)
+    };
+    let xn = sampler_apply::<F, Smp>(c, x0v, ev, n);
+    x[i] = xn;
+    if comptime!(flags.want_x0) {
+        x0_out[i] = x0v;
+    }
+    if comptime!(flags.want_pred) {
+        pred_out[i] = p;
+    }
+    if comptime!(flags.want_xx) {
+        xx_out[i] = xn;
+        xx_out[args.n as usize + i] = xn;
+    }
+}
+
+/// Pass 2 (or the only pass): cube `(c, b)`, unit `u` handles elements `4k .. 4k+4` of
+/// sample `b` with `k = c·CUBE + u`.
+#[cube(launch_unchecked)]
+#[allow(clippy::too_many_arguments)]
+fn step_kernel<F: Float, Sc: CubeScaler, T: CubeTarget, Smp: CubeSampler>(
+    out: &[F],
+    x: &mut [F],
+    noise_in: &[F],
+    state: &[F],
+    partials: &[f32],
+    x0_out: &mut [F],
+    pred_out: &mut [F],
+    xx_out: &mut [F],
+    args: StepScalars,
+    #[comptime] flags: StepFlags,
+) {
+    let b = CUBE_POS_Y;
+    let mut factor = F::new(0.0);
+    if comptime!(flags.rescale > 0) {
+        // Merge the partials this sample needs (all of them for the whole-batch std).
+        let mut lo = 0u32;
+        let mut hi = args.chunks * args.batch;
+        if comptime!(flags.rescale == 2) {
+            lo = b * args.chunks;
+            hi = lo + args.chunks;
+        }
+        let mut cnt = 0.0f32;
+        let mut mc = 0.0f32;
+        let mut m2c = 0.0f32;
+        let mut mp = 0.0f32;
+        let mut m2p = 0.0f32;
+        let mut q = lo + UNIT_POS;
+        while q < hi {
+            let o = (5 * q) as usize;
+            let q0 = partials[o];
+            let q1 = partials[o + 1];
+            let q2 = partials[o + 2];
+            let q3 = partials[o + 3];
+            let q4 = partials[o + 4];
+            let (n1, mc1, m2c1, mp1, m2p1) = merge((cnt, mc, m2c, mp, m2p), (q0, q1, q2, q3, q4));
+            cnt = n1;
+            mc = mc1;
+            m2c = m2c1;
+            mp = mp1;
+            m2p = m2p1;
+            q += CUBE_DIM_X;
+        }
+        let (cnt, _mc, m2c, _mp, m2p) = cube_merge((cnt, mc, m2c, mp, m2p));
+        let std_c = f32::sqrt(f32::max(m2c / (cnt - 1.0f32), 0.0f32));
+        let std_p = f32::sqrt(f32::max(m2p / (cnt - 1.0f32), 0.0f32));
+        factor =
+            F::cast_from(args.rho) * (F::cast_from(std_c) / (F::cast_from(std_p) + F::new(1e-9)));
+    }
+    let k = CUBE_POS_X * CUBE_DIM_X + UNIT_POS_X;
+    let j = 4 * k;
+    if j < args.per {
+        let (a, bb) = Sc::ab::<F>(F::cast_from(args.l), section::<F>(state, 1usize));
+        let (ap, bp) = Sc::ab::<F>(F::cast_from(args.l_prev), section::<F>(state, 1usize));
+        let c = Smp::coefficients::<F>(a, bb, ap, bp);
+        let mut z0 = 0.0f32;
+        let mut z1 = 0.0f32;
+        let mut z2 = 0.0f32;
+        let mut z3 = 0.0f32;
+        if comptime!(Smp::USES_NOISE && !flags.noise_given) {
+            let (w0, w1, w2, w3) = prim::normal_block(
+                args.seed_lo,
+                args.seed_hi,
+                3u32,
+                args.first_sample + b,
+                args.step,
+                k,
+            );
+            z0 = w0;
+            z1 = w1;
+            z2 = w2;
+            z3 = w3;
+        }
+        let base = (b * args.per + j) as usize;
+        step_elem::<F, T, Smp>(
+            out, x, noise_in, x0_out, pred_out, xx_out, base, z0, factor, a, bb, c, &args, flags,
+        );
+        if j + 1 < args.per {
+            step_elem::<F, T, Smp>(
+                out,
+                x,
+                noise_in,
+                x0_out,
+                pred_out,
+                xx_out,
+                base + 1,
+                z1,
+                factor,
+                a,
+                bb,
+                c,
+                &args,
+                flags,
+            );
+        }
+        if j + 2 < args.per {
+            step_elem::<F, T, Smp>(
+                out,
+                x,
+                noise_in,
+                x0_out,
+                pred_out,
+                xx_out,
+                base + 2,
+                z2,
+                factor,
+                a,
+                bb,
+                c,
+                &args,
+                flags,
+            );
+        }
+        if j + 3 < args.per {
+            step_elem::<F, T, Smp>(
+                out,
+                x,
+                noise_in,
+                x0_out,
+                pred_out,
+                xx_out,
+                base + 3,
+                z3,
+                factor,
+                a,
+                bb,
+                c,
+                &args,
+                flags,
+            );
+        }
+    }
+}
+
+/// Copies `x` (`n` values) twice into `xx` (`2n`): the doubled model input of a guided step.
+#[cube(launch_unchecked)]
+fn duplicate_kernel<F: Float>(x: &[F], xx: &mut [F], n: u32) {
+    let i = ABSOLUTE_POS;
+    if i < n as usize {
+        let v = x[i];
+        xx[i] = v;
+        xx[n as usize + i] = v;
+    }
+}
+
+/// The device buffers of one step. Element buffers hold `batch · per` values of the kernel
+/// float type, the model output `2·batch·per` when guided.
+#[derive(Clone, Debug)]
+pub struct StepIo {
+    /// The model output: `[p_c; p_u]` when guided, else `p`.
+    pub model_out: Handle,
+    /// `x`, updated in place.
+    pub x: Handle,
+    /// Recorded sampler noise for this step (replaces the counter noise), if any.
+    pub noise: Option<Handle>,
+    /// Output `x0`, if wanted.
+    pub x0: Option<Handle>,
+    /// Output prediction (after guidance and rescale), if wanted.
+    pub pred: Option<Handle>,
+    /// Output doubled `[x; x]` for the next guided model call, if wanted.
+    pub xx: Option<Handle>,
+    /// Scratch for the rescale partials ([`partials_len`] `f32`s); needed when rescaling.
+    pub partials: Option<Handle>,
+}
+
+/// Scalars of one step.
+#[derive(Clone, Copy, Debug)]
+pub struct StepSettings {
+    /// Samples.
+    pub batch: usize,
+    /// Elements per sample.
+    pub per: usize,
+    /// Step index (noise counter).
+    pub step: u32,
+    /// logSNR the step starts from.
+    pub logsnr: f64,
+    /// logSNR it goes to.
+    pub logsnr_prev: f64,
+    /// Guidance scale, or `None` for an unguided step.
+    pub guidance: Option<f64>,
+    /// Rescale strength (0 = off; only with guidance).
+    pub rho: f64,
+    /// How the rescale measures the std.
+    pub rescale: Rescale,
+    /// Seed of the sampler noise.
+    pub seed: u64,
+    /// Counter index of the first sample.
+    pub first_sample: u32,
+}
+
+fn chunks_per_sample(batch: usize, per: usize, rescale: Rescale) -> usize {
+    let need = per.div_ceil(CUBE as usize * 8).max(1);
+    let cap = match rescale {
+        Rescale::Batch => (MAX_PARTIALS / batch).max(1),
+        Rescale::PerSample => MAX_PARTIALS,
+    };
+    need.min(cap)
+}
+
+/// `f32`s of rescale scratch a step over `batch × per` needs.
+pub fn partials_len(batch: usize, per: usize, rescale: Rescale) -> usize {
+    5 * batch * chunks_per_sample(batch, per, rescale)
+}
+
+/// One sampling step on device buffers (SPEC §7): guidance combine, rescale (whole-batch or
+/// per-sample unbiased std), undiffuse, sampler step with in-kernel noise
+/// (`Purpose::Sampler`, sample `first_sample + b`, step `step`, as the host). **Two
+/// launches** with guidance and `rho > 0`, **one** otherwise. Returns the launches made.
+///
+/// Errors: `batch` or `per` zero, non-finite settings, rescale without a partials buffer,
+/// more than 65535 samples, a component without a device form.
+pub fn step<F, S, Sc, T, N, L, O, Smp>(
+    client: &Client,
+    gdf: &Gdf<S, Sc, T, N, L, O>,
+    _sampler: &Smp,
+    io: &StepIo,
+    set: &StepSettings,
+) -> Result<u32, KernelError>
+where
+    F: Float + CubeElement,
+    S: Schedule + DeviceState,
+    Sc: Scaler + CubeScaler + DeviceState,
+    T: Target + CubeTarget,
+    N: DeviceState,
+    L: DeviceState,
+    Smp: Sampler + CubeSampler,
+{
+    let st = framework_state(gdf)?;
+    let state = upload_state::<F>(client, &st);
+    step_with_state::<F, Sc, T, Smp>(client, &state, st.len(), io, set)
+}
+
+pub(crate) fn step_with_state<F, Sc, T, Smp>(
+    client: &Client,
+    state: &Handle,
+    state_len: usize,
+    io: &StepIo,
+    set: &StepSettings,
+) -> Result<u32, KernelError>
+where
+    F: Float + CubeElement,
+    Sc: CubeScaler,
+    T: CubeTarget,
+    Smp: CubeSampler,
+{
+    let (batch, per) = (set.batch, set.per);
+    let n = per_sample("x", batch * per, batch)? * batch;
+    if batch > 65535 {
+        return Err(GdfError::OutOfRange {
+            what: "batch",
+            value: batch as f64,
+            expected: "at most 65535 samples per kernel step",
+        }
+        .into());
+    }
+    check_finite("logsnr", &[set.logsnr, set.logsnr_prev, set.rho])?;
+    if let Some(g) = set.guidance {
+        check_finite("cfg", &[g])?;
+    }
+    let guided = set.guidance.is_some();
+    let rescale = guided && set.rho > 0.0;
+    let chunks = chunks_per_sample(batch, per, set.rescale);
+    let d = client.empty(16);
+    let partials = match (&io.partials, rescale) {
+        (Some(p), _) => p.clone(),
+        (None, false) => d.clone(),
+        (None, true) => {
+            return Err(GdfError::Invalid {
+                message: "a rescaled step needs a partials buffer (see partials_len)".into(),
+            }
+            .into())
+        }
+    };
+    let g = set.guidance.unwrap_or(1.0) as f32;
+    let mut launches = 0;
+    let plen = partials_len(batch, per, set.rescale);
+    if rescale {
+        Launches::record();
+        launches += 1;
+        unsafe {
+            rescale_reduce_kernel::launch_unchecked::<F>(
+                client,
+                CubeCount::Static(chunks as u32, batch as u32, 1),
+                CubeDim::new_1d(CUBE),
+                BufferArg::from_raw_parts(io.model_out.clone(), 2 * n),
+                BufferArg::from_raw_parts(partials.clone(), plen),
+                n as u32,
+                per as u32,
+                g,
+            )
+        };
+    }
+    let flags = StepFlags {
+        guided,
+        rescale: match (rescale, set.rescale) {
+            (false, _) => 0,
+            (true, Rescale::Batch) => 1,
+            (true, Rescale::PerSample) => 2,
+        },
+        noise_given: io.noise.is_some(),
+        want_x0: io.x0.is_some(),
+        want_pred: io.pred.is_some(),
+        want_xx: io.xx.is_some(),
+    };
+    let or_d = |h: &Option<Handle>, len: usize| {
+        let h = h.clone().unwrap_or_else(|| d.clone());
+        unsafe { BufferArg::from_raw_parts(h, len) }
+    };
+    let cubes_x = per.div_ceil(4).div_ceil(CUBE as usize) as u32;
+    Launches::record();
+    launches += 1;
+    unsafe {
+        step_kernel::launch_unchecked::<F, Sc, T, Smp>(
+            client,
+            CubeCount::Static(cubes_x, batch as u32, 1),
+            CubeDim::new_1d(CUBE),
+            BufferArg::from_raw_parts(io.model_out.clone(), if guided { 2 * n } else { n }),
+            BufferArg::from_raw_parts(io.x.clone(), n),
+            or_d(&io.noise, if flags.noise_given { n } else { 1 }),
+            BufferArg::from_raw_parts(state.clone(), state_len.max(1)),
+            BufferArg::from_raw_parts(partials, if rescale { plen } else { 1 }),
+            or_d(&io.x0, if flags.want_x0 { n } else { 1 }),
+            or_d(&io.pred, if flags.want_pred { n } else { 1 }),
+            or_d(&io.xx, if flags.want_xx { 2 * n } else { 1 }),
+            StepScalarsLaunch::new(
+                per as u32,
+                n as u32,
+                chunks as u32,
+                batch as u32,
+                set.seed as u32,
+                (set.seed >> 32) as u32,
+                set.first_sample,
+                set.step,
+                set.logsnr as f32,
+                set.logsnr_prev as f32,
+                g,
+                set.rho as f32,
+            ),
+            flags,
+        )
+    };
+    Ok(launches)
+}
+
+/// Copies `x` (`n` values) into both halves of `xx` (one launch).
+pub fn duplicate<F: Float + CubeElement>(client: &Client, x: &Handle, xx: &Handle, n: usize) {
+    let (count, dim) = super::launch_dims(client, n);
+    Launches::record();
+    unsafe {
+        duplicate_kernel::launch_unchecked::<F>(
+            client,
+            count,
+            dim,
+            BufferArg::from_raw_parts(x.clone(), n),
+            BufferArg::from_raw_parts(xx.clone(), 2 * n),
+            n as u32,
+        )
+    };
+}
+
+/// The denoising model of a device sampling run, over device handles: given the noised
+/// `x` (`model_batch · per` values), the noise cond (`model_batch` values) and whether the
+/// call is guided (then `x = [x; x]` and the model should use `[cond; uncond]` inputs,
+/// which it owns), write the prediction into `out` (same length as `x`). Any closure
+/// `FnMut(&Client, &Handle, &Handle, usize, bool, &Handle)` is a model.
+pub trait DeviceModel {
+    /// Writes the prediction into `out`.
+    fn predict(
+        &mut self,
+        client: &Client,
+        x: &Handle,
+        noise_cond: &Handle,
+        model_batch: usize,
+        guided: bool,
+        out: &Handle,
+    );
+}
+
+impl<M: FnMut(&Client, &Handle, &Handle, usize, bool, &Handle)> DeviceModel for M {
+    fn predict(
+        &mut self,
+        client: &Client,
+        x: &Handle,
+        noise_cond: &Handle,
+        model_batch: usize,
+        guided: bool,
+        out: &Handle,
+    ) {
+        self(client, x, noise_cond, model_batch, guided, out)
+    }
+}
+
+/// Options of [`DeviceSampling::new`] (as [`SampleOpts`](crate::sample::SampleOpts), minus
+/// the host-side inputs: the model owns its conditioning on the device).
+#[derive(Clone, Debug)]
+pub struct DeviceSampleOpts {
+    /// Steps. Default 20.
+    pub timesteps: usize,
+    /// First `t`. Default 1.
+    pub t_start: f64,
+    /// Last `t`. Default 0.
+    pub t_end: f64,
+    /// Schedule shift. Default 1.
+    pub shift: f64,
+    /// The initial `x` (copied on the device); counter noise (`Purpose::Init`) if `None`.
+    pub x_init: Option<Handle>,
+    /// Guidance. Default `Scale(3)`.
+    pub cfg: Cfg<f64>,
+    /// Guidance only while `t ≤ cfg_t_start`.
+    pub cfg_t_start: Option<f64>,
+    /// Guidance only while `t ≥ cfg_t_stop`.
+    pub cfg_t_stop: Option<f64>,
+    /// Rescale strength. Default 0.7.
+    pub cfg_rho: f64,
+    /// How the rescale measures the std.
+    pub rescale: Rescale,
+    /// Seed.
+    pub seed: u64,
+    /// Counter index of the first sample.
+    pub first_sample: u32,
+    /// Recorded sampler noise `[timesteps, B, …]` replacing the counter noise, if any.
+    pub noise: Option<Handle>,
+}
+
+impl Default for DeviceSampleOpts {
+    fn default() -> Self {
+        Self {
+            timesteps: 20,
+            t_start: 1.0,
+            t_end: 0.0,
+            shift: 1.0,
+            x_init: None,
+            cfg: Cfg::Scale(3.0),
+            cfg_t_start: None,
+            cfg_t_stop: None,
+            cfg_rho: 0.7,
+            rescale: Rescale::Batch,
+            seed: 0,
+            first_sample: 0,
+            noise: None,
+        }
+    }
+}
+
+/// What one device step reports (the buffers stay on the device).
+#[derive(Clone, Copy, Debug)]
+pub struct DeviceStep {
+    /// Step index.
+    pub index: usize,
+    /// `t` the step started from.
+    pub t: f64,
+    /// logSNR it started from.
+    pub logsnr: f64,
+    /// The noise cond the model got.
+    pub noise_cond: f64,
+    /// Whether guidance was applied.
+    pub guided: bool,
+    /// Kernel launches of the step itself (the model's not counted).
+    pub launches: u32,
+}
+
+/// A sampling run on device buffers (the framework's `sample`, SPEC §7): the grid and the
+/// noise conds are computed on the host once, every step runs on the device, and nothing is
+/// read back between steps. Per step: the caller's model, then [`step`] (one or two
+/// launches), which also writes the doubled input of the next guided model call.
+pub struct DeviceSampling<'c, F, Sc, T, Smp, M> {
+    client: &'c Client,
+    model: M,
+    /// Guidance of the next steps.
+    pub cfg: Cfg<f64>,
+    /// Guidance only while `t ≤ cfg_t_start`.
+    pub cfg_t_start: Option<f64>,
+    /// Guidance only while `t ≥ cfg_t_stop`.
+    pub cfg_t_stop: Option<f64>,
+    /// Rescale strength of the next steps.
+    pub cfg_rho: f64,
+    /// How the rescale measures the std.
+    pub rescale: Rescale,
+    batch: usize,
+    per: usize,
+    r: Vec<f64>,
+    logsnr: Vec<f64>,
+    cond: Vec<f64>,
+    step: usize,
+    seed: u64,
+    first_sample: u32,
+    noise: Option<Handle>,
+    state: Handle,
+    state_len: usize,
+    x: Handle,
+    xx: Handle,
+    xx_fresh: bool,
+    out: Handle,
+    x0: Handle,
+    pred: Handle,
+    nc: Handle,
+    partials: Handle,
+    _p: core::marker::PhantomData<(F, Sc, T, Smp)>,
+}
+
+impl<'c, F, Sc, T, Smp, M> DeviceSampling<'c, F, Sc, T, Smp, M>
+where
+    F: Float + CubeElement,
+    Sc: Scaler + CubeScaler + DeviceState,
+    T: Target + CubeTarget,
+    Smp: Sampler + CubeSampler,
+    M: DeviceModel,
+{
+    /// Starts a run of `batch` samples of `per` elements over the framework's schedule.
+    ///
+    /// Errors: as [`Gdf::sample`](crate::framework::Gdf::sample) and [`step`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn new<S, N, L, O>(
+        client: &'c Client,
+        gdf: &Gdf<S, Sc, T, N, L, O>,
+        _sampler: Smp,
+        model: M,
+        batch: usize,
+        per: usize,
+        opts: DeviceSampleOpts,
+    ) -> Result<Self, KernelError>
+    where
+        S: Schedule + DeviceState,
+        N: NoiseCond + DeviceState,
+        L: LossWeight + DeviceState,
+        O: Param,
+    {
+        let n = per_sample("batch × per", batch * per, batch)? * batch;
+        let (r, logsnr) = sampling_grid(
+            &gdf.schedule,
+            opts.timesteps,
+            opts.t_start,
+            opts.t_end,
+            opts.shift,
+        )?;
+        // The noise cond the host gives the model, computed in F's precision on the host.
+        let cond = logsnr
+            .iter()
+            .map(|&l| gdf.noise_cond.noise_cond(l as f32) as f64)
+            .collect();
+        let st = framework_state(gdf)?;
+        let state = upload_state::<F>(client, &st);
+        let bytes = core::mem::size_of::<F>();
+        let x = client.empty(n * bytes);
+        match &opts.x_init {
+            // Copied: the caller's buffer is not modified.
+            Some(h) => copy::<F>(client, h, &x, n),
+            None => fill_batch_noise::<F>(
+                client,
+                &x,
+                batch,
+                per,
+                opts.seed,
+                Purpose::Init,
+                opts.first_sample,
+                0,
+            ),
+        }
+        let run = Self {
+            client,
+            model,
+            cfg: opts.cfg,
+            cfg_t_start: opts.cfg_t_start,
+            cfg_t_stop: opts.cfg_t_stop,
+            cfg_rho: opts.cfg_rho,
+            rescale: opts.rescale,
+            batch,
+            per,
+            r,
+            logsnr,
+            cond,
+            step: 0,
+            seed: opts.seed,
+            first_sample: opts.first_sample,
+            noise: opts.noise,
+            state,
+            state_len: st.len(),
+            x,
+            xx: client.empty(2 * n * bytes),
+            xx_fresh: false,
+            out: client.empty(2 * n * bytes),
+            x0: client.empty(n * bytes),
+            pred: client.empty(n * bytes),
+            nc: client.empty(2 * batch * bytes),
+            partials: client.empty(
+                partials_len(batch, per, Rescale::Batch).max(partials_len(
+                    batch,
+                    per,
+                    Rescale::PerSample,
+                )) * 4,
+            ),
+            _p: core::marker::PhantomData,
+        };
+        Ok(run)
+    }
+
+    /// The current `x` (device buffer, `batch · per` values).
+    pub fn x(&self) -> &Handle {
+        &self.x
+    }
+    /// Replaces `x` before the next step (the caller's edit between steps).
+    pub fn set_x(&mut self, x: Handle) {
+        self.x = x;
+        self.xx_fresh = false;
+    }
+    /// The last step's `x0`.
+    pub fn x0(&self) -> &Handle {
+        &self.x0
+    }
+    /// The last step's prediction (after guidance and rescale).
+    pub fn pred(&self) -> &Handle {
+        &self.pred
+    }
+    /// The `t` grid.
+    pub fn t_grid(&self) -> &[f64] {
+        &self.r
+    }
+    /// The logSNR grid.
+    pub fn logsnr_grid(&self) -> &[f64] {
+        &self.logsnr
+    }
+    /// Steps taken.
+    pub fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    fn guided_at(&self, i: usize) -> bool {
+        let r = self.r[i];
+        !matches!(self.cfg, Cfg::Off)
+            && self.cfg_t_stop.is_none_or(|s| r >= s)
+            && self.cfg_t_start.is_none_or(|s| r <= s)
+    }
+
+    /// Takes one step; `None` once all steps are done.
+    pub fn next_step(&mut self) -> Result<Option<DeviceStep>, KernelError> {
+        let i = self.step;
+        if i + 1 >= self.r.len() {
+            return Ok(None);
+        }
+        let (b, per) = (self.batch, self.per);
+        let n = b * per;
+        let r = self.r[i];
+        let guided = self.guided_at(i);
+        let c = self.cond[i];
+        let model_batch = if guided { 2 * b } else { b };
+        let ncs = vec![F::new(c as f32); model_batch];
+        self.nc = upload(self.client, &ncs);
+        let mut launches = 0;
+        if guided {
+            if !self.xx_fresh {
+                duplicate::<F>(self.client, &self.x, &self.xx, n);
+                launches += 1;
+            }
+            self.model.predict(
+                self.client,
+                &self.xx,
+                &self.nc,
+                model_batch,
+                true,
+                &self.out,
+            );
+        } else {
+            self.model.predict(
+                self.client,
+                &self.x,
+                &self.nc,
+                model_batch,
+                false,
+                &self.out,
+            );
+        }
+        let g = match self.cfg {
+            Cfg::Off => 1.0,
+            Cfg::Scale(g) => g,
+            Cfg::Ramp(a, z) => a * r + z * (1.0 - r),
+        };
+        let next_guided = i + 2 < self.r.len() && self.guided_at(i + 1);
+        let noise = self.noise.as_ref().map(|h| slice_of::<F>(h, i * n, n));
+        let io = StepIo {
+            model_out: self.out.clone(),
+            x: self.x.clone(),
+            noise,
+            x0: Some(self.x0.clone()),
+            pred: Some(self.pred.clone()),
+            xx: next_guided.then(|| self.xx.clone()),
+            partials: Some(self.partials.clone()),
+        };
+        let set = StepSettings {
+            batch: b,
+            per,
+            step: i as u32,
+            logsnr: self.logsnr[i],
+            logsnr_prev: self.logsnr[i + 1],
+            guidance: guided.then_some(g),
+            rho: self.cfg_rho,
+            rescale: self.rescale,
+            seed: self.seed,
+            first_sample: self.first_sample,
+        };
+        launches +=
+            step_with_state::<F, Sc, T, Smp>(self.client, &self.state, self.state_len, &io, &set)?;
+        self.xx_fresh = next_guided;
+        self.step += 1;
+        Ok(Some(DeviceStep {
+            index: i,
+            t: r,
+            logsnr: self.logsnr[i],
+            noise_cond: c,
+            guided,
+            launches,
+        }))
+    }
+
+    /// Runs every remaining step and returns the final `x` handle.
+    pub fn run(mut self) -> Result<Handle, KernelError> {
+        while self.next_step()?.is_some() {}
+        Ok(self.x)
+    }
+}
+
+/// A view of `len` values of `F` starting at value `offset` of `h`.
+fn slice_of<F: CubeElement>(h: &Handle, offset: usize, len: usize) -> Handle {
+    let sz = core::mem::size_of::<F>() as u64;
+    h.clone()
+        .offset_start(offset as u64 * sz)
+        .offset_end(h.size() - (offset + len) as u64 * sz)
+}
+
+/// Copies the first `n` values of `src` into `dst` (one launch).
+pub fn copy<F: Float + CubeElement>(client: &Client, src: &Handle, dst: &Handle, n: usize) {
+    let (count, dim) = super::launch_dims(client, n);
+    Launches::record();
+    unsafe {
+        copy_kernel::launch_unchecked::<F>(
+            client,
+            count,
+            dim,
+            BufferArg::from_raw_parts(src.clone(), n),
+            BufferArg::from_raw_parts(dst.clone(), n),
+        )
+    };
+}
+
+#[cube(launch_unchecked)]
+fn copy_kernel<F: Float>(src: &[F], dst: &mut [F]) {
+    if ABSOLUTE_POS < dst.len() {
+        dst[ABSOLUTE_POS] = src[ABSOLUTE_POS];
+    }
+}

@@ -1,0 +1,1021 @@
+//! Kernels against the host path (feature `wgpu`, `cuda` or `hip`).
+//!
+//! Without an adapter every test prints a skip message and passes, unless
+//! `GDF_REQUIRE_GPU=1`, where a missing adapter fails the test.
+#![cfg(any(feature = "wgpu", feature = "cuda", feature = "hip"))]
+#![allow(clippy::needless_range_loop)]
+
+use gdf::kernel::cubecl::prelude::Client;
+use gdf::kernel::eval;
+use gdf::noise::{self, Purpose};
+
+fn client() -> Option<Client> {
+    let got = std::panic::catch_unwind(|| gdf::kernel::cubecl::Device::default().client());
+    match got {
+        Ok(c) => Some(c),
+        Err(_) => {
+            if std::env::var("GDF_REQUIRE_GPU").as_deref() == Ok("1") {
+                panic!("GDF_REQUIRE_GPU=1 but no compute adapter was found");
+            }
+            eprintln!("skipping kernel test: no compute adapter found (set GDF_REQUIRE_GPU=1 to fail instead)");
+            None
+        }
+    }
+}
+
+#[test]
+fn device_noise_equals_host_noise() {
+    let Some(c) = client() else { return };
+    for (seed, purpose, sample, step, block0, len) in [
+        (0u64, Purpose::Epsilon, 0u32, 0u32, 0u32, 4099usize),
+        (0x1234_5678_9abc_def0, Purpose::Sampler, 7, 13, 5, 1000),
+        (u64::MAX, Purpose::Init, u32::MAX, 3, 1 << 20, 257),
+    ] {
+        let dev = eval::normals(&c, len, seed, purpose, sample, step, block0);
+        let mut host = vec![0.0f32; len];
+        noise::fill_normal(seed, purpose, sample, step, 4 * block0 as u64, &mut host);
+        let mut same = 0;
+        for (i, (d, h)) in dev.iter().zip(&host).enumerate() {
+            assert!(
+                (d - h).abs() <= 2e-6 * h.abs().max(1.0),
+                "element {i}: device {d} host {h}"
+            );
+            same += (d.to_bits() == h.to_bits()) as usize;
+        }
+        eprintln!("noise seed {seed:#x}: {same}/{len} bit-identical");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Framework kernels on the golden configurations.
+
+mod common;
+
+use gdf::framework::{DiffuseArgs, DiffuseOut, Gdf};
+use gdf::kernel::component::*;
+use gdf::kernel::cubecl::server::Handle;
+use gdf::kernel::framework::{self as kf, DiffuseIo, DiffuseSettings};
+use gdf::kernel::Launches;
+use gdf::prelude::*;
+use gdf::{
+    konst, loss_weight as lw, noise_cond as ncd, scaler as scl, schedule as sch, target as tg,
+};
+use serde_json::Value;
+
+type Sc = Gdf<sch::Cosine, scl::Vp, tg::Epsilon, ncd::CosineT, lw::P2, f64>;
+type Edm = Gdf<
+    sch::EdmSample,
+    scl::Vp,
+    tg::V,
+    ncd::Edm,
+    lw::Composed<(lw::MinSnr,), (lw::SnrPlusOne,)>,
+    f64,
+>;
+type Rf =
+    Gdf<sch::RectifiedFlows, scl::Lerp, tg::RectifiedFlows, ncd::RectifiedFlows, lw::Constant, f64>;
+type Stretched = Gdf<sch::Cosine, scl::Stretched<scl::Vp>, tg::X0, ncd::Sigmoid, lw::Snr, f64>;
+
+fn up(c: &Client, x: &[f32]) -> Handle {
+    c.create_from_slice(f32::as_bytes(x))
+}
+fn down(c: &Client, h: &Handle) -> Vec<f32> {
+    f32::from_bytes(&c.read_one(h.clone()).unwrap()).to_vec()
+}
+fn f32s(x: &[f64]) -> Vec<f32> {
+    x.iter().map(|&v| v as f32).collect()
+}
+
+/// `|got − want| ≤ atol + rtol·|want|`, NaN/inf positions equal.
+#[track_caller]
+fn assert_close(what: &str, got: &[f32], want: &[f64], rtol: f64, atol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let g = g as f64;
+        let ok = if w.is_nan() {
+            g.is_nan()
+        } else if w.is_infinite() {
+            g == w
+        } else {
+            (g - w).abs() <= atol + rtol * w.abs()
+        };
+        assert!(
+            ok,
+            "{what}[{i}]: device {g} vs {w} (rtol {rtol}, atol {atol})"
+        );
+    }
+}
+
+fn f64s(x: &[f32]) -> Vec<f64> {
+    x.iter().map(|&v| v as f64).collect()
+}
+
+/// Host f32 diffuse of a golden case vs the device kernel vs the golden numbers.
+#[allow(clippy::too_many_arguments)]
+fn check_diffuse<S, Scl, T, N, L>(c: &Client, gdf: &Gdf<S, Scl, T, N, L, f64>, case: &Value)
+where
+    S: Schedule + CubeSchedule + DeviceState,
+    Scl: Scaler + CubeScaler + DeviceState,
+    T: Target + CubeTarget,
+    N: NoiseCond + CubeNoiseCond + DeviceState,
+    L: LossWeight + CubeLossWeight + DeviceState,
+{
+    use common::*;
+    let id = case["id"].as_str().unwrap();
+    let call = &case["call"];
+    let input = &case["input"];
+    let out = &case["output"];
+    let (shape, x0) = arr(&input["x0"]).unwrap();
+    let (b, ch) = (shape[0], shape[1]);
+    let n = x0.len();
+    let per = n / b;
+    let x0 = f32s(&x0);
+    let eps = f32s(&flat(&input["epsilon"]).unwrap());
+    let t = f32s(&flat(&input["t"]).unwrap());
+    let offset = input.get("offset").map(|o| f32s(&flat(o).unwrap()));
+    let shift = call.get("shift").map(|v| num(v).unwrap()).unwrap_or(1.0);
+    let loss_shift = call
+        .get("loss_shift")
+        .map(|v| num(v).unwrap())
+        .unwrap_or(1.0);
+    // Host f32.
+    let args = DiffuseArgs {
+        eps: Some(&eps),
+        t: Some(&t),
+        offset: offset.as_deref(),
+        channels: ch,
+        shift: shift as f32,
+        loss_shift: loss_shift as f32,
+        ..Default::default()
+    };
+    let (mut hn, mut he, mut ht) = (vec![0f32; n], vec![0f32; n], vec![0f32; n]);
+    let (mut hl, mut hc, mut hw) = (vec![0f32; b], vec![0f32; b], vec![0f32; b]);
+    gdf.diffuse_into(
+        &x0,
+        b,
+        &args,
+        DiffuseOut {
+            noised: &mut hn,
+            eps: Some(&mut he),
+            target: Some(&mut ht),
+            logsnr: &mut hl,
+            noise_cond: &mut hc,
+            loss_weight: &mut hw,
+        },
+    )
+    .unwrap();
+    // Device.
+    let io = DiffuseIo {
+        x0: up(c, &x0),
+        eps: Some(up(c, &eps)),
+        tl: up(c, &t),
+        tl_is_logsnr: false,
+        offset: offset.as_ref().map(|o| up(c, o)),
+        noised: c.empty(4 * n),
+        eps_out: Some(c.empty(4 * n)),
+        target: Some(c.empty(4 * n)),
+        per_sample: c.empty(12 * b),
+    };
+    let set = DiffuseSettings {
+        batch: b,
+        per,
+        channels: ch,
+        shift,
+        loss_shift,
+        ..Default::default()
+    };
+    let before = Launches::count();
+    kf::diffuse::<f32, _, _, _, _, _, _>(c, gdf, &io, &set).unwrap();
+    assert_eq!(Launches::count() - before, 1, "{id}: diffuse is one launch");
+    let dn = down(c, &io.noised);
+    let de = down(c, io.eps_out.as_ref().unwrap());
+    let ps = down(c, &io.per_sample);
+    let is_eps = gdf.target.is_epsilon();
+    let dt = if is_eps {
+        de.clone()
+    } else {
+        down(c, io.target.as_ref().unwrap())
+    };
+    let outs = [
+        ("noised", &dn[..], &hn[..]),
+        ("epsilon", &de[..], &he[..]),
+        ("target", &dt[..], &ht[..]),
+        ("logSNR", &ps[..b], &hl[..]),
+        ("noise_cond", &ps[b..2 * b], &hc[..]),
+        ("loss_weight", &ps[2 * b..], &hw[..]),
+    ];
+    for (name, dev, host) in outs {
+        assert_close(
+            &format!("{id} {name} vs host f32"),
+            dev,
+            &f64s(host),
+            1e-5,
+            1e-6,
+        );
+        let want = flat(&out[name]).unwrap();
+        // The golden f32 tolerance (README), 1.3e-4 more at logSNR = 0 for Lerp.
+        assert_close(
+            &format!("{id} {name} vs golden"),
+            dev,
+            &want,
+            5e-3,
+            1e-4 + 4e-4,
+        );
+    }
+    eprintln!("{id}: diffuse matches host f32 (rtol 1e-5) and golden");
+}
+
+fn check_undiffuse<S, Scl, T, N, L>(c: &Client, gdf: &Gdf<S, Scl, T, N, L, f64>, case: &Value)
+where
+    S: Schedule + CubeSchedule + DeviceState,
+    Scl: Scaler + CubeScaler + DeviceState,
+    T: Target + CubeTarget,
+    N: NoiseCond + CubeNoiseCond + DeviceState,
+    L: LossWeight + CubeLossWeight + DeviceState,
+{
+    use common::*;
+    let id = case["id"].as_str().unwrap();
+    let input = &case["input"];
+    let x = f32s(&flat(&input["x"]).unwrap());
+    let l = f32s(&flat(&input["logSNR"]).unwrap());
+    let pred = f32s(&flat(&input["pred"]).unwrap());
+    let (n, b) = (x.len(), l.len());
+    let (mut hx0, mut he) = (vec![0f32; n], vec![0f32; n]);
+    gdf.undiffuse_into(&x, &l, &pred, Some(&mut hx0), Some(&mut he))
+        .unwrap();
+    let (x0h, eh) = (c.empty(4 * n), c.empty(4 * n));
+    let before = Launches::count();
+    kf::undiffuse::<f32, _, _, _, _, _, _>(
+        c,
+        gdf,
+        &up(c, &x),
+        &up(c, &l),
+        &up(c, &pred),
+        Some(&x0h),
+        Some(&eh),
+        b,
+        n / b,
+    )
+    .unwrap();
+    assert_eq!(Launches::count() - before, 1);
+    let (dx0, de) = (down(c, &x0h), down(c, &eh));
+    assert_close(&format!("{id} x0 vs host"), &dx0, &f64s(&hx0), 1e-5, 1e-6);
+    assert_close(&format!("{id} eps vs host"), &de, &f64s(&he), 1e-5, 1e-6);
+    let out = &case["output"];
+    assert_close(
+        &format!("{id} x0 vs golden"),
+        &dx0,
+        &flat(&out["x0"]).unwrap(),
+        5e-3,
+        5e-4,
+    );
+    assert_close(
+        &format!("{id} eps vs golden"),
+        &de,
+        &flat(&out["epsilon"]).unwrap(),
+        5e-3,
+        5e-4,
+    );
+}
+
+fn configs() -> (Sc, Edm, Rf, Stretched) {
+    let sc: Sc = Gdf::default();
+    let edm: Edm = Gdf::default();
+    let rf: Rf = Gdf::default();
+    let st = Gdf::<sch::Cosine, scl::Vp, tg::X0, ncd::Sigmoid, lw::Snr, f64>::default()
+        .setup_limits(true, true, 1.0)
+        .unwrap();
+    (sc, edm, rf, st)
+}
+
+#[test]
+fn diffuse_and_undiffuse_match_host_and_golden() {
+    let Some(c) = client() else { return };
+    let (sc, edm, rf, st) = configs();
+    let cases = common::load("diffuse.json");
+    assert!(!cases.is_empty());
+    for case in &cases {
+        let config = case["config"].as_str().unwrap();
+        let offset = case["params"]
+            .get("offset_noise")
+            .and_then(|v| v.as_f64())
+            .unwrap_or(0.0);
+        let undiffuse = case["call"]["method"] == "undiffuse";
+        macro_rules! go {
+            ($g:expr) => {{
+                let g = $g.with_offset_noise(offset);
+                if undiffuse {
+                    check_undiffuse(&c, &g, case)
+                } else {
+                    check_diffuse(&c, &g, case)
+                }
+            }};
+        }
+        match config.split('+').next().unwrap() {
+            "sc" => go!(sc),
+            "edm" => go!(edm),
+            "rf" => go!(rf),
+            "stretched" => go!(st),
+            other => panic!("unknown config {other}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Sampling: the device driver against the host driver and the golden loops.
+
+use gdf::kernel::cubecl;
+use gdf::kernel::cubecl::prelude::*;
+use gdf::kernel::step::{self as ks, DeviceSampleOpts, DeviceSampling};
+use gdf::sample::{Cfg, Rescale, SampleOpts};
+
+/// The golden toy model: `tanh(0.5·x + c[b]) + 0.1·inputs[i]`.
+#[cube(launch_unchecked)]
+fn toy_kernel(x: &[f32], nc: &[f32], inputs: &[f32], out: &mut [f32], per: u32) {
+    let i = ABSOLUTE_POS;
+    if i < x.len() {
+        out[i] = f32::tanh(0.5f32 * x[i] + nc[i / per as usize]) + 0.1f32 * inputs[i];
+    }
+}
+
+fn toy_device(
+    c: &Client,
+    x: &Handle,
+    nc: &Handle,
+    inputs: &Handle,
+    out: &Handle,
+    mb: usize,
+    per: usize,
+) {
+    let n = mb * per;
+    unsafe {
+        toy_kernel::launch_unchecked(
+            c,
+            CubeCount::Static(n.div_ceil(256) as u32, 1, 1),
+            CubeDim::new_1d(256),
+            BufferArg::from_raw_parts(x.clone(), n),
+            BufferArg::from_raw_parts(nc.clone(), mb),
+            BufferArg::from_raw_parts(inputs.clone(), 2 * n),
+            BufferArg::from_raw_parts(out.clone(), n),
+            per as u32,
+        )
+    };
+}
+
+fn opt_f(v: &Value) -> Option<f64> {
+    if v.is_null() {
+        None
+    } else {
+        Some(common::num(v).unwrap())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_loop<S, Scl, T, N, L, Smp>(
+    c: &Client,
+    gdf: &Gdf<S, Scl, T, N, L, f64>,
+    sampler: Smp,
+    case: &Value,
+) where
+    S: Schedule + CubeSchedule + DeviceState,
+    Scl: Scaler + CubeScaler + DeviceState,
+    T: Target + CubeTarget,
+    N: NoiseCond + CubeNoiseCond + DeviceState,
+    L: LossWeight + CubeLossWeight + DeviceState,
+    Smp: gdf::sampler::Sampler + CubeSampler + Copy,
+{
+    use common::*;
+    let id = case["id"].as_str().unwrap();
+    let call = &case["call"];
+    let input = &case["input"];
+    let out = &case["output"];
+    let (shape, x_init) = arr(&input["x_init"]).unwrap();
+    let b = shape[0];
+    let n = x_init.len();
+    let per = n / b;
+    let x_init = f32s(&x_init);
+    let cond = f32s(&flat(&input["cond"]).unwrap());
+    let uncond = input.get("uncond").map(|u| f32s(&flat(u).unwrap()));
+    let noise = input.get("noise").map(|z| f32s(&flat(z).unwrap()));
+    let timesteps = call["timesteps"].as_u64().unwrap() as usize;
+    let cfg = match &call["cfg"] {
+        Value::Null => Cfg::Off,
+        Value::Array(v) => Cfg::Ramp(num(&v[0]).unwrap(), num(&v[1]).unwrap()),
+        v => Cfg::Scale(num(v).unwrap()),
+    };
+    let rho = num(&call["cfg_rho"]).unwrap();
+    let (t_start, t_end) = (num(&call["t_start"]).unwrap(), num(&call["t_end"]).unwrap());
+    let shift = call.get("shift").map(|v| num(v).unwrap()).unwrap_or(1.0);
+    let (cfg_t_stop, cfg_t_start) = (opt_f(&call["cfg_t_stop"]), opt_f(&call["cfg_t_start"]));
+    // Host f32 run.
+    let cfg32 = match cfg {
+        Cfg::Off => Cfg::Off,
+        Cfg::Scale(g) => Cfg::Scale(g as f32),
+        Cfg::Ramp(a, z) => Cfg::Ramp(a as f32, z as f32),
+    };
+    let opts = SampleOpts {
+        timesteps,
+        t_start: t_start as f32,
+        t_end: t_end as f32,
+        shift: shift as f32,
+        x_init: Some(&x_init),
+        cfg: cfg32,
+        cfg_t_start: cfg_t_start.map(|v| v as f32),
+        cfg_t_stop: cfg_t_stop.map(|v| v as f32),
+        cfg_rho: rho as f32,
+        noise: noise.as_deref(),
+        ..Default::default()
+    };
+    let toy_host = |x: &[f32], nc: &[f32], inp: &[f32], pred: &mut [f32]| {
+        for i in 0..x.len() {
+            pred[i] = (0.5 * x[i] + nc[i / per]).tanh() + 0.1 * inp[i];
+        }
+    };
+    let mut host = gdf
+        .sample(toy_host, sampler, &cond, uncond.as_deref(), b, per, opts)
+        .unwrap();
+    // Device run.
+    let mut inputs = cond.clone();
+    inputs.extend(uncond.clone().unwrap_or_else(|| vec![0.0; n]));
+    let inputs_h = up(c, &inputs);
+    let model = |cl: &Client, x: &Handle, nc: &Handle, mb: usize, _guided: bool, o: &Handle| {
+        toy_device(cl, x, nc, &inputs_h, o, mb, per)
+    };
+    let dopts = DeviceSampleOpts {
+        timesteps,
+        t_start,
+        t_end,
+        shift,
+        x_init: Some(up(c, &x_init)),
+        cfg,
+        cfg_t_start,
+        cfg_t_stop,
+        cfg_rho: rho,
+        rescale: Rescale::Batch,
+        noise: noise.as_ref().map(|z| up(c, z)),
+        ..Default::default()
+    };
+    let mut dev =
+        DeviceSampling::<f32, _, _, _, _>::new(c, gdf, sampler, model, b, per, dopts).unwrap();
+    let (gx, gx0, gp) = (
+        flat(&out["x"]).unwrap(),
+        flat(&out["x0"]).unwrap(),
+        flat(&out["pred"]).unwrap(),
+    );
+    let mut k = 0;
+    while let Some(hs) = host.next_step().unwrap() {
+        let ds = dev.next_step().unwrap().unwrap();
+        assert_eq!(ds.guided, hs.guided, "{id} step {k}: guidance");
+        let rescaled = ds.guided && rho > 0.0;
+        let launches = ds.launches;
+        assert!(
+            launches <= if rescaled { 2 } else { 1 } + (k == 0 && ds.guided) as u32,
+            "{id}: {launches} launches"
+        );
+        let (dx, dx0, dp) = (down(c, dev.x()), down(c, dev.x0()), down(c, dev.pred()));
+        let tag = |w: &str| format!("{id} step {k} {w}");
+        assert_close(&tag("x vs host f32"), &dx, &f64s(hs.x), 2e-4, 2e-5);
+        assert_close(&tag("x0 vs host f32"), &dx0, &f64s(hs.x0), 2e-4, 2e-5);
+        assert_close(&tag("pred vs host f32"), &dp, &f64s(hs.pred), 2e-4, 2e-5);
+        let r = k * n..(k + 1) * n;
+        assert_close(&tag("x vs golden"), &dx, &gx[r.clone()], 1e-2, 1e-3);
+        assert_close(&tag("x0 vs golden"), &dx0, &gx0[r.clone()], 1e-2, 1e-3);
+        assert_close(&tag("pred vs golden"), &dp, &gp[r], 1e-2, 1e-3);
+        k += 1;
+    }
+    assert_eq!(k, timesteps);
+    assert!(dev.next_step().unwrap().is_none());
+    eprintln!("{id}: {k} device steps match the host driver and golden");
+}
+
+#[test]
+fn sample_loops_match_host_driver_and_golden() {
+    let Some(c) = client() else { return };
+    let (sc, edm, rf, _) = configs();
+    type Eta05 = konst::Dec<typenum::P5, typenum::N1>;
+    for case in &common::load("sample_loops.json") {
+        let sampler = case["call"]["sampler"]["component"]
+            .as_str()
+            .unwrap_or("DDPMSampler");
+        let eta = case["call"]["sampler_params"]
+            .get("eta")
+            .and_then(|v| v.as_f64())
+            .unwrap_or(0.0);
+        macro_rules! go {
+            ($g:expr) => {
+                match (sampler, eta) {
+                    ("DDIMSampler", e) if e == 0.0 => {
+                        check_loop(&c, &$g, <gdf::sampler::Ddim>::new(), case)
+                    }
+                    ("DDIMSampler", e) if e == 0.5 => {
+                        check_loop(&c, &$g, gdf::sampler::Ddim::<Eta05>::new(), case)
+                    }
+                    ("DDPMSampler", _) => check_loop(&c, &$g, gdf::sampler::Ddpm, case),
+                    ("LCMSampler", _) => check_loop(&c, &$g, gdf::sampler::Lcm, case),
+                    other => panic!("unsupported sampler {other:?}"),
+                }
+            };
+        }
+        match case["config"].as_str().unwrap() {
+            "sc" => go!(sc),
+            "edm" => go!(edm),
+            "rf" => go!(rf),
+            other => panic!("unknown config {other}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Every component's kernel against its host form.
+
+fn golden_inputs(files: &[&str], key: &str) -> Vec<f32> {
+    let mut v = Vec::new();
+    for f in files {
+        for case in common::load(f) {
+            if let Some(x) = case["input"].get(key) {
+                v.extend(common::flat(x).unwrap().iter().map(|&x| x as f32));
+            }
+        }
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.dedup_by(|a, b| a.to_bits() == b.to_bits());
+    v
+}
+
+fn t_grid() -> Vec<f32> {
+    let mut t = golden_inputs(&["schedules.json"], "t");
+    t.extend((0..=200).map(|i| i as f32 / 200.0));
+    t
+}
+
+fn l_grid() -> Vec<f32> {
+    let mut l = golden_inputs(
+        &["scalers.json", "noise_conds.json", "loss_weights.json"],
+        "logSNR",
+    );
+    l.extend((0..=160).map(|i| -20.0 + i as f32 * 0.25));
+    l
+}
+
+/// Device vs host f32 (`rtol 1e-5`, `atol 1e-6`); a point outside that must be within the
+/// golden f32 tolerance (`rtol 5e-3`, `atol 1e-4`) of the host f64 value (ill-conditioned
+/// points, listed). NaN and ±inf must sit at the same points.
+#[track_caller]
+fn check_component(
+    what: &str,
+    x: &[f32],
+    dev: &[f32],
+    h32: impl Fn(f32) -> f32,
+    h64: impl Fn(f64) -> f64,
+) {
+    assert_eq!(x.len(), dev.len());
+    let mut loose = Vec::new();
+    for (&x, &d) in x.iter().zip(dev) {
+        let (w32, w64) = (h32(x), h64(x as f64));
+        if w32.is_nan() || w32.is_infinite() {
+            assert!(
+                (d.is_nan() && w32.is_nan()) || d == w32,
+                "{what} at {x}: device {d}, host {w32}"
+            );
+            continue;
+        }
+        if (d - w32).abs() as f64 <= 1e-5 * w32.abs() as f64 + 1e-6 {
+            continue;
+        }
+        assert!(
+            (d as f64 - w64).abs() <= 1e-4 + 5e-3 * w64.abs(),
+            "{what} at {x}: device {d}, host f32 {w32}, host f64 {w64}"
+        );
+        loose.push((x, d, w32));
+    }
+    if !loose.is_empty() {
+        eprintln!(
+            "{what}: {} of {} points only within the golden f32 tolerance: {loose:?}",
+            loose.len(),
+            x.len()
+        );
+    }
+}
+
+macro_rules! check_schedules {
+    ($c:expr; $($s:expr),* $(,)?) => {$({
+        let s = $s;
+        let t = t_grid();
+        for shift in [1.0f64, 2.0, 0.5] {
+            let dev = eval::eval_schedule(&$c, &s, &t, shift as f32).unwrap();
+            check_component(
+                &format!("{} shift {shift}", s.decl()),
+                &t,
+                &dev,
+                |t| s.logsnr(t, shift as f32).unwrap(),
+                |t| s.logsnr(t, shift).unwrap(),
+            );
+        }
+    })*};
+}
+
+#[test]
+fn schedules_match_host() {
+    let Some(c) = client() else { return };
+    use gdf::konst::Dec;
+    use typenum::{N1, P1, P2, P5, U11};
+    let table = sch::Table::new(vec![0.0, 0.3, 0.7, 1.0], vec![0.999, 0.8, 0.1, 0.001]).unwrap();
+    check_schedules!(c;
+        <sch::Cosine>::new(),
+        sch::Cosine::<Dec<P1, typenum::N2>, Dec<P1, typenum::N3>, Dec<typenum::P99, typenum::N2>, typenum::True>::new(),
+        <sch::Sqrt>::new(),
+        sch::Sqrt::<Dec<P1, typenum::N4>, Dec<P1, typenum::N4>, konst::Dec<typenum::P9, N1>, typenum::True>::new(),
+        <sch::Cosine2>::new(),
+        <sch::RectifiedFlows>::new(),
+        <sch::Linear>::new(),
+        <sch::EdmSample>::new(),
+        sch::PiecewiseLinear::from_table(table.clone()),
+        <sch::StableDiffusion>::new(),
+        sch::Interpolated::<_, _, Dec<P2, typenum::Z0>, Dec<P5, N1>>::new(<sch::Cosine>::new(), <sch::Linear>::new()),
+        sch::Interpolated::<_, _>::new(sch::PiecewiseLinear::from_table(table.clone()), <sch::StableDiffusion>::new()),
+        sch::Shifted::<_, Dec<P2, typenum::Z0>>::new(<sch::Cosine>::new()),
+        sch::DiscreteSteps::<_, U11>::new(<sch::Linear>::new()),
+        sch::NoLimits::new(sch::Shifted::<_, Dec<P2, typenum::Z0>>::new(<sch::EdmSample>::new())),
+    );
+    // Training-only schedules are refused with a typed error.
+    let e = eval::eval_schedule(&c, &<sch::EdmTrain>::new(), &[0.5f32], 1.0).unwrap_err();
+    assert!(
+        matches!(e, gdf::kernel::KernelError::HostOnly { .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn scalers_match_host() {
+    let Some(c) = client() else { return };
+    let l = l_grid();
+    let st_vp = scl::Stretched::setup(scl::Vp, &<sch::Cosine>::new(), true, true, 1.0).unwrap();
+    let st_lerp =
+        scl::Stretched::setup(scl::Lerp, &<sch::RectifiedFlows>::new(), true, false, 2.0).unwrap();
+    macro_rules! go {
+        ($($s:expr),*) => {$({
+            let s = $s;
+            let (da, db) = eval::eval_scaler(&c, &s, &l).unwrap();
+            check_component(&format!("{} a", s.decl()), &l, &da, |l| s.ab(l).0, |l| s.ab(l).0);
+            check_component(&format!("{} b", s.decl()), &l, &db, |l| s.ab(l).1, |l| s.ab(l).1);
+        })*};
+    }
+    go!(scl::Vp, scl::Lerp, st_vp, st_lerp);
+}
+
+#[test]
+fn targets_match_host() {
+    let Some(c) = client() else { return };
+    let n = 997;
+    let v: Vec<[f32; 6]> = (0..n)
+        .map(|i| {
+            let z = |k: u64| noise::normal(5, Purpose::Epsilon, k as u32, 0, i as u64);
+            let l = -8.0 + 16.0 * (i as f32 / n as f32);
+            let (a, b) = scl::Vp.ab(l);
+            let (x0, e) = (z(0), z(1));
+            [x0, e, a, b, a * x0 + b * e, z(2)]
+        })
+        .collect();
+    let col = |k: usize| v.iter().map(|r| r[k]).collect::<Vec<_>>();
+    let cols: Vec<Vec<f32>> = (0..6).map(col).collect();
+    let ins = [
+        &cols[0][..],
+        &cols[1][..],
+        &cols[2][..],
+        &cols[3][..],
+        &cols[4][..],
+        &cols[5][..],
+    ];
+    macro_rules! go {
+        ($($t:ty),*) => {$({
+            let t = <$t>::default();
+            let [dt, dx0, de] = eval::eval_target::<f32, $t>(&c, ins).unwrap();
+            let idx: Vec<f32> = (0..n).map(|i| i as f32).collect();
+            let r = |i: f32| v[i as usize];
+            let r64 = |i: f64| v[i as usize].map(|x| x as f64);
+            check_component(&format!("{} target", t.decl()), &idx, &dt, |i| { let q = r(i); t.target(q[0], q[1], q[2], q[3]) }, |i| { let q = r64(i); t.target(q[0], q[1], q[2], q[3]) });
+            check_component(&format!("{} x0", t.decl()), &idx, &dx0, |i| { let q = r(i); t.x0(q[4], q[5], q[2], q[3]) }, |i| { let q = r64(i); t.x0(q[4], q[5], q[2], q[3]) });
+            check_component(&format!("{} eps", t.decl()), &idx, &de, |i| { let q = r(i); t.eps(q[4], q[5], q[2], q[3]) }, |i| { let q = r64(i); t.eps(q[4], q[5], q[2], q[3]) });
+        })*};
+    }
+    go!(tg::Epsilon, tg::X0, tg::V, tg::RectifiedFlows);
+}
+
+#[test]
+fn noise_conds_match_host() {
+    let Some(c) = client() else { return };
+    use gdf::konst::Dec;
+    use typenum::{N1, P1, P2, P5, U50};
+    let l = l_grid();
+    let table = sch::Table::new(vec![0.0, 0.3, 0.7, 1.0], vec![0.999, 0.8, 0.1, 0.001]).unwrap();
+    macro_rules! go {
+        ($($n:expr),* $(,)?) => {$({
+            let n = $n;
+            let dev = eval::eval_noise_cond(&c, &n, &l).unwrap();
+            check_component(&n.decl(), &l, &dev, |l| n.noise_cond(l), |l| n.noise_cond(l));
+        })*};
+    }
+    go!(
+        <ncd::CosineT>::new(),
+        ncd::Edm,
+        ncd::Sigmoid,
+        ncd::LogSnr,
+        ncd::RectifiedFlows,
+        ncd::EdmSigma::<Dec<P5, N1>>::new(),
+        ncd::PiecewiseLinear::new(table),
+        <ncd::StableDiffusion>::new(),
+        ncd::Discrete::<_, U50>::new(<ncd::CosineT>::new()),
+        ncd::Shifted::<_, Dec<P2, typenum::Z0>>::new(ncd::Edm),
+        ncd::Clamped::<_, Dec<typenum::N1, typenum::Z0>, Dec<P1, typenum::Z0>>::new(ncd::Edm),
+    );
+}
+
+#[test]
+fn loss_weights_match_host() {
+    let Some(c) = client() else { return };
+    use gdf::konst::Dec;
+    use typenum::{N1, P2, P3, P5};
+    let l = l_grid();
+    let mut adaptive = <lw::Adaptive>::new();
+    adaptive
+        .update(&[-3.0, 0.5, 7.0, -9.9], &[0.2, 4.0, 0.01, 2.0], 0.9)
+        .unwrap();
+    macro_rules! go {
+        ($($w:expr),* $(,)?) => {$({
+            let w = $w;
+            for shift in [1.0f64, 2.0] {
+                let dev = eval::eval_loss_weight(&c, &w, &l, shift as f32).unwrap();
+                check_component(&format!("{} shift {shift}", w.decl()), &l, &dev, |l| w.loss_weight(l, shift as f32), |l| w.loss_weight(l, shift));
+            }
+        })*};
+    }
+    go!(
+        lw::Constant::<Dec<P3, N1>>::new(),
+        lw::Snr,
+        <lw::P2>::new(),
+        lw::P2::<Dec<P2, N1>, Dec<P5, N1>, Dec<P2, typenum::Z0>>::new(),
+        lw::SnrPlusOne,
+        <lw::MinSnr>::new(),
+        <lw::MinSnrPlusOne>::new(),
+        <lw::TruncatedSnr>::new(),
+        <lw::Sech>::new(),
+        lw::Debiased,
+        <lw::Sigmoid>::new(),
+        lw::Composed {
+            mul: (<lw::MinSnr>::new(),),
+            div: (lw::SnrPlusOne,)
+        },
+        lw::Composed {
+            mul: (lw::Snr, <lw::Sech>::new()),
+            div: ()
+        },
+        lw::Clamped::<_, Dec<typenum::Z0, typenum::Z0>, Dec<P5, typenum::Z0>>::new(lw::Snr),
+        adaptive.clone(),
+    );
+    // A stateful weight inside Composed has no device form.
+    let e = eval::eval_loss_weight(
+        &c,
+        &lw::Composed {
+            mul: (adaptive,),
+            div: (),
+        },
+        &l,
+        1.0,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, gdf::kernel::KernelError::HostOnly { .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn samplers_match_host() {
+    let Some(c) = client() else { return };
+    use gdf::konst::Dec;
+    use typenum::{N1, P5};
+    let grid: Vec<(f32, f32)> = (0..40)
+        .flat_map(|i| {
+            (0..5).map(move |k| {
+                (
+                    -10.0 + i as f32 * 0.5,
+                    -10.0 + i as f32 * 0.5 + 0.5 + k as f32,
+                )
+            })
+        })
+        .collect();
+    for (name, scale) in [("Vp", 0), ("Lerp", 1)] {
+        let ab = |l: f32| {
+            if scale == 0 {
+                scl::Vp.ab(l)
+            } else {
+                scl::Lerp.ab(l)
+            }
+        };
+        let rows: Vec<[f32; 4]> = grid
+            .iter()
+            .map(|&(l, lp)| {
+                let (a, b) = ab(l);
+                let (ap, bp) = ab(lp);
+                [a, b, ap, bp]
+            })
+            .collect();
+        let cols: Vec<Vec<f32>> = (0..4)
+            .map(|k| rows.iter().map(|r| r[k]).collect())
+            .collect();
+        let ins = [&cols[0][..], &cols[1][..], &cols[2][..], &cols[3][..]];
+        let idx: Vec<f32> = (0..rows.len()).map(|i| i as f32).collect();
+        macro_rules! go {
+            ($($s:ty),*) => {$({
+                let s = <$s>::default();
+                let dev = eval::eval_sampler::<f32, $s>(&c, ins).unwrap();
+                for k in 0..3 {
+                    check_component(
+                        &format!("{} on {name} c[{k}]", s.decl()),
+                        &idx,
+                        &dev[k],
+                        |i| { let r = rows[i as usize]; s.coefficients(r[0], r[1], r[2], r[3])[k] },
+                        |i| { let r = rows[i as usize].map(|x| x as f64); s.coefficients(r[0], r[1], r[2], r[3])[k] },
+                    );
+                }
+            })*};
+        }
+        go!(
+            gdf::sampler::Ddim,
+            gdf::sampler::Ddim<Dec<P5, N1>>,
+            gdf::sampler::Ddpm,
+            gdf::sampler::Lcm
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// In-kernel noise inside diffuse, and launch counts.
+
+#[test]
+fn diffuse_with_drawn_noise_matches_host() {
+    let Some(c) = client() else { return };
+    let (b, ch, per) = (3usize, 2usize, 50usize);
+    let n = b * per;
+    let x0: Vec<f32> = (0..n)
+        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+        .collect();
+    let t = vec![0.1f32, 0.5, 0.93];
+    let g: Gdf<sch::Cosine, scl::Vp, tg::V, ncd::CosineT, lw::P2, f64> = Gdf::default();
+    let g = g.with_offset_noise(0.3);
+    let (seed, first) = (0xDEAD_BEEF_1234u64, 17u32);
+    let args = DiffuseArgs {
+        t: Some(&t),
+        channels: ch,
+        seed,
+        first_sample: first,
+        ..Default::default()
+    };
+    let h = g.diffuse(&x0, b, &args).unwrap();
+    let io = DiffuseIo {
+        x0: up(&c, &x0),
+        eps: None,
+        tl: up(&c, &t),
+        tl_is_logsnr: false,
+        offset: None,
+        noised: c.empty(4 * n),
+        eps_out: Some(c.empty(4 * n)),
+        target: Some(c.empty(4 * n)),
+        per_sample: c.empty(12 * b),
+    };
+    let set = DiffuseSettings {
+        batch: b,
+        per,
+        channels: ch,
+        seed,
+        first_sample: first,
+        ..Default::default()
+    };
+    let before = Launches::count();
+    kf::diffuse::<f32, _, _, _, _, _, _>(&c, &g, &io, &set).unwrap();
+    assert_eq!(
+        Launches::count() - before,
+        1,
+        "diffuse with in-kernel noise is one launch"
+    );
+    assert_close(
+        "drawn eps",
+        &down(&c, io.eps_out.as_ref().unwrap()),
+        &f64s(&h.eps),
+        1e-5,
+        2e-6,
+    );
+    assert_close(
+        "noised",
+        &down(&c, &io.noised),
+        &f64s(&h.noised),
+        1e-5,
+        2e-6,
+    );
+    assert_close(
+        "target",
+        &down(&c, io.target.as_ref().unwrap()),
+        &f64s(&h.target),
+        1e-5,
+        2e-6,
+    );
+    // The per-sample outputs with λ given directly (how training-only schedules are used).
+    let l = down(&c, &io.per_sample)[..b].to_vec();
+    let io2 = DiffuseIo {
+        tl: up(&c, &l),
+        tl_is_logsnr: true,
+        ..io.clone()
+    };
+    kf::diffuse::<f32, _, _, _, _, _, _>(&c, &g, &io2, &set).unwrap();
+    assert_close(
+        "noised from logSNR",
+        &down(&c, &io2.noised),
+        &f64s(&h.noised),
+        1e-5,
+        2e-6,
+    );
+}
+
+#[test]
+fn guided_step_launch_counts() {
+    let Some(c) = client() else { return };
+    let g: Sc = Gdf::default();
+    let (b, per) = (4usize, 3000usize);
+    let n = b * per;
+    let out: Vec<f32> = (0..2 * n)
+        .map(|i| noise::normal(1, Purpose::Init, 0, 0, i as u64))
+        .collect();
+    let x: Vec<f32> = (0..n)
+        .map(|i| noise::normal(2, Purpose::Init, 0, 0, i as u64))
+        .collect();
+    for (guidance, rho, rescale, want) in [
+        (Some(3.0), 0.7, Rescale::Batch, 2),
+        (Some(3.0), 0.7, Rescale::PerSample, 2),
+        (Some(3.0), 0.0, Rescale::Batch, 1),
+        (None, 0.7, Rescale::Batch, 1),
+    ] {
+        let io = ks::StepIo {
+            model_out: up(&c, &out),
+            x: up(&c, &x),
+            noise: None,
+            x0: Some(c.empty(4 * n)),
+            pred: Some(c.empty(4 * n)),
+            xx: Some(c.empty(8 * n)),
+            partials: Some(c.empty(4 * ks::partials_len(b, per, rescale))),
+        };
+        let set = ks::StepSettings {
+            batch: b,
+            per,
+            step: 3,
+            logsnr: -1.0,
+            logsnr_prev: 0.5,
+            guidance,
+            rho,
+            rescale,
+            seed: 9,
+            first_sample: 0,
+        };
+        let before = Launches::count();
+        let got =
+            ks::step::<f32, _, _, _, _, _, _, _>(&c, &g, &<gdf::sampler::Ddim>::new(), &io, &set)
+                .unwrap();
+        assert_eq!(
+            (got as u64, Launches::count() - before),
+            (want, want),
+            "{guidance:?} rho {rho} {rescale:?}"
+        );
+        // The rescaled prediction against a direct f64 computation.
+        let pred = down(&c, io.pred.as_ref().unwrap());
+        let std = |v: &[f64]| {
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
+        };
+        for s in 0..b {
+            let range = match rescale {
+                Rescale::Batch => 0..n,
+                Rescale::PerSample => s * per..(s + 1) * per,
+            };
+            let pc: Vec<f64> = range.clone().map(|i| out[i] as f64).collect();
+            let pcfg: Vec<f64> = range
+                .clone()
+                .map(|i| match guidance {
+                    Some(g) => out[n + i] as f64 + g * (out[i] as f64 - out[n + i] as f64),
+                    None => out[i] as f64,
+                })
+                .collect();
+            let k = if guidance.is_some() && rho > 0.0 {
+                rho * std(&pc) / (std(&pcfg) + 1e-9) + 1.0 - rho
+            } else {
+                1.0
+            };
+            for i in s * per..(s + 1) * per {
+                let j = i - range.start;
+                let want = pcfg[j] * k;
+                assert!(
+                    (pred[i] as f64 - want).abs() <= 1e-5 * want.abs() + 1e-5,
+                    "pred[{i}] {} vs {want}",
+                    pred[i]
+                );
+            }
+        }
+    }
+}
