@@ -1,1 +1,132 @@
-fn main() {}
+//! Kernel throughput (feature `wgpu`): diffuse with in-kernel noise, undiffuse, and the
+//! guided sampling step with and without rescale. The device is synchronised inside every
+//! timed iteration; throughput is the bytes each kernel must move (reads + writes).
+//!
+//! `cargo bench --features wgpu --bench kernels` (on a machine without a GPU this runs on
+//! Mesa's lavapipe, a CPU Vulkan driver: the numbers then measure the CPU, not a GPU).
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use gdf::framework::Gdf;
+use gdf::kernel::cubecl::future::block_on;
+use gdf::kernel::cubecl::prelude::*;
+use gdf::kernel::framework::{self as kf, DiffuseIo, DiffuseSettings};
+use gdf::kernel::step::{self as ks, StepIo, StepSettings};
+use gdf::sample::Rescale;
+use gdf::{loss_weight as lw, noise_cond as ncd, scaler as scl, schedule as sch, target as tg};
+
+type Sc = Gdf<sch::Cosine, scl::Vp, tg::Epsilon, ncd::CosineT, lw::P2>;
+
+fn kernels(c: &mut Criterion) {
+    let client = match std::panic::catch_unwind(|| gdf::kernel::cubecl::Device::default().client())
+    {
+        Ok(cl) => cl,
+        Err(_) => {
+            eprintln!("no compute adapter: kernel benches skipped");
+            return;
+        }
+    };
+    let gdf: Sc = Gdf::default();
+    let (b, per) = (16usize, 1usize << 16);
+    let n = b * per;
+    let x0: Vec<f32> = (0..n).map(|i| ((i % 255) as f32 / 127.0) - 1.0).collect();
+    let t: Vec<f32> = (0..b).map(|i| (i as f32 + 0.5) / b as f32).collect();
+    let up = |v: &[f32]| client.create_from_slice(f32::as_bytes(v));
+    let sync = || block_on(client.sync()).expect("device sync");
+
+    let mut g = c.benchmark_group("kernels");
+    g.sample_size(10);
+
+    let io = DiffuseIo {
+        x0: up(&x0),
+        eps: None,
+        tl: up(&t),
+        tl_is_logsnr: false,
+        offset: None,
+        noised: client.empty(4 * n),
+        eps_out: None,
+        target: None,
+        per_sample: client.empty(12 * b),
+    };
+    let set = DiffuseSettings {
+        batch: b,
+        per,
+        ..Default::default()
+    };
+    // Reads x0, writes noised (ε drawn in-kernel, the target is ε itself).
+    g.throughput(Throughput::Bytes((8 * n) as u64));
+    g.bench_function(BenchmarkId::new("diffuse_drawn_eps", n), |bench| {
+        bench.iter(|| {
+            kf::diffuse::<f32, _, _, _, _, _, _>(&client, &gdf, black_box(&io), &set).unwrap();
+            sync();
+        })
+    });
+
+    let (x0o, l) = (client.empty(4 * n), up(&vec![0.3f32; b]));
+    g.throughput(Throughput::Bytes((12 * n) as u64));
+    g.bench_function(BenchmarkId::new("undiffuse_x0", n), |bench| {
+        bench.iter(|| {
+            kf::undiffuse::<f32, _, _, _, _, _, _>(
+                &client,
+                &gdf,
+                &io.x0,
+                &l,
+                &io.noised,
+                Some(&x0o),
+                None,
+                b,
+                per,
+            )
+            .unwrap();
+            sync();
+        })
+    });
+
+    let out: Vec<f32> = (0..2 * n).map(|i| ((i % 97) as f32 / 48.0) - 1.0).collect();
+    for (name, rho, bytes) in [
+        ("guided_step_rescale", 0.7, 24 * n),
+        ("guided_step", 0.0, 16 * n),
+    ] {
+        let sio = StepIo {
+            model_out: up(&out),
+            x: up(&x0),
+            noise: None,
+            x0: None,
+            pred: None,
+            xx: None,
+            partials: Some(client.empty(4 * ks::partials_len(b, per, Rescale::Batch))),
+        };
+        let sset = StepSettings {
+            batch: b,
+            per,
+            step: 1,
+            logsnr: -1.0,
+            logsnr_prev: 0.0,
+            guidance: Some(3.0),
+            rho,
+            rescale: Rescale::Batch,
+            seed: 1,
+            first_sample: 0,
+        };
+        // Reads [p_c; p_u] (twice with rescale) and x, writes x.
+        g.throughput(Throughput::Bytes(bytes as u64));
+        g.bench_function(BenchmarkId::new(name, n), |bench| {
+            bench.iter(|| {
+                ks::step::<f32, _, _, _, _, _, _, _>(
+                    &client,
+                    &gdf,
+                    &gdf::sampler::Ddpm,
+                    black_box(&sio),
+                    &sset,
+                )
+                .unwrap();
+                sync();
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, kernels);
+criterion_main!(benches);
