@@ -109,3 +109,17 @@ impl Jobs {
         }
     }
 }
+
+/// Whether the CPU runs the AVX2 (+FMA) versions of the hot loops. Those versions compute
+/// the same operations (no contraction into FMA), so results do not depend on the path.
+#[inline(always)]
+pub(crate) fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}

@@ -516,17 +516,7 @@ where
         if rescale {
             let out = &self.out;
             jobs.map(&mut self.partials, |_, s, e| {
-                let mut acc = [0.0f64; 4];
-                for j in s..e {
-                    let (pc, pu) = (out[j], out[n + j]);
-                    let p = pu + g * (pc - pu);
-                    let (pc, p) = (pc.as_f64(), p.as_f64());
-                    acc[0] += pc;
-                    acc[1] += pc * pc;
-                    acc[2] += p;
-                    acc[3] += p * p;
-                }
-                acc
+                moments(&out[s..e], &out[n + s..n + e], g)
             });
             let std =
                 |s: f64, s2: f64, cnt: f64| ((s2 - s * s / cnt) / (cnt - 1.0)).max(0.0).sqrt();
@@ -561,6 +551,13 @@ where
         let xr = RawMut::new(&mut self.x);
         let x0r = RawMut::new(&mut self.x0);
         let pr = RawMut::new(&mut self.pred);
+        let keep = F::one() - rho;
+        let guide = Guide {
+            guided,
+            rescale,
+            g,
+            keep,
+        };
         jobs.run(|s, start, end| {
             // SAFETY: jobs cover disjoint element ranges.
             let (x, x0o, po) = unsafe {
@@ -570,7 +567,7 @@ where
                     pr.range(start, end),
                 )
             };
-            let keep = F::one() - rho;
+            let f = if rescale { factor[s] } else { F::zero() };
             let mut z = [F::zero(); 256];
             let mut k = start;
             while k < end {
@@ -589,26 +586,21 @@ where
                         ),
                     }
                 }
-                for (j, &zj) in zs.iter().enumerate() {
-                    let (g_idx, o) = (k + j, k + j - start);
-                    let p = if guided {
-                        let (pc, pu) = (out[g_idx], out[n + g_idx]);
-                        let pcfg = pu + g * (pc - pu);
-                        if rescale {
-                            pcfg * factor[s] + keep * pcfg
-                        } else {
-                            pcfg
-                        }
-                    } else {
-                        out[g_idx]
-                    };
-                    let xv = x[o];
-                    let x0v = target.x0(xv, p, a, bb);
-                    let ev = target.eps(xv, p, a, bb);
-                    x[o] = sampler.apply(coef, x0v, ev, zj);
-                    x0o[o] = x0v;
-                    po[o] = p;
-                }
+                let pu = if guided {
+                    &out[n + k..n + k + len]
+                } else {
+                    &out[k..k + len]
+                };
+                let o = k - start;
+                let block = Block {
+                    pc: &out[k..k + len],
+                    pu,
+                    z: zs,
+                    x: &mut x[o..o + len],
+                    x0: &mut x0o[o..o + len],
+                    pred: &mut po[o..o + len],
+                };
+                step_block(target, sampler, [a, bb], coef, guide, f, block);
                 k += len;
             }
         });
@@ -625,4 +617,147 @@ where
             pred: &self.pred,
         }))
     }
+}
+
+/// The per-step guidance settings of the fused pass.
+#[derive(Clone, Copy)]
+struct Guide<F> {
+    guided: bool,
+    rescale: bool,
+    g: F,
+    keep: F,
+}
+
+/// The slices of one block of the fused pass.
+struct Block<'b, F> {
+    pc: &'b [F],
+    pu: &'b [F],
+    z: &'b [F],
+    x: &'b mut [F],
+    x0: &'b mut [F],
+    pred: &'b mut [F],
+}
+
+/// `Σ p_c, Σ p_c², Σ p_cfg, Σ p_cfg²` (f64) over a block, with eight independent
+/// accumulators per sum (a fixed order, so the result does not depend on the code path).
+#[inline(always)]
+fn moments_body<F: Real>(pc: &[F], pu: &[F], g: F) -> [f64; 4] {
+    let mut acc = [[0.0f64; 8]; 4];
+    let mut lanes_c = pc.chunks_exact(8);
+    let mut lanes_u = pu.chunks_exact(8);
+    for (c, u) in (&mut lanes_c).zip(&mut lanes_u) {
+        for l in 0..8 {
+            let p = u[l] + g * (c[l] - u[l]);
+            let (c, p) = (c[l].as_f64(), p.as_f64());
+            acc[0][l] += c;
+            acc[1][l] += c * c;
+            acc[2][l] += p;
+            acc[3][l] += p * p;
+        }
+    }
+    for (&c, &u) in lanes_c.remainder().iter().zip(lanes_u.remainder()) {
+        let p = u + g * (c - u);
+        let (c, p) = (c.as_f64(), p.as_f64());
+        acc[0][0] += c;
+        acc[1][0] += c * c;
+        acc[2][0] += p;
+        acc[3][0] += p * p;
+    }
+    acc.map(|a| a.iter().sum())
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn moments_avx2<F: Real>(pc: &[F], pu: &[F], g: F) -> [f64; 4] {
+    moments_body(pc, pu, g)
+}
+
+fn moments<F: Real>(pc: &[F], pu: &[F], g: F) -> [f64; 4] {
+    #[cfg(target_arch = "x86_64")]
+    if crate::par::has_avx2() {
+        // SAFETY: the CPU has the features the function was compiled for.
+        return unsafe { moments_avx2(pc, pu, g) };
+    }
+    moments_body(pc, pu, g)
+}
+
+/// The fused pass over one block: guided (and rescaled) prediction, x0 and ε from the
+/// target, the sampler step.
+#[inline(always)]
+fn step_block_body<F: Real, T: Target, Sm: Sampler>(
+    target: &T,
+    sampler: &Sm,
+    [a, b]: [F; 2],
+    coef: [F; 3],
+    guide: Guide<F>,
+    f: F,
+    blk: Block<'_, F>,
+) {
+    let Guide {
+        guided,
+        rescale,
+        g,
+        keep,
+    } = guide;
+    match (guided, rescale) {
+        (true, true) => block_loop(target, sampler, [a, b], coef, blk, |c, u| {
+            let pcfg = u + g * (c - u);
+            pcfg * f + keep * pcfg
+        }),
+        (true, false) => block_loop(target, sampler, [a, b], coef, blk, |c, u| u + g * (c - u)),
+        (false, _) => block_loop(target, sampler, [a, b], coef, blk, |c, _| c),
+    }
+}
+
+#[inline(always)]
+fn block_loop<F: Real, T: Target, Sm: Sampler>(
+    target: &T,
+    sampler: &Sm,
+    [a, b]: [F; 2],
+    coef: [F; 3],
+    blk: Block<'_, F>,
+    pred: impl Fn(F, F) -> F,
+) {
+    let n = blk.x.len();
+    let (pc, pu, z) = (&blk.pc[..n], &blk.pu[..n], &blk.z[..n]);
+    let (x, x0, po) = (blk.x, &mut blk.x0[..n], &mut blk.pred[..n]);
+    for j in 0..n {
+        let (xv, pv) = (x[j], pred(pc[j], pu[j]));
+        let x0v = target.x0(xv, pv, a, b);
+        let ev = target.eps(xv, pv, a, b);
+        x[j] = sampler.apply(coef, x0v, ev, z[j]);
+        x0[j] = x0v;
+        po[j] = pv;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn step_block_avx2<F: Real, T: Target, Sm: Sampler>(
+    target: &T,
+    sampler: &Sm,
+    ab: [F; 2],
+    coef: [F; 3],
+    guide: Guide<F>,
+    f: F,
+    blk: Block<'_, F>,
+) {
+    step_block_body(target, sampler, ab, coef, guide, f, blk)
+}
+
+fn step_block<F: Real, T: Target, Sm: Sampler>(
+    target: &T,
+    sampler: &Sm,
+    ab: [F; 2],
+    coef: [F; 3],
+    guide: Guide<F>,
+    f: F,
+    blk: Block<'_, F>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::par::has_avx2() {
+        // SAFETY: the CPU has the features the function was compiled for.
+        return unsafe { step_block_avx2(target, sampler, ab, coef, guide, f, blk) };
+    }
+    step_block_body(target, sampler, ab, coef, guide, f, blk)
 }

@@ -26,14 +26,14 @@ fn client() -> Option<Client> {
 #[test]
 fn device_noise_equals_host_noise() {
     let Some(c) = client() else { return };
-    for (seed, purpose, sample, step, block0, len) in [
+    for (seed, purpose, sample, step, group0, len) in [
         (0u64, Purpose::Epsilon, 0u32, 0u32, 0u32, 4099usize),
         (0x1234_5678_9abc_def0, Purpose::Sampler, 7, 13, 5, 1000),
         (u64::MAX, Purpose::Init, u32::MAX, 3, 1 << 20, 257),
     ] {
-        let dev = eval::normals(&c, len, seed, purpose, sample, step, block0);
+        let dev = eval::normals(&c, len, seed, purpose, sample, step, group0);
         let mut host = vec![0.0f32; len];
-        noise::fill_normal(seed, purpose, sample, step, 4 * block0 as u64, &mut host);
+        noise::fill_normal(seed, purpose, sample, step, 32 * group0 as u64, &mut host);
         let mut same = 0;
         for (i, (d, h)) in dev.iter().zip(&host).enumerate() {
             assert!(
@@ -1017,5 +1017,72 @@ fn guided_step_launch_counts() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn guided_ddpm_step_with_in_kernel_noise_matches_the_host_step() {
+    // The sampler's fresh noise is drawn in the kernel (Purpose::Sampler, step index, sample):
+    // the device step must give the host driver's step for the same seed.
+    let Some(c) = client() else { return };
+    let g: Sc = Gdf::default();
+    let (b, per) = (3usize, 1000usize);
+    let n = b * per;
+    let out: Vec<f32> = (0..2 * n)
+        .map(|i| noise::normal(1, Purpose::Init, 0, 0, i as u64))
+        .collect();
+    let x: Vec<f32> = (0..n)
+        .map(|i| noise::normal(2, Purpose::Init, 0, 0, i as u64))
+        .collect();
+    let (seed, first) = (0xC0FFEEu64, 5u32);
+    for rescale in [Rescale::Batch, Rescale::PerSample] {
+        let model =
+            |_x: &[f32], _c: &[f32], _i: &[f32], p: &mut [f32]| p.copy_from_slice(&out[..p.len()]);
+        let opts = SampleOpts {
+            timesteps: 10,
+            x_init: Some(&x),
+            cfg: Cfg::Scale(3.0),
+            cfg_rho: 0.7,
+            rescale,
+            seed,
+            first_sample: first,
+            ..Default::default()
+        };
+        let mut run = g
+            .sample(model, gdf::sampler::Ddpm, &[], None, b, per, opts)
+            .unwrap();
+        let (l, lp) = (run.logsnr_grid()[0], run.logsnr_grid()[1]);
+        let host = run.next_step().unwrap().unwrap().x.to_vec();
+        let io = ks::StepIo {
+            model_out: up(&c, &out),
+            x: up(&c, &x),
+            noise: None,
+            x0: Some(c.empty(4 * n)),
+            pred: Some(c.empty(4 * n)),
+            xx: None,
+            partials: Some(c.empty(4 * ks::partials_len(b, per, rescale))),
+        };
+        let set = ks::StepSettings {
+            batch: b,
+            per,
+            step: 0,
+            logsnr: l as f64,
+            logsnr_prev: lp as f64,
+            guidance: Some(3.0),
+            rho: 0.7,
+            rescale,
+            seed,
+            first_sample: first,
+        };
+        ks::step::<f32, _, _, _, _, _, _, _>(&c, &g, &gdf::sampler::Ddpm, &io, &set).unwrap();
+        let dev = down(&c, &io.x);
+        let mut worst = 0.0f32;
+        for (d, h) in dev.iter().zip(&host) {
+            worst = worst.max((d - h).abs() / h.abs().max(1.0));
+        }
+        assert!(
+            worst < 1e-4,
+            "{rescale:?}: device and host steps differ by {worst}"
+        );
     }
 }

@@ -66,7 +66,8 @@ fn sampler_kernel<F: Float, S: CubeSampler>(io: &[F], out: &mut [F], n: usize) {
     }
 }
 
-/// Unit `u` writes elements `4u .. 4u+4` (of `out`, relative to element `4·block0`).
+/// Unit `u` is Philox block `8·group0 + u` and writes its four elements [`prim::elem_of`]`(u, m)`
+/// (of `out`, relative to element `32·group0`).
 #[cube(launch_unchecked)]
 fn noise_kernel(
     out: &mut [f32],
@@ -75,22 +76,15 @@ fn noise_kernel(
     purpose: u32,
     sample: u32,
     step: u32,
-    block0: u32,
+    group0: u32,
 ) {
-    let u = ABSOLUTE_POS;
-    let base = 4 * u;
-    if base < out.len() {
-        let (z0, z1, z2, z3) =
-            prim::normal_block(seed_lo, seed_hi, purpose, sample, step, block0 + u as u32);
-        out[base] = z0;
-        if base + 1 < out.len() {
-            out[base + 1] = z1;
-        }
-        if base + 2 < out.len() {
-            out[base + 2] = z2;
-        }
-        if base + 3 < out.len() {
-            out[base + 3] = z3;
+    let u = ABSOLUTE_POS as u32;
+    let (z0, z1, z2, z3) =
+        prim::normal_block(seed_lo, seed_hi, purpose, sample, step, group0 * 8u32 + u);
+    for m in 0..4u32 {
+        let j = prim::elem_of(u, m) as usize;
+        if j < out.len() {
+            out[j] = prim::pick4(z0, z1, z2, z3, m);
         }
     }
 }
@@ -279,9 +273,9 @@ where
     Ok([v[..n].to_vec(), v[n..2 * n].to_vec(), v[2 * n..].to_vec()])
 }
 
-/// Writes the counter-based normals of elements `4·block0 ..` of the stream
+/// Writes the counter-based normals of elements `32·group0 ..` of the stream
 /// `(seed, purpose, sample, step)` into `out` (`len` values), on the device: the same
-/// numbers as [`crate::noise::fill_normal`] with `start = 4·block0`.
+/// numbers as [`crate::noise::fill_normal`] with `start = 32·group0`.
 #[allow(clippy::too_many_arguments)]
 pub fn fill_normal_handle(
     client: &Client,
@@ -291,9 +285,9 @@ pub fn fill_normal_handle(
     purpose: Purpose,
     sample: u32,
     step: u32,
-    block0: u32,
+    group0: u32,
 ) {
-    let (count, dim) = launch_dims(client, len.div_ceil(4));
+    let (count, dim) = launch_dims(client, prim::blocks_for(len));
     Launches::record();
     unsafe {
         noise_kernel::launch_unchecked(
@@ -306,12 +300,12 @@ pub fn fill_normal_handle(
             purpose as u32,
             sample,
             step,
-            block0,
+            group0,
         )
     };
 }
 
-/// The normals of elements `4·block0 .. 4·block0 + len` as a host vector (see
+/// The normals of elements `32·group0 .. 32·group0 + len` as a host vector (see
 /// [`fill_normal_handle`]).
 pub fn normals(
     client: &Client,
@@ -320,10 +314,10 @@ pub fn normals(
     purpose: Purpose,
     sample: u32,
     step: u32,
-    block0: u32,
+    group0: u32,
 ) -> Vec<f32> {
     let out = client.empty(len.max(1) * 4);
-    fill_normal_handle(client, &out, len, seed, purpose, sample, step, block0);
+    fill_normal_handle(client, &out, len, seed, purpose, sample, step, group0);
     let mut v = read_vec::<f32>(client, out);
     v.truncate(len);
     v

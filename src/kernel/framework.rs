@@ -136,7 +136,8 @@ pub struct DiffuseFlags {
     pub target_out: bool,
 }
 
-/// Unit `u` covers elements `4k .. 4k+4` of sample `u / blocks` (`k = u mod blocks`).
+/// Unit `u` is Philox block `k = u mod blocks` of sample `u / blocks` and covers the four
+/// elements [`prim::elem_of`]`(k, m)` that block's noise feeds (the host's layout).
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 fn diffuse_kernel<
@@ -159,7 +160,7 @@ fn diffuse_kernel<
     args: DiffuseScalars,
     #[comptime] flags: DiffuseFlags,
 ) {
-    let blocks = args.per.div_ceil(4u32);
+    let blocks = args.per.div_ceil(32u32) * 8u32;
     let u = ABSOLUTE_POS as u32;
     if u < blocks * args.batch {
         let b = u / blocks;
@@ -197,60 +198,15 @@ fn diffuse_kernel<
             z2 = w2;
             z3 = w3;
         }
-        let j = 4 * k;
-        diffuse_elem::<F, T>(
-            x0, eps_in, offset_in, noised, eps_out, target_out, z0, b, j, a, bb, &args, flags,
-        );
-        if j + 1 < args.per {
-            diffuse_elem::<F, T>(
-                x0,
-                eps_in,
-                offset_in,
-                noised,
-                eps_out,
-                target_out,
-                z1,
-                b,
-                j + 1,
-                a,
-                bb,
-                &args,
-                flags,
-            );
-        }
-        if j + 2 < args.per {
-            diffuse_elem::<F, T>(
-                x0,
-                eps_in,
-                offset_in,
-                noised,
-                eps_out,
-                target_out,
-                z2,
-                b,
-                j + 2,
-                a,
-                bb,
-                &args,
-                flags,
-            );
-        }
-        if j + 3 < args.per {
-            diffuse_elem::<F, T>(
-                x0,
-                eps_in,
-                offset_in,
-                noised,
-                eps_out,
-                target_out,
-                z3,
-                b,
-                j + 3,
-                a,
-                bb,
-                &args,
-                flags,
-            );
+        for m in 0..4u32 {
+            let j = prim::elem_of(k, m);
+            if j < args.per {
+                let z = prim::pick4(z0, z1, z2, z3, m);
+                diffuse_elem::<F, T>(
+                    x0, eps_in, offset_in, noised, eps_out, target_out, z, b, j, a, bb, &args,
+                    flags,
+                );
+            }
         }
     }
 }
@@ -415,7 +371,7 @@ where
     let state = upload_state::<F>(client, &st);
     let d = dummy(client);
     let or_d = |h: &Option<Handle>| h.clone().unwrap_or_else(|| d.clone());
-    let blocks = per.div_ceil(4);
+    let blocks = prim::blocks_for(per);
     let (count, dim) = launch_dims(client, blocks * batch);
     let sz = |len: usize| len.max(1);
     Launches::record();
@@ -530,23 +486,18 @@ fn batch_noise_kernel<F: Float>(
     first_sample: u32,
     step: u32,
 ) {
-    let blocks = per.div_ceil(4u32);
+    let blocks = per.div_ceil(32u32) * 8u32;
     let u = ABSOLUTE_POS as u32;
     if u < blocks * batch {
         let b = u / blocks;
         let k = u % blocks;
         let (z0, z1, z2, z3) =
             prim::normal_block(seed_lo, seed_hi, purpose, first_sample + b, step, k);
-        let base = b * per + 4 * k;
-        out[base as usize] = F::cast_from(z0);
-        if 4 * k + 1 < per {
-            out[(base + 1) as usize] = F::cast_from(z1);
-        }
-        if 4 * k + 2 < per {
-            out[(base + 2) as usize] = F::cast_from(z2);
-        }
-        if 4 * k + 3 < per {
-            out[(base + 3) as usize] = F::cast_from(z3);
+        for m in 0..4u32 {
+            let j = prim::elem_of(k, m);
+            if j < per {
+                out[(b * per + j) as usize] = F::cast_from(prim::pick4(z0, z1, z2, z3, m));
+            }
         }
     }
 }
@@ -564,7 +515,7 @@ pub fn fill_batch_noise<F: Float + CubeElement>(
     first_sample: u32,
     step: u32,
 ) {
-    let (count, dim) = launch_dims(client, per.div_ceil(4) * batch);
+    let (count, dim) = launch_dims(client, prim::blocks_for(per) * batch);
     Launches::record();
     unsafe {
         batch_noise_kernel::launch_unchecked::<F>(

@@ -124,8 +124,8 @@ pub fn normals4(w: (u32, u32, u32, u32)) -> (f32, f32, f32, f32) {
     (r0 * c0, r0 * s0, r1 * c1, r1 * s1)
 }
 
-/// The four normals of block `block` (elements `4·block .. 4·block+4`) of the stream
-/// `(seed, purpose, sample, step)`.
+/// The four normals of Philox block `block` of the stream `(seed, purpose, sample, step)`:
+/// output `m` is element [`elem_of`]`(block, m)` (see [`crate::noise`] for the layout).
 #[cube]
 pub fn normal_block(
     seed_lo: u32,
@@ -138,14 +138,32 @@ pub fn normal_block(
     normals4(philox4x32((block, sample, step, purpose), seed_lo, seed_hi))
 }
 
-/// The standard normal of element `index` (as [`crate::noise::normal`]; `index < 2^34`).
+/// The standard normal of element `index` (as [`crate::noise::normal`]).
 #[cube]
 pub fn normal(seed_lo: u32, seed_hi: u32, purpose: u32, sample: u32, step: u32, index: u32) -> f32 {
-    let (z0, z1, z2, z3) = normal_block(seed_lo, seed_hi, purpose, sample, step, index / 4u32);
-    let k = index % 4u32;
+    let block = (index / 32u32) * 8u32 + index % 8u32;
+    let (z0, z1, z2, z3) = normal_block(seed_lo, seed_hi, purpose, sample, step, block);
+    pick4(z0, z1, z2, z3, (index % 32u32) / 8u32)
+}
+
+/// The element that output `m` (0..4) of Philox block `k` feeds: elements come in groups of
+/// 32, eight consecutive elements being the same output of eight consecutive blocks.
+#[cube]
+pub fn elem_of(k: u32, m: u32) -> u32 {
+    32u32 * (k / 8u32) + 8u32 * m + k % 8u32
+}
+
+/// Blocks that cover `per` elements (whole groups of 32).
+pub fn blocks_for(per: usize) -> usize {
+    per.div_ceil(32) * 8
+}
+
+/// Output `m` (0..4) of a block's four normals.
+#[cube]
+pub fn pick4(z0: f32, z1: f32, z2: f32, z3: f32, m: u32) -> f32 {
     select(
-        k == 0u32,
+        m == 0u32,
         z0,
-        select(k == 1u32, z1, select(k == 2u32, z2, z3)),
+        select(m == 1u32, z1, select(m == 2u32, z2, z3)),
     )
 }

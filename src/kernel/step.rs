@@ -249,8 +249,8 @@ fn step_elem<F: Float, T: CubeTarget, Smp: CubeSampler>(
     }
 }
 
-/// Pass 2 (or the only pass): cube `(c, b)`, unit `u` handles elements `4k .. 4k+4` of
-/// sample `b` with `k = c·CUBE + u`.
+/// Pass 2 (or the only pass): cube `(c, b)`, unit `u` is Philox block `k = c·CUBE + u` of
+/// sample `b` and handles the four elements [`prim::elem_of`]`(k, m)` its noise feeds.
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 fn step_kernel<F: Float, Sc: CubeScaler, T: CubeTarget, Smp: CubeSampler>(
@@ -303,8 +303,7 @@ fn step_kernel<F: Float, Sc: CubeScaler, T: CubeTarget, Smp: CubeSampler>(
             F::cast_from(args.rho) * (F::cast_from(std_c) / (F::cast_from(std_p) + F::new(1e-9)));
     }
     let k = CUBE_POS_X * CUBE_DIM_X + UNIT_POS_X;
-    let j = 4 * k;
-    if j < args.per {
+    if k < args.per.div_ceil(32u32) * 8u32 {
         let (a, bb) = Sc::ab::<F>(F::cast_from(args.l), section::<F>(state, 1usize));
         let (ap, bp) = Sc::ab::<F>(F::cast_from(args.l_prev), section::<F>(state, 1usize));
         let c = Smp::coefficients::<F>(a, bb, ap, bp);
@@ -326,63 +325,27 @@ fn step_kernel<F: Float, Sc: CubeScaler, T: CubeTarget, Smp: CubeSampler>(
             z2 = w2;
             z3 = w3;
         }
-        let base = (b * args.per + j) as usize;
-        step_elem::<F, T, Smp>(
-            out, x, noise_in, x0_out, pred_out, xx_out, base, z0, factor, a, bb, c, &args, flags,
-        );
-        if j + 1 < args.per {
-            step_elem::<F, T, Smp>(
-                out,
-                x,
-                noise_in,
-                x0_out,
-                pred_out,
-                xx_out,
-                base + 1,
-                z1,
-                factor,
-                a,
-                bb,
-                c,
-                &args,
-                flags,
-            );
-        }
-        if j + 2 < args.per {
-            step_elem::<F, T, Smp>(
-                out,
-                x,
-                noise_in,
-                x0_out,
-                pred_out,
-                xx_out,
-                base + 2,
-                z2,
-                factor,
-                a,
-                bb,
-                c,
-                &args,
-                flags,
-            );
-        }
-        if j + 3 < args.per {
-            step_elem::<F, T, Smp>(
-                out,
-                x,
-                noise_in,
-                x0_out,
-                pred_out,
-                xx_out,
-                base + 3,
-                z3,
-                factor,
-                a,
-                bb,
-                c,
-                &args,
-                flags,
-            );
+        for m in 0..4u32 {
+            let j = prim::elem_of(k, m);
+            if j < args.per {
+                let z = prim::pick4(z0, z1, z2, z3, m);
+                step_elem::<F, T, Smp>(
+                    out,
+                    x,
+                    noise_in,
+                    x0_out,
+                    pred_out,
+                    xx_out,
+                    (b * args.per + j) as usize,
+                    z,
+                    factor,
+                    a,
+                    bb,
+                    c,
+                    &args,
+                    flags,
+                );
+            }
         }
     }
 }
@@ -561,7 +524,7 @@ where
         let h = h.clone().unwrap_or_else(|| d.clone());
         unsafe { BufferArg::from_raw_parts(h, len) }
     };
-    let cubes_x = per.div_ceil(4).div_ceil(CUBE as usize) as u32;
+    let cubes_x = prim::blocks_for(per).div_ceil(CUBE as usize) as u32;
     Launches::record();
     launches += 1;
     unsafe {
