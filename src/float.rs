@@ -28,6 +28,14 @@ pub trait Real:
         start: u64,
         out: &mut [Self],
     );
+
+    /// `[Σ c, Σ c², Σ p, Σ p²]` with `p = u + g·(c − u)` over two equal-length slices (the
+    /// guided step's rescale statistics), in a fixed summation order: eight lanes in `Self`
+    /// over runs of 256 elements, each run added in f64.
+    #[doc(hidden)]
+    fn moments(c: &[Self], u: &[Self], g: Self) -> [f64; 4] {
+        crate::sample::moments_portable(c, u, g)
+    }
 }
 
 impl Real for f32 {
@@ -53,6 +61,15 @@ impl Real for f32 {
         out: &mut [Self],
     ) {
         crate::noise::fill_normal(seed, purpose, sample, step, start, out)
+    }
+
+    fn moments(c: &[Self], u: &[Self], g: Self) -> [f64; 4] {
+        #[cfg(target_arch = "x86_64")]
+        if crate::par::has_avx2() {
+            // SAFETY: the CPU has the features the function was compiled for.
+            return unsafe { crate::sample::moments_f32_avx2(c, u, g) };
+        }
+        crate::sample::moments_portable(c, u, g)
     }
 }
 

@@ -516,7 +516,7 @@ where
         if rescale {
             let out = &self.out;
             jobs.map(&mut self.partials, |_, s, e| {
-                moments(&out[s..e], &out[n + s..n + e], g)
+                F::moments(&out[s..e], &out[n + s..n + e], g)
             });
             let std =
                 |s: f64, s2: f64, cnt: f64| ((s2 - s * s / cnt) / (cnt - 1.0)).max(0.0).sqrt();
@@ -638,47 +638,80 @@ struct Block<'b, F> {
     pred: &'b mut [F],
 }
 
-/// `Σ p_c, Σ p_c², Σ p_cfg, Σ p_cfg²` (f64) over a block, with eight independent
-/// accumulators per sum (a fixed order, so the result does not depend on the code path).
-#[inline(always)]
-fn moments_body<F: Real>(pc: &[F], pu: &[F], g: F) -> [f64; 4] {
-    let mut acc = [[0.0f64; 8]; 4];
-    let mut lanes_c = pc.chunks_exact(8);
-    let mut lanes_u = pu.chunks_exact(8);
-    for (c, u) in (&mut lanes_c).zip(&mut lanes_u) {
-        for l in 0..8 {
-            let p = u[l] + g * (c[l] - u[l]);
-            let (c, p) = (c[l].as_f64(), p.as_f64());
-            acc[0][l] += c;
-            acc[1][l] += c * c;
-            acc[2][l] += p;
-            acc[3][l] += p * p;
+/// The portable form of [`Real::moments`].
+pub(crate) fn moments_portable<F: Real>(pc: &[F], pu: &[F], g: F) -> [f64; 4] {
+    let mut tot = [0.0f64; 4];
+    for (pc, pu) in pc.chunks(256).zip(pu.chunks(256)) {
+        let mut acc = [[F::zero(); 8]; 4];
+        let mut lanes_c = pc.chunks_exact(8);
+        let mut lanes_u = pu.chunks_exact(8);
+        for (c, u) in (&mut lanes_c).zip(&mut lanes_u) {
+            for l in 0..8 {
+                let p = u[l] + g * (c[l] - u[l]);
+                acc[0][l] = acc[0][l] + c[l];
+                acc[1][l] = acc[1][l] + c[l] * c[l];
+                acc[2][l] = acc[2][l] + p;
+                acc[3][l] = acc[3][l] + p * p;
+            }
+        }
+        for (&c, &u) in lanes_c.remainder().iter().zip(lanes_u.remainder()) {
+            let p = u + g * (c - u);
+            acc[0][0] = acc[0][0] + c;
+            acc[1][0] = acc[1][0] + c * c;
+            acc[2][0] = acc[2][0] + p;
+            acc[3][0] = acc[3][0] + p * p;
+        }
+        for (t, a) in tot.iter_mut().zip(&acc) {
+            *t += a.iter().map(|v| v.as_f64()).sum::<f64>();
         }
     }
-    for (&c, &u) in lanes_c.remainder().iter().zip(lanes_u.remainder()) {
-        let p = u + g * (c - u);
-        let (c, p) = (c.as_f64(), p.as_f64());
-        acc[0][0] += c;
-        acc[1][0] += c * c;
-        acc[2][0] += p;
-        acc[3][0] += p * p;
-    }
-    acc.map(|a| a.iter().sum())
+    tot
 }
 
+/// [`moments_portable`] for f32 with AVX2: the same operations in the same order (one
+/// register per lane set, no FMA), so the same bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn moments_avx2<F: Real>(pc: &[F], pu: &[F], g: F) -> [f64; 4] {
-    moments_body(pc, pu, g)
-}
-
-fn moments<F: Real>(pc: &[F], pu: &[F], g: F) -> [f64; 4] {
-    #[cfg(target_arch = "x86_64")]
-    if crate::par::has_avx2() {
-        // SAFETY: the CPU has the features the function was compiled for.
-        return unsafe { moments_avx2(pc, pu, g) };
+pub(crate) unsafe fn moments_f32_avx2(pc: &[f32], pu: &[f32], g: f32) -> [f64; 4] {
+    use core::arch::x86_64::*;
+    let gv = _mm256_set1_ps(g);
+    let mut tot = [0.0f64; 4];
+    for (pc, pu) in pc.chunks(256).zip(pu.chunks(256)) {
+        let n = pc.len().min(pu.len());
+        let n8 = n / 8 * 8;
+        let (mut a0, mut a1, mut a2, mut a3) = (
+            _mm256_setzero_ps(),
+            _mm256_setzero_ps(),
+            _mm256_setzero_ps(),
+            _mm256_setzero_ps(),
+        );
+        let mut i = 0;
+        while i < n8 {
+            let c = _mm256_loadu_ps(pc.as_ptr().add(i));
+            let u = _mm256_loadu_ps(pu.as_ptr().add(i));
+            let p = _mm256_add_ps(u, _mm256_mul_ps(gv, _mm256_sub_ps(c, u)));
+            a0 = _mm256_add_ps(a0, c);
+            a1 = _mm256_add_ps(a1, _mm256_mul_ps(c, c));
+            a2 = _mm256_add_ps(a2, p);
+            a3 = _mm256_add_ps(a3, _mm256_mul_ps(p, p));
+            i += 8;
+        }
+        let mut acc = [[0f32; 8]; 4];
+        for (dst, v) in acc.iter_mut().zip([a0, a1, a2, a3]) {
+            _mm256_storeu_ps(dst.as_mut_ptr(), v);
+        }
+        for (&c, &u) in pc[n8..n].iter().zip(&pu[n8..n]) {
+            let p = u + g * (c - u);
+            acc[0][0] += c;
+            acc[1][0] += c * c;
+            acc[2][0] += p;
+            acc[3][0] += p * p;
+        }
+        for (t, a) in tot.iter_mut().zip(&acc) {
+            *t += a.iter().map(|&v| v as f64).sum::<f64>();
+        }
     }
-    moments_body(pc, pu, g)
+    tot
 }
 
 /// The fused pass over one block: guided (and rescaled) prediction, x0 and ε from the
@@ -760,4 +793,29 @@ fn step_block<F: Real, T: Target, Sm: Sampler>(
         return unsafe { step_block_avx2(target, sampler, ab, coef, guide, f, blk) };
     }
     step_block_body(target, sampler, ab, coef, guide, f, blk)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moments_paths_agree_bitwise() {
+        let c: Vec<f32> = (0..1000)
+            .map(|i| crate::noise::normal(1, Purpose::Init, 0, 0, i))
+            .collect();
+        let u: Vec<f32> = (0..1000)
+            .map(|i| crate::noise::normal(2, Purpose::Init, 0, 0, i))
+            .collect();
+        for len in [0usize, 7, 8, 255, 256, 257, 1000] {
+            let want = moments_portable(&c[..len], &u[..len], 3.5);
+            assert_eq!(f32::moments(&c[..len], &u[..len], 3.5), want, "len {len}");
+            // and the sums are the sums
+            let direct: f64 = c[..len].iter().map(|&x| x as f64).sum();
+            assert!(
+                (want[0] - direct).abs() < 1e-4 * (1.0 + direct.abs()),
+                "len {len}"
+            );
+        }
+    }
 }
