@@ -13,7 +13,7 @@ use core::any::TypeId;
 use core::mem::size_of;
 
 use common::*;
-use gdf::framework::{DiffuseArgs, DiffuseOut, Gdf};
+use gdf::framework::Gdf;
 use gdf::gdf;
 use gdf::konst::{Dec, Param};
 use gdf::prelude::*;
@@ -376,128 +376,15 @@ where
 {
     let lerp = g.scaler.decl().starts_with("Lerp");
     match setup.split_first() {
-        None => check_case(&g, lerp, case, ck),
+        None => check_diffuse_case(&g, lerp, case, ck),
         Some((&(mx, mn, shift), rest)) => {
             let mut s = g.setup_limits(mx, mn, shift).map_err(|e| e.to_string())?;
             for &(mx, mn, shift) in rest {
                 s = s.setup_limits(mx, mn, shift).map_err(|e| e.to_string())?;
             }
-            check_case(&s, lerp, case, ck)
+            check_diffuse_case(&s, lerp, case, ck)
         }
     }
-}
-
-/// One diffuse or undiffuse case. With a Lerp scaler, logSNR = 0 exactly is compared with
-/// the README's documented atol (the stable form gives a = 0.5, the original 0.500125).
-fn check_case<S, Sc, T, N, L, O>(
-    g: &Gdf<S, Sc, T, N, L, O>,
-    lerp: bool,
-    case: &Value,
-    ck: &mut Check,
-) -> R<()>
-where
-    S: Schedule,
-    Sc: Scaler,
-    T: Target,
-    N: NoiseCond,
-    L: LossWeight,
-    O: Param,
-{
-    let call = get(case, "call")?;
-    let input = get(case, "input")?;
-    let out = get(case, "output")?;
-    match get(call, "method")?.as_str() {
-        Some("diffuse") => {
-            let (shape, x0) = arr(get(input, "x0")?)?;
-            let eps = flat(get(input, "epsilon")?)?;
-            let t = flat(get(input, "t")?)?;
-            let offset = input.get("offset").map(flat).transpose()?;
-            let b = shape[0];
-            let args = DiffuseArgs {
-                eps: Some(&eps),
-                t: Some(&t),
-                offset: offset.as_deref(),
-                channels: shape.get(1).copied().unwrap_or(1),
-                shift: call.get("shift").map(num).transpose()?.unwrap_or(1.0),
-                loss_shift: call.get("loss_shift").map(num).transpose()?.unwrap_or(1.0),
-                ..Default::default()
-            };
-            let n = x0.len();
-            let (mut noised, mut e, mut target) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
-            let (mut l, mut nc, mut w) = (vec![0.0; b], vec![0.0; b], vec![0.0; b]);
-            g.diffuse_into(
-                &x0,
-                b,
-                &args,
-                DiffuseOut {
-                    noised: &mut noised,
-                    eps: Some(&mut e),
-                    target: Some(&mut target),
-                    logsnr: &mut l,
-                    noise_cond: &mut nc,
-                    loss_weight: &mut w,
-                },
-            )
-            .map_err(|e| e.to_string())?;
-            let per = n / b;
-            let scale: Vec<f64> = (0..b)
-                .map(|s| {
-                    1.0 + x0[s * per..(s + 1) * per]
-                        .iter()
-                        .chain(&eps[s * per..(s + 1) * per])
-                        .fold(0.0f64, |m, v| m.max(v.abs()))
-                })
-                .collect();
-            for (name, got) in [
-                ("noised", &noised),
-                ("epsilon", &e),
-                ("target", &target),
-                ("logSNR", &l),
-                ("noise_cond", &nc),
-                ("loss_weight", &w),
-            ] {
-                let per_item = if got.len() == b { 1 } else { per };
-                ck.cmp(name, got, &flat(get(out, name)?)?, |i| {
-                    let s = i / per_item;
-                    if lerp && l[s] == 0.0 {
-                        Cmp::Tol(Tol {
-                            rtol: 1e-6,
-                            atol: 1.3e-4 * scale[s],
-                        })
-                    } else {
-                        Cmp::Tol(F64_TOL)
-                    }
-                });
-            }
-        }
-        Some("undiffuse") => {
-            let x = flat(get(input, "x")?)?;
-            let l = flat(get(input, "logSNR")?)?;
-            let pred = flat(get(input, "pred")?)?;
-            let (mut x0, mut e) = (vec![0.0; x.len()], vec![0.0; x.len()]);
-            g.undiffuse_into(&x, &l, &pred, Some(&mut x0), Some(&mut e))
-                .map_err(|e| e.to_string())?;
-            let per = x.len() / l.len();
-            let tol = |i: usize| {
-                let s = i / per;
-                if lerp && l[s] == 0.0 {
-                    let m = pred[s * per..(s + 1) * per]
-                        .iter()
-                        .fold(1.0f64, |m, v| m.max(1.0 + v.abs()));
-                    Cmp::Tol(Tol {
-                        rtol: 1e-6,
-                        atol: 1.3e-4 * m,
-                    })
-                } else {
-                    Cmp::Tol(F64_TOL)
-                }
-            };
-            ck.cmp("x0", &x0, &flat(get(out, "x0")?)?, tol);
-            ck.cmp("epsilon", &e, &flat(get(out, "epsilon")?)?, tol);
-        }
-        other => return Err(format!("unsupported method {other:?}")),
-    }
-    Ok(())
 }
 
 /// Runs a case through the declared framework whose declaration matches its spec; returns
