@@ -155,5 +155,36 @@ fn bench_step(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_diffuse, bench_step);
+/// The counter-based Gaussian noise alone: the floor of every drawn-noise figure above.
+fn bench_noise(c: &mut Criterion) {
+    let mut group = c.benchmark_group("noise");
+    group
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(30);
+    for n in [73_728usize, 589_824] {
+        let mut z = vec![0.0f32; n];
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(BenchmarkId::new("fill_normal_1_thread", n), |bench| {
+            bench.iter(|| gdf::noise::fill_normal(1, gdf::noise::Purpose::Epsilon, 0, 0, 0, &mut z))
+        });
+        group.bench_function(BenchmarkId::new("fill_normal_all_threads", n), |bench| {
+            bench.iter(|| {
+                z.par_chunks_mut(1 << 14).enumerate().for_each(|(i, c)| {
+                    gdf::noise::fill_normal(
+                        1,
+                        gdf::noise::Purpose::Epsilon,
+                        0,
+                        0,
+                        (i << 14) as u64,
+                        c,
+                    )
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_diffuse, bench_step, bench_noise);
 criterion_main!(benches);
