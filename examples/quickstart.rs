@@ -4,15 +4,18 @@
 //!
 //! Run: `cargo run --release --example quickstart`
 
-use gdf::framework::{DiffuseArgs, Gdf};
+use gdf::framework::DiffuseArgs;
+use gdf::gdf;
 use gdf::prelude::*;
 use gdf::sample::{Cfg, SampleOpts};
 use gdf::toy::GaussianMixture2;
-use gdf::{loss_weight::P2, noise_cond::LogSnr, scaler::Vp, schedule::Cosine, target::Epsilon};
 
-/// Stable Cascade's setup, with logSNR itself as the model's time input (the toy model
-/// reads it back).
-type Framework = Gdf<Cosine, Vp, Epsilon, LogSnr, P2>;
+gdf!(
+    /// Stable Cascade's setup, with logSNR itself as the model's time input (the toy
+    /// model reads it back).
+    Framework = schedule: Cosine(clamp_range = [0.0001, 0.9999]), scaler: Vp, target: Epsilon,
+                noise_cond: LogSnr, loss_weight: P2
+);
 
 fn main() -> Result<(), GdfError> {
     let gdf = Framework::default();
