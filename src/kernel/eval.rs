@@ -163,25 +163,41 @@ where
     F: Float + CubeElement,
     T: CubeTarget,
 {
+    three_outputs(
+        client,
+        "target input",
+        &inputs,
+        |count, dim, io, out, n| unsafe {
+            target_kernel::launch_unchecked::<F, T>(
+                client,
+                count,
+                dim,
+                BufferArg::from_raw_parts(io, 6 * n),
+                BufferArg::from_raw_parts(out, 3 * n),
+                n,
+            )
+        },
+    )
+}
+
+/// Uploads equal-length `inputs` back to back, launches one unit per element with room for
+/// three outputs each (`launch(count, dim, inputs, outputs, n)`), and splits the result.
+fn three_outputs<F: Float + CubeElement>(
+    client: &Client,
+    what: &'static str,
+    inputs: &[&[F]],
+    launch: impl FnOnce(CubeCount, CubeDim, Handle, Handle, usize),
+) -> Result<[Vec<F>; 3], KernelError> {
     let n = inputs[0].len();
     for x in inputs {
-        crate::error::check_len("target input", n, x.len())?;
+        crate::error::check_len(what, n, x.len())?;
     }
     let io: Vec<F> = inputs.concat();
     let ioh = upload(client, &io);
     let out = client.empty(3 * n * core::mem::size_of::<F>());
     let (count, dim) = launch_dims(client, n);
     Launches::record();
-    unsafe {
-        target_kernel::launch_unchecked::<F, T>(
-            client,
-            count,
-            dim,
-            BufferArg::from_raw_parts(ioh, 6 * n),
-            BufferArg::from_raw_parts(out.clone(), 3 * n),
-            n,
-        )
-    };
+    launch(count, dim, ioh, out.clone(), n);
     let v = read_vec::<F>(client, out);
     Ok([v[..n].to_vec(), v[n..2 * n].to_vec(), v[2 * n..].to_vec()])
 }
@@ -250,27 +266,21 @@ where
     F: Float + CubeElement,
     S: CubeSampler,
 {
-    let n = inputs[0].len();
-    for x in inputs {
-        crate::error::check_len("sampler input", n, x.len())?;
-    }
-    let io: Vec<F> = inputs.concat();
-    let ioh = upload(client, &io);
-    let out = client.empty(3 * n * core::mem::size_of::<F>());
-    let (count, dim) = launch_dims(client, n);
-    Launches::record();
-    unsafe {
-        sampler_kernel::launch_unchecked::<F, S>(
-            client,
-            count,
-            dim,
-            BufferArg::from_raw_parts(ioh, 4 * n),
-            BufferArg::from_raw_parts(out.clone(), 3 * n),
-            n,
-        )
-    };
-    let v = read_vec::<F>(client, out);
-    Ok([v[..n].to_vec(), v[n..2 * n].to_vec(), v[2 * n..].to_vec()])
+    three_outputs(
+        client,
+        "sampler input",
+        &inputs,
+        |count, dim, io, out, n| unsafe {
+            sampler_kernel::launch_unchecked::<F, S>(
+                client,
+                count,
+                dim,
+                BufferArg::from_raw_parts(io, 4 * n),
+                BufferArg::from_raw_parts(out, 3 * n),
+                n,
+            )
+        },
+    )
 }
 
 /// Writes the counter-based normals of elements `32·group0 ..` of the stream

@@ -180,24 +180,15 @@ fn diffuse_kernel<
                 section::<F>(state, 3usize),
             );
         }
-        let mut z0 = 0.0f32;
-        let mut z1 = 0.0f32;
-        let mut z2 = 0.0f32;
-        let mut z3 = 0.0f32;
-        if comptime!(!flags.eps_given) {
-            let (w0, w1, w2, w3) = prim::normal_block(
-                args.seed_lo,
-                args.seed_hi,
-                0u32,
-                args.first_sample + b,
-                0u32,
-                k,
-            );
-            z0 = w0;
-            z1 = w1;
-            z2 = w2;
-            z3 = w3;
-        }
+        let (z0, z1, z2, z3) = prim::normals_or_zero(
+            comptime!(!flags.eps_given),
+            args.seed_lo,
+            args.seed_hi,
+            0u32,
+            args.first_sample + b,
+            0u32,
+            k,
+        );
         for m in 0..4u32 {
             let j = prim::elem_of(k, m);
             if j < args.per {

@@ -167,3 +167,30 @@ pub fn pick4(z0: f32, z1: f32, z2: f32, z3: f32, m: u32) -> f32 {
         select(m == 1u32, z1, select(m == 2u32, z2, z3)),
     )
 }
+
+/// The four normals of Philox block `block`, or zeros when `draw` is false (a comptime
+/// choice: noise given by the caller, or a sampler without noise).
+#[cube]
+#[allow(clippy::too_many_arguments)]
+pub fn normals_or_zero(
+    #[comptime] draw: bool,
+    seed_lo: u32,
+    seed_hi: u32,
+    purpose: u32,
+    sample: u32,
+    step: u32,
+    block: u32,
+) -> (f32, f32, f32, f32) {
+    let mut z0 = 0.0f32;
+    let mut z1 = 0.0f32;
+    let mut z2 = 0.0f32;
+    let mut z3 = 0.0f32;
+    if comptime!(draw) {
+        let (w0, w1, w2, w3) = normal_block(seed_lo, seed_hi, purpose, sample, step, block);
+        z0 = w0;
+        z1 = w1;
+        z2 = w2;
+        z3 = w3;
+    }
+    (z0, z1, z2, z3)
+}

@@ -307,24 +307,15 @@ fn step_kernel<F: Float, Sc: CubeScaler, T: CubeTarget, Smp: CubeSampler>(
         let (a, bb) = Sc::ab::<F>(F::cast_from(args.l), section::<F>(state, 1usize));
         let (ap, bp) = Sc::ab::<F>(F::cast_from(args.l_prev), section::<F>(state, 1usize));
         let c = Smp::coefficients::<F>(a, bb, ap, bp);
-        let mut z0 = 0.0f32;
-        let mut z1 = 0.0f32;
-        let mut z2 = 0.0f32;
-        let mut z3 = 0.0f32;
-        if comptime!(Smp::USES_NOISE && !flags.noise_given) {
-            let (w0, w1, w2, w3) = prim::normal_block(
-                args.seed_lo,
-                args.seed_hi,
-                3u32,
-                args.first_sample + b,
-                args.step,
-                k,
-            );
-            z0 = w0;
-            z1 = w1;
-            z2 = w2;
-            z3 = w3;
-        }
+        let (z0, z1, z2, z3) = prim::normals_or_zero(
+            comptime!(Smp::USES_NOISE && !flags.noise_given),
+            args.seed_lo,
+            args.seed_hi,
+            3u32,
+            args.first_sample + b,
+            args.step,
+            k,
+        );
         for m in 0..4u32 {
             let j = prim::elem_of(k, m);
             if j < args.per {
