@@ -30,8 +30,8 @@ use crate::noise_cond::{self as nc, NoiseCond};
 use crate::sampler::{ddim_coefficients, Sampler};
 use crate::scaler::{Lerp, Scaler, Stretched, Vp};
 use crate::schedule::{
-    self as sc, draw_cosine_t, linspace, train_bucket, update_buckets, AdaptiveTrainCore,
-    AdaptiveTrainState, Schedule, Table, VarParams,
+    self as sc, draw_cosine_t, train_bucket, update_buckets, AdaptiveTrainCore, AdaptiveTrainState,
+    Schedule, Table, VarParams,
 };
 use crate::target::{self as tg, Target};
 
@@ -296,8 +296,7 @@ impl Schedule for DynSchedule {
             ScheduleKind::Linear(r) => sc::linear(t, *r),
             ScheduleKind::EdmSample { sigma_range, p } => sc::edm_sample(t, *sigma_range, *p),
             ScheduleKind::PiecewiseLinear(table) | ScheduleKind::StableDiffusion { table, .. } => {
-                let v = table.value(t);
-                (v / (F::one() - v)).ln()
+                table.logsnr(t)
             }
             ScheduleKind::Interpolated(a, b, k) => {
                 let (la, lb) = (a.limits(), b.limits());
@@ -608,11 +607,9 @@ impl NoiseCond for DynNoiseCond {
             CondKind::Sigmoid => nc::Sigmoid.cond(l),
             CondKind::LogSnr => nc::LogSnr.cond(l),
             CondKind::RectifiedFlows => nc::RectifiedFlows.cond(l),
-            CondKind::EdmSigma(sd) => (-l * F::of(0.5)).exp() * F::of(*sd),
-            CondKind::PiecewiseLinear(t) => t.inverse(crate::float::sigmoid(l)),
-            CondKind::StableDiffusion { table, .. } => {
-                crate::float::clamp(table.inverse(crate::float::sigmoid(l)), F::zero(), F::one())
-            }
+            CondKind::EdmSigma(sd) => nc::edm_sigma(l, *sd),
+            CondKind::PiecewiseLinear(t) => t.cond(l),
+            CondKind::StableDiffusion { table, .. } => nc::stable_diffusion_cond(table, l),
             CondKind::Discrete {
                 inner,
                 steps,
@@ -701,7 +698,11 @@ impl DynLossWeight {
         Self::new(WeightKind::Adaptive {
             logsnr_range,
             weight_range,
-            edges: linspace(logsnr_range[0], logsnr_range[1], buckets.saturating_sub(1)),
+            edges: crate::float::linspace(
+                logsnr_range[0],
+                logsnr_range[1],
+                buckets.saturating_sub(1),
+            ),
             state: AdaptiveState {
                 bucket_losses: vec![1.0; buckets],
             },

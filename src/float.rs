@@ -124,3 +124,23 @@ pub(crate) fn clamp<F: Real>(x: F, lo: F, hi: F) -> F {
         y
     }
 }
+
+/// Element `i` of `linspace(a, b, n)` as `torch.linspace` computes it: the first half counts
+/// up from `a`, the second half down from `b`.
+#[inline]
+pub(crate) fn linspace_at<F: Real>(a: F, b: F, n: usize, i: usize) -> F {
+    if n <= 1 {
+        return a;
+    }
+    let step = (b - a) / F::of((n - 1) as f64);
+    if i < n / 2 {
+        a + step * F::of(i as f64)
+    } else {
+        b - step * F::of((n - 1 - i) as f64)
+    }
+}
+
+/// `linspace(a, b, n)` (see [`linspace_at`]).
+pub(crate) fn linspace<F: Real>(a: F, b: F, n: usize) -> Vec<F> {
+    (0..n).map(|i| linspace_at(a, b, n, i)).collect()
+}

@@ -17,9 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::component::{zst, LogSnrFn};
 use crate::error::{check_len, Result};
+use crate::float::linspace;
 use crate::float::{clamp, sigmoid, Real};
 use crate::konst::{lit, Big, Const, Count, Dec, NegBig, One};
-use crate::schedule::{linspace, update_buckets, write_with};
+use crate::schedule::{update_buckets, write_with};
 use typenum::{N1, N7, P1, P5, P7, U300};
 
 /// A loss weight: maps logSNR to the weight of each sample's loss.

@@ -324,8 +324,7 @@ pub fn fill_normal(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        if crate::par::has_avx2() {
             // SAFETY: the CPU supports the features the function was compiled for.
             unsafe { fill_avx2(seed, purpose, sample, step, start, out) };
             return;

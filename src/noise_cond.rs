@@ -151,8 +151,19 @@ impl<Sd: Const> LogSnrFn for EdmSigma<Sd> {
 impl<Sd: Const> NoiseCond for EdmSigma<Sd> {
     #[inline(always)]
     fn cond<F: Real>(&self, l: F) -> F {
-        (-l * F::of(0.5)).exp() * F::of(Sd::F64)
+        edm_sigma(l, Sd::F64)
     }
+}
+
+/// The EdmSigma formula: `e^(−λ/2)·sigma_data`.
+#[inline(always)]
+pub fn edm_sigma<F: Real>(l: F, sigma_data: f64) -> F {
+    (-l * F::of(0.5)).exp() * F::of(sigma_data)
+}
+
+/// The StableDiffusion formula over its table: the table's noise cond clamped to `[0, 1]`.
+pub fn stable_diffusion_cond<F: Real>(table: &Table, l: F) -> F {
+    clamp(table.cond(l), F::zero(), F::one())
 }
 
 /// The `t` whose table variance is `σ(λ)`, by inverse linear interpolation.
@@ -185,7 +196,7 @@ impl LogSnrFn for PiecewiseLinear {
 
 impl NoiseCond for PiecewiseLinear {
     fn cond<F: Real>(&self, l: F) -> F {
-        self.table.inverse(sigmoid(l))
+        self.table.cond(l)
     }
 }
 
@@ -210,7 +221,7 @@ impl<B0: Const, B1: Const, N: Count> LogSnrFn for StableDiffusion<B0, B1, N> {
 
 impl<B0: Const, B1: Const, N: Count> NoiseCond for StableDiffusion<B0, B1, N> {
     fn cond<F: Real>(&self, l: F) -> F {
-        clamp(self.table().inverse(sigmoid(l)), F::zero(), F::one())
+        stable_diffusion_cond(&self.table(), l)
     }
 }
 

@@ -33,28 +33,10 @@ pub fn sampling_grid<S: Schedule, F: Real>(
     }
     check_finite("t_start", &[t_start])?;
     check_finite("t_end", &[t_end])?;
-    let r = linspace_f(t_start, t_end, timesteps + 1);
+    let r = crate::float::linspace(t_start, t_end, timesteps + 1);
     let mut l = vec![F::zero(); r.len()];
     schedule.logsnr_into(&r, shift, &mut l)?;
     Ok((r, l))
-}
-
-/// `torch.linspace` in F: the first half counts up from `a`, the second down from `b`.
-pub(crate) fn linspace_f<F: Real>(a: F, b: F, n: usize) -> Vec<F> {
-    if n == 1 {
-        return vec![a];
-    }
-    let step = (b - a) / F::of((n - 1) as f64);
-    let half = n / 2;
-    (0..n)
-        .map(|i| {
-            if i < half {
-                a + step * F::of(i as f64)
-            } else {
-                b - step * F::of((n - 1 - i) as f64)
-            }
-        })
-        .collect()
 }
 
 use crate::error::{check_len, per_sample};

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::component::{zst, LogSnrFn};
 use crate::error::{check_finite, check_len, GdfError, Result};
-use crate::float::{clamp, Real};
+use crate::float::{clamp, linspace, linspace_at, Real};
 use crate::konst::{lit, Const, Count, Dec, Flag, One, P9999};
 use typenum::{False, N1, N15, N3, N4, P1, P12, P15, P2, P7, P8, P85, U100, U1000, Z0};
 
@@ -369,6 +369,16 @@ impl Table {
         y0 + (t - x0) * (y1 - y0) / (x1 - x0)
     }
 
+    /// λ of a variance table at `t`: `ln(v/(1−v))` of the interpolated variance.
+    pub fn logsnr<F: Real>(&self, t: F) -> F {
+        logit(self.value(t))
+    }
+
+    /// The noise cond of a variance table: the `t` whose variance is `σ(λ)`.
+    pub fn cond<F: Real>(&self, l: F) -> F {
+        self.inverse(crate::float::sigmoid(l))
+    }
+
     /// The inverse: `t` with `v(t) = v` for a decreasing table, by the original's segment
     /// rule (`idx = (n−2) − searchsorted_left(reverse(ys)[..n−2], v)`).
     pub fn inverse<F: Real>(&self, v: F) -> F {
@@ -394,24 +404,6 @@ impl Table {
         let (y0, y1) = (F::of(self.ys[i]), F::of(self.ys[i + 1]));
         x0 + (x1 - x0) * (v - y0) / (y1 - y0)
     }
-}
-
-/// `linspace(a, b, n)` computed like `torch.linspace` (first half from `a`, second from `b`).
-pub(crate) fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
-    if n == 1 {
-        return vec![a];
-    }
-    let step = (b - a) / (n - 1) as f64;
-    let half = n / 2;
-    (0..n)
-        .map(|i| {
-            if i < half {
-                a + step * i as f64
-            } else {
-                b - step * (n - 1 - i) as f64
-            }
-        })
-        .collect()
 }
 
 /// The table of a [`StableDiffusion`] type, computed once per parameter set and cached.
@@ -655,7 +647,7 @@ impl<B0: Const, B1: Const, N: Count> Schedule for StableDiffusion<B0, B1, N> {
         "StableDiffusion"
     }
     fn f<F: Real>(&self, t: F) -> F {
-        logit(self.table().value(t))
+        self.table().logsnr(t)
     }
 }
 
@@ -700,7 +692,7 @@ impl Schedule for PiecewiseLinear {
         "PiecewiseLinear"
     }
     fn f<F: Real>(&self, t: F) -> F {
-        logit(self.table.value(t))
+        self.table.logsnr(t)
     }
 }
 
@@ -827,9 +819,9 @@ impl<Lo: Const, Hi: Const, B: Count, Min: Const> AdaptiveTrain<Lo, Hi, B, Min> {
 
 /// The bucket of λ for AdaptiveTrain: first `i` with `edge_i ≤ λ < edge_{i+1}`, else 0.
 pub(crate) fn train_bucket(range: [f64; 2], buckets: usize, l: f64) -> usize {
-    let edges = linspace(range[0], range[1], buckets + 1);
+    let edge = |i| linspace_at(range[0], range[1], buckets + 1, i);
     (0..buckets)
-        .find(|&i| edges[i] <= l && l < edges[i + 1])
+        .find(|&i| edge(i) <= l && l < edge(i + 1))
         .unwrap_or(0)
 }
 
@@ -851,21 +843,25 @@ impl AdaptiveTrainCore<'_> {
             .map(|p| (p + self.min_probs) / total)
             .collect()
     }
+    /// A bucket with probability `norm_probs`, then λ uniform inside it (no allocation:
+    /// this runs once per drawn sample).
     pub fn draw(&self, rng: &mut dyn RngCore) -> f64 {
-        let w = self.norm_probs();
+        let n = self.probs.len();
+        let total: f64 = self.probs.iter().map(|p| p + self.min_probs).sum();
         let u: f64 = rng.random();
         let mut acc = 0.0;
-        let mut pick = w.len() - 1;
-        for (i, p) in w.iter().enumerate() {
-            acc += p;
+        let mut pick = n - 1;
+        for (i, p) in self.probs.iter().enumerate() {
+            acc += (p + self.min_probs) / total;
             if u < acc {
                 pick = i;
                 break;
             }
         }
-        let r = self.ranges()[pick];
+        let edge = |i| linspace_at(self.range[0], self.range[1], n + 1, i);
+        let (lo, hi) = (edge(pick), edge(pick + 1));
         let v: f64 = rng.random();
-        r[0] + v * (r[1] - r[0])
+        lo + v * (hi - lo)
     }
 }
 
