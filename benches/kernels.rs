@@ -4,6 +4,11 @@
 //!
 //! `cargo bench --features wgpu --bench kernels` (on a machine without a GPU this runs on
 //! Mesa's lavapipe, a CPU Vulkan driver: the numbers then measure the CPU, not a GPU).
+//!
+//! The batch is 16 samples of 2^16 elements by default (1 Mi elements, sized for lavapipe);
+//! `GDF_KERNEL_BENCH_PER=<elements per sample>` sets another size, e.g. `4194304` (64 Mi
+//! elements, 256 MiB per buffer) to measure a real GPU's bandwidth rather than its launch
+//! latency.
 
 use std::hint::black_box;
 
@@ -18,6 +23,14 @@ use gdf::{loss_weight as lw, noise_cond as ncd, scaler as scl, schedule as sch, 
 
 type Sc = Gdf<sch::Cosine, scl::Vp, tg::Epsilon, ncd::CosineT, lw::P2>;
 
+/// A plain element-wise copy: the bandwidth reference the kernels are measured against.
+#[cube(launch_unchecked)]
+fn copy_kernel(src: &[f32], dst: &mut [f32]) {
+    if ABSOLUTE_POS < src.len() {
+        dst[ABSOLUTE_POS] = src[ABSOLUTE_POS];
+    }
+}
+
 fn kernels(c: &mut Criterion) {
     let client = match std::panic::catch_unwind(|| gdf::kernel::cubecl::Device::default().client())
     {
@@ -28,7 +41,11 @@ fn kernels(c: &mut Criterion) {
         }
     };
     let gdf: Sc = Gdf::default();
-    let (b, per) = (16usize, 1usize << 16);
+    let per = std::env::var("GDF_KERNEL_BENCH_PER")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1 << 16);
+    let b = 16usize;
     let n = b * per;
     let x0: Vec<f32> = (0..n).map(|i| ((i % 255) as f32 / 127.0) - 1.0).collect();
     let t: Vec<f32> = (0..b).map(|i| (i as f32 + 0.5) / b as f32).collect();
@@ -37,6 +54,30 @@ fn kernels(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("kernels");
     g.sample_size(10);
+
+    // The bandwidth reference: a plain copy of n values (the bytes diffuse moves) and of 2n
+    // values (the bytes of the guided step without rescale).
+    for len in [n, 2 * n] {
+        let (src, dst) = (up(&vec![1.0f32; len]), client.empty(4 * len));
+        let dim = CubeDim::new_1d(256);
+        let count = gdf::kernel::cubecl::calculate_cube_count_elemwise(&client, len, dim);
+        g.throughput(Throughput::Bytes((8 * len) as u64));
+        g.bench_function(BenchmarkId::new("copy", len), |bench| {
+            bench.iter(|| {
+                // SAFETY: both buffers hold `len` f32 values and the kernel bounds-checks.
+                unsafe {
+                    copy_kernel::launch_unchecked(
+                        &client,
+                        count.clone(),
+                        dim,
+                        BufferArg::from_raw_parts(src.clone(), len),
+                        BufferArg::from_raw_parts(dst.clone(), len),
+                    )
+                };
+                sync();
+            })
+        });
+    }
 
     let io = DiffuseIo {
         x0: up(&x0),

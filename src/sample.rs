@@ -195,10 +195,12 @@ pub struct Sampling<'a, F, Sc, T, N, Sm, M> {
     seed: u64,
     first_sample: u32,
     noise: Option<&'a [F]>,
-    x: Vec<F>,
+    /// `x` in the first half; the second half holds a copy when `mirror` is set, so a guided
+    /// step hands the model `[x; x]` without copying.
+    xx: Vec<F>,
+    mirror: bool,
     x0: Vec<F>,
     pred: Vec<F>,
-    xx: Vec<F>,
     out: Vec<F>,
     nc: Vec<F>,
     inputs: Vec<F>,
@@ -304,11 +306,11 @@ where
             Some(u) => inputs.extend_from_slice(u),
             None => inputs.resize(2 * cond.len(), F::zero()),
         }
-        let mut x = vec![F::zero(); n];
+        let mut xx = vec![F::zero(); 2 * n];
         match opts.x_init {
-            Some(init) => x.copy_from_slice(init),
+            Some(init) => xx[..n].copy_from_slice(init),
             None => {
-                for (b, xs) in x.chunks_mut(per).enumerate() {
+                for (b, xs) in xx[..n].chunks_mut(per).enumerate() {
                     F::fill_normal(
                         opts.seed,
                         Purpose::Init,
@@ -341,10 +343,10 @@ where
             seed: opts.seed,
             first_sample: opts.first_sample,
             noise: opts.noise,
-            x,
+            xx,
+            mirror: false,
             x0: vec![F::zero(); n],
             pred: vec![F::zero(); n],
-            xx: vec![F::zero(); 2 * n],
             out: vec![F::zero(); 2 * n],
             nc: vec![F::zero(); 2 * batch],
             inputs,
@@ -390,12 +392,14 @@ where
 
     /// The current `x` (the initial noise before the first step).
     pub fn x(&self) -> &[F] {
-        &self.x
+        &self.xx[..self.batch * self.per]
     }
 
     /// The current `x`, to change before the next step.
     pub fn x_mut(&mut self) -> &mut [F] {
-        &mut self.x
+        self.mirror = false;
+        let n = self.batch * self.per;
+        &mut self.xx[..n]
     }
 
     /// The conditional model inputs, to change before the next step.
@@ -437,10 +441,10 @@ where
             seed: self.seed,
             first_sample: self.first_sample,
             noise: self.noise,
-            x: self.x,
+            xx: self.xx,
+            mirror: self.mirror,
             x0: self.x0,
             pred: self.pred,
-            xx: self.xx,
             out: self.out,
             nc: self.nc,
             inputs: self.inputs,
@@ -452,7 +456,9 @@ where
     /// Runs every remaining step and returns the final `x`.
     pub fn run(mut self) -> Result<Vec<F>> {
         while self.next_step()?.is_some() {}
-        Ok(self.x)
+        let mut x = self.xx;
+        x.truncate(self.batch * self.per);
+        Ok(x)
     }
 
     /// Takes one step; `None` once all steps are done.
@@ -476,13 +482,15 @@ where
         let model_batch = if guided { 2 * b } else { b };
         self.nc[..model_batch].fill(c);
         if guided {
-            self.xx[..n].copy_from_slice(&self.x);
-            self.xx[n..].copy_from_slice(&self.x);
+            if !self.mirror {
+                let (x, copy) = self.xx.split_at_mut(n);
+                copy.copy_from_slice(x);
+            }
             self.model
                 .predict(&self.xx, &self.nc, &self.inputs, &mut self.out);
         } else {
             self.model.predict(
-                &self.x,
+                &self.xx[..n],
                 &self.nc[..b],
                 &self.inputs[..m],
                 &mut self.out[..n],
@@ -530,7 +538,9 @@ where
         let (target, sampler, out, factor) = (&self.target, &self.sampler, &self.out, &self.factor);
         let recorded = self.noise.map(|z| &z[i * n..(i + 1) * n]);
         let (seed, first) = (self.seed, self.first_sample);
-        let xr = RawMut::new(&mut self.x);
+        // The new x goes to the first half of `xx`, and to the second half too after a guided
+        // step (the next one is likely guided as well, and then needs no copy).
+        let xr = RawMut::new(&mut self.xx);
         let x0r = RawMut::new(&mut self.x0);
         let pr = RawMut::new(&mut self.pred);
         let keep = F::one() - rho;
@@ -541,7 +551,8 @@ where
             keep,
         };
         jobs.run(|s, start, end| {
-            // SAFETY: jobs cover disjoint element ranges.
+            // SAFETY: jobs cover disjoint element ranges (and `n + range` of `xx` is disjoint
+            // from every `range`).
             let (x, x0o, po) = unsafe {
                 (
                     xr.range(start, end),
@@ -549,6 +560,7 @@ where
                     pr.range(start, end),
                 )
             };
+            let mut copy = guided.then(|| unsafe { xr.range(n + start, n + end) });
             let f = if rescale { factor[s] } else { F::zero() };
             let mut z = [F::zero(); 256];
             let mut k = start;
@@ -583,10 +595,14 @@ where
                     pred: &mut po[o..o + len],
                 };
                 step_block(target, sampler, [a, bb], coef, guide, f, block);
+                if let Some(copy) = copy.as_deref_mut() {
+                    copy[o..o + len].copy_from_slice(&x[o..o + len]);
+                }
                 k += len;
             }
         });
         self.step += 1;
+        self.mirror = guided;
         Ok(Some(Step {
             index: i,
             t: r,
@@ -595,7 +611,7 @@ where
             guided,
             model_batch,
             x0: &self.x0,
-            x: &self.x,
+            x: &self.xx[..n],
             pred: &self.pred,
         }))
     }

@@ -143,6 +143,51 @@ fn a_sample_is_sampled_the_same_alone_and_in_a_batch() {
     assert_ne!(bits(&alone), bits(&coupled[2 * PER..3 * PER]));
 }
 
+#[test]
+fn a_guided_model_call_gets_the_current_x_twice() {
+    // The run keeps [x; x] for the doubled model batch; the copy must follow every change of
+    // x: steps, edits through `x_mut`, and unguided steps in between.
+    use std::cell::Cell;
+    let n = B * PER;
+    let expect: Cell<Option<f32>> = Cell::new(None);
+    let guided_calls = Cell::new(0usize);
+    let model = |x: &[f32], c: &[f32], _i: &[f32], p: &mut [f32]| {
+        if x.len() == 2 * n {
+            guided_calls.set(guided_calls.get() + 1);
+            assert_eq!(bits(&x[..n]), bits(&x[n..]), "the halves differ");
+        }
+        if let Some(v) = expect.take() {
+            assert!(x[..n].iter().all(|&e| e == v), "x_mut's edit not seen");
+        }
+        toy_model(x, c, &vec![0.0; x.len()], p)
+    };
+    let opts = SampleOpts {
+        timesteps: 8,
+        cfg: Cfg::Scale(3.0),
+        cfg_t_start: Some(0.6),
+        seed: 5,
+        ..Default::default()
+    };
+    let g = StageC::default();
+    let mut run = g
+        .sample(model, gdf::sampler::Ddpm, &[], None, B, PER, opts)
+        .unwrap();
+    let mut k = 0;
+    while let Some(step) = run.next_step().unwrap() {
+        assert_eq!(step.model_batch, if step.t <= 0.6 { 2 * B } else { B });
+        k += 1;
+        if k % 3 == 0 {
+            run.x_mut().fill(0.25);
+            expect.set(Some(0.25));
+        }
+    }
+    assert!(
+        guided_calls.get() >= 4,
+        "{} guided calls",
+        guided_calls.get()
+    );
+}
+
 /// The standard normal CDF (Abramowitz–Stegun 7.1.26 via erf, |error| < 1.5e-7).
 fn phi(x: f64) -> f64 {
     let z = x.abs() / core::f64::consts::SQRT_2;

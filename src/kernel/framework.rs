@@ -202,7 +202,8 @@ fn diffuse_kernel<
     }
 }
 
-/// Unit `u` covers elements `4k .. 4k+4` of sample `u / blocks`.
+/// Unit `u` covers elements `k + m·blocks` (`m < 4`) of sample `u / blocks`, so the units of
+/// a warp read and write consecutive elements.
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 fn undiffuse_kernel<F: Float, Sc: CubeScaler, T: CubeTarget>(
@@ -224,7 +225,7 @@ fn undiffuse_kernel<F: Float, Sc: CubeScaler, T: CubeTarget>(
         let k = u % blocks;
         let (a, bb) = Sc::ab::<F>(logsnr[b as usize], section::<F>(state, 1usize));
         for m in 0..4u32 {
-            let j = 4 * k + m;
+            let j = k + m * blocks;
             if j < per {
                 let i = (b * per + j) as usize;
                 if comptime!(want_x0) {

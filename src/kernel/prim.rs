@@ -10,10 +10,14 @@ pub fn sigmoid<F: Float>(x: F) -> F {
 }
 
 /// `torch.clamp` semantics (as the host's `clamp`): NaN stays NaN, `lo` wins when `lo > hi`.
+///
+/// The NaN test is explicit (a bit test in cubecl's WGSL lowering): WGSL lets a driver assume
+/// NaN-free arithmetic, and NVIDIA's Vulkan compiler turns the two selects into `max`/`min`,
+/// which return the bound for a NaN input (seen on an H100: `clamp(NaN, −1e9, 1e9) = −1e9`).
 #[cube]
 pub fn clamp<F: Float>(x: F, lo: F, hi: F) -> F {
     let y = select(x < lo, lo, x);
-    select(y > hi, hi, y)
+    select(f32::is_nan(f32::cast_from(x)), x, select(y > hi, hi, y))
 }
 
 /// `ln(v/(1−v))`.

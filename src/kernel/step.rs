@@ -115,30 +115,48 @@ fn cube_merge(s: (f32, f32, f32, f32, f32)) -> (f32, f32, f32, f32, f32) {
 /// Pass 1 of a rescaled guided step. Cube `(c, b)` summarises the elements
 /// `c·CUBE + u + k·chunks·CUBE` of sample `b`; unit 0 writes the summary to
 /// `partials[5·(b·chunks + c) ..]`.
+///
+/// A unit sums its elements' deviations from its first element (plain sums: no division in
+/// the loop, so loads of successive elements overlap), then turns them into a
+/// `(count, mean, m2)` summary for Chan's merge.
 #[cube(launch_unchecked)]
 fn rescale_reduce_kernel<F: Float>(out: &[F], partials: &mut [f32], n: u32, per: u32, g: f32) {
     let chunks = CUBE_COUNT_X;
     let b = CUBE_POS_Y;
-    let mut cnt = 0.0f32;
-    let mut mc = 0.0f32;
-    let mut m2c = 0.0f32;
-    let mut mp = 0.0f32;
-    let mut m2p = 0.0f32;
+    let stride = chunks * CUBE_DIM_X;
     let mut j = CUBE_POS_X * CUBE_DIM_X + UNIT_POS_X;
+    let mut kc = 0.0f32;
+    let mut kp = 0.0f32;
+    if j < per {
+        let i = (b * per + j) as usize;
+        let pc = f32::cast_from(out[i]);
+        let pu = f32::cast_from(out[n as usize + i]);
+        kc = pc;
+        kp = pu + g * (pc - pu);
+    }
+    let mut cnt = 0.0f32;
+    let mut sc = 0.0f32;
+    let mut s2c = 0.0f32;
+    let mut sp = 0.0f32;
+    let mut s2p = 0.0f32;
     while j < per {
         let i = (b * per + j) as usize;
         let pc = f32::cast_from(out[i]);
         let pu = f32::cast_from(out[n as usize + i]);
-        let p = pu + g * (pc - pu);
+        let dc = pc - kc;
+        let dp = pu + g * (pc - pu) - kp;
         cnt += 1.0f32;
-        let dc = pc - mc;
-        mc += dc / cnt;
-        m2c += dc * (pc - mc);
-        let dp = p - mp;
-        mp += dp / cnt;
-        m2p += dp * (p - mp);
-        j += chunks * CUBE_DIM_X;
+        sc += dc;
+        s2c += dc * dc;
+        sp += dp;
+        s2p += dp * dp;
+        j += stride;
     }
+    let inv = select(cnt > 0.0f32, 1.0f32 / cnt, 0.0f32);
+    let mc = kc + sc * inv;
+    let m2c = f32::max(s2c - sc * sc * inv, 0.0f32);
+    let mp = kp + sp * inv;
+    let m2p = f32::max(s2p - sp * sp * inv, 0.0f32);
     let (tn, tmc, tm2c, tmp, tm2p) = cube_merge((cnt, mc, m2c, mp, m2p));
     if UNIT_POS == 0 {
         let o = (5 * (b * chunks + CUBE_POS_X)) as usize;
