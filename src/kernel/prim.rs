@@ -77,20 +77,20 @@ pub fn ln_f32(x: f32) -> f32 {
     let m = select(small, m0 + m0, m0);
     let f = m - 1.0f32;
     let z = f * f;
-    let mut p = 7.037_683_6e-2f32;
-    p = p * f - 1.151_461e-1f32;
-    p = p * f + 1.167_699_9e-1f32;
-    p = p * f - 1.242_014_1e-1f32;
-    p = p * f + 1.424_932_3e-1f32;
-    p = p * f - 1.666_805_8e-1f32;
-    p = p * f + 2.000_071_5e-1f32;
-    p = p * f - 2.499_999_4e-1f32;
-    p = p * f + 3.333_333e-1f32;
+    let z2 = z * z;
+    let z4 = z2 * z2;
+    let q0 = fma(-2.499_999_4e-1f32, f, 3.333_333e-1f32);
+    let q1 = fma(-1.666_805_8e-1f32, f, 2.000_071_5e-1f32);
+    let q2 = fma(-1.242_014_1e-1f32, f, 1.424_932_3e-1f32);
+    let q3 = fma(-1.151_461e-1f32, f, 1.167_699_9e-1f32);
+    let p = fma(
+        7.037_683_6e-2f32,
+        z4,
+        fma(fma(q3, z, q2), z2, fma(q1, z, q0)),
+    );
     let ef = f32::cast_from(e);
-    let mut y = f * z * p;
-    y += -2.121_944_4e-4f32 * ef;
-    y += -0.5f32 * z;
-    (f + y) + 0.693_359_4f32 * ef
+    let y = fma(f * z, p, fma(-2.121_944_4e-4f32, ef, -0.5f32 * z));
+    fma(0.693_359_4f32, ef, f + y)
 }
 
 /// `(sin 2πu, cos 2πu)` with the host's polynomials (as [`crate::noise::sincos_2pi`]).
@@ -99,10 +99,24 @@ pub fn sincos_2pi(u: f32) -> (f32, f32) {
     let q = f32::round(u * 4.0f32);
     let r = (u - q * 0.25f32) * core::f32::consts::TAU;
     let z = r * r;
-    let s = ((-1.951_529_6e-4f32 * z + 8.332_161e-3f32) * z - 1.666_665_5e-1f32) * z * r + r;
-    let c = ((2.443_315_7e-5f32 * z - 1.388_731_6e-3f32) * z + 4.166_664_6e-2f32) * z * z
-        - 0.5f32 * z
-        + 1.0f32;
+    let s = fma(
+        fma(
+            fma(-1.951_529_6e-4f32, z, 8.332_161e-3f32),
+            z,
+            -1.666_665_5e-1f32,
+        ) * z,
+        r,
+        r,
+    );
+    let c = fma(
+        fma(
+            fma(2.443_315_7e-5f32, z, -1.388_731_6e-3f32),
+            z,
+            4.166_664_6e-2f32,
+        ) * z,
+        z,
+        fma(-0.5f32, z, 1.0f32),
+    );
     let quad = u32::cast_from(q) & 3u32;
     let sin = select(
         quad == 0u32,
