@@ -58,6 +58,49 @@ fn diffuse_is_bit_identical_across_thread_counts() {
 }
 
 #[test]
+fn diffuse_with_given_eps_is_the_same_with_or_without_extra_outputs() {
+    // With ε given and only `noised` asked for, diffuse takes a single streaming pass; it must
+    // give the bits of the blockwise pass that also writes ε and the target.
+    use gdf::framework::DiffuseOut;
+    let g = StageC::default();
+    let x0 = x0();
+    let eps: Vec<f32> = (0..B * PER)
+        .map(|i| normal(3, Purpose::Epsilon, 0, 0, i as u64))
+        .collect();
+    let t: Vec<f32> = (0..B).map(|b| (b as f32 + 0.5) / B as f32).collect();
+    let args = DiffuseArgs {
+        eps: Some(&eps),
+        t: Some(&t),
+        ..Default::default()
+    };
+    let run = |extra: bool| {
+        let (mut noised, mut e, mut tg) =
+            (vec![0.0; B * PER], vec![0.0; B * PER], vec![0.0; B * PER]);
+        let (mut l, mut c, mut w) = (vec![0.0; B], vec![0.0; B], vec![0.0; B]);
+        let out = DiffuseOut {
+            noised: &mut noised,
+            eps: extra.then_some(&mut e[..]),
+            target: extra.then_some(&mut tg[..]),
+            logsnr: &mut l,
+            noise_cond: &mut c,
+            loss_weight: &mut w,
+        };
+        g.diffuse_into(&x0, B, &args, out).unwrap();
+        (noised, l)
+    };
+    let (fast, l) = run(false);
+    let (blocked, _) = run(true);
+    assert_eq!(bits(&fast), bits(&blocked));
+    // and it is a·x0 + b·ε
+    for b in 0..B {
+        let (a, bb) = gdf::scaler::Scaler::ab(&Vp, l[b]);
+        for i in (b * PER..(b + 1) * PER).step_by(997) {
+            assert_eq!(fast[i], x0[i] * a + eps[i] * bb);
+        }
+    }
+}
+
+#[test]
 fn a_sample_diffuses_the_same_alone_and_in_a_batch() {
     let g = StageC::default().with_offset_noise(0.1f64);
     let x0 = x0();
