@@ -92,8 +92,8 @@ fn diffuse_with_given_eps_is_the_same_with_or_without_extra_outputs() {
     let (blocked, _) = run(true);
     assert_eq!(bits(&fast), bits(&blocked));
     // and it is a·x0 + b·ε
-    for b in 0..B {
-        let (a, bb) = gdf::scaler::Scaler::ab(&Vp, l[b]);
+    for (b, &lb) in l.iter().enumerate() {
+        let (a, bb) = gdf::scaler::Scaler::ab(&Vp, lb);
         for i in (b * PER..(b + 1) * PER).step_by(997) {
             assert_eq!(fast[i], x0[i] * a + eps[i] * bb);
         }
