@@ -293,11 +293,6 @@ where
             let noised = unsafe { noised.range(start, end) };
             let mut eps_o = eps_out.as_ref().map(|r| unsafe { r.range(start, end) });
             let mut tgt_o = target_out.as_ref().map(|r| unsafe { r.range(start, end) });
-            if let (Some(src), 0.0, None, None) = (args.eps, k, &eps_o, &tgt_o) {
-                // ε given, no offset, only `noised` wanted: one streaming pass over the job.
-                axpby(noised, &x0[start..end], &src[start..end], a, bb);
-                return;
-            }
             let mut tmp = [F::zero(); 256];
             let mut i = start;
             while i < end {

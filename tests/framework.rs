@@ -59,8 +59,7 @@ fn diffuse_is_bit_identical_across_thread_counts() {
 
 #[test]
 fn diffuse_with_given_eps_is_the_same_with_or_without_extra_outputs() {
-    // With ε given and only `noised` asked for, diffuse takes a single streaming pass; it must
-    // give the bits of the blockwise pass that also writes ε and the target.
+    // With ε given, `noised` must not depend on which other outputs are asked for.
     use gdf::framework::DiffuseOut;
     let g = StageC::default();
     let x0 = x0();
