@@ -109,23 +109,42 @@ where
     }
     let mut st = Vec::new();
     schedule_state(s, &mut st)?;
-    let state = upload_state::<F>(client, &st);
-    let th = upload(client, t);
-    let out = client.empty(core::mem::size_of_val(t));
-    let (count, dim) = launch_dims(client, t.len());
+    Ok(one_output(
+        client,
+        &st,
+        t,
+        |count, dim, input, state, out| unsafe {
+            schedule_kernel::launch_unchecked::<F, S>(client, count, dim, input, shift, state, out)
+        },
+    ))
+}
+
+/// Uploads a component's state `st` and `input`, launches one unit per element
+/// (`launch(count, dim, input, state, out)`, each buffer as long as the kernel reads it), and
+/// reads the output (as long as `input`) back.
+fn one_output<F: Float + CubeElement>(
+    client: &Client,
+    st: &[f64],
+    input: &[F],
+    launch: impl FnOnce(CubeCount, CubeDim, BufferArg, BufferArg, BufferArg),
+) -> Vec<F> {
+    let n = input.len();
+    let state = upload_state::<F>(client, st);
+    let ih = upload(client, input);
+    let out = client.empty(core::mem::size_of_val(input));
+    let (count, dim) = launch_dims(client, n);
     Launches::record();
-    unsafe {
-        schedule_kernel::launch_unchecked::<F, S>(
-            client,
-            count,
-            dim,
-            BufferArg::from_raw_parts(th, t.len()),
-            shift,
+    // SAFETY: each handle holds the length it is described with (the state at least one
+    // value, as `upload_state` guarantees).
+    let (input, state, output) = unsafe {
+        (
+            BufferArg::from_raw_parts(ih, n),
             BufferArg::from_raw_parts(state, st.len().max(1)),
-            BufferArg::from_raw_parts(out.clone(), t.len()),
+            BufferArg::from_raw_parts(out.clone(), n),
         )
     };
-    Ok(read_vec(client, out))
+    launch(count, dim, input, state, output);
+    read_vec(client, out)
 }
 
 /// `(a, b)` of every λ.
@@ -210,22 +229,14 @@ where
 {
     let mut st = Vec::new();
     c.write_state(&mut st)?;
-    let state = upload_state::<F>(client, &st);
-    let lh = upload(client, l);
-    let out = client.empty(core::mem::size_of_val(l));
-    let (count, dim) = launch_dims(client, l.len());
-    Launches::record();
-    unsafe {
-        cond_kernel::launch_unchecked::<F, N>(
-            client,
-            count,
-            dim,
-            BufferArg::from_raw_parts(lh, l.len()),
-            BufferArg::from_raw_parts(state, st.len().max(1)),
-            BufferArg::from_raw_parts(out.clone(), l.len()),
-        )
-    };
-    Ok(read_vec(client, out))
+    Ok(one_output(
+        client,
+        &st,
+        l,
+        |count, dim, input, state, out| unsafe {
+            cond_kernel::launch_unchecked::<F, N>(client, count, dim, input, state, out)
+        },
+    ))
 }
 
 /// The loss weight of every λ with the call's `shift` (wrapper included).
@@ -241,23 +252,14 @@ where
 {
     let mut st = Vec::new();
     w.write_state(&mut st)?;
-    let state = upload_state::<F>(client, &st);
-    let lh = upload(client, l);
-    let out = client.empty(core::mem::size_of_val(l));
-    let (count, dim) = launch_dims(client, l.len());
-    Launches::record();
-    unsafe {
-        weight_kernel::launch_unchecked::<F, L>(
-            client,
-            count,
-            dim,
-            BufferArg::from_raw_parts(lh, l.len()),
-            shift,
-            BufferArg::from_raw_parts(state, st.len().max(1)),
-            BufferArg::from_raw_parts(out.clone(), l.len()),
-        )
-    };
-    Ok(read_vec(client, out))
+    Ok(one_output(
+        client,
+        &st,
+        l,
+        |count, dim, input, state, out| unsafe {
+            weight_kernel::launch_unchecked::<F, L>(client, count, dim, input, shift, state, out)
+        },
+    ))
 }
 
 /// `[c_x0, c_ε, c_n]` of every `(a, b, a', b')`.

@@ -112,6 +112,15 @@ fn cube_merge(s: (f32, f32, f32, f32, f32)) -> (f32, f32, f32, f32, f32) {
     (t0, t1, t2, t3, t4)
 }
 
+/// Element `i`'s conditional prediction `p_c` and guided prediction `p_u + g·(p_c − p_u)`
+/// from the model output `[p_c; p_u]` (`n` values each), in f32.
+#[cube]
+fn cond_and_guided<F: Float>(out: &[F], i: usize, n: u32, g: f32) -> (f32, f32) {
+    let pc = f32::cast_from(out[i]);
+    let pu = f32::cast_from(out[n as usize + i]);
+    (pc, pu + g * (pc - pu))
+}
+
 /// Pass 1 of a rescaled guided step. Cube `(c, b)` summarises the elements
 /// `c·CUBE + u + k·chunks·CUBE` of sample `b`; unit 0 writes the summary to
 /// `partials[5·(b·chunks + c) ..]`.
@@ -128,11 +137,9 @@ fn rescale_reduce_kernel<F: Float>(out: &[F], partials: &mut [f32], n: u32, per:
     let mut kc = 0.0f32;
     let mut kp = 0.0f32;
     if j < per {
-        let i = (b * per + j) as usize;
-        let pc = f32::cast_from(out[i]);
-        let pu = f32::cast_from(out[n as usize + i]);
+        let (pc, p) = cond_and_guided(out, (b * per + j) as usize, n, g);
         kc = pc;
-        kp = pu + g * (pc - pu);
+        kp = p;
     }
     let mut cnt = 0.0f32;
     let mut sc = 0.0f32;
@@ -140,11 +147,9 @@ fn rescale_reduce_kernel<F: Float>(out: &[F], partials: &mut [f32], n: u32, per:
     let mut sp = 0.0f32;
     let mut s2p = 0.0f32;
     while j < per {
-        let i = (b * per + j) as usize;
-        let pc = f32::cast_from(out[i]);
-        let pu = f32::cast_from(out[n as usize + i]);
+        let (pc, p) = cond_and_guided(out, (b * per + j) as usize, n, g);
         let dc = pc - kc;
-        let dp = pu + g * (pc - pu) - kp;
+        let dp = p - kp;
         cnt += 1.0f32;
         sc += dc;
         s2c += dc * dc;
