@@ -46,6 +46,7 @@ pub mod scaler;
 pub mod schedule;
 pub mod table;
 pub mod target;
+mod team;
 pub mod toy;
 
 pub use component::{Decl, LogSnrFn};

@@ -4,7 +4,7 @@ use rayon::prelude::*;
 
 /// Elements per parallel job: large enough to amortise scheduling, small enough to balance
 /// two to a few dozen cores on typical batch sizes.
-pub(crate) const CHUNK: usize = 1 << 14;
+pub(crate) const CHUNK: usize = 1 << 12;
 
 /// A raw view of a mutable buffer that parallel jobs split into disjoint ranges.
 pub(crate) struct RawMut<F> {
@@ -84,29 +84,36 @@ impl Jobs {
                 f(s, a, b)
             }
         };
-        let tasks = n.div_ceil(g);
-        if tasks <= 1 {
-            (0..tasks).for_each(task);
-        } else {
-            (0..tasks).into_par_iter().for_each(task);
-        }
+        for_each_task(n.div_ceil(g), &task);
     }
 
     /// Runs `f(sample, start, end) -> T` for every job in parallel, results in `out` (length
     /// [`Jobs::count`]).
     pub fn map<T: Send>(&self, out: &mut [T], f: impl Fn(usize, usize, usize) -> T + Sync + Send) {
         let g = self.group();
-        let task = |(t, chunk): (usize, &mut [T])| {
+        let n = out.len();
+        let results = RawMut::new(out);
+        let task = |t: usize| {
+            let (first, last) = (t * g, ((t + 1) * g).min(n));
+            // SAFETY: tasks own disjoint ranges of `out`.
+            let chunk = unsafe { results.range(first, last) };
             for (k, o) in chunk.iter_mut().enumerate() {
-                let (s, a, b) = self.job(t * g + k);
+                let (s, a, b) = self.job(first + k);
                 *o = f(s, a, b)
             }
         };
-        if out.len() <= g {
-            out.chunks_mut(g).enumerate().for_each(task);
-        } else {
-            out.par_chunks_mut(g).enumerate().for_each(task);
-        }
+        for_each_task(n.div_ceil(g), &task);
+    }
+}
+
+/// Runs `task(0), …, task(tasks - 1)` in parallel: on the calling thread with the helper
+/// team when it can take the loop (see `crate::team`), else on rayon's pool; inline when
+/// there is one task.
+fn for_each_task(tasks: usize, task: &(dyn Fn(usize) + Sync)) {
+    if tasks <= 1 {
+        (0..tasks).for_each(task);
+    } else if !crate::team::try_run(tasks, task) {
+        (0..tasks).into_par_iter().for_each(task);
     }
 }
 

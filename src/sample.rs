@@ -523,10 +523,7 @@ where
             g,
             keep,
         };
-        // The moments pass and the fused pass run as one region on rayon's pool (inline when
-        // the caller is already on it), so the calling thread is woken once per step, not
-        // once per pass.
-        rayon::scope(|_| {
+        {
             if rescale {
                 jobs.map(partials, |_, s, e| {
                     F::moments(&out[s..e], &out[n + s..n + e], g)
@@ -607,7 +604,7 @@ where
                     k += len;
                 }
             });
-        });
+        }
         self.step += 1;
         self.mirror = guided;
         Ok(Some(Step {

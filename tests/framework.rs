@@ -46,10 +46,18 @@ fn diffuse_is_bit_identical_across_thread_counts() {
     };
     let one = pool(1).install(|| g.diffuse(&x0, B, &args)).unwrap();
     let four = pool(4).install(|| g.diffuse(&x0, B, &args)).unwrap();
-    assert_eq!(bits(&one.noised), bits(&four.noised));
-    assert_eq!(bits(&one.eps), bits(&four.eps));
-    assert_eq!(bits(&one.target), bits(&four.target));
-    assert_eq!(bits(&one.logsnr), bits(&four.logsnr));
+    // From a thread outside any rayon pool the passes run on the caller and gdf's helpers.
+    let outside = std::thread::scope(|s| {
+        s.spawn(|| g.diffuse(&x0, B, &args).unwrap())
+            .join()
+            .unwrap()
+    });
+    for other in [&four, &outside] {
+        assert_eq!(bits(&one.noised), bits(&other.noised));
+        assert_eq!(bits(&one.eps), bits(&other.eps));
+        assert_eq!(bits(&one.target), bits(&other.target));
+        assert_eq!(bits(&one.logsnr), bits(&other.logsnr));
+    }
     // and the seed matters
     let other = g
         .diffuse(&x0, B, &DiffuseArgs { seed: 43, ..args })
@@ -159,6 +167,13 @@ fn sampling_is_bit_identical_across_thread_counts() {
     let one = pool(1).install(|| sample_run(B, 0, &cond, Rescale::Batch));
     let three = pool(3).install(|| sample_run(B, 0, &cond, Rescale::Batch));
     assert_eq!(bits(&one), bits(&three));
+    // From a thread outside any rayon pool: the caller and gdf's helpers.
+    let outside = std::thread::scope(|s| {
+        s.spawn(|| sample_run(B, 0, &cond, Rescale::Batch))
+            .join()
+            .unwrap()
+    });
+    assert_eq!(bits(&one), bits(&outside));
 }
 
 #[test]
