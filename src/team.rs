@@ -180,22 +180,17 @@ impl Team {
     }
 }
 
-/// Whether the helper threads were started (once per process).
-fn started() -> bool {
-    static STARTED: OnceLock<bool> = OnceLock::new();
-    *STARTED.get_or_init(|| {
-        let team = Team::get();
-        let mut ok = team.helpers > 0;
+/// Starts the helper threads (once per process). One that cannot be started leaves its share
+/// of each loop to the others, so the team works with however many there are.
+fn start(team: &'static Team) {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(|| {
         for i in 0..team.helpers {
-            let spawned = std::thread::Builder::new()
+            let _spawned = std::thread::Builder::new()
                 .name(format!("gdf-helper-{i}"))
                 .spawn(move || team.helper());
-            // Without its helpers the team still works (the caller takes every task), but
-            // then rayon serves better.
-            ok &= spawned.is_ok();
         }
-        ok
-    })
+    });
 }
 
 /// Closes the loop and waits for the helpers inside it, also when the caller's own tasks
@@ -223,16 +218,22 @@ impl Drop for Close<'_> {
     }
 }
 
-/// Runs `f(0), …, f(tasks - 1)` on the calling thread and the team's helpers, and returns
-/// `true`; or returns `false` without running anything when the team cannot take the loop
-/// (see the module docs), and the caller should use rayon.
+/// Runs `f(0), …, f(tasks - 1)` on the calling thread and the team's helpers (on the calling
+/// thread alone when rayon is set to one thread), and returns `true`; or returns `false`
+/// without running anything when the team cannot take the loop (see the module docs), and
+/// the caller should use rayon.
 ///
 /// A panic in any task is re-raised here after every helper has left the loop.
 pub(crate) fn try_run(tasks: usize, f: &(dyn Fn(usize) + Sync)) -> bool {
-    if rayon::current_thread_index().is_some() || !started() {
+    if rayon::current_thread_index().is_some() {
         return false;
     }
     let team = Team::get();
+    if team.helpers == 0 {
+        (0..tasks).for_each(f);
+        return true;
+    }
+    start(team);
     if team
         .owner
         .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
@@ -320,11 +321,6 @@ mod tests {
 
     #[test]
     fn a_panicking_task_panics_the_caller_and_frees_the_team() {
-        if !started() {
-            // No helpers (one thread): the team never takes a loop.
-            assert!(!try_run(4, &|_| {}));
-            return;
-        }
         // Other tests may hold the team for a moment: retry until this loop gets it.
         let payload = loop {
             match catch_unwind(|| {
