@@ -523,88 +523,85 @@ where
             g,
             keep,
         };
-        {
-            if rescale {
-                jobs.map(partials, |_, s, e| {
-                    F::moments(&out[s..e], &out[n + s..n + e], g)
-                });
-                let std =
-                    |s: f64, s2: f64, cnt: f64| ((s2 - s * s / cnt) / (cnt - 1.0)).max(0.0).sqrt();
-                let ratio = |acc: [f64; 4], cnt: f64| {
-                    F::of(std(acc[0], acc[1], cnt))
-                        / (F::of(std(acc[2], acc[3], cnt)) + F::of(1e-9))
-                };
-                match rescale_kind {
-                    Rescale::Batch => {
-                        let tot = partials.iter().fold([0.0; 4], |a, p| {
+        if rescale {
+            jobs.map(partials, |_, s, e| {
+                F::moments(&out[s..e], &out[n + s..n + e], g)
+            });
+            let std =
+                |s: f64, s2: f64, cnt: f64| ((s2 - s * s / cnt) / (cnt - 1.0)).max(0.0).sqrt();
+            let ratio = |acc: [f64; 4], cnt: f64| {
+                F::of(std(acc[0], acc[1], cnt)) / (F::of(std(acc[2], acc[3], cnt)) + F::of(1e-9))
+            };
+            match rescale_kind {
+                Rescale::Batch => {
+                    let tot = partials.iter().fold([0.0; 4], |a, p| {
+                        [a[0] + p[0], a[1] + p[1], a[2] + p[2], a[3] + p[3]]
+                    });
+                    factor.fill(rho * ratio(tot, n as f64));
+                }
+                Rescale::PerSample => {
+                    for (s, f) in factor.iter_mut().enumerate() {
+                        let part = &partials[s * jobs.per_sample..(s + 1) * jobs.per_sample];
+                        let tot = part.iter().fold([0.0; 4], |a, p| {
                             [a[0] + p[0], a[1] + p[1], a[2] + p[2], a[3] + p[3]]
                         });
-                        factor.fill(rho * ratio(tot, n as f64));
-                    }
-                    Rescale::PerSample => {
-                        for (s, f) in factor.iter_mut().enumerate() {
-                            let part = &partials[s * jobs.per_sample..(s + 1) * jobs.per_sample];
-                            let tot = part.iter().fold([0.0; 4], |a, p| {
-                                [a[0] + p[0], a[1] + p[1], a[2] + p[2], a[3] + p[3]]
-                            });
-                            *f = rho * ratio(tot, per as f64);
-                        }
+                        *f = rho * ratio(tot, per as f64);
                     }
                 }
             }
-            let factor = &*factor;
-            jobs.run(|s, start, end| {
-                // SAFETY: jobs cover disjoint element ranges (and `n + range` of `xx` is disjoint
-                // from every `range`).
-                let (x, x0o, po) = unsafe {
-                    (
-                        xr.range(start, end),
-                        x0r.range(start, end),
-                        pr.range(start, end),
-                    )
-                };
-                let mut copy = guided.then(|| unsafe { xr.range(n + start, n + end) });
-                let f = if rescale { factor[s] } else { F::zero() };
-                let mut z = [F::zero(); 256];
-                let mut k = start;
-                while k < end {
-                    let len = (end - k).min(256);
-                    let zs = &mut z[..len];
-                    if uses_noise {
-                        match recorded {
-                            Some(rec) => zs.copy_from_slice(&rec[k..k + len]),
-                            None => F::fill_normal(
-                                seed,
-                                Purpose::Sampler,
-                                first.wrapping_add(s as u32),
-                                i as u32,
-                                (k - s * per) as u64,
-                                zs,
-                            ),
-                        }
-                    }
-                    let pu = if guided {
-                        &out[n + k..n + k + len]
-                    } else {
-                        &out[k..k + len]
-                    };
-                    let o = k - start;
-                    let block = Block {
-                        pc: &out[k..k + len],
-                        pu,
-                        z: zs,
-                        x: &mut x[o..o + len],
-                        x0: &mut x0o[o..o + len],
-                        pred: &mut po[o..o + len],
-                    };
-                    step_block(target, sampler, [a, bb], coef, guide, f, block);
-                    if let Some(copy) = copy.as_deref_mut() {
-                        copy[o..o + len].copy_from_slice(&x[o..o + len]);
-                    }
-                    k += len;
-                }
-            });
         }
+        let factor = &*factor;
+        jobs.run(|s, start, end| {
+            // SAFETY: jobs cover disjoint element ranges (and `n + range` of `xx` is disjoint
+            // from every `range`).
+            let (x, x0o, po) = unsafe {
+                (
+                    xr.range(start, end),
+                    x0r.range(start, end),
+                    pr.range(start, end),
+                )
+            };
+            let mut copy = guided.then(|| unsafe { xr.range(n + start, n + end) });
+            let f = if rescale { factor[s] } else { F::zero() };
+            let mut z = [F::zero(); 256];
+            let mut k = start;
+            while k < end {
+                let len = (end - k).min(256);
+                let zs = &mut z[..len];
+                if uses_noise {
+                    match recorded {
+                        Some(rec) => zs.copy_from_slice(&rec[k..k + len]),
+                        None => F::fill_normal(
+                            seed,
+                            Purpose::Sampler,
+                            first.wrapping_add(s as u32),
+                            i as u32,
+                            (k - s * per) as u64,
+                            zs,
+                        ),
+                    }
+                }
+                let pu = if guided {
+                    &out[n + k..n + k + len]
+                } else {
+                    &out[k..k + len]
+                };
+                let o = k - start;
+                let block = Block {
+                    pc: &out[k..k + len],
+                    pu,
+                    z: zs,
+                    x: &mut x[o..o + len],
+                    x0: &mut x0o[o..o + len],
+                    pred: &mut po[o..o + len],
+                };
+                step_block(target, sampler, [a, bb], coef, guide, f, block);
+                if let Some(copy) = copy.as_deref_mut() {
+                    copy[o..o + len].copy_from_slice(&x[o..o + len]);
+                }
+                k += len;
+            }
+        });
         self.step += 1;
         self.mirror = guided;
         Ok(Some(Step {

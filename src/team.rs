@@ -58,11 +58,11 @@ struct Share {
 }
 
 struct Team {
-    helpers: usize,
     owner: AtomicBool,
     state: AtomicU64,
     job: AtomicPtr<Job<'static>>,
-    /// One share per participant (the caller and each helper), reset by each loop's owner.
+    /// One share per participant (the caller and each helper, so one more than the helpers),
+    /// reset by each loop's owner.
     shares: Box<[Share]>,
     sleeping: AtomicUsize,
     lock: Mutex<()>,
@@ -74,12 +74,11 @@ static TEAM: OnceLock<Team> = OnceLock::new();
 impl Team {
     fn get() -> &'static Team {
         TEAM.get_or_init(|| Team {
-            // Called from outside rayon's pool, so this is the global pool's size
-            // (RAYON_NUM_THREADS, or the number of cores).
-            helpers: rayon::current_num_threads().saturating_sub(1),
             owner: AtomicBool::new(false),
             state: AtomicU64::new(0),
             job: AtomicPtr::new(core::ptr::null_mut()),
+            // Called from outside rayon's pool, so this is the global pool's size
+            // (RAYON_NUM_THREADS, or the number of cores).
             shares: (0..rayon::current_num_threads().max(1))
                 .map(|_| Share {
                     next: AtomicUsize::new(0),
@@ -90,6 +89,11 @@ impl Team {
             lock: Mutex::new(()),
             wake: Condvar::new(),
         })
+    }
+
+    /// The number of helper threads.
+    fn helpers(&self) -> usize {
+        self.shares.len() - 1
     }
 
     /// Splits `tasks` into one contiguous share per participant.
@@ -185,7 +189,7 @@ impl Team {
 fn start(team: &'static Team) {
     static STARTED: OnceLock<()> = OnceLock::new();
     STARTED.get_or_init(|| {
-        for i in 0..team.helpers {
+        for i in 0..team.helpers() {
             let _spawned = std::thread::Builder::new()
                 .name(format!("gdf-helper-{i}"))
                 .spawn(move || team.helper());
@@ -229,7 +233,7 @@ pub(crate) fn try_run(tasks: usize, f: &(dyn Fn(usize) + Sync)) -> bool {
         return false;
     }
     let team = Team::get();
-    if team.helpers == 0 {
+    if team.helpers() == 0 {
         (0..tasks).for_each(f);
         return true;
     }
