@@ -54,6 +54,21 @@ pub enum GdfError {
         /// What it must be.
         expected: &'static str,
     },
+    /// The model wrote a NaN or infinite prediction (found by the opt-in check of a
+    /// sampling run, [`SampleOpts::check_predictions`](crate::sample::SampleOpts)).
+    ModelOutput {
+        /// The sampling step (0-based) whose model call wrote it.
+        step: usize,
+        /// Which half of the model batch: `"conditional"`, `"unconditional"` (guided steps)
+        /// or `"unguided"`.
+        branch: &'static str,
+        /// The batch item (0-based) of the first bad value.
+        sample: usize,
+        /// The element within that sample.
+        index: usize,
+        /// The value found there.
+        value: f64,
+    },
     /// A parameter or specification is invalid (tables, state restored from disk, …).
     Invalid {
         /// What was wrong and what was expected.
@@ -92,6 +107,18 @@ impl fmt::Display for GdfError {
             } => {
                 write!(f, "`{what}` is {value}, expected {expected}")
             }
+            GdfError::ModelOutput {
+                step,
+                branch,
+                sample,
+                index,
+                value,
+            } => write!(
+                f,
+                "the model's {branch} prediction at step {step} is {value} for sample {sample} \
+                 (element {index}), expected finite numbers; check the model and its inputs \
+                 at that noise level"
+            ),
             GdfError::Invalid { message } => f.write_str(message),
         }
     }

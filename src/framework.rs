@@ -25,7 +25,7 @@ use crate::noise::{normal, CounterRng, Purpose};
 use crate::noise_cond::NoiseCond;
 use crate::par::{Jobs, RawMut};
 use crate::scaler::{Scaler, Stretch, Stretched};
-use crate::schedule::{check_shift, Schedule};
+use crate::schedule::{check_shift, check_shift_named, Schedule};
 use crate::target::Target;
 
 /// A diffusion framework: schedule, input scaler, target, noise conditioning, loss weight
@@ -249,7 +249,7 @@ where
         check_len("logsnr", batch, out.logsnr.len())?;
         check_len("noise_cond", batch, out.noise_cond.len())?;
         check_len("loss_weight", batch, out.loss_weight.len())?;
-        check_shift(args.loss_shift)?;
+        check_shift_named("loss_shift", args.loss_shift)?;
         let k = self.offset_noise.get();
         let channels = args.channels.max(1);
         if per % channels != 0 {

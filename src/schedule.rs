@@ -166,10 +166,15 @@ fn check_call<S: Schedule, F: Real>(s: &S, t: &[F], shift: F, out: usize) -> Res
 }
 
 pub(crate) fn check_shift<F: Real>(shift: F) -> Result<()> {
-    check_finite("shift", &[shift])?;
+    check_shift_named("shift", shift)
+}
+
+/// [`check_shift`] for a shift the user set under another name (`loss_shift`).
+pub(crate) fn check_shift_named<F: Real>(what: &'static str, shift: F) -> Result<()> {
+    check_finite(what, &[shift])?;
     if shift <= F::zero() {
         return Err(GdfError::OutOfRange {
-            what: "shift",
+            what,
             value: shift.as_f64(),
             expected: "a positive number (the factor that multiplies σ = b/a)",
         });
@@ -272,9 +277,15 @@ pub fn cosine2<F: Real>(t: F, logsnr_range: [f64; 2]) -> F {
 }
 
 /// RectifiedFlows formula: `λ = clamp(ln((1−t)²/t²), lo, hi)`.
+///
+/// Squared as the original writes it, not `2·ln((1−t)/t)`: at `t = −0.0` (what
+/// `discrete_steps` rounding gives for a `t` slightly below 0) the squares make the ratio
+/// `+inf`, clamped to `hi`, where the halved form takes `ln(−inf)` = NaN; the squared form
+/// also matches the original's discrete points to the last bit.
 #[inline(always)]
 pub fn rectified_flows<F: Real>(t: F, logsnr_range: [f64; 2]) -> F {
-    let l = F::of(2.0) * ((F::one() - t) / t).ln();
+    let u = F::one() - t;
+    let l = ((u * u) / (t * t)).ln();
     clamp(l, F::of(logsnr_range[0]), F::of(logsnr_range[1]))
 }
 

@@ -61,7 +61,7 @@ use crate::konst::{lit, Param};
 use crate::loss_weight::LossWeight;
 use crate::noise_cond::NoiseCond;
 use crate::scaler::Scaler;
-use crate::schedule::{check_shift, Schedule};
+use crate::schedule::{check_shift, check_shift_named, Schedule};
 use crate::target::Target;
 
 /// Column names, as they appear in the header of every rendering.
@@ -655,19 +655,7 @@ impl<'a> TableBuilder<'a> {
     /// or `t_end` (`NonFinite`), a non-positive or non-finite `shift` or `loss_shift`.
     pub fn build(self) -> Result<ScheduleTable> {
         let schedule = self.sampling_schedule.unwrap_or(self.schedule);
-        check_shift(self.loss_shift).map_err(|e| match e {
-            GdfError::OutOfRange { value, .. } => GdfError::OutOfRange {
-                what: "loss_shift",
-                value,
-                expected: "a positive number",
-            },
-            GdfError::NonFinite { index, value, .. } => GdfError::NonFinite {
-                what: "loss_shift",
-                index,
-                value,
-            },
-            e => e,
-        })?;
+        check_shift_named("loss_shift", self.loss_shift)?;
         let (t, logsnr) = match &self.grid {
             Grid::Even(n) => {
                 if *n < 2 {

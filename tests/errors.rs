@@ -490,3 +490,201 @@ fn sampling_inputs_are_checked() {
         .unwrap();
     assert!(matches!(e, GdfError::TrainingOnly { .. }));
 }
+
+#[test]
+fn sampling_towards_noise_is_refused() {
+    let g = Sc::default();
+    let opts = SampleOpts {
+        t_start: 0.2,
+        t_end: 0.9,
+        ..Default::default()
+    };
+    let e = g
+        .sample(zero_model, sampler::Ddpm, &[], None, 2, 4, opts)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(e, GdfError::OutOfRange { what: "t_start", value, .. } if value == 0.2),
+        "{e:?}"
+    );
+    let m = msg(&e);
+    assert!(
+        m.contains("`t_start` is 0.2") && m.contains("at least t_end") && m.contains("diffuse"),
+        "{m}"
+    );
+    // The grid helper refuses it too; t_start == t_end is a (degenerate) valid grid.
+    let e = gdf::sample::sampling_grid(&<Cosine>::new(), 4, 0.0f64, 1.0, 1.0).unwrap_err();
+    assert!(matches!(
+        e,
+        GdfError::OutOfRange {
+            what: "t_start",
+            ..
+        }
+    ));
+    assert!(gdf::sample::sampling_grid(&<Cosine>::new(), 4, 0.5f64, 0.5, 1.0).is_ok());
+}
+
+#[test]
+fn cfg_rho_outside_zero_one_is_refused() {
+    let g = Sc::default();
+    for rho in [-1.0, -1e-9, 1.0 + 1e-9, 2.0] {
+        let opts = SampleOpts {
+            cfg_rho: rho,
+            ..Default::default()
+        };
+        let e = g
+            .sample(zero_model, sampler::Ddpm, &[], None, 2, 4, opts)
+            .err()
+            .unwrap();
+        assert!(
+            matches!(e, GdfError::OutOfRange { what: "cfg_rho", value, .. } if value == rho),
+            "{e:?}"
+        );
+        assert!(msg(&e).contains("[0, 1]"), "{e}");
+    }
+    for rho in [0.0, 0.7, 1.0] {
+        let opts = SampleOpts {
+            cfg_rho: rho,
+            ..Default::default()
+        };
+        assert!(g
+            .sample(zero_model, sampler::Ddpm, &[], None, 2, 4, opts)
+            .is_ok());
+    }
+    // changed between steps
+    let mut run = g
+        .sample(
+            zero_model,
+            sampler::Ddpm,
+            &[],
+            None,
+            2,
+            4,
+            SampleOpts::default(),
+        )
+        .unwrap();
+    run.cfg_rho = -1.0;
+    assert!(matches!(
+        run.next_step().unwrap_err(),
+        GdfError::OutOfRange {
+            what: "cfg_rho",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_bad_loss_shift_is_named_loss_shift() {
+    let g = Sc::default();
+    for bad in [-1.0, 0.0] {
+        let args = DiffuseArgs {
+            t: Some(&[0.5, 0.5]),
+            loss_shift: bad,
+            ..Default::default()
+        };
+        let e = g.diffuse(&[0.0f64; 4], 2, &args).err().unwrap();
+        assert!(
+            matches!(e, GdfError::OutOfRange { what: "loss_shift", value, .. } if value == bad),
+            "{e:?}"
+        );
+        assert!(
+            msg(&e).contains("`loss_shift`") && msg(&e).contains("positive"),
+            "{e}"
+        );
+    }
+    let args = DiffuseArgs {
+        t: Some(&[0.5, 0.5]),
+        loss_shift: f64::NAN,
+        ..Default::default()
+    };
+    let e = g.diffuse(&[0.0f64; 4], 2, &args).err().unwrap();
+    assert!(
+        matches!(
+            e,
+            GdfError::NonFinite {
+                what: "loss_shift",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn non_finite_predictions_are_reported_when_checked() {
+    let g = Sc::default();
+    // A model that is fine for two steps, then writes inf into sample 1's unconditional half.
+    let mut calls = 0;
+    let model = move |_x: &[f64], _c: &[f64], _i: &[f64], p: &mut [f64]| {
+        p.fill(0.1);
+        if calls == 2 {
+            let n = p.len() / 2; // guided: [cond; uncond]
+            p[n + 4 + 3] = f64::INFINITY;
+        }
+        calls += 1;
+    };
+    let opts = SampleOpts {
+        check_predictions: true,
+        ..Default::default()
+    };
+    let mut run = g
+        .sample(model, <sampler::Ddim>::new(), &[], None, 2, 4, opts)
+        .unwrap();
+    assert!(run.next_step().unwrap().is_some());
+    assert!(run.next_step().unwrap().is_some());
+    let e = run.next_step().unwrap_err();
+    assert_eq!(
+        e,
+        GdfError::ModelOutput {
+            step: 2,
+            branch: "unconditional",
+            sample: 1,
+            index: 3,
+            value: f64::INFINITY
+        }
+    );
+    let m = msg(&e);
+    assert!(
+        m.contains("step 2") && m.contains("sample 1") && m.contains("unconditional"),
+        "{m}"
+    );
+    // Unchecked (the default), the same model's NaN reaches the samples silently.
+    let nan_model = |_x: &[f64], _c: &[f64], _i: &[f64], p: &mut [f64]| p.fill(f64::NAN);
+    let x = g
+        .sample(
+            nan_model,
+            <sampler::Ddim>::new(),
+            &[],
+            None,
+            2,
+            4,
+            SampleOpts::default(),
+        )
+        .unwrap()
+        .run()
+        .unwrap();
+    assert!(x.iter().all(|v| v.is_nan()));
+    let opts = SampleOpts {
+        check_predictions: true,
+        cfg: Cfg::Off,
+        ..Default::default()
+    };
+    let e = g
+        .sample(nan_model, <sampler::Ddim>::new(), &[], None, 2, 4, opts)
+        .unwrap()
+        .run()
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GdfError::ModelOutput {
+                step: 0,
+                branch: "unguided",
+                sample: 0,
+                index: 0,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}

@@ -134,8 +134,18 @@ fn run_loop(case: &Value, ck: &mut Check) -> R<()> {
     } else {
         None
     };
-    let step_tol = |step: usize, atol: f64| match zero_step {
-        Some(z) if step >= z => Cmp::Tol(Tol { rtol: 1e-6, atol }),
+    // The LERP rule (README): at logSNR ≤ −30 the original's `a` is 0, ours below 5e-9.
+    let far_step = if lerp_based(&gdf.scaler) {
+        (0..grid.len() - 1).find(|&i| grid[i] <= LERP_FAR || grid[i + 1] <= LERP_FAR)
+    } else {
+        None
+    };
+    let step_tol = |step: usize, atol: f64| match (zero_step, far_step) {
+        (Some(z), _) if step >= z => Cmp::Tol(Tol { rtol: 1e-6, atol }),
+        (_, Some(f)) if step >= f => Cmp::Tol(Tol {
+            rtol: 1e-6,
+            atol: LERP_FAR_ATOL * 8.0,
+        }),
         _ => Cmp::Tol(F64_TOL),
     };
     ck.cmp("noise_cond", &nc, &flat(get(out, "noise_cond")?)?, |i| {

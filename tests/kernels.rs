@@ -544,7 +544,13 @@ fn golden_inputs(files: &[&str], key: &str) -> Vec<f32> {
 fn t_grid() -> Vec<f32> {
     let mut t = golden_inputs(&["schedules.json"], "t");
     t.extend((0..=200).map(|i| i as f32 / 200.0));
+    t.extend(edges());
     t
+}
+
+/// The edge grid (±0.0, tiny, 1 ± 1e-16, just outside [0, 1]) in f32.
+fn edges() -> Vec<f32> {
+    common::edge_grid().iter().map(|&x| x as f32).collect()
 }
 
 fn l_grid() -> Vec<f32> {
@@ -553,6 +559,7 @@ fn l_grid() -> Vec<f32> {
         "logSNR",
     );
     l.extend((0..=160).map(|i| -20.0 + i as f32 * 0.25));
+    l.extend(edges());
     l
 }
 
@@ -641,6 +648,76 @@ fn schedules_match_host() {
     assert!(
         matches!(e, gdf::kernel::KernelError::HostOnly { .. }),
         "{e}"
+    );
+}
+
+/// On the edge grid (with and without discrete steps) no schedule or noise cond kernel gives
+/// NaN, and each equals its host form (issue: `RectifiedFlows` at `t = −0.0`).
+#[test]
+fn edges_are_finite_or_limits_on_the_device() {
+    let Some(c) = client() else { return };
+    use typenum::{U1000, U9};
+    let t = edges();
+    macro_rules! sched {
+        ($($s:expr),* $(,)?) => {$({
+            let s = $s;
+            let [lo, hi] = s.limits().unwrap();
+            for shift in [1.0f32, 3.0] {
+                let dev = eval::eval_schedule(&c, &s, &t, shift).unwrap();
+                for (&t, &d) in t.iter().zip(&dev) {
+                    let d = d as f64;
+                    let (lo, hi) = (lo as f32 as f64, hi as f32 as f64);
+                    assert!(
+                        !d.is_nan() && d >= lo && d <= hi,
+                        "{} shift {shift} at t = {t:e}: device {d} outside [{lo}, {hi}]",
+                        s.decl()
+                    );
+                }
+                check_component(&s.decl(), &t, &dev, |t| s.logsnr(t, shift).unwrap(), |t| s.logsnr(t, shift as f64).unwrap());
+            }
+        })*};
+    }
+    let table = sch::Table::new(vec![0.0, 0.3, 0.7, 1.0], vec![0.999, 0.8, 0.1, 0.001]).unwrap();
+    sched!(
+        <sch::RectifiedFlows>::new(),
+        sch::DiscreteSteps::<_, U9>::new(<sch::RectifiedFlows>::new()),
+        sch::DiscreteSteps::<_, U1000>::new(<sch::RectifiedFlows>::new()),
+        <sch::Cosine>::new(),
+        sch::DiscreteSteps::<_, U9>::new(<sch::Cosine>::new()),
+        <sch::Cosine2>::new(),
+        sch::DiscreteSteps::<_, U9>::new(<sch::Cosine2>::new()),
+        <sch::Sqrt>::new(),
+        sch::DiscreteSteps::<_, U9>::new(<sch::Sqrt>::new()),
+        <sch::Linear>::new(),
+        <sch::EdmSample>::new(),
+        sch::DiscreteSteps::<_, U9>::new(<sch::EdmSample>::new()),
+        sch::PiecewiseLinear::from_table(table.clone()),
+        sch::DiscreteSteps::<_, U9>::new(sch::PiecewiseLinear::from_table(table.clone())),
+        <sch::StableDiffusion>::new(),
+        sch::Interpolated::<_, _>::new(<sch::Cosine2>::new(), <sch::RectifiedFlows>::new()),
+    );
+    let mut l = t.clone();
+    l.extend([30.0, -30.0, 1e3, -1e3]);
+    macro_rules! cond {
+        ($($n:expr),* $(,)?) => {$({
+            let n = $n;
+            let dev = eval::eval_noise_cond(&c, &n, &l).unwrap();
+            for (&l, &d) in l.iter().zip(&dev) {
+                assert!(d.is_finite(), "{} at λ = {l:e}: device {d}", n.decl());
+            }
+            check_component(&n.decl(), &l, &dev, |l| n.noise_cond(l), |l| n.noise_cond(l));
+        })*};
+    }
+    cond!(
+        <ncd::CosineT>::new(),
+        ncd::Edm,
+        ncd::Sigmoid,
+        ncd::LogSnr,
+        ncd::RectifiedFlows,
+        <ncd::EdmSigma>::new(),
+        ncd::PiecewiseLinear::new(table),
+        <ncd::StableDiffusion>::new(),
+        ncd::Discrete::<_, U1000>::new(<ncd::CosineT>::new()),
     );
 }
 

@@ -160,7 +160,9 @@ impl<Lo: Const, Hi: Const> ScheduleConsts for sch::RectifiedFlows<Lo, Hi> {}
 #[cube]
 impl<Lo: Const, Hi: Const> CubeSchedule for sch::RectifiedFlows<Lo, Hi> {
     fn raw<F: Float>(t: F, _state: &[F]) -> F {
-        let l = F::new(2.0) * F::ln((F::new(1.0) - t) / t);
+        // Squared, as the host form (t = −0.0 gives +inf, clamped to hi; not NaN).
+        let u = F::new(1.0) - t;
+        let l = F::ln((u * u) / (t * t));
         clamp::<F>(
             l,
             konst::<F>(comptime!(Lo::F64)),

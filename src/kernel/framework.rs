@@ -14,8 +14,8 @@ use crate::loss_weight::LossWeight;
 use crate::noise::Purpose;
 use crate::noise_cond::NoiseCond;
 use crate::scaler::Scaler;
-use crate::schedule::check_shift;
 use crate::schedule::Schedule;
+use crate::schedule::{check_shift, check_shift_named};
 use crate::target::Target;
 
 /// The framework's state buffer: `[o_s, o_sc, o_n, o_l, o_end, schedule…, scaler…, cond…,
@@ -336,7 +336,7 @@ where
         .into());
     }
     check_shift(set.shift)?;
-    check_shift(set.loss_shift)?;
+    check_shift_named("loss_shift", set.loss_shift)?;
     if !io.tl_is_logsnr && !S::ACCEPTS_T {
         return Err(GdfError::TrainingOnly {
             schedule: gdf.schedule.name(),

@@ -485,7 +485,8 @@ where
         }
         .into());
     }
-    check_finite("logsnr", &[set.logsnr, set.logsnr_prev, set.rho])?;
+    check_finite("logsnr", &[set.logsnr, set.logsnr_prev])?;
+    crate::sample::check_cfg_rho(set.rho)?;
     if let Some(g) = set.guidance {
         check_finite("cfg", &[g])?;
     }

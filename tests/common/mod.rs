@@ -529,8 +529,41 @@ pub fn finish(failures: Vec<String>) {
     }
 }
 
+/// Inputs at and past the ends of `[0, 1]` that every schedule and noise cond must survive
+/// (no NaN): `±0.0`, `±1e-300`, `±1e-30`, `1 ± 1e-16`, the floats next to 0 and 1, and values
+/// just outside `[0, 1]`.
+pub fn edge_grid() -> Vec<f64> {
+    vec![
+        0.0,
+        -0.0,
+        1e-300,
+        -1e-300,
+        1e-30,
+        -1e-30,
+        f64::MIN_POSITIVE,
+        -f64::MIN_POSITIVE,
+        1.0,
+        1.0 + 1e-16,
+        1.0 - 1e-16,
+        1.0 + f64::EPSILON,
+        1.0 - f64::EPSILON / 2.0,
+        -1e-3,
+        -0.01,
+        1.001,
+        1.01,
+    ]
+}
+
+/// The golden README's LERP rule: for logSNR `≤ −30` the original's LERP `a` rounds to 0
+/// where the stable form gives the true value (below 5e-9); values built from `a` there are
+/// compared with an absolute tolerance of `LERP_FAR_ATOL` (times the inputs' scale).
+pub const LERP_FAR: f64 = -30.0;
+/// See [`LERP_FAR`].
+pub const LERP_FAR_ATOL: f64 = 2e-8;
+
 /// One diffuse or undiffuse case. With a Lerp scaler, logSNR = 0 exactly is compared with
-/// the README's documented atol (the stable form gives a = 0.5, the original 0.500125).
+/// the README's documented atol (the stable form gives a = 0.5, the original 0.500125), and
+/// logSNR `≤ −30` with the LERP rule ([`LERP_FAR`]).
 pub fn check_diffuse_case<S, Sc, T, N, L, O>(
     g: &Gdf<S, Sc, T, N, L, O>,
     lerp: bool,
@@ -606,6 +639,11 @@ where
                             rtol: 1e-6,
                             atol: 1.3e-4 * scale[s],
                         })
+                    } else if lerp && l[s] <= LERP_FAR {
+                        Cmp::Tol(Tol {
+                            rtol: 1e-6,
+                            atol: LERP_FAR_ATOL * scale[s],
+                        })
                     } else {
                         Cmp::Tol(F64_TOL)
                     }
@@ -622,13 +660,14 @@ where
             let per = x.len() / l.len();
             let tol = |i: usize| {
                 let s = i / per;
-                if lerp && l[s] == 0.0 {
+                if lerp && (l[s] == 0.0 || l[s] <= LERP_FAR) {
                     let m = pred[s * per..(s + 1) * per]
                         .iter()
                         .fold(1.0f64, |m, v| m.max(1.0 + v.abs()));
+                    let atol = if l[s] == 0.0 { 1.3e-4 } else { LERP_FAR_ATOL };
                     Cmp::Tol(Tol {
                         rtol: 1e-6,
-                        atol: 1.3e-4 * m,
+                        atol: atol * m,
                     })
                 } else {
                     Cmp::Tol(F64_TOL)
