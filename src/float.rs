@@ -14,6 +14,12 @@ pub trait Real:
 {
     /// Converts an `f64` constant into this type (round to nearest).
     fn of(x: f64) -> Self;
+    /// An `f32` constant (exact in both precisions): the spelling `#[formulas]` bodies share
+    /// with cubecl's `Float::new`.
+    #[inline(always)]
+    fn new(x: f32) -> Self {
+        Self::of(x as f64)
+    }
     /// Widens this value to `f64` (exact).
     fn as_f64(self) -> f64;
     /// Rounds half to even, like `torch.round`.
@@ -34,7 +40,7 @@ pub trait Real:
     /// over runs of 256 elements, each run added in f64.
     #[doc(hidden)]
     fn moments(c: &[Self], u: &[Self], g: Self) -> [f64; 4] {
-        crate::sample::moments_portable(c, u, g)
+        crate::moments::moments_portable(c, u, g)
     }
 }
 
@@ -67,9 +73,9 @@ impl Real for f32 {
         #[cfg(target_arch = "x86_64")]
         if crate::par::has_avx2() {
             // SAFETY: the CPU has the features the function was compiled for.
-            return unsafe { crate::sample::moments_f32_avx2(c, u, g) };
+            return unsafe { crate::moments::moments_f32_avx2(c, u, g) };
         }
-        crate::sample::moments_portable(c, u, g)
+        crate::moments::moments_portable(c, u, g)
     }
 }
 

@@ -26,15 +26,23 @@
 //! [`dynamic`] types; they compute the same formulas.
 #![deny(missing_docs)]
 
+// `#[gdf::formulas]` and `gdf!` expand to `::gdf::…` paths, inside this crate too.
+extern crate self as gdf;
+
+mod buckets;
 pub mod component;
 pub mod dynamic;
 pub mod error;
 pub mod float;
+pub mod formula;
 pub mod framework;
-#[cfg(any(feature = "wgpu", feature = "cuda", feature = "hip"))]
+pub mod guide;
+pub mod interp;
+#[cfg(gdf_kernel)]
 pub mod kernel;
 pub mod konst;
 pub mod loss_weight;
+mod moments;
 pub mod noise;
 pub mod noise_cond;
 mod par;
@@ -50,12 +58,32 @@ mod team;
 pub mod toy;
 
 pub use component::{Decl, LogSnrFn};
-pub use gdf_macros::gdf;
+pub use gdf_macros::{formulas, gdf};
 
 /// What `gdf!`'s expansion names, so a crate using the macro needs only `gdf`.
 #[doc(hidden)]
 pub mod __private {
     pub use typenum;
+
+    #[cfg(gdf_kernel)]
+    pub use cubecl;
+
+    /// Expands its input when `gdf` has a kernel runtime, to nothing otherwise (the `cube`
+    /// half of a `#[formulas]` module follows `gdf`'s features, not the caller's).
+    #[cfg(gdf_kernel)]
+    #[macro_export]
+    #[doc(hidden)]
+    macro_rules! __gdf_with_kernel {
+        ($($t:tt)*) => { $($t)* };
+    }
+    /// Expands its input when `gdf` has a kernel runtime, to nothing otherwise.
+    #[cfg(not(gdf_kernel))]
+    #[macro_export]
+    #[doc(hidden)]
+    macro_rules! __gdf_with_kernel {
+        ($($t:tt)*) => {};
+    }
+    pub use crate::__gdf_with_kernel as with_kernel;
 }
 pub use error::{GdfError, Result};
 pub use float::Real;

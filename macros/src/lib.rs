@@ -8,6 +8,7 @@
 mod ast;
 mod catalog;
 mod expand;
+mod formula;
 mod num;
 mod valid;
 
@@ -108,4 +109,28 @@ use proc_macro::TokenStream;
 pub fn gdf(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as ast::Input);
     expand::expand(&input).into()
+}
+
+/// One source for a formula on the host and on the device.
+///
+/// Goes on an inline module of generic functions (`fn f<F: Float>(…) -> F`) written against
+/// the vocabulary that both sides spell the same way (`F::ln(x)`, `F::new(1.0)` for constants
+/// exact in f32, `konst::<F>(c)` for any other constant, `clamp::<F>(x, lo, hi)`,
+/// `select(c, a, b)`, `sigmoid`, `logit`, `comptime!(…)`, `#[comptime]` parameters). The
+/// module keeps the host functions (`F: gdf::Real`); its `cube` submodule holds the same
+/// bodies under `#[cube]` when `gdf` is built with a kernel runtime. See `gdf::formula`.
+///
+/// ```
+/// #[gdf::formulas]
+/// pub mod formula {
+///     /// `λ ↦ 2·σ(λ) − 1`.
+///     pub fn centred_sigmoid<F: Float>(l: F) -> F {
+///         F::new(2.0) * sigmoid::<F>(l) - F::new(1.0)
+///     }
+/// }
+/// assert_eq!(formula::centred_sigmoid(0.0f64), 0.0);
+/// ```
+#[proc_macro_attribute]
+pub fn formulas(attr: TokenStream, item: TokenStream) -> TokenStream {
+    formula::expand(attr.into(), item.into()).into()
 }

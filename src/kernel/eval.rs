@@ -4,6 +4,9 @@
 //! own (e.g. λ of a whole batch of `t` on the device).
 
 use cubecl::prelude::*;
+
+#[allow(unused_imports)]
+use crate::konst::Const;
 use cubecl::server::Handle;
 
 use super::component::*;

@@ -2,6 +2,9 @@
 //! the framework's component types and the float type, over raw cubecl handles.
 
 use cubecl::prelude::*;
+
+#[allow(unused_imports)]
+use crate::konst::Const;
 use cubecl::server::Handle;
 
 use super::component::*;

@@ -37,8 +37,19 @@ pub use cubecl;
 
 // `#[cube]` expands every kernel function into a module and every `#[cube]` trait into an
 // `…Expand` companion whose items carry no docs; the items written here are documented.
-#[allow(missing_docs)]
-pub mod component;
+/// The `#[cube]` traits and device wrappers of every role, gathered in one place (each is
+/// defined beside its host form, in its role's module).
+pub mod component {
+    pub use super::state::{schedule_state, DeviceState, ProductState};
+    pub use crate::interp::{table_inverse, table_value};
+    pub use crate::loss_weight::composed::CubeWeightProduct;
+    pub use crate::loss_weight::{loss_weight, CubeLossWeight, LossWeightConsts};
+    pub use crate::noise_cond::{noise_cond, CubeNoiseCond, NoiseCondConsts};
+    pub use crate::sampler::{sampler_apply, CubeSampler, SamplerConsts};
+    pub use crate::scaler::CubeScaler;
+    pub use crate::schedule::{schedule_logsnr, CubeSchedule, ScheduleConsts};
+    pub use crate::target::CubeTarget;
+}
 #[allow(missing_docs)]
 pub mod eval;
 #[allow(missing_docs)]
@@ -46,11 +57,16 @@ pub mod framework;
 #[allow(missing_docs)]
 pub mod prim;
 #[allow(missing_docs)]
+pub mod state;
+#[allow(missing_docs)]
 pub mod step;
 
 use core::cell::Cell;
 
 use cubecl::prelude::*;
+
+#[allow(unused_imports)]
+use crate::konst::Const;
 use cubecl::server::Handle;
 
 std::thread_local! {

@@ -3,6 +3,9 @@
 
 use cubecl::prelude::*;
 
+#[allow(unused_imports)]
+use crate::konst::Const;
+
 /// The logistic sigmoid `1/(1+e^-x)` (as [`crate::float::sigmoid`]).
 #[cube]
 pub fn sigmoid<F: Float>(x: F) -> F {

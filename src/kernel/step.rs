@@ -7,6 +7,9 @@
 //! rescale (or without guidance) a step is **one launch**.
 
 use cubecl::prelude::*;
+
+#[allow(unused_imports)]
+use crate::konst::Const;
 use cubecl::server::Handle;
 
 use super::component::*;
@@ -15,6 +18,7 @@ use super::prim;
 use super::{upload, upload_state, KernelError, Launches, CUBE};
 use crate::error::{check_finite, per_sample, GdfError};
 use crate::framework::Gdf;
+use crate::guide::formula as guide;
 use crate::konst::Param;
 use crate::loss_weight::LossWeight;
 use crate::noise::Purpose;
@@ -118,7 +122,7 @@ fn cube_merge(s: (f32, f32, f32, f32, f32)) -> (f32, f32, f32, f32, f32) {
 fn cond_and_guided<F: Float>(out: &[F], i: usize, n: u32, g: f32) -> (f32, f32) {
     let pc = f32::cast_from(out[i]);
     let pu = f32::cast_from(out[n as usize + i]);
-    (pc, pu + g * (pc - pu))
+    (pc, guide::cube::cfg::<f32>(pc, pu, g))
 }
 
 /// Pass 1 of a rescaled guided step. Cube `(c, b)` summarises the elements
@@ -241,9 +245,9 @@ fn step_elem<F: Float, T: CubeTarget, Smp: CubeSampler>(
     let p = if comptime!(flags.guided) {
         let pc = out[i];
         let pu = out[args.n as usize + i];
-        let pcfg = pu + F::cast_from(args.g) * (pc - pu);
+        let pcfg = guide::cube::cfg::<F>(pc, pu, F::cast_from(args.g));
         if comptime!(flags.rescale > 0) {
-            pcfg * factor + (F::new(1.0) - F::cast_from(args.rho)) * pcfg
+            guide::cube::rescaled::<F>(pcfg, factor, F::new(1.0) - F::cast_from(args.rho))
         } else {
             pcfg
         }

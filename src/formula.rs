@@ -1,0 +1,127 @@
+//! One source per formula: the vocabulary that `#[gdf::formulas]` bodies are written in.
+//!
+//! Every component's arithmetic is written once, in a module under
+//! [`#[formulas]`](crate::formulas), and compiled twice: as host code (generic over
+//! [`Real`], f32 and f64) and, when the crate is built with a kernel runtime (`wgpu`, `cuda`
+//! or `hip`), as `#[cube]` code in the module's `cube` submodule. The bodies use only what
+//! both sides spell the same way:
+//!
+//! | write | host ([`host`]) | device (`device`, with a kernel feature) |
+//! |---|---|---|
+//! | `F::ln(x)`, `F::exp`, `F::sqrt`, `F::cos`, `F::tan`, `F::atan`, `F::acos`, `F::atan2`, `F::powf`, `F::powi`, `F::abs`, `F::min`, `F::max`, `F::floor`, `F::trunc` | `num_traits::Float` | cubecl's `Float` |
+//! | `F::new(1.0)` (constants exact in f32) | [`Real::new`] | `Float::new` |
+//! | `konst::<F>(c)` (any `f64` constant) | `F::of(c)` | `F::new(c as f32)`, at expansion time |
+//! | `clamp::<F>(x, lo, hi)` | `torch.clamp` semantics | the same, NaN-preserving |
+//! | `select(c, a, b)` | `if c { a } else { b }` | cubecl's `select` |
+//! | `sigmoid::<F>(x)`, `logit::<F>(v)`, `round_even::<F>(x)`, `is_nan::<F>(x)` | the crate's forms | the same formulas |
+//! | `comptime!(e)`, `#[comptime] p: bool` | `e`, a plain parameter | expansion-time values |
+//!
+//! Functions of one module call each other by name on both sides; another formulas module is
+//! imported with `#[formulas] use path::formula as name;`. Hyperparameters are plain
+//! arguments: a zero-sized component passes `F::of(K::F64)` on the host and
+//! `konst::<F>(comptime!(K::F64))` in its `#[cube]` impl; its run-time twin in
+//! [`crate::dynamic`] passes its fields. So the formula exists once, and only the plumbing of
+//! its parameters is written per side.
+//!
+//! ## Adding a component
+//! One file in its role's folder (`src/schedule/`, `src/scaler/`, `src/target/`,
+//! `src/noise_cond/`, `src/loss_weight/`, `src/sampler/`) holds the type, its `#[formulas]`
+//! module, the host trait impl, the `#[cube]` trait impl (behind the kernel features), its
+//! declaration text (`LogSnrFn::write_decl`) and a doc example; then one catalog entry in
+//! `macros/src/catalog.rs` makes it available to `gdf!`. A user's own component outside this
+//! crate is written the same way (see `examples/downstream`).
+//!
+//! ```
+//! #[gdf::formulas]
+//! pub mod formula {
+//!     /// A made-up schedule: `λ = hi − t·(hi − lo)` bent by `1 − t²`.
+//!     pub fn bent<F: Float>(t: F, lo: F, hi: F) -> F {
+//!         let w = F::new(1.0) - t * t;
+//!         clamp::<F>(lo + w * (hi - lo), lo, hi)
+//!     }
+//! }
+//! assert_eq!(formula::bent(0.0f64, -10.0, 10.0), 10.0);
+//! assert_eq!(formula::bent(1.0f32, -10.0, 10.0), -10.0);
+//! ```
+
+/// The host side of the vocabulary (in scope in every `#[formulas]` module).
+pub mod host {
+    pub use crate::float::Real;
+
+    /// The identity: on the host every value is already known.
+    #[macro_export]
+    #[doc(hidden)]
+    macro_rules! __gdf_comptime {
+        ($e:expr) => {
+            $e
+        };
+    }
+    pub use crate::__gdf_comptime as comptime;
+
+    /// `torch.clamp`: NaN stays NaN, `lo` wins when `lo > hi`.
+    #[inline(always)]
+    pub fn clamp<F: Real>(x: F, lo: F, hi: F) -> F {
+        crate::float::clamp(x, lo, hi)
+    }
+
+    /// `if c { a } else { b }` (both sides evaluated, as on the device).
+    #[inline(always)]
+    pub fn select<T>(c: bool, a: T, b: T) -> T {
+        if c {
+            a
+        } else {
+            b
+        }
+    }
+
+    /// The logistic sigmoid `1/(1+e^−x)`.
+    #[inline(always)]
+    pub fn sigmoid<F: Real>(x: F) -> F {
+        crate::float::sigmoid(x)
+    }
+
+    /// `ln(v/(1−v))`.
+    #[inline(always)]
+    pub fn logit<F: Real>(v: F) -> F {
+        (v / (F::one() - v)).ln()
+    }
+
+    /// An `f64` constant in `F` (rounded to nearest).
+    #[inline(always)]
+    pub fn konst<F: Real>(x: f64) -> F {
+        F::of(x)
+    }
+
+    /// Rounds half to even (`torch.round`).
+    #[inline(always)]
+    pub fn round_even<F: Real>(x: F) -> F {
+        x.round_even()
+    }
+
+    /// Whether `x` is NaN.
+    #[inline(always)]
+    pub fn is_nan<F: Real>(x: F) -> bool {
+        x.is_nan()
+    }
+}
+
+/// The device side of the vocabulary (in scope in every `#[formulas]` module's `cube`
+/// submodule): cubecl's prelude plus the crate's `#[cube]` helpers.
+#[cfg(gdf_kernel)]
+#[allow(missing_docs)] // `#[cube]` expands each function into undocumented items
+pub mod device {
+    pub use crate::kernel::prim::{clamp, konst, logit, sigmoid};
+    pub use cubecl::prelude::*;
+
+    /// Rounds half to even (the device's `round`).
+    #[cube]
+    pub fn round_even<F: Float>(x: F) -> F {
+        F::round(x)
+    }
+
+    /// Whether `x` is NaN (a bit test: drivers may assume NaN-free arithmetic).
+    #[cube]
+    pub fn is_nan<F: Float>(x: F) -> bool {
+        f32::is_nan(f32::cast_from(x))
+    }
+}

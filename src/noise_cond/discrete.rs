@@ -1,0 +1,92 @@
+//! Discrete: an integer time input from a continuous noise cond.
+
+use core::fmt;
+use core::marker::PhantomData;
+
+use super::NoiseCond;
+use crate::component::LogSnrFn;
+use crate::float::Real;
+use crate::konst::{lit, Const, Count, One, Zero};
+use typenum::U1000;
+
+/// The Discrete formula: `trunc((c − lo)/(hi − lo)·steps)` (toward zero).
+#[inline(always)]
+pub fn discretize<F: Real>(c: F, steps: u64, range: [f64; 2]) -> F {
+    formula::discretize(c, F::of(range[0]), F::of(range[1]), F::of(steps as f64))
+}
+
+/// The formula (host, and `cube` on the device).
+#[crate::formulas]
+pub mod formula {
+    /// `trunc((c − lo)/(hi − lo)·steps)` (toward zero).
+    pub fn discretize<F: Float>(c: F, lo: F, hi: F, steps: F) -> F {
+        F::trunc((c - lo) / (hi - lo) * steps)
+    }
+}
+
+/// An integer time input: `trunc((inner(λ) − lo)/(hi − lo)·steps)`, where `inner` applies
+/// its own shift and clamp first. Values outside `continuous_range` are not clamped unless
+/// wrapped in [`Clamped`]. Defaults: `steps = 1000`, `continuous_range = [0, 1]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Discrete<N, Steps: Count = U1000, Lo: Const = Zero, Hi: Const = One> {
+    /// The continuous noise cond being discretised.
+    pub inner: N,
+    _p: PhantomData<(Steps, Lo, Hi)>,
+}
+
+impl<N: NoiseCond, Steps: Count, Lo: Const, Hi: Const> Discrete<N, Steps, Lo, Hi> {
+    /// Discretises `inner`.
+    pub fn new(inner: N) -> Self {
+        Self {
+            inner,
+            _p: PhantomData,
+        }
+    }
+}
+
+impl<N: NoiseCond, Steps: Count, Lo: Const, Hi: Const> LogSnrFn for Discrete<N, Steps, Lo, Hi> {
+    fn write_decl(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+        out.write_str("Discrete(")?;
+        self.inner.write_decl(out)?;
+        write!(
+            out,
+            ", steps = {}, continuous_range = [{}, {}])",
+            Steps::U64,
+            lit(Lo::F64),
+            lit(Hi::F64)
+        )
+    }
+}
+
+impl<N: NoiseCond, Steps: Count, Lo: Const, Hi: Const> NoiseCond for Discrete<N, Steps, Lo, Hi> {
+    #[inline(always)]
+    fn cond<F: Real>(&self, l: F) -> F {
+        discretize(self.inner.noise_cond(l), Steps::U64, [Lo::F64, Hi::F64])
+    }
+}
+
+#[cfg(gdf_kernel)]
+mod device {
+    use super::*;
+    use crate::formula::device::konst;
+    #[allow(unused_imports)]
+    use crate::konst::Const;
+    use crate::noise_cond::{noise_cond, CubeNoiseCond, NoiseCondConsts};
+    use cubecl::prelude::*;
+
+    impl<N: NoiseCondConsts, S: Count, Lo: Const, Hi: Const> NoiseCondConsts
+        for Discrete<N, S, Lo, Hi>
+    {
+    }
+    #[cube]
+    impl<N: CubeNoiseCond, S: Count, Lo: Const, Hi: Const> CubeNoiseCond for Discrete<N, S, Lo, Hi> {
+        fn cond<F: Float>(l: F, state: &[F]) -> F {
+            formula::cube::discretize::<F>(
+                noise_cond::<F, N>(l, state),
+                konst::<F>(comptime!(Lo::F64)),
+                konst::<F>(comptime!(Hi::F64)),
+                konst::<F>(comptime!(S::U64 as f64)),
+            )
+        }
+    }
+}

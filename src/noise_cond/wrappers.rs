@@ -1,0 +1,117 @@
+//! Noise-cond wrappers as types: an own shift, another clamp range.
+
+use core::fmt;
+use core::marker::PhantomData;
+
+use super::NoiseCond;
+use crate::component::LogSnrFn;
+use crate::float::Real;
+use crate::konst::{lit, Big, Const, NegBig};
+use crate::schedule::write_with;
+
+/// A noise cond with a shift `K` (λ moves by `+2·ln K` before the formula).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Shifted<N, K: Const> {
+    /// The shifted noise cond.
+    pub inner: N,
+    _k: PhantomData<K>,
+}
+
+/// A noise cond clamped to `[Lo, Hi]` instead of its default range.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Clamped<N, Lo: Const = NegBig, Hi: Const = Big> {
+    /// The clamped noise cond.
+    pub inner: N,
+    _r: PhantomData<(Lo, Hi)>,
+}
+
+impl<N: NoiseCond, K: Const> Shifted<N, K> {
+    /// Wraps `inner`.
+    pub fn new(inner: N) -> Self {
+        Self {
+            inner,
+            _k: PhantomData,
+        }
+    }
+}
+impl<N: NoiseCond, Lo: Const, Hi: Const> Clamped<N, Lo, Hi> {
+    /// Wraps `inner`.
+    pub fn new(inner: N) -> Self {
+        Self {
+            inner,
+            _r: PhantomData,
+        }
+    }
+}
+
+impl<N: NoiseCond, K: Const> LogSnrFn for Shifted<N, K> {
+    fn write_decl(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+        write_with(
+            out,
+            &|o| self.inner.write_decl(o),
+            &format!("shift = {}", lit(K::F64)),
+        )
+    }
+}
+impl<N: NoiseCond, K: Const> NoiseCond for Shifted<N, K> {
+    #[inline(always)]
+    fn cond<F: Real>(&self, l: F) -> F {
+        self.inner.cond(l)
+    }
+    fn shift(&self) -> f64 {
+        self.inner.shift() * K::F64
+    }
+    fn clamp_range(&self) -> [f64; 2] {
+        self.inner.clamp_range()
+    }
+}
+
+impl<N: NoiseCond, Lo: Const, Hi: Const> LogSnrFn for Clamped<N, Lo, Hi> {
+    fn write_decl(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+        let extra = format!("clamp_range = [{}, {}]", lit(Lo::F64), lit(Hi::F64));
+        write_with(out, &|o| self.inner.write_decl(o), &extra)
+    }
+}
+impl<N: NoiseCond, Lo: Const, Hi: Const> NoiseCond for Clamped<N, Lo, Hi> {
+    #[inline(always)]
+    fn cond<F: Real>(&self, l: F) -> F {
+        self.inner.cond(l)
+    }
+    fn shift(&self) -> f64 {
+        self.inner.shift()
+    }
+    fn clamp_range(&self) -> [f64; 2] {
+        [Lo::F64, Hi::F64]
+    }
+}
+
+#[cfg(gdf_kernel)]
+mod device {
+    use super::*;
+    #[allow(unused_imports)]
+    use crate::konst::Const;
+    use crate::noise_cond::{CubeNoiseCond, NoiseCondConsts};
+    use cubecl::prelude::*;
+
+    impl<N: NoiseCondConsts, K: Const> NoiseCondConsts for Shifted<N, K> {
+        const SHIFT: f64 = N::SHIFT * K::F64;
+        const CLAMP: [f64; 2] = N::CLAMP;
+    }
+    #[cube]
+    impl<N: CubeNoiseCond, K: Const> CubeNoiseCond for Shifted<N, K> {
+        fn cond<F: Float>(l: F, state: &[F]) -> F {
+            N::cond::<F>(l, state)
+        }
+    }
+
+    impl<N: NoiseCondConsts, Lo: Const, Hi: Const> NoiseCondConsts for Clamped<N, Lo, Hi> {
+        const SHIFT: f64 = N::SHIFT;
+        const CLAMP: [f64; 2] = [Lo::F64, Hi::F64];
+    }
+    #[cube]
+    impl<N: CubeNoiseCond, Lo: Const, Hi: Const> CubeNoiseCond for Clamped<N, Lo, Hi> {
+        fn cond<F: Float>(l: F, state: &[F]) -> F {
+            N::cond::<F>(l, state)
+        }
+    }
+}

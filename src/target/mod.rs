@@ -1,0 +1,102 @@
+//! Targets: what the model learns, and how a prediction is undone (SPEC §3).
+//!
+//! ```
+//! use gdf::prelude::*;
+//! let (x0, eps, a, b) = (0.3f64, -1.2, 0.8, 0.6);
+//! let x = a * x0 + b * eps;
+//! let v = target::V.target(x0, eps, a, b);
+//! assert!((target::V.x0(x, v, a, b) - x0).abs() < 1e-12);
+//! ```
+
+use crate::component::LogSnrFn;
+use crate::float::Real;
+
+pub mod epsilon;
+pub mod rectified_flows;
+pub mod v;
+pub mod x0;
+
+pub use epsilon::Epsilon;
+pub use rectified_flows::RectifiedFlows;
+pub use v::V;
+pub use x0::X0;
+
+/// A training target, element by element: `target(x0, ε, a, b)` and the inverse maps from a
+/// prediction `p` of the noised `x` back to `x0` and `ε`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a target",
+    label = "expected a target (what the model predicts) here",
+    note = "targets are Epsilon, X0, V and RectifiedFlows, or your own type implementing `gdf::target::Target`"
+)]
+pub trait Target: LogSnrFn {
+    /// The training target.
+    fn target<F: Real>(&self, x0: F, eps: F, a: F, b: F) -> F;
+    /// `x0` recovered from prediction `p` at noised `x`.
+    fn x0<F: Real>(&self, x: F, p: F, a: F, b: F) -> F;
+    /// `ε` recovered from prediction `p` at noised `x`.
+    fn eps<F: Real>(&self, x: F, p: F, a: F, b: F) -> F;
+    /// Whether the training target is `ε` itself (kernels then skip writing it).
+    fn is_epsilon(&self) -> bool {
+        false
+    }
+}
+
+/// The `#[cube]` form of a [`Target`]: the same three formulas (see [`crate::formula`]).
+#[cfg(gdf_kernel)]
+#[allow(missing_docs)] // the `…Expand` companion `#[cube]` generates has no docs
+#[cubecl::cube]
+pub trait CubeTarget: Send + Sync + 'static {
+    /// The training target.
+    fn target<F: cubecl::prelude::Float>(x0: F, eps: F, a: F, b: F) -> F;
+    /// `x0` from prediction `p` at noised `x`.
+    fn x0<F: cubecl::prelude::Float>(x: F, p: F, a: F, b: F) -> F;
+    /// `ε` from prediction `p` at noised `x`.
+    fn eps<F: cubecl::prelude::Float>(x: F, p: F, a: F, b: F) -> F;
+}
+
+/// The trait impls of a target whose `formula` module holds `target`, `x0` and `eps`.
+macro_rules! target_impls {
+    ($ty:ident, $name:literal $(, is_epsilon = $flag:literal)?) => {
+        impl crate::component::LogSnrFn for $ty {
+            fn write_decl(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
+                out.write_str($name)
+            }
+        }
+        impl crate::target::Target for $ty {
+            #[inline(always)]
+            fn target<F: crate::Real>(&self, x0: F, eps: F, a: F, b: F) -> F {
+                formula::target(x0, eps, a, b)
+            }
+            #[inline(always)]
+            fn x0<F: crate::Real>(&self, x: F, p: F, a: F, b: F) -> F {
+                formula::x0(x, p, a, b)
+            }
+            #[inline(always)]
+            fn eps<F: crate::Real>(&self, x: F, p: F, a: F, b: F) -> F {
+                formula::eps(x, p, a, b)
+            }
+            $(fn is_epsilon(&self) -> bool { $flag })?
+        }
+        #[cfg(gdf_kernel)]
+        mod device {
+            use super::*;
+            use cubecl::prelude::*;
+            #[allow(unused_imports)]
+            use crate::konst::Const;
+
+            #[cube]
+            impl crate::target::CubeTarget for $ty {
+                fn target<F: Float>(x0: F, eps: F, a: F, b: F) -> F {
+                    formula::cube::target::<F>(x0, eps, a, b)
+                }
+                fn x0<F: Float>(x: F, p: F, a: F, b: F) -> F {
+                    formula::cube::x0::<F>(x, p, a, b)
+                }
+                fn eps<F: Float>(x: F, p: F, a: F, b: F) -> F {
+                    formula::cube::eps::<F>(x, p, a, b)
+                }
+            }
+        }
+    };
+}
+use target_impls;
