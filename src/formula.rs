@@ -2,14 +2,14 @@
 //!
 //! Every component's arithmetic is written once, in a module under
 //! [`#[formulas]`](crate::formulas), and compiled twice: as host code (generic over
-//! [`Real`], f32 and f64) and, when the crate is built with a kernel runtime (`wgpu`, `cuda`
+//! [`Real`](crate::Real), f32 and f64) and, when the crate is built with a kernel runtime (`wgpu`, `cuda`
 //! or `hip`), as `#[cube]` code in the module's `cube` submodule. The bodies use only what
 //! both sides spell the same way:
 //!
 //! | write | host ([`host`]) | device (`device`, with a kernel feature) |
 //! |---|---|---|
 //! | `F::ln(x)`, `F::exp`, `F::sqrt`, `F::cos`, `F::tan`, `F::atan`, `F::acos`, `F::atan2`, `F::powf`, `F::powi`, `F::abs`, `F::min`, `F::max`, `F::floor`, `F::trunc` | `num_traits::Float` | cubecl's `Float` |
-//! | `F::new(1.0)` (constants exact in f32) | [`Real::new`] | `Float::new` |
+//! | `F::new(1.0)` (constants exact in f32) | [`Real::new`](crate::Real::new) | `Float::new` |
 //! | `konst::<F>(c)` (any `f64` constant) | `F::of(c)` | `F::new(c as f32)`, at expansion time |
 //! | `clamp::<F>(x, lo, hi)` | `torch.clamp` semantics | the same, NaN-preserving |
 //! | `select(c, a, b)` | `if c { a } else { b }` | cubecl's `select` |

@@ -180,7 +180,7 @@ no_state!(
     [S: Const] lw::Sigmoid<S>,
 );
 
-/// Host side of a [`CubeWeightProduct`]: refuses parts that carry state.
+/// Host side of a [`CubeWeightProduct`](crate::loss_weight::composed::CubeWeightProduct): refuses parts that carry state.
 pub trait ProductState {
     /// Errors when a part needs device state (an adaptive weight inside `Composed`).
     fn check(&self) -> Result<(), KernelError>;

@@ -43,7 +43,7 @@ zst!(
     /// `m = cos(s/(1+s)·π/2)²`, clamped to `[0, 1]`. Default `s = 0.008`.
     ///
     /// The original ignores a `clamp_range` given to `CosineTNoiseCond` and always clamps to
-    /// `[0, 1]`; so does this type (wrap it in [`Clamped`] for another range).
+    /// `[0, 1]`; so does this type (wrap it in [`Clamped`](super::Clamped) for another range).
     CosineT<S: Const = Dec<P8, N3>>
 );
 

@@ -26,7 +26,7 @@ pub mod formula {
 
 /// An integer time input: `trunc((inner(λ) − lo)/(hi − lo)·steps)`, where `inner` applies
 /// its own shift and clamp first. Values outside `continuous_range` are not clamped unless
-/// wrapped in [`Clamped`]. Defaults: `steps = 1000`, `continuous_range = [0, 1]`.
+/// wrapped in [`Clamped`](super::Clamped). Defaults: `steps = 1000`, `continuous_range = [0, 1]`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Discrete<N, Steps: Count = U1000, Lo: Const = Zero, Hi: Const = One> {
     /// The continuous noise cond being discretised.
