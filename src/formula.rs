@@ -14,6 +14,8 @@
 //! | `clamp::<F>(x, lo, hi)` | `torch.clamp` semantics | the same, NaN-preserving |
 //! | `select(c, a, b)` | `if c { a } else { b }` | cubecl's `select` |
 //! | `sigmoid::<F>(x)`, `logit::<F>(v)`, `round_even::<F>(x)`, `is_nan::<F>(x)` | the crate's forms | the same formulas |
+//! | `mul_hi`, `wrapping_mul`, `wrapping_add` (u32), `fma` (f32), `f32_to_bits`, `f32_from_bits`, `u32_to_f32` | std | cubecl's `mul_hi`, wrapping arithmetic, `fma`, `reinterpret`, `cast_from` |
+//! | `#[unroll] for …` | a plain loop | an unrolled loop |
 //! | `comptime!(e)`, `#[comptime] p: bool` | `e`, a plain parameter | expansion-time values |
 //!
 //! Functions of one module call each other by name on both sides; another formulas module is
@@ -103,6 +105,48 @@ pub mod host {
     pub fn is_nan<F: Real>(x: F) -> bool {
         x.is_nan()
     }
+
+    /// The high word of the 64-bit product `a·b`.
+    #[inline(always)]
+    pub fn mul_hi(a: u32, b: u32) -> u32 {
+        ((a as u64 * b as u64) >> 32) as u32
+    }
+
+    /// `a·b` modulo 2³² (the low word).
+    #[inline(always)]
+    pub fn wrapping_mul(a: u32, b: u32) -> u32 {
+        a.wrapping_mul(b)
+    }
+
+    /// `a + b` modulo 2³².
+    #[inline(always)]
+    pub fn wrapping_add(a: u32, b: u32) -> u32 {
+        a.wrapping_add(b)
+    }
+
+    /// `a·b + c` with one rounding (`f32::mul_add`).
+    #[inline(always)]
+    pub fn fma(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+
+    /// The bits of an `f32`.
+    #[inline(always)]
+    pub fn f32_to_bits(x: f32) -> u32 {
+        x.to_bits()
+    }
+
+    /// The `f32` with these bits.
+    #[inline(always)]
+    pub fn f32_from_bits(b: u32) -> f32 {
+        f32::from_bits(b)
+    }
+
+    /// `u32 → f32`, rounded to nearest.
+    #[inline(always)]
+    pub fn u32_to_f32(u: u32) -> f32 {
+        u as f32
+    }
 }
 
 /// The device side of the vocabulary (in scope in every `#[formulas]` module's `cube`
@@ -123,5 +167,41 @@ pub mod device {
     #[cube]
     pub fn is_nan<F: Float>(x: F) -> bool {
         f32::is_nan(f32::cast_from(x))
+    }
+
+    /// The high word of the 64-bit product `a·b`.
+    #[cube]
+    pub fn mul_hi(a: u32, b: u32) -> u32 {
+        u32::mul_hi(a, b)
+    }
+
+    /// `a·b` modulo 2³².
+    #[cube]
+    pub fn wrapping_mul(a: u32, b: u32) -> u32 {
+        a * b
+    }
+
+    /// `a + b` modulo 2³².
+    #[cube]
+    pub fn wrapping_add(a: u32, b: u32) -> u32 {
+        a + b
+    }
+
+    /// The bits of an `f32`.
+    #[cube]
+    pub fn f32_to_bits(x: f32) -> u32 {
+        u32::reinterpret(x)
+    }
+
+    /// The `f32` with these bits.
+    #[cube]
+    pub fn f32_from_bits(b: u32) -> f32 {
+        f32::reinterpret(b)
+    }
+
+    /// `u32 → f32`, rounded to nearest.
+    #[cube]
+    pub fn u32_to_f32(u: u32) -> f32 {
+        f32::cast_from(u)
     }
 }

@@ -54,6 +54,7 @@ const M1: u32 = 0xCD9E_8D57;
 const W0: u32 = 0x9E37_79B9;
 const W1: u32 = 0xBB67_AE85;
 
+/// `(hi, lo)` of `a·b` (the lane-parallel Philox's restatement of [`formula::philox4x32`]).
 #[inline(always)]
 fn mulhilo(a: u32, b: u32) -> (u32, u32) {
     let p = a as u64 * b as u64;
@@ -63,15 +64,7 @@ fn mulhilo(a: u32, b: u32) -> (u32, u32) {
 /// Philox4x32 with 10 rounds.
 #[inline(always)]
 pub fn philox4x32(ctr: [u32; 4], key: [u32; 2]) -> [u32; 4] {
-    let [mut c0, mut c1, mut c2, mut c3] = ctr;
-    let [mut k0, mut k1] = key;
-    for _ in 0..10 {
-        let (hi0, lo0) = mulhilo(M0, c0);
-        let (hi1, lo1) = mulhilo(M1, c2);
-        (c0, c1, c2, c3) = (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0);
-        k0 = k0.wrapping_add(W0);
-        k1 = k1.wrapping_add(W1);
-    }
+    let (c0, c1, c2, c3) = formula::philox4x32(ctr[0], ctr[1], ctr[2], ctr[3], key[0], key[1]);
     [c0, c1, c2, c3]
 }
 
@@ -81,81 +74,134 @@ pub fn key(seed: u64) -> [u32; 2] {
     [seed as u32, (seed >> 32) as u32]
 }
 
-/// A word's uniform in (0, 1): `((w >> 8) + ½)·2⁻²⁴` (exact in f32).
-#[inline(always)]
-pub fn uniform24(w: u32) -> f32 {
-    ((w >> 8) as f32 + 0.5) * (1.0 / 16_777_216.0)
-}
-
-/// `a·b + c` with one rounding (`f32::mul_add`: a `vfmadd` where the CPU has FMA, as in the
-/// AVX2 paths; a correctly rounded library call otherwise), so every path gives the same bits.
-#[inline(always)]
-fn fma(a: f32, b: f32, c: f32) -> f32 {
-    a.mul_add(b, c)
-}
-
-/// Natural log for `x ∈ (0, 1]` (normal f32), Cephes-style: `x = m·2^e` with
-/// `m ∈ [√½, √2)`, then a degree-8 polynomial in `f = m − 1` evaluated by Estrin's scheme with
-/// fused multiply-adds (short dependency chains, so it pipelines). Branch-free, so it
-/// vectorises. Relative error below 8.5e-8 (0.71 ulp) over every `u` that [`uniform24`]
-/// yields (checked exhaustively against f64 by an ignored test).
-#[inline(always)]
-pub fn ln_f32(x: f32) -> f32 {
-    let bits = x.to_bits();
-    let e0 = (((bits >> 23) & 0xff) as i32 - 126) as f32;
-    let m0 = f32::from_bits((bits & 0x007f_ffff) | 0x3f00_0000); // [0.5, 1)
-    let small = m0 < core::f32::consts::FRAC_1_SQRT_2;
-    let ef = if small { e0 - 1.0 } else { e0 };
-    let m = if small { m0 + m0 } else { m0 };
-    let f = m - 1.0;
-    let z = f * f;
-    let z2 = z * z;
-    let z4 = z2 * z2;
-    let q0 = fma(-2.499_999_4e-1, f, 3.333_333e-1);
-    let q1 = fma(-1.666_805_8e-1, f, 2.000_071_5e-1);
-    let q2 = fma(-1.242_014_1e-1, f, 1.424_932_3e-1);
-    let q3 = fma(-1.151_461e-1, f, 1.167_699_9e-1);
-    let p = fma(7.037_683_6e-2, z4, fma(fma(q3, z, q2), z2, fma(q1, z, q0)));
-    let y = fma(f * z, p, fma(-2.121_944_4e-4, ef, -0.5 * z));
-    fma(0.693_359_4, ef, f + y)
-}
-
-/// `(sin 2πu, cos 2πu)` for `u ∈ [0, 1)`: reduce to the nearest quarter turn
-/// `q = round(4u)`, evaluate minimax polynomials on `r ∈ [−π/4, π/4]` (Horner with fused
-/// multiply-adds), rotate by `q` quarter turns. Branch-free, so it vectorises. At most 1.1e-7
-/// from the exact values over every `u` that [`uniform24`] yields.
-#[inline(always)]
-pub fn sincos_2pi(u: f32) -> (f32, f32) {
-    let qf = (u * 4.0).round(); // 0..=4
-    let r = (u - qf * 0.25) * core::f32::consts::TAU; // [−π/4, π/4]
-    let z = r * r;
-    let s = fma(
-        fma(fma(-1.951_529_6e-4, z, 8.332_161e-3), z, -1.666_665_5e-1) * z,
-        r,
-        r,
-    );
-    let c = fma(
-        fma(fma(2.443_315_7e-5, z, -1.388_731_6e-3), z, 4.166_664_6e-2) * z,
-        z,
-        fma(-0.5, z, 1.0),
-    );
-    // sin(r + qπ/2) and cos(r + qπ/2) for q = qf mod 4, decided with float compares only
-    // (q = 4 is a full turn, like 0).
-    let swap = qf == 1.0 || qf == 3.0;
-    let (a, b) = if swap { (c, s) } else { (s, c) };
-    let sin = if qf == 2.0 || qf == 3.0 { -a } else { a };
-    let cos = if qf == 1.0 || qf == 2.0 { -b } else { b };
-    (sin, cos)
-}
+pub use formula::{ln_f32, sincos_2pi, uniform24};
 
 /// Four standard normals from one Philox block.
 #[inline(always)]
 pub fn normals4(words: [u32; 4]) -> [f32; 4] {
-    let r0 = (-2.0 * ln_f32(uniform24(words[0]))).sqrt();
-    let r1 = (-2.0 * ln_f32(uniform24(words[2]))).sqrt();
-    let (s0, c0) = sincos_2pi(uniform24(words[1]));
-    let (s1, c1) = sincos_2pi(uniform24(words[3]));
-    [r0 * c0, r0 * s0, r1 * c1, r1 * s1]
+    let (z0, z1, z2, z3) = formula::normals4(words[0], words[1], words[2], words[3]);
+    [z0, z1, z2, z3]
+}
+
+/// The noise transform, written once for the host and the kernels (see [`crate::formula`]):
+/// Philox4x32-10 and Box–Muller with the crate's own `ln` and `sincos` polynomials, so the
+/// device draws the host's numbers bit for bit. The lane-parallel and AVX2 paths below restate
+/// Philox per lane for speed and are tested bit-identical to these.
+#[crate::formulas]
+pub mod formula {
+    /// Philox4x32-10 on counter `(c0, c1, c2, c3)` and key `(k0, k1)`.
+    pub fn philox4x32(
+        c0: u32,
+        c1: u32,
+        c2: u32,
+        c3: u32,
+        k0: u32,
+        k1: u32,
+    ) -> (u32, u32, u32, u32) {
+        let mut c0 = c0;
+        let mut c1 = c1;
+        let mut c2 = c2;
+        let mut c3 = c3;
+        let mut k0 = k0;
+        let mut k1 = k1;
+        #[unroll]
+        for _ in 0..10 {
+            let hi0 = mul_hi(0xD251_1F53u32, c0);
+            let lo0 = wrapping_mul(0xD251_1F53u32, c0);
+            let hi1 = mul_hi(0xCD9E_8D57u32, c2);
+            let lo1 = wrapping_mul(0xCD9E_8D57u32, c2);
+            let n0 = hi1 ^ c1 ^ k0;
+            let n2 = hi0 ^ c3 ^ k1;
+            c0 = n0;
+            c1 = lo1;
+            c2 = n2;
+            c3 = lo0;
+            k0 = wrapping_add(k0, 0x9E37_79B9u32);
+            k1 = wrapping_add(k1, 0xBB67_AE85u32);
+        }
+        (c0, c1, c2, c3)
+    }
+
+    /// A word's uniform in (0, 1): `((w >> 8) + ½)·2⁻²⁴` (exact in f32).
+    pub fn uniform24(w: u32) -> f32 {
+        (u32_to_f32(w >> 8u32) + 0.5f32) * (1.0f32 / 16_777_216.0f32)
+    }
+
+    /// Natural log for `x ∈ (0, 1]` (normal f32), Cephes-style: `x = m·2^e` with
+    /// `m ∈ [√½, √2)`, then a degree-8 polynomial in `f = m − 1` evaluated by Estrin's scheme
+    /// with fused multiply-adds (short dependency chains, so it pipelines). Branch-free, so it
+    /// vectorises. Relative error below 8.5e-8 (0.71 ulp) over every `u` that [`uniform24`]
+    /// yields (checked exhaustively against f64 by an ignored test).
+    pub fn ln_f32(x: f32) -> f32 {
+        let bits = f32_to_bits(x);
+        // The biased exponent (1..=254 for a normal x) less 126, exact in f32.
+        let e0 = u32_to_f32((bits >> 23u32) & 0xffu32) - 126.0f32;
+        let m0 = f32_from_bits((bits & 0x007f_ffffu32) | 0x3f00_0000u32); // [0.5, 1)
+        let small = m0 < core::f32::consts::FRAC_1_SQRT_2;
+        let ef = select(small, e0 - 1.0f32, e0);
+        let m = select(small, m0 + m0, m0);
+        let f = m - 1.0f32;
+        let z = f * f;
+        let z2 = z * z;
+        let z4 = z2 * z2;
+        let q0 = fma(-2.499_999_4e-1f32, f, 3.333_333e-1f32);
+        let q1 = fma(-1.666_805_8e-1f32, f, 2.000_071_5e-1f32);
+        let q2 = fma(-1.242_014_1e-1f32, f, 1.424_932_3e-1f32);
+        let q3 = fma(-1.151_461e-1f32, f, 1.167_699_9e-1f32);
+        let p = fma(
+            7.037_683_6e-2f32,
+            z4,
+            fma(fma(q3, z, q2), z2, fma(q1, z, q0)),
+        );
+        let y = fma(f * z, p, fma(-2.121_944_4e-4f32, ef, -0.5f32 * z));
+        fma(0.693_359_4f32, ef, f + y)
+    }
+
+    /// `(sin 2πu, cos 2πu)` for `u ∈ [0, 1)`: reduce to the nearest quarter turn
+    /// `q = round(4u)`, evaluate minimax polynomials on `r ∈ [−π/4, π/4]` (Horner with fused
+    /// multiply-adds), rotate by `q` quarter turns. Branch-free, so it vectorises. At most
+    /// 1.1e-7 from the exact values over every `u` that [`uniform24`] yields. (`4u` is never
+    /// a tie, so the host's and the device's rounding rules agree.)
+    pub fn sincos_2pi(u: f32) -> (f32, f32) {
+        let qf = f32::round(u * 4.0f32); // 0..=4
+        let r = (u - qf * 0.25f32) * core::f32::consts::TAU; // [−π/4, π/4]
+        let z = r * r;
+        let s = fma(
+            fma(
+                fma(-1.951_529_6e-4f32, z, 8.332_161e-3f32),
+                z,
+                -1.666_665_5e-1f32,
+            ) * z,
+            r,
+            r,
+        );
+        let c = fma(
+            fma(
+                fma(2.443_315_7e-5f32, z, -1.388_731_6e-3f32),
+                z,
+                4.166_664_6e-2f32,
+            ) * z,
+            z,
+            fma(-0.5f32, z, 1.0f32),
+        );
+        // sin(r + qπ/2) and cos(r + qπ/2) for q = qf mod 4, decided with float compares only
+        // (q = 4 is a full turn, like 0).
+        let swap = qf == 1.0f32 || qf == 3.0f32;
+        let a = select(swap, c, s);
+        let b = select(swap, s, c);
+        let sin = select(qf == 2.0f32 || qf == 3.0f32, -a, a);
+        let cos = select(qf == 1.0f32 || qf == 2.0f32, -b, b);
+        (sin, cos)
+    }
+
+    /// Four standard normals from one Philox block's words (Box–Muller).
+    pub fn normals4(w0: u32, w1: u32, w2: u32, w3: u32) -> (f32, f32, f32, f32) {
+        let r0 = f32::sqrt(-2.0f32 * ln_f32(uniform24(w0)));
+        let r1 = f32::sqrt(-2.0f32 * ln_f32(uniform24(w2)));
+        let (s0, c0) = sincos_2pi(uniform24(w1));
+        let (s1, c1) = sincos_2pi(uniform24(w3));
+        (r0 * c0, r0 * s0, r1 * c1, r1 * s1)
+    }
 }
 
 /// The standard normal for element `index` of `sample` at `step` for `purpose`.

@@ -101,8 +101,10 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-/// The host form: `F: Float` → `F: ::gdf::Real`, no `#[comptime]` markers, always inlined.
+/// The host form: `F: Float` → `F: ::gdf::Real`, no `#[comptime]` markers, no `#[unroll]`
+/// hints, always inlined.
 fn host_fn(mut f: ItemFn) -> ItemFn {
+    NoUnroll.visit_block_mut(&mut f.block);
     for p in f.sig.generics.type_params_mut() {
         for b in p.bounds.iter_mut() {
             if let syn::TypeParamBound::Trait(t) = b {
@@ -146,6 +148,16 @@ fn to_cube(tree: &mut syn::UseTree) -> syn::Result<()> {
             other,
             "`#[formulas] use` imports one formulas module: `#[formulas] use path::formula as name;`",
         )),
+    }
+}
+
+/// Drops `#[unroll]` (a device-only loop hint) from the host copy.
+struct NoUnroll;
+
+impl VisitMut for NoUnroll {
+    fn visit_expr_for_loop_mut(&mut self, e: &mut syn::ExprForLoop) {
+        e.attrs.retain(|a| !a.path().is_ident("unroll"));
+        syn::visit_mut::visit_expr_for_loop_mut(self, e);
     }
 }
 

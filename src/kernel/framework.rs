@@ -99,7 +99,7 @@ fn diffuse_elem<F: Float, T: CubeTarget>(
     }
 }
 
-/// The per-call scalars of [`diffuse_kernel`].
+/// The per-call scalars of `diffuse_kernel`.
 #[derive(CubeType, CubeLaunch, Clone, Copy, Debug)]
 pub struct DiffuseScalars {
     /// Elements per sample.
@@ -124,7 +124,7 @@ pub struct DiffuseScalars {
     pub offset_k: f32,
 }
 
-/// Comptime switches of [`diffuse_kernel`].
+/// Comptime switches of `diffuse_kernel`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct DiffuseFlags {
     /// `tl` holds logSNR (else `t`).

@@ -1,6 +1,6 @@
 //! The sampling step and the device-side sampling driver.
 //!
-//! A guided step with rescale is **two launches**: [`rescale_reduce_kernel`] (the mean and
+//! A guided step with rescale is **two launches**: `rescale_reduce_kernel` (the mean and
 //! the squared deviations of the conditional and the guided prediction, per cube, merged
 //! with Chan's formula) and the fused step (each cube first merges the partials it needs,
 //! then: guidance combine, rescale, undiffuse, sampler step with in-kernel noise). Without

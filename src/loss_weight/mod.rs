@@ -148,7 +148,7 @@ pub trait LossWeightConsts {
 }
 
 /// The `#[cube]` form of a [`LossWeight`]: its raw formula (the same source as the host's,
-/// see [`crate::formula`]). The wrapper is [`loss_weight`].
+/// see [`crate::formula`]). The wrapper is [`loss_weight()`].
 #[cfg(gdf_kernel)]
 #[allow(missing_docs)] // the `…Expand` companion `#[cube]` generates has no docs
 #[cubecl::cube]

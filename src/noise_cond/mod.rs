@@ -130,7 +130,7 @@ pub trait NoiseCondConsts {
 }
 
 /// The `#[cube]` form of a [`NoiseCond`]: its raw formula (the same source as the host's, see
-/// [`crate::formula`]). The wrapper is [`noise_cond`].
+/// [`crate::formula`]). The wrapper is [`noise_cond()`].
 #[cfg(gdf_kernel)]
 #[allow(missing_docs)] // the `…Expand` companion `#[cube]` generates has no docs
 #[cubecl::cube]

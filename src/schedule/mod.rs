@@ -329,7 +329,7 @@ pub trait ScheduleConsts {
 }
 
 /// The `#[cube]` form of a [`Schedule`]: its raw formula `f(t)` (the same source as the
-/// host's, see [`crate::formula`]). The shared wrapper is [`schedule_logsnr`].
+/// host's, see [`crate::formula`]). The shared wrapper is [`schedule_logsnr()`].
 #[cfg(gdf_kernel)]
 #[allow(missing_docs)] // the `…Expand` companion `#[cube]` generates has no docs
 #[cubecl::cube]
