@@ -31,6 +31,7 @@ pub mod dynamic;
 pub mod error;
 pub mod float;
 pub mod framework;
+pub mod guidance;
 #[cfg(any(feature = "wgpu", feature = "cuda", feature = "hip"))]
 pub mod kernel;
 pub mod konst;
@@ -70,6 +71,7 @@ pub mod prelude {
     pub use crate::component::LogSnrFn;
     pub use crate::error::GdfError;
     pub use crate::float::Real;
+    pub use crate::guidance::{self, Guidance};
     pub use crate::loss_weight::{self, LossWeight};
     pub use crate::noise_cond::{self, NoiseCond};
     pub use crate::sampler::{self, Sampler};
