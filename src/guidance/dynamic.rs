@@ -58,7 +58,7 @@ impl DynGuidance {
         })
     }
 
-    fn inner(&self) -> &dyn GuidanceObj {
+    fn inner(&self) -> &dyn Guidance {
         match self {
             Self::Cfg(g) => g,
             Self::Apg(g) => g,
@@ -68,7 +68,7 @@ impl DynGuidance {
         }
     }
 
-    fn inner_mut(&mut self) -> &mut dyn GuidanceObj {
+    fn inner_mut(&mut self) -> &mut dyn Guidance {
         match self {
             Self::Cfg(g) => g,
             Self::Apg(g) => g,
@@ -76,57 +76,6 @@ impl DynGuidance {
             Self::Tangential(g) => g,
             Self::CfgPp(g) => g,
         }
-    }
-}
-
-/// The object-safe part of [`Guidance`] (everything but the generic `guide`).
-trait GuidanceObj {
-    fn name(&self) -> &'static str;
-    fn space(&self) -> Space;
-    fn branch(&self) -> Branch;
-    fn validate(&self) -> Result<()>;
-    fn enabled(&self, ctx: &StepCtx) -> Result<bool>;
-    fn num_conditions(&self, ctx: &StepCtx) -> Result<usize>;
-    fn needs_uncond(&self, ctx: &StepCtx) -> Result<bool>;
-    fn linear(&self, ctx: &StepCtx) -> Result<Option<[f64; 2]>>;
-    fn plan(&self, ctx: &StepCtx, layout: &Layout) -> Result<Plan>;
-    fn coefficients(&self, ctx: &StepCtx, plan: &Plan, group: &Moments) -> [f64; 3];
-    fn momentum_buffer(&mut self) -> Option<&mut MomentumState>;
-}
-
-impl<G: Guidance> GuidanceObj for G {
-    fn name(&self) -> &'static str {
-        Guidance::name(self)
-    }
-    fn space(&self) -> Space {
-        Guidance::space(self)
-    }
-    fn branch(&self) -> Branch {
-        Guidance::branch(self)
-    }
-    fn validate(&self) -> Result<()> {
-        Guidance::validate(self)
-    }
-    fn enabled(&self, ctx: &StepCtx) -> Result<bool> {
-        Guidance::enabled(self, ctx)
-    }
-    fn num_conditions(&self, ctx: &StepCtx) -> Result<usize> {
-        Guidance::num_conditions(self, ctx)
-    }
-    fn needs_uncond(&self, ctx: &StepCtx) -> Result<bool> {
-        Guidance::needs_uncond(self, ctx)
-    }
-    fn linear(&self, ctx: &StepCtx) -> Result<Option<[f64; 2]>> {
-        Guidance::linear(self, ctx)
-    }
-    fn plan(&self, ctx: &StepCtx, layout: &Layout) -> Result<Plan> {
-        Guidance::plan(self, ctx, layout)
-    }
-    fn coefficients(&self, ctx: &StepCtx, plan: &Plan, group: &Moments) -> [f64; 3] {
-        Guidance::coefficients(self, ctx, plan, group)
-    }
-    fn momentum_buffer(&mut self) -> Option<&mut MomentumState> {
-        Guidance::momentum_buffer(self)
     }
 }
 

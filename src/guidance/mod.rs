@@ -16,7 +16,9 @@
 //! norms first; [`Guidance::guide`] computes them in **one read-only reduction pass** (sums of
 //! `c`, `u`, `m` and of all their pairwise products, accumulated in f64), turns them into the
 //! coefficients on the host, and then runs **one fused write pass** (which also updates APG's
-//! momentum).
+//! momentum). An executor with its own write pass (a device, or a solver folding the
+//! combination into its step) uses the two halves: [`reduce_moments`], then
+//! [`coefficient_table`].
 //!
 //! | guider | acts on | linear | state |
 //! |---|---|---|---|
@@ -65,6 +67,7 @@ pub use apg::{Apg, NormDims};
 pub use cfg::ClassifierFree;
 pub use cfgpp::CfgPp;
 pub use dynamic::DynGuidance;
+
 pub use tangential::{top_eigen_products, Tangential};
 pub use zero_star::CfgZeroStar;
 
@@ -619,6 +622,7 @@ pub trait Guidance {
         self.validate()?;
         ctx.validate()?;
         let plan = self.plan(ctx, layout)?;
+        check_cells(layout, &plan.cells)?;
         let num_conditions = self.num_conditions(ctx)?;
         check_len("cond", layout.len(), cond.len())?;
         check_len("out", layout.len(), out.len())?;
@@ -662,7 +666,7 @@ pub trait Guidance {
         } else {
             vec![Moments::default(); layout.batch() * plan.cells.per_sample]
         };
-        let coef = coefficient_table(self, ctx, &plan, layout, &moments);
+        let coef = table(self, ctx, &plan, layout, &moments);
         write(
             layout,
             &plan.cells,
@@ -712,8 +716,75 @@ impl MomentumState {
     }
 }
 
+/// The reduction pass alone, for an executor that runs the write pass itself (a device, or a
+/// solver folding the combination into its step): the [`Moments`] of every (sample, cell) of
+/// `plan.cells`, indexed `sample · cells.per_sample + cell`. `momentum` is the buffer before
+/// this step's update (APG), `uncond` may be `None` when the plan does not read it.
+///
+/// Errors: buffer lengths other than `layout.len()`, a cell index out of range.
+pub fn reduce_moments<F: Real>(
+    layout: &Layout,
+    cells: &Cells,
+    cond: &[F],
+    uncond: Option<&[F]>,
+    momentum: Option<&[f64]>,
+) -> Result<Vec<Moments>> {
+    check_len("cond", layout.len(), cond.len())?;
+    if let Some(u) = uncond {
+        check_len("uncond", layout.len(), u.len())?;
+    }
+    if let Some(m) = momentum {
+        check_len("momentum", layout.len(), m.len())?;
+    }
+    check_cells(layout, cells)?;
+    Ok(reduce(layout, cells, cond, uncond, momentum))
+}
+
+/// The coefficients `[α, β, γ]` of `out = α·c + β·u + γ·m` for every (sample, cell), from the
+/// moments of [`reduce_moments`] (or zeros when `!plan.reduce`), with the rescale folded in:
+/// what the fused write pass needs. The write pass also sets `m ← c − u + β_m·m` when
+/// `plan.momentum = Some(β_m)`.
+///
+/// Errors: `moments` not of length `batch · cells.per_sample`.
+pub fn coefficient_table<G: Guidance + ?Sized>(
+    g: &G,
+    ctx: &StepCtx,
+    plan: &Plan,
+    layout: &Layout,
+    moments: &[Moments],
+) -> Result<Vec<[f64; 3]>> {
+    check_len(
+        "moments",
+        layout.batch() * plan.cells.per_sample,
+        moments.len(),
+    )?;
+    Ok(table(g, ctx, plan, layout, moments))
+}
+
+fn check_cells(layout: &Layout, cells: &Cells) -> Result<()> {
+    if cells.per_sample == 0 {
+        return Err(out_of_range("cells.per_sample", 0.0, "at least 1"));
+    }
+    if let Some(idx) = &cells.index {
+        check_len("cells.index", layout.per_sample(), idx.len())?;
+        if let Some(&bad) = idx.iter().find(|&&i| i as usize >= cells.per_sample) {
+            return Err(GdfError::Invalid {
+                message: format!(
+                    "`cells.index` has cell {bad}, expected < cells.per_sample = {}",
+                    cells.per_sample
+                ),
+            });
+        }
+    } else if cells.per_sample != 1 {
+        return Err(GdfError::Invalid {
+            message: "`cells.index` is None, so `cells.per_sample` must be 1".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Per (sample, cell) coefficients, rescale folded in.
-fn coefficient_table<G: Guidance + ?Sized>(
+fn table<G: Guidance + ?Sized>(
     g: &G,
     ctx: &StepCtx,
     plan: &Plan,
