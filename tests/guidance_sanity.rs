@@ -427,9 +427,31 @@ fn two_phase_api_equals_guide() {
     let m = reduce_moments(&layout, &plan.cells, &c, Some(&u), None).unwrap();
     let coef = coefficient_table(&g, &ctx, &plan, &layout, &m).unwrap();
     let ext: Vec<f64> = (0..8)
-        .map(|i| coef[i / 4][0] * c[i] + coef[i / 4][1] * u[i])
+        .map(|i| {
+            let k = coef[i / 4];
+            k[COND] * c[i] + k[UNCOND] * u[i] + k[DELTA] * (c[i] - u[i])
+        })
         .collect();
     let mut out = vec![0.0; 8];
     g.guide(&ctx, &layout, &c, Some(&u), &mut out).unwrap();
     assert_close(&out, &ext, 1e-15);
+}
+
+#[test]
+fn apg_threshold_when_cond_nearly_equals_uncond() {
+    // Δ ≈ 1e-12·|c|: ‖Δ‖ comes from Δ's own sums, not from ‖c‖² − 2⟨c,u⟩ + ‖u‖² (which
+    // cancels to noise, possibly negative)
+    let c = [1.5, 1.0, -0.5];
+    let u: Vec<f64> = c
+        .iter()
+        .enumerate()
+        .map(|(i, x)| x - 1e-12 * (i as f64 + 1.0))
+        .collect();
+    for momentum in [None, Some(-0.5)] {
+        let mut g = apg(8.0, 1.0, 1.0, momentum, false);
+        // η = 1 and ‖Δ‖ < r at step 0 (m = Δ): out = u + w·Δ
+        let out = guide1(&mut g, 0, 2, &c, &u);
+        let want: Vec<f64> = (0..3).map(|i| u[i] + 8.0 * (c[i] - u[i])).collect();
+        assert_close(&out, &want, 1e-15);
+    }
 }

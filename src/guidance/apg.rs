@@ -2,7 +2,8 @@
 
 use super::cfg::{check_rescale, check_scale, noop};
 use super::{
-    out_of_range, Cells, Gate, Guidance, Layout, Moments, MomentumState, Plan, Space, StepCtx,
+    out_of_range, Cells, Coef, Gate, Guidance, Layout, Moments, MomentumState, Plan, Space,
+    StepCtx, COND,
 };
 use crate::error::{GdfError, Result};
 
@@ -236,38 +237,33 @@ impl Guidance for Apg {
         })
     }
 
-    fn coefficients(&self, _ctx: &StepCtx, plan: &Plan, g: &Moments) -> [f64; 3] {
+    fn coefficients(&self, _ctx: &StepCtx, plan: &Plan, g: &Moments) -> Coef {
         if !plan.enabled {
-            return [1.0, 0.0, 0.0];
+            return [1.0, 0.0, 0.0, 0.0];
         }
         let bm = plan.momentum.unwrap_or(0.0);
-        // Δ = c − u + β·m (as coefficients on (c, u, m))
-        let d = [1.0, -1.0, bm];
+        // d = (c − u) + β·m, as coefficients on (c, u, m, c − u)
+        let d = [0.0, 0.0, bm, 1.0];
         let s = if self.norm_threshold > 0.0 {
-            let norm = g.dot_of(d, d).sqrt();
-            let r = self.norm_threshold / norm;
-            if r < 1.0 || r.is_nan() {
-                r
+            let norm = g.dot_of(d, d).max(0.0).sqrt();
+            if norm > self.norm_threshold {
+                self.norm_threshold / norm
             } else {
                 1.0
             }
         } else {
             1.0
         };
-        let nc = g.dot[0][0].sqrt().max(1e-12);
-        let t = g.dot_of(d, [1.0, 0.0, 0.0]) / (nc * nc);
-        // out = base + w·s·Δ − w·s·(1 − η)·t·c
+        let nc = g.dot[COND][COND].sqrt().max(1e-12);
+        let t = g.dot_of(d, [1.0, 0.0, 0.0, 0.0]) / (nc * nc);
+        // out = base + w·s·d − w·s·(1 − η)·t·c
         let w = self.scale;
         let (bc, bu) = if self.original {
             (1.0, 0.0)
         } else {
             (0.0, 1.0)
         };
-        [
-            bc + w * s * (1.0 - (1.0 - self.eta) * t),
-            bu - w * s,
-            w * s * bm,
-        ]
+        [bc - w * s * (1.0 - self.eta) * t, bu, w * s * bm, w * s]
     }
 
     fn momentum_buffer(&mut self) -> Option<&mut MomentumState> {

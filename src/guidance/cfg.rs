@@ -1,7 +1,9 @@
 //! Classifier-free guidance (diffusers' `ClassifierFreeGuidance`) with the per-sample
 //! guidance rescale, and autoguidance.
 
-use super::{out_of_range, Branch, Cells, Gate, Guidance, Layout, Moments, Plan, Space, StepCtx};
+use super::{
+    out_of_range, Branch, Cells, Coef, Gate, Guidance, Layout, Moments, Plan, Space, StepCtx,
+};
 use crate::error::Result;
 
 /// Classifier-free guidance: `out = u + w·(c − u)` (diffusers' convention, `w = 1` is no
@@ -184,12 +186,12 @@ impl Guidance for ClassifierFree {
         Ok(simple_plan(self.enabled(ctx)?, false, self.rescale))
     }
 
-    fn coefficients(&self, _ctx: &StepCtx, plan: &Plan, _group: &Moments) -> [f64; 3] {
-        if plan.enabled {
-            let [a, b] = self.on_coefficients();
-            [a, b, 0.0]
-        } else {
-            [1.0, 0.0, 0.0]
+    fn coefficients(&self, _ctx: &StepCtx, plan: &Plan, _group: &Moments) -> Coef {
+        // u + w·(c − u) or c + w·(c − u), with c − u formed per element
+        match (plan.enabled, self.original) {
+            (false, _) => [1.0, 0.0, 0.0, 0.0],
+            (true, false) => [0.0, 1.0, 0.0, self.scale],
+            (true, true) => [1.0, 0.0, 0.0, self.scale],
         }
     }
 }

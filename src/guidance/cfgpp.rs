@@ -1,7 +1,7 @@
 //! CFG++ (Chung et al. 2024): guidance with the renoising done by the unconditional noise.
 
 use super::cfg::simple_plan;
-use super::{out_of_range, Gate, Guidance, Layout, Moments, Plan, Space, StepCtx};
+use super::{out_of_range, Coef, Gate, Guidance, Layout, Moments, Plan, Space, StepCtx};
 use crate::error::Result;
 
 /// CFG++: the guided prediction is `D_λ = D_u + λ·(D_c − D_u)` with `λ ∈ [0, 1]` (the same in ε
@@ -122,11 +122,11 @@ impl Guidance for CfgPp {
         Ok(simple_plan(self.enabled(ctx)?, false, 0.0))
     }
 
-    fn coefficients(&self, _ctx: &StepCtx, plan: &Plan, _g: &Moments) -> [f64; 3] {
+    fn coefficients(&self, _ctx: &StepCtx, plan: &Plan, _g: &Moments) -> Coef {
         if plan.enabled {
-            [self.scale, 1.0 - self.scale, 0.0]
+            [0.0, 1.0, 0.0, self.scale] // D_u + λ·(D_c − D_u)
         } else {
-            [1.0, 0.0, 0.0]
+            [1.0, 0.0, 0.0, 0.0]
         }
     }
 }

@@ -1,8 +1,8 @@
 //! A guider chosen at run time (a config file's name), in the style of [`crate::dynamic`].
 
 use super::{
-    Apg, Branch, CfgPp, CfgZeroStar, ClassifierFree, Guidance, Layout, Moments, MomentumState,
-    Plan, Space, StepCtx, Tangential,
+    Apg, Branch, CfgPp, CfgZeroStar, ClassifierFree, Coef, Guidance, Layout, Moments,
+    MomentumState, Plan, Space, StepCtx, Tangential,
 };
 use crate::error::{GdfError, Result};
 
@@ -107,7 +107,7 @@ impl Guidance for DynGuidance {
     fn plan(&self, ctx: &StepCtx, layout: &Layout) -> Result<Plan> {
         self.inner().plan(ctx, layout)
     }
-    fn coefficients(&self, ctx: &StepCtx, plan: &Plan, group: &Moments) -> [f64; 3] {
+    fn coefficients(&self, ctx: &StepCtx, plan: &Plan, group: &Moments) -> Coef {
         self.inner().coefficients(ctx, plan, group)
     }
     fn momentum_buffer(&mut self) -> Option<&mut MomentumState> {

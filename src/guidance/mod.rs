@@ -6,15 +6,17 @@
 //! prediction. Every guider here ends in the same per-element form
 //!
 //! ```text
-//! out = α·c + β·u + γ·m          (α, β, γ per sample, or per norm group for APG)
+//! out = α·c + β·u + γ·m + δ·(c − u)      (per sample, or per norm group for APG)
 //! ```
 //!
-//! where `m` is APG's momentum buffer (state kept across steps). The coefficients are plain
+//! where `m` is APG's momentum buffer (state kept across steps); the difference `Δ = c − u`
+//! is formed element by element (in the reduction too), so a guidance signal far below `c`
+//! loses nothing to cancellation. The coefficients are plain
 //! numbers for the linear guiders ([`ClassifierFree`], autoguidance, [`CfgPp`]), available from
 //! [`Guidance::linear`] so a solver can fold them into its own fused pass. The non-linear ones
 //! (guidance rescale, [`Apg`], [`CfgZeroStar`], [`Tangential`]) need per-sample dot products and
 //! norms first; [`Guidance::guide`] computes them in **one read-only reduction pass** (sums of
-//! `c`, `u`, `m` and of all their pairwise products, accumulated in f64), turns them into the
+//! `c`, `u`, `m`, `Δ` and of all their pairwise products, accumulated in f64), turns them into the
 //! coefficients on the host, and then runs **one fused write pass** (which also updates APG's
 //! momentum). An executor with its own write pass (a device, or a solver folding the
 //! combination into its step) uses the two halves: [`reduce_moments`], then
@@ -451,16 +453,31 @@ impl Cells {
     }
 }
 
-/// Sums over one group: `n`, `Σ x_i` and `Σ x_i·x_j` for `x = (c, u, m)` (0 = cond,
-/// 1 = uncond, 2 = momentum), accumulated in f64. Absent buffers count as zeros.
+/// Index of `c` (the conditional prediction) in [`Moments`] and [`Coef`].
+pub const COND: usize = 0;
+/// Index of `u` (the unconditional prediction).
+pub const UNCOND: usize = 1;
+/// Index of `m` (APG's momentum buffer before this step's update).
+pub const MOMENTUM: usize = 2;
+/// Index of `Δ = c − u` (formed element by element).
+pub const DELTA: usize = 3;
+
+/// Coefficients `[α, β, γ, δ]` of `out = α·c + β·u + γ·m + δ·(c − u)` (indices [`COND`],
+/// [`UNCOND`], [`MOMENTUM`], [`DELTA`]).
+pub type Coef = [f64; 4];
+
+/// Sums over one group: `n`, `Σ x_i` and `Σ x_i·x_j` for `x = (c, u, m, Δ)` (indices
+/// [`COND`], [`UNCOND`], [`MOMENTUM`], [`DELTA`]), accumulated in f64. Absent buffers count
+/// as zeros. `Δ = c − u` has its own sums so that `‖Δ‖` and `⟨Δ, c⟩` stay accurate when
+/// `c ≈ u`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Moments {
     /// Number of elements.
     pub n: f64,
-    /// `Σ c`, `Σ u`, `Σ m`.
-    pub sum: [f64; 3],
+    /// `Σ c`, `Σ u`, `Σ m`, `Σ Δ`.
+    pub sum: Coef,
     /// `Σ x_i·x_j` (symmetric).
-    pub dot: [[f64; 3]; 3],
+    pub dot: [Coef; 4],
 }
 
 #[allow(clippy::needless_range_loop)] // 3×3 index arithmetic reads better with indices
@@ -468,24 +485,24 @@ impl Moments {
     /// Adds another group's sums.
     pub fn merge(&mut self, o: &Moments) {
         self.n += o.n;
-        for i in 0..3 {
+        for i in 0..4 {
             self.sum[i] += o.sum[i];
-            for j in 0..3 {
+            for j in 0..4 {
                 self.dot[i][j] += o.dot[i][j];
             }
         }
     }
 
     /// `Σ p` for `p = k·x`.
-    pub fn sum_of(&self, k: [f64; 3]) -> f64 {
-        (0..3).map(|i| term(k[i], self.sum[i])).sum()
+    pub fn sum_of(&self, k: Coef) -> f64 {
+        (0..4).map(|i| term(k[i], self.sum[i])).sum()
     }
 
     /// `⟨k·x, l·x⟩ = Σ_ij k_i l_j Σ x_i x_j`.
-    pub fn dot_of(&self, k: [f64; 3], l: [f64; 3]) -> f64 {
+    pub fn dot_of(&self, k: Coef, l: Coef) -> f64 {
         let mut s = 0.0;
-        for i in 0..3 {
-            for j in 0..3 {
+        for i in 0..4 {
+            for j in 0..4 {
                 s += term(k[i] * l[j], self.dot[i][j]);
             }
         }
@@ -493,7 +510,7 @@ impl Moments {
     }
 
     /// The unbiased variance of `p = k·x` over the group (torch's `var`; NaN for `n = 1`).
-    pub fn var_of(&self, k: [f64; 3]) -> f64 {
+    pub fn var_of(&self, k: Coef) -> f64 {
         let s = self.sum_of(k);
         let v = (self.dot_of(k, k) - s * s / self.n) / (self.n - 1.0);
         if v < 0.0 {
@@ -586,9 +603,9 @@ pub trait Guidance {
     /// What the guider needs at `ctx` for buffers of layout `layout`.
     fn plan(&self, ctx: &StepCtx, layout: &Layout) -> Result<Plan>;
 
-    /// The coefficients `[α, β, γ]` of `out = α·c + β·u + γ·m` for one group, from its
-    /// [`Moments`] (all zero when the plan needs no reduction), before any rescale.
-    fn coefficients(&self, ctx: &StepCtx, plan: &Plan, group: &Moments) -> [f64; 3];
+    /// The coefficients `[α, β, γ, δ]` of `out = α·c + β·u + γ·m + δ·(c − u)` for one group,
+    /// from its [`Moments`] (all zero when the plan needs no reduction), before any rescale.
+    fn coefficients(&self, ctx: &StepCtx, plan: &Plan, group: &Moments) -> Coef;
 
     /// The momentum buffer (f64, one value per element), for guiders that keep one.
     fn momentum_buffer(&mut self) -> Option<&mut MomentumState> {
@@ -740,7 +757,7 @@ pub fn reduce_moments<F: Real>(
     Ok(reduce(layout, cells, cond, uncond, momentum))
 }
 
-/// The coefficients `[α, β, γ]` of `out = α·c + β·u + γ·m` for every (sample, cell), from the
+/// The coefficients [`Coef`] of `out = α·c + β·u + γ·m + δ·(c − u)` for every (sample, cell), from the
 /// moments of [`reduce_moments`] (or zeros when `!plan.reduce`), with the rescale folded in:
 /// what the fused write pass needs. The write pass also sets `m ← c − u + β_m·m` when
 /// `plan.momentum = Some(β_m)`.
@@ -752,7 +769,7 @@ pub fn coefficient_table<G: Guidance + ?Sized>(
     plan: &Plan,
     layout: &Layout,
     moments: &[Moments],
-) -> Result<Vec<[f64; 3]>> {
+) -> Result<Vec<Coef>> {
     check_len(
         "moments",
         layout.batch() * plan.cells.per_sample,
@@ -790,9 +807,9 @@ fn table<G: Guidance + ?Sized>(
     plan: &Plan,
     layout: &Layout,
     moments: &[Moments],
-) -> Vec<[f64; 3]> {
+) -> Vec<Coef> {
     let (b, k) = (layout.batch(), plan.cells.per_sample);
-    let mut coef = vec![[0.0; 3]; b * k];
+    let mut coef = vec![[0.0; 4]; b * k];
     if plan.cells.across_batch {
         for cell in 0..k {
             let mut grp = Moments::default();
@@ -829,12 +846,12 @@ fn table<G: Guidance + ?Sized>(
 /// diffusers' per-sample rescale as one factor: `φ·std(c)/std(p) + (1 − φ)`, with unbiased
 /// standard deviations over the sample (`p` = the guided prediction, whose coefficients may
 /// differ between the sample's cells).
-fn rescale_factor(phi: f64, moments: &[Moments], coef: &[[f64; 3]]) -> f64 {
+fn rescale_factor(phi: f64, moments: &[Moments], coef: &[Coef]) -> f64 {
     let (mut n, mut sc, mut scc, mut sp, mut spp) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for (m, &cf) in moments.iter().zip(coef) {
         n += m.n;
-        sc += m.sum[0];
-        scc += m.dot[0][0];
+        sc += m.sum[COND];
+        scc += m.dot[COND][COND];
         sp += m.sum_of(cf);
         spp += m.dot_of(cf, cf);
     }
@@ -870,16 +887,22 @@ fn reduce<F: Real>(
         let acc = &mut out[s * k..(s + 1) * k];
         if idx.is_none() && m.is_none() {
             // the common case: one group per sample, no momentum, sums in registers
-            let (mut sc, mut su, mut cc, mut uu, mut cu) = (0.0, 0.0, 0.0, 0.0, 0.0);
+            let (mut sc, mut su, mut sd) = (0.0, 0.0, 0.0);
+            let (mut cc, mut uu, mut cu, mut dd, mut dc, mut du) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
             match u {
                 Some(u) => {
                     for (&x, &y) in c.iter().zip(u) {
                         let (x, y) = (x.as_f64(), y.as_f64());
+                        let d = x - y;
                         sc += x;
                         su += y;
+                        sd += d;
                         cc += x * x;
                         uu += y * y;
                         cu += x * y;
+                        dd += d * d;
+                        dc += d * x;
+                        du += d * y;
                     }
                 }
                 None => {
@@ -888,32 +911,36 @@ fn reduce<F: Real>(
                         sc += x;
                         cc += x * x;
                     }
+                    // Δ = c when u is absent (zeros)
+                    (sd, dd, dc) = (sc, cc, cc);
                 }
             }
             let a = &mut acc[0];
             a.n = n as f64;
-            a.sum = [sc, su, 0.0];
-            a.dot = [[cc, cu, 0.0], [cu, uu, 0.0], [0.0; 3]];
+            a.sum = [sc, su, 0.0, sd];
+            a.dot = [
+                [cc, cu, 0.0, dc],
+                [cu, uu, 0.0, du],
+                [0.0; 4],
+                [dc, du, 0.0, dd],
+            ];
             continue;
         }
         for e in 0..n {
             let cell = idx.map_or(0, |v| v[e] as usize);
-            let x = [
-                c[e].as_f64(),
-                u.map_or(0.0, |u| u[e].as_f64()),
-                m.map_or(0.0, |m| m[e]),
-            ];
+            let (xc, xu) = (c[e].as_f64(), u.map_or(0.0, |u| u[e].as_f64()));
+            let x = [xc, xu, m.map_or(0.0, |m| m[e]), xc - xu];
             let a = &mut acc[cell];
             a.n += 1.0;
-            for i in 0..3 {
+            for i in 0..4 {
                 a.sum[i] += x[i];
-                for j in i..3 {
+                for j in i..4 {
                     a.dot[i][j] += x[i] * x[j];
                 }
             }
         }
         for a in acc.iter_mut() {
-            for i in 0..3 {
+            for i in 0..4 {
                 for j in 0..i {
                     a.dot[i][j] = a.dot[j][i];
                 }
@@ -923,7 +950,8 @@ fn reduce<F: Real>(
     out
 }
 
-/// The fused write pass: `out = α·c + β·u + γ·m` per element with its cell's coefficients,
+/// The fused write pass: `out = α·c + β·u + γ·m + δ·(c − u)` per element with its cell's
+/// coefficients,
 /// and, with momentum `(β_m, m)`, `m ← c − u + β_m·m` in the same pass.
 fn write<F: Real>(
     layout: &Layout,
@@ -931,7 +959,7 @@ fn write<F: Real>(
     cond: &[F],
     uncond: Option<&[F]>,
     mut mom: Option<(f64, &mut [f64])>,
-    coef: &[[f64; 3]],
+    coef: &[Coef],
     out: &mut [F],
 ) {
     let (b, n, k) = (layout.batch(), layout.per_sample(), cells.per_sample);
@@ -942,10 +970,13 @@ fn write<F: Real>(
             let i = base + e;
             let cf = coef[s * k + idx.map_or(0, |v| v[e] as usize)];
             let c = cond[i].as_f64();
-            let mut y = cf[0] * c;
             let u = uncond.map_or(0.0, |u| u[i].as_f64());
+            let mut y = cf[0] * c;
             if uncond.is_some() {
                 y += cf[1] * u;
+            }
+            if cf[3] != 0.0 {
+                y += cf[3] * (c - u);
             }
             if let Some((beta, m)) = mom.as_mut() {
                 let old = m[i];

@@ -1,7 +1,7 @@
 //! Tangential classifier-free guidance (diffusers' `TangentialClassifierFreeGuidance`).
 
 use super::cfg::{check_rescale, check_scale, noop, simple_plan};
-use super::{Gate, Guidance, Layout, Moments, Plan, Space, StepCtx};
+use super::{Coef, Gate, Guidance, Layout, Moments, Plan, Space, StepCtx, COND, UNCOND};
 use crate::error::Result;
 
 /// Tangential CFG: per sample, `v₁` is the first right-singular vector of the 2×D matrix
@@ -120,17 +120,21 @@ impl Guidance for Tangential {
         Ok(simple_plan(on, on, self.rescale))
     }
 
-    fn coefficients(&self, _ctx: &StepCtx, plan: &Plan, g: &Moments) -> [f64; 3] {
+    fn coefficients(&self, _ctx: &StepCtx, plan: &Plan, g: &Moments) -> Coef {
         if !plan.enabled {
-            return [1.0, 0.0, 0.0];
+            return [1.0, 0.0, 0.0, 0.0];
         }
         // u' = p·c + q·u
-        let (p, q) = top_eigen_products(g.dot[0][0], g.dot[0][1], g.dot[1][1]);
+        let (p, q) = top_eigen_products(
+            g.dot[COND][COND],
+            g.dot[COND][UNCOND],
+            g.dot[UNCOND][UNCOND],
+        );
         let w = self.scale;
         if self.original {
-            [1.0 + w - w * p, -w * q, 0.0]
+            [1.0 + w - w * p, -w * q, 0.0, 0.0]
         } else {
-            [w + (1.0 - w) * p, (1.0 - w) * q, 0.0]
+            [w + (1.0 - w) * p, (1.0 - w) * q, 0.0, 0.0]
         }
     }
 }

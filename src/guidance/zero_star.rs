@@ -1,7 +1,9 @@
 //! CFG-Zero* (Fan et al. 2025; diffusers' `ClassifierFreeZeroStarGuidance`).
 
 use super::cfg::{check_rescale, check_scale, noop, simple_plan};
-use super::{out_of_range, Gate, Guidance, Layout, Moments, Plan, Space, StepCtx};
+use super::{
+    out_of_range, Coef, Gate, Guidance, Layout, Moments, Plan, Space, StepCtx, COND, UNCOND,
+};
 use crate::error::Result;
 
 /// The `ε` diffusers adds to `‖u‖²` in the optimised scale.
@@ -124,19 +126,19 @@ impl Guidance for CfgZeroStar {
         Ok(p)
     }
 
-    fn coefficients(&self, ctx: &StepCtx, plan: &Plan, g: &Moments) -> [f64; 3] {
+    fn coefficients(&self, ctx: &StepCtx, plan: &Plan, g: &Moments) -> Coef {
         if ctx.step < self.zero_init_steps {
-            return [0.0; 3];
+            return [0.0; 4];
         }
         if !plan.enabled {
-            return [1.0, 0.0, 0.0];
+            return [1.0, 0.0, 0.0, 0.0];
         }
-        let s = g.dot[0][1] / (g.dot[1][1] + ZERO_STAR_EPS);
+        let s = g.dot[COND][UNCOND] / (g.dot[UNCOND][UNCOND] + ZERO_STAR_EPS);
         let w = self.scale;
         if self.original {
-            [1.0 + w, -w * s, 0.0]
+            [1.0 + w, -w * s, 0.0, 0.0]
         } else {
-            [w, s * (1.0 - w), 0.0]
+            [w, s * (1.0 - w), 0.0, 0.0]
         }
     }
 }
