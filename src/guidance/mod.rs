@@ -55,6 +55,12 @@
 //! # Ok::<(), gdf::GdfError>(())
 //! ```
 //!
+//! Guidance is not a slot of `gdf!`: a sampling loop takes the guider as a value (concrete, or
+//! [`DynGuidance`] from a name) and may change its fields or swap it between steps, like
+//! `cfg` on [`crate::sample::Sampling`]. A solver with two evaluations per step (Heun) calls
+//! [`Guidance::guide`] for each with the same step index; APG's momentum then advances per
+//! evaluation.
+//!
 //! The whole-batch rescale of the original GDF stays where it is (`cfg_rho` in
 //! [`crate::sample`]); [`ClassifierFree::rescale`] is diffusers' per-sample one.
 
