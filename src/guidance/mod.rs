@@ -390,7 +390,17 @@ impl Layout {
         if batch == 0 {
             return Err(GdfError::EmptyBatch { what: "batch" });
         }
-        let per = sample_shape.iter().product::<usize>();
+        let per = sample_shape
+            .iter()
+            .try_fold(1usize, |p, &d| p.checked_mul(d))
+            .filter(|p| p.checked_mul(batch).is_some());
+        let Some(per) = per else {
+            return Err(GdfError::Invalid {
+                message: format!(
+                    "layout: {batch} samples of shape {sample_shape:?} overflow usize"
+                ),
+            });
+        };
         if per == 0 {
             return Err(GdfError::EmptyBatch {
                 what: "sample_shape",
@@ -629,8 +639,9 @@ pub trait Guidance {
     /// [`Guidance::needs_uncond`] is `false`) have `layout.len()` elements; writes `out`.
     ///
     /// Runs at most one read-only reduction pass and then one fused write pass, which also
-    /// updates the momentum state. Call it once per step, in step order; the state restarts
-    /// at step 0 (see [`MomentumState`]).
+    /// updates the momentum state; each output element is computed in f64 and rounded once.
+    /// Call it for each evaluation in step order (twice per step for a two-evaluation
+    /// solver); the state restarts at step 0 (see [`MomentumState`]).
     fn guide<F: Real>(
         &mut self,
         ctx: &StepCtx,
