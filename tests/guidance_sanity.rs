@@ -455,3 +455,62 @@ fn apg_threshold_when_cond_nearly_equals_uncond() {
         assert_close(&out, &want, 1e-15);
     }
 }
+
+/// APG written out directly per group (the SPEC's steps), for a reference.
+fn apg_naive(c: &[f64], u: &[f64], m: &mut [f64], w: f64, eta: f64, r: f64, beta: f64) -> Vec<f64> {
+    let d: Vec<f64> = (0..c.len()).map(|i| c[i] - u[i] + beta * m[i]).collect();
+    m.copy_from_slice(&d);
+    let norm = d.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let k = if r > 0.0 { (r / norm).min(1.0) } else { 1.0 };
+    let d: Vec<f64> = d.iter().map(|x| x * k).collect();
+    let nc = c.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
+    let dot = d.iter().zip(c).map(|(a, b)| a * b / nc).sum::<f64>();
+    (0..c.len())
+        .map(|i| {
+            let par = dot * c[i] / nc;
+            u[i] + w * (d[i] - par + eta * par)
+        })
+        .collect()
+}
+
+#[test]
+fn apg_large_samples_with_groups_and_momentum() {
+    // samples of [2, 5000] (several parallel jobs each), norms over the last dim, two steps
+    let (b, rows, cols) = (3, 2, 5000);
+    let n = rows * cols;
+    let layout = Layout::new(b, &[rows, cols]).unwrap();
+    let mut g = apg(3.0, 0.25, 10.0, Some(-0.5), false); // ‖Δ‖ ≈ 13: clipped
+    g.norm_dims = NormDims::Dims(vec![-1]);
+    let mut m_ref = vec![0.0; b * n];
+    for step in 0..2 {
+        let c = vecr(20 + step as u64, b * n);
+        let u: Vec<f64> = vecr(40 + step as u64, b * n)
+            .iter()
+            .zip(&c)
+            .map(|(x, y)| 0.9 * y + 0.3 * x)
+            .collect();
+        let mut out = vec![0.0; b * n];
+        g.guide(
+            &StepCtx::new(step, 2).unwrap(),
+            &layout,
+            &c,
+            Some(&u),
+            &mut out,
+        )
+        .unwrap();
+        for grp in 0..b * rows {
+            let r = grp * cols..(grp + 1) * cols;
+            let want = apg_naive(
+                &c[r.clone()],
+                &u[r.clone()],
+                &mut m_ref[r.clone()],
+                3.0,
+                0.25,
+                10.0,
+                -0.5,
+            );
+            assert_close(&out[r], &want, 1e-11);
+        }
+        assert_close(g.state().values(), &m_ref, 1e-15);
+    }
+}

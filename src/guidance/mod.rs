@@ -80,6 +80,7 @@ pub use tangential::{top_eigen_products, Tangential};
 pub use zero_star::CfgZeroStar;
 
 use crate::error::{check_len, GdfError, Result};
+use crate::par::{Jobs, RawMut};
 use crate::Real;
 
 /// The space a guider acts in (SPEC-solvers §0.3): the raw network output F, or the
@@ -885,7 +886,10 @@ fn rescale_factor(phi: f64, moments: &[Moments], coef: &[Coef]) -> f64 {
 }
 
 /// The read-only reduction pass: the [`Moments`] of every (sample, cell).
-#[allow(clippy::needless_range_loop)]
+///
+/// Runs in parallel over fixed jobs (at most [`crate::par::CHUNK`] elements of one sample
+/// each) whose partial sums are merged in job order, so the result does not depend on the
+/// number of threads.
 fn reduce<F: Real>(
     layout: &Layout,
     cells: &Cells,
@@ -894,98 +898,129 @@ fn reduce<F: Real>(
     mom: Option<&[f64]>,
 ) -> Vec<Moments> {
     let (b, n, k) = (layout.batch(), layout.per_sample(), cells.per_sample);
+    let jobs = Jobs::new(b, n);
+    let mut parts: Vec<Vec<Moments>> = vec![Vec::new(); jobs.count()];
+    jobs.map(&mut parts, |s, start, end| {
+        let mut acc = vec![Moments::default(); k];
+        reduce_range(cells, s * n, start..end, cond, uncond, mom, &mut acc);
+        acc
+    });
     let mut out = vec![Moments::default(); b * k];
-    let idx = cells.index.as_deref();
-    for s in 0..b {
-        let range = s * n..(s + 1) * n;
-        let c = &cond[range.clone()];
-        let u = uncond.map(|u| &u[range.clone()]);
-        let m = mom.map(|m| &m[range.clone()]);
-        let acc = &mut out[s * k..(s + 1) * k];
-        if idx.is_none() && m.is_none() {
-            // the common case: one group per sample, no momentum, sums in registers
-            let (mut sc, mut su, mut sd) = (0.0, 0.0, 0.0);
-            let (mut cc, mut uu, mut cu, mut dd, mut dc, mut du) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-            match u {
-                Some(u) => {
-                    for (&x, &y) in c.iter().zip(u) {
-                        let (x, y) = (x.as_f64(), y.as_f64());
-                        let d = x - y;
-                        sc += x;
-                        su += y;
-                        sd += d;
-                        cc += x * x;
-                        uu += y * y;
-                        cu += x * y;
-                        dd += d * d;
-                        dc += d * x;
-                        du += d * y;
-                    }
-                }
-                None => {
-                    for &x in c {
-                        let x = x.as_f64();
-                        sc += x;
-                        cc += x * x;
-                    }
-                    // Δ = c when u is absent (zeros)
-                    (sd, dd, dc) = (sc, cc, cc);
-                }
-            }
-            let a = &mut acc[0];
-            a.n = n as f64;
-            a.sum = [sc, su, 0.0, sd];
-            a.dot = [
-                [cc, cu, 0.0, dc],
-                [cu, uu, 0.0, du],
-                [0.0; 4],
-                [dc, du, 0.0, dd],
-            ];
-            continue;
-        }
-        for e in 0..n {
-            let cell = idx.map_or(0, |v| v[e] as usize);
-            let (xc, xu) = (c[e].as_f64(), u.map_or(0.0, |u| u[e].as_f64()));
-            let x = [xc, xu, m.map_or(0.0, |m| m[e]), xc - xu];
-            let a = &mut acc[cell];
-            a.n += 1.0;
-            for i in 0..4 {
-                a.sum[i] += x[i];
-                for j in i..4 {
-                    a.dot[i][j] += x[i] * x[j];
-                }
-            }
-        }
-        for a in acc.iter_mut() {
-            for i in 0..4 {
-                for j in 0..i {
-                    a.dot[i][j] = a.dot[j][i];
-                }
-            }
+    for (j, part) in parts.iter().enumerate() {
+        let (s, _, _) = jobs.job(j);
+        for (o, p) in out[s * k..(s + 1) * k].iter_mut().zip(part) {
+            o.merge(p);
         }
     }
     out
 }
 
+/// Adds the elements `range` (global indices, all in the sample starting at `base`) to `acc`
+/// (one [`Moments`] per cell).
+#[allow(clippy::needless_range_loop)]
+fn reduce_range<F: Real>(
+    cells: &Cells,
+    base: usize,
+    range: core::ops::Range<usize>,
+    cond: &[F],
+    uncond: Option<&[F]>,
+    mom: Option<&[f64]>,
+    acc: &mut [Moments],
+) {
+    let idx = cells.index.as_deref();
+    let c = &cond[range.clone()];
+    let u = uncond.map(|u| &u[range.clone()]);
+    let m = mom.map(|m| &m[range.clone()]);
+    if idx.is_none() && m.is_none() {
+        // the common case: one group per sample, no momentum, sums in registers
+        let (mut sc, mut su, mut sd) = (0.0, 0.0, 0.0);
+        let (mut cc, mut uu, mut cu, mut dd, mut dc, mut du) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        match u {
+            Some(u) => {
+                for (&x, &y) in c.iter().zip(u) {
+                    let (x, y) = (x.as_f64(), y.as_f64());
+                    let d = x - y;
+                    sc += x;
+                    su += y;
+                    sd += d;
+                    cc += x * x;
+                    uu += y * y;
+                    cu += x * y;
+                    dd += d * d;
+                    dc += d * x;
+                    du += d * y;
+                }
+            }
+            None => {
+                for &x in c {
+                    let x = x.as_f64();
+                    sc += x;
+                    cc += x * x;
+                }
+                // Δ = c when u is absent (zeros)
+                (sd, dd, dc) = (sc, cc, cc);
+            }
+        }
+        let a = &mut acc[0];
+        a.n = c.len() as f64;
+        a.sum = [sc, su, 0.0, sd];
+        a.dot = [
+            [cc, cu, 0.0, dc],
+            [cu, uu, 0.0, du],
+            [0.0; 4],
+            [dc, du, 0.0, dd],
+        ];
+        return;
+    }
+    for e in 0..c.len() {
+        let cell = idx.map_or(0, |v| v[range.start - base + e] as usize);
+        let (xc, xu) = (c[e].as_f64(), u.map_or(0.0, |u| u[e].as_f64()));
+        let x = [xc, xu, m.map_or(0.0, |m| m[e]), xc - xu];
+        let a = &mut acc[cell];
+        a.n += 1.0;
+        for i in 0..4 {
+            a.sum[i] += x[i];
+            for j in i..4 {
+                a.dot[i][j] += x[i] * x[j];
+            }
+        }
+    }
+    for a in acc.iter_mut() {
+        for i in 0..4 {
+            for j in 0..i {
+                a.dot[i][j] = a.dot[j][i];
+            }
+        }
+    }
+}
+
 /// The fused write pass: `out = α·c + β·u + γ·m + δ·(c − u)` per element with its cell's
-/// coefficients,
-/// and, with momentum `(β_m, m)`, `m ← c − u + β_m·m` in the same pass.
+/// coefficients, and, with momentum `(β_m, m)`, `m ← c − u + β_m·m` in the same pass
+/// (parallel over disjoint ranges).
 fn write<F: Real>(
     layout: &Layout,
     cells: &Cells,
     cond: &[F],
     uncond: Option<&[F]>,
-    mut mom: Option<(f64, &mut [f64])>,
+    mom: Option<(f64, &mut [f64])>,
     coef: &[Coef],
     out: &mut [F],
 ) {
-    let (b, n, k) = (layout.batch(), layout.per_sample(), cells.per_sample);
+    let (n, k) = (layout.per_sample(), cells.per_sample);
     let idx = cells.index.as_deref();
-    for s in 0..b {
-        let base = s * n;
-        for e in 0..n {
-            let i = base + e;
-            let cf = coef[s * k + idx.map_or(0, |v| v[e] as usize)];
+    let jobs = Jobs::new(layout.batch(), n);
+    let out = RawMut::new(out);
+    let (beta, mom) = match mom {
+        Some((b, m)) => (b, Some(RawMut::new(m))),
+        None => (0.0, None),
+    };
+    jobs.run(|s, start, end| {
+        // SAFETY: the jobs' ranges are disjoint and inside both buffers (length
+        // layout.len(), checked by the caller).
+        let o = unsafe { out.range(start, end) };
+        let mut m = mom.as_ref().map(|m| unsafe { m.range(start, end) });
+        for (e, i) in (start..end).enumerate() {
+            let cf = coef[s * k + idx.map_or(0, |v| v[i - s * n] as usize)];
             let c = cond[i].as_f64();
             let u = uncond.map_or(0.0, |u| u[i].as_f64());
             let mut y = cf[0] * c;
@@ -995,12 +1030,12 @@ fn write<F: Real>(
             if cf[3] != 0.0 {
                 y += cf[3] * (c - u);
             }
-            if let Some((beta, m)) = mom.as_mut() {
-                let old = m[i];
+            if let Some(m) = m.as_mut() {
+                let old = m[e];
                 y += cf[2] * old;
-                m[i] = c - u + *beta * old;
+                m[e] = c - u + beta * old;
             }
-            out[i] = F::of(y);
+            o[e] = F::of(y);
         }
-    }
+    });
 }
