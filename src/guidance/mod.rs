@@ -11,8 +11,7 @@
 //!
 //! where `m` is APG's momentum buffer (state kept across steps); the difference `Δ = c − u`
 //! is formed element by element (in the reduction too), so a guidance signal far below `c`
-//! loses nothing to cancellation. The coefficients are plain
-//! numbers for the linear guiders ([`ClassifierFree`], autoguidance, [`CfgPp`]), available from
+//! loses nothing to cancellation. The coefficients are plain numbers for the linear guiders ([`ClassifierFree`], autoguidance, [`CfgPp`]), available from
 //! [`Guidance::linear`] so a solver can fold them into its own fused pass. The non-linear ones
 //! (guidance rescale, [`Apg`], [`CfgZeroStar`], [`Tangential`]) need per-sample dot products and
 //! norms first; [`Guidance::guide`] computes them in **one read-only reduction pass** (sums of
@@ -31,7 +30,7 @@
 //! | [`Tangential`] | F (diffusers) | no | none |
 //! | [`CfgPp`] | ε or D (linear) + the solver's renoise | yes | none |
 //!
-//! Every guider carries a [`Gate`]: `enabled`, a window in step fractions (diffusers'
+//! Every guider carries a [`Gate`]: an off switch, a window in step fractions (diffusers'
 //! `start`/`stop`) and an optional [`Interval`] in logSNR (Kynkäänniemi et al.). Where the gate
 //! is closed (or the scale is the no-op value) only `c` is used: [`Guidance::needs_uncond`]
 //! then says `false` and a loop can skip that evaluation.
@@ -552,7 +551,8 @@ fn term(k: f64, s: f64) -> f64 {
 /// What one [`Guidance::guide`] call did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Guided {
-    /// Whether guidance was on (cond and uncond combined).
+    /// Whether the guider was on at this step ([`Guidance::enabled`]: gate open, scale not
+    /// the no-op value; CFG-Zero*'s zero-init steps count as on when the gate is open).
     pub enabled: bool,
     /// diffusers' `num_conditions`: 2 when the guider asked for cond and uncond, 1 for cond only.
     pub num_conditions: usize,
