@@ -37,6 +37,7 @@ pub mod float;
 pub mod formula;
 pub mod framework;
 pub mod guide;
+pub mod guidance;
 pub mod interp;
 #[cfg(gdf_kernel)]
 pub mod kernel;
@@ -98,6 +99,7 @@ pub mod prelude {
     pub use crate::component::LogSnrFn;
     pub use crate::error::GdfError;
     pub use crate::float::Real;
+    pub use crate::guidance::{self, Guidance};
     pub use crate::loss_weight::{self, LossWeight};
     pub use crate::noise_cond::{self, NoiseCond};
     pub use crate::sampler::{self, Sampler};
