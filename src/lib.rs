@@ -31,6 +31,7 @@ pub mod dynamic;
 pub mod error;
 pub mod float;
 pub mod framework;
+pub mod grid;
 #[cfg(any(feature = "wgpu", feature = "cuda", feature = "hip"))]
 pub mod kernel;
 pub mod konst;
