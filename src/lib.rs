@@ -27,6 +27,7 @@
 #![deny(missing_docs)]
 
 pub mod component;
+pub mod density;
 pub mod dynamic;
 pub mod error;
 pub mod float;
