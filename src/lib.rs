@@ -50,6 +50,7 @@ pub mod table;
 pub mod target;
 mod team;
 pub mod toy;
+pub mod weighting;
 
 pub use component::{Decl, LogSnrFn};
 pub use gdf_macros::gdf;
