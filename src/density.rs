@@ -188,6 +188,10 @@ impl Schedule for CosMap {
         "CosMap"
     }
     fn f<F: Real>(&self, t: F) -> F {
+        if t >= F::one() {
+            // tan(π/2) is finite in floating point; the exact value is −∞.
+            return F::neg_infinity();
+        }
         -F::of(2.0) * (F::FRAC_PI_2() * t).tan().ln()
     }
 }

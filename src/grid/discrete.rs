@@ -317,7 +317,7 @@ impl DiscreteSettings {
         sigmas.push(last);
         let sigmas: Vec<f64> = sigmas.into_iter().map(|s| s as f32 as f64).collect();
         if self.continuous_timesteps {
-            ts = sigmas[..n]
+            ts = sigmas[..sigmas.len() - 1]
                 .iter()
                 .map(|&s| (0.25 * (s as f32).ln()) as f64)
                 .collect();
