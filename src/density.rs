@@ -177,6 +177,16 @@ zst!(
     CosMap
 );
 
+/// The CosMap formula `λ = −2 ln tan(πt/2)`, with `−∞` at `t ≥ 1` (where `tan(π/2)` is
+/// finite in floating point).
+#[inline(always)]
+pub fn cos_map<F: Real>(t: F) -> F {
+    if t >= F::one() {
+        return F::neg_infinity();
+    }
+    -F::of(2.0) * (F::FRAC_PI_2() * t).tan().ln()
+}
+
 impl LogSnrFn for CosMap {
     fn write_decl(&self, out: &mut dyn fmt::Write) -> fmt::Result {
         out.write_str("CosMap")
@@ -188,11 +198,7 @@ impl Schedule for CosMap {
         "CosMap"
     }
     fn f<F: Real>(&self, t: F) -> F {
-        if t >= F::one() {
-            // tan(π/2) is finite in floating point; the exact value is −∞.
-            return F::neg_infinity();
-        }
-        -F::of(2.0) * (F::FRAC_PI_2() * t).tan().ln()
+        cos_map(t)
     }
 }
 
