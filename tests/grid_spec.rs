@@ -362,3 +362,41 @@ fn typed_errors_name_the_field() {
         Err(GdfError::Invalid { .. })
     ));
 }
+
+#[test]
+fn flow_terminal_stretch_and_inversion() {
+    // shift_terminal: 1 − s is scaled so the last sigma is the terminal value.
+    let base = FlowMatchSettings {
+        shift: 3.0,
+        ..FlowMatchSettings::default()
+    };
+    let plain = base.grid(10, None).unwrap();
+    let term = FlowMatchSettings {
+        shift_terminal: Some(0.1),
+        ..base.clone()
+    }
+    .grid(10, None)
+    .unwrap();
+    assert!((term.sigmas[9] - 0.1).abs() < 1e-7);
+    let k = (1.0 - plain.sigmas[9]) / 0.9;
+    for i in 0..10 {
+        let want = 1.0 - (1.0 - plain.sigmas[i]) / k;
+        assert!((term.sigmas[i] - want).abs() < 1e-6, "{i}");
+    }
+    // invert_sigmas: 1 − s, ending with 1.
+    let inv = FlowMatchSettings {
+        invert_sigmas: true,
+        ..base
+    }
+    .grid(10, None)
+    .unwrap();
+    for i in 0..10 {
+        assert!(
+            (inv.sigmas[i] - (1.0 - plain.sigmas[i])).abs() < 1e-7,
+            "{i}"
+        );
+    }
+    assert_eq!(inv.sigmas[10], 1.0);
+    assert_eq!(inv.logsnr[10], f64::NEG_INFINITY);
+    assert_eq!(inv.logsnr[0], f64::INFINITY);
+}
