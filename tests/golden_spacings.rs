@@ -422,3 +422,46 @@ fn spacings_float32_emulation_is_exact_for_vp_tables() {
     // far closer.
     assert!(max_dl < 1e-5, "max |Δλ| = {max_dl:e}");
 }
+
+/// The runner refuses what it does not understand: an unknown config key, set_timesteps
+/// key, component, output or top-level key fails the case instead of being skipped.
+#[test]
+fn unknown_keys_fail_the_case() {
+    let cases = load("spacings.json");
+    let euler = cases
+        .iter()
+        .find(|c| c["component"] == "EulerDiscreteScheduler")
+        .expect("an Euler case")
+        .clone();
+    let karras = cases
+        .iter()
+        .find(|c| c["component"] == "get_sigmas_karras")
+        .expect("a Karras case")
+        .clone();
+    let fails = |c: &Value| {
+        let mut check = Check::default();
+        run_case(c, &mut check).is_err()
+    };
+    assert!(!fails(&euler));
+    let mut c = euler.clone();
+    c["params"]["scheduler_config"]["use_magic_sigmas"] = Value::Bool(false);
+    assert!(fails(&c));
+    let mut c = euler.clone();
+    c["params"]["set_timesteps"]["device"] = Value::String("cpu".into());
+    assert!(fails(&c));
+    let mut c = euler.clone();
+    c["component"] = Value::String("LMSDiscreteScheduler".into());
+    assert!(fails(&c));
+    let mut c = euler.clone();
+    c["output"]["alphas"] = Value::Array(vec![]);
+    assert!(fails(&c));
+    let mut c = euler.clone();
+    c["extra"] = Value::Null;
+    assert!(fails(&c));
+    let mut c = euler;
+    c["params"]["scheduler_config"]["timestep_spacing"] = Value::String("middle".into());
+    assert!(fails(&c));
+    let mut c = karras;
+    c["params"]["sigma_max_squared"] = Value::from(1.0);
+    assert!(fails(&c));
+}

@@ -219,21 +219,46 @@ impl DiscreteTable {
         if s.rescale_betas_zero_snr {
             ac[t - 1] = 2f32.powi(-24);
         }
-        Ok(Self::from_alphas_cumprod_f32(ac))
+        Self::from_alphas_cumprod_f32(ac)
     }
 
-    /// A table from float32 `ᾱ` values (σ and ln σ computed in float32 as diffusers does).
-    pub fn from_alphas_cumprod_f32(alphas_cumprod: Vec<f32>) -> Self {
+    /// A table from float32 `ᾱ` values (σ and ln σ computed in float32 as diffusers does),
+    /// e.g. a model's own `alphas_cumprod`.
+    ///
+    /// Errors: [`GdfError::OutOfRange`] for fewer than 2 values or a value outside `(0, 1]`.
+    ///
+    /// ```
+    /// use gdf::grid::table::DiscreteTable;
+    /// let t = DiscreteTable::from_alphas_cumprod_f32(vec![0.99, 0.5, 0.01])?;
+    /// assert_eq!(t.sigmas()[1], 1.0);
+    /// assert!(DiscreteTable::from_alphas_cumprod_f32(vec![0.5]).is_err());
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    pub fn from_alphas_cumprod_f32(alphas_cumprod: Vec<f32>) -> Result<Self> {
+        if alphas_cumprod.len() < 2 {
+            return Err(GdfError::OutOfRange {
+                what: "alphas_cumprod",
+                value: alphas_cumprod.len() as f64,
+                expected: "at least 2 training steps",
+            });
+        }
+        if let Some(&bad) = alphas_cumprod.iter().find(|&&a| !(a > 0.0 && a <= 1.0)) {
+            return Err(GdfError::OutOfRange {
+                what: "alphas_cumprod",
+                value: bad as f64,
+                expected: "values in (0, 1]",
+            });
+        }
         let sigmas: Vec<f32> = alphas_cumprod
             .iter()
             .map(|&a| ((1.0 - a) / a).sqrt())
             .collect();
         let log_sigmas = sigmas.iter().map(|s| s.ln()).collect();
-        DiscreteTable {
+        Ok(DiscreteTable {
             alphas_cumprod,
             sigmas,
             log_sigmas,
-        }
+        })
     }
 
     /// The number of training steps `T`.
