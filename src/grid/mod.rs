@@ -30,10 +30,12 @@ mod beta_dist;
 pub mod discrete;
 pub mod flow;
 pub mod kdiffusion;
+mod sampling;
 pub mod table;
 pub mod ztsnr;
 
 pub use beta_dist::{beta_cdf, beta_ppf};
+pub use sampling::GridSchedule;
 
 use crate::error::{GdfError, Result};
 
