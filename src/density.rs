@@ -257,8 +257,9 @@ impl Schedule for CosMap {
 }
 
 /// Uniform discrete training timesteps (diffusers' `randint(0, T)`): `k ~ U{0, …, T−1}`,
-/// λ = the table's `λ_k`. As a schedule, `t ↦ −2 ln σ(t·(T−1))` with σ interpolated linearly
-/// over the step (diffusers' Euler rule), so `t = k/(T−1)` gives `λ_k`'s σ exactly.
+/// `λ = −2 ln σ_k` of the table's float32 `σ_k`. As a schedule, `t ↦ −2 ln σ(t·(T−1))` with
+/// σ interpolated linearly over the step (diffusers' Euler rule), so `t = k/(T−1)` gives the
+/// same `λ_k` up to the rounding of `t`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct UniformTimesteps {
     table: Arc<DiscreteTable>,
@@ -303,6 +304,6 @@ impl Schedule for UniformTimesteps {
     }
     fn draw_raw<F: Real>(&self, rng: &mut dyn RngCore) -> F {
         let k = rng.random_range(0..self.table.len());
-        F::of(self.table.logsnr(k))
+        F::of(-2.0 * (self.table.sigmas()[k] as f64).ln())
     }
 }
