@@ -400,3 +400,28 @@ fn flow_terminal_stretch_and_inversion() {
     assert_eq!(inv.logsnr[10], f64::NEG_INFINITY);
     assert_eq!(inv.logsnr[0], f64::INFINITY);
 }
+
+#[test]
+fn lambda_min_clipped_cuts_the_noisy_end() {
+    let table = DiscreteTable::new(&TableSettings::default()).unwrap();
+    let clip = -2.0; // in half-logSNR λ/2, as diffusers' lambda_t
+    let usable = (0..table.len())
+        .filter(|&k| table.logsnr(k) / 2.0 >= clip)
+        .count();
+    assert!(usable < 1000 && usable > 500, "{usable}");
+    let g = DiscreteSettings {
+        lambda_min_clipped: clip,
+        ..DiscreteSettings::new(DiscreteScheduler::DpmSolverMultistep)
+    }
+    .grid(10)
+    .unwrap();
+    let ts = g.timesteps.unwrap().to_f64();
+    // linspace over [0, usable − 1]: the first timestep is the last usable step.
+    assert_eq!(ts[0], (usable - 1) as f64);
+    assert!(g.logsnr[0] / 2.0 >= clip);
+    // Without clipping the grid starts at 999.
+    let g = DiscreteSettings::new(DiscreteScheduler::DpmSolverMultistep)
+        .grid(10)
+        .unwrap();
+    assert_eq!(g.timesteps.unwrap().to_f64()[0], 999.0);
+}
