@@ -35,6 +35,9 @@ use crate::schedule::{
 };
 use crate::target::{self as tg, Target};
 
+mod recipes;
+pub use recipes::{DynDensity, DynWeighting};
+
 /// The formula of a [`DynSchedule`].
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]

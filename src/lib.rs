@@ -31,11 +31,13 @@ extern crate self as gdf;
 
 mod buckets;
 pub mod component;
+pub mod density;
 pub mod dynamic;
 pub mod error;
 pub mod float;
 pub mod formula;
 pub mod framework;
+pub mod grid;
 pub mod guide;
 pub mod guidance;
 pub mod interp;
@@ -57,6 +59,7 @@ pub mod table;
 pub mod target;
 mod team;
 pub mod toy;
+pub mod weighting;
 
 pub use component::{Decl, LogSnrFn};
 pub use gdf_macros::{formulas, gdf};

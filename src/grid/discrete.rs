@@ -1,0 +1,446 @@
+//! diffusers' grids over a discrete training table (SPEC-solvers §6.2, golden README
+//! "spacings.json"): `EulerDiscreteScheduler`, `DPMSolverMultistepScheduler` and
+//! `UniPCMultistepScheduler` `set_timesteps`.
+//!
+//! Timesteps (`T` training steps, `N` sampling steps):
+//! - Euler: `linspace` = `linspace(0, T−1, N)` reversed (fractional); `leading` =
+//!   `i·(T // N) + steps_offset` reversed; `trailing` = `round(arange(T, 0, −T/N)) − 1`.
+//!   σ is interpolated linearly in σ over the step index.
+//! - DPMSolver / UniPC: `linspace` = `round(linspace(0, T−1, N+1))` reversed, last dropped;
+//!   `leading` = `i·(T // (N+1)) + steps_offset` the same way; `trailing` as Euler's.
+//!   σ is the table's at the integer step.
+//!
+//! Conversions ([`SigmaConversion`]) replace the σ's by Karras (ρ = 7), log-uniform or
+//! Beta(0.6, 0.6) sigmas — over the σ range of the spaced timesteps for Euler, over the whole
+//! table for DPMSolver / UniPC — and map them back to fractional steps by interpolation in
+//! `ln σ`. DPMSolver / UniPC round those steps for Karras and lu-lambdas but **truncate**
+//! them for exponential and beta (golden README quirk 8). The grid ends with σ = 0 (λ = +∞),
+//! or σ_min for [`FinalSigmas::SigmaMin`].
+//!
+//! Exponential sigmas (and lu-lambdas) are uniform in λ between the ends: in gdf terms a
+//! [`Linear`](crate::schedule::Linear) schedule in λ over the table's range.
+//!
+//! ```
+//! use gdf::grid::discrete::{DiscreteScheduler, DiscreteSettings, Spacing};
+//! use gdf::grid::Timesteps;
+//! let s = DiscreteSettings {
+//!     spacing: Spacing::Trailing,
+//!     ..DiscreteSettings::new(DiscreteScheduler::DpmSolverMultistep)
+//! };
+//! let g = s.grid(10)?;
+//! assert_eq!(g.timesteps, Some(Timesteps::Int(vec![999, 899, 799, 699, 599, 499, 399, 299, 199, 99])));
+//! assert_eq!(g.logsnr[10], f64::INFINITY);
+//! # Ok::<(), gdf::GdfError>(())
+//! ```
+
+use super::kdiffusion::karras_sigmas;
+use super::table::{DiscreteTable, TableSettings};
+use super::{beta_ppf, check_steps, np_linspace, unknown, Grid, Timesteps};
+use crate::error::{GdfError, Result};
+use crate::float::linspace;
+
+/// Which diffusers scheduler's conventions to follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DiscreteScheduler {
+    /// `EulerDiscreteScheduler`: fractional timesteps, σ interpolated linearly.
+    Euler,
+    /// `DPMSolverMultistepScheduler`: integer timesteps.
+    DpmSolverMultistep,
+    /// `UniPCMultistepScheduler`: integer timesteps.
+    UniPcMultistep,
+}
+
+/// `timestep_spacing`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Spacing {
+    /// `"linspace"`: evenly spaced over `[0, T−1]`, including `T−1`.
+    Linspace,
+    /// `"leading"`: multiples of `T // N` (never visits `T−1`), plus `steps_offset`.
+    Leading,
+    /// `"trailing"`: evenly spaced ending at `T−1` (Lin et al.'s recommendation).
+    Trailing,
+}
+
+impl core::str::FromStr for Spacing {
+    type Err = GdfError;
+    /// Parses `linspace`, `leading`, `trailing`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "linspace" => Ok(Spacing::Linspace),
+            "leading" => Ok(Spacing::Leading),
+            "trailing" => Ok(Spacing::Trailing),
+            other => Err(unknown(
+                "timestep_spacing",
+                other,
+                "\"linspace\", \"leading\", \"trailing\"",
+            )),
+        }
+    }
+}
+
+/// `final_sigmas_type`: the last level of the grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FinalSigmas {
+    /// `"zero"`: σ = 0 (λ = +∞), denoise to x0.
+    Zero,
+    /// `"sigma_min"`: the table's σ_0 (UniPC with a conversion repeats its last σ).
+    SigmaMin,
+}
+
+impl core::str::FromStr for FinalSigmas {
+    type Err = GdfError;
+    /// Parses `zero`, `sigma_min`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "zero" => Ok(FinalSigmas::Zero),
+            "sigma_min" => Ok(FinalSigmas::SigmaMin),
+            other => Err(unknown(
+                "final_sigmas_type",
+                other,
+                "\"zero\", \"sigma_min\"",
+            )),
+        }
+    }
+}
+
+/// `interpolation_type` (Euler only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Interpolation {
+    /// `"linear"`: σ interpolated linearly over the step index.
+    Linear,
+    /// `"log_linear"`: `N+1` log-uniform σ from the table's σ_max to σ_min, then 0: `N+2`
+    /// sigmas for `N` timesteps (golden README quirk 6).
+    LogLinear,
+}
+
+impl core::str::FromStr for Interpolation {
+    type Err = GdfError;
+    /// Parses `linear`, `log_linear`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "linear" => Ok(Interpolation::Linear),
+            "log_linear" => Ok(Interpolation::LogLinear),
+            other => Err(unknown(
+                "interpolation_type",
+                other,
+                "\"linear\", \"log_linear\"",
+            )),
+        }
+    }
+}
+
+/// The σ conversion (`use_karras_sigmas`, `use_exponential_sigmas`, `use_beta_sigmas`,
+/// `use_lu_lambdas`; at most one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SigmaConversion {
+    /// The spaced timesteps' own σ's.
+    None,
+    /// Karras ρ = 7.
+    Karras,
+    /// Log-uniform σ (uniform λ).
+    Exponential,
+    /// `σ_min + F⁻¹_{Beta(0.6,0.6)}(1 − u)·(σ_max − σ_min)`.
+    Beta,
+    /// DPMSolver's `use_lu_lambdas`: uniform in `ln σ` (the σ's of `Exponential`), rounded.
+    LuLambdas,
+}
+
+/// The settings of a diffusers discrete grid. [`DiscreteSettings::new`] gives diffusers'
+/// defaults for the scheduler on Stable Diffusion's table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiscreteSettings {
+    /// Whose conventions.
+    pub scheduler: DiscreteScheduler,
+    /// The training table.
+    pub table: TableSettings,
+    /// `timestep_spacing` (default `linspace`).
+    pub spacing: Spacing,
+    /// `steps_offset` (leading spacing only; default 0).
+    pub steps_offset: i64,
+    /// The σ conversion (default none).
+    pub conversion: SigmaConversion,
+    /// `final_sigmas_type` (default zero).
+    pub final_sigmas: FinalSigmas,
+    /// `interpolation_type` (Euler only; default linear).
+    pub interpolation: Interpolation,
+    /// `sigma_min` override of a conversion's lower end (Euler, UniPC; default none).
+    pub sigma_min: Option<f64>,
+    /// `sigma_max` override of a conversion's upper end (Euler, UniPC; default none).
+    pub sigma_max: Option<f64>,
+    /// `lambda_min_clipped` (DPMSolver; default −∞): steps whose half-logSNR `λ/2` lies
+    /// below it are not used.
+    pub lambda_min_clipped: f64,
+    /// Euler's `timestep_type = "continuous"` with `prediction_type = "v_prediction"`:
+    /// timesteps are `¼·ln σ` (default false).
+    pub continuous_timesteps: bool,
+}
+
+impl DiscreteSettings {
+    /// diffusers' defaults for `scheduler` with Stable Diffusion's betas.
+    pub fn new(scheduler: DiscreteScheduler) -> Self {
+        DiscreteSettings {
+            scheduler,
+            table: TableSettings::default(),
+            spacing: Spacing::Linspace,
+            steps_offset: 0,
+            conversion: SigmaConversion::None,
+            final_sigmas: FinalSigmas::Zero,
+            interpolation: Interpolation::Linear,
+            sigma_min: None,
+            sigma_max: None,
+            lambda_min_clipped: f64::NEG_INFINITY,
+            continuous_timesteps: false,
+        }
+    }
+
+    /// The grid for `n` sampling steps; builds the table first (see [`Self::grid_on`]).
+    pub fn grid(&self, n: usize) -> Result<Grid> {
+        let table = DiscreteTable::new(&self.table)?;
+        self.grid_on(&table, n)
+    }
+
+    /// The grid for `n` sampling steps on an already built `table`.
+    ///
+    /// Errors: [`GdfError::OutOfRange`] for `n = 0`, `n` above the number of training
+    /// steps (or, for DPMSolver/UniPC `leading`, `n + 1` above it), a `lambda_min_clipped`
+    /// that leaves fewer steps than `n`, a bad `sigma_min`/`sigma_max` override;
+    /// [`GdfError::Invalid`] for options the scheduler does not have (lu-lambdas outside
+    /// DPMSolver, log-linear interpolation outside Euler).
+    pub fn grid_on(&self, table: &DiscreteTable, n: usize) -> Result<Grid> {
+        check_steps(n)?;
+        let t_train = table.len();
+        if n > t_train {
+            return Err(GdfError::OutOfRange {
+                what: "num_inference_steps",
+                value: n as f64,
+                expected: "at most num_train_timesteps",
+            });
+        }
+        let euler = self.scheduler == DiscreteScheduler::Euler;
+        if !euler && self.interpolation != Interpolation::Linear {
+            return Err(GdfError::Invalid {
+                message: "`interpolation_type` \"log_linear\" exists only for the Euler scheduler"
+                    .into(),
+            });
+        }
+        if self.conversion == SigmaConversion::LuLambdas
+            && self.scheduler != DiscreteScheduler::DpmSolverMultistep
+        {
+            return Err(GdfError::Invalid {
+                message: "`use_lu_lambdas` exists only for the DPMSolverMultistep scheduler".into(),
+            });
+        }
+        if self.continuous_timesteps && !euler {
+            return Err(GdfError::Invalid {
+                message: "continuous timesteps exist only for the Euler scheduler".into(),
+            });
+        }
+        for (what, v) in [("sigma_min", self.sigma_min), ("sigma_max", self.sigma_max)] {
+            if let Some(v) = v {
+                super::check_pos(what, v)?;
+            }
+        }
+        if let (Some(lo), Some(hi)) = (self.sigma_min, self.sigma_max) {
+            super::check_sigma_range(lo, hi)?;
+        }
+        if self.lambda_min_clipped.is_nan() {
+            return Err(GdfError::OutOfRange {
+                what: "lambda_min_clipped",
+                value: f64::NAN,
+                expected: "a number or -inf",
+            });
+        }
+        if euler {
+            self.euler(table, n)
+        } else {
+            self.multistep(table, n)
+        }
+    }
+
+    /// The conversion's σ's from the range `[lo, hi]` (overridable by `sigma_min/max`).
+    fn convert(&self, lo: f64, hi: f64, n: usize) -> Vec<f64> {
+        let lo = self.sigma_min.unwrap_or(lo);
+        let hi = self.sigma_max.unwrap_or(hi);
+        match self.conversion {
+            SigmaConversion::None => unreachable!("no conversion"),
+            SigmaConversion::Karras => karras_sigmas(lo, hi, 7.0, n),
+            SigmaConversion::Exponential => np_linspace(hi.ln(), lo.ln(), n)
+                .into_iter()
+                .map(f64::exp)
+                .collect(),
+            SigmaConversion::Beta => np_linspace(0.0, 1.0, n)
+                .into_iter()
+                .map(|u| lo + beta_ppf(1.0 - u, 0.6, 0.6) * (hi - lo))
+                .collect(),
+            SigmaConversion::LuLambdas => unreachable!("handled by the caller"),
+        }
+    }
+
+    fn euler(&self, table: &DiscreteTable, n: usize) -> Result<Grid> {
+        let t_train = table.len();
+        let mut ts: Vec<f64> = match self.spacing {
+            Spacing::Linspace => np_linspace(0.0, (t_train - 1) as f64, n)
+                .into_iter()
+                .rev()
+                .map(|t| t as f32 as f64)
+                .collect(),
+            Spacing::Leading => {
+                let ratio = (t_train / n) as f64;
+                (0..n)
+                    .rev()
+                    .map(|i| (i as f64 * ratio).round_ties_even() as f32 as f64)
+                    .map(|t| (t as f32 + self.steps_offset as f32) as f64)
+                    .collect()
+            }
+            Spacing::Trailing => trailing(t_train as f64, t_train, n)
+                .into_iter()
+                .map(|t| (t as f32 - 1.0) as f64)
+                .collect(),
+        };
+        let mut sigmas: Vec<f64> = match self.interpolation {
+            Interpolation::Linear => ts.iter().map(|&t| table.sigma_at(t)).collect(),
+            Interpolation::LogLinear => {
+                let s = table.sigmas();
+                let (hi, lo) = (s[t_train - 1].ln() as f64, s[0].ln() as f64);
+                linspace(hi, lo, n + 1).into_iter().map(f64::exp).collect()
+            }
+        };
+        if self.conversion != SigmaConversion::None {
+            let (hi, lo) = (sigmas[0], sigmas[sigmas.len() - 1]);
+            sigmas = self.convert(lo, hi, n);
+            ts = sigmas.iter().map(|&s| table.sigma_to_t(s)).collect();
+        }
+        let last = match self.final_sigmas {
+            FinalSigmas::Zero => 0.0,
+            FinalSigmas::SigmaMin => table.sigmas()[0] as f64,
+        };
+        sigmas.push(last);
+        let sigmas: Vec<f64> = sigmas.into_iter().map(|s| s as f32 as f64).collect();
+        if self.continuous_timesteps {
+            ts = sigmas[..sigmas.len() - 1]
+                .iter()
+                .map(|&s| (0.25 * (s as f32).ln()) as f64)
+                .collect();
+        } else {
+            ts = ts.into_iter().map(|t| t as f32 as f64).collect();
+        }
+        let max = sigmas
+            .iter()
+            .fold(f32::NEG_INFINITY, |m, &s| m.max(s as f32));
+        let init = match self.spacing {
+            Spacing::Linspace | Spacing::Trailing => max,
+            Spacing::Leading => (max * max + 1.0).sqrt(),
+        };
+        let mut g = Grid::from_ve_sigmas(sigmas);
+        g.timesteps = Some(Timesteps::Float(ts));
+        g.init_noise_sigma = Some(init as f64);
+        Ok(g)
+    }
+
+    fn multistep(&self, table: &DiscreteTable, n: usize) -> Result<Grid> {
+        let t_train = table.len();
+        let dpm = self.scheduler == DiscreteScheduler::DpmSolverMultistep;
+        // lambda_min_clipped: the steps whose λ/2 is below it are cut from the end.
+        let last_t = if dpm {
+            let clipped = (0..t_train)
+                .filter(|&k| table.logsnr(k) / 2.0 < self.lambda_min_clipped)
+                .count();
+            t_train - clipped
+        } else {
+            t_train
+        };
+        let ts: Vec<i64> = match self.spacing {
+            Spacing::Linspace => {
+                let v = np_linspace(0.0, last_t as f64 - 1.0, n + 1);
+                v[1..]
+                    .iter()
+                    .rev()
+                    .map(|t| t.round_ties_even() as i64)
+                    .collect()
+            }
+            Spacing::Leading => {
+                let ratio = last_t / (n + 1);
+                if ratio == 0 {
+                    return Err(GdfError::OutOfRange {
+                        what: "num_inference_steps",
+                        value: n as f64,
+                        expected: "below the number of usable training steps (leading spacing)",
+                    });
+                }
+                (1..=n)
+                    .rev()
+                    .map(|i| (i * ratio) as i64 + self.steps_offset)
+                    .collect()
+            }
+            Spacing::Trailing => trailing(t_train as f64, last_t, n)
+                .into_iter()
+                .map(|t| t as i64 - 1)
+                .collect(),
+        };
+        if last_t < n || ts.len() != n || ts.iter().any(|&t| t < 0 || t as usize >= t_train) {
+            return Err(GdfError::OutOfRange {
+                what: "lambda_min_clipped",
+                value: self.lambda_min_clipped,
+                expected: "a value that leaves at least num_inference_steps usable training steps",
+            });
+        }
+        let tab_sig = table.sigmas();
+        let (s_lo, s_hi) = (tab_sig[0] as f64, tab_sig[t_train - 1] as f64);
+        let (mut sigmas, ts): (Vec<f64>, Vec<i64>) = match self.conversion {
+            SigmaConversion::None => (ts.iter().map(|&t| tab_sig[t as usize] as f64).collect(), ts),
+            SigmaConversion::LuLambdas => {
+                let ls = table.log_sigmas();
+                let (hi, lo) = (ls[t_train - 1] as f64, ls[0] as f64);
+                let s: Vec<f64> = np_linspace(0.0, 1.0, n)
+                    .into_iter()
+                    .map(|u| (hi + u * (lo - hi)).exp())
+                    .collect();
+                let t = s
+                    .iter()
+                    .map(|&x| table.sigma_to_t(x).round_ties_even() as i64)
+                    .collect();
+                (s, t)
+            }
+            c => {
+                let s = self.convert(s_lo, s_hi, n);
+                let round = c == SigmaConversion::Karras;
+                let t = s
+                    .iter()
+                    .map(|&x| {
+                        let t = table.sigma_to_t(x);
+                        (if round {
+                            t.round_ties_even()
+                        } else {
+                            t.trunc()
+                        }) as i64
+                    })
+                    .collect();
+                (s, t)
+            }
+        };
+        let last = match self.final_sigmas {
+            FinalSigmas::Zero => 0.0,
+            FinalSigmas::SigmaMin if !dpm && self.conversion != SigmaConversion::None => {
+                sigmas[n - 1] as f32 as f64
+            }
+            FinalSigmas::SigmaMin => s_lo,
+        };
+        sigmas.push(last);
+        let sigmas: Vec<f64> = sigmas.into_iter().map(|s| s as f32 as f64).collect();
+        let mut g = Grid::from_ve_sigmas(sigmas);
+        g.timesteps = Some(Timesteps::Int(ts));
+        Ok(g)
+    }
+}
+
+/// `numpy.arange(last, 0, −T/N)` rounded half to even: the first `N` values (at most).
+///
+/// For some `N` (61, 103, 121, … with `T = 1000`) numpy's `arange` rounds its length up to
+/// `N + 1` and diffusers then returns an extra timestep −1; gdf keeps the `N` meaningful ones.
+fn trailing(t_train: f64, last: usize, n: usize) -> Vec<f64> {
+    let step = -(t_train / n as f64);
+    let len = ((0.0 - last as f64) / step).ceil().max(0.0) as usize;
+    (0..len.min(n))
+        .map(|i| (last as f64 + i as f64 * step).round_ties_even())
+        .collect()
+}

@@ -1,0 +1,427 @@
+//! The grid builders against SPEC-solvers' sanity values (§5.2–§5.4, §6.1–§6.3), closed forms
+//! and their typed errors.
+
+use gdf::grid::discrete::{
+    DiscreteScheduler, DiscreteSettings, FinalSigmas, SigmaConversion, Spacing,
+};
+use gdf::grid::flow::{FlowMatchSettings, SeqLenShift, TimeShift};
+use gdf::grid::kdiffusion::{Exponential, Karras, PolyExponential, VpGrid};
+use gdf::grid::table::{rescale_zero_terminal_snr, DiscreteTable, TableSettings};
+use gdf::grid::ztsnr::ZeroTerminalSnr;
+use gdf::grid::{beta_cdf, beta_ppf, Timesteps};
+use gdf::prelude::*;
+use gdf::GdfError;
+
+fn close(got: &[f64], want: &[f64], rtol: f64) {
+    close_to(got, want, rtol, 1e-12)
+}
+
+/// For values the spec prints with 5 decimals.
+fn close5(got: &[f64], want: &[f64]) {
+    close_to(got, want, 0.0, 6e-6)
+}
+
+fn close_to(got: &[f64], want: &[f64], rtol: f64, atol: f64) {
+    assert_eq!(got.len(), want.len(), "{got:?} vs {want:?}");
+    for (g, w) in got.iter().zip(want) {
+        assert!(
+            (g - w).abs() <= rtol * w.abs() + atol,
+            "{got:?} vs {want:?}"
+        );
+    }
+}
+
+#[test]
+fn kdiffusion_sanity_values() {
+    // SPEC-solvers §6.1, N = 5, σ ∈ [0.002, 80] (final 0 omitted there).
+    let k = Karras::default().grid(5).unwrap();
+    close(
+        &k.sigmas[..5],
+        &[80.0, 17.527832, 2.5152190, 0.16975276, 0.002],
+        1e-7,
+    );
+    assert_eq!(k.sigmas[5], 0.0);
+    let e = Exponential::default().grid(5).unwrap();
+    close(
+        &e.sigmas[..5],
+        &[80.0, 5.6568542, 0.4, 0.028284271, 0.002],
+        1e-7,
+    );
+    let p = PolyExponential {
+        rho: 2.0,
+        ..PolyExponential::default()
+    }
+    .grid(5)
+    .unwrap();
+    close(
+        &p.sigmas[..5],
+        &[80.0, 0.77569098, 0.028284271, 0.0038784549, 0.002],
+        1e-7,
+    );
+    let v = VpGrid::default().grid(5).unwrap();
+    close(
+        &v.sigmas[..5],
+        &[152.16697, 17.049123, 3.4222448, 0.95752648, 0.010485993],
+        1e-7,
+    );
+    // Every grid: λ = −2 ln σ, ending at +∞.
+    for g in [&k, &e, &p, &v] {
+        assert_eq!(*g.logsnr.last().unwrap(), f64::INFINITY);
+        for (l, s) in g.logsnr.iter().zip(&g.sigmas).take(5) {
+            assert!((l + 2.0 * s.ln()).abs() < 1e-9);
+        }
+    }
+    // Exponential is uniform in λ; polyexponential with ρ = 1 is exponential.
+    let d: Vec<f64> = e.logsnr[..5].windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(d.iter().all(|x| (x - d[0]).abs() < 1e-12));
+    let p1 = PolyExponential::default().grid(5).unwrap();
+    close(&p1.sigmas, &e.sigmas, 1e-12);
+}
+
+#[test]
+fn karras_is_edm_sample_at_reversed_t() {
+    let g = Karras::default().grid(7).unwrap();
+    let s = <schedule::EdmSample>::new();
+    for i in 0..7 {
+        let t = 1.0 - i as f64 / 6.0;
+        let l: f64 = s.f(t);
+        assert!(
+            (l - g.logsnr[i]).abs() < 1e-9,
+            "{i}: {l} vs {}",
+            g.logsnr[i]
+        );
+    }
+}
+
+#[test]
+fn diffusers_sd_spacings_of_the_spec() {
+    // SPEC-solvers §6.2, N = 10, SD config.
+    let dpm = DiscreteSettings::new(DiscreteScheduler::DpmSolverMultistep);
+    let g = dpm.grid(10).unwrap();
+    assert_eq!(
+        g.timesteps,
+        Some(Timesteps::Int(vec![
+            999, 899, 799, 699, 599, 500, 400, 300, 200, 100
+        ]))
+    );
+    let lead = DiscreteSettings {
+        spacing: Spacing::Leading,
+        steps_offset: 1,
+        ..dpm.clone()
+    };
+    assert_eq!(
+        lead.grid(10).unwrap().timesteps.unwrap().to_f64()[..3],
+        [901.0, 811.0, 721.0]
+    );
+    let eu = DiscreteSettings::new(DiscreteScheduler::Euler)
+        .grid(10)
+        .unwrap();
+    close5(
+        &eu.sigmas,
+        &[
+            14.61465, 7.83988, 4.60918, 2.91831, 1.95016, 1.34493, 0.93236, 0.62498, 0.36866,
+            0.02917, 0.0,
+        ],
+    );
+    let lead_eu = DiscreteSettings {
+        spacing: Spacing::Leading,
+        steps_offset: 1,
+        ..DiscreteSettings::new(DiscreteScheduler::Euler)
+    }
+    .grid(10)
+    .unwrap();
+    assert_eq!(lead_eu.timesteps.unwrap().to_f64()[0], 901.0);
+    let karras = DiscreteSettings {
+        conversion: SigmaConversion::Karras,
+        ..DiscreteSettings::new(DiscreteScheduler::Euler)
+    }
+    .grid(10)
+    .unwrap();
+    close5(
+        &karras.sigmas,
+        &[
+            14.61465, 9.10294, 5.47840, 3.16861, 1.74942, 0.91408, 0.44692, 0.20140, 0.08191,
+            0.02917, 0.0,
+        ],
+    );
+    let beta = DiscreteSettings {
+        conversion: SigmaConversion::Beta,
+        ..DiscreteSettings::new(DiscreteScheduler::Euler)
+    }
+    .grid(10)
+    .unwrap();
+    close5(
+        &beta.sigmas[..5],
+        &[14.61465, 13.92779, 12.49098, 10.59761, 8.44244],
+    );
+    let exp = DiscreteSettings {
+        conversion: SigmaConversion::Exponential,
+        ..DiscreteSettings::new(DiscreteScheduler::Euler)
+    }
+    .grid(10)
+    .unwrap();
+    close5(&exp.sigmas[1..3], &[7.32488, 3.67124]);
+    // sigma_min ends with the table's σ_0.
+    let sm = DiscreteSettings {
+        final_sigmas: FinalSigmas::SigmaMin,
+        ..dpm
+    }
+    .grid(10)
+    .unwrap();
+    assert!((sm.sigmas[10] - 0.0291675).abs() < 1e-6);
+}
+
+#[test]
+fn sd_table_ends_and_zero_terminal_snr() {
+    let t = DiscreteTable::new(&TableSettings::default()).unwrap();
+    assert!((t.logsnr(0) - 7.069398).abs() < 1e-5);
+    assert!((t.logsnr(999) - -5.364048).abs() < 1e-5);
+    // §6.3: α_1 unchanged, α(499) 0.52694348 → 0.49229970, α_T → 0, λ(998) → −15.44110.
+    let ac: Vec<f64> = t.alphas_cumprod().iter().map(|&a| a as f64).collect();
+    assert!((ac[499].sqrt() - 0.52694348).abs() < 1e-6);
+    assert!((ac[999].sqrt() - 0.06826489).abs() < 1e-6);
+    let r = rescale_zero_terminal_snr(&ac);
+    assert_eq!(r[0], ac[0]);
+    assert!((r[499].sqrt() - 0.49229970).abs() < 1e-6);
+    assert_eq!(r[999], 0.0);
+    let l998 = (r[998] / (1.0 - r[998])).ln();
+    assert!((l998 - -15.44110).abs() < 1e-3, "{l998}");
+    // The float32 table with rescaled betas: λ(499) −0.95605 → −1.13979, ᾱ_T = 2^−24.
+    let z = DiscreteTable::new(&TableSettings {
+        rescale_betas_zero_snr: true,
+        ..TableSettings::default()
+    })
+    .unwrap();
+    assert!((z.logsnr(499) - -1.13979).abs() < 1e-4);
+    assert_eq!(z.alphas_cumprod()[999], 2f32.powi(-24));
+    assert!((z.logsnr(999) - -16.6355).abs() < 1e-3);
+}
+
+#[test]
+fn ztsnr_wrapper_matches_the_table_rescale() {
+    // The continuous wrapper is the same affine map on a = √sigmoid(λ).
+    let s = ZeroTerminalSnr::new(<schedule::Linear>::new());
+    let inner = <schedule::Linear>::new();
+    let (a0, at) = (
+        gdf::float::sigmoid(inner.f(0.0f64)).sqrt(),
+        gdf::float::sigmoid(inner.f(1.0f64)).sqrt(),
+    );
+    for t in [0.0f64, 0.1, 0.5, 0.9, 0.999] {
+        let a = gdf::float::sigmoid(inner.f(t)).sqrt();
+        let a2 = (a - at) * a0 / (a0 - at);
+        let want = (a2 * a2 / (1.0 - a2 * a2)).ln();
+        let got: f64 = s.f(t);
+        assert!((got - want).abs() < 1e-9, "{t}: {got} vs {want}");
+    }
+    assert_eq!(s.f(1.0f64), f64::NEG_INFINITY);
+    assert_eq!(
+        s.decl(),
+        "ZeroTerminalSnr(Linear(logsnr_range = [-10.0, 10.0]))"
+    );
+}
+
+#[test]
+fn flow_grids_of_the_spec() {
+    // §5.4: SD3, shift 3, 28 steps.
+    let g = FlowMatchSettings {
+        shift: 3.0,
+        ..FlowMatchSettings::default()
+    }
+    .grid(28, None)
+    .unwrap();
+    close(&g.sigmas[..3], &[1.0, 0.9873806, 0.9741077], 1e-6);
+    close(&g.sigmas[26..], &[0.1109057, 0.0089286, 0.0], 1e-5);
+    assert_eq!(g.logsnr[0], f64::NEG_INFINITY);
+    assert_eq!(g.logsnr[28], f64::INFINITY);
+    // §5.4: Flux, μ = 1.15, N = 4, t = linspace(1, 1/N, N).
+    let flux = FlowMatchSettings {
+        use_dynamic_shifting: true,
+        ..FlowMatchSettings::default()
+    };
+    let g = flux
+        .grid_from_sigmas(&[1.0, 0.75, 0.5, 0.25], Some(1.15))
+        .unwrap();
+    close(
+        &g.sigmas,
+        &[1.0, 0.9045308, 0.7595109, 0.5128442, 0.0],
+        1e-6,
+    );
+    assert_eq!(g.mu, Some(1.15));
+    // §5.3: μ and the shift e^μ.
+    let m = SeqLenShift::default();
+    assert!((m.mu(256.0).unwrap() - 0.5).abs() < 1e-12);
+    assert!((m.mu(1024.0).unwrap().exp() - 1.8776106).abs() < 1e-6);
+    assert!((m.mu(4096.0).unwrap().exp() - 3.1581929).abs() < 1e-6);
+    // §5.2: the static shift is the λ offset −2 ln s; the exponential time shift −2μ.
+    let s = 0.5f64;
+    let shifted = 3.0 * s / (1.0 + 2.0 * s);
+    assert!((shifted - 0.75).abs() < 1e-15);
+    let l = gdf::grid::flow_logsnr(shifted);
+    assert!((l - -2.1972246).abs() < 1e-7);
+    for t in [0.1, 0.3, 0.9] {
+        let l0 = gdf::grid::flow_logsnr(t);
+        let e = TimeShift::Exponential.apply(0.7, 1.0, t);
+        assert!((gdf::grid::flow_logsnr(e) - (l0 - 1.4)).abs() < 1e-12);
+        let li = TimeShift::Linear.apply(2.0, 1.5, t);
+        let want = TimeShift::Linear.apply_logsnr(2.0, 1.5, l0);
+        assert!((gdf::grid::flow_logsnr(li) - want).abs() < 1e-12);
+    }
+}
+
+#[test]
+fn beta_quantile_round_trips() {
+    for p in [1e-6, 0.01, 0.3, 0.5, 0.77, 0.999999] {
+        let x = beta_ppf(p, 0.6, 0.6);
+        // Near the ends the density is large, so one ulp of x moves the CDF by more.
+        assert!((beta_cdf(x, 0.6, 0.6) - p).abs() < 1e-10, "{p}");
+        // Beta(0.6, 0.6) is symmetric.
+        assert!(
+            (beta_ppf(1.0 - p, 0.6, 0.6) - (1.0 - x)).abs() < 1e-9,
+            "{p}"
+        );
+    }
+    // Beta(2, 2): CDF 3x² − 2x³.
+    let x: f64 = 0.3;
+    assert!((beta_cdf(x, 2.0, 2.0) - (3.0 * x * x - 2.0 * x.powi(3))).abs() < 1e-14);
+}
+
+fn out_of_range(r: Result<gdf::grid::Grid, GdfError>, field: &str) {
+    match r {
+        Err(GdfError::OutOfRange { what, .. }) => assert_eq!(what, field),
+        other => panic!("expected OutOfRange on {field}, got {other:?}"),
+    }
+}
+
+#[test]
+fn typed_errors_name_the_field() {
+    out_of_range(Karras::default().grid(0), "n");
+    out_of_range(
+        Karras {
+            sigma_min: 80.0,
+            sigma_max: 1.0,
+            rho: 7.0,
+        }
+        .grid(4),
+        "sigma_min",
+    );
+    out_of_range(
+        Karras {
+            rho: -1.0,
+            ..Karras::default()
+        }
+        .grid(4),
+        "rho",
+    );
+    out_of_range(
+        Exponential {
+            sigma_min: f64::NAN,
+            sigma_max: 1.0,
+        }
+        .grid(4),
+        "sigma_min",
+    );
+    out_of_range(
+        VpGrid {
+            eps_s: 0.0,
+            ..VpGrid::default()
+        }
+        .grid(4),
+        "eps_s",
+    );
+    let dpm = DiscreteSettings::new(DiscreteScheduler::DpmSolverMultistep);
+    out_of_range(dpm.grid(0), "n");
+    out_of_range(dpm.grid(1001), "num_inference_steps");
+    let mut bad = dpm.clone();
+    bad.table.beta_end = 1.5;
+    out_of_range(bad.grid(10), "beta_end");
+    out_of_range(
+        FlowMatchSettings {
+            shift: 0.0,
+            ..FlowMatchSettings::default()
+        }
+        .grid(4, None),
+        "shift",
+    );
+    assert!(matches!(
+        FlowMatchSettings {
+            use_dynamic_shifting: true,
+            ..FlowMatchSettings::default()
+        }
+        .grid(4, None),
+        Err(GdfError::Invalid { .. })
+    ));
+    let e = "sometimes".parse::<Spacing>().unwrap_err();
+    assert!(e.to_string().contains("timestep_spacing"), "{e}");
+    assert!(e.to_string().contains("sometimes"), "{e}");
+    assert!(matches!(
+        DiscreteSettings {
+            conversion: SigmaConversion::LuLambdas,
+            ..DiscreteSettings::new(DiscreteScheduler::Euler)
+        }
+        .grid(4),
+        Err(GdfError::Invalid { .. })
+    ));
+}
+
+#[test]
+fn flow_terminal_stretch_and_inversion() {
+    // shift_terminal: 1 − s is scaled so the last sigma is the terminal value.
+    let base = FlowMatchSettings {
+        shift: 3.0,
+        ..FlowMatchSettings::default()
+    };
+    let plain = base.grid(10, None).unwrap();
+    let term = FlowMatchSettings {
+        shift_terminal: Some(0.1),
+        ..base.clone()
+    }
+    .grid(10, None)
+    .unwrap();
+    assert!((term.sigmas[9] - 0.1).abs() < 1e-7);
+    let k = (1.0 - plain.sigmas[9]) / 0.9;
+    for i in 0..10 {
+        let want = 1.0 - (1.0 - plain.sigmas[i]) / k;
+        assert!((term.sigmas[i] - want).abs() < 1e-6, "{i}");
+    }
+    // invert_sigmas: 1 − s, ending with 1.
+    let inv = FlowMatchSettings {
+        invert_sigmas: true,
+        ..base
+    }
+    .grid(10, None)
+    .unwrap();
+    for i in 0..10 {
+        assert!(
+            (inv.sigmas[i] - (1.0 - plain.sigmas[i])).abs() < 1e-7,
+            "{i}"
+        );
+    }
+    assert_eq!(inv.sigmas[10], 1.0);
+    assert_eq!(inv.logsnr[10], f64::NEG_INFINITY);
+    assert_eq!(inv.logsnr[0], f64::INFINITY);
+}
+
+#[test]
+fn lambda_min_clipped_cuts_the_noisy_end() {
+    let table = DiscreteTable::new(&TableSettings::default()).unwrap();
+    let clip = -2.0; // in half-logSNR λ/2, as diffusers' lambda_t
+    let usable = (0..table.len())
+        .filter(|&k| table.logsnr(k) / 2.0 >= clip)
+        .count();
+    assert!(usable < 1000 && usable > 500, "{usable}");
+    let g = DiscreteSettings {
+        lambda_min_clipped: clip,
+        ..DiscreteSettings::new(DiscreteScheduler::DpmSolverMultistep)
+    }
+    .grid(10)
+    .unwrap();
+    let ts = g.timesteps.unwrap().to_f64();
+    // linspace over [0, usable − 1]: the first timestep is the last usable step.
+    assert_eq!(ts[0], (usable - 1) as f64);
+    assert!(g.logsnr[0] / 2.0 >= clip);
+    // Without clipping the grid starts at 999.
+    let g = DiscreteSettings::new(DiscreteScheduler::DpmSolverMultistep)
+        .grid(10)
+        .unwrap();
+    assert_eq!(g.timesteps.unwrap().to_f64()[0], 999.0);
+}
