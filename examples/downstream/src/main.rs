@@ -1,5 +1,7 @@
 //! A crate using `gdf` as a user would: it depends on `gdf` alone, declares frameworks with
-//! `gdf!`, and plugs a noise conditioning of its own into one of them.
+//! `gdf!`, and plugs a noise conditioning of its own into one of them. The component's formula
+//! is written once with `#[gdf::formulas]`; with the `wgpu` feature the same source also runs
+//! in gdf's kernels (`cargo test -p gdf-downstream --features wgpu`).
 
 use gdf::framework::DiffuseArgs;
 use gdf::gdf;
@@ -17,9 +19,44 @@ impl gdf::LogSnrFn for LinearT {
     }
 }
 
+/// `LinearT`'s formula, one source for the host and the device.
+#[gdf::formulas]
+pub mod formula {
+    /// `t = (10 − λ)/20`.
+    pub fn cond<F: Float>(l: F) -> F {
+        (F::new(10.0) - l) / F::new(20.0)
+    }
+}
+
 impl NoiseCond for LinearT {
     fn cond<F: gdf::Real>(&self, l: F) -> F {
-        (F::of(10.0) - l) / F::of(20.0)
+        formula::cond(l)
+    }
+}
+
+/// The device form: the `#[cube]` trait impl calls the same formula's `cube` twin.
+#[cfg(feature = "wgpu")]
+mod device {
+    use gdf::kernel::component::{CubeNoiseCond, DeviceState, NoiseCondConsts};
+    use gdf::kernel::cubecl;
+    use gdf::kernel::cubecl::prelude::*;
+    use gdf::kernel::KernelError;
+
+    use super::{formula, LinearT};
+
+    impl NoiseCondConsts for LinearT {}
+
+    #[cubecl::cube]
+    impl CubeNoiseCond for LinearT {
+        fn cond<F: Float>(l: F, _state: &[F]) -> F {
+            formula::cube::cond::<F>(l)
+        }
+    }
+
+    impl DeviceState for LinearT {
+        fn write_state(&self, _out: &mut Vec<f64>) -> Result<(), KernelError> {
+            Ok(())
+        }
     }
 }
 
@@ -102,6 +139,94 @@ mod tests {
                 assert!((d.noised[i] - (a * x0[i] + (1.0 - a) * eps[i])).abs() < 1e-12);
                 assert!((d.target[i] - (eps[i] - x0[i])).abs() < 1e-12);
             }
+        }
+    }
+
+    /// The host form of the user's formula against its closed form.
+    #[test]
+    fn own_formula_on_the_host() {
+        for l in [-12.5f64, -10.0, -1.0, 0.0, 3.25, 10.0, 30.0] {
+            assert_eq!(formula::cond(l), (10.0 - l) / 20.0);
+            assert_eq!(formula::cond(l as f32), (10.0 - l as f32) / 20.0);
+        }
+    }
+
+    /// The same source compiled for the device: evaluated by gdf's kernel on wgpu (Mesa's
+    /// lavapipe in CI) and compared with the host form. Without an adapter it prints a skip
+    /// message, unless `GDF_REQUIRE_GPU=1`.
+    #[cfg(feature = "wgpu")]
+    #[test]
+    fn own_formula_on_the_device_equals_the_host() {
+        let client = std::panic::catch_unwind(|| gdf::kernel::cubecl::Device::default().client());
+        let Ok(client) = client else {
+            assert_ne!(
+                std::env::var("GDF_REQUIRE_GPU").as_deref(),
+                Ok("1"),
+                "GDF_REQUIRE_GPU=1 but no compute adapter was found"
+            );
+            eprintln!("skipping: no compute adapter");
+            return;
+        };
+        let l: Vec<f32> = (0..=400).map(|i| -25.0 + i as f32 * 0.125).collect();
+        let dev = gdf::kernel::eval::eval_noise_cond(&client, &LinearT, &l).unwrap();
+        for (&l, &d) in l.iter().zip(&dev) {
+            let host = LinearT.noise_cond(l);
+            assert!(
+                (d - host).abs() <= 1e-6 * host.abs().max(1.0),
+                "λ = {l}: device {d}, host {host}"
+            );
+        }
+        // And inside a whole framework: one device `diffuse` launch of LinearFlow, whose noise
+        // cond is this crate's formula, against the host `diffuse`.
+        use gdf::kernel::cubecl::prelude::CubeElement;
+        use gdf::kernel::framework::{diffuse, DiffuseIo, DiffuseSettings};
+        let g = LinearFlow::default();
+        let (batch, per) = (3usize, 64usize);
+        let t = [0.1f32, 0.6, 0.95];
+        let x0: Vec<f32> = (0..batch * per).map(|i| (i as f32 * 0.37).sin()).collect();
+        let eps: Vec<f32> = (0..batch * per).map(|i| (i as f32 * 0.11).cos()).collect();
+        let host = g
+            .diffuse(
+                &x0,
+                batch,
+                &DiffuseArgs {
+                    eps: Some(&eps),
+                    t: Some(&t),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let up = |v: &[f32]| client.create_from_slice(f32::as_bytes(v));
+        let io = DiffuseIo {
+            x0: up(&x0),
+            eps: Some(up(&eps)),
+            tl: up(&t),
+            tl_is_logsnr: false,
+            offset: None,
+            noised: client.empty(batch * per * 4),
+            eps_out: None,
+            target: None,
+            per_sample: client.empty(3 * batch * 4),
+        };
+        let set = DiffuseSettings {
+            batch,
+            per,
+            ..Default::default()
+        };
+        diffuse::<f32, _, _, _, _, _, _>(&client, &g, &io, &set).unwrap();
+        let read = |h: &gdf::kernel::cubecl::server::Handle| {
+            f32::from_bytes(&client.read_one(h.clone()).unwrap()).to_vec()
+        };
+        let per_sample = read(&io.per_sample);
+        for s in 0..batch {
+            let (d, h) = (per_sample[batch + s], host.noise_cond[s]);
+            assert!(
+                (d - h).abs() <= 1e-6,
+                "noise cond of sample {s}: device {d}, host {h}"
+            );
+        }
+        for (d, h) in read(&io.noised).iter().zip(&host.noised) {
+            assert!((d - h).abs() <= 1e-5, "noised: device {d}, host {h}");
         }
     }
 
