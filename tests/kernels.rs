@@ -594,6 +594,19 @@ fn check_component(
         );
         loose.push((x, d, w32));
     }
+    if std::env::var_os("GDF_KERNEL_REPORT").is_some() {
+        // The largest device-vs-host-f32 deviation, in units of the tight tolerance.
+        let worst = x
+            .iter()
+            .zip(dev)
+            .filter(|(&x, _)| h32(x).is_finite())
+            .map(|(&x, &d)| {
+                let w = h32(x);
+                (d - w).abs() as f64 / (1e-5 * w.abs() as f64 + 1e-6)
+            })
+            .fold(0.0f64, f64::max);
+        eprintln!("REPORT {what}: worst {worst:.4} (of the 1e-5/1e-6 tolerance), loose {}", loose.len());
+    }
     if !loose.is_empty() {
         eprintln!(
             "{what}: {} of {} points only within the golden f32 tolerance: {loose:?}",

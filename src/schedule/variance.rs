@@ -23,11 +23,17 @@ pub mod formula {
         }
     }
 
-    /// Cosine: `v = clamp(cos((s+t)/(1+s)·π/2), 0, 1)² / cos(s/(1+s)·π/2)²`, then [`finish`].
-    pub fn cosine<F: Float>(t: F, s: F, lo: F, hi: F, #[comptime] norm: bool) -> F {
+    /// Cosine's constant `m = cos(s/(1+s)·π/2)²` (the kernels take it as an expansion-time
+    /// value computed by this same function in f32).
+    pub fn cosine_m<F: Float>(s: F) -> F {
+        let half_pi = konst::<F>(core::f64::consts::FRAC_PI_2);
+        F::powi(F::cos(s / (F::new(1.0) + s) * half_pi), 2)
+    }
+
+    /// Cosine: `v = clamp(cos((s+t)/(1+s)·π/2), 0, 1)² / m`, then [`finish`].
+    pub fn cosine<F: Float>(t: F, s: F, m: F, lo: F, hi: F, #[comptime] norm: bool) -> F {
         let half_pi = konst::<F>(core::f64::consts::FRAC_PI_2);
         let one = F::new(1.0);
-        let m = F::powi(F::cos(s / (one + s) * half_pi), 2);
         let c = clamp::<F>(F::cos((s + t) / (one + s) * half_pi), F::new(0.0), one);
         finish::<F>(c * c / m, lo, hi, norm)
     }
@@ -55,7 +61,8 @@ impl VarParams {
     #[inline(always)]
     pub fn cosine<F: Real>(&self, t: F) -> F {
         let [lo, hi] = self.clamp_range.map(F::of);
-        formula::cosine(t, F::of(self.s), lo, hi, self.norm_instead)
+        let s = F::of(self.s);
+        formula::cosine(t, s, formula::cosine_m(s), lo, hi, self.norm_instead)
     }
 
     /// The Sqrt formula with these parameters.
@@ -169,6 +176,7 @@ mod device {
             formula::cube::cosine::<F>(
                 t,
                 konst::<F>(comptime!(S::F64)),
+                konst::<F>(comptime!(formula::cosine_m(S::F64 as f32) as f64)),
                 konst::<F>(comptime!(Lo::F64)),
                 konst::<F>(comptime!(Hi::F64)),
                 comptime!(N::BOOL),
