@@ -45,6 +45,7 @@ pub mod interp;
 pub mod kernel;
 pub mod konst;
 pub mod loss_weight;
+pub use loss_weight::weighting;
 mod moments;
 pub mod noise;
 pub mod noise_cond;
@@ -59,7 +60,6 @@ pub mod table;
 pub mod target;
 mod team;
 pub mod toy;
-pub mod weighting;
 
 pub use component::{Decl, LogSnrFn};
 pub use gdf_macros::{formulas, gdf};

@@ -233,3 +233,11 @@ impl<Lo: Const, Hi: Const, B: Count, WLo: Const, WHi: Const> DeviceState
         Ok(())
     }
 }
+
+no_state!(
+    [T: lw::weighting::WeightTarget, Sd: Const] lw::EdmWeight<T, Sd>,
+    [T: lw::weighting::WeightTarget, Sd: Const] lw::SoftMinSnr<T, Sd>,
+    [T: lw::weighting::WeightTarget, G: Const] lw::MinSnrGamma<T, G>,
+    [] lw::SigmaSqrt,
+    [] lw::CosMapWeight,
+);

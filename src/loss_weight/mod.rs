@@ -81,6 +81,7 @@ pub mod constant;
 pub mod p2;
 pub mod shapes;
 pub mod snr;
+pub mod weighting;
 
 pub(crate) use adaptive::{adaptive_bucket, adaptive_weight, write_adaptive};
 pub use adaptive::{Adaptive, AdaptiveState};
@@ -92,6 +93,7 @@ pub use shapes::formula::{sech, sigmoid_weight};
 pub use shapes::{Debiased, Sech, Sigmoid};
 pub use snr::formula::{min_snr, min_snr_plus_one, truncated_snr};
 pub use snr::{MinSnr, MinSnrPlusOne, Snr, SnrPlusOne, TruncatedSnr};
+pub use weighting::{CosMapWeight, EdmWeight, MinSnrGamma, SigmaSqrt, SoftMinSnr};
 
 /// A loss weight: maps logSNR to the weight of each sample's loss.
 #[diagnostic::on_unimplemented(

@@ -35,7 +35,7 @@
 use core::fmt;
 
 use crate::component::{zst, LogSnrFn};
-use crate::float::{sigmoid, Real};
+use crate::float::Real;
 use crate::konst::{lit, Const, Dec, One};
 use crate::loss_weight::LossWeight;
 use crate::scaler::{Lerp, Scaler, Vp};
@@ -58,12 +58,46 @@ use typenum::{N1, P5, Z0};
 pub fn target_scale<T: Target, F: Real>(target: &T, a: F, b: F) -> F {
     let alpha = target.target(F::one(), F::zero(), a, b);
     let beta = target.target(F::zero(), F::one(), a, b);
-    let c = if beta == F::zero() {
-        alpha
-    } else {
-        alpha - beta * a / b
-    };
-    c * c
+    formula::target_scale(alpha, beta, a, b)
+}
+
+/// The formulas of these weights (host, and `cube` on the device), in x0 terms, and the target
+/// conversion's `c_0²`.
+#[crate::formulas]
+pub mod formula {
+    /// `c_0² = (α − β·a/b)²` (`α²` when `β = 0`) for the target `F = α·x0 + β·ε`.
+    pub fn target_scale<F: Float>(alpha: F, beta: F, a: F, b: F) -> F {
+        let c = select(beta == F::new(0.0), alpha, alpha - beta * a / b);
+        c * c
+    }
+    /// EDM on the x0 loss: `e^λ + 1/σ_d²`, given `inv_sd2 = 1/σ_d²`.
+    pub fn edm_x0<F: Float>(l: F, inv_sd2: F) -> F {
+        F::exp(l) + inv_sd2
+    }
+    /// Soft-min-SNR on the x0 loss: `1/(e^(−λ) + σ_d²)`, given `sd2 = σ_d²`.
+    pub fn soft_min_snr_x0<F: Float>(l: F, sd2: F) -> F {
+        F::new(1.0) / (F::exp(-l) + sd2)
+    }
+    /// Min-SNR-γ on the x0 loss: `min(e^λ, γ)`.
+    pub fn min_snr_gamma_x0<F: Float>(l: F, gamma: F) -> F {
+        let w = F::exp(l);
+        select(w > gamma, gamma, w)
+    }
+    /// The RF noise level `t = sigmoid(−λ/2)` (the LERP scaler's `b`).
+    pub fn rf_t<F: Float>(l: F) -> F {
+        sigmoid::<F>(-l * F::new(0.5))
+    }
+    /// SD3 `sigma_sqrt`: `t^−2`.
+    pub fn sigma_sqrt<F: Float>(l: F) -> F {
+        let t = rf_t::<F>(l);
+        F::new(1.0) / (t * t)
+    }
+    /// SD3 `cosmap`: `2/(π(1 − 2t + 2t²))`.
+    pub fn cosmap<F: Float>(l: F) -> F {
+        let t = rf_t::<F>(l);
+        let bot = F::new(1.0) - F::new(2.0) * t + F::new(2.0) * t * t;
+        F::new(2.0) / (konst::<F>(core::f64::consts::PI) * bot)
+    }
 }
 
 /// Converts a weight on `from`'s MSE into the weight on `to`'s MSE that gives the same loss,
@@ -128,7 +162,7 @@ zst!(
 /// The EDM weight on the x0 loss: `e^λ + 1/σ_d²`.
 #[inline(always)]
 pub fn edm_weight_x0<F: Real>(l: F, sigma_data: f64) -> F {
-    l.exp() + F::of(1.0 / (sigma_data * sigma_data))
+    formula::edm_x0(l, F::of(1.0 / (sigma_data * sigma_data)))
 }
 
 impl<T: WeightTarget, Sd: Const> LogSnrFn for EdmWeight<T, Sd> {
@@ -154,7 +188,7 @@ zst!(
 /// Soft-min-SNR on the x0 loss: `1/(e^(−λ) + σ_d²)`.
 #[inline(always)]
 pub fn soft_min_snr_x0<F: Real>(l: F, sigma_data: f64) -> F {
-    F::one() / ((-l).exp() + F::of(sigma_data * sigma_data))
+    formula::soft_min_snr_x0(l, F::of(sigma_data * sigma_data))
 }
 
 impl<T: WeightTarget, Sd: Const> LogSnrFn for SoftMinSnr<T, Sd> {
@@ -188,15 +222,8 @@ impl<T: WeightTarget, G: Const> LogSnrFn for MinSnrGamma<T, G> {
 
 impl<T: WeightTarget, G: Const> LossWeight for MinSnrGamma<T, G> {
     fn weight<F: Real>(&self, l: F) -> F {
-        let w = l.exp().min(F::of(G::F64));
-        from_x0::<T, F>(w, l)
+        from_x0::<T, F>(formula::min_snr_gamma_x0(l, F::of(G::F64)), l)
     }
-}
-
-/// The RF noise level `t = sigmoid(−λ/2)` (the LERP scaler's `b`).
-#[inline(always)]
-fn rf_t<F: Real>(l: F) -> F {
-    sigmoid(-l * F::of(0.5))
 }
 
 zst!(
@@ -213,8 +240,7 @@ impl LogSnrFn for SigmaSqrt {
 
 impl LossWeight for SigmaSqrt {
     fn weight<F: Real>(&self, l: F) -> F {
-        let t = rf_t(l);
-        F::one() / (t * t)
+        formula::sigma_sqrt(l)
     }
 }
 
@@ -232,8 +258,105 @@ impl LogSnrFn for CosMapWeight {
 
 impl LossWeight for CosMapWeight {
     fn weight<F: Real>(&self, l: F) -> F {
-        let t = rf_t(l);
-        let bot = F::one() - F::of(2.0) * t + F::of(2.0) * t * t;
-        F::of(2.0) / (F::PI() * bot)
+        formula::cosmap(l)
+    }
+}
+
+/// The `#[cube]` form of a [`WeightTarget`]: the target's natural scaler.
+#[cfg(gdf_kernel)]
+#[allow(missing_docs)]
+#[cubecl::cube]
+pub trait CubeWeightTarget: crate::target::CubeTarget {
+    /// `(a, b)` of λ under the target's natural scaler.
+    fn level<F: cubecl::prelude::Float>(l: F) -> (F, F);
+}
+
+#[cfg(gdf_kernel)]
+#[allow(missing_docs)]
+mod device {
+    use super::*;
+    use crate::formula::device::konst;
+    #[allow(unused_imports)]
+    use crate::konst::Const;
+    use crate::loss_weight::{CubeLossWeight, LossWeightConsts};
+    use crate::scaler::{lerp, vp};
+    use cubecl::prelude::*;
+
+    #[cube]
+    impl CubeWeightTarget for Epsilon {
+        fn level<F: Float>(l: F) -> (F, F) {
+            vp::formula::cube::ab::<F>(l)
+        }
+    }
+    #[cube]
+    impl CubeWeightTarget for X0 {
+        fn level<F: Float>(l: F) -> (F, F) {
+            vp::formula::cube::ab::<F>(l)
+        }
+    }
+    #[cube]
+    impl CubeWeightTarget for V {
+        fn level<F: Float>(l: F) -> (F, F) {
+            vp::formula::cube::ab::<F>(l)
+        }
+    }
+    #[cube]
+    impl CubeWeightTarget for RectifiedFlows {
+        fn level<F: Float>(l: F) -> (F, F) {
+            lerp::formula::cube::ab::<F>(l)
+        }
+    }
+
+    /// `w_x0` on `T`'s MSE (as [`from_x0`]: `w·c_x0²/c_T²` with `c_x0² = 1`).
+    #[cube]
+    pub fn from_x0<F: Float, T: CubeWeightTarget>(w: F, l: F) -> F {
+        let (a, b) = T::level::<F>(l);
+        let (one, zero) = (F::new(1.0), F::new(0.0));
+        let alpha = T::target::<F>(one, zero, a, b);
+        let beta = T::target::<F>(zero, one, a, b);
+        w * one / formula::cube::target_scale::<F>(alpha, beta, a, b)
+    }
+
+    impl<T: WeightTarget, Sd: Const> LossWeightConsts for EdmWeight<T, Sd> {}
+    #[cube]
+    impl<T: WeightTarget + CubeWeightTarget, Sd: Const> CubeLossWeight for EdmWeight<T, Sd> {
+        fn weight<F: Float>(l: F, _state: &[F]) -> F {
+            let inv = konst::<F>(comptime!(1.0 / (Sd::F64 * Sd::F64)));
+            from_x0::<F, T>(formula::cube::edm_x0::<F>(l, inv), l)
+        }
+    }
+
+    impl<T: WeightTarget, Sd: Const> LossWeightConsts for SoftMinSnr<T, Sd> {}
+    #[cube]
+    impl<T: WeightTarget + CubeWeightTarget, Sd: Const> CubeLossWeight for SoftMinSnr<T, Sd> {
+        fn weight<F: Float>(l: F, _state: &[F]) -> F {
+            let sd2 = konst::<F>(comptime!(Sd::F64 * Sd::F64));
+            from_x0::<F, T>(formula::cube::soft_min_snr_x0::<F>(l, sd2), l)
+        }
+    }
+
+    impl<T: WeightTarget, G: Const> LossWeightConsts for MinSnrGamma<T, G> {}
+    #[cube]
+    impl<T: WeightTarget + CubeWeightTarget, G: Const> CubeLossWeight for MinSnrGamma<T, G> {
+        fn weight<F: Float>(l: F, _state: &[F]) -> F {
+            let g = konst::<F>(comptime!(G::F64));
+            from_x0::<F, T>(formula::cube::min_snr_gamma_x0::<F>(l, g), l)
+        }
+    }
+
+    impl LossWeightConsts for SigmaSqrt {}
+    #[cube]
+    impl CubeLossWeight for SigmaSqrt {
+        fn weight<F: Float>(l: F, _state: &[F]) -> F {
+            formula::cube::sigma_sqrt::<F>(l)
+        }
+    }
+
+    impl LossWeightConsts for CosMapWeight {}
+    #[cube]
+    impl CubeLossWeight for CosMapWeight {
+        fn weight<F: Float>(l: F, _state: &[F]) -> F {
+            formula::cube::cosmap::<F>(l)
+        }
     }
 }
