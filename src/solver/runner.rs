@@ -1,0 +1,578 @@
+//! The host sampling loop over an explicit logSNR grid: a step iterator the caller drives.
+
+use crate::error::{check_finite, check_len, per_sample, GdfError, Result};
+use crate::float::Real;
+use crate::noise::Purpose;
+use crate::target::Target;
+
+use super::{Buf, Draw, Dst, Eval, Grid, Level, Pass, Solver, Src};
+
+/// Where a solver's fresh standard normals come from.
+///
+/// Draws are numbered in call order over the run (`draw` = 0, 1, …), as the reference codes
+/// draw them; a draw is requested sample by sample, in chunks.
+pub trait NoiseSource<F: Real> {
+    /// Fills `out` with the normals of elements `offset..offset + out.len()` of sample
+    /// `sample` for draw number `draw`, made during step `step`.
+    fn fill(
+        &mut self,
+        draw: usize,
+        step: usize,
+        sample: usize,
+        offset: usize,
+        out: &mut [F],
+    ) -> Result<()>;
+    /// Called once per draw, used or skipped, before any `fill` of it.
+    fn on_draw(&mut self, _draw: usize, _step: usize) {}
+}
+
+impl<F: Real, N: NoiseSource<F> + ?Sized> NoiseSource<F> for &mut N {
+    fn fill(
+        &mut self,
+        draw: usize,
+        step: usize,
+        sample: usize,
+        offset: usize,
+        out: &mut [F],
+    ) -> Result<()> {
+        (**self).fill(draw, step, sample, offset, out)
+    }
+    fn on_draw(&mut self, draw: usize, step: usize) {
+        (**self).on_draw(draw, step)
+    }
+}
+
+/// Counter-based noise (Philox, [`crate::noise`]): draw `k` of sample `s` is the stream
+/// `(seed, Purpose::Sampler, s, k)`, so results do not depend on chunking or threads.
+#[derive(Clone, Copy, Debug)]
+pub struct CounterNoise {
+    /// The seed.
+    pub seed: u64,
+}
+
+impl CounterNoise {
+    /// Noise from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self { seed }
+    }
+}
+
+impl<F: Real> NoiseSource<F> for CounterNoise {
+    fn fill(
+        &mut self,
+        draw: usize,
+        _step: usize,
+        sample: usize,
+        offset: usize,
+        out: &mut [F],
+    ) -> Result<()> {
+        F::fill_normal(
+            self.seed,
+            Purpose::Sampler,
+            sample as u32,
+            draw as u32,
+            offset as u64,
+            out,
+        );
+        Ok(())
+    }
+}
+
+/// Recorded noise: draw `k` is `data[k·n .. (k+1)·n]` (`n` = batch × elements per sample), as
+/// the golden files store it.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordedNoise<'a, F> {
+    data: &'a [F],
+    per_sample: usize,
+    n: usize,
+}
+
+impl<'a, F: Real> RecordedNoise<'a, F> {
+    /// Draws of `n` elements each (`n` = batch × per_sample), sample-major.
+    pub fn new(data: &'a [F], n: usize, per_sample: usize) -> Self {
+        Self {
+            data,
+            per_sample,
+            n,
+        }
+    }
+}
+
+impl<F: Real> NoiseSource<F> for RecordedNoise<'_, F> {
+    fn fill(
+        &mut self,
+        draw: usize,
+        _step: usize,
+        sample: usize,
+        offset: usize,
+        out: &mut [F],
+    ) -> Result<()> {
+        let start = draw * self.n + sample * self.per_sample + offset;
+        match self.data.get(start..start + out.len()) {
+            Some(src) => {
+                out.copy_from_slice(src);
+                Ok(())
+            }
+            None => Err(GdfError::Invalid {
+                message: format!(
+                    "recorded noise holds {} draws of {} elements; the solver asked for draw {}",
+                    self.data.len() / self.n.max(1),
+                    self.n,
+                    draw + 1
+                ),
+            }),
+        }
+    }
+}
+
+/// No noise: for deterministic solvers. A solver that draws gets an error.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoNoise;
+
+impl<F: Real> NoiseSource<F> for NoNoise {
+    fn fill(&mut self, draw: usize, step: usize, _: usize, _: usize, _: &mut [F]) -> Result<()> {
+        Err(GdfError::Invalid {
+            message: format!(
+                "the solver draws noise (draw {draw} at step {step}) but the run has NoNoise; \
+                 give it a CounterNoise or RecordedNoise"
+            ),
+        })
+    }
+}
+
+/// What the model must evaluate next.
+#[derive(Debug)]
+pub struct EvalRequest<'r, F> {
+    /// The model's input (the native sample at `level`), batch-major.
+    pub x: &'r [F],
+    /// The level to evaluate at (the same for every sample).
+    pub level: Level,
+    /// The step this evaluation belongs to.
+    pub step: usize,
+    /// The evaluation's number (0-based).
+    pub index: usize,
+}
+
+/// A sampling run: the caller drives it evaluation by evaluation.
+///
+/// ```
+/// use gdf::scaler::Vp;
+/// use gdf::solver::{Grid, Heun, NoNoise, Run};
+///
+/// let grid = Grid::new(&Vp, &[-4.0, 0.0, 4.0, f64::INFINITY])?;
+/// let mut run = Run::new(Heun::new(), grid, vec![0.7f32, -0.2], 2, NoNoise)?;
+/// assert_eq!(run.remaining_evals(), 5); // 2 per step, 1 on the step to λ = +∞
+/// let mut d = vec![0.0f32; 2];
+/// while let Some(req) = run.next_eval()? {
+///     // A point-mass model: x0 = 0.25 whatever the input.
+///     d.iter_mut().for_each(|v| *v = 0.25);
+///     let _ = req;
+///     run.feed_x0(&d)?;
+/// }
+/// assert_eq!(run.x(), &[0.25, 0.25]);
+/// # Ok::<(), gdf::GdfError>(())
+/// ```
+pub struct Run<F: Real, S: Solver, N: NoiseSource<F>> {
+    solver: S,
+    grid: Grid,
+    noise: N,
+    batch: usize,
+    per: usize,
+    x: Vec<F>,
+    stage: Vec<F>,
+    aux: Vec<F>,
+    hist: Vec<Vec<F>>,
+    head: usize,
+    pending: Option<Eval>,
+    pre_done: bool,
+    evals: usize,
+    total: usize,
+    draws: usize,
+    steps_done: usize,
+    poisoned: bool,
+}
+
+const CHUNK: usize = 256;
+const NSLOTS: usize = 9;
+const SLOT_D0: usize = 3;
+
+fn slot_of_buf(b: Buf) -> usize {
+    match b {
+        Buf::X => 0,
+        Buf::Stage => 1,
+        Buf::Aux => 2,
+    }
+}
+
+fn slot_of_src(s: Src) -> usize {
+    match s {
+        Src::Buf(b) => slot_of_buf(b),
+        Src::D(k) => SLOT_D0 + k as usize,
+        Src::Noise(k) => 7 + k as usize,
+    }
+}
+
+fn slot_of_dst(d: Dst) -> usize {
+    match d {
+        Dst::Buf(b) => slot_of_buf(b),
+        Dst::D0 => SLOT_D0,
+    }
+}
+
+impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
+    /// Starts a run of `solver` on `grid` from `x_init` (`batch` samples, batch-major, in the
+    /// grid's scaler space at `λ_0`), with `noise` for the stochastic solvers.
+    pub fn new(mut solver: S, grid: Grid, x_init: Vec<F>, batch: usize, noise: N) -> Result<Self> {
+        let per = per_sample("x_init", x_init.len(), batch)?;
+        check_finite("x_init", &x_init)?;
+        solver.start(&grid)?;
+        let depth = solver.history().clamp(1, 4);
+        let n = x_init.len();
+        let total = solver.nfe(&grid);
+        Ok(Self {
+            solver,
+            grid,
+            noise,
+            batch,
+            per,
+            x: x_init,
+            stage: Vec::new(),
+            aux: Vec::new(),
+            hist: (0..depth).map(|_| vec![F::zero(); n]).collect(),
+            head: 0,
+            pending: None,
+            pre_done: false,
+            evals: 0,
+            total,
+            draws: 0,
+            steps_done: 0,
+            poisoned: false,
+        })
+    }
+
+    /// The current sample (at the level of the last finished step).
+    pub fn x(&self) -> &[F] {
+        &self.x
+    }
+
+    /// The auxiliary buffer: UniPC's last corrected sample (`x_corrected`), Heun's Euler
+    /// predictor, a midpoint; empty before a solver first writes it.
+    pub fn aux(&self) -> &[F] {
+        &self.aux
+    }
+
+    /// The grid.
+    pub fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    /// The solver (its settings may be changed between evaluations where it allows).
+    pub fn solver_mut(&mut self) -> &mut S {
+        &mut self.solver
+    }
+
+    /// Finished steps.
+    pub fn steps_done(&self) -> usize {
+        self.steps_done
+    }
+
+    /// Model evaluations made so far.
+    pub fn evals_done(&self) -> usize {
+        self.evals
+    }
+
+    /// Model evaluations the whole run makes.
+    pub fn total_evals(&self) -> usize {
+        self.total
+    }
+
+    /// Model evaluations still to make (for a progress bar).
+    pub fn remaining_evals(&self) -> usize {
+        self.total.saturating_sub(self.evals)
+    }
+
+    /// Noise draws made so far (used or skipped).
+    pub fn draws(&self) -> usize {
+        self.draws
+    }
+
+    /// Consumes the run, returning the sample.
+    pub fn into_x(self) -> Vec<F> {
+        self.x
+    }
+
+    fn poisoned(&self) -> Result<()> {
+        if self.poisoned {
+            Err(GdfError::Invalid {
+                message: "the run failed earlier (a non-finite model output); start a new run"
+                    .into(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The next model evaluation, or `None` when the run is complete. Calling it again
+    /// before [`feed_x0`](Self::feed_x0) returns the same request.
+    pub fn next_eval(&mut self) -> Result<Option<EvalRequest<'_, F>>> {
+        self.poisoned()?;
+        if self.pending.is_none() {
+            match self.solver.plan(&self.grid) {
+                None => return Ok(None),
+                Some(e) => {
+                    self.pending = Some(e);
+                    self.pre_done = false;
+                }
+            }
+        }
+        let e = self.pending.expect("pending eval");
+        if !self.pre_done {
+            if let Some(pre) = e.pre {
+                self.exec(&pre, e.step, None::<(&[F], Buf, fn(F, F) -> F)>)?;
+            }
+            self.pre_done = true;
+        }
+        Ok(Some(EvalRequest {
+            x: self.buf(e.input),
+            level: e.level,
+            step: e.step,
+            index: self.evals,
+        }))
+    }
+
+    /// The pending evaluation's plan (after [`next_eval`](Self::next_eval)).
+    pub fn pending(&self) -> Option<&Eval> {
+        self.pending.as_ref()
+    }
+
+    fn buf(&self, b: Buf) -> &[F] {
+        match b {
+            Buf::X => &self.x,
+            Buf::Stage => &self.stage,
+            Buf::Aux => &self.aux,
+        }
+    }
+
+    /// Feeds the model's x0-prediction `d` for the pending evaluation and runs the fused
+    /// update. Returns `Some(i)` when this finished step `i`.
+    pub fn feed_x0(&mut self, d: &[F]) -> Result<Option<usize>> {
+        self.feed_with(d, |_, p| p)
+    }
+
+    /// Feeds a raw prediction `pred` of `target` (ε, v, x0, RF velocity), converted to x0 at
+    /// the pending level inside the same pass.
+    pub fn feed<T: Target>(&mut self, target: &T, pred: &[F]) -> Result<Option<usize>> {
+        let lv = self
+            .pending
+            .map(|e| e.level)
+            .ok_or_else(|| GdfError::Invalid {
+                message: "feed called without a pending evaluation (call next_eval first)".into(),
+            })?;
+        let (a, b) = (F::of(lv.a), F::of(lv.b));
+        self.feed_with(pred, move |x, p| target.x0(x, p, a, b))
+    }
+
+    fn feed_with(&mut self, d: &[F], conv: impl Fn(F, F) -> F) -> Result<Option<usize>> {
+        self.poisoned()?;
+        let e = match (self.pending, self.pre_done) {
+            (Some(e), true) => e,
+            _ => {
+                return Err(GdfError::Invalid {
+                    message: "feed called without a pending evaluation (call next_eval first)"
+                        .into(),
+                })
+            }
+        };
+        check_len("model output", self.x.len(), d.len())?;
+        // The new prediction takes the oldest history slot.
+        let depth = self.hist.len();
+        self.head = (self.head + depth - 1) % depth;
+        let r = self.exec(&e.post, e.step, Some((d, e.input, conv)));
+        self.pending = None;
+        self.evals += 1;
+        if let Err(err) = r {
+            self.poisoned = true;
+            return Err(err);
+        }
+        if e.completes_step {
+            self.steps_done = e.step + 1;
+            Ok(Some(e.step))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Runs the whole loop with `model(x, level, d)` writing the x0-prediction into `d`.
+    pub fn run(
+        mut self,
+        mut model: impl FnMut(&[F], Level, &mut [F]) -> Result<()>,
+    ) -> Result<Vec<F>> {
+        let mut d = vec![F::zero(); self.x.len()];
+        loop {
+            match self.next_eval()? {
+                None => break,
+                Some(r) => model(r.x, r.level, &mut d)?,
+            }
+            self.feed_x0(&d)?;
+        }
+        Ok(self.x)
+    }
+
+    /// One fused pass over the data.
+    #[allow(clippy::needless_range_loop)]
+    fn exec<C: Fn(F, F) -> F>(
+        &mut self,
+        pass: &Pass,
+        step: usize,
+        fed: Option<(&[F], Buf, C)>,
+    ) -> Result<()> {
+        let n = self.x.len();
+        // Draw accounting.
+        let mut used = [0usize; 2];
+        let mut nused = 0;
+        for d in pass.draws() {
+            let k = self.draws;
+            self.draws += 1;
+            self.noise.on_draw(k, step);
+            if *d == Draw::Use {
+                used[nused] = k;
+                nused += 1;
+            }
+        }
+        if pass.nrows == 0 && fed.is_none() {
+            return Ok(());
+        }
+        // Compile the rows to slot indices and f-typed coefficients.
+        let mut rows = [(0usize, [(0usize, F::zero()); super::MAX_TERMS], 0usize); 2];
+        let mut read = [false; NSLOTS];
+        let mut write = [false; NSLOTS];
+        for (r, row) in rows.iter_mut().zip(pass.rows()) {
+            r.0 = slot_of_dst(row.dst);
+            r.2 = row.terms().len();
+            for (t, &(src, c)) in r.1.iter_mut().zip(row.terms()) {
+                let s = slot_of_src(src);
+                *t = (s, F::of(c));
+                if !write[s] {
+                    read[s] = true;
+                }
+            }
+            write[r.0] = true;
+        }
+        let nrows = pass.nrows as usize;
+        if (write[1] || read[1]) && self.stage.len() != n {
+            self.stage = vec![F::zero(); n];
+        }
+        if (write[2] || read[2]) && self.aux.len() != n {
+            self.aux = vec![F::zero(); n];
+        }
+        let depth = self.hist.len();
+        let head = self.head;
+        let (in_slot, has_fed) = match &fed {
+            Some((_, b, _)) => (slot_of_buf(*b), true),
+            None => (0, false),
+        };
+        if has_fed {
+            read[in_slot] = true;
+            read[SLOT_D0] = false;
+            write[SLOT_D0] = true;
+        }
+        let mut load = [0usize; NSLOTS];
+        let mut nload = 0;
+        for (s, &r) in read.iter().enumerate().take(7) {
+            if r {
+                load[nload] = s;
+                nload += 1;
+            }
+        }
+        let mut store = [0usize; 4];
+        let mut nstore = 0;
+        for (s, &w) in write.iter().enumerate().take(4) {
+            if w {
+                store[nstore] = s;
+                nstore += 1;
+            }
+        }
+        // Borrow the buffers.
+        let Self {
+            x,
+            stage,
+            aux,
+            hist,
+            noise,
+            batch,
+            per,
+            ..
+        } = self;
+        let mut href: [Option<&mut Vec<F>>; 4] = [None, None, None, None];
+        for (i, h) in hist.iter_mut().enumerate() {
+            let k = (i + depth - head) % depth;
+            href[k] = Some(h);
+        }
+        if (0..4).any(|k| read[SLOT_D0 + k] && href[k].is_none()) {
+            return Err(GdfError::Invalid {
+                message: "solver read a history entry beyond its depth (a solver bug)".into(),
+            });
+        }
+        let mut nb = [[F::zero(); CHUNK]; 2];
+        let mut bad: Option<(usize, f64)> = None;
+        for s in 0..*batch {
+            let mut c0 = 0;
+            while c0 < *per {
+                let len = CHUNK.min(*per - c0);
+                for (u, nbuf) in nb.iter_mut().enumerate().take(nused) {
+                    noise.fill(used[u], step, s, c0, &mut nbuf[..len])?;
+                }
+                let base = s * *per + c0;
+                for e in 0..len {
+                    let j = base + e;
+                    let mut v = [F::zero(); NSLOTS];
+                    for &sl in &load[..nload] {
+                        v[sl] = match sl {
+                            0 => x[j],
+                            1 => stage[j],
+                            2 => aux[j],
+                            k => href[k - SLOT_D0].as_ref().map_or(F::zero(), |h| h[j]),
+                        };
+                    }
+                    if let Some((d, _, conv)) = &fed {
+                        let dv = conv(v[in_slot], d[j]);
+                        if !dv.is_finite() && bad.is_none() {
+                            bad = Some((j, d[j].as_f64()));
+                        }
+                        v[SLOT_D0] = dv;
+                    }
+                    v[7] = nb[0][e];
+                    v[8] = nb[1][e];
+                    for (dst, terms, len) in &rows[..nrows] {
+                        let mut acc = F::zero();
+                        for &(sl, c) in &terms[..*len] {
+                            acc = acc + c * v[sl];
+                        }
+                        v[*dst] = acc;
+                    }
+                    for &sl in &store[..nstore] {
+                        match sl {
+                            0 => x[j] = v[0],
+                            1 => stage[j] = v[1],
+                            2 => aux[j] = v[2],
+                            _ => {
+                                if let Some(h) = href[0].as_mut() {
+                                    h[j] = v[SLOT_D0];
+                                }
+                            }
+                        }
+                    }
+                }
+                c0 += len;
+            }
+        }
+        if let Some((index, value)) = bad {
+            return Err(GdfError::NonFinite {
+                what: "model prediction (as x0)",
+                index,
+                value,
+            });
+        }
+        Ok(())
+    }
+}
