@@ -38,8 +38,10 @@ fn multistep_row(
 ) -> Row {
     let h = half_step(l, ln);
     let he = (1.0 + eta) * h;
+    // e^{−ηh}, exactly 1 for η = 0 (also when h = ∞ from a λ = −∞ start).
+    let damp = if eta == 0.0 { 1.0 } else { (-eta * h).exp() };
     let mut row = Row::new(Dst::Buf(Buf::X))
-        .t(X, ln.b / l.b * (-eta * h).exp())
+        .t(X, ln.b / l.b * damp)
         .t(Src::D(0), ln.a * phi(he));
     if h == 0.0 {
         return row;

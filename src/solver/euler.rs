@@ -5,8 +5,8 @@
 use crate::error::Result;
 
 use super::{
-    anc_fo, anc_split, check_nonneg, check_pos, fo, half_step, phi, Buf, Draw, Dst, Eval, Grid,
-    Level, Pass, Row, Solver, Src,
+    anc_fo, anc_split, check_finite_start, check_nonneg, check_pos, fo, half_step, phi, Buf, Draw,
+    Dst, Eval, Grid, Level, Pass, Row, Solver, Src,
 };
 
 const X: Src = Src::Buf(Buf::X);
@@ -386,7 +386,8 @@ impl Solver for Heun {
     fn name(&self) -> &'static str {
         "heun"
     }
-    fn start(&mut self, _grid: &Grid) -> Result<()> {
+    fn start(&mut self, grid: &Grid) -> Result<()> {
+        check_finite_start("heun", grid)?;
         self.0.step = 0;
         self.0.stage = 0;
         Ok(())
@@ -433,7 +434,8 @@ impl Solver for Dpm2 {
     fn name(&self) -> &'static str {
         "dpm_2"
     }
-    fn start(&mut self, _grid: &Grid) -> Result<()> {
+    fn start(&mut self, grid: &Grid) -> Result<()> {
+        check_finite_start("dpm_2", grid)?;
         self.0.step = 0;
         self.0.stage = 0;
         Ok(())
@@ -504,7 +506,8 @@ impl Solver for Dpm2Ancestral {
     fn name(&self) -> &'static str {
         "dpm_2_ancestral"
     }
-    fn start(&mut self, _grid: &Grid) -> Result<()> {
+    fn start(&mut self, grid: &Grid) -> Result<()> {
+        check_finite_start("dpm_2_ancestral", grid)?;
         self.step = 0;
         self.stage = 0;
         Ok(())

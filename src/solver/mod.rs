@@ -570,14 +570,16 @@ pub(crate) fn check_min_steps(solver: &'static str, grid: &Grid, min: usize) -> 
     Ok(())
 }
 
-/// Solvers that use step-size ratios need a finite first level.
+/// Solvers whose coefficients blow up at `λ = −∞` (step ratios, Heun/DPM-2 corrections)
+/// need a finite first level.
 pub(crate) fn check_finite_start(solver: &'static str, grid: &Grid) -> Result<()> {
     let l = grid.level(0).lam;
     if !l.is_finite() {
         return Err(GdfError::Invalid {
             message: format!(
-                "{solver} uses step-size ratios and needs a finite first logSNR, got {l} \
-                 (clamp the start, e.g. to -20)"
+                "{solver} needs a finite first logSNR (its step ratios or correction \
+                 coefficients are infinite at -inf), got grid[0] = {l}; clamp the start, e.g. \
+                 to -20"
             ),
         });
     }
