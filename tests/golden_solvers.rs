@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use gdf::scaler::{Lerp, Vp};
 use gdf::solver::*;
-use gdf::GdfError;
+use gdf::{GdfError, Real};
 use serde_json::Value;
 
 /// The README's `mixture1d` posterior mean, for a VP input `x` at logSNR `lam`.
@@ -62,21 +62,21 @@ impl Mixture {
 }
 
 /// Recorded noise that also logs the step of every draw.
-struct Recorded {
-    data: Vec<f64>,
+struct Recorded<F> {
+    data: Vec<F>,
     n: usize,
     per: usize,
     steps: Vec<usize>,
 }
 
-impl NoiseSource<f64> for Recorded {
+impl<F: Real> NoiseSource<F> for Recorded<F> {
     fn fill(
         &mut self,
         draw: usize,
         _step: usize,
         sample: usize,
         offset: usize,
-        out: &mut [f64],
+        out: &mut [F],
     ) -> Result<(), GdfError> {
         let start = draw * self.n + sample * self.per + offset;
         match self.data.get(start..start + out.len()) {
@@ -344,7 +344,8 @@ const OUT_KEYS: &[&str] = &[
     "timesteps",
 ];
 
-fn run_case(case: &Value, ck: &mut Check) -> R<()> {
+/// One case in precision `F` (model and comparisons in f64), compared within `tol`.
+fn run_case<F: Real>(case: &Value, ck: &mut Check, tol: Tol) -> R<()> {
     for k in case.as_object().ok_or("case must be an object")?.keys() {
         if !TOP_KEYS.contains(&k.as_str()) {
             return Err(format!("unknown top-level key {k:?}"));
@@ -364,6 +365,7 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
     }
     let logsnr = flat(get(input, "logsnr")?)?;
     let (shape, x_init) = arr(get(input, "x_init")?)?;
+    let x_init: Vec<F> = x_init.iter().map(|&v| F::of(v)).collect();
     let batch = shape[0];
     let n = x_init.len();
     let per = n / batch;
@@ -395,7 +397,10 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
             .get("noise")
             .map(flat)
             .transpose()?
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            .into_iter()
+            .map(F::of)
+            .collect(),
         n,
         per,
         steps: vec![],
@@ -405,7 +410,7 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
         Run::new(solver, grid.clone(), x_init, batch, &mut noise).map_err(|e| e.to_string())?;
     let total = run.total_evals();
     let (mut xs, mut den, mut lams, mut corr, mut ord) = (vec![], vec![], vec![], vec![], vec![]);
-    let mut d = vec![0.0; n];
+    let mut d = vec![F::zero(); n];
     while let Some(req) = run.next_eval().map_err(|e| e.to_string())? {
         let lv = req.level;
         let scale = if lerp {
@@ -414,16 +419,16 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
             1.0
         };
         for (o, &x) in d.iter_mut().zip(req.x) {
-            *o = model.d(x * scale, lv.lam);
+            *o = F::of(model.d(x.as_f64() * scale, lv.lam));
         }
         let order = run.pending().map(|e| e.order).unwrap_or(0);
-        den.extend_from_slice(&d);
+        den.extend(d.iter().map(|v| v.as_f64()));
         lams.push(lv.lam);
         if let Some(i) = run.feed_x0(&d).map_err(|e| e.to_string())? {
-            xs.extend_from_slice(run.x());
+            xs.extend(run.x().iter().map(|v| v.as_f64()));
             ord.push(order as f64);
             if is_unipc && i >= 1 {
-                corr.extend_from_slice(run.aux());
+                corr.extend(run.aux().iter().map(|v| v.as_f64()));
             }
         }
     }
@@ -438,7 +443,7 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
         F64_TOL,
     );
     let want_d = flat(get(out, "denoised")?)?;
-    ck.all("denoised", &den, &want_d, F64_TOL);
+    ck.all("denoised", &den, &want_d, tol);
     // x, with quirk 1: UniPC bh1 ending at σ = 0 gives NaN in diffusers; we give x = D.
     let mut want_x = flat(get(out, "x")?)?;
     let last = (steps - 1) * n;
@@ -458,7 +463,7 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
         want_x[last..].copy_from_slice(d_last);
         ck.diverged += n;
     }
-    ck.all("x", &xs, &want_x, F64_TOL);
+    ck.all("x", &xs, &want_x, tol);
     match out.get("noise_step") {
         Some(v) => {
             let want = flat(v)?;
@@ -487,7 +492,7 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
         ck.all("order", &ord, &want, EXACT);
     }
     if let Some(v) = out.get("x_corrected") {
-        ck.all("x_corrected", &corr, &flat(v)?, F64_TOL);
+        ck.all("x_corrected", &corr, &flat(v)?, tol);
     }
     if let Some(v) = out.get("timesteps") {
         // Informational: the model used only λ.
@@ -503,5 +508,19 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
 
 #[test]
 fn golden_solvers_f64() {
-    finish(run_file("solvers.json", "f64", run_case));
+    finish(run_file("solvers.json", "f64", |c, ck| {
+        run_case::<f64>(c, ck, F64_TOL)
+    }));
+}
+
+/// f32 data (coefficients still f64), the README's float32 advice: `rtol 1e-3, atol 1e-4`.
+#[test]
+fn golden_solvers_f32() {
+    let tol = Tol {
+        rtol: 1e-3,
+        atol: 1e-4,
+    };
+    finish(run_file("solvers.json", "f32", |c, ck| {
+        run_case::<f32>(c, ck, tol)
+    }));
 }

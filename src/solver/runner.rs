@@ -328,7 +328,7 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         let e = self.pending.expect("pending eval");
         if !self.pre_done {
             if let Some(pre) = e.pre {
-                self.exec(&pre, e.step, None::<(&[F], Buf, fn(F, F) -> F)>)?;
+                self.exec(&pre, e.step, None::<(Buf, fn(F, usize) -> F)>)?;
             }
             self.pre_done = true;
         }
@@ -356,23 +356,49 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
     /// Feeds the model's x0-prediction `d` for the pending evaluation and runs the fused
     /// update. Returns `Some(i)` when this finished step `i`.
     pub fn feed_x0(&mut self, d: &[F]) -> Result<Option<usize>> {
-        self.feed_with(d, |_, p| p)
+        check_len("model output", self.x.len(), d.len())?;
+        self.feed_with(move |_, j| d[j])
     }
 
     /// Feeds a raw prediction `pred` of `target` (ε, v, x0, RF velocity), converted to x0 at
     /// the pending level inside the same pass.
     pub fn feed<T: Target>(&mut self, target: &T, pred: &[F]) -> Result<Option<usize>> {
+        check_len("model output", self.x.len(), pred.len())?;
+        let (a, b) = self.pending_ab()?;
+        self.feed_with(move |x, j| target.x0(x, pred[j], a, b))
+    }
+
+    /// Feeds a conditional and an unconditional raw prediction of `target` with classifier-free
+    /// guidance `u + w·(c − u)` (linear, so it is the same on the raw output and on x0), all in
+    /// the same pass.
+    pub fn feed_cfg<T: Target>(
+        &mut self,
+        target: &T,
+        cond: &[F],
+        uncond: &[F],
+        w: f64,
+    ) -> Result<Option<usize>> {
+        check_len("conditional output", self.x.len(), cond.len())?;
+        check_len("unconditional output", self.x.len(), uncond.len())?;
+        let (a, b) = self.pending_ab()?;
+        let w = F::of(w);
+        self.feed_with(move |x, j| {
+            let u = uncond[j];
+            target.x0(x, u + w * (cond[j] - u), a, b)
+        })
+    }
+
+    fn pending_ab(&self) -> Result<(F, F)> {
         let lv = self
             .pending
             .map(|e| e.level)
             .ok_or_else(|| GdfError::Invalid {
                 message: "feed called without a pending evaluation (call next_eval first)".into(),
             })?;
-        let (a, b) = (F::of(lv.a), F::of(lv.b));
-        self.feed_with(pred, move |x, p| target.x0(x, p, a, b))
+        Ok((F::of(lv.a), F::of(lv.b)))
     }
 
-    fn feed_with(&mut self, d: &[F], conv: impl Fn(F, F) -> F) -> Result<Option<usize>> {
+    fn feed_with(&mut self, conv: impl Fn(F, usize) -> F) -> Result<Option<usize>> {
         self.poisoned()?;
         let e = match (self.pending, self.pre_done) {
             (Some(e), true) => e,
@@ -383,11 +409,10 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
                 })
             }
         };
-        check_len("model output", self.x.len(), d.len())?;
         // The new prediction takes the oldest history slot.
         let depth = self.hist.len();
         self.head = (self.head + depth - 1) % depth;
-        let r = self.exec(&e.post, e.step, Some((d, e.input, conv)));
+        let r = self.exec(&e.post, e.step, Some((e.input, conv)));
         self.pending = None;
         self.evals += 1;
         if let Err(err) = r {
@@ -420,11 +445,11 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
 
     /// One fused pass over the data.
     #[allow(clippy::needless_range_loop)]
-    fn exec<C: Fn(F, F) -> F>(
+    fn exec<C: Fn(F, usize) -> F>(
         &mut self,
         pass: &Pass,
         step: usize,
-        fed: Option<(&[F], Buf, C)>,
+        fed: Option<(Buf, C)>,
     ) -> Result<()> {
         let n = self.x.len();
         // Draw accounting.
@@ -468,7 +493,7 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         let depth = self.hist.len();
         let head = self.head;
         let (in_slot, has_fed) = match &fed {
-            Some((_, b, _)) => (slot_of_buf(*b), true),
+            Some((b, _)) => (slot_of_buf(*b), true),
             None => (0, false),
         };
         if has_fed {
@@ -534,10 +559,10 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
                             k => href[k - SLOT_D0].as_ref().map_or(F::zero(), |h| h[j]),
                         };
                     }
-                    if let Some((d, _, conv)) = &fed {
-                        let dv = conv(v[in_slot], d[j]);
+                    if let Some((_, conv)) = &fed {
+                        let dv = conv(v[in_slot], j);
                         if !dv.is_finite() && bad.is_none() {
-                            bad = Some((j, d[j].as_f64()));
+                            bad = Some((j, dv.as_f64()));
                         }
                         v[SLOT_D0] = dv;
                     }
