@@ -71,7 +71,7 @@ struct Recorded<F> {
 
 impl<F: Real> NoiseSource<F> for Recorded<F> {
     fn fill(
-        &mut self,
+        &self,
         draw: usize,
         _step: usize,
         sample: usize,

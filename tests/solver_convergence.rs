@@ -176,7 +176,7 @@ struct Table(Vec<f64>);
 
 impl NoiseSource<f64> for Table {
     fn fill(
-        &mut self,
+        &self,
         draw: usize,
         _: usize,
         _: usize,
@@ -212,7 +212,7 @@ fn euler_ancestral_is_ddim_eta() {
         .unwrap();
         // The crate's DDIM(η) step, fed the same draws.
         let mut x = XS.to_vec();
-        let mut tab = Table(noise_table());
+        let tab = Table(noise_table());
         for i in 0..g.steps() {
             let (l, ln) = (g.level(i), g.level(i + 1));
             let mut d = vec![0.0; 4];

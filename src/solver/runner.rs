@@ -3,7 +3,9 @@
 use crate::error::{check_finite, check_len, per_sample, GdfError, Result};
 use crate::float::Real;
 use crate::noise::Purpose;
+use crate::par::{Jobs, RawMut};
 use crate::target::Target;
+use std::sync::Mutex;
 
 use super::{Buf, Draw, Dst, Eval, Grid, Level, Pass, Solver, Src};
 
@@ -11,11 +13,11 @@ use super::{Buf, Draw, Dst, Eval, Grid, Level, Pass, Solver, Src};
 ///
 /// Draws are numbered in call order over the run (`draw` = 0, 1, …), as the reference codes
 /// draw them; a draw is requested sample by sample, in chunks.
-pub trait NoiseSource<F: Real> {
+pub trait NoiseSource<F: Real>: Sync {
     /// Fills `out` with the normals of elements `offset..offset + out.len()` of sample
     /// `sample` for draw number `draw`, made during step `step`.
     fn fill(
-        &mut self,
+        &self,
         draw: usize,
         step: usize,
         sample: usize,
@@ -28,7 +30,7 @@ pub trait NoiseSource<F: Real> {
 
 impl<F: Real, N: NoiseSource<F> + ?Sized> NoiseSource<F> for &mut N {
     fn fill(
-        &mut self,
+        &self,
         draw: usize,
         step: usize,
         sample: usize,
@@ -59,7 +61,7 @@ impl CounterNoise {
 
 impl<F: Real> NoiseSource<F> for CounterNoise {
     fn fill(
-        &mut self,
+        &self,
         draw: usize,
         _step: usize,
         sample: usize,
@@ -100,7 +102,7 @@ impl<'a, F: Real> RecordedNoise<'a, F> {
 
 impl<F: Real> NoiseSource<F> for RecordedNoise<'_, F> {
     fn fill(
-        &mut self,
+        &self,
         draw: usize,
         _step: usize,
         sample: usize,
@@ -130,7 +132,7 @@ impl<F: Real> NoiseSource<F> for RecordedNoise<'_, F> {
 pub struct NoNoise;
 
 impl<F: Real> NoiseSource<F> for NoNoise {
-    fn fill(&mut self, draw: usize, step: usize, _: usize, _: usize, _: &mut [F]) -> Result<()> {
+    fn fill(&self, draw: usize, step: usize, _: usize, _: usize, _: &mut [F]) -> Result<()> {
         Err(GdfError::Invalid {
             message: format!(
                 "the solver draws noise (draw {draw} at step {step}) but the run has NoNoise; \
@@ -192,6 +194,7 @@ pub struct Run<F: Real, S: Solver, N: NoiseSource<F>> {
     poisoned: bool,
 }
 
+/// Elements per chunk of a job (the chunk's sources stay in L1).
 const CHUNK: usize = 256;
 const NSLOTS: usize = 9;
 const SLOT_D0: usize = 3;
@@ -362,7 +365,7 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
 
     /// Feeds a raw prediction `pred` of `target` (ε, v, x0, RF velocity), converted to x0 at
     /// the pending level inside the same pass.
-    pub fn feed<T: Target>(&mut self, target: &T, pred: &[F]) -> Result<Option<usize>> {
+    pub fn feed<T: Target + Sync>(&mut self, target: &T, pred: &[F]) -> Result<Option<usize>> {
         check_len("model output", self.x.len(), pred.len())?;
         let (a, b) = self.pending_ab()?;
         self.feed_with(move |x, j| target.x0(x, pred[j], a, b))
@@ -371,7 +374,7 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
     /// Feeds a conditional and an unconditional raw prediction of `target` with classifier-free
     /// guidance `u + w·(c − u)` (linear, so it is the same on the raw output and on x0), all in
     /// the same pass.
-    pub fn feed_cfg<T: Target>(
+    pub fn feed_cfg<T: Target + Sync>(
         &mut self,
         target: &T,
         cond: &[F],
@@ -398,7 +401,7 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         Ok((F::of(lv.a), F::of(lv.b)))
     }
 
-    fn feed_with(&mut self, conv: impl Fn(F, usize) -> F) -> Result<Option<usize>> {
+    fn feed_with(&mut self, conv: impl Fn(F, usize) -> F + Sync) -> Result<Option<usize>> {
         self.poisoned()?;
         let e = match (self.pending, self.pre_done) {
             (Some(e), true) => e,
@@ -443,16 +446,17 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         Ok(self.x)
     }
 
-    /// One fused pass over the data.
-    #[allow(clippy::needless_range_loop)]
-    fn exec<C: Fn(F, usize) -> F>(
+    /// One fused pass over the data: parallel jobs of one sample's elements, each processed
+    /// in L1-sized chunks (load the sources, convert the prediction, draw the noise, apply the
+    /// rows term by term, store), so every buffer is read and written once.
+    fn exec<C: Fn(F, usize) -> F + Sync>(
         &mut self,
         pass: &Pass,
         step: usize,
         fed: Option<(Buf, C)>,
     ) -> Result<()> {
         let n = self.x.len();
-        // Draw accounting.
+        // Draw accounting (serial, in call order).
         let mut used = [0usize; 2];
         let mut nused = 0;
         for d in pass.draws() {
@@ -467,7 +471,7 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         if pass.nrows == 0 && fed.is_none() {
             return Ok(());
         }
-        // Compile the rows to slot indices and f-typed coefficients.
+        // Compile the rows to slot indices and F-typed coefficients.
         let mut rows = [(0usize, [(0usize, F::zero()); super::MAX_TERMS], 0usize); 2];
         let mut read = [false; NSLOTS];
         let mut write = [false; NSLOTS];
@@ -483,7 +487,7 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
             }
             write[r.0] = true;
         }
-        let nrows = pass.nrows as usize;
+        let rows = &rows[..pass.nrows as usize];
         if (write[1] || read[1]) && self.stage.len() != n {
             self.stage = vec![F::zero(); n];
         }
@@ -492,112 +496,126 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         }
         let depth = self.hist.len();
         let head = self.head;
-        let (in_slot, has_fed) = match &fed {
-            Some((b, _)) => (slot_of_buf(*b), true),
-            None => (0, false),
+        let in_slot = match &fed {
+            Some((b, _)) => {
+                let s = slot_of_buf(*b);
+                read[s] = true;
+                read[SLOT_D0] = false;
+                write[SLOT_D0] = true;
+                s
+            }
+            None => 0,
         };
-        if has_fed {
-            read[in_slot] = true;
-            read[SLOT_D0] = false;
-            write[SLOT_D0] = true;
-        }
+        // Noise slots are filled, not loaded.
+        read[7] = false;
+        read[8] = false;
         let mut load = [0usize; NSLOTS];
         let mut nload = 0;
-        for (s, &r) in read.iter().enumerate().take(7) {
-            if r {
-                load[nload] = s;
-                nload += 1;
-            }
+        for (s, _) in read.iter().enumerate().filter(|(_, &r)| r) {
+            load[nload] = s;
+            nload += 1;
         }
         let mut store = [0usize; 4];
         let mut nstore = 0;
-        for (s, &w) in write.iter().enumerate().take(4) {
-            if w {
-                store[nstore] = s;
-                nstore += 1;
-            }
+        for (s, _) in write.iter().enumerate().take(4).filter(|(_, &w)| w) {
+            store[nstore] = s;
+            nstore += 1;
         }
-        // Borrow the buffers.
-        let Self {
-            x,
-            stage,
-            aux,
-            hist,
-            noise,
-            batch,
-            per,
-            ..
-        } = self;
-        let mut href: [Option<&mut Vec<F>>; 4] = [None, None, None, None];
-        for (i, h) in hist.iter_mut().enumerate() {
-            let k = (i + depth - head) % depth;
-            href[k] = Some(h);
+        let (load, store) = (&load[..nload], &store[..nstore]);
+        // Raw views of the buffers (jobs touch disjoint ranges).
+        let bufs = [
+            RawMut::new(&mut self.x),
+            RawMut::new(&mut self.stage),
+            RawMut::new(&mut self.aux),
+        ];
+        let mut hist: [Option<RawMut<F>>; 4] = [None, None, None, None];
+        for (i, h) in self.hist.iter_mut().enumerate() {
+            hist[(i + depth - head) % depth] = Some(RawMut::new(h));
         }
-        if (0..4).any(|k| read[SLOT_D0 + k] && href[k].is_none()) {
+        if (0..4).any(|k| (read[SLOT_D0 + k] || write[SLOT_D0 + k]) && hist[k].is_none()) {
             return Err(GdfError::Invalid {
                 message: "solver read a history entry beyond its depth (a solver bug)".into(),
             });
         }
-        let mut nb = [[F::zero(); CHUNK]; 2];
-        let mut bad: Option<(usize, f64)> = None;
-        for s in 0..*batch {
-            let mut c0 = 0;
-            while c0 < *per {
-                let len = CHUNK.min(*per - c0);
-                for (u, nbuf) in nb.iter_mut().enumerate().take(nused) {
-                    noise.fill(used[u], step, s, c0, &mut nbuf[..len])?;
-                }
-                let base = s * *per + c0;
-                for e in 0..len {
-                    let j = base + e;
-                    let mut v = [F::zero(); NSLOTS];
-                    for &sl in &load[..nload] {
-                        v[sl] = match sl {
-                            0 => x[j],
-                            1 => stage[j],
-                            2 => aux[j],
-                            k => href[k - SLOT_D0].as_ref().map_or(F::zero(), |h| h[j]),
-                        };
-                    }
-                    if let Some((_, conv)) = &fed {
-                        let dv = conv(v[in_slot], j);
-                        if !dv.is_finite() && bad.is_none() {
-                            bad = Some((j, dv.as_f64()));
-                        }
-                        v[SLOT_D0] = dv;
-                    }
-                    v[7] = nb[0][e];
-                    v[8] = nb[1][e];
-                    for (dst, terms, len) in &rows[..nrows] {
-                        let mut acc = F::zero();
-                        for &(sl, c) in &terms[..*len] {
-                            acc = acc + c * v[sl];
-                        }
-                        v[*dst] = acc;
-                    }
-                    for &sl in &store[..nstore] {
-                        match sl {
-                            0 => x[j] = v[0],
-                            1 => stage[j] = v[1],
-                            2 => aux[j] = v[2],
-                            _ => {
-                                if let Some(h) = href[0].as_mut() {
-                                    h[j] = v[SLOT_D0];
-                                }
-                            }
-                        }
-                    }
-                }
-                c0 += len;
+        let noise = &self.noise;
+        let per = self.per;
+        let failure: Mutex<Option<GdfError>> = Mutex::new(None);
+        let fail = |e: GdfError| {
+            let mut f = failure.lock().unwrap_or_else(|p| p.into_inner());
+            if f.is_none() {
+                *f = Some(e);
             }
+        };
+        // SAFETY (all `range` calls below): every job covers its own element range, and the
+        // buffers outlive the parallel loop.
+        let slice = |slot: usize, a: usize, b: usize| -> &mut [F] {
+            unsafe {
+                if slot < SLOT_D0 {
+                    bufs[slot].range(a, b)
+                } else {
+                    hist[slot - SLOT_D0]
+                        .as_ref()
+                        .expect("checked above")
+                        .range(a, b)
+                }
+            }
+        };
+        Jobs::new(self.batch, per).run(|s, a, b| {
+            let mut v = [[F::zero(); CHUNK]; NSLOTS];
+            let mut acc = [F::zero(); CHUNK];
+            let mut c0 = a;
+            while c0 < b {
+                let len = CHUNK.min(b - c0);
+                let c1 = c0 + len;
+                for &sl in load {
+                    v[sl][..len].copy_from_slice(slice(sl, c0, c1));
+                }
+                if let Some((_, conv)) = &fed {
+                    let (xin, d0) = if in_slot < SLOT_D0 {
+                        let (lo, hi) = v.split_at_mut(SLOT_D0);
+                        (&lo[in_slot], &mut hi[0])
+                    } else {
+                        unreachable!("the model input is a buffer")
+                    };
+                    let mut ok = true;
+                    for e in 0..len {
+                        let d = conv(xin[e], c0 + e);
+                        ok &= d.is_finite();
+                        d0[e] = d;
+                    }
+                    if !ok {
+                        let e = (0..len).find(|&e| !d0[e].is_finite()).unwrap_or(0);
+                        fail(GdfError::NonFinite {
+                            what: "model prediction (as x0)",
+                            index: c0 + e,
+                            value: d0[e].as_f64(),
+                        });
+                    }
+                }
+                for (u, &draw) in used[..nused].iter().enumerate() {
+                    if let Err(e) = noise.fill(draw, step, s, c0 - s * per, &mut v[7 + u][..len]) {
+                        fail(e);
+                    }
+                }
+                for (dst, terms, nt) in rows {
+                    let acc = &mut acc[..len];
+                    acc.iter_mut().for_each(|a| *a = F::zero());
+                    for &(sl, c) in &terms[..*nt] {
+                        for (a, &x) in acc.iter_mut().zip(&v[sl][..len]) {
+                            *a = *a + c * x;
+                        }
+                    }
+                    v[*dst][..len].copy_from_slice(acc);
+                }
+                for &sl in store {
+                    slice(sl, c0, c1).copy_from_slice(&v[sl][..len]);
+                }
+                c0 = c1;
+            }
+        });
+        match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        if let Some((index, value)) = bad {
-            return Err(GdfError::NonFinite {
-                what: "model prediction (as x0)",
-                index,
-                value,
-            });
-        }
-        Ok(())
     }
 }
