@@ -380,6 +380,14 @@ impl DpmSolverMultistep {
         Self::default()
     }
     /// With `settings` (order 1 to 3).
+    ///
+    /// ```
+    /// use gdf::solver::{DpmSolverMultistep, DpmSolverSettings};
+    /// let s = DpmSolverMultistep::with(DpmSolverSettings { order: 3, ..Default::default() })?;
+    /// let orders: Vec<usize> = (0..6).map(|i| s.order_at(i, 6)).collect();
+    /// assert_eq!(orders, [1, 2, 3, 3, 2, 1]); // warm-up, lower_order_final, final σ = 0
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
     pub fn with(settings: DpmSolverSettings) -> Result<Self> {
         check_order("solver_order", settings.order, 3)?;
         Ok(Self {

@@ -105,6 +105,14 @@ impl Euler {
         Self::default()
     }
     /// Euler with churn; errors name a bad field.
+    ///
+    /// ```
+    /// use gdf::solver::{Churn, Euler};
+    /// let churn = Churn { s_churn: 40.0, s_tmin: 0.05, s_tmax: 50.0, s_noise: 1.003 };
+    /// assert!(Euler::with_churn(churn).is_ok());
+    /// let bad = Euler::with_churn(Churn { s_noise: 0.0, ..churn }).unwrap_err();
+    /// assert!(bad.to_string().contains("s_noise"));
+    /// ```
     pub fn with_churn(churn: Churn) -> Result<Self> {
         churn.validate()?;
         Ok(Self { churn, step: 0 })

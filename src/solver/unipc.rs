@@ -60,6 +60,16 @@ impl UniPc {
         Self::default()
     }
     /// With `settings` (order 1 to 3).
+    ///
+    /// ```
+    /// use gdf::solver::{UniPc, UniPcSettings, UniPcVariant};
+    /// let s = UniPc::with(UniPcSettings { order: 3, variant: UniPcVariant::Bh1, ..Default::default() })?;
+    /// assert_eq!(s.order_at(0, 10), 1); // warm-up
+    /// assert_eq!(s.order_at(5, 10), 3);
+    /// assert_eq!(s.order_at(9, 10), 1); // lower_order_final
+    /// assert!(UniPc::with(UniPcSettings { order: 4, ..Default::default() }).is_err());
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
     pub fn with(settings: UniPcSettings) -> Result<Self> {
         check_order("solver_order", settings.order, 3)?;
         Ok(Self {
