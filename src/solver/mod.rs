@@ -133,6 +133,34 @@ impl Grid {
         })
     }
 
+    /// The grid of GDF's sampling loop: `timesteps` steps of the schedule's `t` from
+    /// `t_start` to `t_end` (uniform in t, see [`crate::sample::sampling_grid`]), through
+    /// `scaler`.
+    ///
+    /// ```
+    /// use gdf::scaler::Vp;
+    /// use gdf::schedule::Cosine;
+    /// use gdf::solver::Grid;
+    /// let g = Grid::from_schedule(&<Cosine>::new(), &Vp, 4, 1.0, 0.0, 1.0)?;
+    /// assert_eq!(g.steps(), 4);
+    /// assert_eq!(g.level(0).lam, -9.21024036697585);
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    pub fn from_schedule<Sc: crate::schedule::Schedule, S>(
+        schedule: &Sc,
+        scaler: &S,
+        timesteps: usize,
+        t_start: f64,
+        t_end: f64,
+        shift: f64,
+    ) -> Result<Self>
+    where
+        S: Scaler + Clone + Send + Sync + 'static,
+    {
+        let (_, l) = crate::sample::sampling_grid(schedule, timesteps, t_start, t_end, shift)?;
+        Self::new(scaler, &l)
+    }
+
     /// Number of steps `N` (grid points − 1).
     pub fn steps(&self) -> usize {
         self.levels.len() - 1

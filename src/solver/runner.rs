@@ -307,7 +307,7 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
     fn poisoned(&self) -> Result<()> {
         if self.poisoned {
             Err(GdfError::Invalid {
-                message: "the run failed earlier (a non-finite model output); start a new run"
+                message: "the run failed earlier (a non-finite model output or a noise error); start a new run"
                     .into(),
             })
         } else {
@@ -331,7 +331,11 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         let e = self.pending.expect("pending eval");
         if !self.pre_done {
             if let Some(pre) = e.pre {
-                self.exec(&pre, e.step, None::<(Buf, fn(F, usize) -> F)>)?;
+                if let Err(err) = self.exec(&pre, e.step, None::<(Buf, fn(&[F], usize, &mut [F]))>)
+                {
+                    self.poisoned = true;
+                    return Err(err);
+                }
             }
             self.pre_done = true;
         }
@@ -360,7 +364,9 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
     /// update. Returns `Some(i)` when this finished step `i`.
     pub fn feed_x0(&mut self, d: &[F]) -> Result<Option<usize>> {
         check_len("model output", self.x.len(), d.len())?;
-        self.feed_with(move |_, j| d[j])
+        self.feed_with(move |_: &[F], j: usize, out: &mut [F]| {
+            out.copy_from_slice(&d[j..j + out.len()])
+        })
     }
 
     /// Feeds a raw prediction `pred` of `target` (ε, v, x0, RF velocity), converted to x0 at
@@ -368,7 +374,12 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
     pub fn feed<T: Target + Sync>(&mut self, target: &T, pred: &[F]) -> Result<Option<usize>> {
         check_len("model output", self.x.len(), pred.len())?;
         let (a, b) = self.pending_ab()?;
-        self.feed_with(move |x, j| target.x0(x, pred[j], a, b))
+        self.feed_with(move |x: &[F], j: usize, out: &mut [F]| {
+            let p = &pred[j..j + out.len()];
+            for ((o, &x), &p) in out.iter_mut().zip(x).zip(p) {
+                *o = target.x0(x, p, a, b);
+            }
+        })
     }
 
     /// Feeds a conditional and an unconditional raw prediction of `target` with classifier-free
@@ -385,9 +396,11 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         check_len("unconditional output", self.x.len(), uncond.len())?;
         let (a, b) = self.pending_ab()?;
         let w = F::of(w);
-        self.feed_with(move |x, j| {
-            let u = uncond[j];
-            target.x0(x, u + w * (cond[j] - u), a, b)
+        self.feed_with(move |x: &[F], j: usize, out: &mut [F]| {
+            let (c, u) = (&cond[j..j + out.len()], &uncond[j..j + out.len()]);
+            for (((o, &x), &c), &u) in out.iter_mut().zip(x).zip(c).zip(u) {
+                *o = target.x0(x, u + w * (c - u), a, b);
+            }
         })
     }
 
@@ -401,7 +414,7 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         Ok((F::of(lv.a), F::of(lv.b)))
     }
 
-    fn feed_with(&mut self, conv: impl Fn(F, usize) -> F + Sync) -> Result<Option<usize>> {
+    fn feed_with(&mut self, conv: impl Fn(&[F], usize, &mut [F]) + Sync) -> Result<Option<usize>> {
         self.poisoned()?;
         let e = match (self.pending, self.pre_done) {
             (Some(e), true) => e,
@@ -449,7 +462,7 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
     /// One fused pass over the data: parallel jobs of one sample's elements, each processed
     /// in L1-sized chunks (load the sources, convert the prediction, draw the noise, apply the
     /// rows term by term, store), so every buffer is read and written once.
-    fn exec<C: Fn(F, usize) -> F + Sync>(
+    fn exec<C: Fn(&[F], usize, &mut [F]) + Sync>(
         &mut self,
         pass: &Pass,
         step: usize,
@@ -537,85 +550,136 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
                 message: "solver read a history entry beyond its depth (a solver bug)".into(),
             });
         }
-        let noise = &self.noise;
-        let per = self.per;
         let failure: Mutex<Option<GdfError>> = Mutex::new(None);
-        let fail = |e: GdfError| {
-            let mut f = failure.lock().unwrap_or_else(|p| p.into_inner());
-            if f.is_none() {
-                *f = Some(e);
-            }
+        let kernel = Kernel {
+            rows,
+            load,
+            store,
+            in_slot,
+            conv: fed.as_ref().map(|(_, c)| c),
+            used: &used[..nused],
+            noise: &self.noise,
+            step,
+            per: self.per,
+            bufs: &bufs,
+            hist: &hist,
+            failure: &failure,
         };
-        // SAFETY (all `range` calls below): every job covers its own element range, and the
-        // buffers outlive the parallel loop.
-        let slice = |slot: usize, a: usize, b: usize| -> &mut [F] {
-            unsafe {
-                if slot < SLOT_D0 {
-                    bufs[slot].range(a, b)
-                } else {
-                    hist[slot - SLOT_D0]
-                        .as_ref()
-                        .expect("checked above")
-                        .range(a, b)
-                }
-            }
-        };
-        Jobs::new(self.batch, per).run(|s, a, b| {
-            let mut v = [[F::zero(); CHUNK]; NSLOTS];
-            let mut acc = [F::zero(); CHUNK];
-            let mut c0 = a;
-            while c0 < b {
-                let len = CHUNK.min(b - c0);
-                let c1 = c0 + len;
-                for &sl in load {
-                    v[sl][..len].copy_from_slice(slice(sl, c0, c1));
-                }
-                if let Some((_, conv)) = &fed {
-                    let (xin, d0) = if in_slot < SLOT_D0 {
-                        let (lo, hi) = v.split_at_mut(SLOT_D0);
-                        (&lo[in_slot], &mut hi[0])
-                    } else {
-                        unreachable!("the model input is a buffer")
-                    };
-                    let mut ok = true;
-                    for e in 0..len {
-                        let d = conv(xin[e], c0 + e);
-                        ok &= d.is_finite();
-                        d0[e] = d;
-                    }
-                    if !ok {
-                        let e = (0..len).find(|&e| !d0[e].is_finite()).unwrap_or(0);
-                        fail(GdfError::NonFinite {
-                            what: "model prediction (as x0)",
-                            index: c0 + e,
-                            value: d0[e].as_f64(),
-                        });
-                    }
-                }
-                for (u, &draw) in used[..nused].iter().enumerate() {
-                    if let Err(e) = noise.fill(draw, step, s, c0 - s * per, &mut v[7 + u][..len]) {
-                        fail(e);
-                    }
-                }
-                for (dst, terms, nt) in rows {
-                    let acc = &mut acc[..len];
-                    acc.iter_mut().for_each(|a| *a = F::zero());
-                    for &(sl, c) in &terms[..*nt] {
-                        for (a, &x) in acc.iter_mut().zip(&v[sl][..len]) {
-                            *a = *a + c * x;
-                        }
-                    }
-                    v[*dst][..len].copy_from_slice(acc);
-                }
-                for &sl in store {
-                    slice(sl, c0, c1).copy_from_slice(&v[sl][..len]);
-                }
-                c0 = c1;
-            }
-        });
+        Jobs::new(self.batch, self.per).run(|s, a, b| kernel.job(s, a, b));
         match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
             Some(e) => Err(e),
             None => Ok(()),
+        }
+    }
+}
+
+type CompiledRow<F> = (usize, [(usize, F); super::MAX_TERMS], usize);
+
+/// Everything one job of a fused pass needs.
+struct Kernel<'k, F: Real, N, C> {
+    rows: &'k [CompiledRow<F>],
+    load: &'k [usize],
+    store: &'k [usize],
+    in_slot: usize,
+    conv: Option<&'k C>,
+    used: &'k [usize],
+    noise: &'k N,
+    step: usize,
+    per: usize,
+    bufs: &'k [RawMut<F>; 3],
+    hist: &'k [Option<RawMut<F>>; 4],
+    failure: &'k Mutex<Option<GdfError>>,
+}
+
+impl<F: Real, N: NoiseSource<F>, C: Fn(&[F], usize, &mut [F]) + Sync> Kernel<'_, F, N, C> {
+    fn fail(&self, e: GdfError) {
+        let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        if f.is_none() {
+            *f = Some(e);
+        }
+    }
+
+    /// # Safety
+    /// `a..b` is the calling job's own range and no other live slice of `slot` overlaps it.
+    #[allow(clippy::mut_from_ref)]
+    #[inline(always)]
+    unsafe fn slice(&self, slot: usize, a: usize, b: usize) -> &mut [F] {
+        if slot < SLOT_D0 {
+            self.bufs[slot].range(a, b)
+        } else {
+            match &self.hist[slot - SLOT_D0] {
+                Some(h) => h.range(a, b),
+                None => &mut [],
+            }
+        }
+    }
+
+    fn job(&self, s: usize, a: usize, b: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if crate::par::has_avx2() {
+            // SAFETY: the CPU has the features the function was compiled for.
+            return unsafe { self.job_avx2(s, a, b) };
+        }
+        self.job_body(s, a, b)
+    }
+
+    /// The same operations as [`Kernel::job_body`] (no FMA contraction), in AVX2 registers.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn job_avx2(&self, s: usize, a: usize, b: usize) {
+        self.job_body(s, a, b)
+    }
+
+    #[inline(always)]
+    fn job_body(&self, s: usize, a: usize, b: usize) {
+        let mut v = [[F::zero(); CHUNK]; NSLOTS];
+        let mut acc = [F::zero(); CHUNK];
+        let mut c0 = a;
+        while c0 < b {
+            let len = CHUNK.min(b - c0);
+            let c1 = c0 + len;
+            for &sl in self.load {
+                // SAFETY: jobs cover disjoint ranges; this slice lives for the copy only.
+                v[sl][..len].copy_from_slice(unsafe { self.slice(sl, c0, c1) });
+            }
+            if let Some(conv) = self.conv {
+                let (lo, hi) = v.split_at_mut(SLOT_D0);
+                let d0 = &mut hi[0][..len];
+                conv(&lo[self.in_slot.min(SLOT_D0 - 1)][..len], c0, d0);
+                let ok = d0.iter().fold(true, |ok, d| ok & d.is_finite());
+                if !ok {
+                    let e = (0..len).find(|&e| !d0[e].is_finite()).unwrap_or(0);
+                    self.fail(GdfError::NonFinite {
+                        what: "model prediction (as x0)",
+                        index: c0 + e,
+                        value: d0[e].as_f64(),
+                    });
+                }
+            }
+            for (u, &draw) in self.used.iter().enumerate() {
+                let off = c0 - s * self.per;
+                if let Err(e) = self
+                    .noise
+                    .fill(draw, self.step, s, off, &mut v[7 + u][..len])
+                {
+                    self.fail(e);
+                }
+            }
+            for (dst, terms, nt) in self.rows {
+                let acc = &mut acc[..len];
+                acc.iter_mut().for_each(|a| *a = F::zero());
+                for &(sl, c) in &terms[..*nt] {
+                    for (a, &x) in acc.iter_mut().zip(&v[sl][..len]) {
+                        *a = *a + c * x;
+                    }
+                }
+                v[*dst][..len].copy_from_slice(acc);
+            }
+            for &sl in self.store {
+                // SAFETY: as above.
+                unsafe { self.slice(sl, c0, c1) }.copy_from_slice(&v[sl][..len]);
+            }
+            c0 = c1;
         }
     }
 }
