@@ -8,6 +8,17 @@
 //! computed once per step from the levels (SPEC §0.4); [`Run`] executes it in one pass over
 //! the data, with no allocation per step.
 //!
+//! The solvers: [`Euler`] (EDM churn), [`EulerAncestral`], [`Heun`], [`Dpm2`],
+//! [`Dpm2Ancestral`], [`Lms`], [`DpmPP2SAncestral`], [`DpmPPSde`], [`DpmPP2M`],
+//! [`DpmPP2MSde`], [`DpmPP3MSde`], diffusers' [`DpmSolverMultistep`], [`UniPc`],
+//! [`EulerDiscrete`] and [`FlowMatchEuler`]; [`AnySolver`] picks one by its k-diffusion or
+//! diffusers name. The loop ([`Run`]) takes the model's x0-prediction, a raw prediction of any
+//! [`Target`](crate::target::Target), or a conditional/unconditional pair with linear CFG,
+//! all converted inside the fused pass; stochastic solvers draw from a [`NoiseSource`]
+//! (counter-based [`CounterNoise`], or [`RecordedNoise`] to replay a reference run). The
+//! grid is shared by the batch (coefficients are per step, not per sample); CFG rescale and
+//! the non-linear guiders are not wired into this loop yet.
+//!
 //! Conventions (SPEC §0.1): a level is `(a, b, λ)` with `x = a·x0 + b·ε` and `λ = 2 ln(a/b)`;
 //! `h = (λ' − λ)/2` is the *half*-logSNR step; `σ = b/a = e^(−λ/2)`. `λ = +∞` is the clean end
 //! (a step to it returns `D` exactly), `λ = −∞` the pure-noise start of a flow.
@@ -281,6 +292,9 @@ impl Row {
     }
 
     /// Adds `c·src` (merging a repeated source; a zero coefficient adds nothing).
+    ///
+    /// # Panics
+    /// When a row would hold more than [`MAX_TERMS`] distinct sources (a solver bug).
     pub fn t(mut self, src: Src, c: f64) -> Self {
         if c == 0.0 {
             return self;
@@ -346,12 +360,18 @@ impl Pass {
         Self::default().row(r)
     }
     /// Adds a row.
+    ///
+    /// # Panics
+    /// On a third row (a solver bug).
     pub fn row(mut self, r: Row) -> Self {
         self.rows[self.nrows as usize] = r;
         self.nrows += 1;
         self
     }
     /// Adds a draw.
+    ///
+    /// # Panics
+    /// On a third draw (a solver bug).
     pub fn draw(mut self, d: Draw) -> Self {
         self.draws[self.ndraws as usize] = d;
         self.ndraws += 1;

@@ -645,6 +645,7 @@ impl<F: Real, N: NoiseSource<F>, C: Fn(&[F], usize, &mut [F]) + Sync> Kernel<'_,
             if let Some(conv) = self.conv {
                 let (lo, hi) = v.split_at_mut(SLOT_D0);
                 let d0 = &mut hi[0][..len];
+                // The model input is always a buffer slot (X, Stage or Aux), below SLOT_D0.
                 conv(&lo[self.in_slot.min(SLOT_D0 - 1)][..len], c0, d0);
                 let ok = d0.iter().fold(true, |ok, d| ok & d.is_finite());
                 if !ok {
