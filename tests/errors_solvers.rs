@@ -247,3 +247,31 @@ fn unknown_solver_name() {
         assert!(AnySolver::from_name(n).is_ok(), "{n}");
     }
 }
+
+#[test]
+fn guidance_rescale_phi() {
+    let g = Grid::new(&Vp, &[-3.0, 0.0, 3.0]).unwrap();
+    let mut run = Run::new(Euler::new(), g, vec![0.1f64, 0.2], 1, NoNoise).unwrap();
+    run.next_eval().unwrap();
+    let p = [0.0, 0.1];
+    out_of_range(
+        run.feed_cfg_rescaled(
+            &gdf::target::Epsilon,
+            &p,
+            &p,
+            3.0,
+            f64::NAN,
+            gdf::sample::Rescale::Batch,
+        ),
+        "phi (guidance rescale)",
+        "finite",
+        f64::NAN,
+    );
+    match run.feed_cfg(&gdf::target::Epsilon, &p, &p[..1], 3.0) {
+        Err(GdfError::LengthMismatch {
+            what: "unconditional output",
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+}

@@ -4,6 +4,7 @@ use crate::error::{check_finite, check_len, per_sample, GdfError, Result};
 use crate::float::Real;
 use crate::noise::Purpose;
 use crate::par::{Jobs, RawMut};
+use crate::sample::Rescale;
 use crate::target::Target;
 use std::sync::Mutex;
 
@@ -192,6 +193,8 @@ pub struct Run<F: Real, S: Solver, N: NoiseSource<F>> {
     draws: usize,
     steps_done: usize,
     poisoned: bool,
+    partials: Vec<[f64; 4]>,
+    factor: Vec<F>,
 }
 
 /// Elements per chunk of a job (the chunk's sources stay in L1).
@@ -250,6 +253,8 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
             draws: 0,
             steps_done: 0,
             poisoned: false,
+            partials: Vec::new(),
+            factor: Vec::new(),
         })
     }
 
@@ -402,6 +407,78 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
                 *o = target.x0(x, u + w * (c - u), a, b);
             }
         })
+    }
+
+    /// [`feed_cfg`](Self::feed_cfg) with CFG rescale (Lin et al. 2023; GDF's `cfg_rho`,
+    /// diffusers' `guidance_rescale`) on the raw prediction: with `g = u + w·(c − u)` and
+    /// `k = std(c)/std(g)` (over the batch tensor or per sample, as `how` says),
+    /// the prediction is `φ·k·g + (1 − φ)·g`. One read-only reduction pass, then the fused
+    /// pass. `phi` must be finite (0 = plain CFG).
+    pub fn feed_cfg_rescaled<T: Target + Sync>(
+        &mut self,
+        target: &T,
+        cond: &[F],
+        uncond: &[F],
+        w: f64,
+        phi: f64,
+        how: Rescale,
+    ) -> Result<Option<usize>> {
+        if !phi.is_finite() {
+            return Err(GdfError::OutOfRange {
+                what: "phi (guidance rescale)",
+                value: phi,
+                expected: "a finite number (0 = no rescale, 0.7 suggested)",
+            });
+        }
+        if phi == 0.0 {
+            return self.feed_cfg(target, cond, uncond, w);
+        }
+        let n = self.x.len();
+        check_len("conditional output", n, cond.len())?;
+        check_len("unconditional output", n, uncond.len())?;
+        let (a, b) = self.pending_ab()?;
+        let (batch, per) = (self.batch, self.per);
+        let jobs = Jobs::new(batch, per);
+        let wf = F::of(w);
+        self.partials.resize(jobs.count(), [0.0; 4]);
+        jobs.map(&mut self.partials, |_, s, e| {
+            F::moments(&cond[s..e], &uncond[s..e], wf)
+        });
+        let std = |s: f64, s2: f64, cnt: f64| ((s2 - s * s / cnt) / (cnt - 1.0)).max(0.0).sqrt();
+        let ratio = |t: [f64; 4], cnt: f64| {
+            F::of(std(t[0], t[1], cnt)) / (F::of(std(t[2], t[3], cnt)) + F::of(1e-9))
+        };
+        let sum = |p: &[[f64; 4]]| {
+            p.iter().fold([0.0; 4], |a, p| {
+                [a[0] + p[0], a[1] + p[1], a[2] + p[2], a[3] + p[3]]
+            })
+        };
+        let rho = F::of(phi);
+        let mut factor = std::mem::take(&mut self.factor);
+        factor.resize(batch, F::zero());
+        match how {
+            Rescale::Batch => factor.fill(rho * ratio(sum(&self.partials), n as f64)),
+            Rescale::PerSample => {
+                let k = jobs.per_sample;
+                for (s, f) in factor.iter_mut().enumerate() {
+                    *f = rho * ratio(sum(&self.partials[s * k..(s + 1) * k]), per as f64);
+                }
+            }
+        }
+        let keep = F::one() - rho;
+        let r = {
+            let factor = &factor;
+            self.feed_with(move |x: &[F], j: usize, out: &mut [F]| {
+                let f = factor[j / per];
+                let (c, u) = (&cond[j..j + out.len()], &uncond[j..j + out.len()]);
+                for (((o, &x), &c), &u) in out.iter_mut().zip(x).zip(c).zip(u) {
+                    let p = u + wf * (c - u);
+                    *o = target.x0(x, p * f + keep * p, a, b);
+                }
+            })
+        };
+        self.factor = factor;
+        r
     }
 
     fn pending_ab(&self) -> Result<(F, F)> {
