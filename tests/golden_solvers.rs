@@ -195,6 +195,23 @@ fn build(case: &Value, steps: usize) -> R<(AnySolver, Option<Churn>)> {
         if !["karras", "exponential", "polyexponential", "vp"].contains(&kind) {
             return Err(format!("unknown grid kind {kind:?}"));
         }
+        let mut gp = Params::new(&grid, "grid")?;
+        gp.take("kind");
+        let n = gp.u("n", 0)? as usize;
+        for k in [
+            "sigma_min",
+            "sigma_max",
+            "rho",
+            "beta_d",
+            "beta_min",
+            "eps_s",
+        ] {
+            gp.take(k);
+        }
+        gp.done()?;
+        if n != steps {
+            return Err(format!("grid n = {n} but input.logsnr has {steps} steps"));
+        }
         let kw = top.take("sampler_kwargs").unwrap_or(Value::Null);
         let mut p = Params::new(&kw, "sampler_kwargs")?;
         let s = match name {
