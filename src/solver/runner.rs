@@ -596,22 +596,6 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
             }
             None => 0,
         };
-        // Noise slots are filled, not loaded.
-        read[7] = false;
-        read[8] = false;
-        let mut load = [0usize; NSLOTS];
-        let mut nload = 0;
-        for (s, _) in read.iter().enumerate().filter(|(_, &r)| r) {
-            load[nload] = s;
-            nload += 1;
-        }
-        let mut store = [0usize; 4];
-        let mut nstore = 0;
-        for (s, _) in write.iter().enumerate().take(4).filter(|(_, &w)| w) {
-            store[nstore] = s;
-            nstore += 1;
-        }
-        let (load, store) = (&load[..nload], &store[..nstore]);
         // Raw views of the buffers (jobs touch disjoint ranges).
         let bufs = [
             RawMut::new(&mut self.x),
@@ -630,8 +614,6 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         let failure: Mutex<Option<GdfError>> = Mutex::new(None);
         let kernel = Kernel {
             rows,
-            load,
-            store,
             in_slot,
             conv: fed.as_ref().map(|(_, c)| c),
             used: &used[..nused],
@@ -655,8 +637,6 @@ type CompiledRow<F> = (usize, [(usize, F); super::MAX_TERMS], usize);
 /// Everything one job of a fused pass needs.
 struct Kernel<'k, F: Real, N, C> {
     rows: &'k [CompiledRow<F>],
-    load: &'k [usize],
-    store: &'k [usize],
     in_slot: usize,
     conv: Option<&'k C>,
     used: &'k [usize],
@@ -709,21 +689,22 @@ impl<F: Real, N: NoiseSource<F>, C: Fn(&[F], usize, &mut [F]) + Sync> Kernel<'_,
 
     #[inline(always)]
     fn job_body(&self, s: usize, a: usize, b: usize) {
-        let mut v = [[F::zero(); CHUNK]; NSLOTS];
+        let mut noise = [[F::zero(); CHUNK]; 2];
         let mut acc = [F::zero(); CHUNK];
         let mut c0 = a;
         while c0 < b {
             let len = CHUNK.min(b - c0);
             let c1 = c0 + len;
-            for &sl in self.load {
-                // SAFETY: jobs cover disjoint ranges; this slice lives for the copy only.
-                v[sl][..len].copy_from_slice(unsafe { self.slice(sl, c0, c1) });
-            }
             if let Some(conv) = self.conv {
-                let (lo, hi) = v.split_at_mut(SLOT_D0);
-                let d0 = &mut hi[0][..len];
-                // The model input is always a buffer slot (X, Stage or Aux), below SLOT_D0.
-                conv(&lo[self.in_slot.min(SLOT_D0 - 1)][..len], c0, d0);
+                // SAFETY: jobs cover disjoint ranges; the model input (a buffer) and the new
+                // history entry are different allocations; both slices die here.
+                let (xin, d0) = unsafe {
+                    (
+                        &*self.slice(self.in_slot, c0, c1),
+                        self.slice(SLOT_D0, c0, c1),
+                    )
+                };
+                conv(xin, c0, d0);
                 let ok = d0.iter().fold(true, |ok, d| ok & d.is_finite());
                 if !ok {
                     let e = (0..len).find(|&e| !d0[e].is_finite()).unwrap_or(0);
@@ -738,24 +719,37 @@ impl<F: Real, N: NoiseSource<F>, C: Fn(&[F], usize, &mut [F]) + Sync> Kernel<'_,
                 let off = c0 - s * self.per;
                 if let Err(e) = self
                     .noise
-                    .fill(draw, self.step, s, off, &mut v[7 + u][..len])
+                    .fill(draw, self.step, s, off, &mut noise[u][..len])
                 {
                     self.fail(e);
                 }
             }
+            // Each row reads its sources where they live (an earlier row's output included),
+            // accumulates in L1, then writes its destination once.
             for (dst, terms, nt) in self.rows {
                 let acc = &mut acc[..len];
-                acc.iter_mut().for_each(|a| *a = F::zero());
-                for &(sl, c) in &terms[..*nt] {
-                    for (a, &x) in acc.iter_mut().zip(&v[sl][..len]) {
-                        *a = *a + c * x;
+                for (k, &(sl, c)) in terms[..*nt].iter().enumerate() {
+                    let src: &[F] = if sl >= 7 {
+                        &noise[sl - 7][..len]
+                    } else {
+                        // SAFETY: as above; the shared slice dies before the write below.
+                        unsafe { &*self.slice(sl, c0, c1) }
+                    };
+                    if k == 0 {
+                        for (a, &x) in acc.iter_mut().zip(src) {
+                            *a = c * x;
+                        }
+                    } else {
+                        for (a, &x) in acc.iter_mut().zip(src) {
+                            *a = *a + c * x;
+                        }
                     }
                 }
-                v[*dst][..len].copy_from_slice(acc);
-            }
-            for &sl in self.store {
-                // SAFETY: as above.
-                unsafe { self.slice(sl, c0, c1) }.copy_from_slice(&v[sl][..len]);
+                if *nt == 0 {
+                    acc.iter_mut().for_each(|a| *a = F::zero());
+                }
+                // SAFETY: as above; no other slice of this range is alive.
+                unsafe { self.slice(*dst, c0, c1) }.copy_from_slice(acc);
             }
             c0 = c1;
         }
