@@ -275,3 +275,20 @@ fn guidance_rescale_phi() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn overflowing_coefficients_are_an_error_not_nan() {
+    // Heun's correction a'·½(e^h − 1) overflows for a step of λ = −1500 → 10.
+    let g = Grid::new(&Vp, &[-1500.0, 10.0, 20.0]).unwrap();
+    let mut run = Run::new(Heun::new(), g, vec![0.3f64], 1, NoNoise).unwrap();
+    let r = (|| {
+        while run.next_eval()?.is_some() {
+            run.feed_x0(&[0.1])?;
+        }
+        Ok::<_, GdfError>(())
+    })();
+    match r {
+        Err(GdfError::NonFinite { what, .. }) => assert!(what.contains("coefficient")),
+        other => panic!("{other:?} (x = {:?})", run.x()),
+    }
+}

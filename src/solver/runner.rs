@@ -537,8 +537,9 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
     }
 
     /// One fused pass over the data: parallel jobs of one sample's elements, each processed
-    /// in L1-sized chunks (load the sources, convert the prediction, draw the noise, apply the
-    /// rows term by term, store), so every buffer is read and written once.
+    /// in L1-sized chunks (convert the prediction into the new history entry, draw the noise,
+    /// then each row: accumulate its terms, write its destination), so every buffer is read
+    /// and written once from memory.
     fn exec<C: Fn(&[F], usize, &mut [F]) + Sync>(
         &mut self,
         pass: &Pass,
@@ -560,6 +561,16 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         }
         if pass.nrows == 0 && fed.is_none() {
             return Ok(());
+        }
+        // A coefficient that overflowed (an extreme grid) would spread NaN silently.
+        for row in pass.rows() {
+            if let Some(&(_, c)) = row.terms().iter().find(|t| !t.1.is_finite()) {
+                return Err(GdfError::NonFinite {
+                    what: "solver coefficient (the grid's steps are too extreme for this solver)",
+                    index: step,
+                    value: c,
+                });
+            }
         }
         // Compile the rows to slot indices and F-typed coefficients.
         let mut rows = [(0usize, [(0usize, F::zero()); super::MAX_TERMS], 0usize); 2];
