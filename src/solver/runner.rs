@@ -165,11 +165,10 @@ pub struct EvalRequest<'r, F> {
 /// let grid = Grid::new(&Vp, &[-4.0, 0.0, 4.0, f64::INFINITY])?;
 /// let mut run = Run::new(Heun::new(), grid, vec![0.7f32, -0.2], 2, NoNoise)?;
 /// assert_eq!(run.remaining_evals(), 5); // 2 per step, 1 on the step to λ = +∞
-/// let mut d = vec![0.0f32; 2];
+/// // A point-mass model: x0 = 0.25 whatever the input.
+/// let d = vec![0.25f32; 2];
 /// while let Some(req) = run.next_eval()? {
-///     // A point-mass model: x0 = 0.25 whatever the input.
-///     d.iter_mut().for_each(|v| *v = 0.25);
-///     let _ = req;
+///     assert_eq!(req.x.len(), 2);
 ///     run.feed_x0(&d)?;
 /// }
 /// assert_eq!(run.x(), &[0.25, 0.25]);
@@ -274,9 +273,9 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         &self.grid
     }
 
-    /// The solver (its settings may be changed between evaluations where it allows).
-    pub fn solver_mut(&mut self) -> &mut S {
-        &mut self.solver
+    /// The solver.
+    pub fn solver(&self) -> &S {
+        &self.solver
     }
 
     /// Finished steps.
