@@ -129,6 +129,11 @@ fn stochastic_solvers_sample_the_data_distribution() {
             1,
         ),
         (
+            "dpmpp_sde correlated",
+            Box::new(|| AnySolver::DpmPPSde(DpmPPSde::new().correlated(true))),
+            2,
+        ),
+        (
             "dpmpp_2m_sde",
             Box::new(|| AnySolver::DpmPP2MSde(DpmPP2MSde::new())),
             2,
