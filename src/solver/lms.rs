@@ -34,7 +34,7 @@ impl Lms {
     }
 
     /// The coefficients `c_j` (j = 0 newest) of step `i` with `p` nodes.
-    pub fn coefficients(sigmas: &[f64], i: usize, p: usize) -> [f64; 4] {
+    fn coefficients(sigmas: &[f64], i: usize, p: usize) -> [f64; 4] {
         let (lo, hi) = (sigmas[i], sigmas[i + 1]);
         let (mid, half) = (0.5 * (lo + hi), 0.5 * (hi - lo));
         let g = 0.6f64.sqrt();

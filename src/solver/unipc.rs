@@ -82,7 +82,7 @@ impl UniPc {
     pub fn order_at(&self, i: usize, n: usize) -> usize {
         let mut p = self.s.order.min(i + 1);
         if self.s.lower_order_final {
-            p = p.min(n - i);
+            p = p.min(n.saturating_sub(i)).max(1);
         }
         p
     }
