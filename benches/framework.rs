@@ -155,6 +155,88 @@ fn bench_step(c: &mut Criterion) {
     group.finish();
 }
 
+/// The solvers of `gdf::solver` (issue 13): one guided step (CFG 4, ε-target, two model
+/// outputs converted and combined inside the fused pass) per solver family, f32, beside the
+/// framework's DDIM step without rescale. Heun and DPM++ SDE lines are per step (2 NFE).
+fn bench_solvers(c: &mut Criterion) {
+    use gdf::solver::{AnySolver, CounterNoise, Grid, Run};
+    let g = StageC::default();
+    let mut group = c.benchmark_group("solver_step");
+    group
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(30);
+    let shape = [8, 16, 24, 24];
+    let (b, per) = (shape[0], shape[1] * shape[2] * shape[3]);
+    let n = b * per;
+    let model = |x: &[f32], p: &mut [f32]| {
+        p.par_chunks_mut(1 << 14)
+            .zip(x.par_chunks(1 << 14))
+            .for_each(|(p, x)| {
+                for (p, x) in p.iter_mut().zip(x) {
+                    *p = 0.5 * x;
+                }
+            })
+    };
+    group.bench_function(
+        BenchmarkId::new("ddim_cfg4_framework", shape_name(shape)),
+        |bench| {
+            bench.iter_custom(|iters| {
+                let m = |x: &[f32], _c: &[f32], _i: &[f32], p: &mut [f32]| model(x, p);
+                let opts = SampleOpts {
+                    timesteps: iters as usize,
+                    cfg: Cfg::Scale(4.0),
+                    cfg_rho: 0.0,
+                    seed: 3,
+                    ..Default::default()
+                };
+                let sampler = gdf::dynamic::DynSampler::Ddim { eta: 0.0 };
+                let cond = vec![0.0f32; b];
+                let mut run = g.sample(m, sampler, &cond, None, b, per, opts).unwrap();
+                let start = Instant::now();
+                while let Some(step) = run.next_step().unwrap() {
+                    black_box(step.x);
+                }
+                start.elapsed()
+            })
+        },
+    );
+    for name in [
+        "euler",
+        "euler_ancestral",
+        "heun",
+        "lms",
+        "dpmpp_2m",
+        "dpmpp_2m_sde",
+        "dpmpp_3m_sde",
+        "dpmpp_sde",
+        "UniPCMultistepScheduler",
+    ] {
+        group.bench_function(BenchmarkId::new(name, shape_name(shape)), |bench| {
+            bench.iter_custom(|iters| {
+                let steps = iters.max(2) as usize;
+                let lams: Vec<f64> = (0..=steps)
+                    .map(|i| -10.0 + 20.0 * i as f64 / steps as f64)
+                    .collect();
+                let grid = Grid::new(&Vp, &lams).unwrap();
+                let solver = AnySolver::from_name(name).unwrap();
+                let x = vec![0.1f32; n];
+                let mut run = Run::new(solver, grid, x, b, CounterNoise::new(3)).unwrap();
+                let (mut pc, mut pu) = (vec![0.0f32; n], vec![0.0f32; n]);
+                let start = Instant::now();
+                while let Some(req) = run.next_eval().unwrap() {
+                    model(req.x, &mut pc);
+                    model(req.x, &mut pu);
+                    run.feed_cfg(&Epsilon, &pc, &pu, 4.0).unwrap();
+                }
+                black_box(run.x());
+                start.elapsed() * iters as u32 / steps as u32
+            })
+        });
+    }
+    group.finish();
+}
+
 /// The counter-based Gaussian noise alone: the floor of every drawn-noise figure above.
 fn bench_noise(c: &mut Criterion) {
     let mut group = c.benchmark_group("noise");
@@ -186,5 +268,11 @@ fn bench_noise(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_diffuse, bench_step, bench_noise);
+criterion_group!(
+    benches,
+    bench_diffuse,
+    bench_step,
+    bench_solvers,
+    bench_noise
+);
 criterion_main!(benches);

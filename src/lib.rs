@@ -56,6 +56,7 @@ pub mod sample;
 pub mod sampler;
 pub mod scaler;
 pub mod schedule;
+pub mod solver;
 pub mod table;
 pub mod target;
 mod team;

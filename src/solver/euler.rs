@@ -1,0 +1,736 @@
+//! The Euler family (SPEC §1, §5.1): Euler (+EDM churn), Euler ancestral, Heun, DPM-2,
+//! DPM-2 ancestral, diffusers' EulerDiscrete (churn after the model call) and flow-matching
+//! Euler.
+
+use crate::error::Result;
+
+use super::{
+    anc_fo, anc_split, check_finite_start, check_nonneg, check_pos, fo, half_step, phi, Buf, Draw,
+    Dst, Eval, Grid, Level, Pass, Row, Solver, Src,
+};
+
+const X: Src = Src::Buf(Buf::X);
+const AUX: Src = Src::Buf(Buf::Aux);
+
+/// EDM's stochastic churn (Karras et al. 2022, Alg. 2): before the evaluation at step `i` of
+/// `N`, `σ̂ = σ_i·(1+γ_i)` with `γ_i = min(s_churn/N, √2−1)` when `s_tmin ≤ σ_i ≤ s_tmax`,
+/// else 0, and `s_noise`-scaled noise brings the sample up to `σ̂`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Churn {
+    /// Total churn (0 = deterministic).
+    pub s_churn: f64,
+    /// Lowest σ that is churned.
+    pub s_tmin: f64,
+    /// Highest σ that is churned (may be `+∞`).
+    pub s_tmax: f64,
+    /// Scale of the added noise.
+    pub s_noise: f64,
+}
+
+impl Default for Churn {
+    fn default() -> Self {
+        Self {
+            s_churn: 0.0,
+            s_tmin: 0.0,
+            s_tmax: f64::INFINITY,
+            s_noise: 1.0,
+        }
+    }
+}
+
+impl Churn {
+    /// Checks the settings: `s_churn, s_tmin ≥ 0` finite, `s_tmax ≥ 0` (may be `+∞`),
+    /// `s_noise > 0` finite.
+    pub fn validate(&self) -> Result<()> {
+        check_nonneg("s_churn", self.s_churn)?;
+        check_nonneg("s_tmin", self.s_tmin)?;
+        if self.s_tmax.is_nan() || self.s_tmax < 0.0 {
+            return Err(crate::GdfError::OutOfRange {
+                what: "s_tmax",
+                value: self.s_tmax,
+                expected: "a number >= 0 (may be +inf)",
+            });
+        }
+        check_pos("s_noise", self.s_noise)
+    }
+
+    /// `γ_i` at step `i` of `grid`.
+    pub fn gamma(&self, grid: &Grid, i: usize) -> f64 {
+        let l = grid.level(i);
+        let s = l.sigma();
+        if !l.lam.is_finite() || self.s_churn == 0.0 {
+            return 0.0;
+        }
+        if self.s_tmin <= s && s <= self.s_tmax {
+            (self.s_churn / grid.steps() as f64).min(std::f64::consts::SQRT_2 - 1.0)
+        } else {
+            0.0
+        }
+    }
+
+    /// The churn before the evaluation at step `i`: the pre-pass, the buffer to evaluate and
+    /// its level `σ̂`. k-diffusion draws on every step when `s_churn > 0`, churned or not.
+    fn plan(&self, grid: &Grid, i: usize) -> (Option<Pass>, Buf, Level) {
+        let l = grid.level(i);
+        let g = self.gamma(grid, i);
+        if g > 0.0 {
+            let lh = grid.at(l.lam - 2.0 * g.ln_1p());
+            let row = Row::new(Dst::Buf(Buf::Stage)).t(X, lh.a / l.a).t(
+                Src::Noise(0),
+                lh.a * l.sigma() * (g * (2.0 + g)).sqrt() * self.s_noise,
+            );
+            (Some(Pass::one(row).draw(Draw::Use)), Buf::Stage, lh)
+        } else if self.s_churn > 0.0 {
+            (Some(Pass::default().draw(Draw::Skip)), Buf::X, l)
+        } else {
+            (None, Buf::X, l)
+        }
+    }
+}
+
+fn x_is_d0() -> Pass {
+    Pass::one(Row::new(Dst::Buf(Buf::X)).t(Src::D(0), 1.0))
+}
+
+/// k-diffusion `sample_euler` with EDM churn (SPEC §1.1). 1 NFE per step.
+#[derive(Clone, Debug, Default)]
+pub struct Euler {
+    churn: Churn,
+    step: usize,
+}
+
+impl Euler {
+    /// Deterministic Euler (= DDIM η=0 = DPM-Solver++(1)).
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Euler with churn; errors name a bad field.
+    ///
+    /// ```
+    /// use gdf::solver::{Churn, Euler};
+    /// let churn = Churn { s_churn: 40.0, s_tmin: 0.05, s_tmax: 50.0, s_noise: 1.003 };
+    /// assert!(Euler::with_churn(churn).is_ok());
+    /// let bad = Euler::with_churn(Churn { s_noise: 0.0, ..churn }).unwrap_err();
+    /// assert!(bad.to_string().contains("s_noise"));
+    /// ```
+    pub fn with_churn(churn: Churn) -> Result<Self> {
+        churn.validate()?;
+        Ok(Self { churn, step: 0 })
+    }
+    /// The churn settings.
+    pub fn churn(&self) -> &Churn {
+        &self.churn
+    }
+}
+
+impl Solver for Euler {
+    fn name(&self) -> &'static str {
+        "euler"
+    }
+    fn start(&mut self, _grid: &Grid) -> Result<()> {
+        self.step = 0;
+        Ok(())
+    }
+    fn plan(&mut self, grid: &Grid) -> Option<Eval> {
+        let i = self.step;
+        if i >= grid.steps() {
+            return None;
+        }
+        self.step += 1;
+        let (pre, input, lh) = self.churn.plan(grid, i);
+        let (cx, cd) = fo(&lh, &grid.level(i + 1));
+        let post = Pass::one(
+            Row::new(Dst::Buf(Buf::X))
+                .t(Src::Buf(input), cx)
+                .t(Src::D(0), cd),
+        );
+        Some(Eval {
+            pre,
+            input,
+            level: lh,
+            post,
+            step: i,
+            completes_step: true,
+            order: 1,
+        })
+    }
+    fn nfe(&self, grid: &Grid) -> usize {
+        grid.steps()
+    }
+}
+
+/// k-diffusion `sample_euler_ancestral` (SPEC §1.2): `η` (default 1) and `s_noise`
+/// (default 1). Equals DDIM(η) for η ≤ 1. One draw per step that does not end at `λ = +∞`.
+#[derive(Clone, Debug)]
+pub struct EulerAncestral {
+    eta: f64,
+    s_noise: f64,
+    step: usize,
+}
+
+impl Default for EulerAncestral {
+    fn default() -> Self {
+        Self {
+            eta: 1.0,
+            s_noise: 1.0,
+            step: 0,
+        }
+    }
+}
+
+impl EulerAncestral {
+    /// η = 1, s_noise = 1.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// With `eta ≥ 0` and `s_noise > 0`.
+    pub fn with(eta: f64, s_noise: f64) -> Result<Self> {
+        check_nonneg("eta", eta)?;
+        check_pos("s_noise", s_noise)?;
+        Ok(Self {
+            eta,
+            s_noise,
+            step: 0,
+        })
+    }
+}
+
+impl Solver for EulerAncestral {
+    fn name(&self) -> &'static str {
+        "euler_ancestral"
+    }
+    fn start(&mut self, _grid: &Grid) -> Result<()> {
+        self.step = 0;
+        Ok(())
+    }
+    fn plan(&mut self, grid: &Grid) -> Option<Eval> {
+        let i = self.step;
+        if i >= grid.steps() {
+            return None;
+        }
+        self.step += 1;
+        let (l, ln) = (grid.level(i), grid.level(i + 1));
+        let post = if ln.lam == f64::INFINITY {
+            x_is_d0()
+        } else {
+            let (cx, cd, cn) = anc_fo(&l, &ln, self.eta);
+            Pass::one(
+                Row::new(Dst::Buf(Buf::X))
+                    .t(X, cx)
+                    .t(Src::D(0), cd)
+                    .t(Src::Noise(0), cn * self.s_noise),
+            )
+            .draw(Draw::Use)
+        };
+        Some(Eval {
+            pre: None,
+            input: Buf::X,
+            level: l,
+            post,
+            step: i,
+            completes_step: true,
+            order: 1,
+        })
+    }
+    fn nfe(&self, grid: &Grid) -> usize {
+        grid.steps()
+    }
+}
+
+/// Which second-order two-evaluation method.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum TwoStage {
+    Heun,
+    Dpm2,
+}
+
+#[derive(Clone, Debug)]
+struct TwoStageState {
+    kind: TwoStage,
+    churn: Churn,
+    step: usize,
+    stage: u8,
+    lh: Level,
+    lm: Level,
+    input: Buf,
+}
+
+impl TwoStageState {
+    fn new(kind: TwoStage, churn: Churn) -> Self {
+        let z = Level {
+            a: 0.0,
+            b: 1.0,
+            lam: f64::NEG_INFINITY,
+        };
+        Self {
+            kind,
+            churn,
+            step: 0,
+            stage: 0,
+            lh: z,
+            lm: z,
+            input: Buf::X,
+        }
+    }
+
+    fn plan(&mut self, grid: &Grid) -> Option<Eval> {
+        let i = self.step;
+        if i >= grid.steps() {
+            return None;
+        }
+        let ln = grid.level(i + 1);
+        if self.stage == 0 {
+            let (pre, input, lh) = self.churn.plan(grid, i);
+            self.lh = lh;
+            self.input = input;
+            if ln.lam == f64::INFINITY {
+                self.step += 1;
+                return Some(Eval {
+                    pre,
+                    input,
+                    level: lh,
+                    post: x_is_d0(),
+                    step: i,
+                    completes_step: true,
+                    order: 1,
+                });
+            }
+            let h = half_step(&lh, &ln);
+            let post = match self.kind {
+                TwoStage::Heun => {
+                    let (cx, cd) = fo(&lh, &ln);
+                    self.lm = ln;
+                    Row::new(Dst::Buf(Buf::Aux))
+                        .t(Src::Buf(input), cx)
+                        .t(Src::D(0), cd)
+                }
+                TwoStage::Dpm2 => {
+                    let lm = grid.at(0.5 * (lh.lam + ln.lam));
+                    self.lm = lm;
+                    Row::new(Dst::Buf(Buf::Aux))
+                        .t(Src::Buf(input), lm.b / lh.b)
+                        .t(Src::D(0), lm.a * phi(0.5 * h))
+                }
+            };
+            self.stage = 1;
+            Some(Eval {
+                pre,
+                input,
+                level: lh,
+                post: Pass::one(post),
+                step: i,
+                completes_step: false,
+                order: 2,
+            })
+        } else {
+            let (lh, input) = (self.lh, self.input);
+            let h = half_step(&lh, &ln);
+            let row = match self.kind {
+                // x' = x_e + a'·½(e^h − 1)·(D_2 − D_1)
+                TwoStage::Heun => {
+                    let c = ln.a * 0.5 * h.exp_m1();
+                    Row::new(Dst::Buf(Buf::X))
+                        .t(AUX, 1.0)
+                        .t(Src::D(0), c)
+                        .t(Src::D(1), -c)
+                }
+                // x' = FO(x̂) + a'·2 sinh(h/2)·(D_2 − D_1)
+                TwoStage::Dpm2 => {
+                    let (cx, cd) = fo(&lh, &ln);
+                    let c = ln.a * 2.0 * (0.5 * h).sinh();
+                    Row::new(Dst::Buf(Buf::X))
+                        .t(Src::Buf(input), cx)
+                        .t(Src::D(1), cd - c)
+                        .t(Src::D(0), c)
+                }
+            };
+            self.stage = 0;
+            self.step += 1;
+            Some(Eval {
+                pre: None,
+                input: Buf::Aux,
+                level: self.lm,
+                post: Pass::one(row),
+                step: i,
+                completes_step: true,
+                order: 2,
+            })
+        }
+    }
+
+    fn nfe(grid: &Grid) -> usize {
+        2 * grid.steps() - usize::from(grid.ends_clean())
+    }
+}
+
+/// EDM's Heun (Alg. 2; k-diffusion `sample_heun`) with churn (SPEC §1.3). 2 NFE per step,
+/// 1 on a step to `λ = +∞`.
+#[derive(Clone, Debug)]
+pub struct Heun(TwoStageState);
+
+impl Default for Heun {
+    fn default() -> Self {
+        Self(TwoStageState::new(TwoStage::Heun, Churn::default()))
+    }
+}
+
+impl Heun {
+    /// Deterministic Heun.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Heun with churn.
+    pub fn with_churn(churn: Churn) -> Result<Self> {
+        churn.validate()?;
+        Ok(Self(TwoStageState::new(TwoStage::Heun, churn)))
+    }
+    /// The churn settings.
+    pub fn churn(&self) -> &Churn {
+        &self.0.churn
+    }
+}
+
+impl Solver for Heun {
+    fn name(&self) -> &'static str {
+        "heun"
+    }
+    fn start(&mut self, grid: &Grid) -> Result<()> {
+        check_finite_start("heun", grid)?;
+        self.0.step = 0;
+        self.0.stage = 0;
+        Ok(())
+    }
+    fn plan(&mut self, grid: &Grid) -> Option<Eval> {
+        self.0.plan(grid)
+    }
+    fn nfe(&self, grid: &Grid) -> usize {
+        TwoStageState::nfe(grid)
+    }
+    fn history(&self) -> usize {
+        2
+    }
+}
+
+/// k-diffusion `sample_dpm_2` with churn (SPEC §1.4): midpoint in λ. 2 NFE per step, 1 on a
+/// step to `λ = +∞`.
+#[derive(Clone, Debug)]
+pub struct Dpm2(TwoStageState);
+
+impl Default for Dpm2 {
+    fn default() -> Self {
+        Self(TwoStageState::new(TwoStage::Dpm2, Churn::default()))
+    }
+}
+
+impl Dpm2 {
+    /// Deterministic DPM-2.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// DPM-2 with churn.
+    pub fn with_churn(churn: Churn) -> Result<Self> {
+        churn.validate()?;
+        Ok(Self(TwoStageState::new(TwoStage::Dpm2, churn)))
+    }
+    /// The churn settings.
+    pub fn churn(&self) -> &Churn {
+        &self.0.churn
+    }
+}
+
+impl Solver for Dpm2 {
+    fn name(&self) -> &'static str {
+        "dpm_2"
+    }
+    fn start(&mut self, grid: &Grid) -> Result<()> {
+        check_finite_start("dpm_2", grid)?;
+        self.0.step = 0;
+        self.0.stage = 0;
+        Ok(())
+    }
+    fn plan(&mut self, grid: &Grid) -> Option<Eval> {
+        self.0.plan(grid)
+    }
+    fn nfe(&self, grid: &Grid) -> usize {
+        TwoStageState::nfe(grid)
+    }
+    fn history(&self) -> usize {
+        2
+    }
+}
+
+/// k-diffusion `sample_dpm_2_ancestral` (SPEC §1.4): DPM-2 to `σ_down`, then `σ_up` of noise
+/// (η default 1, s_noise default 1). A step with `σ_down = 0` is one Euler evaluation and
+/// draws nothing.
+#[derive(Clone, Debug)]
+pub struct Dpm2Ancestral {
+    eta: f64,
+    s_noise: f64,
+    step: usize,
+    stage: u8,
+    lm: Level,
+    h_dn: f64,
+    dn_up: (f64, f64),
+}
+
+impl Default for Dpm2Ancestral {
+    fn default() -> Self {
+        Self::with(1.0, 1.0).expect("defaults are valid")
+    }
+}
+
+impl Dpm2Ancestral {
+    /// η = 1, s_noise = 1.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// With `eta ≥ 0` and `s_noise > 0`.
+    pub fn with(eta: f64, s_noise: f64) -> Result<Self> {
+        check_nonneg("eta", eta)?;
+        check_pos("s_noise", s_noise)?;
+        Ok(Self {
+            eta,
+            s_noise,
+            step: 0,
+            stage: 0,
+            lm: Level {
+                a: 0.0,
+                b: 1.0,
+                lam: f64::NEG_INFINITY,
+            },
+            h_dn: 0.0,
+            dn_up: (1.0, 0.0),
+        })
+    }
+}
+
+/// Whether the ancestral step `i` collapses to one Euler evaluation (`σ_down = 0` or `λ' = +∞`).
+fn anc_single(grid: &Grid, i: usize, eta: f64) -> bool {
+    let (l, ln) = (grid.level(i), grid.level(i + 1));
+    ln.lam == f64::INFINITY || anc_split(&l, &ln, eta).0 == 0.0
+}
+
+impl Solver for Dpm2Ancestral {
+    fn name(&self) -> &'static str {
+        "dpm_2_ancestral"
+    }
+    fn start(&mut self, grid: &Grid) -> Result<()> {
+        check_finite_start("dpm_2_ancestral", grid)?;
+        self.step = 0;
+        self.stage = 0;
+        Ok(())
+    }
+    fn plan(&mut self, grid: &Grid) -> Option<Eval> {
+        let i = self.step;
+        if i >= grid.steps() {
+            return None;
+        }
+        let (l, ln) = (grid.level(i), grid.level(i + 1));
+        if self.stage == 0 {
+            if anc_single(grid, i, self.eta) {
+                self.step += 1;
+                let c = if ln.lam == f64::INFINITY { 1.0 } else { ln.a };
+                return Some(Eval {
+                    pre: None,
+                    input: Buf::X,
+                    level: l,
+                    post: Pass::one(Row::new(Dst::Buf(Buf::X)).t(Src::D(0), c)),
+                    step: i,
+                    completes_step: true,
+                    order: 1,
+                });
+            }
+            let (dn, up) = anc_split(&l, &ln, self.eta);
+            let h_dn = half_step(&l, &ln) - dn.ln();
+            let lm = grid.at(l.lam + h_dn);
+            self.lm = lm;
+            self.h_dn = h_dn;
+            self.dn_up = (dn, up);
+            self.stage = 1;
+            let row = Row::new(Dst::Buf(Buf::Aux))
+                .t(X, lm.b / l.b)
+                .t(Src::D(0), lm.a * phi(0.5 * h_dn));
+            Some(Eval {
+                pre: None,
+                input: Buf::X,
+                level: l,
+                post: Pass::one(row),
+                step: i,
+                completes_step: false,
+                order: 2,
+            })
+        } else {
+            let (dn, up) = self.dn_up;
+            let h = self.h_dn;
+            let c = ln.a * 2.0 * (0.5 * h).sinh();
+            let row = Row::new(Dst::Buf(Buf::X))
+                .t(X, ln.b * dn / l.b)
+                .t(Src::D(1), ln.a * phi(h) - c)
+                .t(Src::D(0), c)
+                .t(Src::Noise(0), ln.b * up * self.s_noise);
+            self.stage = 0;
+            self.step += 1;
+            Some(Eval {
+                pre: None,
+                input: Buf::Aux,
+                level: self.lm,
+                post: Pass::one(row).draw(Draw::Use),
+                step: i,
+                completes_step: true,
+                order: 2,
+            })
+        }
+    }
+    fn nfe(&self, grid: &Grid) -> usize {
+        (0..grid.steps())
+            .map(|i| if anc_single(grid, i, self.eta) { 1 } else { 2 })
+            .sum()
+    }
+    fn history(&self) -> usize {
+        2
+    }
+}
+
+/// diffusers' `EulerDiscreteScheduler` step with its churn (`s_churn, s_tmin, s_tmax,
+/// s_noise`): unlike k-diffusion, the model sees the un-churned sample at `σ_i`, and the
+/// noise is added after the call (golden quirk 3); it draws only on churned steps.
+#[derive(Clone, Debug, Default)]
+pub struct EulerDiscrete {
+    churn: Churn,
+    step: usize,
+}
+
+impl EulerDiscrete {
+    /// Without churn (= Euler).
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// With churn.
+    pub fn with_churn(churn: Churn) -> Result<Self> {
+        churn.validate()?;
+        Ok(Self { churn, step: 0 })
+    }
+    /// The churn settings.
+    pub fn churn(&self) -> &Churn {
+        &self.churn
+    }
+}
+
+impl Solver for EulerDiscrete {
+    fn name(&self) -> &'static str {
+        "EulerDiscreteScheduler"
+    }
+    fn start(&mut self, _grid: &Grid) -> Result<()> {
+        self.step = 0;
+        Ok(())
+    }
+    fn plan(&mut self, grid: &Grid) -> Option<Eval> {
+        let i = self.step;
+        if i >= grid.steps() {
+            return None;
+        }
+        self.step += 1;
+        let (l, ln) = (grid.level(i), grid.level(i + 1));
+        let g = self.churn.gamma(grid, i);
+        let post = if ln.lam == f64::INFINITY {
+            let p = x_is_d0();
+            if g > 0.0 {
+                p.draw(Draw::Skip)
+            } else {
+                p
+            }
+        } else if g > 0.0 {
+            // x̃' = (σ'/σ̂)(x̃ + σ·sqrt((1+γ)²−1)·s·n) + (1 − σ'/σ̂)·D
+            let h = half_step(&l, &ln);
+            let row = Row::new(Dst::Buf(Buf::X))
+                .t(X, ln.b / (l.b * (1.0 + g)))
+                .t(Src::D(0), ln.a * phi(h + g.ln_1p()))
+                .t(
+                    Src::Noise(0),
+                    ln.b * self.churn.s_noise * (g * (2.0 + g)).sqrt() / (1.0 + g),
+                );
+            Pass::one(row).draw(Draw::Use)
+        } else {
+            let (cx, cd) = fo(&l, &ln);
+            Pass::one(Row::new(Dst::Buf(Buf::X)).t(X, cx).t(Src::D(0), cd))
+        };
+        Some(Eval {
+            pre: None,
+            input: Buf::X,
+            level: l,
+            post,
+            step: i,
+            completes_step: true,
+            order: 1,
+        })
+    }
+    fn nfe(&self, grid: &Grid) -> usize {
+        grid.steps()
+    }
+}
+
+/// diffusers' `FlowMatchEulerDiscreteScheduler` (SPEC §5.1) on any scaler (LERP natively):
+/// Euler, or with `stochastic_sampling` the full renoise `x' = a'·D + b'·n` (one draw on every
+/// step, the last one multiplied by `b' = 0`).
+#[derive(Clone, Debug, Default)]
+pub struct FlowMatchEuler {
+    stochastic: bool,
+    step: usize,
+}
+
+impl FlowMatchEuler {
+    /// Deterministic (= Euler).
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// With `stochastic_sampling`.
+    pub fn stochastic() -> Self {
+        Self {
+            stochastic: true,
+            step: 0,
+        }
+    }
+}
+
+impl Solver for FlowMatchEuler {
+    fn name(&self) -> &'static str {
+        "FlowMatchEulerDiscreteScheduler"
+    }
+    fn start(&mut self, _grid: &Grid) -> Result<()> {
+        self.step = 0;
+        Ok(())
+    }
+    fn plan(&mut self, grid: &Grid) -> Option<Eval> {
+        let i = self.step;
+        if i >= grid.steps() {
+            return None;
+        }
+        self.step += 1;
+        let (l, ln) = (grid.level(i), grid.level(i + 1));
+        let post = match (self.stochastic, ln.lam == f64::INFINITY) {
+            (true, true) => x_is_d0().draw(Draw::Skip),
+            (true, false) => Pass::one(
+                Row::new(Dst::Buf(Buf::X))
+                    .t(Src::D(0), ln.a)
+                    .t(Src::Noise(0), ln.b),
+            )
+            .draw(Draw::Use),
+            (false, _) => {
+                let (cx, cd) = fo(&l, &ln);
+                Pass::one(Row::new(Dst::Buf(Buf::X)).t(X, cx).t(Src::D(0), cd))
+            }
+        };
+        Some(Eval {
+            pre: None,
+            input: Buf::X,
+            level: l,
+            post,
+            step: i,
+            completes_step: true,
+            order: 1,
+        })
+    }
+    fn nfe(&self, grid: &Grid) -> usize {
+        grid.steps()
+    }
+}

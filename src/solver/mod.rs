@@ -1,0 +1,675 @@
+//! Modern samplers (k-diffusion, EDM, DPM-Solver++, UniPC, diffusers) as host-side
+//! *planners* over an explicit logSNR grid (SPEC-solvers).
+//!
+//! A solver never touches tensors. For every model evaluation it plans an [`Eval`]: which
+//! buffer the model sees at which [`Level`], an optional [`Pass`] to run before the call, and
+//! the fused [`Pass`] to run when the model's x0-prediction `D` comes back. A pass is a tiny
+//! per-element program `dst = c_x·x + Σ_k c_k·D_k + c_n·n` whose f64 coefficients were
+//! computed once per step from the levels (SPEC §0.4); [`Run`] executes it in one pass over
+//! the data, with no allocation per step.
+//!
+//! The solvers: [`Euler`] (EDM churn), [`EulerAncestral`], [`Heun`], [`Dpm2`],
+//! [`Dpm2Ancestral`], [`Lms`], [`DpmPP2SAncestral`], [`DpmPPSde`], [`DpmPP2M`],
+//! [`DpmPP2MSde`], [`DpmPP3MSde`], diffusers' [`DpmSolverMultistep`], [`UniPc`],
+//! [`EulerDiscrete`] and [`FlowMatchEuler`]; [`AnySolver`] picks one by its k-diffusion or
+//! diffusers name. The loop ([`Run`]) takes the model's x0-prediction, a raw prediction of any
+//! [`Target`](crate::target::Target), or a conditional/unconditional pair with linear CFG,
+//! all converted inside the fused pass (CFG rescale adds one read-only reduction pass);
+//! stochastic solvers draw from a [`NoiseSource`] (counter-based [`CounterNoise`], or
+//! [`RecordedNoise`] to replay a reference run). A guidance window is the caller's choice per
+//! evaluation (feed the conditional prediction alone outside it). The grid is shared by the
+//! batch (coefficients are per step, not per sample); the non-linear guiders (APG, CFG-Zero*,
+//! CFG++) are not wired into this loop yet.
+//!
+//! Conventions (SPEC §0.1): a level is `(a, b, λ)` with `x = a·x0 + b·ε` and `λ = 2 ln(a/b)`;
+//! `h = (λ' − λ)/2` is the *half*-logSNR step; `σ = b/a = e^(−λ/2)`. `λ = +∞` is the clean end
+//! (a step to it returns `D` exactly), `λ = −∞` the pure-noise start of a flow.
+//!
+//! ```
+//! use gdf::scaler::Vp;
+//! use gdf::solver::{CounterNoise, DpmPP2M, Grid, Run};
+//!
+//! // 0.5 + 0.5·N(0,1) data has the exact denoiser D(x, λ) = (s²·a·x + b²·μ)/(s²a² + b²).
+//! let (mu, s2) = (0.5, 0.25);
+//! let grid = Grid::new(&Vp, &[-6.0, -3.0, 0.0, 3.0, 6.0, f64::INFINITY])?;
+//! let mut run = Run::new(DpmPP2M::new(), grid, vec![0.3f64, -1.2], 1, CounterNoise::new(0))?;
+//! assert_eq!(run.remaining_evals(), 5);
+//! let x0 = run.run(|x, level, d| {
+//!     let (a, b) = (level.a, level.b);
+//!     for (d, &x) in d.iter_mut().zip(x) {
+//!         *d = (s2 * a * x + b * b * mu) / (s2 * a * a + b * b);
+//!     }
+//!     Ok(())
+//! })?;
+//! assert!(x0.iter().all(|v| v.is_finite()));
+//! # Ok::<(), gdf::GdfError>(())
+//! ```
+
+use std::sync::Arc;
+
+use crate::error::{GdfError, Result};
+use crate::scaler::Scaler;
+
+mod dpmpp;
+mod euler;
+mod lms;
+mod named;
+mod runner;
+mod unipc;
+
+pub use dpmpp::{
+    DpmAlgorithm, DpmPP2M, DpmPP2MSde, DpmPP2SAncestral, DpmPP3MSde, DpmPPSde, DpmSolverMultistep,
+    DpmSolverSettings, FinalSigmas, SolverType,
+};
+pub use euler::{
+    Churn, Dpm2, Dpm2Ancestral, Euler, EulerAncestral, EulerDiscrete, FlowMatchEuler, Heun,
+};
+pub use lms::Lms;
+pub use named::AnySolver;
+pub use runner::{CounterNoise, EvalRequest, NoNoise, NoiseSource, RecordedNoise, Run};
+pub use unipc::{UniPc, UniPcSettings, UniPcVariant};
+
+/// A noise level: `x = a·x0 + b·ε`, `lam = λ = 2 ln(a/b)` (logSNR); `λ = ±∞` allowed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Level {
+    /// Signal coefficient.
+    pub a: f64,
+    /// Noise coefficient.
+    pub b: f64,
+    /// logSNR.
+    pub lam: f64,
+}
+
+impl Level {
+    /// The VE noise level `σ = b/a = e^(−λ/2)` (0 at `λ = +∞`, `+∞` at `λ = −∞`).
+    pub fn sigma(&self) -> f64 {
+        (-0.5 * self.lam).exp()
+    }
+}
+
+/// The levels a run steps through: a logSNR grid (noisiest first) and the scaler that maps
+/// any logSNR to `(a, b)` (solvers need levels between grid points: churn, midpoints).
+#[derive(Clone)]
+pub struct Grid {
+    levels: Vec<Level>,
+    ab: Arc<dyn Fn(f64) -> (f64, f64) + Send + Sync>,
+}
+
+impl core::fmt::Debug for Grid {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Grid")
+            .field("levels", &self.levels)
+            .finish()
+    }
+}
+
+impl Grid {
+    /// A grid of logSNR values `λ_0 < λ_1 < … < λ_N` through `scaler`.
+    ///
+    /// `λ_0` may be `−∞` (a flow's pure-noise start) and `λ_N` may be `+∞` (the clean end);
+    /// every other value must be finite, and the values must increase strictly, except that
+    /// the last two may coincide (diffusers' repeated `σ_min`: a zero-length last step).
+    ///
+    /// ```
+    /// use gdf::scaler::Lerp;
+    /// use gdf::solver::Grid;
+    /// let g = Grid::new(&Lerp, &[f64::NEG_INFINITY, 0.0, f64::INFINITY])?;
+    /// assert_eq!(g.steps(), 2);
+    /// assert_eq!((g.level(1).a, g.level(1).b), (0.5, 0.5));
+    /// assert!(Grid::new(&Lerp, &[1.0, 0.0]).is_err());
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    pub fn new<S: Scaler + Clone + Send + Sync + 'static>(
+        scaler: &S,
+        logsnr: &[f64],
+    ) -> Result<Self> {
+        let s = scaler.clone();
+        Self::with_ab(logsnr, move |l| s.ab(l))
+    }
+
+    /// A grid whose levels come from the function `λ ↦ (a, b)` (any scaler).
+    pub fn with_ab(
+        logsnr: &[f64],
+        ab: impl Fn(f64) -> (f64, f64) + Send + Sync + 'static,
+    ) -> Result<Self> {
+        check_grid(logsnr)?;
+        let levels = logsnr
+            .iter()
+            .map(|&lam| {
+                let (a, b) = ab(lam);
+                Level { a, b, lam }
+            })
+            .collect();
+        Ok(Self {
+            levels,
+            ab: Arc::new(ab),
+        })
+    }
+
+    /// The grid of GDF's sampling loop: `timesteps` steps of the schedule's `t` from
+    /// `t_start` to `t_end` (uniform in t, see [`crate::sample::sampling_grid`]), through
+    /// `scaler`.
+    ///
+    /// ```
+    /// use gdf::scaler::Vp;
+    /// use gdf::schedule::Cosine;
+    /// use gdf::solver::Grid;
+    /// let g = Grid::from_schedule(&<Cosine>::new(), &Vp, 4, 1.0, 0.0, 1.0)?;
+    /// assert_eq!(g.steps(), 4);
+    /// assert_eq!(g.level(0).lam, -9.21024036697585);
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    pub fn from_schedule<Sc: crate::schedule::Schedule, S>(
+        schedule: &Sc,
+        scaler: &S,
+        timesteps: usize,
+        t_start: f64,
+        t_end: f64,
+        shift: f64,
+    ) -> Result<Self>
+    where
+        S: Scaler + Clone + Send + Sync + 'static,
+    {
+        let (_, l) = crate::sample::sampling_grid(schedule, timesteps, t_start, t_end, shift)?;
+        Self::new(scaler, &l)
+    }
+
+    /// Number of steps `N` (grid points − 1).
+    pub fn steps(&self) -> usize {
+        self.levels.len() - 1
+    }
+
+    /// Level `i` of the grid.
+    pub fn level(&self, i: usize) -> Level {
+        self.levels[i]
+    }
+
+    /// The grid's levels.
+    pub fn levels(&self) -> &[Level] {
+        &self.levels
+    }
+
+    /// The level at any logSNR, through the grid's scaler.
+    pub fn at(&self, lam: f64) -> Level {
+        let (a, b) = (self.ab)(lam);
+        Level { a, b, lam }
+    }
+
+    /// Whether the grid ends at `λ = +∞`.
+    pub fn ends_clean(&self) -> bool {
+        self.levels[self.steps()].lam == f64::INFINITY
+    }
+}
+
+fn check_grid(l: &[f64]) -> Result<()> {
+    if l.len() < 2 {
+        return Err(GdfError::OutOfRange {
+            what: "logsnr grid length",
+            value: l.len() as f64,
+            expected: "at least 2 points (one step)",
+        });
+    }
+    let n = l.len() - 1;
+    for (i, &v) in l.iter().enumerate() {
+        let ok =
+            v.is_finite() || (i == 0 && v == f64::NEG_INFINITY) || (i == n && v == f64::INFINITY);
+        if !ok {
+            return Err(GdfError::NonFinite {
+                what: "logsnr grid (only the first may be -inf, only the last +inf)",
+                index: i,
+                value: v,
+            });
+        }
+    }
+    for i in 1..=n {
+        let tie_ok = i == n && l[i] == l[i - 1];
+        if !(l[i] > l[i - 1] || tie_ok) {
+            return Err(GdfError::Invalid {
+                message: format!(
+                    "logsnr grid must increase (noisiest first): grid[{i}] = {} after grid[{}] = {} \
+                     (only the last two points may coincide)",
+                    l[i],
+                    i - 1,
+                    l[i - 1]
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A buffer of the sampling loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Buf {
+    /// The sample `x` (what the run returns).
+    X,
+    /// A churned copy of `x` (EDM churn), evaluated instead of `x`.
+    Stage,
+    /// An in-step temporary (Heun's Euler predictor, a midpoint) or UniPC's corrected sample.
+    Aux,
+}
+
+/// A value a pass reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Src {
+    /// A buffer's current value (after the rows before have written it).
+    Buf(Buf),
+    /// The k-th newest x0-prediction (0 = the one just fed; LMS stores `d` here instead).
+    D(u8),
+    /// The pass's k-th fresh standard normal draw (k = 0, 1).
+    Noise(u8),
+}
+
+/// Where a row writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dst {
+    /// A buffer.
+    Buf(Buf),
+    /// Overwrites the newest history entry (`Src::D(0)`).
+    D0,
+}
+
+/// Most terms one row holds.
+pub const MAX_TERMS: usize = 6;
+
+/// One output of a pass: `dst = Σ coef·src`, evaluated element by element.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Row {
+    /// Where the result goes.
+    pub dst: Dst,
+    /// The terms (only the first `len` are used).
+    pub terms: [(Src, f64); MAX_TERMS],
+    /// Number of terms.
+    pub len: u8,
+}
+
+impl Row {
+    /// An empty row writing `dst`.
+    pub fn new(dst: Dst) -> Self {
+        Self {
+            dst,
+            terms: [(Src::D(0), 0.0); MAX_TERMS],
+            len: 0,
+        }
+    }
+
+    /// Adds `c·src` (merging a repeated source; a zero coefficient adds nothing).
+    ///
+    /// # Panics
+    /// When a row would hold more than [`MAX_TERMS`] distinct sources (a solver bug).
+    pub fn t(mut self, src: Src, c: f64) -> Self {
+        if c == 0.0 {
+            return self;
+        }
+        for t in &mut self.terms[..self.len as usize] {
+            if t.0 == src {
+                t.1 += c;
+                return self;
+            }
+        }
+        assert!(
+            (self.len as usize) < MAX_TERMS,
+            "row overflow (a solver bug)"
+        );
+        self.terms[self.len as usize] = (src, c);
+        self.len += 1;
+        self
+    }
+
+    /// The used terms.
+    pub fn terms(&self) -> &[(Src, f64)] {
+        &self.terms[..self.len as usize]
+    }
+}
+
+/// What a pass does with a noise draw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Draw {
+    /// Drawn and used (`Src::Noise(k)` for the k-th `Use`).
+    Use,
+    /// Drawn and thrown away (the reference draws it; keeps recorded noise aligned).
+    Skip,
+}
+
+/// A fused pass: up to two rows, run in order per element (a later row sees an earlier row's
+/// result), and up to two noise draws, taken in order.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pass {
+    /// The rows (only the first `nrows`).
+    pub rows: [Row; 2],
+    /// Number of rows.
+    pub nrows: u8,
+    /// The draws (only the first `ndraws`).
+    pub draws: [Draw; 2],
+    /// Number of draws.
+    pub ndraws: u8,
+}
+
+impl Default for Pass {
+    fn default() -> Self {
+        Self {
+            rows: [Row::new(Dst::Buf(Buf::X)); 2],
+            nrows: 0,
+            draws: [Draw::Skip; 2],
+            ndraws: 0,
+        }
+    }
+}
+
+impl Pass {
+    /// A pass with one row.
+    pub fn one(r: Row) -> Self {
+        Self::default().row(r)
+    }
+    /// Adds a row.
+    ///
+    /// # Panics
+    /// On a third row (a solver bug).
+    pub fn row(mut self, r: Row) -> Self {
+        self.rows[self.nrows as usize] = r;
+        self.nrows += 1;
+        self
+    }
+    /// Adds a draw.
+    ///
+    /// # Panics
+    /// On a third draw (a solver bug).
+    pub fn draw(mut self, d: Draw) -> Self {
+        self.draws[self.ndraws as usize] = d;
+        self.ndraws += 1;
+        self
+    }
+    /// The used rows.
+    pub fn rows(&self) -> &[Row] {
+        &self.rows[..self.nrows as usize]
+    }
+    /// The draws.
+    pub fn draws(&self) -> &[Draw] {
+        &self.draws[..self.ndraws as usize]
+    }
+}
+
+/// One planned model evaluation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Eval {
+    /// Run before the evaluation (EDM churn), if any.
+    pub pre: Option<Pass>,
+    /// The buffer the model sees.
+    pub input: Buf,
+    /// The level the model is evaluated at.
+    pub level: Level,
+    /// Run when the x0-prediction comes back (it becomes `Src::D(0)`).
+    pub post: Pass,
+    /// The step this evaluation belongs to.
+    pub step: usize,
+    /// Whether `post` finishes the step (`x` is then at level `step + 1`).
+    pub completes_step: bool,
+    /// The order of the update `post` applies (UniPC: the predictor's), for reports.
+    pub order: u8,
+}
+
+/// A sampler as a planner of fused passes (see the [module](self) docs).
+pub trait Solver {
+    /// The solver's k-diffusion / diffusers name.
+    fn name(&self) -> &'static str;
+    /// Checks that the solver can run on `grid` and resets its state.
+    fn start(&mut self, grid: &Grid) -> Result<()>;
+    /// Plans the next model evaluation, or `None` when the run is complete.
+    fn plan(&mut self, grid: &Grid) -> Option<Eval>;
+    /// The number of model evaluations a run on `grid` makes.
+    fn nfe(&self, grid: &Grid) -> usize;
+    /// How many x0-predictions the solver keeps (history ring size, ≥ 1).
+    fn history(&self) -> usize {
+        1
+    }
+}
+
+impl<S: Solver + ?Sized> Solver for Box<S> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn start(&mut self, grid: &Grid) -> Result<()> {
+        (**self).start(grid)
+    }
+    fn plan(&mut self, grid: &Grid) -> Option<Eval> {
+        (**self).plan(grid)
+    }
+    fn nfe(&self, grid: &Grid) -> usize {
+        (**self).nfe(grid)
+    }
+    fn history(&self) -> usize {
+        (**self).history()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Scalar helpers (f64).
+
+/// `φ(h) = 1 − e^(−h)` (SPEC §0.1).
+#[inline]
+pub fn phi(h: f64) -> f64 {
+    -(-h).exp_m1()
+}
+
+/// `φ_m(z) = Σ_{j≥0} z^j/(j+m)!` (UniPC's phi functions; `φ_0 = e^z`), by series for
+/// `|z| < 1` and by the recursion `φ_{m+1}(z) = (φ_m(z) − 1/m!)/z` otherwise.
+pub fn phi_m(m: u32, z: f64) -> f64 {
+    if z.abs() < 1.0 {
+        // Σ_j z^j / (j+m)!
+        let mut fact = 1.0f64;
+        for k in 2..=m {
+            fact *= k as f64;
+        }
+        let mut term = 1.0 / fact; // j = 0
+        let mut sum = term;
+        for j in 1..40 {
+            term *= z / (j + m) as f64;
+            sum += term;
+            if term.abs() < 1e-18 * sum.abs() {
+                break;
+            }
+        }
+        sum
+    } else {
+        let mut v = z.exp();
+        let mut fact = 1.0f64; // 0!
+        for k in 0..m {
+            v = (v - 1.0 / fact) / z;
+            fact *= (k + 1) as f64;
+        }
+        v
+    }
+}
+
+/// `ψ(h) = 1 − φ(h)/h = h·φ_2(−h)` (→ h/2 as h → 0).
+#[inline]
+pub fn psi(h: f64) -> f64 {
+    h * phi_m(2, -h)
+}
+
+/// `χ(h) = ψ(h)/h − 1/2 = −h·φ_3(−h)`.
+#[inline]
+pub fn chi(h: f64) -> f64 {
+    -h * phi_m(3, -h)
+}
+
+/// Half-logSNR step between two levels.
+#[inline]
+pub(crate) fn half_step(from: &Level, to: &Level) -> f64 {
+    0.5 * (to.lam - from.lam)
+}
+
+/// First-order step (DDIM η=0 / Euler / DPM-Solver++(1)) from `from` to `to`:
+/// `(c_x, c_D)` with `x' = c_x·x + c_D·D`. Exact `(0, 1)` at `λ' = +∞`.
+pub(crate) fn fo(from: &Level, to: &Level) -> (f64, f64) {
+    if to.lam == f64::INFINITY {
+        return (0.0, 1.0);
+    }
+    let h = half_step(from, to);
+    (to.b / from.b, to.a * phi(h))
+}
+
+/// k-diffusion's ancestral split in native form for a step `from → to` with `η`:
+/// `(κ_dn, κ_up)` with `σ_dn = κ_dn·σ'`, `σ_up = κ_up·σ'` and `κ_dn² + κ_up² = 1`.
+pub(crate) fn anc_split(from: &Level, to: &Level, eta: f64) -> (f64, f64) {
+    if to.lam == f64::INFINITY {
+        return (1.0, 0.0);
+    }
+    let h = half_step(from, to);
+    let up = (eta * phi(2.0 * h).sqrt()).min(1.0);
+    let dn = (1.0 - up * up).max(0.0).sqrt();
+    (dn, up)
+}
+
+/// Ancestral first-order step `from → to` (to σ_dn, then `σ_up` of fresh noise):
+/// `(c_x, c_D, c_n)`.
+pub(crate) fn anc_fo(from: &Level, to: &Level, eta: f64) -> (f64, f64, f64) {
+    if to.lam == f64::INFINITY {
+        return (0.0, 1.0, 0.0);
+    }
+    let (dn, up) = anc_split(from, to, eta);
+    if dn == 0.0 {
+        return (0.0, to.a, to.b * up);
+    }
+    let h_dn = half_step(from, to) - dn.ln();
+    (to.b * dn / from.b, to.a * phi(h_dn), to.b * up)
+}
+
+/// Solves the small dense system `m·x = rhs` (Gaussian elimination, partial pivoting).
+pub(crate) fn solve<const N: usize>(mut m: [[f64; N]; N], mut rhs: [f64; N], n: usize) -> [f64; N] {
+    for c in 0..n {
+        let p = (c..n)
+            .max_by(|&i, &j| m[i][c].abs().total_cmp(&m[j][c].abs()))
+            .unwrap_or(c);
+        m.swap(c, p);
+        rhs.swap(c, p);
+        for r in c + 1..n {
+            let f = m[r][c] / m[c][c];
+            let pivot = m[c];
+            for (v, p) in m[r][c..n].iter_mut().zip(&pivot[c..n]) {
+                *v -= f * p;
+            }
+            rhs[r] -= f * rhs[c];
+        }
+    }
+    let mut x = [0.0; N];
+    for c in (0..n).rev() {
+        let mut s = rhs[c];
+        for k in c + 1..n {
+            s -= m[c][k] * x[k];
+        }
+        x[c] = s / m[c][c];
+    }
+    x
+}
+
+// ---------------------------------------------------------------------------------------
+// Setting validation (typed errors naming the field and the accepted range).
+
+pub(crate) fn check_nonneg(what: &'static str, v: f64) -> Result<()> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(GdfError::OutOfRange {
+            what,
+            value: v,
+            expected: "a finite number >= 0",
+        })
+    }
+}
+
+pub(crate) fn check_pos(what: &'static str, v: f64) -> Result<()> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(GdfError::OutOfRange {
+            what,
+            value: v,
+            expected: "a finite number > 0",
+        })
+    }
+}
+
+pub(crate) fn check_order(what: &'static str, v: usize, max: usize) -> Result<()> {
+    if (1..=max).contains(&v) {
+        Ok(())
+    } else {
+        Err(GdfError::OutOfRange {
+            what,
+            value: v as f64,
+            expected: if max == 3 {
+                "an order from 1 to 3"
+            } else {
+                "an order from 1 to 4"
+            },
+        })
+    }
+}
+
+/// A multistep solver needs at least two steps.
+pub(crate) fn check_min_steps(solver: &'static str, grid: &Grid, min: usize) -> Result<()> {
+    if grid.steps() < min {
+        return Err(GdfError::Invalid {
+            message: format!(
+                "{solver} keeps a history of past predictions and needs a grid of at least \
+                 {min} steps, got {} (use a first-order solver such as euler)",
+                grid.steps()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Solvers whose coefficients blow up at `λ = −∞` (step ratios, Heun/DPM-2 corrections)
+/// need a finite first level.
+pub(crate) fn check_finite_start(solver: &'static str, grid: &Grid) -> Result<()> {
+    let l = grid.level(0).lam;
+    if !l.is_finite() {
+        return Err(GdfError::Invalid {
+            message: format!(
+                "{solver} needs a finite first logSNR (its step ratios or correction \
+                 coefficients are infinite at -inf), got grid[0] = {l}; clamp the start, e.g. \
+                 to -20"
+            ),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phi_m_series_and_recursion_agree() {
+        for &z in &[-0.999, -0.5, 0.3, 0.999] {
+            for m in 1..5 {
+                let s = phi_m(m, z);
+                // recursion at the same z
+                let mut v = z.exp();
+                let mut fact = 1.0;
+                for k in 0..m {
+                    v = (v - 1.0 / fact) / z;
+                    fact *= (k + 1) as f64;
+                }
+                assert!(
+                    (s - v).abs() < 1e-12 * (1.0 + v.abs()),
+                    "m={m} z={z}: {s} vs {v}"
+                );
+            }
+        }
+        assert_eq!(phi_m(1, f64::NEG_INFINITY), 0.0);
+    }
+
+    #[test]
+    fn solve_3x3() {
+        let x = solve(
+            [[2.0, 1.0, 0.0], [1.0, 3.0, 1.0], [0.0, 1.0, 4.0]],
+            [3.0, 5.0, 5.0],
+            3,
+        );
+        for (g, w) in x.iter().zip([1.0, 1.0, 1.0]) {
+            assert!((g - w).abs() < 1e-14);
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Solvers chosen at run time by their k-diffusion / diffusers names.
+
+use crate::error::{GdfError, Result};
+
+use super::*;
+
+macro_rules! any_solver {
+    ($($(#[$m:meta])* $v:ident($t:ty)),* $(,)?) => {
+        /// Any solver of this module, chosen at run time (e.g. from a config file).
+        ///
+        /// ```
+        /// use gdf::solver::{AnySolver, Solver};
+        /// let s = AnySolver::from_name("dpmpp_2m")?;
+        /// assert_eq!(s.name(), "dpmpp_2m");
+        /// assert!(AnySolver::from_name("DPMSolverMultistepScheduler").is_ok());
+        /// assert!(AnySolver::from_name("no_such_sampler").is_err());
+        /// # Ok::<(), gdf::GdfError>(())
+        /// ```
+        #[derive(Clone, Debug)]
+        pub enum AnySolver {
+            $($(#[$m])* $v($t),)*
+        }
+
+        impl Solver for AnySolver {
+            fn name(&self) -> &'static str {
+                match self { $(AnySolver::$v(s) => s.name(),)* }
+            }
+            fn start(&mut self, grid: &Grid) -> Result<()> {
+                match self { $(AnySolver::$v(s) => s.start(grid),)* }
+            }
+            fn plan(&mut self, grid: &Grid) -> Option<Eval> {
+                match self { $(AnySolver::$v(s) => s.plan(grid),)* }
+            }
+            fn nfe(&self, grid: &Grid) -> usize {
+                match self { $(AnySolver::$v(s) => s.nfe(grid),)* }
+            }
+            fn history(&self) -> usize {
+                match self { $(AnySolver::$v(s) => s.history(),)* }
+            }
+        }
+    };
+}
+
+any_solver!(
+    /// `euler`.
+    Euler(Euler),
+    /// `euler_ancestral`.
+    EulerAncestral(EulerAncestral),
+    /// `heun`.
+    Heun(Heun),
+    /// `dpm_2`.
+    Dpm2(Dpm2),
+    /// `dpm_2_ancestral`.
+    Dpm2Ancestral(Dpm2Ancestral),
+    /// `lms`.
+    Lms(Lms),
+    /// `dpmpp_2s_ancestral`.
+    DpmPP2SAncestral(DpmPP2SAncestral),
+    /// `dpmpp_sde`.
+    DpmPPSde(DpmPPSde),
+    /// `dpmpp_2m`.
+    DpmPP2M(DpmPP2M),
+    /// `dpmpp_2m_sde`.
+    DpmPP2MSde(DpmPP2MSde),
+    /// `dpmpp_3m_sde`.
+    DpmPP3MSde(DpmPP3MSde),
+    /// `DPMSolverMultistepScheduler`.
+    DpmSolverMultistep(DpmSolverMultistep),
+    /// `UniPCMultistepScheduler`.
+    UniPc(UniPc),
+    /// `EulerDiscreteScheduler`.
+    EulerDiscrete(EulerDiscrete),
+    /// `FlowMatchEulerDiscreteScheduler`.
+    FlowMatchEuler(FlowMatchEuler),
+);
+
+impl AnySolver {
+    /// The solver named `name` with its reference defaults. Accepts k-diffusion's sampler
+    /// names (`"euler"`, `"dpmpp_2m"`, `"sample_dpmpp_2m"`, …), diffusers' scheduler class
+    /// names (`"DPMSolverMultistepScheduler"`, `"UniPCMultistepScheduler"`,
+    /// `"EulerDiscreteScheduler"`, `"EulerAncestralDiscreteScheduler"`,
+    /// `"HeunDiscreteScheduler"`, `"LMSDiscreteScheduler"`, `"KDPM2DiscreteScheduler"`,
+    /// `"KDPM2AncestralDiscreteScheduler"`, `"DPMSolverSDEScheduler"`,
+    /// `"FlowMatchEulerDiscreteScheduler"`) and the convenience names `"unipc"` and
+    /// `"dpmpp_3m"`.
+    pub fn from_name(name: &str) -> Result<Self> {
+        let n = name.strip_prefix("sample_").unwrap_or(name);
+        Ok(match n {
+            "euler" => Self::Euler(Euler::new()),
+            "euler_ancestral" | "EulerAncestralDiscreteScheduler" => {
+                Self::EulerAncestral(EulerAncestral::new())
+            }
+            "heun" | "HeunDiscreteScheduler" => Self::Heun(Heun::new()),
+            "dpm_2" | "KDPM2DiscreteScheduler" => Self::Dpm2(Dpm2::new()),
+            "dpm_2_ancestral" | "KDPM2AncestralDiscreteScheduler" => {
+                Self::Dpm2Ancestral(Dpm2Ancestral::new())
+            }
+            "lms" | "LMSDiscreteScheduler" => Self::Lms(Lms::new()),
+            "dpmpp_2s_ancestral" => Self::DpmPP2SAncestral(DpmPP2SAncestral::new()),
+            "dpmpp_sde" | "DPMSolverSDEScheduler" => Self::DpmPPSde(DpmPPSde::new()),
+            "dpmpp_2m" => Self::DpmPP2M(DpmPP2M::new()),
+            "dpmpp_2m_sde" => Self::DpmPP2MSde(DpmPP2MSde::new()),
+            "dpmpp_3m_sde" => Self::DpmPP3MSde(DpmPP3MSde::new()),
+            "dpmpp_3m" => Self::DpmPP3MSde(DpmPP3MSde::with(0.0, 1.0)?),
+            "DPMSolverMultistepScheduler" => Self::DpmSolverMultistep(DpmSolverMultistep::new()),
+            "UniPCMultistepScheduler" | "unipc" => Self::UniPc(UniPc::new()),
+            "EulerDiscreteScheduler" => Self::EulerDiscrete(EulerDiscrete::new()),
+            "FlowMatchEulerDiscreteScheduler" => Self::FlowMatchEuler(FlowMatchEuler::new()),
+            _ => {
+                return Err(GdfError::Invalid {
+                    message: format!(
+                        "unknown solver {name:?}; expected a k-diffusion sampler name (euler, \
+                         euler_ancestral, heun, dpm_2, dpm_2_ancestral, lms, dpmpp_2s_ancestral, \
+                         dpmpp_sde, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m_sde) or a diffusers \
+                         scheduler (DPMSolverMultistepScheduler, UniPCMultistepScheduler, \
+                         EulerDiscreteScheduler, FlowMatchEulerDiscreteScheduler, …)"
+                    ),
+                })
+            }
+        })
+    }
+}

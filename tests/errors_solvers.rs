@@ -1,0 +1,294 @@
+//! Bad solver settings, grids and loop use give typed errors that name the field, the value
+//! and the accepted range; never a panic or a silent NaN.
+
+use gdf::scaler::{Lerp, Vp};
+use gdf::solver::*;
+use gdf::GdfError;
+
+fn out_of_range<T: std::fmt::Debug>(r: Result<T, GdfError>, field: &str, range: &str, v: f64) {
+    match r {
+        Err(
+            e @ GdfError::OutOfRange {
+                what,
+                value,
+                expected,
+            },
+        ) => {
+            assert_eq!(what, field);
+            assert!(
+                value == v || (value.is_nan() && v.is_nan()),
+                "{field}: value {value}, expected {v}"
+            );
+            assert!(expected.contains(range), "{field}: expected {expected:?}");
+            let msg = e.to_string();
+            assert!(msg.contains(field) && msg.contains(range), "{msg}");
+        }
+        other => panic!("{field}: expected OutOfRange, got {other:?}"),
+    }
+}
+
+fn invalid<T: std::fmt::Debug>(r: Result<T, GdfError>, words: &[&str]) {
+    match r {
+        Err(GdfError::Invalid { message }) => {
+            for w in words {
+                assert!(message.contains(w), "{message:?} lacks {w:?}");
+            }
+        }
+        other => panic!("expected Invalid mentioning {words:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn eta_and_s_noise() {
+    out_of_range(EulerAncestral::with(-0.1, 1.0), "eta", ">= 0", -0.1);
+    out_of_range(EulerAncestral::with(f64::NAN, 1.0), "eta", ">= 0", f64::NAN);
+    out_of_range(EulerAncestral::with(1.0, 0.0), "s_noise", "> 0", 0.0);
+    out_of_range(EulerAncestral::with(1.0, -2.0), "s_noise", "> 0", -2.0);
+    out_of_range(Dpm2Ancestral::with(-1.0, 1.0), "eta", ">= 0", -1.0);
+    out_of_range(DpmPP2SAncestral::with(1.0, 0.0), "s_noise", "> 0", 0.0);
+    out_of_range(
+        DpmPP2MSde::with(-0.5, 1.0, SolverType::Midpoint),
+        "eta",
+        ">= 0",
+        -0.5,
+    );
+    out_of_range(
+        DpmPP3MSde::with(1.0, f64::INFINITY),
+        "s_noise",
+        "> 0",
+        f64::INFINITY,
+    );
+    out_of_range(DpmPPSde::with(-1.0, 1.0, 0.5), "eta", ">= 0", -1.0);
+    out_of_range(DpmPPSde::with(1.0, 1.0, 0.0), "r", "(0, 1]", 0.0);
+    out_of_range(DpmPPSde::with(1.0, 1.0, 1.5), "r", "(0, 1]", 1.5);
+}
+
+#[test]
+fn churn_fields() {
+    let c = |f: &dyn Fn(&mut Churn)| {
+        let mut c = Churn::default();
+        f(&mut c);
+        c
+    };
+    out_of_range(
+        Euler::with_churn(c(&|c| c.s_churn = -1.0)),
+        "s_churn",
+        ">= 0",
+        -1.0,
+    );
+    out_of_range(
+        Heun::with_churn(c(&|c| c.s_noise = 0.0)),
+        "s_noise",
+        "> 0",
+        0.0,
+    );
+    out_of_range(
+        Dpm2::with_churn(c(&|c| c.s_tmin = f64::INFINITY)),
+        "s_tmin",
+        ">= 0",
+        f64::INFINITY,
+    );
+    out_of_range(
+        EulerDiscrete::with_churn(c(&|c| c.s_tmax = f64::NAN)),
+        "s_tmax",
+        ">= 0",
+        f64::NAN,
+    );
+    assert!(Euler::with_churn(c(&|c| c.s_tmax = f64::INFINITY)).is_ok());
+}
+
+#[test]
+fn orders() {
+    for o in [0, 4] {
+        out_of_range(
+            DpmSolverMultistep::with(DpmSolverSettings {
+                order: o,
+                ..Default::default()
+            }),
+            "solver_order",
+            "1 to 3",
+            o as f64,
+        );
+        out_of_range(
+            UniPc::with(UniPcSettings {
+                order: o,
+                ..Default::default()
+            }),
+            "solver_order",
+            "1 to 3",
+            o as f64,
+        );
+    }
+    out_of_range(Lms::with_order(5), "order", "1 to 4", 5.0);
+    out_of_range(Lms::with_order(0), "order", "1 to 4", 0.0);
+}
+
+#[test]
+fn grids() {
+    // Non-monotone.
+    invalid(Grid::new(&Vp, &[-2.0, 1.0, 0.5]), &["increase", "grid[2]"]);
+    invalid(Grid::new(&Vp, &[-2.0, -2.0, 1.0]), &["increase", "grid[1]"]);
+    // Non-finite where not allowed.
+    match Grid::new(&Vp, &[-2.0, f64::NAN, 1.0]) {
+        Err(GdfError::NonFinite { index: 1, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    match Grid::new(&Vp, &[-2.0, f64::INFINITY, 3.0]) {
+        Err(GdfError::NonFinite { index: 1, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    match Grid::new(&Lerp, &[0.0, f64::NEG_INFINITY]) {
+        Err(GdfError::NonFinite { index: 1, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    out_of_range(
+        Grid::new(&Vp, &[0.0]),
+        "logsnr grid length",
+        "at least 2",
+        1.0,
+    );
+    // Allowed: −∞ first, +∞ last, a repeated last point.
+    assert!(Grid::new(&Lerp, &[f64::NEG_INFINITY, 0.0, f64::INFINITY]).is_ok());
+    assert!(Grid::new(&Vp, &[-3.0, 1.0, 1.0]).is_ok());
+}
+
+fn start<S: Solver>(s: S, g: &Grid) -> Result<(), GdfError> {
+    Run::new(s, g.clone(), vec![0.1f64; 4], 2, NoNoise).map(|_| ())
+}
+
+#[test]
+fn grid_too_short_or_infinite_start() {
+    let one = Grid::new(&Vp, &[-3.0, f64::INFINITY]).unwrap();
+    invalid(
+        start(DpmPP2M::new(), &one),
+        &["dpmpp_2m", "at least 2 steps", "got 1"],
+    );
+    invalid(start(DpmPP2MSde::new(), &one), &["at least 2 steps"]);
+    invalid(start(DpmPP3MSde::new(), &one), &["at least 2 steps"]);
+    invalid(start(UniPc::new(), &one), &["at least 2 steps"]);
+    invalid(
+        start(DpmSolverMultistep::new(), &one),
+        &["at least 2 steps"],
+    );
+    invalid(start(Lms::new(), &one), &["at least 2 steps"]);
+    // First-order solvers run one step.
+    assert!(start(Euler::new(), &one).is_ok());
+    let flow = Grid::new(&Lerp, &[f64::NEG_INFINITY, 0.0, 2.0, f64::INFINITY]).unwrap();
+    for r in [
+        start(UniPc::new(), &flow),
+        start(Lms::new(), &flow),
+        start(Heun::new(), &flow),
+        start(Dpm2::new(), &flow),
+        start(DpmPP3MSde::new(), &flow),
+    ] {
+        invalid(r, &["finite first logSNR", "clamp"]);
+    }
+    assert!(start(DpmPP2M::new(), &flow).is_ok());
+    assert!(start(FlowMatchEuler::new(), &flow).is_ok());
+}
+
+#[test]
+fn loop_misuse_and_bad_model_output() {
+    let g = Grid::new(&Vp, &[-3.0, 0.0, 3.0]).unwrap();
+    match Run::new(Euler::new(), g.clone(), vec![0.0f64; 5], 2, NoNoise) {
+        Err(GdfError::NotDivisible { .. }) => {}
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    match Run::new(Euler::new(), g.clone(), vec![0.0, f64::NAN], 2, NoNoise) {
+        Err(GdfError::NonFinite { what: "x_init", .. }) => {}
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    let mut run = Run::new(Euler::new(), g.clone(), vec![0.1f64, 0.2], 2, NoNoise).unwrap();
+    invalid(run.feed_x0(&[0.0, 0.0]), &["next_eval"]);
+    run.next_eval().unwrap();
+    match run.feed_x0(&[0.0]) {
+        Err(GdfError::LengthMismatch {
+            expected: 2,
+            got: 1,
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    match run.feed_x0(&[0.0, f64::NAN]) {
+        Err(GdfError::NonFinite { index: 1, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    // The run is poisoned, not silently carrying NaN on.
+    assert!(run.next_eval().is_err());
+    // A stochastic solver without a noise source.
+    let mut run = Run::new(EulerAncestral::new(), g, vec![0.1f64, 0.2], 2, NoNoise).unwrap();
+    run.next_eval().unwrap();
+    invalid(run.feed_x0(&[0.0, 0.0]), &["NoNoise"]);
+}
+
+#[test]
+fn unknown_solver_name() {
+    invalid(
+        AnySolver::from_name("dpmpp_9m"),
+        &["dpmpp_9m", "unknown solver"],
+    );
+    for n in [
+        "euler",
+        "sample_euler_ancestral",
+        "heun",
+        "dpm_2",
+        "dpm_2_ancestral",
+        "lms",
+        "dpmpp_2s_ancestral",
+        "dpmpp_sde",
+        "dpmpp_2m",
+        "dpmpp_2m_sde",
+        "dpmpp_3m_sde",
+        "DPMSolverMultistepScheduler",
+        "UniPCMultistepScheduler",
+        "EulerDiscreteScheduler",
+        "FlowMatchEulerDiscreteScheduler",
+    ] {
+        assert!(AnySolver::from_name(n).is_ok(), "{n}");
+    }
+}
+
+#[test]
+fn guidance_rescale_phi() {
+    let g = Grid::new(&Vp, &[-3.0, 0.0, 3.0]).unwrap();
+    let mut run = Run::new(Euler::new(), g, vec![0.1f64, 0.2], 1, NoNoise).unwrap();
+    run.next_eval().unwrap();
+    let p = [0.0, 0.1];
+    out_of_range(
+        run.feed_cfg_rescaled(
+            &gdf::target::Epsilon,
+            &p,
+            &p,
+            3.0,
+            f64::NAN,
+            gdf::sample::Rescale::Batch,
+        ),
+        "phi (guidance rescale)",
+        "finite",
+        f64::NAN,
+    );
+    match run.feed_cfg(&gdf::target::Epsilon, &p, &p[..1], 3.0) {
+        Err(GdfError::LengthMismatch {
+            what: "unconditional output",
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn overflowing_coefficients_are_an_error_not_nan() {
+    // Heun's correction a'·½(e^h − 1) overflows for a step of λ = −1500 → 10.
+    let g = Grid::new(&Vp, &[-1500.0, 10.0, 20.0]).unwrap();
+    let mut run = Run::new(Heun::new(), g, vec![0.3f64], 1, NoNoise).unwrap();
+    let r = (|| {
+        while run.next_eval()?.is_some() {
+            run.feed_x0(&[0.1])?;
+        }
+        Ok::<_, GdfError>(())
+    })();
+    match r {
+        Err(GdfError::NonFinite { what, .. }) => assert!(what.contains("coefficient")),
+        other => panic!("{other:?} (x = {:?})", run.x()),
+    }
+}

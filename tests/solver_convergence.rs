@@ -1,0 +1,558 @@
+//! The analytic test kit of SPEC-solvers §9: identities between solvers (§9.2, exact in
+//! f64), exactness on point-mass data, and convergence on the Gaussian (§9.3) against the
+//! reference's own error table (k-diffusion / diffusers runs, an independent source), plus
+//! the spec's one-step sanity numbers (§1.2, §2.1, §3.4).
+
+use gdf::sampler::ddim_coefficients;
+use gdf::scaler::{Lerp, Vp};
+use gdf::solver::*;
+use gdf::GdfError;
+
+/// Exact denoiser of `x0 ~ N(mu, s²)` (SPEC §9.1).
+fn gauss(mu: f64, s: f64) -> impl Fn(&[f64], Level, &mut [f64]) -> Result<(), GdfError> {
+    move |x, l, d| {
+        for (d, &x) in d.iter_mut().zip(x) {
+            *d = (s * s * l.a * x + l.b * l.b * mu) / (s * s * l.a * l.a + l.b * l.b);
+        }
+        Ok(())
+    }
+}
+
+fn run<S: Solver>(solver: S, grid: &Grid, x: &[f64], mu: f64, s: f64) -> Vec<f64> {
+    Run::new(solver, grid.clone(), x.to_vec(), 1, CounterNoise::new(7))
+        .unwrap()
+        .run(gauss(mu, s))
+        .unwrap()
+}
+
+fn unipc(order: usize, variant: UniPcVariant, lof: bool, no_corr: bool) -> UniPc {
+    UniPc::with(UniPcSettings {
+        order,
+        variant,
+        lower_order_final: lof,
+        disable_corrector: if no_corr { (0..1000).collect() } else { vec![] },
+    })
+    .unwrap()
+}
+
+fn dpms(order: usize, ty: SolverType, lof: bool) -> DpmSolverMultistep {
+    DpmSolverMultistep::with(DpmSolverSettings {
+        order,
+        solver_type: ty,
+        lower_order_final: lof,
+        final_sigmas: FinalSigmas::SigmaMin,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// §9.3: x̃ = 10 at σ = 10 to σ = 0.1 on a uniform-λ grid of `n` steps, no final zero.
+fn g1_grid(n: usize) -> Grid {
+    let (l0, l1) = (-2.0 * 10f64.ln(), -2.0 * 0.1f64.ln());
+    let lams: Vec<f64> = (0..=n)
+        .map(|i| l0 + (l1 - l0) * i as f64 / n as f64)
+        .collect();
+    Grid::new(&Vp, &lams).unwrap()
+}
+
+const G1_EXACT: f64 = 0.978920053622;
+
+fn g1_error<S: Solver>(solver: S, n: usize) -> f64 {
+    let x0 = 10.0 / 101f64.sqrt();
+    run(solver, &g1_grid(n), &[x0], 0.5, 0.5)[0] - G1_EXACT
+}
+
+fn max_rel_diff(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs() / (1.0 + y.abs()))
+        .fold(0.0, f64::max)
+}
+
+fn test_grid() -> Grid {
+    Grid::new(&Vp, &[-7.0, -4.5, -2.5, -1.0, 0.3, 1.9, 3.0, 4.6, 6.2, 8.0]).unwrap()
+}
+
+const XS: [f64; 4] = [0.9, -1.3, 0.2, 2.4];
+
+#[test]
+fn first_order_solvers_coincide() {
+    let g = test_grid();
+    let e = run(Euler::new(), &g, &XS, 0.3, 0.7);
+    for (name, other) in [
+        (
+            "DPMSolverMultistep(1)",
+            run(dpms(1, SolverType::Midpoint, true), &g, &XS, 0.3, 0.7),
+        ),
+        (
+            "UniPC-1 without corrector",
+            run(unipc(1, UniPcVariant::Bh2, true, true), &g, &XS, 0.3, 0.7),
+        ),
+        (
+            "FlowMatchEuler",
+            run(FlowMatchEuler::new(), &g, &XS, 0.3, 0.7),
+        ),
+        (
+            "EulerDiscrete",
+            run(EulerDiscrete::new(), &g, &XS, 0.3, 0.7),
+        ),
+        (
+            "LMS(1)",
+            run(Lms::with_order(1).unwrap(), &g, &XS, 0.3, 0.7),
+        ),
+        ("2M-SDE(η=0) first step", {
+            let g1 = Grid::new(&Vp, &[-7.0, -4.5]).unwrap();
+            let a = run(Euler::new(), &g1, &XS, 0.3, 0.7);
+            let b = Run::new(
+                DpmSolverMultistep::with(DpmSolverSettings {
+                    order: 1,
+                    ..Default::default()
+                })
+                .unwrap(),
+                g1,
+                XS.to_vec(),
+                1,
+                NoNoise,
+            )
+            .unwrap()
+            .run(gauss(0.3, 0.7))
+            .unwrap();
+            assert!(max_rel_diff(&a, &b) < 1e-14);
+            e.clone()
+        }),
+    ] {
+        let d = max_rel_diff(&other, &e);
+        assert!(d < 1e-13, "{name} differs from Euler by {d:e}");
+    }
+}
+
+#[test]
+fn second_and_third_order_identities() {
+    let g = test_grid();
+    let m2 = run(DpmPP2M::new(), &g, &XS, 0.3, 0.7);
+    let pairs = [
+        (
+            "2M-SDE(η=0)",
+            run(
+                DpmPP2MSde::with(0.0, 1.0, SolverType::Midpoint).unwrap(),
+                &g,
+                &XS,
+                0.3,
+                0.7,
+            ),
+        ),
+        (
+            "UniPC-2 bh2 without corrector",
+            run(unipc(2, UniPcVariant::Bh2, false, true), &g, &XS, 0.3, 0.7),
+        ),
+        (
+            "DPMSolverMultistep(2, midpoint)",
+            run(dpms(2, SolverType::Midpoint, false), &g, &XS, 0.3, 0.7),
+        ),
+    ];
+    for (name, v) in pairs {
+        let d = max_rel_diff(&v, &m2);
+        assert!(d < 1e-13, "{name} differs from 2M by {d:e}");
+    }
+    // 3M-SDE(η=0) ≡ diffusers order 3 with heun-type second step and no lower-order final.
+    let m3 = run(DpmPP3MSde::with(0.0, 1.0).unwrap(), &g, &XS, 0.3, 0.7);
+    let d3 = run(dpms(3, SolverType::Heun, false), &g, &XS, 0.3, 0.7);
+    let d = max_rel_diff(&m3, &d3);
+    assert!(d < 1e-13, "3M-SDE(0) vs DPMSolverMultistep(3): {d:e}");
+    // 2M-SDE heun(η=0) ≡ diffusers order 2 heun.
+    let a = run(
+        DpmPP2MSde::with(0.0, 1.0, SolverType::Heun).unwrap(),
+        &g,
+        &XS,
+        0.3,
+        0.7,
+    );
+    let b = run(dpms(2, SolverType::Heun, false), &g, &XS, 0.3, 0.7);
+    assert!(max_rel_diff(&a, &b) < 1e-13);
+}
+
+/// Noise replayed from a fixed table (the same for two runs).
+struct Table(Vec<f64>);
+
+impl NoiseSource<f64> for Table {
+    fn fill(
+        &self,
+        draw: usize,
+        _: usize,
+        _: usize,
+        offset: usize,
+        out: &mut [f64],
+    ) -> Result<(), GdfError> {
+        for (k, o) in out.iter_mut().enumerate() {
+            *o = self.0[(draw * 7 + offset + k) % self.0.len()];
+        }
+        Ok(())
+    }
+}
+
+fn noise_table() -> Vec<f64> {
+    (0..97).map(|i| ((i as f64) * 1.618).sin() * 1.7).collect()
+}
+
+#[test]
+fn euler_ancestral_is_ddim_eta() {
+    let g = test_grid();
+    let mu = 0.3;
+    let s = 0.7;
+    for eta in [0.0, 0.5, 1.0] {
+        let got = Run::new(
+            EulerAncestral::with(eta, 1.0).unwrap(),
+            g.clone(),
+            XS.to_vec(),
+            1,
+            Table(noise_table()),
+        )
+        .unwrap()
+        .run(gauss(mu, s))
+        .unwrap();
+        // The crate's DDIM(η) step, fed the same draws.
+        let mut x = XS.to_vec();
+        let tab = Table(noise_table());
+        for i in 0..g.steps() {
+            let (l, ln) = (g.level(i), g.level(i + 1));
+            let mut d = vec![0.0; 4];
+            gauss(mu, s)(&x, l, &mut d).unwrap();
+            let c = ddim_coefficients(eta, l.a, l.b, ln.a, ln.b);
+            let mut n = vec![0.0; 4];
+            tab.fill(i, i, 0, 0, &mut n).unwrap();
+            for j in 0..4 {
+                let e = (x[j] - l.a * d[j]) / l.b;
+                x[j] = c[0] * d[j] + c[1] * e + c[2] * n[j];
+            }
+        }
+        let dd = max_rel_diff(&got, &x);
+        assert!(dd < 1e-12, "eta {eta}: Euler-a vs DDIM differ by {dd:e}");
+    }
+}
+
+#[test]
+fn first_step_of_2m_sde_is_euler_ancestral_and_dpm_sde() {
+    let g = Grid::new(&Vp, &[-3.0, -1.0, 1.0]).unwrap();
+    let one = |s: AnySolver| {
+        let mut r = Run::new(s, g.clone(), XS.to_vec(), 1, Table(noise_table())).unwrap();
+        let mut d = vec![0.0; 4];
+        let req = r.next_eval().unwrap().unwrap();
+        gauss(0.3, 0.7)(req.x, req.level, &mut d).unwrap();
+        r.feed_x0(&d).unwrap();
+        r.x().to_vec()
+    };
+    let a = one(AnySolver::DpmPP2MSde(DpmPP2MSde::new()));
+    let b = one(AnySolver::EulerAncestral(EulerAncestral::new()));
+    let c = one(AnySolver::DpmSolverMultistep(
+        DpmSolverMultistep::with(DpmSolverSettings {
+            algorithm: DpmAlgorithm::SdeDpmSolverPP,
+            ..Default::default()
+        })
+        .unwrap(),
+    ));
+    assert!(max_rel_diff(&a, &b) < 1e-14);
+    assert!(max_rel_diff(&a, &c) < 1e-14);
+}
+
+/// Every ODE solver is exact on point-mass data (D ≡ μ), for any grid and scaler.
+#[test]
+fn point_mass_is_exact_for_every_ode_solver() {
+    let mu = 0.5;
+    let solvers = || -> Vec<AnySolver> {
+        vec![
+            AnySolver::Euler(Euler::new()),
+            AnySolver::Heun(Heun::new()),
+            AnySolver::Dpm2(Dpm2::new()),
+            AnySolver::Lms(Lms::new()),
+            AnySolver::DpmPP2M(DpmPP2M::new()),
+            AnySolver::DpmPP2MSde(DpmPP2MSde::with(0.0, 1.0, SolverType::Heun).unwrap()),
+            AnySolver::DpmPP3MSde(DpmPP3MSde::with(0.0, 1.0).unwrap()),
+            AnySolver::DpmSolverMultistep(dpms(2, SolverType::Midpoint, true)),
+            AnySolver::DpmSolverMultistep(dpms(3, SolverType::Heun, false)),
+            AnySolver::UniPc(unipc(1, UniPcVariant::Bh2, true, false)),
+            AnySolver::UniPc(unipc(2, UniPcVariant::Bh1, true, false)),
+            AnySolver::UniPc(unipc(3, UniPcVariant::Bh2, false, false)),
+            AnySolver::UniPc(unipc(3, UniPcVariant::Bh1, true, false)),
+            AnySolver::EulerDiscrete(EulerDiscrete::new()),
+            AnySolver::FlowMatchEuler(FlowMatchEuler::new()),
+        ]
+    };
+    let grids: Vec<(&str, Grid)> = vec![
+        ("vp", test_grid()),
+        (
+            "vp to +inf",
+            Grid::new(&Vp, &[-9.0, -3.0, -1.2, 0.0, 2.2, 5.0, f64::INFINITY]).unwrap(),
+        ),
+        (
+            "lerp",
+            Grid::new(&Lerp, &[-6.0, -2.0, 0.5, 1.5, 4.0, 9.0]).unwrap(),
+        ),
+    ];
+    for (gname, g) in &grids {
+        let (l0, ln) = (g.level(0), g.level(g.steps()));
+        for s in solvers() {
+            let name = s.name();
+            let got = run(s, g, &XS, mu, 0.0);
+            for (x, &x0) in got.iter().zip(&XS) {
+                let want = ln.a * mu + (x0 - l0.a * mu) * ln.b / l0.b;
+                assert!(
+                    (x - want).abs() < 1e-12 * (1.0 + want.abs()),
+                    "{name} on {gname}: {x} vs exact {want}"
+                );
+            }
+        }
+    }
+    // From λ = −∞ (a flow's start) for the solvers that allow it.
+    let g = Grid::new(&Lerp, &[f64::NEG_INFINITY, -1.0, 0.5, 3.0, f64::INFINITY]).unwrap();
+    for s in [
+        AnySolver::Euler(Euler::new()),
+        AnySolver::DpmPP2M(DpmPP2M::new()),
+        AnySolver::DpmPP2MSde(DpmPP2MSde::with(0.0, 1.0, SolverType::Heun).unwrap()),
+        AnySolver::DpmSolverMultistep(dpms(2, SolverType::Midpoint, true)),
+        AnySolver::EulerDiscrete(EulerDiscrete::new()),
+        AnySolver::FlowMatchEuler(FlowMatchEuler::new()),
+    ] {
+        let name = s.name();
+        let got = run(s, &g, &XS, mu, 0.0);
+        assert!(
+            got.iter().all(|&x| (x - mu).abs() < 1e-12),
+            "{name}: {got:?}"
+        );
+    }
+}
+
+/// §9.3's table: the reference's errors at N = 8, 16, 32, 64 (4 significant digits).
+#[test]
+fn gaussian_errors_match_the_reference_table_and_orders() {
+    type Make = Box<dyn Fn() -> AnySolver>;
+    type TableRow = (&'static str, Make, [f64; 4], (f64, f64));
+    let rows: Vec<TableRow> = vec![
+        (
+            "Euler",
+            Box::new(|| AnySolver::Euler(Euler::new())),
+            [-6.212e-2, -3.211e-2, -1.633e-2, -8.234e-3],
+            (1.8, 2.2),
+        ),
+        (
+            "Heun",
+            Box::new(|| AnySolver::Heun(Heun::new())),
+            [2.308e-2, 5.335e-3, 1.284e-3, 3.152e-4],
+            (3.6, 4.4),
+        ),
+        (
+            "DPM-2",
+            Box::new(|| AnySolver::Dpm2(Dpm2::new())),
+            [1.054e-2, 2.512e-3, 6.126e-4, 1.513e-4],
+            (3.6, 4.4),
+        ),
+        (
+            "2M midpoint",
+            Box::new(|| AnySolver::DpmPP2M(DpmPP2M::new())),
+            [2.545e-3, 1.525e-3, 4.425e-4, 1.157e-4],
+            (3.5, 4.4),
+        ),
+        (
+            "2M heun",
+            Box::new(|| {
+                AnySolver::DpmPP2MSde(DpmPP2MSde::with(0.0, 1.0, SolverType::Heun).unwrap())
+            }),
+            [9.916e-3, 3.318e-3, 8.668e-4, 2.185e-4],
+            (3.6, 4.4),
+        ),
+        (
+            "3M (η=0)",
+            Box::new(|| AnySolver::DpmPP3MSde(DpmPP3MSde::with(0.0, 1.0).unwrap())),
+            [1.081e-2, 1.218e-3, 2.125e-4, 4.606e-5],
+            (3.5, 6.0),
+        ),
+        (
+            "UniPC-1 bh2",
+            Box::new(|| AnySolver::UniPc(unipc(1, UniPcVariant::Bh2, false, false))),
+            [-2.841e-2, -7.547e-3, -1.909e-3, -4.783e-4],
+            (3.6, 4.4),
+        ),
+        (
+            "UniPC-2 bh1",
+            Box::new(|| AnySolver::UniPc(unipc(2, UniPcVariant::Bh1, false, false))),
+            [1.947e-2, 2.161e-3, 2.495e-4, 2.997e-5],
+            (7.0, 9.5),
+        ),
+        (
+            "UniPC-2 bh2",
+            Box::new(|| AnySolver::UniPc(unipc(2, UniPcVariant::Bh2, false, false))),
+            [7.416e-3, 1.074e-3, 1.342e-4, 1.672e-5],
+            (7.0, 9.0),
+        ),
+        (
+            "UniPC-3 bh2",
+            Box::new(|| AnySolver::UniPc(unipc(3, UniPcVariant::Bh2, false, false))),
+            [4.220e-3, -1.114e-4, -1.023e-5, -7.200e-7],
+            (11.0, 17.0),
+        ),
+    ];
+    let mut report = String::new();
+    for (name, make, want, (lo, hi)) in rows {
+        let errs: Vec<f64> = [8, 16, 32, 64]
+            .iter()
+            .map(|&n| g1_error(make(), n))
+            .collect();
+        for (k, (&g, &w)) in errs.iter().zip(&want).enumerate() {
+            // 4 significant digits: half a unit of the 4th digit is ≤ 5e-4 relative.
+            assert!(
+                (g - w).abs() <= 6e-4 * w.abs(),
+                "{name} N={}: error {g:e}, reference {w:e}",
+                8 << k
+            );
+        }
+        let ratio = errs[2] / errs[3];
+        report += &format!(
+            "{name:>12}: errors {:+.3e} {:+.3e} {:+.3e} {:+.3e}, ratio 32→64 {ratio:.2}\n",
+            errs[0], errs[1], errs[2], errs[3]
+        );
+        assert!(
+            (lo..=hi).contains(&ratio),
+            "{name}: ratio {ratio} outside [{lo}, {hi}]"
+        );
+    }
+    println!("{report}");
+}
+
+/// Convergence orders of the solvers the table does not list (ratios under halving).
+#[test]
+fn other_solvers_converge_at_their_order() {
+    type Make = Box<dyn Fn() -> AnySolver>;
+    let rows: Vec<(&str, Make, (f64, f64))> = vec![
+        (
+            "LMS(4)",
+            Box::new(|| AnySolver::Lms(Lms::new())),
+            // The warm-up steps (orders 1–3) cap the global order; ≥ 2nd order.
+            (3.5, 20.0),
+        ),
+        (
+            "DPMSolverMultistep(2)",
+            Box::new(|| AnySolver::DpmSolverMultistep(dpms(2, SolverType::Midpoint, false))),
+            (3.5, 4.4),
+        ),
+        (
+            "UniPC-3 bh1",
+            Box::new(|| AnySolver::UniPc(unipc(3, UniPcVariant::Bh1, false, false))),
+            (11.0, 20.0),
+        ),
+        (
+            "EulerDiscrete",
+            Box::new(|| AnySolver::EulerDiscrete(EulerDiscrete::new())),
+            (1.8, 2.2),
+        ),
+    ];
+    for (name, make, (lo, hi)) in rows {
+        let e32 = g1_error(make(), 32);
+        let e64 = g1_error(make(), 64);
+        let ratio = e32 / e64;
+        println!("{name}: {e32:e} {e64:e} ratio {ratio:.2}");
+        assert!(
+            (lo..=hi).contains(&ratio),
+            "{name}: ratio {ratio} outside [{lo}, {hi}]"
+        );
+    }
+}
+
+/// UniPC-3's steady-step order: seed the history with exact values by starting the
+/// comparison after the warm-up (errors relative to the exact flow over the last half).
+#[test]
+fn unipc_three_steady_ratio() {
+    let e: Vec<f64> = [16, 32, 64]
+        .iter()
+        .map(|&n| g1_error(unipc(3, UniPcVariant::Bh2, false, false), n))
+        .collect();
+    let (r1, r2) = (e[0] / e[1], e[1] / e[2]);
+    assert!(r1 > 8.0 && r2 > 12.0, "UniPC-3 ratios {r1}, {r2}");
+}
+
+/// SPEC §1.2: (σ 10 → 5, η = 1): σ_dn = 2.5, σ_up = 4.330127; (η = 0.5): 4.506939, 2.165064.
+#[test]
+fn ancestral_split_sanity() {
+    let g = Grid::new(&Vp, &[-2.0 * 10f64.ln(), -2.0 * 5f64.ln()]).unwrap();
+    let (l, ln) = (g.level(0), g.level(1));
+    for (eta, dn, up) in [(1.0, 2.5, 4.330127), (0.5, 4.506939, 2.165064)] {
+        let mut s = EulerAncestral::with(eta, 1.0).unwrap();
+        s.start(&g).unwrap();
+        let e = s.plan(&g).unwrap();
+        let row = e.post.rows()[0];
+        let coef = |src: Src| row.terms().iter().find(|t| t.0 == src).map_or(0.0, |t| t.1);
+        // x coefficient = a'σ_dn/(aσ); noise coefficient = a'σ_up.
+        let got_dn = coef(Src::Buf(Buf::X)) * l.a * 10.0 / ln.a;
+        let got_up = coef(Src::Noise(0)) / ln.a;
+        assert!((got_dn - dn).abs() < 1e-6, "eta {eta}: σ_dn {got_dn}");
+        assert!((got_up - up).abs() < 1e-6, "eta {eta}: σ_up {got_up}");
+    }
+}
+
+fn coef(row: &Row, src: Src) -> f64 {
+    row.terms().iter().find(|t| t.0 == src).map_or(0.0, |t| t.1)
+}
+
+/// SPEC §2.1: σ 2 → 1 → 0.5 (VP levels, h = ln 2, r = 1), the second step's coefficients.
+#[test]
+fn dpmpp_2m_one_step_sanity() {
+    let lams = [-2.0 * 2f64.ln(), 0.0, 2.0 * 2f64.ln()];
+    let g = Grid::new(&Vp, &lams).unwrap();
+    for (ty, want) in [
+        (SolverType::Midpoint, [0.6324555, 0.6708204, -0.2236068]),
+        (SolverType::Heun, [0.6324555, 0.6964480, -0.2492344]),
+    ] {
+        let mut s = DpmPP2MSde::with(0.0, 1.0, ty).unwrap();
+        s.start(&g).unwrap();
+        s.plan(&g).unwrap();
+        let e = s.plan(&g).unwrap();
+        let r = e.post.rows()[0];
+        let got = [
+            coef(&r, Src::Buf(Buf::X)),
+            coef(&r, Src::D(0)),
+            coef(&r, Src::D(1)),
+        ];
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-7, "{ty:?}: {got:?} vs {want:?}");
+        }
+    }
+}
+
+/// SPEC §3.4 (h = ln 2, equal steps): bh2 ρ^C(p=2) = (0.0826736, 0.4746314),
+/// ρ^P(p=3) = (1.5065677, −0.9492628), B = 0.5; bh1 ρ^C(p=2) = (0.0596364, 0.3423742),
+/// ρ^P(p=3) = (1.0867589, −0.6847483), B = ln 2.
+#[test]
+fn unipc_coefficient_sanity() {
+    let h = 2f64.ln();
+    let lams: Vec<f64> = (0..5).map(|i| -4.0 + 2.0 * h * i as f64).collect();
+    let g = Grid::new(&Vp, &lams).unwrap();
+    for (variant, big_b, rc, rp) in [
+        (
+            UniPcVariant::Bh2,
+            0.5,
+            [0.0826736, 0.4746314],
+            [1.5065677, -0.9492628],
+        ),
+        (
+            UniPcVariant::Bh1,
+            h,
+            [0.0596364, 0.3423742],
+            [1.0867589, -0.6847483],
+        ),
+    ] {
+        let mut s = unipc(3, variant, false, false);
+        s.start(&g).unwrap();
+        s.plan(&g).unwrap();
+        s.plan(&g).unwrap();
+        let e = s.plan(&g).unwrap(); // step 2: corrector of order 2, predictor of order 3
+        assert_eq!(e.order, 3);
+        let (li, ln) = (g.level(2), g.level(3));
+        let (corr, pred) = (e.post.rows()[0], e.post.rows()[1]);
+        // Corrector: D_{i−2} term = a_i·B·ρ1/r1 (r1 = −1); D_i term = a_i·B·ρ2.
+        let c = li.a * big_b;
+        assert!((coef(&corr, Src::D(2)) - (-c * rc[0])).abs() < 1e-7);
+        assert!((coef(&corr, Src::D(0)) - c * rc[1]).abs() < 1e-7);
+        // Predictor: D_{−1} term = a'·B·ρ1/r1 (r1 = −1), D_{−2} term = a'·B·ρ2/r2 (r2 = −2).
+        let c = ln.a * big_b;
+        assert!((coef(&pred, Src::D(1)) - (-c * rp[0])).abs() < 1e-7);
+        assert!((coef(&pred, Src::D(2)) - (-c * rp[1] / 2.0)).abs() < 1e-7);
+    }
+}
