@@ -605,7 +605,10 @@ fn check_component(
                 (d - w).abs() as f64 / (1e-5 * w.abs() as f64 + 1e-6)
             })
             .fold(0.0f64, f64::max);
-        eprintln!("REPORT {what}: worst {worst:.4} (of the 1e-5/1e-6 tolerance), loose {}", loose.len());
+        eprintln!(
+            "REPORT {what}: worst {worst:.4} (of the 1e-5/1e-6 tolerance), loose {}",
+            loose.len()
+        );
     }
     if !loose.is_empty() {
         eprintln!(
@@ -860,6 +863,17 @@ fn loss_weights_match_host() {
         },
         lw::Clamped::<_, Dec<typenum::Z0, typenum::Z0>, Dec<P5, typenum::Z0>>::new(lw::Snr),
         adaptive.clone(),
+        // The modern weights, on every target they convert to.
+        <lw::EdmWeight>::new(),
+        lw::EdmWeight::<gdf::target::Epsilon>::new(),
+        lw::EdmWeight::<gdf::target::V, Dec<P5, N1>>::new(),
+        lw::SoftMinSnr::<gdf::target::RectifiedFlows>::new(),
+        <lw::SoftMinSnr>::new(),
+        <lw::MinSnrGamma>::new(),
+        lw::MinSnrGamma::<gdf::target::V>::new(),
+        lw::MinSnrGamma::<gdf::target::X0>::new(),
+        lw::SigmaSqrt,
+        lw::CosMapWeight,
     );
     // A stateful weight inside Composed has no device form.
     let e = eval::eval_loss_weight(

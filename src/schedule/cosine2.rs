@@ -70,9 +70,9 @@ impl<Lo: Const, Hi: Const> Schedule for Cosine2<Lo, Hi> {
 mod device {
     use super::*;
     use crate::formula::device::konst;
-    use crate::schedule::{CubeSchedule, ScheduleConsts};
     #[allow(unused_imports)]
     use crate::konst::Const;
+    use crate::schedule::{CubeSchedule, ScheduleConsts};
     use cubecl::prelude::*;
 
     /// `(t_min, t_max)` as the host computes them in f32.
