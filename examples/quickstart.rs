@@ -7,9 +7,9 @@
 
 use gdf::framework::DiffuseArgs;
 use gdf::gdf;
+use gdf::noise::{self, Purpose};
 use gdf::prelude::*;
 use gdf::sample::{Cfg, SampleOpts};
-use gdf::noise::{self, Purpose};
 use gdf::solver::{AnySolver, Grid, Run};
 use gdf::toy::GaussianMixture2;
 
@@ -123,7 +123,9 @@ fn main() -> Result<(), GdfError> {
             // Pure noise at the first level: x = b₀·ξ (k-diffusion's σ_max·ξ in VP form).
             let b0 = grid.level(0).b;
             let x_init: Vec<f64> = (0..n * 2)
-                .map(|i| b0 * noise::normal(7, Purpose::Init, (i / 2) as u32, 0, (i % 2) as u64) as f64)
+                .map(|i| {
+                    b0 * noise::normal(7, Purpose::Init, (i / 2) as u32, 0, (i % 2) as u64) as f64
+                })
                 .collect();
             let solver = AnySolver::from_name(name)?;
             let run = Run::new(solver, grid, x_init, n, gdf::solver::CounterNoise::new(7))?;

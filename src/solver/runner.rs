@@ -2,6 +2,8 @@
 
 use crate::error::{check_finite, check_len, per_sample, GdfError, Result};
 use crate::float::Real;
+use crate::guidance::{Guidance, Layout, Space, StepCtx};
+use crate::guide::formula as guide;
 use crate::noise::Purpose;
 use crate::par::{Jobs, RawMut};
 use crate::sample::Rescale;
@@ -194,6 +196,9 @@ pub struct Run<F: Real, S: Solver, N: NoiseSource<F>> {
     poisoned: bool,
     partials: Vec<[f64; 4]>,
     factor: Vec<F>,
+    /// Scratch of [`Run::feed_guided`]: the guided prediction, and the x0-predictions of both
+    /// branches for guiders that act on x0 (allocated on first use, then reused).
+    guided: [Vec<F>; 3],
 }
 
 /// Elements per chunk of a job (the chunk's sources stay in L1).
@@ -254,6 +259,7 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
             poisoned: false,
             partials: Vec::new(),
             factor: Vec::new(),
+            guided: [Vec::new(), Vec::new(), Vec::new()],
         })
     }
 
@@ -403,7 +409,7 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         self.feed_with(move |x: &[F], j: usize, out: &mut [F]| {
             let (c, u) = (&cond[j..j + out.len()], &uncond[j..j + out.len()]);
             for (((o, &x), &c), &u) in out.iter_mut().zip(x).zip(c).zip(u) {
-                *o = target.x0(x, u + w * (c - u), a, b);
+                *o = target.x0(x, guide::cfg(c, u, w), a, b);
             }
         })
     }
@@ -471,12 +477,101 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
                 let f = factor[j / per];
                 let (c, u) = (&cond[j..j + out.len()], &uncond[j..j + out.len()]);
                 for (((o, &x), &c), &u) in out.iter_mut().zip(x).zip(c).zip(u) {
-                    let p = u + wf * (c - u);
-                    *o = target.x0(x, p * f + keep * p, a, b);
+                    let p = guide::cfg(c, u, wf);
+                    *o = target.x0(x, guide::rescaled(p, f, keep), a, b);
                 }
             })
         };
         self.factor = factor;
+        r
+    }
+
+    /// The guidance context of the pending evaluation: its step, the grid's step count and
+    /// the λ it is evaluated at (what a guider's window and interval test).
+    pub fn guidance_ctx(&self) -> Result<StepCtx> {
+        let e = self.pending.ok_or_else(|| GdfError::Invalid {
+            message: "no pending evaluation (call next_eval first)".into(),
+        })?;
+        StepCtx::new(e.step, self.grid.steps())?.at(e.level.lam)
+    }
+
+    /// Feeds the conditional output `cond` and the unconditional (or, for autoguidance, the
+    /// weaker model's) output `uncond` of `target` through `guider` (see [`crate::guidance`]),
+    /// then runs the fused update. A guider acting on x0 ([`Space::X0`]) sees both branches'
+    /// x0-predictions; the others see the raw outputs. `uncond` may be `None` where
+    /// [`Guidance::needs_uncond`] is false at [`guidance_ctx`](Self::guidance_ctx) (skip that
+    /// model call). `layout` describes a sample's shape for the guider's norms; its length
+    /// must be the run's.
+    ///
+    /// Errors: as [`Guidance::guide`] and [`feed`](Self::feed).
+    ///
+    /// ```
+    /// use gdf::guidance::{ClassifierFree, Guidance, Layout};
+    /// use gdf::scaler::Vp;
+    /// use gdf::solver::{Grid, NoNoise, Run, DpmPP2M};
+    /// use gdf::target::X0;
+    ///
+    /// let grid = Grid::new(&Vp, &[-4.0, 0.0, 4.0, f64::INFINITY])?;
+    /// let mut run = Run::new(DpmPP2M::new(), grid, vec![0.1f64; 4], 2, NoNoise)?;
+    /// let mut cfg = ClassifierFree::new(3.0)?;
+    /// let layout = Layout::new(2, &[2])?;
+    /// while run.next_eval()?.is_some() {
+    ///     let ctx = run.guidance_ctx()?;
+    ///     let (c, u) = (vec![1.0; 4], vec![0.5; 4]);
+    ///     let uncond = cfg.needs_uncond(&ctx)?.then_some(&u[..]);
+    ///     run.feed_guided(&mut cfg, &layout, &X0, &c, uncond)?;
+    /// }
+    /// // x0 = 0.5 + 3·(1 − 0.5) everywhere, returned exactly by the step to λ = +∞.
+    /// assert!(run.x().iter().all(|&v| (v - 2.0).abs() < 1e-12));
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    pub fn feed_guided<G: Guidance, T: Target + Sync>(
+        &mut self,
+        guider: &mut G,
+        layout: &Layout,
+        target: &T,
+        cond: &[F],
+        uncond: Option<&[F]>,
+    ) -> Result<Option<usize>> {
+        self.poisoned()?;
+        let n = self.x.len();
+        check_len("layout", n, layout.len())?;
+        check_len("conditional output", n, cond.len())?;
+        if let Some(u) = uncond {
+            check_len("unconditional output", n, u.len())?;
+        }
+        let ctx = self.guidance_ctx()?;
+        let (a, b) = self.pending_ab()?;
+        let mut bufs = core::mem::take(&mut self.guided);
+        for v in bufs.iter_mut() {
+            v.resize(n, F::zero());
+        }
+        let [out, dc, du] = &mut bufs;
+        let r = match guider.space() {
+            Space::X0 => {
+                let input = self.pending.map(|e| e.input).unwrap_or(Buf::X);
+                let x = self.buf(input);
+                for ((d, &x), &p) in dc.iter_mut().zip(x).zip(cond) {
+                    *d = target.x0(x, p, a, b);
+                }
+                let du = match uncond {
+                    Some(u) => {
+                        for ((d, &x), &p) in du.iter_mut().zip(x).zip(u) {
+                            *d = target.x0(x, p, a, b);
+                        }
+                        Some(&du[..])
+                    }
+                    None => None,
+                };
+                guider
+                    .guide(&ctx, layout, dc, du, out)
+                    .and_then(|_| self.feed_x0(out))
+            }
+            Space::Prediction | Space::Either => guider
+                .guide(&ctx, layout, cond, uncond, out)
+                .and_then(|_| self.feed(target, out)),
+        };
+        self.guided = bufs;
         r
     }
 
