@@ -1190,3 +1190,167 @@ fn guided_ddpm_step_with_in_kernel_noise_matches_the_host_step() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The modern solvers on the device: every golden case of solvers.json through
+// `kernel::solver::DeviceRun`, against the host `solver::Run` in f32, one launch per pass.
+
+#[test]
+fn golden_solver_cases_on_the_device_match_the_host() {
+    use gdf::kernel::solver::{DeviceNoise, DeviceRun};
+    use gdf::kernel::Launches;
+    use gdf::scaler::{Lerp, Vp};
+    use gdf::solver::{Grid, Run};
+    let Some(c) = client() else { return };
+    let mut cases = 0;
+    for case in common::load("solvers.json") {
+        let input = &case["input"];
+        let logsnr = common::flat(&input["logsnr"]).unwrap();
+        let (shape, x_init) = common::arr(&input["x_init"]).unwrap();
+        let x_init: Vec<f32> = x_init.iter().map(|&v| v as f32).collect();
+        let (batch, n) = (shape[0], x_init.len());
+        let per = n / batch;
+        let model = common::solvers::Mixture::from(&input["model"]).unwrap();
+        let lerp = case["scaler"].as_str() == Some("lerp");
+        let grid = if lerp {
+            Grid::new(&Lerp, &logsnr)
+        } else {
+            Grid::new(&Vp, &logsnr)
+        }
+        .unwrap();
+        let steps = grid.steps();
+        let id = case["id"].as_str().unwrap_or("?").to_string();
+        let noise: Vec<f32> = input
+            .get("noise")
+            .map(|v| common::flat(v).unwrap())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v as f32)
+            .collect();
+        let draws = noise.len() / n;
+        let d_of = |x: &[f32], lv: gdf::solver::Level| -> Vec<f32> {
+            let scale = if lerp {
+                1.0 / (lv.a * lv.a + lv.b * lv.b).sqrt()
+            } else {
+                1.0
+            };
+            x.iter()
+                .map(|&x| model.d(x as f64 * scale, lv.lam) as f32)
+                .collect()
+        };
+        // Host, f32.
+        let (solver, _) = common::solvers::build(&case, steps).unwrap();
+        let rec = gdf::solver::RecordedNoise::new(&noise, n, per);
+        let host = Run::new(solver, grid.clone(), x_init.clone(), batch, rec)
+            .unwrap()
+            .run(|x, lv, d| {
+                d.copy_from_slice(&d_of(x, lv));
+                Ok(())
+            })
+            .unwrap();
+        // Device, f32, the model evaluated on the host from the read-back input.
+        let (solver, _) = common::solvers::build(&case, steps).unwrap();
+        let noise_dev = if draws > 0 {
+            DeviceNoise::Recorded(up(&c, &noise), draws)
+        } else {
+            DeviceNoise::None
+        };
+        let mut run =
+            DeviceRun::<f32, _>::new(&c, solver, grid, &up(&c, &x_init), batch, per, noise_dev)
+                .unwrap();
+        let total = run.total_evals();
+        let mut evals = 0;
+        loop {
+            let before = Launches::count();
+            let Some(req) = run.next_eval().unwrap() else {
+                break;
+            };
+            let pre = Launches::count() - before;
+            assert!(pre <= 1, "{id}: {pre} launches before evaluation {evals}");
+            let d = d_of(&down(&c, &req.x), req.level);
+            let dh = up(&c, &d);
+            let before = Launches::count();
+            run.feed_x0(&dh).unwrap();
+            assert_eq!(
+                Launches::count() - before,
+                1,
+                "{id}: one launch per model evaluation"
+            );
+            evals += 1;
+        }
+        assert_eq!(evals, total, "{id}");
+        let dev = down(&c, run.x());
+        for (i, (&d, &h)) in dev.iter().zip(&host).enumerate() {
+            assert!(
+                (d - h).abs() as f64 <= 1e-4 + 1e-3 * h.abs() as f64,
+                "{id}: x[{i}] device {d}, host {h}"
+            );
+        }
+        cases += 1;
+    }
+    assert!(cases > 0);
+}
+
+/// Counter noise on the device is the host's: a stochastic solver from the same seed ends at
+/// the same samples (f32 rounding apart).
+#[test]
+fn counter_noise_solvers_on_the_device_match_the_host() {
+    use gdf::kernel::solver::{DeviceNoise, DeviceRun};
+    use gdf::scaler::Vp;
+    use gdf::solver::{AnySolver, CounterNoise, Grid, Run};
+    let Some(c) = client() else { return };
+    let (batch, per) = (3usize, 100usize);
+    let n = batch * per;
+    let x_init: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+    let lams = [-5.0, -2.0, 0.5, 3.0, f64::INFINITY];
+    // A Gaussian's exact denoiser (μ = 0.5, s = 0.5) on VP inputs.
+    let d_of = |x: &[f32], lv: gdf::solver::Level| -> Vec<f32> {
+        let (a, b, s2, mu) = (lv.a, lv.b, 0.25, 0.5);
+        x.iter()
+            .map(|&x| ((s2 * a * x as f64 + b * b * mu) / (s2 * a * a + b * b)) as f32)
+            .collect()
+    };
+    for name in [
+        "euler_ancestral",
+        "dpmpp_2m_sde",
+        "dpmpp_3m_sde",
+        "dpmpp_sde",
+        "dpmpp_2s_ancestral",
+    ] {
+        let grid = Grid::new(&Vp, &lams).unwrap();
+        let host = Run::new(
+            AnySolver::from_name(name).unwrap(),
+            grid.clone(),
+            x_init.clone(),
+            batch,
+            CounterNoise::new(11),
+        )
+        .unwrap()
+        .run(|x, lv, d| {
+            d.copy_from_slice(&d_of(x, lv));
+            Ok(())
+        })
+        .unwrap();
+        let mut run = DeviceRun::<f32, _>::new(
+            &c,
+            AnySolver::from_name(name).unwrap(),
+            grid,
+            &up(&c, &x_init),
+            batch,
+            per,
+            DeviceNoise::Counter(11),
+        )
+        .unwrap();
+        while let Some(req) = run.next_eval().unwrap() {
+            let d = d_of(&down(&c, &req.x), req.level);
+            run.feed_x0(&up(&c, &d)).unwrap();
+        }
+        let dev = down(&c, run.x());
+        for (i, (&d, &h)) in dev.iter().zip(&host).enumerate() {
+            assert!(
+                (d - h).abs() <= 1e-4 + 1e-4 * h.abs(),
+                "{name}: x[{i}] device {d}, host {h}"
+            );
+        }
+    }
+}

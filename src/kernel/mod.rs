@@ -57,6 +57,8 @@ pub mod framework;
 #[allow(missing_docs)]
 pub mod prim;
 #[allow(missing_docs)]
+pub mod solver;
+#[allow(missing_docs)]
 pub mod state;
 #[allow(missing_docs)]
 pub mod step;

@@ -2,6 +2,8 @@
 //! their specs, and comparing numbers with the README's tolerances.
 #![allow(dead_code)]
 
+pub mod solvers;
+
 use std::path::PathBuf;
 
 use gdf::dynamic::*;

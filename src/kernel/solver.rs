@@ -1,0 +1,616 @@
+//! The modern solvers on the device: [`DeviceRun`] drives any [`Solver`] of [`crate::solver`]
+//! over device buffers with **one kernel launch per pass**, i.e. one per model evaluation
+//! (two on an EDM-churn step, whose churn is a pass of its own before the evaluation).
+//!
+//! The solver plans its passes on the host exactly as for [`crate::solver::Run`] (per-step
+//! f64 coefficients, rounded once to the kernel's float type); the generic pass kernel reads
+//! the buffers the pass names, converts the model's output to its x0-prediction through the
+//! framework's target (the same `#[cube]` formula the host uses), draws the pass's noise with
+//! the counter-based generator in-kernel (the host's numbers: draw `k` of sample `s` is the
+//! stream `(seed, Purpose::Sampler, s, k)`) or reads recorded noise, and writes up to two
+//! rows. Results match the host run within f32 rounding (the terms are summed in another
+//! order).
+
+use core::marker::PhantomData;
+
+use cubecl::prelude::*;
+use cubecl::server::Handle;
+
+use super::{launch_dims, prim, upload, KernelError, Launches};
+use crate::error::{check_finite, per_sample, GdfError};
+use crate::noise::Purpose;
+use crate::solver::{Buf, Draw, Dst, Eval, Grid, Level, Pass, Solver, Src};
+use crate::target::CubeTarget;
+
+/// Slots of the pass kernel: the three buffers, four history entries, two noise draws.
+const SLOTS: usize = 9;
+
+/// Comptime switches of the pass kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PassFlags {
+    /// Bit `k`: slot `k` is read (0 x, 1 stage, 2 aux, 3..=6 the history, newest first).
+    pub read: u32,
+    /// Rows (0..=2).
+    pub nrows: u32,
+    /// The slot each row writes (0..=3; 3 is the newest history entry).
+    pub dst: [u32; 2],
+    /// 0: nothing fed; 1: the fed buffer is the x0-prediction; 2: it is the target's raw
+    /// output, converted at the evaluated level.
+    pub fed: u32,
+    /// The evaluated buffer (0..=2), read by the conversion.
+    pub in_slot: u32,
+    /// Noise draws used (0..=2).
+    pub nused: u32,
+    /// Noise read from a recorded buffer instead of drawn.
+    pub recorded: bool,
+}
+
+/// Per-launch scalars of the pass kernel.
+#[derive(CubeType, CubeLaunch, Clone, Copy, Debug)]
+pub struct PassScalars {
+    /// Elements in all.
+    pub n: u32,
+    /// Elements per sample.
+    pub per: u32,
+    /// Low word of the seed.
+    pub seed_lo: u32,
+    /// High word of the seed.
+    pub seed_hi: u32,
+    /// The noise counter's purpose word.
+    pub purpose: u32,
+    /// Draw number of the first used noise.
+    pub draw0: u32,
+    /// Draw number of the second used noise.
+    pub draw1: u32,
+    /// `a` of the evaluated level.
+    pub a: f32,
+    /// `b` of the evaluated level.
+    pub b: f32,
+}
+
+/// The value of slot `k` (a comptime index) among the kernel's locals.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn slot<F: Float>(
+    #[comptime] k: u32,
+    vx: F,
+    vs: F,
+    va: F,
+    v0: F,
+    v1: F,
+    v2: F,
+    v3: F,
+    n0: F,
+    n1: F,
+) -> F {
+    if comptime!(k == 0) {
+        vx
+    } else if comptime!(k == 1) {
+        vs
+    } else if comptime!(k == 2) {
+        va
+    } else if comptime!(k == 3) {
+        v0
+    } else if comptime!(k == 4) {
+        v1
+    } else if comptime!(k == 5) {
+        v2
+    } else if comptime!(k == 6) {
+        v3
+    } else if comptime!(k == 7) {
+        n0
+    } else {
+        n1
+    }
+}
+
+/// One pass over every element: convert the fed prediction, draw the noise, evaluate the rows
+/// `dst = Σ_k coefs[row·9 + k]·slot_k` in order (a later row sees an earlier one's result).
+#[cube(launch_unchecked)]
+#[allow(clippy::too_many_arguments)]
+fn pass_kernel<F: Float, T: CubeTarget>(
+    x: &mut [F],
+    stage: &mut [F],
+    aux: &mut [F],
+    d0: &mut [F],
+    d1: &[F],
+    d2: &[F],
+    d3: &[F],
+    fed: &[F],
+    rec: &[F],
+    coefs: &[F],
+    args: PassScalars,
+    #[comptime] flags: PassFlags,
+) {
+    let i = ABSOLUTE_POS;
+    if i >= args.n as usize {
+        terminate!();
+    }
+    let zero = F::new(0.0);
+    let mut vx = zero;
+    let mut vs = zero;
+    let mut va = zero;
+    let mut v0 = zero;
+    let mut v1 = zero;
+    let mut v2 = zero;
+    let mut v3 = zero;
+    let mut n0 = zero;
+    let mut n1 = zero;
+    if comptime!(flags.read & 1 != 0) {
+        vx = x[i];
+    }
+    if comptime!(flags.read & 2 != 0) {
+        vs = stage[i];
+    }
+    if comptime!(flags.read & 4 != 0) {
+        va = aux[i];
+    }
+    if comptime!(flags.read & 8 != 0) {
+        v0 = d0[i];
+    }
+    if comptime!(flags.read & 16 != 0) {
+        v1 = d1[i];
+    }
+    if comptime!(flags.read & 32 != 0) {
+        v2 = d2[i];
+    }
+    if comptime!(flags.read & 64 != 0) {
+        v3 = d3[i];
+    }
+    if comptime!(flags.fed == 1) {
+        v0 = fed[i];
+        d0[i] = v0;
+    }
+    if comptime!(flags.fed == 2) {
+        let xin = slot::<F>(flags.in_slot, vx, vs, va, v0, v1, v2, v3, n0, n1);
+        v0 = T::x0::<F>(xin, fed[i], F::cast_from(args.a), F::cast_from(args.b));
+        d0[i] = v0;
+    }
+    let iu = i as u32;
+    let s = iu / args.per;
+    let off = iu % args.per;
+    if comptime!(flags.nused > 0) {
+        if comptime!(flags.recorded) {
+            n0 = rec[(args.draw0 * args.n + iu) as usize];
+        } else {
+            n0 = F::cast_from(prim::normal(
+                args.seed_lo,
+                args.seed_hi,
+                args.purpose,
+                s,
+                args.draw0,
+                off,
+            ));
+        }
+    }
+    if comptime!(flags.nused > 1) {
+        if comptime!(flags.recorded) {
+            n1 = rec[(args.draw1 * args.n + iu) as usize];
+        } else {
+            n1 = F::cast_from(prim::normal(
+                args.seed_lo,
+                args.seed_hi,
+                args.purpose,
+                s,
+                args.draw1,
+                off,
+            ));
+        }
+    }
+    if comptime!(flags.nrows > 0) {
+        let out = coefs[0] * vx
+            + coefs[1] * vs
+            + coefs[2] * va
+            + coefs[3] * v0
+            + coefs[4] * v1
+            + coefs[5] * v2
+            + coefs[6] * v3
+            + coefs[7] * n0
+            + coefs[8] * n1;
+        let dst = comptime!(flags.dst[0]);
+        if comptime!(dst == 0) {
+            x[i] = out;
+            vx = out;
+        } else if comptime!(dst == 1) {
+            stage[i] = out;
+            vs = out;
+        } else if comptime!(dst == 2) {
+            aux[i] = out;
+            va = out;
+        } else {
+            d0[i] = out;
+            v0 = out;
+        }
+    }
+    if comptime!(flags.nrows > 1) {
+        let out = coefs[9] * vx
+            + coefs[10] * vs
+            + coefs[11] * va
+            + coefs[12] * v0
+            + coefs[13] * v1
+            + coefs[14] * v2
+            + coefs[15] * v3
+            + coefs[16] * n0
+            + coefs[17] * n1;
+        let dst = comptime!(flags.dst[1]);
+        if comptime!(dst == 0) {
+            x[i] = out;
+        } else if comptime!(dst == 1) {
+            stage[i] = out;
+        } else if comptime!(dst == 2) {
+            aux[i] = out;
+        } else {
+            d0[i] = out;
+        }
+    }
+}
+
+/// Where a [`DeviceRun`]'s fresh normals come from.
+#[derive(Clone, Debug)]
+pub enum DeviceNoise {
+    /// None: a solver that draws gets an error.
+    None,
+    /// The counter-based generator with this seed (the host's [`crate::solver::CounterNoise`]
+    /// numbers).
+    Counter(u64),
+    /// Recorded normals, draw `k` at `[k·n, (k+1)·n)` (as [`crate::solver::RecordedNoise`]);
+    /// the number of draws it holds.
+    Recorded(Handle, usize),
+}
+
+/// What the model must evaluate next on the device.
+#[derive(Clone, Debug)]
+pub struct DeviceEvalRequest {
+    /// The model's input (the native sample at `level`), `batch · per` values.
+    pub x: Handle,
+    /// The level to evaluate at.
+    pub level: Level,
+    /// The step this evaluation belongs to.
+    pub step: usize,
+    /// The evaluation's number (0-based).
+    pub index: usize,
+}
+
+/// A sampling run of a [`Solver`] on the device (see the module docs). `F` is the buffers'
+/// float type.
+///
+/// ```no_run
+/// # fn demo(client: &gdf::kernel::cubecl::prelude::Client, x_init: &gdf::kernel::cubecl::server::Handle,
+/// #         model: impl Fn(&gdf::kernel::cubecl::server::Handle, gdf::solver::Level) -> gdf::kernel::cubecl::server::Handle)
+/// # -> Result<(), gdf::kernel::KernelError> {
+/// use gdf::kernel::solver::{DeviceNoise, DeviceRun};
+/// use gdf::solver::{AnySolver, Grid};
+/// let grid = Grid::new(&gdf::scaler::Vp, &[-6.0, -1.0, 3.0, f64::INFINITY])?;
+/// let solver = AnySolver::from_name("dpmpp_2m")?;
+/// let mut run = DeviceRun::<f32, _>::new(client, solver, grid, x_init, 4, 1024, DeviceNoise::Counter(7))?;
+/// while let Some(req) = run.next_eval()? {
+///     let eps = model(&req.x, req.level);              // the model's output on the device
+///     run.feed::<gdf::target::Epsilon>(&eps)?;          // one launch: convert, update
+/// }
+/// # Ok(()) }
+/// ```
+pub struct DeviceRun<'c, F, S: Solver> {
+    client: &'c Client,
+    solver: S,
+    grid: Grid,
+    noise: DeviceNoise,
+    batch: usize,
+    per: usize,
+    x: Handle,
+    stage: Handle,
+    aux: Handle,
+    hist: Vec<Handle>,
+    dummy: Handle,
+    pending: Option<Eval>,
+    pre_done: bool,
+    evals: usize,
+    total: usize,
+    draws: usize,
+    steps_done: usize,
+    _f: PhantomData<F>,
+}
+
+impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
+    /// Starts a run of `solver` on `grid` from `x_init` (copied; `batch · per` values in the
+    /// grid's scaler space at `λ_0`).
+    ///
+    /// Errors: an empty batch, `per == 0`, a solver that cannot run on the grid.
+    pub fn new(
+        client: &'c Client,
+        mut solver: S,
+        grid: Grid,
+        x_init: &Handle,
+        batch: usize,
+        per: usize,
+        noise: DeviceNoise,
+    ) -> Result<Self, KernelError> {
+        let n = per_sample("batch × per", batch * per, batch)? * batch;
+        if n > u32::MAX as usize / 2 {
+            return Err(GdfError::OutOfRange {
+                what: "batch × per",
+                value: n as f64,
+                expected: "at most 2³¹ elements per device run",
+            }
+            .into());
+        }
+        solver.start(&grid)?;
+        let bytes = n * core::mem::size_of::<F>();
+        let zeros = vec![F::new(0.0); n];
+        let x = client.empty(bytes);
+        super::step::copy::<F>(client, x_init, &x, n);
+        let total = solver.nfe(&grid);
+        Ok(Self {
+            client,
+            solver,
+            grid,
+            noise,
+            batch,
+            per,
+            x,
+            stage: upload(client, &zeros),
+            aux: upload(client, &zeros),
+            // Four entries always (the kernel binds four); the solver uses the first `depth`.
+            hist: (0..4).map(|_| upload(client, &zeros)).collect(),
+            dummy: upload(client, &[F::new(0.0)]),
+            pending: None,
+            pre_done: false,
+            evals: 0,
+            total,
+            draws: 0,
+            steps_done: 0,
+            _f: PhantomData,
+        })
+    }
+
+    /// The current sample.
+    pub fn x(&self) -> &Handle {
+        &self.x
+    }
+    /// UniPC's corrected sample (and other in-step temporaries).
+    pub fn aux(&self) -> &Handle {
+        &self.aux
+    }
+    /// Model evaluations of the whole run.
+    pub fn total_evals(&self) -> usize {
+        self.total
+    }
+    /// Model evaluations left.
+    pub fn remaining_evals(&self) -> usize {
+        self.total - self.evals
+    }
+    /// Steps finished.
+    pub fn steps_done(&self) -> usize {
+        self.steps_done
+    }
+    /// The grid.
+    pub fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    fn buf(&self, b: Buf) -> &Handle {
+        match b {
+            Buf::X => &self.x,
+            Buf::Stage => &self.stage,
+            Buf::Aux => &self.aux,
+        }
+    }
+
+    /// Plans the next evaluation (running its churn pass, if any, on the device); `None` once
+    /// the run is complete.
+    pub fn next_eval(&mut self) -> Result<Option<DeviceEvalRequest>, KernelError> {
+        if self.pending.is_none() {
+            match self.solver.plan(&self.grid) {
+                None => return Ok(None),
+                Some(e) => {
+                    self.pending = Some(e);
+                    self.pre_done = false;
+                }
+            }
+        }
+        let e = self.pending.expect("pending eval");
+        if !self.pre_done {
+            if let Some(pre) = e.pre {
+                self.exec::<crate::target::X0>(&pre, None)?;
+            }
+            self.pre_done = true;
+        }
+        Ok(Some(DeviceEvalRequest {
+            x: self.buf(e.input).clone(),
+            level: e.level,
+            step: e.step,
+            index: self.evals,
+        }))
+    }
+
+    /// Feeds the model's x0-prediction (`batch · per` values on the device) for the pending
+    /// evaluation and runs its update: one launch. Returns `Some(i)` when this finished step
+    /// `i`.
+    pub fn feed_x0(&mut self, d: &Handle) -> Result<Option<usize>, KernelError> {
+        self.feed_with::<crate::target::X0>(d, 1)
+    }
+
+    /// Feeds the raw output of target `T` (ε, v, x0, RF velocity), converted to x0 at the
+    /// evaluated level inside the same launch.
+    pub fn feed<T: CubeTarget>(&mut self, pred: &Handle) -> Result<Option<usize>, KernelError> {
+        self.feed_with::<T>(pred, 2)
+    }
+
+    fn feed_with<T: CubeTarget>(
+        &mut self,
+        pred: &Handle,
+        mode: u32,
+    ) -> Result<Option<usize>, KernelError> {
+        let e = match (self.pending, self.pre_done) {
+            (Some(e), true) => e,
+            _ => {
+                return Err(GdfError::Invalid {
+                    message: "feed called without a pending evaluation (call next_eval first)"
+                        .into(),
+                }
+                .into())
+            }
+        };
+        // The new prediction takes the oldest history slot (newest first afterwards).
+        let depth = self.solver.history().clamp(1, 4);
+        self.hist[..depth].rotate_right(1);
+        self.exec::<T>(&e.post, Some((e.input, e.level, pred, mode)))?;
+        self.pending = None;
+        self.evals += 1;
+        if e.completes_step {
+            self.steps_done = e.step + 1;
+            Ok(Some(e.step))
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn exec<T: CubeTarget>(
+        &mut self,
+        pass: &Pass,
+        fed: Option<(Buf, Level, &Handle, u32)>,
+    ) -> Result<(), KernelError> {
+        let n = self.batch * self.per;
+        let mut used = [0u32; 2];
+        let mut nused = 0;
+        for d in pass.draws() {
+            let k = self.draws;
+            self.draws += 1;
+            if *d == Draw::Use {
+                used[nused] = k as u32;
+                nused += 1;
+            }
+        }
+        if pass.rows().is_empty() && fed.is_none() {
+            return Ok(());
+        }
+        let mut coefs = [0f64; 2 * SLOTS];
+        let mut read = 0u32;
+        let mut written = 0u32;
+        let mut dst = [0u32; 2];
+        for (r, row) in pass.rows().iter().enumerate() {
+            for &(src, c) in row.terms() {
+                let k = match src {
+                    Src::Buf(b) => buf_slot(b),
+                    Src::D(j) => 3 + j as usize,
+                    Src::Noise(j) => 7 + j as usize,
+                };
+                coefs[r * SLOTS + k] += c;
+                if k < 7 && written & (1 << k) == 0 {
+                    read |= 1 << k;
+                }
+            }
+            dst[r] = match row.dst {
+                Dst::Buf(b) => buf_slot(b) as u32,
+                Dst::D0 => 3,
+            };
+            written |= 1 << dst[r];
+        }
+        check_finite(
+            "solver coefficient (the grid's steps are too extreme for this solver)",
+            &coefs,
+        )?;
+        let (fed_mode, in_slot, level, fed_h) = match fed {
+            Some((b, lv, h, mode)) => {
+                let s = buf_slot(b) as u32;
+                read |= 1 << s;
+                read &= !(1 << 3); // D0 is the fed prediction, not a read
+                (mode, s, lv, h.clone())
+            }
+            None => (
+                0,
+                0,
+                Level {
+                    a: 1.0,
+                    b: 0.0,
+                    lam: f64::INFINITY,
+                },
+                self.dummy.clone(),
+            ),
+        };
+        let (seed, rec, recorded) = match (&self.noise, nused) {
+            (_, 0) => (0u64, self.dummy.clone(), false),
+            (DeviceNoise::Counter(seed), _) => (*seed, self.dummy.clone(), false),
+            (DeviceNoise::Recorded(h, draws), _) => {
+                if (used[nused - 1] as usize) >= *draws {
+                    return Err(GdfError::Invalid {
+                        message: format!(
+                            "recorded noise holds {draws} draws; the solver asked for draw {}",
+                            used[nused - 1] + 1
+                        ),
+                    }
+                    .into());
+                }
+                (0, h.clone(), true)
+            }
+            (DeviceNoise::None, _) => {
+                return Err(GdfError::Invalid {
+                    message: format!(
+                        "{} draws noise, but the run has none: give it DeviceNoise::Counter or \
+                         DeviceNoise::Recorded",
+                        self.solver.name()
+                    ),
+                }
+                .into())
+            }
+        };
+        let coefs: Vec<F> = coefs.iter().map(|&c| F::new(c as f32)).collect();
+        let coefs = upload(self.client, &coefs);
+        let flags = PassFlags {
+            read,
+            nrows: pass.rows().len() as u32,
+            dst,
+            fed: fed_mode,
+            in_slot,
+            nused: nused as u32,
+            recorded,
+        };
+        let (count, dim) = launch_dims(self.client, n);
+        // SAFETY: each handle holds at least `len` values of `F` (see the launch below).
+        let arg = |h: &Handle, len: usize| unsafe { BufferArg::from_raw_parts(h.clone(), len) };
+        let rec_len = match &self.noise {
+            DeviceNoise::Recorded(_, draws) if recorded => draws * n,
+            _ => 1,
+        };
+        Launches::record();
+        // SAFETY: every buffer holds the length given (n, or 1 for the unused ones the flags
+        // never touch); the kernel guards its index against `n`.
+        unsafe {
+            pass_kernel::launch_unchecked::<F, T>(
+                self.client,
+                count,
+                dim,
+                arg(&self.x, n),
+                arg(&self.stage, n),
+                arg(&self.aux, n),
+                arg(&self.hist[0], n),
+                arg(&self.hist[1], n),
+                arg(&self.hist[2], n),
+                arg(&self.hist[3], n),
+                arg(&fed_h, if fed_mode > 0 { n } else { 1 }),
+                arg(&rec, rec_len.max(1)),
+                arg(&coefs, 2 * SLOTS),
+                PassScalarsLaunch::new(
+                    n as u32,
+                    self.per as u32,
+                    seed as u32,
+                    (seed >> 32) as u32,
+                    Purpose::Sampler as u32,
+                    used[0],
+                    used[1],
+                    level.a as f32,
+                    level.b as f32,
+                ),
+                flags,
+            )
+        };
+        Ok(())
+    }
+}
+
+fn buf_slot(b: Buf) -> usize {
+    match b {
+        Buf::X => 0,
+        Buf::Stage => 1,
+        Buf::Aux => 2,
+    }
+}
