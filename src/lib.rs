@@ -38,8 +38,8 @@ pub mod float;
 pub mod formula;
 pub mod framework;
 pub mod grid;
-pub mod guide;
 pub mod guidance;
+pub mod guide;
 pub mod interp;
 #[cfg(gdf_kernel)]
 pub mod kernel;

@@ -1,16 +1,17 @@
 //! The `gdf!` macro of the [`gdf`](https://docs.rs/gdf) crate. Use it through `gdf`
 //! (`gdf::gdf!`), which re-exports it; this crate is an implementation detail.
 //!
-//! The macro works in three phases, one module each: `ast` parses the input as written,
-//! `valid` gives it meaning and checks it (collecting every error under its token), and
-//! `expand` writes the framework type.
+//! The macro works in three phases: `ast` parses the input as written, `valid` hands it to
+//! the validator of `gdf-catalog` (the catalog, checks and messages it shares with the
+//! run-time parser `gdf::dynamic`), which gives it meaning and collects every error, and
+//! `expand` writes the framework type with each error under its token.
 
 mod ast;
-mod catalog;
 mod expand;
 mod formula;
-mod num;
 mod valid;
+
+use gdf_catalog::{catalog, num};
 
 use proc_macro::TokenStream;
 

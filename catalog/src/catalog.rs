@@ -7,14 +7,20 @@
 /// The role of a component: which slot of the framework it fills.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// `t → logSNR`.
     Schedule,
+    /// `logSNR → (a, b)`.
     Scaler,
+    /// What the model predicts.
     Target,
+    /// `logSNR →` the model's noise input.
     NoiseCond,
+    /// `logSNR →` the loss weight.
     LossWeight,
 }
 
 impl Role {
+    /// Every role, in the framework's slot order.
     pub const ALL: [Role; 5] = [
         Role::Schedule,
         Role::Scaler,
@@ -82,6 +88,7 @@ impl Role {
 /// A check on a scalar value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Check {
+    /// Any number.
     Any,
     /// `> 0`.
     Positive,
@@ -92,6 +99,7 @@ pub enum Check {
 /// A check on a `[lo, hi]` range (every range also needs `lo < hi`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RangeCheck {
+    /// Only `lo < hi`.
     Ordered,
     /// Both ends in `[0, 1]` (a variance).
     Unit,
@@ -123,9 +131,13 @@ pub enum Kind {
 /// A parameter's default.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Def {
+    /// A number (as its literal).
     Float(&'static str),
+    /// A whole number.
     Count(u64),
+    /// A flag.
     Bool(bool),
+    /// A range (as its two literals).
     Range(&'static str, &'static str),
     /// An empty list.
     Empty,
@@ -138,15 +150,20 @@ pub enum Def {
 /// A parameter of a component.
 #[derive(Debug)]
 pub struct Param {
+    /// The parameter's name.
     pub name: &'static str,
+    /// Other names it is accepted under.
     pub aliases: &'static [&'static str],
+    /// What it takes.
     pub kind: Kind,
+    /// Its default.
     pub default: Def,
 }
 
 /// How a component is special.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Special {
+    /// Nothing special.
     None,
     /// Needs run-time data; the message says how to build it by hand.
     Unsupported(&'static str),
@@ -157,8 +174,11 @@ pub enum Special {
 /// A built-in component.
 #[derive(Debug)]
 pub struct Component {
+    /// The component's name.
     pub name: &'static str,
+    /// Other names it is accepted under (the original GDF's Python class names).
     pub aliases: &'static [&'static str],
+    /// The slot it fills.
     pub role: Role,
     /// Path of the type inside `gdf` (`schedule::Cosine`).
     pub path: &'static str,
@@ -166,6 +186,7 @@ pub struct Component {
     pub params: &'static [Param],
     /// How many leading parameters may be given without a name.
     pub positional: usize,
+    /// How it is special.
     pub special: Special,
 }
 
@@ -243,7 +264,8 @@ const SD: [Param; 2] = [
 const PIECEWISE: &str =
     "`PiecewiseLinear` needs run-time tables (xs, ys), which a type cannot hold; \
 build it by hand (`gdf::schedule::PiecewiseLinear::new(xs, ys)?`, \
-`gdf::noise_cond::PiecewiseLinear::new(table)`) and pass it to `gdf::framework::Gdf::new`";
+`gdf::noise_cond::PiecewiseLinear::new(table)`) and pass it to `gdf::framework::Gdf::new`, \
+or give them in run-time text (`gdf::dynamic`): `PiecewiseLinear(xs = […], ys = […])`";
 
 /// Every built-in component.
 pub static COMPONENTS: &[Component] = &[
