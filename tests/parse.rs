@@ -448,3 +448,26 @@ fn serde_holds_a_framework_as_its_text() {
         "{e}"
     );
 }
+
+#[test]
+fn toml_config_holds_a_framework() {
+    let text = r#"
+steps = 50
+sampling_schedule = "Linear(logsnr_range = [-8, 8], discrete_steps = 11)"
+framework = """schedule: Cosine(clamp_range = [0.0001, 0.9999]), scaler: Vp, target: Epsilon,
+               noise_cond: CosineT, loss_weight: P2"""
+"#;
+    let cfg: TrainConfig = toml::from_str(text).unwrap();
+    assert_eq!(cfg.framework.to_string(), StageC::default().to_string());
+    assert_eq!(cfg.sampling_schedule.discrete_steps(), Some(11));
+    let written = toml::to_string(&cfg).unwrap();
+    assert!(written.contains(&format!("framework = {:?}", StageC::default().to_string())));
+    assert_eq!(toml::from_str::<TrainConfig>(&written).unwrap(), cfg);
+    // A mistake on the framework's second line: the parser says where within the string.
+    let bad = text.replace("noise_cond: CosineT", "noise_cond: CosineT(s = -1)");
+    let e = toml::from_str::<TrainConfig>(&bad).unwrap_err().to_string();
+    assert!(
+        e.contains("2:40: `s` must be zero or positive, found `-1.0` (at `-1`)"),
+        "{e}"
+    );
+}
