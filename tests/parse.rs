@@ -394,6 +394,27 @@ fn errors_say_where_and_what() {
         s.decl(),
         "PiecewiseLinear(xs = [0.0, 1.0], ys = [0.9, 0.1])"
     );
+    round_trip::<DynSchedule>(
+        "PiecewiseLinear(xs = [0.0, 0.5, 1.0], ys = [0.9, 0.5, 0.1], shift = 2.0, discrete_steps = 5)",
+    );
+    round_trip::<DynNoiseCond>(
+        "PiecewiseLinear(xs = [0.0, 1.0], ys = [0.9, 0.1], clamp_range = [0.0, 0.5])",
+    );
+    let e = "PiecewiseLinear(xs = [0.0, 1.0])"
+        .parse::<DynSchedule>()
+        .unwrap_err();
+    assert_eq!(
+        e.issues[0].message,
+        "`PiecewiseLinear` needs `ys` (a list of numbers `[…]`)"
+    );
+    assert_eq!(e.issues[0].text, "PiecewiseLinear");
+    let e = "PiecewiseLinear(xs = [0.0, 1.0], ys = [0.9, inf])"
+        .parse::<DynSchedule>()
+        .unwrap_err();
+    assert_eq!(
+        e.issues[0].message,
+        "`ys` takes numbers, found the component `inf`"
+    );
     let e = "PiecewiseLinear(xs = [0.0], ys = [0.9, 0.1])"
         .parse::<DynSchedule>()
         .unwrap_err();

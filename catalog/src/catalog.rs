@@ -126,6 +126,8 @@ pub enum Kind {
     Component(Role),
     /// A list of up to 4 components of a role (a tuple type).
     List(Role),
+    /// A list of run-time numbers (a table; run-time text only).
+    Floats,
 }
 
 /// A parameter's default.
@@ -261,6 +263,9 @@ const SD: [Param; 2] = [
     p("total_steps", Count(1), D::Count(1000)),
 ];
 
+/// A piecewise-linear table's knots (run-time text only).
+const TABLE: [Param; 2] = [p("xs", Floats, D::Required), p("ys", Floats, D::Required)];
+
 const PIECEWISE: &str =
     "`PiecewiseLinear` needs run-time tables (xs, ys), which a type cannot hold; \
 build it by hand (`gdf::schedule::PiecewiseLinear::new(xs, ys)?`, \
@@ -380,7 +385,7 @@ pub static COMPONENTS: &[Component] = &[
             &["PiecewiseLinearSchedule"],
             Schedule,
             "schedule::PiecewiseLinear",
-            &[],
+            &TABLE,
         )
     },
     // Input scalers.
@@ -481,7 +486,7 @@ pub static COMPONENTS: &[Component] = &[
             &["PiecewiseLinearNoiseCond"],
             NoiseCond,
             "noise_cond::PiecewiseLinear",
-            &[],
+            &TABLE,
         )
     },
     // Loss weights.

@@ -12,7 +12,7 @@ use crate::catalog::{self, Check, Component, Def, Kind, Param, RangeCheck, Role,
 use crate::num::{self, Decimal};
 
 /// The largest whole number a count parameter takes (`buckets`, `total_steps`, `steps`,
-/// `discrete_steps`): tables of this size are built at run time.
+/// `discrete_steps`): `buckets` and `total_steps` size tables built at run time.
 pub const MAX_COUNT: u64 = 1 << 20;
 
 /// What the declaration becomes, which decides what it may hold.
@@ -305,11 +305,11 @@ impl<S: Clone> Validator<S> {
             return self.fallback(role);
         };
         if let Special::Unsupported(msg) = def.special {
+            // Run-time text may give the tables; a type cannot hold them.
             if self.mode == Mode::Type || !has_tables(comp.args.as_ref()) {
                 self.err(name, msg);
                 return self.fallback(role);
             }
-            return self.tables(def, &key, comp.args.as_ref());
         }
         self.builtin(def, &key, name, comp.args.as_ref(), ctx)
     }
@@ -342,51 +342,6 @@ impl<S: Clone> Validator<S> {
                 args: vec![GArg::Ty(inner), args],
             },
             None => inner,
-        }
-    }
-
-    /// `PiecewiseLinear(xs = […], ys = […])` (run-time text only): its tables.
-    fn tables(&mut self, def: &'static Component, key: &str, args: Option<&Args<S>>) -> Ty<S> {
-        let mut xs = None;
-        let mut ys = None;
-        for arg in args.iter().flat_map(|a| a.list.iter()) {
-            match arg {
-                Arg::Named {
-                    name,
-                    name_span,
-                    value,
-                } if name == "xs" || name == "ys" => {
-                    let slot = if name == "xs" { &mut xs } else { &mut ys };
-                    if slot.is_some() {
-                        self.err(name_span, format!("duplicate parameter `{name}`"));
-                        continue;
-                    }
-                    *slot = Some(self.floats(value, name, None));
-                }
-                Arg::Named {
-                    name, name_span, ..
-                } => {
-                    let hint = match catalog::suggest(name, ["xs", "ys"]) {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None => format!("`{key}` takes xs, ys"),
-                    };
-                    self.err(
-                        name_span,
-                        format!("unknown parameter `{name}` of `{key}`: {hint}"),
-                    );
-                }
-                Arg::Pos(v) => self.err(
-                    v.span(),
-                    format!("`{key}` takes named parameters, e.g. `{key}(xs = …)`"),
-                ),
-            }
-        }
-        match (xs, ys) {
-            (Some(Some(xs)), Some(Some(ys))) => Ty::Builtin {
-                path: def.path,
-                args: vec![xs, ys],
-            },
-            _ => self.fallback(def.role),
         }
     }
 
@@ -651,6 +606,7 @@ impl<S: Clone> Validator<S> {
                 vec![GArg::Dec(lo), GArg::Dec(hi)]
             }
             Kind::Component(role) => vec![GArg::Ty(self.component(v, role, Ctx::Plain))],
+            Kind::Floats => vec![self.floats(v, p.name, None)?],
             Kind::List(role) => {
                 let items: Vec<&Value<S>> = match v {
                     Value::List(l, _) => l.iter().collect(),
@@ -769,7 +725,7 @@ impl<S: Clone> Validator<S> {
         if value > MAX_COUNT {
             self.err(
                 &n.span,
-                format!("`{what}` must be at most {MAX_COUNT}, found {value} (it sizes a table)"),
+                format!("`{what}` must be at most {MAX_COUNT}, found {value}"),
             );
             return None;
         }
@@ -863,6 +819,7 @@ fn describe_kind(kind: Kind) -> String {
         Kind::Range(_) => "a range `[lo, hi]`".into(),
         Kind::Component(role) => role.noun().into(),
         Kind::List(role) => format!("a list of {}s `[…]`", role.name()),
+        Kind::Floats => "a list of numbers `[…]`".into(),
     }
 }
 
