@@ -1,8 +1,11 @@
-//! The built-in components the macro knows: names (with the original GDF's Python names as
-//! aliases), roles, parameters in generic-argument order, defaults and value checks.
+//! The built-in components `gdf!` and the run-time parser know: names (with the original
+//! GDF's Python names as aliases), roles, parameters in generic-argument order, defaults and
+//! value checks.
 //!
 //! The defaults here must equal the generic defaults of the types in `gdf`; the round-trip
-//! and golden tests (`tests/macro_golden.rs`) compare the declared types with the plain ones.
+//! and golden tests (`tests/macro_golden.rs`, `tests/parse.rs`) compare the declared and
+//! parsed frameworks with the plain ones. A new component needs its entry here, its type in
+//! `gdf`, and (for run-time text) its arm in `gdf::dynamic`'s builder.
 
 /// The role of a component: which slot of the framework it fills.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,9 +1,12 @@
 //! Validation: gives the parsed input its meaning (which component, which parameters, which
-//! constants) and checks it, collecting every error under the offending token.
+//! constants) and checks it, collecting every error with the span of the offending node
+//! (the macro's tokens, the run-time parser's byte range). The messages are written here
+//! only, so `gdf!` and `gdf::dynamic` say the same thing about the same mistake.
 //!
 //! Every mistake is replaced by a default (the slot's fallback component, the parameter's
-//! default value), so the result is always a complete framework type: the expansion emits it
-//! next to the errors and one mistake does not cascade into errors at every use.
+//! default value), so the result is always a complete framework type: the macro emits it
+//! next to the errors and one mistake does not cascade into errors at every use (the
+//! run-time parser returns the errors instead).
 
 use std::fmt::Display;
 
