@@ -557,3 +557,30 @@ framework = """schedule: Cosine(clamp_range = [0.0001, 0.9999]), scaler: Vp, tar
         "{e}"
     );
 }
+
+#[test]
+fn large_inputs_are_refused_quickly() {
+    let start = std::time::Instant::now();
+    for text in [
+        "[".repeat(100_000),
+        "schedule: ".to_string() + &"Interpolated(".repeat(10_000),
+        "a".repeat(1_000_000),
+        format!("schedule: {}, scaler: Vp", "Cosinee".repeat(100_000)),
+        format!("schedule: Cosine(s = 0.{}1)", "0".repeat(100_000)),
+        format!("schedule: Cosine(s = 1{})", "0".repeat(100_000)),
+        "schedule: StableDiffusion(total_steps = 1048577)".to_string(),
+        "schedule: AdaptiveTrain(buckets = 99999999999999999999999)".to_string(),
+    ] {
+        let e = text.parse::<DynGdf>().unwrap_err();
+        assert!(!e.issues.is_empty());
+    }
+    assert!(start.elapsed().as_secs() < 10, "{:?}", start.elapsed());
+    let e = "schedule: StableDiffusion(total_steps = 1048577)"
+        .parse::<DynGdf>()
+        .unwrap_err();
+    assert_eq!(
+        e.issues[1].message,
+        "`total_steps` must be at most 1048576, found 1048577"
+    );
+    assert_eq!(e.issues[1].text, "1048577");
+}

@@ -657,14 +657,20 @@ pub fn names(role: Role) -> Vec<&'static str> {
 /// The closest of `candidates` to `name`, if it is close enough to be a likely typo.
 pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let lower = name.to_lowercase();
+    let len = lower.chars().count();
+    let limit = 1 + name.chars().count() / 3;
     let mut best: Option<(usize, &str)> = None;
     for cand in candidates {
+        // The distance is at least the difference in length: skip hopeless candidates
+        // (and never build a table for a very long name).
+        if len.abs_diff(cand.chars().count()) > limit {
+            continue;
+        }
         let d = distance(&lower, &cand.to_lowercase());
         if best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, cand));
         }
     }
-    let limit = 1 + name.chars().count() / 3;
     best.filter(|&(d, _)| d <= limit).map(|(_, c)| c)
 }
 
