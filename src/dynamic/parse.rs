@@ -22,7 +22,15 @@ use crate::schedule::{Table, VarParams};
 
 /// A framework configured at run time: `Gdf` over the [`dynamic`](super) components with
 /// an `f64` offset noise. Parse it from the text `gdf!` accepts ([`FromStr`]); its
-/// `Display` prints that text back, and serde (de)serialises it as that text (a string).
+/// `Display` prints that text back, with every default explicit.
+///
+/// **serde:** a `DynGdf` (de)serialises as that text, one string, so a TOML/JSON config
+/// holds `framework = "schedule: Cosine, scaler: Vp, …"`; a mistake in it is a serde error
+/// carrying the parser's message and line:column within the string. There is no structured
+/// (map) form: the text is the one format both `gdf!` and configs share. The components
+/// ([`DynSchedule`], [`DynScaler`], [`DynTarget`], [`DynNoiseCond`], [`DynLossWeight`])
+/// parse and (de)serialise the same way, as one component's text (`"Cosine(shift = 2)"`).
+/// Adaptive state is not text: save it with the state types' own serde.
 ///
 /// # Grammar
 ///
