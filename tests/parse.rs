@@ -122,9 +122,11 @@ fn golden_configs_round_trip() {
         n += check(target(&case).unwrap());
     }
     let mut frameworks = 0;
-    for file in ["diffuse.json", "sample_loops.json"] {
+    for file in ["diffuse.json", "sample_loops.json", "samplers.json"] {
         for case in load(file) {
-            let g = gdf_spec(case.get("params").unwrap()).unwrap();
+            // samplers.json holds the GDF spec under `gdf` (`gdf_spec` reads its `params`).
+            let params = case.get("params").unwrap();
+            let g = gdf_spec(params.get("gdf").unwrap_or(params)).unwrap();
             let mut sc = g.scaler;
             for (mx, mn, shift) in &g.setup_limits {
                 sc = sc.stretched(&g.schedule, *mx, *mn, *shift).unwrap();
