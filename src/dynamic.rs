@@ -6,6 +6,11 @@
 //! with the same formula functions, so `DynSchedule::cosine(..)` and `Cosine<…>` with the
 //! same constants give bit-identical results.
 //!
+//! A whole framework, [`DynGdf`], and each component parse from the text `gdf!` accepts and
+//! `Display` prints (`FromStr`), checked with the macro's validation and messages (one
+//! catalog, `gdf-catalog`, serves both); serde (de)serialises them as that text, so a
+//! TOML/JSON config holds a framework as one string. See [`DynGdf`] for the grammar.
+//!
 //! ```
 //! use gdf::prelude::*;
 //! use gdf::dynamic::DynSchedule;
@@ -35,7 +40,9 @@ use crate::schedule::{
 };
 use crate::target::{self as tg, Target};
 
+mod parse;
 mod recipes;
+pub use parse::{DynGdf, ParseError, ParseIssue};
 pub use recipes::{DynDensity, DynWeighting};
 
 /// The formula of a [`DynSchedule`].

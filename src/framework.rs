@@ -28,6 +28,9 @@ use crate::scaler::{Scaler, Stretch, Stretched};
 use crate::schedule::{check_shift, check_shift_named, Schedule};
 use crate::target::Target;
 
+mod bound;
+pub use bound::Framework;
+
 /// A diffusion framework: schedule, input scaler, target, noise conditioning, loss weight
 /// and the offset-noise strength `O` (a type-level constant, default 0, or an `f64`).
 ///

@@ -103,6 +103,7 @@ pub mod prelude {
     pub use crate::component::LogSnrFn;
     pub use crate::error::GdfError;
     pub use crate::float::Real;
+    pub use crate::framework::Framework;
     pub use crate::guidance::{self, Guidance};
     pub use crate::loss_weight::{self, LossWeight};
     pub use crate::noise_cond::{self, NoiseCond};

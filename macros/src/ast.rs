@@ -218,22 +218,6 @@ impl Comp {
     }
 }
 
-impl Value {
-    /// What the value is, for messages ("a number", "a list").
-    pub fn describe(&self) -> String {
-        match self {
-            Value::Num(_) => "a number".into(),
-            Value::Bool(_) => "a bool".into(),
-            Value::List(l) if l.items.len() == 2 => "a range `[…, …]`".into(),
-            Value::List(_) => "a list".into(),
-            Value::Comp(c) => match c.builtin_name() {
-                Some(n) => format!("the component `{n}`"),
-                None => "a type path".into(),
-            },
-        }
-    }
-}
-
 // Tokens of each node, so errors can span exactly the offending part of the input.
 
 impl ToTokens for Value {

@@ -14,6 +14,8 @@ use crate::catalog::Role;
 use crate::num::Decimal;
 use crate::valid::{Framework, GArg, Ty, Validator};
 
+type Fw = Framework<TokenStream>;
+
 /// The whole expansion: the declared items (or the value), the role checks of user types,
 /// and every error as a `compile_error!` under its token.
 pub fn expand(input: &Input) -> TokenStream {
@@ -47,7 +49,7 @@ pub fn expand(input: &Input) -> TokenStream {
     }
 }
 
-fn type_alias(item: &Item, fw: &Framework) -> TokenStream {
+fn type_alias(item: &Item, fw: &Fw) -> TokenStream {
     let Item {
         attrs, vis, name, ..
     } = item;
@@ -72,7 +74,7 @@ fn type_alias(item: &Item, fw: &Framework) -> TokenStream {
 /// `const _: () = { … };` asserting each user type implements its role's trait: a wrong
 /// one gets the role trait's `on_unimplemented` message under the type in the input.
 fn role_checks(v: &Validator) -> TokenStream {
-    if v.user_types.is_empty() {
+    if v.user_types().is_empty() {
         return TokenStream::new();
     }
     let mut fns = TokenStream::new();
@@ -85,7 +87,7 @@ fn role_checks(v: &Validator) -> TokenStream {
             fn #f<T: ::gdf::#module::#tr>() {}
         });
     }
-    let uses = v.user_types.iter().map(|(role, path)| {
+    let uses = v.user_types().iter().map(|(role, path)| {
         let f = check_fn(*role);
         quote!(let _ = #f::<#path>;)
     });
@@ -102,13 +104,13 @@ fn check_fn(role: Role) -> Ident {
 }
 
 /// `::gdf::framework::Gdf<S, Sc, T, N, L, O>`.
-fn framework(fw: &Framework) -> TokenStream {
+fn framework(fw: &Fw) -> TokenStream {
     let slots = fw.slots.iter().map(ty);
     let o = dec(fw.offset_noise);
     quote!(::gdf::framework::Gdf<#(#slots,)* #o>)
 }
 
-fn ty(t: &Ty) -> TokenStream {
+fn ty(t: &Ty<TokenStream>) -> TokenStream {
     match t {
         Ty::User(path) => quote!(#path),
         Ty::Builtin { path, args } => {
@@ -123,7 +125,7 @@ fn ty(t: &Ty) -> TokenStream {
     }
 }
 
-fn garg(a: &GArg) -> TokenStream {
+fn garg(a: &GArg<TokenStream>) -> TokenStream {
     let tn = quote!(::gdf::__private::typenum);
     match a {
         GArg::Dec(d) => dec(*d),
@@ -135,6 +137,8 @@ fn garg(a: &GArg) -> TokenStream {
             let ts = ts.iter().map(ty);
             quote!((#(#ts,)*))
         }
+        // Run-time numbers exist in `Mode::Value` only, never in the macro's `Mode::Type`.
+        GArg::Floats(..) => quote!(()),
     }
 }
 

@@ -1,16 +1,17 @@
 //! The `gdf!` macro of the [`gdf`](https://docs.rs/gdf) crate. Use it through `gdf`
 //! (`gdf::gdf!`), which re-exports it; this crate is an implementation detail.
 //!
-//! The macro works in three phases, one module each: `ast` parses the input as written,
-//! `valid` gives it meaning and checks it (collecting every error under its token), and
-//! `expand` writes the framework type.
+//! The macro works in three phases: `ast` parses the input as written, `valid` hands it to
+//! the validator of `gdf-catalog` (the catalog, checks and messages it shares with the
+//! run-time parser `gdf::dynamic`), which gives it meaning and collects every error, and
+//! `expand` writes the framework type with each error under its token.
 
 mod ast;
-mod catalog;
 mod expand;
 mod formula;
-mod num;
 mod valid;
+
+use gdf_catalog::{catalog, num};
 
 use proc_macro::TokenStream;
 
@@ -90,7 +91,8 @@ use proc_macro::TokenStream;
 /// parses to; a literal that cannot be encoded exactly (more than about 15 significant
 /// digits, or beyond `1e±22`) is refused. `Display` prints the declaration in this syntax
 /// with every default explicit, and that text, pasted back into `gdf!`, declares the same
-/// type.
+/// type. The same text, as a string, builds the run-time twin
+/// (`"schedule: …, …".parse::<gdf::dynamic::DynGdf>()`), checked with the same messages.
 ///
 /// # Errors
 ///
@@ -98,8 +100,9 @@ use proc_macro::TokenStream;
 /// components, slots and parameters (with a "did you mean" suggestion), duplicates, missing
 /// slots, a component in the wrong slot ("`Vp` is an input scaler, not a schedule"), a
 /// parameter of the wrong kind, and invalid values (`lo >= hi`, a variance clamp outside
-/// [0, 1], a non-positive σ or shift, zero steps…). The declaration is still expanded with a
-/// default in place of each mistake, so one mistake does not cause errors elsewhere.
+/// [0, 1], a non-positive σ or shift, zero steps, counts over 2^20…). The declaration is
+/// still expanded with a default in place of each mistake, so one mistake does not cause
+/// errors elsewhere.
 ///
 /// ```compile_fail
 /// gdf::gdf!(Bad = schedule: Vp, scaler: Vp, target: Epsilon, noise_cond: CosineT,

@@ -1,689 +1,125 @@
-//! Validation: gives the parsed input its meaning (which component, which parameters, which
-//! constants) and checks it, collecting every error under the offending token.
-//!
-//! Every mistake is replaced by a default (the slot's fallback component, the parameter's
-//! default value), so the result is always a complete framework type: the expansion emits it
-//! next to the errors and one mistake does not cascade into errors at every use.
+//! Validation: the parsed input in the shared form of `gdf-catalog` (each node spanned by
+//! its tokens), validated there, with the errors turned into `syn` errors under their tokens.
 
-use std::fmt::Display;
+use proc_macro2::TokenStream;
+use quote::{quote, ToTokens};
 
-use quote::ToTokens;
-use syn::{Ident, Lit, Path};
+use gdf_catalog::ast as c;
+pub use gdf_catalog::valid::{Framework, GArg, Mode, Ty};
 
-use crate::ast::{Arg, Args, Slots, Value};
-use crate::catalog::{self, Check, Component, Def, Kind, Param, RangeCheck, Role, Special};
-use crate::num::{self, Decimal};
+use crate::ast::{Arg, Slots, Value};
 
-/// A validated framework: the five components and the offset-noise constant.
-pub struct Framework {
-    /// Schedule, scaler, target, noise cond, loss weight (in `Role::ALL` order).
-    pub slots: Vec<Ty>,
-    pub offset_noise: Decimal,
-}
-
-/// A component type.
-pub enum Ty {
-    /// `::gdf::<path><args…>`.
-    Builtin { path: &'static str, args: Vec<GArg> },
-    /// A type of the user's, used as written.
-    User(Path),
-}
-
-/// A generic argument of a built-in component.
-pub enum GArg {
-    Dec(Decimal),
-    Count(u64),
-    Bool(bool),
-    Ty(Ty),
-    /// A tuple of components (`Composed`'s factors).
-    Tuple(Vec<Ty>),
-}
-
-/// Where a component is being declared.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Ctx {
-    Plain,
-    /// A factor of `Composed`, which uses its parts' raw formulas.
-    ComposedFactor,
-}
-
-/// The validator: collects errors and the user types whose role the compiler must check.
-#[derive(Default)]
+/// The shared validator over token spans.
 pub struct Validator {
-    error: Option<syn::Error>,
-    /// User types with the role they fill, checked against the role's trait in the
-    /// expansion (so a wrong one is reported by `#[diagnostic::on_unimplemented]`).
-    pub user_types: Vec<(Role, Path)>,
+    inner: gdf_catalog::valid::Validator<TokenStream>,
 }
 
-const ZERO: Decimal = Decimal {
-    neg: false,
-    m: 0,
-    e: 0,
-};
-
-fn join_or(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+impl Default for Validator {
+    fn default() -> Self {
+        Self {
+            inner: gdf_catalog::valid::Validator::new(Mode::Type),
+        }
     }
-}
-
-fn default_decimal(s: &str) -> Decimal {
-    let (neg, digits) = match s.strip_prefix('-') {
-        Some(d) => (true, d),
-        None => (false, s),
-    };
-    num::parse(neg, digits).unwrap_or_else(|e| panic!("bad default {s}: {e}"))
 }
 
 impl Validator {
-    /// The combined errors, if any.
-    pub fn take_error(&mut self) -> Option<syn::Error> {
-        self.error.take()
-    }
-
-    /// Records an error spanning `tokens`.
-    fn err(&mut self, tokens: impl ToTokens, msg: impl Display) {
-        let e = syn::Error::new_spanned(tokens, msg);
-        match &mut self.error {
-            Some(all) => all.combine(e),
-            None => self.error = Some(e),
-        }
-    }
-
-    /// Records an error at a span.
-    fn err_at(&mut self, span: proc_macro2::Span, msg: impl Display) {
-        let e = syn::Error::new(span, msg);
-        match &mut self.error {
-            Some(all) => all.combine(e),
-            None => self.error = Some(e),
-        }
-    }
-
-    /// Validates the slots of one framework. `name` is where a missing slot is reported.
-    pub fn framework(&mut self, slots: &Slots, name: Option<&Ident>) -> Framework {
-        const OFFSET: usize = 5;
-        let mut found: [Option<&crate::ast::Slot>; 6] = [None; 6];
-        // Slots an unknown slot name was probably meant as: not reported missing as well.
-        let mut meant: Vec<&str> = Vec::new();
-        for slot in &slots.list {
-            let key = slot.name.to_string();
-            let idx = match key.as_str() {
-                "schedule" => 0,
-                "scaler" | "input_scaler" => 1,
-                "target" => 2,
-                "noise_cond" => 3,
-                "loss_weight" => 4,
-                "offset_noise" => OFFSET,
-                _ => {
-                    let known = [
-                        "schedule",
-                        "scaler",
-                        "input_scaler",
-                        "target",
-                        "noise_cond",
-                        "loss_weight",
-                        "offset_noise",
-                    ];
-                    let hint = match catalog::suggest(&key, known) {
-                        Some(s) => {
-                            meant.push(if s == "input_scaler" { "scaler" } else { s });
-                            format!("did you mean `{s}`?")
-                        }
-                        None => "the slots are schedule, scaler (or input_scaler), target, \
-                                 noise_cond, loss_weight and the optional offset_noise"
-                            .to_string(),
-                    };
-                    self.err(&slot.name, format!("unknown slot `{key}`: {hint}"));
-                    continue;
-                }
-            };
-            if let Some(first) = found[idx] {
-                let msg = format!(
-                    "duplicate slot `{key}`: the framework already has its {} (`{}: …`)",
-                    match idx {
-                        OFFSET => "offset noise",
-                        i => Role::ALL[i].name(),
-                    },
-                    first.name
-                );
-                self.err(&slot.name, msg);
-                continue;
-            }
-            found[idx] = Some(slot);
-        }
-        let missing: Vec<String> = Role::ALL
-            .iter()
-            .zip(&found)
-            .filter(|(r, f)| f.is_none() && !meant.contains(&r.slot()))
-            .map(|(r, _)| format!("`{}`", r.slot()))
-            .collect();
-        if !missing.is_empty() {
-            let msg = format!(
-                "missing slot{} {}: a framework needs `schedule`, `scaler`, `target`, \
-                 `noise_cond` and `loss_weight` (`offset_noise` is optional)",
-                if missing.len() > 1 { "s" } else { "" },
-                join_or(&missing).replace(" or ", " and "),
-            );
-            match name {
-                Some(n) => self.err(n, msg),
-                None => self.err_at(proc_macro2::Span::call_site(), msg),
-            }
-        }
-        let slots_ty = Role::ALL
-            .iter()
-            .zip(&found)
-            .map(|(&role, f)| match f {
-                Some(slot) => self.component(&slot.value, role, Ctx::Plain),
-                None => self.fallback(role),
-            })
-            .collect();
-        let offset_noise = match found[OFFSET] {
-            Some(slot) => self
-                .float(&slot.value, "offset_noise", Check::NonNegative)
-                .unwrap_or(ZERO),
-            None => ZERO,
-        };
-        Framework {
-            slots: slots_ty,
-            offset_noise,
-        }
-    }
-
-    /// The component a slot falls back to after an error.
-    fn fallback(&mut self, role: Role) -> Ty {
-        let def = catalog::find(role, role.fallback()).expect("fallback is a built-in");
-        let args = def
-            .params
-            .iter()
-            .flat_map(|p| self.default_args(p))
-            .collect();
-        Ty::Builtin {
-            path: def.path,
-            args,
-        }
-    }
-
-    /// A component of `role`.
-    fn component(&mut self, v: &Value, role: Role, ctx: Ctx) -> Ty {
-        let comp = match v {
-            Value::Comp(c) => c,
-            other => {
-                self.err(
-                    other,
-                    format!("expected {} here, found {}", role.noun(), other.describe()),
-                );
-                return self.fallback(role);
-            }
-        };
-        let Some(name) = comp.builtin_name() else {
-            if let Some(args) = &comp.args {
-                let msg = "parameters in parentheses are for built-in components only; a type \
-                           of your own is used as written, with any parameters as generic \
-                           arguments (`my::Cond<…>`)";
-                self.err(ArgsTokens(args), msg);
-            }
-            self.user_types.push((role, comp.path.clone()));
-            return Ty::User(comp.path.clone());
-        };
-        let key = name.to_string();
-        let Some(def) = catalog::find(role, &key) else {
-            let roles = catalog::roles_of(&key);
-            if !roles.is_empty() {
-                let nouns: Vec<String> = roles.iter().map(|r| r.noun().to_string()).collect();
-                self.err(
-                    name,
-                    format!("`{key}` is {}, not {}", join_or(&nouns), role.noun()),
-                );
-            } else {
-                let candidates: Vec<&str> = catalog::COMPONENTS
-                    .iter()
-                    .filter(|c| c.role == role)
-                    .flat_map(|c| std::iter::once(c.name).chain(c.aliases.iter().copied()))
-                    .collect();
-                let hint = match catalog::suggest(&key, candidates) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => format!(
-                        "the built-in {}s are {}",
-                        role.name(),
-                        catalog::names(role).join(", ")
-                    ),
-                };
-                self.err(
-                    name,
-                    format!(
-                        "unknown {} `{key}`: {hint} (a type of your own is written as a \
-                         path, e.g. `self::{key}`)",
-                        role.name()
-                    ),
-                );
-            }
-            return self.fallback(role);
-        };
-        if let Special::Unsupported(msg) = def.special {
-            self.err(name, msg);
-            return self.fallback(role);
-        }
-        self.builtin(def, name, comp.args.as_ref(), ctx)
-    }
-
-    /// A built-in component with its arguments and role wrappers.
-    fn builtin(
+    /// Validates the slots of one framework; a missing slot is reported on `name` (or the
+    /// macro call when there is none).
+    pub fn framework(
         &mut self,
-        def: &'static Component,
-        name: &Ident,
-        args: Option<&Args>,
-        ctx: Ctx,
-    ) -> Ty {
-        let wrappers = catalog::wrapper_params(def.role);
-        let all: Vec<&'static Param> = def.params.iter().chain(wrappers).collect();
-        let mut given: Vec<Option<&Value>> = vec![None; all.len()];
-        let mut positional = 0;
-        for arg in args.iter().flat_map(|a| a.list.iter()) {
-            match arg {
-                Arg::Pos(v) => {
-                    if positional >= def.positional {
-                        let msg = if def.positional == 0 {
-                            match def.params.first() {
-                                Some(p) => format!(
-                                    "`{name}` takes named parameters, e.g. `{name}({} = …)`",
-                                    p.name
-                                ),
-                                None => format!(
-                                    "`{name}` takes no positional arguments{}",
-                                    wrappers
-                                        .first()
-                                        .map(|w| format!(
-                                            " (only named ones, e.g. `{} = …`)",
-                                            w.name
-                                        ))
-                                        .unwrap_or_default()
-                                ),
-                            }
-                        } else {
-                            format!(
-                                "`{name}` takes {} positional argument{}; name the others \
-                                 (`{} = …`)",
-                                def.positional,
-                                if def.positional > 1 { "s" } else { "" },
-                                all.get(def.positional).map_or("…", |p| p.name)
-                            )
-                        };
-                        self.err(v, msg);
-                        continue;
-                    }
-                    given[positional] = Some(v);
-                    positional += 1;
+        slots: &Slots,
+        name: Option<&syn::Ident>,
+    ) -> Framework<TokenStream> {
+        let at = name.map(ToTokens::to_token_stream).unwrap_or_default();
+        self.inner.framework(&slots_of(slots), &at)
+    }
+
+    /// User types with the role they fill.
+    pub fn user_types(&self) -> &[(gdf_catalog::catalog::Role, TokenStream)] {
+        &self.inner.user_types
+    }
+
+    /// Every error so far, combined, each under its tokens.
+    pub fn take_error(&mut self) -> Option<syn::Error> {
+        self.inner
+            .take_errors()
+            .into_iter()
+            .map(|(tokens, msg)| syn::Error::new_spanned(tokens, msg))
+            .reduce(|mut all, e| {
+                all.combine(e);
+                all
+            })
+    }
+}
+
+fn slots_of(slots: &Slots) -> c::Slots<TokenStream> {
+    c::Slots {
+        list: slots
+            .list
+            .iter()
+            .map(|s| c::Slot {
+                name: s.name.to_string(),
+                name_span: s.name.to_token_stream(),
+                value: value_of(&s.value),
+            })
+            .collect(),
+    }
+}
+
+fn value_of(v: &Value) -> c::Value<TokenStream> {
+    match v {
+        Value::Num(n) => {
+            let (digits, suffix, int) = match &n.lit {
+                syn::Lit::Int(i) => (i.base10_digits().to_string(), i.suffix().to_string(), true),
+                syn::Lit::Float(f) => {
+                    (f.base10_digits().to_string(), f.suffix().to_string(), false)
                 }
-                Arg::Named {
-                    name: pname, value, ..
-                } => {
-                    let key = pname.to_string();
-                    let Some(i) = all
+                // The parser only makes numbers of int and float literals.
+                other => (quote!(#other).to_string(), String::new(), false),
+            };
+            c::Value::Num(c::Num {
+                neg: n.neg.is_some(),
+                digits,
+                suffix,
+                int,
+                text: quote!(#n).to_string(),
+                span: n.to_token_stream(),
+            })
+        }
+        Value::Bool(b) => c::Value::Bool(b.value, b.to_token_stream()),
+        Value::List(l) => {
+            c::Value::List(l.items.iter().map(value_of).collect(), l.to_token_stream())
+        }
+        Value::Comp(comp) => {
+            let path = &comp.path;
+            let mut path_text = quote!(#path).to_string();
+            path_text.retain(|ch| ch != ' ');
+            c::Value::Comp(c::Comp {
+                builtin: comp.builtin_name().map(ToString::to_string),
+                path_text,
+                path: path.to_token_stream(),
+                args: comp.args.as_ref().map(|a| c::Args {
+                    list: a
+                        .list
                         .iter()
-                        .position(|p| p.name == key || p.aliases.contains(&key.as_str()))
-                    else {
-                        let names: Vec<&str> = all.iter().map(|p| p.name).collect();
-                        let hint = match catalog::suggest(&key, names.iter().copied()) {
-                            Some(s) => format!("did you mean `{s}`?"),
-                            None if names.is_empty() => format!("`{name}` takes none"),
-                            None => format!("`{name}` takes {}", names.join(", ")),
-                        };
-                        self.err(
-                            pname,
-                            format!("unknown parameter `{key}` of `{name}`: {hint}"),
-                        );
-                        continue;
-                    };
-                    if given[i].is_some() {
-                        let how = if i < positional {
-                            " (it is already given as a positional argument)"
-                        } else {
-                            ""
-                        };
-                        self.err(pname, format!("duplicate parameter `{key}`{how}"));
-                        continue;
-                    }
-                    let p = all[i];
-                    if p.name == "clamp_range" && i >= def.params.len() {
-                        if def.special == Special::IgnoresClampRange {
-                            let msg = format!(
-                                "`{name}` takes no `clamp_range`: the original GDF ignores \
-                                 it on CosineTNoiseCond and always clamps to [0, 1]; remove \
-                                 it (for another range, wrap the type by hand: \
-                                 `gdf::noise_cond::Clamped<gdf::noise_cond::CosineT, Lo, Hi>`)"
-                            );
-                            self.err(pname, msg);
-                            continue;
-                        }
-                        if ctx == Ctx::ComposedFactor {
-                            self.err(
-                                pname,
-                                "`clamp_range` has no effect on a factor of `Composed`, which \
-                                 multiplies its parts' raw formulas; clamp the `Composed` \
-                                 loss weight itself",
-                            );
-                            continue;
-                        }
-                    }
-                    given[i] = Some(value);
-                }
-            }
+                        .map(|arg| match arg {
+                            Arg::Named { name, value, .. } => c::Arg::Named {
+                                name: name.to_string(),
+                                name_span: name.to_token_stream(),
+                                value: value_of(value),
+                            },
+                            Arg::Pos(v) => c::Arg::Pos(value_of(v)),
+                        })
+                        .collect(),
+                    span: {
+                        let mut t = TokenStream::new();
+                        a.paren.surround(&mut t, |t| a.list.to_tokens(t));
+                        t
+                    },
+                }),
+                stretched: None,
+                span: comp.to_token_stream(),
+            })
         }
-
-        let mut gargs = Vec::new();
-        for (p, v) in def.params.iter().zip(&given) {
-            let args = match v {
-                Some(v) => self.value(v, p),
-                None if p.default == Def::Required => {
-                    self.err(
-                        name,
-                        format!("`{name}` needs `{}` ({})", p.name, describe_kind(p.kind)),
-                    );
-                    None
-                }
-                None => None,
-            };
-            gargs.extend(args.unwrap_or_else(|| self.default_args(p)));
-        }
-        let mut ty = Ty::Builtin {
-            path: def.path,
-            args: gargs,
-        };
-
-        // The role's wrapper parameters, innermost first (the order `Display` prints them).
-        let n = def.params.len();
-        let wrapped = |path: &'static str, inner: Ty, mut rest: Vec<GArg>| {
-            rest.insert(0, GArg::Ty(inner));
-            Ty::Builtin { path, args: rest }
-        };
-        match def.role {
-            Role::Schedule => {
-                if let Some(k) = given[n].and_then(|v| self.float(v, "shift", Check::Positive)) {
-                    if k.f64() != 1.0 {
-                        ty = wrapped("schedule::Shifted", ty, vec![GArg::Dec(k)]);
-                    }
-                }
-                if let Some(d) = given[n + 1].and_then(|v| self.count(v, "discrete_steps", 2)) {
-                    ty = wrapped("schedule::DiscreteSteps", ty, vec![GArg::Count(d)]);
-                }
-                if let Some(false) = given[n + 2].and_then(|v| self.bool(v, "force_limits")) {
-                    ty = wrapped("schedule::NoLimits", ty, vec![]);
-                }
-            }
-            Role::NoiseCond => {
-                if let Some(k) = given[n].and_then(|v| self.float(v, "shift", Check::Positive)) {
-                    if k.f64() != 1.0 {
-                        ty = wrapped("noise_cond::Shifted", ty, vec![GArg::Dec(k)]);
-                    }
-                }
-                if let Some(r) = given[n + 1].and_then(|v| self.clamp(v)) {
-                    ty = wrapped("noise_cond::Clamped", ty, r);
-                }
-            }
-            Role::LossWeight => {
-                if let Some(r) = given[n].and_then(|v| self.clamp(v)) {
-                    ty = wrapped("loss_weight::Clamped", ty, r);
-                }
-            }
-            Role::Scaler | Role::Target => {}
-        }
-        ty
-    }
-
-    /// A `clamp_range` wrapper's bounds, `None` when invalid or the default `[-1e9, 1e9]`.
-    fn clamp(&mut self, v: &Value) -> Option<Vec<GArg>> {
-        let [lo, hi] = self.range(v, "clamp_range", RangeCheck::Ordered)?;
-        if lo.f64() == -1e9 && hi.f64() == 1e9 {
-            None
-        } else {
-            Some(vec![GArg::Dec(lo), GArg::Dec(hi)])
-        }
-    }
-
-    /// The generic arguments of a parameter's default.
-    fn default_args(&mut self, p: &Param) -> Vec<GArg> {
-        match p.default {
-            Def::Float(s) => vec![GArg::Dec(default_decimal(s))],
-            Def::Count(n) => vec![GArg::Count(n)],
-            Def::Bool(b) => vec![GArg::Bool(b)],
-            Def::Range(a, b) => vec![GArg::Dec(default_decimal(a)), GArg::Dec(default_decimal(b))],
-            Def::Empty => vec![GArg::Tuple(Vec::new())],
-            Def::Required | Def::Off => match p.kind {
-                Kind::Component(role) => vec![GArg::Ty(self.fallback(role))],
-                _ => Vec::new(),
-            },
-        }
-    }
-
-    /// The generic arguments of a given parameter value, `None` after an error.
-    fn value(&mut self, v: &Value, p: &Param) -> Option<Vec<GArg>> {
-        Some(match p.kind {
-            Kind::Float(check) => vec![GArg::Dec(self.float(v, p.name, check)?)],
-            Kind::Count(min) => vec![GArg::Count(self.count(v, p.name, min)?)],
-            Kind::Bool => vec![GArg::Bool(self.bool(v, p.name)?)],
-            Kind::Range(check) => {
-                let [lo, hi] = self.range(v, p.name, check)?;
-                vec![GArg::Dec(lo), GArg::Dec(hi)]
-            }
-            Kind::Component(role) => vec![GArg::Ty(self.component(v, role, Ctx::Plain))],
-            Kind::List(role) => {
-                let items: Vec<&Value> = match v {
-                    Value::List(l) => l.items.iter().collect(),
-                    one @ Value::Comp(_) => vec![one],
-                    other => {
-                        self.wrong_kind(other, p.name, p.kind);
-                        return None;
-                    }
-                };
-                if items.len() > 4 {
-                    self.err(
-                        v,
-                        format!(
-                            "`{}` takes at most 4 factors, found {}",
-                            p.name,
-                            items.len()
-                        ),
-                    );
-                    return None;
-                }
-                let tys = items
-                    .into_iter()
-                    .map(|v| self.component(v, role, Ctx::ComposedFactor))
-                    .collect();
-                vec![GArg::Tuple(tys)]
-            }
-        })
-    }
-
-    fn wrong_kind(&mut self, v: &Value, what: &str, kind: Kind) {
-        self.err(
-            v,
-            format!(
-                "`{what}` takes {}, found {}",
-                describe_kind(kind),
-                v.describe()
-            ),
-        );
-    }
-
-    /// A number as an exact constant.
-    fn float(&mut self, v: &Value, what: &str, check: Check) -> Option<Decimal> {
-        let Value::Num(n) = v else {
-            self.wrong_kind(v, what, Kind::Float(check));
-            return None;
-        };
-        let (digits, suffix) = match &n.lit {
-            Lit::Int(i) => (i.base10_digits().to_string(), i.suffix().to_string()),
-            Lit::Float(f) => (f.base10_digits().to_string(), f.suffix().to_string()),
-            _ => unreachable!("the parser only makes numbers of int and float literals"),
-        };
-        if !suffix.is_empty() && suffix != "f64" {
-            self.err(
-                n,
-                format!(
-                    "`{what}`: write the number without the `{suffix}` suffix (constants are f64)"
-                ),
-            );
-            return None;
-        }
-        let d = match num::parse(n.neg.is_some(), &digits) {
-            Ok(d) => d,
-            Err(msg) => {
-                self.err(n, msg);
-                return None;
-            }
-        };
-        let x = d.f64();
-        let bad = match check {
-            Check::Any => None,
-            Check::Positive if x <= 0.0 => Some("positive"),
-            Check::NonNegative if x < 0.0 => Some("zero or positive"),
-            _ => None,
-        };
-        if let Some(must) = bad {
-            self.err(n, format!("`{what}` must be {must}, found `{x:?}`"));
-            return None;
-        }
-        Some(d)
-    }
-
-    /// A whole number of at least `min`.
-    fn count(&mut self, v: &Value, what: &str, min: u64) -> Option<u64> {
-        let n = match v {
-            Value::Num(n) => n,
-            other => {
-                self.wrong_kind(other, what, Kind::Count(min));
-                return None;
-            }
-        };
-        let Lit::Int(i) = &n.lit else {
-            self.err(
-                n,
-                format!(
-                    "`{what}` takes a whole number, found `{}`",
-                    quote::quote!(#n)
-                ),
-            );
-            return None;
-        };
-        let value = match i.base10_parse::<u64>() {
-            Ok(v) if n.neg.is_none() => v,
-            _ => {
-                self.err(
-                    n,
-                    format!("`{what}` takes a whole number of at least {min}"),
-                );
-                return None;
-            }
-        };
-        if value < min {
-            let why = if what == "discrete_steps" {
-                " (t is snapped to `discrete_steps` points including both ends)"
-            } else {
-                ""
-            };
-            self.err(
-                n,
-                format!("`{what}` must be at least {min}, found {value}{why}"),
-            );
-            return None;
-        }
-        Some(value)
-    }
-
-    /// `true` / `false` (also Python's `True` / `False`).
-    fn bool(&mut self, v: &Value, what: &str) -> Option<bool> {
-        match v {
-            Value::Bool(b) => Some(b.value),
-            Value::Comp(c) if c.args.is_none() => match c.builtin_name().map(|n| n.to_string()) {
-                Some(n) if n == "True" => Some(true),
-                Some(n) if n == "False" => Some(false),
-                _ => {
-                    self.wrong_kind(v, what, Kind::Bool);
-                    None
-                }
-            },
-            other => {
-                self.wrong_kind(other, what, Kind::Bool);
-                None
-            }
-        }
-    }
-
-    /// `[lo, hi]` with its checks.
-    fn range(&mut self, v: &Value, what: &str, check: RangeCheck) -> Option<[Decimal; 2]> {
-        let Value::List(l) = v else {
-            self.wrong_kind(v, what, Kind::Range(check));
-            return None;
-        };
-        if l.items.len() != 2 {
-            self.err(
-                v,
-                format!(
-                    "`{what}` takes a range `[lo, hi]` of two numbers, found {} value{}",
-                    l.items.len(),
-                    if l.items.len() == 1 { "" } else { "s" }
-                ),
-            );
-            return None;
-        }
-        let lo = self.float(&l.items[0], what, Check::Any);
-        let hi = self.float(&l.items[1], what, Check::Any);
-        let (lo, hi) = (lo?, hi?);
-        let mut ok = true;
-        for (d, item) in [(lo, &l.items[0]), (hi, &l.items[1])] {
-            let x = d.f64();
-            let why = match check {
-                RangeCheck::Unit if !(0.0..=1.0).contains(&x) => {
-                    Some("within [0, 1] (it bounds a variance)")
-                }
-                RangeCheck::OpenUnit if !(x > 0.0 && x < 1.0) => {
-                    Some("within (0, 1) (β values are probabilities)")
-                }
-                RangeCheck::Positive if x <= 0.0 => Some("positive (σ > 0)"),
-                RangeCheck::PositivePair if x <= 0.0 => Some("positive"),
-                _ => None,
-            };
-            if let Some(why) = why {
-                self.err(item, format!("`{what}` must be {why}, found `{x:?}`"));
-                ok = false;
-            }
-        }
-        if ok && check != RangeCheck::PositivePair && lo.f64() >= hi.f64() {
-            self.err(
-                v,
-                format!(
-                    "`{what}` must be `[lo, hi]` with lo < hi, found [{:?}, {:?}]",
-                    lo.f64(),
-                    hi.f64()
-                ),
-            );
-            ok = false;
-        }
-        ok.then_some([lo, hi])
-    }
-}
-
-/// What a kind of parameter takes, for messages.
-fn describe_kind(kind: Kind) -> String {
-    match kind {
-        Kind::Float(_) => "a number".into(),
-        Kind::Count(_) => "a whole number".into(),
-        Kind::Bool => "`true` or `false`".into(),
-        Kind::Range(_) => "a range `[lo, hi]`".into(),
-        Kind::Component(role) => role.noun().into(),
-        Kind::List(role) => format!("a list of {}s `[…]`", role.name()),
-    }
-}
-
-/// The tokens of a parenthesized argument list.
-struct ArgsTokens<'a>(&'a Args);
-
-impl ToTokens for ArgsTokens<'_> {
-    fn to_tokens(&self, tokens: &mut proc_macro2::TokenStream) {
-        self.0.paren.surround(tokens, |t| self.0.list.to_tokens(t));
     }
 }

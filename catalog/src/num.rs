@@ -15,8 +15,11 @@ const MAX_EXP: i32 = 22;
 /// so equal values give equal types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Decimal {
+    /// The sign (never set on zero).
     pub neg: bool,
+    /// The mantissa `m < 2^53`, without trailing zeros.
     pub m: u64,
+    /// The exponent `e`, within `-22..=22`.
     pub e: i32,
 }
 

@@ -1,20 +1,29 @@
-//! The built-in components the macro knows: names (with the original GDF's Python names as
-//! aliases), roles, parameters in generic-argument order, defaults and value checks.
+//! The built-in components `gdf!` and the run-time parser know: names (with the original
+//! GDF's Python names as aliases), roles, parameters in generic-argument order, defaults and
+//! value checks.
 //!
 //! The defaults here must equal the generic defaults of the types in `gdf`; the round-trip
-//! and golden tests (`tests/macro_golden.rs`) compare the declared types with the plain ones.
+//! and golden tests (`tests/macro_golden.rs`, `tests/parse.rs`) compare the declared and
+//! parsed frameworks with the plain ones. A new component needs its entry here, its type in
+//! `gdf`, and (for run-time text) its arm in `gdf::dynamic`'s builder.
 
 /// The role of a component: which slot of the framework it fills.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// `t → logSNR`.
     Schedule,
+    /// `logSNR → (a, b)`.
     Scaler,
+    /// What the model predicts.
     Target,
+    /// `logSNR →` the model's noise input.
     NoiseCond,
+    /// `logSNR →` the loss weight.
     LossWeight,
 }
 
 impl Role {
+    /// Every role, in the framework's slot order.
     pub const ALL: [Role; 5] = [
         Role::Schedule,
         Role::Scaler,
@@ -82,6 +91,7 @@ impl Role {
 /// A check on a scalar value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Check {
+    /// Any number.
     Any,
     /// `> 0`.
     Positive,
@@ -92,6 +102,7 @@ pub enum Check {
 /// A check on a `[lo, hi]` range (every range also needs `lo < hi`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RangeCheck {
+    /// Only `lo < hi`.
     Ordered,
     /// Both ends in `[0, 1]` (a variance).
     Unit,
@@ -118,14 +129,20 @@ pub enum Kind {
     Component(Role),
     /// A list of up to 4 components of a role (a tuple type).
     List(Role),
+    /// A list of run-time numbers (a table; run-time text only).
+    Floats,
 }
 
 /// A parameter's default.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Def {
+    /// A number (as its literal).
     Float(&'static str),
+    /// A whole number.
     Count(u64),
+    /// A flag.
     Bool(bool),
+    /// A range (as its two literals).
     Range(&'static str, &'static str),
     /// An empty list.
     Empty,
@@ -138,15 +155,20 @@ pub enum Def {
 /// A parameter of a component.
 #[derive(Debug)]
 pub struct Param {
+    /// The parameter's name.
     pub name: &'static str,
+    /// Other names it is accepted under.
     pub aliases: &'static [&'static str],
+    /// What it takes.
     pub kind: Kind,
+    /// Its default.
     pub default: Def,
 }
 
 /// How a component is special.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Special {
+    /// Nothing special.
     None,
     /// Needs run-time data; the message says how to build it by hand.
     Unsupported(&'static str),
@@ -157,8 +179,11 @@ pub enum Special {
 /// A built-in component.
 #[derive(Debug)]
 pub struct Component {
+    /// The component's name.
     pub name: &'static str,
+    /// Other names it is accepted under (the original GDF's Python class names).
     pub aliases: &'static [&'static str],
+    /// The slot it fills.
     pub role: Role,
     /// Path of the type inside `gdf` (`schedule::Cosine`).
     pub path: &'static str,
@@ -166,6 +191,7 @@ pub struct Component {
     pub params: &'static [Param],
     /// How many leading parameters may be given without a name.
     pub positional: usize,
+    /// How it is special.
     pub special: Special,
 }
 
@@ -240,10 +266,14 @@ const SD: [Param; 2] = [
     p("total_steps", Count(1), D::Count(1000)),
 ];
 
+/// A piecewise-linear table's knots (run-time text only).
+const TABLE: [Param; 2] = [p("xs", Floats, D::Required), p("ys", Floats, D::Required)];
+
 const PIECEWISE: &str =
     "`PiecewiseLinear` needs run-time tables (xs, ys), which a type cannot hold; \
 build it by hand (`gdf::schedule::PiecewiseLinear::new(xs, ys)?`, \
-`gdf::noise_cond::PiecewiseLinear::new(table)`) and pass it to `gdf::framework::Gdf::new`";
+`gdf::noise_cond::PiecewiseLinear::new(table)`) and pass it to `gdf::framework::Gdf::new`, \
+or give them in run-time text (`gdf::dynamic`): `PiecewiseLinear(xs = […], ys = […])`";
 
 /// Every built-in component.
 pub static COMPONENTS: &[Component] = &[
@@ -358,7 +388,7 @@ pub static COMPONENTS: &[Component] = &[
             &["PiecewiseLinearSchedule"],
             Schedule,
             "schedule::PiecewiseLinear",
-            &[],
+            &TABLE,
         )
     },
     // Input scalers.
@@ -459,7 +489,7 @@ pub static COMPONENTS: &[Component] = &[
             &["PiecewiseLinearNoiseCond"],
             NoiseCond,
             "noise_cond::PiecewiseLinear",
-            &[],
+            &TABLE,
         )
     },
     // Loss weights.
@@ -627,14 +657,20 @@ pub fn names(role: Role) -> Vec<&'static str> {
 /// The closest of `candidates` to `name`, if it is close enough to be a likely typo.
 pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let lower = name.to_lowercase();
+    let len = lower.chars().count();
+    let limit = 1 + name.chars().count() / 3;
     let mut best: Option<(usize, &str)> = None;
     for cand in candidates {
+        // The distance is at least the difference in length: skip hopeless candidates
+        // (and never build a table for a very long name).
+        if len.abs_diff(cand.chars().count()) > limit {
+            continue;
+        }
         let d = distance(&lower, &cand.to_lowercase());
         if best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, cand));
         }
     }
-    let limit = 1 + name.chars().count() / 3;
     best.filter(|&(d, _)| d <= limit).map(|(_, c)| c)
 }
 
