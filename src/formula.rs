@@ -30,7 +30,8 @@
 //! `src/noise_cond/`, `src/loss_weight/`, `src/sampler/`) holds the type, its `#[formulas]`
 //! module, the host trait impl, the `#[cube]` trait impl (behind the kernel features), its
 //! declaration text (`LogSnrFn::write_decl`) and a doc example; then one catalog entry in
-//! `macros/src/catalog.rs` makes it available to `gdf!`. A user's own component outside this
+//! `catalog/src/catalog.rs` makes it available to `gdf!` (and a builder arm in
+//! `src/dynamic/parse.rs` to run-time text). A user's own component outside this
 //! crate is written the same way (see `examples/downstream`).
 //!
 //! ```
