@@ -673,6 +673,9 @@ pub enum WeightKind {
         /// Denominator factors.
         div: Vec<DynLossWeight>,
     },
+    /// A modern weight of [`lw::weighting`] (EDM, soft-min-SNR, min-SNR-γ on a target;
+    /// SD3's `sigma_sqrt` and `cosmap`).
+    Modern(DynWeighting),
     /// [`lw::Adaptive`] with its state.
     Adaptive {
         /// `[lo, hi]` of the edges.
@@ -785,6 +788,7 @@ impl LogSnrFn for DynLossWeight {
                 write_list(&mut head, div)?;
                 head.push(')');
             }
+            WeightKind::Modern(w) => w.write_decl(&mut head)?,
             WeightKind::Adaptive {
                 logsnr_range,
                 weight_range,
@@ -828,6 +832,7 @@ impl LossWeight for DynLossWeight {
                 let d = div.iter().fold(F::one(), |acc, w| acc * w.weight(l));
                 m / d
             }
+            WeightKind::Modern(w) => w.weight(l),
             WeightKind::Adaptive {
                 weight_range,
                 edges,

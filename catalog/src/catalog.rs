@@ -148,6 +148,8 @@ pub enum Def {
     Empty,
     /// No default: the parameter must be given.
     Required,
+    /// A component (its path inside `gdf`, without parameters), e.g. a weight's target.
+    Comp(&'static str),
     /// A wrapper parameter that is off unless given (`discrete_steps`).
     Off,
 }
@@ -576,6 +578,44 @@ pub static COMPONENTS: &[Component] = &[
             p("mul", List(LossWeight), D::Empty),
             p("div", List(LossWeight), D::Empty),
         ],
+    ),
+    c(
+        "EdmWeight",
+        &[],
+        LossWeight,
+        "loss_weight::EdmWeight",
+        &[
+            p("target", Component(Target), D::Comp("target::X0")),
+            p("sigma_data", Float(Positive), D::Float("0.5")),
+        ],
+    ),
+    c(
+        "SoftMinSnr",
+        &[],
+        LossWeight,
+        "loss_weight::SoftMinSnr",
+        &[
+            p("target", Component(Target), D::Comp("target::X0")),
+            p("sigma_data", Float(Positive), D::Float("1")),
+        ],
+    ),
+    c(
+        "MinSnrGamma",
+        &[],
+        LossWeight,
+        "loss_weight::MinSnrGamma",
+        &[
+            p("target", Component(Target), D::Comp("target::Epsilon")),
+            p("gamma", Float(Positive), D::Float("5")),
+        ],
+    ),
+    c("SigmaSqrt", &[], LossWeight, "loss_weight::SigmaSqrt", &[]),
+    c(
+        "CosMapWeight",
+        &[],
+        LossWeight,
+        "loss_weight::CosMapWeight",
+        &[],
     ),
     c(
         "Adaptive",

@@ -591,6 +591,10 @@ impl<S: Clone> Validator<S> {
             Def::Bool(b) => vec![GArg::Bool(b)],
             Def::Range(a, b) => vec![GArg::Dec(default_decimal(a)), GArg::Dec(default_decimal(b))],
             Def::Empty => vec![GArg::Tuple(Vec::new())],
+            Def::Comp(path) => vec![GArg::Ty(Ty::Builtin {
+                path,
+                args: Vec::new(),
+            })],
             Def::Required | Def::Off => match p.kind {
                 Kind::Component(role) => vec![GArg::Ty(self.fallback(role))],
                 _ => Vec::new(),

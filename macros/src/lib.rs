@@ -77,7 +77,7 @@ use proc_macro::TokenStream;
 /// | scaler | `Vp`, `Lerp` |
 /// | target | `Epsilon`, `X0`, `V`, `RectifiedFlows` |
 /// | noise_cond | `CosineT(s = 0.008)`, `Edm`, `Sigmoid`, `LogSnr`, `EdmSigma(sigma_data = 1)`, `RectifiedFlows`, `StableDiffusion(linear_range = [0.00085, 0.012], total_steps = 1000)`, `Discrete(noise_cond, steps = 1000, continuous_range = [0, 1])` |
-/// | loss_weight | `Constant(v = 1)`, `Snr`, `P2(k = 1, gamma = 1, s = 1)`, `SnrPlusOne`, `MinSnr(max_snr = 5)`, `MinSnrPlusOne(max_snr = 5)`, `TruncatedSnr(min_snr = 1)`, `Sech(div = 2)`, `Debiased`, `Sigmoid(s = 1)`, `Composed(mul = [], div = [])`, `Adaptive(logsnr_range = [-10, 10], buckets = 300, weight_range = [1e-7, 1e7])` |
+/// | loss_weight | `Constant(v = 1)`, `Snr`, `P2(k = 1, gamma = 1, s = 1)`, `SnrPlusOne`, `MinSnr(max_snr = 5)`, `MinSnrPlusOne(max_snr = 5)`, `TruncatedSnr(min_snr = 1)`, `Sech(div = 2)`, `Debiased`, `Sigmoid(s = 1)`, `Composed(mul = [], div = [])`, `Adaptive(logsnr_range = [-10, 10], buckets = 300, weight_range = [1e-7, 1e7])`, `EdmWeight(target = X0, sigma_data = 0.5)`, `SoftMinSnr(target = X0, sigma_data = 1)`, `MinSnrGamma(target = Epsilon, gamma = 5)`, `SigmaSqrt`, `CosMapWeight` |
 ///
 /// `PiecewiseLinear` needs run-time tables: build it by hand and pass it to
 /// `Gdf::new`. `AdaptiveTrain` and `Adaptive` carry state (their buckets), so a framework

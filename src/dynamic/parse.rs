@@ -15,6 +15,7 @@ use super::{
     CondKind, DynLossWeight, DynNoiseCond, DynScaler, DynSchedule, DynTarget, ScheduleKind,
     WeightKind,
 };
+use crate::dynamic::DynWeighting;
 use crate::error::GdfError;
 use crate::framework::Gdf;
 use crate::scaler::Stretched;
@@ -746,6 +747,14 @@ impl Builder {
         Some(DynNoiseCond::new(kind))
     }
 
+    /// A modern weight, or its constructor's error at `at`.
+    fn modern(&mut self, w: crate::Result<DynWeighting>, at: &Sp) -> Option<WeightKind> {
+        match w {
+            Ok(w) => Some(WeightKind::Modern(w)),
+            Err(e) => self.fail(at.clone(), e.to_string()),
+        }
+    }
+
     fn loss_weight(&mut self, ty: &Ty<Sp>, at: &Sp) -> Option<DynLossWeight> {
         let Ty::Builtin { path, args } = ty else {
             return self.fail(at.clone(), shape("a user loss weight"));
@@ -780,6 +789,20 @@ impl Builder {
                 DynLossWeight::adaptive([lo.f64(), hi.f64()], *n as usize, [wlo.f64(), whi.f64()])
                     .kind
             }
+            ("loss_weight::EdmWeight", [GArg::Ty(t), GArg::Dec(sd)]) => {
+                let t = self.target(t, at)?;
+                self.modern(DynWeighting::edm(t, sd.f64()), at)?
+            }
+            ("loss_weight::SoftMinSnr", [GArg::Ty(t), GArg::Dec(sd)]) => {
+                let t = self.target(t, at)?;
+                self.modern(DynWeighting::soft_min_snr(t, sd.f64()), at)?
+            }
+            ("loss_weight::MinSnrGamma", [GArg::Ty(t), GArg::Dec(g)]) => {
+                let t = self.target(t, at)?;
+                self.modern(DynWeighting::min_snr_gamma(t, g.f64()), at)?
+            }
+            ("loss_weight::SigmaSqrt", []) => WeightKind::Modern(DynWeighting::SigmaSqrt),
+            ("loss_weight::CosMapWeight", []) => WeightKind::Modern(DynWeighting::CosMap),
             ("loss_weight::Clamped", [GArg::Ty(inner), GArg::Dec(lo), GArg::Dec(hi)]) => {
                 let mut w = self.loss_weight(inner, at)?;
                 w.clamp_range = [lo.f64(), hi.f64()];

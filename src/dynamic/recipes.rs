@@ -270,7 +270,7 @@ impl LossWeight for DynWeighting {
                 from_x0(target, wt::soft_min_snr_x0(l, sigma_data), l)
             }
             DynWeighting::MinSnrGamma { target, gamma } => {
-                from_x0(target, l.exp().min(F::of(gamma)), l)
+                from_x0(target, wt::formula::min_snr_gamma_x0(l, F::of(gamma)), l)
             }
             DynWeighting::SigmaSqrt => SigmaSqrt.weight(l),
             DynWeighting::CosMap => CosMapWeight.weight(l),
