@@ -95,6 +95,9 @@ pub enum ScheduleKind {
     },
     /// [`sc::Interpolated`].
     Interpolated(Box<DynSchedule>, Box<DynSchedule>, [f64; 2]),
+    /// A training density of [`crate::density`] (logit-normal, mode sampling, EDM's
+    /// log-normal, cosmap, uniform discrete timesteps).
+    Density(DynDensity),
 }
 
 /// A schedule configured at run time: a formula plus the shared wrapper's settings.
@@ -254,6 +257,7 @@ impl LogSnrFn for DynSchedule {
             ScheduleKind::Interpolated(a, b, k) => {
                 sc::write_interpolated(&mut head, &|o| a.write_decl(o), &|o| b.write_decl(o), *k)?
             }
+            ScheduleKind::Density(d) => d.write_decl(&mut head)?,
         }
         if extra.is_empty() {
             out.write_str(&head)
@@ -288,11 +292,13 @@ impl Schedule for DynSchedule {
             ScheduleKind::StableDiffusion { .. } => "StableDiffusion",
             ScheduleKind::AdaptiveTrain { .. } => "AdaptiveTrain",
             ScheduleKind::Interpolated(..) => "Interpolated",
+            ScheduleKind::Density(d) => d.name(),
         }
     }
     fn accepts_t(&self) -> bool {
         match &self.kind {
             ScheduleKind::EdmTrain { .. } | ScheduleKind::AdaptiveTrain { .. } => false,
+            ScheduleKind::Density(d) => d.accepts_t(),
             ScheduleKind::Interpolated(a, b, _) => a.accepts_t() && b.accepts_t(),
             _ => true,
         }
@@ -317,6 +323,7 @@ impl Schedule for DynSchedule {
                 )
             }
             ScheduleKind::EdmTrain { .. } | ScheduleKind::AdaptiveTrain { .. } => F::nan(),
+            ScheduleKind::Density(d) => d.f(t),
         }
     }
     fn own_shift(&self) -> f64 {
@@ -331,6 +338,7 @@ impl Schedule for DynSchedule {
     fn draw_t(&self, rng: &mut dyn RngCore) -> f64 {
         match &self.kind {
             ScheduleKind::Cosine(_) => draw_cosine_t(rng),
+            ScheduleKind::Density(d) => d.draw_t(rng),
             _ => 1.0 - rand::Rng::random::<f64>(rng),
         }
     }
@@ -344,6 +352,7 @@ impl Schedule for DynSchedule {
                 Some(core) => F::of(core.draw(rng)),
                 None => F::nan(),
             },
+            ScheduleKind::Density(d) => d.draw_raw(rng),
             _ => self.f(F::of(self.draw_t(rng))),
         }
     }

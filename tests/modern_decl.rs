@@ -1,6 +1,6 @@
-//! The modern loss weights in `gdf!`, in `Display` and in run-time text: a declared framework
-//! is the hand-written type, prints text that parses back to a twin with the same numbers, and
-//! bad values are refused with the catalog's messages.
+//! The modern loss weights and training densities in `gdf!`, in `Display` and in run-time
+//! text: a declared framework is the hand-written type, prints text that parses back to a twin
+//! with the same numbers, and bad values are refused with the catalog's messages.
 
 use core::any::TypeId;
 
@@ -20,6 +20,76 @@ gdf!(Sd3 = schedule: RectifiedFlows, scaler: Lerp, target: RectifiedFlows, noise
      loss_weight: SigmaSqrt);
 gdf!(Cos = schedule: RectifiedFlows, scaler: Lerp, target: RectifiedFlows, noise_cond: LogSnr,
      loss_weight: CosMapWeight(clamp_range = [0.0, 10.0]));
+
+gdf!(Sd3Train = schedule: LogitNormal(m = 0, s = 1, shift = 3), scaler: Lerp,
+     target: RectifiedFlows, noise_cond: LogSnr, loss_weight: SigmaSqrt);
+gdf!(Mode = schedule: ModeSampling, scaler: Lerp, target: RectifiedFlows, noise_cond: LogSnr,
+     loss_weight: CosMapWeight);
+gdf!(EdmPaper = schedule: EdmLogNormal, scaler: Vp, target: X0, noise_cond: Edm,
+     loss_weight: EdmWeight);
+gdf!(CosMapD = schedule: CosMap, scaler: Lerp, target: RectifiedFlows, noise_cond: LogSnr,
+     loss_weight: Constant);
+
+#[test]
+fn declared_densities_are_the_plain_types_and_draw_as_their_parsed_twins() {
+    use gdf::density::{CosMap, EdmLogNormal, LogitNormal, ModeSampling};
+    use gdf::framework::{DiffuseArgs, Gdf};
+    use gdf::konst::Dec;
+    use typenum::{P3, Z0};
+    assert_eq!(
+        TypeId::of::<Sd3Train>(),
+        TypeId::of::<
+            Gdf<
+                schedule::Shifted<LogitNormal, Dec<P3, Z0>>,
+                scaler::Lerp,
+                target::RectifiedFlows,
+                noise_cond::LogSnr,
+                gdf::loss_weight::SigmaSqrt,
+            >,
+        >()
+    );
+    assert_eq!(
+        TypeId::of::<EdmPaper>(),
+        TypeId::of::<
+            Gdf<EdmLogNormal, scaler::Vp, target::X0, noise_cond::Edm, gdf::loss_weight::EdmWeight>,
+        >()
+    );
+    assert_eq!(
+        TypeId::of::<Mode>(),
+        TypeId::of::<
+            Gdf<
+                ModeSampling,
+                scaler::Lerp,
+                target::RectifiedFlows,
+                noise_cond::LogSnr,
+                gdf::loss_weight::CosMapWeight,
+            >,
+        >()
+    );
+    let _ = CosMap;
+    // The printed text parses to a twin that draws the same training λ, bit for bit.
+    fn same_draws<G: core::fmt::Display + gdf::framework::Framework>(g: &G) {
+        let text = g.to_string();
+        let twin: DynGdf = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(twin.to_string(), text);
+        let x0 = vec![0.0f64; 64 * 4];
+        let args = DiffuseArgs {
+            seed: 42,
+            ..Default::default()
+        };
+        let a = g.diffuse(&x0, 64, &args).unwrap();
+        let b = twin.diffuse(&x0, 64, &args).unwrap();
+        assert_eq!(a.logsnr, b.logsnr, "{text}");
+        assert_eq!(a.loss_weight, b.loss_weight, "{text}");
+    }
+    same_draws(&Sd3Train::default());
+    same_draws(&Mode::default());
+    same_draws(&EdmPaper::default());
+    same_draws(&CosMapD::default());
+    assert!(Sd3Train::default()
+        .to_string()
+        .starts_with("schedule: LogitNormal(m = 0.0, s = 1.0, shift = 3.0)"));
+}
 
 #[test]
 fn declared_weights_are_the_plain_types() {
@@ -151,5 +221,16 @@ fn bad_values_are_refused_at_run_time_like_the_macro() {
     ] {
         let e = format!("{base}{weight}").parse::<DynGdf>().unwrap_err();
         assert!(e.to_string().contains(needle), "{weight}: {e}");
+    }
+    let tail = ", scaler: Lerp, target: RectifiedFlows, noise_cond: LogSnr, loss_weight: Constant";
+    for (schedule, needle) in [
+        ("LogitNormal(s = 0)", "`s` must be positive"),
+        ("EdmLogNormal(p_std = -1)", "`p_std` must be positive"),
+        ("ModeSampling(scale = 5)", "scale"),
+    ] {
+        let e = format!("schedule: {schedule}{tail}")
+            .parse::<DynGdf>()
+            .unwrap_err();
+        assert!(e.to_string().contains(needle), "{schedule}: {e}");
     }
 }

@@ -97,6 +97,8 @@ pub enum Check {
     Positive,
     /// `>= 0`.
     NonNegative,
+    /// Within SD3 mode sampling's monotone range `[−1, 2/(π−2)]`.
+    ModeScale,
 }
 
 /// A check on a `[lo, hi]` range (every range also needs `lo < hi`).
@@ -365,6 +367,35 @@ pub static COMPONENTS: &[Component] = &[
             p("min_probs", Float(NonNegative), D::Float("0")),
         ],
     ),
+    // Training densities (`gdf::density`): schedules for training.
+    c(
+        "LogitNormal",
+        &[],
+        Schedule,
+        "density::LogitNormal",
+        &[
+            p("m", Float(Any), D::Float("0")),
+            p("s", Float(Positive), D::Float("1")),
+        ],
+    ),
+    c(
+        "ModeSampling",
+        &[],
+        Schedule,
+        "density::ModeSampling",
+        &[p("scale", Float(ModeScale), D::Float("1.29"))],
+    ),
+    c(
+        "EdmLogNormal",
+        &[],
+        Schedule,
+        "density::EdmLogNormal",
+        &[
+            p("p_mean", Float(Any), D::Float("-1.2")),
+            p("p_std", Float(Positive), D::Float("1.2")),
+        ],
+    ),
+    c("CosMap", &[], Schedule, "density::CosMap", &[]),
     Component {
         positional: 2,
         ..c(

@@ -682,6 +682,9 @@ impl<S: Clone> Validator<S> {
             Check::Any => None,
             Check::Positive if x <= 0.0 => Some("positive"),
             Check::NonNegative if x < 0.0 => Some("zero or positive"),
+            Check::ModeScale if !(-1.0..=2.0 / (core::f64::consts::PI - 2.0)).contains(&x) => {
+                Some("within [-1, 2/(π−2) ≈ 1.752] (where the mode-sampling map is monotone)")
+            }
             _ => None,
         };
         if let Some(must) = bad {

@@ -15,7 +15,7 @@ use super::{
     CondKind, DynLossWeight, DynNoiseCond, DynScaler, DynSchedule, DynTarget, ScheduleKind,
     WeightKind,
 };
-use crate::dynamic::DynWeighting;
+use crate::dynamic::{DynDensity, DynWeighting};
 use crate::error::GdfError;
 use crate::framework::Gdf;
 use crate::scaler::Stretched;
@@ -653,6 +653,16 @@ impl Builder {
                     Err(e) => return self.fail(sp.clone(), e.to_string()),
                 }
             }
+            ("density::LogitNormal", [GArg::Dec(m), GArg::Dec(sd)]) => {
+                self.density(DynDensity::logit_normal(m.f64(), sd.f64()), at)?
+            }
+            ("density::ModeSampling", [GArg::Dec(scale)]) => {
+                self.density(DynDensity::mode_sampling(scale.f64()), at)?
+            }
+            ("density::EdmLogNormal", [GArg::Dec(m), GArg::Dec(sd)]) => {
+                self.density(DynDensity::edm_lognormal(m.f64(), sd.f64()), at)?
+            }
+            ("density::CosMap", []) => ScheduleKind::Density(DynDensity::CosMap),
             ("schedule::Shifted", [GArg::Ty(inner), GArg::Dec(k)]) => {
                 let mut s = self.schedule(inner, at)?;
                 s.shift = k.f64();
@@ -745,6 +755,14 @@ impl Builder {
             _ => return self.fail(at.clone(), shape(path)),
         };
         Some(DynNoiseCond::new(kind))
+    }
+
+    /// A training density, or its constructor's error at `at`.
+    fn density(&mut self, d: crate::Result<DynDensity>, at: &Sp) -> Option<ScheduleKind> {
+        match d {
+            Ok(d) => Some(ScheduleKind::Density(d)),
+            Err(e) => self.fail(at.clone(), e.to_string()),
+        }
     }
 
     /// A modern weight, or its constructor's error at `at`.
