@@ -182,14 +182,34 @@ zst!(
 /// The mode-sampling RF time of `u`: `1 − u − scale·(cos²(πu/2) − 1 + u)`.
 #[inline(always)]
 pub fn mode_sampling_t<F: Real>(u: F, scale: f64) -> F {
-    let c = (F::FRAC_PI_2() * u).cos();
-    F::one() - u - F::of(scale) * (c * c - F::one() + u)
+    formula::mode_t(u, F::of(scale))
 }
 
 /// λ of an RF time `t`: `2 ln((1−t)/t)`.
 #[inline(always)]
 pub fn rf_logsnr<F: Real>(t: F) -> F {
-    F::of(2.0) * ((F::one() - t).ln() - t.ln())
+    formula::rf_logsnr(t)
+}
+
+/// The formulas of the densities that are also sampling schedules (host, and `cube` on the
+/// device).
+#[crate::formulas]
+pub mod formula {
+    /// The mode-sampling RF time of `u`: `1 − u − scale·(cos²(πu/2) − 1 + u)`.
+    pub fn mode_t<F: Float>(u: F, scale: F) -> F {
+        let c = F::cos(konst::<F>(core::f64::consts::FRAC_PI_2) * u);
+        F::new(1.0) - u - scale * (c * c - F::new(1.0) + u)
+    }
+    /// The same map written in gdf's `t = 1 − u`: `t − scale·(sin²(πt/2) − t)`, which keeps
+    /// its accuracy as `t → 0` (no `1 − (1 − t)` rounding; λ stays finite and right).
+    pub fn mode_t_of_t<F: Float>(t: F, scale: F) -> F {
+        let s = F::sin(konst::<F>(core::f64::consts::FRAC_PI_2) * t);
+        t - scale * (s * s - t)
+    }
+    /// λ of an RF time `t`: `2 ln((1−t)/t)`.
+    pub fn rf_logsnr<F: Float>(t: F) -> F {
+        F::new(2.0) * (F::ln(F::new(1.0) - t) - F::ln(t))
+    }
 }
 
 impl<Scale: Const> ModeSampling<Scale> {
@@ -220,7 +240,7 @@ impl<Scale: Const> Schedule for ModeSampling<Scale> {
         "ModeSampling"
     }
     fn f<F: Real>(&self, t: F) -> F {
-        rf_logsnr(mode_sampling_t(F::one() - t, Scale::F64))
+        formula::rf_logsnr(formula::mode_t_of_t(t, F::of(Scale::F64)))
     }
 }
 
@@ -305,5 +325,46 @@ impl Schedule for UniformTimesteps {
     fn draw_raw<F: Real>(&self, rng: &mut dyn RngCore) -> F {
         let k = rng.random_range(0..self.table.len());
         F::of(-2.0 * (self.table.sigmas()[k] as f64).ln())
+    }
+}
+
+#[cfg(gdf_kernel)]
+mod device {
+    use super::*;
+    use crate::formula::device::konst;
+    #[allow(unused_imports)]
+    use crate::konst::Const;
+    use crate::schedule::{CubeSchedule, ScheduleConsts};
+    use cubecl::prelude::*;
+
+    impl<Scale: Const> ScheduleConsts for ModeSampling<Scale> {}
+    #[cube]
+    impl<Scale: Const> CubeSchedule for ModeSampling<Scale> {
+        fn raw<F: Float>(t: F, _state: &[F]) -> F {
+            formula::cube::rf_logsnr::<F>(formula::cube::mode_t_of_t::<F>(
+                t,
+                konst::<F>(comptime!(Scale::F64)),
+            ))
+        }
+    }
+
+    impl<M: Const, S: Const> ScheduleConsts for LogitNormal<M, S> {
+        const ACCEPTS_T: bool = false;
+    }
+    #[cube]
+    impl<M: Const, S: Const> CubeSchedule for LogitNormal<M, S> {
+        fn raw<F: Float>(t: F, _state: &[F]) -> F {
+            crate::schedule::training_only_nan::<F>(t)
+        }
+    }
+
+    impl<PM: Const, PS: Const> ScheduleConsts for EdmLogNormal<PM, PS> {
+        const ACCEPTS_T: bool = false;
+    }
+    #[cube]
+    impl<PM: Const, PS: Const> CubeSchedule for EdmLogNormal<PM, PS> {
+        fn raw<F: Float>(t: F, _state: &[F]) -> F {
+            crate::schedule::training_only_nan::<F>(t)
+        }
     }
 }

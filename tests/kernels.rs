@@ -658,6 +658,8 @@ fn schedules_match_host() {
         sch::Shifted::<_, Dec<P2, typenum::Z0>>::new(<sch::Cosine>::new()),
         sch::DiscreteSteps::<_, U11>::new(<sch::Linear>::new()),
         sch::NoLimits::new(sch::Shifted::<_, Dec<P2, typenum::Z0>>::new(<sch::EdmSample>::new())),
+        <gdf::density::ModeSampling>::new(),
+        sch::Shifted::<_, Dec<P2, typenum::Z0>>::new(<gdf::density::ModeSampling>::new()),
     );
     // Training-only schedules are refused with a typed error.
     let e = eval::eval_schedule(&c, &<sch::EdmTrain>::new(), &[0.5f32], 1.0).unwrap_err();

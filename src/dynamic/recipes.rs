@@ -150,7 +150,7 @@ impl Schedule for DynDensity {
         match self {
             DynDensity::LogitNormal { .. } | DynDensity::EdmLogNormal { .. } => F::nan(),
             DynDensity::ModeSampling { scale } => {
-                dn::rf_logsnr(dn::mode_sampling_t(F::one() - t, *scale))
+                dn::formula::rf_logsnr(dn::formula::mode_t_of_t(t, F::of(*scale)))
             }
             DynDensity::CosMap => dn::cos_map(t),
             DynDensity::UniformTimesteps(u) => u.f(t),

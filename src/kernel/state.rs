@@ -241,3 +241,9 @@ no_state!(
     [] lw::SigmaSqrt,
     [] lw::CosMapWeight,
 );
+
+no_state!(
+    [S: Const] crate::density::ModeSampling<S>,
+    [M: Const, S: Const] crate::density::LogitNormal<M, S>,
+    [M: Const, S: Const] crate::density::EdmLogNormal<M, S>,
+);
