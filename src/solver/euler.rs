@@ -363,101 +363,69 @@ impl TwoStageState {
     }
 }
 
-/// EDM's Heun (Alg. 2; k-diffusion `sample_heun`) with churn (SPEC §1.3). 2 NFE per step,
-/// 1 on a step to `λ = +∞`.
-#[derive(Clone, Debug)]
-pub struct Heun(TwoStageState);
+/// A two-stage solver with churn (Heun, DPM-2): its type, constructors and `Solver` impl.
+macro_rules! two_stage_solver {
+    ($(#[$m:meta])* $ty:ident, $kind:expr, $name:literal, $what:literal) => {
+        $(#[$m])*
+        #[derive(Clone, Debug)]
+        pub struct $ty(TwoStageState);
 
-impl Default for Heun {
-    fn default() -> Self {
-        Self(TwoStageState::new(TwoStage::Heun, Churn::default()))
-    }
+        impl Default for $ty {
+            fn default() -> Self {
+                Self(TwoStageState::new($kind, Churn::default()))
+            }
+        }
+
+        impl $ty {
+            #[doc = concat!("Deterministic ", $what, ".")]
+            pub fn new() -> Self {
+                Self::default()
+            }
+            #[doc = concat!($what, " with churn.")]
+            pub fn with_churn(churn: Churn) -> Result<Self> {
+                churn.validate()?;
+                Ok(Self(TwoStageState::new($kind, churn)))
+            }
+            /// The churn settings.
+            pub fn churn(&self) -> &Churn {
+                &self.0.churn
+            }
+        }
+
+        impl Solver for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn start(&mut self, grid: &Grid) -> Result<()> {
+                check_finite_start($name, grid)?;
+                self.0.step = 0;
+                self.0.stage = 0;
+                Ok(())
+            }
+            fn plan(&mut self, grid: &Grid) -> Option<Eval> {
+                self.0.plan(grid)
+            }
+            fn nfe(&self, grid: &Grid) -> usize {
+                TwoStageState::nfe(grid)
+            }
+            fn history(&self) -> usize {
+                2
+            }
+        }
+    };
 }
 
-impl Heun {
-    /// Deterministic Heun.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Heun with churn.
-    pub fn with_churn(churn: Churn) -> Result<Self> {
-        churn.validate()?;
-        Ok(Self(TwoStageState::new(TwoStage::Heun, churn)))
-    }
-    /// The churn settings.
-    pub fn churn(&self) -> &Churn {
-        &self.0.churn
-    }
-}
+two_stage_solver!(
+    /// EDM's Heun (Alg. 2; k-diffusion `sample_heun`) with churn (SPEC §1.3). 2 NFE per step,
+    /// 1 on a step to `λ = +∞`.
+    Heun, TwoStage::Heun, "heun", "Heun"
+);
 
-impl Solver for Heun {
-    fn name(&self) -> &'static str {
-        "heun"
-    }
-    fn start(&mut self, grid: &Grid) -> Result<()> {
-        check_finite_start("heun", grid)?;
-        self.0.step = 0;
-        self.0.stage = 0;
-        Ok(())
-    }
-    fn plan(&mut self, grid: &Grid) -> Option<Eval> {
-        self.0.plan(grid)
-    }
-    fn nfe(&self, grid: &Grid) -> usize {
-        TwoStageState::nfe(grid)
-    }
-    fn history(&self) -> usize {
-        2
-    }
-}
-
-/// k-diffusion `sample_dpm_2` with churn (SPEC §1.4): midpoint in λ. 2 NFE per step, 1 on a
-/// step to `λ = +∞`.
-#[derive(Clone, Debug)]
-pub struct Dpm2(TwoStageState);
-
-impl Default for Dpm2 {
-    fn default() -> Self {
-        Self(TwoStageState::new(TwoStage::Dpm2, Churn::default()))
-    }
-}
-
-impl Dpm2 {
-    /// Deterministic DPM-2.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// DPM-2 with churn.
-    pub fn with_churn(churn: Churn) -> Result<Self> {
-        churn.validate()?;
-        Ok(Self(TwoStageState::new(TwoStage::Dpm2, churn)))
-    }
-    /// The churn settings.
-    pub fn churn(&self) -> &Churn {
-        &self.0.churn
-    }
-}
-
-impl Solver for Dpm2 {
-    fn name(&self) -> &'static str {
-        "dpm_2"
-    }
-    fn start(&mut self, grid: &Grid) -> Result<()> {
-        check_finite_start("dpm_2", grid)?;
-        self.0.step = 0;
-        self.0.stage = 0;
-        Ok(())
-    }
-    fn plan(&mut self, grid: &Grid) -> Option<Eval> {
-        self.0.plan(grid)
-    }
-    fn nfe(&self, grid: &Grid) -> usize {
-        TwoStageState::nfe(grid)
-    }
-    fn history(&self) -> usize {
-        2
-    }
-}
+two_stage_solver!(
+    /// k-diffusion `sample_dpm_2` with churn (SPEC §1.4): midpoint in λ. 2 NFE per step, 1 on a
+    /// step to `λ = +∞`.
+    Dpm2, TwoStage::Dpm2, "dpm_2", "DPM-2"
+);
 
 /// k-diffusion `sample_dpm_2_ancestral` (SPEC §1.4): DPM-2 to `σ_down`, then `σ_up` of noise
 /// (η default 1, s_noise default 1). A step with `σ_down = 0` is one Euler evaluation and
