@@ -1356,3 +1356,119 @@ fn counter_noise_solvers_on_the_device_match_the_host() {
         }
     }
 }
+
+/// Linear guiders (CFG, autoguidance, a guidance interval) inside the device solvers' single
+/// launch per evaluation, against the host `Run::feed_guided` with the same guider, for two
+/// solvers; a non-linear guider is refused on the device with a typed error.
+#[test]
+fn linear_guiders_in_device_solver_runs_match_the_host() {
+    use gdf::guidance::{Apg, ClassifierFree, Gate, Guidance, Interval, Layout};
+    use gdf::kernel::solver::{DeviceNoise, DeviceRun};
+    use gdf::kernel::Launches;
+    use gdf::scaler::Vp;
+    use gdf::solver::{AnySolver, Grid, NoNoise, Run};
+    use gdf::target::Epsilon;
+    let Some(c) = client() else { return };
+    let (batch, per) = (2usize, 64usize);
+    let n = batch * per;
+    let lams = [-4.0, -1.5, 0.5, 2.5, 4.0];
+    let x_init: Vec<f32> = (0..n).map(|i| (i as f32 * 0.61).cos()).collect();
+    // ε-predictions of two Gaussian "classes" (μ = ±0.5, s = 0.5) at the input's level.
+    let eps_of = |x: &[f32], lv: gdf::solver::Level, mu: f64| -> Vec<f32> {
+        let (a, b, s2) = (lv.a, lv.b, 0.25);
+        x.iter()
+            .map(|&x| {
+                let d = (s2 * a * x as f64 + b * b * mu) / (s2 * a * a + b * b);
+                ((x as f64 - a * d) / b) as f32
+            })
+            .collect()
+    };
+    let mut interval = ClassifierFree::new(3.0).unwrap();
+    interval.gate = Gate {
+        interval: Some(Interval::new(-2.0, 1.0).unwrap()),
+        ..Gate::default()
+    };
+    let guiders = [
+        ClassifierFree::new(4.0).unwrap(),
+        ClassifierFree::autoguidance(2.0).unwrap(),
+        interval,
+    ];
+    for name in ["dpmpp_2m", "heun"] {
+        for g in &guiders {
+            let grid = Grid::new(&Vp, &lams).unwrap();
+            let mut host = Run::new(
+                AnySolver::from_name(name).unwrap(),
+                grid.clone(),
+                x_init.clone(),
+                batch,
+                NoNoise,
+            )
+            .unwrap();
+            let layout = Layout::new(batch, &[per]).unwrap();
+            let mut hg = g.clone();
+            while let Some(req) = host.next_eval().unwrap() {
+                let (cc, uu) = (
+                    eps_of(req.x, req.level, 0.5),
+                    eps_of(req.x, req.level, -0.5),
+                );
+                let ctx = host.guidance_ctx().unwrap();
+                let u = hg.needs_uncond(&ctx).unwrap().then_some(&uu[..]);
+                host.feed_guided(&mut hg, &layout, &Epsilon, &cc, u)
+                    .unwrap();
+            }
+            let mut dev = DeviceRun::<f32, _>::new(
+                &c,
+                AnySolver::from_name(name).unwrap(),
+                grid,
+                &up(&c, &x_init),
+                batch,
+                per,
+                DeviceNoise::None,
+            )
+            .unwrap();
+            while let Some(req) = dev.next_eval().unwrap() {
+                let x = down(&c, &req.x);
+                let (cc, uu) = (eps_of(&x, req.level, 0.5), eps_of(&x, req.level, -0.5));
+                let ctx = dev.guidance_ctx().unwrap();
+                let uh = up(&c, &uu);
+                let u = g.needs_uncond(&ctx).unwrap().then_some(&uh);
+                let before = Launches::count();
+                dev.feed_guided::<_, Epsilon>(g, &up(&c, &cc), u).unwrap();
+                assert_eq!(
+                    Launches::count() - before,
+                    1,
+                    "{name}: one launch per guided evaluation"
+                );
+            }
+            let (h, d) = (host.x().to_vec(), down(&c, dev.x()));
+            for (i, (&d, &h)) in d.iter().zip(&h).enumerate() {
+                assert!(
+                    (d - h).abs() <= 1e-4 + 1e-4 * h.abs(),
+                    "{name} / {}: x[{i}] device {d}, host {h}",
+                    g.name()
+                );
+            }
+        }
+    }
+    // A non-linear guider is refused on the device.
+    let grid = Grid::new(&Vp, &lams).unwrap();
+    let mut dev = DeviceRun::<f32, _>::new(
+        &c,
+        AnySolver::from_name("euler").unwrap(),
+        grid,
+        &up(&c, &x_init),
+        batch,
+        per,
+        DeviceNoise::None,
+    )
+    .unwrap();
+    dev.next_eval().unwrap();
+    let zeros = up(&c, &vec![0.0f32; n]);
+    let e = dev
+        .feed_guided::<_, Epsilon>(&Apg::new(5.0).unwrap(), &zeros, Some(&zeros))
+        .unwrap_err();
+    assert!(
+        matches!(e, gdf::kernel::KernelError::HostOnly { .. }),
+        "{e}"
+    );
+}

@@ -35,7 +35,8 @@ pub struct PassFlags {
     /// The slot each row writes (0..=3; 3 is the newest history entry).
     pub dst: [u32; 2],
     /// 0: nothing fed; 1: the fed buffer is the x0-prediction; 2: it is the target's raw
-    /// output, converted at the evaluated level.
+    /// output, converted at the evaluated level; 3: two raw outputs `c`, `u` combined as
+    /// `α·c + β·u` (a linear guider), then converted.
     pub fed: u32,
     /// The evaluated buffer (0..=2), read by the conversion.
     pub in_slot: u32,
@@ -66,6 +67,10 @@ pub struct PassScalars {
     pub a: f32,
     /// `b` of the evaluated level.
     pub b: f32,
+    /// The linear guider's `α` (fed mode 3).
+    pub alpha: f32,
+    /// The linear guider's `β` (fed mode 3).
+    pub beta: f32,
 }
 
 /// The value of slot `k` (a comptime index) among the kernel's locals.
@@ -117,6 +122,7 @@ fn pass_kernel<F: Float, T: CubeTarget>(
     d2: &[F],
     d3: &[F],
     fed: &[F],
+    fed_u: &[F],
     rec: &[F],
     coefs: &[F],
     args: PassScalars,
@@ -164,6 +170,12 @@ fn pass_kernel<F: Float, T: CubeTarget>(
     if comptime!(flags.fed == 2) {
         let xin = slot::<F>(flags.in_slot, vx, vs, va, v0, v1, v2, v3, n0, n1);
         v0 = T::x0::<F>(xin, fed[i], F::cast_from(args.a), F::cast_from(args.b));
+        d0[i] = v0;
+    }
+    if comptime!(flags.fed == 3) {
+        let xin = slot::<F>(flags.in_slot, vx, vs, va, v0, v1, v2, v3, n0, n1);
+        let p = F::cast_from(args.alpha) * fed[i] + F::cast_from(args.beta) * fed_u[i];
+        v0 = T::x0::<F>(xin, p, F::cast_from(args.a), F::cast_from(args.b));
         d0[i] = v0;
     }
     let iu = i as u32;
@@ -307,6 +319,8 @@ pub struct DeviceRun<'c, F, S: Solver> {
     total: usize,
     draws: usize,
     steps_done: usize,
+    /// The unconditional buffer and `(α, β)` of a linear guider being fed.
+    guided: Option<(Handle, f64, f64)>,
     _f: PhantomData<F>,
 }
 
@@ -358,6 +372,7 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
             total,
             draws: 0,
             steps_done: 0,
+            guided: None,
             _f: PhantomData,
         })
     }
@@ -433,6 +448,60 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
     /// evaluated level inside the same launch.
     pub fn feed<T: CubeTarget>(&mut self, pred: &Handle) -> Result<Option<usize>, KernelError> {
         self.feed_with::<T>(pred, 2)
+    }
+
+    /// The guidance context of the pending evaluation (as
+    /// [`Run::guidance_ctx`](crate::solver::Run::guidance_ctx)).
+    pub fn guidance_ctx(&self) -> Result<crate::guidance::StepCtx, KernelError> {
+        let e = self.pending.ok_or_else(|| GdfError::Invalid {
+            message: "no pending evaluation (call next_eval first)".into(),
+        })?;
+        Ok(crate::guidance::StepCtx::new(e.step, self.grid.steps())?.at(e.level.lam)?)
+    }
+
+    /// Feeds the conditional output `cond` and the unconditional (or weaker model's) output
+    /// `uncond` of target `T` through a **linear** guider: its per-step coefficients
+    /// ([`Guidance::linear`](crate::guidance::Guidance::linear)) fold into the same single
+    /// launch (CFG without rescale, autoguidance, any window or interval). `uncond` may be
+    /// `None` where the guider does not need it at this evaluation. Non-linear guiders (a
+    /// rescale, APG, CFG-Zero*, tangential CFG) need a reduction pass the device does not run
+    /// yet: they are refused with [`KernelError::HostOnly`].
+    pub fn feed_guided<G: crate::guidance::Guidance, T: CubeTarget>(
+        &mut self,
+        guider: &G,
+        cond: &Handle,
+        uncond: Option<&Handle>,
+    ) -> Result<Option<usize>, KernelError> {
+        let ctx = self.guidance_ctx()?;
+        let Some([alpha, beta]) = guider.linear(&ctx)? else {
+            return Err(KernelError::HostOnly {
+                component: "a non-linear guider (rescale, APG, CFG-Zero*, tangential CFG) on \
+                            the device",
+            });
+        };
+        match uncond {
+            Some(u) => {
+                self.guided = Some((u.clone(), alpha, beta));
+                let r = self.feed_with::<T>(cond, 3);
+                self.guided = None;
+                r
+            }
+            None if beta == 0.0 => {
+                // u is unused (β = 0); bind c in its place so every read stays in bounds.
+                self.guided = Some((cond.clone(), alpha, 0.0));
+                let r = self.feed_with::<T>(cond, 3);
+                self.guided = None;
+                r
+            }
+            None => Err(GdfError::Invalid {
+                message: format!(
+                    "{}: guidance is on at step {} and needs the unconditional output, got None",
+                    guider.name(),
+                    ctx.step
+                ),
+            }
+            .into()),
+        }
     }
 
     fn feed_with<T: CubeTarget>(
@@ -553,6 +622,10 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
                 .into())
             }
         };
+        let (fed_u, alpha, beta) = match &self.guided {
+            Some((u, a, b)) => (u.clone(), *a, *b),
+            None => (self.dummy.clone(), 1.0, 0.0),
+        };
         let coefs: Vec<F> = coefs.iter().map(|&c| F::new(c as f32)).collect();
         let coefs = upload(self.client, &coefs);
         let flags = PassFlags {
@@ -587,6 +660,7 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
                 arg(&self.hist[2], n),
                 arg(&self.hist[3], n),
                 arg(&fed_h, if fed_mode > 0 { n } else { 1 }),
+                arg(&fed_u, if fed_mode == 3 { n } else { 1 }),
                 arg(&rec, rec_len.max(1)),
                 arg(&coefs, 2 * SLOTS),
                 PassScalarsLaunch::new(
@@ -599,6 +673,8 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
                     used[1],
                     level.a as f32,
                     level.b as f32,
+                    alpha as f32,
+                    beta as f32,
                 ),
                 flags,
             )
