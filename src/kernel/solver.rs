@@ -36,14 +36,28 @@ pub struct PassFlags {
     pub dst: [u32; 2],
     /// 0: nothing fed; 1: the fed buffer is the x0-prediction; 2: it is the target's raw
     /// output, converted at the evaluated level; 3: two raw outputs `c`, `u` combined as
-    /// `α·c + β·u` (a linear guider), then converted.
+    /// `α·c + β·u` (a linear guider), then converted; 4: a non-linear guider's per-sample
+    /// `α·c + β·u + γ·m + δ·(c − u)` (see [`GuideFlags`]).
     pub fed: u32,
+    /// How mode 4 treats its inputs.
+    pub guide: GuideFlags,
     /// The evaluated buffer (0..=2), read by the conversion.
     pub in_slot: u32,
     /// Noise draws used (0..=2).
     pub nused: u32,
     /// Noise read from a recorded buffer instead of drawn.
     pub recorded: bool,
+}
+
+/// Comptime switches of a non-linear guider's combination (pass mode 4) and its reduction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct GuideFlags {
+    /// The guider acts on x0: `c` and `u` are converted to x0-predictions first.
+    pub x0_space: bool,
+    /// The unconditional output is bound (otherwise it counts as zeros).
+    pub has_u: bool,
+    /// The momentum buffer is read (and, in the pass, updated: `m ← Δ + β_m·m`).
+    pub momentum: bool,
 }
 
 /// Per-launch scalars of the pass kernel.
@@ -71,6 +85,8 @@ pub struct PassScalars {
     pub alpha: f32,
     /// The linear guider's `β` (fed mode 3).
     pub beta: f32,
+    /// The momentum `β_m` (fed mode 4 with momentum).
+    pub beta_m: f32,
 }
 
 /// The value of slot `k` (a comptime index) among the kernel's locals.
@@ -125,6 +141,8 @@ fn pass_kernel<F: Float, T: CubeTarget>(
     fed_u: &[F],
     rec: &[F],
     coefs: &[F],
+    mom: &mut [F],
+    gcoef: &[F],
     args: PassScalars,
     #[comptime] flags: PassFlags,
 ) {
@@ -170,6 +188,35 @@ fn pass_kernel<F: Float, T: CubeTarget>(
     if comptime!(flags.fed == 2) {
         let xin = slot::<F>(flags.in_slot, vx, vs, va, v0, v1, v2, v3, n0, n1);
         v0 = T::x0::<F>(xin, fed[i], F::cast_from(args.a), F::cast_from(args.b));
+        d0[i] = v0;
+    }
+    if comptime!(flags.fed == 4) {
+        let xin = slot::<F>(flags.in_slot, vx, vs, va, v0, v1, v2, v3, n0, n1);
+        let (a, b) = (F::cast_from(args.a), F::cast_from(args.b));
+        let mut c = fed[i];
+        let mut u = F::new(0.0);
+        if comptime!(flags.guide.has_u) {
+            u = fed_u[i];
+        }
+        if comptime!(flags.guide.x0_space) {
+            c = T::x0::<F>(xin, c, a, b);
+            if comptime!(flags.guide.has_u) {
+                u = T::x0::<F>(xin, u, a, b);
+            }
+        }
+        let s4 = (i / args.per as usize) * 4;
+        let delta = c - u;
+        let mut p = gcoef[s4] * c + gcoef[s4 + 1] * u + gcoef[s4 + 3] * delta;
+        if comptime!(flags.guide.momentum) {
+            let m = mom[i];
+            p += gcoef[s4 + 2] * m;
+            mom[i] = delta + F::cast_from(args.beta_m) * m;
+        }
+        if comptime!(flags.guide.x0_space) {
+            v0 = p;
+        } else {
+            v0 = T::x0::<F>(xin, p, a, b);
+        }
         d0[i] = v0;
     }
     if comptime!(flags.fed == 3) {
@@ -257,6 +304,108 @@ fn pass_kernel<F: Float, T: CubeTarget>(
     }
 }
 
+/// Sums a non-linear guider needs, per sample: unit `UNIT_POS` of cube `(0, s)` adds the
+/// elements `UNIT_POS + k·CUBE_DIM` of sample `s` and writes 14 partial sums: `Σc, Σu, Σm,
+/// ΣΔ` and the products `cc, cu, cm, cΔ, uu, um, uΔ, mm, mΔ, ΔΔ` (`Δ = c − u`), of the
+/// x0-predictions when the guider acts on x0.
+#[cube(launch_unchecked)]
+#[allow(clippy::too_many_arguments)]
+fn guide_reduce_kernel<F: Float, T: CubeTarget>(
+    xin: &[F],
+    fed: &[F],
+    fed_u: &[F],
+    mom: &[F],
+    partials: &mut [f32],
+    per: u32,
+    a: f32,
+    b: f32,
+    #[comptime] g: GuideFlags,
+) {
+    let s = CUBE_POS_Y;
+    let base = s * per;
+    let (af, bf) = (F::cast_from(a), F::cast_from(b));
+    let mut acc_c = 0.0f32;
+    let mut acc_u = 0.0f32;
+    let mut acc_m = 0.0f32;
+    let mut acc_d = 0.0f32;
+    let mut cc = 0.0f32;
+    let mut cu = 0.0f32;
+    let mut cm = 0.0f32;
+    let mut cd = 0.0f32;
+    let mut uu = 0.0f32;
+    let mut um = 0.0f32;
+    let mut ud = 0.0f32;
+    let mut mm = 0.0f32;
+    let mut md = 0.0f32;
+    let mut dd = 0.0f32;
+    let mut k = UNIT_POS;
+    while k < per {
+        let i = (base + k) as usize;
+        let mut c = fed[i];
+        let mut u = F::new(0.0);
+        if comptime!(g.has_u) {
+            u = fed_u[i];
+        }
+        if comptime!(g.x0_space) {
+            c = T::x0::<F>(xin[i], c, af, bf);
+            if comptime!(g.has_u) {
+                u = T::x0::<F>(xin[i], u, af, bf);
+            }
+        }
+        let cf = f32::cast_from(c);
+        let uf = f32::cast_from(u);
+        let mut mf = 0.0f32;
+        if comptime!(g.momentum) {
+            mf = f32::cast_from(mom[i]);
+        }
+        let df = cf - uf;
+        acc_c += cf;
+        acc_u += uf;
+        acc_m += mf;
+        acc_d += df;
+        cc += cf * cf;
+        cu += cf * uf;
+        cm += cf * mf;
+        cd += cf * df;
+        uu += uf * uf;
+        um += uf * mf;
+        ud += uf * df;
+        mm += mf * mf;
+        md += mf * df;
+        dd += df * df;
+        k += CUBE_DIM;
+    }
+    let o = ((s * CUBE_DIM + UNIT_POS) * 14) as usize;
+    partials[o] = acc_c;
+    partials[o + 1] = acc_u;
+    partials[o + 2] = acc_m;
+    partials[o + 3] = acc_d;
+    partials[o + 4] = cc;
+    partials[o + 5] = cu;
+    partials[o + 6] = cm;
+    partials[o + 7] = cd;
+    partials[o + 8] = uu;
+    partials[o + 9] = um;
+    partials[o + 10] = ud;
+    partials[o + 11] = mm;
+    partials[o + 12] = md;
+    partials[o + 13] = dd;
+}
+
+/// The guider's part of a pass.
+#[derive(Clone, Debug)]
+enum GuideFeed {
+    /// `α·c + β·u` (mode 3).
+    Linear { u: Handle, alpha: f64, beta: f64 },
+    /// Per-sample coefficients `[α, β, γ, δ]` (mode 4).
+    Full {
+        u: Handle,
+        coef: Handle,
+        flags: GuideFlags,
+        beta_m: f64,
+    },
+}
+
 /// Where a [`DeviceRun`]'s fresh normals come from.
 #[derive(Clone, Debug)]
 pub enum DeviceNoise {
@@ -319,8 +468,11 @@ pub struct DeviceRun<'c, F, S: Solver> {
     total: usize,
     draws: usize,
     steps_done: usize,
-    /// The unconditional buffer and `(α, β)` of a linear guider being fed.
-    guided: Option<(Handle, f64, f64)>,
+    /// What a guided feed adds to the pass (set for the one launch).
+    guided: Option<GuideFeed>,
+    /// The device momentum buffer of a guider that keeps one (APG), and the step it last saw.
+    mom: Option<Handle>,
+    mom_step: Option<usize>,
     _f: PhantomData<F>,
 }
 
@@ -373,6 +525,8 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
             draws: 0,
             steps_done: 0,
             guided: None,
+            mom: None,
+            mom_step: None,
             _f: PhantomData,
         })
     }
@@ -460,48 +614,150 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
     }
 
     /// Feeds the conditional output `cond` and the unconditional (or weaker model's) output
-    /// `uncond` of target `T` through a **linear** guider: its per-step coefficients
-    /// ([`Guidance::linear`](crate::guidance::Guidance::linear)) fold into the same single
-    /// launch (CFG without rescale, autoguidance, any window or interval). `uncond` may be
-    /// `None` where the guider does not need it at this evaluation. Non-linear guiders (a
-    /// rescale, APG, CFG-Zero*, tangential CFG) need a reduction pass the device does not run
-    /// yet: they are refused with [`KernelError::HostOnly`].
+    /// `uncond` of target `T` through a guider (see [`crate::guidance`]), as
+    /// [`Run::feed_guided`](crate::solver::Run::feed_guided) does on the host. A linear guider
+    /// at this evaluation (CFG without rescale, autoguidance, any window or interval) folds into
+    /// the update's single launch; a non-linear one (a rescale, APG, CFG-Zero*, tangential
+    /// CFG) adds one read-only reduction launch for its per-sample sums, whose coefficients
+    /// the host works out (`guidance::coefficient_table`) for the same single update launch.
+    /// APG's momentum lives in a device buffer. `uncond` may be `None` where the guider does
+    /// not need it at this evaluation. `layout` describes a sample as for the host.
+    ///
+    /// Errors: as [`Guidance::guide`](crate::guidance::Guidance::guide); norm groups other
+    /// than one per sample are refused with [`KernelError::HostOnly`].
     pub fn feed_guided<G: crate::guidance::Guidance, T: CubeTarget>(
         &mut self,
         guider: &G,
+        layout: &crate::guidance::Layout,
         cond: &Handle,
         uncond: Option<&Handle>,
     ) -> Result<Option<usize>, KernelError> {
+        use crate::guidance::{coefficient_table, Moments, Space};
+        let n = self.batch * self.per;
+        crate::error::check_len("layout", n, layout.len())?;
+        guider.validate()?;
         let ctx = self.guidance_ctx()?;
-        let Some([alpha, beta]) = guider.linear(&ctx)? else {
-            return Err(KernelError::HostOnly {
-                component: "a non-linear guider (rescale, APG, CFG-Zero*, tangential CFG) on \
-                            the device",
-            });
-        };
-        match uncond {
-            Some(u) => {
-                self.guided = Some((u.clone(), alpha, beta));
-                let r = self.feed_with::<T>(cond, 3);
-                self.guided = None;
-                r
-            }
-            None if beta == 0.0 => {
-                // u is unused (β = 0); bind c in its place so every read stays in bounds.
-                self.guided = Some((cond.clone(), alpha, 0.0));
-                let r = self.feed_with::<T>(cond, 3);
-                self.guided = None;
-                r
-            }
-            None => Err(GdfError::Invalid {
+        let missing_u = |ctx: &crate::guidance::StepCtx| -> KernelError {
+            GdfError::Invalid {
                 message: format!(
                     "{}: guidance is on at step {} and needs the unconditional output, got None",
                     guider.name(),
                     ctx.step
                 ),
             }
-            .into()),
-        }
+            .into()
+        };
+        let feed = if let Some([alpha, beta]) = guider.linear(&ctx)? {
+            let u = match (uncond, beta == 0.0) {
+                (Some(u), _) => u.clone(),
+                // u is unused (β = 0); bind c in its place so every read stays in bounds.
+                (None, true) => cond.clone(),
+                (None, false) => return Err(missing_u(&ctx)),
+            };
+            GuideFeed::Linear { u, alpha, beta }
+        } else {
+            let plan = guider.plan(&ctx, layout)?;
+            if plan.cells.per_sample != 1 || plan.cells.index.is_some() || plan.cells.across_batch {
+                return Err(KernelError::HostOnly {
+                    component: "a guider whose norms group other than one sample (norm_dims) \
+                                on the device",
+                });
+            }
+            let u = match (plan.reads_uncond, uncond) {
+                (false, _) => None,
+                (true, Some(u)) => Some(u.clone()),
+                (true, None) => return Err(missing_u(&ctx)),
+            };
+            // APG's momentum: restarts at step 0 after another step (a new run), like the host.
+            if plan.momentum.is_some() || self.mom.is_some() {
+                let restart = ctx.step == 0 && self.mom_step != Some(0);
+                if restart || self.mom.is_none() {
+                    self.mom = Some(upload(self.client, &vec![F::new(0.0); n]));
+                }
+                self.mom_step = Some(ctx.step);
+            }
+            let flags = GuideFlags {
+                x0_space: guider.space() == Space::X0,
+                has_u: u.is_some(),
+                momentum: plan.momentum.is_some(),
+            };
+            let u = u.unwrap_or_else(|| cond.clone());
+            let moments = if plan.reduce {
+                let e = self
+                    .pending
+                    .expect("a pending evaluation (checked by guidance_ctx)");
+                let units = 256usize;
+                let partials = self.client.empty(self.batch * units * 14 * 4);
+                let xin = self.buf(e.input).clone();
+                let mom = self.mom.clone().unwrap_or_else(|| self.dummy.clone());
+                let arg = |h: &Handle, len: usize| {
+                    // SAFETY: each handle holds at least `len` values (see below).
+                    unsafe { BufferArg::from_raw_parts(h.clone(), len) }
+                };
+                Launches::record();
+                // SAFETY: x, c, u hold n values, the momentum n (or 1, unread), the partials
+                // batch·256·14; the kernel reads and writes only those.
+                unsafe {
+                    guide_reduce_kernel::launch_unchecked::<F, T>(
+                        self.client,
+                        CubeCount::Static(1, self.batch as u32, 1),
+                        CubeDim::new_1d(units as u32),
+                        arg(&xin, n),
+                        arg(cond, n),
+                        arg(&u, n),
+                        arg(&mom, if flags.momentum { n } else { 1 }),
+                        arg(&partials, self.batch * units * 14),
+                        self.per as u32,
+                        e.level.a as f32,
+                        e.level.b as f32,
+                        flags,
+                    )
+                };
+                let parts: Vec<f32> = super::read_vec(self.client, partials);
+                parts
+                    .chunks(units * 14)
+                    .map(|sample| {
+                        let mut t = [0f64; 14];
+                        for unit in sample.chunks(14) {
+                            for (t, &v) in t.iter_mut().zip(unit) {
+                                *t += v as f64;
+                            }
+                        }
+                        Moments {
+                            n: self.per as f64,
+                            sum: [t[0], t[1], t[2], t[3]],
+                            dot: [
+                                [t[4], t[5], t[6], t[7]],
+                                [t[5], t[8], t[9], t[10]],
+                                [t[6], t[9], t[11], t[12]],
+                                [t[7], t[10], t[12], t[13]],
+                            ],
+                        }
+                    })
+                    .collect()
+            } else {
+                vec![Moments::default(); self.batch]
+            };
+            let table = coefficient_table(guider, &ctx, &plan, layout, &moments)?;
+            let coef: Vec<F> = table
+                .iter()
+                .flat_map(|c| c.iter().map(|&v| F::new(v as f32)))
+                .collect();
+            GuideFeed::Full {
+                u,
+                coef: upload(self.client, &coef),
+                flags,
+                beta_m: plan.momentum.unwrap_or(0.0),
+            }
+        };
+        let mode = match feed {
+            GuideFeed::Linear { .. } => 3,
+            GuideFeed::Full { .. } => 4,
+        };
+        self.guided = Some(feed);
+        let r = self.feed_with::<T>(cond, mode);
+        self.guided = None;
+        r
     }
 
     fn feed_with<T: CubeTarget>(
@@ -622,9 +878,27 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
                 .into())
             }
         };
-        let (fed_u, alpha, beta) = match &self.guided {
-            Some((u, a, b)) => (u.clone(), *a, *b),
-            None => (self.dummy.clone(), 1.0, 0.0),
+        let d = self.dummy.clone();
+        let (fed_u, alpha, beta, gcoef, gflags, beta_m) = match &self.guided {
+            Some(GuideFeed::Linear { u, alpha, beta }) => (
+                u.clone(),
+                *alpha,
+                *beta,
+                d.clone(),
+                GuideFlags::default(),
+                0.0,
+            ),
+            Some(GuideFeed::Full {
+                u,
+                coef,
+                flags,
+                beta_m,
+            }) => (u.clone(), 1.0, 0.0, coef.clone(), *flags, *beta_m),
+            None => (d.clone(), 1.0, 0.0, d.clone(), GuideFlags::default(), 0.0),
+        };
+        let mom = match (&self.mom, gflags.momentum) {
+            (Some(m), true) => m.clone(),
+            _ => d.clone(),
         };
         let coefs: Vec<F> = coefs.iter().map(|&c| F::new(c as f32)).collect();
         let coefs = upload(self.client, &coefs);
@@ -636,6 +910,7 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
             in_slot,
             nused: nused as u32,
             recorded,
+            guide: gflags,
         };
         let (count, dim) = launch_dims(self.client, n);
         // SAFETY: each handle holds at least `len` values of `F` (see the launch below).
@@ -660,9 +935,11 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
                 arg(&self.hist[2], n),
                 arg(&self.hist[3], n),
                 arg(&fed_h, if fed_mode > 0 { n } else { 1 }),
-                arg(&fed_u, if fed_mode == 3 { n } else { 1 }),
+                arg(&fed_u, if fed_mode >= 3 { n } else { 1 }),
                 arg(&rec, rec_len.max(1)),
                 arg(&coefs, 2 * SLOTS),
+                arg(&mom, if gflags.momentum { n } else { 1 }),
+                arg(&gcoef, if fed_mode == 4 { 4 * self.batch } else { 1 }),
                 PassScalarsLaunch::new(
                     n as u32,
                     self.per as u32,
@@ -675,6 +952,7 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
                     level.b as f32,
                     alpha as f32,
                     beta as f32,
+                    beta_m as f32,
                 ),
                 flags,
             )
