@@ -198,3 +198,79 @@ fn a_guidance_interval_skips_the_unconditional_evaluations_outside_it() {
         assert_eq!(uncond_calls, inside, "{solver}: {evals} evaluations");
     }
 }
+
+/// CFG++ in the first-order solvers' loops (Euler on VP, deterministic flow Euler on LERP)
+/// equals SPEC §8.4's step written out, `x' = a'·D_λ + b'·(x − a·D_u)/b`, with Gaussian class
+/// models (x0-predictions affine in x); other solvers refuse it.
+#[test]
+fn cfgpp_renoises_with_the_unconditional_prediction() {
+    use gdf::guidance::CfgPp;
+    use gdf::scaler::{Lerp, Scaler};
+    let lams = [-4.0, -1.5, 0.5, 2.5, 4.0, f64::INFINITY];
+    let (mu_c, mu_u, s2) = (0.7, -0.4, 0.3);
+    let d = |x: f64, a: f64, b: f64, mu: f64| (s2 * a * x + b * b * mu) / (s2 * a * a + b * b);
+    let x_init: Vec<f64> = (0..BATCH * PER).map(|i| (i as f64 * 1.3).sin()).collect();
+    let lam = 0.6;
+    let layout = Layout::new(BATCH, &[PER]).unwrap();
+    for (solver, lerp) in [("euler", false), ("FlowMatchEulerDiscreteScheduler", true)] {
+        let ab = |l: f64| if lerp { Lerp.ab(l) } else { Vp.ab(l) };
+        // The manual loop.
+        let mut want = x_init.clone();
+        for w in lams.windows(2) {
+            let ((a, b), (an, bn)) = (ab(w[0]), ab(w[1]));
+            for x in want.iter_mut() {
+                let (dc, du) = (d(*x, a, b, mu_c), d(*x, a, b, mu_u));
+                let dl = du + lam * (dc - du);
+                *x = an * dl + bn * (*x - a * du) / b;
+            }
+        }
+        // Through the solver loop, feeding ε-predictions of both classes.
+        let grid = if lerp {
+            Grid::new(&Lerp, &lams)
+        } else {
+            Grid::new(&Vp, &lams)
+        }
+        .unwrap();
+        let mut run = Run::new(
+            AnySolver::from_name(solver).unwrap(),
+            grid,
+            x_init.clone(),
+            BATCH,
+            NoNoise,
+        )
+        .unwrap();
+        let mut g = CfgPp::new(lam).unwrap();
+        while let Some(req) = run.next_eval().unwrap() {
+            let (a, b) = (req.level.a, req.level.b);
+            let eps = |mu: f64| -> Vec<f64> {
+                req.x
+                    .iter()
+                    .map(|&x| (x - a * d(x, a, b, mu)) / b)
+                    .collect()
+            };
+            let (c, u) = (eps(mu_c), eps(mu_u));
+            run.feed_guided(&mut g, &layout, &gdf::target::Epsilon, &c, Some(&u))
+                .unwrap();
+        }
+        assert_close(&format!("CFG++ / {solver}"), run.x(), &want);
+    }
+    // Defined for plain first-order steps only.
+    let grid = Grid::new(&Vp, &lams).unwrap();
+    let mut g = CfgPp::new(lam).unwrap();
+    for solver in ["dpmpp_2m", "heun", "euler_ancestral"] {
+        let mut run = Run::new(
+            AnySolver::from_name(solver).unwrap(),
+            grid.clone(),
+            vec![0.0; BATCH * PER],
+            BATCH,
+            gdf::solver::CounterNoise::new(1),
+        )
+        .unwrap();
+        run.next_eval().unwrap();
+        let z = vec![0.0; BATCH * PER];
+        let e = run
+            .feed_guided(&mut g, &layout, &X0, &z, Some(&z))
+            .unwrap_err();
+        assert!(e.to_string().contains("first-order"), "{solver}: {e}");
+    }
+}

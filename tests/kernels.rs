@@ -1477,3 +1477,83 @@ fn guiders_in_device_solver_runs_match_the_host() {
         }
     }
 }
+
+/// CFG++ in device runs of both first-order solvers (Euler on VP, flow Euler on LERP; one
+/// launch per evaluation) against the host runs.
+#[test]
+fn cfgpp_in_device_first_order_runs_matches_the_host() {
+    use gdf::guidance::{CfgPp, Guidance, Layout};
+    use gdf::kernel::solver::{DeviceNoise, DeviceRun};
+    use gdf::kernel::Launches;
+    use gdf::scaler::{Lerp, Vp};
+    use gdf::solver::{AnySolver, Grid, NoNoise, Run};
+    use gdf::target::Epsilon;
+    let Some(c) = client() else { return };
+    let (batch, per) = (2usize, 50usize);
+    let n = batch * per;
+    let lams = [-4.0, -1.5, 0.5, 2.5, 4.0, f64::INFINITY];
+    let x_init: Vec<f32> = (0..n).map(|i| (i as f32 * 1.3).sin()).collect();
+    let eps_of = |x: &[f32], lv: gdf::solver::Level, mu: f64| -> Vec<f32> {
+        let (a, b, s2) = (lv.a, lv.b, 0.3);
+        x.iter()
+            .map(|&x| {
+                let d = (s2 * a * x as f64 + b * b * mu) / (s2 * a * a + b * b);
+                ((x as f64 - a * d) / b) as f32
+            })
+            .collect()
+    };
+    let layout = Layout::new(batch, &[per]).unwrap();
+    for (solver, lerp) in [("euler", false), ("FlowMatchEulerDiscreteScheduler", true)] {
+        let grid = if lerp {
+            Grid::new(&Lerp, &lams)
+        } else {
+            Grid::new(&Vp, &lams)
+        }
+        .unwrap();
+        let mut g = CfgPp::new(0.6).unwrap();
+        let mut host = Run::new(
+            AnySolver::from_name(solver).unwrap(),
+            grid.clone(),
+            x_init.clone(),
+            batch,
+            NoNoise,
+        )
+        .unwrap();
+        while let Some(req) = host.next_eval().unwrap() {
+            let (cc, uu) = (
+                eps_of(req.x, req.level, 0.7),
+                eps_of(req.x, req.level, -0.4),
+            );
+            host.feed_guided(&mut g, &layout, &Epsilon, &cc, Some(&uu))
+                .unwrap();
+        }
+        let mut dev = DeviceRun::<f32, _>::new(
+            &c,
+            AnySolver::from_name(solver).unwrap(),
+            grid,
+            &up(&c, &x_init),
+            batch,
+            per,
+            DeviceNoise::None,
+        )
+        .unwrap();
+        while let Some(req) = dev.next_eval().unwrap() {
+            let x = down(&c, &req.x);
+            let (cc, uu) = (eps_of(&x, req.level, 0.7), eps_of(&x, req.level, -0.4));
+            assert!(g
+                .renoises_with_uncond(&dev.guidance_ctx().unwrap())
+                .unwrap());
+            let before = Launches::count();
+            dev.feed_guided::<_, Epsilon>(&g, &layout, &up(&c, &cc), Some(&up(&c, &uu)))
+                .unwrap();
+            assert_eq!(Launches::count() - before, 1);
+        }
+        let (h, d) = (host.x().to_vec(), down(&c, dev.x()));
+        for (i, (&d, &h)) in d.iter().zip(&h).enumerate() {
+            assert!(
+                (d - h).abs() <= 1e-4 + 1e-4 * h.abs(),
+                "{solver}: x[{i}] device {d}, host {h}"
+            );
+        }
+    }
+}

@@ -122,6 +122,10 @@ impl Guidance for CfgPp {
         Ok(simple_plan(self.enabled(ctx)?, false, 0.0))
     }
 
+    fn renoises_with_uncond(&self, ctx: &StepCtx) -> Result<bool> {
+        self.renoise_with_uncond(ctx)
+    }
+
     fn coefficients(&self, _ctx: &StepCtx, plan: &Plan, _g: &Moments) -> Coef {
         if plan.enabled {
             [0.0, 1.0, 0.0, self.scale] // D_u + λ·(D_c − D_u)

@@ -104,6 +104,9 @@ impl Guidance for DynGuidance {
     fn linear(&self, ctx: &StepCtx) -> Result<Option<[f64; 2]>> {
         self.inner().linear(ctx)
     }
+    fn renoises_with_uncond(&self, ctx: &StepCtx) -> Result<bool> {
+        self.inner().renoises_with_uncond(ctx)
+    }
     fn plan(&self, ctx: &StepCtx, layout: &Layout) -> Result<Plan> {
         self.inner().plan(ctx, layout)
     }

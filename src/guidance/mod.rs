@@ -624,6 +624,13 @@ pub trait Guidance {
     /// from its [`Moments`] (all zero when the plan needs no reduction), before any rescale.
     fn coefficients(&self, ctx: &StepCtx, plan: &Plan, group: &Moments) -> Coef;
 
+    /// Whether the solver step at `ctx` renoises with the unconditional x0-prediction instead
+    /// of the guided one (CFG++). A sampling loop honours it by stepping with the guided x0 in
+    /// the x0 slot and the unconditional one in the noise slot. Default `false`.
+    fn renoises_with_uncond(&self, _ctx: &StepCtx) -> Result<bool> {
+        Ok(false)
+    }
+
     /// The momentum buffer (f64, one value per element), for guiders that keep one.
     fn momentum_buffer(&mut self) -> Option<&mut MomentumState> {
         None

@@ -647,7 +647,17 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
             }
             .into()
         };
+        let cfgpp = guider.renoises_with_uncond(&ctx)?;
         let feed = if let Some([alpha, beta]) = guider.linear(&ctx)? {
+            let [alpha, beta] = if cfgpp {
+                let e = self
+                    .pending
+                    .expect("a pending evaluation (checked by guidance_ctx)");
+                let next = self.grid.level((e.step + 1).min(self.grid.steps()));
+                crate::solver::cfgpp_coefficients(&self.solver, e.level, next, alpha, beta)?
+            } else {
+                [alpha, beta]
+            };
             let u = match (uncond, beta == 0.0) {
                 (Some(u), _) => u.clone(),
                 // u is unused (β = 0); bind c in its place so every read stays in bounds.

@@ -127,6 +127,9 @@ impl Solver for Euler {
     fn name(&self) -> &'static str {
         "euler"
     }
+    fn plain_first_order(&self) -> bool {
+        true
+    }
     fn start(&mut self, _grid: &Grid) -> Result<()> {
         self.step = 0;
         Ok(())
@@ -663,6 +666,9 @@ impl FlowMatchEuler {
 impl Solver for FlowMatchEuler {
     fn name(&self) -> &'static str {
         "FlowMatchEulerDiscreteScheduler"
+    }
+    fn plain_first_order(&self) -> bool {
+        !self.stochastic
     }
     fn start(&mut self, _grid: &Grid) -> Result<()> {
         self.step = 0;

@@ -422,6 +422,11 @@ pub trait Solver {
     fn history(&self) -> usize {
         1
     }
+    /// Whether every step is the plain first-order step (`b_dn = b'`, no noise): Euler,
+    /// DDIM(0), deterministic flow Euler. CFG++ is defined on these. Default `false`.
+    fn plain_first_order(&self) -> bool {
+        false
+    }
 }
 
 impl<S: Solver + ?Sized> Solver for Box<S> {
@@ -439,6 +444,9 @@ impl<S: Solver + ?Sized> Solver for Box<S> {
     }
     fn history(&self) -> usize {
         (**self).history()
+    }
+    fn plain_first_order(&self) -> bool {
+        (**self).plain_first_order()
     }
 }
 
@@ -634,6 +642,39 @@ pub(crate) fn check_finite_start(solver: &'static str, grid: &Grid) -> Result<()
         });
     }
     Ok(())
+}
+
+/// CFG++'s step as a linear guider (SPEC-solvers §8.4): a first-order step from `at` to
+/// `next` with `D_λ = α·D_c + β·D_u` in the x0 slot and `D_u` in the noise slot equals the
+/// plain first-order step with `D_eff = w₁·D_λ + w₂·D_u`, `w₁ = a'/(a' − a·b'/b)`,
+/// `w₂ = 1 − w₁`: the coefficients `(w₁·α, w₁·β + w₂)` on `(c, u)`, which sum to 1 (so they
+/// apply to raw outputs too). Errors unless the solver takes plain first-order steps
+/// ([`Solver::plain_first_order`]: Euler, deterministic flow Euler), where CFG++ is defined.
+pub fn cfgpp_coefficients<S: Solver + ?Sized>(
+    solver: &S,
+    at: Level,
+    next: Level,
+    alpha: f64,
+    beta: f64,
+) -> Result<[f64; 2]> {
+    if !solver.plain_first_order() {
+        let solver = solver.name();
+        return Err(crate::GdfError::Invalid {
+            message: format!(
+                "CFG++ renoises inside a first-order (Euler/DDIM) step; `{solver}` is not one \
+                 (use the `euler` solver, or another guider)"
+            ),
+        });
+    }
+    if next.b == 0.0 {
+        return Ok([alpha, beta]); // the last step returns D_λ
+    }
+    let denom = next.a - at.a * next.b / at.b;
+    if denom == 0.0 {
+        return Ok([alpha, beta]);
+    }
+    let w1 = next.a / denom;
+    Ok([w1 * alpha, w1 * beta + (1.0 - w1)])
 }
 
 #[cfg(test)]

@@ -37,6 +37,9 @@ macro_rules! any_solver {
             fn history(&self) -> usize {
                 match self { $(AnySolver::$v(s) => s.history(),)* }
             }
+            fn plain_first_order(&self) -> bool {
+                match self { $(AnySolver::$v(s) => s.plain_first_order(),)* }
+            }
         }
     };
 }

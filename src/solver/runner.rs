@@ -542,6 +542,29 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         }
         let ctx = self.guidance_ctx()?;
         let (a, b) = self.pending_ab()?;
+        if guider.renoises_with_uncond(&ctx)? {
+            // CFG++: a linear combination of the two outputs in the first-order step.
+            let e = self
+                .pending
+                .expect("a pending evaluation (checked by guidance_ctx)");
+            let [alpha, beta] = guider.linear(&ctx)?.unwrap_or([1.0, 0.0]);
+            let next = self.grid.level((e.step + 1).min(self.grid.steps()));
+            let [wc, wu] = super::cfgpp_coefficients(&self.solver, e.level, next, alpha, beta)?;
+            let u = uncond.ok_or_else(|| GdfError::Invalid {
+                message: format!(
+                    "{}: guidance is on at step {} and needs the unconditional output, got None",
+                    guider.name(),
+                    ctx.step
+                ),
+            })?;
+            let (wc, wu) = (F::of(wc), F::of(wu));
+            return self.feed_with(move |x: &[F], j: usize, out: &mut [F]| {
+                let (c, u) = (&cond[j..j + out.len()], &u[j..j + out.len()]);
+                for (((o, &x), &c), &u) in out.iter_mut().zip(x).zip(c).zip(u) {
+                    *o = target.x0(x, wc * c + wu * u, a, b);
+                }
+            });
+        }
         let mut bufs = core::mem::take(&mut self.guided);
         for v in bufs.iter_mut() {
             v.resize(n, F::zero());
