@@ -640,11 +640,9 @@ where
                     x: &mut x[o..o + len],
                     x0: &mut x0o[o..o + len],
                     pred: &mut po[o..o + len],
+                    copy: copy.as_deref_mut().map(|c| &mut c[o..o + len]),
                 };
                 step_block(target, sampler, [a, bb], coef, guide, f, block);
-                if let Some(copy) = copy.as_deref_mut() {
-                    copy[o..o + len].copy_from_slice(&x[o..o + len]);
-                }
                 k += len;
             }
         });
@@ -702,6 +700,8 @@ struct Block<'b, F> {
     x: &'b mut [F],
     x0: &'b mut [F],
     pred: &'b mut [F],
+    /// Where the new `x` also goes (the mirror half the next guided step hands the model).
+    copy: Option<&'b mut [F]>,
 }
 
 /// The fused pass over one block: guided (and rescaled) prediction, x0 and ε from the
@@ -745,13 +745,32 @@ fn block_loop<F: Real, T: Target, Sm: Sampler>(
     let n = blk.x.len();
     let (pc, pu, z) = (&blk.pc[..n], &blk.pu[..n], &blk.z[..n]);
     let (x, x0, po) = (blk.x, &mut blk.x0[..n], &mut blk.pred[..n]);
-    for j in 0..n {
-        let (xv, pv) = (x[j], pred(pc[j], pu[j]));
+    let one = |xv: F, c: F, u: F, zv: F| {
+        let pv = pred(c, u);
         let x0v = target.x0(xv, pv, a, b);
         let ev = target.eps(xv, pv, a, b);
-        x[j] = sampler.apply(coef, x0v, ev, z[j]);
-        x0[j] = x0v;
-        po[j] = pv;
+        (sampler.apply(coef, x0v, ev, zv), x0v, pv)
+    };
+    match blk.copy {
+        // The mirror written in the same loop, not copied after it.
+        Some(copy) => {
+            let copy = &mut copy[..n];
+            for j in 0..n {
+                let (xn, x0v, pv) = one(x[j], pc[j], pu[j], z[j]);
+                x[j] = xn;
+                copy[j] = xn;
+                x0[j] = x0v;
+                po[j] = pv;
+            }
+        }
+        None => {
+            for j in 0..n {
+                let (xn, x0v, pv) = one(x[j], pc[j], pu[j], z[j]);
+                x[j] = xn;
+                x0[j] = x0v;
+                po[j] = pv;
+            }
+        }
     }
 }
 
@@ -879,6 +898,7 @@ mod tests {
                         for (name, pass) in &paths {
                             let mut x = x_in[..n].to_vec();
                             let (mut x0, mut pred) = (vec![0f32; n], vec![0f32; n]);
+                            let mut copy = vec![0f32; n];
                             let blk = Block {
                                 pc: &pc[..n],
                                 pu: &pu[..n],
@@ -886,10 +906,14 @@ mod tests {
                                 x: &mut x,
                                 x0: &mut x0,
                                 pred: &mut pred,
+                                copy: guided.then_some(&mut copy[..]),
                             };
                             pass(target, sampler, [a, b], coef, guide, 1.3, blk);
                             let bits =
                                 |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                            if guided {
+                                assert_eq!(bits(&copy), bits(&x), "{name}: the mirror is x");
+                            }
                             results.push((*name, [bits(&x), bits(&x0), bits(&pred)]));
                         }
                         for (name, r) in &results[1..] {
