@@ -458,32 +458,33 @@ mod avx512 {
         out
     }
 
-    /// [`super::formula::uniform24`] per lane.
+    /// `2²⁵·u` per lane, `u` the word's uniform ([`super::formula::uniform24`]): the integer
+    /// `2·(w >> 8) + 1 < 2²⁵` rounded to f32 once, which is `2·fl((w >> 8) + ½)` (scaling by
+    /// 2 commutes with rounding), so `u` itself is this times 2⁻²⁵, exactly. The transforms
+    /// below take this scaled form and fold the 2⁻²⁵ into operations they do anyway.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    fn uniform24(w: __m512i) -> __m512 {
-        let v = _mm512_cvtepi32_ps(_mm512_srli_epi32::<8>(w)); // < 2²⁴: exact
-        _mm512_mul_ps(
-            _mm512_add_ps(v, _mm512_set1_ps(0.5)),
-            _mm512_set1_ps(1.0 / 16_777_216.0),
-        )
+    fn scaled_uniform(w: __m512i) -> __m512 {
+        _mm512_cvtepi32_ps(_mm512_or_si512(
+            _mm512_srli_epi32::<7>(w),
+            _mm512_set1_epi32(1),
+        ))
     }
 
-    /// [`super::formula::ln_f32`] per lane (the same operations in the same order).
+    /// [`super::formula::ln_f32`] of `u` per lane, given `y = 2²⁵·u` ([`scaled_uniform`]):
+    /// the same operations in the same order, reading `u`'s exponent and mantissa off `y`
+    /// (its exponent is `y`'s less 25; the sign bit is clear, so no mask is needed).
     #[inline]
     #[target_feature(enable = "avx512f")]
-    fn ln_f32(x: __m512) -> __m512 {
+    fn ln_f32(y: __m512) -> __m512 {
         let c = _mm512_set1_ps;
-        let bits = _mm512_castps_si512(x);
-        let e0 = _mm512_sub_ps(
-            _mm512_cvtepi32_ps(_mm512_and_si512(
-                _mm512_srli_epi32::<23>(bits),
-                _mm512_set1_epi32(0xff),
-            )),
-            c(126.0),
-        );
-        let m0 = _mm512_castsi512_ps(_mm512_or_si512(
-            _mm512_and_si512(bits, _mm512_set1_epi32(0x007f_ffff)),
+        let bits = _mm512_castps_si512(y);
+        // (biased exponent of u) − 126 = (biased exponent of y) − 151, exact.
+        let e0 = _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32::<23>(bits)), c(151.0));
+        // (bits & 0x007f_ffff) | 0x3f00_0000 in one ternary operation (A & B | C).
+        let m0 = _mm512_castsi512_ps(_mm512_ternarylogic_epi32::<0xea>(
+            bits,
+            _mm512_set1_epi32(0x007f_ffff),
             _mm512_set1_epi32(0x3f00_0000),
         ));
         let small = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(m0, c(core::f32::consts::FRAC_1_SQRT_2));
@@ -519,23 +520,25 @@ mod avx512 {
         _mm512_castsi512_ps(_mm512_mask_xor_epi32(xi, mask, xi, sign))
     }
 
-    /// [`super::formula::sincos_2pi`] per lane: `(sin, cos)`.
+    /// [`super::formula::sincos_2pi`] of `u` per lane, given `y = 2²⁵·u`
+    /// ([`scaled_uniform`]): `(sin, cos)`. It works on `4u = y·2⁻²³` (exact): `u − q/4` is
+    /// exact (both are multiples of `u`'s last place and at most ⅛ apart), so `4u − q` is
+    /// exactly four times it, and `(4u − q)·(2π/4)` (`TAU·0.25`, exact in f32) is the very
+    /// product `(u − q/4)·2π` rounded once: the formula's bits with two operations fewer.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    fn sincos_2pi(u: __m512) -> (__m512, __m512) {
+    fn sincos_2pi(y: __m512) -> (__m512, __m512) {
         let c = _mm512_set1_ps;
-        // `f32::round` (half away from zero) of 4u ≥ 0: truncate 4u + pred(½), exact for
-        // every float. Ties do occur: `(w >> 8) + ½` is not exact in f32 once `w >> 8 ≥ 2²³`,
-        // so u can be k·2⁻²⁴ and 4u a multiple of ½ (e.g. u = 0.625), where nearest-even
-        // rounding would pick the other quarter turn and differ in the last bit.
+        let u4 = _mm512_mul_ps(y, c(1.0 / 8_388_608.0)); // 4u, exact
+                                                         // `f32::round` (half away from zero) of 4u ≥ 0: truncate 4u + pred(½), exact for
+                                                         // every float. Ties do occur: `(w >> 8) + ½` is not exact in f32 once `w >> 8 ≥ 2²³`,
+                                                         // so u can be k·2⁻²⁴ and 4u a multiple of ½ (e.g. u = 0.625), where nearest-even
+                                                         // rounding would pick the other quarter turn and differ in the last bit.
         let qf = _mm512_roundscale_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(_mm512_add_ps(
-            _mm512_mul_ps(u, c(4.0)),
+            u4,
             c(f32::from_bits(0x3eff_ffff)),
         ));
-        let r = _mm512_mul_ps(
-            _mm512_sub_ps(u, _mm512_mul_ps(qf, c(0.25))),
-            c(core::f32::consts::TAU),
-        );
+        let r = _mm512_mul_ps(_mm512_sub_ps(u4, qf), c(core::f32::consts::TAU * 0.25));
         let z = _mm512_mul_ps(r, r);
         let s = _mm512_fmadd_ps(
             _mm512_mul_ps(
@@ -575,10 +578,10 @@ mod avx512 {
     #[target_feature(enable = "avx512f")]
     fn normals64(w: [__m512i; 4], out: &mut [f32; 64]) {
         let m2 = _mm512_set1_ps(-2.0);
-        let r0 = _mm512_sqrt_ps(_mm512_mul_ps(m2, ln_f32(uniform24(w[0]))));
-        let r1 = _mm512_sqrt_ps(_mm512_mul_ps(m2, ln_f32(uniform24(w[2]))));
-        let (s0, c0) = sincos_2pi(uniform24(w[1]));
-        let (s1, c1) = sincos_2pi(uniform24(w[3]));
+        let r0 = _mm512_sqrt_ps(_mm512_mul_ps(m2, ln_f32(scaled_uniform(w[0]))));
+        let r1 = _mm512_sqrt_ps(_mm512_mul_ps(m2, ln_f32(scaled_uniform(w[2]))));
+        let (s0, c0) = sincos_2pi(scaled_uniform(w[1]));
+        let (s1, c1) = sincos_2pi(scaled_uniform(w[3]));
         // Output m of the block in lane l: lanes 0..8 are the first group (elements 8m + l),
         // lanes 8..16 the second (elements 32 + 8m + l − 8).
         let z = [
