@@ -70,6 +70,11 @@ impl Real for f32 {
     }
 
     fn moments(c: &[Self], u: &[Self], g: Self) -> [f64; 4] {
+        #[cfg(all(target_arch = "x86_64", gdf_avx512))]
+        if crate::par::has_avx512() {
+            // SAFETY: the CPU has the features the function was compiled for.
+            return unsafe { crate::moments::moments_f32_avx512(c, u, g) };
+        }
         #[cfg(target_arch = "x86_64")]
         if crate::par::has_avx2() {
             // SAFETY: the CPU has the features the function was compiled for.

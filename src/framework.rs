@@ -296,36 +296,45 @@ where
             let noised = unsafe { noised.range(start, end) };
             let mut eps_o = eps_out.as_ref().map(|r| unsafe { r.range(start, end) });
             let mut tgt_o = target_out.as_ref().map(|r| unsafe { r.range(start, end) });
+            if let (Some(src), true) = (args.eps, k == 0.0) {
+                // ε given and no offset: one pass over the job's range, ε read in place.
+                let (x, e) = (&x0[start..end], &src[start..end]);
+                axpby(noised, x, e, a, bb);
+                if let Some(eo) = eps_o.as_deref_mut() {
+                    eo.copy_from_slice(e);
+                }
+                if let Some(to) = tgt_o.as_deref_mut() {
+                    for ((t, &x), &ev) in to.iter_mut().zip(x).zip(e) {
+                        *t = self.target.target(x, ev, a, bb);
+                    }
+                }
+                return;
+            }
             let mut tmp = [F::zero(); 256];
             let mut i = start;
             while i < end {
                 let len = (end - i).min(256);
-                let e: &[F] = match args.eps {
-                    // ε given and no offset: read it in place.
-                    Some(src) if k == 0.0 => &src[i..i + len],
-                    given => {
-                        let e = &mut tmp[..len];
-                        match given {
-                            Some(src) => e.copy_from_slice(&src[i..i + len]),
-                            None => F::fill_normal(
-                                args.seed,
-                                Purpose::Epsilon,
-                                args.first_sample.wrapping_add(b as u32),
-                                0,
-                                (i - base) as u64,
-                                e,
-                            ),
-                        }
-                        if k > 0.0 {
-                            let kf = F::of(k);
-                            for (j, v) in e.iter_mut().enumerate() {
-                                let c = (i + j - base) / per_channel;
-                                *v = *v + kf * offset_of(b, c);
-                            }
-                        }
-                        e
+                // ε drawn, or given with an offset to add: through `tmp`.
+                let e = &mut tmp[..len];
+                match args.eps {
+                    Some(src) => e.copy_from_slice(&src[i..i + len]),
+                    None => F::fill_normal(
+                        args.seed,
+                        Purpose::Epsilon,
+                        args.first_sample.wrapping_add(b as u32),
+                        0,
+                        (i - base) as u64,
+                        e,
+                    ),
+                }
+                if k > 0.0 {
+                    let kf = F::of(k);
+                    for (j, v) in e.iter_mut().enumerate() {
+                        let c = (i + j - base) / per_channel;
+                        *v = *v + kf * offset_of(b, c);
                     }
-                };
+                }
+                let e: &[F] = e;
                 let o = i - start;
                 axpby(&mut noised[o..o + len], &x0[i..i + len], e, a, bb);
                 if let Some(eo) = eps_o.as_deref_mut() {
@@ -459,8 +468,21 @@ unsafe fn axpby_avx2<F: Real>(out: &mut [F], x: &[F], y: &[F], a: F, b: F) {
     axpby_body(out, x, y, a, b)
 }
 
-/// [`axpby_body`], 8 lanes wide where the CPU has AVX2 (same operations, same bits).
+#[cfg(all(target_arch = "x86_64", gdf_avx512))]
+#[allow(clippy::incompatible_msrv)] // compiled only by Rust 1.89+ (see build.rs)
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+unsafe fn axpby_avx512<F: Real>(out: &mut [F], x: &[F], y: &[F], a: F, b: F) {
+    axpby_body(out, x, y, a, b)
+}
+
+/// [`axpby_body`], 8 lanes wide where the CPU has AVX2 and 16 where it has AVX-512 (same
+/// operations, same bits).
 fn axpby<F: Real>(out: &mut [F], x: &[F], y: &[F], a: F, b: F) {
+    #[cfg(all(target_arch = "x86_64", gdf_avx512))]
+    if crate::par::has_avx512() {
+        // SAFETY: the CPU has the features the function was compiled for.
+        return unsafe { axpby_avx512(out, x, y, a, b) };
+    }
     #[cfg(target_arch = "x86_64")]
     if crate::par::has_avx2() {
         // SAFETY: the CPU has the features the function was compiled for.

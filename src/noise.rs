@@ -381,6 +381,289 @@ unsafe fn fill_avx2(
     })
 }
 
+/// The AVX-512 generator: Philox on 16 blocks per register (two groups of eight) and
+/// Box–Muller written out in intrinsics with the operations, in the order and with the fused
+/// multiply-adds of [`formula::ln_f32`], [`formula::sincos_2pi`] and [`formula::normals4`], so
+/// it gives the portable path's bits (tested over all 2²⁴ uniforms and many ranges).
+#[cfg(all(target_arch = "x86_64", gdf_avx512))]
+#[allow(clippy::incompatible_msrv)] // compiled only by Rust 1.89+ (see build.rs)
+mod avx512 {
+    use super::{M0, M1, W0, W1};
+    use core::arch::x86_64::*;
+
+    /// Elements per super-group: [`CHAINS`] registers of 16 Philox blocks, two groups of 32
+    /// each.
+    pub(super) const SG: usize = 64 * CHAINS;
+    /// Philox chains interleaved per super-group.
+    const CHAINS: usize = 2;
+
+    /// Philox4x32-10 of blocks `first..first + 16·K` (register `k`, lane `l` is block
+    /// `first + 16k + l`), the `K` chains interleaved so the multiplies' latency overlaps.
+    ///
+    /// The rounds run on the even and the odd blocks in separate registers, one block per
+    /// 64-bit lane in its low word: `vpmuludq` then yields a product's low word in place and
+    /// its high word one shift away, and the high words left in the lanes are never read
+    /// (`vpmuludq` ignores them), so a round is two multiplies, two shifts and two
+    /// three-way XORs per eight blocks. The words are interleaved back at the end.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn philox<const K: usize>(
+        first: u32,
+        sample: u32,
+        step: u32,
+        purpose: u32,
+        key: [u32; 2],
+    ) -> [[__m512i; 4]; K] {
+        const { assert!(K <= 4, "at most four chains") };
+        let even = _mm512_setr_epi32(0, 0, 2, 0, 4, 0, 6, 0, 8, 0, 10, 0, 12, 0, 14, 0);
+        let one = _mm512_set1_epi32(1);
+        // c0 of the even blocks of chain k at 2k, of the odd ones at 2k + 1.
+        let mut c0 = [even; 8];
+        for k in 0..K {
+            let b = _mm512_set1_epi32(first.wrapping_add(16 * k as u32) as i32);
+            c0[2 * k] = _mm512_add_epi32(b, even);
+            c0[2 * k + 1] = _mm512_add_epi32(c0[2 * k], one);
+        }
+        let mut c1 = [_mm512_set1_epi32(sample as i32); 8];
+        let mut c2 = [_mm512_set1_epi32(step as i32); 8];
+        let mut c3 = [_mm512_set1_epi32(purpose as i32); 8];
+        let (m0, m1) = (_mm512_set1_epi32(M0 as i32), _mm512_set1_epi32(M1 as i32));
+        let (mut k0, mut k1) = (key[0], key[1]);
+        for _ in 0..10 {
+            let (kv0, kv1) = (_mm512_set1_epi32(k0 as i32), _mm512_set1_epi32(k1 as i32));
+            for h in 0..2 * K {
+                let p0 = _mm512_mul_epu32(c0[h], m0);
+                let p1 = _mm512_mul_epu32(c2[h], m1);
+                c0[h] = _mm512_ternarylogic_epi32::<0x96>(_mm512_srli_epi64::<32>(p1), c1[h], kv0);
+                c1[h] = p1;
+                c2[h] = _mm512_ternarylogic_epi32::<0x96>(_mm512_srli_epi64::<32>(p0), c3[h], kv1);
+                c3[h] = p0;
+            }
+            k0 = k0.wrapping_add(W0);
+            k1 = k1.wrapping_add(W1);
+        }
+        // Lane 2j from the even register's lane j, lane 2j + 1 from the odd one's.
+        let weave =
+            |e: __m512i, o: __m512i| _mm512_mask_shuffle_epi32::<_MM_PERM_CDAB>(e, 0xaaaa, o);
+        let mut out = [[even; 4]; K];
+        for (k, o) in out.iter_mut().enumerate() {
+            let (e, d) = (2 * k, 2 * k + 1);
+            *o = [
+                weave(c0[e], c0[d]),
+                weave(c1[e], c1[d]),
+                weave(c2[e], c2[d]),
+                weave(c3[e], c3[d]),
+            ];
+        }
+        out
+    }
+
+    /// `2²⁵·u` per lane, `u` the word's uniform ([`super::formula::uniform24`]): the integer
+    /// `2·(w >> 8) + 1 < 2²⁵` rounded to f32 once, which is `2·fl((w >> 8) + ½)` (scaling by
+    /// 2 commutes with rounding), so `u` itself is this times 2⁻²⁵, exactly. The transforms
+    /// below take this scaled form and fold the 2⁻²⁵ into operations they do anyway.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn scaled_uniform(w: __m512i) -> __m512 {
+        _mm512_cvtepi32_ps(_mm512_or_si512(
+            _mm512_srli_epi32::<7>(w),
+            _mm512_set1_epi32(1),
+        ))
+    }
+
+    /// [`super::formula::ln_f32`] of `u` per lane, given `y = 2²⁵·u` ([`scaled_uniform`]):
+    /// the same operations in the same order, reading `u`'s exponent and mantissa off `y`
+    /// (its exponent is `y`'s less 25; the sign bit is clear, so no mask is needed).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn ln_f32(y: __m512) -> __m512 {
+        let c = _mm512_set1_ps;
+        let bits = _mm512_castps_si512(y);
+        // (biased exponent of u) − 126 = (biased exponent of y) − 151, exact.
+        let e0 = _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32::<23>(bits)), c(151.0));
+        // (bits & 0x007f_ffff) | 0x3f00_0000 in one ternary operation (A & B | C).
+        let m0 = _mm512_castsi512_ps(_mm512_ternarylogic_epi32::<0xea>(
+            bits,
+            _mm512_set1_epi32(0x007f_ffff),
+            _mm512_set1_epi32(0x3f00_0000),
+        ));
+        let small = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(m0, c(core::f32::consts::FRAC_1_SQRT_2));
+        let ef = _mm512_mask_blend_ps(small, e0, _mm512_sub_ps(e0, c(1.0)));
+        let m = _mm512_mask_blend_ps(small, m0, _mm512_add_ps(m0, m0));
+        let f = _mm512_sub_ps(m, c(1.0));
+        let z = _mm512_mul_ps(f, f);
+        let z2 = _mm512_mul_ps(z, z);
+        let z4 = _mm512_mul_ps(z2, z2);
+        let q0 = _mm512_fmadd_ps(c(-2.499_999_4e-1), f, c(3.333_333e-1));
+        let q1 = _mm512_fmadd_ps(c(-1.666_805_8e-1), f, c(2.000_071_5e-1));
+        let q2 = _mm512_fmadd_ps(c(-1.242_014_1e-1), f, c(1.424_932_3e-1));
+        let q3 = _mm512_fmadd_ps(c(-1.151_461e-1), f, c(1.167_699_9e-1));
+        let p = _mm512_fmadd_ps(
+            c(7.037_683_6e-2),
+            z4,
+            _mm512_fmadd_ps(_mm512_fmadd_ps(q3, z, q2), z2, _mm512_fmadd_ps(q1, z, q0)),
+        );
+        let y = _mm512_fmadd_ps(
+            _mm512_mul_ps(f, z),
+            p,
+            _mm512_fmadd_ps(c(-2.121_944_4e-4), ef, _mm512_mul_ps(c(-0.5), z)),
+        );
+        _mm512_fmadd_ps(c(0.693_359_4), ef, _mm512_add_ps(f, y))
+    }
+
+    /// `-x` where `mask` is set (a sign flip, like the scalar `-x`).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn negate_where(mask: __mmask16, x: __m512) -> __m512 {
+        let xi = _mm512_castps_si512(x);
+        let sign = _mm512_set1_epi32(i32::MIN);
+        _mm512_castsi512_ps(_mm512_mask_xor_epi32(xi, mask, xi, sign))
+    }
+
+    /// [`super::formula::sincos_2pi`] of `u` per lane, given `y = 2²⁵·u`
+    /// ([`scaled_uniform`]): `(sin, cos)`. It works on `4u = y·2⁻²³` (exact): `u − q/4` is
+    /// exact (both are multiples of `u`'s last place and at most ⅛ apart), so `4u − q` is
+    /// exactly four times it, and `(4u − q)·(2π/4)` (`TAU·0.25`, exact in f32) is the very
+    /// product `(u − q/4)·2π` rounded once: the formula's bits with two operations fewer.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn sincos_2pi(y: __m512) -> (__m512, __m512) {
+        let c = _mm512_set1_ps;
+        let u4 = _mm512_mul_ps(y, c(1.0 / 8_388_608.0)); // 4u, exact
+                                                         // `f32::round` (half away from zero) of 4u ≥ 0: truncate 4u + pred(½), exact for
+                                                         // every float. Ties do occur: `(w >> 8) + ½` is not exact in f32 once `w >> 8 ≥ 2²³`,
+                                                         // so u can be k·2⁻²⁴ and 4u a multiple of ½ (e.g. u = 0.625), where nearest-even
+                                                         // rounding would pick the other quarter turn and differ in the last bit.
+        let qf = _mm512_roundscale_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(_mm512_add_ps(
+            u4,
+            c(f32::from_bits(0x3eff_ffff)),
+        ));
+        let r = _mm512_mul_ps(_mm512_sub_ps(u4, qf), c(core::f32::consts::TAU * 0.25));
+        let z = _mm512_mul_ps(r, r);
+        let s = _mm512_fmadd_ps(
+            _mm512_mul_ps(
+                _mm512_fmadd_ps(
+                    _mm512_fmadd_ps(c(-1.951_529_6e-4), z, c(8.332_161e-3)),
+                    z,
+                    c(-1.666_665_5e-1),
+                ),
+                z,
+            ),
+            r,
+            r,
+        );
+        let co = _mm512_fmadd_ps(
+            _mm512_mul_ps(
+                _mm512_fmadd_ps(
+                    _mm512_fmadd_ps(c(2.443_315_7e-5), z, c(-1.388_731_6e-3)),
+                    z,
+                    c(4.166_664_6e-2),
+                ),
+                z,
+            ),
+            z,
+            _mm512_fmadd_ps(c(-0.5), z, c(1.0)),
+        );
+        let q1 = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(qf, c(1.0));
+        let q2 = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(qf, c(2.0));
+        let q3 = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(qf, c(3.0));
+        let swap = q1 | q3;
+        let a = _mm512_mask_blend_ps(swap, s, co);
+        let b = _mm512_mask_blend_ps(swap, co, s);
+        (negate_where(q2 | q3, a), negate_where(q1 | q2, b))
+    }
+
+    /// Box–Muller on the words of 16 blocks (two groups): the 64 normals in element order.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn normals64(w: [__m512i; 4], out: &mut [f32; 64]) {
+        let m2 = _mm512_set1_ps(-2.0);
+        let r0 = _mm512_sqrt_ps(_mm512_mul_ps(m2, ln_f32(scaled_uniform(w[0]))));
+        let r1 = _mm512_sqrt_ps(_mm512_mul_ps(m2, ln_f32(scaled_uniform(w[2]))));
+        let (s0, c0) = sincos_2pi(scaled_uniform(w[1]));
+        let (s1, c1) = sincos_2pi(scaled_uniform(w[3]));
+        // Output m of the block in lane l: lanes 0..8 are the first group (elements 8m + l),
+        // lanes 8..16 the second (elements 32 + 8m + l − 8).
+        let z = [
+            _mm512_mul_ps(r0, c0),
+            _mm512_mul_ps(r0, s0),
+            _mm512_mul_ps(r1, c1),
+            _mm512_mul_ps(r1, s1),
+        ];
+        let rows = [
+            _mm512_shuffle_f32x4::<0x44>(z[0], z[1]),
+            _mm512_shuffle_f32x4::<0x44>(z[2], z[3]),
+            _mm512_shuffle_f32x4::<0xee>(z[0], z[1]),
+            _mm512_shuffle_f32x4::<0xee>(z[2], z[3]),
+        ];
+        for (o, v) in out.chunks_exact_mut(16).zip(rows) {
+            // SAFETY: `o` is 16 floats, the width of the (unaligned) store.
+            unsafe { _mm512_storeu_ps(o.as_mut_ptr(), v) };
+        }
+    }
+
+    /// [`super::fill_normal`] with AVX-512.
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn fill(
+        key: [u32; 2],
+        purpose: u32,
+        sample: u32,
+        step: u32,
+        start: u64,
+        out: &mut [f32],
+    ) {
+        let mut i = start;
+        let mut rest = out;
+        let mut scratch = [0f32; SG];
+        while !rest.is_empty() {
+            let sg = i / SG as u64;
+            let off = (i % SG as u64) as usize;
+            let take = rest.len().min(SG - off);
+            let (head, tail) = rest.split_at_mut(take);
+            // The first block of the super-group, modulo 2³² like the scalar counter.
+            let words = philox::<CHAINS>((sg * (SG / 4) as u64) as u32, sample, step, purpose, key);
+            let dst: &mut [f32] = if take == SG { head } else { &mut scratch };
+            for (w, o) in words.into_iter().zip(dst.chunks_exact_mut(64)) {
+                normals64(w, o.try_into().expect("64 normals"));
+            }
+            if take < SG {
+                head.copy_from_slice(&scratch[off..off + take]);
+            }
+            rest = tail;
+            i += take as u64;
+        }
+    }
+
+    /// The words of the `2·16` blocks from `first`, as `[register][word][lane]` (for tests).
+    #[cfg(test)]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn philox_words(first: u32, ctr: [u32; 3], key: [u32; 2]) -> [[[u32; 16]; 4]; 2] {
+        let w = philox::<2>(first, ctr[0], ctr[1], ctr[2], key);
+        let mut out = [[[0u32; 16]; 4]; 2];
+        for (o, r) in out.iter_mut().zip(w) {
+            for (dst, v) in o.iter_mut().zip(r) {
+                // SAFETY: `dst` is 16 words, the width of the (unaligned) store.
+                unsafe { _mm512_storeu_si512(dst.as_mut_ptr() as *mut __m512i, v) };
+            }
+        }
+        out
+    }
+
+    /// Box–Muller on one register of words (for tests): the 64 normals in element order.
+    #[cfg(test)]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn normals_of(words: [[u32; 16]; 4]) -> [f32; 64] {
+        let mut w = [_mm512_setzero_si512(); 4];
+        for (v, src) in w.iter_mut().zip(&words) {
+            // SAFETY: `src` is 16 words, the width of the (unaligned) load.
+            *v = unsafe { _mm512_loadu_si512(src.as_ptr() as *const __m512i) };
+        }
+        let mut out = [0f32; 64];
+        normals64(w, &mut out);
+        out
+    }
+}
+
 /// Fills `out[j]` with the normal of element `start + j` (same numbers as [`normal`]).
 pub fn fill_normal(
     seed: u64,
@@ -392,6 +675,12 @@ pub fn fill_normal(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
+        #[cfg(gdf_avx512)]
+        if crate::par::has_avx512() {
+            // SAFETY: the CPU supports the features the function was compiled for.
+            unsafe { avx512::fill(key(seed), purpose as u32, sample, step, start, out) };
+            return;
+        }
         if crate::par::has_avx2() {
             // SAFETY: the CPU supports the features the function was compiled for.
             unsafe { fill_avx2(seed, purpose, sample, step, start, out) };
@@ -541,6 +830,237 @@ mod tests {
             assert_eq!(two[0], want);
             assert_eq!(two[1], philox_lanes(77 + LANES as u32, 1, 2, 3, [4, 5]));
         }
+    }
+
+    /// The bits of a slice, for comparisons that tell `-0.0` from `0.0` and show NaNs.
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// Every path the CPU has (portable, AVX2, AVX-512) over many ranges, seeds and counters:
+    /// the same bits. Paths the CPU lacks are skipped with a message.
+    #[test]
+    fn simd_fill_paths_agree_bitwise() {
+        let avx2 = cfg!(target_arch = "x86_64") && crate::par::has_avx2();
+        let avx512 = cfg!(all(target_arch = "x86_64", gdf_avx512)) && crate::par::has_avx512();
+        if !avx2 {
+            eprintln!("skipped: this CPU has no AVX2 (with FMA)");
+        }
+        if !avx512 {
+            eprintln!("skipped: this CPU has no AVX-512 (F, BW, DQ, VL)");
+        }
+        let starts = [
+            0u64,
+            1,
+            7,
+            8,
+            31,
+            32,
+            63,
+            64,
+            127,
+            128,
+            129,
+            1000,
+            4093,
+            (1 << 34) - 77, // the block counter wraps past 2³² inside the range
+            u64::MAX - 300,
+        ];
+        let lens = [
+            0usize, 1, 5, 8, 31, 32, 33, 64, 100, 127, 128, 129, 256, 300, 1031,
+        ];
+        let streams = [
+            (0u64, Purpose::Epsilon, 0u32, 0u32),
+            (9, Purpose::Sampler, 1, 2),
+            (u64::MAX, Purpose::Init, u32::MAX, 7),
+            (0x1234_5678_9abc_def0, Purpose::Offset, 3, u32::MAX),
+        ];
+        for &(seed, purpose, sample, step) in &streams {
+            for &start in &starts {
+                for &len in &lens {
+                    let len = len.min((u64::MAX - start) as usize);
+                    let mut want = vec![0.0f32; len];
+                    fill_portable(seed, purpose, sample, step, start, &mut want);
+                    let mut got = vec![0.0f32; len];
+                    #[cfg(target_arch = "x86_64")]
+                    if avx2 {
+                        // SAFETY: the CPU has AVX2 and FMA.
+                        unsafe { fill_avx2(seed, purpose, sample, step, start, &mut got) };
+                        assert_eq!(bits(&got), bits(&want), "AVX2, start {start} len {len}");
+                    }
+                    #[cfg(all(target_arch = "x86_64", gdf_avx512))]
+                    if avx512 {
+                        got.fill(0.0);
+                        // SAFETY: the CPU has AVX-512.
+                        unsafe {
+                            avx512::fill(key(seed), purpose as u32, sample, step, start, &mut got)
+                        };
+                        assert_eq!(bits(&got), bits(&want), "AVX-512, start {start} len {len}");
+                    }
+                    fill_normal(seed, purpose, sample, step, start, &mut got);
+                    assert_eq!(
+                        bits(&got),
+                        bits(&want),
+                        "dispatched, start {start} len {len}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The AVX-512 Philox lanes against the scalar Philox, block by block.
+    #[test]
+    #[allow(clippy::needless_range_loop)]
+    fn avx512_philox_equals_scalar() {
+        #[cfg(all(target_arch = "x86_64", gdf_avx512))]
+        if crate::par::has_avx512() {
+            for (first, ctr, k) in [
+                (0u32, [0u32; 3], [0u32; 2]),
+                (77, [1, 2, 3], [4, 5]),
+                (u32::MAX - 20, [u32::MAX; 3], [u32::MAX; 2]),
+                (
+                    0x243f_6a88,
+                    [0x85a3_08d3, 0x1319_8a2e, 0x0370_7344],
+                    [0xa409_3822, 0x299f_31d0],
+                ),
+            ] {
+                // SAFETY: the CPU has AVX-512.
+                let w = unsafe { avx512::philox_words(first, ctr, k) };
+                for (r, reg) in w.iter().enumerate() {
+                    for l in 0..16 {
+                        let block = first.wrapping_add((16 * r + l) as u32);
+                        let want = philox4x32([block, ctr[0], ctr[1], ctr[2]], k);
+                        assert_eq!(
+                            [reg[0][l], reg[1][l], reg[2][l], reg[3][l]],
+                            want,
+                            "block {block}"
+                        );
+                    }
+                }
+            }
+            return;
+        }
+        eprintln!("skipped: this CPU has no AVX-512 (F, BW, DQ, VL)");
+    }
+
+    /// The AVX-512 Box–Muller against [`normals4`] on the words whose top 24 bits run over
+    /// `tops` (each used as every one of the four words, in turn with other words).
+    #[cfg(all(target_arch = "x86_64", gdf_avx512))]
+    #[allow(clippy::needless_range_loop)]
+    fn avx512_box_muller_over(tops: impl Iterator<Item = u32>) {
+        let tops: Vec<u32> = tops.collect();
+        for chunk in tops.chunks(16) {
+            let mut words = [[0u32; 16]; 4];
+            for (l, &t) in chunk.iter().enumerate() {
+                let w = t << 8 | (t & 0xff);
+                // Word m of lane l: the same top bits in w0 (ln) and w1 (sincos), others
+                // mixed in from neighbours for w2 and w3.
+                words[0][l] = w;
+                words[1][l] = w;
+                words[2][l] = chunk[(l + 5) % chunk.len()] << 8;
+                words[3][l] = chunk[(l + 11) % chunk.len()] << 8 | 0xff;
+            }
+            // SAFETY: the callers check for AVX-512.
+            let got = unsafe { avx512::normals_of(words) };
+            for l in 0..16 {
+                let want = normals4([words[0][l], words[1][l], words[2][l], words[3][l]]);
+                // Lane l is block l mod 8 of group l / 8: output m at 32·(l/8) + 8m + l mod 8.
+                for (m, &z) in want.iter().enumerate() {
+                    let at = 32 * (l / 8) + 8 * m + l % 8;
+                    if l < chunk.len() {
+                        assert_eq!(
+                            got[at].to_bits(),
+                            z.to_bits(),
+                            "output {m} of words {:?}",
+                            [words[0][l], words[1][l], words[2][l], words[3][l]]
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn avx512_box_muller_equals_scalar() {
+        #[cfg(all(target_arch = "x86_64", gdf_avx512))]
+        if crate::par::has_avx512() {
+            // Both ends of the range, the quarter-turn boundaries of sincos and the √½
+            // boundary of ln, then a stride over all 2²⁴ uniforms.
+            // (Words at and above 2³¹ give uniforms k·2⁻²⁴ after rounding, so 4u can be a
+            // tie: 0x9f_ffff gives u = 0.625.)
+            let edges = [
+                0x9f_ffff,
+                0xa0_0000,
+                0xdf_ffff,
+                0xe0_0000,
+                0xbf_ffff,
+                0xc0_0000,
+                0u32,
+                1,
+                2,
+                (1 << 24) - 1,
+                (1 << 24) - 2,
+                1 << 21,
+                (1 << 21) - 1,
+            ];
+            let quarters = (0..5u32).flat_map(|q| {
+                let c = (q << 22) as i64;
+                (-3i64..3).map(move |d| (c + d).clamp(0, (1 << 24) - 1) as u32)
+            });
+            let sqrt_half =
+                (11_863_283u32 - 40..11_863_283 + 40).chain(5_931_641 - 40..5_931_641 + 40);
+            avx512_box_muller_over(edges.into_iter().chain(quarters).chain(sqrt_half));
+            avx512_box_muller_over((0..1u32 << 24).step_by(97));
+            return;
+        }
+        eprintln!("skipped: this CPU has no AVX-512 (F, BW, DQ, VL)");
+    }
+
+    /// All 2²⁴ uniforms through the AVX-512 Box–Muller:
+    /// `cargo test --release --lib -- --ignored avx512_box_muller_exhaustive`.
+    #[test]
+    #[ignore = "2^24 points; run in release"]
+    fn avx512_box_muller_exhaustive() {
+        #[cfg(all(target_arch = "x86_64", gdf_avx512))]
+        if crate::par::has_avx512() {
+            avx512_box_muller_over(0..1u32 << 24);
+            return;
+        }
+        eprintln!("skipped: this CPU has no AVX-512 (F, BW, DQ, VL)");
+    }
+
+    /// The fastest of many runs of each path on 73 728 normals (one thread): the minimum is
+    /// the figure least disturbed by other work on a shared machine.
+    /// `cargo test --release --lib -- --ignored --nocapture time_fill_paths`.
+    #[test]
+    #[ignore = "a timing, not a check; run in release"]
+    fn time_fill_paths() {
+        let mut z = vec![0.0f32; 73_728];
+        let time = |f: &mut dyn FnMut(&mut [f32])| {
+            let mut z = z.clone();
+            (0..400)
+                .map(|_| {
+                    let t = std::time::Instant::now();
+                    f(&mut z);
+                    t.elapsed().as_secs_f64() * 1e6
+                })
+                .fold(f64::INFINITY, f64::min)
+        };
+        let portable = time(&mut |z| fill_portable(1, Purpose::Epsilon, 0, 0, 0, z));
+        eprintln!("portable: {portable:.1} µs");
+        #[cfg(target_arch = "x86_64")]
+        if crate::par::has_avx2() {
+            // SAFETY: the CPU has AVX2 and FMA.
+            let t = time(&mut |z| unsafe { fill_avx2(1, Purpose::Epsilon, 0, 0, 0, z) });
+            eprintln!("AVX2: {t:.1} µs");
+        }
+        #[cfg(all(target_arch = "x86_64", gdf_avx512))]
+        if crate::par::has_avx512() {
+            // SAFETY: the CPU has AVX-512.
+            let t = time(&mut |z| unsafe { avx512::fill(key(1), 0, 0, 0, 0, z) });
+            eprintln!("AVX-512: {t:.1} µs");
+        }
+        fill_normal(1, Purpose::Epsilon, 0, 0, 0, &mut z);
     }
 
     #[test]

@@ -131,3 +131,24 @@ pub(crate) fn has_avx2() -> bool {
         false
     }
 }
+
+/// Whether the CPU runs the AVX-512 versions of the hot loops (AVX-512 F, BW, DQ and VL, and
+/// AVX2 with FMA, which those versions also use). Like the AVX2 versions, they compute the
+/// same operations as the portable code, so results do not depend on the path.
+#[inline(always)]
+#[cfg_attr(not(gdf_avx512), allow(dead_code))] // no AVX-512 paths before Rust 1.89
+pub(crate) fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // `is_x86_feature_detected!` reads a cache that std fills once per process.
+        has_avx2()
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}

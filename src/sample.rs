@@ -640,11 +640,9 @@ where
                     x: &mut x[o..o + len],
                     x0: &mut x0o[o..o + len],
                     pred: &mut po[o..o + len],
+                    copy: copy.as_deref_mut().map(|c| &mut c[o..o + len]),
                 };
                 step_block(target, sampler, [a, bb], coef, guide, f, block);
-                if let Some(copy) = copy.as_deref_mut() {
-                    copy[o..o + len].copy_from_slice(&x[o..o + len]);
-                }
                 k += len;
             }
         });
@@ -702,6 +700,8 @@ struct Block<'b, F> {
     x: &'b mut [F],
     x0: &'b mut [F],
     pred: &'b mut [F],
+    /// Where the new `x` also goes (the mirror half the next guided step hands the model).
+    copy: Option<&'b mut [F]>,
 }
 
 /// The fused pass over one block: guided (and rescaled) prediction, x0 and ε from the
@@ -745,19 +745,55 @@ fn block_loop<F: Real, T: Target, Sm: Sampler>(
     let n = blk.x.len();
     let (pc, pu, z) = (&blk.pc[..n], &blk.pu[..n], &blk.z[..n]);
     let (x, x0, po) = (blk.x, &mut blk.x0[..n], &mut blk.pred[..n]);
-    for j in 0..n {
-        let (xv, pv) = (x[j], pred(pc[j], pu[j]));
+    let one = |xv: F, c: F, u: F, zv: F| {
+        let pv = pred(c, u);
         let x0v = target.x0(xv, pv, a, b);
         let ev = target.eps(xv, pv, a, b);
-        x[j] = sampler.apply(coef, x0v, ev, z[j]);
-        x0[j] = x0v;
-        po[j] = pv;
+        (sampler.apply(coef, x0v, ev, zv), x0v, pv)
+    };
+    match blk.copy {
+        // The mirror written in the same loop, not copied after it.
+        Some(copy) => {
+            let copy = &mut copy[..n];
+            for j in 0..n {
+                let (xn, x0v, pv) = one(x[j], pc[j], pu[j], z[j]);
+                x[j] = xn;
+                copy[j] = xn;
+                x0[j] = x0v;
+                po[j] = pv;
+            }
+        }
+        None => {
+            for j in 0..n {
+                let (xn, x0v, pv) = one(x[j], pc[j], pu[j], z[j]);
+                x[j] = xn;
+                x0[j] = x0v;
+                po[j] = pv;
+            }
+        }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn step_block_avx2<F: Real, T: Target, Sm: Sampler>(
+    target: &T,
+    sampler: &Sm,
+    ab: [F; 2],
+    coef: [F; 3],
+    guide: Guide<F>,
+    f: F,
+    blk: Block<'_, F>,
+) {
+    step_block_body(target, sampler, ab, coef, guide, f, blk)
+}
+
+/// [`step_block_body`] compiled for AVX-512 (16 lanes; the same operations, so the same
+/// bits).
+#[cfg(all(target_arch = "x86_64", gdf_avx512))]
+#[allow(clippy::incompatible_msrv)] // compiled only by Rust 1.89+ (see build.rs)
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+unsafe fn step_block_avx512<F: Real, T: Target, Sm: Sampler>(
     target: &T,
     sampler: &Sm,
     ab: [F; 2],
@@ -778,10 +814,118 @@ fn step_block<F: Real, T: Target, Sm: Sampler>(
     f: F,
     blk: Block<'_, F>,
 ) {
+    #[cfg(all(target_arch = "x86_64", gdf_avx512))]
+    if crate::par::has_avx512() {
+        // SAFETY: the CPU has the features the function was compiled for.
+        return unsafe { step_block_avx512(target, sampler, ab, coef, guide, f, blk) };
+    }
     #[cfg(target_arch = "x86_64")]
     if crate::par::has_avx2() {
         // SAFETY: the CPU has the features the function was compiled for.
         return unsafe { step_block_avx2(target, sampler, ab, coef, guide, f, blk) };
     }
     step_block_body(target, sampler, ab, coef, guide, f, blk)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dynamic::{DynSampler, DynTarget};
+
+    /// The fused step pass on every path the CPU has (portable, AVX2, AVX-512), for each
+    /// target, sampler and guidance setting, over block lengths around the vector widths:
+    /// the same bits in `x`, `x0` and `pred`.
+    #[test]
+    fn step_block_paths_agree_bitwise() {
+        let avx2 = cfg!(target_arch = "x86_64") && crate::par::has_avx2();
+        let avx512 = cfg!(all(target_arch = "x86_64", gdf_avx512)) && crate::par::has_avx512();
+        if !avx2 {
+            eprintln!("skipped: this CPU has no AVX2 (with FMA)");
+        }
+        if !avx512 {
+            eprintln!("skipped: this CPU has no AVX-512 (F, BW, DQ, VL)");
+        }
+        let len = 300;
+        let draw = |seed: u64| -> Vec<f32> {
+            (0..len as u64)
+                .map(|i| crate::noise::normal(seed, Purpose::Init, 0, 0, i))
+                .collect()
+        };
+        let (pc, pu, z, x_in) = (draw(1), draw(2), draw(3), draw(4));
+        let (a, b) = (0.8f32, 0.6f32);
+        let targets = [
+            DynTarget::Epsilon,
+            DynTarget::X0,
+            DynTarget::V,
+            DynTarget::RectifiedFlows,
+        ];
+        let samplers = [
+            DynSampler::Ddim { eta: 1.0 },
+            DynSampler::Ddim { eta: 0.0 },
+            DynSampler::Lcm,
+        ];
+        let guides = [(true, true), (true, false), (false, false)];
+        type Pass =
+            fn(&DynTarget, &DynSampler, [f32; 2], [f32; 3], Guide<f32>, f32, Block<'_, f32>);
+        let mut paths: Vec<(&str, Pass)> = vec![("portable", step_block_body)];
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: the CPU has AVX2 and FMA.
+            paths.push(("AVX2", |t, s, ab, c, g, f, blk| unsafe {
+                step_block_avx2(t, s, ab, c, g, f, blk)
+            }));
+        }
+        #[cfg(all(target_arch = "x86_64", gdf_avx512))]
+        if avx512 {
+            // SAFETY: the CPU has AVX-512.
+            paths.push(("AVX-512", |t, s, ab, c, g, f, blk| unsafe {
+                step_block_avx512(t, s, ab, c, g, f, blk)
+            }));
+        }
+        paths.push(("dispatched", step_block));
+        for target in &targets {
+            for sampler in &samplers {
+                let coef = sampler.coefficients(a, b, 0.9f32, 0.43f32);
+                for &(guided, rescale) in &guides {
+                    let guide = Guide {
+                        guided,
+                        rescale,
+                        g: 4.0f32,
+                        keep: 0.3,
+                    };
+                    for n in [0usize, 1, 7, 8, 15, 16, 17, 31, 64, 100, 255, 256, 300] {
+                        let mut results = Vec::new();
+                        for (name, pass) in &paths {
+                            let mut x = x_in[..n].to_vec();
+                            let (mut x0, mut pred) = (vec![0f32; n], vec![0f32; n]);
+                            let mut copy = vec![0f32; n];
+                            let blk = Block {
+                                pc: &pc[..n],
+                                pu: &pu[..n],
+                                z: &z[..n],
+                                x: &mut x,
+                                x0: &mut x0,
+                                pred: &mut pred,
+                                copy: guided.then_some(&mut copy[..]),
+                            };
+                            pass(target, sampler, [a, b], coef, guide, 1.3, blk);
+                            let bits =
+                                |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                            if guided {
+                                assert_eq!(bits(&copy), bits(&x), "{name}: the mirror is x");
+                            }
+                            results.push((*name, [bits(&x), bits(&x0), bits(&pred)]));
+                        }
+                        for (name, r) in &results[1..] {
+                            assert_eq!(
+                                r, &results[0].1,
+                                "{name} vs portable: {target:?} {sampler:?} guided {guided} \
+                                 rescale {rescale} n {n}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
