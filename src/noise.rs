@@ -160,10 +160,12 @@ pub mod formula {
     /// `(sin 2πu, cos 2πu)` for `u ∈ [0, 1)`: reduce to the nearest quarter turn
     /// `q = round(4u)`, evaluate minimax polynomials on `r ∈ [−π/4, π/4]` (Horner with fused
     /// multiply-adds), rotate by `q` quarter turns. Branch-free, so it vectorises. At most
-    /// 1.1e-7 from the exact values over every `u` that [`uniform24`] yields. (`4u` is never
-    /// a tie, so the host's and the device's rounding rules agree.)
+    /// 1.1e-7 from the exact values over every `u` that [`uniform24`] yields. The quarter turn
+    /// is `floor(4u + ½)` (exact in f32 for these `u`), not `round`: `4u` can be a tie (`u` is
+    /// rounded to f32 once `w >> 8 ≥ 2²³`), where `round` differs between the host (half away
+    /// from zero) and WGSL (half to even); `floor(4u + ½)` is the host's rounding everywhere.
     pub fn sincos_2pi(u: f32) -> (f32, f32) {
-        let qf = f32::round(u * 4.0f32); // 0..=4
+        let qf = f32::floor(u * 4.0f32 + 0.5f32); // 0..=4
         let r = (u - qf * 0.25f32) * core::f32::consts::TAU; // [−π/4, π/4]
         let z = r * r;
         let s = fma(
