@@ -18,6 +18,7 @@
 //! ```
 
 use crate::error::{GdfError, Result};
+use crate::float::Real;
 use rand::Rng;
 
 use crate::noise::{normal, CounterRng, Purpose};
@@ -149,13 +150,31 @@ impl GaussianMixture2 {
     /// The exact ε-prediction model of a VP process whose noise cond is logSNR itself
     /// (`noise_cond::LogSnr`): for each point `ε̂ = (x − a·x̂0)/b`. Batches of 2-D points,
     /// `x.len() = 2·noise_cond.len()`.
-    pub fn vp_epsilon(&self, x: &[f64], noise_cond: &[f64], pred: &mut [f64]) {
+    /// Works in `f32` or `f64` buffers; the denoiser runs in `f64`.
+    pub fn vp_epsilon<F: Real>(&self, x: &[F], noise_cond: &[F], pred: &mut [F]) {
         for ((x, &l), p) in x.chunks(2).zip(noise_cond).zip(pred.chunks_mut(2)) {
-            let (a, b) = Vp.ab(l);
-            let x0 = self.denoise([x[0], x[1]], a, b);
-            p[0] = (x[0] - a * x0[0]) / b;
-            p[1] = (x[1] - a * x0[1]) / b;
+            let (a, b) = Vp.ab(l.as_f64());
+            let (x0_, x1_) = (x[0].as_f64(), x[1].as_f64());
+            let x0 = self.denoise([x0_, x1_], a, b);
+            p[0] = F::of((x0_ - a * x0[0]) / b);
+            p[1] = F::of((x1_ - a * x0[1]) / b);
         }
+    }
+
+    /// [`draw`](Self::draw) into `f32` or `f64` (each point rounded once from its f64 draw).
+    ///
+    /// ```
+    /// use gdf::toy::GaussianMixture2;
+    /// let m = GaussianMixture2::new(vec![1.0], vec![[1.0, -1.0]], vec![[[0.5, 0.0], [0.0, 0.5]]])?;
+    /// let p32: Vec<f32> = m.draw_as(1000, 3);
+    /// let p64 = m.draw(1000, 3);
+    /// assert!(p32.iter().zip(&p64).all(|(a, b)| *a == *b as f32));
+    /// let (e32, e64) = (m.errors(&m.stats(&p32)), m.errors(&m.stats(&p64)));
+    /// assert!((e32.1 - e64.1).abs() < 1e-5);
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    pub fn draw_as<F: Real>(&self, n: usize, seed: u64) -> Vec<F> {
+        self.draw(n, seed).into_iter().map(F::of).collect()
     }
 
     /// `n` exact draws (component by weight, then `μ + L·z` with the Cholesky factor `L`),
@@ -191,12 +210,13 @@ impl GaussianMixture2 {
     }
 
     /// Splits 2-D points by their most likely component and measures each part.
-    /// Components that receive fewer than two points get NaN statistics.
-    pub fn stats(&self, points: &[f64]) -> MixtureStats {
+    /// Components that receive fewer than two points get NaN statistics. `f32` or `f64`
+    /// points; the statistics are computed in `f64`.
+    pub fn stats<F: Real>(&self, points: &[F]) -> MixtureStats {
         let k = self.weights.len();
         let mut parts: Vec<Vec<[f64; 2]>> = vec![Vec::new(); k];
         for p in points.chunks(2) {
-            let x = [p[0], p[1]];
+            let x = [p[0].as_f64(), p[1].as_f64()];
             let best = (0..k)
                 .map(|j| {
                     (
