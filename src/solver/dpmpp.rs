@@ -132,20 +132,8 @@ impl Solver for DpmPP2M {
         Ok(())
     }
     fn plan(&mut self, grid: &Grid) -> Option<Eval> {
-        let i = self.st.step;
-        if i >= grid.steps() {
-            return None;
-        }
-        let (l, ln) = (grid.level(i), grid.level(i + 1));
-        let (post, order) = if ln.lam == f64::INFINITY {
-            (x_is_d0(), 1)
-        } else {
-            let o = if i == 0 { 1 } else { 2 };
-            let row = multistep_row(&l, &ln, 0.0, o, self.st.h1, 0.0, SolverType::Midpoint);
-            (Pass::one(row), o)
-        };
-        self.st.advance(half_step(&l, &ln));
-        eval1(l, post, i, order)
+        // 2M SDE with η = 0 (midpoint): no noise term, no draw.
+        plan_2m(&mut self.st, grid, 0.0, 1.0, SolverType::Midpoint)
     }
     fn nfe(&self, grid: &Grid) -> usize {
         grid.steps()
@@ -153,6 +141,32 @@ impl Solver for DpmPP2M {
     fn history(&self) -> usize {
         2
     }
+}
+
+/// The next evaluation of DPM++ 2M SDE with `eta` (2M itself at `eta = 0`, midpoint): first
+/// order on the first step and on the step to `λ = +∞`, one noise draw per other step when
+/// `eta ≠ 0`.
+fn plan_2m(st: &mut Hist, grid: &Grid, eta: f64, s_noise: f64, ty: SolverType) -> Option<Eval> {
+    let i = st.step;
+    if i >= grid.steps() {
+        return None;
+    }
+    let (l, ln) = (grid.level(i), grid.level(i + 1));
+    let (post, order) = if ln.lam == f64::INFINITY {
+        (x_is_d0(), 1)
+    } else {
+        let o = if i == 0 { 1 } else { 2 };
+        let row = multistep_row(&l, &ln, eta, o, st.h1, 0.0, ty);
+        let pass = if eta != 0.0 {
+            let c = sde_noise(&l, &ln, eta) * s_noise;
+            Pass::one(row.t(Src::Noise(0), c)).draw(Draw::Use)
+        } else {
+            Pass::one(row)
+        };
+        (pass, o)
+    };
+    st.advance(half_step(&l, &ln));
+    eval1(l, post, i, order)
 }
 
 /// k-diffusion `sample_dpmpp_2m_sde` (SPEC §2.2): η (default 1), `s_noise` (default 1),
@@ -204,26 +218,7 @@ impl Solver for DpmPP2MSde {
         Ok(())
     }
     fn plan(&mut self, grid: &Grid) -> Option<Eval> {
-        let i = self.st.step;
-        if i >= grid.steps() {
-            return None;
-        }
-        let (l, ln) = (grid.level(i), grid.level(i + 1));
-        let (post, order) = if ln.lam == f64::INFINITY {
-            (x_is_d0(), 1)
-        } else {
-            let o = if i == 0 { 1 } else { 2 };
-            let row = multistep_row(&l, &ln, self.eta, o, self.st.h1, 0.0, self.ty);
-            let pass = if self.eta != 0.0 {
-                let c = sde_noise(&l, &ln, self.eta) * self.s_noise;
-                Pass::one(row.t(Src::Noise(0), c)).draw(Draw::Use)
-            } else {
-                Pass::one(row)
-            };
-            (pass, o)
-        };
-        self.st.advance(half_step(&l, &ln));
-        eval1(l, post, i, order)
+        plan_2m(&mut self.st, grid, self.eta, self.s_noise, self.ty)
     }
     fn nfe(&self, grid: &Grid) -> usize {
         grid.steps()
