@@ -125,6 +125,55 @@ fn slot<F: Float>(
     }
 }
 
+/// One row's value `Σ_k coefs[base + k]·slot_k` over the nine slots.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn row_sum<F: Float>(
+    coefs: &[F],
+    #[comptime] base: usize,
+    vx: F,
+    vs: F,
+    va: F,
+    v0: F,
+    v1: F,
+    v2: F,
+    v3: F,
+    n0: F,
+    n1: F,
+) -> F {
+    coefs[base] * vx
+        + coefs[base + 1] * vs
+        + coefs[base + 2] * va
+        + coefs[base + 3] * v0
+        + coefs[base + 4] * v1
+        + coefs[base + 5] * v2
+        + coefs[base + 6] * v3
+        + coefs[base + 7] * n0
+        + coefs[base + 8] * n1
+}
+
+/// Writes a row's value to its destination slot (0 x, 1 stage, 2 aux, 3 the newest history).
+#[cube]
+fn store<F: Float>(
+    #[comptime] dst: u32,
+    out: F,
+    x: &mut [F],
+    stage: &mut [F],
+    aux: &mut [F],
+    d0: &mut [F],
+    i: usize,
+) {
+    if comptime!(dst == 0) {
+        x[i] = out;
+    } else if comptime!(dst == 1) {
+        stage[i] = out;
+    } else if comptime!(dst == 2) {
+        aux[i] = out;
+    } else {
+        d0[i] = out;
+    }
+}
+
 /// One pass over every element: convert the fed prediction, draw the noise, evaluate the rows
 /// `dst = Σ_k coefs[row·9 + k]·slot_k` in order (a later row sees an earlier one's result).
 #[cube(launch_unchecked)]
@@ -257,50 +306,23 @@ fn pass_kernel<F: Float, T: CubeTarget>(
         }
     }
     if comptime!(flags.nrows > 0) {
-        let out = coefs[0] * vx
-            + coefs[1] * vs
-            + coefs[2] * va
-            + coefs[3] * v0
-            + coefs[4] * v1
-            + coefs[5] * v2
-            + coefs[6] * v3
-            + coefs[7] * n0
-            + coefs[8] * n1;
+        let out = row_sum::<F>(coefs, 0usize, vx, vs, va, v0, v1, v2, v3, n0, n1);
         let dst = comptime!(flags.dst[0]);
+        store::<F>(dst, out, x, stage, aux, d0, i);
+        // A later row reads this row's result.
         if comptime!(dst == 0) {
-            x[i] = out;
             vx = out;
         } else if comptime!(dst == 1) {
-            stage[i] = out;
             vs = out;
         } else if comptime!(dst == 2) {
-            aux[i] = out;
             va = out;
         } else {
-            d0[i] = out;
             v0 = out;
         }
     }
     if comptime!(flags.nrows > 1) {
-        let out = coefs[9] * vx
-            + coefs[10] * vs
-            + coefs[11] * va
-            + coefs[12] * v0
-            + coefs[13] * v1
-            + coefs[14] * v2
-            + coefs[15] * v3
-            + coefs[16] * n0
-            + coefs[17] * n1;
-        let dst = comptime!(flags.dst[1]);
-        if comptime!(dst == 0) {
-            x[i] = out;
-        } else if comptime!(dst == 1) {
-            stage[i] = out;
-        } else if comptime!(dst == 2) {
-            aux[i] = out;
-        } else {
-            d0[i] = out;
-        }
+        let out = row_sum::<F>(coefs, 9usize, vx, vs, va, v0, v1, v2, v3, n0, n1);
+        store::<F>(comptime!(flags.dst[1]), out, x, stage, aux, d0, i);
     }
 }
 
