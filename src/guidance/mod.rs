@@ -674,16 +674,7 @@ pub trait Guidance {
                 check_len("uncond", layout.len(), u.len())?;
                 Some(u)
             }
-            (true, None) => {
-                return Err(GdfError::Invalid {
-                    message: format!(
-                        "{}: guidance is on at step {} and needs the unconditional prediction \
-                         (`uncond`), got None",
-                        self.name(),
-                        ctx.step
-                    ),
-                })
-            }
+            (true, None) => return Err(missing_uncond(self.name(), ctx.step)),
         };
         let mut momentum = match plan.momentum {
             None => None,
@@ -727,6 +718,16 @@ pub trait Guidance {
             enabled: plan.enabled,
             num_conditions,
         })
+    }
+}
+
+/// The error of a guided evaluation whose unconditional prediction is needed but missing.
+pub(crate) fn missing_uncond(guider: &str, step: usize) -> GdfError {
+    GdfError::Invalid {
+        message: format!(
+            "{guider}: guidance is on at step {step} and needs the unconditional prediction \
+             (`uncond`), got None"
+        ),
     }
 }
 

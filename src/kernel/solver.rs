@@ -660,14 +660,7 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
         guider.validate()?;
         let ctx = self.guidance_ctx()?;
         let missing_u = |ctx: &crate::guidance::StepCtx| -> KernelError {
-            GdfError::Invalid {
-                message: format!(
-                    "{}: guidance is on at step {} and needs the unconditional output, got None",
-                    guider.name(),
-                    ctx.step
-                ),
-            }
-            .into()
+            crate::guidance::missing_uncond(guider.name(), ctx.step).into()
         };
         let cfgpp = guider.renoises_with_uncond(&ctx)?;
         let feed = if let Some([alpha, beta]) = guider.linear(&ctx)? {
@@ -675,8 +668,7 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
                 let e = self
                     .pending
                     .expect("a pending evaluation (checked by guidance_ctx)");
-                let next = self.grid.level((e.step + 1).min(self.grid.steps()));
-                crate::solver::cfgpp_coefficients(&self.solver, e.level, next, alpha, beta)?
+                crate::solver::cfgpp_coefficients(&self.solver, &self.grid, &e, alpha, beta)?
             } else {
                 [alpha, beta]
             };

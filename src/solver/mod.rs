@@ -644,19 +644,21 @@ pub(crate) fn check_finite_start(solver: &'static str, grid: &Grid) -> Result<()
     Ok(())
 }
 
-/// CFG++'s step as a linear guider (SPEC-solvers §8.4): a first-order step from `at` to
-/// `next` with `D_λ = α·D_c + β·D_u` in the x0 slot and `D_u` in the noise slot equals the
-/// plain first-order step with `D_eff = w₁·D_λ + w₂·D_u`, `w₁ = a'/(a' − a·b'/b)`,
+/// CFG++'s step as a linear guider (SPEC-solvers §8.4): the first-order step of `eval`, from
+/// its level to the grid's next one, with `D_λ = α·D_c + β·D_u` in the x0 slot and `D_u` in
+/// the noise slot equals the plain first-order step with `D_eff = w₁·D_λ + w₂·D_u`,
+/// `w₁ = a'/(a' − a·b'/b)`,
 /// `w₂ = 1 − w₁`: the coefficients `(w₁·α, w₁·β + w₂)` on `(c, u)`, which sum to 1 (so they
 /// apply to raw outputs too). Errors unless the solver takes plain first-order steps
 /// ([`Solver::plain_first_order`]: Euler, deterministic flow Euler), where CFG++ is defined.
 pub fn cfgpp_coefficients<S: Solver + ?Sized>(
     solver: &S,
-    at: Level,
-    next: Level,
+    grid: &Grid,
+    eval: &Eval,
     alpha: f64,
     beta: f64,
 ) -> Result<[f64; 2]> {
+    let (at, next) = (eval.level, grid.level((eval.step + 1).min(grid.steps())));
     if !solver.plain_first_order() {
         let solver = solver.name();
         return Err(crate::GdfError::Invalid {

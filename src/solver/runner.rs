@@ -548,15 +548,9 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
                 .pending
                 .expect("a pending evaluation (checked by guidance_ctx)");
             let [alpha, beta] = guider.linear(&ctx)?.unwrap_or([1.0, 0.0]);
-            let next = self.grid.level((e.step + 1).min(self.grid.steps()));
-            let [wc, wu] = super::cfgpp_coefficients(&self.solver, e.level, next, alpha, beta)?;
-            let u = uncond.ok_or_else(|| GdfError::Invalid {
-                message: format!(
-                    "{}: guidance is on at step {} and needs the unconditional output, got None",
-                    guider.name(),
-                    ctx.step
-                ),
-            })?;
+            let [wc, wu] = super::cfgpp_coefficients(&self.solver, &self.grid, &e, alpha, beta)?;
+            let u =
+                uncond.ok_or_else(|| crate::guidance::missing_uncond(guider.name(), ctx.step))?;
             let (wc, wu) = (F::of(wc), F::of(wu));
             return self.feed_with(move |x: &[F], j: usize, out: &mut [F]| {
                 let (c, u) = (&cond[j..j + out.len()], &u[j..j + out.len()]);
