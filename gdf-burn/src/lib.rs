@@ -1,0 +1,593 @@
+//! # gdf-burn: gdf inside burn trainers
+//!
+//! The glue a burn 0.22 trainer needs around [`gdf`]:
+//!
+//! * [`diffuse`]: gdf's `diffuse` on a burn tensor, on any backend (the host path: `x0` is
+//!   read back once, gdf draws `t` and ε, the outputs become tensors on `x0`'s device). With
+//!   the `wgpu` feature, [`device::diffuse`] runs gdf's one-launch kernel on the buffers of
+//!   burn's cubecl backend itself (no copy).
+//! * per-sample values (noise cond, loss weight) shaped `[B, 1, …]` so they broadcast against
+//!   `[B, …]` ([`per_sample`]), the weighted loss ([`weighted_loss`]) and a noise-cond
+//!   embedding ([`Embedding`]);
+//! * a burn model as a gdf sampling model: on the host ([`HostModel`], whose burn errors come
+//!   back as [`Error`] values instead of panics, driven by [`sample`] with any of gdf's
+//!   solvers) and on the device ([`device::BurnDeviceModel`]);
+//! * seeds advanced for the user ([`Steps`]: a step counter that derives every step's seeds).
+//!
+//! ## Core usage
+//!
+//! ```
+//! use burn::tensor::{Device, Tensor, TensorData};
+//! use gdf_burn::{diffuse, weighted_loss, Steps};
+//!
+//! let g: gdf::dynamic::DynGdf = "schedule: Cosine, scaler: Vp, target: V, noise_cond: CosineT, \
+//!                                loss_weight: Constant".parse()?;
+//! # #[allow(deprecated)]
+//! let device = Device::ndarray();
+//! let mut steps = Steps::new(42);
+//! let s = steps.next();                                        // this step's seeds
+//! let x0 = Tensor::<2>::from_data(TensorData::new(vec![0.5f32; 8 * 2], [8, 2]), &device);
+//! let d = diffuse(&g, x0, &s.diffuse_args())?;                 // noised, target, cond, weight
+//! assert_eq!(d.noise_cond.dims(), [8, 1]);                     // [B, 1]: broadcasts
+//! let pred = d.noised.clone() * 0.5;                           // your model(d.noised, d.noise_cond)
+//! let loss = weighted_loss(pred, d.target, d.loss_weight);     // backward() this
+//! assert!(loss.weighted.into_scalar::<f32>().is_finite());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## burn's `fusion` feature
+//!
+//! The host path works with any backend, fusion or not. The no-copy kernel path
+//! ([`device`], feature `wgpu`) needs the tensor's primitive to be burn's `CubeTensor`,
+//! which is the case when burn is built **without** its default `fusion` feature
+//! (`burn = { version = "0.22", default-features = false, features = ["std", "wgpu", …] }`).
+//! With `fusion` on, the primitive is a `FusionTensor` whose constructor is private to burn:
+//! [`device::diffuse`] then returns [`Error::NotCube`] naming the feature, and the host
+//! [`diffuse`] is the path to use (or a burn custom op registered with the fusion client).
+
+#![warn(missing_docs)]
+
+use core::fmt;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use gdf::framework::{DiffuseArgs, Framework};
+use gdf::noise::{self, Purpose};
+use gdf::noise_cond::NoiseCond;
+use gdf::solver::{AnySolver, CounterNoise, Grid, Level, Run};
+use gdf::GdfError;
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "wgpu")]
+pub mod device;
+
+/// What can go wrong in the adapter: gdf's typed errors, and burn's (a failed read-back, a
+/// tensor of the wrong shape or dtype), as values rather than panics.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// gdf refused the call (lengths, ranges, a solver that cannot run on the grid, …).
+    Gdf(GdfError),
+    /// burn could not read a tensor back to the host (execution error, dtype).
+    Read {
+        /// Which tensor.
+        what: &'static str,
+        /// burn's message.
+        message: String,
+    },
+    /// A tensor's shape is not what the call needs.
+    Shape {
+        /// Which tensor.
+        what: &'static str,
+        /// Its shape.
+        got: Vec<usize>,
+        /// What it must be.
+        expected: String,
+    },
+    /// The tensor's primitive is not a plain cubecl tensor (burn's `fusion` feature on, or
+    /// another backend), so gdf's kernels cannot use its buffer.
+    NotCube {
+        /// Which tensor.
+        what: &'static str,
+        /// Why, and what to do.
+        message: String,
+    },
+    /// A gdf kernel refused the call.
+    #[cfg(feature = "wgpu")]
+    Kernel(gdf::kernel::KernelError),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Gdf(e) => e.fmt(f),
+            Error::Read { what, message } => {
+                write!(f, "reading `{what}` back from burn failed: {message}")
+            }
+            Error::Shape {
+                what,
+                got,
+                expected,
+            } => write!(f, "`{what}` has shape {got:?}, expected {expected}"),
+            Error::NotCube { what, message } => {
+                write!(
+                    f,
+                    "`{what}` is not a cubecl tensor gdf's kernels can use: {message}"
+                )
+            }
+            #[cfg(feature = "wgpu")]
+            Error::Kernel(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<GdfError> for Error {
+    fn from(e: GdfError) -> Self {
+        Error::Gdf(e)
+    }
+}
+
+#[cfg(feature = "wgpu")]
+impl From<gdf::kernel::KernelError> for Error {
+    fn from(e: gdf::kernel::KernelError) -> Self {
+        Error::Kernel(e)
+    }
+}
+
+/// The adapter's result type.
+pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// A float tensor's values on the host, row-major (one read-back; burn errors as
+/// [`Error::Read`]).
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// # #[allow(deprecated)]
+/// let t = Tensor::<2>::from_floats([[1.0, 2.0], [3.0, 4.0]], &Device::ndarray());
+/// assert_eq!(gdf_burn::to_vec(t, "t")?, vec![1.0, 2.0, 3.0, 4.0]);
+/// # Ok::<(), gdf_burn::Error>(())
+/// ```
+pub fn to_vec<const D: usize>(t: Tensor<D>, what: &'static str) -> Result<Vec<f32>> {
+    t.try_into_vec_as::<f32>().map_err(|e| Error::Read {
+        what,
+        message: e.to_string(),
+    })
+}
+
+/// A `[B, 1, …, 1]` tensor (rank `D`) of per-sample values, so they broadcast against a
+/// `[B, …]` batch.
+///
+/// ```
+/// use burn::tensor::Device;
+/// # #[allow(deprecated)]
+/// let w = gdf_burn::per_sample::<3>(vec![1.0, 2.0], &Device::ndarray());
+/// assert_eq!(w.dims(), [2, 1, 1]);
+/// ```
+pub fn per_sample<const D: usize>(values: Vec<f32>, device: &Device) -> Tensor<D> {
+    let mut shape = [1usize; D];
+    shape[0] = values.len();
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+/// A rank-`D` tensor from host values with the given shape.
+fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+/// [`diffuse`]'s result: the model's inputs, its regression target and the per-sample
+/// values, as tensors on `x0`'s device.
+#[derive(Clone, Debug)]
+pub struct Diffused<const D: usize> {
+    /// `a·x0 + b·ε`, `x0`'s shape.
+    pub noised: Tensor<D>,
+    /// The framework's target, `x0`'s shape.
+    pub target: Tensor<D>,
+    /// The noise cond, `[B, 1, …]`.
+    pub noise_cond: Tensor<D>,
+    /// The loss weight, `[B, 1, …]`.
+    pub loss_weight: Tensor<D>,
+    /// The per-sample logSNR on the host (what an adaptive loss weight or schedule is
+    /// updated with).
+    pub logsnr: Vec<f32>,
+}
+
+/// gdf's `diffuse` on a burn tensor `x0` (`[B, …]`, any backend): `t` and ε drawn by gdf
+/// from `args.seed` (unless given), the outputs as tensors on `x0`'s device. One read-back
+/// of `x0` and one upload of each output.
+///
+/// Errors: `x0` of rank 0 or an empty batch, a read-back failure, and whatever gdf's
+/// `diffuse` refuses (see [`gdf::framework::Gdf::diffuse`]).
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use gdf::framework::DiffuseArgs;
+/// gdf::gdf!(Fw = schedule: Cosine, scaler: Vp, target: Epsilon, noise_cond: LogSnr,
+///           loss_weight: Constant);
+/// # #[allow(deprecated)]
+/// let x0 = Tensor::<3>::zeros([4, 3, 5], &Device::ndarray());
+/// let d = gdf_burn::diffuse(&Fw::default(), x0, &DiffuseArgs { seed: 3, ..Default::default() })?;
+/// assert_eq!((d.noised.dims(), d.loss_weight.dims()), ([4, 3, 5], [4, 1, 1]));
+/// # Ok::<(), gdf_burn::Error>(())
+/// ```
+pub fn diffuse<G: Framework, const D: usize>(
+    g: &G,
+    x0: Tensor<D>,
+    args: &DiffuseArgs<'_, f32>,
+) -> Result<Diffused<D>> {
+    let dims = x0.dims();
+    let batch = batch_of(&dims, "x0")?;
+    let device = x0.device();
+    let host = to_vec(x0, "x0")?;
+    let d = g.diffuse(&host, batch, args)?;
+    Ok(Diffused {
+        noised: tensor(d.noised, dims, &device),
+        target: tensor(d.target, dims, &device),
+        noise_cond: per_sample(d.noise_cond, &device),
+        loss_weight: per_sample(d.loss_weight, &device),
+        logsnr: d.logsnr,
+    })
+}
+
+fn batch_of(dims: &[usize], what: &'static str) -> Result<usize> {
+    match dims.first() {
+        Some(&b) if b > 0 && dims.iter().all(|&d| d > 0) => Ok(b),
+        _ => Err(Error::Shape {
+            what,
+            got: dims.to_vec(),
+            expected: "[B, …] with B ≥ 1 and no empty dimension".into(),
+        }),
+    }
+}
+
+/// [`weighted_loss`]'s result.
+#[derive(Clone, Debug)]
+pub struct Loss {
+    /// `mean_b(w_b · mse_b)`, shape `[1]`: what to call `backward` on.
+    pub weighted: Tensor<1>,
+    /// `mse_b`, the unweighted per-sample mean squared error, `[B]`, detached: what gdf's
+    /// adaptive loss weight and adaptive schedule are updated with.
+    pub per_sample: Tensor<1>,
+}
+
+/// gdf's training loss (the original trainer's `(loss_weight · mse.mean(dims[1:])).mean()`):
+/// the per-sample mean squared error between `pred` and `target` (`[B, …]`), weighted by
+/// `weight` (`[B, 1, …]` from [`diffuse`]), averaged over the batch.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// # #[allow(deprecated)]
+/// let dev = Device::ndarray();
+/// let pred = Tensor::<2>::from_floats([[1.0, 1.0], [0.0, 2.0]], &dev);
+/// let target = Tensor::<2>::zeros([2, 2], &dev);
+/// let w = gdf_burn::per_sample::<2>(vec![1.0, 0.5], &dev);
+/// let l = gdf_burn::weighted_loss(pred, target, w);
+/// // mse = [1, 2], weighted mean = (1·1 + 0.5·2) / 2 = 1
+/// assert_eq!(l.weighted.into_scalar::<f32>(), 1.0);
+/// assert_eq!(gdf_burn::to_vec(l.per_sample, "mse")?, vec![1.0, 2.0]);
+/// # Ok::<(), gdf_burn::Error>(())
+/// ```
+pub fn weighted_loss<const D: usize>(
+    pred: Tensor<D>,
+    target: Tensor<D>,
+    weight: Tensor<D>,
+) -> Loss {
+    let b = pred.dims()[0];
+    let d = pred - target;
+    let mse: Tensor<2> = (d.clone() * d).reshape([b as i64, -1]).mean_dim(1); // [B, 1]
+    let w: Tensor<2> = weight.reshape([b as i64, 1]);
+    Loss {
+        weighted: (mse.clone() * w).mean(),
+        per_sample: mse.detach().reshape([b]),
+    }
+}
+
+/// A noise-cond embedding: `[c, sin(f_1·c), …, sin(f_K·c), cos(f_1·c), …, cos(f_K·c)]`
+/// for a `[B, 1]` noise cond `c`, giving `[B, 1 + 2K]`. gdf hands the model one scalar per
+/// sample; an MLP learns far faster from these features.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Embedding {
+    freqs: Vec<f32>,
+}
+
+impl Embedding {
+    /// `K` octaves: `f_k = base·2^k`, `k = 0 … K−1` (Fourier features; for a noise cond in
+    /// `[0, 1]` such as `CosineT`, `base = π` puts the first period on the whole range).
+    ///
+    /// ```
+    /// let e = gdf_burn::Embedding::octaves(3, 1.0);
+    /// assert_eq!(e.freqs(), &[1.0, 2.0, 4.0]);
+    /// assert_eq!(e.width(), 7);
+    /// ```
+    pub fn octaves(k: usize, base: f32) -> Self {
+        Self {
+            freqs: (0..k).map(|i| base * (1u64 << i.min(63)) as f32).collect(),
+        }
+    }
+
+    /// Transformer-style frequencies, `f_k = max_period^(−k/K)`, `k = 0 … K−1` (for a noise
+    /// cond of large range such as `LogSnr` or `Edm`, typically scaled first).
+    ///
+    /// ```
+    /// let e = gdf_burn::Embedding::sinusoidal(2, 10_000.0);
+    /// assert_eq!(e.freqs(), &[1.0, 0.01]);
+    /// ```
+    pub fn sinusoidal(k: usize, max_period: f32) -> Self {
+        Self {
+            freqs: (0..k)
+                .map(|i| max_period.powf(-(i as f32) / k as f32))
+                .collect(),
+        }
+    }
+
+    /// The frequencies.
+    pub fn freqs(&self) -> &[f32] {
+        &self.freqs
+    }
+
+    /// The embedding's width, `1 + 2K`.
+    pub fn width(&self) -> usize {
+        1 + 2 * self.freqs.len()
+    }
+
+    /// Embeds `c` (`[B, 1]`) as `[B, 1 + 2K]`.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// # #[allow(deprecated)]
+    /// let c = Tensor::<2>::from_floats([[0.5]], &Device::ndarray());
+    /// let e = gdf_burn::Embedding::octaves(1, 2.0).forward(c);
+    /// let v = gdf_burn::to_vec(e, "e")?;
+    /// assert_eq!(v[0], 0.5);
+    /// assert!((v[1] - 1f32.sin()).abs() < 1e-6 && (v[2] - 1f32.cos()).abs() < 1e-6);
+    /// # Ok::<(), gdf_burn::Error>(())
+    /// ```
+    pub fn forward(&self, c: Tensor<2>) -> Tensor<2> {
+        let device = c.device();
+        let f = Tensor::<1>::from_data(
+            TensorData::new(self.freqs.clone(), [self.freqs.len()]),
+            &device,
+        )
+        .reshape([1, self.freqs.len()]);
+        let arg = c.clone() * f;
+        Tensor::cat(vec![c, arg.clone().sin(), arg.cos()], 1)
+    }
+}
+
+/// A step counter that derives each training step's seeds from one run seed, so a trainer
+/// never advances a seed by hand and a resumed run draws what an uninterrupted run would.
+/// It is plain data (serde): save it with the checkpoint.
+///
+/// ```
+/// let mut a = gdf_burn::Steps::new(7);
+/// let (s0, s1) = (a.next(), a.next());
+/// assert_ne!(s0.diffuse_seed, s1.diffuse_seed);
+/// // Resuming from a saved counter continues the same sequence.
+/// let mut b: gdf_burn::Steps = serde_json::from_str(&serde_json::to_string(&gdf_burn::Steps { seed: 7, step: 1 })?)?;
+/// assert_eq!(b.next(), s1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Steps {
+    /// The run's seed.
+    pub seed: u64,
+    /// Steps taken so far (the next step's index).
+    pub step: u64,
+}
+
+/// One step's seeds (from [`Steps::next`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepSeeds {
+    /// The step's index.
+    pub step: u64,
+    /// The seed of gdf's draws (`t`, ε) for this step.
+    pub diffuse_seed: u64,
+    /// A second independent seed for the step's data (e.g. which examples it draws).
+    pub data_seed: u64,
+}
+
+impl StepSeeds {
+    /// [`DiffuseArgs`] with this step's seed.
+    pub fn diffuse_args(&self) -> DiffuseArgs<'static, f32> {
+        DiffuseArgs {
+            seed: self.diffuse_seed,
+            ..Default::default()
+        }
+    }
+}
+
+/// SplitMix64's finaliser: a bijective mix of 64 bits.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl Steps {
+    /// A counter at step 0.
+    pub fn new(seed: u64) -> Self {
+        Self { seed, step: 0 }
+    }
+
+    /// The next step's seeds; advances the counter.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> StepSeeds {
+        let step = self.step;
+        self.step += 1;
+        let base = mix(self.seed ^ mix(step.wrapping_add(0x9e37_79b9_7f4a_7c15)));
+        StepSeeds {
+            step,
+            diffuse_seed: mix(base ^ 1),
+            data_seed: mix(base ^ 2),
+        }
+    }
+}
+
+/// A burn model as gdf's host sampling model: `forward(x, noise_cond)` with `x` shaped
+/// `[B, sample_shape…]` (rank `D`) and the noise cond `[B, 1, …]`, returning the prediction
+/// of the framework's target in `x`'s shape. [`HostModel::predict`] moves gdf's slices in
+/// and the prediction out, with burn's read-back errors and a wrong output shape as
+/// [`Error`] values.
+pub struct HostModel<M, const D: usize> {
+    forward: M,
+    device: Device,
+    sample_shape: Vec<usize>,
+}
+
+impl<M: FnMut(Tensor<D>, Tensor<D>) -> Tensor<D>, const D: usize> HostModel<M, D> {
+    /// `forward` on `device` for samples of `sample_shape` (`D − 1` dimensions).
+    ///
+    /// Errors: `sample_shape` is not `D − 1` dimensions or has an empty one.
+    pub fn new(forward: M, device: Device, sample_shape: &[usize]) -> Result<Self> {
+        if sample_shape.len() + 1 != D || sample_shape.contains(&0) {
+            return Err(Error::Shape {
+                what: "sample_shape",
+                got: sample_shape.to_vec(),
+                expected: format!(
+                    "{} non-empty dimensions (the model's rank {D} minus the batch)",
+                    D - 1
+                ),
+            });
+        }
+        Ok(Self {
+            forward,
+            device,
+            sample_shape: sample_shape.to_vec(),
+        })
+    }
+
+    /// Elements per sample.
+    pub fn per(&self) -> usize {
+        self.sample_shape.iter().product()
+    }
+
+    /// Runs the model on gdf's `x` (`B · per` values) and `noise_cond` (`B` values) and
+    /// writes the prediction into `pred`.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// # #[allow(deprecated)]
+    /// let mut m = gdf_burn::HostModel::new(|x: Tensor<2>, c: Tensor<2>| x * c, Device::ndarray(), &[2])?;
+    /// let mut pred = [0.0f32; 4];
+    /// m.predict(&[1.0, 2.0, 3.0, 4.0], &[10.0, 0.5], &mut pred)?;
+    /// assert_eq!(pred, [10.0, 20.0, 1.5, 2.0]);
+    /// # Ok::<(), gdf_burn::Error>(())
+    /// ```
+    pub fn predict(&mut self, x: &[f32], noise_cond: &[f32], pred: &mut [f32]) -> Result<()> {
+        let b = noise_cond.len();
+        let per = self.per();
+        for (what, len) in [("x", x.len()), ("pred", pred.len())] {
+            if len != b * per {
+                return Err(GdfError::LengthMismatch {
+                    what,
+                    expected: b * per,
+                    got: len,
+                }
+                .into());
+            }
+        }
+        let mut shape = [1usize; D];
+        shape[0] = b;
+        shape[1..].copy_from_slice(&self.sample_shape);
+        let xt = tensor(x.to_vec(), shape, &self.device);
+        let ct = per_sample(noise_cond.to_vec(), &self.device);
+        let out = (self.forward)(xt, ct);
+        if out.dims() != shape {
+            return Err(Error::Shape {
+                what: "model output",
+                got: out.dims().to_vec(),
+                expected: format!("{shape:?} (the input's shape)"),
+            });
+        }
+        pred.copy_from_slice(&to_vec(out, "model output")?);
+        Ok(())
+    }
+}
+
+/// How [`sample`] samples: one of gdf's solvers, its steps on the framework's schedule
+/// (the last one to λ = +∞, the x0-prediction), and the seed of the initial noise and of
+/// the stochastic solvers' draws. Plain data (serde), so a config file can hold it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SolverSpec {
+    /// A solver name [`AnySolver::from_name`] knows (`"dpmpp_2m"`, `"unipc"`, `"heun"`, …).
+    pub solver: String,
+    /// Steps (≥ 2).
+    pub steps: usize,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl SolverSpec {
+    /// The grid [`sample`] steps through: `steps − 1` steps on the schedule's sampling grid
+    /// then one to λ = +∞.
+    pub fn grid<G: Framework>(&self, g: &G) -> Result<Grid> {
+        if self.steps < 2 {
+            return Err(GdfError::OutOfRange {
+                what: "steps",
+                value: self.steps as f64,
+                expected: "at least 2 (the last step goes to λ = +∞)",
+            }
+            .into());
+        }
+        let (_, mut logsnr) =
+            gdf::sample::sampling_grid(g.schedule(), self.steps - 1, 1.0, 0.0, 1.0)?;
+        logsnr.push(f64::INFINITY);
+        Ok(Grid::new(g.scaler(), &logsnr)?)
+    }
+}
+
+/// Samples `batch` samples of `per` values with the solver of `spec` on `g`'s schedule,
+/// calling `model(x, noise_cond, level, pred)` for every evaluation: `x` the current noised
+/// batch, `noise_cond` its (common) noise cond, `pred` to receive the prediction of `g`'s
+/// target. `progress(done, total)` is told after each evaluation. The initial noise is
+/// gdf's counter noise (`Purpose::Init`) scaled to the first level, so the same spec gives
+/// the same draws whatever the model.
+///
+/// ```
+/// use gdf_burn::{sample, SolverSpec};
+/// gdf::gdf!(Fw = schedule: Cosine, scaler: Vp, target: X0, noise_cond: LogSnr, loss_weight: Constant);
+/// let spec = SolverSpec { solver: "dpmpp_2m".into(), steps: 10, seed: 1 };
+/// // A model that knows the data is the point 0.25.
+/// let x = sample(&Fw::default(), &spec, 3, 2, |_x, _c, _l, p| { p.fill(0.25); Ok(()) }, |_, _| {})?;
+/// assert!(x.iter().all(|v| (v - 0.25).abs() < 1e-5));
+/// # Ok::<(), gdf_burn::Error>(())
+/// ```
+pub fn sample<G, M, P>(
+    g: &G,
+    spec: &SolverSpec,
+    batch: usize,
+    per: usize,
+    mut model: M,
+    mut progress: P,
+) -> Result<Vec<f32>>
+where
+    G: Framework,
+    M: FnMut(&[f32], f32, Level, &mut [f32]) -> Result<()>,
+    P: FnMut(usize, usize),
+{
+    let solver = AnySolver::from_name(&spec.solver)?;
+    let grid = spec.grid(g)?;
+    let b0 = grid.level(0).b as f32;
+    let x_init = init_noise(spec.seed, batch, per, b0);
+    let mut run = Run::new(solver, grid, x_init, batch, CounterNoise::new(spec.seed))?;
+    let total = run.total_evals();
+    let mut pred = vec![0.0f32; batch * per];
+    let mut done = 0;
+    loop {
+        let Some(req) = run.next_eval()? else { break };
+        let c = g.noise_cond().noise_cond(req.level.lam) as f32;
+        model(req.x, c, req.level, &mut pred)?;
+        run.feed(g.target(), &pred)?;
+        done += 1;
+        progress(done, total);
+    }
+    Ok(run.into_x())
+}
+
+/// gdf's initial noise of a sampling run (`Purpose::Init`, as the device runs draw it),
+/// scaled by `b0`.
+pub fn init_noise(seed: u64, batch: usize, per: usize, b0: f32) -> Vec<f32> {
+    (0..batch * per)
+        .map(|i| b0 * noise::normal(seed, Purpose::Init, (i / per) as u32, 0, (i % per) as u64))
+        .collect()
+}
