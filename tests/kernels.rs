@@ -1662,79 +1662,55 @@ fn device_models_may_own_their_output_or_fail() {
     let n = b * per;
     let inputs = up(&c, &vec![0.25f32; 2 * n]);
     let own = c.empty(4 * 2 * n);
-    let opts = || DeviceSampleOpts {
-        timesteps: 6,
-        cfg: Cfg::Scale(2.0),
-        seed: 3,
-        ..Default::default()
+    // Six guided DDPM steps with `model`; the final x, or the run's error.
+    let sample = |model: &mut dyn FnMut(
+        &Client,
+        &Handle,
+        &Handle,
+        usize,
+        bool,
+        &Handle,
+    ) -> Result<ks::DeviceOutput, std::io::Error>| {
+        let opts = DeviceSampleOpts {
+            timesteps: 6,
+            cfg: Cfg::Scale(2.0),
+            seed: 3,
+            ..Default::default()
+        };
+        DeviceSampling::<f32, _, _, _, _>::new(&c, &g, gdf::sampler::Ddpm, model, b, per, opts)
+            .unwrap()
+            .run()
+            .map(|x| down(&c, &x))
     };
-    let writes = |cl: &Client, x: &Handle, nc: &Handle, mb: usize, _g: bool, o: &Handle| {
-        toy_device(cl, x, nc, &inputs, o, mb, per)
-    };
-    let x_written = {
-        let run = DeviceSampling::<f32, _, _, _, _>::new(
-            &c,
-            &g,
-            gdf::sampler::Ddpm,
-            writes,
-            b,
-            per,
-            opts(),
-        )
-        .unwrap();
-        down(&c, &run.run().unwrap())
-    };
-    let owns = |cl: &Client, x: &Handle, nc: &Handle, mb: usize, _g: bool, _o: &Handle| -> Handle {
+    let x_written = sample(&mut |cl, x, nc, mb, _g, o| {
+        toy_device(cl, x, nc, &inputs, o, mb, per);
+        Ok(ks::DeviceOutput::Written)
+    })
+    .unwrap();
+    let x_owned = sample(&mut |cl, x, nc, mb, _g, _o| {
         toy_device(cl, x, nc, &inputs, &own, mb, per);
-        own.clone()
-    };
-    let x_owned = {
-        let run = DeviceSampling::<f32, _, _, _, _>::new(
-            &c,
-            &g,
-            gdf::sampler::Ddpm,
-            owns,
-            b,
-            per,
-            opts(),
-        )
-        .unwrap();
-        down(&c, &run.run().unwrap())
-    };
+        Ok(ks::DeviceOutput::Own(own.clone()))
+    })
+    .unwrap();
     assert_eq!(x_written, x_owned);
     assert!(x_owned.iter().all(|v| v.is_finite()));
 
     let mut calls = 0;
-    let fails = |cl: &Client, x: &Handle, nc: &Handle, mb: usize, _g: bool, o: &Handle| {
+    let err = sample(&mut |cl, x, nc, mb, _g, o| {
         calls += 1;
         if calls == 3 {
             return Err(std::io::Error::other("CUDA_ERROR_OUT_OF_MEMORY"));
         }
         toy_device(cl, x, nc, &inputs, o, mb, per);
-        Ok(())
-    };
-    let run =
-        DeviceSampling::<f32, _, _, _, _>::new(&c, &g, gdf::sampler::Ddpm, fails, b, per, opts())
-            .unwrap();
-    let err = run.run().unwrap_err();
+        Ok(ks::DeviceOutput::Written)
+    })
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         "the model failed at step 2: CUDA_ERROR_OUT_OF_MEMORY"
     );
 
     let short = c.empty(4 * n); // guided steps need 2n values
-    let too_short =
-        |_: &Client, _: &Handle, _: &Handle, _: usize, _: bool, _: &Handle| short.clone();
-    let run = DeviceSampling::<f32, _, _, _, _>::new(
-        &c,
-        &g,
-        gdf::sampler::Ddpm,
-        too_short,
-        b,
-        per,
-        opts(),
-    )
-    .unwrap();
-    let err = run.run().unwrap_err();
+    let err = sample(&mut |_, _, _, _, _, _| Ok(ks::DeviceOutput::Own(short.clone()))).unwrap_err();
     assert!(err.to_string().contains("own output"), "{err}");
 }

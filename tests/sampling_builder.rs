@@ -86,6 +86,14 @@ fn builder_samples_the_gaussian_with_its_moments() -> gdf::Result<()> {
     Ok(())
 }
 
+/// x0-model: predicts 1.0 where its input is 1 and 0.5 elsewhere, for every element.
+fn by_input(x: &[f64], c: &[f64], i: &[f64], p: &mut [f64]) {
+    let per = x.len() / c.len();
+    for (p, &inp) in p.chunks_mut(per).zip(i) {
+        p.fill(if inp == 1.0 { 1.0 } else { 0.5 });
+    }
+}
+
 #[test]
 fn guided_calls_see_the_doubled_batch_and_combine_linearly() -> gdf::Result<()> {
     let (batch, per) = (2, 3);
@@ -93,13 +101,9 @@ fn guided_calls_see_the_doubled_batch_and_combine_linearly() -> gdf::Result<()> 
     let uncond = [0.0f64, 0.0];
     let mut calls = Vec::new();
     let mut evals = Vec::new();
-    // x0-model: predicts its input (1 → 1.0, 0 → 0.5) for every element.
     let model = |x: &[f64], c: &[f64], i: &[f64], p: &mut [f64]| {
         calls.push((x.len(), c.len(), i.to_vec()));
-        let per = x.len() / c.len();
-        for (p, &inp) in p.chunks_mut(per).zip(i) {
-            p.fill(if inp == 1.0 { 1.0 } else { 0.5 });
-        }
+        by_input(x, c, i, p)
     };
     let x = Vpx0::default()
         .sampling(batch, per)
@@ -120,12 +124,6 @@ fn guided_calls_see_the_doubled_batch_and_combine_linearly() -> gdf::Result<()> 
     // On a grid that ends at λ = +∞ the last step returns the guided D exactly:
     // 0.5 + 3·(1 − 0.5) = 2.
     let grid = Grid::new(&gdf::scaler::Vp, &[-6.0, -2.0, 2.0, f64::INFINITY])?;
-    let model = |x: &[f64], c: &[f64], i: &[f64], p: &mut [f64]| {
-        let per = x.len() / c.len();
-        for (p, &inp) in p.chunks_mut(per).zip(i) {
-            p.fill(if inp == 1.0 { 1.0 } else { 0.5 });
-        }
-    };
     let x = Vpx0::default()
         .sampling(batch, per)
         .cond(&cond)
@@ -133,7 +131,7 @@ fn guided_calls_see_the_doubled_batch_and_combine_linearly() -> gdf::Result<()> 
         .guidance(ClassifierFree::new(3.0)?)
         .layout(Layout::new(batch, &[per])?)
         .grid(grid)
-        .run(model)?;
+        .run(by_input)?;
     assert!(x.iter().all(|&v| (v - 2.0).abs() < 1e-12), "{x:?}");
     Ok(())
 }
