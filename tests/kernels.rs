@@ -1651,6 +1651,17 @@ fn device_diffuse_draws_logsnr_like_the_host() {
     check(&c, &train, &x0, b);
 }
 
+/// A device model as a trait object (for one helper running several closures).
+type TestDeviceModel<'a> = dyn FnMut(
+        &Client,
+        &Handle,
+        &Handle,
+        usize,
+        bool,
+        &Handle,
+    ) -> Result<ks::DeviceOutput, std::io::Error>
+    + 'a;
+
 /// A device model may hand back its own output buffer (read in place by the step) instead of
 /// writing into gdf's; the two give the same samples bit for bit. A failing model stops the
 /// run with `GdfError::Model`, and a too-short own buffer is a typed error.
@@ -1663,14 +1674,7 @@ fn device_models_may_own_their_output_or_fail() {
     let inputs = up(&c, &vec![0.25f32; 2 * n]);
     let own = c.empty(4 * 2 * n);
     // Six guided DDPM steps with `model`; the final x, or the run's error.
-    let sample = |model: &mut dyn FnMut(
-        &Client,
-        &Handle,
-        &Handle,
-        usize,
-        bool,
-        &Handle,
-    ) -> Result<ks::DeviceOutput, std::io::Error>| {
+    let sample = |model: &mut TestDeviceModel<'_>| {
         let opts = DeviceSampleOpts {
             timesteps: 6,
             cfg: Cfg::Scale(2.0),
