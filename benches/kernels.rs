@@ -82,7 +82,7 @@ fn kernels(c: &mut Criterion) {
     let io = DiffuseIo {
         x0: up(&x0),
         eps: None,
-        tl: up(&t),
+        tl: Some(up(&t)),
         tl_is_logsnr: false,
         offset: None,
         noised: client.empty(4 * n),

@@ -69,6 +69,14 @@ pub enum GdfError {
         /// The value found there.
         value: f64,
     },
+    /// The model failed (its [`Model::predict`](crate::sample::Model::predict) returned an error).
+    Model {
+        /// The sampling step (0-based) or, in a solver run, the model evaluation whose call
+        /// failed.
+        step: usize,
+        /// The model's error message.
+        message: String,
+    },
     /// A parameter or specification is invalid (tables, state restored from disk, …).
     Invalid {
         /// What was wrong and what was expected.
@@ -106,6 +114,9 @@ impl fmt::Display for GdfError {
                 expected,
             } => {
                 write!(f, "`{what}` is {value}, expected {expected}")
+            }
+            GdfError::Model { step, message } => {
+                write!(f, "the model failed at step {step}: {message}")
             }
             GdfError::ModelOutput {
                 step,

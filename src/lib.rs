@@ -54,6 +54,7 @@ mod par;
 pub mod plot;
 pub mod sample;
 pub mod sampler;
+pub mod sampling;
 pub mod scaler;
 pub mod schedule;
 pub mod solver;

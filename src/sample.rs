@@ -163,20 +163,108 @@ impl<F: Real> Default for SampleOpts<'_, F> {
 
 /// The denoising model, over plain slices: given the noised `x` (`n·k` elements for a batch
 /// of `n`), the per-sample noise cond (`n` values) and the model inputs (`n·m` elements),
-/// write the prediction (same length as `x`).
+/// write the prediction (same length as `x`), or fail.
 ///
 /// With guidance the batch is doubled: `x = [x; x]`, noise cond `[c; c]`, inputs
-/// `[cond; uncond]`, and the first half of the prediction is the conditional one. Any
-/// `FnMut(&[F], &[F], &[F], &mut [F])` closure is a model.
+/// `[cond; uncond]`, and the first half of the prediction is the conditional one.
+///
+/// Any closure `FnMut(&[F], &[F], &[F], &mut [F])` is a model that cannot fail, and any
+/// closure of the same arguments returning `Result<(), E>` (`E: std::error::Error`) is one
+/// that can: a burn or candle forward pass that returns an error, a model behind a channel.
+/// A sampling loop stops at the first error and returns [`GdfError::Model`] naming the step
+/// and the error's message; the model never has to panic. A type of yours implements the
+/// trait directly (`type Error = core::convert::Infallible` if it cannot fail).
+///
+/// ```
+/// use gdf::prelude::*;
+/// use gdf::framework::Gdf;
+/// use gdf::sample::{Cfg, SampleOpts};
+/// use gdf::{loss_weight::P2, noise_cond::CosineT, scaler::Vp, schedule::Cosine, target::Epsilon};
+///
+/// let gdf: Gdf<Cosine, Vp, Epsilon, CosineT, P2> = Gdf::default();
+/// let opts = SampleOpts { timesteps: 10, cfg: Cfg::Off, ..Default::default() };
+///
+/// // A model that cannot fail: predicts zero noise.
+/// let zero = |_x: &[f32], _c: &[f32], _i: &[f32], pred: &mut [f32]| pred.fill(0.0);
+/// assert_eq!(gdf.sample(zero, <sampler::Ddim>::new(), &[], None, 2, 4, opts)?.run()?.len(), 8);
+///
+/// // A model that fails on its third call.
+/// let mut calls = 0;
+/// let flaky = |_x: &[f32], _c: &[f32], _i: &[f32], pred: &mut [f32]| {
+///     calls += 1;
+///     if calls == 3 {
+///         return Err(std::io::Error::other("device lost"));
+///     }
+///     pred.fill(0.0);
+///     Ok(())
+/// };
+/// let err = gdf.sample(flaky, <sampler::Ddim>::new(), &[], None, 2, 4, opts)?.run().unwrap_err();
+/// assert_eq!(err.to_string(), "the model failed at step 2: device lost");
+/// # Ok::<(), gdf::GdfError>(())
+/// ```
 pub trait Model<F> {
-    /// Writes the prediction into `pred`.
-    fn predict(&mut self, x: &[F], noise_cond: &[F], inputs: &[F], pred: &mut [F]);
+    /// The model's error ([`core::convert::Infallible`] for a model that cannot fail).
+    type Error: std::error::Error;
+    /// Writes the prediction into `pred`, or fails.
+    fn predict(
+        &mut self,
+        x: &[F],
+        noise_cond: &[F],
+        inputs: &[F],
+        pred: &mut [F],
+    ) -> core::result::Result<(), Self::Error>;
 }
 
-impl<F, M: FnMut(&[F], &[F], &[F], &mut [F])> Model<F> for M {
-    fn predict(&mut self, x: &[F], noise_cond: &[F], inputs: &[F], pred: &mut [F]) {
-        self(x, noise_cond, inputs, pred)
+/// What a model closure returns: `()` (it cannot fail) or `Result<(), E>`.
+pub trait ModelOutcome {
+    /// The error (`Infallible` for `()`).
+    type Error: std::error::Error;
+    /// As a `Result`.
+    fn into_result(self) -> core::result::Result<(), Self::Error>;
+}
+
+impl ModelOutcome for () {
+    type Error = core::convert::Infallible;
+    fn into_result(self) -> core::result::Result<(), Self::Error> {
+        Ok(())
     }
+}
+
+impl<E: std::error::Error> ModelOutcome for core::result::Result<(), E> {
+    type Error = E;
+    fn into_result(self) -> core::result::Result<(), E> {
+        self
+    }
+}
+
+impl<F, R: ModelOutcome, M: FnMut(&[F], &[F], &[F], &mut [F]) -> R> Model<F> for M {
+    type Error = R::Error;
+    fn predict(
+        &mut self,
+        x: &[F],
+        noise_cond: &[F],
+        inputs: &[F],
+        pred: &mut [F],
+    ) -> core::result::Result<(), R::Error> {
+        self(x, noise_cond, inputs, pred).into_result()
+    }
+}
+
+/// Calls `model` for sampling step `step`, turning its error into [`GdfError::Model`].
+pub(crate) fn call_model<F, M: Model<F>>(
+    model: &mut M,
+    step: usize,
+    x: &[F],
+    noise_cond: &[F],
+    inputs: &[F],
+    pred: &mut [F],
+) -> Result<()> {
+    model
+        .predict(x, noise_cond, inputs, pred)
+        .map_err(|e| GdfError::Model {
+            step,
+            message: e.to_string(),
+        })
 }
 
 /// What one sampling step yields: the original's `(x0, x, pred)` plus where it was.
@@ -529,15 +617,23 @@ where
                 let (x, copy) = self.xx.split_at_mut(n);
                 copy.copy_from_slice(x);
             }
-            self.model
-                .predict(&self.xx, &self.nc, &self.inputs, &mut self.out);
+            call_model(
+                &mut self.model,
+                i,
+                &self.xx,
+                &self.nc,
+                &self.inputs,
+                &mut self.out,
+            )?;
         } else {
-            self.model.predict(
+            call_model(
+                &mut self.model,
+                i,
                 &self.xx[..n],
                 &self.nc[..b],
                 &self.inputs[..m],
                 &mut self.out[..n],
-            );
+            )?;
         }
         if self.check_predictions {
             check_predictions(&self.out[..model_batch * per], i, b, per)?;
@@ -663,7 +759,12 @@ where
 }
 
 /// The opt-in check of a model's output: the first non-finite value, as a typed error.
-fn check_predictions<F: Real>(out: &[F], step: usize, batch: usize, per: usize) -> Result<()> {
+pub(crate) fn check_predictions<F: Real>(
+    out: &[F],
+    step: usize,
+    batch: usize,
+    per: usize,
+) -> Result<()> {
     let Some(at) = out.iter().position(|v| !v.is_finite()) else {
         return Ok(());
     };

@@ -167,7 +167,7 @@ where
     let io = DiffuseIo {
         x0: up(c, &x0),
         eps: Some(up(c, &eps)),
-        tl: up(c, &t),
+        tl: Some(up(c, &t)),
         tl_is_logsnr: false,
         offset: offset.as_ref().map(|o| up(c, o)),
         noised: c.empty(4 * n),
@@ -980,7 +980,7 @@ fn diffuse_with_drawn_noise_matches_host() {
     let io = DiffuseIo {
         x0: up(&c, &x0),
         eps: None,
-        tl: up(&c, &t),
+        tl: Some(up(&c, &t)),
         tl_is_logsnr: false,
         offset: None,
         noised: c.empty(4 * n),
@@ -1027,7 +1027,7 @@ fn diffuse_with_drawn_noise_matches_host() {
     // The per-sample outputs with λ given directly (how training-only schedules are used).
     let l = down(&c, &io.per_sample)[..b].to_vec();
     let io2 = DiffuseIo {
-        tl: up(&c, &l),
+        tl: Some(up(&c, &l)),
         tl_is_logsnr: true,
         ..io.clone()
     };
@@ -1556,4 +1556,165 @@ fn cfgpp_in_device_first_order_runs_matches_the_host() {
             );
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Trainer ergonomics: the device diffuse drawing λ itself, and device models that own their
+// output or fail.
+
+/// With no `t`, the device diffuse draws each sample's λ as the host diffuse does (same seed
+/// and `first_sample`), for a uniform-t schedule and a training-only one.
+#[test]
+fn device_diffuse_draws_logsnr_like_the_host() {
+    let Some(c) = client() else { return };
+    let (b, per) = (5usize, 40usize);
+    let n = b * per;
+    let x0: Vec<f32> = (0..n)
+        .map(|i| ((i * 13 % 29) as f32 / 14.0) - 1.0)
+        .collect();
+    fn check<S, Scl, T, N, L>(c: &Client, g: &Gdf<S, Scl, T, N, L, f64>, x0: &[f32], b: usize)
+    where
+        S: Schedule + CubeSchedule + DeviceState,
+        Scl: Scaler + CubeScaler + DeviceState,
+        T: Target + CubeTarget,
+        N: NoiseCond + CubeNoiseCond + DeviceState,
+        L: LossWeight + CubeLossWeight + DeviceState,
+    {
+        let n = x0.len();
+        let per = n / b;
+        let (seed, first) = (0x5EED_u64, 11u32);
+        let args = DiffuseArgs {
+            seed,
+            first_sample: first,
+            ..Default::default()
+        };
+        let h = g.diffuse(x0, b, &args).unwrap();
+        let io = DiffuseIo {
+            x0: up(c, x0),
+            eps: None,
+            tl: None,
+            tl_is_logsnr: false,
+            offset: None,
+            noised: c.empty(4 * n),
+            eps_out: None,
+            target: None,
+            per_sample: c.empty(12 * b),
+        };
+        let set = DiffuseSettings {
+            batch: b,
+            per,
+            seed,
+            first_sample: first,
+            ..Default::default()
+        };
+        let before = Launches::count();
+        kf::diffuse::<f32, _, _, _, _, _, _>(c, g, &io, &set).unwrap();
+        assert_eq!(Launches::count() - before, 1, "still one launch");
+        let ps = down(c, &io.per_sample);
+        let name = g.schedule.name();
+        assert_close(
+            &format!("{name}: drawn logSNR"),
+            &ps[..b],
+            &f64s(&h.logsnr),
+            1e-5,
+            1e-5,
+        );
+        assert_close(
+            &format!("{name}: noise cond"),
+            &ps[b..2 * b],
+            &f64s(&h.noise_cond),
+            1e-4,
+            1e-5,
+        );
+        assert_close(
+            &format!("{name}: loss weight"),
+            &ps[2 * b..],
+            &f64s(&h.loss_weight),
+            1e-4,
+            1e-5,
+        );
+        assert_close(
+            &format!("{name}: noised"),
+            &down(c, &io.noised),
+            &f64s(&h.noised),
+            1e-4,
+            1e-5,
+        );
+        // The λ differ between samples (they were drawn, not one value broadcast).
+        assert!(h.logsnr.windows(2).all(|w| w[0] != w[1]));
+    }
+    let (sc, edm, _, _) = configs();
+    check(&c, &sc, &x0, b);
+    check(&c, &edm, &x0, b);
+    // Training-only: EDM's log-normal σ draw (no `t` exists).
+    let train: Gdf<sch::EdmTrain, scl::Vp, tg::V, ncd::Edm, lw::P2, f64> = Gdf::default();
+    check(&c, &train, &x0, b);
+}
+
+/// A device model as a trait object (for one helper running several closures).
+type TestDeviceModel<'a> = dyn FnMut(
+        &Client,
+        &Handle,
+        &Handle,
+        usize,
+        bool,
+        &Handle,
+    ) -> Result<ks::DeviceOutput, std::io::Error>
+    + 'a;
+
+/// A device model may hand back its own output buffer (read in place by the step) instead of
+/// writing into gdf's; the two give the same samples bit for bit. A failing model stops the
+/// run with `GdfError::Model`, and a too-short own buffer is a typed error.
+#[test]
+fn device_models_may_own_their_output_or_fail() {
+    let Some(c) = client() else { return };
+    let g: Sc = Gdf::default();
+    let (b, per) = (3usize, 64usize);
+    let n = b * per;
+    let inputs = up(&c, &vec![0.25f32; 2 * n]);
+    let own = c.empty(4 * 2 * n);
+    // Six guided DDPM steps with `model`; the final x, or the run's error.
+    let sample = |model: &mut TestDeviceModel<'_>| {
+        let opts = DeviceSampleOpts {
+            timesteps: 6,
+            cfg: Cfg::Scale(2.0),
+            seed: 3,
+            ..Default::default()
+        };
+        DeviceSampling::<f32, _, _, _, _>::new(&c, &g, gdf::sampler::Ddpm, model, b, per, opts)
+            .unwrap()
+            .run()
+            .map(|x| down(&c, &x))
+    };
+    let x_written = sample(&mut |cl, x, nc, mb, _g, o| {
+        toy_device(cl, x, nc, &inputs, o, mb, per);
+        Ok(ks::DeviceOutput::Written)
+    })
+    .unwrap();
+    let x_owned = sample(&mut |cl, x, nc, mb, _g, _o| {
+        toy_device(cl, x, nc, &inputs, &own, mb, per);
+        Ok(ks::DeviceOutput::Own(own.clone()))
+    })
+    .unwrap();
+    assert_eq!(x_written, x_owned);
+    assert!(x_owned.iter().all(|v| v.is_finite()));
+
+    let mut calls = 0;
+    let err = sample(&mut |cl, x, nc, mb, _g, o| {
+        calls += 1;
+        if calls == 3 {
+            return Err(std::io::Error::other("CUDA_ERROR_OUT_OF_MEMORY"));
+        }
+        toy_device(cl, x, nc, &inputs, o, mb, per);
+        Ok(ks::DeviceOutput::Written)
+    })
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the model failed at step 2: CUDA_ERROR_OUT_OF_MEMORY"
+    );
+
+    let short = c.empty(4 * n); // guided steps need 2n values
+    let err = sample(&mut |_, _, _, _, _, _| Ok(ks::DeviceOutput::Own(short.clone()))).unwrap_err();
+    assert!(err.to_string().contains("own output"), "{err}");
 }

@@ -142,6 +142,26 @@ pub trait Framework: Clone + fmt::Debug + fmt::Display + Send + Sync + 'static {
         self.as_gdf()
             .undiffuse_into(x, logsnr, pred, x0_out, eps_out)
     }
+    /// Starts a [sampling builder](crate::sampling): `batch` samples of `per` elements,
+    /// DPM++ 2M over 20 steps of this framework's schedule unless told otherwise.
+    ///
+    /// ```
+    /// use gdf::prelude::*;
+    /// gdf::gdf!(StageC = schedule: Cosine(clamp_range = [0.0001, 0.9999]), scaler: Vp,
+    ///           target: Epsilon, noise_cond: CosineT, loss_weight: P2);
+    /// // A zero-noise ε model: the samples are the start scaled to x0.
+    /// let zero = |_x: &[f32], _c: &[f32], _i: &[f32], p: &mut [f32]| p.fill(0.0);
+    /// let x = StageC::default().sampling(4, 8).steps(10).seed(3).run(zero)?;
+    /// assert_eq!(x.len(), 32);
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    fn sampling<F: Real>(
+        &self,
+        batch: usize,
+        per: usize,
+    ) -> crate::sampling::SamplingBuilder<'_, Self, F> {
+        crate::sampling::SamplingBuilder::new(self, batch, per)
+    }
     /// [`Gdf::sample`].
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn sample<'a, F: Real, Sm: Sampler, M: Model<F>>(

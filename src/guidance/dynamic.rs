@@ -30,6 +30,23 @@ pub enum DynGuidance {
     CfgPp(CfgPp),
 }
 
+macro_rules! from_guider {
+    ($($v:ident($t:ty)),*) => {$(
+        impl From<$t> for DynGuidance {
+            fn from(g: $t) -> Self {
+                DynGuidance::$v(g)
+            }
+        }
+    )*};
+}
+from_guider!(
+    Cfg(ClassifierFree),
+    Apg(Apg),
+    ZeroStar(CfgZeroStar),
+    Tangential(Tangential),
+    CfgPp(CfgPp)
+);
+
 impl DynGuidance {
     /// The guider with default settings named by its diffusers class name
     /// (`ClassifierFreeGuidance`, `AdaptiveProjectedGuidance`,

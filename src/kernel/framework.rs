@@ -250,9 +250,13 @@ pub struct DiffuseIo {
     pub x0: Handle,
     /// ε (read); drawn in-kernel (`Purpose::Epsilon`, as the host) when `None`.
     pub eps: Option<Handle>,
-    /// Per-sample `t` (or logSNR when [`DiffuseIo::tl_is_logsnr`]).
-    pub tl: Handle,
-    /// Whether `tl` holds logSNR (for training-only schedules, whose λ the host draws).
+    /// Per-sample `t` (or logSNR when [`DiffuseIo::tl_is_logsnr`]); when `None`, each
+    /// sample's logSNR is drawn from the schedule's training distribution exactly as the host
+    /// [`Gdf::diffuse`](crate::framework::Gdf::diffuse) draws it (`Purpose::Time`, the same
+    /// seed and `first_sample`; `B` values computed on the host and uploaded, so every
+    /// schedule, training-only and adaptive ones included, draws on the device too).
+    pub tl: Option<Handle>,
+    /// Whether `tl` holds logSNR (for training-only schedules, whose λ the caller draws).
     pub tl_is_logsnr: bool,
     /// Per-(sample, channel) offsets; drawn in-kernel when `None` and the framework's offset
     /// noise is non-zero.
@@ -340,7 +344,19 @@ where
     }
     check_shift(set.shift)?;
     check_shift_named("loss_shift", set.loss_shift)?;
-    if !io.tl_is_logsnr && !S::ACCEPTS_T {
+    // λ drawn as the host draws it when no t/λ is given.
+    let drawn = match &io.tl {
+        Some(_) => None,
+        None => {
+            let mut l = vec![0.0f64; batch];
+            gdf.logsnr_into(None, set.shift, set.seed, set.first_sample, &mut l)?;
+            let l: Vec<F> = l.iter().map(|&v| F::new(v as f32)).collect();
+            Some(super::upload(client, &l))
+        }
+    };
+    let logsnr_given = drawn.is_some() || io.tl_is_logsnr;
+    let tl = drawn.or_else(|| io.tl.clone()).expect("t/λ given or drawn");
+    if !logsnr_given && !S::ACCEPTS_T {
         return Err(GdfError::TrainingOnly {
             schedule: gdf.schedule.name(),
         }
@@ -348,7 +364,7 @@ where
     }
     let k = gdf.offset_noise.get();
     let flags = DiffuseFlags {
-        logsnr_given: io.tl_is_logsnr,
+        logsnr_given,
         eps_given: io.eps.is_some(),
         offset: if k > 0.0 {
             if io.offset.is_some() {
@@ -377,7 +393,7 @@ where
             dim,
             BufferArg::from_raw_parts(io.x0.clone(), n),
             BufferArg::from_raw_parts(or_d(&io.eps), sz(if flags.eps_given { n } else { 1 })),
-            BufferArg::from_raw_parts(io.tl.clone(), batch),
+            BufferArg::from_raw_parts(tl, batch),
             BufferArg::from_raw_parts(
                 or_d(&io.offset),
                 sz(if flags.offset == 1 {

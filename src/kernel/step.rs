@@ -598,10 +598,18 @@ pub fn duplicate<F: Float + CubeElement>(client: &Client, x: &Handle, xx: &Handl
 /// The denoising model of a device sampling run, over device handles: given the noised
 /// `x` (`model_batch · per` values), the noise cond (`model_batch` values) and whether the
 /// call is guided (then `x = [x; x]` and the model should use `[cond; uncond]` inputs,
-/// which it owns), write the prediction into `out` (same length as `x`). Any closure
-/// `FnMut(&Client, &Handle, &Handle, usize, bool, &Handle)` is a model.
+/// which it owns), produce the prediction (same length as `x`): either written into `out`
+/// (gdf's buffer), or in a buffer of the model's own that it returns (a framework's output
+/// tensor, read by the step kernel in place: no device copy), or fail.
+///
+/// Any closure `FnMut(&Client, &Handle, &Handle, usize, bool, &Handle) -> R` is a model,
+/// where `R` is `()` (wrote into `out`), a [`Handle`] (its own output), a [`DeviceOutput`],
+/// or a `Result<_, E>` of one of these (`E: std::error::Error`); an error stops the run with
+/// [`GdfError::Model`](crate::GdfError::Model) naming the step.
 pub trait DeviceModel {
-    /// Writes the prediction into `out`.
+    /// The model's error ([`core::convert::Infallible`] if it cannot fail).
+    type Error: std::error::Error;
+    /// Produces the prediction.
     fn predict(
         &mut self,
         client: &Client,
@@ -610,10 +618,75 @@ pub trait DeviceModel {
         model_batch: usize,
         guided: bool,
         out: &Handle,
-    );
+    ) -> Result<DeviceOutput, Self::Error>;
 }
 
-impl<M: FnMut(&Client, &Handle, &Handle, usize, bool, &Handle)> DeviceModel for M {
+/// Where a [`DeviceModel`] put its prediction.
+#[derive(Clone, Debug)]
+pub enum DeviceOutput {
+    /// Into the `out` buffer it was given.
+    Written,
+    /// Into this buffer of its own (at least `model_batch · per` values of the run's float
+    /// type, from its start), which the step reads in place.
+    Own(Handle),
+}
+
+/// What a [`DeviceModel`] closure returns (see there).
+pub trait DeviceOutcome {
+    /// The error (`Infallible` unless the closure returns a `Result`).
+    type Error: std::error::Error;
+    /// As a `Result<DeviceOutput, _>`.
+    fn into_output(self) -> Result<DeviceOutput, Self::Error>;
+}
+
+impl DeviceOutcome for () {
+    type Error = core::convert::Infallible;
+    fn into_output(self) -> Result<DeviceOutput, Self::Error> {
+        Ok(DeviceOutput::Written)
+    }
+}
+
+impl DeviceOutcome for Handle {
+    type Error = core::convert::Infallible;
+    fn into_output(self) -> Result<DeviceOutput, Self::Error> {
+        Ok(DeviceOutput::Own(self))
+    }
+}
+
+impl DeviceOutcome for DeviceOutput {
+    type Error = core::convert::Infallible;
+    fn into_output(self) -> Result<DeviceOutput, Self::Error> {
+        Ok(self)
+    }
+}
+
+impl<E: std::error::Error> DeviceOutcome for Result<(), E> {
+    type Error = E;
+    fn into_output(self) -> Result<DeviceOutput, E> {
+        self.map(|()| DeviceOutput::Written)
+    }
+}
+
+impl<E: std::error::Error> DeviceOutcome for Result<Handle, E> {
+    type Error = E;
+    fn into_output(self) -> Result<DeviceOutput, E> {
+        self.map(DeviceOutput::Own)
+    }
+}
+
+impl<E: std::error::Error> DeviceOutcome for Result<DeviceOutput, E> {
+    type Error = E;
+    fn into_output(self) -> Result<DeviceOutput, E> {
+        self
+    }
+}
+
+impl<R, M> DeviceModel for M
+where
+    R: DeviceOutcome,
+    M: FnMut(&Client, &Handle, &Handle, usize, bool, &Handle) -> R,
+{
+    type Error = R::Error;
     fn predict(
         &mut self,
         client: &Client,
@@ -622,8 +695,8 @@ impl<M: FnMut(&Client, &Handle, &Handle, usize, bool, &Handle)> DeviceModel for 
         model_batch: usize,
         guided: bool,
         out: &Handle,
-    ) {
-        self(client, x, noise_cond, model_batch, guided, out)
+    ) -> Result<DeviceOutput, R::Error> {
+        self(client, x, noise_cond, model_batch, guided, out).into_output()
     }
 }
 
@@ -883,29 +956,33 @@ where
         let ncs = vec![F::new(c as f32); model_batch];
         self.nc = upload(self.client, &ncs);
         let mut launches = 0;
-        if guided {
-            if !self.xx_fresh {
-                duplicate::<F>(self.client, &self.x, &self.xx, n);
-                launches += 1;
-            }
-            self.model.predict(
-                self.client,
-                &self.xx,
-                &self.nc,
-                model_batch,
-                true,
-                &self.out,
-            );
-        } else {
-            self.model.predict(
-                self.client,
-                &self.x,
-                &self.nc,
-                model_batch,
-                false,
-                &self.out,
-            );
+        if guided && !self.xx_fresh {
+            duplicate::<F>(self.client, &self.x, &self.xx, n);
+            launches += 1;
         }
+        let input = if guided { &self.xx } else { &self.x };
+        let output = self
+            .model
+            .predict(self.client, input, &self.nc, model_batch, guided, &self.out)
+            .map_err(|e| crate::GdfError::Model {
+                step: i,
+                message: e.to_string(),
+            })?;
+        let model_out = match output {
+            DeviceOutput::Written => self.out.clone(),
+            DeviceOutput::Own(h) => {
+                let need = (model_batch * per * core::mem::size_of::<F>()) as u64;
+                if h.size_in_used() < need {
+                    return Err(crate::GdfError::LengthMismatch {
+                        what: "the device model's own output (bytes)",
+                        expected: need as usize,
+                        got: h.size_in_used() as usize,
+                    }
+                    .into());
+                }
+                h
+            }
+        };
         let g = match self.cfg {
             Cfg::Off => 1.0,
             Cfg::Scale(g) => g,
@@ -914,7 +991,7 @@ where
         let next_guided = i + 2 < self.r.len() && self.guided_at(i + 1);
         let noise = self.noise.as_ref().map(|h| slice_of::<F>(h, i * n, n));
         let io = StepIo {
-            model_out: self.out.clone(),
+            model_out,
             x: self.x.clone(),
             noise,
             x0: Some(self.x0.clone()),

@@ -21,6 +21,12 @@ macro_rules! any_solver {
             $($(#[$m])* $v($t),)*
         }
 
+        $(impl From<$t> for AnySolver {
+            fn from(s: $t) -> Self {
+                AnySolver::$v(s)
+            }
+        })*
+
         impl Solver for AnySolver {
             fn name(&self) -> &'static str {
                 match self { $(AnySolver::$v(s) => s.name(),)* }

@@ -48,17 +48,23 @@ impl<F: Real, N: NoiseSource<F> + ?Sized> NoiseSource<F> for &mut N {
 }
 
 /// Counter-based noise (Philox, [`crate::noise`]): draw `k` of sample `s` is the stream
-/// `(seed, Purpose::Sampler, s, k)`, so results do not depend on chunking or threads.
+/// `(seed, Purpose::Sampler, first_sample + s, k)`, so results do not depend on chunking,
+/// threads or where the batch sits in a larger one.
 #[derive(Clone, Copy, Debug)]
 pub struct CounterNoise {
     /// The seed.
     pub seed: u64,
+    /// Counter index of the batch's first sample (0 unless the batch is part of a larger one).
+    pub first_sample: u32,
 }
 
 impl CounterNoise {
-    /// Noise from `seed`.
+    /// Noise from `seed`, the batch's first sample at counter index 0.
     pub fn new(seed: u64) -> Self {
-        Self { seed }
+        Self {
+            seed,
+            first_sample: 0,
+        }
     }
 }
 
@@ -74,7 +80,7 @@ impl<F: Real> NoiseSource<F> for CounterNoise {
         F::fill_normal(
             self.seed,
             Purpose::Sampler,
-            sample as u32,
+            self.first_sample.wrapping_add(sample as u32),
             draw as u32,
             offset as u64,
             out,

@@ -200,7 +200,7 @@ mod tests {
         let io = DiffuseIo {
             x0: up(&x0),
             eps: Some(up(&eps)),
-            tl: up(&t),
+            tl: Some(up(&t)),
             tl_is_logsnr: false,
             offset: None,
             noised: client.empty(batch * per * 4),
