@@ -9,7 +9,7 @@
 //!
 //! * [`diffuse`]: gdf's one-launch device `diffuse` on a burn batch;
 //! * [`BurnDeviceModel`]: a burn model as gdf's [`DeviceModel`] (for
-//!   [`DeviceSampling`](gdf::kernel::step::DeviceSampling));
+//!   [`DeviceSampling`](gdf::kernel::step::DeviceSampling)), its output read in place;
 //! * [`sample`]: any of gdf's solvers on the device ([`DeviceRun`]) with a burn model whose
 //!   output buffer is fed to the solver as it is.
 
@@ -23,14 +23,16 @@ use gdf::kernel::cubecl::prelude::Client;
 use gdf::kernel::cubecl::server::Handle;
 use gdf::kernel::framework::{self as kf, DiffuseIo, DiffuseSettings};
 use gdf::kernel::solver::{DeviceNoise, DeviceRun};
-use gdf::kernel::step::DeviceModel;
+use gdf::kernel::step::{DeviceModel, DeviceOutput};
 use gdf::konst::Param;
 use gdf::loss_weight::LossWeight;
+use gdf::noise::Purpose;
 use gdf::noise_cond::NoiseCond;
 use gdf::scaler::Scaler;
 use gdf::schedule::Schedule;
-use gdf::solver::{AnySolver, Level};
+use gdf::solver::Grid;
 use gdf::target::Target;
+use gdf::Real;
 
 use crate::{Error, Result, SolverSpec};
 
@@ -92,9 +94,9 @@ pub struct DeviceDiffused<const D: usize> {
 
 /// gdf's device `diffuse` on a burn batch `x0` (`[B, …]`, f32, on burn's wgpu backend):
 /// one kernel launch reads `x0`'s own buffer and writes the outputs into fresh buffers that
-/// become burn tensors; `t` is drawn from the schedule on the host (`B` values, gdf's
-/// counter generator with `seed`, as the host `diffuse`), ε in the kernel. The numbers match
-/// the host [`crate::diffuse`] with the same seed up to float rounding.
+/// become burn tensors; each sample's λ and ε are drawn on the device from `seed` as the host
+/// `diffuse` draws them, so the numbers match the host [`crate::diffuse`] with the same seed
+/// up to float rounding.
 ///
 /// Errors: [`Error::NotCube`] (see [`cube`]), an empty batch, and what the kernel refuses
 /// (a component without a device form).
@@ -116,10 +118,6 @@ where
     let per = dims[1..].iter().product::<usize>();
     let x0 = cube(x0, "x0")?;
     let c: &Client = &x0.client;
-    // λ drawn on the host (B values): the same draws as the host `diffuse` with this seed.
-    let mut lam = vec![0.0f32; b];
-    g.logsnr_into(None, 1.0, seed, 0, &mut lam)?;
-    let tl = c.create_from_slice(f32_bytes(&lam));
     let n = b * per;
     let target = if g.target.is_epsilon() {
         None
@@ -129,8 +127,8 @@ where
     let io = DiffuseIo {
         x0: x0.handle.clone(),
         eps: None,
-        tl,
-        tl_is_logsnr: true,
+        tl: None,
+        tl_is_logsnr: false,
         offset: None,
         noised: c.empty(4 * n),
         eps_out: if target.is_none() {
@@ -252,32 +250,38 @@ impl<M: FnMut(Tensor<D>, Tensor<D>) -> Tensor<D>, const D: usize> BurnDeviceMode
     }
 }
 
+/// gdf's device sampling calls the burn model on its buffers (no copy in) and reads the
+/// model's output buffer in place (no copy out); a burn failure stops the run with
+/// [`gdf::GdfError::Model`].
 impl<M: FnMut(Tensor<D>, Tensor<D>) -> Tensor<D>, const D: usize> DeviceModel
     for BurnDeviceModel<M, D>
 {
-    /// Runs the model and copies its output into `out` (one device copy: gdf's device
-    /// sampler owns the prediction buffer). A burn failure panics here, since the trait
-    /// cannot return it; [`sample`] returns it instead.
+    type Error = Error;
     fn predict(
         &mut self,
-        client: &Client,
+        _client: &Client,
         x: &Handle,
         noise_cond: &Handle,
         model_batch: usize,
         _guided: bool,
-        out: &Handle,
-    ) {
-        let y = self
-            .forward_handles(x, noise_cond, model_batch)
-            .unwrap_or_else(|e| panic!("burn model on the device: {e}"));
-        let n = model_batch * self.sample_shape.iter().product::<usize>();
-        gdf::kernel::step::copy::<f32>(client, &y, out, n);
+        _out: &Handle,
+    ) -> Result<DeviceOutput> {
+        Ok(DeviceOutput::Own(self.forward_handles(
+            x,
+            noise_cond,
+            model_batch,
+        )?))
     }
 }
 
-/// [`crate::sample`] on the device: the solver of `spec` as a [`DeviceRun`] on `g`'s grid,
-/// the same initial noise (uploaded once), the model's output buffer fed to the solver as it
-/// is (one launch per evaluation converts and updates). Returns the samples' buffer.
+/// gdf's sampling builder ([`SolverSpec::sampling`](crate::SolverSpec::sampling)) on the
+/// device: the solver of `spec` as a [`DeviceRun`] on the same grid (`spec.steps` over the
+/// framework's schedule, `t` from 1 to 0), from the same counter-based initial noise and with
+/// the same solver noise, so it gives the host run's samples up to float rounding. The
+/// model's output buffer is fed to the solver as it is (one launch per evaluation converts
+/// and updates). Returns the samples' buffer (`batch · per` f32 values).
+///
+/// Errors: the solver's name, the grid, [`Error::NotCube`], the model's shape.
 pub fn sample<S, Sc, T, N, L, O, M, P, const D: usize>(
     g: &Gdf<S, Sc, T, N, L, O>,
     spec: &SolverSpec,
@@ -296,14 +300,16 @@ where
     P: FnMut(usize, usize),
 {
     let per: usize = model.sample_shape.iter().product();
-    let solver = AnySolver::from_name(&spec.solver)?;
-    let grid = spec.grid(g)?;
-    let b0 = grid.level(0).b as f32;
+    let grid = Grid::from_schedule(&g.schedule, &g.scaler, spec.steps, 1.0, 0.0, 1.0)?;
+    let mut x0 = vec![0.0f32; batch * per];
+    for (b, xs) in x0.chunks_mut(per).enumerate() {
+        f32::fill_normal(spec.seed, Purpose::Init, b as u32, 0, 0, xs);
+    }
     let client = model.like.client.clone();
-    let x_init = client.create_from_slice(f32_bytes(&crate::init_noise(spec.seed, batch, per, b0)));
+    let x_init = client.create_from_slice(f32_bytes(&x0));
     let mut run = DeviceRun::<f32, _>::new(
         &client,
-        solver,
+        spec.solver()?,
         grid,
         &x_init,
         batch,
@@ -313,8 +319,7 @@ where
     let total = run.total_evals();
     let mut done = 0;
     while let Some(req) = run.next_eval()? {
-        let level: Level = req.level;
-        let c = g.noise_cond.noise_cond(level.lam) as f32;
+        let c = g.noise_cond.noise_cond(req.level.lam) as f32;
         let y = model.forward_level(&req.x, c, batch)?;
         run.feed::<T>(&y)?;
         done += 1;

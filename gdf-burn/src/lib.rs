@@ -9,9 +9,11 @@
 //! * per-sample values (noise cond, loss weight) shaped `[B, 1, …]` so they broadcast against
 //!   `[B, …]` ([`per_sample`]), the weighted loss ([`weighted_loss`]) and a noise-cond
 //!   embedding ([`Embedding`]);
-//! * a burn model as a gdf sampling model: on the host ([`HostModel`], whose burn errors come
-//!   back as [`Error`] values instead of panics, driven by [`sample`] with any of gdf's
-//!   solvers) and on the device ([`device::BurnDeviceModel`]);
+//! * a burn model as a gdf sampling model: on the host ([`HostModel`], a fallible
+//!   [`gdf::sample::Model`] whose burn errors stop the run with a [`GdfError::Model`] instead
+//!   of a panic; [`SolverSpec`] sets up gdf's sampling builder with any of its solvers) and on
+//!   the device ([`device::BurnDeviceModel`], a [`gdf::kernel::step::DeviceModel`] whose output
+//!   buffer the solver reads in place);
 //! * seeds advanced for the user ([`Steps`]: a step counter that derives every step's seeds).
 //!
 //! ## Core usage
@@ -51,9 +53,8 @@ use core::fmt;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use gdf::framework::{DiffuseArgs, Framework};
-use gdf::noise::{self, Purpose};
-use gdf::noise_cond::NoiseCond;
-use gdf::solver::{AnySolver, CounterNoise, Grid, Level, Run};
+use gdf::sampling::SamplingBuilder;
+use gdf::solver::AnySolver;
 use gdf::GdfError;
 use serde::{Deserialize, Serialize};
 
@@ -425,7 +426,7 @@ impl Steps {
 
 /// A burn model as gdf's host sampling model: `forward(x, noise_cond)` with `x` shaped
 /// `[B, sample_shape…]` (rank `D`) and the noise cond `[B, 1, …]`, returning the prediction
-/// of the framework's target in `x`'s shape. [`HostModel::predict`] moves gdf's slices in
+/// of the framework's target in `x`'s shape. As a [`gdf::sample::Model`] it moves gdf's slices in
 /// and the prediction out, with burn's read-back errors and a wrong output shape as
 /// [`Error`] values.
 pub struct HostModel<M, const D: usize> {
@@ -461,19 +462,7 @@ impl<M: FnMut(Tensor<D>, Tensor<D>) -> Tensor<D>, const D: usize> HostModel<M, D
         self.sample_shape.iter().product()
     }
 
-    /// Runs the model on gdf's `x` (`B · per` values) and `noise_cond` (`B` values) and
-    /// writes the prediction into `pred`.
-    ///
-    /// ```
-    /// use burn::tensor::{Device, Tensor};
-    /// # #[allow(deprecated)]
-    /// let mut m = gdf_burn::HostModel::new(|x: Tensor<2>, c: Tensor<2>| x * c, Device::ndarray(), &[2])?;
-    /// let mut pred = [0.0f32; 4];
-    /// m.predict(&[1.0, 2.0, 3.0, 4.0], &[10.0, 0.5], &mut pred)?;
-    /// assert_eq!(pred, [10.0, 20.0, 1.5, 2.0]);
-    /// # Ok::<(), gdf_burn::Error>(())
-    /// ```
-    pub fn predict(&mut self, x: &[f32], noise_cond: &[f32], pred: &mut [f32]) -> Result<()> {
+    fn run(&mut self, x: &[f32], noise_cond: &[f32], pred: &mut [f32]) -> Result<()> {
         let b = noise_cond.len();
         let per = self.per();
         for (what, len) in [("x", x.len()), ("pred", pred.len())] {
@@ -504,90 +493,79 @@ impl<M: FnMut(Tensor<D>, Tensor<D>) -> Tensor<D>, const D: usize> HostModel<M, D
     }
 }
 
-/// How [`sample`] samples: one of gdf's solvers, its steps on the framework's schedule
-/// (the last one to λ = +∞, the x0-prediction), and the seed of the initial noise and of
-/// the stochastic solvers' draws. Plain data (serde), so a config file can hold it.
+/// gdf calls the burn model with `x` (`B · per` values) and the noise cond (`B` values); the
+/// prediction is read back into gdf's `pred`. The model's own conditioning inputs are its
+/// business (the closure owns them), so `inputs` is ignored.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use gdf::sample::Model;
+/// # #[allow(deprecated)]
+/// let mut m = gdf_burn::HostModel::new(|x: Tensor<2>, c: Tensor<2>| x * c, Device::ndarray(), &[2])?;
+/// let mut pred = [0.0f32; 4];
+/// m.predict(&[1.0, 2.0, 3.0, 4.0], &[10.0, 0.5], &[], &mut pred)?;
+/// assert_eq!(pred, [10.0, 20.0, 1.5, 2.0]);
+/// // A wrong length is an error, not a panic.
+/// assert!(m.predict(&[1.0], &[10.0, 0.5], &[], &mut pred).is_err());
+/// # Ok::<(), gdf_burn::Error>(())
+/// ```
+impl<M: FnMut(Tensor<D>, Tensor<D>) -> Tensor<D>, const D: usize> gdf::sample::Model<f32>
+    for HostModel<M, D>
+{
+    type Error = Error;
+    fn predict(
+        &mut self,
+        x: &[f32],
+        noise_cond: &[f32],
+        _inputs: &[f32],
+        pred: &mut [f32],
+    ) -> Result<()> {
+        self.run(x, noise_cond, pred)
+    }
+}
+
+/// A sampling setup a config file can hold (serde): one of gdf's solvers by name, its
+/// steps over the framework's schedule (`t` from 1 to 0) and the seed of the initial noise
+/// and of the stochastic solvers' draws. [`SolverSpec::sampling`] turns it into gdf's
+/// sampling builder.
+///
+/// ```
+/// use gdf::sample::Model;
+/// gdf::gdf!(Fw = schedule: Cosine, scaler: Vp, target: X0, noise_cond: LogSnr, loss_weight: Constant);
+/// let spec = gdf_burn::SolverSpec { solver: "dpmpp_2m".into(), steps: 10, seed: 1 };
+/// let g = Fw::default();
+/// // A model that knows the data is the point 0.25.
+/// let x = spec.sampling(&g, 3, 2)?.run(|_: &[f32], _: &[f32], _: &[f32], p: &mut [f32]| p.fill(0.25))?;
+/// assert!(x.iter().all(|v| (v - 0.25).abs() < 1e-2));
+/// # Ok::<(), gdf_burn::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SolverSpec {
     /// A solver name [`AnySolver::from_name`] knows (`"dpmpp_2m"`, `"unipc"`, `"heun"`, …).
     pub solver: String,
-    /// Steps (≥ 2).
+    /// Steps.
     pub steps: usize,
     /// Seed.
     pub seed: u64,
 }
 
 impl SolverSpec {
-    /// The grid [`sample`] steps through: `steps − 1` steps on the schedule's sampling grid
-    /// then one to λ = +∞.
-    pub fn grid<G: Framework>(&self, g: &G) -> Result<Grid> {
-        if self.steps < 2 {
-            return Err(GdfError::OutOfRange {
-                what: "steps",
-                value: self.steps as f64,
-                expected: "at least 2 (the last step goes to λ = +∞)",
-            }
-            .into());
-        }
-        let (_, mut logsnr) =
-            gdf::sample::sampling_grid(g.schedule(), self.steps - 1, 1.0, 0.0, 1.0)?;
-        logsnr.push(f64::INFINITY);
-        Ok(Grid::new(g.scaler(), &logsnr)?)
+    /// The solver. Errors: a name gdf does not know.
+    pub fn solver(&self) -> Result<AnySolver> {
+        Ok(AnySolver::from_name(&self.solver)?)
     }
-}
 
-/// Samples `batch` samples of `per` values with the solver of `spec` on `g`'s schedule,
-/// calling `model(x, noise_cond, level, pred)` for every evaluation: `x` the current noised
-/// batch, `noise_cond` its (common) noise cond, `pred` to receive the prediction of `g`'s
-/// target. `progress(done, total)` is told after each evaluation. The initial noise is
-/// gdf's counter noise (`Purpose::Init`) scaled to the first level, so the same spec gives
-/// the same draws whatever the model.
-///
-/// ```
-/// use gdf_burn::{sample, SolverSpec};
-/// gdf::gdf!(Fw = schedule: Cosine, scaler: Vp, target: X0, noise_cond: LogSnr, loss_weight: Constant);
-/// let spec = SolverSpec { solver: "dpmpp_2m".into(), steps: 10, seed: 1 };
-/// // A model that knows the data is the point 0.25.
-/// let x = sample(&Fw::default(), &spec, 3, 2, |_x, _c, _l, p| { p.fill(0.25); Ok(()) }, |_, _| {})?;
-/// assert!(x.iter().all(|v| (v - 0.25).abs() < 1e-5));
-/// # Ok::<(), gdf_burn::Error>(())
-/// ```
-pub fn sample<G, M, P>(
-    g: &G,
-    spec: &SolverSpec,
-    batch: usize,
-    per: usize,
-    mut model: M,
-    mut progress: P,
-) -> Result<Vec<f32>>
-where
-    G: Framework,
-    M: FnMut(&[f32], f32, Level, &mut [f32]) -> Result<()>,
-    P: FnMut(usize, usize),
-{
-    let solver = AnySolver::from_name(&spec.solver)?;
-    let grid = spec.grid(g)?;
-    let b0 = grid.level(0).b as f32;
-    let x_init = init_noise(spec.seed, batch, per, b0);
-    let mut run = Run::new(solver, grid, x_init, batch, CounterNoise::new(spec.seed))?;
-    let total = run.total_evals();
-    let mut pred = vec![0.0f32; batch * per];
-    let mut done = 0;
-    loop {
-        let Some(req) = run.next_eval()? else { break };
-        let c = g.noise_cond().noise_cond(req.level.lam) as f32;
-        model(req.x, c, req.level, &mut pred)?;
-        run.feed(g.target(), &pred)?;
-        done += 1;
-        progress(done, total);
+    /// gdf's sampling builder for `batch` samples of `per` values with this solver, steps
+    /// and seed (add guidance, a progress callback, … to it, then `run` it with a model).
+    pub fn sampling<'a, G: Framework>(
+        &self,
+        g: &'a G,
+        batch: usize,
+        per: usize,
+    ) -> Result<SamplingBuilder<'a, G, f32>> {
+        Ok(g.sampling(batch, per)
+            .solver(self.solver()?)
+            .steps(self.steps)
+            .seed(self.seed))
     }
-    Ok(run.into_x())
-}
-
-/// gdf's initial noise of a sampling run (`Purpose::Init`, as the device runs draw it),
-/// scaled by `b0`.
-pub fn init_noise(seed: u64, batch: usize, per: usize, b0: f32) -> Vec<f32> {
-    (0..batch * per)
-        .map(|i| b0 * noise::normal(seed, Purpose::Init, (i / per) as u32, 0, (i % per) as u64))
-        .collect()
 }

@@ -92,7 +92,8 @@ fn device_diffuse_reads_and_writes_burns_buffers() {
     for (what, dv, hv, tol) in [
         ("noised", to_vec(d.noised, "n").unwrap(), h.noised, 2e-5),
         ("target", to_vec(d.target, "t").unwrap(), h.target, 2e-5),
-        ("logsnr", to_vec(d.logsnr, "l").unwrap(), h.logsnr, 1e-4),
+        // λ of a drawn t in f32: steep near the clamp (dλ/dt large), so a few ulps of t.
+        ("logsnr", to_vec(d.logsnr, "l").unwrap(), h.logsnr, 5e-5),
         (
             "noise_cond",
             to_vec(d.noise_cond, "c").unwrap(),
@@ -106,9 +107,14 @@ fn device_diffuse_reads_and_writes_burns_buffers() {
             1e-3,
         ),
     ] {
-        let e = max_abs(&dv, &hv);
-        eprintln!("device vs host {what}: max |Δ| {e:.2e}");
-        assert!(e <= tol, "{what}: device and host differ by {e}");
+        // f32 rounding, relative to the value's size (λ reaches ±15 near the clamp).
+        let e = dv
+            .iter()
+            .zip(&hv)
+            .map(|(d, h)| (d - h).abs() / h.abs().max(1.0))
+            .fold(0.0, f32::max);
+        eprintln!("device vs host {what}: max |Δ|/max(1, |host|) {e:.2e}");
+        assert!(e <= tol, "{what}: device and host differ by {e} (relative)");
     }
 }
 
@@ -175,10 +181,9 @@ fn device_sampling_with_a_burn_model_matches_the_host() {
 
     // ... against the host sampler with the same weights on ndarray.
     #[allow(deprecated)]
-    let mut hm =
+    let model =
         HostModel::<_, 2>::new(|x, c| host_net.forward(&emb, x, c), Device::ndarray(), &[2])
             .unwrap();
-    let model = |x: &[f32], c: &[f32], _: &[f32], p: &mut [f32]| hm.predict(x, c, p).unwrap();
     let opts = SampleOpts {
         timesteps: 30,
         cfg: Cfg::Off,
@@ -232,21 +237,13 @@ fn device_solver_with_a_burn_model_matches_the_host() {
     let xd = to_vec(wrap::<2>(&like, h, [n, 2]), "x").unwrap();
 
     #[allow(deprecated)]
-    let mut hm =
+    let model =
         HostModel::<_, 2>::new(|x, c| host_net.forward(&emb, x, c), Device::ndarray(), &[2])
             .unwrap();
-    let xh = gdf_burn::sample(
-        &g,
-        &spec,
-        n,
-        2,
-        |x, c, _, p| hm.predict(x, &vec![c; n], p),
-        |_, _| {},
-    )
-    .unwrap();
+    let xh = spec.sampling(&g, n, 2).unwrap().run(model).unwrap();
     let e = max_abs(&xd, &xh);
     let scale = xh.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    eprintln!("DeviceRun (dpmpp_2m 20) vs host: max |Δ| {e:.2e} (max |x| {scale:.2})");
+    eprintln!("DeviceRun (dpmpp_2m 20) vs the host sampling builder: max |Δ| {e:.2e} (max |x| {scale:.2})");
     assert!(scale > 0.1, "degenerate samples");
     assert!(
         e <= 1e-4 * scale.max(1.0),

@@ -16,7 +16,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::store::ModuleRecord;
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor, TensorData};
-use gdf::dynamic::{DynGdf, ScheduleKind, WeightKind};
+use gdf::dynamic::{CondKind, DynGdf, DynNoiseCond, ScheduleKind, WeightKind};
 use gdf::toy::GaussianMixture2;
 use gdf_burn::{Embedding, SolverSpec, Steps};
 use serde::{Deserialize, Serialize};
@@ -412,50 +412,45 @@ impl Trainer {
     }
 
     /// Samples `config.sample.points` points with the trained model (inference copy on the
-    /// plain ndarray device) and gdf's solver; `progress(done, total)` per evaluation.
-    pub fn sample(&self, progress: impl FnMut(usize, usize)) -> Result<Vec<f32>> {
+    /// plain ndarray device) through gdf's sampling builder; `progress(done, total)` after
+    /// every model evaluation.
+    pub fn sample<'s>(&'s self, mut progress: impl FnMut(usize, usize) + 's) -> Result<Vec<f32>> {
         let infer = self.model.valid();
         let emb = &self.embedding;
-        let mut hm = gdf_burn::HostModel::new(
-            |x: Tensor<2>, c: Tensor<2>| infer.forward(emb, x, c),
+        let model = gdf_burn::HostModel::new(
+            move |x: Tensor<2>, c: Tensor<2>| infer.forward(emb, x, c),
             host_device(),
             &[2],
         )?;
         let sc = &self.config.sample;
-        let x = gdf_burn::sample(
-            &self.gdf,
-            &sc.spec,
-            sc.points,
-            2,
-            |x, c, _level, pred| hm.predict(x, &vec![c; x.len() / 2], pred),
-            progress,
-        )?;
+        let x = sc
+            .spec
+            .sampling(&self.gdf, sc.points, 2)?
+            .on_eval(move |p| progress(p.evals, p.total_evals))
+            .run(model)?;
         Ok(x)
     }
 }
 
-/// Samples with the mixture's exact denoiser through the same solver, steps and seed,
-/// handing the solver the exact prediction of `g`'s target.
+/// Samples with the mixture's exact denoiser through the same solver, steps, grid and seed:
+/// the run is `g`'s with a `LogSnr` noise cond (the grid does not depend on the noise cond),
+/// so the model sees λ and hands the solver the exact prediction of `g`'s target.
 pub fn sample_exact(g: &DynGdf, sc: &SampleConfig, mixture: &GaussianMixture2) -> Result<Vec<f32>> {
-    use gdf::prelude::Target;
-    let target = &g.target;
-    Ok(gdf_burn::sample(
-        g,
-        &sc.spec,
-        sc.points,
-        2,
-        |x, _c, level, pred| {
-            let (a, b) = (level.a, level.b);
-            for (xi, p) in x.chunks(2).zip(pred.chunks_mut(2)) {
-                let xd = [f64::from(xi[0]), f64::from(xi[1])];
-                let x0 = mixture.denoise(xd, a, b);
-                for k in 0..2 {
-                    let eps = (xd[k] - a * x0[k]) / b;
-                    p[k] = target.target(x0[k], eps, a, b) as f32;
-                }
+    use gdf::prelude::{Scaler, Target};
+    let mut twin = g.clone();
+    twin.noise_cond = DynNoiseCond::new(CondKind::LogSnr);
+    let (scaler, target) = (g.scaler.clone(), g.target);
+    let exact = |x: &[f32], lam: &[f32], _: &[f32], pred: &mut [f32]| {
+        for ((xi, &l), p) in x.chunks(2).zip(lam).zip(pred.chunks_mut(2)) {
+            let (a, b) = scaler.ab(f64::from(l));
+            let xd = [f64::from(xi[0]), f64::from(xi[1])];
+            let x0 = mixture.denoise(xd, a, b);
+            for k in 0..2 {
+                let eps = (xd[k] - a * x0[k]) / b;
+                p[k] = target.target(x0[k], eps, a, b) as f32;
             }
-            Ok(())
-        },
-        |_, _| {},
-    )?)
+        }
+    };
+    let x = sc.spec.sampling(&twin, sc.points, 2)?.run(exact)?;
+    Ok(x)
 }
