@@ -1,0 +1,167 @@
+//! The host path on burn's ndarray backend: shapes, the loss and embedding against closed
+//! forms computed here in f64, errors instead of panics, seeds.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use gdf::framework::DiffuseArgs;
+use gdf::GdfError;
+use gdf_burn::{diffuse, to_vec, weighted_loss, Embedding, HostModel, SolverSpec, Steps};
+
+gdf::gdf!(Fw = schedule: Cosine(clamp_range = [0.0001, 0.9999]), scaler: Vp, target: V,
+          noise_cond: CosineT, loss_weight: P2);
+
+#[allow(deprecated)]
+fn dev() -> Device {
+    Device::ndarray()
+}
+
+/// A deterministic spread of values in [−1, 1].
+fn values(n: usize, k: u64) -> Vec<f32> {
+    (0..n as u64)
+        .map(|i| ((i * 7919 + k * 104_729) % 2001) as f32 / 1000.0 - 1.0)
+        .collect()
+}
+
+#[test]
+fn diffuse_gives_gdfs_numbers_in_broadcastable_shapes() {
+    let g = Fw::default();
+    let (b, c, w) = (5, 3, 4);
+    let x0h = values(b * c * w, 1);
+    let x0 = Tensor::<3>::from_data(TensorData::new(x0h.clone(), [b, c, w]), &dev());
+    let args = DiffuseArgs {
+        seed: 9,
+        ..Default::default()
+    };
+    let d = diffuse(&g, x0, &args).unwrap();
+    let h = g.diffuse(&x0h, b, &args).unwrap();
+    assert_eq!(d.noised.dims(), [b, c, w]);
+    assert_eq!(d.target.dims(), [b, c, w]);
+    assert_eq!(d.noise_cond.dims(), [b, 1, 1]);
+    assert_eq!(d.loss_weight.dims(), [b, 1, 1]);
+    assert_eq!(to_vec(d.noised, "noised").unwrap(), h.noised);
+    assert_eq!(to_vec(d.target, "target").unwrap(), h.target);
+    assert_eq!(to_vec(d.noise_cond, "c").unwrap(), h.noise_cond);
+    assert_eq!(to_vec(d.loss_weight, "w").unwrap(), h.loss_weight);
+    assert_eq!(d.logsnr, h.logsnr);
+    // An empty dimension is a typed error naming the tensor.
+    let e = diffuse(&g, Tensor::<2>::zeros([0, 2], &dev()), &args).unwrap_err();
+    assert!(e.to_string().contains("`x0` has shape [0, 2]"), "{e}");
+}
+
+#[test]
+fn weighted_loss_matches_its_closed_form() {
+    let (b, c, w) = (6, 2, 5);
+    let (p, t, wt) = (values(b * c * w, 2), values(b * c * w, 3), values(b, 4));
+    let wt: Vec<f32> = wt.iter().map(|v| v.abs() + 0.1).collect();
+    let per = c * w;
+    let mse: Vec<f64> = (0..b)
+        .map(|i| {
+            (0..per)
+                .map(|j| (f64::from(p[i * per + j]) - f64::from(t[i * per + j])).powi(2))
+                .sum::<f64>()
+                / per as f64
+        })
+        .collect();
+    let want = mse
+        .iter()
+        .zip(&wt)
+        .map(|(m, &w)| m * f64::from(w))
+        .sum::<f64>()
+        / b as f64;
+    let l = weighted_loss(
+        Tensor::<3>::from_data(TensorData::new(p, [b, c, w]), &dev()),
+        Tensor::<3>::from_data(TensorData::new(t, [b, c, w]), &dev()),
+        gdf_burn::per_sample::<3>(wt, &dev()),
+    );
+    let got = to_vec(l.weighted, "loss").unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(
+        (f64::from(got[0]) - want).abs() <= 1e-6 * want.max(1.0),
+        "{got:?} vs {want}"
+    );
+    let per_sample = to_vec(l.per_sample, "mse").unwrap();
+    for (g, w) in per_sample.iter().zip(&mse) {
+        assert!((f64::from(*g) - w).abs() <= 1e-6 * w.max(1.0));
+    }
+}
+
+#[test]
+fn embedding_matches_its_closed_form() {
+    let e = Embedding::sinusoidal(3, 100.0);
+    let c = [0.0f32, 0.3, -2.5, 7.0];
+    let out = to_vec(
+        e.forward(Tensor::<2>::from_data(
+            TensorData::new(c.to_vec(), [4, 1]),
+            &dev(),
+        )),
+        "emb",
+    )
+    .unwrap();
+    assert_eq!(out.len(), 4 * 7);
+    for (i, &ci) in c.iter().enumerate() {
+        let row = &out[i * 7..(i + 1) * 7];
+        assert_eq!(row[0], ci);
+        for k in 0..3 {
+            let f = 100f64.powf(-(k as f64) / 3.0);
+            let (s, co) = ((f * f64::from(ci)).sin(), (f * f64::from(ci)).cos());
+            assert!((f64::from(row[1 + k]) - s).abs() < 1e-5, "sin k={k} c={ci}");
+            assert!(
+                (f64::from(row[4 + k]) - co).abs() < 1e-5,
+                "cos k={k} c={ci}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_failing_burn_model_stops_sampling_with_an_error() {
+    let g = Fw::default();
+    let spec = SolverSpec {
+        solver: "dpmpp_2m".into(),
+        steps: 5,
+        seed: 1,
+    };
+    // The model drops a column: burn does not panic, gdf reports the evaluation that failed.
+    let bad =
+        HostModel::<_, 2>::new(|x: Tensor<2>, _c| x.slice([0..3, 0..1]), dev(), &[2]).unwrap();
+    match spec.sampling(&g, 3, 2).unwrap().run(bad) {
+        Err(GdfError::Model { step, message }) => {
+            assert_eq!(step, 0);
+            assert!(
+                message.contains("`model output` has shape [3, 1]"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a model error, got {other:?}"),
+    }
+    // A sample shape that does not fit the model's rank is refused up front.
+    assert!(HostModel::<_, 3>::new(|x: Tensor<3>, _c| x, dev(), &[2]).is_err());
+    // An unknown solver name is gdf's error.
+    let e = SolverSpec {
+        solver: "nope".into(),
+        steps: 5,
+        seed: 1,
+    }
+    .solver()
+    .unwrap_err();
+    assert!(e.to_string().contains("nope"), "{e}");
+}
+
+#[test]
+fn steps_derive_distinct_reproducible_seeds() {
+    let mut a = Steps::new(11);
+    let seeds: Vec<_> = (0..10_000).map(|_| a.next()).collect();
+    let mut all: Vec<u64> = seeds
+        .iter()
+        .flat_map(|s| [s.diffuse_seed, s.data_seed])
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 20_000, "seed collision");
+    // A counter restored mid-run continues the same sequence; another run seed differs.
+    let mut b = Steps {
+        seed: 11,
+        step: 5_000,
+    };
+    assert_eq!(b.next(), seeds[5_000]);
+    assert_ne!(Steps::new(12).next(), seeds[0]);
+}
