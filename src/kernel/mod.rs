@@ -55,6 +55,8 @@ pub mod eval;
 #[allow(missing_docs)]
 pub mod framework;
 #[allow(missing_docs)]
+pub mod half;
+#[allow(missing_docs)]
 pub mod prim;
 #[allow(missing_docs)]
 pub mod solver;

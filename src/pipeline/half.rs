@@ -78,7 +78,7 @@ pub mod formula {
     }
 }
 
-/// A 16-bit float storage type: [`f16`] or [`bf16`].
+/// A 16-bit float storage type: [`f16`](struct@f16) or [`bf16`].
 pub trait Half: Copy + Default + Send + Sync + core::fmt::Debug + 'static {
     /// The type's name (`"f16"`, `"bf16"`).
     const NAME: &'static str;
