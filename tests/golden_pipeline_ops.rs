@@ -45,6 +45,14 @@ fn finish(id: &str, ck: Check) {
     assert!(ck.values > 0, "{id}: nothing compared");
 }
 
+/// `max |got − want| / max(|want|, 1)`, the measured error reported by the tests.
+fn err(got: &[f64], want: &[f64]) -> f64 {
+    got.iter()
+        .zip(want)
+        .map(|(g, w)| (g - w).abs() / w.abs().max(1.0))
+        .fold(0.0, f64::max)
+}
+
 /// The distinct values of a timestep list, in order (a second-order scheduler repeats them).
 fn distinct(ts: &[f64]) -> Vec<f64> {
     let mut v: Vec<f64> = Vec::new();
@@ -67,7 +75,7 @@ fn every_case_has_a_consumer() {
             c["kind"]
         );
     }
-    assert_eq!(all.len(), 19);
+    assert_eq!(all.len(), 20);
 }
 
 #[test]
@@ -97,7 +105,9 @@ fn img2img_strength_keeps_diffusers_timesteps_and_noised_start() {
             let eps = arr(&case["input"]["noise"]).unwrap().1;
             let got = strength::noised_start(&g, &image, &eps).unwrap();
             let mut ck = Check::default();
-            ck.all("x_start", &got, &arr(xs).unwrap().1, F64_TOL);
+            let want = arr(xs).unwrap().1;
+            ck.all("x_start", &got, &want, F64_TOL);
+            eprintln!("{id}: x_start error {:.1e}", err(&got, &want));
             finish(&id, ck);
         }
     }
@@ -184,7 +194,9 @@ fn inpaint_blend_matches_the_diffusers_loop() {
                 );
             }
         }
-        ck.all("x", run.x(), &arr(&case["output"]["x"]).unwrap().1, F64_TOL);
+        let want = arr(&case["output"]["x"]).unwrap().1;
+        ck.all("x", run.x(), &want, F64_TOL);
+        eprintln!("{id}: final x error {:.1e}", err(run.x(), &want));
         finish(&id, ck);
     }
 }
@@ -240,6 +252,7 @@ fn thresholding_matches_diffusers_steps() {
                     .unwrap(),
                 )
             }
+            "UniPCMultistepScheduler" => AnySolver::UniPc(UniPc::new()),
             o => panic!("unknown scheduler {o}"),
         };
         let th = threshold_of(&case);
@@ -264,7 +277,9 @@ fn thresholding_matches_diffusers_steps() {
                 );
             }
         }
-        ck.all("x", run.x(), &arr(&case["output"]["x"]).unwrap().1, F64_TOL);
+        let want = arr(&case["output"]["x"]).unwrap().1;
+        ck.all("x", run.x(), &want, F64_TOL);
+        eprintln!("{id}: final x error {:.1e}", err(run.x(), &want));
         finish(&id, ck);
     }
     assert!(kinds.iter().all(|&k| k > 0), "{kinds:?}");
@@ -284,6 +299,7 @@ fn thresholded_cases_are_sensitive_to_the_stage() {
         let c = p(&case, "c");
         let solver = match case["scheduler"].as_str().unwrap() {
             "DDIMScheduler" => AnySolver::Euler(Euler::new()),
+            "UniPCMultistepScheduler" => AnySolver::UniPc(UniPc::new()),
             _ => AnySolver::from_name("DPMSolverMultistepScheduler").unwrap(),
         };
         let mut run = Run::new(solver, grid(&case), x_init, shape[0], NoNoise).unwrap();

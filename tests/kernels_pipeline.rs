@@ -81,6 +81,7 @@ fn solver_of(case: &Value) -> AnySolver {
     match case["scheduler"].as_str().unwrap() {
         "DDPMScheduler" => AnySolver::EulerAncestral(EulerAncestral::new()),
         "DDIMScheduler" => AnySolver::Euler(Euler::new()),
+        "UniPCMultistepScheduler" => AnySolver::UniPc(UniPc::new()),
         _ => AnySolver::DpmSolverMultistep(
             DpmSolverMultistep::with(DpmSolverSettings {
                 order: case["params"]
@@ -185,7 +186,7 @@ fn host_and_device(
 fn thresholding_on_the_device_matches_the_host() {
     let Some(c) = client() else { return };
     let cases = golden("threshold");
-    assert_eq!(cases.len(), 8);
+    assert_eq!(cases.len(), 9);
     for case in &cases {
         let id = format!("{} {}", case["scheduler"], case["params"]);
         let (dev, host) = host_and_device(&c, case, None, &id);

@@ -86,11 +86,6 @@ impl<F: Real> Inpaint<F> {
     pub fn batch(&self) -> usize {
         self.batch
     }
-    /// Whether the mask is one sample's, shared by the batch.
-    pub fn shared_mask(&self) -> bool {
-        self.mask.len() != self.known.len() || self.batch == 1
-    }
-
     /// The mask value of element `i` of the batch.
     #[inline(always)]
     pub(crate) fn mask_at(&self, i: usize) -> F {

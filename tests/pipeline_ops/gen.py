@@ -22,10 +22,10 @@ Cases:
   inpaint       the inpaint loop of StableDiffusionInpaintPipeline for a 4-channel UNet:
                 step, then init_latents_proper = add_noise(image, noise, t_next) (the clean
                 image after the last step) and latents = (1 - mask) * proper + mask * latents.
-  threshold     DDPM / DDIM / DPMSolverMultistep `step` loops with clip_sample or dynamic
+  threshold     DDPM / DDIM / DPMSolverMultistep / UniPCMultistep `step` loops with clip_sample or dynamic
                 thresholding on (and baselines with both off). DDIM's step keeps the raw
                 model output as epsilon (use_clipped_model_output=False, its default).
-                DPMSolverMultistep's float64->float32 cast of the sample inside step() is
+                DPMSolverMultistep's and UniPC's float64->float32 casts inside step() are
                 suppressed (keep_f64), as for ../shared/golden/solvers.json.
 """
 import json
@@ -244,16 +244,19 @@ def threshold_cases():
                                              sample_max_value=1.5), 8),
         ("DPMSolverMultistepScheduler", dict(thresholding=True, dynamic_thresholding_ratio=0.8,
                                              sample_max_value=3.0, solver_order=3), 8),
+        ("UniPCMultistepScheduler", dict(thresholding=True, dynamic_thresholding_ratio=0.95,
+                                         sample_max_value=1.5), 8),
     ]
     for name, cfg, n in specs:
         cls = getattr(diffusers, name)
-        if name == "DPMSolverMultistepScheduler":
+        sigma_based = name in ("DPMSolverMultistepScheduler", "UniPCMultistepScheduler")
+        if sigma_based:
             s = cls(**SD, **cfg)
         else:
             s = cls(**SD, steps_offset=1, timestep_spacing="leading", **cfg)
         s.set_timesteps(n)
         f64_tables(s)
-        if name == "DPMSolverMultistepScheduler":
+        if sigma_based:
             s.sigmas = s.sigmas.double()
             lams = [(-2.0 * float(np.log(float(v)))) if float(v) > 0 else "inf" for v in s.sigmas]
         else:
