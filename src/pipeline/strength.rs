@@ -96,6 +96,22 @@ pub fn comfy_start(steps: usize, denoise: f64) -> Result<(usize, usize)> {
 /// fewer, as diffusers' refiner does (it adds one to an even count of its duplicated
 /// timesteps, so it starts a point earlier; diffusers' base then ends with one dangling
 /// first-stage evaluation, which gdf does not make).
+///
+/// ```
+/// use gdf::pipeline::strength::handoff_index;
+/// use gdf::scaler::Vp;
+/// use gdf::solver::Grid;
+/// // 40 leading-spaced SDXL timesteps 976, 951, …, 1; denoising_end = 0.8 → cutoff 200.
+/// let ts: Vec<f64> = (0..40).map(|i| 976.0 - 25.0 * i as f64).collect();
+/// let k = handoff_index(&ts, 0.8, 1000, 1)?;
+/// assert_eq!(k, 32); // the base runs 976 … 201, the refiner 176 … 1
+/// let lams: Vec<f64> = (0..=40).map(|i| -8.0 + 0.4 * i as f64).collect();
+/// let grid = Grid::new(&Vp, &lams)?;
+/// let (base, refiner) = (grid.head(k)?, grid.tail(k)?);
+/// assert_eq!((base.steps(), refiner.steps()), (32, 8));
+/// assert_eq!(base.level(32), refiner.level(0)); // the refiner starts where the base ends
+/// # Ok::<(), gdf::GdfError>(())
+/// ```
 pub fn handoff_index(
     timesteps: &[f64],
     fraction: f64,

@@ -216,6 +216,15 @@ impl Grid {
     }
 
     /// The grid up to point `end` (a base model's part before a refiner): `end` steps.
+    ///
+    /// ```
+    /// use gdf::scaler::Vp;
+    /// use gdf::solver::Grid;
+    /// let g = Grid::new(&Vp, &[-4.0, -2.0, 0.0, 2.0])?;
+    /// assert_eq!(g.head(2)?.levels(), &g.levels()[..=2]);
+    /// assert!(g.head(0).is_err() && g.head(4).is_err());
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
     pub fn head(&self, end: usize) -> Result<Self> {
         self.slice(0, end)
     }
