@@ -10,6 +10,13 @@
 //! stream `(seed, Purpose::Sampler, s, k)`) or reads recorded noise, and writes up to two
 //! rows. Results match the host run within f32 rounding (the terms are summed in another
 //! order).
+//!
+//! The pipeline stages ride in the same launch: x0 clipping and the DDIM raw-ε mix on the
+//! converted prediction, the inpainting blend and the bf16/f16 rounding of the latent after
+//! the rows ([`DeviceRun::set_threshold`], [`DeviceRun::set_inpaint`],
+//! [`DeviceRun::set_half_storage`]). Dynamic thresholding needs each sample's quantile of
+//! `|x0|` before the update, so it takes three launches: the conversion, the per-sample
+//! selection (`quantile_kernel`), the update.
 
 use core::marker::PhantomData;
 
