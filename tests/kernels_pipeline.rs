@@ -431,3 +431,67 @@ fn bf16_latent_run_on_the_device_stays_near_the_f32_run() {
     }
     eprintln!("device vs host bf16 run: {off} of {n} elements one ulp apart");
 }
+
+/// The device's dynamic-thresholding scales are the host's bit for bit: a single step to
+/// λ = +∞ returns the thresholded x0 itself, so device and host must agree exactly, for sample
+/// sizes that are and are not multiples of the 256 units, repeated values, and quantiles at
+/// both ends.
+#[test]
+fn dynamic_threshold_scales_match_the_host_bit_for_bit() {
+    let Some(c) = client() else { return };
+    let grid = Grid::new(&Vp, &[0.5, f64::INFINITY]).unwrap();
+    let mut s = 0x1234_5678u32;
+    for (batch, per) in [(3usize, 1000usize), (2, 256), (1, 1), (4, 777)] {
+        let n = batch * per;
+        let d: Vec<f32> = (0..n)
+            .map(|i| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                let v = (s >> 8) as f32 / (1u32 << 24) as f32 * 8.0 - 4.0;
+                if i % 7 == 0 {
+                    2.5 // ties in the order statistics
+                } else {
+                    v
+                }
+            })
+            .collect();
+        for ratio in [0.0, 0.3, 0.5, 0.995, 1.0] {
+            let th = Threshold::dynamic(ratio, 3.0).unwrap();
+            let x = vec![0.0f32; n];
+            let mut host = Run::new(Euler::new(), grid.clone(), x.clone(), batch, NoNoise).unwrap();
+            host.set_threshold(th).unwrap();
+            let host = host
+                .run(|_, _, o| {
+                    o.copy_from_slice(&d);
+                    Ok(())
+                })
+                .unwrap();
+            let mut reference = d.clone();
+            th.apply(&mut reference, batch).unwrap();
+            assert_eq!(host, reference, "host run vs Threshold::apply");
+            let mut dev = DeviceRun::<f32, _>::new(
+                &c,
+                Euler::new(),
+                grid.clone(),
+                &up(&c, &x),
+                batch,
+                per,
+                DeviceNoise::None,
+            )
+            .unwrap();
+            dev.set_threshold(th).unwrap();
+            while dev.next_eval().unwrap().is_some() {
+                dev.feed_x0(&up(&c, &d)).unwrap();
+            }
+            let got = down(&c, dev.x());
+            for (i, (g, h)) in got.iter().zip(&host).enumerate() {
+                assert_eq!(
+                    g.to_bits(),
+                    h.to_bits(),
+                    "batch {batch} per {per} ratio {ratio}: x[{i}] device {g}, host {h}"
+                );
+            }
+        }
+    }
+}
