@@ -1,7 +1,9 @@
 """Golden data for gdf's pipeline operations (issue 18 part B), from diffusers itself.
 
 Run:  /tmp/torchvenv/bin/python tests/pipeline_ops/gen.py > tests/pipeline_ops/golden.json
-(diffusers 0.42.1, torch 2.15 CPU). Scheduler-level: no networks. The "model" is a fixed
+(diffusers 0.42.1, torch 2.15 CPU; the pipeline classes whose get_timesteps it calls import
+`transformers`, so that must be installed too: 5.24.0 was used, its version does not enter
+the numbers). Scheduler-level: no networks. The "model" is a fixed
 linear epsilon-predictor eps(x) = c * x + w (w a fixed vector stored in the case), which is
 deterministic and easy to evaluate on the Rust side.
 
