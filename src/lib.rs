@@ -50,6 +50,7 @@ mod moments;
 pub mod noise;
 pub mod noise_cond;
 mod par;
+pub mod pipeline;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod sample;
