@@ -440,6 +440,8 @@ pub enum DynTarget {
     V,
     /// [`tg::RectifiedFlows`].
     RectifiedFlows,
+    /// [`tg::NegV`].
+    NegV,
 }
 
 macro_rules! dispatch_target {
@@ -459,6 +461,10 @@ macro_rules! dispatch_target {
             }
             DynTarget::RectifiedFlows => {
                 let $t = tg::RectifiedFlows;
+                $e
+            }
+            DynTarget::NegV => {
+                let $t = tg::NegV;
                 $e
             }
         }
@@ -505,6 +511,8 @@ pub enum CondKind {
     EdmSigma(f64),
     /// [`nc::RectifiedFlows`].
     RectifiedFlows,
+    /// [`nc::FlowSigma`] with `scale`.
+    FlowSigma(f64),
     /// [`nc::PiecewiseLinear`].
     PiecewiseLinear(Table),
     /// [`nc::StableDiffusion`] with its parameters and table.
@@ -573,6 +581,7 @@ impl LogSnrFn for DynNoiseCond {
             CondKind::LogSnr => head.push_str("LogSnr"),
             CondKind::EdmSigma(sd) => write!(head, "EdmSigma(sigma_data = {})", lit(*sd))?,
             CondKind::RectifiedFlows => head.push_str("RectifiedFlows"),
+            CondKind::FlowSigma(s) => write!(head, "FlowSigma(scale = {})", lit(*s))?,
             CondKind::PiecewiseLinear(t) => {
                 nc::PiecewiseLinear::new(t.clone()).write_decl(&mut head)?
             }
@@ -626,6 +635,7 @@ impl NoiseCond for DynNoiseCond {
             CondKind::Sigmoid => nc::Sigmoid.cond(l),
             CondKind::LogSnr => nc::LogSnr.cond(l),
             CondKind::RectifiedFlows => nc::RectifiedFlows.cond(l),
+            CondKind::FlowSigma(s) => nc::flow_sigma(l, *s),
             CondKind::EdmSigma(sd) => nc::edm_sigma(l, *sd),
             CondKind::PiecewiseLinear(t) => t.cond(l),
             CondKind::StableDiffusion { table, .. } => nc::stable_diffusion_cond(table, l),

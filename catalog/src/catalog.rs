@@ -444,6 +444,7 @@ pub static COMPONENTS: &[Component] = &[
         "target::RectifiedFlows",
         &[],
     ),
+    c("NegV", &[], Target, "target::NegV", &[]),
     // Noise conds.
     Component {
         special: Special::IgnoresClampRange,
@@ -489,6 +490,13 @@ pub static COMPONENTS: &[Component] = &[
         NoiseCond,
         "noise_cond::RectifiedFlows",
         &[],
+    ),
+    c(
+        "FlowSigma",
+        &[],
+        NoiseCond,
+        "noise_cond::FlowSigma",
+        &[p("scale", Float(Positive), D::Float("1"))],
     ),
     c(
         "StableDiffusion",

@@ -708,6 +708,7 @@ impl Builder {
                 "target::X0" => Some(DynTarget::X0),
                 "target::V" => Some(DynTarget::V),
                 "target::RectifiedFlows" => Some(DynTarget::RectifiedFlows),
+                "target::NegV" => Some(DynTarget::NegV),
                 other => self.fail(at.clone(), shape(other)),
             },
             _ => self.fail(at.clone(), shape("a target")),
@@ -725,6 +726,7 @@ impl Builder {
             ("noise_cond::LogSnr", []) => CondKind::LogSnr,
             ("noise_cond::EdmSigma", [GArg::Dec(sd)]) => CondKind::EdmSigma(sd.f64()),
             ("noise_cond::RectifiedFlows", []) => CondKind::RectifiedFlows,
+            ("noise_cond::FlowSigma", [GArg::Dec(s)]) => CondKind::FlowSigma(s.f64()),
             ("noise_cond::StableDiffusion", [GArg::Dec(lo), GArg::Dec(hi), GArg::Count(n)]) => {
                 DynNoiseCond::stable_diffusion([lo.f64(), hi.f64()], *n).kind
             }
