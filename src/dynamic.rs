@@ -515,6 +515,8 @@ pub enum CondKind {
     FlowSigma(f64),
     /// [`nc::PiecewiseLinear`].
     PiecewiseLinear(Table),
+    /// [`nc::TableTimestep`].
+    TableTimestep(nc::TableTimestep),
     /// [`nc::StableDiffusion`] with its parameters and table.
     StableDiffusion {
         /// `[β0, β1]`.
@@ -585,6 +587,7 @@ impl LogSnrFn for DynNoiseCond {
             CondKind::PiecewiseLinear(t) => {
                 nc::PiecewiseLinear::new(t.clone()).write_decl(&mut head)?
             }
+            CondKind::TableTimestep(t) => t.write_decl(&mut head)?,
             CondKind::StableDiffusion {
                 linear_range,
                 total_steps,
@@ -638,6 +641,7 @@ impl NoiseCond for DynNoiseCond {
             CondKind::FlowSigma(s) => nc::flow_sigma(l, *s),
             CondKind::EdmSigma(sd) => nc::edm_sigma(l, *sd),
             CondKind::PiecewiseLinear(t) => t.cond(l),
+            CondKind::TableTimestep(t) => t.cond(l),
             CondKind::StableDiffusion { table, .. } => nc::stable_diffusion_cond(table, l),
             CondKind::Discrete {
                 inner,

@@ -744,6 +744,12 @@ impl Builder {
                     Err(e) => return self.fail(sp.clone(), e.to_string()),
                 }
             }
+            ("noise_cond::TableTimestep", [GArg::Floats(ls, sp), GArg::Bool(r)]) => {
+                match crate::noise_cond::TableTimestep::new(ls.clone(), *r) {
+                    Ok(t) => CondKind::TableTimestep(t),
+                    Err(e) => return self.fail(sp.clone(), e.to_string()),
+                }
+            }
             ("noise_cond::Shifted", [GArg::Ty(inner), GArg::Dec(k)]) => {
                 let mut c = self.noise_cond(inner, at)?;
                 c.shift = k.f64();

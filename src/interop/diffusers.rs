@@ -10,9 +10,9 @@
 //!   `squaredcos_cap_v2`, `trained_betas`, zero-terminal-SNR rescaling) become a
 //!   `PiecewiseLinear` schedule over diffusers' own float32 `alphas_cumprod`, knot `k` at
 //!   `t = k/(N−1)`, so every level matches diffusers' table to the bit of its float32 values.
-//!   The noise cond gives the model's timestep: the integer training step `k` (the table
-//!   inverted, rounded to the nearest step: `Discrete(PiecewiseLinear(…), steps = N−1,
-//!   continuous_range = [−h, 1−h])` with `h = 1/(2(N−1))`), the flow sigma times 1000 (SD3)
+//!   The noise cond gives the model's timestep: the training step of the level in the
+//!   table ([`TableTimestep`], diffusers' `_sigma_to_t`, rounded where diffusers' timesteps
+//!   are integers), the flow sigma times 1000 (SD3)
 //!   or 1 (Flux) ([`FlowSigma`](crate::noise_cond::FlowSigma)), EDM's `¼ ln σ` (`Edm` with
 //!   shift `1/σ_data`) or Stable Cascade's `t` (`CosineT`).
 //! - `solver`: the scheduler's update rule as an [`AnySolver`] (DDIM is k-diffusion's Euler
@@ -64,6 +64,7 @@ use crate::grid::flow::{FlowMatchSettings, SeqLenShift, TimeShift};
 use crate::grid::table::{BetaSchedule, DiscreteTable, TableSettings};
 use crate::grid::{np_linspace, Grid as Levels, SigmaKind, Timesteps};
 use crate::interp::Table;
+use crate::noise_cond::TableTimestep;
 use crate::scaler::Scaler;
 use crate::schedule::{Schedule, VarParams};
 use crate::solver::{
@@ -783,19 +784,16 @@ fn conversion(f: &mut Fields, lu: bool) -> Result<SigmaConversion> {
 }
 
 /// The framework over diffusers' float32 table: `PiecewiseLinear` with knot `k` at
-/// `t = k/(N−1)`, and the integer timestep as its rounded inverse.
-fn table_framework(s: &TableSettings, target: DynTarget) -> Result<DynGdf> {
+/// `t = k/(N−1)`, and the timestep as diffusers' `_sigma_to_t` of the level (rounded for
+/// integer timesteps).
+fn table_framework(s: &TableSettings, target: DynTarget, round: bool) -> Result<DynGdf> {
     let tab = DiscreteTable::new(s)?;
     let n = tab.len();
     let xs: Vec<f64> = (0..n).map(|k| k as f64 / (n - 1) as f64).collect();
     let ys: Vec<f64> = tab.alphas_cumprod().iter().map(|&v| f64::from(v)).collect();
     let table = Table::new(xs, ys)?;
-    let h = 0.5 / (n - 1) as f64;
-    let cond = DynNoiseCond::new(CondKind::Discrete {
-        inner: Box::new(DynNoiseCond::new(CondKind::PiecewiseLinear(table.clone()))),
-        steps: (n - 1) as u64,
-        continuous_range: [-h, 1.0 - h],
-    });
+    let ls: Vec<f64> = tab.log_sigmas().iter().map(|&v| f64::from(v)).collect();
+    let cond = DynNoiseCond::new(CondKind::TableTimestep(TableTimestep::new(ls, round)?));
     Ok(framework(
         DynSchedule::new(ScheduleKind::PiecewiseLinear(table)),
         DynScaler::Vp,
@@ -813,6 +811,11 @@ fn framework(
     weight: WeightKind,
 ) -> DynGdf {
     DynGdf::new(schedule, scaler, target, cond, DynLossWeight::new(weight))
+}
+
+/// `v` to 15 significant digits.
+fn digits15(v: f64) -> f64 {
+    format!("{v:.14e}").parse().unwrap_or(v)
 }
 
 fn approx(field: &str, value: impl fmt::Display, note: &str) -> Approximation {
@@ -920,7 +923,7 @@ pub fn load(json: &str, pipeline: PipelineKind) -> Result<Loaded> {
                 ));
             }
             (
-                table_framework(&table, target)?,
+                table_framework(&table, target, true)?,
                 AnySolver::Euler(Euler::new()),
                 GridSpec::Ddim {
                     table: table.clone(),
@@ -1001,18 +1004,24 @@ pub fn load(json: &str, pipeline: PipelineKind) -> Result<Loaded> {
                     threshold,
                 )
             };
+            // Euler's timesteps are fractional with a σ conversion (`_sigma_to_t`, as the
+            // noise cond), and with linspace spacing or log-linear interpolation (σ
+            // interpolated linearly in σ, or log-uniform: not `_sigma_to_t`).
             let fractional = euler
                 && (s.spacing == Spacing::Linspace
                     || s.conversion != SigmaConversion::None
-                    || s.interpolation != Interpolation::Linear)
-                && !s.continuous_timesteps;
-            if fractional {
+                    || s.interpolation != Interpolation::Linear);
+            if euler
+                && !s.continuous_timesteps
+                && (s.spacing == Spacing::Linspace || s.interpolation != Interpolation::Linear)
+            {
                 notes.push(approx(
-                    "timestep_spacing / use_*_sigmas / interpolation_type",
-                    "fractional timesteps",
-                    "diffusers gives Euler fractional timesteps here; the framework's noise cond \
-                     rounds to the nearest training step (the grid's `timesteps` are \
-                     diffusers' exact values)",
+                    "timestep_spacing / interpolation_type",
+                    format!("{:?} / {:?}", s.spacing, s.interpolation),
+                    "diffusers' fractional Euler timesteps here come from interpolating σ \
+                     linearly over the step index; the framework's noise cond inverts ln σ \
+                     (`_sigma_to_t`), which differs between training steps (the grid's \
+                     `timesteps` are diffusers' exact values)",
                 ));
             }
             if !euler
@@ -1028,7 +1037,7 @@ pub fn load(json: &str, pipeline: PipelineKind) -> Result<Loaded> {
                      (the grid's `timesteps` are diffusers' exact values)",
                 ));
             }
-            let mut fw = table_framework(&table, target)?;
+            let mut fw = table_framework(&table, target, !fractional)?;
             if s.continuous_timesteps {
                 fw.noise_cond = DynNoiseCond::new(CondKind::Edm);
             }
@@ -1105,11 +1114,12 @@ pub fn load(json: &str, pipeline: PipelineKind) -> Result<Loaded> {
                      sample from noise)",
                 ));
             }
-            // The schedule's shift: the static shift, or e^μ (linear time shift: μ).
+            // The schedule's shift: the static shift, or e^μ (linear time shift: μ), the
+            // latter to 15 significant digits (what a constant of the text form holds).
             let k = match (mu, time_shift) {
                 (None, _) => shift,
-                (Some(m), TimeShift::Exponential) => m.exp(),
-                (Some(m), TimeShift::Linear) => m,
+                (Some(m), TimeShift::Exponential) => digits15(m.exp()),
+                (Some(m), TimeShift::Linear) => digits15(m),
             };
             let mut sched = DynSchedule::new(ScheduleKind::RectifiedFlows([-15.0, 15.0]));
             sched.shift = k;
@@ -1172,11 +1182,11 @@ pub fn load(json: &str, pipeline: PipelineKind) -> Result<Loaded> {
             let st = dpm_settings(&mut f)?;
             let threshold = threshold_of(&mut f, None)?;
             let mut cond = DynNoiseCond::new(CondKind::Edm);
-            cond.shift = 1.0 / sd;
+            cond.shift = digits15(1.0 / sd);
             (
                 framework(
                     DynSchedule::new(ScheduleKind::EdmSample {
-                        sigma_range: [sigma_min / sd, sigma_max / sd],
+                        sigma_range: [digits15(sigma_min / sd), digits15(sigma_max / sd)],
                         p: rho,
                     }),
                     DynScaler::Vp,

@@ -29,6 +29,7 @@ tolerance the consumer uses and why.
 import json
 import math
 import os
+import sys
 
 import numpy as np
 import torch
@@ -47,7 +48,6 @@ from diffusers import (  # noqa: E402
     FlowMatchEulerDiscreteScheduler,
     PNDMScheduler,
 )
-from diffusers.schedulers import scheduling_ddpm_wuerstchen as wmod  # noqa: E402
 
 assert diffusers.__version__ == "0.42.1", diffusers.__version__
 
@@ -178,6 +178,59 @@ CONFIGS = [
         "config": {"_class_name": "DDPMWuerstchenScheduler", "_diffusers_version": "0.26.0.dev0",
                    "s": 0.008, "scaler": 1.0},
     },
+    # Variants that exercise more of the loader: other tables, spacings, final levels, shifts.
+    {
+        "id": "ddim_cos_trailing_zero",
+        "model": "variant: DDIM, squaredcos_cap_v2, trailing, set_alpha_to_one, v",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "DDIMScheduler", "beta_schedule": "squaredcos_cap_v2", "clip_sample": False,
+                   "num_train_timesteps": 1000, "prediction_type": "v_prediction", "set_alpha_to_one": True,
+                   "steps_offset": 0, "timestep_spacing": "trailing"},
+    },
+    {
+        "id": "euler_ztsnr_trailing",
+        "model": "variant: Euler, zero-terminal-SNR betas, trailing, v",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 8,
+        "config": {"_class_name": "EulerDiscreteScheduler", **SD_BETAS, "num_train_timesteps": 1000,
+                   "prediction_type": "v_prediction", "rescale_betas_zero_snr": True,
+                   "timestep_spacing": "trailing"},
+    },
+    {
+        "id": "dpm_sde_karras",
+        "model": "variant: DPMSolver++ 2M SDE, Karras sigmas, SD betas",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "DPMSolverMultistepScheduler", **SD_BETAS, "algorithm_type": "sde-dpmsolver++",
+                   "num_train_timesteps": 1000, "prediction_type": "epsilon", "solver_order": 2,
+                   "use_karras_sigmas": True},
+    },
+    {
+        "id": "sd3_dynamic",
+        "model": "variant: SD3-style flow with dynamic shifting (μ from 1024 tokens)",
+        "pipeline": {"kind": "sd3", "image_seq_len": 1024},
+        "steps": 8,
+        "config": {"_class_name": "FlowMatchEulerDiscreteScheduler", "num_train_timesteps": 1000, "shift": 3.0,
+                   "use_dynamic_shifting": True},
+    },
+    {
+        "id": "flow_shift_terminal",
+        "model": "variant: flow, shift 2, shift_terminal 0.1",
+        "pipeline": {"kind": "sd3"},
+        "steps": 8,
+        "config": {"_class_name": "FlowMatchEulerDiscreteScheduler", "num_train_timesteps": 1000, "shift": 2.0,
+                   "shift_terminal": 0.1},
+    },
+    {
+        "id": "flux_dev_512",
+        "model": "variant: Flux.1-dev at 512² (1024 tokens)",
+        "pipeline": {"kind": "flux", "image_seq_len": 1024},
+        "steps": 6,
+        "config": {"_class_name": "FlowMatchEulerDiscreteScheduler", "base_image_seq_len": 256, "base_shift": 0.5,
+                   "max_image_seq_len": 4096, "max_shift": 1.15, "num_train_timesteps": 1000, "shift": 3.0,
+                   "use_dynamic_shifting": True},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMWuerstchenScheduler, DPMSolverMultistepScheduler,
@@ -307,6 +360,8 @@ def run_case(case):
         sig = np.linspace(1.0, 1 / n, n)
         mu = calculate_shift(pk["image_seq_len"], s.config)
         s.set_timesteps(sigmas=sig, mu=mu)
+    elif pk["kind"] == "sd3" and s.config.get("use_dynamic_shifting"):
+        s.set_timesteps(n, mu=calculate_shift(pk["image_seq_len"], s.config))
     else:
         s.set_timesteps(n)
     fr = frame(case, s)
@@ -314,16 +369,19 @@ def run_case(case):
     z = rng.standard_normal((BATCH, 2))
     # The pipelines' `latents · init_noise_sigma` (flows and Würstchen: pure noise, no factor).
     x = z * float(getattr(s, "init_noise_sigma", 1.0))
+    # Ancestral / SDE noise: the scheduler module's randn_tensor replaced by a seeded numpy
+    # draw that is recorded.
     noise_log = []
-    if type(s).__name__ == "DDPMWuerstchenScheduler":
-        nrng = np.random.default_rng(99)
+    nrng = np.random.default_rng(99)
 
-        def fake_randn(shape, generator=None, device=None, dtype=None, layout=None):
-            e = torch.from_numpy(nrng.standard_normal(tuple(shape)))
-            noise_log.append(e.clone())
-            return e.to(dtype)
+    def fake_randn(shape, generator=None, device=None, dtype=None, layout=None):
+        e = torch.from_numpy(nrng.standard_normal(tuple(shape)))
+        noise_log.append(e.clone())
+        return e.to(dtype)
 
-        wmod.randn_tensor = fake_randn
+    mod = sys.modules[type(s).__module__]
+    if hasattr(mod, "randn_tensor"):
+        mod.randn_tensor = fake_randn
     run = {"x_init": x.tolist(), "sample": [], "model_output": [], "denoised": [], "x": []}
     xt = torch.from_numpy(x.copy())
     ts = s.timesteps[:-1] if type(s).__name__ == "DDPMWuerstchenScheduler" else s.timesteps
@@ -340,10 +398,12 @@ def run_case(case):
             out = s.step(mo_t, t, xt)
         xt = out.prev_sample.to(torch.float64)
         run["x"].append(xt.numpy().reshape(-1).tolist())
-    if noise_log:
+    if noise_log and type(s).__name__ == "DDPMWuerstchenScheduler":
         # The scheduler multiplies its draw by (prev_t != 0): record the noise it applied.
         mask = [float(v != 0) for v in f64(s.timesteps[1:])]
         run["noise"] = [(e * m).reshape(-1).tolist() for e, m in zip(noise_log, mask)]
+    elif noise_log:
+        run["noise"] = [e.reshape(-1).tolist() for e in noise_log]
     out = {
         "id": case["id"],
         "model": case["model"],
