@@ -113,7 +113,7 @@ fn mixture(v: &Value) -> R<GaussianMixture2> {
         .as_array()
         .ok_or("means")?
         .iter()
-        .map(|m| pair(m))
+        .map(pair)
         .collect::<R<Vec<_>>>()?;
     let covs = get(v, "covs")?
         .as_array()
@@ -374,14 +374,26 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
     } else {
         STEP32
     };
+    let mut report = String::new();
     for (what, v) in [
         ("sample", &got.sample),
         ("model_output", &got.model_output),
         ("denoised", &got.denoised),
         ("x", &got.x),
     ] {
-        ck.all(what, v, &rows(get(run, what)?)?.concat(), tol);
+        let want = rows(get(run, what)?)?.concat();
+        ck.all(what, v, &want, tol);
+        if v.len() == want.len() {
+            let dev = v
+                .iter()
+                .zip(&want)
+                .map(|(g, w)| (g - w).abs())
+                .fold(0.0f64, f64::max);
+            let scale = want.iter().map(|w| w.abs()).fold(0.0f64, f64::max);
+            report.push_str(&format!(" {what} {dev:.1e}/{scale:.1e}"));
+        }
     }
+    println!("{id}: max |gdf − diffusers| / max |diffusers|:{report}");
     Ok(())
 }
 
