@@ -213,6 +213,13 @@ fn ddim_needs_even_steps() {
     assert_eq!(g.logsnr[10], f64::INFINITY);
     assert!(l.grid(0).is_err());
     assert!(l.grid(1001).is_err());
+    // PNDM's default is false: the last step goes to ᾱ₀.
+    let l = load(
+        r#"{"_class_name": "PNDMScheduler", "skip_prk_steps": true}"#,
+        SD,
+    )
+    .unwrap();
+    assert!(l.grid(10).unwrap().logsnr[10].is_finite());
 }
 
 #[test]

@@ -287,16 +287,14 @@ impl GridSpec {
                     .iter()
                     .map(|&t| schedule.logsnr(t, 1.0))
                     .collect::<Result<Vec<f64>>>()?;
-                let mut g = Levels {
+                Ok(Levels {
                     sigmas: logsnr.iter().map(|&l| (-0.5 * l).exp()).collect(),
                     logsnr,
                     sigma_kind: SigmaKind::Ve,
                     timesteps: Some(Timesteps::Float(ts[..n].to_vec())),
                     init_noise_sigma: Some(1.0),
                     mu: None,
-                };
-                g.mu = None;
-                Ok(g)
+                })
             }
         }
     }
@@ -899,7 +897,8 @@ pub fn load(json: &str, pipeline: PipelineKind) -> Result<Loaded> {
             let target = target_of(&mut f, &["epsilon", "v_prediction", "sample"])?;
             let spacing = f.parsed("timestep_spacing", "leading", str::parse::<Spacing>)?;
             let steps_offset = f.int("steps_offset", 0)?;
-            let set_alpha_to_one = f.flag("set_alpha_to_one", true)?;
+            // diffusers' defaults: true for DDIM, false for PNDM.
+            let set_alpha_to_one = f.flag("set_alpha_to_one", !pndm)?;
             let threshold = if pndm {
                 if !f.flag("skip_prk_steps", false)? {
                     notes.push(approx(
