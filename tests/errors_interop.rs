@@ -34,10 +34,10 @@ fn unknown_fields_and_classes_are_errors() {
         "\"linear\"",
     );
     let m = config_err(
-        r#"{"_class_name": "UniPCMultistepScheduler"}"#,
+        r#"{"_class_name": "LCMScheduler"}"#,
         SD,
         "_class_name",
-        "UniPCMultistepScheduler",
+        "LCMScheduler",
     );
     assert!(m.contains("DDIMScheduler"), "{m}");
     config_err(r#"{"beta_start": 0.1}"#, SD, "_class_name", "null");
@@ -82,6 +82,24 @@ fn values_gdf_cannot_honour_are_errors() {
         SD,
         "algorithm_type",
         "\"dpmsolver\"",
+    );
+    config_err(
+        r#"{"_class_name": "DDPMScheduler", "variance_type": "learned_range"}"#,
+        SD,
+        "variance_type",
+        "\"learned_range\"",
+    );
+    config_err(
+        r#"{"_class_name": "UniPCMultistepScheduler", "predict_x0": false}"#,
+        SD,
+        "predict_x0",
+        "false",
+    );
+    config_err(
+        r#"{"_class_name": "UniPCMultistepScheduler", "solver_type": "bh3"}"#,
+        SD,
+        "solver_type",
+        "\"bh3\"",
     );
     config_err(
         r#"{"_class_name": "DPMSolverMultistepScheduler", "use_flow_sigmas": true}"#,

@@ -16,7 +16,8 @@
 //!   or 1 (Flux) ([`FlowSigma`](crate::noise_cond::FlowSigma)), EDM's `¼ ln σ` (`Edm` with
 //!   shift `1/σ_data`) or Stable Cascade's `t` (`CosineT`).
 //! - `solver`: the scheduler's update rule as an [`AnySolver`] (DDIM is k-diffusion's Euler
-//!   in VP coordinates, DDPM-Würstchen is Euler ancestral with η = 1).
+//!   in VP coordinates; DDPM and DDPM-Würstchen are Euler ancestral with η = 1; Euler,
+//!   Euler ancestral, DPM-Solver++, UniPC and flow-matching Euler are gdf's own).
 //! - `grid`: a [`GridSpec`] that builds diffusers' `set_timesteps` for `n` steps: leading /
 //!   trailing / linspace spacing with `steps_offset`, the final step to σ = 0
 //!   (`set_alpha_to_one`, `final_sigmas_type = "zero"`), `shift`, dynamic shifting,
@@ -69,7 +70,7 @@ use crate::scaler::Scaler;
 use crate::schedule::{Schedule, VarParams};
 use crate::solver::{
     self, AnySolver, DpmAlgorithm, DpmSolverMultistep, DpmSolverSettings, Euler, EulerAncestral,
-    EulerDiscrete, FinalSigmas, FlowMatchEuler, SolverType,
+    EulerDiscrete, FinalSigmas, FlowMatchEuler, SolverType, UniPc, UniPcSettings, UniPcVariant,
 };
 
 /// What the pipeline decides and the scheduler config does not say.
@@ -832,9 +833,10 @@ fn wrong_pipeline(class: &str, pipeline: PipelineKind, want: &str) -> GdfError {
     }
 }
 
-const SUPPORTED: &str = "one of DDIMScheduler, PNDMScheduler, EulerDiscreteScheduler, \
-    DPMSolverMultistepScheduler, FlowMatchEulerDiscreteScheduler, \
-    EDMDPMSolverMultistepScheduler, DDPMWuerstchenScheduler";
+const SUPPORTED: &str = "one of DDIMScheduler, PNDMScheduler, DDPMScheduler, \
+    EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler, \
+    UniPCMultistepScheduler, FlowMatchEulerDiscreteScheduler, EDMDPMSolverMultistepScheduler, \
+    DDPMWuerstchenScheduler";
 
 /// Loads a diffusers `scheduler_config.json` for the pipeline `pipeline`.
 ///
@@ -882,23 +884,36 @@ pub fn load(json: &str, pipeline: PipelineKind) -> Result<Loaded> {
         }
     };
     let (framework, solver, grid, timestep, frame, threshold) = match class.as_str() {
-        "DDIMScheduler" | "PNDMScheduler" => {
+        "DDIMScheduler" | "PNDMScheduler" | "DDPMScheduler" => {
             unet_only("PipelineKind::StableDiffusion")?;
             let pndm = class == "PNDMScheduler";
+            let ddpm = class == "DDPMScheduler";
             let table = table_settings(&mut f)?;
             if table.rescale_betas_zero_snr {
                 return Err(cfg_err(
                     "rescale_betas_zero_snr",
                     &Value::Bool(true),
-                    "false for DDIM/PNDM (gdf's zero-terminal-SNR table follows the Euler / \
-                     DPMSolver schedulers, which also set ᾱ_{N−1} = 2⁻²⁴)",
+                    "false for DDIM/PNDM/DDPM (gdf's zero-terminal-SNR table follows the Euler \
+                     / DPMSolver schedulers, which also set ᾱ_{N−1} = 2⁻²⁴)",
                 ));
             }
             let target = target_of(&mut f, &["epsilon", "v_prediction", "sample"])?;
             let spacing = f.parsed("timestep_spacing", "leading", str::parse::<Spacing>)?;
             let steps_offset = f.int("steps_offset", 0)?;
-            // diffusers' defaults: true for DDIM, false for PNDM.
-            let set_alpha_to_one = f.flag("set_alpha_to_one", !pndm)?;
+            // diffusers' defaults: true for DDIM, false for PNDM; DDPM always ends at ᾱ = 1.
+            let set_alpha_to_one = ddpm || f.flag("set_alpha_to_one", !pndm)?;
+            if ddpm {
+                let v = f.text("variance_type", "fixed_small")?;
+                if v != "fixed_small" {
+                    return Err(GdfError::Config {
+                        field: "variance_type".into(),
+                        value: format!("{v:?}"),
+                        expected: "\"fixed_small\" (the posterior variance; gdf's DDPM is Euler \
+                                   ancestral with η = 1)"
+                            .into(),
+                    });
+                }
+            }
             let threshold = if pndm {
                 if !f.flag("skip_prk_steps", false)? {
                     notes.push(approx(
@@ -923,7 +938,13 @@ pub fn load(json: &str, pipeline: PipelineKind) -> Result<Loaded> {
             }
             (
                 table_framework(&table, target, true)?,
-                AnySolver::Euler(Euler::new()),
+                if ddpm {
+                    // The DDPM posterior step is Euler ancestral with η = 1 (its last step
+                    // goes to ᾱ = 1, where both add no noise).
+                    AnySolver::EulerAncestral(EulerAncestral::new())
+                } else {
+                    AnySolver::Euler(Euler::new())
+                },
                 GridSpec::Ddim {
                     table: table.clone(),
                     spacing,
@@ -937,25 +958,97 @@ pub fn load(json: &str, pipeline: PipelineKind) -> Result<Loaded> {
                 threshold,
             )
         }
-        "EulerDiscreteScheduler" | "DPMSolverMultistepScheduler" => {
+        "EulerDiscreteScheduler"
+        | "EulerAncestralDiscreteScheduler"
+        | "DPMSolverMultistepScheduler"
+        | "UniPCMultistepScheduler" => {
             unet_only("PipelineKind::StableDiffusion")?;
-            let euler = class == "EulerDiscreteScheduler";
+            let ancestral = class == "EulerAncestralDiscreteScheduler";
+            let euler = class == "EulerDiscreteScheduler" || ancestral;
+            let unipc = class == "UniPCMultistepScheduler";
             let table = table_settings(&mut f)?;
             let target = target_of(&mut f, &["epsilon", "v_prediction", "sample"])?;
             let mut s = DiscreteSettings::new(if euler {
                 DiscreteScheduler::Euler
+            } else if unipc {
+                DiscreteScheduler::UniPcMultistep
             } else {
                 DiscreteScheduler::DpmSolverMultistep
             });
             s.table = table.clone();
             s.spacing = f.parsed("timestep_spacing", "linspace", str::parse::<Spacing>)?;
             s.steps_offset = f.int("steps_offset", 0)?;
-            s.conversion = conversion(&mut f, !euler)?;
-            s.final_sigmas = f.parsed("final_sigmas_type", "zero", str::parse::<GridFinal>)?;
+            if !ancestral {
+                s.conversion = conversion(&mut f, !euler && !unipc)?;
+                s.final_sigmas = f.parsed("final_sigmas_type", "zero", str::parse::<GridFinal>)?;
+            }
             let mut timestep = ModelTimestep::TableIndex {
                 train_steps: DiscreteTable::new(&table)?.len(),
             };
-            let (solver, threshold) = if euler {
+            let (solver, threshold) = if ancestral {
+                (
+                    AnySolver::EulerAncestral(EulerAncestral::new()),
+                    Threshold::Off,
+                )
+            } else if unipc {
+                if !f.flag("predict_x0", true)? {
+                    return Err(cfg_err(
+                        "predict_x0",
+                        &Value::Bool(false),
+                        "true (gdf's UniPC predicts x0)",
+                    ));
+                }
+                f.must_be("solver_p", Value::Null, "gdf has no UniPC with a solver_p")?;
+                f.must_be(
+                    "use_flow_sigmas",
+                    Value::Bool(false),
+                    "gdf loads flow-sigma configs only as flow-matching schedulers",
+                )?;
+                f.must_be(
+                    "use_dynamic_shifting",
+                    Value::Bool(false),
+                    "dynamic shifting exists only with use_flow_sigmas",
+                )?;
+                f.must_be(
+                    "shift_terminal",
+                    Value::Null,
+                    "shift_terminal exists only with use_flow_sigmas",
+                )?;
+                f.get("flow_shift"); // read only with use_flow_sigmas
+                f.get("time_shift_type"); // read only with use_dynamic_shifting
+                s.sigma_min = f.opt_f64("sigma_min")?;
+                s.sigma_max = f.opt_f64("sigma_max")?;
+                let variant = match f.text("solver_type", "bh2")?.as_str() {
+                    "bh1" => UniPcVariant::Bh1,
+                    "bh2" => UniPcVariant::Bh2,
+                    other => {
+                        return Err(GdfError::Config {
+                            field: "solver_type".into(),
+                            value: format!("{other:?}"),
+                            expected: "\"bh1\" or \"bh2\"".into(),
+                        })
+                    }
+                };
+                let disable_corrector = match f.get("disable_corrector") {
+                    None => Vec::new(),
+                    Some(v) => v
+                        .as_array()
+                        .and_then(|a| {
+                            a.iter()
+                                .map(|x| x.as_u64().map(|k| k as usize))
+                                .collect::<Option<Vec<usize>>>()
+                        })
+                        .ok_or_else(|| cfg_err("disable_corrector", v, "a list of step indices"))?,
+                };
+                let st = UniPcSettings {
+                    order: f.count("solver_order", 2)? as usize,
+                    variant,
+                    lower_order_final: f.flag("lower_order_final", true)?,
+                    disable_corrector,
+                };
+                let threshold = threshold_of(&mut f, None)?;
+                (AnySolver::UniPc(UniPc::with(st)?), threshold)
+            } else if euler {
                 s.interpolation =
                     f.parsed("interpolation_type", "linear", str::parse::<Interpolation>)?;
                 s.sigma_min = f.opt_f64("sigma_min")?;

@@ -41,6 +41,9 @@ torch.set_num_threads(1)
 import diffusers  # noqa: E402
 from diffusers import (  # noqa: E402
     DDIMScheduler,
+    DDPMScheduler,
+    EulerAncestralDiscreteScheduler,
+    UniPCMultistepScheduler,
     DDPMWuerstchenScheduler,
     DPMSolverMultistepScheduler,
     EDMDPMSolverMultistepScheduler,
@@ -231,11 +234,41 @@ CONFIGS = [
                    "max_image_seq_len": 4096, "max_shift": 1.15, "num_train_timesteps": 1000, "shift": 3.0,
                    "use_dynamic_shifting": True},
     },
+    {
+        "id": "sd15_unipc",
+        "model": "variant: SD 1.5's config loaded as UniPCMultistepScheduler (the usual swap)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "UniPCMultistepScheduler", "_diffusers_version": "0.17.0.dev0", **SD_BETAS,
+                   "clip_sample": False, "clip_sample_range": 1.0, "dynamic_thresholding_ratio": 0.995,
+                   "num_train_timesteps": 1000, "prediction_type": "epsilon", "sample_max_value": 1.0,
+                   "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1,
+                   "thresholding": False, "trained_betas": None},
+    },
+    {
+        "id": "sdxl_turbo_euler_a",
+        "model": "variant: SDXL-Turbo-style Euler ancestral, trailing",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 4,
+        "config": {"_class_name": "EulerAncestralDiscreteScheduler", **SD_BETAS, "num_train_timesteps": 1000,
+                   "prediction_type": "epsilon", "steps_offset": 1, "timestep_spacing": "trailing"},
+    },
+    {
+        "id": "ddpm_sd",
+        "model": "variant: DDPMScheduler on SD's table (leading, steps_offset 1, no clipping)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "DDPMScheduler", **SD_BETAS, "clip_sample": False, "num_train_timesteps": 1000,
+                   "prediction_type": "epsilon", "steps_offset": 1, "timestep_spacing": "leading",
+                   "variance_type": "fixed_small"},
+    },
 ]
 
-CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMWuerstchenScheduler, DPMSolverMultistepScheduler,
-                                   EDMDPMSolverMultistepScheduler, EulerDiscreteScheduler,
-                                   FlowMatchEulerDiscreteScheduler, PNDMScheduler]}
+CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler,
+                                   DPMSolverMultistepScheduler, EDMDPMSolverMultistepScheduler,
+                                   EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
+                                   FlowMatchEulerDiscreteScheduler, PNDMScheduler,
+                                   UniPCMultistepScheduler]}
 
 
 def calculate_shift(seq, c):
@@ -266,24 +299,28 @@ def frame(case, s):
     kind = type(s).__name__
     n = case["steps"]
     out = {}
-    if kind == "DDIMScheduler":
+    if kind in ("DDIMScheduler", "DDPMScheduler"):
         ts = [int(t) for t in s.timesteps.tolist()]
         ratio = s.config.num_train_timesteps // n
         ac = [float(s.alphas_cumprod[t]) for t in ts]
         prev = ts[-1] - ratio
-        ac.append(float(s.alphas_cumprod[prev]) if prev >= 0 else float(s.final_alpha_cumprod))
+        # DDPM's step to prev_t < 0 uses ᾱ = 1 (`self.one`); DDIM's its final_alpha_cumprod.
+        final = float(s.final_alpha_cumprod) if kind == "DDIMScheduler" else 1.0
+        ac.append(float(s.alphas_cumprod[prev]) if prev >= 0 else final)
         out.update(timesteps=[float(t) for t in ts], alphas_cumprod=ac,
                    a=[math.sqrt(v) for v in ac], b=[math.sqrt(1 - v) for v in ac],
                    model_timestep=[float(t) for t in ts])
         out["scale"] = [1.0] * (n + 1)  # pipeline latent = scale · gdf x
-    elif kind in ("EulerDiscreteScheduler", "DPMSolverMultistepScheduler"):
+    elif kind in ("EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "DPMSolverMultistepScheduler",
+                  "UniPCMultistepScheduler"):
         sig = f64(s.sigmas)
         a = [1 / math.sqrt(1 + v * v) for v in sig]
         out.update(timesteps=f64(s.timesteps), sigmas=sig, a=a, b=[v * ai for v, ai in zip(sig, a)],
                    model_timestep=f64(s.timesteps))
-        # Euler keeps VE latents (x0 + σε), DPMSolver VP ones.
-        out["scale"] = [1 / ai for ai in a] if kind == "EulerDiscreteScheduler" else [1.0] * (n + 1)
-        if kind == "EulerDiscreteScheduler":
+        # Euler (and Euler ancestral) keep VE latents (x0 + σε), DPMSolver and UniPC VP ones.
+        euler = kind.startswith("Euler")
+        out["scale"] = [1 / ai for ai in a] if euler else [1.0] * (n + 1)
+        if euler:
             out["init_noise_sigma"] = float(s.init_noise_sigma)
     elif kind == "FlowMatchEulerDiscreteScheduler":
         sig = f64(s.sigmas)
