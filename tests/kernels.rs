@@ -737,6 +737,7 @@ fn edges_are_finite_or_limits_on_the_device() {
         ncd::PiecewiseLinear::new(table),
         <ncd::StableDiffusion>::new(),
         ncd::Discrete::<_, U1000>::new(<ncd::CosineT>::new()),
+        ncd::TableTimestep::new(vec![-3.5, -1.0, 0.2, 0.3, 2.7], false).unwrap(),
     );
 }
 
@@ -818,6 +819,7 @@ fn noise_conds_match_host() {
         ncd::RectifiedFlows,
         ncd::EdmSigma::<Dec<P5, N1>>::new(),
         ncd::FlowSigma::<Dec<P1, typenum::P3>>::new(),
+        ncd::TableTimestep::new(vec![-3.5, -1.0, 0.2, 0.3, 2.7], false).unwrap(),
         ncd::PiecewiseLinear::new(table),
         <ncd::StableDiffusion>::new(),
         ncd::Discrete::<_, U50>::new(<ncd::CosineT>::new()),

@@ -141,6 +141,12 @@ impl DeviceState for nc::PiecewiseLinear {
         Ok(())
     }
 }
+impl DeviceState for nc::TableTimestep {
+    fn write_state(&self, out: &mut Vec<f64>) -> Result<(), KernelError> {
+        crate::noise_cond::table_timestep::write_state(self, out);
+        Ok(())
+    }
+}
 impl<B0: Const, B1: Const, N: Count> DeviceState for nc::StableDiffusion<B0, B1, N> {
     fn write_state(&self, out: &mut Vec<f64>) -> Result<(), KernelError> {
         crate::interp::write_table_state(&self.table(), out);

@@ -18,6 +18,10 @@ pub mod formula {
     pub fn weight<F: Float>(ls: F, lo: F, hi: F) -> F {
         clamp::<F>((lo - ls) / (lo - hi), F::new(0.0), F::new(1.0))
     }
+    /// The step `low + w`, rounded half to even when `round` is set.
+    pub fn step<F: Float>(low: F, w: F, round: bool) -> F {
+        select(round, round_even::<F>(low + w), low + w)
+    }
 }
 
 /// The training step of `σ = e^(−λ/2)` in a discrete table of `ln σ_k` (`k = 0…N−1`,
@@ -91,7 +95,49 @@ impl NoiseCond for TableTimestep {
         // The last knot ≤ ln σ, within [0, N−2].
         let low = t.partition_point(|&v| v <= ls).saturating_sub(1).min(n - 2);
         let w = formula::weight(ls, t[low], t[low + 1]);
-        let k = low as f64 + w;
-        F::of(if self.round { k.round_ties_even() } else { k })
+        F::of(formula::step(low as f64, w, self.round))
+    }
+}
+
+/// The device state `[n, round (0 or 1), ln σ_0, …, ln σ_{n−1}]`.
+#[cfg(gdf_kernel)]
+pub(crate) fn write_state(t: &TableTimestep, out: &mut Vec<f64>) {
+    out.push(t.log_sigmas.len() as f64);
+    out.push(if t.round { 1.0 } else { 0.0 });
+    out.extend_from_slice(&t.log_sigmas);
+}
+
+#[cfg(gdf_kernel)]
+mod device {
+    use super::*;
+    use crate::noise_cond::{CubeNoiseCond, NoiseCondConsts};
+    use cubecl::prelude::*;
+
+    impl NoiseCondConsts for TableTimestep {}
+    #[cube]
+    impl CubeNoiseCond for TableTimestep {
+        fn cond<F: Float>(l: F, state: &[F]) -> F {
+            let n = u32::cast_from(state[0]);
+            let ls = -l * F::new(0.5);
+            // The number of knots ≤ ln σ (binary search over the increasing table).
+            let mut lo = 0u32;
+            let mut hi = n;
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if state[(2 + mid) as usize] <= ls {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            let low0 = select(lo == 0u32, 0u32, lo - 1);
+            let low = select(low0 > n - 2, n - 2, low0);
+            let w = formula::cube::weight::<F>(
+                ls,
+                state[(2 + low) as usize],
+                state[(3 + low) as usize],
+            );
+            formula::cube::step::<F>(F::cast_from(low), w, state[1] > F::new(0.5))
+        }
     }
 }
