@@ -53,11 +53,16 @@ fn values_gdf_cannot_honour_are_errors() {
         "beta_start",
         "\"small\"",
     );
-    config_err(
+    let m = config_err(
         r#"{"_class_name": "EulerDiscreteScheduler", "timestep_spacing": "middle"}"#,
         SD,
         "timestep_spacing",
         "\"middle\"",
+    );
+    assert_eq!(
+        m,
+        "config field `timestep_spacing` is \"middle\", expected one of \"linspace\", \
+         \"leading\", \"trailing\""
     );
     config_err(
         r#"{"_class_name": "DDIMScheduler", "beta_schedule": "sigmoid"}"#,

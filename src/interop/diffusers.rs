@@ -336,7 +336,14 @@ fn ddim_grid(
         if w[0] - ratio as i64 != w[1] {
             return Err(GdfError::Config {
                 field: "timestep_spacing".into(),
-                value: format!("{spacing:?} with {n} steps"),
+                value: format!(
+                    "\"{}\" with {n} steps",
+                    match spacing {
+                        Spacing::Linspace => "linspace",
+                        Spacing::Leading => "leading",
+                        Spacing::Trailing => "trailing",
+                    }
+                ),
                 expected: format!(
                     "evenly spaced timesteps: DDIM steps from t to t − {ratio}, but the \
                      spacing goes from {} to {}",
@@ -612,10 +619,18 @@ impl<'a> Fields<'a> {
     /// A string option parsed by `parse` (whose error is re-labelled with the field).
     fn parsed<T>(&mut self, k: &str, d: &str, parse: impl Fn(&str) -> Result<T>) -> Result<T> {
         let s = self.text(k, d)?;
-        parse(&s).map_err(|e| GdfError::Config {
-            field: k.into(),
-            value: format!("{s:?}"),
-            expected: e.to_string(),
+        parse(&s).map_err(|e| {
+            // The parser's message repeats the field and value: keep what it expects.
+            let m = e.to_string();
+            let expected = match m.rfind(", expected ") {
+                Some(i) => m[i + ", expected ".len()..].to_string(),
+                None => m,
+            };
+            GdfError::Config {
+                field: k.into(),
+                value: format!("{s:?}"),
+                expected,
+            }
         })
     }
     /// A field that must keep its default `want` (gdf cannot honour another value).
@@ -639,7 +654,9 @@ impl<'a> Fields<'a> {
                 return Err(cfg_err(
                     k,
                     v,
-                    format!("a field of diffusers' {class} (unknown field)"),
+                    format!(
+                        "a field of diffusers' {class} (no diffusers scheduler has this field)"
+                    ),
                 ));
             }
         }
