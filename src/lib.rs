@@ -40,6 +40,7 @@ pub mod framework;
 pub mod grid;
 pub mod guidance;
 pub mod guide;
+pub mod interop;
 pub mod interp;
 #[cfg(gdf_kernel)]
 pub mod kernel;
