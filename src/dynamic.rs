@@ -440,6 +440,8 @@ pub enum DynTarget {
     V,
     /// [`tg::RectifiedFlows`].
     RectifiedFlows,
+    /// [`tg::NegV`].
+    NegV,
 }
 
 macro_rules! dispatch_target {
@@ -459,6 +461,10 @@ macro_rules! dispatch_target {
             }
             DynTarget::RectifiedFlows => {
                 let $t = tg::RectifiedFlows;
+                $e
+            }
+            DynTarget::NegV => {
+                let $t = tg::NegV;
                 $e
             }
         }
@@ -505,8 +511,12 @@ pub enum CondKind {
     EdmSigma(f64),
     /// [`nc::RectifiedFlows`].
     RectifiedFlows,
+    /// [`nc::FlowSigma`] with `scale`.
+    FlowSigma(f64),
     /// [`nc::PiecewiseLinear`].
     PiecewiseLinear(Table),
+    /// [`nc::TableTimestep`].
+    TableTimestep(nc::TableTimestep),
     /// [`nc::StableDiffusion`] with its parameters and table.
     StableDiffusion {
         /// `[β0, β1]`.
@@ -573,9 +583,11 @@ impl LogSnrFn for DynNoiseCond {
             CondKind::LogSnr => head.push_str("LogSnr"),
             CondKind::EdmSigma(sd) => write!(head, "EdmSigma(sigma_data = {})", lit(*sd))?,
             CondKind::RectifiedFlows => head.push_str("RectifiedFlows"),
+            CondKind::FlowSigma(s) => write!(head, "FlowSigma(scale = {})", lit(*s))?,
             CondKind::PiecewiseLinear(t) => {
                 nc::PiecewiseLinear::new(t.clone()).write_decl(&mut head)?
             }
+            CondKind::TableTimestep(t) => t.write_decl(&mut head)?,
             CondKind::StableDiffusion {
                 linear_range,
                 total_steps,
@@ -626,8 +638,10 @@ impl NoiseCond for DynNoiseCond {
             CondKind::Sigmoid => nc::Sigmoid.cond(l),
             CondKind::LogSnr => nc::LogSnr.cond(l),
             CondKind::RectifiedFlows => nc::RectifiedFlows.cond(l),
+            CondKind::FlowSigma(s) => nc::flow_sigma(l, *s),
             CondKind::EdmSigma(sd) => nc::edm_sigma(l, *sd),
             CondKind::PiecewiseLinear(t) => t.cond(l),
+            CondKind::TableTimestep(t) => t.cond(l),
             CondKind::StableDiffusion { table, .. } => nc::stable_diffusion_cond(table, l),
             CondKind::Discrete {
                 inner,

@@ -77,6 +77,16 @@ pub enum GdfError {
         /// The model's error message.
         message: String,
     },
+    /// A field of a configuration file (a diffusers `scheduler_config.json`) has a value gdf
+    /// cannot honour, or is unknown.
+    Config {
+        /// The field's name.
+        field: String,
+        /// Its value, as written in the file.
+        value: String,
+        /// What gdf supports instead, or why it cannot honour the value.
+        expected: String,
+    },
     /// A parameter or specification is invalid (tables, state restored from disk, …).
     Invalid {
         /// What was wrong and what was expected.
@@ -130,6 +140,11 @@ impl fmt::Display for GdfError {
                  (element {index}), expected finite numbers; check the model and its inputs \
                  at that noise level"
             ),
+            GdfError::Config {
+                field,
+                value,
+                expected,
+            } => write!(f, "config field `{field}` is {value}, expected {expected}"),
             GdfError::Invalid { message } => f.write_str(message),
         }
     }

@@ -40,6 +40,7 @@ pub mod framework;
 pub mod grid;
 pub mod guidance;
 pub mod guide;
+pub mod interop;
 pub mod interp;
 #[cfg(gdf_kernel)]
 pub mod kernel;
@@ -50,6 +51,7 @@ mod moments;
 pub mod noise;
 pub mod noise_cond;
 mod par;
+pub mod pipeline;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod sample;

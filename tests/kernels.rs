@@ -733,9 +733,11 @@ fn edges_are_finite_or_limits_on_the_device() {
         ncd::LogSnr,
         ncd::RectifiedFlows,
         <ncd::EdmSigma>::new(),
+        <ncd::FlowSigma>::new(),
         ncd::PiecewiseLinear::new(table),
         <ncd::StableDiffusion>::new(),
         ncd::Discrete::<_, U1000>::new(<ncd::CosineT>::new()),
+        ncd::TableTimestep::new(vec![-3.5, -1.0, 0.2, 0.3, 2.7], false).unwrap(),
     );
 }
 
@@ -792,7 +794,7 @@ fn targets_match_host() {
             check_component(&format!("{} eps", t.decl()), &idx, &de, |i| { let q = r(i); t.eps(q[4], q[5], q[2], q[3]) }, |i| { let q = r64(i); t.eps(q[4], q[5], q[2], q[3]) });
         })*};
     }
-    go!(tg::Epsilon, tg::X0, tg::V, tg::RectifiedFlows);
+    go!(tg::Epsilon, tg::X0, tg::V, tg::NegV, tg::RectifiedFlows);
 }
 
 #[test]
@@ -816,6 +818,8 @@ fn noise_conds_match_host() {
         ncd::LogSnr,
         ncd::RectifiedFlows,
         ncd::EdmSigma::<Dec<P5, N1>>::new(),
+        ncd::FlowSigma::<Dec<P1, typenum::P3>>::new(),
+        ncd::TableTimestep::new(vec![-3.5, -1.0, 0.2, 0.3, 2.7], false).unwrap(),
         ncd::PiecewiseLinear::new(table),
         <ncd::StableDiffusion>::new(),
         ncd::Discrete::<_, U50>::new(<ncd::CosineT>::new()),

@@ -279,6 +279,11 @@ build it by hand (`gdf::schedule::PiecewiseLinear::new(xs, ys)?`, \
 `gdf::noise_cond::PiecewiseLinear::new(table)`) and pass it to `gdf::framework::Gdf::new`, \
 or give them in run-time text (`gdf::dynamic`): `PiecewiseLinear(xs = […], ys = […])`";
 
+const TABLE_TIMESTEP: &str =
+    "`TableTimestep` needs a run-time table (log_sigmas), which a type cannot hold; build it by \
+hand (`gdf::noise_cond::TableTimestep::new(log_sigmas, round)?`) or give it in run-time text \
+(`gdf::dynamic`): `TableTimestep(log_sigmas = […], round = true)`";
+
 /// Every built-in component.
 pub static COMPONENTS: &[Component] = &[
     // Schedules.
@@ -444,6 +449,7 @@ pub static COMPONENTS: &[Component] = &[
         "target::RectifiedFlows",
         &[],
     ),
+    c("NegV", &[], Target, "target::NegV", &[]),
     // Noise conds.
     Component {
         special: Special::IgnoresClampRange,
@@ -491,6 +497,13 @@ pub static COMPONENTS: &[Component] = &[
         &[],
     ),
     c(
+        "FlowSigma",
+        &[],
+        NoiseCond,
+        "noise_cond::FlowSigma",
+        &[p("scale", Float(Positive), D::Float("1"))],
+    ),
+    c(
         "StableDiffusion",
         &["StableDiffusionNoiseCond"],
         NoiseCond,
@@ -523,6 +536,19 @@ pub static COMPONENTS: &[Component] = &[
             NoiseCond,
             "noise_cond::PiecewiseLinear",
             &TABLE,
+        )
+    },
+    Component {
+        special: Special::Unsupported(TABLE_TIMESTEP),
+        ..c(
+            "TableTimestep",
+            &[],
+            NoiseCond,
+            "noise_cond::TableTimestep",
+            &[
+                p("log_sigmas", Floats, D::Required),
+                p("round", Bool, D::Bool(true)),
+            ],
         )
     },
     // Loss weights.

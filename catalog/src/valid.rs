@@ -836,8 +836,9 @@ fn describe_kind(kind: Kind) -> String {
 /// Whether a `PiecewiseLinear`'s arguments give its tables (`xs = …` or `ys = …`).
 fn has_tables<S>(args: Option<&Args<S>>) -> bool {
     args.is_some_and(|a| {
-        a.list
-            .iter()
-            .any(|arg| matches!(arg, Arg::Named { name, .. } if name == "xs" || name == "ys"))
+        a.list.iter().any(|arg| {
+            matches!(arg, Arg::Named { name, .. }
+                    if name == "xs" || name == "ys" || name == "log_sigmas")
+        })
     })
 }

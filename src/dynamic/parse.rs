@@ -708,6 +708,7 @@ impl Builder {
                 "target::X0" => Some(DynTarget::X0),
                 "target::V" => Some(DynTarget::V),
                 "target::RectifiedFlows" => Some(DynTarget::RectifiedFlows),
+                "target::NegV" => Some(DynTarget::NegV),
                 other => self.fail(at.clone(), shape(other)),
             },
             _ => self.fail(at.clone(), shape("a target")),
@@ -725,6 +726,7 @@ impl Builder {
             ("noise_cond::LogSnr", []) => CondKind::LogSnr,
             ("noise_cond::EdmSigma", [GArg::Dec(sd)]) => CondKind::EdmSigma(sd.f64()),
             ("noise_cond::RectifiedFlows", []) => CondKind::RectifiedFlows,
+            ("noise_cond::FlowSigma", [GArg::Dec(s)]) => CondKind::FlowSigma(s.f64()),
             ("noise_cond::StableDiffusion", [GArg::Dec(lo), GArg::Dec(hi), GArg::Count(n)]) => {
                 DynNoiseCond::stable_diffusion([lo.f64(), hi.f64()], *n).kind
             }
@@ -739,6 +741,12 @@ impl Builder {
             ("noise_cond::PiecewiseLinear", [GArg::Floats(xs, sp), GArg::Floats(ys, _)]) => {
                 match Table::new(xs.clone(), ys.clone()) {
                     Ok(t) => CondKind::PiecewiseLinear(t),
+                    Err(e) => return self.fail(sp.clone(), e.to_string()),
+                }
+            }
+            ("noise_cond::TableTimestep", [GArg::Floats(ls, sp), GArg::Bool(r)]) => {
+                match crate::noise_cond::TableTimestep::new(ls.clone(), *r) {
+                    Ok(t) => CondKind::TableTimestep(t),
                     Err(e) => return self.fail(sp.clone(), e.to_string()),
                 }
             }

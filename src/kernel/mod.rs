@@ -16,11 +16,15 @@
 //!   **one** without; [`step::DeviceSampling`] runs a whole sampling loop on device buffers
 //!   with a model given as a function over device handles.
 //! - [`eval`]: one kernel per component role, and the device noise.
+//! - [`half`]: f32 ↔ packed f16/bf16 buffers (the pipeline's half-precision latents).
 //!
 //! Every entry point takes a raw cubecl [`Client`] and [`Handle`]s, so any cubecl-based
 //! stack (burn's cubecl backends included) can hand its buffers over without a copy. Kernels
 //! are generic over the float type `F: Float + CubeElement`; they are tested in `f32`
-//! (`f16`/`bf16` compile but are untested; hyperparameters are rounded through `f32`).
+//! (`F = f16`/`bf16` compile but are untested, and wgpu on lavapipe has no 16-bit storage;
+//! 16-bit *latents* are served instead by f32 buffers rounded to bf16/f16 inside the solver's
+//! pass, [`solver::DeviceRun::set_half_storage`], and packed two per `u32` for the model by
+//! [`half`]). Hyperparameters are rounded through `f32`.
 //! Every launch is counted by [`Launches`].
 //!
 //! Host-only (refused with [`KernelError::HostOnly`] or by the type system):
@@ -54,6 +58,8 @@ pub mod component {
 pub mod eval;
 #[allow(missing_docs)]
 pub mod framework;
+#[allow(missing_docs)]
+pub mod half;
 #[allow(missing_docs)]
 pub mod prim;
 #[allow(missing_docs)]

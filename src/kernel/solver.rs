@@ -10,6 +10,13 @@
 //! stream `(seed, Purpose::Sampler, s, k)`) or reads recorded noise, and writes up to two
 //! rows. Results match the host run within f32 rounding (the terms are summed in another
 //! order).
+//!
+//! The pipeline stages ride in the same launch: x0 clipping and the DDIM raw-ε mix on the
+//! converted prediction, the inpainting blend and the bf16/f16 rounding of the latent after
+//! the rows ([`DeviceRun::set_threshold`], [`DeviceRun::set_inpaint`],
+//! [`DeviceRun::set_half_storage`]). Dynamic thresholding needs each sample's quantile of
+//! `|x0|` before the update, so it takes three launches: the conversion, the per-sample
+//! selection (`quantile_kernel`), the update.
 
 use core::marker::PhantomData;
 
@@ -19,6 +26,9 @@ use cubecl::server::Handle;
 use super::{launch_dims, prim, upload, KernelError, Launches};
 use crate::error::{check_finite, per_sample, GdfError};
 use crate::noise::Purpose;
+use crate::pipeline::formula::cube as pipe;
+use crate::pipeline::half::formula::cube as half;
+use crate::pipeline::{Inpaint, Threshold};
 use crate::solver::{Buf, Draw, Dst, Eval, Grid, Level, Pass, Solver, Src};
 use crate::target::CubeTarget;
 
@@ -34,7 +44,8 @@ pub struct PassFlags {
     pub nrows: u32,
     /// The slot each row writes (0..=3; 3 is the newest history entry).
     pub dst: [u32; 2],
-    /// 0: nothing fed; 1: the fed buffer is the x0-prediction; 2: it is the target's raw
+    /// 0: nothing fed; 5: the raw x0-prediction is already in the newest history entry (a
+    /// first launch wrote it; dynamic thresholding); 1: the fed buffer is the x0-prediction; 2: it is the target's raw
     /// output, converted at the evaluated level; 3: two raw outputs `c`, `u` combined as
     /// `α·c + β·u` (a linear guider), then converted; 4: a non-linear guider's per-sample
     /// `α·c + β·u + γ·m + δ·(c − u)` (see [`GuideFlags`]).
@@ -47,6 +58,13 @@ pub struct PassFlags {
     pub nused: u32,
     /// Noise read from a recorded buffer instead of drawn.
     pub recorded: bool,
+    /// The x0 stage on the fed prediction: 0 none, 1 clip to `±clip`, 2 dynamic thresholding
+    /// with the per-sample scales buffer (see [`crate::pipeline::Threshold`]).
+    pub stage: u32,
+    /// Inpainting blend after the rows (the pass finishes a step).
+    pub blend: bool,
+    /// Round `x` to a 16-bit format after the pass: 0 no, 1 bf16, 2 f16.
+    pub round: u32,
 }
 
 /// Comptime switches of a non-linear guider's combination (pass mode 4) and its reduction.
@@ -87,6 +105,14 @@ pub struct PassScalars {
     pub beta: f32,
     /// The momentum `β_m` (fed mode 4 with momentum).
     pub beta_m: f32,
+    /// The clip range (stage 1).
+    pub clip: f32,
+    /// The weight of the thresholded x0 (`pipeline::formula::raw_eps_mix`; 1 but in DDIM).
+    pub stage_w: f32,
+    /// `a` of the level the blend re-noises the known image to.
+    pub blend_a: f32,
+    /// `b` of that level.
+    pub blend_b: f32,
 }
 
 /// The value of slot `k` (a comptime index) among the kernel's locals.
@@ -192,6 +218,8 @@ fn pass_kernel<F: Float, T: CubeTarget>(
     coefs: &[F],
     mom: &mut [F],
     gcoef: &[F],
+    scales: &[F],
+    inp: &[F],
     args: PassScalars,
     #[comptime] flags: PassFlags,
 ) {
@@ -232,12 +260,10 @@ fn pass_kernel<F: Float, T: CubeTarget>(
     }
     if comptime!(flags.fed == 1) {
         v0 = fed[i];
-        d0[i] = v0;
     }
     if comptime!(flags.fed == 2) {
         let xin = slot::<F>(flags.in_slot, vx, vs, va, v0, v1, v2, v3, n0, n1);
         v0 = T::x0::<F>(xin, fed[i], F::cast_from(args.a), F::cast_from(args.b));
-        d0[i] = v0;
     }
     if comptime!(flags.fed == 4) {
         let xin = slot::<F>(flags.in_slot, vx, vs, va, v0, v1, v2, v3, n0, n1);
@@ -266,16 +292,29 @@ fn pass_kernel<F: Float, T: CubeTarget>(
         } else {
             v0 = T::x0::<F>(xin, p, a, b);
         }
-        d0[i] = v0;
     }
     if comptime!(flags.fed == 3) {
         let xin = slot::<F>(flags.in_slot, vx, vs, va, v0, v1, v2, v3, n0, n1);
         let p = F::cast_from(args.alpha) * fed[i] + F::cast_from(args.beta) * fed_u[i];
         v0 = T::x0::<F>(xin, p, F::cast_from(args.a), F::cast_from(args.b));
-        d0[i] = v0;
     }
     let iu = i as u32;
     let s = iu / args.per;
+    if comptime!(flags.fed == 5) {
+        v0 = d0[i];
+    }
+    if comptime!(flags.fed != 0) {
+        if comptime!(flags.stage == 1) {
+            let c = pipe::clip::<F>(v0, F::cast_from(args.clip));
+            v0 = pipe::raw_eps_mix::<F>(c, v0, F::cast_from(args.stage_w));
+        }
+        if comptime!(flags.stage == 2) {
+            let c = pipe::thresholded::<F>(v0, scales[s as usize]);
+            v0 = pipe::raw_eps_mix::<F>(c, v0, F::cast_from(args.stage_w));
+        }
+        d0[i] = v0;
+    }
+
     let off = iu % args.per;
     if comptime!(flags.nused > 0) {
         if comptime!(flags.recorded) {
@@ -323,6 +362,87 @@ fn pass_kernel<F: Float, T: CubeTarget>(
     if comptime!(flags.nrows > 1) {
         let out = row_sum::<F>(coefs, 9usize, vx, vs, va, v0, v1, v2, v3, n0, n1);
         store::<F>(comptime!(flags.dst[1]), out, x, stage, aux, d0, i);
+    }
+    if comptime!(flags.blend) {
+        let n = args.n as usize;
+        x[i] = pipe::blend::<F>(
+            x[i],
+            inp[i],
+            inp[n + i],
+            inp[2 * n + i],
+            F::cast_from(args.blend_a),
+            F::cast_from(args.blend_b),
+        );
+    }
+    if comptime!(flags.round == 1) {
+        let b = half::bf16_from_f32_bits(u32::reinterpret(f32::cast_from(x[i])));
+        x[i] = F::cast_from(f32::reinterpret(half::f32_bits_from_bf16(b)));
+    }
+    if comptime!(flags.round == 2) {
+        let b = half::f16_from_f32_bits(u32::reinterpret(f32::cast_from(x[i])));
+        x[i] = F::cast_from(f32::reinterpret(half::f32_bits_from_f16(b)));
+    }
+}
+
+/// Dynamic thresholding's per-sample scale on the device: cube `s` (256 units) finds the two
+/// order statistics of `|x0|` around `r = ratio·(per − 1)` exactly, by a bitwise search on
+/// the f32 bit patterns (non-negative floats order as their bits): for each bit from the top,
+/// the units count the elements below the candidate, a shared-memory tree sums the counts, and
+/// the bit is kept while at most `k` elements lie below. 32 rounds of one read of the sample
+/// each, no sort and no scratch buffer. Unit 0 then interpolates as `torch.quantile` does and
+/// clamps to `[1, max_value]`, in the same f32 operations as the host, so the scales match the
+/// host's bit for bit.
+#[cube(launch_unchecked)]
+fn quantile_kernel<F: Float>(x0: &[F], scales: &mut [F], per: u32, ratio: f32, max_value: f32) {
+    let s = CUBE_POS_Y;
+    let base = s * per;
+    let u = UNIT_POS;
+    let mut counts = Shared::new_slice(512usize);
+    let r = ratio * f32::cast_from(per - 1u32);
+    let lo = f32::floor(r);
+    let klo = u32::cast_from(lo);
+    let khi = u32::min(u32::cast_from(f32::ceil(r)), per - 1u32);
+    let mut plo = 0u32;
+    let mut phi = 0u32;
+    for step in 0..32u32 {
+        let bit = 1u32 << (31u32 - step);
+        let clo = plo | bit;
+        let chi = phi | bit;
+        let mut nlo = 0u32;
+        let mut nhi = 0u32;
+        let mut k = u;
+        while k < per {
+            let key = u32::reinterpret(f32::abs(f32::cast_from(x0[(base + k) as usize])));
+            nlo += select(key < clo, 1u32, 0u32);
+            nhi += select(key < chi, 1u32, 0u32);
+            k += CUBE_DIM;
+        }
+        counts[u as usize] = nlo;
+        counts[(u + 256u32) as usize] = nhi;
+        sync_cube();
+        for t in 0..8u32 {
+            let stride = 128u32 >> t;
+            if u < stride {
+                let lo_sum = counts[u as usize] + counts[(u + stride) as usize];
+                let hi_sum = counts[(u + 256u32) as usize] + counts[(u + 256u32 + stride) as usize];
+                counts[u as usize] = lo_sum;
+                counts[(u + 256u32) as usize] = hi_sum;
+            }
+            sync_cube();
+        }
+        if counts[0] <= klo {
+            plo = clo;
+        }
+        if counts[256] <= khi {
+            phi = chi;
+        }
+        sync_cube();
+    }
+    if u == 0u32 {
+        let vlo = f32::reinterpret(plo);
+        let vhi = f32::reinterpret(phi);
+        let q = pipe::lerp::<f32>(vlo, vhi, r - lo);
+        scales[s as usize] = F::cast_from(pipe::dynamic_scale::<f32>(q, max_value));
     }
 }
 
@@ -495,7 +615,24 @@ pub struct DeviceRun<'c, F, S: Solver> {
     /// The device momentum buffer of a guider that keeps one (APG), and the step it last saw.
     mom: Option<Handle>,
     mom_step: Option<usize>,
+    /// The x0 stage ([`DeviceRun::set_threshold`]).
+    threshold: Threshold,
+    /// The per-sample scales of dynamic thresholding.
+    scales: Option<Handle>,
+    /// The inpainting buffer `[known | ε | mask]` (3·n values).
+    inpaint: Option<Handle>,
+    /// Latent storage rounding after every step: 0 none, 1 bf16, 2 f16.
+    round: u32,
     _f: PhantomData<F>,
+}
+
+/// What a fed pass adds to the solver's rows.
+#[derive(Clone, Copy, Debug, Default)]
+struct Extras {
+    stage: u32,
+    blend: Option<(f64, f64)>,
+    round: u32,
+    stage_w: f64,
 }
 
 impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
@@ -549,8 +686,74 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
             guided: None,
             mom: None,
             mom_step: None,
+            threshold: Threshold::None,
+            scales: None,
+            inpaint: None,
+            round: 0,
             _f: PhantomData,
         })
+    }
+
+    /// Thresholds every x0-prediction before the update (as
+    /// [`Run::set_threshold`](crate::solver::Run::set_threshold)): clipping inside the
+    /// update's launch; dynamic thresholding as three launches per evaluation (the
+    /// x0-predictions, a per-sample exact selection of the quantile of `|x0|` — a bitwise
+    /// search over the f32 bit patterns with a shared-memory count per round, see
+    /// `quantile_kernel` — then the update reading them), whose scales match the host's bit
+    /// for bit.
+    ///
+    /// Errors: as the host's (a solver without thresholding in diffusers, bad settings).
+    pub fn set_threshold(&mut self, threshold: Threshold) -> Result<(), KernelError> {
+        threshold.validate()?;
+        if !threshold.is_none() && !self.solver.takes_threshold() {
+            return Err(GdfError::Invalid {
+                message: format!(
+                    "x0 thresholding ({threshold:?}) is not defined for `{}` (diffusers has it \
+                     for DDPM, DDIM, DPM-Solver multistep and UniPC)",
+                    self.solver.name()
+                ),
+            }
+            .into());
+        }
+        if matches!(threshold, Threshold::Dynamic { .. }) && self.scales.is_none() {
+            self.scales = Some(upload(self.client, &vec![F::new(1.0); self.batch]));
+        }
+        self.threshold = threshold;
+        Ok(())
+    }
+
+    /// Inpaints (as [`Run::set_inpaint`](crate::solver::Run::set_inpaint)): uploads the known
+    /// image, the fixed ε and the mask (expanded to the batch), blended inside the launch
+    /// that finishes each step. `None` turns it off.
+    pub fn set_inpaint(&mut self, inpaint: Option<&Inpaint<f32>>) -> Result<(), KernelError> {
+        let n = self.batch * self.per;
+        self.inpaint = match inpaint {
+            None => None,
+            Some(p) => {
+                crate::error::check_len("inpaint known image", n, p.known().len())?;
+                let mut v: Vec<F> = Vec::with_capacity(3 * n);
+                v.extend(p.known().iter().map(|&x| F::new(x)));
+                v.extend(p.eps().iter().map(|&x| F::new(x)));
+                let m = p.mask();
+                v.extend((0..n).map(|i| F::new(m[i % m.len()])));
+                Some(upload(self.client, &v))
+            }
+        };
+        Ok(())
+    }
+
+    /// Stores the latent in a 16-bit format between steps: after each step's launch `x` is
+    /// rounded (to nearest, ties to even) to bf16 (`Some(true)`) or f16 (`Some(false)`), in
+    /// that launch, by the bit operations of [`crate::pipeline::half::formula`] (wgpu has no
+    /// bf16 storage, and f16 storage only with an optional feature, so the buffers stay f32
+    /// holding 16-bit values; [`crate::kernel::half`] packs them two per `u32` for the model).
+    /// The host twin is [`HalfRun`](crate::pipeline::HalfRun).
+    pub fn set_half_storage(&mut self, bf16: Option<bool>) {
+        self.round = match bf16 {
+            None => 0,
+            Some(true) => 1,
+            Some(false) => 2,
+        };
     }
 
     /// The current sample.
@@ -601,7 +804,7 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
         let e = self.pending.expect("pending eval");
         if !self.pre_done {
             if let Some(pre) = e.pre {
-                self.exec::<crate::target::X0>(&pre, None)?;
+                self.exec::<crate::target::X0>(&pre, None, Extras::default())?;
             }
             self.pre_done = true;
         }
@@ -802,7 +1005,62 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
         // The new prediction takes the oldest history slot (newest first afterwards).
         let depth = self.solver.history().clamp(1, 4);
         self.hist[..depth].rotate_right(1);
-        self.exec::<T>(&e.post, Some((e.input, e.level, pred, mode)))?;
+        let stage_w = if self.threshold.is_none() || !self.solver.plain_first_order() {
+            1.0
+        } else {
+            crate::solver::cfgpp_coefficients(&self.solver, &self.grid, &e, 1.0, 0.0)?[0]
+        };
+        let mut extras = Extras {
+            stage_w,
+            round: if e.completes_step { self.round } else { 0 },
+            ..Extras::default()
+        };
+        if let (Some(_), true) = (&self.inpaint, e.completes_step) {
+            let steps = self.grid.steps();
+            let l = self.grid.level((e.step + 1).min(steps));
+            extras.blend = Some(if e.step + 1 >= steps {
+                (1.0, 0.0)
+            } else {
+                (l.a, l.b)
+            });
+        }
+        match self.threshold {
+            Threshold::None => {}
+            Threshold::Clip { .. } => extras.stage = 1,
+            Threshold::Dynamic { ratio, max_value } => {
+                // The raw x0-predictions into the new history entry, then the scales.
+                self.exec::<T>(
+                    &Pass::default(),
+                    Some((e.input, e.level, pred, mode)),
+                    Extras::default(),
+                )?;
+                let scales = self.scales.clone().expect("scales (set_threshold)");
+                let n = self.batch * self.per;
+                Launches::record();
+                // SAFETY: the history entry holds n values, the scales batch; cube s reads
+                // sample s only.
+                unsafe {
+                    quantile_kernel::launch_unchecked::<F>(
+                        self.client,
+                        CubeCount::Static(1, self.batch as u32, 1),
+                        CubeDim::new_1d(256),
+                        BufferArg::from_raw_parts(self.hist[0].clone(), n),
+                        BufferArg::from_raw_parts(scales, self.batch),
+                        self.per as u32,
+                        ratio as f32,
+                        max_value as f32,
+                    )
+                };
+                extras.stage = 2;
+                self.exec::<T>(&e.post, Some((e.input, e.level, pred, 5)), extras)?;
+                return self.finish(e);
+            }
+        }
+        self.exec::<T>(&e.post, Some((e.input, e.level, pred, mode)), extras)?;
+        self.finish(e)
+    }
+
+    fn finish(&mut self, e: Eval) -> Result<Option<usize>, KernelError> {
         self.pending = None;
         self.evals += 1;
         if e.completes_step {
@@ -817,6 +1075,7 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
         &mut self,
         pass: &Pass,
         fed: Option<(Buf, Level, &Handle, u32)>,
+        extras: Extras,
     ) -> Result<(), KernelError> {
         let n = self.batch * self.per;
         let mut used = [0u32; 2];
@@ -935,6 +1194,22 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
             nused: nused as u32,
             recorded,
             guide: gflags,
+            stage: extras.stage,
+            blend: extras.blend.is_some(),
+            round: extras.round,
+        };
+        let scales = match (extras.stage, &self.scales) {
+            (2, Some(h)) => h.clone(),
+            _ => d.clone(),
+        };
+        let inp = match (extras.blend, &self.inpaint) {
+            (Some(_), Some(h)) => h.clone(),
+            _ => d.clone(),
+        };
+        let (blend_a, blend_b) = extras.blend.unwrap_or((1.0, 0.0));
+        let clip = match self.threshold {
+            Threshold::Clip { range } => range,
+            _ => 1.0,
         };
         let (count, dim) = launch_dims(self.client, n);
         // SAFETY: each handle holds at least `len` values of `F` (see the launch below).
@@ -964,6 +1239,8 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
                 arg(&coefs, 2 * SLOTS),
                 arg(&mom, if gflags.momentum { n } else { 1 }),
                 arg(&gcoef, if fed_mode == 4 { 4 * self.batch } else { 1 }),
+                arg(&scales, if extras.stage == 2 { self.batch } else { 1 }),
+                arg(&inp, if extras.blend.is_some() { 3 * n } else { 1 }),
                 PassScalarsLaunch::new(
                     n as u32,
                     self.per as u32,
@@ -977,6 +1254,10 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
                     alpha as f32,
                     beta as f32,
                     beta_m as f32,
+                    clip as f32,
+                    extras.stage_w as f32,
+                    blend_a as f32,
+                    blend_b as f32,
                 ),
                 flags,
             )

@@ -121,7 +121,7 @@ impl<S: DeviceState> DeviceState for scl::Stretched<S> {
 // ---------------------------------------------------------------------------------------
 // Targets.
 
-no_state!([] tg::Epsilon, [] tg::X0, [] tg::V, [] tg::RectifiedFlows);
+no_state!([] tg::Epsilon, [] tg::X0, [] tg::V, [] tg::NegV, [] tg::RectifiedFlows);
 
 // ---------------------------------------------------------------------------------------
 // Noise conds.
@@ -133,10 +133,17 @@ no_state!(
     [] nc::LogSnr,
     [] nc::RectifiedFlows,
     [Sd: Const] nc::EdmSigma<Sd>,
+    [S: Const] nc::FlowSigma<S>,
 );
 impl DeviceState for nc::PiecewiseLinear {
     fn write_state(&self, out: &mut Vec<f64>) -> Result<(), KernelError> {
         crate::interp::write_table_state(self.table(), out);
+        Ok(())
+    }
+}
+impl DeviceState for nc::TableTimestep {
+    fn write_state(&self, out: &mut Vec<f64>) -> Result<(), KernelError> {
+        crate::noise_cond::table_timestep::write_state(self, out);
         Ok(())
     }
 }

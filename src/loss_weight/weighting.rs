@@ -39,7 +39,7 @@ use crate::float::Real;
 use crate::konst::{lit, Const, Dec, One};
 use crate::loss_weight::LossWeight;
 use crate::scaler::{Lerp, Scaler, Vp};
-use crate::target::{Epsilon, RectifiedFlows, Target, V, X0};
+use crate::target::{Epsilon, NegV, RectifiedFlows, Target, V, X0};
 use typenum::{N1, P5, Z0};
 
 /// `c_0²` of `target` at the level `(a, b)`: `‖F̂ − F‖² = c_0²·‖D̂ − x0‖²` for a target
@@ -134,6 +134,11 @@ impl WeightTarget for X0 {
     }
 }
 impl WeightTarget for V {
+    fn level<F: Real>(l: F) -> (F, F) {
+        Vp.ab(l)
+    }
+}
+impl WeightTarget for NegV {
     fn level<F: Real>(l: F) -> (F, F) {
         Vp.ab(l)
     }
@@ -296,6 +301,12 @@ mod device {
     }
     #[cube]
     impl CubeWeightTarget for V {
+        fn level<F: Float>(l: F) -> (F, F) {
+            vp::formula::cube::ab::<F>(l)
+        }
+    }
+    #[cube]
+    impl CubeWeightTarget for NegV {
         fn level<F: Float>(l: F) -> (F, F) {
             vp::formula::cube::ab::<F>(l)
         }

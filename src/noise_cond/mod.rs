@@ -51,26 +51,30 @@ macro_rules! simple_cond {
 pub mod cosine_t;
 pub mod discrete;
 pub mod edm;
+pub mod flow_sigma;
 pub mod log_snr;
 pub mod rectified_flows;
 pub mod sigmoid;
 pub mod table;
+pub mod table_timestep;
 pub mod wrappers;
 
 pub use cosine_t::{cosine_t, CosineT};
 pub use discrete::{discretize, Discrete};
 pub use edm::{edm_sigma, Edm, EdmSigma};
+pub use flow_sigma::{flow_sigma, FlowSigma};
 pub use log_snr::LogSnr;
 pub use rectified_flows::RectifiedFlows;
 pub use sigmoid::Sigmoid;
 pub use table::{stable_diffusion_cond, PiecewiseLinear, StableDiffusion};
+pub use table_timestep::TableTimestep;
 pub use wrappers::{Clamped, Shifted};
 
 /// A noise conditioning: maps logSNR to the value the model is given as its time input.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a noise conditioning",
     label = "expected a noise cond (logSNR → model time input) here",
-    note = "noise conds are CosineT, Edm, Sigmoid, LogSnr, EdmSigma, RectifiedFlows, PiecewiseLinear, StableDiffusion, Discrete, or your own type implementing `gdf::noise_cond::NoiseCond`"
+    note = "noise conds are CosineT, Edm, Sigmoid, LogSnr, EdmSigma, RectifiedFlows, FlowSigma, PiecewiseLinear, TableTimestep, StableDiffusion, Discrete, or your own type implementing `gdf::noise_cond::NoiseCond`"
 )]
 pub trait NoiseCond: LogSnrFn {
     /// The raw formula, before shift and clamp.

@@ -123,6 +123,9 @@ impl DpmPP2M {
 }
 
 impl Solver for DpmPP2M {
+    fn takes_threshold(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "dpmpp_2m"
     }
@@ -209,6 +212,9 @@ impl DpmPP2MSde {
 }
 
 impl Solver for DpmPP2MSde {
+    fn takes_threshold(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "dpmpp_2m_sde"
     }
@@ -265,6 +271,9 @@ impl DpmPP3MSde {
 }
 
 impl Solver for DpmPP3MSde {
+    fn takes_threshold(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "dpmpp_3m_sde"
     }
@@ -409,6 +418,9 @@ impl DpmSolverMultistep {
 }
 
 impl Solver for DpmSolverMultistep {
+    fn takes_threshold(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "DPMSolverMultistepScheduler"
     }

@@ -124,6 +124,9 @@ impl Euler {
 }
 
 impl Solver for Euler {
+    fn takes_threshold(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "euler"
     }
@@ -199,6 +202,9 @@ impl EulerAncestral {
 }
 
 impl Solver for EulerAncestral {
+    fn takes_threshold(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "euler_ancestral"
     }

@@ -199,6 +199,53 @@ impl Grid {
     pub fn ends_clean(&self) -> bool {
         self.levels[self.steps()].lam == f64::INFINITY
     }
+
+    /// The grid from point `start` on (partial denoising, a refiner's part; see
+    /// [`crate::pipeline::strength`]): `steps() − start` steps through the same scaler.
+    ///
+    /// ```
+    /// use gdf::scaler::Vp;
+    /// use gdf::solver::Grid;
+    /// let g = Grid::new(&Vp, &[-4.0, -2.0, 0.0, 2.0])?;
+    /// assert_eq!(g.tail(1)?.levels(), &g.levels()[1..]);
+    /// assert!(g.tail(3).is_err()); // no step left
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    pub fn tail(&self, start: usize) -> Result<Self> {
+        self.slice(start, self.steps())
+    }
+
+    /// The grid up to point `end` (a base model's part before a refiner): `end` steps.
+    ///
+    /// ```
+    /// use gdf::scaler::Vp;
+    /// use gdf::solver::Grid;
+    /// let g = Grid::new(&Vp, &[-4.0, -2.0, 0.0, 2.0])?;
+    /// assert_eq!(g.head(2)?.levels(), &g.levels()[..=2]);
+    /// assert!(g.head(0).is_err() && g.head(4).is_err());
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    pub fn head(&self, end: usize) -> Result<Self> {
+        self.slice(0, end)
+    }
+
+    fn slice(&self, start: usize, end: usize) -> Result<Self> {
+        if !(start < end && end <= self.steps()) {
+            return Err(GdfError::OutOfRange {
+                what: if start >= self.steps() {
+                    "grid start point"
+                } else {
+                    "grid end point"
+                },
+                value: if start >= self.steps() { start } else { end } as f64,
+                expected: "a point that leaves at least one step of the grid",
+            });
+        }
+        Ok(Self {
+            levels: self.levels[start..=end].to_vec(),
+            ab: self.ab.clone(),
+        })
+    }
 }
 
 fn check_grid(l: &[f64]) -> Result<()> {
@@ -427,6 +474,13 @@ pub trait Solver {
     fn plain_first_order(&self) -> bool {
         false
     }
+    /// Whether the solver takes an x0 thresholding stage
+    /// ([`Threshold`](crate::pipeline::Threshold)): the solvers whose diffusers counterpart
+    /// has `clip_sample` or `thresholding` (DDIM = [`Euler`], DDPM = [`EulerAncestral`],
+    /// DPM-Solver multistep and its k-diffusion forms, [`UniPc`]). Default `false`.
+    fn takes_threshold(&self) -> bool {
+        false
+    }
 }
 
 impl<S: Solver + ?Sized> Solver for Box<S> {
@@ -447,6 +501,9 @@ impl<S: Solver + ?Sized> Solver for Box<S> {
     }
     fn plain_first_order(&self) -> bool {
         (**self).plain_first_order()
+    }
+    fn takes_threshold(&self) -> bool {
+        (**self).takes_threshold()
     }
 }
 

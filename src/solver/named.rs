@@ -46,6 +46,9 @@ macro_rules! any_solver {
             fn plain_first_order(&self) -> bool {
                 match self { $(AnySolver::$v(s) => s.plain_first_order(),)* }
             }
+            fn takes_threshold(&self) -> bool {
+                match self { $(AnySolver::$v(s) => s.takes_threshold(),)* }
+            }
         }
     };
 }

@@ -6,6 +6,7 @@ use crate::guidance::{Guidance, Layout, Space, StepCtx};
 use crate::guide::formula as guide;
 use crate::noise::Purpose;
 use crate::par::{Jobs, RawMut};
+use crate::pipeline::{formula as pipe, Inpaint, Threshold};
 use crate::sample::Rescale;
 use crate::target::Target;
 use std::sync::Mutex;
@@ -205,6 +206,12 @@ pub struct Run<F: Real, S: Solver, N: NoiseSource<F>> {
     /// Scratch of [`Run::feed_guided`]: the guided prediction, and the x0-predictions of both
     /// branches for guiders that act on x0 (allocated on first use, then reused).
     guided: [Vec<F>; 3],
+    /// The x0 stage ([`Run::set_threshold`]).
+    threshold: Threshold,
+    /// Dynamic thresholding's scratch: the batch's x0, a selection buffer, the scales.
+    x0: [Vec<F>; 3],
+    /// The inpainting blend ([`Run::set_inpaint`]).
+    inpaint: Option<Inpaint<F>>,
 }
 
 /// Elements per chunk of a job (the chunk's sources stay in L1).
@@ -266,7 +273,92 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
             partials: Vec::new(),
             factor: Vec::new(),
             guided: [Vec::new(), Vec::new(), Vec::new()],
+            threshold: Threshold::None,
+            x0: [Vec::new(), Vec::new(), Vec::new()],
+            inpaint: None,
         })
+    }
+
+    /// Thresholds every x0-prediction before the solver's update from now on (diffusers'
+    /// `clip_sample` / `thresholding`; [`Threshold::None`] turns it off). The stage runs inside
+    /// the fused pass (clipping) or after one read-only selection pass per sample (dynamic
+    /// thresholding's quantile).
+    ///
+    /// Errors: invalid settings; a solver whose diffusers counterpart has no thresholding
+    /// ([`Solver::takes_threshold`]).
+    ///
+    /// ```
+    /// use gdf::pipeline::Threshold;
+    /// use gdf::scaler::Vp;
+    /// use gdf::solver::{Grid, Heun, NoNoise, Run, DpmSolverMultistep};
+    ///
+    /// let grid = Grid::new(&Vp, &[-2.0, 0.0, f64::INFINITY])?;
+    /// let mut run = Run::new(DpmSolverMultistep::new(), grid.clone(), vec![0.5f64; 2], 1, NoNoise)?;
+    /// run.set_threshold(Threshold::clip(1.0)?)?;
+    /// let x = run.run(|_, _, d| { d.copy_from_slice(&[2.0, -0.5]); Ok(()) })?;
+    /// assert_eq!(x, [1.0, -0.5]); // the last step returns the clipped x0
+    /// let mut heun = Run::new(Heun::new(), grid, vec![0.5f64; 2], 1, NoNoise)?;
+    /// assert!(heun.set_threshold(Threshold::clip(1.0)?).is_err());
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    pub fn set_threshold(&mut self, threshold: Threshold) -> Result<()> {
+        threshold.validate()?;
+        if !threshold.is_none() && !self.solver.takes_threshold() {
+            return Err(GdfError::Invalid {
+                message: format!(
+                    "x0 thresholding ({threshold:?}) is not defined for `{}` (diffusers has it \
+                     for DDPM, DDIM, DPM-Solver multistep and UniPC); use euler (DDIM), \
+                     euler_ancestral (DDPM), dpmpp_2m or unipc",
+                    self.solver.name()
+                ),
+            });
+        }
+        self.threshold = threshold;
+        Ok(())
+    }
+
+    /// The x0 stage.
+    pub fn threshold(&self) -> Threshold {
+        self.threshold
+    }
+
+    /// Inpaints from now on: after every step the known region is re-noised to the step's
+    /// new level with the fixed ε and blended by the mask (see [`Inpaint`]), inside the pass
+    /// that finishes the step. `None` turns it off.
+    ///
+    /// Errors: an `Inpaint` whose batch or length is not the run's.
+    ///
+    /// ```
+    /// use gdf::pipeline::Inpaint;
+    /// use gdf::scaler::Vp;
+    /// use gdf::solver::{Euler, Grid, NoNoise, Run};
+    ///
+    /// let grid = Grid::new(&Vp, &[-2.0, 0.0, 2.0])?;
+    /// let mut run = Run::new(Euler::new(), grid, vec![0.1f64, 0.2], 1, NoNoise)?;
+    /// run.set_inpaint(Some(Inpaint::new(vec![5.0, 5.0], vec![0.0, 0.0], vec![0.0, 1.0], 1)?))?;
+    /// let x = run.run(|_, _, d| { d.fill(0.0); Ok(()) })?;
+    /// assert_eq!(x[0], 5.0); // kept (blended in clean after the last step)
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    pub fn set_inpaint(&mut self, inpaint: impl Into<Option<Inpaint<F>>>) -> Result<()> {
+        let inpaint = inpaint.into();
+        if let Some(p) = &inpaint {
+            check_len("inpaint known image", self.x.len(), p.known().len())?;
+            if p.batch() != self.batch {
+                return Err(GdfError::LengthMismatch {
+                    what: "inpaint batch",
+                    expected: self.batch,
+                    got: p.batch(),
+                });
+            }
+        }
+        self.inpaint = inpaint;
+        Ok(())
+    }
+
+    /// The sample, mutable (half-precision storage rounds it between steps).
+    pub(crate) fn x_mut(&mut self) -> &mut [F] {
+        &mut self.x
     }
 
     /// The current sample (at the level of the last finished step).
@@ -622,7 +714,10 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         // The new prediction takes the oldest history slot.
         let depth = self.hist.len();
         self.head = (self.head + depth - 1) % depth;
-        let r = self.exec(&e.post, e.step, Some((e.input, conv)));
+        let r = match self.threshold {
+            Threshold::Dynamic { .. } => self.exec_dynamic(&e, conv),
+            _ => self.exec(&e.post, e.step, Some((e.input, conv))),
+        };
         self.pending = None;
         self.evals += 1;
         if let Err(err) = r {
@@ -635,6 +730,60 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         } else {
             Ok(None)
         }
+    }
+
+    /// The weight of the thresholded x0 in the x0 slot ([`pipe::raw_eps_mix`]): 1, except in
+    /// a plain first-order (DDIM) step, whose ε stays the raw prediction's as in diffusers'
+    /// DDIM (`use_clipped_model_output=False`).
+    pub(crate) fn stage_weight(&self, e: &Eval) -> Result<f64> {
+        if self.solver.plain_first_order() {
+            Ok(super::cfgpp_coefficients(&self.solver, &self.grid, e, 1.0, 0.0)?[0])
+        } else {
+            Ok(1.0)
+        }
+    }
+
+    /// Dynamic thresholding: the x0-predictions of the batch first (one pass), each sample's
+    /// quantile of `|x0|` by exact selection, then the fused pass reads the stored x0 and
+    /// scales it.
+    fn exec_dynamic(
+        &mut self,
+        e: &Eval,
+        conv: impl Fn(&[F], usize, &mut [F]) + Sync,
+    ) -> Result<()> {
+        let n = self.x.len();
+        let w = F::of(self.stage_weight(e)?);
+        let [mut x0, mut scratch, mut scales] = core::mem::take(&mut self.x0);
+        x0.resize(n, F::zero());
+        conv(self.buf(e.input), 0, &mut x0);
+        let r = self
+            .threshold
+            .scales(&x0, self.batch, &mut scratch, &mut scales)
+            .map_err(|err| match err {
+                GdfError::NonFinite { value, index, .. } => GdfError::NonFinite {
+                    what: "model prediction (as x0)",
+                    index,
+                    value,
+                },
+                other => other,
+            })
+            .and_then(|_| {
+                let (x0, per) = (&x0, self.per);
+                let scales = &scales;
+                self.exec(
+                    &e.post,
+                    e.step,
+                    Some((e.input, move |_: &[F], j: usize, out: &mut [F]| {
+                        let s = scales[j / per];
+                        let len = out.len();
+                        for (o, &v) in out.iter_mut().zip(&x0[j..j + len]) {
+                            *o = pipe::raw_eps_mix(pipe::thresholded(v, s), v, w);
+                        }
+                    })),
+                )
+            });
+        self.x0 = [x0, scratch, scales];
+        r
     }
 
     /// Runs the whole loop with `model(x, level, d)` writing the x0-prediction into `d`.
@@ -740,7 +889,26 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
             });
         }
         let failure: Mutex<Option<GdfError>> = Mutex::new(None);
+        let clip = match (self.threshold, fed.is_some(), self.pending) {
+            (Threshold::Clip { range }, true, Some(e)) => {
+                Some((F::of(range), F::of(self.stage_weight(&e)?)))
+            }
+            _ => None,
+        };
+        // The inpainting blend, on the pass that finishes a step (to the clean image after
+        // the last one).
+        let blend = match (&self.inpaint, self.pending) {
+            (Some(p), Some(e)) if fed.is_some() && e.completes_step => {
+                let last = e.step + 1 >= self.grid.steps();
+                let l = self.grid.level((e.step + 1).min(self.grid.steps()));
+                let (a, b) = if last { (1.0, 0.0) } else { (l.a, l.b) };
+                Some((p, F::of(a), F::of(b)))
+            }
+            _ => None,
+        };
         let kernel = Kernel {
+            clip,
+            blend,
             rows,
             in_slot,
             conv: fed.as_ref().map(|(_, c)| c),
@@ -764,6 +932,8 @@ type CompiledRow<F> = (usize, [(usize, F); super::MAX_TERMS], usize);
 
 /// Everything one job of a fused pass needs.
 struct Kernel<'k, F: Real, N, C> {
+    clip: Option<(F, F)>,
+    blend: Option<(&'k Inpaint<F>, F, F)>,
     rows: &'k [CompiledRow<F>],
     in_slot: usize,
     conv: Option<&'k C>,
@@ -833,6 +1003,10 @@ impl<F: Real, N: NoiseSource<F>, C: Fn(&[F], usize, &mut [F]) + Sync> Kernel<'_,
                     )
                 };
                 conv(xin, c0, d0);
+                if let Some((r, w)) = self.clip {
+                    d0.iter_mut()
+                        .for_each(|v| *v = pipe::raw_eps_mix(pipe::clip(*v, r), *v, w));
+                }
                 let ok = d0.iter().fold(true, |ok, d| ok & d.is_finite());
                 if !ok {
                     let e = (0..len).find(|&e| !d0[e].is_finite()).unwrap_or(0);
@@ -878,6 +1052,10 @@ impl<F: Real, N: NoiseSource<F>, C: Fn(&[F], usize, &mut [F]) + Sync> Kernel<'_,
                 }
                 // SAFETY: as above; no other slice of this range is alive.
                 unsafe { self.slice(*dst, c0, c1) }.copy_from_slice(acc);
+            }
+            if let Some((p, a, b)) = self.blend {
+                // SAFETY: as above.
+                p.blend_range(unsafe { self.slice(0, c0, c1) }, c0, a, b);
             }
             c0 = c1;
         }

@@ -123,6 +123,9 @@ fn vander(r: &[f64], m: usize) -> [[f64; 3]; 3] {
 }
 
 impl Solver for UniPc {
+    fn takes_threshold(&self) -> bool {
+        true
+    }
     fn name(&self) -> &'static str {
         "UniPCMultistepScheduler"
     }

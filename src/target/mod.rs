@@ -12,11 +12,13 @@ use crate::component::LogSnrFn;
 use crate::float::Real;
 
 pub mod epsilon;
+pub mod neg_v;
 pub mod rectified_flows;
 pub mod v;
 pub mod x0;
 
 pub use epsilon::Epsilon;
+pub use neg_v::NegV;
 pub use rectified_flows::RectifiedFlows;
 pub use v::V;
 pub use x0::X0;
@@ -26,7 +28,7 @@ pub use x0::X0;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a target",
     label = "expected a target (what the model predicts) here",
-    note = "targets are Epsilon, X0, V and RectifiedFlows, or your own type implementing `gdf::target::Target`"
+    note = "targets are Epsilon, X0, V, NegV and RectifiedFlows, or your own type implementing `gdf::target::Target`"
 )]
 pub trait Target: LogSnrFn {
     /// The training target.

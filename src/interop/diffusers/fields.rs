@@ -1,0 +1,323 @@
+//! Reading a config's fields: each one read is marked; what is left is ignored (a field of
+//! another diffusers scheduler) or an error.
+
+use serde_json::{Map, Value};
+
+use super::Threshold;
+use crate::dynamic::DynTarget;
+use crate::error::{GdfError, Result};
+use crate::grid::discrete::SigmaConversion;
+use crate::grid::table::{BetaSchedule, DiscreteTable, TableSettings};
+use crate::solver::{DpmAlgorithm, DpmSolverSettings, FinalSigmas, SolverType};
+
+/// Fields any diffusers scheduler class may carry; one a class does not read is ignored (as
+/// diffusers' `from_config` ignores it), any other unknown field is an error.
+const KNOWN: &[&str] = &[
+    "algorithm_type",
+    "base_image_seq_len",
+    "base_shift",
+    "beta_end",
+    "beta_schedule",
+    "beta_start",
+    "clip_sample",
+    "clip_sample_range",
+    "disable_corrector",
+    "dynamic_thresholding_ratio",
+    "euler_at_final",
+    "final_sigmas_type",
+    "flow_shift",
+    "interpolation_type",
+    "invert_sigmas",
+    "lambda_min_clipped",
+    "lower_order_final",
+    "max_image_seq_len",
+    "max_shift",
+    "num_train_timesteps",
+    "predict_x0",
+    "prediction_type",
+    "rescale_betas_zero_snr",
+    "rho",
+    "s",
+    "sample_max_value",
+    "scaler",
+    "set_alpha_to_one",
+    "shift",
+    "shift_terminal",
+    "sigma_data",
+    "sigma_max",
+    "sigma_min",
+    "sigma_schedule",
+    "skip_prk_steps",
+    "solver_order",
+    "solver_p",
+    "solver_type",
+    "steps_offset",
+    "stochastic_sampling",
+    "thresholding",
+    "time_shift_type",
+    "timestep_spacing",
+    "timestep_type",
+    "trained_betas",
+    "use_beta_sigmas",
+    "use_dynamic_shifting",
+    "use_exponential_sigmas",
+    "use_flow_sigmas",
+    "use_karras_sigmas",
+    "use_lu_lambdas",
+    "variance_type",
+];
+
+pub(super) fn cfg_err(field: &str, value: &Value, expected: impl Into<String>) -> GdfError {
+    GdfError::Config {
+        field: field.into(),
+        value: value.to_string(),
+        expected: expected.into(),
+    }
+}
+
+pub(super) struct Fields<'a> {
+    pub(super) map: &'a Map<String, Value>,
+    pub(super) used: Vec<String>,
+}
+
+impl<'a> Fields<'a> {
+    /// The value of `k` (`null` counts as absent), marked as read.
+    pub(super) fn get(&mut self, k: &str) -> Option<&'a Value> {
+        self.used.push(k.into());
+        self.map.get(k).filter(|v| !v.is_null())
+    }
+    pub(super) fn f64(&mut self, k: &str, d: f64) -> Result<f64> {
+        match self.get(k) {
+            None => Ok(d),
+            Some(v) => v
+                .as_f64()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| cfg_err(k, v, "a finite number")),
+        }
+    }
+    pub(super) fn opt_f64(&mut self, k: &str) -> Result<Option<f64>> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .filter(|x| x.is_finite())
+                .map(Some)
+                .ok_or_else(|| cfg_err(k, v, "a finite number or null")),
+        }
+    }
+    pub(super) fn count(&mut self, k: &str, d: u64) -> Result<u64> {
+        match self.get(k) {
+            None => Ok(d),
+            Some(v) => v
+                .as_u64()
+                .ok_or_else(|| cfg_err(k, v, "a non-negative whole number")),
+        }
+    }
+    pub(super) fn int(&mut self, k: &str, d: i64) -> Result<i64> {
+        match self.get(k) {
+            None => Ok(d),
+            Some(v) => v.as_i64().ok_or_else(|| cfg_err(k, v, "a whole number")),
+        }
+    }
+    pub(super) fn flag(&mut self, k: &str, d: bool) -> Result<bool> {
+        match self.get(k) {
+            None => Ok(d),
+            Some(v) => v.as_bool().ok_or_else(|| cfg_err(k, v, "true or false")),
+        }
+    }
+    pub(super) fn text(&mut self, k: &str, d: &str) -> Result<String> {
+        match self.get(k) {
+            None => Ok(d.into()),
+            Some(v) => v
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| cfg_err(k, v, "a string")),
+        }
+    }
+    /// A string option parsed by `parse` (whose error is re-labelled with the field).
+    pub(super) fn parsed<T>(
+        &mut self,
+        k: &str,
+        d: &str,
+        parse: impl Fn(&str) -> Result<T>,
+    ) -> Result<T> {
+        let s = self.text(k, d)?;
+        parse(&s).map_err(|e| {
+            // The parser's message repeats the field and value: keep what it expects.
+            let m = e.to_string();
+            let expected = match m.rfind(", expected ") {
+                Some(i) => m[i + ", expected ".len()..].to_string(),
+                None => m,
+            };
+            GdfError::Config {
+                field: k.into(),
+                value: format!("{s:?}"),
+                expected,
+            }
+        })
+    }
+    /// A field that must keep its default `want` (gdf cannot honour another value).
+    pub(super) fn must_be(&mut self, k: &str, want: Value, why: &str) -> Result<()> {
+        match self.get(k) {
+            None => Ok(()),
+            Some(v) if *v == want => Ok(()),
+            Some(v) => Err(cfg_err(k, v, format!("{want} ({why})"))),
+        }
+    }
+    /// The fields left unread: known ones are returned (ignored), unknown ones are errors.
+    pub(super) fn finish(self, class: &str) -> Result<Vec<String>> {
+        let mut ignored = Vec::new();
+        for (k, v) in self.map {
+            if k.starts_with('_') || self.used.iter().any(|u| u == k) {
+                continue;
+            }
+            if KNOWN.contains(&k.as_str()) {
+                ignored.push(k.clone());
+            } else {
+                return Err(cfg_err(
+                    k,
+                    v,
+                    format!(
+                        "a field of diffusers' {class} (no diffusers scheduler has this field)"
+                    ),
+                ));
+            }
+        }
+        Ok(ignored)
+    }
+}
+
+pub(super) fn table_settings(f: &mut Fields) -> Result<TableSettings> {
+    let num_train_timesteps = f.count("num_train_timesteps", 1000)? as usize;
+    let beta_start = f.f64("beta_start", 0.0001)?;
+    let beta_end = f.f64("beta_end", 0.02)?;
+    let sched = f.parsed("beta_schedule", "linear", str::parse::<BetaSchedule>)?;
+    let beta_schedule = match f.get("trained_betas") {
+        None => sched,
+        Some(v) => {
+            let b = v
+                .as_array()
+                .and_then(|a| a.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>())
+                .ok_or_else(|| cfg_err("trained_betas", v, "a list of numbers or null"))?;
+            BetaSchedule::Trained(b)
+        }
+    };
+    let rescale_betas_zero_snr = f.flag("rescale_betas_zero_snr", false)?;
+    let s = TableSettings {
+        num_train_timesteps,
+        beta_start,
+        beta_end,
+        beta_schedule,
+        rescale_betas_zero_snr,
+    };
+    DiscreteTable::new(&s)?; // check the values now
+    Ok(s)
+}
+
+pub(super) fn target_of(f: &mut Fields, allowed: &[&str]) -> Result<DynTarget> {
+    let p = f.text("prediction_type", "epsilon")?;
+    let t = match p.as_str() {
+        "epsilon" => DynTarget::Epsilon,
+        "v_prediction" => DynTarget::V,
+        "sample" => DynTarget::X0,
+        _ => DynTarget::RectifiedFlows,
+    };
+    if !allowed.contains(&p.as_str()) {
+        return Err(GdfError::Config {
+            field: "prediction_type".into(),
+            value: format!("{p:?}"),
+            expected: format!("one of {allowed:?}"),
+        });
+    }
+    Ok(t)
+}
+
+pub(super) fn threshold_of(f: &mut Fields, clip_default: Option<bool>) -> Result<Threshold> {
+    let thresholding = f.flag("thresholding", false)?;
+    let ratio = f.f64("dynamic_thresholding_ratio", 0.995)?;
+    let max = f.f64("sample_max_value", 1.0)?;
+    let (clip, range) = match clip_default {
+        Some(d) => (f.flag("clip_sample", d)?, f.f64("clip_sample_range", 1.0)?),
+        None => (false, 1.0),
+    };
+    Ok(if thresholding {
+        Threshold::Dynamic { ratio, max }
+    } else if clip {
+        Threshold::Clip { range }
+    } else {
+        Threshold::Off
+    })
+}
+
+pub(super) fn dpm_settings(f: &mut Fields) -> Result<DpmSolverSettings> {
+    let order = f.count("solver_order", 2)? as usize;
+    let algorithm = match f.text("algorithm_type", "dpmsolver++")?.as_str() {
+        "dpmsolver++" => DpmAlgorithm::DpmSolverPP,
+        "sde-dpmsolver++" => DpmAlgorithm::SdeDpmSolverPP,
+        other => {
+            return Err(GdfError::Config {
+                field: "algorithm_type".into(),
+                value: format!("{other:?}"),
+                expected: "\"dpmsolver++\" or \"sde-dpmsolver++\" (gdf has no noise-prediction \
+                           DPM-Solver)"
+                    .into(),
+            })
+        }
+    };
+    let solver_type = match f.text("solver_type", "midpoint")?.as_str() {
+        "midpoint" => SolverType::Midpoint,
+        "heun" => SolverType::Heun,
+        other => {
+            return Err(GdfError::Config {
+                field: "solver_type".into(),
+                value: format!("{other:?}"),
+                expected: "\"midpoint\" or \"heun\"".into(),
+            })
+        }
+    };
+    let lower_order_final = f.flag("lower_order_final", true)?;
+    let euler_at_final = f.flag("euler_at_final", false)?;
+    let final_sigmas = match f.text("final_sigmas_type", "zero")?.as_str() {
+        "zero" => FinalSigmas::Zero,
+        "sigma_min" => FinalSigmas::SigmaMin,
+        other => {
+            return Err(GdfError::Config {
+                field: "final_sigmas_type".into(),
+                value: format!("{other:?}"),
+                expected: "\"zero\" or \"sigma_min\"".into(),
+            })
+        }
+    };
+    Ok(DpmSolverSettings {
+        order,
+        algorithm,
+        solver_type,
+        lower_order_final,
+        euler_at_final,
+        final_sigmas,
+    })
+}
+
+pub(super) fn conversion(f: &mut Fields, lu: bool) -> Result<SigmaConversion> {
+    let mut on = Vec::new();
+    for (k, c) in [
+        ("use_karras_sigmas", SigmaConversion::Karras),
+        ("use_exponential_sigmas", SigmaConversion::Exponential),
+        ("use_beta_sigmas", SigmaConversion::Beta),
+        ("use_lu_lambdas", SigmaConversion::LuLambdas),
+    ] {
+        if (lu || c != SigmaConversion::LuLambdas) && f.flag(k, false)? {
+            on.push((k, c));
+        }
+    }
+    match on.as_slice() {
+        [] => Ok(SigmaConversion::None),
+        [(_, c)] => Ok(*c),
+        [(k, _), ..] => Err(cfg_err(
+            k,
+            &Value::Bool(true),
+            "at most one of use_karras_sigmas, use_exponential_sigmas, use_beta_sigmas, \
+             use_lu_lambdas",
+        )),
+    }
+}

@@ -1,0 +1,246 @@
+//! The grids of the loaded schedulers ([`GridSpec`]): diffusers' `set_timesteps` for `n`
+//! steps, in gdf's frame.
+
+use crate::dynamic::DynSchedule;
+use crate::error::{GdfError, Result};
+use crate::grid::discrete::{DiscreteSettings, Spacing};
+use crate::grid::flow::FlowMatchSettings;
+use crate::grid::table::{DiscreteTable, TableSettings};
+use crate::grid::{np_linspace, Grid as Levels, SigmaKind, Timesteps};
+use crate::schedule::Schedule;
+
+/// How to build diffusers' sampling grid for `n` steps (see [`GridSpec::grid`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum GridSpec {
+    /// `DDIMScheduler` (and `PNDMScheduler`, run as DDIM): integer timesteps by
+    /// `timestep_spacing` + `steps_offset`, levels `ᾱ[t]`, each step going to
+    /// `ᾱ[t − N//n]`, the last to `ᾱ₀` or, with `set_alpha_to_one`, to `ᾱ = 1` (σ = 0).
+    Ddim {
+        /// The training table.
+        table: TableSettings,
+        /// `timestep_spacing`.
+        spacing: Spacing,
+        /// `steps_offset`.
+        steps_offset: i64,
+        /// `set_alpha_to_one`.
+        set_alpha_to_one: bool,
+    },
+    /// `EulerDiscreteScheduler` and `DPMSolverMultistepScheduler` grids
+    /// ([`DiscreteSettings`]).
+    Discrete(DiscreteSettings),
+    /// `FlowMatchEulerDiscreteScheduler` ([`FlowMatchSettings`]).
+    Flow {
+        /// The scheduler's settings.
+        settings: FlowMatchSettings,
+        /// The Flux pipeline's sigmas `linspace(1, 1/n, n)` instead of the scheduler's own.
+        flux_sigmas: bool,
+        /// μ for dynamic shifting.
+        mu: Option<f64>,
+    },
+    /// `EDMDPMSolverMultistepScheduler`: Karras (ρ) or log-uniform σ in float32 as diffusers
+    /// computes them, then the final σ. The grid's `sigmas` are in units of `σ_data`
+    /// (`σ/σ_data = b/a` of gdf's VP frame over `x0/σ_data`).
+    Edm {
+        /// `sigma_min` (data units).
+        sigma_min: f64,
+        /// `sigma_max` (data units).
+        sigma_max: f64,
+        /// `rho`.
+        rho: f64,
+        /// `sigma_data`.
+        sigma_data: f64,
+        /// `sigma_schedule = "exponential"` instead of `"karras"`.
+        exponential: bool,
+        /// `final_sigmas_type = "zero"` (else `sigma_min`).
+        final_zero: bool,
+    },
+    /// `DDPMWuerstchenScheduler`: `t = linspace(1, 0, n+1)` (float32) through the
+    /// framework's cosine schedule.
+    Cosine {
+        /// The schedule (with the pipeline's shift).
+        schedule: DynSchedule,
+    },
+}
+
+impl GridSpec {
+    /// diffusers' grid for `n` sampling steps, in gdf's frame: `logsnr` per level (noisiest
+    /// first, the final level last), `sigmas` as described per variant, `timesteps` as
+    /// the scheduler lists them.
+    ///
+    /// Errors: [`GdfError::OutOfRange`] for `n = 0` or more steps than the table has;
+    /// [`GdfError::Config`] for a DDIM spacing whose steps are uneven for this `n` (DDIM
+    /// always steps from `t` to `t − N//n`).
+    pub fn grid(&self, n: usize) -> Result<Levels> {
+        crate::grid::check_steps(n)?;
+        match self {
+            GridSpec::Ddim {
+                table,
+                spacing,
+                steps_offset,
+                set_alpha_to_one,
+            } => ddim_grid(table, *spacing, *steps_offset, *set_alpha_to_one, n),
+            GridSpec::Discrete(s) => s.grid(n),
+            GridSpec::Flow {
+                settings,
+                flux_sigmas,
+                mu,
+            } => {
+                if *flux_sigmas {
+                    let s = np_linspace(1.0, 1.0 / n as f64, n);
+                    settings.grid_from_sigmas(&s, *mu)
+                } else {
+                    settings.grid(n, *mu)
+                }
+            }
+            GridSpec::Edm {
+                sigma_min,
+                sigma_max,
+                rho,
+                sigma_data,
+                exponential,
+                final_zero,
+            } => Ok(edm_grid(
+                *sigma_min,
+                *sigma_max,
+                *rho,
+                *sigma_data,
+                *exponential,
+                *final_zero,
+                n,
+            )),
+            GridSpec::Cosine { schedule } => {
+                let ts: Vec<f64> = crate::float::linspace(1.0f32, 0.0, n + 1)
+                    .into_iter()
+                    .map(f64::from)
+                    .collect();
+                let logsnr = ts
+                    .iter()
+                    .map(|&t| schedule.logsnr(t, 1.0))
+                    .collect::<Result<Vec<f64>>>()?;
+                Ok(Levels {
+                    sigmas: logsnr.iter().map(|&l| (-0.5 * l).exp()).collect(),
+                    logsnr,
+                    sigma_kind: SigmaKind::Ve,
+                    timesteps: Some(Timesteps::Float(ts[..n].to_vec())),
+                    init_noise_sigma: Some(1.0),
+                    mu: None,
+                })
+            }
+        }
+    }
+}
+
+fn ddim_grid(
+    table: &TableSettings,
+    spacing: Spacing,
+    offset: i64,
+    alpha_one: bool,
+    n: usize,
+) -> Result<Levels> {
+    let tab = DiscreteTable::new(table)?;
+    let t_train = tab.len();
+    if n > t_train {
+        return Err(GdfError::OutOfRange {
+            what: "num_inference_steps",
+            value: n as f64,
+            expected: "at most num_train_timesteps",
+        });
+    }
+    let ratio = t_train / n;
+    let ts: Vec<i64> = match spacing {
+        Spacing::Leading => (0..n).rev().map(|i| (i * ratio) as i64 + offset).collect(),
+        Spacing::Linspace => np_linspace(0.0, (t_train - 1) as f64, n)
+            .into_iter()
+            .rev()
+            .map(|t| t.round_ties_even() as i64)
+            .collect(),
+        Spacing::Trailing => {
+            let step = t_train as f64 / n as f64;
+            (0..n)
+                .map(|i| (t_train as f64 - i as f64 * step).round_ties_even() as i64 - 1)
+                .collect()
+        }
+    };
+    for w in ts.windows(2) {
+        if w[0] - ratio as i64 != w[1] {
+            return Err(GdfError::Config {
+                field: "timestep_spacing".into(),
+                value: format!(
+                    "\"{}\" with {n} steps",
+                    match spacing {
+                        Spacing::Linspace => "linspace",
+                        Spacing::Leading => "leading",
+                        Spacing::Trailing => "trailing",
+                    }
+                ),
+                expected: format!(
+                    "evenly spaced timesteps: DDIM steps from t to t − {ratio}, but the \
+                     spacing goes from {} to {}",
+                    w[0], w[1]
+                ),
+            });
+        }
+    }
+    if let Some(&bad) = ts.iter().find(|&&t| t < 0 || t as usize >= t_train) {
+        return Err(GdfError::Config {
+            field: "steps_offset".into(),
+            value: offset.to_string(),
+            expected: format!("timesteps within 0…{}, got {bad}", t_train - 1),
+        });
+    }
+    let ac = tab.alphas_cumprod();
+    let mut abar: Vec<f64> = ts.iter().map(|&t| ac[t as usize] as f64).collect();
+    let prev = ts[n - 1] - ratio as i64;
+    abar.push(if prev >= 0 {
+        ac[prev as usize] as f64
+    } else if alpha_one {
+        1.0
+    } else {
+        ac[0] as f64
+    });
+    let logsnr = abar.iter().map(|&v| v.ln() - (1.0 - v).ln()).collect();
+    let sigmas = abar.iter().map(|&v| ((1.0 - v) / v).sqrt()).collect();
+    Ok(Levels {
+        logsnr,
+        sigmas,
+        sigma_kind: SigmaKind::Ve,
+        timesteps: Some(Timesteps::Int(ts)),
+        init_noise_sigma: Some(1.0),
+        mu: None,
+    })
+}
+
+fn edm_grid(
+    lo: f64,
+    hi: f64,
+    rho: f64,
+    sd: f64,
+    exponential: bool,
+    final_zero: bool,
+    n: usize,
+) -> Levels {
+    // float32, as diffusers: a float32 ramp (torch.linspace), Python-float constants rounded
+    // to float32 where they meet it.
+    let sig: Vec<f32> = if exponential {
+        let mut v: Vec<f32> = crate::float::linspace(lo.ln() as f32, hi.ln() as f32, n)
+            .into_iter()
+            .map(f32::exp)
+            .collect();
+        v.reverse();
+        v
+    } else {
+        let (mn, mx) = (lo.powf(1.0 / rho), hi.powf(1.0 / rho));
+        let d = (mn - mx) as f32;
+        crate::float::linspace(0.0f32, 1.0, n)
+            .into_iter()
+            .map(|r| (mx as f32 + r * d).powf(rho as f32))
+            .collect()
+    };
+    let ts: Vec<f64> = sig.iter().map(|&s| f64::from(0.25f32 * s.ln())).collect();
+    let mut s: Vec<f64> = sig.iter().map(|&v| f64::from(v) / sd).collect();
+    s.push(if final_zero { 0.0 } else { lo / sd });
+    let mut g = Levels::from_ve_sigmas(s);
+    g.timesteps = Some(Timesteps::Float(ts));
+    g.init_noise_sigma = Some((hi * hi + 1.0).sqrt());
+    g
+}

@@ -1,0 +1,356 @@
+//! A diffusers `scheduler_config.json` as a gdf framework, solver and grid.
+//!
+//! [`load`] reads the JSON a model ships (`scheduler/scheduler_config.json`) together with
+//! what only the pipeline decides ([`PipelineKind`]: the timestep the network takes, μ from
+//! the image size for Flux, Stable Cascade's shift) and returns a [`Loaded`]:
+//!
+//! - `framework`: a run-time [`DynGdf`] (text and serde like every `gdf::dynamic` framework)
+//!   whose schedule, scaler, target and noise cond are the model's. The discrete tables
+//!   diffusers builds (float32 β's, `N` knots: `linear`, `scaled_linear`,
+//!   `squaredcos_cap_v2`, `trained_betas`, zero-terminal-SNR rescaling) become a
+//!   `PiecewiseLinear` schedule over diffusers' own float32 `alphas_cumprod`, knot `k` at
+//!   `t = k/(N−1)`, so every level matches diffusers' table to the bit of its float32 values.
+//!   The noise cond gives the model's timestep: the training step of the level in the
+//!   table ([`TableTimestep`](crate::noise_cond::TableTimestep), diffusers' `_sigma_to_t`,
+//!   rounded where diffusers' timesteps are integers), the flow sigma times 1000 (SD3) or 1
+//!   (Flux) ([`FlowSigma`](crate::noise_cond::FlowSigma)), EDM's `¼ ln σ` (`Edm` with shift
+//!   `1/σ_data`) or Stable Cascade's `t` (`CosineT`).
+//! - `solver`: the scheduler's update rule as an [`AnySolver`] (DDIM is k-diffusion's Euler
+//!   in VP coordinates; DDPM and DDPM-Würstchen are Euler ancestral with η = 1; Euler,
+//!   Euler ancestral, DPM-Solver++, UniPC and flow-matching Euler are gdf's own).
+//! - `grid`: a [`GridSpec`] that builds diffusers' `set_timesteps` for `n` steps: leading /
+//!   trailing / linspace spacing with `steps_offset`, the final step to σ = 0
+//!   (`set_alpha_to_one`, `final_sigmas_type = "zero"`), `shift`, dynamic shifting,
+//!   `shift_terminal`, Karras / exponential / beta sigmas.
+//! - `threshold`: `clip_sample` / `thresholding` as data ([`Threshold`]); the solver does
+//!   not apply it (an x0 post-process stage does).
+//! - `approximations`: every place where gdf does not do exactly what diffusers does, and
+//!   `ignored`: fields the scheduler class does not read (diffusers ignores them too).
+//!
+//! Any other field, or a value gdf cannot honour, is a [`GdfError::Config`] naming the
+//! field and its value.
+//!
+//! ```
+//! use gdf::interop::diffusers::{load, PipelineKind};
+//! use gdf::noise_cond::NoiseCond;
+//! use gdf::scaler::Scaler;
+//! let json = r#"{"_class_name": "EulerDiscreteScheduler", "beta_schedule": "scaled_linear",
+//!     "beta_start": 0.00085, "beta_end": 0.012, "num_train_timesteps": 1000,
+//!     "prediction_type": "epsilon", "steps_offset": 1, "timestep_spacing": "leading"}"#;
+//! let sdxl = load(json, PipelineKind::StableDiffusion)?;
+//! let grid = sdxl.grid(20)?;
+//! assert_eq!(grid.timesteps.as_ref().unwrap().to_f64()[0], 951.0);
+//! assert_eq!(grid.logsnr[20], f64::INFINITY); // a last step to σ = 0
+//! // The noise cond gives the integer timestep back from the level.
+//! assert_eq!(sdxl.framework.noise_cond.noise_cond(grid.logsnr[0]), 951.0);
+//! let (a, _b) = sdxl.framework.scaler.ab(grid.logsnr[0]);
+//! assert!((sdxl.latent_scale(grid.logsnr[0]) - 1.0 / a).abs() < 1e-12); // Euler's VE latents
+//! # Ok::<(), gdf::GdfError>(())
+//! ```
+
+use core::fmt;
+
+mod fields;
+mod grid;
+mod schedulers;
+
+pub use grid::GridSpec;
+
+use fields::{cfg_err, Fields};
+use schedulers::{ddim_family, discrete_family, edm, flow_matching, wuerstchen};
+
+use serde_json::Value;
+
+use crate::dynamic::DynGdf;
+use crate::error::{GdfError, Result};
+use crate::grid::Grid as Levels;
+use crate::scaler::Scaler;
+use crate::solver::{self, AnySolver};
+
+/// What the pipeline decides and the scheduler config does not say.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PipelineKind {
+    /// UNet/DiT pipelines over a discrete or EDM scheduler (Stable Diffusion 1.x/2.x, SDXL,
+    /// PixArt, Playground): the network takes the scheduler's timesteps as they are.
+    StableDiffusion,
+    /// Stable Diffusion 3: a flow-matching scheduler; the transformer takes `σ·1000`.
+    /// `image_seq_len` (latent tokens, `(H/16)·(W/16)`) is needed only with
+    /// `use_dynamic_shifting` (SD3.5 variants).
+    Sd3 {
+        /// The number of latent tokens, for μ.
+        image_seq_len: Option<f64>,
+    },
+    /// Flux: a flow-matching scheduler given the pipeline's sigmas `linspace(1, 1/n, n)` and
+    /// μ from `image_seq_len` (`(H/16)·(W/16)`, 4096 at 1024²); the transformer takes `σ`.
+    Flux {
+        /// The number of latent tokens, for μ.
+        image_seq_len: f64,
+    },
+    /// Stable Cascade (prior or decoder, `DDPMWuerstchenScheduler`): the network takes `t`.
+    /// `shift` is the original code's sampling shift (stage C uses 2 in its inference
+    /// scripts); diffusers has no such field, so 1 reproduces diffusers.
+    StableCascade {
+        /// gdf's schedule shift (1 = none).
+        shift: f64,
+    },
+}
+
+/// x0 clipping or dynamic thresholding a config asks for (`clip_sample`,
+/// `clip_sample_range`, `thresholding`, `dynamic_thresholding_ratio`, `sample_max_value`).
+/// The loaded solver does not apply it: it belongs to an x0 post-process stage.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Threshold {
+    /// None.
+    Off,
+    /// `x0.clamp(−range, range)`.
+    Clip {
+        /// `clip_sample_range`.
+        range: f64,
+    },
+    /// Imagen's dynamic thresholding: `s = quantile(|x0|, ratio)` per sample, clamped to
+    /// `[1, max]`, then `x0.clamp(−s, s)/s`.
+    Dynamic {
+        /// `dynamic_thresholding_ratio`.
+        ratio: f64,
+        /// `sample_max_value`.
+        max: f64,
+    },
+}
+
+/// The timestep the model's network takes (what the framework's noise cond computes).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ModelTimestep {
+    /// The integer training step `k` of the discrete table (diffusers' `timesteps`).
+    TableIndex {
+        /// The number of training steps `N` (`k ∈ 0…N−1`).
+        train_steps: usize,
+    },
+    /// EDM-style `¼ ln σ` of the VE σ (Euler's `timestep_type = "continuous"`).
+    QuarterLogSigma,
+    /// The flow sigma times `scale` (SD3: 1000, Flux: 1).
+    FlowSigma {
+        /// The factor.
+        scale: f64,
+    },
+    /// EDM's `c_noise = ¼ ln σ` of the raw σ (in data units, `σ_data` times the frame's).
+    EdmCNoise {
+        /// `sigma_data`.
+        sigma_data: f64,
+    },
+    /// Stable Cascade's `t ∈ [0, 1]` of the cosine schedule.
+    CosineT,
+}
+
+/// How the pipeline's latents relate to gdf's `x` (see [`Loaded::latent_scale`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LatentFrame {
+    /// VP latents `√ᾱ·x0 + √(1−ᾱ)·ε` (DDIM, PNDM, DPMSolver, Würstchen): gdf's `x`.
+    Vp,
+    /// VE latents `x0 + σ·ε` (Euler): `x/a`.
+    Ve,
+    /// Flow latents `(1−s)·x0 + s·ε`: gdf's `x` (LERP scaler).
+    Flow,
+    /// EDM latents `x0 + σ·ε` with gdf working on `x0/σ_data`: `σ_data·x/a`.
+    Edm {
+        /// `sigma_data`.
+        sigma_data: f64,
+    },
+}
+
+/// One place where the loaded setup does not do exactly what diffusers does.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Approximation {
+    /// The config field (or `_class_name`) concerned.
+    pub field: String,
+    /// Its value.
+    pub value: String,
+    /// What gdf does instead, and the consequence.
+    pub note: String,
+}
+
+impl fmt::Display for Approximation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} = {}: {}", self.field, self.value, self.note)
+    }
+}
+
+/// A loaded scheduler config: the framework, the solver, the grid and what they leave out.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The config's `_class_name`.
+    pub class_name: String,
+    /// The model's framework (schedule, scaler, target, noise cond; loss weight `Constant`
+    /// or, for Stable Cascade, the original's `P2`: a scheduler config has none).
+    pub framework: DynGdf,
+    /// The scheduler's update rule.
+    pub solver: AnySolver,
+    /// The sampling grid.
+    pub grid: GridSpec,
+    /// What the framework's noise cond gives the network.
+    pub timestep: ModelTimestep,
+    /// How the pipeline's latents relate to gdf's `x`.
+    pub frame: LatentFrame,
+    /// x0 clipping / thresholding, for an x0 post-process stage.
+    pub threshold: Threshold,
+    /// Where gdf departs from diffusers.
+    pub approximations: Vec<Approximation>,
+    /// Fields present in the file that this scheduler class does not read (diffusers
+    /// ignores them as well).
+    pub ignored: Vec<String>,
+}
+
+impl Loaded {
+    /// The grid for `n` steps ([`GridSpec::grid`]).
+    pub fn grid(&self, n: usize) -> Result<Levels> {
+        self.grid.grid(n)
+    }
+
+    /// The solver's grid: the levels `(a, b, λ)` of `grid` through the framework's scaler.
+    ///
+    /// Errors: as [`solver::Grid::new`].
+    pub fn solver_grid(&self, grid: &Levels) -> Result<solver::Grid> {
+        solver::Grid::new(&self.framework.scaler, &grid.logsnr)
+    }
+
+    /// The factor from gdf's `x` at logSNR `lam` to the pipeline's latents
+    /// (`latents = latent_scale · x`): 1 for VP and flow latents, `1/a` for Euler's VE
+    /// latents, `σ_data/a` for EDM's. Multiply the pipeline's initial latents by its inverse.
+    ///
+    /// ```
+    /// use gdf::interop::diffusers::{load, PipelineKind};
+    /// let l = load(r#"{"_class_name": "DDIMScheduler"}"#, PipelineKind::StableDiffusion)?;
+    /// assert_eq!(l.latent_scale(0.0), 1.0);
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    pub fn latent_scale(&self, lam: f64) -> f64 {
+        let inv_a = || {
+            if lam == f64::INFINITY {
+                1.0
+            } else {
+                let (a, _) = self.framework.scaler.ab(lam);
+                1.0 / a
+            }
+        };
+        match self.frame {
+            LatentFrame::Vp | LatentFrame::Flow => 1.0,
+            LatentFrame::Ve => inv_a(),
+            LatentFrame::Edm { sigma_data } => sigma_data * inv_a(),
+        }
+    }
+
+    /// The factor from gdf's `x0` to the pipeline's (`σ_data` for EDM, else 1).
+    pub fn data_scale(&self) -> f64 {
+        match self.frame {
+            LatentFrame::Edm { sigma_data } => sigma_data,
+            _ => 1.0,
+        }
+    }
+}
+
+fn approx(field: &str, value: impl fmt::Display, note: &str) -> Approximation {
+    Approximation {
+        field: field.into(),
+        value: value.to_string(),
+        note: note.into(),
+    }
+}
+
+fn wrong_pipeline(class: &str, pipeline: PipelineKind, want: &str) -> GdfError {
+    GdfError::Config {
+        field: "_class_name".into(),
+        value: format!("{class:?} with {pipeline:?}"),
+        expected: format!("{want} for this scheduler class"),
+    }
+}
+
+const SUPPORTED: &str = "one of DDIMScheduler, PNDMScheduler, DDPMScheduler, \
+    EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler, \
+    UniPCMultistepScheduler, FlowMatchEulerDiscreteScheduler, EDMDPMSolverMultistepScheduler, \
+    DDPMWuerstchenScheduler";
+
+/// Loads a diffusers `scheduler_config.json` for the pipeline `pipeline`.
+///
+/// Errors: [`GdfError::Config`] naming the field and its value for invalid JSON, an
+/// unsupported `_class_name`, a value gdf cannot honour, or a field no diffusers scheduler
+/// has; [`GdfError::OutOfRange`] for numbers outside their range (β's, shifts).
+///
+/// ```
+/// use gdf::interop::diffusers::{load, PipelineKind};
+/// let e = load(r#"{"_class_name": "DDIMScheduler", "beta_schedul": "linear"}"#,
+///              PipelineKind::StableDiffusion).unwrap_err();
+/// assert!(e.to_string().contains("`beta_schedul`"));
+/// ```
+pub fn load(json: &str, pipeline: PipelineKind) -> Result<Loaded> {
+    let root: Value = serde_json::from_str(json).map_err(|e| GdfError::Config {
+        field: "(file)".into(),
+        value: format!("{:.40}…", json.trim_start()),
+        expected: format!("a JSON object ({e})"),
+    })?;
+    let map = root.as_object().ok_or_else(|| GdfError::Config {
+        field: "(file)".into(),
+        value: format!("{:.40}", root.to_string()),
+        expected: "a JSON object".into(),
+    })?;
+    let class = match map.get("_class_name") {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => return Err(cfg_err("_class_name", v, "a scheduler class name")),
+        None => return Err(cfg_err("_class_name", &Value::Null, SUPPORTED)),
+    };
+    let mut f = Fields {
+        map,
+        used: Vec::new(),
+    };
+    let mut notes = Vec::new();
+    let flow_pipeline = matches!(
+        pipeline,
+        PipelineKind::Sd3 { .. } | PipelineKind::Flux { .. }
+    );
+    let cascade = matches!(pipeline, PipelineKind::StableCascade { .. });
+    let unet_only = |want: &str| -> Result<()> {
+        if flow_pipeline || cascade {
+            Err(wrong_pipeline(&class, pipeline, want))
+        } else {
+            Ok(())
+        }
+    };
+    let (framework, solver, grid, timestep, frame, threshold) = match class.as_str() {
+        "DDIMScheduler" | "PNDMScheduler" | "DDPMScheduler" => {
+            unet_only("PipelineKind::StableDiffusion")?;
+            ddim_family(&mut f, &mut notes, &class)?
+        }
+        "EulerDiscreteScheduler"
+        | "EulerAncestralDiscreteScheduler"
+        | "DPMSolverMultistepScheduler"
+        | "UniPCMultistepScheduler" => {
+            unet_only("PipelineKind::StableDiffusion")?;
+            discrete_family(&mut f, &mut notes, &class)?
+        }
+        "FlowMatchEulerDiscreteScheduler" => flow_matching(&mut f, &mut notes, &class, pipeline)?,
+        "EDMDPMSolverMultistepScheduler" => {
+            unet_only("PipelineKind::StableDiffusion")?;
+            edm(&mut f)?
+        }
+        "DDPMWuerstchenScheduler" => wuerstchen(&mut f, &mut notes, &class, pipeline)?,
+        _ => return Err(cfg_err("_class_name", &Value::String(class), SUPPORTED)),
+    };
+    if threshold != Threshold::Off {
+        notes.push(approx(
+            "clip_sample / thresholding",
+            format!("{threshold:?}"),
+            "recorded in `threshold`; the loaded solver does not apply it (apply it to x0 \
+             before the solver's update)",
+        ));
+    }
+    let ignored = f.finish(&class)?;
+    Ok(Loaded {
+        class_name: class,
+        framework,
+        solver,
+        grid,
+        timestep,
+        frame,
+        threshold,
+        approximations: notes,
+        ignored,
+    })
+}

@@ -1,0 +1,571 @@
+//! One function per family of scheduler classes: the framework, solver, grid, timestep
+//! convention, latent frame and threshold a config gives.
+
+use super::fields::{
+    cfg_err, conversion, dpm_settings, table_settings, target_of, threshold_of, Fields,
+};
+use super::{
+    approx, wrong_pipeline, Approximation, GridSpec, LatentFrame, ModelTimestep, PipelineKind,
+    Threshold,
+};
+use serde_json::Value;
+
+use crate::dynamic::{
+    CondKind, DynGdf, DynLossWeight, DynNoiseCond, DynScaler, DynSchedule, DynTarget, ScheduleKind,
+    WeightKind,
+};
+use crate::error::{GdfError, Result};
+use crate::grid::discrete::{
+    DiscreteScheduler, DiscreteSettings, FinalSigmas as GridFinal, Interpolation, SigmaConversion,
+    Spacing,
+};
+use crate::grid::flow::{FlowMatchSettings, SeqLenShift, TimeShift};
+use crate::grid::table::{DiscreteTable, TableSettings};
+use crate::interp::Table;
+use crate::noise_cond::TableTimestep;
+use crate::schedule::VarParams;
+use crate::solver::{
+    AnySolver, DpmSolverMultistep, Euler, EulerAncestral, EulerDiscrete, FinalSigmas,
+    FlowMatchEuler, UniPc, UniPcSettings, UniPcVariant,
+};
+
+/// The parts a scheduler class gives: framework, solver, grid, timestep, frame, threshold.
+pub(super) type Parts = (
+    DynGdf,
+    AnySolver,
+    GridSpec,
+    ModelTimestep,
+    LatentFrame,
+    Threshold,
+);
+
+/// `DDIMScheduler`, `PNDMScheduler` (run as DDIM), `DDPMScheduler` (Euler ancestral): DDIM's
+/// grid over the table.
+pub(super) fn ddim_family(
+    f: &mut Fields,
+    notes: &mut Vec<Approximation>,
+    class: &str,
+) -> Result<Parts> {
+    let pndm = class == "PNDMScheduler";
+    let ddpm = class == "DDPMScheduler";
+    let table = table_settings(f)?;
+    if table.rescale_betas_zero_snr {
+        return Err(cfg_err(
+            "rescale_betas_zero_snr",
+            &Value::Bool(true),
+            "false for DDIM/PNDM/DDPM (gdf's zero-terminal-SNR table follows the Euler \
+             / DPMSolver schedulers, which also set ᾱ_{N−1} = 2⁻²⁴)",
+        ));
+    }
+    let target = target_of(f, &["epsilon", "v_prediction", "sample"])?;
+    let spacing = f.parsed("timestep_spacing", "leading", str::parse::<Spacing>)?;
+    let steps_offset = f.int("steps_offset", 0)?;
+    // diffusers' defaults: true for DDIM, false for PNDM; DDPM always ends at ᾱ = 1.
+    let set_alpha_to_one = ddpm || f.flag("set_alpha_to_one", !pndm)?;
+    if ddpm {
+        let v = f.text("variance_type", "fixed_small")?;
+        if v != "fixed_small" {
+            return Err(GdfError::Config {
+                field: "variance_type".into(),
+                value: format!("{v:?}"),
+                expected: "\"fixed_small\" (the posterior variance; gdf's DDPM is Euler \
+                           ancestral with η = 1)"
+                    .into(),
+            });
+        }
+    }
+    let threshold = if pndm {
+        if !f.flag("skip_prk_steps", false)? {
+            notes.push(approx(
+                "skip_prk_steps",
+                false,
+                "PNDM's Runge-Kutta warm-up (3 extra model calls per early step) is \
+                 not run: the whole run is DDIM",
+            ));
+        }
+        Threshold::Off
+    } else {
+        threshold_of(f, Some(true))?
+    };
+    if pndm {
+        notes.push(approx(
+            "_class_name",
+            "\"PNDMScheduler\"",
+            "gdf has no PLMS (pseudo linear multistep): the run is DDIM with η = 0 \
+             on PNDM's timesteps (the common swap; PNDM repeats one timestep, DDIM \
+             does not)",
+        ));
+    }
+    Ok((
+        table_framework(&table, target, true)?,
+        if ddpm {
+            // The DDPM posterior step is Euler ancestral with η = 1 (its last step
+            // goes to ᾱ = 1, where both add no noise).
+            AnySolver::EulerAncestral(EulerAncestral::new())
+        } else {
+            AnySolver::Euler(Euler::new())
+        },
+        GridSpec::Ddim {
+            table: table.clone(),
+            spacing,
+            steps_offset,
+            set_alpha_to_one,
+        },
+        ModelTimestep::TableIndex {
+            train_steps: DiscreteTable::new(&table)?.len(),
+        },
+        LatentFrame::Vp,
+        threshold,
+    ))
+}
+
+/// `EulerDiscreteScheduler`, `EulerAncestralDiscreteScheduler`,
+/// `DPMSolverMultistepScheduler`, `UniPCMultistepScheduler`: diffusers' grids over the table.
+pub(super) fn discrete_family(
+    f: &mut Fields,
+    notes: &mut Vec<Approximation>,
+    class: &str,
+) -> Result<Parts> {
+    let ancestral = class == "EulerAncestralDiscreteScheduler";
+    let euler = class == "EulerDiscreteScheduler" || ancestral;
+    let unipc = class == "UniPCMultistepScheduler";
+    let table = table_settings(f)?;
+    let target = target_of(f, &["epsilon", "v_prediction", "sample"])?;
+    let mut s = DiscreteSettings::new(if euler {
+        DiscreteScheduler::Euler
+    } else if unipc {
+        DiscreteScheduler::UniPcMultistep
+    } else {
+        DiscreteScheduler::DpmSolverMultistep
+    });
+    s.table = table.clone();
+    s.spacing = f.parsed("timestep_spacing", "linspace", str::parse::<Spacing>)?;
+    s.steps_offset = f.int("steps_offset", 0)?;
+    if !ancestral {
+        s.conversion = conversion(f, !euler && !unipc)?;
+        s.final_sigmas = f.parsed("final_sigmas_type", "zero", str::parse::<GridFinal>)?;
+    }
+    let mut timestep = ModelTimestep::TableIndex {
+        train_steps: DiscreteTable::new(&table)?.len(),
+    };
+    let (solver, threshold) = if ancestral {
+        (
+            AnySolver::EulerAncestral(EulerAncestral::new()),
+            Threshold::Off,
+        )
+    } else if unipc {
+        if !f.flag("predict_x0", true)? {
+            return Err(cfg_err(
+                "predict_x0",
+                &Value::Bool(false),
+                "true (gdf's UniPC predicts x0)",
+            ));
+        }
+        f.must_be("solver_p", Value::Null, "gdf has no UniPC with a solver_p")?;
+        f.must_be(
+            "use_flow_sigmas",
+            Value::Bool(false),
+            "gdf loads flow-sigma configs only as flow-matching schedulers",
+        )?;
+        f.must_be(
+            "use_dynamic_shifting",
+            Value::Bool(false),
+            "dynamic shifting exists only with use_flow_sigmas",
+        )?;
+        f.must_be(
+            "shift_terminal",
+            Value::Null,
+            "shift_terminal exists only with use_flow_sigmas",
+        )?;
+        f.get("flow_shift"); // read only with use_flow_sigmas
+        f.get("time_shift_type"); // read only with use_dynamic_shifting
+        s.sigma_min = f.opt_f64("sigma_min")?;
+        s.sigma_max = f.opt_f64("sigma_max")?;
+        let variant = match f.text("solver_type", "bh2")?.as_str() {
+            "bh1" => UniPcVariant::Bh1,
+            "bh2" => UniPcVariant::Bh2,
+            other => {
+                return Err(GdfError::Config {
+                    field: "solver_type".into(),
+                    value: format!("{other:?}"),
+                    expected: "\"bh1\" or \"bh2\"".into(),
+                })
+            }
+        };
+        let disable_corrector = match f.get("disable_corrector") {
+            None => Vec::new(),
+            Some(v) => v
+                .as_array()
+                .and_then(|a| {
+                    a.iter()
+                        .map(|x| x.as_u64().map(|k| k as usize))
+                        .collect::<Option<Vec<usize>>>()
+                })
+                .ok_or_else(|| cfg_err("disable_corrector", v, "a list of step indices"))?,
+        };
+        let st = UniPcSettings {
+            order: f.count("solver_order", 2)? as usize,
+            variant,
+            lower_order_final: f.flag("lower_order_final", true)?,
+            disable_corrector,
+        };
+        let threshold = threshold_of(f, None)?;
+        (AnySolver::UniPc(UniPc::with(st)?), threshold)
+    } else if euler {
+        s.interpolation = f.parsed("interpolation_type", "linear", str::parse::<Interpolation>)?;
+        s.sigma_min = f.opt_f64("sigma_min")?;
+        s.sigma_max = f.opt_f64("sigma_max")?;
+        match f.text("timestep_type", "discrete")?.as_str() {
+            "discrete" => {}
+            "continuous" if target == DynTarget::V => {
+                s.continuous_timesteps = true;
+                timestep = ModelTimestep::QuarterLogSigma;
+            }
+            other => {
+                return Err(GdfError::Config {
+                    field: "timestep_type".into(),
+                    value: format!("{other:?}"),
+                    expected: "\"discrete\", or \"continuous\" with prediction_type \
+                               \"v_prediction\""
+                        .into(),
+                })
+            }
+        }
+        (
+            AnySolver::EulerDiscrete(EulerDiscrete::new()),
+            Threshold::Off,
+        )
+    } else {
+        s.lambda_min_clipped = f.f64("lambda_min_clipped", f64::NEG_INFINITY)?;
+        f.must_be(
+            "use_flow_sigmas",
+            Value::Bool(false),
+            "gdf loads flow-sigma DPMSolver configs only as flow-matching schedulers",
+        )?;
+        f.get("flow_shift"); // read only with use_flow_sigmas
+        if let Some(v) = f.get("variance_type") {
+            notes.push(approx(
+                "variance_type",
+                v,
+                "the model's extra variance channels are not used: give the solver \
+                 only the prediction channels (diffusers slices them off too)",
+            ));
+        }
+        let st = dpm_settings(f)?;
+        let threshold = threshold_of(f, None)?;
+        (
+            AnySolver::DpmSolverMultistep(DpmSolverMultistep::with(st)?),
+            threshold,
+        )
+    };
+    // Euler's timesteps are fractional with a σ conversion (`_sigma_to_t`, as the
+    // noise cond), and with linspace spacing or log-linear interpolation (σ
+    // interpolated linearly in σ, or log-uniform: not `_sigma_to_t`).
+    let fractional = euler
+        && (s.spacing == Spacing::Linspace
+            || s.conversion != SigmaConversion::None
+            || s.interpolation != Interpolation::Linear);
+    if euler
+        && !s.continuous_timesteps
+        && (s.spacing == Spacing::Linspace || s.interpolation != Interpolation::Linear)
+    {
+        notes.push(approx(
+            "timestep_spacing / interpolation_type",
+            format!("{:?} / {:?}", s.spacing, s.interpolation),
+            "diffusers' fractional Euler timesteps here come from interpolating σ \
+             linearly over the step index; the framework's noise cond inverts ln σ \
+             (`_sigma_to_t`), which differs between training steps (the grid's \
+             `timesteps` are diffusers' exact values)",
+        ));
+    }
+    if !euler
+        && matches!(
+            s.conversion,
+            SigmaConversion::Exponential | SigmaConversion::Beta
+        )
+    {
+        notes.push(approx(
+            "use_exponential_sigmas / use_beta_sigmas",
+            true,
+            "DPMSolver truncates these timesteps, the framework's noise cond rounds \
+             (the grid's `timesteps` are diffusers' exact values)",
+        ));
+    }
+    let mut fw = table_framework(&table, target, !fractional)?;
+    if s.continuous_timesteps {
+        fw.noise_cond = DynNoiseCond::new(CondKind::Edm);
+    }
+    Ok((
+        fw,
+        solver,
+        GridSpec::Discrete(s),
+        timestep,
+        if euler {
+            LatentFrame::Ve
+        } else {
+            LatentFrame::Vp
+        },
+        threshold,
+    ))
+}
+
+/// `FlowMatchEulerDiscreteScheduler`: the flow's framework, SD3's or Flux's timestep.
+pub(super) fn flow_matching(
+    f: &mut Fields,
+    notes: &mut Vec<Approximation>,
+    class: &str,
+    pipeline: PipelineKind,
+) -> Result<Parts> {
+    let scale = match pipeline {
+        PipelineKind::Sd3 { .. } => 1000.0,
+        PipelineKind::Flux { .. } => 1.0,
+        _ => {
+            return Err(wrong_pipeline(
+                class,
+                pipeline,
+                "PipelineKind::Sd3 or PipelineKind::Flux",
+            ))
+        }
+    };
+    let num_train_timesteps = f.count("num_train_timesteps", 1000)? as usize;
+    let shift = f.f64("shift", 1.0)?;
+    let use_dynamic_shifting = f.flag("use_dynamic_shifting", false)?;
+    let seq_len_shift = SeqLenShift {
+        base_shift: f.f64("base_shift", 0.5)?,
+        max_shift: f.f64("max_shift", 1.15)?,
+        base_seq_len: f.f64("base_image_seq_len", 256.0)?,
+        max_seq_len: f.f64("max_image_seq_len", 4096.0)?,
+    };
+    let time_shift = f.parsed("time_shift_type", "exponential", str::parse::<TimeShift>)?;
+    let conversion = conversion(f, false)?;
+    let shift_terminal = f.opt_f64("shift_terminal")?;
+    let invert_sigmas = f.flag("invert_sigmas", false)?;
+    let stochastic = f.flag("stochastic_sampling", false)?;
+    let settings = FlowMatchSettings {
+        num_train_timesteps,
+        shift,
+        use_dynamic_shifting,
+        seq_len_shift,
+        time_shift,
+        conversion,
+        shift_terminal,
+        invert_sigmas,
+    };
+    let seq = match pipeline {
+        PipelineKind::Sd3 { image_seq_len } => image_seq_len,
+        PipelineKind::Flux { image_seq_len } => Some(image_seq_len),
+        _ => None,
+    };
+    let mu = match (use_dynamic_shifting, seq) {
+        (false, _) => None,
+        (true, Some(s)) => Some(seq_len_shift.mu(s)?),
+        (true, None) => {
+            return Err(GdfError::Config {
+                field: "use_dynamic_shifting".into(),
+                value: "true".into(),
+                expected: "an image_seq_len in the PipelineKind (μ depends on it)".into(),
+            })
+        }
+    };
+    if invert_sigmas {
+        return Err(cfg_err(
+            "invert_sigmas",
+            &Value::Bool(true),
+            "false (an inverted flow grid runs from data to noise; gdf's solvers \
+             sample from noise)",
+        ));
+    }
+    // The schedule's shift: the static shift, or e^μ (linear time shift: μ), the
+    // latter to 15 significant digits (what a constant of the text form holds).
+    let k = match (mu, time_shift) {
+        (None, _) => shift,
+        (Some(m), TimeShift::Exponential) => digits15(m.exp()),
+        (Some(m), TimeShift::Linear) => digits15(m),
+    };
+    let mut sched = DynSchedule::new(ScheduleKind::RectifiedFlows([-15.0, 15.0]));
+    sched.shift = k;
+    if shift_terminal.is_some() {
+        notes.push(approx(
+            "shift_terminal",
+            shift_terminal.unwrap_or(0.0),
+            "the grid stretches to the terminal sigma as diffusers does; the \
+             framework's schedule (training, `diffuse`) has only the shift",
+        ));
+    }
+    Ok((
+        framework(
+            sched,
+            DynScaler::Lerp,
+            DynTarget::RectifiedFlows,
+            DynNoiseCond::new(CondKind::FlowSigma(scale)),
+            WeightKind::Constant(1.0),
+        ),
+        AnySolver::FlowMatchEuler(if stochastic {
+            FlowMatchEuler::stochastic()
+        } else {
+            FlowMatchEuler::new()
+        }),
+        GridSpec::Flow {
+            settings,
+            flux_sigmas: matches!(pipeline, PipelineKind::Flux { .. }),
+            mu,
+        },
+        ModelTimestep::FlowSigma { scale },
+        LatentFrame::Flow,
+        Threshold::Off,
+    ))
+}
+
+/// `EDMDPMSolverMultistepScheduler`: EDM over `x0/σ_data`, DPM-Solver++.
+pub(super) fn edm(f: &mut Fields) -> Result<Parts> {
+    let sigma_min = f.f64("sigma_min", 0.002)?;
+    let sigma_max = f.f64("sigma_max", 80.0)?;
+    crate::grid::check_sigma_range(sigma_min, sigma_max)?;
+    let sd = f.f64("sigma_data", 0.5)?;
+    crate::grid::check_pos("sigma_data", sd)?;
+    let rho = f.f64("rho", 7.0)?;
+    crate::grid::check_pos("rho", rho)?;
+    let exponential = match f.text("sigma_schedule", "karras")?.as_str() {
+        "karras" => false,
+        "exponential" => true,
+        other => {
+            return Err(GdfError::Config {
+                field: "sigma_schedule".into(),
+                value: format!("{other:?}"),
+                expected: "\"karras\" or \"exponential\"".into(),
+            })
+        }
+    };
+    f.count("num_train_timesteps", 1000)?; // not used by the EDM scheduler
+    let target = match target_of(f, &["epsilon", "v_prediction"])? {
+        DynTarget::Epsilon => DynTarget::NegV,
+        _ => DynTarget::V,
+    };
+    let st = dpm_settings(f)?;
+    let threshold = threshold_of(f, None)?;
+    let mut cond = DynNoiseCond::new(CondKind::Edm);
+    cond.shift = digits15(1.0 / sd);
+    Ok((
+        framework(
+            DynSchedule::new(ScheduleKind::EdmSample {
+                sigma_range: [digits15(sigma_min / sd), digits15(sigma_max / sd)],
+                p: rho,
+            }),
+            DynScaler::Vp,
+            target,
+            cond,
+            WeightKind::Constant(1.0),
+        ),
+        AnySolver::DpmSolverMultistep(DpmSolverMultistep::with(st)?),
+        GridSpec::Edm {
+            sigma_min,
+            sigma_max,
+            rho,
+            sigma_data: sd,
+            exponential,
+            final_zero: st.final_sigmas == FinalSigmas::Zero,
+        },
+        ModelTimestep::EdmCNoise { sigma_data: sd },
+        LatentFrame::Edm { sigma_data: sd },
+        threshold,
+    ))
+}
+
+/// `DDPMWuerstchenScheduler`: Stable Cascade's cosine framework, Euler ancestral.
+pub(super) fn wuerstchen(
+    f: &mut Fields,
+    notes: &mut Vec<Approximation>,
+    class: &str,
+    pipeline: PipelineKind,
+) -> Result<Parts> {
+    let shift = match pipeline {
+        PipelineKind::StableCascade { shift } => shift,
+        PipelineKind::StableDiffusion => 1.0,
+        _ => {
+            return Err(wrong_pipeline(
+                class,
+                pipeline,
+                "PipelineKind::StableCascade",
+            ))
+        }
+    };
+    crate::grid::check_pos("shift", shift)?;
+    let s = f.f64("s", 0.008)?;
+    f.must_be(
+        "scaler",
+        Value::from(1.0),
+        "gdf has no time warp t ↦ 1−(1−t)^k of the cosine schedule",
+    )?;
+    let mut sched = DynSchedule::cosine(VarParams {
+        s,
+        clamp_range: [0.0001, 0.9999],
+        norm_instead: false,
+    });
+    sched.shift = shift;
+    notes.push(approx(
+        "_class_name",
+        "\"DDPMWuerstchenScheduler\"",
+        "the network gets CosineT(λ) (the original GDF's noise cond), which is t \
+         except where the ᾱ clamp [1e-4, 0.9999] is active (t = 1 gives 0.99358); \
+         diffusers passes t itself",
+    ));
+    notes.push(approx(
+        "_class_name",
+        "\"DDPMWuerstchenScheduler\"",
+        "the last step (to t = 0, ᾱ = 0.9999) adds Euler-ancestral noise; diffusers' \
+         step drops the noise there",
+    ));
+    Ok((
+        framework(
+            sched.clone(),
+            DynScaler::Vp,
+            DynTarget::Epsilon,
+            DynNoiseCond::new(CondKind::CosineT(s)),
+            WeightKind::P2 {
+                k: 1.0,
+                gamma: 1.0,
+                s: 1.0,
+            },
+        ),
+        AnySolver::EulerAncestral(EulerAncestral::new()),
+        GridSpec::Cosine { schedule: sched },
+        ModelTimestep::CosineT,
+        LatentFrame::Vp,
+        Threshold::Off,
+    ))
+}
+
+/// The framework over diffusers' float32 table: `PiecewiseLinear` with knot `k` at
+/// `t = k/(N−1)`, and the timestep as diffusers' `_sigma_to_t` of the level (rounded for
+/// integer timesteps).
+fn table_framework(s: &TableSettings, target: DynTarget, round: bool) -> Result<DynGdf> {
+    let tab = DiscreteTable::new(s)?;
+    let n = tab.len();
+    let xs: Vec<f64> = (0..n).map(|k| k as f64 / (n - 1) as f64).collect();
+    let ys: Vec<f64> = tab.alphas_cumprod().iter().map(|&v| f64::from(v)).collect();
+    let table = Table::new(xs, ys)?;
+    let ls: Vec<f64> = tab.log_sigmas().iter().map(|&v| f64::from(v)).collect();
+    let cond = DynNoiseCond::new(CondKind::TableTimestep(TableTimestep::new(ls, round)?));
+    Ok(framework(
+        DynSchedule::new(ScheduleKind::PiecewiseLinear(table)),
+        DynScaler::Vp,
+        target,
+        cond,
+        WeightKind::Constant(1.0),
+    ))
+}
+
+fn framework(
+    schedule: DynSchedule,
+    scaler: DynScaler,
+    target: DynTarget,
+    cond: DynNoiseCond,
+    weight: WeightKind,
+) -> DynGdf {
+    DynGdf::new(schedule, scaler, target, cond, DynLossWeight::new(weight))
+}
+
+/// `v` to 15 significant digits.
+fn digits15(v: f64) -> f64 {
+    format!("{v:.14e}").parse().unwrap_or(v)
+}

@@ -1,0 +1,143 @@
+//! diffusers' timestep of a noise level: the training step whose σ it is, in a discrete
+//! table (`_sigma_to_t`: linear interpolation of `ln σ` over the step index).
+
+use core::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::NoiseCond;
+use crate::component::LogSnrFn;
+use crate::error::{GdfError, Result};
+use crate::float::Real;
+
+/// The formulas (host, and `cube` on the device).
+#[crate::formulas]
+pub mod formula {
+    /// The weight of the upper knot on the segment `[lo, hi]` of `ln σ` that holds `ls`
+    /// (clamped to `[0, 1]`: levels outside the table take its end steps).
+    pub fn weight<F: Float>(ls: F, lo: F, hi: F) -> F {
+        clamp::<F>((lo - ls) / (lo - hi), F::new(0.0), F::new(1.0))
+    }
+    /// The step `low + w`, rounded half to even when `round` is set.
+    pub fn step<F: Float>(low: F, w: F, round: bool) -> F {
+        select(round, round_even::<F>(low + w), low + w)
+    }
+}
+
+/// The training step of `σ = e^(−λ/2)` in a discrete table of `ln σ_k` (`k = 0…N−1`,
+/// increasing), as diffusers' `_sigma_to_t` finds it: `k + w` on the segment `[k, k+1]`
+/// whose lower knot is the last one `≤ ln σ` (the first segment below the table, the last
+/// above it), `w = (ln σ_k − ln σ)/(ln σ_k − ln σ_{k+1})` clamped to `[0, 1]`; then rounded
+/// to the nearest step when `round` is set (diffusers' integer timesteps).
+///
+/// Not a zero-sized type (the table is data): in `gdf!` text it is run-time only, like
+/// `PiecewiseLinear`. `interop::diffusers` builds it from diffusers' float32 table.
+///
+/// ```
+/// use gdf::noise_cond::{NoiseCond, TableTimestep};
+/// let ls: Vec<f64> = [0.1f64, 0.5, 2.0, 7.0].iter().map(|s| s.ln()).collect();
+/// let t = TableTimestep::new(ls, false)?;
+/// assert!((t.noise_cond(-2.0 * 2.0f64.ln()) - 2.0).abs() < 1e-12); // σ = 2 is step 2
+/// let r = TableTimestep::new(t.log_sigmas().to_vec(), true)?;
+/// assert_eq!(r.noise_cond(-2.0 * 1.9f64.ln()), 2.0);
+/// # Ok::<(), gdf::GdfError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TableTimestep {
+    log_sigmas: Vec<f64>,
+    round: bool,
+}
+
+impl TableTimestep {
+    /// A table of `ln σ_k`, strictly increasing, at least two finite values.
+    ///
+    /// Errors: [`GdfError::Invalid`] otherwise.
+    pub fn new(log_sigmas: Vec<f64>, round: bool) -> Result<Self> {
+        if log_sigmas.len() < 2
+            || log_sigmas.iter().any(|v| !v.is_finite())
+            || log_sigmas.windows(2).any(|w| w[1] <= w[0])
+        {
+            return Err(GdfError::Invalid {
+                message: format!(
+                    "TableTimestep: log_sigmas has {} values, expected at least 2 finite, \
+                     strictly increasing values",
+                    log_sigmas.len()
+                ),
+            });
+        }
+        Ok(Self { log_sigmas, round })
+    }
+    /// The table of `ln σ_k`.
+    pub fn log_sigmas(&self) -> &[f64] {
+        &self.log_sigmas
+    }
+    /// Whether the step is rounded to the nearest integer.
+    pub fn round(&self) -> bool {
+        self.round
+    }
+}
+
+impl LogSnrFn for TableTimestep {
+    fn write_decl(&self, out: &mut dyn fmt::Write) -> fmt::Result {
+        write!(
+            out,
+            "TableTimestep(log_sigmas = {:?}, round = {})",
+            self.log_sigmas, self.round
+        )
+    }
+}
+
+impl NoiseCond for TableTimestep {
+    fn cond<F: Real>(&self, l: F) -> F {
+        let ls = -0.5 * l.as_f64();
+        let t = &self.log_sigmas;
+        let n = t.len();
+        // The last knot ≤ ln σ, within [0, N−2].
+        let low = t.partition_point(|&v| v <= ls).saturating_sub(1).min(n - 2);
+        let w = formula::weight(ls, t[low], t[low + 1]);
+        F::of(formula::step(low as f64, w, self.round))
+    }
+}
+
+/// The device state `[n, round (0 or 1), ln σ_0, …, ln σ_{n−1}]`.
+#[cfg(gdf_kernel)]
+pub(crate) fn write_state(t: &TableTimestep, out: &mut Vec<f64>) {
+    out.push(t.log_sigmas.len() as f64);
+    out.push(if t.round { 1.0 } else { 0.0 });
+    out.extend_from_slice(&t.log_sigmas);
+}
+
+#[cfg(gdf_kernel)]
+mod device {
+    use super::*;
+    use crate::noise_cond::{CubeNoiseCond, NoiseCondConsts};
+    use cubecl::prelude::*;
+
+    impl NoiseCondConsts for TableTimestep {}
+    #[cube]
+    impl CubeNoiseCond for TableTimestep {
+        fn cond<F: Float>(l: F, state: &[F]) -> F {
+            let n = u32::cast_from(state[0]);
+            let ls = -l * F::new(0.5);
+            // The number of knots ≤ ln σ (binary search over the increasing table).
+            let mut lo = 0u32;
+            let mut hi = n;
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if state[(2 + mid) as usize] <= ls {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            let low0 = select(lo == 0u32, 0u32, lo - 1);
+            let low = select(low0 > n - 2, n - 2, low0);
+            let w = formula::cube::weight::<F>(
+                ls,
+                state[(2 + low) as usize],
+                state[(3 + low) as usize],
+            );
+            formula::cube::step::<F>(F::cast_from(low), w, state[1] > F::new(0.5))
+        }
+    }
+}

@@ -1,0 +1,499 @@
+"""Golden data for gdf's diffusers config loader (`gdf::interop::diffusers`).
+
+Runs diffusers' own schedulers (diffusers 0.42.1, torch 2.15 CPU) on the scheduler configs of
+INTEROP-diffusers §2.1 and writes `golden.json` next to this file:
+
+    /tmp/torchvenv/bin/python tests/diffusers/gen.py
+
+Deterministic: fixed numpy seeds, one torch thread; re-running gives a byte-identical file.
+For each case it records
+  * `config`: the scheduler_config.json as the model ships it, `pipeline`: what the pipeline
+    decides (the loader's `PipelineKind`), `steps`: num_inference_steps;
+  * `grid`: per level (N steps + the final level) the reference's `a`, `b` (x = a·x0 + b·ε in
+    the frame gdf uses: VP for the discrete and EDM schedulers, LERP for flows), the model
+    timestep the pipeline passes to its network (`model_timestep`, per step), and the
+    scheduler's own `timesteps`, `sigmas` and `alphas_cumprod` as it uses them;
+  * `run`: a full sampling run with an analytic model, the exact denoiser of a 2-D Gaussian
+    mixture (its posterior mean, reimplemented here in numpy; the same closed form as
+    `gdf::toy::GaussianMixture2::denoise`), on a batch of 4 points, from fixed initial latents,
+    driving the scheduler's own `step`. Per step: the latents the scheduler got (`sample`),
+    the raw model output it got (`model_output`, the model's prediction type), the denoised
+    estimate (`denoised`) and the latents after the step (`x`), all in the pipeline's frame;
+    ancestral noise as the scheduler applied it (`noise`, Stable Cascade only).
+
+Numbers are float64 widenings of what diffusers computes. diffusers builds its tables, sigmas
+and timesteps in float32 (and some steps run in float32); `tol` of each case records the
+tolerance the consumer uses and why.
+"""
+
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+
+torch.set_num_threads(1)
+# torch's stock default dtype (float32), as in a pipeline: the schedulers build their tables,
+# sigmas and timesteps as they do for users. Latents and model outputs are float64 tensors.
+
+import diffusers  # noqa: E402
+from diffusers import (  # noqa: E402
+    DDIMScheduler,
+    DDPMScheduler,
+    EulerAncestralDiscreteScheduler,
+    UniPCMultistepScheduler,
+    DDPMWuerstchenScheduler,
+    DPMSolverMultistepScheduler,
+    EDMDPMSolverMultistepScheduler,
+    EulerDiscreteScheduler,
+    FlowMatchEulerDiscreteScheduler,
+    PNDMScheduler,
+)
+
+assert diffusers.__version__ == "0.42.1", diffusers.__version__
+
+# The analytic model: a 2-D Gaussian mixture (weights, means, covariances).
+MIX = {
+    "weights": [0.5, 0.3, 0.2],
+    "means": [[-2.0, 0.0], [2.0, 1.0], [0.0, -2.5]],
+    "covs": [[[0.30, 0.10], [0.10, 0.20]], [[0.20, -0.05], [-0.05, 0.25]], [[0.15, 0.0], [0.0, 0.15]]],
+}
+BATCH = 4
+
+
+def denoise(x, a, b):
+    """E[x0 | a·x0 + b·ε = x] for the mixture, x of shape (B, 2), float64."""
+    w = np.array(MIX["weights"]) / sum(MIX["weights"])
+    out = np.zeros_like(x)
+    for r in range(x.shape[0]):
+        logs, means = [], []
+        for k in range(len(w)):
+            m = np.array(MIX["means"][k])
+            s = np.array(MIX["covs"][k])
+            c = a * a * s + b * b * np.eye(2)
+            d = x[r] - a * m
+            ci = np.linalg.inv(c)
+            logs.append(math.log(w[k]) - 0.5 * d @ ci @ d - 0.5 * math.log(np.linalg.det(c)) - math.log(2 * math.pi))
+            means.append(m + a * s @ (ci @ d))
+        logs = np.array(logs)
+        g = np.exp(logs - logs.max())
+        g /= g.sum()
+        out[r] = sum(gi * mi for gi, mi in zip(g, means))
+    return out
+
+
+def f64(t):
+    return [float(v) for v in torch.as_tensor(t).reshape(-1).tolist()]
+
+
+# ----------------------------------------------------------------------------------------------
+# The configs of INTEROP-diffusers §2.1.
+
+SD_BETAS = {"beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085}
+CONFIGS = [
+    {
+        "id": "sd15",
+        "model": "Stable Diffusion 1.5",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "PNDMScheduler", "_diffusers_version": "0.17.0.dev0", **SD_BETAS,
+                   "clip_sample": False, "clip_sample_range": 1.0, "dynamic_thresholding_ratio": 0.995,
+                   "num_train_timesteps": 1000, "prediction_type": "epsilon", "sample_max_value": 1.0,
+                   "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1,
+                   "thresholding": False, "trained_betas": None},
+    },
+    {
+        "id": "sd21v",
+        "model": "Stable Diffusion 2.1 (768, v)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "DDIMScheduler", "_diffusers_version": "0.8.0", **SD_BETAS,
+                   "clip_sample": False, "num_train_timesteps": 1000, "prediction_type": "v_prediction",
+                   "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1,
+                   "trained_betas": None},
+    },
+    {
+        "id": "sdxl",
+        "model": "SDXL base",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 12,
+        "config": {"_class_name": "EulerDiscreteScheduler", "_diffusers_version": "0.19.0.dev0", **SD_BETAS,
+                   "clip_sample": False, "interpolation_type": "linear", "num_train_timesteps": 1000,
+                   "prediction_type": "epsilon", "sample_max_value": 1.0, "set_alpha_to_one": False,
+                   "skip_prk_steps": True, "steps_offset": 1, "timestep_spacing": "leading",
+                   "trained_betas": None, "use_karras_sigmas": False},
+    },
+    {
+        "id": "sd3",
+        "model": "Stable Diffusion 3",
+        "pipeline": {"kind": "sd3"},
+        "steps": 8,
+        "config": {"_class_name": "FlowMatchEulerDiscreteScheduler", "_diffusers_version": "0.29.0.dev0",
+                   "num_train_timesteps": 1000, "shift": 3.0},
+    },
+    {
+        "id": "flux_dev",
+        "model": "Flux.1-dev",
+        "pipeline": {"kind": "flux", "image_seq_len": 4096},
+        "steps": 8,
+        "config": {"_class_name": "FlowMatchEulerDiscreteScheduler", "_diffusers_version": "0.33.1",
+                   "base_image_seq_len": 256, "base_shift": 0.5, "invert_sigmas": False,
+                   "max_image_seq_len": 4096, "max_shift": 1.15, "num_train_timesteps": 1000, "shift": 3.0,
+                   "shift_terminal": None, "time_shift_type": "exponential", "use_beta_sigmas": False,
+                   "use_dynamic_shifting": True, "use_exponential_sigmas": False, "use_karras_sigmas": False},
+    },
+    {
+        "id": "flux_schnell",
+        "model": "Flux.1-schnell",
+        "pipeline": {"kind": "flux", "image_seq_len": 4096},
+        "steps": 4,
+        "config": {"_class_name": "FlowMatchEulerDiscreteScheduler", "_diffusers_version": "0.30.0.dev0",
+                   "base_image_seq_len": 256, "base_shift": 0.5, "max_image_seq_len": 4096, "max_shift": 1.15,
+                   "num_train_timesteps": 1000, "shift": 1.0, "use_dynamic_shifting": False},
+    },
+    {
+        "id": "pixart",
+        "model": "PixArt-α/Σ",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        # DPMSolverMultistepScheduler() with every default, as the PixArt converters build it.
+        "config": {"_class_name": "DPMSolverMultistepScheduler", "_diffusers_version": "0.22.0.dev0"},
+    },
+    {
+        "id": "playground25",
+        "model": "Playground v2.5",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "EDMDPMSolverMultistepScheduler", "_diffusers_version": "0.27.0.dev0",
+                   "algorithm_type": "dpmsolver++", "dynamic_thresholding_ratio": 0.995, "euler_at_final": False,
+                   "final_sigmas_type": "zero", "lower_order_final": True, "num_train_timesteps": 1000,
+                   "prediction_type": "epsilon", "rho": 7.0, "sample_max_value": 1.0, "sigma_data": 0.5,
+                   "sigma_max": 80.0, "sigma_min": 0.002, "solver_order": 2, "solver_type": "midpoint",
+                   "thresholding": False},
+    },
+    {
+        "id": "stable_cascade",
+        "model": "Stable Cascade (prior and decoder)",
+        "pipeline": {"kind": "stable_cascade"},
+        "steps": 10,
+        "config": {"_class_name": "DDPMWuerstchenScheduler", "_diffusers_version": "0.26.0.dev0",
+                   "s": 0.008, "scaler": 1.0},
+    },
+    # Variants that exercise more of the loader: other tables, spacings, final levels, shifts.
+    {
+        "id": "ddim_cos_trailing_zero",
+        "model": "variant: DDIM, squaredcos_cap_v2, trailing, set_alpha_to_one, v",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "DDIMScheduler", "beta_schedule": "squaredcos_cap_v2", "clip_sample": False,
+                   "num_train_timesteps": 1000, "prediction_type": "v_prediction", "set_alpha_to_one": True,
+                   "steps_offset": 0, "timestep_spacing": "trailing"},
+    },
+    {
+        "id": "euler_ztsnr_trailing",
+        "model": "variant: Euler, zero-terminal-SNR betas, trailing, v",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 8,
+        "config": {"_class_name": "EulerDiscreteScheduler", **SD_BETAS, "num_train_timesteps": 1000,
+                   "prediction_type": "v_prediction", "rescale_betas_zero_snr": True,
+                   "timestep_spacing": "trailing"},
+    },
+    {
+        "id": "dpm_sde_karras",
+        "model": "variant: DPMSolver++ 2M SDE, Karras sigmas, SD betas",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "DPMSolverMultistepScheduler", **SD_BETAS, "algorithm_type": "sde-dpmsolver++",
+                   "num_train_timesteps": 1000, "prediction_type": "epsilon", "solver_order": 2,
+                   "use_karras_sigmas": True},
+    },
+    {
+        "id": "sd3_dynamic",
+        "model": "variant: SD3-style flow with dynamic shifting (μ from 1024 tokens)",
+        "pipeline": {"kind": "sd3", "image_seq_len": 1024},
+        "steps": 8,
+        "config": {"_class_name": "FlowMatchEulerDiscreteScheduler", "num_train_timesteps": 1000, "shift": 3.0,
+                   "use_dynamic_shifting": True},
+    },
+    {
+        "id": "flow_shift_terminal",
+        "model": "variant: flow, shift 2, shift_terminal 0.1",
+        "pipeline": {"kind": "sd3"},
+        "steps": 8,
+        "config": {"_class_name": "FlowMatchEulerDiscreteScheduler", "num_train_timesteps": 1000, "shift": 2.0,
+                   "shift_terminal": 0.1},
+    },
+    {
+        "id": "flux_dev_512",
+        "model": "variant: Flux.1-dev at 512² (1024 tokens)",
+        "pipeline": {"kind": "flux", "image_seq_len": 1024},
+        "steps": 6,
+        "config": {"_class_name": "FlowMatchEulerDiscreteScheduler", "base_image_seq_len": 256, "base_shift": 0.5,
+                   "max_image_seq_len": 4096, "max_shift": 1.15, "num_train_timesteps": 1000, "shift": 3.0,
+                   "use_dynamic_shifting": True},
+    },
+    {
+        "id": "sd15_unipc",
+        "model": "variant: SD 1.5's config loaded as UniPCMultistepScheduler (the usual swap)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "UniPCMultistepScheduler", "_diffusers_version": "0.17.0.dev0", **SD_BETAS,
+                   "clip_sample": False, "clip_sample_range": 1.0, "dynamic_thresholding_ratio": 0.995,
+                   "num_train_timesteps": 1000, "prediction_type": "epsilon", "sample_max_value": 1.0,
+                   "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1,
+                   "thresholding": False, "trained_betas": None},
+    },
+    {
+        "id": "sdxl_turbo_euler_a",
+        "model": "variant: SDXL-Turbo-style Euler ancestral, trailing",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 4,
+        "config": {"_class_name": "EulerAncestralDiscreteScheduler", **SD_BETAS, "num_train_timesteps": 1000,
+                   "prediction_type": "epsilon", "steps_offset": 1, "timestep_spacing": "trailing"},
+    },
+    {
+        "id": "euler_karras",
+        "model": "variant: SDXL's Euler with Karras sigmas (fractional timesteps)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 12,
+        "config": {"_class_name": "EulerDiscreteScheduler", **SD_BETAS, "num_train_timesteps": 1000,
+                   "prediction_type": "epsilon", "steps_offset": 1, "timestep_spacing": "leading",
+                   "use_karras_sigmas": True},
+    },
+    {
+        "id": "euler_continuous_v",
+        "model": "variant: Euler, v-prediction, continuous timesteps (¼ ln σ), exponential sigmas",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "EulerDiscreteScheduler", **SD_BETAS, "num_train_timesteps": 1000,
+                   "prediction_type": "v_prediction", "timestep_spacing": "trailing",
+                   "timestep_type": "continuous", "use_exponential_sigmas": True},
+    },
+    {
+        "id": "ddpm_sd",
+        "model": "variant: DDPMScheduler on SD's table (leading, steps_offset 1, no clipping)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "DDPMScheduler", **SD_BETAS, "clip_sample": False, "num_train_timesteps": 1000,
+                   "prediction_type": "epsilon", "steps_offset": 1, "timestep_spacing": "leading",
+                   "variance_type": "fixed_small"},
+    },
+]
+
+CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler,
+                                   DPMSolverMultistepScheduler, EDMDPMSolverMultistepScheduler,
+                                   EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
+                                   FlowMatchEulerDiscreteScheduler, PNDMScheduler,
+                                   UniPCMultistepScheduler]}
+
+
+def calculate_shift(seq, c):
+    """The Flux pipeline's μ(image_seq_len) (pipeline_flux.py), same arithmetic."""
+    m = (c.get("max_shift", 1.15) - c.get("base_shift", 0.5)) / (
+        c.get("max_image_seq_len", 4096) - c.get("base_image_seq_len", 256))
+    b = c.get("base_shift", 0.5) - m * c.get("base_image_seq_len", 256)
+    return seq * m + b
+
+
+def build(case):
+    cfg = {k: v for k, v in case["config"].items() if not k.startswith("_")}
+    cls = CLASSES[case["config"]["_class_name"]]
+    note = None
+    if cls is PNDMScheduler:
+        # gdf has no PLMS: the loader runs DDIM (η = 0) on PNDM's timesteps. The run below drives
+        # diffusers' DDIMScheduler built from the same config; the grid is PNDM's own.
+        pndm = PNDMScheduler.from_config(cfg)
+        pndm.set_timesteps(case["steps"])
+        note = {"pndm_timesteps": f64(pndm.timesteps)}
+        cls = DDIMScheduler
+    # from_config, as pipelines load a scheduler: keys another scheduler class owns are ignored.
+    return cls.from_config(cfg), note
+
+
+def frame(case, s):
+    """Per-level reference values and the pipeline ↔ gdf frame conversion."""
+    kind = type(s).__name__
+    n = case["steps"]
+    out = {}
+    if kind in ("DDIMScheduler", "DDPMScheduler"):
+        ts = [int(t) for t in s.timesteps.tolist()]
+        ratio = s.config.num_train_timesteps // n
+        ac = [float(s.alphas_cumprod[t]) for t in ts]
+        prev = ts[-1] - ratio
+        # DDPM's step to prev_t < 0 uses ᾱ = 1 (`self.one`); DDIM's its final_alpha_cumprod.
+        final = float(s.final_alpha_cumprod) if kind == "DDIMScheduler" else 1.0
+        ac.append(float(s.alphas_cumprod[prev]) if prev >= 0 else final)
+        out.update(timesteps=[float(t) for t in ts], alphas_cumprod=ac,
+                   a=[math.sqrt(v) for v in ac], b=[math.sqrt(1 - v) for v in ac],
+                   model_timestep=[float(t) for t in ts])
+        out["scale"] = [1.0] * (n + 1)  # pipeline latent = scale · gdf x
+    elif kind in ("EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "DPMSolverMultistepScheduler",
+                  "UniPCMultistepScheduler"):
+        sig = f64(s.sigmas)
+        a = [1 / math.sqrt(1 + v * v) for v in sig]
+        out.update(timesteps=f64(s.timesteps), sigmas=sig, a=a, b=[v * ai for v, ai in zip(sig, a)],
+                   model_timestep=f64(s.timesteps))
+        # Euler (and Euler ancestral) keep VE latents (x0 + σε), DPMSolver and UniPC VP ones.
+        euler = kind.startswith("Euler")
+        out["scale"] = [1 / ai for ai in a] if euler else [1.0] * (n + 1)
+        if euler:
+            out["init_noise_sigma"] = float(s.init_noise_sigma)
+    elif kind == "FlowMatchEulerDiscreteScheduler":
+        sig = f64(s.sigmas)
+        out.update(timesteps=f64(s.timesteps), sigmas=sig, a=[1 - v for v in sig], b=sig)
+        if case["pipeline"]["kind"] == "flux":
+            # pipeline_flux.py: timestep = t.expand(B).to(latents.dtype) / 1000, in float32 latents.
+            mt = (s.timesteps.to(torch.float32) / 1000).tolist()
+        else:
+            mt = s.timesteps.tolist()
+        out["model_timestep"] = [float(v) for v in mt]
+        out["scale"] = [1.0] * (n + 1)
+    elif kind == "EDMDPMSolverMultistepScheduler":
+        sd = s.config.sigma_data
+        sig = f64(s.sigmas)
+        a = [1 / math.sqrt(1 + (v / sd) ** 2) for v in sig]
+        out.update(timesteps=f64(s.timesteps), sigmas=sig, a=a, b=[v / sd * ai for v, ai in zip(sig, a)],
+                   model_timestep=f64(s.timesteps))
+        # pipeline latent x = x0 + σε; gdf's x is VP over x0/σ_data: x = σ_data/a · x_gdf.
+        out["scale"] = [sd / ai for ai in a]
+    elif kind == "DDPMWuerstchenScheduler":
+        ts = s.timesteps.to(torch.float32)
+        ac = f64(s._alpha_cumprod(ts, "cpu"))
+        out.update(timesteps=f64(ts), alphas_cumprod=ac, a=[math.sqrt(v) for v in ac],
+                   b=[math.sqrt(1 - v) for v in ac], model_timestep=f64(ts[:-1]))
+        # The inverse of the unclamped cosine at the clamped ᾱ (what a λ → t noise cond can give):
+        # t = acos(sqrt(ᾱ·c0))·(1+s)·2/π − s with c0 = cos(s/(1+s)·π/2)².
+        s0 = s.config.s
+        c0 = math.cos(s0 / (1 + s0) * math.pi / 2) ** 2
+        out["model_timestep_inverse"] = [math.acos(math.sqrt(v * c0)) * (1 + s0) * 2 / math.pi - s0
+                                         for v in ac[:-1]]
+        out["scale"] = [1.0] * (n + 1)
+    else:
+        raise ValueError(kind)
+    out["logsnr"] = [math.inf if b == 0 else -math.inf if a == 0 else 2 * (math.log(a) - math.log(b))
+                     for a, b in zip(out["a"], out["b"])]
+    return out
+
+
+def model_output(case, s, fr, i, x):
+    """The raw model output the scheduler expects when the model is the exact denoiser.
+    Returns (output, denoised) in the pipeline frame."""
+    kind = type(s).__name__
+    a, b, sc = fr["a"][i], fr["b"][i], fr["scale"][i]
+    if kind == "FlowMatchEulerDiscreteScheduler":
+        # The mixture is in the flow's x0 space; the VP-normalised input is x/√(a²+b²).
+        r = math.sqrt(a * a + b * b)
+        d = denoise(x / r, a / r, b / r)
+        return (x - d) / b, d  # velocity v = ε − x0 with x = (1−σ)x0 + σε
+    if kind == "EDMDPMSolverMultistepScheduler":
+        sd = s.config.sigma_data
+        sig = fr["sigmas"][i]
+        # The mixture lives in the pipeline's x0 space (x = x0 + σε).
+        ar = 1 / math.sqrt(1 + sig * sig)
+        d = denoise(x * ar, ar, sig * ar)
+        c_skip = sd**2 / (sig**2 + sd**2)
+        c_out = sig * sd / math.sqrt(sig**2 + sd**2)
+        return (d - c_skip * x) / c_out, d
+    xv = x / sc  # VP latents
+    d = denoise(xv, a, b)
+    eps = (xv - a * d) / b
+    pt = s.config.get("prediction_type", "epsilon")
+    if pt == "epsilon":
+        return eps, d
+    if pt == "v_prediction":
+        return a * eps - b * d, d
+    raise ValueError(pt)
+
+
+def run_case(case):
+    s, note = build(case)
+    n = case["steps"]
+    pk = case["pipeline"]
+    if pk["kind"] == "flux":
+        sig = np.linspace(1.0, 1 / n, n)
+        mu = calculate_shift(pk["image_seq_len"], s.config)
+        s.set_timesteps(sigmas=sig, mu=mu)
+    elif pk["kind"] == "sd3" and s.config.get("use_dynamic_shifting"):
+        s.set_timesteps(n, mu=calculate_shift(pk["image_seq_len"], s.config))
+    else:
+        s.set_timesteps(n)
+    fr = frame(case, s)
+    rng = np.random.default_rng(1234)
+    z = rng.standard_normal((BATCH, 2))
+    # The pipelines' `latents · init_noise_sigma` (flows and Würstchen: pure noise, no factor).
+    x = z * float(getattr(s, "init_noise_sigma", 1.0))
+    # Ancestral / SDE noise: the scheduler module's randn_tensor replaced by a seeded numpy
+    # draw that is recorded.
+    noise_log = []
+    nrng = np.random.default_rng(99)
+
+    def fake_randn(shape, generator=None, device=None, dtype=None, layout=None):
+        e = torch.from_numpy(nrng.standard_normal(tuple(shape)))
+        noise_log.append(e.clone())
+        return e.to(dtype)
+
+    mod = sys.modules[type(s).__module__]
+    if hasattr(mod, "randn_tensor"):
+        mod.randn_tensor = fake_randn
+    run = {"x_init": x.tolist(), "sample": [], "model_output": [], "denoised": [], "x": []}
+    xt = torch.from_numpy(x.copy())
+    ts = s.timesteps[:-1] if type(s).__name__ == "DDPMWuerstchenScheduler" else s.timesteps
+    for i, t in enumerate(ts):
+        xin = xt.numpy().astype(np.float64)
+        mo, d = model_output(case, s, fr, i, xin)
+        run["sample"].append(xin.reshape(-1).tolist())
+        run["model_output"].append(mo.reshape(-1).tolist())
+        run["denoised"].append(d.reshape(-1).tolist())
+        mo_t = torch.from_numpy(mo)
+        if type(s).__name__ == "DDPMWuerstchenScheduler":
+            out = s.step(mo_t, t.to(torch.float32).expand(BATCH), xt)
+        else:
+            out = s.step(mo_t, t, xt)
+        xt = out.prev_sample.to(torch.float64)
+        run["x"].append(xt.numpy().reshape(-1).tolist())
+    if noise_log and type(s).__name__ == "DDPMWuerstchenScheduler":
+        # The scheduler multiplies its draw by (prev_t != 0): record the noise it applied.
+        mask = [float(v != 0) for v in f64(s.timesteps[1:])]
+        run["noise"] = [(e * m).reshape(-1).tolist() for e, m in zip(noise_log, mask)]
+    elif noise_log:
+        run["noise"] = [e.reshape(-1).tolist() for e in noise_log]
+    out = {
+        "id": case["id"],
+        "model": case["model"],
+        "config": case["config"],
+        "pipeline": pk,
+        "steps": n,
+        "scheduler_run": type(s).__name__,
+        "grid": {k: v for k, v in fr.items()},
+        "run": run,
+        "mixture": MIX,
+    }
+    if note:
+        out["grid"].update(note)
+    return out
+
+
+def enc(v):
+    """Non-finite floats as the strings "inf", "-inf", "nan" (the golden README's encoding)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    if isinstance(v, dict):
+        return {k: enc(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [enc(x) for x in v]
+    return v
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    cases = [run_case(c) for c in CONFIGS]
+    with open(os.path.join(here, "golden.json"), "w") as f:
+        f.write("[\n")
+        f.write(",\n".join(json.dumps(enc(c), sort_keys=True, allow_nan=False) for c in cases))
+        f.write("\n]\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,343 @@
+//! `gdf::interop::diffusers::load`: every field it cannot honour is a typed error naming the
+//! field and its value; what it records instead of applying (thresholds, approximations,
+//! fields diffusers ignores too) is there.
+
+use gdf::interop::diffusers::{load, PipelineKind, Threshold};
+use gdf::schedule::Schedule;
+use gdf::GdfError;
+
+const SD: PipelineKind = PipelineKind::StableDiffusion;
+
+/// The error of loading `json`, which must be a `Config` error naming `field`; its message
+/// must quote `value`.
+fn config_err(json: &str, pipeline: PipelineKind, field: &str, value: &str) -> String {
+    let e = match load(json, pipeline) {
+        Ok(_) => panic!("{json} loaded, expected an error on `{field}`"),
+        Err(e) => e,
+    };
+    match &e {
+        GdfError::Config { field: f, .. } => assert_eq!(f, field, "{e}"),
+        other => panic!("expected a Config error on `{field}`, got {other:?}"),
+    }
+    let msg = e.to_string();
+    assert!(msg.contains(&format!("`{field}`")), "{msg}");
+    assert!(msg.contains(value), "{msg} should quote {value}");
+    msg
+}
+
+#[test]
+fn unknown_fields_and_classes_are_errors() {
+    config_err(
+        r#"{"_class_name": "DDIMScheduler", "beta_schedul": "linear"}"#,
+        SD,
+        "beta_schedul",
+        "\"linear\"",
+    );
+    let m = config_err(
+        r#"{"_class_name": "LCMScheduler"}"#,
+        SD,
+        "_class_name",
+        "LCMScheduler",
+    );
+    assert!(m.contains("DDIMScheduler"), "{m}");
+    config_err(r#"{"beta_start": 0.1}"#, SD, "_class_name", "null");
+    config_err(r#"[1, 2]"#, SD, "(file)", "[1,2]");
+    config_err(r#"{"_class_name": "#, SD, "(file)", "_class_name");
+}
+
+#[test]
+fn values_gdf_cannot_honour_are_errors() {
+    config_err(
+        r#"{"_class_name": "DDIMScheduler", "beta_start": "small"}"#,
+        SD,
+        "beta_start",
+        "\"small\"",
+    );
+    let m = config_err(
+        r#"{"_class_name": "EulerDiscreteScheduler", "timestep_spacing": "middle"}"#,
+        SD,
+        "timestep_spacing",
+        "\"middle\"",
+    );
+    assert_eq!(
+        m,
+        "config field `timestep_spacing` is \"middle\", expected one of \"linspace\", \
+         \"leading\", \"trailing\""
+    );
+    config_err(
+        r#"{"_class_name": "DDIMScheduler", "beta_schedule": "sigmoid"}"#,
+        SD,
+        "beta_schedule",
+        "\"sigmoid\"",
+    );
+    config_err(
+        r#"{"_class_name": "DDIMScheduler", "prediction_type": "flow_prediction"}"#,
+        SD,
+        "prediction_type",
+        "\"flow_prediction\"",
+    );
+    config_err(
+        r#"{"_class_name": "DDIMScheduler", "rescale_betas_zero_snr": true}"#,
+        SD,
+        "rescale_betas_zero_snr",
+        "true",
+    );
+    config_err(
+        r#"{"_class_name": "DPMSolverMultistepScheduler", "algorithm_type": "dpmsolver"}"#,
+        SD,
+        "algorithm_type",
+        "\"dpmsolver\"",
+    );
+    config_err(
+        r#"{"_class_name": "DDPMScheduler", "variance_type": "learned_range"}"#,
+        SD,
+        "variance_type",
+        "\"learned_range\"",
+    );
+    config_err(
+        r#"{"_class_name": "UniPCMultistepScheduler", "predict_x0": false}"#,
+        SD,
+        "predict_x0",
+        "false",
+    );
+    config_err(
+        r#"{"_class_name": "UniPCMultistepScheduler", "solver_type": "bh3"}"#,
+        SD,
+        "solver_type",
+        "\"bh3\"",
+    );
+    config_err(
+        r#"{"_class_name": "DPMSolverMultistepScheduler", "use_flow_sigmas": true}"#,
+        SD,
+        "use_flow_sigmas",
+        "true",
+    );
+    config_err(
+        r#"{"_class_name": "EulerDiscreteScheduler", "use_karras_sigmas": true,
+            "use_beta_sigmas": true}"#,
+        SD,
+        "use_karras_sigmas",
+        "true",
+    );
+    config_err(
+        r#"{"_class_name": "EulerDiscreteScheduler", "timestep_type": "continuous"}"#,
+        SD,
+        "timestep_type",
+        "\"continuous\"",
+    );
+    config_err(
+        r#"{"_class_name": "DDPMWuerstchenScheduler", "s": 0.008, "scaler": 2.0}"#,
+        PipelineKind::StableCascade { shift: 1.0 },
+        "scaler",
+        "2.0",
+    );
+    config_err(
+        r#"{"_class_name": "FlowMatchEulerDiscreteScheduler", "invert_sigmas": true}"#,
+        PipelineKind::Sd3 {
+            image_seq_len: None,
+        },
+        "invert_sigmas",
+        "true",
+    );
+    config_err(
+        r#"{"_class_name": "EDMDPMSolverMultistepScheduler", "sigma_schedule": "linear"}"#,
+        SD,
+        "sigma_schedule",
+        "\"linear\"",
+    );
+    // Numbers out of range keep their typed range errors.
+    let e = load(r#"{"_class_name": "DDIMScheduler", "beta_end": 1.5}"#, SD).unwrap_err();
+    assert!(
+        matches!(e, GdfError::OutOfRange { what: "beta_end", value, .. } if value == 1.5),
+        "{e:?}"
+    );
+    let e = load(
+        r#"{"_class_name": "FlowMatchEulerDiscreteScheduler", "shift_terminal": 1.5}"#,
+        PipelineKind::Sd3 {
+            image_seq_len: None,
+        },
+    )
+    .and_then(|l| l.grid(4))
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GdfError::OutOfRange {
+                what: "shift_terminal",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn the_pipeline_must_fit_the_scheduler() {
+    let flow = r#"{"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 3.0}"#;
+    config_err(flow, SD, "_class_name", "FlowMatchEulerDiscreteScheduler");
+    config_err(
+        r#"{"_class_name": "DDIMScheduler"}"#,
+        PipelineKind::Flux {
+            image_seq_len: 4096.0,
+        },
+        "_class_name",
+        "Flux",
+    );
+    config_err(
+        r#"{"_class_name": "FlowMatchEulerDiscreteScheduler", "use_dynamic_shifting": true}"#,
+        PipelineKind::Sd3 {
+            image_seq_len: None,
+        },
+        "use_dynamic_shifting",
+        "true",
+    );
+    // SD3's transformer takes σ·1000, Flux's σ: the same config, two noise conds.
+    use gdf::noise_cond::NoiseCond;
+    let sd3 = load(
+        flow,
+        PipelineKind::Sd3 {
+            image_seq_len: None,
+        },
+    )
+    .unwrap();
+    let flux = load(
+        flow,
+        PipelineKind::Flux {
+            image_seq_len: 4096.0,
+        },
+    )
+    .unwrap();
+    assert_eq!(sd3.framework.noise_cond.noise_cond(0.0f64), 500.0);
+    assert_eq!(flux.framework.noise_cond.noise_cond(0.0f64), 0.5);
+}
+
+#[test]
+fn ddim_needs_even_steps() {
+    // DDIM steps from t to t − N//n; linspace timesteps for 7 steps are uneven.
+    let l = load(
+        r#"{"_class_name": "DDIMScheduler", "timestep_spacing": "linspace"}"#,
+        SD,
+    )
+    .unwrap();
+    let e = l.grid(7).unwrap_err();
+    assert!(
+        matches!(&e, GdfError::Config { field, .. } if field == "timestep_spacing"),
+        "{e:?}"
+    );
+    // 10 steps over 1000: linspace rounds to 999, 888, …: uneven too; leading is fine.
+    assert!(l.grid(10).is_err());
+    let l = load(r#"{"_class_name": "DDIMScheduler"}"#, SD).unwrap();
+    let g = l.grid(10).unwrap();
+    assert_eq!(
+        g.timesteps.unwrap().to_f64(),
+        vec![900.0, 800.0, 700.0, 600.0, 500.0, 400.0, 300.0, 200.0, 100.0, 0.0]
+    );
+    // set_alpha_to_one defaults to true for DDIM: the last step goes to σ = 0.
+    assert_eq!(g.logsnr[10], f64::INFINITY);
+    assert!(l.grid(0).is_err());
+    assert!(l.grid(1001).is_err());
+    // PNDM's default is false: the last step goes to ᾱ₀.
+    let l = load(
+        r#"{"_class_name": "PNDMScheduler", "skip_prk_steps": true}"#,
+        SD,
+    )
+    .unwrap();
+    assert!(l.grid(10).unwrap().logsnr[10].is_finite());
+}
+
+#[test]
+fn thresholds_are_recorded_not_dropped() {
+    // DDIM's clip_sample defaults to true (range 1).
+    let l = load(r#"{"_class_name": "DDIMScheduler"}"#, SD).unwrap();
+    assert_eq!(l.threshold, Threshold::Clip { range: 1.0 });
+    assert!(l
+        .approximations
+        .iter()
+        .any(|a| a.field.contains("clip_sample")));
+    let l = load(
+        r#"{"_class_name": "DDIMScheduler", "clip_sample": true, "clip_sample_range": 1.5}"#,
+        SD,
+    )
+    .unwrap();
+    assert_eq!(l.threshold, Threshold::Clip { range: 1.5 });
+    let l = load(
+        r#"{"_class_name": "DPMSolverMultistepScheduler", "thresholding": true,
+            "dynamic_thresholding_ratio": 0.99, "sample_max_value": 1.5}"#,
+        SD,
+    )
+    .unwrap();
+    assert_eq!(
+        l.threshold,
+        Threshold::Dynamic {
+            ratio: 0.99,
+            max: 1.5
+        }
+    );
+    let l = load(
+        r#"{"_class_name": "DDIMScheduler", "clip_sample": false}"#,
+        SD,
+    )
+    .unwrap();
+    assert_eq!(l.threshold, Threshold::Off);
+    assert!(l.approximations.is_empty(), "{:?}", l.approximations);
+}
+
+#[test]
+fn ignored_fields_and_approximations_are_listed() {
+    // SDXL's shipped file carries DDIM/PNDM fields EulerDiscreteScheduler does not read.
+    let sdxl = r#"{"_class_name": "EulerDiscreteScheduler", "_diffusers_version": "0.19.0.dev0",
+        "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085,
+        "clip_sample": false, "interpolation_type": "linear", "num_train_timesteps": 1000,
+        "prediction_type": "epsilon", "sample_max_value": 1.0, "set_alpha_to_one": false,
+        "skip_prk_steps": true, "steps_offset": 1, "timestep_spacing": "leading",
+        "trained_betas": null, "use_karras_sigmas": false}"#;
+    let l = load(sdxl, SD).unwrap();
+    let mut ig = l.ignored.clone();
+    ig.sort();
+    assert_eq!(
+        ig,
+        [
+            "clip_sample",
+            "sample_max_value",
+            "set_alpha_to_one",
+            "skip_prk_steps"
+        ]
+    );
+    assert!(l.approximations.is_empty(), "{:?}", l.approximations);
+    // PNDM runs as DDIM: said so.
+    let l = load(
+        r#"{"_class_name": "PNDMScheduler", "skip_prk_steps": true}"#,
+        SD,
+    )
+    .unwrap();
+    assert!(
+        l.approximations
+            .iter()
+            .any(|a| a.field == "_class_name" && a.note.contains("PLMS")),
+        "{:?}",
+        l.approximations
+    );
+    // Euler with linspace spacing: fractional timesteps the noise cond does not reproduce.
+    let l = load(
+        r#"{"_class_name": "EulerDiscreteScheduler", "timestep_spacing": "linspace"}"#,
+        SD,
+    )
+    .unwrap();
+    assert_eq!(l.approximations.len(), 1, "{:?}", l.approximations);
+}
+
+#[test]
+fn stable_cascade_shift_moves_the_grid_by_2_ln_shift() {
+    // gdf's shift: λ' = λ − 2·ln k wherever the cosine's clamp is not active.
+    let cfg = r#"{"_class_name": "DDPMWuerstchenScheduler", "s": 0.008, "scaler": 1.0}"#;
+    let one = load(cfg, PipelineKind::StableCascade { shift: 1.0 }).unwrap();
+    let two = load(cfg, PipelineKind::StableCascade { shift: 2.0 }).unwrap();
+    let (g1, g2) = (one.grid(10).unwrap(), two.grid(10).unwrap());
+    for i in 2..9 {
+        let d = g1.logsnr[i] - g2.logsnr[i];
+        assert!((d - 2.0 * 2f64.ln()).abs() < 1e-12, "level {i}: {d}");
+    }
+    // The framework's schedule carries the same shift (training, diffuse).
+    let lam = two.framework.schedule.logsnr(0.5f64, 1.0).unwrap();
+    assert!((lam - g2.logsnr[5]).abs() < 1e-6);
+}

@@ -1,0 +1,497 @@
+//! The pipeline operations on the device (feature `wgpu`, `cuda` or `hip`), against the host
+//! `solver::Run` in f32 on the diffusers golden cases of `tests/pipeline_ops/golden.json`:
+//! clip_sample and dynamic thresholding (DDPM, DDIM, DPM-Solver multistep), the inpainting
+//! blend, img2img's truncated grid and noised start; the 16-bit packing against the `half`
+//! crate; a bf16-latent device run against the f32 device run and the host bf16 run.
+//!
+//! Without an adapter every test prints a skip message and passes, unless
+//! `GDF_REQUIRE_GPU=1`.
+#![cfg(any(feature = "wgpu", feature = "cuda", feature = "hip"))]
+
+mod common;
+
+use gdf::kernel::cubecl::prelude::Client;
+use gdf::kernel::cubecl::prelude::*;
+use gdf::kernel::cubecl::server::Handle;
+use gdf::kernel::solver::{DeviceNoise, DeviceRun};
+use gdf::kernel::Launches;
+use gdf::pipeline::half::{bf16, f16, Half, HalfRun};
+use gdf::pipeline::{strength, Inpaint, Threshold};
+use gdf::scaler::Vp;
+use gdf::solver::*;
+use gdf::target::Epsilon;
+use serde_json::Value;
+
+fn client() -> Option<Client> {
+    let got = std::panic::catch_unwind(|| gdf::kernel::cubecl::Device::default().client());
+    match got {
+        Ok(c) => Some(c),
+        Err(_) => {
+            if std::env::var("GDF_REQUIRE_GPU").as_deref() == Ok("1") {
+                panic!("GDF_REQUIRE_GPU=1 but no compute adapter was found");
+            }
+            eprintln!("skipping kernel test: no compute adapter found (set GDF_REQUIRE_GPU=1 to fail instead)");
+            None
+        }
+    }
+}
+
+fn up(c: &Client, x: &[f32]) -> Handle {
+    c.create_from_slice(f32::as_bytes(x))
+}
+fn down(c: &Client, h: &Handle) -> Vec<f32> {
+    f32::from_bytes(&c.read_one(h.clone()).unwrap()).to_vec()
+}
+fn f32s(x: &[f64]) -> Vec<f32> {
+    x.iter().map(|&v| v as f32).collect()
+}
+
+fn golden(kind: &str) -> Vec<Value> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/pipeline_ops/golden.json"
+    );
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    doc["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == kind)
+        .cloned()
+        .collect()
+}
+
+fn p(case: &Value, k: &str) -> f64 {
+    common::num(&case["params"][k]).unwrap()
+}
+
+/// Device within f32 rounding of the host f32 run.
+#[track_caller]
+fn close(id: &str, dev: &[f32], host: &[f32]) {
+    assert_eq!(dev.len(), host.len(), "{id}");
+    for (i, (&d, &h)) in dev.iter().zip(host).enumerate() {
+        assert!(
+            (d - h).abs() <= 2e-5 + 2e-5 * h.abs(),
+            "{id}: x[{i}] device {d}, host {h}"
+        );
+    }
+}
+
+fn solver_of(case: &Value) -> AnySolver {
+    match case["scheduler"].as_str().unwrap() {
+        "DDPMScheduler" => AnySolver::EulerAncestral(EulerAncestral::new()),
+        "DDIMScheduler" => AnySolver::Euler(Euler::new()),
+        "UniPCMultistepScheduler" => AnySolver::UniPc(UniPc::new()),
+        _ => AnySolver::DpmSolverMultistep(
+            DpmSolverMultistep::with(DpmSolverSettings {
+                order: case["params"]
+                    .get("solver_order")
+                    .map(|v| common::num(v).unwrap() as usize)
+                    .unwrap_or(2),
+                ..Default::default()
+            })
+            .unwrap(),
+        ),
+    }
+}
+
+fn threshold_of(case: &Value) -> Threshold {
+    let params = &case["params"];
+    if params["thresholding"] == true {
+        Threshold::dynamic(
+            p(case, "dynamic_thresholding_ratio"),
+            p(case, "sample_max_value"),
+        )
+        .unwrap()
+    } else if params["clip_sample"] == true {
+        Threshold::clip(p(case, "clip_sample_range")).unwrap()
+    } else {
+        Threshold::None
+    }
+}
+
+/// The generator's model, eps = c·x + w, in f32.
+fn eps(c: f32, w: &[f32], x: &[f32]) -> Vec<f32> {
+    x.iter().zip(w).map(|(&x, &w)| c * x + w).collect()
+}
+
+/// Runs a golden case on the host and on the device (f32), with the stage and the blend the
+/// case asks for; returns (device, host) and checks the launch counts.
+fn host_and_device(
+    c: &Client,
+    case: &Value,
+    inpaint: Option<Inpaint<f32>>,
+    id: &str,
+) -> (Vec<f32>, Vec<f32>) {
+    let inp = &case["input"];
+    let (shape, x_init) = common::arr(&inp["x_init"]).unwrap();
+    let x_init = f32s(&x_init);
+    let (batch, n) = (shape[0], x_init.len());
+    let per = n / batch;
+    let w = f32s(&common::arr(&inp["w"]).unwrap().1);
+    let cm = p(case, "c") as f32;
+    // The solver's recorded draws (threshold cases; an inpaint case's `noise` is its ε).
+    let noise: Vec<f32> = inp
+        .get("noise")
+        .filter(|_| case["kind"] == "threshold")
+        .map(|v| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|d| f32s(&common::flat(d).unwrap()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let grid = Grid::new(&Vp, &common::flat(&inp["logsnr"]).unwrap()).unwrap();
+    let th = if case["kind"] == "threshold" {
+        threshold_of(case)
+    } else {
+        Threshold::None
+    };
+    let rec = RecordedNoise::new(&noise, n, per);
+    let mut host = Run::new(solver_of(case), grid.clone(), x_init.clone(), batch, rec).unwrap();
+    host.set_threshold(th).unwrap();
+    host.set_inpaint(inpaint.clone()).unwrap();
+    while let Some(r) = host.next_eval().unwrap() {
+        let e = eps(cm, &w, r.x);
+        host.feed(&Epsilon, &e).unwrap();
+    }
+    let draws = noise.len() / n;
+    let dn = if draws > 0 {
+        DeviceNoise::Recorded(up(c, &noise), draws)
+    } else {
+        DeviceNoise::None
+    };
+    let mut dev =
+        DeviceRun::<f32, _>::new(c, solver_of(case), grid, &up(c, &x_init), batch, per, dn)
+            .unwrap();
+    dev.set_threshold(th).unwrap();
+    dev.set_inpaint(inpaint.as_ref()).unwrap();
+    let per_eval = if matches!(th, Threshold::Dynamic { .. }) {
+        3
+    } else {
+        1
+    };
+    while let Some(r) = dev.next_eval().unwrap() {
+        let e = eps(cm, &w, &down(c, &r.x));
+        let eh = up(c, &e);
+        let before = Launches::count();
+        dev.feed::<Epsilon>(&eh).unwrap();
+        assert_eq!(Launches::count() - before, per_eval, "{id}: launches");
+    }
+    (down(c, dev.x()), host.into_x())
+}
+
+#[test]
+fn thresholding_on_the_device_matches_the_host() {
+    let Some(c) = client() else { return };
+    let cases = golden("threshold");
+    assert_eq!(cases.len(), 9);
+    for case in &cases {
+        let id = format!("{} {}", case["scheduler"], case["params"]);
+        let (dev, host) = host_and_device(&c, case, None, &id);
+        close(&id, &dev, &host);
+        // And the f32 runs stay near diffusers' f64 golden.
+        let want = common::arr(&case["output"]["x"]).unwrap().1;
+        for (i, (&h, &w)) in host.iter().zip(&want).enumerate() {
+            assert!(
+                (h as f64 - w).abs() <= 1e-4 + 1e-4 * w.abs(),
+                "{id}: host f32 x[{i}] {h} vs golden {w}"
+            );
+        }
+    }
+}
+
+#[test]
+fn inpainting_on_the_device_matches_the_host() {
+    let Some(c) = client() else { return };
+    for case in golden("inpaint") {
+        let id = format!("inpaint {}", case["params"]);
+        let inp = &case["input"];
+        let (shape, image) = common::arr(&inp["image"]).unwrap();
+        let p = Inpaint::new(
+            f32s(&image),
+            f32s(&common::arr(&inp["noise"]).unwrap().1),
+            f32s(&common::arr(&inp["mask"]).unwrap().1),
+            shape[0],
+        )
+        .unwrap();
+        let (dev, host) = host_and_device(&c, &case, Some(p), &id);
+        close(&id, &dev, &host);
+        let want = common::arr(&case["output"]["x"]).unwrap().1;
+        for (&h, &w) in host.iter().zip(&want) {
+            assert!((h as f64 - w).abs() <= 1e-4 + 1e-4 * w.abs(), "{id}");
+        }
+    }
+}
+
+#[test]
+fn img2img_on_the_device_matches_the_host() {
+    let Some(c) = client() else { return };
+    for case in golden("img2img") {
+        let Some(xs) = case["output"].get("x_start") else {
+            continue;
+        };
+        let id = format!("img2img {}", case["params"]);
+        let inp = &case["input"];
+        let steps = p(&case, "steps") as usize;
+        let start = strength::diffusers_start(steps, p(&case, "strength")).unwrap();
+        let grid = Grid::new(&Vp, &common::flat(&inp["logsnr"]).unwrap())
+            .unwrap()
+            .tail(start)
+            .unwrap();
+        let (shape, image) = common::arr(&inp["image"]).unwrap();
+        let eps_v = f32s(&common::arr(&inp["noise"]).unwrap().1);
+        let x0 = strength::noised_start(&grid, &f32s(&image), &eps_v).unwrap();
+        let want = common::arr(xs).unwrap().1;
+        for (&g, &w) in x0.iter().zip(&want) {
+            assert!((g as f64 - w).abs() <= 1e-6 + 1e-6 * w.abs(), "{id}");
+        }
+        let batch = shape[0];
+        let per = image.len() / batch;
+        let model = |x: &[f32]| -> Vec<f32> { x.iter().map(|&v| 0.3 * v - 0.1).collect() };
+        let host = Run::new(Euler::new(), grid.clone(), x0.clone(), batch, NoNoise)
+            .unwrap()
+            .run(|x, _, d| {
+                d.copy_from_slice(&model(x));
+                Ok(())
+            })
+            .unwrap();
+        let mut dev = DeviceRun::<f32, _>::new(
+            &c,
+            Euler::new(),
+            grid,
+            &up(&c, &x0),
+            batch,
+            per,
+            DeviceNoise::None,
+        )
+        .unwrap();
+        assert_eq!(dev.total_evals(), steps - start);
+        while let Some(r) = dev.next_eval().unwrap() {
+            let d = up(&c, &model(&down(&c, &r.x)));
+            dev.feed_x0(&d).unwrap();
+        }
+        close(&id, &down(&c, dev.x()), &host);
+    }
+}
+
+#[test]
+fn half_packing_matches_the_half_crate() {
+    let Some(c) = client() else { return };
+    let mut s = 0x2545_F491u32;
+    let mut xs: Vec<f32> = Vec::new();
+    for _ in 0..100_001 {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        // Finite values over every exponent, plus the rounding boundaries of both formats.
+        let x = f32::from_bits(s & 0xBFFF_FFFF);
+        xs.push(x);
+        xs.push(f32::from_bits((s & 0xFFFF_0000) | 0x8000));
+        xs.push(f32::from_bits((s & 0xFFFF_E000) | 0x1000));
+    }
+    xs.extend([
+        0.0,
+        -0.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        65504.0,
+        65520.0,
+        6.0e-8,
+    ]);
+    let n = xs.len();
+    let xh = up(&c, &xs);
+    fn check<H: Half>(c: &Client, xh: &Handle, xs: &[f32], want: impl Fn(f32) -> (u16, f32)) {
+        let n = xs.len();
+        let packed = gdf::kernel::half::narrow::<H>(c, xh, n);
+        let words = u32::from_bytes(&c.read_one(packed.clone()).unwrap()).to_vec();
+        let back = down(c, &gdf::kernel::half::widen::<H>(c, &packed, n));
+        for (i, &x) in xs.iter().enumerate() {
+            let bits = (words[i / 2] >> (16 * (i % 2))) as u16;
+            let (wb, wf) = want(x);
+            if x.is_nan() {
+                // NaN stays NaN (the payload is not kept).
+                assert!(back[i].is_nan(), "{} of NaN {:#010x}", H::NAME, x.to_bits());
+                continue;
+            }
+            assert_eq!(bits, wb, "{} of {x:e} ({:#010x})", H::NAME, x.to_bits());
+            assert_eq!(back[i].to_bits(), wf.to_bits(), "{} back of {x:e}", H::NAME);
+        }
+    }
+    check::<bf16>(&c, &xh, &xs, |x| {
+        let h = bf16::from_f32(x);
+        (h.to_bits(), h.to_f32())
+    });
+    check::<f16>(&c, &xh, &xs, |x| {
+        let h = f16::from_f32(x);
+        (h.to_bits(), h.to_f32())
+    });
+    assert!(n > 300_000);
+}
+
+/// The exact denoiser of N(μ, s²) data, per element.
+fn mixture(mu: &[f32], s2: f32, x: &[f32], a: f32, b: f32) -> Vec<f32> {
+    x.iter()
+        .zip(mu)
+        .map(|(&x, &m)| (s2 * a * x + b * b * m) / (s2 * a * a + b * b))
+        .collect()
+}
+
+/// A bf16-latent run on the device (the latent rounded to bf16 inside each step's launch, the
+/// model's input and output packed bf16) against the f32 device run: within 3e-2 (the host's
+/// documented bf16 tolerance, tests/pipeline_ops.rs); and against the host bf16 run
+/// ([`HalfRun`]) within f32 rounding, up to one bf16 ulp where a rounding tie breaks
+/// differently.
+#[test]
+fn bf16_latent_run_on_the_device_stays_near_the_f32_run() {
+    let Some(c) = client() else { return };
+    let (batch, per) = (2, 2048);
+    let n = batch * per;
+    let mu: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.37).sin() * 1.5).collect();
+    let x_init: Vec<f32> = (0..n)
+        .map(|i| bf16::from_f32(((i as f32) * 1.13).cos() * 2.0).to_f32())
+        .collect();
+    let lams: Vec<f64> = (0..24)
+        .map(|i| -8.0 + i as f64 * 16.0 / 23.0)
+        .chain([f64::INFINITY])
+        .collect();
+    let grid = Grid::new(&Vp, &lams).unwrap();
+    let s2 = 0.04f32;
+    let run_dev = |half: bool| -> Vec<f32> {
+        let mut dev = DeviceRun::<f32, _>::new(
+            &c,
+            DpmPP2M::new(),
+            grid.clone(),
+            &up(&c, &x_init),
+            batch,
+            per,
+            DeviceNoise::None,
+        )
+        .unwrap();
+        if half {
+            dev.set_half_storage(Some(true));
+        }
+        while let Some(r) = dev.next_eval().unwrap() {
+            let (a, b) = (r.level.a as f32, r.level.b as f32);
+            let d = if half {
+                // The model sees bf16 bytes and answers in bf16 bytes.
+                let packed = gdf::kernel::half::narrow::<bf16>(&c, &r.x, n);
+                let words = u32::from_bytes(&c.read_one(packed).unwrap()).to_vec();
+                let x: Vec<f32> = (0..n)
+                    .map(|i| bf16::from_bits((words[i / 2] >> (16 * (i % 2))) as u16).to_f32())
+                    .collect();
+                let out: Vec<u16> = mixture(&mu, s2, &x, a, b)
+                    .iter()
+                    .map(|&v| bf16::from_f32(v).to_bits())
+                    .collect();
+                let words: Vec<u32> = out
+                    .chunks(2)
+                    .map(|p| p[0] as u32 | (p[1] as u32) << 16)
+                    .collect();
+                let packed = c.create_from_slice(u32::as_bytes(&words));
+                gdf::kernel::half::widen::<bf16>(&c, &packed, n)
+            } else {
+                up(&c, &mixture(&mu, s2, &down(&c, &r.x), a, b))
+            };
+            dev.feed_x0(&d).unwrap();
+        }
+        down(&c, dev.x())
+    };
+    let f32_dev = run_dev(false);
+    let bf_dev = run_dev(true);
+    let err = bf_dev
+        .iter()
+        .zip(&f32_dev)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    eprintln!("device bf16 run: max |x − x_f32| = {err:e}");
+    assert!(err <= 3e-2 && err > 0.0, "{err}");
+    assert!(bf_dev.iter().all(|&v| bf16::from_f32(v).to_f32() == v));
+    let xh: Vec<bf16> = x_init.iter().map(|&v| bf16::from_f32(v)).collect();
+    let host = HalfRun::new(DpmPP2M::new(), grid.clone(), &xh, batch, NoNoise)
+        .unwrap()
+        .run(|x: &[bf16], l, d: &mut [bf16]| {
+            let xf: Vec<f32> = x.iter().map(|h| h.to_f32()).collect();
+            for (o, v) in d
+                .iter_mut()
+                .zip(mixture(&mu, s2, &xf, l.a as f32, l.b as f32))
+            {
+                *o = bf16::from_f32(v);
+            }
+            Ok(())
+        })
+        .unwrap();
+    let mut off = 0;
+    for (i, (&d, h)) in bf_dev.iter().zip(&host).enumerate() {
+        let h = h.to_f32();
+        let ulp = bf16::from_bits(bf16::from_f32(h.abs()).to_bits() + 1).to_f32() - h.abs();
+        assert!((d - h).abs() <= ulp * 1.01, "x[{i}]: device {d}, host {h}");
+        off += (d != h) as usize;
+    }
+    eprintln!("device vs host bf16 run: {off} of {n} elements one ulp apart");
+}
+
+/// The device's dynamic-thresholding scales are the host's bit for bit: a single step to
+/// λ = +∞ returns the thresholded x0 itself, so device and host must agree exactly, for sample
+/// sizes that are and are not multiples of the 256 units, repeated values, and quantiles at
+/// both ends.
+#[test]
+fn dynamic_threshold_scales_match_the_host_bit_for_bit() {
+    let Some(c) = client() else { return };
+    let grid = Grid::new(&Vp, &[0.5, f64::INFINITY]).unwrap();
+    let mut s = 0x1234_5678u32;
+    for (batch, per) in [(3usize, 1000usize), (2, 256), (1, 1), (4, 777)] {
+        let n = batch * per;
+        let d: Vec<f32> = (0..n)
+            .map(|i| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                let v = (s >> 8) as f32 / (1u32 << 24) as f32 * 8.0 - 4.0;
+                if i % 7 == 0 {
+                    2.5 // ties in the order statistics
+                } else {
+                    v
+                }
+            })
+            .collect();
+        for ratio in [0.0, 0.3, 0.5, 0.995, 1.0] {
+            let th = Threshold::dynamic(ratio, 3.0).unwrap();
+            let x = vec![0.0f32; n];
+            let mut host = Run::new(Euler::new(), grid.clone(), x.clone(), batch, NoNoise).unwrap();
+            host.set_threshold(th).unwrap();
+            let host = host
+                .run(|_, _, o| {
+                    o.copy_from_slice(&d);
+                    Ok(())
+                })
+                .unwrap();
+            let mut reference = d.clone();
+            th.apply(&mut reference, batch).unwrap();
+            assert_eq!(host, reference, "host run vs Threshold::apply");
+            let mut dev = DeviceRun::<f32, _>::new(
+                &c,
+                Euler::new(),
+                grid.clone(),
+                &up(&c, &x),
+                batch,
+                per,
+                DeviceNoise::None,
+            )
+            .unwrap();
+            dev.set_threshold(th).unwrap();
+            while dev.next_eval().unwrap().is_some() {
+                dev.feed_x0(&up(&c, &d)).unwrap();
+            }
+            let got = down(&c, dev.x());
+            for (i, (g, h)) in got.iter().zip(&host).enumerate() {
+                assert_eq!(
+                    g.to_bits(),
+                    h.to_bits(),
+                    "batch {batch} per {per} ratio {ratio}: x[{i}] device {g}, host {h}"
+                );
+            }
+        }
+    }
+}
