@@ -6,7 +6,7 @@
 //! Vulkan device and without `GDF_REQUIRE_GPU`, the tests say so and pass).
 #![cfg(feature = "wgpu")]
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::tanh;
 use burn::tensor::{Device, DeviceKind, Tensor, TensorData};
@@ -249,4 +249,77 @@ fn device_solver_with_a_burn_model_matches_the_host() {
         e <= 1e-4 * scale.max(1.0),
         "device and host samples differ by {e}"
     );
+}
+
+/// A training step on burn's wgpu autodiff device fed by the device `diffuse` (its output
+/// buffers used as they are) gives the gradients of the same step on ndarray fed by the host
+/// `diffuse`.
+#[test]
+fn a_training_step_fed_by_the_device_diffuse_has_the_host_gradients() {
+    let Some(dev) = wgpu() else { return };
+    let g = TrainV::default();
+    let emb = Embedding::octaves(4, 1.0);
+    // The same weights as parameters (tracking gradients) on each autodiff device.
+    let din = 2 + emb.width();
+    let wa: Vec<f32> = (0..din * 16)
+        .map(|i| ((i * 31 % 41) as f32 / 41.0 - 0.5) * 0.6)
+        .collect();
+    let wb: Vec<f32> = (0..16 * 2)
+        .map(|i| ((i * 17 % 23) as f32 / 23.0 - 0.5) * 0.8)
+        .collect();
+    let net_on = |d: &Device| Net {
+        a: Linear {
+            weight: Param::from_tensor(Tensor::from_data(
+                TensorData::new(wa.clone(), [din, 16]),
+                d,
+            )),
+            bias: Some(Param::from_tensor(Tensor::from_data(
+                TensorData::new(vec![0.1f32; 16], [16]),
+                d,
+            ))),
+        },
+        b: Linear {
+            weight: Param::from_tensor(Tensor::from_data(TensorData::new(wb.clone(), [16, 2]), d)),
+            bias: None,
+        },
+    };
+    let host_net = net_on(&host_dev().autodiff());
+    let gpu_net = net_on(&dev.clone().autodiff());
+    let b = 128;
+    let x0h: Vec<f32> = (0..b * 2)
+        .map(|i| ((i * 53 % 97) as f32 / 40.0) - 1.2)
+        .collect();
+
+    let x0 = Tensor::<2>::from_data(TensorData::new(x0h.clone(), [b, 2]), &dev);
+    let d = device::diffuse(&g, x0, 21).unwrap();
+    let pred = gpu_net.forward(&emb, d.noised.autodiff(), d.noise_cond.autodiff());
+    let loss = gdf_burn::weighted_loss(pred, d.target.autodiff(), d.loss_weight.autodiff());
+    let grads = loss.weighted.backward();
+    let gd = to_vec(gpu_net.a.weight.val().grad(&grads).unwrap(), "grad").unwrap();
+
+    let x0 = Tensor::<2>::from_data(TensorData::new(x0h, [b, 2]), &host_dev().autodiff());
+    let h = gdf_burn::diffuse(
+        &g,
+        x0,
+        &DiffuseArgs {
+            seed: 21,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let pred = host_net.forward(&emb, h.noised, h.noise_cond);
+    let loss = gdf_burn::weighted_loss(pred, h.target, h.loss_weight);
+    let grads = loss.weighted.backward();
+    let gh = to_vec(host_net.a.weight.val().grad(&grads).unwrap(), "grad").unwrap();
+
+    let e = max_abs(&gd, &gh);
+    let scale = gh.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    eprintln!("first-layer gradient, wgpu (device diffuse) vs ndarray (host diffuse): max |Δ| {e:.2e} (max |g| {scale:.2e})");
+    assert!(scale > 1e-4, "degenerate gradient");
+    assert!(e <= 1e-3 * scale, "gradients differ by {e}");
+}
+
+#[allow(deprecated)]
+fn host_dev() -> Device {
+    Device::ndarray()
 }
