@@ -247,13 +247,19 @@ fn ddim_needs_even_steps() {
 
 #[test]
 fn thresholds_are_recorded_not_dropped() {
-    // DDIM's clip_sample defaults to true (range 1).
+    // DDIM's clip_sample defaults to true (range 1): the pipeline stage a run applies.
     let l = load(r#"{"_class_name": "DDIMScheduler"}"#, SD).unwrap();
     assert_eq!(l.threshold, Threshold::Clip { range: 1.0 });
-    assert!(l
-        .approximations
-        .iter()
-        .any(|a| a.field.contains("clip_sample")));
+    // Out-of-range values are refused by name.
+    let e = load(
+        r#"{"_class_name": "DDIMScheduler", "thresholding": true, "dynamic_thresholding_ratio": 1.5}"#,
+        SD,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, GdfError::Config { field, .. } if field == "dynamic_thresholding_ratio"),
+        "{e}"
+    );
     let l = load(
         r#"{"_class_name": "DDIMScheduler", "clip_sample": true, "clip_sample_range": 1.5}"#,
         SD,
@@ -270,7 +276,7 @@ fn thresholds_are_recorded_not_dropped() {
         l.threshold,
         Threshold::Dynamic {
             ratio: 0.99,
-            max: 1.5
+            max_value: 1.5
         }
     );
     let l = load(
@@ -278,7 +284,7 @@ fn thresholds_are_recorded_not_dropped() {
         SD,
     )
     .unwrap();
-    assert_eq!(l.threshold, Threshold::Off);
+    assert_eq!(l.threshold, Threshold::None);
     assert!(l.approximations.is_empty(), "{:?}", l.approximations);
 }
 

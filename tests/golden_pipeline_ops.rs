@@ -7,34 +7,13 @@
 
 mod common;
 
+use common::pipeline::{cases, golden, p, threshold_of};
 use common::*;
 use gdf::pipeline::{strength, Inpaint, Threshold};
 use gdf::scaler::Vp;
 use gdf::solver::*;
 use gdf::target::Epsilon;
 use serde_json::Value;
-
-fn golden() -> Vec<Value> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/pipeline_ops/golden.json"
-    );
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("golden file"))
-        .expect("golden json");
-    assert_eq!(doc["version"], 1);
-    assert!(doc["command"].as_str().unwrap().contains("gen.py"));
-    doc["cases"].as_array().expect("cases").clone()
-}
-
-fn cases(kind: &str) -> Vec<Value> {
-    let v: Vec<Value> = golden().into_iter().filter(|c| c["kind"] == kind).collect();
-    assert!(!v.is_empty(), "no {kind} case");
-    v
-}
-
-fn p(case: &Value, k: &str) -> f64 {
-    num(&case["params"][k]).unwrap_or_else(|e| panic!("param {k}: {e}"))
-}
 
 fn grid(case: &Value) -> Grid {
     Grid::new(&Vp, &flat(&case["input"]["logsnr"]).unwrap()).unwrap()
@@ -198,21 +177,6 @@ fn inpaint_blend_matches_the_diffusers_loop() {
         ck.all("x", run.x(), &want, F64_TOL);
         eprintln!("{id}: final x error {:.1e}", err(run.x(), &want));
         finish(&id, ck);
-    }
-}
-
-fn threshold_of(case: &Value) -> Threshold {
-    let params = &case["params"];
-    if params["thresholding"] == true {
-        Threshold::dynamic(
-            p(case, "dynamic_thresholding_ratio"),
-            p(case, "sample_max_value"),
-        )
-        .unwrap()
-    } else if params["clip_sample"] == true {
-        Threshold::clip(num(&params["clip_sample_range"]).unwrap_or(1.0)).unwrap()
-    } else {
-        Threshold::None
     }
 }
 

@@ -9,20 +9,6 @@ use gdf::kernel::cubecl::prelude::Client;
 use gdf::kernel::eval;
 use gdf::noise::{self, Purpose};
 
-fn client() -> Option<Client> {
-    let got = std::panic::catch_unwind(|| gdf::kernel::cubecl::Device::default().client());
-    match got {
-        Ok(c) => Some(c),
-        Err(_) => {
-            if std::env::var("GDF_REQUIRE_GPU").as_deref() == Ok("1") {
-                panic!("GDF_REQUIRE_GPU=1 but no compute adapter was found");
-            }
-            eprintln!("skipping kernel test: no compute adapter found (set GDF_REQUIRE_GPU=1 to fail instead)");
-            None
-        }
-    }
-}
-
 #[test]
 fn device_noise_equals_host_noise() {
     let Some(c) = client() else { return };
@@ -50,6 +36,7 @@ fn device_noise_equals_host_noise() {
 // Framework kernels on the golden configurations.
 
 mod common;
+use common::device::{client, down, f32s, f64s, up};
 
 use gdf::framework::{DiffuseArgs, DiffuseOut, Gdf};
 use gdf::kernel::component::*;
@@ -75,16 +62,6 @@ type Rf =
     Gdf<sch::RectifiedFlows, scl::Lerp, tg::RectifiedFlows, ncd::RectifiedFlows, lw::Constant, f64>;
 type Stretched = Gdf<sch::Cosine, scl::Stretched<scl::Vp>, tg::X0, ncd::Sigmoid, lw::Snr, f64>;
 
-fn up(c: &Client, x: &[f32]) -> Handle {
-    c.create_from_slice(f32::as_bytes(x))
-}
-fn down(c: &Client, h: &Handle) -> Vec<f32> {
-    f32::from_bytes(&c.read_one(h.clone()).unwrap()).to_vec()
-}
-fn f32s(x: &[f64]) -> Vec<f32> {
-    x.iter().map(|&v| v as f32).collect()
-}
-
 /// `|got − want| ≤ atol + rtol·|want|`, NaN/inf positions equal.
 #[track_caller]
 fn assert_close(what: &str, got: &[f32], want: &[f64], rtol: f64, atol: f64) {
@@ -103,10 +80,6 @@ fn assert_close(what: &str, got: &[f32], want: &[f64], rtol: f64, atol: f64) {
             "{what}[{i}]: device {g} vs {w} (rtol {rtol}, atol {atol})"
         );
     }
-}
-
-fn f64s(x: &[f32]) -> Vec<f64> {
-    x.iter().map(|&v| v as f64).collect()
 }
 
 /// Host f32 diffuse of a golden case vs the device kernel vs the golden numbers.

@@ -9,6 +9,8 @@
 #![cfg(any(feature = "wgpu", feature = "cuda", feature = "hip"))]
 
 mod common;
+use common::device::{client, down, f32s, up};
+use common::pipeline::{cases as golden, p, threshold_of};
 
 use gdf::kernel::cubecl::prelude::Client;
 use gdf::kernel::cubecl::prelude::*;
@@ -21,49 +23,6 @@ use gdf::scaler::Vp;
 use gdf::solver::*;
 use gdf::target::Epsilon;
 use serde_json::Value;
-
-fn client() -> Option<Client> {
-    let got = std::panic::catch_unwind(|| gdf::kernel::cubecl::Device::default().client());
-    match got {
-        Ok(c) => Some(c),
-        Err(_) => {
-            if std::env::var("GDF_REQUIRE_GPU").as_deref() == Ok("1") {
-                panic!("GDF_REQUIRE_GPU=1 but no compute adapter was found");
-            }
-            eprintln!("skipping kernel test: no compute adapter found (set GDF_REQUIRE_GPU=1 to fail instead)");
-            None
-        }
-    }
-}
-
-fn up(c: &Client, x: &[f32]) -> Handle {
-    c.create_from_slice(f32::as_bytes(x))
-}
-fn down(c: &Client, h: &Handle) -> Vec<f32> {
-    f32::from_bytes(&c.read_one(h.clone()).unwrap()).to_vec()
-}
-fn f32s(x: &[f64]) -> Vec<f32> {
-    x.iter().map(|&v| v as f32).collect()
-}
-
-fn golden(kind: &str) -> Vec<Value> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/pipeline_ops/golden.json"
-    );
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    doc["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["kind"] == kind)
-        .cloned()
-        .collect()
-}
-
-fn p(case: &Value, k: &str) -> f64 {
-    common::num(&case["params"][k]).unwrap()
-}
 
 /// Device within f32 rounding of the host f32 run.
 #[track_caller]
@@ -92,21 +51,6 @@ fn solver_of(case: &Value) -> AnySolver {
             })
             .unwrap(),
         ),
-    }
-}
-
-fn threshold_of(case: &Value) -> Threshold {
-    let params = &case["params"];
-    if params["thresholding"] == true {
-        Threshold::dynamic(
-            p(case, "dynamic_thresholding_ratio"),
-            p(case, "sample_max_value"),
-        )
-        .unwrap()
-    } else if params["clip_sample"] == true {
-        Threshold::clip(p(case, "clip_sample_range")).unwrap()
-    } else {
-        Threshold::None
     }
 }
 

@@ -2,6 +2,9 @@
 //! their specs, and comparing numbers with the README's tolerances.
 #![allow(dead_code)]
 
+#[cfg(any(feature = "wgpu", feature = "cuda", feature = "hip"))]
+pub mod device;
+pub mod pipeline;
 pub mod solvers;
 
 use std::path::PathBuf;

@@ -240,12 +240,21 @@ pub(super) fn threshold_of(f: &mut Fields, clip_default: Option<bool>) -> Result
         Some(d) => (f.flag("clip_sample", d)?, f.f64("clip_sample_range", 1.0)?),
         None => (false, 1.0),
     };
+    // The stage's own checks, reported against the config's field names.
+    fn named(field: &'static str, v: f64) -> impl Fn(GdfError) -> GdfError {
+        move |e| cfg_err(field, &Value::from(v), e.to_string())
+    }
     Ok(if thresholding {
-        Threshold::Dynamic { ratio, max }
+        Threshold::dynamic(ratio, 1.0).map_err(named("dynamic_thresholding_ratio", ratio))?;
+        Threshold::dynamic(0.5, max).map_err(named("sample_max_value", max))?;
+        Threshold::Dynamic {
+            ratio,
+            max_value: max,
+        }
     } else if clip {
-        Threshold::Clip { range }
+        Threshold::clip(range).map_err(named("clip_sample_range", range))?
     } else {
-        Threshold::Off
+        Threshold::None
     })
 }
 

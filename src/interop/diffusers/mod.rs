@@ -96,26 +96,10 @@ pub enum PipelineKind {
 }
 
 /// x0 clipping or dynamic thresholding a config asks for (`clip_sample`,
-/// `clip_sample_range`, `thresholding`, `dynamic_thresholding_ratio`, `sample_max_value`).
-/// The loaded solver does not apply it: it belongs to an x0 post-process stage.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Threshold {
-    /// None.
-    Off,
-    /// `x0.clamp(−range, range)`.
-    Clip {
-        /// `clip_sample_range`.
-        range: f64,
-    },
-    /// Imagen's dynamic thresholding: `s = quantile(|x0|, ratio)` per sample, clamped to
-    /// `[1, max]`, then `x0.clamp(−s, s)/s`.
-    Dynamic {
-        /// `dynamic_thresholding_ratio`.
-        ratio: f64,
-        /// `sample_max_value`.
-        max: f64,
-    },
-}
+/// `clip_sample_range`, `thresholding`, `dynamic_thresholding_ratio`, `sample_max_value`):
+/// the pipeline stage [`crate::pipeline::Threshold`], which a solver run applies to x0 before
+/// its update (`Run::set_threshold`, `DeviceRun::set_threshold`).
+pub use crate::pipeline::Threshold;
 
 /// The timestep the model's network takes (what the framework's noise cond computes).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -190,7 +174,7 @@ pub struct Loaded {
     pub timestep: ModelTimestep,
     /// How the pipeline's latents relate to gdf's `x`.
     pub frame: LatentFrame,
-    /// x0 clipping / thresholding, for an x0 post-process stage.
+    /// x0 clipping / thresholding: give it to the run's `set_threshold`.
     pub threshold: Threshold,
     /// Where gdf departs from diffusers.
     pub approximations: Vec<Approximation>,
@@ -333,14 +317,6 @@ pub fn load(json: &str, pipeline: PipelineKind) -> Result<Loaded> {
         "DDPMWuerstchenScheduler" => wuerstchen(&mut f, &mut notes, &class, pipeline)?,
         _ => return Err(cfg_err("_class_name", &Value::String(class), SUPPORTED)),
     };
-    if threshold != Threshold::Off {
-        notes.push(approx(
-            "clip_sample / thresholding",
-            format!("{threshold:?}"),
-            "recorded in `threshold`; the loaded solver does not apply it (apply it to x0 \
-             before the solver's update)",
-        ));
-    }
     let ignored = f.finish(&class)?;
     Ok(Loaded {
         class_name: class,

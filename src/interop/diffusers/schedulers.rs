@@ -83,7 +83,7 @@ pub(super) fn ddim_family(
                  not run: the whole run is DDIM",
             ));
         }
-        Threshold::Off
+        Threshold::None
     } else {
         threshold_of(f, Some(true))?
     };
@@ -151,7 +151,7 @@ pub(super) fn discrete_family(
     let (solver, threshold) = if ancestral {
         (
             AnySolver::EulerAncestral(EulerAncestral::new()),
-            Threshold::Off,
+            Threshold::None,
         )
     } else if unipc {
         if !f.flag("predict_x0", true)? {
@@ -233,7 +233,7 @@ pub(super) fn discrete_family(
         }
         (
             AnySolver::EulerDiscrete(EulerDiscrete::new()),
-            Threshold::Off,
+            Threshold::None,
         )
     } else {
         s.lambda_min_clipped = f.f64("lambda_min_clipped", f64::NEG_INFINITY)?;
@@ -412,7 +412,7 @@ pub(super) fn flow_matching(
         },
         ModelTimestep::FlowSigma { scale },
         LatentFrame::Flow,
-        Threshold::Off,
+        Threshold::None,
     ))
 }
 
@@ -531,7 +531,7 @@ pub(super) fn wuerstchen(
         GridSpec::Cosine { schedule: sched },
         ModelTimestep::CosineT,
         LatentFrame::Vp,
-        Threshold::Off,
+        Threshold::None,
     ))
 }
 

@@ -1,0 +1,40 @@
+//! Device-test plumbing (features `wgpu`, `cuda`, `hip`): the client, uploads and downloads.
+
+use gdf::kernel::cubecl::prelude::*;
+use gdf::kernel::cubecl::server::Handle;
+
+/// The default device's client; `None` (the test is skipped) without an adapter, unless
+/// `GDF_REQUIRE_GPU=1`, where a missing adapter fails the test.
+pub fn client() -> Option<Client> {
+    let got = std::panic::catch_unwind(|| gdf::kernel::cubecl::Device::default().client());
+    match got {
+        Ok(c) => Some(c),
+        Err(_) => {
+            if std::env::var("GDF_REQUIRE_GPU").as_deref() == Ok("1") {
+                panic!("GDF_REQUIRE_GPU=1 but no compute adapter was found");
+            }
+            eprintln!("skipping kernel test: no compute adapter found (set GDF_REQUIRE_GPU=1 to fail instead)");
+            None
+        }
+    }
+}
+
+/// Uploads f32 values.
+pub fn up(c: &Client, x: &[f32]) -> Handle {
+    c.create_from_slice(f32::as_bytes(x))
+}
+
+/// Reads f32 values back.
+pub fn down(c: &Client, h: &Handle) -> Vec<f32> {
+    f32::from_bytes(&c.read_one(h.clone()).unwrap()).to_vec()
+}
+
+/// f64 → f32.
+pub fn f32s(x: &[f64]) -> Vec<f32> {
+    x.iter().map(|&v| v as f32).collect()
+}
+
+/// f32 → f64.
+pub fn f64s(x: &[f32]) -> Vec<f64> {
+    x.iter().map(|&v| v as f64).collect()
+}
