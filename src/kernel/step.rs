@@ -605,7 +605,7 @@ pub fn duplicate<F: Float + CubeElement>(client: &Client, x: &Handle, xx: &Handl
 /// Any closure `FnMut(&Client, &Handle, &Handle, usize, bool, &Handle) -> R` is a model,
 /// where `R` is `()` (wrote into `out`), a [`Handle`] (its own output), a [`DeviceOutput`],
 /// or a `Result<_, E>` of one of these (`E: std::error::Error`); an error stops the run with
-/// [`GdfError::Model`](crate::GdfError::Model) naming the step.
+/// [`GdfError::Model`] naming the step.
 pub trait DeviceModel {
     /// The model's error ([`core::convert::Infallible`] if it cannot fail).
     type Error: std::error::Error;
