@@ -31,6 +31,19 @@ fn copy_kernel(src: &[f32], dst: &mut [f32]) {
     }
 }
 
+/// The same copy with `N`-value vector loads and stores (`N = 4`: 16-byte accesses, the widest
+/// both wgpu's vec4 and CUDA's 128-bit loads take): the practical ceiling a vectorised kernel
+/// can reach through this runtime.
+#[cube(launch_unchecked)]
+fn copy_vec_kernel<N: Size>(src: &[Vector<f32, N>], dst: &mut [Vector<f32, N>]) {
+    if ABSOLUTE_POS < src.len() {
+        dst[ABSOLUTE_POS] = src[ABSOLUTE_POS];
+    }
+}
+
+/// Vector width of [`copy_vec_kernel`].
+const VEC: usize = 4;
+
 fn kernels(c: &mut Criterion) {
     let client = match std::panic::catch_unwind(|| gdf::kernel::cubecl::Device::default().client())
     {
@@ -58,7 +71,8 @@ fn kernels(c: &mut Criterion) {
     // The bandwidth reference: a plain copy of n values (the bytes diffuse moves) and of 2n
     // values (the bytes of the guided step without rescale).
     for len in [n, 2 * n] {
-        let (src, dst) = (up(&vec![1.0f32; len]), client.empty(4 * len));
+        let values: Vec<f32> = (0..len).map(|i| (i % 65_521) as f32).collect();
+        let (src, dst) = (up(&values), client.empty(4 * len));
         let dim = CubeDim::new_1d(256);
         let count = gdf::kernel::cubecl::calculate_cube_count_elemwise(&client, len, dim);
         g.throughput(Throughput::Bytes((8 * len) as u64));
@@ -74,6 +88,34 @@ fn kernels(c: &mut Criterion) {
                         BufferArg::from_raw_parts(dst.clone(), len),
                     )
                 };
+                sync();
+            })
+        });
+        // The same bytes with 16-byte vector accesses (`len` is a multiple of VEC here).
+        let lines = len / VEC;
+        let count = gdf::kernel::cubecl::calculate_cube_count_elemwise(&client, lines, dim);
+        let launch_vec = |dst: &gdf::kernel::cubecl::server::Handle| {
+            // SAFETY: both buffers hold `len / VEC` vectors of VEC f32 values and the kernel
+            // bounds-checks.
+            unsafe {
+                copy_vec_kernel::launch_unchecked(
+                    &client,
+                    count.clone(),
+                    dim,
+                    VEC,
+                    BufferArg::from_raw_parts(src.clone(), lines),
+                    BufferArg::from_raw_parts(dst.clone(), lines),
+                )
+            };
+        };
+        // The vectorised copy copies (checked once, into zeros, outside the timing).
+        let probe = up(&vec![0.0f32; len]);
+        launch_vec(&probe);
+        let copied = f32::from_bytes(&client.read_one(probe).unwrap()).to_vec();
+        assert!(copied == values, "the vectorised copy is wrong");
+        g.bench_function(BenchmarkId::new("copy_vec4", len), |bench| {
+            bench.iter(|| {
+                launch_vec(&dst);
                 sync();
             })
         });
