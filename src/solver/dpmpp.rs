@@ -4,8 +4,8 @@
 use crate::error::{GdfError, Result};
 
 use super::{
-    anc_fo, anc_split, check_finite_start, check_min_steps, check_nonneg, check_order, check_pos,
-    chi, half_step, phi, psi, Buf, Draw, Dst, Eval, Grid, Level, Pass, Row, Solver, Src,
+    anc_fo, anc_split, check_eta_noise, check_finite_start, check_min_steps, check_order, chi,
+    half_step, phi, psi, Buf, Draw, Dst, Eval, Grid, Level, Pass, Row, Solver, Src,
 };
 
 const X: Src = Src::Buf(Buf::X);
@@ -200,8 +200,7 @@ impl DpmPP2MSde {
     }
     /// With `eta ≥ 0`, `s_noise > 0` and the solver type.
     pub fn with(eta: f64, s_noise: f64, ty: SolverType) -> Result<Self> {
-        check_nonneg("eta", eta)?;
-        check_pos("s_noise", s_noise)?;
+        check_eta_noise(eta, s_noise)?;
         Ok(Self {
             eta,
             s_noise,
@@ -260,8 +259,7 @@ impl DpmPP3MSde {
     }
     /// With `eta ≥ 0` and `s_noise > 0`.
     pub fn with(eta: f64, s_noise: f64) -> Result<Self> {
-        check_nonneg("eta", eta)?;
-        check_pos("s_noise", s_noise)?;
+        check_eta_noise(eta, s_noise)?;
         Ok(Self {
             eta,
             s_noise,
@@ -505,18 +503,13 @@ impl DpmPP2SAncestral {
     }
     /// With `eta ≥ 0` and `s_noise > 0`.
     pub fn with(eta: f64, s_noise: f64) -> Result<Self> {
-        check_nonneg("eta", eta)?;
-        check_pos("s_noise", s_noise)?;
+        check_eta_noise(eta, s_noise)?;
         Ok(Self {
             eta,
             s_noise,
             step: 0,
             stage: 0,
-            ls: Level {
-                a: 0.0,
-                b: 1.0,
-                lam: f64::NEG_INFINITY,
-            },
+            ls: Level::PURE_NOISE,
             dn_up: (1.0, 0.0),
             h_dn: 0.0,
         })
@@ -640,8 +633,7 @@ impl DpmPPSde {
     }
     /// With `eta ≥ 0`, `s_noise > 0` and `r` in (0, 1].
     pub fn with(eta: f64, s_noise: f64, r: f64) -> Result<Self> {
-        check_nonneg("eta", eta)?;
-        check_pos("s_noise", s_noise)?;
+        check_eta_noise(eta, s_noise)?;
         if !(r > 0.0 && r <= 1.0) {
             return Err(GdfError::OutOfRange {
                 what: "r",
@@ -656,11 +648,7 @@ impl DpmPPSde {
             correlated: false,
             step: 0,
             stage: 0,
-            ls: Level {
-                a: 0.0,
-                b: 1.0,
-                lam: f64::NEG_INFINITY,
-            },
+            ls: Level::PURE_NOISE,
         })
     }
 }

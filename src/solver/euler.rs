@@ -5,8 +5,8 @@
 use crate::error::Result;
 
 use super::{
-    anc_fo, anc_split, check_finite_start, check_nonneg, check_pos, fo, half_step, phi, Buf, Draw,
-    Dst, Eval, Grid, Level, Pass, Row, Solver, Src,
+    anc_fo, anc_split, check_eta_noise, check_finite_start, check_nonneg, check_pos, fo, half_step,
+    phi, Buf, Draw, Dst, Eval, Grid, Level, Pass, Row, Solver, Src,
 };
 
 const X: Src = Src::Buf(Buf::X);
@@ -191,8 +191,7 @@ impl EulerAncestral {
     }
     /// With `eta ≥ 0` and `s_noise > 0`.
     pub fn with(eta: f64, s_noise: f64) -> Result<Self> {
-        check_nonneg("eta", eta)?;
-        check_pos("s_noise", s_noise)?;
+        check_eta_noise(eta, s_noise)?;
         Ok(Self {
             eta,
             s_noise,
@@ -266,11 +265,7 @@ struct TwoStageState {
 
 impl TwoStageState {
     fn new(kind: TwoStage, churn: Churn) -> Self {
-        let z = Level {
-            a: 0.0,
-            b: 1.0,
-            lam: f64::NEG_INFINITY,
-        };
+        let z = Level::PURE_NOISE;
         Self {
             kind,
             churn,
@@ -463,18 +458,13 @@ impl Dpm2Ancestral {
     }
     /// With `eta ≥ 0` and `s_noise > 0`.
     pub fn with(eta: f64, s_noise: f64) -> Result<Self> {
-        check_nonneg("eta", eta)?;
-        check_pos("s_noise", s_noise)?;
+        check_eta_noise(eta, s_noise)?;
         Ok(Self {
             eta,
             s_noise,
             step: 0,
             stage: 0,
-            lm: Level {
-                a: 0.0,
-                b: 1.0,
-                lam: f64::NEG_INFINITY,
-            },
+            lm: Level::PURE_NOISE,
             h_dn: 0.0,
             dn_up: (1.0, 0.0),
         })

@@ -81,6 +81,14 @@ pub struct Level {
 }
 
 impl Level {
+    /// Pure noise, `(a, b, λ) = (0, 1, −∞)`: what a solver's stage level holds before its
+    /// first step.
+    pub const PURE_NOISE: Level = Level {
+        a: 0.0,
+        b: 1.0,
+        lam: f64::NEG_INFINITY,
+    };
+
     /// The VE noise level `σ = b/a = e^(−λ/2)` (0 at `λ = +∞`, `+∞` at `λ = −∞`).
     pub fn sigma(&self) -> f64 {
         (-0.5 * self.lam).exp()
@@ -641,6 +649,12 @@ pub(crate) fn check_nonneg(what: &'static str, v: f64) -> Result<()> {
             expected: "a finite number >= 0",
         })
     }
+}
+
+/// The ancestral noise settings of the stochastic solvers: `eta ≥ 0`, `s_noise > 0`.
+pub(crate) fn check_eta_noise(eta: f64, s_noise: f64) -> Result<()> {
+    check_nonneg("eta", eta)?;
+    check_pos("s_noise", s_noise)
 }
 
 pub(crate) fn check_pos(what: &'static str, v: f64) -> Result<()> {
