@@ -345,17 +345,15 @@ where
     check_shift(set.shift)?;
     check_shift_named("loss_shift", set.loss_shift)?;
     // λ drawn as the host draws it when no t/λ is given.
-    let drawn = match &io.tl {
-        Some(_) => None,
+    let (tl, logsnr_given) = match &io.tl {
+        Some(h) => (h.clone(), io.tl_is_logsnr),
         None => {
             let mut l = vec![0.0f64; batch];
             gdf.logsnr_into(None, set.shift, set.seed, set.first_sample, &mut l)?;
             let l: Vec<F> = l.iter().map(|&v| F::new(v as f32)).collect();
-            Some(super::upload(client, &l))
+            (super::upload(client, &l), true)
         }
     };
-    let logsnr_given = drawn.is_some() || io.tl_is_logsnr;
-    let tl = drawn.or_else(|| io.tl.clone()).expect("t/λ given or drawn");
     if !logsnr_given && !S::ACCEPTS_T {
         return Err(GdfError::TrainingOnly {
             schedule: gdf.schedule.name(),
