@@ -267,6 +267,13 @@ pub(crate) fn call_model<F, M: Model<F>>(
         })
 }
 
+/// Batches of fewer elements than this take a sampling step's memory-bound passes (the
+/// rescale statistics, the fused update) on the calling thread alone: their data is in that
+/// core's cache after the model call, and on the 2-vCPU VM of `docs/speed-host.md` moving
+/// half of it to a second core cost more than the second core saved (8×16×24×24 without
+/// noise: 56 µs on one core, 73 µs on two; at 131 072 elements the two are even).
+const ONE_CORE: usize = 1 << 17;
+
 /// What one sampling step yields: the original's `(x0, x, pred)` plus where it was.
 #[derive(Debug)]
 pub struct Step<'s, F> {
@@ -335,6 +342,8 @@ pub struct Sampling<'a, F, Sc, T, N, Sm, M> {
     inputs: Vec<F>,
     partials: Vec<[f64; 4]>,
     factor: Vec<F>,
+    /// A step's noise drawn ahead by the helper threads (empty without helpers).
+    z: Vec<F>,
 }
 
 impl<S, Sc, T, N, L, O> Gdf<S, Sc, T, N, L, O>
@@ -482,6 +491,11 @@ where
             inputs,
             partials: vec![[0.0; 4]; jobs.count()],
             factor: vec![F::zero(); batch],
+            z: if crate::team::helpers() > 0 {
+                vec![F::zero(); n]
+            } else {
+                Vec::new()
+            },
         };
         run.check_settings()?;
         Ok(run)
@@ -581,6 +595,7 @@ where
             inputs: self.inputs,
             partials: self.partials,
             factor: self.factor,
+            z: self.z,
         }
     }
 
@@ -612,31 +627,9 @@ where
         let jobs = Jobs::new(b, per);
         let model_batch = if guided { 2 * b } else { b };
         self.nc[..model_batch].fill(c);
-        if guided {
-            if !self.mirror {
-                let (x, copy) = self.xx.split_at_mut(n);
-                copy.copy_from_slice(x);
-            }
-            call_model(
-                &mut self.model,
-                i,
-                &self.xx,
-                &self.nc,
-                &self.inputs,
-                &mut self.out,
-            )?;
-        } else {
-            call_model(
-                &mut self.model,
-                i,
-                &self.xx[..n],
-                &self.nc[..b],
-                &self.inputs[..m],
-                &mut self.out[..n],
-            )?;
-        }
-        if self.check_predictions {
-            check_predictions(&self.out[..model_batch * per], i, b, per)?;
+        if guided && !self.mirror {
+            let (x, copy) = self.xx.split_at_mut(n);
+            copy.copy_from_slice(x);
         }
         let g = match self.cfg {
             Cfg::Off => F::one(),
@@ -645,14 +638,73 @@ where
         };
         let rho = self.cfg_rho;
         let rescale = guided && rho > F::zero();
+        let uses_noise = self.sampler.uses_noise();
+        let recorded = self.noise.map(|z| &z[i * n..(i + 1) * n]);
+        let (seed, first) = (self.seed, self.first_sample);
+        // The step's noise does not depend on the model: with helper threads, it is drawn on
+        // them into `z` while the caller runs the model and the rescale statistics, the caller
+        // joining in once it is done (see `crate::team::overlap`); the fused pass reads it
+        // from there.
+        let drawn_ahead = uses_noise && recorded.is_none() && !self.z.is_empty();
+        // Below `ONE_CORE` elements the memory-bound passes run on the caller alone.
+        let one_core = n < ONE_CORE;
+        let zr = RawMut::new(&mut self.z);
+        let draw = |t: usize| {
+            let (s, start, end) = jobs.job(t);
+            // SAFETY: jobs cover disjoint element ranges.
+            let zs = unsafe { zr.range(start, end) };
+            F::fill_normal(
+                seed,
+                Purpose::Sampler,
+                first.wrapping_add(s as u32),
+                i as u32,
+                (start - s * per) as u64,
+                zs,
+            );
+        };
+        let (model, xx, out, nc, inputs) = (
+            &mut self.model,
+            &self.xx,
+            &mut self.out,
+            &self.nc,
+            &self.inputs,
+        );
+        let (partials, check) = (&mut self.partials, self.check_predictions);
+        let mut model_and_moments = || -> Result<()> {
+            if guided {
+                call_model(model, i, xx, nc, inputs, out)?;
+            } else {
+                call_model(model, i, &xx[..n], &nc[..b], &inputs[..m], &mut out[..n])?;
+            }
+            if check {
+                check_predictions(&out[..model_batch * per], i, b, per)?;
+            }
+            if rescale {
+                let moments = |_, s: usize, e: usize| F::moments(&out[s..e], &out[n + s..n + e], g);
+                if drawn_ahead || one_core {
+                    // The caller sums alone (while the helpers draw the noise, or because the
+                    // data is in its cache).
+                    for (j, p) in partials.iter_mut().enumerate() {
+                        let (s, start, end) = jobs.job(j);
+                        *p = moments(s, start, end);
+                    }
+                } else {
+                    jobs.map(partials, moments);
+                }
+            }
+            Ok(())
+        };
+        if drawn_ahead {
+            crate::team::overlap(jobs.count(), &draw, model_and_moments)?;
+        } else {
+            model_and_moments()?;
+        }
         let (a, bb) = self.scaler.ab(l);
         let (ap, bp) = self.scaler.ab(lp);
         let coef = self.sampler.coefficients(a, bb, ap, bp);
-        let uses_noise = self.sampler.uses_noise();
         let (target, sampler, out) = (&self.target, &self.sampler, &self.out);
         let (partials, factor, rescale_kind) = (&mut self.partials, &mut self.factor, self.rescale);
-        let recorded = self.noise.map(|z| &z[i * n..(i + 1) * n]);
-        let (seed, first) = (self.seed, self.first_sample);
+        let ahead = drawn_ahead.then_some(&self.z[..]);
         // The new x goes to the first half of `xx`, and to the second half too after a guided
         // step (the next one is likely guided as well, and then needs no copy).
         let xr = RawMut::new(&mut self.xx);
@@ -666,9 +718,6 @@ where
             keep,
         };
         if rescale {
-            jobs.map(partials, |_, s, e| {
-                F::moments(&out[s..e], &out[n + s..n + e], g)
-            });
             let std =
                 |s: f64, s2: f64, cnt: f64| ((s2 - s * s / cnt) / (cnt - 1.0)).max(0.0).sqrt();
             let ratio = |acc: [f64; 4], cnt: f64| {
@@ -693,7 +742,8 @@ where
             }
         }
         let factor = &*factor;
-        jobs.run(|s, start, end| {
+        let serial_pass = one_core && (drawn_ahead || !uses_noise);
+        let pass = |s: usize, start: usize, end: usize| {
             // SAFETY: jobs cover disjoint element ranges (and `n + range` of `xx` is disjoint
             // from every `range`).
             let (x, x0o, po) = unsafe {
@@ -711,7 +761,7 @@ where
                 let len = (end - k).min(256);
                 let zs = &mut z[..len];
                 if uses_noise {
-                    match recorded {
+                    match recorded.or(ahead) {
                         Some(rec) => zs.copy_from_slice(&rec[k..k + len]),
                         None => F::fill_normal(
                             seed,
@@ -741,7 +791,15 @@ where
                 step_block(target, sampler, [a, bb], coef, guide, f, block);
                 k += len;
             }
-        });
+        };
+        if serial_pass {
+            for j in 0..jobs.count() {
+                let (s, start, end) = jobs.job(j);
+                pass(s, start, end);
+            }
+        } else {
+            jobs.run(pass);
+        }
         self.step += 1;
         self.mirror = guided;
         Ok(Some(Step {

@@ -14,6 +14,10 @@
 //! running. Which thread takes which task never changes the result: every task writes its
 //! own outputs.
 //!
+//! [`overlap`] opens a loop to the helpers *without* the caller, which meanwhile does work
+//! of its own and joins the loop afterwards: a sampling step's noise, which does not depend
+//! on the model's prediction, is drawn on the helpers while the caller runs the model.
+//!
 //! The team serves one loop at a time. A second caller while it is busy, a caller that is a
 //! rayon worker (nested parallelism is rayon's business) and a re-entrant call from inside a
 //! task all get `false` from [`try_run`] and use rayon instead.
@@ -237,40 +241,87 @@ pub(crate) fn try_run(tasks: usize, f: &(dyn Fn(usize) + Sync)) -> bool {
         (0..tasks).for_each(f);
         return true;
     }
-    start(team);
-    if team
-        .owner
-        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-        .is_err()
-    {
+    if !team.take() {
         return false;
     }
-    let job = Job {
-        f,
-        joined: AtomicUsize::new(1),
-        panic: Mutex::new(None),
-    };
-    team.split(tasks);
-    {
-        // From here until `close` is dropped, helpers may hold `&job`.
-        let close = Close { team };
-        team.job.store(
-            &job as *const Job<'_> as *mut Job<'static>,
-            Ordering::Release,
-        );
-        let next = (epoch(team.state.load(Ordering::Relaxed)) + 1) & 0xffff_ffff;
-        team.state.store(next << 32 | OPEN, Ordering::SeqCst);
-        if team.sleeping.load(Ordering::SeqCst) > 0 {
-            let _guard = team.lock.lock().unwrap_or_else(|e| e.into_inner());
-            team.wake.notify_all();
-        }
-        team.work(&job, 0);
-        drop(close);
-    }
-    if let Some(p) = job.panic.lock().unwrap_or_else(|e| e.into_inner()).take() {
-        resume_unwind(p);
-    }
+    team.open_and_run(tasks, f, || ());
     true
+}
+
+/// The number of helper threads the team lends the calling thread: zero inside rayon's pool
+/// (whose loops are rayon's business) or when rayon is set to one thread.
+pub(crate) fn helpers() -> usize {
+    if rayon::current_thread_index().is_some() {
+        return 0;
+    }
+    Team::get().helpers()
+}
+
+/// Runs `main` on the calling thread while the team's helpers run `f(0), …, f(tasks - 1)`;
+/// once `main` returns, the caller takes the tasks still left and waits for the helpers
+/// inside the loop. Returns what `main` returned.
+///
+/// This overlaps work that does not depend on `main` (a sampling step's noise) with work the
+/// caller must do itself (the model call). When the team cannot take the loop (no helpers, a
+/// caller inside rayon's pool, the team busy), `main` runs first and the tasks after it, on
+/// the caller. A panic in `main` or in a task is re-raised after every helper has left.
+pub(crate) fn overlap<R>(tasks: usize, f: &(dyn Fn(usize) + Sync), main: impl FnOnce() -> R) -> R {
+    let team = Team::get();
+    if tasks == 0 || team.helpers() == 0 || rayon::current_thread_index().is_some() || !team.take()
+    {
+        let r = main();
+        (0..tasks).for_each(f);
+        return r;
+    }
+    team.open_and_run(tasks, f, main)
+}
+
+impl Team {
+    /// Takes the team for one loop (`false` when another caller holds it).
+    fn take(&self) -> bool {
+        self.owner
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// With the team taken: opens the loop of `f` to the helpers, runs `main`, then takes
+    /// the tasks still left, waits for the helpers and frees the team.
+    fn open_and_run<R>(
+        &'static self,
+        tasks: usize,
+        f: &(dyn Fn(usize) + Sync),
+        main: impl FnOnce() -> R,
+    ) -> R {
+        start(self);
+        let job = Job {
+            f,
+            joined: AtomicUsize::new(1),
+            panic: Mutex::new(None),
+        };
+        self.split(tasks);
+        let r = {
+            // From here until `close` is dropped, helpers may hold `&job`.
+            let close = Close { team: self };
+            self.job.store(
+                &job as *const Job<'_> as *mut Job<'static>,
+                Ordering::Release,
+            );
+            let next = (epoch(self.state.load(Ordering::Relaxed)) + 1) & 0xffff_ffff;
+            self.state.store(next << 32 | OPEN, Ordering::SeqCst);
+            if self.sleeping.load(Ordering::SeqCst) > 0 {
+                let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+                self.wake.notify_all();
+            }
+            let r = main();
+            self.work(&job, 0);
+            drop(close);
+            r
+        };
+        if let Some(p) = job.panic.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            resume_unwind(p);
+        }
+        r
+    }
 }
 
 #[cfg(test)]
@@ -303,6 +354,40 @@ mod tests {
                 });
             }
         });
+    }
+
+    #[test]
+    fn overlap_runs_main_once_and_every_task_once() {
+        for tasks in [0, 1, 2, 7, 50] {
+            let hits: Vec<AtomicU32> = (0..tasks).map(|_| AtomicU32::new(0)).collect();
+            let f = |t: usize| {
+                hits[t].fetch_add(1, Ordering::Relaxed);
+            };
+            let mut mains = 0;
+            // `main` may take a while (a model call): the helpers go on meanwhile.
+            let r = overlap(tasks, &f, || {
+                mains += 1;
+                std::thread::sleep(Duration::from_micros(200));
+                tasks * 3
+            });
+            assert_eq!((r, mains), (tasks * 3, 1));
+            assert!(
+                hits.iter().all(|h| h.load(Ordering::Relaxed) == 1),
+                "{tasks} tasks"
+            );
+        }
+        // A loop started inside `main` finds the team busy and is refused, not deadlocked.
+        let inner = overlap(4, &|_| {}, || try_run(3, &|_| {}));
+        assert!(!inner || helpers() == 0);
+    }
+
+    #[test]
+    fn a_panic_in_overlaps_main_frees_the_team() {
+        let payload = catch_unwind(|| overlap(16, &|_| {}, || panic!("main"))).unwrap_err();
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"main"));
+        for _ in 0..100 {
+            assert!(count_each(16).iter().all(|&h| h == 1));
+        }
     }
 
     #[test]

@@ -145,6 +145,16 @@ fn toy_model(x: &[f32], c: &[f32], inputs: &[f32], p: &mut [f32]) {
 }
 
 fn sample_run(batch: usize, first: u32, cond: &[f32], rescale: Rescale) -> Vec<f32> {
+    sample_run_per(batch, PER, first, cond, rescale)
+}
+
+fn sample_run_per(
+    batch: usize,
+    per: usize,
+    first: u32,
+    cond: &[f32],
+    rescale: Rescale,
+) -> Vec<f32> {
     let g = StageC::default();
     let opts = SampleOpts {
         timesteps: 6,
@@ -155,7 +165,7 @@ fn sample_run(batch: usize, first: u32, cond: &[f32], rescale: Rescale) -> Vec<f
         first_sample: first,
         ..Default::default()
     };
-    g.sample(toy_model, gdf::sampler::Ddpm, cond, None, batch, PER, opts)
+    g.sample(toy_model, gdf::sampler::Ddpm, cond, None, batch, per, opts)
         .unwrap()
         .run()
         .unwrap()
@@ -163,17 +173,18 @@ fn sample_run(batch: usize, first: u32, cond: &[f32], rescale: Rescale) -> Vec<f
 
 #[test]
 fn sampling_is_bit_identical_across_thread_counts() {
-    let cond: Vec<f32> = (0..B * PER).map(|i| (i % 13) as f32 / 13.0).collect();
-    let one = pool(1).install(|| sample_run(B, 0, &cond, Rescale::Batch));
-    let three = pool(3).install(|| sample_run(B, 0, &cond, Rescale::Batch));
-    assert_eq!(bits(&one), bits(&three));
-    // From a thread outside any rayon pool: the caller and gdf's helpers.
-    let outside = std::thread::scope(|s| {
-        s.spawn(|| sample_run(B, 0, &cond, Rescale::Batch))
-            .join()
-            .unwrap()
-    });
-    assert_eq!(bits(&one), bits(&outside));
+    // Below and above the size where a step's passes leave the calling thread (2^17), so
+    // both ways the helpers draw the step's noise ahead of the fused pass are covered.
+    for per in [PER, 3 * 128 * 128] {
+        let cond: Vec<f32> = (0..B * per).map(|i| (i % 13) as f32 / 13.0).collect();
+        let run = || sample_run_per(B, per, 0, &cond, Rescale::Batch);
+        let one = pool(1).install(run);
+        let three = pool(3).install(run);
+        assert_eq!(bits(&one), bits(&three), "{per}");
+        // From a thread outside any rayon pool: the caller and gdf's helpers.
+        let outside = std::thread::scope(|s| s.spawn(run).join().unwrap());
+        assert_eq!(bits(&one), bits(&outside), "{per}");
+    }
 }
 
 #[test]
