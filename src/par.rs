@@ -35,6 +35,15 @@ impl<F> RawMut<F> {
         assert!(start <= end && end <= self.len);
         core::slice::from_raw_parts_mut(self.ptr.add(start), end - start)
     }
+
+    /// The sub-slice `start..end`, to read.
+    /// # Safety
+    /// No live mutable slice obtained from the same `RawMut` may overlap it, and the buffer
+    /// must outlive it.
+    pub unsafe fn view(&self, start: usize, end: usize) -> &[F] {
+        assert!(start <= end && end <= self.len);
+        core::slice::from_raw_parts(self.ptr.add(start), end - start)
+    }
 }
 
 /// The parallel jobs over a batch of `batch` samples of `per` elements: each job covers at
@@ -77,14 +86,17 @@ impl Jobs {
 
     /// Runs `f(sample, start, end)` for every job, in parallel.
     pub fn run(&self, f: impl Fn(usize, usize, usize) + Sync + Send) {
+        self.run_indexed(|j| {
+            let (s, a, b) = self.job(j);
+            f(s, a, b)
+        })
+    }
+
+    /// Runs `f(j)` for every job `j`, in parallel.
+    pub fn run_indexed(&self, f: impl Fn(usize) + Sync + Send) {
         let n = self.count();
         let g = self.group();
-        let task = |t: usize| {
-            for j in t * g..((t + 1) * g).min(n) {
-                let (s, a, b) = self.job(j);
-                f(s, a, b)
-            }
-        };
+        let task = |t: usize| (t * g..((t + 1) * g).min(n)).for_each(&f);
         for_each_task(n.div_ceil(g), &task);
     }
 

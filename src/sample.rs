@@ -80,6 +80,7 @@ use crate::par::{Jobs, RawMut};
 use crate::sampler::Sampler;
 use crate::scaler::Scaler;
 use crate::target::Target;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 /// The classifier-free guidance scale.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -274,6 +275,76 @@ pub(crate) fn call_model<F, M: Model<F>>(
 /// noise: 56 µs on one core, 73 µs on two; at 131 072 elements the two are even).
 const ONE_CORE: usize = 1 << 17;
 
+/// Batches of fewer elements than this, with the noise drawn ahead, start the fused pass as
+/// soon as the model is done, alongside the helpers still drawing (see [`Ahead`]); larger
+/// ones let everyone finish the noise first, then share the fused pass in contiguous
+/// shares, which streams better through memory (on the VM of `docs/speed-host.md` the two
+/// were even at 8×49 152 elements; at 8×16 384, 114 µs against 132 µs).
+const PIPELINE: usize = 3 << 17;
+
+/// Where a job's noise stands in a step whose noise the helper threads draw ahead into the
+/// run's `z`, while the caller runs the model.
+///
+/// Helpers take jobs from the front, in order (`FREE` → `DRAWING` → `DRAWN`). Once the
+/// model output and the rescale factors are written, the caller (below [`PIPELINE`]
+/// elements) goes through the jobs from the front, passing over each one the helpers have
+/// drawn; when the next one is not drawn yet, it takes the last job no helper has taken
+/// (`FREE` → `MINE`) and passes over that one instead, drawing its noise itself, so neither
+/// side waits until they meet. Every transition is one compare-exchange on the job's state,
+/// so each job is drawn once and passed over once, and which thread does it does not change
+/// a bit of the result.
+struct Ahead;
+
+impl Ahead {
+    /// Not taken yet.
+    const FREE: u8 = 0;
+    /// A helper is drawing it.
+    const DRAWING: u8 = 1;
+    /// Drawn into `z`.
+    const DRAWN: u8 = 2;
+    /// The caller took it, to draw its noise inside the fused pass.
+    const MINE: u8 = 3;
+
+    /// Takes a free job for `who`; `false` when someone else has it.
+    fn claim(state: &AtomicU8, who: u8) -> bool {
+        state
+            .compare_exchange(Self::FREE, who, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+}
+
+/// The rescale factors `rho·std(pc)/std(cfg)` from the step's partial moments, over the
+/// whole batch or per sample.
+fn rescale_factors<F: Real>(
+    partials: &[[f64; 4]],
+    factor: &mut [F],
+    kind: Rescale,
+    rho: F,
+    jobs: Jobs,
+) {
+    let std = |s: f64, s2: f64, cnt: f64| ((s2 - s * s / cnt) / (cnt - 1.0)).max(0.0).sqrt();
+    let ratio = |acc: [f64; 4], cnt: f64| {
+        F::of(std(acc[0], acc[1], cnt)) / (F::of(std(acc[2], acc[3], cnt)) + F::of(1e-9))
+    };
+    let total = |part: &[[f64; 4]]| {
+        part.iter().fold([0.0; 4], |a, p| {
+            [a[0] + p[0], a[1] + p[1], a[2] + p[2], a[3] + p[3]]
+        })
+    };
+    match kind {
+        Rescale::Batch => {
+            let n = (jobs.batch * jobs.per) as f64;
+            factor.fill(rho * ratio(total(partials), n));
+        }
+        Rescale::PerSample => {
+            for (s, f) in factor.iter_mut().enumerate() {
+                let part = &partials[s * jobs.per_sample..(s + 1) * jobs.per_sample];
+                *f = rho * ratio(total(part), jobs.per as f64);
+            }
+        }
+    }
+}
+
 /// What one sampling step yields: the original's `(x0, x, pred)` plus where it was.
 #[derive(Debug)]
 pub struct Step<'s, F> {
@@ -342,8 +413,10 @@ pub struct Sampling<'a, F, Sc, T, N, Sm, M> {
     inputs: Vec<F>,
     partials: Vec<[f64; 4]>,
     factor: Vec<F>,
-    /// A step's noise drawn ahead by the helper threads (empty without helpers).
+    /// A step's noise drawn ahead by the helper threads (empty without helpers), and where
+    /// each job's noise stands.
     z: Vec<F>,
+    ahead: Vec<AtomicU8>,
 }
 
 impl<S, Sc, T, N, L, O> Gdf<S, Sc, T, N, L, O>
@@ -496,6 +569,9 @@ where
             } else {
                 Vec::new()
             },
+            ahead: (0..jobs.count())
+                .map(|_| AtomicU8::new(Ahead::FREE))
+                .collect(),
         };
         run.check_settings()?;
         Ok(run)
@@ -596,6 +672,7 @@ where
             partials: self.partials,
             factor: self.factor,
             z: self.z,
+            ahead: self.ahead,
         }
     }
 
@@ -641,128 +718,66 @@ where
         let uses_noise = self.sampler.uses_noise();
         let recorded = self.noise.map(|z| &z[i * n..(i + 1) * n]);
         let (seed, first) = (self.seed, self.first_sample);
-        // The step's noise does not depend on the model: with helper threads, it is drawn on
-        // them into `z` while the caller runs the model and the rescale statistics, the caller
-        // joining in once it is done (see `crate::team::overlap`); the fused pass reads it
-        // from there.
+        // The step's noise does not depend on the model: with helper threads, they draw it
+        // into `z` while the caller runs the model (see `crate::team::overlap`, and `Ahead`
+        // for how the caller and the helpers then share the fused pass).
         let drawn_ahead = uses_noise && recorded.is_none() && !self.z.is_empty();
-        // Below `ONE_CORE` elements the memory-bound passes run on the caller alone.
+        // Below `ONE_CORE` elements the memory-bound passes run on the caller alone; see
+        // `PIPELINE` for how the noise drawn ahead meets the fused pass.
         let one_core = n < ONE_CORE;
-        let zr = RawMut::new(&mut self.z);
-        let draw = |t: usize| {
-            let (s, start, end) = jobs.job(t);
-            // SAFETY: jobs cover disjoint element ranges.
-            let zs = unsafe { zr.range(start, end) };
-            F::fill_normal(
-                seed,
-                Purpose::Sampler,
-                first.wrapping_add(s as u32),
-                i as u32,
-                (start - s * per) as u64,
-                zs,
-            );
-        };
-        let (model, xx, out, nc, inputs) = (
-            &mut self.model,
-            &self.xx,
-            &mut self.out,
-            &self.nc,
-            &self.inputs,
-        );
-        let (partials, check) = (&mut self.partials, self.check_predictions);
-        let mut model_and_moments = || -> Result<()> {
-            if guided {
-                call_model(model, i, xx, nc, inputs, out)?;
-            } else {
-                call_model(model, i, &xx[..n], &nc[..b], &inputs[..m], &mut out[..n])?;
-            }
-            if check {
-                check_predictions(&out[..model_batch * per], i, b, per)?;
-            }
-            if rescale {
-                let moments = |_, s: usize, e: usize| F::moments(&out[s..e], &out[n + s..n + e], g);
-                if drawn_ahead || one_core {
-                    // The caller sums alone (while the helpers draw the noise, or because the
-                    // data is in its cache).
-                    for (j, p) in partials.iter_mut().enumerate() {
-                        let (s, start, end) = jobs.job(j);
-                        *p = moments(s, start, end);
-                    }
-                } else {
-                    jobs.map(partials, moments);
-                }
-            }
-            Ok(())
-        };
-        if drawn_ahead {
-            crate::team::overlap(jobs.count(), &draw, model_and_moments)?;
-        } else {
-            model_and_moments()?;
-        }
+        let pipelined = drawn_ahead && n < PIPELINE;
         let (a, bb) = self.scaler.ab(l);
         let (ap, bp) = self.scaler.ab(lp);
         let coef = self.sampler.coefficients(a, bb, ap, bp);
-        let (target, sampler, out) = (&self.target, &self.sampler, &self.out);
-        let (partials, factor, rescale_kind) = (&mut self.partials, &mut self.factor, self.rescale);
-        let ahead = drawn_ahead.then_some(&self.z[..]);
+        let guide = Guide {
+            guided,
+            rescale,
+            g,
+            keep: F::one() - rho,
+        };
+        let count = jobs.count();
+        let ahead = &self.ahead[..];
+        for f in ahead {
+            f.store(Ahead::FREE, Ordering::Relaxed);
+        }
+        let front = AtomicUsize::new(0);
+        let zr = RawMut::new(&mut self.z);
         // The new x goes to the first half of `xx`, and to the second half too after a guided
         // step (the next one is likely guided as well, and then needs no copy).
         let xr = RawMut::new(&mut self.xx);
         let x0r = RawMut::new(&mut self.x0);
         let pr = RawMut::new(&mut self.pred);
-        let keep = F::one() - rho;
-        let guide = Guide {
-            guided,
-            rescale,
-            g,
-            keep,
-        };
-        if rescale {
-            let std =
-                |s: f64, s2: f64, cnt: f64| ((s2 - s * s / cnt) / (cnt - 1.0)).max(0.0).sqrt();
-            let ratio = |acc: [f64; 4], cnt: f64| {
-                F::of(std(acc[0], acc[1], cnt)) / (F::of(std(acc[2], acc[3], cnt)) + F::of(1e-9))
-            };
-            match rescale_kind {
-                Rescale::Batch => {
-                    let tot = partials.iter().fold([0.0; 4], |a, p| {
-                        [a[0] + p[0], a[1] + p[1], a[2] + p[2], a[3] + p[3]]
-                    });
-                    factor.fill(rho * ratio(tot, n as f64));
-                }
-                Rescale::PerSample => {
-                    for (s, f) in factor.iter_mut().enumerate() {
-                        let part = &partials[s * jobs.per_sample..(s + 1) * jobs.per_sample];
-                        let tot = part.iter().fold([0.0; 4], |a, p| {
-                            [a[0] + p[0], a[1] + p[1], a[2] + p[2], a[3] + p[3]]
-                        });
-                        *f = rho * ratio(tot, per as f64);
-                    }
-                }
-            }
-        }
-        let factor = &*factor;
-        let serial_pass = one_core && (drawn_ahead || !uses_noise);
-        let pass = |s: usize, start: usize, end: usize| {
+        let outr = RawMut::new(&mut self.out);
+        let factorr = RawMut::new(&mut self.factor);
+        let (target, sampler) = (&self.target, &self.sampler);
+        // The fused pass over job `j`, its noise given (that job's range) or drawn here; run
+        // once per job, after the model output and the factors are written.
+        let pass = |j: usize, zj: Option<&[F]>| {
+            let (s, start, end) = jobs.job(j);
             // SAFETY: jobs cover disjoint element ranges (and `n + range` of `xx` is disjoint
-            // from every `range`).
-            let (x, x0o, po) = unsafe {
+            // from every `range`); `out` and `factor` are no longer written.
+            let (x, x0o, po, out) = unsafe {
                 (
                     xr.range(start, end),
                     x0r.range(start, end),
                     pr.range(start, end),
+                    outr.view(0, model_batch * per),
                 )
             };
             let mut copy = guided.then(|| unsafe { xr.range(n + start, n + end) });
-            let f = if rescale { factor[s] } else { F::zero() };
+            let f = if rescale {
+                unsafe { factorr.view(s, s + 1)[0] }
+            } else {
+                F::zero()
+            };
             let mut z = [F::zero(); 256];
             let mut k = start;
             while k < end {
                 let len = (end - k).min(256);
                 let zs = &mut z[..len];
                 if uses_noise {
-                    match recorded.or(ahead) {
-                        Some(rec) => zs.copy_from_slice(&rec[k..k + len]),
+                    match zj {
+                        Some(zj) => zs.copy_from_slice(&zj[k - start..k - start + len]),
                         None => F::fill_normal(
                             seed,
                             Purpose::Sampler,
@@ -792,13 +807,116 @@ where
                 k += len;
             }
         };
-        if serial_pass {
-            for j in 0..jobs.count() {
-                let (s, start, end) = jobs.job(j);
-                pass(s, start, end);
+        // SAFETY: job `j` is drawn and no one writes its noise any more.
+        let drawn_z = |j: usize| {
+            let (_, start, end) = jobs.job(j);
+            unsafe { zr.view(start, end) }
+        };
+        let draw = |_: usize| {
+            let j = front.fetch_add(1, Ordering::Relaxed);
+            if j >= count {
+                return;
             }
+            if Ahead::claim(&ahead[j], Ahead::DRAWING) {
+                let (s, start, end) = jobs.job(j);
+                // SAFETY: jobs cover disjoint element ranges, and job `j` is this thread's
+                // alone until it is marked drawn.
+                let zs = unsafe { zr.range(start, end) };
+                F::fill_normal(
+                    seed,
+                    Purpose::Sampler,
+                    first.wrapping_add(s as u32),
+                    i as u32,
+                    (start - s * per) as u64,
+                    zs,
+                );
+                ahead[j].store(Ahead::DRAWN, Ordering::Release);
+            }
+        };
+        let (model, nc, inputs) = (&mut self.model, &self.nc, &self.inputs);
+        let (partials, check) = (&mut self.partials, self.check_predictions);
+        let rescale_kind = self.rescale;
+        let mut main = || -> Result<()> {
+            {
+                // SAFETY: nothing else reads `out` or `factor` or writes `xx` until the model
+                // and the factors are done (these slices end with this block).
+                let (xx, out, factor) = unsafe {
+                    (
+                        xr.view(0, model_batch * per),
+                        outr.range(0, model_batch * per),
+                        factorr.range(0, b),
+                    )
+                };
+                call_model(
+                    model,
+                    i,
+                    xx,
+                    &nc[..model_batch],
+                    &inputs[..if guided { 2 * m } else { m }],
+                    out,
+                )?;
+                if check {
+                    check_predictions(out, i, b, per)?;
+                }
+                if rescale {
+                    let out = &*out;
+                    let moments =
+                        |_, s: usize, e: usize| F::moments(&out[s..e], &out[n + s..n + e], g);
+                    if drawn_ahead || one_core {
+                        // The caller sums alone (while the helpers draw the noise, or because
+                        // the data is in its cache).
+                        for (j, p) in partials.iter_mut().enumerate() {
+                            let (s, start, end) = jobs.job(j);
+                            *p = moments(s, start, end);
+                        }
+                    } else {
+                        jobs.map(partials, moments);
+                    }
+                    rescale_factors(partials, factor, rescale_kind, rho, jobs);
+                }
+            }
+            if pipelined {
+                // From the front, the jobs the helpers have drawn; from the back, those no
+                // helper has taken, drawn here (`Ahead`).
+                let (mut p, mut q) = (0, count);
+                while p < q {
+                    match ahead[p].load(Ordering::Acquire) {
+                        Ahead::DRAWN => {
+                            pass(p, Some(drawn_z(p)));
+                            p += 1;
+                        }
+                        _ if Ahead::claim(&ahead[q - 1], Ahead::MINE) => {
+                            q -= 1;
+                            pass(q, None);
+                        }
+                        // A helper holds every job from `p` to `q`: wait for `p`.
+                        _ => core::hint::spin_loop(),
+                    }
+                }
+            }
+            Ok(())
+        };
+        if drawn_ahead {
+            crate::team::overlap(count, &draw, main)?;
         } else {
-            jobs.run(pass);
+            main()?;
+        }
+        if !pipelined {
+            let each = |j: usize| {
+                let (_, start, end) = jobs.job(j);
+                let zj = match recorded {
+                    Some(rec) => Some(&rec[start..end]),
+                    // Every job is drawn and the helpers have left.
+                    None if drawn_ahead => Some(drawn_z(j)),
+                    None => None,
+                };
+                pass(j, zj)
+            };
+            if one_core {
+                (0..count).for_each(each);
+            } else {
+                jobs.run_indexed(each);
+            }
         }
         self.step += 1;
         self.mirror = guided;
