@@ -289,10 +289,11 @@ const PIPELINE: usize = 3 << 17;
 /// model output and the rescale factors are written, the caller (below [`PIPELINE`]
 /// elements) goes through the jobs from the front, passing over each one the helpers have
 /// drawn; when the next one is not drawn yet, it takes the last job no helper has taken
-/// (`FREE` → `MINE`) and passes over that one instead, drawing its noise itself, so neither
-/// side waits until they meet. Every transition is one compare-exchange on the job's state,
-/// so each job is drawn once and passed over once, and which thread does it does not change
-/// a bit of the result.
+/// (`FREE` → `MINE`) and passes over that one instead, drawing its noise itself. Once they
+/// have met, a job still being drawn is drawn by the caller too rather than waited for (the
+/// noise is a function of its counter, so both get the same numbers). Every transition is
+/// one compare-exchange on the job's state, so each job is passed over once, and which
+/// thread draws its noise does not change a bit of the result.
 struct Ahead;
 
 impl Ahead {
@@ -889,8 +890,13 @@ where
                             q -= 1;
                             pass(q, None);
                         }
-                        // A helper holds every job from `p` to `q`: wait for `p`.
-                        _ => core::hint::spin_loop(),
+                        // The helpers hold every job from `p` to `q` and `p` is not drawn
+                        // yet: rather than wait, draw its noise here too (the same numbers).
+                        _ => {
+                            Ahead::claim(&ahead[p], Ahead::MINE);
+                            pass(p, None);
+                            p += 1;
+                        }
                     }
                 }
             }
