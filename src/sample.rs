@@ -751,6 +751,18 @@ where
         let outr = RawMut::new(&mut self.out);
         let factorr = RawMut::new(&mut self.factor);
         let (target, sampler) = (&self.target, &self.sampler);
+        // The step's noise of sample `s` from its element `at` on (global index).
+        let fill = |s: usize, at: usize, out: &mut [F]| {
+            let stream = first.wrapping_add(s as u32);
+            F::fill_normal(
+                seed,
+                Purpose::Sampler,
+                stream,
+                i as u32,
+                (at - s * per) as u64,
+                out,
+            )
+        };
         // The fused pass over job `j`, its noise given (that job's range) or drawn here; run
         // once per job, after the model output and the factors are written.
         let pass = |j: usize, zj: Option<&[F]>| {
@@ -779,14 +791,7 @@ where
                 if uses_noise {
                     match zj {
                         Some(zj) => zs.copy_from_slice(&zj[k - start..k - start + len]),
-                        None => F::fill_normal(
-                            seed,
-                            Purpose::Sampler,
-                            first.wrapping_add(s as u32),
-                            i as u32,
-                            (k - s * per) as u64,
-                            zs,
-                        ),
+                        None => fill(s, k, zs),
                     }
                 }
                 let pu = if guided {
@@ -822,15 +827,7 @@ where
                 let (s, start, end) = jobs.job(j);
                 // SAFETY: jobs cover disjoint element ranges, and job `j` is this thread's
                 // alone until it is marked drawn.
-                let zs = unsafe { zr.range(start, end) };
-                F::fill_normal(
-                    seed,
-                    Purpose::Sampler,
-                    first.wrapping_add(s as u32),
-                    i as u32,
-                    (start - s * per) as u64,
-                    zs,
-                );
+                fill(s, start, unsafe { zr.range(start, end) });
                 ahead[j].store(Ahead::DRAWN, Ordering::Release);
             }
         };
