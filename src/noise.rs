@@ -7,9 +7,10 @@
 //! can produce the same numbers.
 //!
 //! The algorithm, chosen to port to a kernel with 32-bit integer arithmetic only:
-//! 1. Elements come in groups of 32: element `i` is output `m = (i mod 32) / 8` of Philox
-//!    block `8·(i / 32) + i mod 8`, so eight consecutive elements are the same output of eight
-//!    consecutive blocks (a layout that vectorises on a CPU and coalesces on a GPU).
+//! 1. Elements are block-major: element `4k + m` is output `m` (0..4) of Philox block `k`,
+//!    so one block's four normals are four consecutive elements (one 16-byte vector: a GPU
+//!    thread computes one block and stores it with one vector store; a CPU computes 8 or 16
+//!    blocks per register and transposes them before storing).
 //!    **Philox4x32-10** (Salmon et al., SC'11) with key `(seed_lo, seed_hi)` and counter
 //!    `(block, b, k, purpose)` gives four 32-bit words.
 //! 2. Each word's top 24 bits become a uniform `u = (w >> 8) + ½) · 2⁻²⁴ ∈ (0, 1)`, exact in
@@ -214,11 +215,12 @@ pub fn normal(seed: u64, purpose: Purpose, sample: u32, step: u32, index: u64) -
     normals4(w)[m]
 }
 
-/// The Philox block of element `index` and which of its four outputs the element takes.
+/// The Philox block of element `index` and which of its four outputs the element takes
+/// (block-major: element `4k + m` is output `m` of block `k`; the block counter is 32 bits and
+/// wraps, like every path's).
 #[inline(always)]
 pub fn block_of(index: u64) -> (u32, usize) {
-    let j = (index % 32) as usize;
-    (((index / 32) * 8 + (j % 8) as u64) as u32, j / 8)
+    ((index / 4) as u32, (index % 4) as usize)
 }
 
 /// Lanes processed together (8 Philox blocks = 32 normals), so the compiler can vectorise
@@ -309,7 +311,8 @@ unsafe fn philox_groups_avx2<const K: usize>(
     out
 }
 
-/// Box–Muller over 8 Philox blocks (the same operations as [`normals4`] per block).
+/// Box–Muller over 8 Philox blocks (the same operations as [`normals4`] per block), stored
+/// block-major: output `m` of lane `l` at `4l + m`.
 #[inline(always)]
 fn normals_lanes(w: [[u32; LANES]; 4], out: &mut [f32; 4 * LANES]) {
     let [c0, c1, c2, c3] = w;
@@ -323,11 +326,11 @@ fn normals_lanes(w: [[u32; LANES]; 4], out: &mut [f32; 4 * LANES]) {
         sc0[l] = sincos_2pi(uniform24(c1[l]));
         sc1[l] = sincos_2pi(uniform24(c3[l]));
     }
-    for l in 0..LANES {
-        out[l] = r0[l] * sc0[l].1;
-        out[LANES + l] = r0[l] * sc0[l].0;
-        out[2 * LANES + l] = r1[l] * sc1[l].1;
-        out[3 * LANES + l] = r1[l] * sc1[l].0;
+    for (l, o) in out.chunks_exact_mut(4).enumerate() {
+        o[0] = r0[l] * sc0[l].1;
+        o[1] = r0[l] * sc0[l].0;
+        o[2] = r1[l] * sc1[l].1;
+        o[3] = r1[l] * sc1[l].0;
     }
 }
 
@@ -383,7 +386,7 @@ unsafe fn fill_avx2(
     })
 }
 
-/// The AVX-512 generator: Philox on 16 blocks per register (two groups of eight) and
+/// The AVX-512 generator: Philox on 16 blocks per register and
 /// Box–Muller written out in intrinsics with the operations, in the order and with the fused
 /// multiply-adds of [`formula::ln_f32`], [`formula::sincos_2pi`] and [`formula::normals4`], so
 /// it gives the portable path's bits (tested over all 2²⁴ uniforms and many ranges).
@@ -393,8 +396,8 @@ mod avx512 {
     use super::{M0, M1, W0, W1};
     use core::arch::x86_64::*;
 
-    /// Elements per super-group: [`CHAINS`] registers of 16 Philox blocks, two groups of 32
-    /// each.
+    /// Elements per super-group: [`CHAINS`] registers of 16 Philox blocks (64 elements
+    /// each).
     pub(super) const SG: usize = 64 * CHAINS;
     /// Philox chains interleaved per super-group.
     const CHAINS: usize = 2;
@@ -575,7 +578,7 @@ mod avx512 {
         (negate_where(q2 | q3, a), negate_where(q1 | q2, b))
     }
 
-    /// Box–Muller on the words of 16 blocks (two groups): the 64 normals in element order.
+    /// Box–Muller on the words of 16 blocks: the 64 normals in element order (block-major).
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn normals64(w: [__m512i; 4], out: &mut [f32; 64]) {
@@ -584,19 +587,31 @@ mod avx512 {
         let r1 = _mm512_sqrt_ps(_mm512_mul_ps(m2, ln_f32(scaled_uniform(w[2]))));
         let (s0, c0) = sincos_2pi(scaled_uniform(w[1]));
         let (s1, c1) = sincos_2pi(scaled_uniform(w[3]));
-        // Output m of the block in lane l: lanes 0..8 are the first group (elements 8m + l),
-        // lanes 8..16 the second (elements 32 + 8m + l − 8).
+        // Output m of the block in lane l is element 4l + m: a 4×16 transpose in two rounds
+        // of two-source permutes. Round one interleaves outputs (0, 1) and (2, 3) of eight
+        // blocks (`p01[2i + h] = z[h][i]`), round two interleaves the pairs
+        // (`row[4i + r] = z[r][i]`).
         let z = [
             _mm512_mul_ps(r0, c0),
             _mm512_mul_ps(r0, s0),
             _mm512_mul_ps(r1, c1),
             _mm512_mul_ps(r1, s1),
         ];
+        let pair_lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        let pair_hi =
+            _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        let quad_lo = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+        let quad_hi =
+            _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+        let p01_lo = _mm512_permutex2var_ps(z[0], pair_lo, z[1]);
+        let p23_lo = _mm512_permutex2var_ps(z[2], pair_lo, z[3]);
+        let p01_hi = _mm512_permutex2var_ps(z[0], pair_hi, z[1]);
+        let p23_hi = _mm512_permutex2var_ps(z[2], pair_hi, z[3]);
         let rows = [
-            _mm512_shuffle_f32x4::<0x44>(z[0], z[1]),
-            _mm512_shuffle_f32x4::<0x44>(z[2], z[3]),
-            _mm512_shuffle_f32x4::<0xee>(z[0], z[1]),
-            _mm512_shuffle_f32x4::<0xee>(z[2], z[3]),
+            _mm512_permutex2var_ps(p01_lo, quad_lo, p23_lo),
+            _mm512_permutex2var_ps(p01_lo, quad_hi, p23_lo),
+            _mm512_permutex2var_ps(p01_hi, quad_lo, p23_hi),
+            _mm512_permutex2var_ps(p01_hi, quad_hi, p23_hi),
         ];
         for (o, v) in out.chunks_exact_mut(16).zip(rows) {
             // SAFETY: `o` is 16 floats, the width of the (unaligned) store.
@@ -966,9 +981,9 @@ mod tests {
             let got = unsafe { avx512::normals_of(words) };
             for l in 0..16 {
                 let want = normals4([words[0][l], words[1][l], words[2][l], words[3][l]]);
-                // Lane l is block l mod 8 of group l / 8: output m at 32·(l/8) + 8m + l mod 8.
+                // Lane l is block l: output m at element 4l + m (block-major).
                 for (m, &z) in want.iter().enumerate() {
-                    let at = 32 * (l / 8) + 8 * m + l % 8;
+                    let at = 4 * l + m;
                     if l < chunk.len() {
                         assert_eq!(
                             got[at].to_bits(),

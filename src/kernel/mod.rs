@@ -97,16 +97,60 @@ impl Launches {
     }
 }
 
-/// Units per cube of the element-wise kernels.
+/// Units per cube of the kernels with a shared-memory tree (the rescale reduction and the
+/// step that merges its partials), and the most an element-wise kernel uses.
 pub(crate) const CUBE: u32 = 256;
 
-/// Cube count and dim for `units` units (one per element or block).
+/// Cube count and dim for `units` units (one per vector of elements): cubes of
+/// [`CUBE`] units, or of the device's limit on units per cube if that is lower (rounded down
+/// to whole planes), laid out by cubecl within the device's limits on cube counts.
 pub(crate) fn launch_dims(client: &Client, units: usize) -> (CubeCount, CubeDim) {
-    let dim = CubeDim::new_1d(CUBE);
+    let hw = &client.properties().hardware;
+    let plane = hw.plane_size_max.max(1);
+    let cap = hw.max_units_per_cube.min(CUBE);
+    let size = if cap >= plane {
+        cap / plane * plane
+    } else {
+        cap.max(1)
+    };
+    let dim = CubeDim::new_1d(size);
     (
         cubecl::calculate_cube_count_elemwise(client, units.max(1), dim),
         dim,
     )
+}
+
+/// The widest vector the element-wise kernels load and store: four values (16 bytes in f32).
+pub(crate) const VECTOR: usize = 4;
+
+std::thread_local! {
+    static WIDTH_CAP: Cell<usize> = const { Cell::new(VECTOR) };
+}
+
+/// Caps the vector width of this thread's element-wise launches (for tests of the scalar
+/// path on shapes the vectorised one would take); `1` forces one value per load and store,
+/// [`VECTOR`]-or-more restores the default.
+#[doc(hidden)]
+pub fn cap_vector_width(width: usize) {
+    WIDTH_CAP.with(|c| c.set(width.max(1)));
+}
+
+/// The vector width of an element-wise launch whose samples hold `per` values of `F` each,
+/// over the buffers `handles`: [`VECTOR`] when `per` is a multiple of it (so no vector
+/// straddles two samples and each is one Philox block of the noise), the runtime loads
+/// vectors of that width, and every buffer starts on a whole vector (a view whose offset is
+/// not a multiple of 16 bytes could not be read with aligned vector loads); else 1.
+pub(crate) fn vector_width<F>(client: &Client, per: usize, handles: &[&Handle]) -> usize {
+    let size = core::mem::size_of::<F>();
+    let aligned = handles
+        .iter()
+        .all(|h| h.offset_start.unwrap_or(0) % (VECTOR * size) as u64 == 0);
+    let takes = client.io_optimized_vector_sizes(size).any(|v| v == VECTOR);
+    if per % VECTOR == 0 && aligned && takes && WIDTH_CAP.with(|c| c.get()) >= VECTOR {
+        VECTOR
+    } else {
+        1
+    }
 }
 
 /// Uploads a host slice.
