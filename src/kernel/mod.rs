@@ -125,6 +125,14 @@ pub(crate) const VECTOR: usize = 4;
 
 std::thread_local! {
     static WIDTH_CAP: Cell<usize> = const { Cell::new(VECTOR) };
+    static LAST_WIDTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The vector width this thread's last element-wise launch chose (0 before any), so tests
+/// can tell which path ran.
+#[doc(hidden)]
+pub fn last_vector_width() -> usize {
+    LAST_WIDTH.with(|c| c.get())
 }
 
 /// Caps the vector width of this thread's element-wise launches (for tests of the scalar
@@ -146,11 +154,13 @@ pub(crate) fn vector_width<F>(client: &Client, per: usize, handles: &[&Handle]) 
         .iter()
         .all(|h| h.offset_start.unwrap_or(0) % (VECTOR * size) as u64 == 0);
     let takes = client.io_optimized_vector_sizes(size).any(|v| v == VECTOR);
-    if per % VECTOR == 0 && aligned && takes && WIDTH_CAP.with(|c| c.get()) >= VECTOR {
+    let w = if per % VECTOR == 0 && aligned && takes && WIDTH_CAP.with(|c| c.get()) >= VECTOR {
         VECTOR
     } else {
         1
-    }
+    };
+    LAST_WIDTH.with(|c| c.set(w));
+    w
 }
 
 /// Uploads a host slice.
@@ -206,5 +216,44 @@ impl std::error::Error for KernelError {}
 impl From<crate::GdfError> for KernelError {
     fn from(e: crate::GdfError) -> Self {
         KernelError::Gdf(e)
+    }
+}
+
+#[cfg(all(test, feature = "wgpu"))]
+mod tests {
+    use super::*;
+
+    /// The width rule on handles (no launch: wgpu would refuse to bind an offset of 4 bytes).
+    #[test]
+    fn unaligned_views_take_one_value() {
+        let Ok(client) = std::panic::catch_unwind(|| cubecl::Device::default().client()) else {
+            eprintln!("skipped: no compute adapter");
+            return;
+        };
+        let h = client.empty(256);
+        assert_eq!(vector_width::<f32>(&client, 8, &[&h]), VECTOR);
+        assert_eq!(
+            vector_width::<f32>(&client, 6, &[&h]),
+            1,
+            "per not a multiple of 4"
+        );
+        let at = |bytes: u64| h.clone().offset_start(bytes);
+        assert_eq!(vector_width::<f32>(&client, 8, &[&h, &at(32)]), VECTOR);
+        assert_eq!(vector_width::<f32>(&client, 8, &[&h, &at(16)]), VECTOR);
+        assert_eq!(
+            vector_width::<f32>(&client, 8, &[&h, &at(4)]),
+            1,
+            "4-byte offset"
+        );
+        assert_eq!(
+            vector_width::<f32>(&client, 8, &[&at(8), &h]),
+            1,
+            "8-byte offset"
+        );
+        cap_vector_width(1);
+        assert_eq!(vector_width::<f32>(&client, 8, &[&h]), 1, "capped");
+        cap_vector_width(VECTOR);
+        assert_eq!(vector_width::<f32>(&client, 8, &[&h]), VECTOR);
+        assert_eq!(last_vector_width(), VECTOR);
     }
 }

@@ -577,24 +577,26 @@ fn quantile_kernel<F: Float>(x0: &[F], scales: &mut [F], per: u32, ratio: f32, m
 }
 
 /// Sums a non-linear guider needs, per sample: unit `UNIT_POS` of cube `(0, s)` adds the
-/// elements `UNIT_POS + k·CUBE_DIM` of sample `s` and writes 14 partial sums: `Σc, Σu, Σm,
-/// ΣΔ` and the products `cc, cu, cm, cΔ, uu, um, uΔ, mm, mΔ, ΔΔ` (`Δ = c − u`), of the
-/// x0-predictions when the guider acts on x0.
+/// vectors `UNIT_POS + k·CUBE_DIM` of `W` values of sample `s` (`W` dividing `per`) and
+/// writes 14 partial sums: `Σc, Σu, Σm, ΣΔ` and the products `cc, cu, cm, cΔ, uu, um, uΔ,
+/// mm, mΔ, ΔΔ` (`Δ = c − u`), of the x0-predictions when the guider acts on x0.
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
-fn guide_reduce_kernel<F: Float, T: CubeTarget>(
-    xin: &[F],
-    fed: &[F],
-    fed_u: &[F],
-    mom: &[F],
+fn guide_reduce_kernel<F: Float, W: Size, T: CubeTarget>(
+    xin: &[Vector<F, W>],
+    fed: &[Vector<F, W>],
+    fed_u: &[Vector<F, W>],
+    mom: &[Vector<F, W>],
     partials: &mut [f32],
     per: u32,
     a: f32,
     b: f32,
     #[comptime] g: GuideFlags,
 ) {
+    let w = W::value();
+    let pv = per / u32::cast_from(w);
     let s = CUBE_POS_Y;
-    let base = s * per;
+    let base = s * pv;
     let (af, bf) = (F::cast_from(a), F::cast_from(b));
     let mut acc_c = 0.0f32;
     let mut acc_u = 0.0f32;
@@ -610,41 +612,52 @@ fn guide_reduce_kernel<F: Float, T: CubeTarget>(
     let mut mm = 0.0f32;
     let mut md = 0.0f32;
     let mut dd = 0.0f32;
+    let zv = Vector::<F, W>::new(F::new(0.0));
     let mut k = UNIT_POS;
-    while k < per {
+    while k < pv {
         let i = (base + k) as usize;
-        let mut c = fed[i];
-        let mut u = F::new(0.0);
+        let vc = fed[i];
+        let mut vu = zv;
         if comptime!(g.has_u) {
-            u = fed_u[i];
+            vu = fed_u[i];
         }
+        let mut vx = zv;
         if comptime!(g.x0_space) {
-            c = T::x0::<F>(xin[i], c, af, bf);
-            if comptime!(g.has_u) {
-                u = T::x0::<F>(xin[i], u, af, bf);
-            }
+            vx = xin[i];
         }
-        let cf = f32::cast_from(c);
-        let uf = f32::cast_from(u);
-        let mut mf = 0.0f32;
+        let mut vm = zv;
         if comptime!(g.momentum) {
-            mf = f32::cast_from(mom[i]);
+            vm = mom[i];
         }
-        let df = cf - uf;
-        acc_c += cf;
-        acc_u += uf;
-        acc_m += mf;
-        acc_d += df;
-        cc += cf * cf;
-        cu += cf * uf;
-        cm += cf * mf;
-        cd += cf * df;
-        uu += uf * uf;
-        um += uf * mf;
-        ud += uf * df;
-        mm += mf * mf;
-        md += mf * df;
-        dd += df * df;
+        #[unroll]
+        for l in 0..w {
+            let mut c = vc.extract(l);
+            let mut u = vu.extract(l);
+            if comptime!(g.x0_space) {
+                c = T::x0::<F>(vx.extract(l), c, af, bf);
+                if comptime!(g.has_u) {
+                    u = T::x0::<F>(vx.extract(l), u, af, bf);
+                }
+            }
+            let cf = f32::cast_from(c);
+            let uf = f32::cast_from(u);
+            let mf = f32::cast_from(vm.extract(l));
+            let df = cf - uf;
+            acc_c += cf;
+            acc_u += uf;
+            acc_m += mf;
+            acc_d += df;
+            cc += cf * cf;
+            cu += cf * uf;
+            cm += cf * mf;
+            cd += cf * df;
+            uu += uf * uf;
+            um += uf * mf;
+            ud += uf * df;
+            mm += mf * mf;
+            md += mf * df;
+            dd += df * df;
+        }
         k += CUBE_DIM;
     }
     let o = ((s * CUBE_DIM + UNIT_POS) * 14) as usize;
@@ -1051,18 +1064,21 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
                     // SAFETY: each handle holds at least `len` values (see below).
                     unsafe { BufferArg::from_raw_parts(h.clone(), len) }
                 };
+                let w = vector_width::<F>(self.client, self.per, &[&xin, cond, &u, &mom]);
+                let nv = n / w;
                 Launches::record();
-                // SAFETY: x, c, u hold n values, the momentum n (or 1, unread), the partials
-                // batch·256·14; the kernel reads and writes only those.
+                // SAFETY: x, c, u hold n values (nv vectors), the momentum n (or one vector,
+                // unread), the partials batch·256·14; the kernel reads and writes only those.
                 unsafe {
                     guide_reduce_kernel::launch_unchecked::<F, T>(
                         self.client,
                         CubeCount::Static(1, self.batch as u32, 1),
                         CubeDim::new_1d(units as u32),
-                        arg(&xin, n),
-                        arg(cond, n),
-                        arg(&u, n),
-                        arg(&mom, if flags.momentum { n } else { 1 }),
+                        w,
+                        arg(&xin, nv),
+                        arg(cond, nv),
+                        arg(&u, nv),
+                        arg(&mom, if flags.momentum { nv } else { 1 }),
                         arg(&partials, self.batch * units * 14),
                         self.per as u32,
                         e.level.a as f32,
