@@ -1948,6 +1948,19 @@ fn check_step_at_width(c: &Client, b: usize, per: usize, rescale: Rescale, cap: 
     assert_eq!(&xx[n..], &dev[..], "{what}: second half of [x; x]");
 }
 
+/// The rescaled step on shapes where its cubes stride: with rescale a sample is covered by at
+/// most 1024 / batch cubes of 256 units (the runtime reports no multiprocessor count on
+/// wgpu), so at 16 samples of 70 000 values some units take two vectors (four values each),
+/// and at 69 998 values (one value per vector) each unit takes four or five.
+#[test]
+fn rescaled_step_with_striding_units_matches_the_host() {
+    let Some(c) = client() else { return };
+    for per in [70_000usize, 69_998] {
+        check_step_at_width(&c, 16, per, Rescale::Batch, 4);
+    }
+    check_step_at_width(&c, 16, 70_000, Rescale::PerSample, 1);
+}
+
 #[test]
 fn solver_passes_at_both_widths_match_the_host() {
     use gdf::kernel::solver::{DeviceNoise, DeviceRun};

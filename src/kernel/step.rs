@@ -30,7 +30,9 @@ use crate::schedule::Schedule;
 use crate::target::Target;
 
 /// Partials per sample are capped so the fused pass merges at most this many per cube.
-const MAX_PARTIALS: usize = 256;
+/// (1024 for a whole-batch std: at 16 samples, 64 cubes of 256 units per sample, so the
+/// reduction fills a large GPU; the step's cubes merge them at four per unit.)
+const MAX_PARTIALS: usize = 1024;
 
 /// Chan's merge of two `(count, mean_c, m2_c, mean_p, m2_p)` summaries.
 #[cube]
@@ -275,9 +277,11 @@ fn step_elem<F: Float, T: CubeTarget, Smp: CubeSampler>(
     (xn, x0v, p)
 }
 
-/// Pass 2 (or the only pass): cube `(c, b)`, unit `u` handles vector `k = c·CUBE + u` of
-/// `W` values of sample `b` (`W` dividing `per`); with `W = 4` that is Philox block `k`, whose
-/// four normals are the vector's four lanes (the host's block-major layout).
+/// Pass 2 (or the only pass): cube `(c, b)`, unit `u` handles the vectors
+/// `k = c·CUBE + u + r·cubes·CUBE` (`r = 0, 1, …`; one per unit without rescale) of `W` values
+/// of sample `b` (`W` dividing `per`); with `W = 4` vector `k` is Philox block `k`, whose four
+/// normals are its four lanes (the host's block-major layout). With rescale every cube first
+/// merges the partials, so fewer cubes, each striding over several vectors, cover a sample.
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 fn step_kernel<F: Float, W: Size, Sc: CubeScaler, T: CubeTarget, Smp: CubeSampler>(
@@ -331,13 +335,13 @@ fn step_kernel<F: Float, W: Size, Sc: CubeScaler, T: CubeTarget, Smp: CubeSample
             F::cast_from(args.rho) * (F::cast_from(std_c) / (F::cast_from(std_p) + F::new(1e-9)));
     }
     let pv = args.per / u32::cast_from(w);
-    let k = CUBE_POS_X * CUBE_DIM_X + UNIT_POS_X;
-    if k < pv {
+    let nv = (args.n / u32::cast_from(w)) as usize;
+    let (a, bb) = Sc::ab::<F>(F::cast_from(args.l), section::<F>(state, 1usize));
+    let (ap, bp) = Sc::ab::<F>(F::cast_from(args.l_prev), section::<F>(state, 1usize));
+    let c = Smp::coefficients::<F>(a, bb, ap, bp);
+    let mut k = CUBE_POS_X * CUBE_DIM_X + UNIT_POS_X;
+    while k < pv {
         let j0 = k * u32::cast_from(w);
-        let nv = (args.n / u32::cast_from(w)) as usize;
-        let (a, bb) = Sc::ab::<F>(F::cast_from(args.l), section::<F>(state, 1usize));
-        let (ap, bp) = Sc::ab::<F>(F::cast_from(args.l_prev), section::<F>(state, 1usize));
-        let c = Smp::coefficients::<F>(a, bb, ap, bp);
         let (z0, z1, z2, z3) = prim::normals_or_zero(
             comptime!(Smp::USES_NOISE && !flags.noise_given),
             args.seed_lo,
@@ -394,6 +398,7 @@ fn step_kernel<F: Float, W: Size, Sc: CubeScaler, T: CubeTarget, Smp: CubeSample
             xx_out[i] = xn;
             xx_out[nv + i] = xn;
         }
+        k += CUBE_COUNT_X * CUBE_DIM_X;
     }
 }
 
@@ -462,6 +467,28 @@ fn chunks_per_sample(batch: usize, per: usize, rescale: Rescale) -> usize {
     };
     need.min(cap)
 }
+
+/// Cubes per sample of the fused step over `vectors` vectors per sample: one unit per vector,
+/// except with rescale, where each cube first merges the reduction's partials: then as few
+/// cubes as keep the device busy (eight per multiprocessor, or per CPU core, over the whole
+/// batch; [`BUSY_CUBES`] where the runtime reports neither, as wgpu does), each unit striding
+/// over several vectors.
+fn step_cubes(client: &Client, batch: usize, vectors: usize, rescale: bool) -> u32 {
+    let need = vectors.div_ceil(CUBE as usize).max(1);
+    if !rescale {
+        return need as u32;
+    }
+    let hw = &client.properties().hardware;
+    let busy = hw
+        .num_streaming_multiprocessors
+        .or(hw.num_cpu_cores)
+        .map_or(BUSY_CUBES, |m| 8 * m as usize);
+    need.min(busy.div_ceil(batch).max(1)) as u32
+}
+
+/// Cubes that keep a large GPU busy when the runtime does not say how many multiprocessors it
+/// has (eight cubes of 256 units on each of 128).
+const BUSY_CUBES: usize = 1024;
 
 /// `f32`s of rescale scratch a step over `batch × per` needs.
 pub fn partials_len(batch: usize, per: usize, rescale: Rescale) -> usize {
@@ -584,7 +611,7 @@ where
         let h = h.clone().unwrap_or_else(|| d.clone());
         unsafe { BufferArg::from_raw_parts(h, len) }
     };
-    let cubes_x = (per / w).div_ceil(CUBE as usize) as u32;
+    let cubes_x = step_cubes(client, batch, per / w, rescale);
     Launches::record();
     launches += 1;
     // SAFETY: the element buffers hold `n` values (`nv` vectors; the model output and `xx`
