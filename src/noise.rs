@@ -403,7 +403,8 @@ mod avx512 {
     const CHAINS: usize = 2;
 
     /// Philox4x32-10 of blocks `first..first + 16·K` (register `k`, lane `l` is block
-    /// `first + 16k + l`), the `K` chains interleaved so the multiplies' latency overlaps.
+    /// `first + 16k + lane_block(l)`), the `K` chains interleaved so the multiplies'
+    /// latency overlaps.
     ///
     /// The rounds run on the even and the odd blocks in separate registers, one block per
     /// 64-bit lane in its low word: `vpmuludq` then yields a product's low word in place and
@@ -420,14 +421,16 @@ mod avx512 {
         key: [u32; 2],
     ) -> [[__m512i; 4]; K] {
         const { assert!(K <= 4, "at most four chains") };
-        let even = _mm512_setr_epi32(0, 0, 2, 0, 4, 0, 6, 0, 8, 0, 10, 0, 12, 0, 14, 0);
-        let one = _mm512_set1_epi32(1);
-        // c0 of the even blocks of chain k at 2k, of the odd ones at 2k + 1.
+        // The blocks of the even lanes (`lane_block(2i)` in 64-bit lane i) and of the odd
+        // ones (`lane_block(2i + 1)`).
+        let even = _mm512_setr_epi32(0, 0, 8, 0, 1, 0, 9, 0, 2, 0, 10, 0, 3, 0, 11, 0);
+        let odd = _mm512_setr_epi32(4, 0, 12, 0, 5, 0, 13, 0, 6, 0, 14, 0, 7, 0, 15, 0);
+        // c0 of the even lanes of chain k at 2k, of the odd ones at 2k + 1.
         let mut c0 = [even; 8];
         for k in 0..K {
             let b = _mm512_set1_epi32(first.wrapping_add(16 * k as u32) as i32);
             c0[2 * k] = _mm512_add_epi32(b, even);
-            c0[2 * k + 1] = _mm512_add_epi32(c0[2 * k], one);
+            c0[2 * k + 1] = _mm512_add_epi32(b, odd);
         }
         let mut c1 = [_mm512_set1_epi32(sample as i32); 8];
         let mut c2 = [_mm512_set1_epi32(step as i32); 8];
@@ -461,6 +464,14 @@ mod avx512 {
             ];
         }
         out
+    }
+
+    /// The block (from a register's first) whose words lane `l` of [`philox`] holds:
+    /// `4·(l mod 4) + l / 4`, the order in which [`normals64`]'s in-lane 4×4 transposes
+    /// leave each block's four normals as one contiguous quarter of the output.
+    #[cfg(test)]
+    pub(super) fn lane_block(l: usize) -> usize {
+        4 * (l % 4) + l / 4
     }
 
     /// `2²⁵·u` per lane, `u` the word's uniform ([`super::formula::uniform24`]): the integer
@@ -587,31 +598,24 @@ mod avx512 {
         let r1 = _mm512_sqrt_ps(_mm512_mul_ps(m2, ln_f32(scaled_uniform(w[2]))));
         let (s0, c0) = sincos_2pi(scaled_uniform(w[1]));
         let (s1, c1) = sincos_2pi(scaled_uniform(w[3]));
-        // Output m of the block in lane l is element 4l + m: a 4×16 transpose in two rounds
-        // of two-source permutes. Round one interleaves outputs (0, 1) and (2, 3) of eight
-        // blocks (`p01[2i + h] = z[h][i]`), round two interleaves the pairs
-        // (`row[4i + r] = z[r][i]`).
+        // Output m of the block in lane l goes to element 4·lane_block(l) + m = 16·(l mod 4)
+        // + 4·(l / 4) + m: a 4×4 transpose inside each 128-bit lane (in-lane unpacks, the
+        // cheapest shuffles), after which row r's 128-bit lane j is the block of lane 4j + r.
         let z = [
             _mm512_mul_ps(r0, c0),
             _mm512_mul_ps(r0, s0),
             _mm512_mul_ps(r1, c1),
             _mm512_mul_ps(r1, s1),
         ];
-        let pair_lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-        let pair_hi =
-            _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-        let quad_lo = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
-        let quad_hi =
-            _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
-        let p01_lo = _mm512_permutex2var_ps(z[0], pair_lo, z[1]);
-        let p23_lo = _mm512_permutex2var_ps(z[2], pair_lo, z[3]);
-        let p01_hi = _mm512_permutex2var_ps(z[0], pair_hi, z[1]);
-        let p23_hi = _mm512_permutex2var_ps(z[2], pair_hi, z[3]);
+        let t0 = _mm512_castps_pd(_mm512_unpacklo_ps(z[0], z[1]));
+        let t1 = _mm512_castps_pd(_mm512_unpackhi_ps(z[0], z[1]));
+        let t2 = _mm512_castps_pd(_mm512_unpacklo_ps(z[2], z[3]));
+        let t3 = _mm512_castps_pd(_mm512_unpackhi_ps(z[2], z[3]));
         let rows = [
-            _mm512_permutex2var_ps(p01_lo, quad_lo, p23_lo),
-            _mm512_permutex2var_ps(p01_lo, quad_hi, p23_lo),
-            _mm512_permutex2var_ps(p01_hi, quad_lo, p23_hi),
-            _mm512_permutex2var_ps(p01_hi, quad_hi, p23_hi),
+            _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2)),
+            _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2)),
+            _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3)),
+            _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3)),
         ];
         for (o, v) in out.chunks_exact_mut(16).zip(rows) {
             // SAFETY: `o` is 16 floats, the width of the (unaligned) store.
@@ -651,7 +655,8 @@ mod avx512 {
         }
     }
 
-    /// The words of the `2·16` blocks from `first`, as `[register][word][lane]` (for tests).
+    /// The words of the `2·16` blocks from `first`, as `[register][word][lane]`, lane `l` of
+    /// register `r` holding block `first + 16r + lane_block(l)` (for tests).
     #[cfg(test)]
     #[target_feature(enable = "avx512f")]
     pub(super) fn philox_words(first: u32, ctr: [u32; 3], key: [u32; 2]) -> [[[u32; 16]; 4]; 2] {
@@ -945,7 +950,7 @@ mod tests {
                 let w = unsafe { avx512::philox_words(first, ctr, k) };
                 for (r, reg) in w.iter().enumerate() {
                     for l in 0..16 {
-                        let block = first.wrapping_add((16 * r + l) as u32);
+                        let block = first.wrapping_add((16 * r + avx512::lane_block(l)) as u32);
                         let want = philox4x32([block, ctr[0], ctr[1], ctr[2]], k);
                         assert_eq!(
                             [reg[0][l], reg[1][l], reg[2][l], reg[3][l]],
@@ -981,9 +986,9 @@ mod tests {
             let got = unsafe { avx512::normals_of(words) };
             for l in 0..16 {
                 let want = normals4([words[0][l], words[1][l], words[2][l], words[3][l]]);
-                // Lane l is block l: output m at element 4l + m (block-major).
+                // Lane l is block lane_block(l): output m at element 4·lane_block(l) + m.
                 for (m, &z) in want.iter().enumerate() {
-                    let at = 4 * l + m;
+                    let at = 4 * avx512::lane_block(l) + m;
                     if l < chunk.len() {
                         assert_eq!(
                             got[at].to_bits(),
