@@ -18,6 +18,12 @@
 //! - [`eval`]: one kernel per component role, and the device noise.
 //! - [`half`]: f32 ↔ packed f16/bf16 buffers (the pipeline's half-precision latents).
 //!
+//! The element-wise kernels read and write vectors of four values (16-byte accesses) when a
+//! sample's length is a multiple of 4 and every buffer starts on a 16-byte boundary, and one
+//! value at a time otherwise (decided on the host at each launch). A vector is one Philox
+//! block of the noise: elements `4k .. 4k + 4` of a sample are block `k`'s four normals, on
+//! the host as on the device ([`crate::noise`]).
+//!
 //! Every entry point takes a raw cubecl [`Client`] and [`Handle`]s, so any cubecl-based
 //! stack (burn's cubecl backends included) can hand its buffers over without a copy. Kernels
 //! are generic over the float type `F: Float + CubeElement`; they are tested in `f32`
