@@ -62,11 +62,6 @@ pub fn normal(seed_lo: u32, seed_hi: u32, purpose: u32, sample: u32, step: u32, 
     pick4(z0, z1, z2, z3, index % 4u32)
 }
 
-/// Blocks that cover `per` elements.
-pub fn blocks_for(per: usize) -> usize {
-    per.div_ceil(4)
-}
-
 /// Output `m` (0..4) of a block's four normals.
 #[cube]
 pub fn pick4(z0: f32, z1: f32, z2: f32, z3: f32, m: u32) -> f32 {
