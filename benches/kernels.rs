@@ -1,6 +1,9 @@
 //! Kernel throughput (feature `wgpu`): diffuse with in-kernel noise, undiffuse, and the
-//! guided sampling step with and without rescale. The device is synchronised inside every
-//! timed iteration; throughput is the bytes each kernel must move (reads + writes).
+//! guided sampling step with and without rescale, beside a plain copy of the same bytes with
+//! scalar and with 16-byte vector accesses. The device is synchronised inside every timed
+//! iteration; throughput is the bytes each kernel must move (reads + writes), printed once per
+//! benchmark before it runs, so criterion's figure (GiB/s, 2³⁰ bytes) compares with the
+//! memory's peak (1 TB/s = 931 GiB/s).
 //!
 //! `cargo bench --features wgpu --bench kernels` (on a machine without a GPU this runs on
 //! Mesa's lavapipe, a CPU Vulkan driver: the numbers then measure the CPU, not a GPU).
@@ -67,6 +70,15 @@ fn kernels(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("kernels");
     g.sample_size(10);
+    // What each benchmark moves, printed before it runs (with the vector width the kernels
+    // took, once they have run).
+    let moves = |name: &str, len: usize, bytes: usize, what: &str| {
+        eprintln!(
+            "kernels/{name}/{len}: {bytes} bytes moved ({:.1} MiB: {what})",
+            bytes as f64 / (1u64 << 20) as f64
+        );
+    };
+    eprintln!("kernel bench: batch {b} × per {per} = {n} f32 values");
 
     // The bandwidth reference: a plain copy of n values (the bytes diffuse moves) and of 2n
     // values (the bytes of the guided step without rescale).
@@ -76,6 +88,12 @@ fn kernels(c: &mut Criterion) {
         let dim = CubeDim::new_1d(256);
         let count = gdf::kernel::cubecl::calculate_cube_count_elemwise(&client, len, dim);
         g.throughput(Throughput::Bytes((8 * len) as u64));
+        moves(
+            "copy",
+            len,
+            8 * len,
+            "reads and writes len f32, one value per access",
+        );
         g.bench_function(BenchmarkId::new("copy", len), |bench| {
             bench.iter(|| {
                 // SAFETY: both buffers hold `len` f32 values and the kernel bounds-checks.
@@ -113,6 +131,12 @@ fn kernels(c: &mut Criterion) {
         launch_vec(&probe);
         let copied = f32::from_bytes(&client.read_one(probe).unwrap()).to_vec();
         assert!(copied == values, "the vectorised copy is wrong");
+        moves(
+            "copy_vec4",
+            len,
+            8 * len,
+            "the same, 16-byte vector accesses",
+        );
         g.bench_function(BenchmarkId::new("copy_vec4", len), |bench| {
             bench.iter(|| {
                 launch_vec(&dst);
@@ -139,6 +163,17 @@ fn kernels(c: &mut Criterion) {
     };
     // Reads x0, writes noised (ε drawn in-kernel, the target is ε itself).
     g.throughput(Throughput::Bytes((8 * n) as u64));
+    kf::diffuse::<f32, _, _, _, _, _, _>(&client, &gdf, &io, &set).unwrap();
+    eprintln!(
+        "diffuse: vector width {} (values per load and store)",
+        gdf::kernel::last_vector_width()
+    );
+    moves(
+        "diffuse_drawn_eps",
+        n,
+        8 * n,
+        "reads x0, writes noised; ε drawn in the kernel",
+    );
     g.bench_function(BenchmarkId::new("diffuse_drawn_eps", n), |bench| {
         bench.iter(|| {
             kf::diffuse::<f32, _, _, _, _, _, _>(&client, &gdf, black_box(&io), &set).unwrap();
@@ -148,6 +183,12 @@ fn kernels(c: &mut Criterion) {
 
     let (x0o, l) = (client.empty(4 * n), up(&vec![0.3f32; b]));
     g.throughput(Throughput::Bytes((12 * n) as u64));
+    moves(
+        "undiffuse_x0",
+        n,
+        12 * n,
+        "reads x and the prediction, writes x0",
+    );
     g.bench_function(BenchmarkId::new("undiffuse_x0", n), |bench| {
         bench.iter(|| {
             kf::undiffuse::<f32, _, _, _, _, _, _>(
@@ -194,6 +235,19 @@ fn kernels(c: &mut Criterion) {
         };
         // Reads [p_c; p_u] (twice with rescale) and x, writes x.
         g.throughput(Throughput::Bytes(bytes as u64));
+        ks::step::<f32, _, _, _, _, _, _, _>(&client, &gdf, &gdf::sampler::Ddpm, &sio, &sset)
+            .unwrap();
+        eprintln!("{name}: vector width {}", gdf::kernel::last_vector_width());
+        moves(
+            name,
+            n,
+            bytes,
+            if rho > 0.0 {
+                "reads [p_c; p_u] twice (reduction, then the step) and x, writes x"
+            } else {
+                "reads [p_c; p_u] and x, writes x; noise drawn in the kernel"
+            },
+        );
         g.bench_function(BenchmarkId::new(name, n), |bench| {
             bench.iter(|| {
                 ks::step::<f32, _, _, _, _, _, _, _>(

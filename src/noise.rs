@@ -7,9 +7,10 @@
 //! can produce the same numbers.
 //!
 //! The algorithm, chosen to port to a kernel with 32-bit integer arithmetic only:
-//! 1. Elements come in groups of 32: element `i` is output `m = (i mod 32) / 8` of Philox
-//!    block `8·(i / 32) + i mod 8`, so eight consecutive elements are the same output of eight
-//!    consecutive blocks (a layout that vectorises on a CPU and coalesces on a GPU).
+//! 1. Elements are block-major: element `4k + m` is output `m` (0..4) of Philox block `k`,
+//!    so one block's four normals are four consecutive elements (one 16-byte vector: a GPU
+//!    thread computes one block and stores it with one vector store; a CPU computes 8 or 16
+//!    blocks per register and transposes them before storing).
 //!    **Philox4x32-10** (Salmon et al., SC'11) with key `(seed_lo, seed_hi)` and counter
 //!    `(block, b, k, purpose)` gives four 32-bit words.
 //! 2. Each word's top 24 bits become a uniform `u = (w >> 8) + ½) · 2⁻²⁴ ∈ (0, 1)`, exact in
@@ -214,11 +215,12 @@ pub fn normal(seed: u64, purpose: Purpose, sample: u32, step: u32, index: u64) -
     normals4(w)[m]
 }
 
-/// The Philox block of element `index` and which of its four outputs the element takes.
+/// The Philox block of element `index` and which of its four outputs the element takes
+/// (block-major: element `4k + m` is output `m` of block `k`; the block counter is 32 bits and
+/// wraps, like every path's).
 #[inline(always)]
 pub fn block_of(index: u64) -> (u32, usize) {
-    let j = (index % 32) as usize;
-    (((index / 32) * 8 + (j % 8) as u64) as u32, j / 8)
+    ((index / 4) as u32, (index % 4) as usize)
 }
 
 /// Lanes processed together (8 Philox blocks = 32 normals), so the compiler can vectorise
@@ -309,7 +311,8 @@ unsafe fn philox_groups_avx2<const K: usize>(
     out
 }
 
-/// Box–Muller over 8 Philox blocks (the same operations as [`normals4`] per block).
+/// Box–Muller over 8 Philox blocks (the same operations as [`normals4`] per block), stored
+/// block-major: output `m` of lane `l` at `4l + m`.
 #[inline(always)]
 fn normals_lanes(w: [[u32; LANES]; 4], out: &mut [f32; 4 * LANES]) {
     let [c0, c1, c2, c3] = w;
@@ -323,11 +326,11 @@ fn normals_lanes(w: [[u32; LANES]; 4], out: &mut [f32; 4 * LANES]) {
         sc0[l] = sincos_2pi(uniform24(c1[l]));
         sc1[l] = sincos_2pi(uniform24(c3[l]));
     }
-    for l in 0..LANES {
-        out[l] = r0[l] * sc0[l].1;
-        out[LANES + l] = r0[l] * sc0[l].0;
-        out[2 * LANES + l] = r1[l] * sc1[l].1;
-        out[3 * LANES + l] = r1[l] * sc1[l].0;
+    for (l, o) in out.chunks_exact_mut(4).enumerate() {
+        o[0] = r0[l] * sc0[l].1;
+        o[1] = r0[l] * sc0[l].0;
+        o[2] = r1[l] * sc1[l].1;
+        o[3] = r1[l] * sc1[l].0;
     }
 }
 
@@ -383,7 +386,7 @@ unsafe fn fill_avx2(
     })
 }
 
-/// The AVX-512 generator: Philox on 16 blocks per register (two groups of eight) and
+/// The AVX-512 generator: Philox on 16 blocks per register and
 /// Box–Muller written out in intrinsics with the operations, in the order and with the fused
 /// multiply-adds of [`formula::ln_f32`], [`formula::sincos_2pi`] and [`formula::normals4`], so
 /// it gives the portable path's bits (tested over all 2²⁴ uniforms and many ranges).
@@ -393,14 +396,15 @@ mod avx512 {
     use super::{M0, M1, W0, W1};
     use core::arch::x86_64::*;
 
-    /// Elements per super-group: [`CHAINS`] registers of 16 Philox blocks, two groups of 32
-    /// each.
+    /// Elements per super-group: [`CHAINS`] registers of 16 Philox blocks (64 elements
+    /// each).
     pub(super) const SG: usize = 64 * CHAINS;
     /// Philox chains interleaved per super-group.
     const CHAINS: usize = 2;
 
     /// Philox4x32-10 of blocks `first..first + 16·K` (register `k`, lane `l` is block
-    /// `first + 16k + l`), the `K` chains interleaved so the multiplies' latency overlaps.
+    /// `first + 16k + lane_block(l)`), the `K` chains interleaved so the multiplies'
+    /// latency overlaps.
     ///
     /// The rounds run on the even and the odd blocks in separate registers, one block per
     /// 64-bit lane in its low word: `vpmuludq` then yields a product's low word in place and
@@ -417,14 +421,16 @@ mod avx512 {
         key: [u32; 2],
     ) -> [[__m512i; 4]; K] {
         const { assert!(K <= 4, "at most four chains") };
-        let even = _mm512_setr_epi32(0, 0, 2, 0, 4, 0, 6, 0, 8, 0, 10, 0, 12, 0, 14, 0);
-        let one = _mm512_set1_epi32(1);
-        // c0 of the even blocks of chain k at 2k, of the odd ones at 2k + 1.
+        // The blocks of the even lanes (`lane_block(2i)` in 64-bit lane i) and of the odd
+        // ones (`lane_block(2i + 1)`).
+        let even = _mm512_setr_epi32(0, 0, 8, 0, 1, 0, 9, 0, 2, 0, 10, 0, 3, 0, 11, 0);
+        let odd = _mm512_setr_epi32(4, 0, 12, 0, 5, 0, 13, 0, 6, 0, 14, 0, 7, 0, 15, 0);
+        // c0 of the even lanes of chain k at 2k, of the odd ones at 2k + 1.
         let mut c0 = [even; 8];
         for k in 0..K {
             let b = _mm512_set1_epi32(first.wrapping_add(16 * k as u32) as i32);
             c0[2 * k] = _mm512_add_epi32(b, even);
-            c0[2 * k + 1] = _mm512_add_epi32(c0[2 * k], one);
+            c0[2 * k + 1] = _mm512_add_epi32(b, odd);
         }
         let mut c1 = [_mm512_set1_epi32(sample as i32); 8];
         let mut c2 = [_mm512_set1_epi32(step as i32); 8];
@@ -458,6 +464,14 @@ mod avx512 {
             ];
         }
         out
+    }
+
+    /// The block (from a register's first) whose words lane `l` of [`philox`] holds:
+    /// `4·(l mod 4) + l / 4`, the order in which [`normals64`]'s in-lane 4×4 transposes
+    /// leave each block's four normals as one contiguous quarter of the output.
+    #[cfg(test)]
+    pub(super) fn lane_block(l: usize) -> usize {
+        4 * (l % 4) + l / 4
     }
 
     /// `2²⁵·u` per lane, `u` the word's uniform ([`super::formula::uniform24`]): the integer
@@ -575,7 +589,7 @@ mod avx512 {
         (negate_where(q2 | q3, a), negate_where(q1 | q2, b))
     }
 
-    /// Box–Muller on the words of 16 blocks (two groups): the 64 normals in element order.
+    /// Box–Muller on the words of 16 blocks: the 64 normals in element order (block-major).
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn normals64(w: [__m512i; 4], out: &mut [f32; 64]) {
@@ -584,19 +598,24 @@ mod avx512 {
         let r1 = _mm512_sqrt_ps(_mm512_mul_ps(m2, ln_f32(scaled_uniform(w[2]))));
         let (s0, c0) = sincos_2pi(scaled_uniform(w[1]));
         let (s1, c1) = sincos_2pi(scaled_uniform(w[3]));
-        // Output m of the block in lane l: lanes 0..8 are the first group (elements 8m + l),
-        // lanes 8..16 the second (elements 32 + 8m + l − 8).
+        // Output m of the block in lane l goes to element 4·lane_block(l) + m = 16·(l mod 4)
+        // + 4·(l / 4) + m: a 4×4 transpose inside each 128-bit lane (in-lane unpacks, the
+        // cheapest shuffles), after which row r's 128-bit lane j is the block of lane 4j + r.
         let z = [
             _mm512_mul_ps(r0, c0),
             _mm512_mul_ps(r0, s0),
             _mm512_mul_ps(r1, c1),
             _mm512_mul_ps(r1, s1),
         ];
+        let t0 = _mm512_castps_pd(_mm512_unpacklo_ps(z[0], z[1]));
+        let t1 = _mm512_castps_pd(_mm512_unpackhi_ps(z[0], z[1]));
+        let t2 = _mm512_castps_pd(_mm512_unpacklo_ps(z[2], z[3]));
+        let t3 = _mm512_castps_pd(_mm512_unpackhi_ps(z[2], z[3]));
         let rows = [
-            _mm512_shuffle_f32x4::<0x44>(z[0], z[1]),
-            _mm512_shuffle_f32x4::<0x44>(z[2], z[3]),
-            _mm512_shuffle_f32x4::<0xee>(z[0], z[1]),
-            _mm512_shuffle_f32x4::<0xee>(z[2], z[3]),
+            _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2)),
+            _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2)),
+            _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3)),
+            _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3)),
         ];
         for (o, v) in out.chunks_exact_mut(16).zip(rows) {
             // SAFETY: `o` is 16 floats, the width of the (unaligned) store.
@@ -636,7 +655,8 @@ mod avx512 {
         }
     }
 
-    /// The words of the `2·16` blocks from `first`, as `[register][word][lane]` (for tests).
+    /// The words of the `2·16` blocks from `first`, as `[register][word][lane]`, lane `l` of
+    /// register `r` holding block `first + 16r + lane_block(l)` (for tests).
     #[cfg(test)]
     #[target_feature(enable = "avx512f")]
     pub(super) fn philox_words(first: u32, ctr: [u32; 3], key: [u32; 2]) -> [[[u32; 16]; 4]; 2] {
@@ -930,7 +950,7 @@ mod tests {
                 let w = unsafe { avx512::philox_words(first, ctr, k) };
                 for (r, reg) in w.iter().enumerate() {
                     for l in 0..16 {
-                        let block = first.wrapping_add((16 * r + l) as u32);
+                        let block = first.wrapping_add((16 * r + avx512::lane_block(l)) as u32);
                         let want = philox4x32([block, ctr[0], ctr[1], ctr[2]], k);
                         assert_eq!(
                             [reg[0][l], reg[1][l], reg[2][l], reg[3][l]],
@@ -966,9 +986,9 @@ mod tests {
             let got = unsafe { avx512::normals_of(words) };
             for l in 0..16 {
                 let want = normals4([words[0][l], words[1][l], words[2][l], words[3][l]]);
-                // Lane l is block l mod 8 of group l / 8: output m at 32·(l/8) + 8m + l mod 8.
+                // Lane l is block lane_block(l): output m at element 4·lane_block(l) + m.
                 for (m, &z) in want.iter().enumerate() {
-                    let at = 32 * (l / 8) + 8 * m + l % 8;
+                    let at = 4 * avx512::lane_block(l) + m;
                     if l < chunk.len() {
                         assert_eq!(
                             got[at].to_bits(),

@@ -1695,3 +1695,391 @@ fn device_models_may_own_their_output_or_fail() {
     let err = sample(&mut |_, _, _, _, _, _| Ok(ks::DeviceOutput::Own(short.clone()))).unwrap_err();
     assert!(err.to_string().contains("own output"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Vectorised (16-byte) and scalar loads and stores: the element-wise kernels take vectors of
+// four values where `per` is a multiple of 4 and every buffer is aligned, else one value.
+// Both paths run here on shapes of each kind (and the scalar one, forced, on shapes the
+// vectorised one would take) against the host.
+
+/// `(batch, per)` of the width tests: a multiple of 32, a multiple of 4 (not 32), an even
+/// `per` that is not a multiple of 4, an odd one.
+const WIDTH_SHAPES: [(usize, usize); 4] = [(3, 1024), (3, 1000), (2, 50), (4, 7)];
+
+/// Runs `f` with this thread's element-wise launches capped at `cap` values per vector.
+fn with_width<R>(cap: usize, f: impl FnOnce() -> R) -> R {
+    gdf::kernel::cap_vector_width(cap);
+    let r = f();
+    gdf::kernel::cap_vector_width(4);
+    r
+}
+
+/// The width a launch over `per`-value samples should take under `cap`.
+fn want_width(per: usize, cap: usize) -> usize {
+    if per % 4 == 0 && cap >= 4 {
+        4
+    } else {
+        1
+    }
+}
+
+#[test]
+fn device_noise_equals_host_noise_at_both_widths() {
+    let Some(c) = client() else { return };
+    let (seed, first, step) = (0x5EED_0000_0001u64, 3u32, 9u32);
+    for (b, per) in WIDTH_SHAPES {
+        for cap in [4usize, 1] {
+            let want = want_width(per, cap);
+            // A whole batch (one launch): sample s is the stream of sample first + s.
+            let out = c.empty(4 * b * per);
+            with_width(cap, || {
+                kf::fill_batch_noise::<f32>(&c, &out, b, per, seed, Purpose::Init, first, step)
+            });
+            assert_eq!(gdf::kernel::last_vector_width(), want, "batch {b}×{per}");
+            let dev = down(&c, &out);
+            // One stream from element 32·group0 (eval::normals).
+            let one = with_width(cap, || {
+                eval::normals(&c, per, seed, Purpose::Sampler, 1, step, 5)
+            });
+            assert_eq!(gdf::kernel::last_vector_width(), want, "stream of {per}");
+            let mut host = vec![0.0f32; per];
+            noise::fill_normal(seed, Purpose::Sampler, 1, step, 160, &mut host);
+            let mut pairs: Vec<(f32, f32)> = one.iter().copied().zip(host).collect();
+            for s in 0..b {
+                let mut host = vec![0.0f32; per];
+                noise::fill_normal(seed, Purpose::Init, first + s as u32, step, 0, &mut host);
+                pairs.extend(dev[s * per..(s + 1) * per].iter().copied().zip(host));
+            }
+            for (i, (d, h)) in pairs.into_iter().enumerate() {
+                assert!(
+                    (d - h).abs() <= 2e-6 * h.abs().max(1.0),
+                    "{b}×{per}, width {want}, value {i}: device {d} host {h}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn diffuse_undiffuse_and_step_at_both_widths_match_the_host() {
+    let Some(c) = client() else { return };
+    type G = Gdf<sch::Cosine, scl::Vp, tg::V, ncd::CosineT, lw::P2, f64>;
+    let g: G = G::default().with_offset_noise(0.3);
+    let (seed, first) = (0xABCD_0123u64, 2u32);
+    for (b, per) in WIDTH_SHAPES {
+        let n = b * per;
+        let ch = if per % 2 == 0 { 2 } else { 1 };
+        let x0: Vec<f32> = (0..n)
+            .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+            .collect();
+        let t: Vec<f32> = (0..b).map(|s| (s as f32 + 0.5) / b as f32).collect();
+        let args = DiffuseArgs {
+            t: Some(&t),
+            channels: ch,
+            seed,
+            first_sample: first,
+            ..Default::default()
+        };
+        let h = g.diffuse(&x0, b, &args).unwrap();
+        let pred: Vec<f32> = (0..n)
+            .map(|i| ((i * 11 % 23) as f32 / 11.0) - 1.0)
+            .collect();
+        let (mut hx0, mut he) = (vec![0f32; n], vec![0f32; n]);
+        g.undiffuse_into(&h.noised, &h.logsnr, &pred, Some(&mut hx0), Some(&mut he))
+            .unwrap();
+        for cap in [4usize, 1] {
+            let want = want_width(per, cap);
+            let what = format!("{b}×{per}, width {want}");
+            // diffuse, ε and the offsets drawn in the kernel: one launch.
+            let io = DiffuseIo {
+                x0: up(&c, &x0),
+                eps: None,
+                tl: Some(up(&c, &t)),
+                tl_is_logsnr: false,
+                offset: None,
+                noised: c.empty(4 * n),
+                eps_out: Some(c.empty(4 * n)),
+                target: Some(c.empty(4 * n)),
+                per_sample: c.empty(12 * b),
+            };
+            let set = DiffuseSettings {
+                batch: b,
+                per,
+                channels: ch,
+                seed,
+                first_sample: first,
+                ..Default::default()
+            };
+            let before = Launches::count();
+            with_width(cap, || {
+                kf::diffuse::<f32, _, _, _, _, _, _>(&c, &g, &io, &set)
+            })
+            .unwrap();
+            assert_eq!(Launches::count() - before, 1, "{what}: diffuse launches");
+            assert_eq!(gdf::kernel::last_vector_width(), want, "{what}: diffuse");
+            let eps = down(&c, io.eps_out.as_ref().unwrap());
+            assert_close(&format!("{what} eps"), &eps, &f64s(&h.eps), 1e-5, 2e-6);
+            let noised = down(&c, &io.noised);
+            assert_close(
+                &format!("{what} noised"),
+                &noised,
+                &f64s(&h.noised),
+                1e-5,
+                2e-6,
+            );
+            let target = down(&c, io.target.as_ref().unwrap());
+            assert_close(
+                &format!("{what} target"),
+                &target,
+                &f64s(&h.target),
+                1e-5,
+                2e-6,
+            );
+
+            // undiffuse at the host's λ: one launch.
+            let (x0h, eh) = (c.empty(4 * n), c.empty(4 * n));
+            let before = Launches::count();
+            with_width(cap, || {
+                kf::undiffuse::<f32, _, _, _, _, _, _>(
+                    &c,
+                    &g,
+                    &up(&c, &h.noised),
+                    &up(&c, &h.logsnr),
+                    &up(&c, &pred),
+                    Some(&x0h),
+                    Some(&eh),
+                    b,
+                    per,
+                )
+            })
+            .unwrap();
+            assert_eq!(Launches::count() - before, 1, "{what}: undiffuse launches");
+            assert_eq!(gdf::kernel::last_vector_width(), want, "{what}: undiffuse");
+            assert_close(
+                &format!("{what} x0"),
+                &down(&c, &x0h),
+                &f64s(&hx0),
+                1e-5,
+                1e-6,
+            );
+            assert_close(&format!("{what} ε"), &down(&c, &eh), &f64s(&he), 1e-5, 1e-6);
+
+            // The guided DDPM step with rescale and in-kernel noise, against the host step.
+            for rescale in [Rescale::Batch, Rescale::PerSample] {
+                check_step_at_width(&c, b, per, rescale, cap);
+            }
+        }
+    }
+}
+
+/// One guided, rescaled DDPM step on the device at vector width cap `cap` against the host
+/// driver's first step; the doubled output `[x; x]` holds the new `x` twice.
+fn check_step_at_width(c: &Client, b: usize, per: usize, rescale: Rescale, cap: usize) {
+    let g: Sc = Gdf::default();
+    let n = b * per;
+    let out: Vec<f32> = (0..2 * n)
+        .map(|i| noise::normal(1, Purpose::Init, 0, 0, i as u64))
+        .collect();
+    let x: Vec<f32> = (0..n)
+        .map(|i| noise::normal(2, Purpose::Init, 0, 0, i as u64))
+        .collect();
+    let (seed, first) = (0xC0FFEEu64, 5u32);
+    let model =
+        |_x: &[f32], _c: &[f32], _i: &[f32], p: &mut [f32]| p.copy_from_slice(&out[..p.len()]);
+    let opts = SampleOpts {
+        timesteps: 10,
+        x_init: Some(&x),
+        cfg: Cfg::Scale(3.0),
+        cfg_rho: 0.7,
+        rescale,
+        seed,
+        first_sample: first,
+        ..Default::default()
+    };
+    let mut run = g
+        .sample(model, gdf::sampler::Ddpm, &[], None, b, per, opts)
+        .unwrap();
+    let (l, lp) = (run.logsnr_grid()[0], run.logsnr_grid()[1]);
+    let host = run.next_step().unwrap().unwrap().x.to_vec();
+    let io = ks::StepIo {
+        model_out: up(c, &out),
+        x: up(c, &x),
+        noise: None,
+        x0: Some(c.empty(4 * n)),
+        pred: Some(c.empty(4 * n)),
+        xx: Some(c.empty(8 * n)),
+        partials: Some(c.empty(4 * ks::partials_len(b, per, rescale))),
+    };
+    let set = ks::StepSettings {
+        batch: b,
+        per,
+        step: 0,
+        logsnr: l as f64,
+        logsnr_prev: lp as f64,
+        guidance: Some(3.0),
+        rho: 0.7,
+        rescale,
+        seed,
+        first_sample: first,
+    };
+    let before = Launches::count();
+    let launches = with_width(cap, || {
+        ks::step::<f32, _, _, _, _, _, _, _>(c, &g, &gdf::sampler::Ddpm, &io, &set)
+    })
+    .unwrap();
+    let what = format!("{b}×{per} {rescale:?}, cap {cap}");
+    assert_eq!((launches, Launches::count() - before), (2, 2), "{what}");
+    assert_eq!(
+        gdf::kernel::last_vector_width(),
+        want_width(per, cap),
+        "{what}"
+    );
+    let dev = down(c, &io.x);
+    let mut worst = 0.0f32;
+    for (d, h) in dev.iter().zip(&host) {
+        worst = worst.max((d - h).abs() / h.abs().max(1.0));
+    }
+    assert!(
+        worst < 1e-4,
+        "{what}: device and host steps differ by {worst}"
+    );
+    let xx = down(c, io.xx.as_ref().unwrap());
+    assert_eq!(&xx[..n], &dev[..], "{what}: first half of [x; x]");
+    assert_eq!(&xx[n..], &dev[..], "{what}: second half of [x; x]");
+}
+
+/// The rescaled step on shapes where its cubes stride: with rescale a sample is covered by at
+/// most 1024 / batch cubes of 256 units (the runtime reports no multiprocessor count on
+/// wgpu), so at 16 samples of 70 000 values some units take two vectors (four values each),
+/// and at 69 998 values (one value per vector) each unit takes four or five.
+#[test]
+fn rescaled_step_with_striding_units_matches_the_host() {
+    let Some(c) = client() else { return };
+    for per in [70_000usize, 69_998] {
+        check_step_at_width(&c, 16, per, Rescale::Batch, 4);
+    }
+    check_step_at_width(&c, 16, 70_000, Rescale::PerSample, 1);
+}
+
+#[test]
+fn solver_passes_at_both_widths_match_the_host() {
+    use gdf::kernel::solver::{DeviceNoise, DeviceRun};
+    use gdf::scaler::Vp;
+    use gdf::solver::{AnySolver, CounterNoise, Grid, Run};
+    let Some(c) = client() else { return };
+    let lams = [-5.0, -2.0, 0.5, 3.0, f64::INFINITY];
+    // A Gaussian's exact denoiser (μ = 0.5, s = 0.5) on VP inputs.
+    let d_of = |x: &[f32], lv: gdf::solver::Level| -> Vec<f32> {
+        let (a, b, s2, mu) = (lv.a, lv.b, 0.25, 0.5);
+        x.iter()
+            .map(|&x| ((s2 * a * x as f64 + b * b * mu) / (s2 * a * a + b * b)) as f32)
+            .collect()
+    };
+    for (batch, per) in WIDTH_SHAPES {
+        let n = batch * per;
+        let x_init: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+        for name in ["dpmpp_2m_sde", "dpmpp_sde"] {
+            let grid = Grid::new(&Vp, &lams).unwrap();
+            let host = Run::new(
+                AnySolver::from_name(name).unwrap(),
+                grid.clone(),
+                x_init.clone(),
+                batch,
+                CounterNoise::new(11),
+            )
+            .unwrap()
+            .run(|x, lv, d| {
+                d.copy_from_slice(&d_of(x, lv));
+                Ok(())
+            })
+            .unwrap();
+            for cap in [4usize, 1] {
+                let dev = with_width(cap, || {
+                    let mut run = DeviceRun::<f32, _>::new(
+                        &c,
+                        AnySolver::from_name(name).unwrap(),
+                        grid.clone(),
+                        &up(&c, &x_init),
+                        batch,
+                        per,
+                        DeviceNoise::Counter(11),
+                    )
+                    .unwrap();
+                    while let Some(req) = run.next_eval().unwrap() {
+                        let d = d_of(&down(&c, &req.x), req.level);
+                        run.feed_x0(&up(&c, &d)).unwrap();
+                    }
+                    down(&c, run.x())
+                });
+                let want = want_width(per, cap);
+                assert_eq!(
+                    gdf::kernel::last_vector_width(),
+                    want,
+                    "{name} {batch}×{per}"
+                );
+                for (i, (&d, &h)) in dev.iter().zip(&host).enumerate() {
+                    assert!(
+                        (d - h).abs() <= 1e-4 + 1e-4 * h.abs(),
+                        "{name} {batch}×{per} width {want}: x[{i}] device {d}, host {h}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A buffer view at an offset (the 32 bytes wgpu's binding alignment allows on lavapipe) is
+/// read with vectors from its own start, and gives the host's numbers. (Views whose offset is
+/// not a multiple of 16 bytes, which CUDA and HIP could bind, take the scalar path: see the
+/// unit test `kernel::tests::unaligned_views_take_one_value`; wgpu refuses to bind them.)
+#[test]
+fn views_at_an_offset_take_vectors() {
+    let Some(c) = client() else { return };
+    let g: Sc = Gdf::default();
+    let (b, per) = (2usize, 64usize);
+    let n = b * per;
+    let x0: Vec<f32> = (0..n).map(|i| ((i * 7 % 13) as f32 / 6.0) - 1.0).collect();
+    let t = vec![0.25f32, 0.75];
+    let h = g
+        .diffuse(
+            &x0,
+            b,
+            &DiffuseArgs {
+                t: Some(&t),
+                seed: 4,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    // x0 at value 8 of a buffer of n + 8 values.
+    let mut padded = vec![9.0f32; 8];
+    padded.extend(&x0);
+    let whole = up(&c, &padded);
+    let view = whole.clone().offset_start(32);
+    let io = DiffuseIo {
+        x0: view,
+        eps: None,
+        tl: Some(up(&c, &t)),
+        tl_is_logsnr: false,
+        offset: None,
+        noised: c.empty(4 * n),
+        eps_out: None,
+        target: None,
+        per_sample: c.empty(12 * b),
+    };
+    let set = DiffuseSettings {
+        batch: b,
+        per,
+        seed: 4,
+        ..Default::default()
+    };
+    kf::diffuse::<f32, _, _, _, _, _, _>(&c, &g, &io, &set).unwrap();
+    assert_eq!(gdf::kernel::last_vector_width(), 4);
+    assert_close(
+        "noised",
+        &down(&c, &io.noised),
+        &f64s(&h.noised),
+        1e-5,
+        2e-6,
+    );
+}

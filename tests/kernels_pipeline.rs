@@ -169,6 +169,46 @@ fn inpainting_on_the_device_matches_the_host() {
     }
 }
 
+/// The stages (clipping, dynamic thresholding, the inpainting blend, recorded noise) with
+/// the pass kernel's scalar loads and stores forced on the golden shapes (which the default
+/// run reads as 16-byte vectors where `per` allows): the host's numbers and the vectorised
+/// run's.
+#[test]
+fn pipeline_stages_at_the_scalar_width_match_the_host() {
+    let Some(c) = client() else { return };
+    let mut widths = Vec::new();
+    for case in golden("threshold").iter().chain(&golden("inpaint")) {
+        let id = format!("{} {} {}", case["kind"], case["scheduler"], case["params"]);
+        let inpaint = (case["kind"] == "inpaint").then(|| {
+            let inp = &case["input"];
+            let (shape, image) = common::arr(&inp["image"]).unwrap();
+            Inpaint::new(
+                f32s(&image),
+                f32s(&common::arr(&inp["noise"]).unwrap().1),
+                f32s(&common::arr(&inp["mask"]).unwrap().1),
+                shape[0],
+            )
+            .unwrap()
+        });
+        let (vectorised, host) = host_and_device(&c, case, inpaint.clone(), &id);
+        widths.push(gdf::kernel::last_vector_width());
+        gdf::kernel::cap_vector_width(1);
+        let (scalar, _) = host_and_device(&c, case, inpaint, &id);
+        assert_eq!(gdf::kernel::last_vector_width(), 1, "{id}");
+        gdf::kernel::cap_vector_width(4);
+        close(&format!("{id} (scalar)"), &scalar, &host);
+        close(
+            &format!("{id} (scalar vs vectorised)"),
+            &scalar,
+            &vectorised,
+        );
+    }
+    assert!(
+        widths.contains(&4),
+        "some golden case runs vectorised: {widths:?}"
+    );
+}
+
 #[test]
 fn img2img_on_the_device_matches_the_host() {
     let Some(c) = client() else { return };

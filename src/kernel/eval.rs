@@ -11,7 +11,7 @@ use cubecl::server::Handle;
 
 use super::component::*;
 use super::prim;
-use super::{launch_dims, read_vec, upload, upload_state, KernelError, Launches};
+use super::{launch_dims, read_vec, upload, upload_state, vector_width, KernelError, Launches};
 use crate::noise::Purpose;
 
 #[cube(launch_unchecked)]
@@ -69,11 +69,12 @@ fn sampler_kernel<F: Float, S: CubeSampler>(io: &[F], out: &mut [F], n: usize) {
     }
 }
 
-/// Unit `u` is Philox block `8·group0 + u` and writes its four elements [`prim::elem_of`]`(u, m)`
-/// (of `out`, relative to element `32·group0`).
+/// Unit `u` writes vector `u` of `W` values of `out` (`W` dividing its length): elements
+/// `32·group0 + W·u ..` of the stream, from Philox block `8·group0 + W·u / 4`.
 #[cube(launch_unchecked)]
-fn noise_kernel(
-    out: &mut [f32],
+#[allow(clippy::too_many_arguments)]
+fn noise_kernel<W: Size>(
+    out: &mut [Vector<f32, W>],
     seed_lo: u32,
     seed_hi: u32,
     purpose: u32,
@@ -81,14 +82,24 @@ fn noise_kernel(
     step: u32,
     group0: u32,
 ) {
-    let u = ABSOLUTE_POS as u32;
-    let (z0, z1, z2, z3) =
-        prim::normal_block(seed_lo, seed_hi, purpose, sample, step, group0 * 8u32 + u);
-    for m in 0..4u32 {
-        let j = prim::elem_of(u, m) as usize;
-        if j < out.len() {
-            out[j] = prim::pick4(z0, z1, z2, z3, m);
+    let w = W::value();
+    let u = ABSOLUTE_POS;
+    if u < out.len() {
+        let j0 = u as u32 * u32::cast_from(w);
+        let (z0, z1, z2, z3) = prim::normal_block(
+            seed_lo,
+            seed_hi,
+            purpose,
+            sample,
+            step,
+            group0 * 8u32 + j0 / 4u32,
+        );
+        let mut v = Vector::<f32, W>::empty();
+        #[unroll]
+        for k in 0..w {
+            v.insert(k, prim::lane_normal(z0, z1, z2, z3, j0, k, w));
         }
+        out[u] = v;
     }
 }
 
@@ -302,14 +313,17 @@ pub fn fill_normal_handle(
     step: u32,
     group0: u32,
 ) {
-    let (count, dim) = launch_dims(client, prim::blocks_for(len));
+    let w = vector_width::<f32>(client, len, &[out]);
+    let (count, dim) = launch_dims(client, len / w);
     Launches::record();
+    // SAFETY: `out` holds `len` values (`len / w` vectors); the kernel guards its index.
     unsafe {
         noise_kernel::launch_unchecked(
             client,
             count,
             dim,
-            BufferArg::from_raw_parts(out.clone(), len),
+            w,
+            BufferArg::from_raw_parts(out.clone(), len / w),
             seed as u32,
             (seed >> 32) as u32,
             purpose as u32,

@@ -9,7 +9,7 @@ use cubecl::server::Handle;
 
 use super::component::*;
 use super::prim;
-use super::{launch_dims, upload_state, KernelError, Launches};
+use super::{launch_dims, upload_state, vector_width, KernelError, Launches};
 use crate::error::{check_len, per_sample, GdfError};
 use crate::framework::Gdf;
 use crate::konst::Param;
@@ -50,30 +50,22 @@ pub fn section<F: Float>(state: &[F], #[comptime] k: usize) -> &[F] {
     state.slice(usize::cast_from(state[k]), usize::cast_from(state[k + 1]))
 }
 
-/// One element of diffuse: ε (given or drawn, plus offset), noised, ε and target outputs.
+/// One element of diffuse (element `j` of sample `b`): ε (`e`, given or drawn, plus the
+/// offset), then `(noised, target)`.
 #[cube]
 #[allow(clippy::too_many_arguments)]
 fn diffuse_elem<F: Float, T: CubeTarget>(
-    x0: &[F],
-    eps_in: &[F],
     offset_in: &[F],
-    noised: &mut [F],
-    eps_out: &mut [F],
-    target_out: &mut [F],
-    z: f32,
+    x: F,
+    e: F,
     b: u32,
     j: u32,
     a: F,
     bb: F,
     args: &DiffuseScalars,
     #[comptime] flags: DiffuseFlags,
-) {
-    let i = (b * args.per + j) as usize;
-    let x = x0[i];
-    let mut e = F::cast_from(z);
-    if comptime!(flags.eps_given) {
-        e = eps_in[i];
-    }
+) -> (F, F, F) {
+    let mut e = e;
     if comptime!(flags.offset > 0) {
         let c = j / args.per_channel;
         let o = if comptime!(flags.offset == 1) {
@@ -90,13 +82,11 @@ fn diffuse_elem<F: Float, T: CubeTarget>(
         };
         e += F::cast_from(args.offset_k) * o;
     }
-    noised[i] = x * a + e * bb;
-    if comptime!(flags.eps_out) {
-        eps_out[i] = e;
-    }
+    let mut t = e;
     if comptime!(flags.target_out) {
-        target_out[i] = T::target::<F>(x, e, a, bb);
+        t = T::target::<F>(x, e, a, bb);
     }
+    (x * a + e * bb, e, t)
 }
 
 /// The per-call scalars of `diffuse_kernel`.
@@ -139,41 +129,45 @@ pub struct DiffuseFlags {
     pub target_out: bool,
 }
 
-/// Unit `u` is Philox block `k = u mod blocks` of sample `u / blocks` and covers the four
-/// elements [`prim::elem_of`]`(k, m)` that block's noise feeds (the host's layout).
+/// Unit `u` handles vector `u` of `W` elements (`W` divides `per`, so the vector lies in one
+/// sample `b`): with `W = 4` it is Philox block `k` of sample `b` (elements `4k .. 4k + 4`,
+/// the host's block-major layout), loaded and stored as one 16-byte vector; with `W = 1` one
+/// element, which takes its output of its block.
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 fn diffuse_kernel<
     F: Float,
+    W: Size,
     S: CubeSchedule,
     Sc: CubeScaler,
     T: CubeTarget,
     N: CubeNoiseCond,
     L: CubeLossWeight,
 >(
-    x0: &[F],
-    eps_in: &[F],
+    x0: &[Vector<F, W>],
+    eps_in: &[Vector<F, W>],
     tl: &[F],
     offset_in: &[F],
     state: &[F],
-    noised: &mut [F],
-    eps_out: &mut [F],
-    target_out: &mut [F],
+    noised: &mut [Vector<F, W>],
+    eps_out: &mut [Vector<F, W>],
+    target_out: &mut [Vector<F, W>],
     per_out: &mut [F],
     args: DiffuseScalars,
     #[comptime] flags: DiffuseFlags,
 ) {
-    let blocks = args.per.div_ceil(32u32) * 8u32;
+    let w = W::value();
     let u = ABSOLUTE_POS as u32;
-    if u < blocks * args.batch {
-        let b = u / blocks;
-        let k = u % blocks;
+    if u < args.per / u32::cast_from(w) * args.batch {
+        let e0 = u * u32::cast_from(w);
+        let b = e0 / args.per;
+        let j0 = e0 % args.per;
         let mut l = tl[b as usize];
         if comptime!(!flags.logsnr_given) {
             l = schedule_logsnr::<F, S>(l, F::cast_from(args.shift), section::<F>(state, 0usize));
         }
         let (a, bb) = Sc::ab::<F>(l, section::<F>(state, 1usize));
-        if k == 0 {
+        if j0 == 0 {
             let nb = args.batch as usize;
             per_out[b as usize] = l;
             per_out[nb + b as usize] = noise_cond::<F, N>(l, section::<F>(state, 2usize));
@@ -190,54 +184,75 @@ fn diffuse_kernel<
             0u32,
             args.first_sample + b,
             0u32,
-            k,
+            j0 / 4u32,
         );
-        for m in 0..4u32 {
-            let j = prim::elem_of(k, m);
-            if j < args.per {
-                let z = prim::pick4(z0, z1, z2, z3, m);
-                diffuse_elem::<F, T>(
-                    x0, eps_in, offset_in, noised, eps_out, target_out, z, b, j, a, bb, &args,
-                    flags,
-                );
+        let i = u as usize;
+        let xv = x0[i];
+        let mut ev = Vector::<F, W>::empty();
+        if comptime!(flags.eps_given) {
+            ev = eps_in[i];
+        }
+        let mut nv = Vector::<F, W>::empty();
+        let mut eo = Vector::<F, W>::empty();
+        let mut to = Vector::<F, W>::empty();
+        #[unroll]
+        for k in 0..w {
+            let mut e = F::cast_from(prim::lane_normal(z0, z1, z2, z3, j0, k, w));
+            if comptime!(flags.eps_given) {
+                e = ev.extract(k);
             }
+            let j = j0 + u32::cast_from(k);
+            let (n, e, t) =
+                diffuse_elem::<F, T>(offset_in, xv.extract(k), e, b, j, a, bb, &args, flags);
+            nv.insert(k, n);
+            eo.insert(k, e);
+            to.insert(k, t);
+        }
+        noised[i] = nv;
+        if comptime!(flags.eps_out) {
+            eps_out[i] = eo;
+        }
+        if comptime!(flags.target_out) {
+            target_out[i] = to;
         }
     }
 }
 
-/// Unit `u` covers elements `k + m·blocks` (`m < 4`) of sample `u / blocks`, so the units of
-/// a warp read and write consecutive elements.
+/// Unit `u` handles vector `u` of `W` elements (in one sample, `W` dividing `per`).
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
-fn undiffuse_kernel<F: Float, Sc: CubeScaler, T: CubeTarget>(
-    x: &[F],
+fn undiffuse_kernel<F: Float, W: Size, Sc: CubeScaler, T: CubeTarget>(
+    x: &[Vector<F, W>],
     logsnr: &[F],
-    pred: &[F],
+    pred: &[Vector<F, W>],
     state: &[F],
-    x0_out: &mut [F],
-    eps_out: &mut [F],
+    x0_out: &mut [Vector<F, W>],
+    eps_out: &mut [Vector<F, W>],
     per: u32,
     batch: u32,
     #[comptime] want_x0: bool,
     #[comptime] want_eps: bool,
 ) {
-    let blocks = per.div_ceil(4u32);
+    let w = W::value();
     let u = ABSOLUTE_POS as u32;
-    if u < blocks * batch {
-        let b = u / blocks;
-        let k = u % blocks;
+    if u < per / u32::cast_from(w) * batch {
+        let b = u * u32::cast_from(w) / per;
         let (a, bb) = Sc::ab::<F>(logsnr[b as usize], section::<F>(state, 1usize));
-        for m in 0..4u32 {
-            let j = k + m * blocks;
-            if j < per {
-                let i = (b * per + j) as usize;
-                if comptime!(want_x0) {
-                    x0_out[i] = T::x0::<F>(x[i], pred[i], a, bb);
-                }
-                if comptime!(want_eps) {
-                    eps_out[i] = T::eps::<F>(x[i], pred[i], a, bb);
-                }
-            }
+        let i = u as usize;
+        let xv = x[i];
+        let pv = pred[i];
+        let mut x0v = Vector::<F, W>::empty();
+        let mut ev = Vector::<F, W>::empty();
+        #[unroll]
+        for k in 0..w {
+            x0v.insert(k, T::x0::<F>(xv.extract(k), pv.extract(k), a, bb));
+            ev.insert(k, T::eps::<F>(xv.extract(k), pv.extract(k), a, bb));
+        }
+        if comptime!(want_x0) {
+            x0_out[i] = x0v;
+        }
+        if comptime!(want_eps) {
+            eps_out[i] = ev;
         }
     }
 }
@@ -304,9 +319,9 @@ impl Default for DiffuseSettings {
     }
 }
 
-/// A one-element placeholder for an unused binding.
-fn dummy(client: &Client) -> Handle {
-    client.empty(16)
+/// A placeholder for an unused binding (one vector of up to four 16-byte values).
+pub(crate) fn dummy(client: &Client) -> Handle {
+    client.empty(64)
 }
 
 /// `diffuse` of a whole batch in **one kernel launch** (SPEC §7): per-sample λ from `t`
@@ -380,17 +395,27 @@ where
     let state = upload_state::<F>(client, &st);
     let d = dummy(client);
     let or_d = |h: &Option<Handle>| h.clone().unwrap_or_else(|| d.clone());
-    let blocks = prim::blocks_for(per);
-    let (count, dim) = launch_dims(client, blocks * batch);
+    let vectors = [&io.x0, &io.noised]
+        .into_iter()
+        .chain(io.eps.as_ref())
+        .chain(io.eps_out.as_ref())
+        .chain(io.target.as_ref());
+    let w = vector_width::<F>(client, per, &vectors.collect::<Vec<_>>());
+    let nv = n / w;
+    let (count, dim) = launch_dims(client, nv);
     let sz = |len: usize| len.max(1);
     Launches::record();
+    // SAFETY: every element buffer holds `n` values (`n / w` vectors; the unused ones are
+    // never touched, their one-vector placeholders are 64 bytes), the per-sample ones `batch`,
+    // and the kernel guards its index against `n / w`.
     unsafe {
         diffuse_kernel::launch_unchecked::<F, S, Sc, T, N, L>(
             client,
             count,
             dim,
-            BufferArg::from_raw_parts(io.x0.clone(), n),
-            BufferArg::from_raw_parts(or_d(&io.eps), sz(if flags.eps_given { n } else { 1 })),
+            w,
+            BufferArg::from_raw_parts(io.x0.clone(), nv),
+            BufferArg::from_raw_parts(or_d(&io.eps), sz(if flags.eps_given { nv } else { 1 })),
             BufferArg::from_raw_parts(tl, batch),
             BufferArg::from_raw_parts(
                 or_d(&io.offset),
@@ -401,9 +426,9 @@ where
                 }),
             ),
             BufferArg::from_raw_parts(state, st.len()),
-            BufferArg::from_raw_parts(io.noised.clone(), n),
-            BufferArg::from_raw_parts(or_d(&io.eps_out), sz(if flags.eps_out { n } else { 1 })),
-            BufferArg::from_raw_parts(or_d(&io.target), sz(if flags.target_out { n } else { 1 })),
+            BufferArg::from_raw_parts(io.noised.clone(), nv),
+            BufferArg::from_raw_parts(or_d(&io.eps_out), sz(if flags.eps_out { nv } else { 1 })),
+            BufferArg::from_raw_parts(or_d(&io.target), sz(if flags.target_out { nv } else { 1 })),
             BufferArg::from_raw_parts(io.per_sample.clone(), 3 * batch),
             DiffuseScalarsLaunch::new(
                 per as u32,
@@ -459,19 +484,25 @@ where
     let st = framework_state(gdf)?;
     let state = upload_state::<F>(client, &st);
     let d = dummy(client);
-    let (count, dim) = launch_dims(client, per.div_ceil(4) * batch);
+    let vectors = [x, pred].into_iter().chain(x0_out).chain(eps_out);
+    let w = vector_width::<F>(client, per, &vectors.collect::<Vec<_>>());
+    let nv = n / w;
+    let (count, dim) = launch_dims(client, nv);
     Launches::record();
+    // SAFETY: the element buffers hold `n` values (`n / w` vectors), `logsnr` `batch`; the
+    // kernel guards its index against `n / w`.
     unsafe {
         undiffuse_kernel::launch_unchecked::<F, Sc, T>(
             client,
             count,
             dim,
-            BufferArg::from_raw_parts(x.clone(), n),
+            w,
+            BufferArg::from_raw_parts(x.clone(), nv),
             BufferArg::from_raw_parts(logsnr.clone(), batch),
-            BufferArg::from_raw_parts(pred.clone(), n),
+            BufferArg::from_raw_parts(pred.clone(), nv),
             BufferArg::from_raw_parts(state, st.len()),
-            BufferArg::from_raw_parts(x0_out.cloned().unwrap_or_else(|| d.clone()), n),
-            BufferArg::from_raw_parts(eps_out.cloned().unwrap_or_else(|| d.clone()), n),
+            BufferArg::from_raw_parts(x0_out.cloned().unwrap_or_else(|| d.clone()), nv),
+            BufferArg::from_raw_parts(eps_out.cloned().unwrap_or_else(|| d.clone()), nv),
             per as u32,
             batch as u32,
             x0_out.is_some(),
@@ -485,8 +516,9 @@ where
 /// values): sample `b` draws `(seed, purpose, first_sample + b, step)`, element `j` of it
 /// index `j` — the same numbers as [`crate::noise::fill_normal`] per sample. One launch.
 #[cube(launch_unchecked)]
-fn batch_noise_kernel<F: Float>(
-    out: &mut [F],
+#[allow(clippy::too_many_arguments)]
+fn batch_noise_kernel<F: Float, W: Size>(
+    out: &mut [Vector<F, W>],
     per: u32,
     batch: u32,
     seed_lo: u32,
@@ -495,19 +527,20 @@ fn batch_noise_kernel<F: Float>(
     first_sample: u32,
     step: u32,
 ) {
-    let blocks = per.div_ceil(32u32) * 8u32;
+    let w = W::value();
     let u = ABSOLUTE_POS as u32;
-    if u < blocks * batch {
-        let b = u / blocks;
-        let k = u % blocks;
+    if u < per / u32::cast_from(w) * batch {
+        let e0 = u * u32::cast_from(w);
+        let b = e0 / per;
+        let j0 = e0 % per;
         let (z0, z1, z2, z3) =
-            prim::normal_block(seed_lo, seed_hi, purpose, first_sample + b, step, k);
-        for m in 0..4u32 {
-            let j = prim::elem_of(k, m);
-            if j < per {
-                out[(b * per + j) as usize] = F::cast_from(prim::pick4(z0, z1, z2, z3, m));
-            }
+            prim::normal_block(seed_lo, seed_hi, purpose, first_sample + b, step, j0 / 4u32);
+        let mut v = Vector::<F, W>::empty();
+        #[unroll]
+        for k in 0..w {
+            v.insert(k, F::cast_from(prim::lane_normal(z0, z1, z2, z3, j0, k, w)));
         }
+        out[u as usize] = v;
     }
 }
 
@@ -524,14 +557,18 @@ pub fn fill_batch_noise<F: Float + CubeElement>(
     first_sample: u32,
     step: u32,
 ) {
-    let (count, dim) = launch_dims(client, prim::blocks_for(per) * batch);
+    let w = vector_width::<F>(client, per, &[out]);
+    let nv = batch * per / w;
+    let (count, dim) = launch_dims(client, nv);
     Launches::record();
+    // SAFETY: `out` holds `batch · per` values (`nv` vectors); the kernel guards its index.
     unsafe {
         batch_noise_kernel::launch_unchecked::<F>(
             client,
             count,
             dim,
-            BufferArg::from_raw_parts(out.clone(), batch * per),
+            w,
+            BufferArg::from_raw_parts(out.clone(), nv),
             per as u32,
             batch as u32,
             seed as u32,

@@ -18,6 +18,12 @@
 //! - [`eval`]: one kernel per component role, and the device noise.
 //! - [`half`]: f32 ↔ packed f16/bf16 buffers (the pipeline's half-precision latents).
 //!
+//! The element-wise kernels read and write vectors of four values (16-byte accesses) when a
+//! sample's length is a multiple of 4 and every buffer starts on a 16-byte boundary, and one
+//! value at a time otherwise (decided on the host at each launch). A vector is one Philox
+//! block of the noise: elements `4k .. 4k + 4` of a sample are block `k`'s four normals, on
+//! the host as on the device ([`crate::noise`]).
+//!
 //! Every entry point takes a raw cubecl [`Client`] and [`Handle`]s, so any cubecl-based
 //! stack (burn's cubecl backends included) can hand its buffers over without a copy. Kernels
 //! are generic over the float type `F: Float + CubeElement`; they are tested in `f32`
@@ -97,16 +103,70 @@ impl Launches {
     }
 }
 
-/// Units per cube of the element-wise kernels.
+/// Units per cube of the kernels with a shared-memory tree (the rescale reduction and the
+/// step that merges its partials), and the most an element-wise kernel uses.
 pub(crate) const CUBE: u32 = 256;
 
-/// Cube count and dim for `units` units (one per element or block).
+/// Cube count and dim for `units` units (one per vector of elements): cubes of
+/// [`CUBE`] units, or of the device's limit on units per cube if that is lower (rounded down
+/// to whole planes), laid out by cubecl within the device's limits on cube counts.
 pub(crate) fn launch_dims(client: &Client, units: usize) -> (CubeCount, CubeDim) {
-    let dim = CubeDim::new_1d(CUBE);
+    let hw = &client.properties().hardware;
+    let plane = hw.plane_size_max.max(1);
+    let cap = hw.max_units_per_cube.min(CUBE);
+    let size = if cap >= plane {
+        cap / plane * plane
+    } else {
+        cap.max(1)
+    };
+    let dim = CubeDim::new_1d(size);
     (
         cubecl::calculate_cube_count_elemwise(client, units.max(1), dim),
         dim,
     )
+}
+
+/// The widest vector the element-wise kernels load and store: four values (16 bytes in f32).
+pub(crate) const VECTOR: usize = 4;
+
+std::thread_local! {
+    static WIDTH_CAP: Cell<usize> = const { Cell::new(VECTOR) };
+    static LAST_WIDTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The vector width this thread's last element-wise launch chose (0 before any), so tests
+/// can tell which path ran.
+#[doc(hidden)]
+pub fn last_vector_width() -> usize {
+    LAST_WIDTH.with(|c| c.get())
+}
+
+/// Caps the vector width of this thread's element-wise launches (for tests of the scalar
+/// path on shapes the vectorised one would take); `1` forces one value per load and store,
+/// [`VECTOR`]-or-more restores the default.
+#[doc(hidden)]
+pub fn cap_vector_width(width: usize) {
+    WIDTH_CAP.with(|c| c.set(width.max(1)));
+}
+
+/// The vector width of an element-wise launch whose samples hold `per` values of `F` each,
+/// over the buffers `handles`: [`VECTOR`] when `per` is a multiple of it (so no vector
+/// straddles two samples and each is one Philox block of the noise), the runtime loads
+/// vectors of that width, and every buffer starts on a whole vector (a view whose offset is
+/// not a multiple of 16 bytes could not be read with aligned vector loads); else 1.
+pub(crate) fn vector_width<F>(client: &Client, per: usize, handles: &[&Handle]) -> usize {
+    let size = core::mem::size_of::<F>();
+    let aligned = handles
+        .iter()
+        .all(|h| h.offset_start.unwrap_or(0) % (VECTOR * size) as u64 == 0);
+    let takes = client.io_optimized_vector_sizes(size).any(|v| v == VECTOR);
+    let w = if per % VECTOR == 0 && aligned && takes && WIDTH_CAP.with(|c| c.get()) >= VECTOR {
+        VECTOR
+    } else {
+        1
+    };
+    LAST_WIDTH.with(|c| c.set(w));
+    w
 }
 
 /// Uploads a host slice.
@@ -162,5 +222,44 @@ impl std::error::Error for KernelError {}
 impl From<crate::GdfError> for KernelError {
     fn from(e: crate::GdfError) -> Self {
         KernelError::Gdf(e)
+    }
+}
+
+#[cfg(all(test, feature = "wgpu"))]
+mod tests {
+    use super::*;
+
+    /// The width rule on handles (no launch: wgpu would refuse to bind an offset of 4 bytes).
+    #[test]
+    fn unaligned_views_take_one_value() {
+        let Ok(client) = std::panic::catch_unwind(|| cubecl::Device::default().client()) else {
+            eprintln!("skipped: no compute adapter");
+            return;
+        };
+        let h = client.empty(256);
+        assert_eq!(vector_width::<f32>(&client, 8, &[&h]), VECTOR);
+        assert_eq!(
+            vector_width::<f32>(&client, 6, &[&h]),
+            1,
+            "per not a multiple of 4"
+        );
+        let at = |bytes: u64| h.clone().offset_start(bytes);
+        assert_eq!(vector_width::<f32>(&client, 8, &[&h, &at(32)]), VECTOR);
+        assert_eq!(vector_width::<f32>(&client, 8, &[&h, &at(16)]), VECTOR);
+        assert_eq!(
+            vector_width::<f32>(&client, 8, &[&h, &at(4)]),
+            1,
+            "4-byte offset"
+        );
+        assert_eq!(
+            vector_width::<f32>(&client, 8, &[&at(8), &h]),
+            1,
+            "8-byte offset"
+        );
+        cap_vector_width(1);
+        assert_eq!(vector_width::<f32>(&client, 8, &[&h]), 1, "capped");
+        cap_vector_width(VECTOR);
+        assert_eq!(vector_width::<f32>(&client, 8, &[&h]), VECTOR);
+        assert_eq!(last_vector_width(), VECTOR);
     }
 }

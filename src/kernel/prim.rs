@@ -40,7 +40,7 @@ pub fn konst<F: Float>(#[comptime] x: f64) -> F {
 }
 
 /// The four normals of Philox block `block` of the stream `(seed, purpose, sample, step)`:
-/// output `m` is element [`elem_of()`]`(block, m)` (see [`crate::noise`] for the layout).
+/// output `m` is element `4·block + m` (see [`crate::noise`] for the layout).
 #[cube]
 pub fn normal_block(
     seed_lo: u32,
@@ -54,24 +54,12 @@ pub fn normal_block(
     noise::normals4(w0, w1, w2, w3)
 }
 
-/// The standard normal of element `index` (as [`crate::noise::normal`]).
+/// The standard normal of element `index` (as [`crate::noise::normal`]): output
+/// `index mod 4` of block `index / 4`.
 #[cube]
 pub fn normal(seed_lo: u32, seed_hi: u32, purpose: u32, sample: u32, step: u32, index: u32) -> f32 {
-    let block = (index / 32u32) * 8u32 + index % 8u32;
-    let (z0, z1, z2, z3) = normal_block(seed_lo, seed_hi, purpose, sample, step, block);
-    pick4(z0, z1, z2, z3, (index % 32u32) / 8u32)
-}
-
-/// The element that output `m` (0..4) of Philox block `k` feeds: elements come in groups of
-/// 32, eight consecutive elements being the same output of eight consecutive blocks.
-#[cube]
-pub fn elem_of(k: u32, m: u32) -> u32 {
-    32u32 * (k / 8u32) + 8u32 * m + k % 8u32
-}
-
-/// Blocks that cover `per` elements (whole groups of 32).
-pub fn blocks_for(per: usize) -> usize {
-    per.div_ceil(32) * 8
+    let (z0, z1, z2, z3) = normal_block(seed_lo, seed_hi, purpose, sample, step, index / 4u32);
+    pick4(z0, z1, z2, z3, index % 4u32)
 }
 
 /// Output `m` (0..4) of a block's four normals.
@@ -82,6 +70,34 @@ pub fn pick4(z0: f32, z1: f32, z2: f32, z3: f32, m: u32) -> f32 {
         z0,
         select(m == 1u32, z1, select(m == 2u32, z2, z3)),
     )
+}
+
+/// The normal of lane `l` of a `width`-value vector whose first element is element `j0` of
+/// its stream, given the four outputs of block `j0 / 4`: with four lanes (`j0` a multiple of
+/// 4) lane `l` is output `l`, chosen at expansion time; with one, output `j0 mod 4`.
+#[cube]
+pub fn lane_normal(
+    z0: f32,
+    z1: f32,
+    z2: f32,
+    z3: f32,
+    j0: u32,
+    #[comptime] l: usize,
+    #[comptime] width: usize,
+) -> f32 {
+    if comptime!(width == 4) {
+        if comptime!(l == 0) {
+            z0
+        } else if comptime!(l == 1) {
+            z1
+        } else if comptime!(l == 2) {
+            z2
+        } else {
+            z3
+        }
+    } else {
+        pick4(z0, z1, z2, z3, (j0 + u32::cast_from(l)) % 4u32)
+    }
 }
 
 /// The four normals of Philox block `block`, or zeros when `draw` is false (a comptime

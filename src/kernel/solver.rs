@@ -23,7 +23,7 @@ use core::marker::PhantomData;
 use cubecl::prelude::*;
 use cubecl::server::Handle;
 
-use super::{launch_dims, prim, upload, KernelError, Launches};
+use super::{launch_dims, prim, upload, vector_width, KernelError, Launches};
 use crate::error::{check_finite, per_sample, GdfError};
 use crate::noise::Purpose;
 use crate::pipeline::formula::cube as pipe;
@@ -178,209 +178,339 @@ fn row_sum<F: Float>(
         + coefs[base + 8] * n1
 }
 
-/// Writes a row's value to its destination slot (0 x, 1 stage, 2 aux, 3 the newest history).
-#[cube]
-fn store<F: Float>(
-    #[comptime] dst: u32,
-    out: F,
-    x: &mut [F],
-    stage: &mut [F],
-    aux: &mut [F],
-    d0: &mut [F],
-    i: usize,
-) {
-    if comptime!(dst == 0) {
-        x[i] = out;
-    } else if comptime!(dst == 1) {
-        stage[i] = out;
-    } else if comptime!(dst == 2) {
-        aux[i] = out;
-    } else {
-        d0[i] = out;
-    }
-}
-
 /// One pass over every element: convert the fed prediction, draw the noise, evaluate the rows
 /// `dst = Σ_k coefs[row·9 + k]·slot_k` in order (a later row sees an earlier one's result).
+///
+/// Unit `u` handles vector `u` of `W` values (`W` dividing `per`, so a vector lies in one
+/// sample; with `W = 4` it is one Philox block of each draw): every buffer it reads is loaded
+/// once as a vector, the formulas run lane by lane, and every buffer it writes is stored once.
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
-fn pass_kernel<F: Float, T: CubeTarget>(
-    x: &mut [F],
-    stage: &mut [F],
-    aux: &mut [F],
-    d0: &mut [F],
-    d1: &[F],
-    d2: &[F],
-    d3: &[F],
-    fed: &[F],
-    fed_u: &[F],
-    rec: &[F],
+fn pass_kernel<F: Float, W: Size, T: CubeTarget>(
+    x: &mut [Vector<F, W>],
+    stage: &mut [Vector<F, W>],
+    aux: &mut [Vector<F, W>],
+    d0: &mut [Vector<F, W>],
+    d1: &[Vector<F, W>],
+    d2: &[Vector<F, W>],
+    d3: &[Vector<F, W>],
+    fed: &[Vector<F, W>],
+    fed_u: &[Vector<F, W>],
+    rec: &[Vector<F, W>],
     coefs: &[F],
-    mom: &mut [F],
+    mom: &mut [Vector<F, W>],
     gcoef: &[F],
     scales: &[F],
-    inp: &[F],
+    inp: &[Vector<F, W>],
     args: PassScalars,
     #[comptime] flags: PassFlags,
 ) {
-    let i = ABSOLUTE_POS;
-    if i >= args.n as usize {
+    let w = W::value();
+    let wu = u32::cast_from(w);
+    let nv = args.n / wu;
+    let iv = ABSOLUTE_POS;
+    if iv >= nv as usize {
         terminate!();
     }
-    let zero = F::new(0.0);
-    let mut vx = zero;
-    let mut vs = zero;
-    let mut va = zero;
-    let mut v0 = zero;
-    let mut v1 = zero;
-    let mut v2 = zero;
-    let mut v3 = zero;
-    let mut n0 = zero;
-    let mut n1 = zero;
-    if comptime!(flags.read & 1 != 0) {
-        vx = x[i];
+    // Which slots the rows store to (comptime).
+    let rows_to_x =
+        comptime!((flags.nrows > 0 && flags.dst[0] == 0) || (flags.nrows > 1 && flags.dst[1] == 0));
+    let rows_to_s =
+        comptime!((flags.nrows > 0 && flags.dst[0] == 1) || (flags.nrows > 1 && flags.dst[1] == 1));
+    let rows_to_a =
+        comptime!((flags.nrows > 0 && flags.dst[0] == 2) || (flags.nrows > 1 && flags.dst[1] == 2));
+    let rows_to_d =
+        comptime!((flags.nrows > 0 && flags.dst[0] == 3) || (flags.nrows > 1 && flags.dst[1] == 3));
+    let x_out = comptime!(rows_to_x || flags.blend || flags.round > 0);
+    let load_x = comptime!(flags.read & 1 != 0 || flags.blend || flags.round > 0);
+    let load_d0 = comptime!(flags.read & 8 != 0 || flags.fed == 5);
+    let momentum = comptime!(flags.fed == 4 && flags.guide.momentum);
+
+    let zv = Vector::<F, W>::new(F::new(0.0));
+    let mut lx = zv;
+    let mut ls = zv;
+    let mut la = zv;
+    let mut l0 = zv;
+    let mut l1 = zv;
+    let mut l2 = zv;
+    let mut l3 = zv;
+    let mut lf = zv;
+    let mut lu = zv;
+    let mut lm = zv;
+    if comptime!(load_x) {
+        lx = x[iv];
     }
     if comptime!(flags.read & 2 != 0) {
-        vs = stage[i];
+        ls = stage[iv];
     }
     if comptime!(flags.read & 4 != 0) {
-        va = aux[i];
+        la = aux[iv];
     }
-    if comptime!(flags.read & 8 != 0) {
-        v0 = d0[i];
+    if comptime!(load_d0) {
+        l0 = d0[iv];
     }
     if comptime!(flags.read & 16 != 0) {
-        v1 = d1[i];
+        l1 = d1[iv];
     }
     if comptime!(flags.read & 32 != 0) {
-        v2 = d2[i];
+        l2 = d2[iv];
     }
     if comptime!(flags.read & 64 != 0) {
-        v3 = d3[i];
+        l3 = d3[iv];
     }
-    if comptime!(flags.fed == 1) {
-        v0 = fed[i];
+    if comptime!(flags.fed >= 1 && flags.fed <= 4) {
+        lf = fed[iv];
     }
-    if comptime!(flags.fed == 2) {
-        let xin = slot::<F>(flags.in_slot, vx, vs, va, v0, v1, v2, v3, n0, n1);
-        v0 = T::x0::<F>(xin, fed[i], F::cast_from(args.a), F::cast_from(args.b));
+    if comptime!(flags.fed == 3 || (flags.fed == 4 && flags.guide.has_u)) {
+        lu = fed_u[iv];
     }
-    if comptime!(flags.fed == 4) {
-        let xin = slot::<F>(flags.in_slot, vx, vs, va, v0, v1, v2, v3, n0, n1);
-        let (a, b) = (F::cast_from(args.a), F::cast_from(args.b));
-        let mut c = fed[i];
-        let mut u = F::new(0.0);
-        if comptime!(flags.guide.has_u) {
-            u = fed_u[i];
-        }
-        if comptime!(flags.guide.x0_space) {
-            c = T::x0::<F>(xin, c, a, b);
-            if comptime!(flags.guide.has_u) {
-                u = T::x0::<F>(xin, u, a, b);
-            }
-        }
-        let s4 = (i / args.per as usize) * 4;
-        let delta = c - u;
-        let mut p = gcoef[s4] * c + gcoef[s4 + 1] * u + gcoef[s4 + 3] * delta;
-        if comptime!(flags.guide.momentum) {
-            let m = mom[i];
-            p += gcoef[s4 + 2] * m;
-            mom[i] = delta + F::cast_from(args.beta_m) * m;
-        }
-        if comptime!(flags.guide.x0_space) {
-            v0 = p;
-        } else {
-            v0 = T::x0::<F>(xin, p, a, b);
-        }
+    if comptime!(momentum) {
+        lm = mom[iv];
     }
-    if comptime!(flags.fed == 3) {
-        let xin = slot::<F>(flags.in_slot, vx, vs, va, v0, v1, v2, v3, n0, n1);
-        let p = F::cast_from(args.alpha) * fed[i] + F::cast_from(args.beta) * fed_u[i];
-        v0 = T::x0::<F>(xin, p, F::cast_from(args.a), F::cast_from(args.b));
-    }
-    let iu = i as u32;
-    let s = iu / args.per;
-    if comptime!(flags.fed == 5) {
-        v0 = d0[i];
-    }
-    if comptime!(flags.fed != 0) {
-        if comptime!(flags.stage == 1) {
-            let c = pipe::clip::<F>(v0, F::cast_from(args.clip));
-            v0 = pipe::raw_eps_mix::<F>(c, v0, F::cast_from(args.stage_w));
-        }
-        if comptime!(flags.stage == 2) {
-            let c = pipe::thresholded::<F>(v0, scales[s as usize]);
-            v0 = pipe::raw_eps_mix::<F>(c, v0, F::cast_from(args.stage_w));
-        }
-        d0[i] = v0;
-    }
-
-    let off = iu % args.per;
+    let e0 = iv as u32 * wu;
+    let s = e0 / args.per;
+    let off0 = e0 % args.per;
+    // The noise: recorded vectors, or the Philox block(s) of this vector's elements.
+    let mut r0 = zv;
+    let mut r1 = zv;
+    let mut a0 = 0.0f32;
+    let mut a1 = 0.0f32;
+    let mut a2 = 0.0f32;
+    let mut a3 = 0.0f32;
+    let mut b0 = 0.0f32;
+    let mut b1 = 0.0f32;
+    let mut b2 = 0.0f32;
+    let mut b3 = 0.0f32;
     if comptime!(flags.nused > 0) {
         if comptime!(flags.recorded) {
-            n0 = rec[(args.draw0 * args.n + iu) as usize];
+            r0 = rec[(args.draw0 * nv) as usize + iv];
         } else {
-            n0 = F::cast_from(prim::normal(
+            let (z0, z1, z2, z3) = prim::normal_block(
                 args.seed_lo,
                 args.seed_hi,
                 args.purpose,
                 s,
                 args.draw0,
-                off,
-            ));
+                off0 / 4u32,
+            );
+            a0 = z0;
+            a1 = z1;
+            a2 = z2;
+            a3 = z3;
         }
     }
     if comptime!(flags.nused > 1) {
         if comptime!(flags.recorded) {
-            n1 = rec[(args.draw1 * args.n + iu) as usize];
+            r1 = rec[(args.draw1 * nv) as usize + iv];
         } else {
-            n1 = F::cast_from(prim::normal(
+            let (z0, z1, z2, z3) = prim::normal_block(
                 args.seed_lo,
                 args.seed_hi,
                 args.purpose,
                 s,
                 args.draw1,
-                off,
-            ));
+                off0 / 4u32,
+            );
+            b0 = z0;
+            b1 = z1;
+            b2 = z2;
+            b3 = z3;
         }
     }
-    if comptime!(flags.nrows > 0) {
-        let out = row_sum::<F>(coefs, 0usize, vx, vs, va, v0, v1, v2, v3, n0, n1);
-        let dst = comptime!(flags.dst[0]);
-        store::<F>(dst, out, x, stage, aux, d0, i);
-        // A later row reads this row's result.
-        if comptime!(dst == 0) {
-            vx = out;
-        } else if comptime!(dst == 1) {
-            vs = out;
-        } else if comptime!(dst == 2) {
-            va = out;
-        } else {
-            v0 = out;
-        }
-    }
-    if comptime!(flags.nrows > 1) {
-        let out = row_sum::<F>(coefs, 9usize, vx, vs, va, v0, v1, v2, v3, n0, n1);
-        store::<F>(comptime!(flags.dst[1]), out, x, stage, aux, d0, i);
-    }
+    let mut i0 = zv;
+    let mut i1 = zv;
+    let mut i2 = zv;
     if comptime!(flags.blend) {
-        let n = args.n as usize;
-        x[i] = pipe::blend::<F>(
-            x[i],
-            inp[i],
-            inp[n + i],
-            inp[2 * n + i],
-            F::cast_from(args.blend_a),
-            F::cast_from(args.blend_b),
-        );
+        i0 = inp[iv];
+        i1 = inp[nv as usize + iv];
+        i2 = inp[2 * nv as usize + iv];
     }
-    if comptime!(flags.round == 1) {
-        let b = half::bf16_from_f32_bits(u32::reinterpret(f32::cast_from(x[i])));
-        x[i] = F::cast_from(f32::reinterpret(half::f32_bits_from_bf16(b)));
+
+    let mut ox = Vector::<F, W>::empty();
+    let mut os = Vector::<F, W>::empty();
+    let mut oa = Vector::<F, W>::empty();
+    let mut od = Vector::<F, W>::empty();
+    let mut om = Vector::<F, W>::empty();
+    #[unroll]
+    for k in 0..w {
+        let zero = F::new(0.0);
+        let mut vx = zero;
+        let mut vs = zero;
+        let mut va = zero;
+        let mut v0 = zero;
+        let mut v1 = zero;
+        let mut v2 = zero;
+        let mut v3 = zero;
+        let mut n0 = zero;
+        let mut n1 = zero;
+        if comptime!(flags.read & 1 != 0) {
+            vx = lx.extract(k);
+        }
+        if comptime!(flags.read & 2 != 0) {
+            vs = ls.extract(k);
+        }
+        if comptime!(flags.read & 4 != 0) {
+            va = la.extract(k);
+        }
+        if comptime!(flags.read & 8 != 0) {
+            v0 = l0.extract(k);
+        }
+        if comptime!(flags.read & 16 != 0) {
+            v1 = l1.extract(k);
+        }
+        if comptime!(flags.read & 32 != 0) {
+            v2 = l2.extract(k);
+        }
+        if comptime!(flags.read & 64 != 0) {
+            v3 = l3.extract(k);
+        }
+        // The values the written buffers end with (memory's, unless a row stores).
+        let mut xm = lx.extract(k);
+        let mut sm = zero;
+        let mut am = zero;
+        let mut dm = l0.extract(k);
+        if comptime!(flags.fed == 1) {
+            v0 = lf.extract(k);
+        }
+        if comptime!(flags.fed == 2) {
+            let xin = slot::<F>(flags.in_slot, vx, vs, va, v0, v1, v2, v3, n0, n1);
+            v0 = T::x0::<F>(
+                xin,
+                lf.extract(k),
+                F::cast_from(args.a),
+                F::cast_from(args.b),
+            );
+        }
+        if comptime!(flags.fed == 4) {
+            let xin = slot::<F>(flags.in_slot, vx, vs, va, v0, v1, v2, v3, n0, n1);
+            let (a, b) = (F::cast_from(args.a), F::cast_from(args.b));
+            let mut c = lf.extract(k);
+            let mut u = F::new(0.0);
+            if comptime!(flags.guide.has_u) {
+                u = lu.extract(k);
+            }
+            if comptime!(flags.guide.x0_space) {
+                c = T::x0::<F>(xin, c, a, b);
+                if comptime!(flags.guide.has_u) {
+                    u = T::x0::<F>(xin, u, a, b);
+                }
+            }
+            let s4 = (s * 4u32) as usize;
+            let delta = c - u;
+            let mut p = gcoef[s4] * c + gcoef[s4 + 1] * u + gcoef[s4 + 3] * delta;
+            if comptime!(flags.guide.momentum) {
+                let m = lm.extract(k);
+                p += gcoef[s4 + 2] * m;
+                om.insert(k, delta + F::cast_from(args.beta_m) * m);
+            }
+            if comptime!(flags.guide.x0_space) {
+                v0 = p;
+            } else {
+                v0 = T::x0::<F>(xin, p, a, b);
+            }
+        }
+        if comptime!(flags.fed == 3) {
+            let xin = slot::<F>(flags.in_slot, vx, vs, va, v0, v1, v2, v3, n0, n1);
+            let p =
+                F::cast_from(args.alpha) * lf.extract(k) + F::cast_from(args.beta) * lu.extract(k);
+            v0 = T::x0::<F>(xin, p, F::cast_from(args.a), F::cast_from(args.b));
+        }
+        if comptime!(flags.fed == 5) {
+            v0 = l0.extract(k);
+        }
+        if comptime!(flags.fed != 0) {
+            if comptime!(flags.stage == 1) {
+                let c = pipe::clip::<F>(v0, F::cast_from(args.clip));
+                v0 = pipe::raw_eps_mix::<F>(c, v0, F::cast_from(args.stage_w));
+            }
+            if comptime!(flags.stage == 2) {
+                let c = pipe::thresholded::<F>(v0, scales[s as usize]);
+                v0 = pipe::raw_eps_mix::<F>(c, v0, F::cast_from(args.stage_w));
+            }
+            dm = v0;
+        }
+        if comptime!(flags.nused > 0) {
+            if comptime!(flags.recorded) {
+                n0 = r0.extract(k);
+            } else {
+                n0 = F::cast_from(prim::lane_normal(a0, a1, a2, a3, off0, k, w));
+            }
+        }
+        if comptime!(flags.nused > 1) {
+            if comptime!(flags.recorded) {
+                n1 = r1.extract(k);
+            } else {
+                n1 = F::cast_from(prim::lane_normal(b0, b1, b2, b3, off0, k, w));
+            }
+        }
+        if comptime!(flags.nrows > 0) {
+            let out = row_sum::<F>(coefs, 0usize, vx, vs, va, v0, v1, v2, v3, n0, n1);
+            let dst = comptime!(flags.dst[0]);
+            // A later row reads this row's result.
+            if comptime!(dst == 0) {
+                vx = out;
+                xm = out;
+            } else if comptime!(dst == 1) {
+                vs = out;
+                sm = out;
+            } else if comptime!(dst == 2) {
+                va = out;
+                am = out;
+            } else {
+                v0 = out;
+                dm = out;
+            }
+        }
+        if comptime!(flags.nrows > 1) {
+            let out = row_sum::<F>(coefs, 9usize, vx, vs, va, v0, v1, v2, v3, n0, n1);
+            let dst = comptime!(flags.dst[1]);
+            if comptime!(dst == 0) {
+                xm = out;
+            } else if comptime!(dst == 1) {
+                sm = out;
+            } else if comptime!(dst == 2) {
+                am = out;
+            } else {
+                dm = out;
+            }
+        }
+        if comptime!(flags.blend) {
+            xm = pipe::blend::<F>(
+                xm,
+                i0.extract(k),
+                i1.extract(k),
+                i2.extract(k),
+                F::cast_from(args.blend_a),
+                F::cast_from(args.blend_b),
+            );
+        }
+        if comptime!(flags.round == 1) {
+            let b = half::bf16_from_f32_bits(u32::reinterpret(f32::cast_from(xm)));
+            xm = F::cast_from(f32::reinterpret(half::f32_bits_from_bf16(b)));
+        }
+        if comptime!(flags.round == 2) {
+            let b = half::f16_from_f32_bits(u32::reinterpret(f32::cast_from(xm)));
+            xm = F::cast_from(f32::reinterpret(half::f32_bits_from_f16(b)));
+        }
+        ox.insert(k, xm);
+        os.insert(k, sm);
+        oa.insert(k, am);
+        od.insert(k, dm);
     }
-    if comptime!(flags.round == 2) {
-        let b = half::f16_from_f32_bits(u32::reinterpret(f32::cast_from(x[i])));
-        x[i] = F::cast_from(f32::reinterpret(half::f32_bits_from_f16(b)));
+    if comptime!(x_out) {
+        x[iv] = ox;
+    }
+    if comptime!(rows_to_s) {
+        stage[iv] = os;
+    }
+    if comptime!(rows_to_a) {
+        aux[iv] = oa;
+    }
+    if comptime!(flags.fed != 0 || rows_to_d) {
+        d0[iv] = od;
+    }
+    if comptime!(momentum) {
+        mom[iv] = om;
     }
 }
 
@@ -447,24 +577,26 @@ fn quantile_kernel<F: Float>(x0: &[F], scales: &mut [F], per: u32, ratio: f32, m
 }
 
 /// Sums a non-linear guider needs, per sample: unit `UNIT_POS` of cube `(0, s)` adds the
-/// elements `UNIT_POS + k·CUBE_DIM` of sample `s` and writes 14 partial sums: `Σc, Σu, Σm,
-/// ΣΔ` and the products `cc, cu, cm, cΔ, uu, um, uΔ, mm, mΔ, ΔΔ` (`Δ = c − u`), of the
-/// x0-predictions when the guider acts on x0.
+/// vectors `UNIT_POS + k·CUBE_DIM` of `W` values of sample `s` (`W` dividing `per`) and
+/// writes 14 partial sums: `Σc, Σu, Σm, ΣΔ` and the products `cc, cu, cm, cΔ, uu, um, uΔ,
+/// mm, mΔ, ΔΔ` (`Δ = c − u`), of the x0-predictions when the guider acts on x0.
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
-fn guide_reduce_kernel<F: Float, T: CubeTarget>(
-    xin: &[F],
-    fed: &[F],
-    fed_u: &[F],
-    mom: &[F],
+fn guide_reduce_kernel<F: Float, W: Size, T: CubeTarget>(
+    xin: &[Vector<F, W>],
+    fed: &[Vector<F, W>],
+    fed_u: &[Vector<F, W>],
+    mom: &[Vector<F, W>],
     partials: &mut [f32],
     per: u32,
     a: f32,
     b: f32,
     #[comptime] g: GuideFlags,
 ) {
+    let w = W::value();
+    let pv = per / u32::cast_from(w);
     let s = CUBE_POS_Y;
-    let base = s * per;
+    let base = s * pv;
     let (af, bf) = (F::cast_from(a), F::cast_from(b));
     let mut acc_c = 0.0f32;
     let mut acc_u = 0.0f32;
@@ -480,41 +612,52 @@ fn guide_reduce_kernel<F: Float, T: CubeTarget>(
     let mut mm = 0.0f32;
     let mut md = 0.0f32;
     let mut dd = 0.0f32;
+    let zv = Vector::<F, W>::new(F::new(0.0));
     let mut k = UNIT_POS;
-    while k < per {
+    while k < pv {
         let i = (base + k) as usize;
-        let mut c = fed[i];
-        let mut u = F::new(0.0);
+        let vc = fed[i];
+        let mut vu = zv;
         if comptime!(g.has_u) {
-            u = fed_u[i];
+            vu = fed_u[i];
         }
+        let mut vx = zv;
         if comptime!(g.x0_space) {
-            c = T::x0::<F>(xin[i], c, af, bf);
-            if comptime!(g.has_u) {
-                u = T::x0::<F>(xin[i], u, af, bf);
-            }
+            vx = xin[i];
         }
-        let cf = f32::cast_from(c);
-        let uf = f32::cast_from(u);
-        let mut mf = 0.0f32;
+        let mut vm = zv;
         if comptime!(g.momentum) {
-            mf = f32::cast_from(mom[i]);
+            vm = mom[i];
         }
-        let df = cf - uf;
-        acc_c += cf;
-        acc_u += uf;
-        acc_m += mf;
-        acc_d += df;
-        cc += cf * cf;
-        cu += cf * uf;
-        cm += cf * mf;
-        cd += cf * df;
-        uu += uf * uf;
-        um += uf * mf;
-        ud += uf * df;
-        mm += mf * mf;
-        md += mf * df;
-        dd += df * df;
+        #[unroll]
+        for l in 0..w {
+            let mut c = vc.extract(l);
+            let mut u = vu.extract(l);
+            if comptime!(g.x0_space) {
+                c = T::x0::<F>(vx.extract(l), c, af, bf);
+                if comptime!(g.has_u) {
+                    u = T::x0::<F>(vx.extract(l), u, af, bf);
+                }
+            }
+            let cf = f32::cast_from(c);
+            let uf = f32::cast_from(u);
+            let mf = f32::cast_from(vm.extract(l));
+            let df = cf - uf;
+            acc_c += cf;
+            acc_u += uf;
+            acc_m += mf;
+            acc_d += df;
+            cc += cf * cf;
+            cu += cf * uf;
+            cm += cf * mf;
+            cd += cf * df;
+            uu += uf * uf;
+            um += uf * mf;
+            ud += uf * df;
+            mm += mf * mf;
+            md += mf * df;
+            dd += df * df;
+        }
         k += CUBE_DIM;
     }
     let o = ((s * CUBE_DIM + UNIT_POS) * 14) as usize;
@@ -676,7 +819,7 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
             aux: upload(client, &zeros),
             // Four entries always (the kernel binds four); the solver uses the first `depth`.
             hist: (0..4).map(|_| upload(client, &zeros)).collect(),
-            dummy: upload(client, &[F::new(0.0)]),
+            dummy: upload(client, &[F::new(0.0); super::VECTOR * 4]),
             pending: None,
             pre_done: false,
             evals: 0,
@@ -921,18 +1064,21 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
                     // SAFETY: each handle holds at least `len` values (see below).
                     unsafe { BufferArg::from_raw_parts(h.clone(), len) }
                 };
+                let w = vector_width::<F>(self.client, self.per, &[&xin, cond, &u, &mom]);
+                let nv = n / w;
                 Launches::record();
-                // SAFETY: x, c, u hold n values, the momentum n (or 1, unread), the partials
-                // batch·256·14; the kernel reads and writes only those.
+                // SAFETY: x, c, u hold n values (nv vectors), the momentum n (or one vector,
+                // unread), the partials batch·256·14; the kernel reads and writes only those.
                 unsafe {
                     guide_reduce_kernel::launch_unchecked::<F, T>(
                         self.client,
                         CubeCount::Static(1, self.batch as u32, 1),
                         CubeDim::new_1d(units as u32),
-                        arg(&xin, n),
-                        arg(cond, n),
-                        arg(&u, n),
-                        arg(&mom, if flags.momentum { n } else { 1 }),
+                        w,
+                        arg(&xin, nv),
+                        arg(cond, nv),
+                        arg(&u, nv),
+                        arg(&mom, if flags.momentum { nv } else { 1 }),
                         arg(&partials, self.batch * units * 14),
                         self.per as u32,
                         e.level.a as f32,
@@ -1211,36 +1357,54 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
             Threshold::Clip { range } => range,
             _ => 1.0,
         };
-        let (count, dim) = launch_dims(self.client, n);
-        // SAFETY: each handle holds at least `len` values of `F` (see the launch below).
+        let vectors = [
+            &self.x,
+            &self.stage,
+            &self.aux,
+            &self.hist[0],
+            &self.hist[1],
+            &self.hist[2],
+            &self.hist[3],
+            &fed_h,
+            &fed_u,
+            &rec,
+            &mom,
+            &inp,
+        ];
+        let w = vector_width::<F>(self.client, self.per, &vectors);
+        let (count, dim) = launch_dims(self.client, n / w);
+        // SAFETY: each handle holds at least `len` vectors of `w` values of `F` (see the
+        // launch below; the placeholder holds one vector).
         let arg = |h: &Handle, len: usize| unsafe { BufferArg::from_raw_parts(h.clone(), len) };
         let rec_len = match &self.noise {
-            DeviceNoise::Recorded(_, draws) if recorded => draws * n,
+            DeviceNoise::Recorded(_, draws) if recorded => draws * n / w,
             _ => 1,
         };
+        let nv = n / w;
         Launches::record();
-        // SAFETY: every buffer holds the length given (n, or 1 for the unused ones the flags
-        // never touch); the kernel guards its index against `n`.
+        // SAFETY: every buffer holds the length given (`nv` vectors, or 1 for the unused ones the flags
+        // never touch); the kernel guards its index against `nv`.
         unsafe {
             pass_kernel::launch_unchecked::<F, T>(
                 self.client,
                 count,
                 dim,
-                arg(&self.x, n),
-                arg(&self.stage, n),
-                arg(&self.aux, n),
-                arg(&self.hist[0], n),
-                arg(&self.hist[1], n),
-                arg(&self.hist[2], n),
-                arg(&self.hist[3], n),
-                arg(&fed_h, if fed_mode > 0 { n } else { 1 }),
-                arg(&fed_u, if fed_mode >= 3 { n } else { 1 }),
+                w,
+                arg(&self.x, nv),
+                arg(&self.stage, nv),
+                arg(&self.aux, nv),
+                arg(&self.hist[0], nv),
+                arg(&self.hist[1], nv),
+                arg(&self.hist[2], nv),
+                arg(&self.hist[3], nv),
+                arg(&fed_h, if fed_mode > 0 { nv } else { 1 }),
+                arg(&fed_u, if fed_mode >= 3 { nv } else { 1 }),
                 arg(&rec, rec_len.max(1)),
                 arg(&coefs, 2 * SLOTS),
-                arg(&mom, if gflags.momentum { n } else { 1 }),
+                arg(&mom, if gflags.momentum { nv } else { 1 }),
                 arg(&gcoef, if fed_mode == 4 { 4 * self.batch } else { 1 }),
                 arg(&scales, if extras.stage == 2 { self.batch } else { 1 }),
-                arg(&inp, if extras.blend.is_some() { 3 * n } else { 1 }),
+                arg(&inp, if extras.blend.is_some() { 3 * nv } else { 1 }),
                 PassScalarsLaunch::new(
                     n as u32,
                     self.per as u32,

@@ -15,7 +15,7 @@ use cubecl::server::Handle;
 use super::component::*;
 use super::framework::{fill_batch_noise, framework_state, section};
 use super::prim;
-use super::{upload, upload_state, KernelError, Launches, CUBE};
+use super::{upload, upload_state, vector_width, KernelError, Launches, CUBE};
 use crate::error::{check_finite, per_sample, GdfError};
 use crate::framework::Gdf;
 use crate::guide::formula as guide;
@@ -30,7 +30,9 @@ use crate::schedule::Schedule;
 use crate::target::Target;
 
 /// Partials per sample are capped so the fused pass merges at most this many per cube.
-const MAX_PARTIALS: usize = 256;
+/// (1024 for a whole-batch std: at 16 samples, 64 cubes of 256 units per sample, so the
+/// reduction fills a large GPU; the step's cubes merge them at four per unit.)
+const MAX_PARTIALS: usize = 1024;
 
 /// Chan's merge of two `(count, mean_c, m2_c, mean_p, m2_p)` summaries.
 #[cube]
@@ -116,32 +118,46 @@ fn cube_merge(s: (f32, f32, f32, f32, f32)) -> (f32, f32, f32, f32, f32) {
     (t0, t1, t2, t3, t4)
 }
 
-/// Element `i`'s conditional prediction `p_c` and guided prediction `p_u + g·(p_c − p_u)`
-/// from the model output `[p_c; p_u]` (`n` values each), in f32.
+/// The conditional prediction `p_c` and the guided prediction `p_u + g·(p_c − p_u)` of one
+/// element, in f32.
 #[cube]
-fn cond_and_guided<F: Float>(out: &[F], i: usize, n: u32, g: f32) -> (f32, f32) {
-    let pc = f32::cast_from(out[i]);
-    let pu = f32::cast_from(out[n as usize + i]);
+fn cond_and_guided<F: Float>(pc: F, pu: F, g: f32) -> (f32, f32) {
+    let pc = f32::cast_from(pc);
+    let pu = f32::cast_from(pu);
     (pc, guide::cube::cfg::<f32>(pc, pu, g))
 }
 
-/// Pass 1 of a rescaled guided step. Cube `(c, b)` summarises the elements
-/// `c·CUBE + u + k·chunks·CUBE` of sample `b`; unit 0 writes the summary to
-/// `partials[5·(b·chunks + c) ..]`.
+/// Pass 1 of a rescaled guided step, over vectors of `W` values (`W` dividing `per`). Cube
+/// `(c, b)` summarises the vectors `c·CUBE + u + k·chunks·CUBE` of sample `b`; unit 0
+/// writes the summary to `partials[5·(b·chunks + c) ..]`. `nv` is the vectors of one half
+/// of the model output `[p_c; p_u]`, `per` the values per sample.
 ///
 /// A unit sums its elements' deviations from its first element (plain sums: no division in
-/// the loop, so loads of successive elements overlap), then turns them into a
+/// the loop, so loads of successive vectors overlap), then turns them into a
 /// `(count, mean, m2)` summary for Chan's merge.
 #[cube(launch_unchecked)]
-fn rescale_reduce_kernel<F: Float>(out: &[F], partials: &mut [f32], n: u32, per: u32, g: f32) {
+fn rescale_reduce_kernel<F: Float, W: Size>(
+    out: &[Vector<F, W>],
+    partials: &mut [f32],
+    nv: u32,
+    per: u32,
+    g: f32,
+) {
+    let w = W::value();
+    let pv = per / u32::cast_from(w);
     let chunks = CUBE_COUNT_X;
     let b = CUBE_POS_Y;
     let stride = chunks * CUBE_DIM_X;
     let mut j = CUBE_POS_X * CUBE_DIM_X + UNIT_POS_X;
     let mut kc = 0.0f32;
     let mut kp = 0.0f32;
-    if j < per {
-        let (pc, p) = cond_and_guided(out, (b * per + j) as usize, n, g);
+    if j < pv {
+        let i = (b * pv + j) as usize;
+        let (pc, p) = cond_and_guided::<F>(
+            out[i].extract(0usize),
+            out[nv as usize + i].extract(0usize),
+            g,
+        );
         kc = pc;
         kp = p;
     }
@@ -150,15 +166,21 @@ fn rescale_reduce_kernel<F: Float>(out: &[F], partials: &mut [f32], n: u32, per:
     let mut s2c = 0.0f32;
     let mut sp = 0.0f32;
     let mut s2p = 0.0f32;
-    while j < per {
-        let (pc, p) = cond_and_guided(out, (b * per + j) as usize, n, g);
-        let dc = pc - kc;
-        let dp = p - kp;
-        cnt += 1.0f32;
-        sc += dc;
-        s2c += dc * dc;
-        sp += dp;
-        s2p += dp * dp;
+    while j < pv {
+        let i = (b * pv + j) as usize;
+        let vc = out[i];
+        let vu = out[nv as usize + i];
+        #[unroll]
+        for k in 0..w {
+            let (pc, p) = cond_and_guided::<F>(vc.extract(k), vu.extract(k), g);
+            let dc = pc - kc;
+            let dp = p - kp;
+            sc += dc;
+            s2c += dc * dc;
+            sp += dp;
+            s2p += dp * dp;
+        }
+        cnt += f32::cast_from(w);
         j += stride;
     }
     let inv = select(cnt > 0.0f32, 1.0f32 / cnt, 0.0f32);
@@ -223,28 +245,23 @@ pub struct StepFlags {
     pub want_xx: bool,
 }
 
-/// One element of the fused step.
+/// One element of the fused step: from the model output (`pc`, and `pu` when guided), `x`
+/// and the noise `z`, returns `(x_new, x0, pred)`.
 #[cube]
 #[allow(clippy::too_many_arguments)]
 fn step_elem<F: Float, T: CubeTarget, Smp: CubeSampler>(
-    out: &[F],
-    x: &mut [F],
-    noise_in: &[F],
-    x0_out: &mut [F],
-    pred_out: &mut [F],
-    xx_out: &mut [F],
-    i: usize,
-    z: f32,
+    pc: F,
+    pu: F,
+    xv: F,
+    z: F,
     factor: F,
     a: F,
     bb: F,
     c: (F, F, F),
     args: &StepScalars,
     #[comptime] flags: StepFlags,
-) {
+) -> (F, F, F) {
     let p = if comptime!(flags.guided) {
-        let pc = out[i];
-        let pu = out[args.n as usize + i];
         let pcfg = guide::cube::cfg::<F>(pc, pu, F::cast_from(args.g));
         if comptime!(flags.rescale > 0) {
             guide::cube::rescaled::<F>(pcfg, factor, F::new(1.0) - F::cast_from(args.rho))
@@ -252,46 +269,34 @@ fn step_elem<F: Float, T: CubeTarget, Smp: CubeSampler>(
             pcfg
         }
     } else {
-        out[i]
+        pc
     };
-    let xv = x[i];
     let x0v = T::x0::<F>(xv, p, a, bb);
     let ev = T::eps::<F>(xv, p, a, bb);
-    let n = if comptime!(flags.noise_given) {
-        noise_in[i]
-    } else {
-        F::cast_from(z)
-    };
-    let xn = sampler_apply::<F, Smp>(c, x0v, ev, n);
-    x[i] = xn;
-    if comptime!(flags.want_x0) {
-        x0_out[i] = x0v;
-    }
-    if comptime!(flags.want_pred) {
-        pred_out[i] = p;
-    }
-    if comptime!(flags.want_xx) {
-        xx_out[i] = xn;
-        xx_out[args.n as usize + i] = xn;
-    }
+    let xn = sampler_apply::<F, Smp>(c, x0v, ev, z);
+    (xn, x0v, p)
 }
 
-/// Pass 2 (or the only pass): cube `(c, b)`, unit `u` is Philox block `k = c·CUBE + u` of
-/// sample `b` and handles the four elements [`prim::elem_of`]`(k, m)` its noise feeds.
+/// Pass 2 (or the only pass): cube `(c, b)`, unit `u` handles the vectors
+/// `k = c·CUBE + u + r·cubes·CUBE` (`r = 0, 1, …`; one per unit without rescale) of `W` values
+/// of sample `b` (`W` dividing `per`); with `W = 4` vector `k` is Philox block `k`, whose four
+/// normals are its four lanes (the host's block-major layout). With rescale every cube first
+/// merges the partials, so fewer cubes, each striding over several vectors, cover a sample.
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
-fn step_kernel<F: Float, Sc: CubeScaler, T: CubeTarget, Smp: CubeSampler>(
-    out: &[F],
-    x: &mut [F],
-    noise_in: &[F],
+fn step_kernel<F: Float, W: Size, Sc: CubeScaler, T: CubeTarget, Smp: CubeSampler>(
+    out: &[Vector<F, W>],
+    x: &mut [Vector<F, W>],
+    noise_in: &[Vector<F, W>],
     state: &[F],
     partials: &[f32],
-    x0_out: &mut [F],
-    pred_out: &mut [F],
-    xx_out: &mut [F],
+    x0_out: &mut [Vector<F, W>],
+    pred_out: &mut [Vector<F, W>],
+    xx_out: &mut [Vector<F, W>],
     args: StepScalars,
     #[comptime] flags: StepFlags,
 ) {
+    let w = W::value();
     let b = CUBE_POS_Y;
     let mut factor = F::new(0.0);
     if comptime!(flags.rescale > 0) {
@@ -329,11 +334,14 @@ fn step_kernel<F: Float, Sc: CubeScaler, T: CubeTarget, Smp: CubeSampler>(
         factor =
             F::cast_from(args.rho) * (F::cast_from(std_c) / (F::cast_from(std_p) + F::new(1e-9)));
     }
-    let k = CUBE_POS_X * CUBE_DIM_X + UNIT_POS_X;
-    if k < args.per.div_ceil(32u32) * 8u32 {
-        let (a, bb) = Sc::ab::<F>(F::cast_from(args.l), section::<F>(state, 1usize));
-        let (ap, bp) = Sc::ab::<F>(F::cast_from(args.l_prev), section::<F>(state, 1usize));
-        let c = Smp::coefficients::<F>(a, bb, ap, bp);
+    let pv = args.per / u32::cast_from(w);
+    let nv = (args.n / u32::cast_from(w)) as usize;
+    let (a, bb) = Sc::ab::<F>(F::cast_from(args.l), section::<F>(state, 1usize));
+    let (ap, bp) = Sc::ab::<F>(F::cast_from(args.l_prev), section::<F>(state, 1usize));
+    let c = Smp::coefficients::<F>(a, bb, ap, bp);
+    let mut k = CUBE_POS_X * CUBE_DIM_X + UNIT_POS_X;
+    while k < pv {
+        let j0 = k * u32::cast_from(w);
         let (z0, z1, z2, z3) = prim::normals_or_zero(
             comptime!(Smp::USES_NOISE && !flags.noise_given),
             args.seed_lo,
@@ -341,41 +349,68 @@ fn step_kernel<F: Float, Sc: CubeScaler, T: CubeTarget, Smp: CubeSampler>(
             3u32,
             args.first_sample + b,
             args.step,
-            k,
+            j0 / 4u32,
         );
-        for m in 0..4u32 {
-            let j = prim::elem_of(k, m);
-            if j < args.per {
-                let z = prim::pick4(z0, z1, z2, z3, m);
-                step_elem::<F, T, Smp>(
-                    out,
-                    x,
-                    noise_in,
-                    x0_out,
-                    pred_out,
-                    xx_out,
-                    (b * args.per + j) as usize,
-                    z,
-                    factor,
-                    a,
-                    bb,
-                    c,
-                    &args,
-                    flags,
-                );
-            }
+        let i = (b * pv + k) as usize;
+        let vc = out[i];
+        let mut vu = vc;
+        if comptime!(flags.guided) {
+            vu = out[nv + i];
         }
+        let vx = x[i];
+        let mut vn = vx;
+        if comptime!(flags.noise_given) {
+            vn = noise_in[i];
+        }
+        let mut xn = Vector::<F, W>::empty();
+        let mut x0v = Vector::<F, W>::empty();
+        let mut pr = Vector::<F, W>::empty();
+        #[unroll]
+        for m in 0..w {
+            let mut z = F::cast_from(prim::lane_normal(z0, z1, z2, z3, j0, m, w));
+            if comptime!(flags.noise_given) {
+                z = vn.extract(m);
+            }
+            let (xe, x0e, pe) = step_elem::<F, T, Smp>(
+                vc.extract(m),
+                vu.extract(m),
+                vx.extract(m),
+                z,
+                factor,
+                a,
+                bb,
+                c,
+                &args,
+                flags,
+            );
+            xn.insert(m, xe);
+            x0v.insert(m, x0e);
+            pr.insert(m, pe);
+        }
+        x[i] = xn;
+        if comptime!(flags.want_x0) {
+            x0_out[i] = x0v;
+        }
+        if comptime!(flags.want_pred) {
+            pred_out[i] = pr;
+        }
+        if comptime!(flags.want_xx) {
+            xx_out[i] = xn;
+            xx_out[nv + i] = xn;
+        }
+        k += CUBE_COUNT_X * CUBE_DIM_X;
     }
 }
 
-/// Copies `x` (`n` values) twice into `xx` (`2n`): the doubled model input of a guided step.
+/// Copies `x` (`n` values, `nv` vectors) twice into `xx` (`2n`): the doubled model input of a
+/// guided step.
 #[cube(launch_unchecked)]
-fn duplicate_kernel<F: Float>(x: &[F], xx: &mut [F], n: u32) {
+fn duplicate_kernel<F: Float, W: Size>(x: &[Vector<F, W>], xx: &mut [Vector<F, W>], nv: u32) {
     let i = ABSOLUTE_POS;
-    if i < n as usize {
+    if i < nv as usize {
         let v = x[i];
         xx[i] = v;
-        xx[n as usize + i] = v;
+        xx[nv as usize + i] = v;
     }
 }
 
@@ -432,6 +467,28 @@ fn chunks_per_sample(batch: usize, per: usize, rescale: Rescale) -> usize {
     };
     need.min(cap)
 }
+
+/// Cubes per sample of the fused step over `vectors` vectors per sample: one unit per vector,
+/// except with rescale, where each cube first merges the reduction's partials: then as few
+/// cubes as keep the device busy (eight per multiprocessor, or per CPU core, over the whole
+/// batch; [`BUSY_CUBES`] where the runtime reports neither, as wgpu does), each unit striding
+/// over several vectors.
+fn step_cubes(client: &Client, batch: usize, vectors: usize, rescale: bool) -> u32 {
+    let need = vectors.div_ceil(CUBE as usize).max(1);
+    if !rescale {
+        return need as u32;
+    }
+    let hw = &client.properties().hardware;
+    let busy = hw
+        .num_streaming_multiprocessors
+        .or(hw.num_cpu_cores)
+        .map_or(BUSY_CUBES, |m| 8 * m as usize);
+    need.min(busy.div_ceil(batch).max(1)) as u32
+}
+
+/// Cubes that keep a large GPU busy when the runtime does not say how many multiprocessors it
+/// has (eight cubes of 256 units on each of 128).
+const BUSY_CUBES: usize = 1024;
 
 /// `f32`s of rescale scratch a step over `batch × per` needs.
 pub fn partials_len(batch: usize, per: usize, rescale: Rescale) -> usize {
@@ -497,7 +554,7 @@ where
     let guided = set.guidance.is_some();
     let rescale = guided && set.rho > 0.0;
     let chunks = chunks_per_sample(batch, per, set.rescale);
-    let d = client.empty(16);
+    let d = super::framework::dummy(client);
     let partials = match (&io.partials, rescale) {
         (Some(p), _) => p.clone(),
         (None, false) => d.clone(),
@@ -511,17 +568,28 @@ where
     let g = set.guidance.unwrap_or(1.0) as f32;
     let mut launches = 0;
     let plen = partials_len(batch, per, set.rescale);
+    let vectors = [&io.model_out, &io.x]
+        .into_iter()
+        .chain(io.noise.as_ref())
+        .chain(io.x0.as_ref())
+        .chain(io.pred.as_ref())
+        .chain(io.xx.as_ref());
+    let w = vector_width::<F>(client, per, &vectors.collect::<Vec<_>>());
+    let nv = n / w;
     if rescale {
         Launches::record();
         launches += 1;
+        // SAFETY: the model output holds `2n` values (`2·nv` vectors), the partials `plen`;
+        // the kernel guards its indices.
         unsafe {
             rescale_reduce_kernel::launch_unchecked::<F>(
                 client,
                 CubeCount::Static(chunks as u32, batch as u32, 1),
                 CubeDim::new_1d(CUBE),
-                BufferArg::from_raw_parts(io.model_out.clone(), 2 * n),
+                w,
+                BufferArg::from_raw_parts(io.model_out.clone(), 2 * nv),
                 BufferArg::from_raw_parts(partials.clone(), plen),
-                n as u32,
+                nv as u32,
                 per as u32,
                 g,
             )
@@ -543,22 +611,25 @@ where
         let h = h.clone().unwrap_or_else(|| d.clone());
         unsafe { BufferArg::from_raw_parts(h, len) }
     };
-    let cubes_x = prim::blocks_for(per).div_ceil(CUBE as usize) as u32;
+    let cubes_x = step_cubes(client, batch, per / w, rescale);
     Launches::record();
     launches += 1;
+    // SAFETY: the element buffers hold `n` values (`nv` vectors; the model output and `xx`
+    // twice that), the unused ones are never touched; the kernel guards its indices.
     unsafe {
         step_kernel::launch_unchecked::<F, Sc, T, Smp>(
             client,
             CubeCount::Static(cubes_x, batch as u32, 1),
             CubeDim::new_1d(CUBE),
-            BufferArg::from_raw_parts(io.model_out.clone(), if guided { 2 * n } else { n }),
-            BufferArg::from_raw_parts(io.x.clone(), n),
-            or_d(&io.noise, if flags.noise_given { n } else { 1 }),
+            w,
+            BufferArg::from_raw_parts(io.model_out.clone(), if guided { 2 * nv } else { nv }),
+            BufferArg::from_raw_parts(io.x.clone(), nv),
+            or_d(&io.noise, if flags.noise_given { nv } else { 1 }),
             BufferArg::from_raw_parts(state.clone(), state_len.max(1)),
             BufferArg::from_raw_parts(partials, if rescale { plen } else { 1 }),
-            or_d(&io.x0, if flags.want_x0 { n } else { 1 }),
-            or_d(&io.pred, if flags.want_pred { n } else { 1 }),
-            or_d(&io.xx, if flags.want_xx { 2 * n } else { 1 }),
+            or_d(&io.x0, if flags.want_x0 { nv } else { 1 }),
+            or_d(&io.pred, if flags.want_pred { nv } else { 1 }),
+            or_d(&io.xx, if flags.want_xx { 2 * nv } else { 1 }),
             StepScalarsLaunch::new(
                 per as u32,
                 n as u32,
@@ -581,16 +652,20 @@ where
 
 /// Copies `x` (`n` values) into both halves of `xx` (one launch).
 pub fn duplicate<F: Float + CubeElement>(client: &Client, x: &Handle, xx: &Handle, n: usize) {
-    let (count, dim) = super::launch_dims(client, n);
+    let w = vector_width::<F>(client, n, &[x, xx]);
+    let (count, dim) = super::launch_dims(client, n / w);
     Launches::record();
+    // SAFETY: `x` holds `n` values (`n / w` vectors), `xx` twice that; the kernel guards its
+    // index.
     unsafe {
         duplicate_kernel::launch_unchecked::<F>(
             client,
             count,
             dim,
-            BufferArg::from_raw_parts(x.clone(), n),
-            BufferArg::from_raw_parts(xx.clone(), 2 * n),
-            n as u32,
+            w,
+            BufferArg::from_raw_parts(x.clone(), n / w),
+            BufferArg::from_raw_parts(xx.clone(), 2 * n / w),
+            (n / w) as u32,
         )
     };
 }
@@ -1042,21 +1117,24 @@ fn slice_of<F: CubeElement>(h: &Handle, offset: usize, len: usize) -> Handle {
 
 /// Copies the first `n` values of `src` into `dst` (one launch).
 pub fn copy<F: Float + CubeElement>(client: &Client, src: &Handle, dst: &Handle, n: usize) {
-    let (count, dim) = super::launch_dims(client, n);
+    let w = vector_width::<F>(client, n, &[src, dst]);
+    let (count, dim) = super::launch_dims(client, n / w);
     Launches::record();
+    // SAFETY: both buffers hold `n` values (`n / w` vectors); the kernel guards its index.
     unsafe {
         copy_kernel::launch_unchecked::<F>(
             client,
             count,
             dim,
-            BufferArg::from_raw_parts(src.clone(), n),
-            BufferArg::from_raw_parts(dst.clone(), n),
+            w,
+            BufferArg::from_raw_parts(src.clone(), n / w),
+            BufferArg::from_raw_parts(dst.clone(), n / w),
         )
     };
 }
 
 #[cube(launch_unchecked)]
-fn copy_kernel<F: Float>(src: &[F], dst: &mut [F]) {
+fn copy_kernel<F: Float, W: Size>(src: &[Vector<F, W>], dst: &mut [Vector<F, W>]) {
     if ABSOLUTE_POS < dst.len() {
         dst[ABSOLUTE_POS] = src[ABSOLUTE_POS];
     }
