@@ -399,10 +399,11 @@ mod avx512 {
     /// Elements per super-group: [`CHAINS`] registers of 16 Philox blocks (64 elements
     /// each).
     pub(super) const SG: usize = 64 * CHAINS;
-    /// Philox chains interleaved per super-group: three hide the multiplies' latency best on
-    /// the Zen 4 VM of `docs/speed-host.md` (73 728 normals: 58.3 µs, against 59.8 µs with
-    /// two and 58.9 µs with four; `time_fill_paths`).
-    const CHAINS: usize = 3;
+    /// Philox chains interleaved per super-group. Two keep the super-group a power of two
+    /// (128 elements), so the callers' runs of 256 and jobs of 4096 elements cover whole
+    /// super-groups: three were 2.5% faster on one long fill (`time_fill_paths`) but made
+    /// every 256-element run straddle super-groups, and `diffuse` 40% slower.
+    const CHAINS: usize = 2;
 
     /// Philox4x32-10 of blocks `first..first + 16·K` (register `k`, lane `l` is block
     /// `first + 16k + lane_block(l)`), the `K` chains interleaved so the multiplies'
