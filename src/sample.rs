@@ -346,6 +346,16 @@ fn rescale_factors<F: Real>(
     }
 }
 
+/// Where a step was (the scalars of [`Step`]).
+struct Taken<F> {
+    index: usize,
+    t: F,
+    logsnr: F,
+    noise_cond: F,
+    guided: bool,
+    model_batch: usize,
+}
+
 /// What one sampling step yields: the original's `(x0, x, pred)` plus where it was.
 #[derive(Debug)]
 pub struct Step<'s, F> {
@@ -679,7 +689,7 @@ where
 
     /// Runs every remaining step and returns the final `x`.
     pub fn run(mut self) -> Result<Vec<F>> {
-        while self.next_step()?.is_some() {}
+        while self.advance()? {}
         let mut x = self.xx;
         x.truncate(self.batch * self.per);
         Ok(x)
@@ -689,6 +699,52 @@ where
     ///
     /// Errors: a guidance setting changed to a non-finite value.
     pub fn next_step(&mut self) -> Result<Option<Step<'_, F>>> {
+        let Some(done) = self.step_with(true)? else {
+            return Ok(None);
+        };
+        let n = self.batch * self.per;
+        Ok(Some(Step {
+            index: done.index,
+            t: done.t,
+            logsnr: done.logsnr,
+            noise_cond: done.noise_cond,
+            guided: done.guided,
+            model_batch: done.model_batch,
+            x0: &self.x0,
+            x: &self.xx[..n],
+            pred: &self.pred,
+        }))
+    }
+
+    /// Takes one step without writing `x0` and the prediction (what [`Sampling::run`] does):
+    /// the same new `x` as [`Sampling::next_step`], bit for bit, with two fewer writes per
+    /// element. Returns `false` once all steps are done; [`Sampling::x`] is the new `x`.
+    ///
+    /// Errors: as [`Sampling::next_step`].
+    ///
+    /// ```
+    /// use gdf::prelude::*;
+    /// use gdf::framework::Gdf;
+    /// use gdf::sample::SampleOpts;
+    ///
+    /// let g: Gdf<Cosine, Vp, Epsilon, CosineT, P2, f64> = Gdf::default();
+    /// let model = |x: &[f32], _c: &[f32], _i: &[f32], p: &mut [f32]| p.copy_from_slice(x);
+    /// let opts = SampleOpts { timesteps: 4, ..Default::default() };
+    /// let mut run = g.sample(model, gdf::sampler::Ddim { eta: 0.0 }, &[], None, 2, 8, opts)?;
+    /// let mut steps = 0;
+    /// while run.advance()? {
+    ///     steps += 1;
+    ///     assert!(run.x().iter().all(|v| v.is_finite()));
+    /// }
+    /// assert_eq!(steps, 4);
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    pub fn advance(&mut self) -> Result<bool> {
+        Ok(self.step_with(false)?.is_some())
+    }
+
+    /// One step, writing `x0` and the prediction when `with_outputs`.
+    fn step_with(&mut self, with_outputs: bool) -> Result<Option<Taken<F>>> {
         let i = self.step;
         if i + 1 >= self.r.len() {
             return Ok(None);
@@ -769,11 +825,10 @@ where
             let (s, start, end) = jobs.job(j);
             // SAFETY: jobs cover disjoint element ranges (and `n + range` of `xx` is disjoint
             // from every `range`); `out` and `factor` are no longer written.
-            let (x, x0o, po, out) = unsafe {
+            let (x, mut outputs, out) = unsafe {
                 (
                     xr.range(start, end),
-                    x0r.range(start, end),
-                    pr.range(start, end),
+                    with_outputs.then(|| (x0r.range(start, end), pr.range(start, end))),
                     outr.view(0, model_batch * per),
                 )
             };
@@ -805,8 +860,9 @@ where
                     pu,
                     z: zs,
                     x: &mut x[o..o + len],
-                    x0: &mut x0o[o..o + len],
-                    pred: &mut po[o..o + len],
+                    outputs: outputs
+                        .as_mut()
+                        .map(|(x0o, po)| (&mut x0o[o..o + len], &mut po[o..o + len])),
                     copy: copy.as_deref_mut().map(|c| &mut c[o..o + len]),
                 };
                 step_block(target, sampler, [a, bb], coef, guide, f, block);
@@ -923,16 +979,13 @@ where
         }
         self.step += 1;
         self.mirror = guided;
-        Ok(Some(Step {
+        Ok(Some(Taken {
             index: i,
             t: r,
             logsnr: l,
             noise_cond: c,
             guided,
             model_batch,
-            x0: &self.x0,
-            x: &self.xx[..n],
-            pred: &self.pred,
         }))
     }
 }
@@ -978,8 +1031,8 @@ struct Block<'b, F> {
     pu: &'b [F],
     z: &'b [F],
     x: &'b mut [F],
-    x0: &'b mut [F],
-    pred: &'b mut [F],
+    /// Where `x0` and the prediction go, when the step yields them.
+    outputs: Option<(&'b mut [F], &'b mut [F])>,
     /// Where the new `x` also goes (the mirror half the next guided step hands the model).
     copy: Option<&'b mut [F]>,
 }
@@ -1023,18 +1076,18 @@ fn block_loop<F: Real, T: Target, Sm: Sampler>(
     pred: impl Fn(F, F) -> F,
 ) {
     let n = blk.x.len();
-    let (pc, pu, z) = (&blk.pc[..n], &blk.pu[..n], &blk.z[..n]);
-    let (x, x0, po) = (blk.x, &mut blk.x0[..n], &mut blk.pred[..n]);
+    let (pc, pu, z, x) = (&blk.pc[..n], &blk.pu[..n], &blk.z[..n], blk.x);
     let one = |xv: F, c: F, u: F, zv: F| {
         let pv = pred(c, u);
         let x0v = target.x0(xv, pv, a, b);
         let ev = target.eps(xv, pv, a, b);
         (sampler.apply(coef, x0v, ev, zv), x0v, pv)
     };
-    match blk.copy {
+    // One loop per combination of outputs, each without a branch per element.
+    match (blk.copy, blk.outputs) {
         // The mirror written in the same loop, not copied after it.
-        Some(copy) => {
-            let copy = &mut copy[..n];
+        (Some(copy), Some((x0, po))) => {
+            let (copy, x0, po) = (&mut copy[..n], &mut x0[..n], &mut po[..n]);
             for j in 0..n {
                 let (xn, x0v, pv) = one(x[j], pc[j], pu[j], z[j]);
                 x[j] = xn;
@@ -1043,12 +1096,26 @@ fn block_loop<F: Real, T: Target, Sm: Sampler>(
                 po[j] = pv;
             }
         }
-        None => {
+        (None, Some((x0, po))) => {
+            let (x0, po) = (&mut x0[..n], &mut po[..n]);
             for j in 0..n {
                 let (xn, x0v, pv) = one(x[j], pc[j], pu[j], z[j]);
                 x[j] = xn;
                 x0[j] = x0v;
                 po[j] = pv;
+            }
+        }
+        (Some(copy), None) => {
+            let copy = &mut copy[..n];
+            for j in 0..n {
+                let xn = one(x[j], pc[j], pu[j], z[j]).0;
+                x[j] = xn;
+                copy[j] = xn;
+            }
+        }
+        (None, None) => {
+            for j in 0..n {
+                x[j] = one(x[j], pc[j], pu[j], z[j]).0;
             }
         }
     }
@@ -1184,8 +1251,7 @@ mod tests {
                                 pu: &pu[..n],
                                 z: &z[..n],
                                 x: &mut x,
-                                x0: &mut x0,
-                                pred: &mut pred,
+                                outputs: Some((&mut x0, &mut pred)),
                                 copy: guided.then_some(&mut copy[..]),
                             };
                             pass(target, sampler, [a, b], coef, guide, 1.3, blk);
@@ -1193,6 +1259,22 @@ mod tests {
                                 |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                             if guided {
                                 assert_eq!(bits(&copy), bits(&x), "{name}: the mirror is x");
+                            }
+                            // Without the outputs, the same new x.
+                            let mut lean = x_in[..n].to_vec();
+                            let mut lean_copy = vec![0f32; n];
+                            let blk = Block {
+                                pc: &pc[..n],
+                                pu: &pu[..n],
+                                z: &z[..n],
+                                x: &mut lean,
+                                outputs: None,
+                                copy: guided.then_some(&mut lean_copy[..]),
+                            };
+                            pass(target, sampler, [a, b], coef, guide, 1.3, blk);
+                            assert_eq!(bits(&lean), bits(&x), "{name}: x without the outputs");
+                            if guided {
+                                assert_eq!(bits(&lean_copy), bits(&x), "{name}: its mirror");
                             }
                             results.push((*name, [bits(&x), bits(&x0), bits(&pred)]));
                         }

@@ -190,6 +190,46 @@ fn sampling_is_bit_identical_across_thread_counts() {
 }
 
 #[test]
+fn advancing_without_x0_and_pred_gives_the_same_x() {
+    // `advance` (what `run` does) skips writing x0 and the prediction; the new x is the same
+    // bits as `next_step`'s at every step, and x0/pred from `next_step` still satisfy the
+    // ε target's identity x0 = (x − b·ε̂)/a with the pre-step x.
+    let g = StageC::default();
+    let cond: Vec<f32> = (0..B * PER).map(|i| (i % 13) as f32 / 13.0).collect();
+    let opts = || SampleOpts {
+        timesteps: 5,
+        cfg: Cfg::Scale(4.0),
+        cfg_rho: 0.7,
+        seed: 5,
+        ..Default::default()
+    };
+    let run = || {
+        g.sample(toy_model, gdf::sampler::Ddpm, &cond, None, B, PER, opts())
+            .unwrap()
+    };
+    let (mut full, mut lean) = (run(), run());
+    let mut steps = 0;
+    loop {
+        let x_before = full.x().to_vec();
+        let logsnr = full.logsnr_grid()[steps];
+        let Some(step) = full.next_step().unwrap() else {
+            assert!(!lean.advance().unwrap());
+            break;
+        };
+        let (a, b) = gdf::scaler::Scaler::ab(&gdf::scaler::Vp, f64::from(logsnr));
+        for j in [0, 1, 4097, B * PER - 1] {
+            let want = (f64::from(x_before[j]) - b * f64::from(step.pred[j])) / a;
+            assert!((f64::from(step.x0[j]) - want).abs() < 1e-4 * (1.0 + want.abs()));
+        }
+        let x = bits(step.x);
+        assert!(lean.advance().unwrap());
+        assert_eq!(x, bits(lean.x()), "step {steps}");
+        steps += 1;
+    }
+    assert_eq!(steps, 5);
+}
+
+#[test]
 fn a_sample_is_sampled_the_same_alone_and_in_a_batch() {
     // With the per-sample rescale nothing couples the samples of a batch.
     let cond: Vec<f32> = (0..B * PER).map(|i| (i % 13) as f32 / 13.0).collect();
