@@ -935,90 +935,6 @@ fn samplers_match_host() {
 // In-kernel noise inside diffuse, and launch counts.
 
 #[test]
-fn diffuse_with_drawn_noise_matches_host() {
-    let Some(c) = client() else { return };
-    let (b, ch, per) = (3usize, 2usize, 50usize);
-    let n = b * per;
-    let x0: Vec<f32> = (0..n)
-        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
-        .collect();
-    let t = vec![0.1f32, 0.5, 0.93];
-    let g: Gdf<sch::Cosine, scl::Vp, tg::V, ncd::CosineT, lw::P2, f64> = Gdf::default();
-    let g = g.with_offset_noise(0.3);
-    let (seed, first) = (0xDEAD_BEEF_1234u64, 17u32);
-    let args = DiffuseArgs {
-        t: Some(&t),
-        channels: ch,
-        seed,
-        first_sample: first,
-        ..Default::default()
-    };
-    let h = g.diffuse(&x0, b, &args).unwrap();
-    let io = DiffuseIo {
-        x0: up(&c, &x0),
-        eps: None,
-        tl: Some(up(&c, &t)),
-        tl_is_logsnr: false,
-        offset: None,
-        noised: c.empty(4 * n),
-        eps_out: Some(c.empty(4 * n)),
-        target: Some(c.empty(4 * n)),
-        per_sample: c.empty(12 * b),
-    };
-    let set = DiffuseSettings {
-        batch: b,
-        per,
-        channels: ch,
-        seed,
-        first_sample: first,
-        ..Default::default()
-    };
-    let before = Launches::count();
-    kf::diffuse::<f32, _, _, _, _, _, _>(&c, &g, &io, &set).unwrap();
-    assert_eq!(
-        Launches::count() - before,
-        1,
-        "diffuse with in-kernel noise is one launch"
-    );
-    assert_close(
-        "drawn eps",
-        &down(&c, io.eps_out.as_ref().unwrap()),
-        &f64s(&h.eps),
-        1e-5,
-        2e-6,
-    );
-    assert_close(
-        "noised",
-        &down(&c, &io.noised),
-        &f64s(&h.noised),
-        1e-5,
-        2e-6,
-    );
-    assert_close(
-        "target",
-        &down(&c, io.target.as_ref().unwrap()),
-        &f64s(&h.target),
-        1e-5,
-        2e-6,
-    );
-    // The per-sample outputs with λ given directly (how training-only schedules are used).
-    let l = down(&c, &io.per_sample)[..b].to_vec();
-    let io2 = DiffuseIo {
-        tl: Some(up(&c, &l)),
-        tl_is_logsnr: true,
-        ..io.clone()
-    };
-    kf::diffuse::<f32, _, _, _, _, _, _>(&c, &g, &io2, &set).unwrap();
-    assert_close(
-        "noised from logSNR",
-        &down(&c, &io2.noised),
-        &f64s(&h.noised),
-        1e-5,
-        2e-6,
-    );
-}
-
-#[test]
 fn guided_step_launch_counts() {
     let Some(c) = client() else { return };
     let g: Sc = Gdf::default();
@@ -1832,6 +1748,25 @@ fn diffuse_undiffuse_and_step_at_both_widths_match_the_host() {
                 &format!("{what} target"),
                 &target,
                 &f64s(&h.target),
+                1e-5,
+                2e-6,
+            );
+            // The per-sample outputs, then λ given directly (how training-only schedules
+            // are used): the same noised values.
+            let l = down(&c, &io.per_sample)[..b].to_vec();
+            let io2 = DiffuseIo {
+                tl: Some(up(&c, &l)),
+                tl_is_logsnr: true,
+                ..io.clone()
+            };
+            with_width(cap, || {
+                kf::diffuse::<f32, _, _, _, _, _, _>(&c, &g, &io2, &set)
+            })
+            .unwrap();
+            assert_close(
+                &format!("{what} noised from logSNR"),
+                &down(&c, &io2.noised),
+                &f64s(&h.noised),
                 1e-5,
                 2e-6,
             );
