@@ -723,14 +723,14 @@ where
     /// Errors: as [`Sampling::next_step`].
     ///
     /// ```
-    /// use gdf::prelude::*;
     /// use gdf::framework::Gdf;
     /// use gdf::sample::SampleOpts;
+    /// use gdf::{loss_weight::P2, noise_cond::CosineT, scaler::Vp, schedule::Cosine, target::Epsilon};
     ///
-    /// let g: Gdf<Cosine, Vp, Epsilon, CosineT, P2, f64> = Gdf::default();
+    /// let g: Gdf<Cosine, Vp, Epsilon, CosineT, P2> = Gdf::default();
     /// let model = |x: &[f32], _c: &[f32], _i: &[f32], p: &mut [f32]| p.copy_from_slice(x);
     /// let opts = SampleOpts { timesteps: 4, ..Default::default() };
-    /// let mut run = g.sample(model, gdf::sampler::Ddim { eta: 0.0 }, &[], None, 2, 8, opts)?;
+    /// let mut run = g.sample(model, <gdf::sampler::Ddim>::new(), &[], None, 2, 8, opts)?;
     /// let mut steps = 0;
     /// while run.advance()? {
     ///     steps += 1;
