@@ -266,14 +266,16 @@ pub(crate) fn helpers() -> usize {
 /// caller inside rayon's pool, the team busy), `main` runs first and the tasks after it, on
 /// the caller. A panic in `main` or in a task is re-raised after every helper has left.
 pub(crate) fn overlap<R>(tasks: usize, f: &(dyn Fn(usize) + Sync), main: impl FnOnce() -> R) -> R {
-    let team = Team::get();
-    if tasks == 0 || team.helpers() == 0 || rayon::current_thread_index().is_some() || !team.take()
-    {
-        let r = main();
-        (0..tasks).for_each(f);
-        return r;
+    // Inside rayon's pool the team is not even sized (it takes the global pool's size).
+    let team = (tasks > 0 && rayon::current_thread_index().is_none()).then(Team::get);
+    match team {
+        Some(team) if team.helpers() > 0 && team.take() => team.open_and_run(tasks, f, main),
+        _ => {
+            let r = main();
+            (0..tasks).for_each(f);
+            r
+        }
     }
-    team.open_and_run(tasks, f, main)
 }
 
 impl Team {
