@@ -346,16 +346,6 @@ fn rescale_factors<F: Real>(
     }
 }
 
-/// Where a step was (the scalars of [`Step`]).
-struct Taken<F> {
-    index: usize,
-    t: F,
-    logsnr: F,
-    noise_cond: F,
-    guided: bool,
-    model_batch: usize,
-}
-
 /// What one sampling step yields: the original's `(x0, x, pred)` plus where it was.
 #[derive(Debug)]
 pub struct Step<'s, F> {
@@ -424,8 +414,8 @@ pub struct Sampling<'a, F, Sc, T, N, Sm, M> {
     inputs: Vec<F>,
     partials: Vec<[f64; 4]>,
     factor: Vec<F>,
-    /// A step's noise drawn ahead by the helper threads (empty without helpers), and where
-    /// each job's noise stands.
+    /// A step's noise drawn ahead by the helper threads, and where each job's noise stands
+    /// (both empty without helpers).
     z: Vec<F>,
     ahead: Vec<AtomicU8>,
 }
@@ -545,6 +535,8 @@ where
             }
         }
         let jobs = Jobs::new(batch, per);
+        // The buffers of the noise drawn ahead, only where there are helpers to draw it.
+        let helpers = crate::team::helpers() > 0;
         let run = Sampling {
             scaler: self.scaler.clone(),
             target: self.target.clone(),
@@ -575,12 +567,8 @@ where
             inputs,
             partials: vec![[0.0; 4]; jobs.count()],
             factor: vec![F::zero(); batch],
-            z: if crate::team::helpers() > 0 {
-                vec![F::zero(); n]
-            } else {
-                Vec::new()
-            },
-            ahead: (0..jobs.count())
+            z: vec![F::zero(); if helpers { n } else { 0 }],
+            ahead: (0..if helpers { jobs.count() } else { 0 })
                 .map(|_| AtomicU8::new(Ahead::FREE))
                 .collect(),
         };
@@ -699,21 +687,7 @@ where
     ///
     /// Errors: a guidance setting changed to a non-finite value.
     pub fn next_step(&mut self) -> Result<Option<Step<'_, F>>> {
-        let Some(done) = self.step_with(true)? else {
-            return Ok(None);
-        };
-        let n = self.batch * self.per;
-        Ok(Some(Step {
-            index: done.index,
-            t: done.t,
-            logsnr: done.logsnr,
-            noise_cond: done.noise_cond,
-            guided: done.guided,
-            model_batch: done.model_batch,
-            x0: &self.x0,
-            x: &self.xx[..n],
-            pred: &self.pred,
-        }))
+        self.step_with(true)
     }
 
     /// Takes one step without writing `x0` and the prediction (what [`Sampling::run`] does):
@@ -743,8 +717,9 @@ where
         Ok(self.step_with(false)?.is_some())
     }
 
-    /// One step, writing `x0` and the prediction when `with_outputs`.
-    fn step_with(&mut self, with_outputs: bool) -> Result<Option<Taken<F>>> {
+    /// One step, writing `x0` and the prediction when `with_outputs` (else the returned
+    /// step's `x0` and `pred` are whatever an earlier step left there).
+    fn step_with(&mut self, with_outputs: bool) -> Result<Option<Step<'_, F>>> {
         let i = self.step;
         if i + 1 >= self.r.len() {
             return Ok(None);
@@ -794,8 +769,10 @@ where
         };
         let count = jobs.count();
         let ahead = &self.ahead[..];
-        for f in ahead {
-            f.store(Ahead::FREE, Ordering::Relaxed);
+        if drawn_ahead {
+            for f in ahead {
+                f.store(Ahead::FREE, Ordering::Relaxed);
+            }
         }
         let front = AtomicUsize::new(0);
         let zr = RawMut::new(&mut self.z);
@@ -979,13 +956,16 @@ where
         }
         self.step += 1;
         self.mirror = guided;
-        Ok(Some(Taken {
+        Ok(Some(Step {
             index: i,
             t: r,
             logsnr: l,
             noise_cond: c,
             guided,
             model_batch,
+            x0: &self.x0,
+            x: &self.xx[..n],
+            pred: &self.pred,
         }))
     }
 }
