@@ -145,6 +145,34 @@ fn linear_eps(c: f64, w: &[f64], x: &[f64]) -> Vec<f64> {
     x.iter().zip(w).map(|(&x, &w)| c * x + w).collect()
 }
 
+/// Runs `run` to the end with the case's linear ε-model, checking `x` after every step and
+/// at the end against the golden.
+fn run_against_golden<S: Solver, N: NoiseSource<f64>>(
+    id: &str,
+    case: &Value,
+    mut run: Run<f64, S, N>,
+    c: f64,
+    w: &[f64],
+) {
+    let want = case["output"]["x_steps"].as_array().unwrap();
+    let mut ck = Check::default();
+    while let Some(req) = run.next_eval().unwrap() {
+        let pred = linear_eps(c, w, req.x);
+        if let Some(i) = run.feed(&Epsilon, &pred).unwrap() {
+            ck.all(
+                &format!("x step {i}"),
+                run.x(),
+                &flat(&want[i]).unwrap(),
+                F64_TOL,
+            );
+        }
+    }
+    let want = arr(&case["output"]["x"]).unwrap().1;
+    ck.all("x", run.x(), &want, F64_TOL);
+    eprintln!("{id}: final x error {:.1e}", err(run.x(), &want));
+    finish(id, ck);
+}
+
 #[test]
 fn inpaint_blend_matches_the_diffusers_loop() {
     for case in cases("inpaint") {
@@ -160,23 +188,7 @@ fn inpaint_blend_matches_the_diffusers_loop() {
         let mut run = Run::new(Euler::new(), grid(&case), x_init, batch, NoNoise).unwrap();
         run.set_inpaint(Inpaint::new(image, eps, mask, batch).unwrap())
             .unwrap();
-        let want = case["output"]["x_steps"].as_array().unwrap();
-        let mut ck = Check::default();
-        while let Some(req) = run.next_eval().unwrap() {
-            let pred = linear_eps(c, &w, req.x);
-            if let Some(i) = run.feed(&Epsilon, &pred).unwrap() {
-                ck.all(
-                    &format!("x step {i}"),
-                    run.x(),
-                    &flat(&want[i]).unwrap(),
-                    F64_TOL,
-                );
-            }
-        }
-        let want = arr(&case["output"]["x"]).unwrap().1;
-        ck.all("x", run.x(), &want, F64_TOL);
-        eprintln!("{id}: final x error {:.1e}", err(run.x(), &want));
-        finish(&id, ck);
+        run_against_golden(&id, &case, run, c, &w);
     }
 }
 
@@ -228,23 +240,7 @@ fn thresholding_matches_diffusers_steps() {
         let rec = RecordedNoise::new(&noise, n, n / batch);
         let mut run = Run::new(solver, grid(&case), x_init, batch, rec).unwrap();
         run.set_threshold(th).unwrap();
-        let want = case["output"]["x_steps"].as_array().unwrap();
-        let mut ck = Check::default();
-        while let Some(req) = run.next_eval().unwrap() {
-            let pred = linear_eps(c, &w, req.x);
-            if let Some(i) = run.feed(&Epsilon, &pred).unwrap() {
-                ck.all(
-                    &format!("x step {i}"),
-                    run.x(),
-                    &flat(&want[i]).unwrap(),
-                    F64_TOL,
-                );
-            }
-        }
-        let want = arr(&case["output"]["x"]).unwrap().1;
-        ck.all("x", run.x(), &want, F64_TOL);
-        eprintln!("{id}: final x error {:.1e}", err(run.x(), &want));
-        finish(&id, ck);
+        run_against_golden(&id, &case, run, c, &w);
     }
     assert!(kinds.iter().all(|&k| k > 0), "{kinds:?}");
 }

@@ -82,6 +82,18 @@ fn assert_close(what: &str, got: &[f32], want: &[f64], rtol: f64, atol: f64) {
     }
 }
 
+/// A device run's final `x` against the host run's, in f32: `|d − h| ≤ 1e-4 + 1e-4·|h|`.
+#[track_caller]
+fn assert_x_matches_host(what: &str, dev: &[f32], host: &[f32]) {
+    assert_eq!(dev.len(), host.len(), "{what}: lengths");
+    for (i, (&d, &h)) in dev.iter().zip(host).enumerate() {
+        assert!(
+            (d - h).abs() <= 1e-4 + 1e-4 * h.abs(),
+            "{what}: x[{i}] device {d}, host {h}"
+        );
+    }
+}
+
 /// Host f32 diffuse of a golden case vs the device kernel vs the golden numbers.
 #[allow(clippy::too_many_arguments)]
 fn check_diffuse<S, Scl, T, N, L>(c: &Client, gdf: &Gdf<S, Scl, T, N, L, f64>, case: &Value)
@@ -1185,12 +1197,7 @@ fn counter_noise_solvers_on_the_device_match_the_host() {
             run.feed_x0(&up(&c, &d)).unwrap();
         }
         let dev = down(&c, run.x());
-        for (i, (&d, &h)) in dev.iter().zip(&host).enumerate() {
-            assert!(
-                (d - h).abs() <= 1e-4 + 1e-4 * h.abs(),
-                "{name}: x[{i}] device {d}, host {h}"
-            );
-        }
+        assert_x_matches_host(name, &dev, &host);
     }
 }
 
@@ -1386,12 +1393,7 @@ fn cfgpp_in_device_first_order_runs_matches_the_host() {
             assert_eq!(Launches::count() - before, 1);
         }
         let (h, d) = (host.x().to_vec(), down(&c, dev.x()));
-        for (i, (&d, &h)) in d.iter().zip(&h).enumerate() {
-            assert!(
-                (d - h).abs() <= 1e-4 + 1e-4 * h.abs(),
-                "{solver}: x[{i}] device {d}, host {h}"
-            );
-        }
+        assert_x_matches_host(solver, &d, &h);
     }
 }
 
@@ -1905,12 +1907,7 @@ fn solver_passes_at_both_widths_match_the_host() {
                     want,
                     "{name} {batch}×{per}"
                 );
-                for (i, (&d, &h)) in dev.iter().zip(&host).enumerate() {
-                    assert!(
-                        (d - h).abs() <= 1e-4 + 1e-4 * h.abs(),
-                        "{name} {batch}×{per} width {want}: x[{i}] device {d}, host {h}"
-                    );
-                }
+                assert_x_matches_host(&format!("{name} {batch}×{per} width {want}"), &dev, &host);
             }
         }
     }
