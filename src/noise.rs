@@ -257,60 +257,6 @@ fn philox_lanes(
     [c0, c1, c2, c3]
 }
 
-/// [`philox_lanes`] for the `K` groups of blocks `block..block + 8K` with explicit AVX2: 8
-/// lanes per register, the 32×32→64-bit products of even and odd lanes with `vpmuludq`, and
-/// `K` independent chains interleaved so the multiplies' latency overlaps.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn philox_groups_avx2<const K: usize>(
-    block: u32,
-    sample: u32,
-    step: u32,
-    purpose: u32,
-    key: [u32; 2],
-) -> [[[u32; LANES]; 4]; K] {
-    use core::arch::x86_64::*;
-    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    let mut c0 = [lane; K];
-    for (k, c) in c0.iter_mut().enumerate() {
-        let first = block.wrapping_add((LANES * k) as u32);
-        *c = _mm256_add_epi32(_mm256_set1_epi32(first as i32), lane);
-    }
-    let mut c1 = [_mm256_set1_epi32(sample as i32); K];
-    let mut c2 = [_mm256_set1_epi32(step as i32); K];
-    let mut c3 = [_mm256_set1_epi32(purpose as i32); K];
-    let (m0, m1) = (_mm256_set1_epi32(M0 as i32), _mm256_set1_epi32(M1 as i32));
-    let (mut k0, mut k1) = (key[0], key[1]);
-    // (hi, lo) of the per-lane products a·m.
-    let mulhilo8 = |a: __m256i, m: __m256i| {
-        let even = _mm256_mul_epu32(a, m);
-        let odd = _mm256_mul_epu32(_mm256_srli_epi64::<32>(a), m);
-        let lo = _mm256_blend_epi32::<0b1010_1010>(even, _mm256_slli_epi64::<32>(odd));
-        let hi = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(even), odd);
-        (hi, lo)
-    };
-    for _ in 0..10 {
-        let (kv0, kv1) = (_mm256_set1_epi32(k0 as i32), _mm256_set1_epi32(k1 as i32));
-        for k in 0..K {
-            let (hi0, lo0) = mulhilo8(c0[k], m0);
-            let (hi1, lo1) = mulhilo8(c2[k], m1);
-            c0[k] = _mm256_xor_si256(_mm256_xor_si256(hi1, c1[k]), kv0);
-            c1[k] = lo1;
-            c2[k] = _mm256_xor_si256(_mm256_xor_si256(hi0, c3[k]), kv1);
-            c3[k] = lo0;
-        }
-        k0 = k0.wrapping_add(W0);
-        k1 = k1.wrapping_add(W1);
-    }
-    let mut out = [[[0u32; LANES]; 4]; K];
-    for (k, o) in out.iter_mut().enumerate() {
-        for (w, v) in o.iter_mut().zip([c0[k], c1[k], c2[k], c3[k]]) {
-            _mm256_storeu_si256(w.as_mut_ptr() as *mut __m256i, v);
-        }
-    }
-    out
-}
-
 /// Box–Muller over 8 Philox blocks (the same operations as [`normals4`] per block), stored
 /// block-major: output `m` of lane `l` at `4l + m`.
 #[inline(always)]
@@ -369,324 +315,469 @@ fn fill_body<const K: usize>(
     }
 }
 
+/// The explicit-SIMD generator, written once over one register width's operations and
+/// expanded in [`avx2`] (8 lanes) and [`avx512`] (16 lanes), which define the operations it
+/// names (`W` lanes of f32 `F`, of u32 `I`, a lane mask `K`, and small wrappers such as
+/// `fmadd` or `blend`). It restates [`formula::philox4x32`] and [`formula::normals4`] with
+/// the same operations, in the same order and with the same fused multiply-adds, so every
+/// width gives the portable path's bits (tested per width over all 2²⁴ uniforms and many
+/// ranges).
+///
+/// Philox runs on the even and the odd blocks in separate registers, one block per 64-bit
+/// lane in its low word: `vpmuludq` then yields a product's low word in place and its high
+/// word one shift away, and the high words left in the lanes are never read (`vpmuludq`
+/// ignores them), so a round is two multiplies, two shifts and two three-way XORs per `W/2`
+/// blocks; the words are interleaved back at the end. Box–Muller then takes one register
+/// per word, and a 4×4 transpose inside each 128-bit lane (in-lane unpacks, the cheapest
+/// shuffles) leaves each block's four normals contiguous, in element order, when lane `l`
+/// holds block [`lane_block`]`(l)`.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn fill_avx2(
-    seed: u64,
-    purpose: Purpose,
-    sample: u32,
-    step: u32,
-    start: u64,
-    out: &mut [f32],
-) {
-    let (k, p) = (key(seed), purpose as u32);
-    // SAFETY (of the closure's call): this function only runs where AVX2 is available.
-    fill_body::<2>(start, out, |b| unsafe {
-        philox_groups_avx2::<2>(b, sample, step, p, k)
-    })
+macro_rules! simd_generator {
+    ($feature:literal) => {
+        /// Elements per super-group: [`CHAINS`] registers of `W` Philox blocks (`4·W`
+        /// elements each).
+        pub(super) const SG: usize = 4 * W * CHAINS;
+
+        /// The block (from a register's first) whose words lane `l` of [`philox`] holds:
+        /// `(W/4)·(l mod 4) + l/4`, the order in which [`normals`]'s in-lane 4×4
+        /// transposes leave each block's four normals as one contiguous 16 bytes.
+        pub(super) const fn lane_block(l: usize) -> usize {
+            W / 4 * (l % 4) + l / 4
+        }
+
+        /// The blocks of lanes `2i + odd`, in the low word of 64-bit lane `i`.
+        const fn half_blocks(odd: usize) -> [u32; W] {
+            let mut a = [0u32; W];
+            let mut i = 0;
+            while i < W / 2 {
+                a[2 * i] = lane_block(2 * i + odd) as u32;
+                i += 1;
+            }
+            a
+        }
+
+        /// Philox4x32-10 of blocks `first..first + W·K` (register `k`, lane `l` is block
+        /// `first + W·k + lane_block(l)`), the `K` chains interleaved so the multiplies'
+        /// latency overlaps.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        unsafe fn philox<const K: usize>(
+            first: u32,
+            sample: u32,
+            step: u32,
+            purpose: u32,
+            key: [u32; 2],
+        ) -> [[I; 4]; K] {
+            const { assert!(K <= 4, "at most four chains") };
+            let even = load_i(&half_blocks(0));
+            let odd = load_i(&half_blocks(1));
+            // c0 of the even lanes of chain k at 2k, of the odd ones at 2k + 1.
+            let mut c0 = [even; 8];
+            for k in 0..K {
+                let b = splat_i(first.wrapping_add((W * k) as u32));
+                c0[2 * k] = add_i(b, even);
+                c0[2 * k + 1] = add_i(b, odd);
+            }
+            let mut c1 = [splat_i(sample); 8];
+            let mut c2 = [splat_i(step); 8];
+            let mut c3 = [splat_i(purpose); 8];
+            let (m0, m1) = (splat_i(M0), splat_i(M1));
+            let (mut k0, mut k1) = (key[0], key[1]);
+            for _ in 0..10 {
+                let (kv0, kv1) = (splat_i(k0), splat_i(k1));
+                for h in 0..2 * K {
+                    let p0 = mul_lo64(c0[h], m0);
+                    let p1 = mul_lo64(c2[h], m1);
+                    c0[h] = xor3(hi64(p1), c1[h], kv0);
+                    c1[h] = p1;
+                    c2[h] = xor3(hi64(p0), c3[h], kv1);
+                    c3[h] = p0;
+                }
+                k0 = k0.wrapping_add(W0);
+                k1 = k1.wrapping_add(W1);
+            }
+            let mut out = [[even; 4]; K];
+            for (k, o) in out.iter_mut().enumerate() {
+                let (e, d) = (2 * k, 2 * k + 1);
+                *o = [
+                    weave(c0[e], c0[d]),
+                    weave(c1[e], c1[d]),
+                    weave(c2[e], c2[d]),
+                    weave(c3[e], c3[d]),
+                ];
+            }
+            out
+        }
+
+        /// `2²⁵·u` per lane, `u` the word's uniform ([`super::formula::uniform24`]): the
+        /// integer `2·(w >> 8) + 1 < 2²⁵` rounded to f32 once, which is
+        /// `2·fl((w >> 8) + ½)` (scaling by 2 commutes with rounding), so `u` itself is this
+        /// times 2⁻²⁵, exactly. The transforms below take this scaled form and fold the 2⁻²⁵
+        /// into operations they do anyway.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        unsafe fn scaled_uniform(w: I) -> F {
+            cvt_i(or_i(srli::<7>(w), splat_i(1)))
+        }
+
+        /// [`super::formula::ln_f32`] of `u` per lane, given `y = 2²⁵·u`
+        /// ([`scaled_uniform`]): the same operations in the same order, reading `u`'s
+        /// exponent and mantissa off `y` (its exponent is `y`'s less 25; the sign bit is
+        /// clear, so no mask is needed).
+        #[inline]
+        #[target_feature(enable = $feature)]
+        unsafe fn ln_f32(y: F) -> F {
+            let bits = bits_of(y);
+            // (biased exponent of u) − 126 = (biased exponent of y) − 151, exact.
+            let e0 = sub(cvt_i(srli::<23>(bits)), splat(151.0));
+            let m0 = of_bits(and_or(bits, splat_i(0x007f_ffff), splat_i(0x3f00_0000)));
+            let small = lt(m0, splat(core::f32::consts::FRAC_1_SQRT_2));
+            let ef = blend(small, e0, sub(e0, splat(1.0)));
+            let m = blend(small, m0, add(m0, m0));
+            let f = sub(m, splat(1.0));
+            let z = mul(f, f);
+            let z2 = mul(z, z);
+            let z4 = mul(z2, z2);
+            let q0 = fmadd(splat(-2.499_999_4e-1), f, splat(3.333_333e-1));
+            let q1 = fmadd(splat(-1.666_805_8e-1), f, splat(2.000_071_5e-1));
+            let q2 = fmadd(splat(-1.242_014_1e-1), f, splat(1.424_932_3e-1));
+            let q3 = fmadd(splat(-1.151_461e-1), f, splat(1.167_699_9e-1));
+            let p = fmadd(
+                splat(7.037_683_6e-2),
+                z4,
+                fmadd(fmadd(q3, z, q2), z2, fmadd(q1, z, q0)),
+            );
+            let y = fmadd(
+                mul(f, z),
+                p,
+                fmadd(splat(-2.121_944_4e-4), ef, mul(splat(-0.5), z)),
+            );
+            fmadd(splat(0.693_359_4), ef, add(f, y))
+        }
+
+        /// [`super::formula::sincos_2pi`] of `u` per lane, given `y = 2²⁵·u`
+        /// ([`scaled_uniform`]): `(sin, cos)`. It works on `4u = y·2⁻²³` (exact): `u − q/4`
+        /// is exact (both are multiples of `u`'s last place and at most ⅛ apart), so
+        /// `4u − q` is exactly four times it, and `(4u − q)·(2π/4)` (`TAU·0.25`, exact in
+        /// f32) is the very product `(u − q/4)·2π` rounded once: the formula's bits with two
+        /// operations fewer.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        unsafe fn sincos_2pi(y: F) -> (F, F) {
+            let u4 = mul(y, splat(1.0 / 8_388_608.0)); // 4u, exact
+                                                       // `f32::round` (half away from zero) of 4u ≥ 0: truncate 4u + pred(½), exact for
+                                                       // every float. Ties do occur: `(w >> 8) + ½` is not exact in f32 once
+                                                       // `w >> 8 ≥ 2²³`, so u can be k·2⁻²⁴ and 4u a multiple of ½ (e.g. u = 0.625),
+                                                       // where nearest-even rounding would pick the other quarter turn and differ in the
+                                                       // last bit.
+            let qf = trunc(add(u4, splat(f32::from_bits(0x3eff_ffff))));
+            let r = mul(sub(u4, qf), splat(core::f32::consts::TAU * 0.25));
+            let z = mul(r, r);
+            let s = fmadd(
+                mul(
+                    fmadd(
+                        fmadd(splat(-1.951_529_6e-4), z, splat(8.332_161e-3)),
+                        z,
+                        splat(-1.666_665_5e-1),
+                    ),
+                    z,
+                ),
+                r,
+                r,
+            );
+            let co = fmadd(
+                mul(
+                    fmadd(
+                        fmadd(splat(2.443_315_7e-5), z, splat(-1.388_731_6e-3)),
+                        z,
+                        splat(4.166_664_6e-2),
+                    ),
+                    z,
+                ),
+                z,
+                fmadd(splat(-0.5), z, splat(1.0)),
+            );
+            let q1 = eq(qf, splat(1.0));
+            let q2 = eq(qf, splat(2.0));
+            let q3 = eq(qf, splat(3.0));
+            let swap = or_k(q1, q3);
+            let a = blend(swap, s, co);
+            let b = blend(swap, co, s);
+            (negate_where(or_k(q2, q3), a), negate_where(or_k(q1, q2), b))
+        }
+
+        /// Box–Muller on the words of `W` blocks: their `4·W` normals in element order
+        /// (block-major) into `out`.
+        #[inline]
+        #[target_feature(enable = $feature)]
+        unsafe fn normals(w: [I; 4], out: &mut [f32]) {
+            let m2 = splat(-2.0);
+            let r0 = sqrt(mul(m2, ln_f32(scaled_uniform(w[0]))));
+            let r1 = sqrt(mul(m2, ln_f32(scaled_uniform(w[2]))));
+            let (s0, c0) = sincos_2pi(scaled_uniform(w[1]));
+            let (s1, c1) = sincos_2pi(scaled_uniform(w[3]));
+            // After the transpose, row r's 128-bit lane j holds the block of lane 4j + r,
+            // stored at element W·r + 4j: block (W/4)·r + j = lane_block(4j + r).
+            let z = [mul(r0, c0), mul(r0, s0), mul(r1, c1), mul(r1, s1)];
+            let t0 = unpacklo_ps(z[0], z[1]);
+            let t1 = unpackhi_ps(z[0], z[1]);
+            let t2 = unpacklo_ps(z[2], z[3]);
+            let t3 = unpackhi_ps(z[2], z[3]);
+            let rows = [
+                unpacklo_pd(t0, t2),
+                unpackhi_pd(t0, t2),
+                unpacklo_pd(t1, t3),
+                unpackhi_pd(t1, t3),
+            ];
+            for (o, v) in out.chunks_exact_mut(W).zip(rows) {
+                store(o, v);
+            }
+        }
+
+        /// [`super::fill_normal`] with this width: whole super-groups straight into `out`,
+        /// one cut by the start or the end of the range through a scratch buffer.
+        ///
+        /// # Safety
+        /// The CPU must have the features this module is compiled for.
+        #[target_feature(enable = $feature)]
+        pub(super) unsafe fn fill(
+            key: [u32; 2],
+            purpose: u32,
+            sample: u32,
+            step: u32,
+            start: u64,
+            out: &mut [f32],
+        ) {
+            let mut i = start;
+            let mut rest = out;
+            let mut scratch = [0f32; SG];
+            while !rest.is_empty() {
+                let sg = i / SG as u64;
+                let off = (i % SG as u64) as usize;
+                let take = rest.len().min(SG - off);
+                let (head, tail) = rest.split_at_mut(take);
+                // The first block of the super-group, modulo 2³² like the scalar counter.
+                let words =
+                    philox::<CHAINS>((sg * (SG / 4) as u64) as u32, sample, step, purpose, key);
+                let dst: &mut [f32] = if take == SG { head } else { &mut scratch };
+                for (w, o) in words.into_iter().zip(dst.chunks_exact_mut(4 * W)) {
+                    normals(w, o);
+                }
+                if take < SG {
+                    head.copy_from_slice(&scratch[off..off + take]);
+                }
+                rest = tail;
+                i += take as u64;
+            }
+        }
+
+        /// The words of the `2·W` blocks from `first`, as `[register][word][lane]`, lane `l`
+        /// of register `r` holding block `first + W·r + lane_block(l)` (for tests).
+        ///
+        /// # Safety
+        /// The CPU must have the features this module is compiled for.
+        #[cfg(test)]
+        #[target_feature(enable = $feature)]
+        pub(super) unsafe fn philox_words(
+            first: u32,
+            ctr: [u32; 3],
+            key: [u32; 2],
+        ) -> Vec<[Vec<u32>; 4]> {
+            let w = philox::<2>(first, ctr[0], ctr[1], ctr[2], key);
+            w.iter()
+                .map(|r| {
+                    r.map(|v| {
+                        let mut a = vec![0u32; W];
+                        store_i(&mut a, v);
+                        a
+                    })
+                })
+                .collect()
+        }
+
+        /// Box–Muller on one register of words (`[word][lane]`, for tests): the `4·W`
+        /// normals in element order.
+        ///
+        /// # Safety
+        /// The CPU must have the features this module is compiled for.
+        #[cfg(test)]
+        #[target_feature(enable = $feature)]
+        pub(super) unsafe fn normals_of(words: &[Vec<u32>; 4]) -> Vec<f32> {
+            let mut out = vec![0f32; 4 * W];
+            normals(words.each_ref().map(|w| load_i(w)), &mut out);
+            out
+        }
+    };
 }
 
-/// The AVX-512 generator: Philox on 16 blocks per register and
-/// Box–Muller written out in intrinsics with the operations, in the order and with the fused
-/// multiply-adds of [`formula::ln_f32`], [`formula::sincos_2pi`] and [`formula::normals4`], so
-/// it gives the portable path's bits (tested over all 2²⁴ uniforms and many ranges).
+/// The one-line operations a [`simd_generator`] width provides, each an inlined function
+/// compiled with that width's target features.
+#[cfg(target_arch = "x86_64")]
+macro_rules! simd_ops {
+    ($feature:literal; $($(#[$m:meta])* fn $name:ident($($a:ident: $t:ty),*) $(-> $r:ty)? $body:block)*) => {
+        $(
+            $(#[$m])*
+            #[inline]
+            #[target_feature(enable = $feature)]
+            unsafe fn $name($($a: $t),*) $(-> $r)? $body
+        )*
+    };
+}
+
+/// The AVX2 generator ([`simd_generator`] on 8 lanes, with FMA).
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{M0, M1, W0, W1};
+    use core::arch::x86_64::*;
+
+    /// Lanes per register.
+    const W: usize = 8;
+    /// Philox chains interleaved per super-group. One: a chain's state is eight registers
+    /// of the sixteen, and two chains spilled (`time_fill_paths` on a Zen 4: 87 µs with one
+    /// chain, 94 µs with two).
+    const CHAINS: usize = 1;
+    type F = __m256;
+    type I = __m256i;
+    type K = __m256;
+
+    simd_ops! {
+        "avx2,fma";
+        fn splat(x: f32) -> F { _mm256_set1_ps(x) }
+        fn splat_i(x: u32) -> I { _mm256_set1_epi32(x as i32) }
+        fn load_i(a: &[u32]) -> I { _mm256_loadu_si256(a[..W].as_ptr() as *const I) }
+        fn store(o: &mut [f32], v: F) { _mm256_storeu_ps(o[..W].as_mut_ptr(), v) }
+        fn add_i(a: I, b: I) -> I { _mm256_add_epi32(a, b) }
+        fn or_i(a: I, b: I) -> I { _mm256_or_si256(a, b) }
+        fn mul_lo64(a: I, b: I) -> I { _mm256_mul_epu32(a, b) }
+        fn hi64(a: I) -> I { _mm256_srli_epi64::<32>(a) }
+        fn xor3(a: I, b: I, c: I) -> I { _mm256_xor_si256(_mm256_xor_si256(a, b), c) }
+        fn and_or(a: I, b: I, c: I) -> I { _mm256_or_si256(_mm256_and_si256(a, b), c) }
+        // Lane 2j from `e`'s lane 2j, lane 2j + 1 from `o`'s lane 2j.
+        fn weave(e: I, o: I) -> I {
+            _mm256_blend_epi32::<0b1010_1010>(e, _mm256_shuffle_epi32::<0b1011_0001>(o))
+        }
+        fn cvt_i(a: I) -> F { _mm256_cvtepi32_ps(a) }
+        fn bits_of(a: F) -> I { _mm256_castps_si256(a) }
+        fn of_bits(a: I) -> F { _mm256_castsi256_ps(a) }
+        fn add(a: F, b: F) -> F { _mm256_add_ps(a, b) }
+        fn sub(a: F, b: F) -> F { _mm256_sub_ps(a, b) }
+        fn mul(a: F, b: F) -> F { _mm256_mul_ps(a, b) }
+        fn fmadd(a: F, b: F, c: F) -> F { _mm256_fmadd_ps(a, b, c) }
+        fn sqrt(a: F) -> F { _mm256_sqrt_ps(a) }
+        fn trunc(a: F) -> F { _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(a) }
+        fn lt(a: F, b: F) -> K { _mm256_cmp_ps::<_CMP_LT_OQ>(a, b) }
+        fn eq(a: F, b: F) -> K { _mm256_cmp_ps::<_CMP_EQ_OQ>(a, b) }
+        fn or_k(a: K, b: K) -> K { _mm256_or_ps(a, b) }
+        // `b` where `k` is set, else `a`.
+        fn blend(k: K, a: F, b: F) -> F { _mm256_blendv_ps(a, b, k) }
+        // `-x` where `k` is set (a sign flip, like the scalar `-x`).
+        fn negate_where(k: K, x: F) -> F { _mm256_xor_ps(x, _mm256_and_ps(k, _mm256_set1_ps(-0.0))) }
+        fn unpacklo_ps(a: F, b: F) -> F { _mm256_unpacklo_ps(a, b) }
+        fn unpackhi_ps(a: F, b: F) -> F { _mm256_unpackhi_ps(a, b) }
+        fn unpacklo_pd(a: F, b: F) -> F {
+            _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(a), _mm256_castps_pd(b)))
+        }
+        fn unpackhi_pd(a: F, b: F) -> F {
+            _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(a), _mm256_castps_pd(b)))
+        }
+    }
+
+    /// `a >> N` per 32-bit lane.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn srli<const N: i32>(a: I) -> I {
+        _mm256_srli_epi32::<N>(a)
+    }
+
+    /// Stores the `W` words of `v` into `a` (for tests).
+    #[cfg(test)]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn store_i(a: &mut [u32], v: I) {
+        _mm256_storeu_si256(a[..W].as_mut_ptr() as *mut I, v)
+    }
+
+    simd_generator!("avx2,fma");
+}
+
+/// The AVX-512 generator ([`simd_generator`] on 16 lanes).
 #[cfg(all(target_arch = "x86_64", gdf_avx512))]
 #[allow(clippy::incompatible_msrv)] // compiled only by Rust 1.89+ (see build.rs)
 mod avx512 {
     use super::{M0, M1, W0, W1};
     use core::arch::x86_64::*;
 
-    /// Elements per super-group: [`CHAINS`] registers of 16 Philox blocks (64 elements
-    /// each).
-    pub(super) const SG: usize = 64 * CHAINS;
+    /// Lanes per register.
+    const W: usize = 16;
     /// Philox chains interleaved per super-group. Two keep the super-group a power of two
     /// (128 elements), so the callers' runs of 256 and jobs of 4096 elements cover whole
     /// super-groups: three were 2.5% faster on one long fill (`time_fill_paths`) but made
     /// every 256-element run straddle super-groups, and `diffuse` 40% slower.
     const CHAINS: usize = 2;
+    type F = __m512;
+    type I = __m512i;
+    type K = __mmask16;
 
-    /// Philox4x32-10 of blocks `first..first + 16·K` (register `k`, lane `l` is block
-    /// `first + 16k + lane_block(l)`), the `K` chains interleaved so the multiplies'
-    /// latency overlaps.
-    ///
-    /// The rounds run on the even and the odd blocks in separate registers, one block per
-    /// 64-bit lane in its low word: `vpmuludq` then yields a product's low word in place and
-    /// its high word one shift away, and the high words left in the lanes are never read
-    /// (`vpmuludq` ignores them), so a round is two multiplies, two shifts and two
-    /// three-way XORs per eight blocks. The words are interleaved back at the end.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn philox<const K: usize>(
-        first: u32,
-        sample: u32,
-        step: u32,
-        purpose: u32,
-        key: [u32; 2],
-    ) -> [[__m512i; 4]; K] {
-        const { assert!(K <= 4, "at most four chains") };
-        // The blocks of the even lanes (`lane_block(2i)` in 64-bit lane i) and of the odd
-        // ones (`lane_block(2i + 1)`).
-        let even = _mm512_setr_epi32(0, 0, 8, 0, 1, 0, 9, 0, 2, 0, 10, 0, 3, 0, 11, 0);
-        let odd = _mm512_setr_epi32(4, 0, 12, 0, 5, 0, 13, 0, 6, 0, 14, 0, 7, 0, 15, 0);
-        // c0 of the even lanes of chain k at 2k, of the odd ones at 2k + 1.
-        let mut c0 = [even; 8];
-        for k in 0..K {
-            let b = _mm512_set1_epi32(first.wrapping_add(16 * k as u32) as i32);
-            c0[2 * k] = _mm512_add_epi32(b, even);
-            c0[2 * k + 1] = _mm512_add_epi32(b, odd);
+    simd_ops! {
+        "avx512f";
+        fn splat(x: f32) -> F { _mm512_set1_ps(x) }
+        fn splat_i(x: u32) -> I { _mm512_set1_epi32(x as i32) }
+        fn load_i(a: &[u32]) -> I { _mm512_loadu_si512(a[..W].as_ptr() as *const I) }
+        fn store(o: &mut [f32], v: F) { _mm512_storeu_ps(o[..W].as_mut_ptr(), v) }
+        fn add_i(a: I, b: I) -> I { _mm512_add_epi32(a, b) }
+        fn or_i(a: I, b: I) -> I { _mm512_or_si512(a, b) }
+        fn mul_lo64(a: I, b: I) -> I { _mm512_mul_epu32(a, b) }
+        fn hi64(a: I) -> I { _mm512_srli_epi64::<32>(a) }
+        fn xor3(a: I, b: I, c: I) -> I { _mm512_ternarylogic_epi32::<0x96>(a, b, c) }
+        // (a & b) | c in one ternary operation.
+        fn and_or(a: I, b: I, c: I) -> I { _mm512_ternarylogic_epi32::<0xea>(a, b, c) }
+        // Lane 2j from `e`'s lane 2j, lane 2j + 1 from `o`'s lane 2j.
+        fn weave(e: I, o: I) -> I { _mm512_mask_shuffle_epi32::<_MM_PERM_CDAB>(e, 0xaaaa, o) }
+        fn cvt_i(a: I) -> F { _mm512_cvtepi32_ps(a) }
+        fn bits_of(a: F) -> I { _mm512_castps_si512(a) }
+        fn of_bits(a: I) -> F { _mm512_castsi512_ps(a) }
+        fn add(a: F, b: F) -> F { _mm512_add_ps(a, b) }
+        fn sub(a: F, b: F) -> F { _mm512_sub_ps(a, b) }
+        fn mul(a: F, b: F) -> F { _mm512_mul_ps(a, b) }
+        fn fmadd(a: F, b: F, c: F) -> F { _mm512_fmadd_ps(a, b, c) }
+        fn sqrt(a: F) -> F { _mm512_sqrt_ps(a) }
+        fn trunc(a: F) -> F {
+            _mm512_roundscale_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(a)
         }
-        let mut c1 = [_mm512_set1_epi32(sample as i32); 8];
-        let mut c2 = [_mm512_set1_epi32(step as i32); 8];
-        let mut c3 = [_mm512_set1_epi32(purpose as i32); 8];
-        let (m0, m1) = (_mm512_set1_epi32(M0 as i32), _mm512_set1_epi32(M1 as i32));
-        let (mut k0, mut k1) = (key[0], key[1]);
-        for _ in 0..10 {
-            let (kv0, kv1) = (_mm512_set1_epi32(k0 as i32), _mm512_set1_epi32(k1 as i32));
-            for h in 0..2 * K {
-                let p0 = _mm512_mul_epu32(c0[h], m0);
-                let p1 = _mm512_mul_epu32(c2[h], m1);
-                c0[h] = _mm512_ternarylogic_epi32::<0x96>(_mm512_srli_epi64::<32>(p1), c1[h], kv0);
-                c1[h] = p1;
-                c2[h] = _mm512_ternarylogic_epi32::<0x96>(_mm512_srli_epi64::<32>(p0), c3[h], kv1);
-                c3[h] = p0;
-            }
-            k0 = k0.wrapping_add(W0);
-            k1 = k1.wrapping_add(W1);
+        fn lt(a: F, b: F) -> K { _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, b) }
+        fn eq(a: F, b: F) -> K { _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a, b) }
+        fn or_k(a: K, b: K) -> K { a | b }
+        // `b` where `k` is set, else `a`.
+        fn blend(k: K, a: F, b: F) -> F { _mm512_mask_blend_ps(k, a, b) }
+        // `-x` where `k` is set (a sign flip, like the scalar `-x`).
+        fn negate_where(k: K, x: F) -> F {
+            let xi = _mm512_castps_si512(x);
+            _mm512_castsi512_ps(_mm512_mask_xor_epi32(xi, k, xi, _mm512_set1_epi32(i32::MIN)))
         }
-        // Lane 2j from the even register's lane j, lane 2j + 1 from the odd one's.
-        let weave =
-            |e: __m512i, o: __m512i| _mm512_mask_shuffle_epi32::<_MM_PERM_CDAB>(e, 0xaaaa, o);
-        let mut out = [[even; 4]; K];
-        for (k, o) in out.iter_mut().enumerate() {
-            let (e, d) = (2 * k, 2 * k + 1);
-            *o = [
-                weave(c0[e], c0[d]),
-                weave(c1[e], c1[d]),
-                weave(c2[e], c2[d]),
-                weave(c3[e], c3[d]),
-            ];
+        fn unpacklo_ps(a: F, b: F) -> F { _mm512_unpacklo_ps(a, b) }
+        fn unpackhi_ps(a: F, b: F) -> F { _mm512_unpackhi_ps(a, b) }
+        fn unpacklo_pd(a: F, b: F) -> F {
+            _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)))
         }
-        out
-    }
-
-    /// The block (from a register's first) whose words lane `l` of [`philox`] holds:
-    /// `4·(l mod 4) + l / 4`, the order in which [`normals64`]'s in-lane 4×4 transposes
-    /// leave each block's four normals as one contiguous quarter of the output.
-    #[cfg(test)]
-    pub(super) fn lane_block(l: usize) -> usize {
-        4 * (l % 4) + l / 4
-    }
-
-    /// `2²⁵·u` per lane, `u` the word's uniform ([`super::formula::uniform24`]): the integer
-    /// `2·(w >> 8) + 1 < 2²⁵` rounded to f32 once, which is `2·fl((w >> 8) + ½)` (scaling by
-    /// 2 commutes with rounding), so `u` itself is this times 2⁻²⁵, exactly. The transforms
-    /// below take this scaled form and fold the 2⁻²⁵ into operations they do anyway.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn scaled_uniform(w: __m512i) -> __m512 {
-        _mm512_cvtepi32_ps(_mm512_or_si512(
-            _mm512_srli_epi32::<7>(w),
-            _mm512_set1_epi32(1),
-        ))
-    }
-
-    /// [`super::formula::ln_f32`] of `u` per lane, given `y = 2²⁵·u` ([`scaled_uniform`]):
-    /// the same operations in the same order, reading `u`'s exponent and mantissa off `y`
-    /// (its exponent is `y`'s less 25; the sign bit is clear, so no mask is needed).
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn ln_f32(y: __m512) -> __m512 {
-        let c = _mm512_set1_ps;
-        let bits = _mm512_castps_si512(y);
-        // (biased exponent of u) − 126 = (biased exponent of y) − 151, exact.
-        let e0 = _mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32::<23>(bits)), c(151.0));
-        // (bits & 0x007f_ffff) | 0x3f00_0000 in one ternary operation (A & B | C).
-        let m0 = _mm512_castsi512_ps(_mm512_ternarylogic_epi32::<0xea>(
-            bits,
-            _mm512_set1_epi32(0x007f_ffff),
-            _mm512_set1_epi32(0x3f00_0000),
-        ));
-        let small = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(m0, c(core::f32::consts::FRAC_1_SQRT_2));
-        let ef = _mm512_mask_blend_ps(small, e0, _mm512_sub_ps(e0, c(1.0)));
-        let m = _mm512_mask_blend_ps(small, m0, _mm512_add_ps(m0, m0));
-        let f = _mm512_sub_ps(m, c(1.0));
-        let z = _mm512_mul_ps(f, f);
-        let z2 = _mm512_mul_ps(z, z);
-        let z4 = _mm512_mul_ps(z2, z2);
-        let q0 = _mm512_fmadd_ps(c(-2.499_999_4e-1), f, c(3.333_333e-1));
-        let q1 = _mm512_fmadd_ps(c(-1.666_805_8e-1), f, c(2.000_071_5e-1));
-        let q2 = _mm512_fmadd_ps(c(-1.242_014_1e-1), f, c(1.424_932_3e-1));
-        let q3 = _mm512_fmadd_ps(c(-1.151_461e-1), f, c(1.167_699_9e-1));
-        let p = _mm512_fmadd_ps(
-            c(7.037_683_6e-2),
-            z4,
-            _mm512_fmadd_ps(_mm512_fmadd_ps(q3, z, q2), z2, _mm512_fmadd_ps(q1, z, q0)),
-        );
-        let y = _mm512_fmadd_ps(
-            _mm512_mul_ps(f, z),
-            p,
-            _mm512_fmadd_ps(c(-2.121_944_4e-4), ef, _mm512_mul_ps(c(-0.5), z)),
-        );
-        _mm512_fmadd_ps(c(0.693_359_4), ef, _mm512_add_ps(f, y))
-    }
-
-    /// `-x` where `mask` is set (a sign flip, like the scalar `-x`).
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn negate_where(mask: __mmask16, x: __m512) -> __m512 {
-        let xi = _mm512_castps_si512(x);
-        let sign = _mm512_set1_epi32(i32::MIN);
-        _mm512_castsi512_ps(_mm512_mask_xor_epi32(xi, mask, xi, sign))
-    }
-
-    /// [`super::formula::sincos_2pi`] of `u` per lane, given `y = 2²⁵·u`
-    /// ([`scaled_uniform`]): `(sin, cos)`. It works on `4u = y·2⁻²³` (exact): `u − q/4` is
-    /// exact (both are multiples of `u`'s last place and at most ⅛ apart), so `4u − q` is
-    /// exactly four times it, and `(4u − q)·(2π/4)` (`TAU·0.25`, exact in f32) is the very
-    /// product `(u − q/4)·2π` rounded once: the formula's bits with two operations fewer.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn sincos_2pi(y: __m512) -> (__m512, __m512) {
-        let c = _mm512_set1_ps;
-        let u4 = _mm512_mul_ps(y, c(1.0 / 8_388_608.0)); // 4u, exact
-                                                         // `f32::round` (half away from zero) of 4u ≥ 0: truncate 4u + pred(½), exact for
-                                                         // every float. Ties do occur: `(w >> 8) + ½` is not exact in f32 once `w >> 8 ≥ 2²³`,
-                                                         // so u can be k·2⁻²⁴ and 4u a multiple of ½ (e.g. u = 0.625), where nearest-even
-                                                         // rounding would pick the other quarter turn and differ in the last bit.
-        let qf = _mm512_roundscale_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(_mm512_add_ps(
-            u4,
-            c(f32::from_bits(0x3eff_ffff)),
-        ));
-        let r = _mm512_mul_ps(_mm512_sub_ps(u4, qf), c(core::f32::consts::TAU * 0.25));
-        let z = _mm512_mul_ps(r, r);
-        let s = _mm512_fmadd_ps(
-            _mm512_mul_ps(
-                _mm512_fmadd_ps(
-                    _mm512_fmadd_ps(c(-1.951_529_6e-4), z, c(8.332_161e-3)),
-                    z,
-                    c(-1.666_665_5e-1),
-                ),
-                z,
-            ),
-            r,
-            r,
-        );
-        let co = _mm512_fmadd_ps(
-            _mm512_mul_ps(
-                _mm512_fmadd_ps(
-                    _mm512_fmadd_ps(c(2.443_315_7e-5), z, c(-1.388_731_6e-3)),
-                    z,
-                    c(4.166_664_6e-2),
-                ),
-                z,
-            ),
-            z,
-            _mm512_fmadd_ps(c(-0.5), z, c(1.0)),
-        );
-        let q1 = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(qf, c(1.0));
-        let q2 = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(qf, c(2.0));
-        let q3 = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(qf, c(3.0));
-        let swap = q1 | q3;
-        let a = _mm512_mask_blend_ps(swap, s, co);
-        let b = _mm512_mask_blend_ps(swap, co, s);
-        (negate_where(q2 | q3, a), negate_where(q1 | q2, b))
-    }
-
-    /// Box–Muller on the words of 16 blocks: the 64 normals in element order (block-major).
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn normals64(w: [__m512i; 4], out: &mut [f32; 64]) {
-        let m2 = _mm512_set1_ps(-2.0);
-        let r0 = _mm512_sqrt_ps(_mm512_mul_ps(m2, ln_f32(scaled_uniform(w[0]))));
-        let r1 = _mm512_sqrt_ps(_mm512_mul_ps(m2, ln_f32(scaled_uniform(w[2]))));
-        let (s0, c0) = sincos_2pi(scaled_uniform(w[1]));
-        let (s1, c1) = sincos_2pi(scaled_uniform(w[3]));
-        // Output m of the block in lane l goes to element 4·lane_block(l) + m = 16·(l mod 4)
-        // + 4·(l / 4) + m: a 4×4 transpose inside each 128-bit lane (in-lane unpacks, the
-        // cheapest shuffles), after which row r's 128-bit lane j is the block of lane 4j + r.
-        let z = [
-            _mm512_mul_ps(r0, c0),
-            _mm512_mul_ps(r0, s0),
-            _mm512_mul_ps(r1, c1),
-            _mm512_mul_ps(r1, s1),
-        ];
-        let t0 = _mm512_castps_pd(_mm512_unpacklo_ps(z[0], z[1]));
-        let t1 = _mm512_castps_pd(_mm512_unpackhi_ps(z[0], z[1]));
-        let t2 = _mm512_castps_pd(_mm512_unpacklo_ps(z[2], z[3]));
-        let t3 = _mm512_castps_pd(_mm512_unpackhi_ps(z[2], z[3]));
-        let rows = [
-            _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2)),
-            _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2)),
-            _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3)),
-            _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3)),
-        ];
-        for (o, v) in out.chunks_exact_mut(16).zip(rows) {
-            // SAFETY: `o` is 16 floats, the width of the (unaligned) store.
-            unsafe { _mm512_storeu_ps(o.as_mut_ptr(), v) };
+        fn unpackhi_pd(a: F, b: F) -> F {
+            _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)))
         }
     }
 
-    /// [`super::fill_normal`] with AVX-512.
+    /// `a >> N` per 32-bit lane.
+    #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) fn fill(
-        key: [u32; 2],
-        purpose: u32,
-        sample: u32,
-        step: u32,
-        start: u64,
-        out: &mut [f32],
-    ) {
-        let mut i = start;
-        let mut rest = out;
-        let mut scratch = [0f32; SG];
-        while !rest.is_empty() {
-            let sg = i / SG as u64;
-            let off = (i % SG as u64) as usize;
-            let take = rest.len().min(SG - off);
-            let (head, tail) = rest.split_at_mut(take);
-            // The first block of the super-group, modulo 2³² like the scalar counter.
-            let words = philox::<CHAINS>((sg * (SG / 4) as u64) as u32, sample, step, purpose, key);
-            let dst: &mut [f32] = if take == SG { head } else { &mut scratch };
-            for (w, o) in words.into_iter().zip(dst.chunks_exact_mut(64)) {
-                normals64(w, o.try_into().expect("64 normals"));
-            }
-            if take < SG {
-                head.copy_from_slice(&scratch[off..off + take]);
-            }
-            rest = tail;
-            i += take as u64;
-        }
+    unsafe fn srli<const N: u32>(a: I) -> I {
+        _mm512_srli_epi32::<N>(a)
     }
 
-    /// The words of the `2·16` blocks from `first`, as `[register][word][lane]`, lane `l` of
-    /// register `r` holding block `first + 16r + lane_block(l)` (for tests).
+    /// Stores the `W` words of `v` into `a` (for tests).
     #[cfg(test)]
     #[target_feature(enable = "avx512f")]
-    pub(super) fn philox_words(first: u32, ctr: [u32; 3], key: [u32; 2]) -> [[[u32; 16]; 4]; 2] {
-        let w = philox::<2>(first, ctr[0], ctr[1], ctr[2], key);
-        let mut out = [[[0u32; 16]; 4]; 2];
-        for (o, r) in out.iter_mut().zip(w) {
-            for (dst, v) in o.iter_mut().zip(r) {
-                // SAFETY: `dst` is 16 words, the width of the (unaligned) store.
-                unsafe { _mm512_storeu_si512(dst.as_mut_ptr() as *mut __m512i, v) };
-            }
-        }
-        out
+    unsafe fn store_i(a: &mut [u32], v: I) {
+        _mm512_storeu_si512(a[..W].as_mut_ptr() as *mut I, v)
     }
 
-    /// Box–Muller on one register of words (for tests): the 64 normals in element order.
-    #[cfg(test)]
-    #[target_feature(enable = "avx512f")]
-    pub(super) fn normals_of(words: [[u32; 16]; 4]) -> [f32; 64] {
-        let mut w = [_mm512_setzero_si512(); 4];
-        for (v, src) in w.iter_mut().zip(&words) {
-            // SAFETY: `src` is 16 words, the width of the (unaligned) load.
-            *v = unsafe { _mm512_loadu_si512(src.as_ptr() as *const __m512i) };
-        }
-        let mut out = [0f32; 64];
-        normals64(w, &mut out);
-        out
-    }
+    simd_generator!("avx512f");
 }
 
 /// Fills `out[j]` with the normal of element `start + j` (same numbers as [`normal`]).
@@ -708,7 +799,7 @@ pub fn fill_normal(
         }
         if crate::par::has_avx2() {
             // SAFETY: the CPU supports the features the function was compiled for.
-            unsafe { fill_avx2(seed, purpose, sample, step, start, out) };
+            unsafe { avx2::fill(key(seed), purpose as u32, sample, step, start, out) };
             return;
         }
     }
@@ -849,12 +940,6 @@ mod tests {
             let w = philox4x32([77 + l as u32, 1, 2, 3], [4, 5]);
             assert_eq!([want[0][l], want[1][l], want[2][l], want[3][l]], w);
         }
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            let two = unsafe { philox_groups_avx2::<2>(77, 1, 2, 3, [4, 5]) };
-            assert_eq!(two[0], want);
-            assert_eq!(two[1], philox_lanes(77 + LANES as u32, 1, 2, 3, [4, 5]));
-        }
     }
 
     /// The bits of a slice, for comparisons that tell `-0.0` from `0.0` and show NaNs.
@@ -910,7 +995,9 @@ mod tests {
                     #[cfg(target_arch = "x86_64")]
                     if avx2 {
                         // SAFETY: the CPU has AVX2 and FMA.
-                        unsafe { fill_avx2(seed, purpose, sample, step, start, &mut got) };
+                        unsafe {
+                            avx2::fill(key(seed), purpose as u32, sample, step, start, &mut got)
+                        };
                         assert_eq!(bits(&got), bits(&want), "AVX2, start {start} len {len}");
                     }
                     #[cfg(all(target_arch = "x86_64", gdf_avx512))]
@@ -933,12 +1020,57 @@ mod tests {
         }
     }
 
-    /// The AVX-512 Philox lanes against the scalar Philox, block by block.
-    #[test]
-    #[allow(clippy::needless_range_loop)]
-    fn avx512_philox_equals_scalar() {
-        #[cfg(all(target_arch = "x86_64", gdf_avx512))]
+    /// Philox words as `[register][word][lane]`.
+    #[cfg(target_arch = "x86_64")]
+    type Registers = Vec<[Vec<u32>; 4]>;
+
+    /// One explicit-SIMD width's test hooks: its lanes, `lane_block`, `philox_words` and
+    /// `normals_of` (see [`simd_generator`]).
+    #[cfg(target_arch = "x86_64")]
+    struct Width {
+        name: &'static str,
+        lanes: usize,
+        lane_block: fn(usize) -> usize,
+        words: unsafe fn(u32, [u32; 3], [u32; 2]) -> Registers,
+        normals: unsafe fn(&[Vec<u32>; 4]) -> Vec<f32>,
+    }
+
+    /// The widths this CPU runs (skipping, with a message, those it lacks).
+    #[cfg(target_arch = "x86_64")]
+    fn widths() -> Vec<Width> {
+        let mut out = Vec::new();
+        if crate::par::has_avx2() {
+            out.push(Width {
+                name: "AVX2",
+                lanes: 8,
+                lane_block: avx2::lane_block,
+                words: avx2::philox_words,
+                normals: avx2::normals_of,
+            });
+        } else {
+            eprintln!("skipped: this CPU has no AVX2 (with FMA)");
+        }
+        #[cfg(gdf_avx512)]
         if crate::par::has_avx512() {
+            out.push(Width {
+                name: "AVX-512",
+                lanes: 16,
+                lane_block: avx512::lane_block,
+                words: avx512::philox_words,
+                normals: avx512::normals_of,
+            });
+        } else {
+            eprintln!("skipped: this CPU has no AVX-512 (F, BW, DQ, VL)");
+        }
+        out
+    }
+
+    /// Every explicit-SIMD width's Philox lanes against the scalar Philox, block by block.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    #[allow(clippy::needless_range_loop)]
+    fn simd_philox_equals_scalar() {
+        for w in widths() {
             for (first, ctr, k) in [
                 (0u32, [0u32; 3], [0u32; 2]),
                 (77, [1, 2, 3], [4, 5]),
@@ -949,66 +1081,65 @@ mod tests {
                     [0xa409_3822, 0x299f_31d0],
                 ),
             ] {
-                // SAFETY: the CPU has AVX-512.
-                let w = unsafe { avx512::philox_words(first, ctr, k) };
-                for (r, reg) in w.iter().enumerate() {
-                    for l in 0..16 {
-                        let block = first.wrapping_add((16 * r + avx512::lane_block(l)) as u32);
+                // SAFETY: `widths` lists only what the CPU has.
+                let regs = unsafe { (w.words)(first, ctr, k) };
+                for (r, reg) in regs.iter().enumerate() {
+                    for l in 0..w.lanes {
+                        let block = first.wrapping_add((w.lanes * r + (w.lane_block)(l)) as u32);
                         let want = philox4x32([block, ctr[0], ctr[1], ctr[2]], k);
                         assert_eq!(
                             [reg[0][l], reg[1][l], reg[2][l], reg[3][l]],
                             want,
-                            "block {block}"
+                            "{}, block {block}",
+                            w.name
                         );
                     }
                 }
             }
-            return;
         }
-        eprintln!("skipped: this CPU has no AVX-512 (F, BW, DQ, VL)");
     }
 
-    /// The AVX-512 Box–Muller against [`normals4`] on the words whose top 24 bits run over
+    /// A width's Box–Muller against [`normals4`] on the words whose top 24 bits run over
     /// `tops` (each used as every one of the four words, in turn with other words).
-    #[cfg(all(target_arch = "x86_64", gdf_avx512))]
+    #[cfg(target_arch = "x86_64")]
     #[allow(clippy::needless_range_loop)]
-    fn avx512_box_muller_over(tops: impl Iterator<Item = u32>) {
+    fn box_muller_over(w: &Width, tops: impl Iterator<Item = u32>) {
         let tops: Vec<u32> = tops.collect();
-        for chunk in tops.chunks(16) {
-            let mut words = [[0u32; 16]; 4];
+        for chunk in tops.chunks(w.lanes) {
+            let mut words: [Vec<u32>; 4] = core::array::from_fn(|_| vec![0u32; w.lanes]);
             for (l, &t) in chunk.iter().enumerate() {
-                let w = t << 8 | (t & 0xff);
+                let x = t << 8 | (t & 0xff);
                 // Word m of lane l: the same top bits in w0 (ln) and w1 (sincos), others
                 // mixed in from neighbours for w2 and w3.
-                words[0][l] = w;
-                words[1][l] = w;
+                words[0][l] = x;
+                words[1][l] = x;
                 words[2][l] = chunk[(l + 5) % chunk.len()] << 8;
                 words[3][l] = chunk[(l + 11) % chunk.len()] << 8 | 0xff;
             }
-            // SAFETY: the callers check for AVX-512.
-            let got = unsafe { avx512::normals_of(words) };
-            for l in 0..16 {
-                let want = normals4([words[0][l], words[1][l], words[2][l], words[3][l]]);
+            // SAFETY: `widths` lists only what the CPU has.
+            let got = unsafe { (w.normals)(&words) };
+            for l in 0..chunk.len() {
+                let lane = [words[0][l], words[1][l], words[2][l], words[3][l]];
                 // Lane l is block lane_block(l): output m at element 4·lane_block(l) + m.
-                for (m, &z) in want.iter().enumerate() {
-                    let at = 4 * avx512::lane_block(l) + m;
-                    if l < chunk.len() {
-                        assert_eq!(
-                            got[at].to_bits(),
-                            z.to_bits(),
-                            "output {m} of words {:?}",
-                            [words[0][l], words[1][l], words[2][l], words[3][l]]
-                        );
-                    }
+                for (m, &z) in normals4(lane).iter().enumerate() {
+                    let at = 4 * (w.lane_block)(l) + m;
+                    assert_eq!(
+                        got[at].to_bits(),
+                        z.to_bits(),
+                        "{}, output {m} of words {lane:?}",
+                        w.name
+                    );
                 }
             }
         }
     }
 
+    /// Every explicit-SIMD width's Box–Muller on the edge cases and a stride over all 2²⁴
+    /// uniforms.
     #[test]
-    fn avx512_box_muller_equals_scalar() {
-        #[cfg(all(target_arch = "x86_64", gdf_avx512))]
-        if crate::par::has_avx512() {
+    #[cfg(target_arch = "x86_64")]
+    fn simd_box_muller_equals_scalar() {
+        for w in widths() {
             // Both ends of the range, the quarter-turn boundaries of sincos and the √½
             // boundary of ln, then a stride over all 2²⁴ uniforms.
             // (Words at and above 2³¹ give uniforms k·2⁻²⁴ after rounding, so 4u can be a
@@ -1034,24 +1165,20 @@ mod tests {
             });
             let sqrt_half =
                 (11_863_283u32 - 40..11_863_283 + 40).chain(5_931_641 - 40..5_931_641 + 40);
-            avx512_box_muller_over(edges.into_iter().chain(quarters).chain(sqrt_half));
-            avx512_box_muller_over((0..1u32 << 24).step_by(97));
-            return;
+            box_muller_over(&w, edges.into_iter().chain(quarters).chain(sqrt_half));
+            box_muller_over(&w, (0..1u32 << 24).step_by(97));
         }
-        eprintln!("skipped: this CPU has no AVX-512 (F, BW, DQ, VL)");
     }
 
-    /// All 2²⁴ uniforms through the AVX-512 Box–Muller:
-    /// `cargo test --release --lib -- --ignored avx512_box_muller_exhaustive`.
+    /// All 2²⁴ uniforms through every explicit-SIMD width's Box–Muller:
+    /// `cargo test --release --lib -- --ignored simd_box_muller_exhaustive`.
     #[test]
-    #[ignore = "2^24 points; run in release"]
-    fn avx512_box_muller_exhaustive() {
-        #[cfg(all(target_arch = "x86_64", gdf_avx512))]
-        if crate::par::has_avx512() {
-            avx512_box_muller_over(0..1u32 << 24);
-            return;
+    #[cfg(target_arch = "x86_64")]
+    #[ignore = "2^24 points per width; run in release"]
+    fn simd_box_muller_exhaustive() {
+        for w in widths() {
+            box_muller_over(&w, 0..1u32 << 24);
         }
-        eprintln!("skipped: this CPU has no AVX-512 (F, BW, DQ, VL)");
     }
 
     /// The fastest of many runs of each path on 73 728 normals (one thread): the minimum is
@@ -1076,7 +1203,7 @@ mod tests {
         #[cfg(target_arch = "x86_64")]
         if crate::par::has_avx2() {
             // SAFETY: the CPU has AVX2 and FMA.
-            let t = time(&mut |z| unsafe { fill_avx2(1, Purpose::Epsilon, 0, 0, 0, z) });
+            let t = time(&mut |z| unsafe { avx2::fill(key(1), 0, 0, 0, 0, z) });
             eprintln!("AVX2: {t:.1} µs");
         }
         #[cfg(all(target_arch = "x86_64", gdf_avx512))]
