@@ -1,9 +1,12 @@
 //! Kernel throughput (feature `wgpu`): diffuse with in-kernel noise, undiffuse, and the
 //! guided sampling step with and without rescale, beside a plain copy of the same bytes with
-//! scalar and with 16-byte vector accesses. The device is synchronised inside every timed
-//! iteration; throughput is the bytes each kernel must move (reads + writes), printed once per
-//! benchmark before it runs, so criterion's figure (GiB/s, 2³⁰ bytes) compares with the
-//! memory's peak (1 TB/s = 931 GiB/s).
+//! scalar and with 16-byte vector accesses. Each benchmark launches its kernel back to back,
+//! as a sampling loop does, and waits for the device after every [`LAUNCHES`] launches and at
+//! the end of each timed run, so the time per launch is the kernel's own, not the host's
+//! round trip to the device (`GDF_KERNEL_BENCH_LAUNCHES=1` waits after every launch, for the
+//! latency of a lone launch). Throughput is the bytes each kernel must move (reads + writes),
+//! printed once per benchmark before it runs, so criterion's figure (GiB/s, 2³⁰ bytes)
+//! compares with the memory's peak (1 TB/s = 931 GiB/s).
 //!
 //! `cargo bench --features wgpu --bench kernels` (on a machine without a GPU this runs on
 //! Mesa's lavapipe, a CPU Vulkan driver: the numbers then measure the CPU, not a GPU).
@@ -14,6 +17,7 @@
 //! latency.
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use gdf::framework::Gdf;
@@ -47,6 +51,26 @@ fn copy_vec_kernel<N: Size>(src: &[Vector<f32, N>], dst: &mut [Vector<f32, N>]) 
 /// Vector width of [`copy_vec_kernel`].
 const VEC: usize = 4;
 
+/// Launches between two waits for the device, unless `GDF_KERNEL_BENCH_LAUNCHES` says
+/// otherwise.
+const LAUNCHES: u64 = 8;
+
+/// The time of `iters` launches of `launch`, waiting (`sync`) after every `every` launches
+/// and after the last.
+fn timed(iters: u64, every: u64, launch: &mut dyn FnMut(), sync: &dyn Fn()) -> Duration {
+    let start = Instant::now();
+    for i in 1..=iters {
+        launch();
+        if i % every == 0 {
+            sync();
+        }
+    }
+    if iters % every != 0 {
+        sync();
+    }
+    start.elapsed()
+}
+
 fn kernels(c: &mut Criterion) {
     let client = match std::panic::catch_unwind(|| gdf::kernel::cubecl::Device::default().client())
     {
@@ -61,6 +85,11 @@ fn kernels(c: &mut Criterion) {
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(1 << 16);
+    let every = std::env::var("GDF_KERNEL_BENCH_LAUNCHES")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&k| k > 0)
+        .unwrap_or(LAUNCHES);
     let b = 16usize;
     let n = b * per;
     let x0: Vec<f32> = (0..n).map(|i| ((i % 255) as f32 / 127.0) - 1.0).collect();
@@ -78,7 +107,10 @@ fn kernels(c: &mut Criterion) {
             bytes as f64 / (1u64 << 20) as f64
         );
     };
-    eprintln!("kernel bench: batch {b} × per {per} = {n} f32 values");
+    eprintln!(
+        "kernel bench: batch {b} × per {per} = {n} f32 values; a wait for the device every \
+         {every} launches"
+    );
 
     // The bandwidth reference: a plain copy of n values (the bytes diffuse moves) and of 2n
     // values (the bytes of the guided step without rescale).
@@ -95,18 +127,20 @@ fn kernels(c: &mut Criterion) {
             "reads and writes len f32, one value per access",
         );
         g.bench_function(BenchmarkId::new("copy", len), |bench| {
-            bench.iter(|| {
-                // SAFETY: both buffers hold `len` f32 values and the kernel bounds-checks.
-                unsafe {
-                    copy_kernel::launch_unchecked(
-                        &client,
-                        count.clone(),
-                        dim,
-                        BufferArg::from_raw_parts(src.clone(), len),
-                        BufferArg::from_raw_parts(dst.clone(), len),
-                    )
+            bench.iter_custom(|iters| {
+                let mut launch = || {
+                    // SAFETY: both buffers hold `len` f32 values and the kernel bounds-checks.
+                    unsafe {
+                        copy_kernel::launch_unchecked(
+                            &client,
+                            count.clone(),
+                            dim,
+                            BufferArg::from_raw_parts(src.clone(), len),
+                            BufferArg::from_raw_parts(dst.clone(), len),
+                        )
+                    };
                 };
-                sync();
+                timed(iters, every, &mut launch, &sync)
             })
         });
         // The same bytes with 16-byte vector accesses (`len` is a multiple of VEC here).
@@ -138,10 +172,7 @@ fn kernels(c: &mut Criterion) {
             "the same, 16-byte vector accesses",
         );
         g.bench_function(BenchmarkId::new("copy_vec4", len), |bench| {
-            bench.iter(|| {
-                launch_vec(&dst);
-                sync();
-            })
+            bench.iter_custom(|iters| timed(iters, every, &mut || launch_vec(&dst), &sync))
         });
     }
 
@@ -175,9 +206,12 @@ fn kernels(c: &mut Criterion) {
         "reads x0, writes noised; ε drawn in the kernel",
     );
     g.bench_function(BenchmarkId::new("diffuse_drawn_eps", n), |bench| {
-        bench.iter(|| {
-            kf::diffuse::<f32, _, _, _, _, _, _>(&client, &gdf, black_box(&io), &set).unwrap();
-            sync();
+        bench.iter_custom(|iters| {
+            let mut launch = || {
+                kf::diffuse::<f32, _, _, _, _, _, _>(&client, &gdf, black_box(&io), &set)
+                    .unwrap();
+            };
+            timed(iters, every, &mut launch, &sync)
         })
     });
 
@@ -190,20 +224,22 @@ fn kernels(c: &mut Criterion) {
         "reads x and the prediction, writes x0",
     );
     g.bench_function(BenchmarkId::new("undiffuse_x0", n), |bench| {
-        bench.iter(|| {
-            kf::undiffuse::<f32, _, _, _, _, _, _>(
-                &client,
-                &gdf,
-                &io.x0,
-                &l,
-                &io.noised,
-                Some(&x0o),
-                None,
-                b,
-                per,
-            )
-            .unwrap();
-            sync();
+        bench.iter_custom(|iters| {
+            let mut launch = || {
+                kf::undiffuse::<f32, _, _, _, _, _, _>(
+                    &client,
+                    &gdf,
+                    &io.x0,
+                    &l,
+                    &io.noised,
+                    Some(&x0o),
+                    None,
+                    b,
+                    per,
+                )
+                .unwrap();
+            };
+            timed(iters, every, &mut launch, &sync)
         })
     });
 
@@ -249,16 +285,18 @@ fn kernels(c: &mut Criterion) {
             },
         );
         g.bench_function(BenchmarkId::new(name, n), |bench| {
-            bench.iter(|| {
-                ks::step::<f32, _, _, _, _, _, _, _>(
-                    &client,
-                    &gdf,
-                    &gdf::sampler::Ddpm,
-                    black_box(&sio),
-                    &sset,
-                )
-                .unwrap();
-                sync();
+            bench.iter_custom(|iters| {
+                let mut launch = || {
+                    ks::step::<f32, _, _, _, _, _, _, _>(
+                        &client,
+                        &gdf,
+                        &gdf::sampler::Ddpm,
+                        black_box(&sio),
+                        &sset,
+                    )
+                    .unwrap();
+                };
+                timed(iters, every, &mut launch, &sync)
             })
         });
     }
