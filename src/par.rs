@@ -133,6 +133,7 @@ fn for_each_task(tasks: usize, task: &(dyn Fn(usize) + Sync)) {
 /// Whether the CPU runs the AVX2 (+FMA) versions of the hot loops. Those versions compute
 /// the same operations (no contraction into FMA), so results do not depend on the path.
 #[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // the SIMD paths are x86-64 only
 pub(crate) fn has_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -148,7 +149,8 @@ pub(crate) fn has_avx2() -> bool {
 /// AVX2 with FMA, which those versions also use). Like the AVX2 versions, they compute the
 /// same operations as the portable code, so results do not depend on the path.
 #[inline(always)]
-#[cfg_attr(not(gdf_avx512), allow(dead_code))] // no AVX-512 paths before Rust 1.89
+// No AVX-512 paths before Rust 1.89, nor off x86-64.
+#[cfg_attr(any(not(gdf_avx512), not(target_arch = "x86_64")), allow(dead_code))]
 pub(crate) fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
