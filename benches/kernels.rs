@@ -208,8 +208,7 @@ fn kernels(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("diffuse_drawn_eps", n), |bench| {
         bench.iter_custom(|iters| {
             let mut launch = || {
-                kf::diffuse::<f32, _, _, _, _, _, _>(&client, &gdf, black_box(&io), &set)
-                    .unwrap();
+                kf::diffuse::<f32, _, _, _, _, _, _>(&client, &gdf, black_box(&io), &set).unwrap();
             };
             timed(iters, every, &mut launch, &sync)
         })
