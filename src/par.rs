@@ -130,14 +130,61 @@ fn for_each_task(tasks: usize, task: &(dyn Fn(usize) + Sync)) {
     }
 }
 
-/// Whether the CPU runs the AVX2 (+FMA) versions of the hot loops. Those versions compute
-/// the same operations (no contraction into FMA), so results do not depend on the path.
+/// The widest host SIMD path the hot loops take: 0 portable, 1 AVX2 (+FMA), 2 AVX-512 (F,
+/// BW, DQ, VL, with AVX2 and FMA). It is what the CPU has, capped by the environment
+/// variable `GDF_SIMD` (`portable`, `avx2` or `avx512`), read once per process: every path
+/// gives the same bits, so the cap changes only the speed (to time a narrower path on a
+/// wider CPU, or to rule a path out). An unknown value is ignored, with a warning on stderr.
+#[cfg(target_arch = "x86_64")]
+fn simd_level() -> u8 {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static LEVEL: AtomicU8 = AtomicU8::new(u8::MAX);
+    let level = LEVEL.load(Ordering::Relaxed);
+    if level != u8::MAX {
+        return level;
+    }
+    let avx2 =
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+    let avx512 = avx2
+        && std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512dq")
+        && std::arch::is_x86_feature_detected!("avx512vl");
+    let cpu = if avx512 { 2 } else { u8::from(avx2) };
+    let cap = match std::env::var("GDF_SIMD").ok().as_deref() {
+        None => 2,
+        Some(v) => simd_cap(v).unwrap_or_else(|| {
+            eprintln!(
+                "gdf: GDF_SIMD={v:?} is not one of \"portable\", \"avx2\", \"avx512\"; ignored"
+            );
+            2
+        }),
+    };
+    let level = cpu.min(cap);
+    LEVEL.store(level, Ordering::Relaxed);
+    level
+}
+
+/// The level a `GDF_SIMD` value caps the host SIMD paths at (see [`simd_level`]).
+#[cfg(target_arch = "x86_64")]
+fn simd_cap(value: &str) -> Option<u8> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "portable" | "none" => Some(0),
+        "avx2" => Some(1),
+        "avx512" | "avx-512" => Some(2),
+        _ => None,
+    }
+}
+
+/// Whether the hot loops take their AVX2 (+FMA) versions (the CPU has them and `GDF_SIMD`
+/// does not rule them out). Those versions compute the same operations (no contraction into
+/// FMA), so results do not depend on the path.
 #[inline(always)]
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // the SIMD paths are x86-64 only
 pub(crate) fn has_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        simd_level() >= 1
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -145,24 +192,41 @@ pub(crate) fn has_avx2() -> bool {
     }
 }
 
-/// Whether the CPU runs the AVX-512 versions of the hot loops (AVX-512 F, BW, DQ and VL, and
-/// AVX2 with FMA, which those versions also use). Like the AVX2 versions, they compute the
-/// same operations as the portable code, so results do not depend on the path.
+/// Whether the hot loops take their AVX-512 versions (AVX-512 F, BW, DQ and VL, and AVX2
+/// with FMA, which those versions also use; see [`has_avx2`]). Like the AVX2 versions, they
+/// compute the same operations as the portable code, so results do not depend on the path.
 #[inline(always)]
 // No AVX-512 paths before Rust 1.89, nor off x86-64.
 #[cfg_attr(any(not(gdf_avx512), not(target_arch = "x86_64")), allow(dead_code))]
 pub(crate) fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        // `is_x86_feature_detected!` reads a cache that std fills once per process.
-        has_avx2()
-            && std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-            && std::arch::is_x86_feature_detected!("avx512vl")
+        simd_level() >= 2
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
         false
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gdf_simd_values_cap_the_level() {
+        assert_eq!(simd_cap("portable"), Some(0));
+        assert_eq!(simd_cap("none"), Some(0));
+        assert_eq!(simd_cap("AVX2"), Some(1));
+        assert_eq!(simd_cap(" avx512 "), Some(2));
+        assert_eq!(simd_cap("avx-512"), Some(2));
+        assert_eq!(simd_cap("sse4"), None);
+        assert_eq!(simd_cap(""), None);
+        // The level never exceeds what the CPU has.
+        let cpu_avx2 = std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma");
+        assert!(!has_avx2() || cpu_avx2);
+        assert!(!has_avx512() || std::arch::is_x86_feature_detected!("avx512f"));
+        assert!(!has_avx512() || has_avx2());
     }
 }
