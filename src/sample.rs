@@ -276,11 +276,17 @@ pub(crate) fn call_model<F, M: Model<F>>(
 const ONE_CORE: usize = 1 << 17;
 
 /// Batches of fewer elements than this, with the noise drawn ahead, start the fused pass as
-/// soon as the model is done, alongside the helpers still drawing (see [`Ahead`]); larger
+/// soon as the model is done, alongside the helpers still drawing (see [`Ahead`]): the
+/// caller's memory-bound pass then runs beside the helpers' compute-bound noise. Larger
 /// ones let everyone finish the noise first, then share the fused pass in contiguous
-/// shares, which streams better through memory (on the VM of `docs/speed-host.md` the two
-/// were even at 8×49 152 elements; at 8×16 384, 114 µs against 132 µs).
-const PIPELINE: usize = 3 << 17;
+/// shares: once the step's data (about 20 bytes per element) no longer sits in the cache,
+/// one core alone cannot stream it fast enough. On the VM of `docs/speed-host.md` (32 MiB
+/// L3), per guided DDPM step with rescale, pipelined against not, tenth percentiles of
+/// blocks of 50 steps: 8×49 152 elements 310 against 328 µs, 8×65 536 416 against 433 µs,
+/// 8×98 304 658 against 670 µs, 8×114 688 796–829 against 789–803 µs, 8×131 072 940–984
+/// against 905–986 µs, 8×196 608 2.5 against 1.8–2.2 ms. With a helper on a slowed core
+/// the pipelined step also degrades less (8×81 920: 880 against 1 180–1 230 µs).
+const PIPELINE: usize = 3 << 18;
 
 /// Where a job's noise stands in a step whose noise the helper threads draw ahead into the
 /// run's `z`, while the caller runs the model.

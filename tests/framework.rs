@@ -173,11 +173,11 @@ fn sample_run_per(
 
 #[test]
 fn sampling_is_bit_identical_across_thread_counts() {
-    // Batches of 110 592, 196 608 and 442 368 elements: below and above the size where a
-    // step's memory-bound passes leave the calling thread (2^17), and above the size where
-    // the fused pass no longer starts while the helpers are still drawing the noise (3·2^17),
-    // so every way the noise drawn ahead meets the fused pass is covered.
-    for per in [PER, 3 * 128 * 128, 3 * 192 * 192] {
+    // Batches of 110 592, 196 608, 442 368 and 786 432 elements: below and above the size
+    // where a step's memory-bound passes leave the calling thread (2^17), and at and above
+    // the size where the fused pass no longer starts while the helpers are still drawing the
+    // noise (3·2^18), so every way the noise drawn ahead meets the fused pass is covered.
+    for per in [PER, 3 * 128 * 128, 3 * 192 * 192, 3 * 256 * 256] {
         let cond: Vec<f32> = (0..B * per).map(|i| (i % 13) as f32 / 13.0).collect();
         let run = || sample_run_per(B, per, 0, &cond, Rescale::Batch);
         let one = pool(1).install(run);
