@@ -140,7 +140,7 @@ impl Table {
     }
 }
 
-/// The table of a [`StableDiffusion`] type, computed once per parameter set and cached.
+/// The table of a [`StableDiffusion`](crate::schedule::StableDiffusion) type, computed once per parameter set and cached.
 pub(crate) fn sd_table(linear_range: [f64; 2], total_steps: u64) -> Arc<Table> {
     type Cache = Mutex<Vec<(([u64; 2], u64), Arc<Table>)>>;
     static CACHE: OnceLock<Cache> = OnceLock::new();

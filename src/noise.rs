@@ -330,7 +330,7 @@ fn fill_body<const K: usize>(
 /// blocks; the words are interleaved back at the end. Box–Muller then takes one register
 /// per word, and a 4×4 transpose inside each 128-bit lane (in-lane unpacks, the cheapest
 /// shuffles) leaves each block's four normals contiguous, in element order, when lane `l`
-/// holds block [`lane_block`]`(l)`.
+/// holds block `lane_block(l)`.
 #[cfg(target_arch = "x86_64")]
 macro_rules! simd_generator {
     ($feature:literal) => {
