@@ -280,41 +280,6 @@ fn normals_lanes(w: [[u32; LANES]; 4], out: &mut [f32; 4 * LANES]) {
     }
 }
 
-/// Fills `out` with elements `start..` in super-groups of `K` groups (`32·K` elements, blocks
-/// `8·K·sg ..`), whose words `philox(first block)` gives; a super-group cut by the start or the
-/// end of the range goes through a scratch buffer.
-#[inline(always)]
-fn fill_body<const K: usize>(
-    start: u64,
-    out: &mut [f32],
-    philox: impl Fn(u32) -> [[[u32; LANES]; 4]; K],
-) {
-    const GROUP: usize = 4 * LANES;
-    let sg_len = (GROUP * K) as u64;
-    let mut i = start;
-    let mut rest = out;
-    let mut scratch = [[0f32; GROUP]; K];
-    while !rest.is_empty() {
-        let sg = i / sg_len;
-        let off = (i % sg_len) as usize;
-        let take = rest.len().min(GROUP * K - off);
-        let (head, tail) = rest.split_at_mut(take);
-        let words = philox((sg * (LANES * K) as u64) as u32);
-        if take == GROUP * K {
-            for (w, o) in words.into_iter().zip(head.chunks_exact_mut(GROUP)) {
-                normals_lanes(w, o.try_into().expect("a whole group"));
-            }
-        } else {
-            for (w, o) in words.into_iter().zip(scratch.iter_mut()) {
-                normals_lanes(w, o);
-            }
-            head.copy_from_slice(&scratch.as_flattened()[off..off + take]);
-        }
-        rest = tail;
-        i += take as u64;
-    }
-}
-
 /// The explicit-SIMD generator, written once over one register width's operations and
 /// expanded in [`avx2`] (8 lanes) and [`avx512`] (16 lanes), which define the operations it
 /// names (`W` lanes of f32 `F`, of u32 `I`, a lane mask `K`, and small wrappers such as
@@ -850,10 +815,31 @@ pub fn fill_normal(
     fill_portable(seed, purpose, sample, step, start, out)
 }
 
-/// [`fill_normal`] without explicit SIMD (the path of CPUs without AVX2).
+/// [`fill_normal`] without explicit SIMD (the path of CPUs without AVX2): groups of
+/// [`LANES`] blocks (32 elements) from [`philox_lanes`] and [`normals_lanes`], a group cut by
+/// the start or the end of the range through a scratch buffer.
 fn fill_portable(seed: u64, purpose: Purpose, sample: u32, step: u32, start: u64, out: &mut [f32]) {
+    const GROUP: usize = 4 * LANES;
     let (k, p) = (key(seed), purpose as u32);
-    fill_body::<1>(start, out, |b| [philox_lanes(b, sample, step, p, k)])
+    let mut i = start;
+    let mut rest = out;
+    let mut scratch = [0f32; GROUP];
+    while !rest.is_empty() {
+        let off = (i % GROUP as u64) as usize;
+        let take = rest.len().min(GROUP - off);
+        let (head, tail) = rest.split_at_mut(take);
+        // The group's first block, modulo 2³² like the scalar counter.
+        let first = (i / GROUP as u64 * LANES as u64) as u32;
+        let words = philox_lanes(first, sample, step, p, k);
+        if take == GROUP {
+            normals_lanes(words, head.try_into().expect("a whole group"));
+        } else {
+            normals_lanes(words, &mut scratch);
+            head.copy_from_slice(&scratch[off..off + take]);
+        }
+        rest = tail;
+        i += take as u64;
+    }
 }
 
 /// A `rand` generator over one counter stream `(seed, purpose, sample, step)`, for draws that
