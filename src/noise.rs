@@ -558,19 +558,15 @@ macro_rules! simd_generator {
             let whole = rest.len() / SG;
             if whole > 0 {
                 let (body, tail) = rest.split_at_mut(whole * SG);
-                let mut groups = body.chunks_exact_mut(SG);
                 let mut words = words_at(i, ctr, key);
-                for k in 1..whole {
-                    let next = words_at(i + (k * SG) as u64, ctr, key);
-                    let group = groups.next().expect("a whole super-group");
-                    for (w, o) in words.into_iter().zip(group.chunks_exact_mut(4 * W)) {
+                for (k, group) in body.chunks_exact_mut(SG).enumerate() {
+                    let this = words;
+                    if k + 1 < whole {
+                        words = words_at(i + ((k + 1) * SG) as u64, ctr, key);
+                    }
+                    for (w, o) in this.into_iter().zip(group.chunks_exact_mut(4 * W)) {
                         normals(w, o);
                     }
-                    words = next;
-                }
-                let group = groups.next().expect("a whole super-group");
-                for (w, o) in words.into_iter().zip(group.chunks_exact_mut(4 * W)) {
-                    normals(w, o);
                 }
                 rest = tail;
                 i += (whole * SG) as u64;
