@@ -1142,25 +1142,65 @@ fn golden_solver_cases_on_the_device_match_the_host() {
     assert!(cases > 0);
 }
 
+/// The exact denoiser of a Gaussian (μ = 0.5, s = 0.5) on VP inputs at level `lv`.
+fn gaussian_x0(x: &[f32], lv: gdf::solver::Level) -> Vec<f32> {
+    let (a, b, s2, mu) = (lv.a, lv.b, 0.25, 0.5);
+    x.iter()
+        .map(|&x| ((s2 * a * x as f64 + b * b * mu) / (s2 * a * a + b * b)) as f32)
+        .collect()
+}
+
+/// Solver `name` over `lams` from `x_init` with [`gaussian_x0`] and counter noise of seed 11:
+/// the host's final samples and the device's.
+fn counter_noise_runs(
+    c: &Client,
+    name: &str,
+    lams: &[f64],
+    x_init: &[f32],
+    batch: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    use gdf::kernel::solver::{DeviceNoise, DeviceRun};
+    use gdf::scaler::Vp;
+    use gdf::solver::{AnySolver, CounterNoise, Grid, Run};
+    let grid = Grid::new(&Vp, lams).unwrap();
+    let host = Run::new(
+        AnySolver::from_name(name).unwrap(),
+        grid.clone(),
+        x_init.to_vec(),
+        batch,
+        CounterNoise::new(11),
+    )
+    .unwrap()
+    .run(|x, lv, d| {
+        d.copy_from_slice(&gaussian_x0(x, lv));
+        Ok(())
+    })
+    .unwrap();
+    let mut run = DeviceRun::<f32, _>::new(
+        c,
+        AnySolver::from_name(name).unwrap(),
+        grid,
+        &up(c, x_init),
+        batch,
+        x_init.len() / batch,
+        DeviceNoise::Counter(11),
+    )
+    .unwrap();
+    while let Some(req) = run.next_eval().unwrap() {
+        let d = gaussian_x0(&down(c, &req.x), req.level);
+        run.feed_x0(&up(c, &d)).unwrap();
+    }
+    (host, down(c, run.x()))
+}
+
 /// Counter noise on the device is the host's: a stochastic solver from the same seed ends at
 /// the same samples (f32 rounding apart).
 #[test]
 fn counter_noise_solvers_on_the_device_match_the_host() {
-    use gdf::kernel::solver::{DeviceNoise, DeviceRun};
-    use gdf::scaler::Vp;
-    use gdf::solver::{AnySolver, CounterNoise, Grid, Run};
     let Some(c) = client() else { return };
     let (batch, per) = (3usize, 100usize);
-    let n = batch * per;
-    let x_init: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+    let x_init: Vec<f32> = (0..batch * per).map(|i| (i as f32 * 0.37).sin()).collect();
     let lams = [-5.0, -2.0, 0.5, 3.0, f64::INFINITY];
-    // A Gaussian's exact denoiser (μ = 0.5, s = 0.5) on VP inputs.
-    let d_of = |x: &[f32], lv: gdf::solver::Level| -> Vec<f32> {
-        let (a, b, s2, mu) = (lv.a, lv.b, 0.25, 0.5);
-        x.iter()
-            .map(|&x| ((s2 * a * x as f64 + b * b * mu) / (s2 * a * a + b * b)) as f32)
-            .collect()
-    };
     for name in [
         "euler_ancestral",
         "dpmpp_2m_sde",
@@ -1168,35 +1208,7 @@ fn counter_noise_solvers_on_the_device_match_the_host() {
         "dpmpp_sde",
         "dpmpp_2s_ancestral",
     ] {
-        let grid = Grid::new(&Vp, &lams).unwrap();
-        let host = Run::new(
-            AnySolver::from_name(name).unwrap(),
-            grid.clone(),
-            x_init.clone(),
-            batch,
-            CounterNoise::new(11),
-        )
-        .unwrap()
-        .run(|x, lv, d| {
-            d.copy_from_slice(&d_of(x, lv));
-            Ok(())
-        })
-        .unwrap();
-        let mut run = DeviceRun::<f32, _>::new(
-            &c,
-            AnySolver::from_name(name).unwrap(),
-            grid,
-            &up(&c, &x_init),
-            batch,
-            per,
-            DeviceNoise::Counter(11),
-        )
-        .unwrap();
-        while let Some(req) = run.next_eval().unwrap() {
-            let d = d_of(&down(&c, &req.x), req.level);
-            run.feed_x0(&up(&c, &d)).unwrap();
-        }
-        let dev = down(&c, run.x());
+        let (host, dev) = counter_noise_runs(&c, name, &lams, &x_init, batch);
         assert_x_matches_host(name, &dev, &host);
     }
 }
@@ -1853,54 +1865,15 @@ fn rescaled_step_with_striding_units_matches_the_host() {
 
 #[test]
 fn solver_passes_at_both_widths_match_the_host() {
-    use gdf::kernel::solver::{DeviceNoise, DeviceRun};
-    use gdf::scaler::Vp;
-    use gdf::solver::{AnySolver, CounterNoise, Grid, Run};
     let Some(c) = client() else { return };
     let lams = [-5.0, -2.0, 0.5, 3.0, f64::INFINITY];
-    // A Gaussian's exact denoiser (μ = 0.5, s = 0.5) on VP inputs.
-    let d_of = |x: &[f32], lv: gdf::solver::Level| -> Vec<f32> {
-        let (a, b, s2, mu) = (lv.a, lv.b, 0.25, 0.5);
-        x.iter()
-            .map(|&x| ((s2 * a * x as f64 + b * b * mu) / (s2 * a * a + b * b)) as f32)
-            .collect()
-    };
     for (batch, per) in WIDTH_SHAPES {
         let n = batch * per;
         let x_init: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
         for name in ["dpmpp_2m_sde", "dpmpp_sde"] {
-            let grid = Grid::new(&Vp, &lams).unwrap();
-            let host = Run::new(
-                AnySolver::from_name(name).unwrap(),
-                grid.clone(),
-                x_init.clone(),
-                batch,
-                CounterNoise::new(11),
-            )
-            .unwrap()
-            .run(|x, lv, d| {
-                d.copy_from_slice(&d_of(x, lv));
-                Ok(())
-            })
-            .unwrap();
             for cap in [4usize, 1] {
-                let dev = with_width(cap, || {
-                    let mut run = DeviceRun::<f32, _>::new(
-                        &c,
-                        AnySolver::from_name(name).unwrap(),
-                        grid.clone(),
-                        &up(&c, &x_init),
-                        batch,
-                        per,
-                        DeviceNoise::Counter(11),
-                    )
-                    .unwrap();
-                    while let Some(req) = run.next_eval().unwrap() {
-                        let d = d_of(&down(&c, &req.x), req.level);
-                        run.feed_x0(&up(&c, &d)).unwrap();
-                    }
-                    down(&c, run.x())
-                });
+                let (host, dev) =
+                    with_width(cap, || counter_noise_runs(&c, name, &lams, &x_init, batch));
                 let want = want_width(per, cap);
                 assert_eq!(
                     gdf::kernel::last_vector_width(),
