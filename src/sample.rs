@@ -320,9 +320,10 @@ impl Ahead {
     }
 }
 
-/// The rescale factors `rho·std(pc)/std(cfg)` from the step's partial moments, over the
-/// whole batch or per sample.
-fn rescale_factors<F: Real>(
+/// The rescale factors `rho·std(pc)/std(cfg)` from the step's partial moments (one per job
+/// of `jobs`, as [`Real::moments`] sums them), over the whole batch or per sample: the
+/// framework's sampling step and the solvers' `feed_cfg_rescaled` both take them from here.
+pub(crate) fn rescale_factors<F: Real>(
     partials: &[[f64; 4]],
     factor: &mut [F],
     kind: Rescale,

@@ -547,27 +547,10 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         jobs.map(&mut self.partials, |_, s, e| {
             F::moments(&cond[s..e], &uncond[s..e], wf)
         });
-        let std = |s: f64, s2: f64, cnt: f64| ((s2 - s * s / cnt) / (cnt - 1.0)).max(0.0).sqrt();
-        let ratio = |t: [f64; 4], cnt: f64| {
-            F::of(std(t[0], t[1], cnt)) / (F::of(std(t[2], t[3], cnt)) + F::of(1e-9))
-        };
-        let sum = |p: &[[f64; 4]]| {
-            p.iter().fold([0.0; 4], |a, p| {
-                [a[0] + p[0], a[1] + p[1], a[2] + p[2], a[3] + p[3]]
-            })
-        };
         let rho = F::of(phi);
         let mut factor = std::mem::take(&mut self.factor);
         factor.resize(batch, F::zero());
-        match how {
-            Rescale::Batch => factor.fill(rho * ratio(sum(&self.partials), n as f64)),
-            Rescale::PerSample => {
-                let k = jobs.per_sample;
-                for (s, f) in factor.iter_mut().enumerate() {
-                    *f = rho * ratio(sum(&self.partials[s * k..(s + 1) * k]), per as f64);
-                }
-            }
-        }
+        crate::sample::rescale_factors(&self.partials, &mut factor, how, rho, jobs);
         let keep = F::one() - rho;
         let r = {
             let factor = &factor;
