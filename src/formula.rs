@@ -15,6 +15,7 @@
 //! | `select(c, a, b)` | `if c { a } else { b }` | cubecl's `select` |
 //! | `sigmoid::<F>(x)`, `logit::<F>(v)`, `round_even::<F>(x)`, `is_nan::<F>(x)` | the crate's forms | the same formulas |
 //! | `mul_hi`, `wrapping_mul`, `wrapping_add` (u32), `fma` (f32), `f32_to_bits`, `f32_from_bits`, `u32_to_f32` | std | cubecl's `mul_hi`, wrapping arithmetic, `fma`, `reinterpret`, `cast_from` |
+//! | `div_rn::<F>(a, b)` (`a/b` where device and host must agree bit for bit) | `a / b` | `a / b` corrected to the IEEE quotient (a GPU's `/` may be an ulp or two off) |
 //! | `#[unroll] for …` | a plain loop | an unrolled loop |
 //! | `comptime!(e)`, `#[comptime] p: bool` | `e`, a plain parameter | expansion-time values |
 //!
@@ -95,6 +96,12 @@ pub mod host {
         F::of(x)
     }
 
+    /// `a / b`, IEEE-rounded (the device's form corrects its `/` to this).
+    #[inline(always)]
+    pub fn div_rn<F: Real>(a: F, b: F) -> F {
+        a / b
+    }
+
     /// Rounds half to even (`torch.round`).
     #[inline(always)]
     pub fn round_even<F: Real>(x: F) -> F {
@@ -162,6 +169,70 @@ pub mod device {
     #[cube]
     pub fn round_even<F: Float>(x: F) -> F {
         F::round(x)
+    }
+
+    /// `a / b` rounded to nearest as IEEE division rounds it, in f32. A GPU's `/` need not be
+    /// (Vulkan allows 2.5 ulp, and an H200's is an ulp off at times), so the device quotient
+    /// is corrected by [`correct_quotient`](fn@correct_quotient), in exact integer arithmetic (a fused
+    /// multiply-add is not fused on every device, so a remainder through one is not exact).
+    #[cube]
+    pub fn div_rn<F: Float>(a: F, b: F) -> F {
+        let a = f32::cast_from(a);
+        let b = f32::cast_from(b);
+        F::cast_from(correct_quotient(a, b, a / b))
+    }
+
+    /// The IEEE quotient `a/b` from an approximation `q` of it within two ulps: twice, step
+    /// `q` up if `|a/b|` lies above the midpoint between `|q|` and the float after it, or down
+    /// if below the midpoint between the float before it and `|q|` (a quotient of floats is
+    /// never a midpoint, so there are no ties). Where `a`, `b`, `q` or the floats two steps
+    /// around `q` are not normal, `q` is returned as it is.
+    #[cube]
+    #[allow(clippy::manual_range_contains)] // `#[cube]` code has no ranges
+    pub fn correct_quotient(a: f32, b: f32, q: f32) -> f32 {
+        let ua = u32::reinterpret(a);
+        let ub = u32::reinterpret(b);
+        let mut m = u32::reinterpret(q) & 0x7fff_ffffu32;
+        let (ea, eb) = ((ua >> 23u32) & 0xffu32, (ub >> 23u32) & 0xffu32);
+        let ok = ea != 0u32
+            && ea != 0xffu32
+            && eb != 0u32
+            && eb != 0xffu32
+            && m >= 0x0080_0002u32
+            && m <= 0x7f7f_fffdu32;
+        let (ma, mb) = (ua & 0x7fff_ffffu32, ub & 0x7fff_ffffu32);
+        #[unroll]
+        for _ in 0..2 {
+            let up = above_upper_mid(ma, mb, m);
+            let down = !above_upper_mid(ma, mb, m - 1u32);
+            m = select(up, m + 1u32, select(down, m - 1u32, m));
+        }
+        let sign = (ua ^ ub) & 0x8000_0000u32;
+        select(ok, f32::reinterpret(m | sign), q)
+    }
+
+    /// Whether `a/b` exceeds the midpoint between `q` and the float after it (`a`, `b`, `q`
+    /// the bits of positive normal floats): `A·2^d > (2Q + 1)·B` on the 24-bit significands,
+    /// with the 64-bit sides as two 32-bit words.
+    #[cube]
+    fn above_upper_mid(a: u32, b: u32, q: u32) -> bool {
+        // a = A·2^(ea−150), b = B·2^(eb−150), the midpoint (2Q+1)·2^(eq−151).
+        let d =
+            i32::cast_from(a >> 23u32) - i32::cast_from(q >> 23u32) - i32::cast_from(b >> 23u32)
+                + 151i32;
+        let sa = (a & 0x007f_ffffu32) | 0x0080_0000u32;
+        let sb = (b & 0x007f_ffffu32) | 0x0080_0000u32;
+        let l = 2u32 * ((q & 0x007f_ffffu32) | 0x0080_0000u32) + 1u32;
+        let (l_hi, l_lo) = (u32::mul_hi(l, sb), l * sb);
+        // A·2^d for 0 ≤ d < 64 (shift counts kept below 32).
+        let dc = u32::cast_from(i32::clamp(d, 0i32, 63i32));
+        let small = dc < 32u32;
+        let lo = select(small, sa << (dc & 31u32), 0u32);
+        let hi_small = select(dc == 0u32, 0u32, sa >> ((32u32 - dc) & 31u32));
+        let hi = select(small, hi_small, sa << ((dc - 32u32) & 31u32));
+        let above = hi > l_hi || (hi == l_hi && lo > l_lo);
+        // A < 2^24 < (2Q+1)·B when d < 0; A·2^d ≥ 2^72 > (2Q+1)·B when d ≥ 49.
+        select(d < 0i32, false, select(d >= 49i32, true, above))
     }
 
     /// Whether `x` is NaN (a bit test: drivers may assume NaN-free arithmetic).

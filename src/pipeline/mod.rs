@@ -56,9 +56,10 @@ pub mod formula {
     pub fn dynamic_scale<F: Float>(q: F, max_value: F) -> F {
         clamp::<F>(q, F::new(1.0), max_value)
     }
-    /// Dynamic thresholding of one element with its sample's scale: `clamp(x0, −s, s)/s`.
+    /// Dynamic thresholding of one element with its sample's scale: `clamp(x0, −s, s)/s`
+    /// (the IEEE quotient on the device too, so device and host agree bit for bit).
     pub fn thresholded<F: Float>(x0: F, s: F) -> F {
-        clamp::<F>(x0, -s, s) / s
+        div_rn::<F>(clamp::<F>(x0, -s, s), s)
     }
     /// DDIM's thresholded step keeps ε from the raw prediction (diffusers'
     /// `use_clipped_model_output=False`): in a first-order step `x' = a'·x0 + b'·ε` that is the
