@@ -1,5 +1,6 @@
-//! Kernel throughput (feature `wgpu`): diffuse with in-kernel noise, undiffuse, and the
-//! guided sampling step with and without rescale, beside a plain copy of the same bytes with
+//! Kernel throughput (feature `wgpu`): diffuse with in-kernel noise (and, to tell the noise's
+//! cost, with ε given, and the noise alone), undiffuse, and the guided sampling step with and
+//! without rescale, beside a plain copy of the same bytes with
 //! scalar and with 16-byte vector accesses. Each benchmark launches its kernel back to back,
 //! as a sampling loop does, and waits for the device after every [`LAUNCHES`] launches and at
 //! the end of each timed run, so the time per launch is the kernel's own, not the host's
@@ -14,7 +15,8 @@
 //! The batch is 16 samples of 2^16 elements by default (1 Mi elements, sized for lavapipe);
 //! `GDF_KERNEL_BENCH_PER=<elements per sample>` sets another size, e.g. `4194304` (64 Mi
 //! elements, 256 MiB per buffer) to measure a real GPU's bandwidth rather than its launch
-//! latency.
+//! latency. `GDF_KERNEL_BENCH_VPU=<r>` makes each unit of the noise-drawing kernels (diffuse,
+//! the noise, the step without rescale) handle `r` vectors, for tuning the library's choice.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -90,6 +92,13 @@ fn kernels(c: &mut Criterion) {
         .and_then(|v| v.parse::<u64>().ok())
         .filter(|&k| k > 0)
         .unwrap_or(LAUNCHES);
+    // Vectors per unit of the noise-drawing kernels, for tuning (unset: the library's choice).
+    if let Some(r) = std::env::var("GDF_KERNEL_BENCH_VPU")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        gdf::kernel::force_vectors_per_unit(r);
+    }
     let b = 16usize;
     let n = b * per;
     let x0: Vec<f32> = (0..n).map(|i| ((i % 255) as f32 / 127.0) - 1.0).collect();
@@ -209,6 +218,50 @@ fn kernels(c: &mut Criterion) {
         bench.iter_custom(|iters| {
             let mut launch = || {
                 kf::diffuse::<f32, _, _, _, _, _, _>(&client, &gdf, black_box(&io), &set).unwrap();
+            };
+            timed(iters, every, &mut launch, &sync)
+        })
+    });
+
+    // The same diffuse with ε read from a buffer: what the kernel costs without the noise.
+    let io_given = DiffuseIo {
+        eps: Some(up(&x0)),
+        ..io.clone()
+    };
+    g.throughput(Throughput::Bytes((12 * n) as u64));
+    moves(
+        "diffuse_given_eps",
+        n,
+        12 * n,
+        "reads x0 and ε, writes noised",
+    );
+    g.bench_function(BenchmarkId::new("diffuse_given_eps", n), |bench| {
+        bench.iter_custom(|iters| {
+            let mut launch = || {
+                kf::diffuse::<f32, _, _, _, _, _, _>(&client, &gdf, black_box(&io_given), &set)
+                    .unwrap();
+            };
+            timed(iters, every, &mut launch, &sync)
+        })
+    });
+
+    // The noise alone: a batch of counter normals written to memory.
+    let normals = client.empty(4 * n);
+    g.throughput(Throughput::Bytes((4 * n) as u64));
+    moves("noise", n, 4 * n, "writes n counter normals");
+    g.bench_function(BenchmarkId::new("noise", n), |bench| {
+        bench.iter_custom(|iters| {
+            let mut launch = || {
+                kf::fill_batch_noise::<f32>(
+                    &client,
+                    black_box(&normals),
+                    b,
+                    per,
+                    7,
+                    gdf::noise::Purpose::Sampler,
+                    0,
+                    0,
+                );
             };
             timed(iters, every, &mut launch, &sync)
         })

@@ -1038,7 +1038,12 @@ fn guided_ddpm_step_with_in_kernel_noise_matches_the_host_step() {
     let Some(c) = client() else { return };
     // Into `x` alone (no `[x; x]` output), at the default width.
     for rescale in [Rescale::Batch, Rescale::PerSample] {
-        check_step_at_width(&c, 3, 1000, rescale, 4, false);
+        check_step_at_width(&c, 3, 1000, rescale, 0.7, 4, false);
+    }
+    for r in UNITS {
+        with_units(r, || {
+            check_step_at_width(&c, 3, 1000, Rescale::Batch, 0.0, 4, false)
+        });
     }
 }
 
@@ -1588,6 +1593,19 @@ fn with_width<R>(cap: usize, f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// Runs `f` with this thread's noise-drawing launches (diffuse, the batch noise, the step
+/// without rescale) at `r` vectors per unit (`0`: the default, one per unit on these shapes).
+fn with_units<R>(r: usize, f: impl FnOnce() -> R) -> R {
+    gdf::kernel::force_vectors_per_unit(r);
+    let out = f();
+    gdf::kernel::force_vectors_per_unit(0);
+    out
+}
+
+/// Vectors per unit the width tests run at: the default, and three (which divides none of
+/// the shapes' vector counts, so units stride unevenly and the last ones fall short).
+const UNITS: [usize; 2] = [0, 3];
+
 /// The width a launch over `per`-value samples should take under `cap`.
 fn want_width(per: usize, cap: usize) -> usize {
     if per % 4 == 0 && cap >= 4 {
@@ -1601,13 +1619,15 @@ fn want_width(per: usize, cap: usize) -> usize {
 fn device_noise_equals_host_noise_at_both_widths() {
     let Some(c) = client() else { return };
     let (seed, first, step) = (0x5EED_0000_0001u64, 3u32, 9u32);
-    for (b, per) in WIDTH_SHAPES {
+    for ((b, per), r) in WIDTH_SHAPES.into_iter().flat_map(|s| UNITS.map(|r| (s, r))) {
         for cap in [4usize, 1] {
             let want = want_width(per, cap);
             // A whole batch (one launch): sample s is the stream of sample first + s.
             let out = c.empty(4 * b * per);
-            with_width(cap, || {
-                kf::fill_batch_noise::<f32>(&c, &out, b, per, seed, Purpose::Init, first, step)
+            with_units(r, || {
+                with_width(cap, || {
+                    kf::fill_batch_noise::<f32>(&c, &out, b, per, seed, Purpose::Init, first, step)
+                })
             });
             assert_eq!(gdf::kernel::last_vector_width(), want, "batch {b}×{per}");
             let dev = down(&c, &out);
@@ -1627,7 +1647,7 @@ fn device_noise_equals_host_noise_at_both_widths() {
             for (i, (d, h)) in pairs.into_iter().enumerate() {
                 assert!(
                     (d - h).abs() <= 2e-6 * h.abs().max(1.0),
-                    "{b}×{per}, width {want}, value {i}: device {d} host {h}"
+                    "{b}×{per}, width {want}, {r} vectors per unit, value {i}: device {d} host {h}"
                 );
             }
         }
@@ -1661,9 +1681,12 @@ fn diffuse_undiffuse_and_step_at_both_widths_match_the_host() {
         let (mut hx0, mut he) = (vec![0f32; n], vec![0f32; n]);
         g.undiffuse_into(&h.noised, &h.logsnr, &pred, Some(&mut hx0), Some(&mut he))
             .unwrap();
-        for cap in [4usize, 1] {
+        for (cap, r) in [4usize, 1]
+            .into_iter()
+            .flat_map(|cap| UNITS.map(|r| (cap, r)))
+        {
             let want = want_width(per, cap);
-            let what = format!("{b}×{per}, width {want}");
+            let what = format!("{b}×{per}, width {want}, {r} vectors per unit");
             // diffuse, ε and the offsets drawn in the kernel: one launch.
             let io = DiffuseIo {
                 x0: up(&c, &x0),
@@ -1685,8 +1708,10 @@ fn diffuse_undiffuse_and_step_at_both_widths_match_the_host() {
                 ..Default::default()
             };
             let before = Launches::count();
-            with_width(cap, || {
-                kf::diffuse::<f32, _, _, _, _, _, _>(&c, &g, &io, &set)
+            with_units(r, || {
+                with_width(cap, || {
+                    kf::diffuse::<f32, _, _, _, _, _, _>(&c, &g, &io, &set)
+                })
             })
             .unwrap();
             assert_eq!(Launches::count() - before, 1, "{what}: diffuse launches");
@@ -1717,8 +1742,10 @@ fn diffuse_undiffuse_and_step_at_both_widths_match_the_host() {
                 tl_is_logsnr: true,
                 ..io.clone()
             };
-            with_width(cap, || {
-                kf::diffuse::<f32, _, _, _, _, _, _>(&c, &g, &io2, &set)
+            with_units(r, || {
+                with_width(cap, || {
+                    kf::diffuse::<f32, _, _, _, _, _, _>(&c, &g, &io2, &set)
+                })
             })
             .unwrap();
             assert_close(
@@ -1757,21 +1784,27 @@ fn diffuse_undiffuse_and_step_at_both_widths_match_the_host() {
             );
             assert_close(&format!("{what} ε"), &down(&c, &eh), &f64s(&he), 1e-5, 1e-6);
 
-            // The guided DDPM step with rescale and in-kernel noise, against the host step.
+            // The guided DDPM step with in-kernel noise, with rescale (units stride as the
+            // partials' merge decides) and without, against the host step.
             for rescale in [Rescale::Batch, Rescale::PerSample] {
-                check_step_at_width(&c, b, per, rescale, cap, true);
+                check_step_at_width(&c, b, per, rescale, 0.7, cap, true);
             }
+            with_units(r, || {
+                check_step_at_width(&c, b, per, Rescale::Batch, 0.0, cap, true)
+            });
         }
     }
 }
 
-/// One guided, rescaled DDPM step on the device at vector width cap `cap` against the host
-/// driver's first step; with `mirror`, the doubled output `[x; x]` holds the new `x` twice.
+/// One guided DDPM step (rescaled with strength `rho` when it is positive: two launches, else
+/// one) on the device at vector width cap `cap` against the host driver's first step; with
+/// `mirror`, the doubled output `[x; x]` holds the new `x` twice.
 fn check_step_at_width(
     c: &Client,
     b: usize,
     per: usize,
     rescale: Rescale,
+    rho: f64,
     cap: usize,
     mirror: bool,
 ) {
@@ -1790,7 +1823,7 @@ fn check_step_at_width(
         timesteps: 10,
         x_init: Some(&x),
         cfg: Cfg::Scale(3.0),
-        cfg_rho: 0.7,
+        cfg_rho: rho as f32,
         rescale,
         seed,
         first_sample: first,
@@ -1817,7 +1850,7 @@ fn check_step_at_width(
         logsnr: l as f64,
         logsnr_prev: lp as f64,
         guidance: Some(3.0),
-        rho: 0.7,
+        rho,
         rescale,
         seed,
         first_sample: first,
@@ -1827,8 +1860,13 @@ fn check_step_at_width(
         ks::step::<f32, _, _, _, _, _, _, _>(c, &g, &gdf::sampler::Ddpm, &io, &set)
     })
     .unwrap();
-    let what = format!("{b}×{per} {rescale:?}, cap {cap}");
-    assert_eq!((launches, Launches::count() - before), (2, 2), "{what}");
+    let what = format!("{b}×{per} {rescale:?} rho {rho}, cap {cap}");
+    let want = if rho > 0.0 { 2 } else { 1 };
+    assert_eq!(
+        (launches, Launches::count() - before),
+        (want, want as u64),
+        "{what}"
+    );
     assert_eq!(
         gdf::kernel::last_vector_width(),
         want_width(per, cap),
@@ -1858,9 +1896,9 @@ fn check_step_at_width(
 fn rescaled_step_with_striding_units_matches_the_host() {
     let Some(c) = client() else { return };
     for per in [70_000usize, 69_998] {
-        check_step_at_width(&c, 16, per, Rescale::Batch, 4, true);
+        check_step_at_width(&c, 16, per, Rescale::Batch, 0.7, 4, true);
     }
-    check_step_at_width(&c, 16, 70_000, Rescale::PerSample, 1, true);
+    check_step_at_width(&c, 16, 70_000, Rescale::PerSample, 0.7, 1, true);
 }
 
 #[test]

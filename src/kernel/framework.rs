@@ -9,7 +9,7 @@ use cubecl::server::Handle;
 
 use super::component::*;
 use super::prim;
-use super::{launch_dims, upload_state, vector_width, KernelError, Launches};
+use super::{launch_dims, upload_state, vector_width, vectors_per_unit, KernelError, Launches};
 use crate::error::{check_len, per_sample, GdfError};
 use crate::framework::Gdf;
 use crate::konst::Param;
@@ -100,6 +100,8 @@ pub struct DiffuseScalars {
     pub channels: u32,
     /// Samples.
     pub batch: u32,
+    /// Units per sample (each strides over the sample's vectors by this count).
+    pub units: u32,
     /// Low word of the seed.
     pub seed_lo: u32,
     /// High word of the seed.
@@ -129,10 +131,12 @@ pub struct DiffuseFlags {
     pub target_out: bool,
 }
 
-/// Unit `u` handles vector `u` of `W` elements (`W` divides `per`, so the vector lies in one
-/// sample `b`): with `W = 4` it is Philox block `k` of sample `b` (elements `4k .. 4k + 4`,
-/// the host's block-major layout), loaded and stored as one 16-byte vector; with `W = 1` one
-/// element, which takes its output of its block.
+/// Unit `g` handles sample `b = g / units` (`units` units per sample, `args.units`) and in it
+/// the vectors `v = g mod units, v + units, …` of `W` elements (`W` divides `per`, so a
+/// vector lies in one sample): with `W = 4` vector `v` is Philox block `v` of sample `b`
+/// (elements `4v .. 4v + 4`, the host's block-major layout), loaded and stored as one 16-byte
+/// vector; with `W = 1` one element, which takes its output of its block. The sample's λ and
+/// `(a, b)` are computed once per unit, for all its vectors.
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 fn diffuse_kernel<
@@ -157,17 +161,17 @@ fn diffuse_kernel<
     #[comptime] flags: DiffuseFlags,
 ) {
     let w = W::value();
-    let u = ABSOLUTE_POS as u32;
-    if u < args.per / u32::cast_from(w) * args.batch {
-        let e0 = u * u32::cast_from(w);
-        let b = e0 / args.per;
-        let j0 = e0 % args.per;
+    let g = ABSOLUTE_POS as u32;
+    if g < args.units * args.batch {
+        let b = g / args.units;
+        let pv = args.per / u32::cast_from(w);
         let mut l = tl[b as usize];
         if comptime!(!flags.logsnr_given) {
             l = schedule_logsnr::<F, S>(l, F::cast_from(args.shift), section::<F>(state, 0usize));
         }
         let (a, bb) = Sc::ab::<F>(l, section::<F>(state, 1usize));
-        if j0 == 0 {
+        let mut v = g - b * args.units;
+        if v == 0 {
             let nb = args.batch as usize;
             per_out[b as usize] = l;
             per_out[nb + b as usize] = noise_cond::<F, N>(l, section::<F>(state, 2usize));
@@ -177,43 +181,47 @@ fn diffuse_kernel<
                 section::<F>(state, 3usize),
             );
         }
-        let (z0, z1, z2, z3) = prim::normals_or_zero(
-            comptime!(!flags.eps_given),
-            args.seed_lo,
-            args.seed_hi,
-            0u32,
-            args.first_sample + b,
-            0u32,
-            j0 / 4u32,
-        );
-        let i = u as usize;
-        let xv = x0[i];
-        let mut ev = Vector::<F, W>::empty();
-        if comptime!(flags.eps_given) {
-            ev = eps_in[i];
-        }
-        let mut nv = Vector::<F, W>::empty();
-        let mut eo = Vector::<F, W>::empty();
-        let mut to = Vector::<F, W>::empty();
-        #[unroll]
-        for k in 0..w {
-            let mut e = F::cast_from(prim::lane_normal(z0, z1, z2, z3, j0, k, w));
+        while v < pv {
+            let j0 = v * u32::cast_from(w);
+            let (z0, z1, z2, z3) = prim::normals_or_zero(
+                comptime!(!flags.eps_given),
+                args.seed_lo,
+                args.seed_hi,
+                0u32,
+                args.first_sample + b,
+                0u32,
+                j0 / 4u32,
+            );
+            let i = (b * pv + v) as usize;
+            let xv = x0[i];
+            let mut ev = Vector::<F, W>::empty();
             if comptime!(flags.eps_given) {
-                e = ev.extract(k);
+                ev = eps_in[i];
             }
-            let j = j0 + u32::cast_from(k);
-            let (n, e, t) =
-                diffuse_elem::<F, T>(offset_in, xv.extract(k), e, b, j, a, bb, &args, flags);
-            nv.insert(k, n);
-            eo.insert(k, e);
-            to.insert(k, t);
-        }
-        noised[i] = nv;
-        if comptime!(flags.eps_out) {
-            eps_out[i] = eo;
-        }
-        if comptime!(flags.target_out) {
-            target_out[i] = to;
+            let mut nv = Vector::<F, W>::empty();
+            let mut eo = Vector::<F, W>::empty();
+            let mut to = Vector::<F, W>::empty();
+            #[unroll]
+            for k in 0..w {
+                let mut e = F::cast_from(prim::lane_normal(z0, z1, z2, z3, j0, k, w));
+                if comptime!(flags.eps_given) {
+                    e = ev.extract(k);
+                }
+                let j = j0 + u32::cast_from(k);
+                let (n, e, t) =
+                    diffuse_elem::<F, T>(offset_in, xv.extract(k), e, b, j, a, bb, &args, flags);
+                nv.insert(k, n);
+                eo.insert(k, e);
+                to.insert(k, t);
+            }
+            noised[i] = nv;
+            if comptime!(flags.eps_out) {
+                eps_out[i] = eo;
+            }
+            if comptime!(flags.target_out) {
+                target_out[i] = to;
+            }
+            v += args.units;
         }
     }
 }
@@ -402,12 +410,14 @@ where
         .chain(io.target.as_ref());
     let w = vector_width::<F>(client, per, &vectors.collect::<Vec<_>>());
     let nv = n / w;
-    let (count, dim) = launch_dims(client, nv);
+    let units = (per / w).div_ceil(vectors_per_unit(client, per / w, nv));
+    let (count, dim) = launch_dims(client, units * batch);
     let sz = |len: usize| len.max(1);
     Launches::record();
     // SAFETY: every element buffer holds `n` values (`n / w` vectors; the unused ones are
     // never touched, their one-vector placeholders are 64 bytes), the per-sample ones `batch`,
-    // and the kernel guards its index against `n / w`.
+    // and the kernel guards its units against `units · batch` and its vectors against the
+    // sample's, so it indexes below `n / w`.
     unsafe {
         diffuse_kernel::launch_unchecked::<F, S, Sc, T, N, L>(
             client,
@@ -435,6 +445,7 @@ where
                 (per / channels) as u32,
                 channels as u32,
                 batch as u32,
+                units as u32,
                 set.seed as u32,
                 (set.seed >> 32) as u32,
                 set.first_sample,
@@ -514,13 +525,15 @@ where
 
 /// The counter-based noise of the elements of a whole batch into `out` (`batch · per`
 /// values): sample `b` draws `(seed, purpose, first_sample + b, step)`, element `j` of it
-/// index `j` — the same numbers as [`crate::noise::fill_normal`] per sample. One launch.
+/// index `j` — the same numbers as [`crate::noise::fill_normal`] per sample. One launch; unit
+/// `g` handles the vectors `g mod units, + units, …` of sample `g / units`.
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 fn batch_noise_kernel<F: Float, W: Size>(
     out: &mut [Vector<F, W>],
     per: u32,
     batch: u32,
+    units: u32,
     seed_lo: u32,
     seed_hi: u32,
     purpose: u32,
@@ -528,19 +541,23 @@ fn batch_noise_kernel<F: Float, W: Size>(
     step: u32,
 ) {
     let w = W::value();
-    let u = ABSOLUTE_POS as u32;
-    if u < per / u32::cast_from(w) * batch {
-        let e0 = u * u32::cast_from(w);
-        let b = e0 / per;
-        let j0 = e0 % per;
-        let (z0, z1, z2, z3) =
-            prim::normal_block(seed_lo, seed_hi, purpose, first_sample + b, step, j0 / 4u32);
-        let mut v = Vector::<F, W>::empty();
-        #[unroll]
-        for k in 0..w {
-            v.insert(k, F::cast_from(prim::lane_normal(z0, z1, z2, z3, j0, k, w)));
+    let g = ABSOLUTE_POS as u32;
+    if g < units * batch {
+        let b = g / units;
+        let pv = per / u32::cast_from(w);
+        let mut v = g - b * units;
+        while v < pv {
+            let j0 = v * u32::cast_from(w);
+            let (z0, z1, z2, z3) =
+                prim::normal_block(seed_lo, seed_hi, purpose, first_sample + b, step, j0 / 4u32);
+            let mut o = Vector::<F, W>::empty();
+            #[unroll]
+            for k in 0..w {
+                o.insert(k, F::cast_from(prim::lane_normal(z0, z1, z2, z3, j0, k, w)));
+            }
+            out[(b * pv + v) as usize] = o;
+            v += units;
         }
-        out[u as usize] = v;
     }
 }
 
@@ -559,9 +576,11 @@ pub fn fill_batch_noise<F: Float + CubeElement>(
 ) {
     let w = vector_width::<F>(client, per, &[out]);
     let nv = batch * per / w;
-    let (count, dim) = launch_dims(client, nv);
+    let units = (per / w).div_ceil(vectors_per_unit(client, per / w, nv));
+    let (count, dim) = launch_dims(client, units * batch);
     Launches::record();
-    // SAFETY: `out` holds `batch · per` values (`nv` vectors); the kernel guards its index.
+    // SAFETY: `out` holds `batch · per` values (`nv` vectors); the kernel guards its units
+    // against `units · batch` and its vectors against the sample's.
     unsafe {
         batch_noise_kernel::launch_unchecked::<F>(
             client,
@@ -571,6 +590,7 @@ pub fn fill_batch_noise<F: Float + CubeElement>(
             BufferArg::from_raw_parts(out.clone(), nv),
             per as u32,
             batch as u32,
+            units as u32,
             seed as u32,
             (seed >> 32) as u32,
             purpose as u32,

@@ -126,6 +126,52 @@ pub(crate) fn launch_dims(client: &Client, units: usize) -> (CubeCount, CubeDim)
     )
 }
 
+/// The most vectors one unit of a noise-drawing element-wise kernel handles (see
+/// [`vectors_per_unit`]).
+pub(crate) const MAX_VECTORS_PER_UNIT: usize = 16;
+
+/// Units that keep a large GPU busy when the runtime does not say how many multiprocessors it
+/// has (eight cubes of 256 units on each of 128).
+pub(crate) const BUSY_UNITS: usize = 8 * 128 * CUBE as usize;
+
+std::thread_local! {
+    static VPU_FORCED: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Forces how many vectors each unit of this thread's noise-drawing launches (diffuse, the
+/// batch noise, the guided step without rescale) handles, for tests of the strided path and
+/// for tuning; `0` restores the default ([`vectors_per_unit`]).
+#[doc(hidden)]
+pub fn force_vectors_per_unit(r: usize) {
+    VPU_FORCED.with(|c| c.set(r));
+}
+
+/// How many vectors of one sample each unit of a noise-drawing element-wise kernel handles,
+/// striding by the sample's unit count, when `total` vectors of `per_sample` each are drawn:
+/// as many as leave the device busy (eight cubes per multiprocessor, or per CPU core;
+/// [`BUSY_UNITS`] where the runtime reports neither, as wgpu does), at most
+/// [`MAX_VECTORS_PER_UNIT`] and never more than a sample holds. A unit computes its sample's
+/// coefficients (the schedule, the scaler) once for all its vectors, so on a large batch
+/// that per-sample arithmetic no longer rivals the noise itself.
+pub(crate) fn vectors_per_unit(client: &Client, per_sample: usize, total: usize) -> usize {
+    let forced = VPU_FORCED.with(|c| c.get());
+    let r = if forced > 0 {
+        forced
+    } else {
+        (total / busy_units(client)).clamp(1, MAX_VECTORS_PER_UNIT)
+    };
+    r.min(per_sample.max(1))
+}
+
+/// Units that keep the device busy: eight cubes of [`CUBE`] units per multiprocessor (or per
+/// CPU core), [`BUSY_UNITS`] where the runtime reports neither.
+pub(crate) fn busy_units(client: &Client) -> usize {
+    let hw = &client.properties().hardware;
+    hw.num_streaming_multiprocessors
+        .or(hw.num_cpu_cores)
+        .map_or(BUSY_UNITS, |m| (8 * CUBE as usize * m as usize).max(1))
+}
+
 /// The widest vector the element-wise kernels load and store: four values (16 bytes in f32).
 pub(crate) const VECTOR: usize = 4;
 

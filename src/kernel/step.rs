@@ -15,7 +15,9 @@ use cubecl::server::Handle;
 use super::component::*;
 use super::framework::{fill_batch_noise, framework_state, section};
 use super::prim;
-use super::{upload, upload_state, vector_width, KernelError, Launches, CUBE};
+use super::{
+    busy_units, upload, upload_state, vector_width, vectors_per_unit, KernelError, Launches, CUBE,
+};
 use crate::error::{check_finite, per_sample, GdfError};
 use crate::framework::Gdf;
 use crate::guide::formula as guide;
@@ -468,27 +470,20 @@ fn chunks_per_sample(batch: usize, per: usize, rescale: Rescale) -> usize {
     need.min(cap)
 }
 
-/// Cubes per sample of the fused step over `vectors` vectors per sample: one unit per vector,
-/// except with rescale, where each cube first merges the reduction's partials: then as few
-/// cubes as keep the device busy (eight per multiprocessor, or per CPU core, over the whole
-/// batch; [`BUSY_CUBES`] where the runtime reports neither, as wgpu does), each unit striding
-/// over several vectors.
+/// Cubes per sample of the fused step over `vectors` vectors per sample. Without rescale each
+/// unit handles [`vectors_per_unit`] vectors (one unless the batch is large enough to keep
+/// the device busy with fewer units), so its sample's coefficients are computed once for
+/// several vectors. With rescale each cube first merges the reduction's partials: then as few
+/// cubes as keep the device busy ([`busy_units`]), each unit striding over several vectors.
 fn step_cubes(client: &Client, batch: usize, vectors: usize, rescale: bool) -> u32 {
-    let need = vectors.div_ceil(CUBE as usize).max(1);
     if !rescale {
-        return need as u32;
+        let r = vectors_per_unit(client, vectors, batch * vectors);
+        return vectors.div_ceil(r).div_ceil(CUBE as usize).max(1) as u32;
     }
-    let hw = &client.properties().hardware;
-    let busy = hw
-        .num_streaming_multiprocessors
-        .or(hw.num_cpu_cores)
-        .map_or(BUSY_CUBES, |m| 8 * m as usize);
+    let need = vectors.div_ceil(CUBE as usize).max(1);
+    let busy = busy_units(client) / CUBE as usize;
     need.min(busy.div_ceil(batch).max(1)) as u32
 }
-
-/// Cubes that keep a large GPU busy when the runtime does not say how many multiprocessors it
-/// has (eight cubes of 256 units on each of 128).
-const BUSY_CUBES: usize = 1024;
 
 /// `f32`s of rescale scratch a step over `batch × per` needs.
 pub fn partials_len(batch: usize, per: usize, rescale: Rescale) -> usize {
