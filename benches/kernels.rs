@@ -15,8 +15,10 @@
 //! The batch is 16 samples of 2^16 elements by default (1 Mi elements, sized for lavapipe);
 //! `GDF_KERNEL_BENCH_PER=<elements per sample>` sets another size, e.g. `4194304` (64 Mi
 //! elements, 256 MiB per buffer) to measure a real GPU's bandwidth rather than its launch
-//! latency. `GDF_KERNEL_BENCH_VPU=<r>` makes each unit of the noise-drawing kernels (diffuse,
-//! the noise, the step without rescale) handle `r` vectors, for tuning the library's choice.
+//! latency. For tuning the library's launch choices: `GDF_KERNEL_BENCH_VPU=<r>` makes each
+//! unit of the noise-drawing kernels (diffuse, the noise, the step without rescale) handle `r`
+//! vectors, and `GDF_KERNEL_BENCH_LOAD_FIRST=1` makes diffuse and the step load a vector's
+//! inputs before drawing its noise.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -92,13 +94,14 @@ fn kernels(c: &mut Criterion) {
         .and_then(|v| v.parse::<u64>().ok())
         .filter(|&k| k > 0)
         .unwrap_or(LAUNCHES);
-    // Vectors per unit of the noise-drawing kernels, for tuning (unset: the library's choice).
-    if let Some(r) = std::env::var("GDF_KERNEL_BENCH_VPU")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        gdf::kernel::force_vectors_per_unit(r);
-    }
+    // Launch choices forced for tuning (unset: the library's defaults).
+    gdf::kernel::set_tuning(gdf::kernel::Tuning {
+        vectors_per_unit: std::env::var("GDF_KERNEL_BENCH_VPU")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0),
+        load_first: std::env::var("GDF_KERNEL_BENCH_LOAD_FIRST").is_ok_and(|v| v == "1"),
+    });
     let b = 16usize;
     let n = b * per;
     let x0: Vec<f32> = (0..n).map(|i| ((i % 255) as f32 / 127.0) - 1.0).collect();

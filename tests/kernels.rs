@@ -7,6 +7,7 @@
 
 use gdf::kernel::cubecl::prelude::Client;
 use gdf::kernel::eval;
+use gdf::kernel::Tuning;
 use gdf::noise::{self, Purpose};
 
 #[test]
@@ -1593,18 +1594,28 @@ fn with_width<R>(cap: usize, f: impl FnOnce() -> R) -> R {
     r
 }
 
-/// Runs `f` with this thread's noise-drawing launches (diffuse, the batch noise, the step
-/// without rescale) at `r` vectors per unit (`0`: the default, one per unit on these shapes).
-fn with_units<R>(r: usize, f: impl FnOnce() -> R) -> R {
-    gdf::kernel::force_vectors_per_unit(r);
+/// Runs `f` with this thread's launch choices forced to `t` (see `gdf::kernel::Tuning`).
+fn with_units<R>(t: Tuning, f: impl FnOnce() -> R) -> R {
+    gdf::kernel::set_tuning(t);
     let out = f();
-    gdf::kernel::force_vectors_per_unit(0);
+    gdf::kernel::set_tuning(Tuning::default());
     out
 }
 
-/// Vectors per unit the width tests run at: the default, and three (which divides none of
-/// the shapes' vector counts, so units stride unevenly and the last ones fall short).
-const UNITS: [usize; 2] = [0, 3];
+/// The launch choices the width tests run at: the defaults (one vector per unit on these
+/// shapes, inputs loaded after the noise), and three vectors per unit (which divides none of
+/// the shapes' vector counts, so units stride unevenly and the last ones fall short) with
+/// the inputs loaded before the noise.
+const UNITS: [Tuning; 2] = [
+    Tuning {
+        vectors_per_unit: 0,
+        load_first: false,
+    },
+    Tuning {
+        vectors_per_unit: 3,
+        load_first: true,
+    },
+];
 
 /// The width a launch over `per`-value samples should take under `cap`.
 fn want_width(per: usize, cap: usize) -> usize {
@@ -1647,7 +1658,7 @@ fn device_noise_equals_host_noise_at_both_widths() {
             for (i, (d, h)) in pairs.into_iter().enumerate() {
                 assert!(
                     (d - h).abs() <= 2e-6 * h.abs().max(1.0),
-                    "{b}×{per}, width {want}, {r} vectors per unit, value {i}: device {d} host {h}"
+                    "{b}×{per}, width {want}, {r:?}, value {i}: device {d} host {h}"
                 );
             }
         }
@@ -1686,7 +1697,7 @@ fn diffuse_undiffuse_and_step_at_both_widths_match_the_host() {
             .flat_map(|cap| UNITS.map(|r| (cap, r)))
         {
             let want = want_width(per, cap);
-            let what = format!("{b}×{per}, width {want}, {r} vectors per unit");
+            let what = format!("{b}×{per}, width {want}, {r:?}");
             // diffuse, ε and the offsets drawn in the kernel: one launch.
             let io = DiffuseIo {
                 x0: up(&c, &x0),

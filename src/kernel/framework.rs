@@ -129,6 +129,8 @@ pub struct DiffuseFlags {
     pub eps_out: bool,
     /// Write the target.
     pub target_out: bool,
+    /// Load a vector's inputs before drawing its noise ([`super::Tuning::load_first`]).
+    pub load_first: bool,
 }
 
 /// Unit `g` handles sample `b = g / units` (`units` units per sample, `args.units`) and in it
@@ -183,6 +185,15 @@ fn diffuse_kernel<
         }
         while v < pv {
             let j0 = v * u32::cast_from(w);
+            let i = (b * pv + v) as usize;
+            let mut xv = Vector::<F, W>::empty();
+            let mut ev = Vector::<F, W>::empty();
+            if comptime!(flags.load_first) {
+                xv = x0[i];
+                if comptime!(flags.eps_given) {
+                    ev = eps_in[i];
+                }
+            }
             let (z0, z1, z2, z3) = prim::normals_or_zero(
                 comptime!(!flags.eps_given),
                 args.seed_lo,
@@ -192,11 +203,11 @@ fn diffuse_kernel<
                 0u32,
                 j0 / 4u32,
             );
-            let i = (b * pv + v) as usize;
-            let xv = x0[i];
-            let mut ev = Vector::<F, W>::empty();
-            if comptime!(flags.eps_given) {
-                ev = eps_in[i];
+            if comptime!(!flags.load_first) {
+                xv = x0[i];
+                if comptime!(flags.eps_given) {
+                    ev = eps_in[i];
+                }
             }
             let mut nv = Vector::<F, W>::empty();
             let mut eo = Vector::<F, W>::empty();
@@ -398,6 +409,7 @@ where
         },
         eps_out: io.eps_out.is_some(),
         target_out: io.target.is_some() && !gdf.target.is_epsilon(),
+        load_first: super::tuning().load_first,
     };
     let st = framework_state(gdf)?;
     let state = upload_state::<F>(client, &st);

@@ -134,16 +134,38 @@ pub(crate) const MAX_VECTORS_PER_UNIT: usize = 16;
 /// has (eight cubes of 256 units on each of 128).
 pub(crate) const BUSY_UNITS: usize = 8 * 128 * CUBE as usize;
 
-std::thread_local! {
-    static VPU_FORCED: Cell<usize> = const { Cell::new(0) };
+/// Launch choices a test or a tuning bench may force on the current thread (hidden: the
+/// defaults are what the README's GPU figures measure).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tuning {
+    /// Vectors each unit of the noise-drawing launches (diffuse, the batch noise, the step
+    /// without rescale) handles; `0`: [`vectors_per_unit`]'s choice.
+    pub vectors_per_unit: usize,
+    /// Whether diffuse and the step load a vector's inputs before drawing its noise, so the
+    /// loads are in flight while the noise is computed (the default loads them after).
+    pub load_first: bool,
 }
 
-/// Forces how many vectors each unit of this thread's noise-drawing launches (diffuse, the
-/// batch noise, the guided step without rescale) handles, for tests of the strided path and
-/// for tuning; `0` restores the default ([`vectors_per_unit`]).
+std::thread_local! {
+    static TUNING: Cell<Tuning> = const {
+        Cell::new(Tuning {
+            vectors_per_unit: 0,
+            load_first: false,
+        })
+    };
+}
+
+/// Forces this thread's launch choices (see [`Tuning`]); `Tuning::default()` restores the
+/// defaults.
 #[doc(hidden)]
-pub fn force_vectors_per_unit(r: usize) {
-    VPU_FORCED.with(|c| c.set(r));
+pub fn set_tuning(t: Tuning) {
+    TUNING.with(|c| c.set(t));
+}
+
+/// This thread's launch choices.
+pub(crate) fn tuning() -> Tuning {
+    TUNING.with(|c| c.get())
 }
 
 /// How many vectors of one sample each unit of a noise-drawing element-wise kernel handles,
@@ -154,7 +176,7 @@ pub fn force_vectors_per_unit(r: usize) {
 /// coefficients (the schedule, the scaler) once for all its vectors, so on a large batch
 /// that per-sample arithmetic no longer rivals the noise itself.
 pub(crate) fn vectors_per_unit(client: &Client, per_sample: usize, total: usize) -> usize {
-    let forced = VPU_FORCED.with(|c| c.get());
+    let forced = tuning().vectors_per_unit;
     let r = if forced > 0 {
         forced
     } else {

@@ -245,6 +245,8 @@ pub struct StepFlags {
     pub want_pred: bool,
     /// Also write the new `x` twice into the doubled model input `[x; x]`.
     pub want_xx: bool,
+    /// Load a vector's inputs before drawing its noise ([`super::Tuning::load_first`]).
+    pub load_first: bool,
 }
 
 /// One element of the fused step: from the model output (`pc`, and `pu` when guided), `x`
@@ -344,6 +346,18 @@ fn step_kernel<F: Float, W: Size, Sc: CubeScaler, T: CubeTarget, Smp: CubeSample
     let mut k = CUBE_POS_X * CUBE_DIM_X + UNIT_POS_X;
     while k < pv {
         let j0 = k * u32::cast_from(w);
+        let i = (b * pv + k) as usize;
+        let mut vc = Vector::<F, W>::empty();
+        let mut vu = Vector::<F, W>::empty();
+        let mut vx = Vector::<F, W>::empty();
+        let mut vn = Vector::<F, W>::empty();
+        if comptime!(flags.load_first) {
+            let (c0, c1, c2, c3) = load_step_inputs::<F, W>(out, x, noise_in, i, nv, flags);
+            vc = c0;
+            vu = c1;
+            vx = c2;
+            vn = c3;
+        }
         let (z0, z1, z2, z3) = prim::normals_or_zero(
             comptime!(Smp::USES_NOISE && !flags.noise_given),
             args.seed_lo,
@@ -353,16 +367,12 @@ fn step_kernel<F: Float, W: Size, Sc: CubeScaler, T: CubeTarget, Smp: CubeSample
             args.step,
             j0 / 4u32,
         );
-        let i = (b * pv + k) as usize;
-        let vc = out[i];
-        let mut vu = vc;
-        if comptime!(flags.guided) {
-            vu = out[nv + i];
-        }
-        let vx = x[i];
-        let mut vn = vx;
-        if comptime!(flags.noise_given) {
-            vn = noise_in[i];
+        if comptime!(!flags.load_first) {
+            let (c0, c1, c2, c3) = load_step_inputs::<F, W>(out, x, noise_in, i, nv, flags);
+            vc = c0;
+            vu = c1;
+            vx = c2;
+            vn = c3;
         }
         let mut xn = Vector::<F, W>::empty();
         let mut x0v = Vector::<F, W>::empty();
@@ -402,6 +412,31 @@ fn step_kernel<F: Float, W: Size, Sc: CubeScaler, T: CubeTarget, Smp: CubeSample
         }
         k += CUBE_COUNT_X * CUBE_DIM_X;
     }
+}
+
+/// The step's inputs at vector `i`: the prediction `(p_c, p_u)` (`p_u = p_c` unguided), `x`,
+/// and the given noise when the step reads it (else `x` again, unused).
+#[cube]
+#[allow(clippy::type_complexity)]
+fn load_step_inputs<F: Float, W: Size>(
+    out: &[Vector<F, W>],
+    x: &mut [Vector<F, W>],
+    noise_in: &[Vector<F, W>],
+    i: usize,
+    nv: usize,
+    #[comptime] flags: StepFlags,
+) -> (Vector<F, W>, Vector<F, W>, Vector<F, W>, Vector<F, W>) {
+    let vc = out[i];
+    let mut vu = vc;
+    if comptime!(flags.guided) {
+        vu = out[nv + i];
+    }
+    let vx = x[i];
+    let mut vn = vx;
+    if comptime!(flags.noise_given) {
+        vn = noise_in[i];
+    }
+    (vc, vu, vx, vn)
 }
 
 /// Copies `x` (`n` values, `nv` vectors) twice into `xx` (`2n`): the doubled model input of a
@@ -601,6 +636,7 @@ where
         want_x0: io.x0.is_some(),
         want_pred: io.pred.is_some(),
         want_xx: io.xx.is_some(),
+        load_first: super::tuning().load_first,
     };
     let or_d = |h: &Option<Handle>, len: usize| {
         let h = h.clone().unwrap_or_else(|| d.clone());
