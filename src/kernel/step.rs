@@ -282,10 +282,11 @@ fn step_elem<F: Float, T: CubeTarget, Smp: CubeSampler>(
 }
 
 /// Pass 2 (or the only pass): cube `(c, b)`, unit `u` handles the vectors
-/// `k = c·CUBE + u + r·cubes·CUBE` (`r = 0, 1, …`; one per unit without rescale) of `W` values
-/// of sample `b` (`W` dividing `per`); with `W = 4` vector `k` is Philox block `k`, whose four
-/// normals are its four lanes (the host's block-major layout). With rescale every cube first
-/// merges the partials, so fewer cubes, each striding over several vectors, cover a sample.
+/// `k = c·CUBE + u + r·cubes·CUBE` (`r = 0, 1, …`) of `W` values of sample `b` (`W` dividing
+/// `per`); with `W = 4` vector `k` is Philox block `k`, whose four normals are its four lanes
+/// (the host's block-major layout). Without rescale there are enough cubes for
+/// [`vectors_per_unit`] vectors per unit; with rescale every cube first merges the partials,
+/// so fewer cubes, each striding over several vectors, cover a sample.
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 fn step_kernel<F: Float, W: Size, Sc: CubeScaler, T: CubeTarget, Smp: CubeSampler>(
