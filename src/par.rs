@@ -136,13 +136,25 @@ fn for_each_task(tasks: usize, task: &(dyn Fn(usize) + Sync)) {
 /// gives the same bits, so the cap changes only the speed (to time a narrower path on a
 /// wider CPU, or to rule a path out). An unknown value is ignored, with a warning on stderr.
 #[cfg(target_arch = "x86_64")]
+#[inline]
 fn simd_level() -> u8 {
-    use std::sync::atomic::{AtomicU8, Ordering};
-    static LEVEL: AtomicU8 = AtomicU8::new(u8::MAX);
-    let level = LEVEL.load(Ordering::Relaxed);
+    let level = SIMD_LEVEL.load(std::sync::atomic::Ordering::Relaxed);
     if level != u8::MAX {
         return level;
     }
+    simd_level_init()
+}
+
+/// [`simd_level`], once `u8::MAX` (not yet known).
+#[cfg(target_arch = "x86_64")]
+static SIMD_LEVEL: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(u8::MAX);
+
+/// The first call of [`simd_level`]: detects the CPU's features, reads `GDF_SIMD`, stores the
+/// level (kept out of line, so the calls after it are one load).
+#[cfg(target_arch = "x86_64")]
+#[cold]
+#[inline(never)]
+fn simd_level_init() -> u8 {
     let avx2 =
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
     let avx512 = avx2
@@ -161,7 +173,7 @@ fn simd_level() -> u8 {
         }),
     };
     let level = cpu.min(cap);
-    LEVEL.store(level, Ordering::Relaxed);
+    SIMD_LEVEL.store(level, std::sync::atomic::Ordering::Relaxed);
     level
 }
 
