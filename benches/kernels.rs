@@ -17,8 +17,9 @@
 //! elements, 256 MiB per buffer) to measure a real GPU's bandwidth rather than its launch
 //! latency. For tuning the library's launch choices: `GDF_KERNEL_BENCH_VPU=<r>` makes each
 //! unit of the noise-drawing kernels (diffuse, the noise, the step without rescale) handle `r`
-//! vectors, and `GDF_KERNEL_BENCH_LOAD_FIRST=1` makes diffuse and the step load a vector's
-//! inputs before drawing its noise.
+//! vectors, `GDF_KERNEL_BENCH_LOAD_FIRST=1` makes diffuse and the step load a vector's
+//! inputs before drawing its noise, and `GDF_KERNEL_BENCH_TWO_AT_ONCE=1` makes the rescale
+//! reduction load two vectors per loop turn.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -101,6 +102,7 @@ fn kernels(c: &mut Criterion) {
             .and_then(|v| v.parse::<usize>().ok())
             .unwrap_or(0),
         load_first: std::env::var("GDF_KERNEL_BENCH_LOAD_FIRST").is_ok_and(|v| v == "1"),
+        two_at_once: std::env::var("GDF_KERNEL_BENCH_TWO_AT_ONCE").is_ok_and(|v| v == "1"),
     });
     let b = 16usize;
     let n = b * per;

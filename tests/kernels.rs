@@ -1605,15 +1605,17 @@ fn with_units<R>(t: Tuning, f: impl FnOnce() -> R) -> R {
 /// The launch choices the width tests run at: the defaults (one vector per unit on these
 /// shapes, inputs loaded after the noise), and three vectors per unit (which divides none of
 /// the shapes' vector counts, so units stride unevenly and the last ones fall short) with
-/// the inputs loaded before the noise.
+/// the inputs loaded before the noise and the rescale reduction taking two vectors at once.
 const UNITS: [Tuning; 2] = [
     Tuning {
         vectors_per_unit: 0,
         load_first: false,
+        two_at_once: false,
     },
     Tuning {
         vectors_per_unit: 3,
         load_first: true,
+        two_at_once: true,
     },
 ];
 
@@ -1798,7 +1800,9 @@ fn diffuse_undiffuse_and_step_at_both_widths_match_the_host() {
             // The guided DDPM step with in-kernel noise, with rescale (units stride as the
             // partials' merge decides) and without, against the host step.
             for rescale in [Rescale::Batch, Rescale::PerSample] {
-                check_step_at_width(&c, b, per, rescale, 0.7, cap, true);
+                with_units(r, || {
+                    check_step_at_width(&c, b, per, rescale, 0.7, cap, true)
+                });
             }
             with_units(r, || {
                 check_step_at_width(&c, b, per, Rescale::Batch, 0.0, cap, true)
@@ -1906,10 +1910,16 @@ fn check_step_at_width(
 #[test]
 fn rescaled_step_with_striding_units_matches_the_host() {
     let Some(c) = client() else { return };
-    for per in [70_000usize, 69_998] {
-        check_step_at_width(&c, 16, per, Rescale::Batch, 0.7, 4, true);
+    for t in UNITS {
+        for per in [70_000usize, 69_998] {
+            with_units(t, || {
+                check_step_at_width(&c, 16, per, Rescale::Batch, 0.7, 4, true)
+            });
+        }
+        with_units(t, || {
+            check_step_at_width(&c, 16, 70_000, Rescale::PerSample, 0.7, 1, true)
+        });
     }
-    check_step_at_width(&c, 16, 70_000, Rescale::PerSample, 0.7, 1, true);
 }
 
 #[test]

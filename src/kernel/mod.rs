@@ -145,6 +145,9 @@ pub struct Tuning {
     /// Whether diffuse and the step load a vector's inputs before drawing its noise, so the
     /// loads are in flight while the noise is computed (the default loads them after).
     pub load_first: bool,
+    /// Whether the rescale reduction loads two vectors per loop turn (the same sums in the
+    /// same order; more loads in flight).
+    pub two_at_once: bool,
 }
 
 std::thread_local! {
@@ -152,6 +155,7 @@ std::thread_local! {
         Cell::new(Tuning {
             vectors_per_unit: 0,
             load_first: false,
+            two_at_once: false,
         })
     };
 }

@@ -129,6 +129,31 @@ fn cond_and_guided<F: Float>(pc: F, pu: F, g: f32) -> (f32, f32) {
     (pc, guide::cube::cfg::<f32>(pc, pu, g))
 }
 
+/// The sums of the deviations `(Σ dc, Σ dc², Σ dp, Σ dp²)` of one vector of `p_c` and `p_u`
+/// from `(kc, kp)` (`dp` of the guided prediction), added to `s` lane by lane.
+#[cube]
+fn deviation_sums<F: Float, W: Size>(
+    vc: Vector<F, W>,
+    vu: Vector<F, W>,
+    g: f32,
+    kc: f32,
+    kp: f32,
+    s: (f32, f32, f32, f32),
+) -> (f32, f32, f32, f32) {
+    let (mut sc, mut s2c, mut sp, mut s2p) = s;
+    #[unroll]
+    for k in 0..W::value() {
+        let (pc, p) = cond_and_guided::<F>(vc.extract(k), vu.extract(k), g);
+        let dc = pc - kc;
+        let dp = p - kp;
+        sc += dc;
+        s2c += dc * dc;
+        sp += dp;
+        s2p += dp * dp;
+    }
+    (sc, s2c, sp, s2p)
+}
+
 /// Pass 1 of a rescaled guided step, over vectors of `W` values (`W` dividing `per`). Cube
 /// `(c, b)` summarises the vectors `c·CUBE + u + k·chunks·CUBE` of sample `b`; unit 0
 /// writes the summary to `partials[5·(b·chunks + c) ..]`. `nv` is the vectors of one half
@@ -144,6 +169,7 @@ fn rescale_reduce_kernel<F: Float, W: Size>(
     nv: u32,
     per: u32,
     g: f32,
+    #[comptime] two_at_once: bool,
 ) {
     let w = W::value();
     let pv = per / u32::cast_from(w);
@@ -168,20 +194,34 @@ fn rescale_reduce_kernel<F: Float, W: Size>(
     let mut s2c = 0.0f32;
     let mut sp = 0.0f32;
     let mut s2p = 0.0f32;
+    if comptime!(two_at_once) {
+        // The loads of two vectors (four with the unconditional half) issued together; the
+        // sums take them in the same order as the loop below (the same arithmetic).
+        while j + stride < pv {
+            let i = (b * pv + j) as usize;
+            let i2 = i + stride as usize;
+            let vc = out[i];
+            let vu = out[nv as usize + i];
+            let vc2 = out[i2];
+            let vu2 = out[nv as usize + i2];
+            let (a0, a1, a2, a3) = deviation_sums::<F, W>(vc, vu, g, kc, kp, (sc, s2c, sp, s2p));
+            let (a0, a1, a2, a3) = deviation_sums::<F, W>(vc2, vu2, g, kc, kp, (a0, a1, a2, a3));
+            sc = a0;
+            s2c = a1;
+            sp = a2;
+            s2p = a3;
+            cnt += f32::cast_from(2 * w);
+            j += 2 * stride;
+        }
+    }
     while j < pv {
         let i = (b * pv + j) as usize;
-        let vc = out[i];
-        let vu = out[nv as usize + i];
-        #[unroll]
-        for k in 0..w {
-            let (pc, p) = cond_and_guided::<F>(vc.extract(k), vu.extract(k), g);
-            let dc = pc - kc;
-            let dp = p - kp;
-            sc += dc;
-            s2c += dc * dc;
-            sp += dp;
-            s2p += dp * dp;
-        }
+        let (a0, a1, a2, a3) =
+            deviation_sums::<F, W>(out[i], out[nv as usize + i], g, kc, kp, (sc, s2c, sp, s2p));
+        sc = a0;
+        s2c = a1;
+        sp = a2;
+        s2p = a3;
         cnt += f32::cast_from(w);
         j += stride;
     }
@@ -623,6 +663,7 @@ where
                 nv as u32,
                 per as u32,
                 g,
+                super::tuning().two_at_once,
             )
         };
     }
