@@ -224,15 +224,14 @@ pub mod device {
         let sb = (b & 0x007f_ffffu32) | 0x0080_0000u32;
         let l = 2u32 * ((q & 0x007f_ffffu32) | 0x0080_0000u32) + 1u32;
         let (l_hi, l_lo) = (u32::mul_hi(l, sb), l * sb);
-        // A·2^d for 0 ≤ d < 64 (shift counts kept below 32).
-        let dc = u32::cast_from(i32::clamp(d, 0i32, 63i32));
-        let small = dc < 32u32;
-        let lo = select(small, sa << (dc & 31u32), 0u32);
-        let hi_small = select(dc == 0u32, 0u32, sa >> ((32u32 - dc) & 31u32));
-        let hi = select(small, hi_small, sa << ((dc - 32u32) & 31u32));
+        // A·2^d as two words for 0 ≤ d < 32 (d is 23 to 25 when q is near a/b).
+        let dc = u32::cast_from(i32::clamp(d, 0i32, 31i32));
+        let lo = sa << dc;
+        let hi = select(dc == 0u32, 0u32, sa >> ((32u32 - dc) & 31u32));
         let above = hi > l_hi || (hi == l_hi && lo > l_lo);
-        // A < 2^24 < (2Q+1)·B when d < 0; A·2^d ≥ 2^72 > (2Q+1)·B when d ≥ 49.
-        select(d < 0i32, false, select(d >= 49i32, true, above))
+        // (2Q+1)·B lies in [2^47, 2^49): above A·2^d < 2^24 when d < 0, below A·2^d ≥ 2^55
+        // when d ≥ 32.
+        select(d < 0i32, false, select(d >= 32i32, true, above))
     }
 
     /// Whether `x` is NaN (a bit test: drivers may assume NaN-free arithmetic).
