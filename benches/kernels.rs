@@ -1,7 +1,7 @@
 //! Kernel throughput (feature `wgpu`): diffuse with in-kernel noise (and, to tell the noise's
 //! cost, with ε given, and the noise alone), undiffuse, and the guided sampling step with and
-//! without rescale, beside a plain copy of the same bytes with
-//! scalar and with 16-byte vector accesses. Each benchmark launches its kernel back to back,
+//! without rescale, beside a plain copy of the same bytes with scalar and with 16-byte vector
+//! accesses. Each benchmark launches its kernel back to back,
 //! as a sampling loop does, and waits for the device after every [`LAUNCHES`] launches and at
 //! the end of each timed run, so the time per launch is the kernel's own, not the host's
 //! round trip to the device (`GDF_KERNEL_BENCH_LAUNCHES=1` waits after every launch, for the
