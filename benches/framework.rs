@@ -178,27 +178,21 @@ fn bench_solvers(c: &mut Criterion) {
     let shape = [8, 16, 24, 24];
     let (b, per) = (shape[0], shape[1] * shape[2] * shape[3]);
     let n = b * per;
+    // The trivial model `pred = 0.5·x` as a plain loop on the calling thread, as in
+    // `sampling_step` (a rayon loop from outside rayon's pool costs two cross-thread
+    // wake-ups, and its workers compete with gdf's helper thread for the cores).
     let model = |x: &[f32], p: &mut [f32]| {
-        p.par_chunks_mut(1 << 14)
-            .zip(x.par_chunks(1 << 14))
-            .for_each(|(p, x)| {
-                for (p, x) in p.iter_mut().zip(x) {
-                    *p = 0.5 * x;
-                }
-            })
+        for (p, x) in p.iter_mut().zip(x) {
+            *p = 0.5 * x;
+        }
     };
-    // The same model on both branches in one parallel region: the work and the thread
-    // hand-offs of the framework's single call on the doubled batch `[x; x]`.
+    // The same model on both branches: the work of the framework's single call on the
+    // doubled batch `[x; x]`.
     let model2 = |x: &[f32], pc: &mut [f32], pu: &mut [f32]| {
-        pc.par_chunks_mut(1 << 14)
-            .zip(pu.par_chunks_mut(1 << 14))
-            .zip(x.par_chunks(1 << 14))
-            .for_each(|((pc, pu), x)| {
-                for ((pc, pu), x) in pc.iter_mut().zip(pu.iter_mut()).zip(x) {
-                    *pc = 0.5 * x;
-                    *pu = 0.5 * x;
-                }
-            })
+        for ((pc, pu), x) in pc.iter_mut().zip(pu.iter_mut()).zip(x) {
+            *pc = 0.5 * x;
+            *pu = 0.5 * x;
+        }
     };
     group.bench_function(
         BenchmarkId::new("ddim_cfg4_framework", shape_name(shape)),
