@@ -37,7 +37,7 @@ fn device_noise_equals_host_noise() {
 // Framework kernels on the golden configurations.
 
 mod common;
-use common::device::{client, down, f32s, f64s, up};
+use common::device::{assert_matches_host, client, down, f32s, f64s, up};
 
 use gdf::framework::{DiffuseArgs, DiffuseOut, Gdf};
 use gdf::kernel::component::*;
@@ -86,13 +86,7 @@ fn assert_close(what: &str, got: &[f32], want: &[f64], rtol: f64, atol: f64) {
 /// A device run's final `x` against the host run's, in f32: `|d − h| ≤ 1e-4 + 1e-4·|h|`.
 #[track_caller]
 fn assert_x_matches_host(what: &str, dev: &[f32], host: &[f32]) {
-    assert_eq!(dev.len(), host.len(), "{what}: lengths");
-    for (i, (&d, &h)) in dev.iter().zip(host).enumerate() {
-        assert!(
-            (d - h).abs() <= 1e-4 + 1e-4 * h.abs(),
-            "{what}: x[{i}] device {d}, host {h}"
-        );
-    }
+    assert_matches_host(what, dev, host, 1e-4);
 }
 
 /// Host f32 diffuse of a golden case vs the device kernel vs the golden numbers.

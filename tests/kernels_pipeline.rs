@@ -9,7 +9,7 @@
 #![cfg(any(feature = "wgpu", feature = "cuda", feature = "hip"))]
 
 mod common;
-use common::device::{client, down, f32s, up};
+use common::device::{assert_matches_host, client, down, f32s, up};
 use common::pipeline::{cases as golden, p, threshold_of};
 
 use gdf::kernel::cubecl::prelude::Client;
@@ -24,16 +24,10 @@ use gdf::solver::*;
 use gdf::target::Epsilon;
 use serde_json::Value;
 
-/// Device within f32 rounding of the host f32 run.
+/// Device within f32 rounding of the host f32 run: `|d − h| ≤ 2e-5 + 2e-5·|h|`.
 #[track_caller]
 fn close(id: &str, dev: &[f32], host: &[f32]) {
-    assert_eq!(dev.len(), host.len(), "{id}");
-    for (i, (&d, &h)) in dev.iter().zip(host).enumerate() {
-        assert!(
-            (d - h).abs() <= 2e-5 + 2e-5 * h.abs(),
-            "{id}: x[{i}] device {d}, host {h}"
-        );
-    }
+    assert_matches_host(id, dev, host, 2e-5);
 }
 
 fn solver_of(case: &Value) -> AnySolver {

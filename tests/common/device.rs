@@ -38,3 +38,16 @@ pub fn f32s(x: &[f64]) -> Vec<f32> {
 pub fn f64s(x: &[f32]) -> Vec<f64> {
     x.iter().map(|&v| v as f64).collect()
 }
+
+/// A device run's values against the host run's, in f32: `|d − h| ≤ tol + tol·|h|` for every
+/// value (each test crate passes its own `tol`).
+#[track_caller]
+pub fn assert_matches_host(what: &str, dev: &[f32], host: &[f32], tol: f32) {
+    assert_eq!(dev.len(), host.len(), "{what}: lengths");
+    for (i, (&d, &h)) in dev.iter().zip(host).enumerate() {
+        assert!(
+            (d - h).abs() <= tol + tol * h.abs(),
+            "{what}: x[{i}] device {d}, host {h}"
+        );
+    }
+}
