@@ -24,7 +24,10 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
 use gdf::framework::Gdf;
 use gdf::kernel::cubecl::future::block_on;
 use gdf::kernel::cubecl::prelude::*;
@@ -76,6 +79,29 @@ fn timed(iters: u64, every: u64, launch: &mut dyn FnMut(), sync: &dyn Fn()) -> D
     start.elapsed()
 }
 
+/// One benchmark: `launch` timed back to back (see [`timed`]), with the bytes it moves as
+/// criterion's throughput and printed before it runs.
+#[allow(clippy::too_many_arguments)]
+fn bench_launches(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    len: usize,
+    bytes: usize,
+    what: &str,
+    every: u64,
+    sync: &dyn Fn(),
+    launch: &mut dyn FnMut(),
+) {
+    g.throughput(Throughput::Bytes(bytes as u64));
+    eprintln!(
+        "kernels/{name}/{len}: {bytes} bytes moved ({:.1} MiB: {what})",
+        bytes as f64 / (1u64 << 20) as f64
+    );
+    g.bench_function(BenchmarkId::new(name, len), |bench| {
+        bench.iter_custom(|iters| timed(iters, every, &mut *launch, sync))
+    });
+}
+
 fn kernels(c: &mut Criterion) {
     let client = match std::panic::catch_unwind(|| gdf::kernel::cubecl::Device::default().client())
     {
@@ -113,14 +139,6 @@ fn kernels(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("kernels");
     g.sample_size(10);
-    // What each benchmark moves, printed before it runs (with the vector width the kernels
-    // took, once they have run).
-    let moves = |name: &str, len: usize, bytes: usize, what: &str| {
-        eprintln!(
-            "kernels/{name}/{len}: {bytes} bytes moved ({:.1} MiB: {what})",
-            bytes as f64 / (1u64 << 20) as f64
-        );
-    };
     eprintln!(
         "kernel bench: batch {b} × per {per} = {n} f32 values; a wait for the device every \
          {every} launches"
@@ -133,30 +151,27 @@ fn kernels(c: &mut Criterion) {
         let (src, dst) = (up(&values), client.empty(4 * len));
         let dim = CubeDim::new_1d(256);
         let count = gdf::kernel::cubecl::calculate_cube_count_elemwise(&client, len, dim);
-        g.throughput(Throughput::Bytes((8 * len) as u64));
-        moves(
+        bench_launches(
+            &mut g,
             "copy",
             len,
             8 * len,
             "reads and writes len f32, one value per access",
-        );
-        g.bench_function(BenchmarkId::new("copy", len), |bench| {
-            bench.iter_custom(|iters| {
-                let mut launch = || {
-                    // SAFETY: both buffers hold `len` f32 values and the kernel bounds-checks.
-                    unsafe {
-                        copy_kernel::launch_unchecked(
-                            &client,
-                            count.clone(),
-                            dim,
-                            BufferArg::from_raw_parts(src.clone(), len),
-                            BufferArg::from_raw_parts(dst.clone(), len),
-                        )
-                    };
+            every,
+            &sync,
+            &mut || {
+                // SAFETY: both buffers hold `len` f32 values and the kernel bounds-checks.
+                unsafe {
+                    copy_kernel::launch_unchecked(
+                        &client,
+                        count.clone(),
+                        dim,
+                        BufferArg::from_raw_parts(src.clone(), len),
+                        BufferArg::from_raw_parts(dst.clone(), len),
+                    )
                 };
-                timed(iters, every, &mut launch, &sync)
-            })
-        });
+            },
+        );
         // The same bytes with 16-byte vector accesses (`len` is a multiple of VEC here).
         let lines = len / VEC;
         let count = gdf::kernel::cubecl::calculate_cube_count_elemwise(&client, lines, dim);
@@ -179,15 +194,16 @@ fn kernels(c: &mut Criterion) {
         launch_vec(&probe);
         let copied = f32::from_bytes(&client.read_one(probe).unwrap()).to_vec();
         assert!(copied == values, "the vectorised copy is wrong");
-        moves(
+        bench_launches(
+            &mut g,
             "copy_vec4",
             len,
             8 * len,
             "the same, 16-byte vector accesses",
+            every,
+            &sync,
+            &mut || launch_vec(&dst),
         );
-        g.bench_function(BenchmarkId::new("copy_vec4", len), |bench| {
-            bench.iter_custom(|iters| timed(iters, every, &mut || launch_vec(&dst), &sync))
-        });
     }
 
     let io = DiffuseIo {
@@ -207,98 +223,91 @@ fn kernels(c: &mut Criterion) {
         ..Default::default()
     };
     // Reads x0, writes noised (ε drawn in-kernel, the target is ε itself).
-    g.throughput(Throughput::Bytes((8 * n) as u64));
     kf::diffuse::<f32, _, _, _, _, _, _>(&client, &gdf, &io, &set).unwrap();
     eprintln!(
         "diffuse: vector width {} (values per load and store)",
         gdf::kernel::last_vector_width()
     );
-    moves(
+    bench_launches(
+        &mut g,
         "diffuse_drawn_eps",
         n,
         8 * n,
         "reads x0, writes noised; ε drawn in the kernel",
+        every,
+        &sync,
+        &mut || {
+            kf::diffuse::<f32, _, _, _, _, _, _>(&client, &gdf, black_box(&io), &set).unwrap();
+        },
     );
-    g.bench_function(BenchmarkId::new("diffuse_drawn_eps", n), |bench| {
-        bench.iter_custom(|iters| {
-            let mut launch = || {
-                kf::diffuse::<f32, _, _, _, _, _, _>(&client, &gdf, black_box(&io), &set).unwrap();
-            };
-            timed(iters, every, &mut launch, &sync)
-        })
-    });
 
     // The same diffuse with ε read from a buffer: what the kernel costs without the noise.
     let io_given = DiffuseIo {
         eps: Some(up(&x0)),
         ..io.clone()
     };
-    g.throughput(Throughput::Bytes((12 * n) as u64));
-    moves(
+    bench_launches(
+        &mut g,
         "diffuse_given_eps",
         n,
         12 * n,
         "reads x0 and ε, writes noised",
+        every,
+        &sync,
+        &mut || {
+            kf::diffuse::<f32, _, _, _, _, _, _>(&client, &gdf, black_box(&io_given), &set)
+                .unwrap();
+        },
     );
-    g.bench_function(BenchmarkId::new("diffuse_given_eps", n), |bench| {
-        bench.iter_custom(|iters| {
-            let mut launch = || {
-                kf::diffuse::<f32, _, _, _, _, _, _>(&client, &gdf, black_box(&io_given), &set)
-                    .unwrap();
-            };
-            timed(iters, every, &mut launch, &sync)
-        })
-    });
 
     // The noise alone: a batch of counter normals written to memory.
     let normals = client.empty(4 * n);
-    g.throughput(Throughput::Bytes((4 * n) as u64));
-    moves("noise", n, 4 * n, "writes n counter normals");
-    g.bench_function(BenchmarkId::new("noise", n), |bench| {
-        bench.iter_custom(|iters| {
-            let mut launch = || {
-                kf::fill_batch_noise::<f32>(
-                    &client,
-                    black_box(&normals),
-                    b,
-                    per,
-                    7,
-                    gdf::noise::Purpose::Sampler,
-                    0,
-                    0,
-                );
-            };
-            timed(iters, every, &mut launch, &sync)
-        })
-    });
+    bench_launches(
+        &mut g,
+        "noise",
+        n,
+        4 * n,
+        "writes n counter normals",
+        every,
+        &sync,
+        &mut || {
+            kf::fill_batch_noise::<f32>(
+                &client,
+                black_box(&normals),
+                b,
+                per,
+                7,
+                gdf::noise::Purpose::Sampler,
+                0,
+                0,
+            );
+        },
+    );
 
     let (x0o, l) = (client.empty(4 * n), up(&vec![0.3f32; b]));
-    g.throughput(Throughput::Bytes((12 * n) as u64));
-    moves(
+    bench_launches(
+        &mut g,
         "undiffuse_x0",
         n,
         12 * n,
         "reads x and the prediction, writes x0",
+        every,
+        &sync,
+        &mut || {
+            kf::undiffuse::<f32, _, _, _, _, _, _>(
+                &client,
+                &gdf,
+                &io.x0,
+                &l,
+                &io.noised,
+                Some(&x0o),
+                None,
+                b,
+                per,
+            )
+            .unwrap();
+        },
     );
-    g.bench_function(BenchmarkId::new("undiffuse_x0", n), |bench| {
-        bench.iter_custom(|iters| {
-            let mut launch = || {
-                kf::undiffuse::<f32, _, _, _, _, _, _>(
-                    &client,
-                    &gdf,
-                    &io.x0,
-                    &l,
-                    &io.noised,
-                    Some(&x0o),
-                    None,
-                    b,
-                    per,
-                )
-                .unwrap();
-            };
-            timed(iters, every, &mut launch, &sync)
-        })
-    });
 
     let out: Vec<f32> = (0..2 * n).map(|i| ((i % 97) as f32 / 48.0) - 1.0).collect();
     for (name, rho, bytes) in [
@@ -327,11 +336,11 @@ fn kernels(c: &mut Criterion) {
             first_sample: 0,
         };
         // Reads [p_c; p_u] (twice with rescale) and x, writes x.
-        g.throughput(Throughput::Bytes(bytes as u64));
         ks::step::<f32, _, _, _, _, _, _, _>(&client, &gdf, &gdf::sampler::Ddpm, &sio, &sset)
             .unwrap();
         eprintln!("{name}: vector width {}", gdf::kernel::last_vector_width());
-        moves(
+        bench_launches(
+            &mut g,
             name,
             n,
             bytes,
@@ -340,22 +349,19 @@ fn kernels(c: &mut Criterion) {
             } else {
                 "reads [p_c; p_u] and x, writes x; noise drawn in the kernel"
             },
+            every,
+            &sync,
+            &mut || {
+                ks::step::<f32, _, _, _, _, _, _, _>(
+                    &client,
+                    &gdf,
+                    &gdf::sampler::Ddpm,
+                    black_box(&sio),
+                    &sset,
+                )
+                .unwrap();
+            },
         );
-        g.bench_function(BenchmarkId::new(name, n), |bench| {
-            bench.iter_custom(|iters| {
-                let mut launch = || {
-                    ks::step::<f32, _, _, _, _, _, _, _>(
-                        &client,
-                        &gdf,
-                        &gdf::sampler::Ddpm,
-                        black_box(&sio),
-                        &sset,
-                    )
-                    .unwrap();
-                };
-                timed(iters, every, &mut launch, &sync)
-            })
-        });
     }
     g.finish();
 }
