@@ -9,7 +9,7 @@ use cubecl::server::Handle;
 
 use super::component::*;
 use super::prim;
-use super::{launch_dims, upload_state, vector_width, vectors_per_unit, KernelError, Launches};
+use super::{launch_dims, units_per_sample, upload_state, vector_width, KernelError, Launches};
 use crate::error::{check_len, per_sample, GdfError};
 use crate::framework::Gdf;
 use crate::konst::Param;
@@ -422,7 +422,7 @@ where
         .chain(io.target.as_ref());
     let w = vector_width::<F>(client, per, &vectors.collect::<Vec<_>>());
     let nv = n / w;
-    let units = (per / w).div_ceil(vectors_per_unit(client, per / w, nv));
+    let units = units_per_sample(client, per / w, nv);
     let (count, dim) = launch_dims(client, units * batch);
     let sz = |len: usize| len.max(1);
     Launches::record();
@@ -588,7 +588,7 @@ pub fn fill_batch_noise<F: Float + CubeElement>(
 ) {
     let w = vector_width::<F>(client, per, &[out]);
     let nv = batch * per / w;
-    let units = (per / w).div_ceil(vectors_per_unit(client, per / w, nv));
+    let units = units_per_sample(client, per / w, nv);
     let (count, dim) = launch_dims(client, units * batch);
     Launches::record();
     // SAFETY: `out` holds `batch · per` values (`nv` vectors); the kernel guards its units

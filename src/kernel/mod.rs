@@ -127,7 +127,7 @@ pub(crate) fn launch_dims(client: &Client, units: usize) -> (CubeCount, CubeDim)
 }
 
 /// The most vectors one unit of a noise-drawing element-wise kernel handles (see
-/// [`vectors_per_unit`]).
+/// [`units_per_sample`]).
 pub(crate) const MAX_VECTORS_PER_UNIT: usize = 16;
 
 /// Units that keep a large GPU busy when the runtime does not say how many multiprocessors it
@@ -140,7 +140,7 @@ pub(crate) const BUSY_UNITS: usize = 8 * 128 * CUBE as usize;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Tuning {
     /// Vectors each unit of the noise-drawing launches (diffuse, the batch noise, the step
-    /// without rescale) handles; `0`: [`vectors_per_unit`]'s choice.
+    /// without rescale) handles; `0`: [`units_per_sample`]'s choice.
     pub vectors_per_unit: usize,
     /// Whether diffuse and the step load a vector's inputs before drawing its noise, so the
     /// loads are in flight while the noise is computed (the default loads them after).
@@ -172,21 +172,21 @@ pub(crate) fn tuning() -> Tuning {
     TUNING.with(|c| c.get())
 }
 
-/// How many vectors of one sample each unit of a noise-drawing element-wise kernel handles,
-/// striding by the sample's unit count, when `total` vectors of `per_sample` each are drawn:
-/// as many as leave the device busy (eight cubes per multiprocessor, or per CPU core;
-/// [`BUSY_UNITS`] where the runtime reports neither, as wgpu does), at most
-/// [`MAX_VECTORS_PER_UNIT`] and never more than a sample holds. A unit computes its sample's
-/// coefficients (the schedule, the scaler) once for all its vectors, so on a large batch
-/// that per-sample arithmetic no longer rivals the noise itself.
-pub(crate) fn vectors_per_unit(client: &Client, per_sample: usize, total: usize) -> usize {
+/// How many units share each sample of a noise-drawing element-wise kernel, each striding
+/// over the sample's vectors by that count, when `total` vectors of `per_sample` each are
+/// drawn: so that each unit handles as many vectors as leave the device busy (eight cubes per
+/// multiprocessor, or per CPU core; [`BUSY_UNITS`] where the runtime reports neither, as wgpu
+/// does), at most [`MAX_VECTORS_PER_UNIT`] and never more than a sample holds. A unit
+/// computes its sample's coefficients (the schedule, the scaler) once for all its vectors, so
+/// on a large batch that per-sample arithmetic no longer rivals the noise itself.
+pub(crate) fn units_per_sample(client: &Client, per_sample: usize, total: usize) -> usize {
     let forced = tuning().vectors_per_unit;
     let r = if forced > 0 {
         forced
     } else {
         (total / busy_units(client)).clamp(1, MAX_VECTORS_PER_UNIT)
     };
-    r.min(per_sample.max(1))
+    per_sample.div_ceil(r.min(per_sample.max(1)))
 }
 
 /// Units that keep the device busy: eight cubes of [`CUBE`] units per multiprocessor (or per

@@ -16,7 +16,7 @@ use super::component::*;
 use super::framework::{fill_batch_noise, framework_state, section};
 use super::prim;
 use super::{
-    busy_units, upload, upload_state, vector_width, vectors_per_unit, KernelError, Launches, CUBE,
+    busy_units, units_per_sample, upload, upload_state, vector_width, KernelError, Launches, CUBE,
 };
 use crate::error::{check_finite, per_sample, GdfError};
 use crate::framework::Gdf;
@@ -325,7 +325,7 @@ fn step_elem<F: Float, T: CubeTarget, Smp: CubeSampler>(
 /// `k = c·CUBE + u + r·cubes·CUBE` (`r = 0, 1, …`) of `W` values of sample `b` (`W` dividing
 /// `per`); with `W = 4` vector `k` is Philox block `k`, whose four normals are its four lanes
 /// (the host's block-major layout). Without rescale there are enough cubes for
-/// [`vectors_per_unit`] vectors per unit; with rescale every cube first merges the partials,
+/// [`units_per_sample`] units per sample; with rescale every cube first merges the partials,
 /// so fewer cubes, each striding over several vectors, cover a sample.
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
@@ -546,15 +546,16 @@ fn chunks_per_sample(batch: usize, per: usize, rescale: Rescale) -> usize {
     need.min(cap)
 }
 
-/// Cubes per sample of the fused step over `vectors` vectors per sample. Without rescale each
-/// unit handles [`vectors_per_unit`] vectors (one unless the batch is large enough to keep
-/// the device busy with fewer units), so its sample's coefficients are computed once for
+/// Cubes per sample of the fused step over `vectors` vectors per sample. Without rescale a
+/// sample has [`units_per_sample`] units (one per vector unless the batch is large enough to
+/// keep the device busy with fewer), so a unit computes its sample's coefficients once for
 /// several vectors. With rescale each cube first merges the reduction's partials: then as few
 /// cubes as keep the device busy ([`busy_units`]), each unit striding over several vectors.
 fn step_cubes(client: &Client, batch: usize, vectors: usize, rescale: bool) -> u32 {
     if !rescale {
-        let r = vectors_per_unit(client, vectors, batch * vectors);
-        return vectors.div_ceil(r).div_ceil(CUBE as usize).max(1) as u32;
+        return units_per_sample(client, vectors, batch * vectors)
+            .div_ceil(CUBE as usize)
+            .max(1) as u32;
     }
     let need = vectors.div_ceil(CUBE as usize).max(1);
     let busy = busy_units(client) / CUBE as usize;
