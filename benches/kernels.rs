@@ -1,6 +1,6 @@
 //! Kernel throughput (feature `wgpu`): diffuse with in-kernel noise (and, to tell the noise's
 //! cost, with ε given, and the noise alone), undiffuse, and the guided sampling step with and
-//! without rescale, beside a plain copy of the same bytes with scalar and with 16-byte vector
+//! without rescale (and the rescale's reduction pass alone), beside a plain copy of the same bytes with scalar and with 16-byte vector
 //! accesses. Each benchmark launches its kernel back to back,
 //! as a sampling loop does, and waits for the device after every [`LAUNCHES`] launches and at
 //! the end of each timed run, so the time per launch is the kernel's own, not the host's
@@ -17,9 +17,10 @@
 //! elements, 256 MiB per buffer) to measure a real GPU's bandwidth rather than its launch
 //! latency. For tuning the library's launch choices: `GDF_KERNEL_BENCH_VPU=<r>` makes each
 //! unit of the noise-drawing kernels (diffuse, the noise, the step without rescale) handle `r`
-//! vectors, `GDF_KERNEL_BENCH_LOAD_FIRST=1` makes diffuse and the step load a vector's
-//! inputs before drawing its noise, and `GDF_KERNEL_BENCH_TWO_AT_ONCE=1` makes the rescale
-//! reduction load two vectors per loop turn.
+//! vectors (the rescaled step's units too), `GDF_KERNEL_BENCH_LOADS=before` makes diffuse and
+//! the step load a vector's inputs before drawing its noise and `=ahead` one vector ahead
+//! (a unit's next vector loaded before this one's noise), and `GDF_KERNEL_BENCH_REDUCE=<2|4>`
+//! makes the rescale reduction load that many vectors per loop turn.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -127,8 +128,15 @@ fn kernels(c: &mut Criterion) {
             .ok()
             .and_then(|v| v.parse::<usize>().ok())
             .unwrap_or(0),
-        load_first: std::env::var("GDF_KERNEL_BENCH_LOAD_FIRST").is_ok_and(|v| v == "1"),
-        two_at_once: std::env::var("GDF_KERNEL_BENCH_TWO_AT_ONCE").is_ok_and(|v| v == "1"),
+        loads: match std::env::var("GDF_KERNEL_BENCH_LOADS").as_deref() {
+            Ok("before") => gdf::kernel::Loads::BeforeNoise,
+            Ok("ahead") => gdf::kernel::Loads::OneAhead,
+            _ => gdf::kernel::Loads::AfterNoise,
+        },
+        reduce_vectors: std::env::var("GDF_KERNEL_BENCH_REDUCE")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(1),
     });
     let b = 16usize;
     let n = b * per;
@@ -363,6 +371,34 @@ fn kernels(c: &mut Criterion) {
             },
         );
     }
+
+    // The rescaled step's first pass alone, to split its time between the passes.
+    let model_out = up(&out);
+    let partials = client.empty(4 * ks::partials_len(b, per, Rescale::Batch));
+    let w = ks::rescale_reduce::<f32>(&client, &model_out, &partials, b, per, Rescale::Batch, 3.0)
+        .unwrap();
+    eprintln!("rescale_reduce: vector width {w}");
+    bench_launches(
+        &mut g,
+        "rescale_reduce",
+        n,
+        8 * n,
+        "reads [p_c; p_u], writes the partial moments",
+        every,
+        &sync,
+        &mut || {
+            ks::rescale_reduce::<f32>(
+                &client,
+                black_box(&model_out),
+                &partials,
+                b,
+                per,
+                Rescale::Batch,
+                3.0,
+            )
+            .unwrap();
+        },
+    );
     g.finish();
 }
 

@@ -7,7 +7,7 @@
 
 use gdf::kernel::cubecl::prelude::Client;
 use gdf::kernel::eval;
-use gdf::kernel::Tuning;
+use gdf::kernel::{Loads, Tuning};
 use gdf::noise::{self, Purpose};
 
 #[test]
@@ -1598,18 +1598,25 @@ fn with_units<R>(t: Tuning, f: impl FnOnce() -> R) -> R {
 
 /// The launch choices the width tests run at: the defaults (one vector per unit on these
 /// shapes, inputs loaded after the noise), and three vectors per unit (which divides none of
-/// the shapes' vector counts, so units stride unevenly and the last ones fall short) with
-/// the inputs loaded before the noise and the rescale reduction taking two vectors at once.
-const UNITS: [Tuning; 2] = [
+/// the shapes' vector counts, so units stride unevenly and the last ones fall short; the
+/// rescaled step's cubes then follow that count too) with the inputs loaded before the noise
+/// and the rescale reduction taking two vectors at once, or loaded one vector ahead and the
+/// reduction taking four.
+const UNITS: [Tuning; 3] = [
     Tuning {
         vectors_per_unit: 0,
-        load_first: false,
-        two_at_once: false,
+        loads: Loads::AfterNoise,
+        reduce_vectors: 1,
     },
     Tuning {
         vectors_per_unit: 3,
-        load_first: true,
-        two_at_once: true,
+        loads: Loads::BeforeNoise,
+        reduce_vectors: 2,
+    },
+    Tuning {
+        vectors_per_unit: 3,
+        loads: Loads::OneAhead,
+        reduce_vectors: 4,
     },
 ];
 
@@ -1682,6 +1689,20 @@ fn diffuse_undiffuse_and_step_at_both_widths_match_the_host() {
             ..Default::default()
         };
         let h = g.diffuse(&x0, b, &args).unwrap();
+        // ε given instead of drawn (the offsets still drawn), for the loads of ε.
+        let z: Vec<f32> = (0..n)
+            .map(|i| ((i * 29 % 97) as f32 / 48.0) - 1.0)
+            .collect();
+        let hz = g
+            .diffuse(
+                &x0,
+                b,
+                &DiffuseArgs {
+                    eps: Some(&z),
+                    ..args
+                },
+            )
+            .unwrap();
         let pred: Vec<f32> = (0..n)
             .map(|i| ((i * 11 % 23) as f32 / 11.0) - 1.0)
             .collect();
@@ -1759,6 +1780,23 @@ fn diffuse_undiffuse_and_step_at_both_widths_match_the_host() {
                 &format!("{what} noised from logSNR"),
                 &down(&c, &io2.noised),
                 &f64s(&h.noised),
+                1e-5,
+                2e-6,
+            );
+            let io3 = DiffuseIo {
+                eps: Some(up(&c, &z)),
+                ..io.clone()
+            };
+            with_units(r, || {
+                with_width(cap, || {
+                    kf::diffuse::<f32, _, _, _, _, _, _>(&c, &g, &io3, &set)
+                })
+            })
+            .unwrap();
+            assert_close(
+                &format!("{what} noised, ε given"),
+                &down(&c, &io3.noised),
+                &f64s(&hz.noised),
                 1e-5,
                 2e-6,
             );
@@ -1900,7 +1938,9 @@ fn check_step_at_width(
 /// The rescaled step on shapes where its cubes stride: with rescale a sample is covered by at
 /// most 1024 / batch cubes of 256 units (the runtime reports no multiprocessor count on
 /// wgpu), so at 16 samples of 70 000 values some units take two vectors (four values each),
-/// and at 69 998 values (one value per vector) each unit takes four or five.
+/// and at 69 998 values (one value per vector) each unit takes four or five; under `UNITS`'
+/// forced three vectors per unit, three. The reduction's units take about two vectors at
+/// 70 000 values and about eight at 69 998, so its two- and four-at-once loops both run.
 #[test]
 fn rescaled_step_with_striding_units_matches_the_host() {
     let Some(c) = client() else { return };
@@ -1993,4 +2033,86 @@ fn views_at_an_offset_take_vectors() {
         1e-5,
         2e-6,
     );
+}
+
+/// The rescale reduction on its own (the kernel bench's `rescale_reduce`): its partial
+/// `(count, mean, m2)` summaries, merged on the host in f64, give the mean and the sum of
+/// squared deviations of `p_c` and of the guided `p_u + g·(p_c − p_u)` over the whole batch,
+/// computed directly; at every loads-per-turn count. Buffers too short are typed errors.
+#[test]
+fn the_rescale_reduction_alone_sums_the_batch_moments() {
+    let Some(c) = client() else { return };
+    // 64 cubes of 256 units per sample (1024 partials over 16 samples), about eight vectors
+    // each: the two- and four-at-once loops both run, and the plain loop takes the rest.
+    let (b, per, g) = (16usize, 524_284usize, 3.0f64);
+    let n = b * per;
+    let out: Vec<f32> = (0..2 * n)
+        .map(|i| noise::normal(4, Purpose::Init, 0, 0, i as u64) + if i < n { 0.5 } else { 0.0 })
+        .collect();
+    let guided: Vec<f64> = (0..n)
+        .map(|i| out[n + i] as f64 + g * (out[i] as f64 - out[n + i] as f64))
+        .collect();
+    let moments = |v: &[f64]| {
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        (mean, v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>())
+    };
+    let (mc, m2c) = moments(&out[..n].iter().map(|&x| x as f64).collect::<Vec<_>>());
+    let (mp, m2p) = moments(&guided);
+    let model_out = up(&c, &out);
+    let plen = ks::partials_len(b, per, Rescale::Batch);
+    for reduce in [1usize, 2, 4] {
+        let partials = c.empty(4 * plen);
+        let t = Tuning {
+            reduce_vectors: reduce,
+            ..Tuning::default()
+        };
+        let w = with_units(t, || {
+            ks::rescale_reduce::<f32>(&c, &model_out, &partials, b, per, Rescale::Batch, g)
+        })
+        .unwrap();
+        assert_eq!(w, 4, "per {per} takes 4-wide vectors");
+        let p = down(&c, &partials);
+        // Chan's merge, in f64.
+        let (mut cnt, mut a, mut a2, mut q, mut q2) = (0.0f64, 0.0, 0.0, 0.0, 0.0);
+        for s in p.chunks(5) {
+            let (nb, mcb, m2cb, mpb, m2pb) = (
+                s[0] as f64,
+                s[1] as f64,
+                s[2] as f64,
+                s[3] as f64,
+                s[4] as f64,
+            );
+            let tot = cnt + nb;
+            if tot == 0.0 {
+                continue;
+            }
+            let (dc, dp) = (mcb - a, mpb - q);
+            a += dc * nb / tot;
+            q += dp * nb / tot;
+            a2 += m2cb + dc * dc * cnt * nb / tot;
+            q2 += m2pb + dp * dp * cnt * nb / tot;
+            cnt = tot;
+        }
+        assert_eq!(cnt, n as f64, "reduce {reduce}: count");
+        for (what, got, want, tol) in [
+            ("mean of p_c", a, mc, 1e-5),
+            ("m2 of p_c", a2, m2c, 1e-4 * m2c),
+            ("mean of the guided prediction", q, mp, 1e-4),
+            ("m2 of the guided prediction", q2, m2p, 1e-4 * m2p),
+        ] {
+            assert!(
+                (got - want).abs() <= tol,
+                "reduce {reduce}: {what}: device {got} direct {want}"
+            );
+        }
+    }
+    let short = c.empty(4 * (plen - 1));
+    let err = ks::rescale_reduce::<f32>(&c, &model_out, &short, b, per, Rescale::Batch, g)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("partials"), "{err}");
+    let err = ks::rescale_reduce::<f32>(&c, &short, &short, b, per, Rescale::Batch, g)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("model output"), "{err}");
 }

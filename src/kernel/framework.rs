@@ -9,7 +9,9 @@ use cubecl::server::Handle;
 
 use super::component::*;
 use super::prim;
-use super::{launch_dims, units_per_sample, upload_state, vector_width, KernelError, Launches};
+use super::{
+    launch_dims, units_per_sample, upload_state, vector_width, KernelError, Launches, Loads,
+};
 use crate::error::{check_len, per_sample, GdfError};
 use crate::framework::Gdf;
 use crate::konst::Param;
@@ -129,8 +131,8 @@ pub struct DiffuseFlags {
     pub eps_out: bool,
     /// Write the target.
     pub target_out: bool,
-    /// Load a vector's inputs before drawing its noise ([`super::Tuning::load_first`]).
-    pub load_first: bool,
+    /// Where a vector's inputs are loaded ([`super::Tuning::loads`]).
+    pub loads: Loads,
 }
 
 /// Unit `g` handles sample `b = g / units` (`units` units per sample, `args.units`) and in it
@@ -140,7 +142,8 @@ pub struct DiffuseFlags {
 /// vector; with `W = 1` one element, which takes its output of its block. The sample's λ and
 /// `(a, b)` are computed once per unit, for all its vectors.
 #[cube(launch_unchecked)]
-#[allow(clippy::too_many_arguments)]
+// A comptime branch cannot be joined with a run-time condition in one `if`.
+#[allow(clippy::too_many_arguments, clippy::collapsible_if)]
 fn diffuse_kernel<
     F: Float,
     W: Size,
@@ -183,12 +186,36 @@ fn diffuse_kernel<
                 section::<F>(state, 3usize),
             );
         }
+        // With `Loads::OneAhead` the unit's next vector is loaded before this one's noise.
+        let mut x_next = Vector::<F, W>::empty();
+        let mut e_next = Vector::<F, W>::empty();
+        if comptime!(flags.loads == Loads::OneAhead) {
+            if v < pv {
+                let i = (b * pv + v) as usize;
+                x_next = x0[i];
+                if comptime!(flags.eps_given) {
+                    e_next = eps_in[i];
+                }
+            }
+        }
         while v < pv {
             let j0 = v * u32::cast_from(w);
             let i = (b * pv + v) as usize;
             let mut xv = Vector::<F, W>::empty();
             let mut ev = Vector::<F, W>::empty();
-            if comptime!(flags.load_first) {
+            if comptime!(flags.loads == Loads::OneAhead) {
+                xv = x_next;
+                ev = e_next;
+                let later = v + args.units;
+                if later < pv {
+                    let i2 = (b * pv + later) as usize;
+                    x_next = x0[i2];
+                    if comptime!(flags.eps_given) {
+                        e_next = eps_in[i2];
+                    }
+                }
+            }
+            if comptime!(flags.loads == Loads::BeforeNoise) {
                 xv = x0[i];
                 if comptime!(flags.eps_given) {
                     ev = eps_in[i];
@@ -203,7 +230,7 @@ fn diffuse_kernel<
                 0u32,
                 j0 / 4u32,
             );
-            if comptime!(!flags.load_first) {
+            if comptime!(flags.loads == Loads::AfterNoise) {
                 xv = x0[i];
                 if comptime!(flags.eps_given) {
                     ev = eps_in[i];
@@ -409,7 +436,7 @@ where
         },
         eps_out: io.eps_out.is_some(),
         target_out: io.target.is_some() && !gdf.target.is_epsilon(),
-        load_first: super::tuning().load_first,
+        loads: super::tuning().loads,
     };
     let st = framework_state(gdf)?;
     let state = upload_state::<F>(client, &st);

@@ -134,28 +134,43 @@ pub(crate) const MAX_VECTORS_PER_UNIT: usize = 16;
 /// has (eight cubes of 256 units on each of 128).
 pub(crate) const BUSY_UNITS: usize = 8 * 128 * CUBE as usize;
 
+/// Where diffuse and the fused step load a vector's inputs, relative to drawing its noise
+/// (hidden, with [`Tuning`]).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Loads {
+    /// After the noise (the default).
+    #[default]
+    AfterNoise,
+    /// Before the noise, so the loads are in flight while the noise is computed.
+    BeforeNoise,
+    /// One vector ahead: a unit loads its next vector's inputs before drawing this vector's
+    /// noise (software pipelining across the vectors a unit strides over).
+    OneAhead,
+}
+
 /// Launch choices a test or a tuning bench may force on the current thread (hidden: the
 /// defaults are what the README's GPU figures measure).
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Tuning {
-    /// Vectors each unit of the noise-drawing launches (diffuse, the batch noise, the step
-    /// without rescale) handles; `0`: [`units_per_sample`]'s choice.
+    /// Vectors each unit of the noise-drawing launches (diffuse, the batch noise, the fused
+    /// step) handles; `0`: [`units_per_sample`]'s choice (and, for the rescaled step, as few
+    /// cubes as keep the device busy).
     pub vectors_per_unit: usize,
-    /// Whether diffuse and the step load a vector's inputs before drawing its noise, so the
-    /// loads are in flight while the noise is computed (the default loads them after).
-    pub load_first: bool,
-    /// Whether the rescale reduction loads two vectors per loop turn (the same sums in the
-    /// same order; more loads in flight).
-    pub two_at_once: bool,
+    /// Where diffuse and the step load a vector's inputs.
+    pub loads: Loads,
+    /// Vectors the rescale reduction loads per loop turn: 1 (also for `0`), 2 or 4 (the same
+    /// sums in the same order; more loads in flight).
+    pub reduce_vectors: usize,
 }
 
 std::thread_local! {
     static TUNING: Cell<Tuning> = const {
         Cell::new(Tuning {
             vectors_per_unit: 0,
-            load_first: false,
-            two_at_once: false,
+            loads: Loads::AfterNoise,
+            reduce_vectors: 0,
         })
     };
 }

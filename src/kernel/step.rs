@@ -16,7 +16,8 @@ use super::component::*;
 use super::framework::{fill_batch_noise, framework_state, section};
 use super::prim;
 use super::{
-    busy_units, units_per_sample, upload, upload_state, vector_width, KernelError, Launches, CUBE,
+    busy_units, units_per_sample, upload, upload_state, vector_width, KernelError, Launches, Loads,
+    CUBE,
 };
 use crate::error::{check_finite, per_sample, GdfError};
 use crate::framework::Gdf;
@@ -161,7 +162,8 @@ fn deviation_sums<F: Float, W: Size>(
 ///
 /// A unit sums its elements' deviations from its first element (plain sums: no division in
 /// the loop, so loads of successive vectors overlap), then turns them into a
-/// `(count, mean, m2)` summary for Chan's merge.
+/// `(count, mean, m2)` summary for Chan's merge. It loads `at_once` vectors (1, 2 or 4) per
+/// loop turn ([`super::Tuning::reduce_vectors`]).
 #[cube(launch_unchecked)]
 fn rescale_reduce_kernel<F: Float, W: Size>(
     out: &[Vector<F, W>],
@@ -169,7 +171,7 @@ fn rescale_reduce_kernel<F: Float, W: Size>(
     nv: u32,
     per: u32,
     g: f32,
-    #[comptime] two_at_once: bool,
+    #[comptime] at_once: u32,
 ) {
     let w = W::value();
     let pv = per / u32::cast_from(w);
@@ -194,24 +196,41 @@ fn rescale_reduce_kernel<F: Float, W: Size>(
     let mut s2c = 0.0f32;
     let mut sp = 0.0f32;
     let mut s2p = 0.0f32;
-    if comptime!(two_at_once) {
-        // The loads of two vectors (four with the unconditional half) issued together; the
-        // sums take them in the same order as the loop below (the same arithmetic).
-        while j + stride < pv {
+    if comptime!(at_once >= 2) {
+        // The loads of `at_once` vectors (twice that with the unconditional half) issued
+        // together; the sums take them in the same order as the loop below (the same
+        // arithmetic).
+        let span = stride * comptime!(at_once);
+        while j + span - stride < pv {
             let i = (b * pv + j) as usize;
-            let i2 = i + stride as usize;
+            let s1 = stride as usize;
             let vc = out[i];
             let vu = out[nv as usize + i];
-            let vc2 = out[i2];
-            let vu2 = out[nv as usize + i2];
-            let (a0, a1, a2, a3) = deviation_sums::<F, W>(vc, vu, g, kc, kp, (sc, s2c, sp, s2p));
-            let (a0, a1, a2, a3) = deviation_sums::<F, W>(vc2, vu2, g, kc, kp, (a0, a1, a2, a3));
+            let vc2 = out[i + s1];
+            let vu2 = out[nv as usize + i + s1];
+            let mut vc3 = vc;
+            let mut vu3 = vu;
+            let mut vc4 = vc;
+            let mut vu4 = vu;
+            if comptime!(at_once == 4) {
+                vc3 = out[i + 2 * s1];
+                vu3 = out[nv as usize + i + 2 * s1];
+                vc4 = out[i + 3 * s1];
+                vu4 = out[nv as usize + i + 3 * s1];
+            }
+            let mut acc = deviation_sums::<F, W>(vc, vu, g, kc, kp, (sc, s2c, sp, s2p));
+            acc = deviation_sums::<F, W>(vc2, vu2, g, kc, kp, acc);
+            if comptime!(at_once == 4) {
+                acc = deviation_sums::<F, W>(vc3, vu3, g, kc, kp, acc);
+                acc = deviation_sums::<F, W>(vc4, vu4, g, kc, kp, acc);
+            }
+            let (a0, a1, a2, a3) = acc;
             sc = a0;
             s2c = a1;
             sp = a2;
             s2p = a3;
-            cnt += f32::cast_from(2 * w);
-            j += 2 * stride;
+            cnt += f32::cast_from(comptime!(at_once as usize) * w);
+            j += span;
         }
     }
     while j < pv {
@@ -285,8 +304,8 @@ pub struct StepFlags {
     pub want_pred: bool,
     /// Also write the new `x` twice into the doubled model input `[x; x]`.
     pub want_xx: bool,
-    /// Load a vector's inputs before drawing its noise ([`super::Tuning::load_first`]).
-    pub load_first: bool,
+    /// Where a vector's inputs are loaded ([`super::Tuning::loads`]).
+    pub loads: Loads,
 }
 
 /// One element of the fused step: from the model output (`pc`, and `pu` when guided), `x`
@@ -328,7 +347,8 @@ fn step_elem<F: Float, T: CubeTarget, Smp: CubeSampler>(
 /// [`units_per_sample`] units per sample; with rescale every cube first merges the partials,
 /// so fewer cubes, each striding over several vectors, cover a sample.
 #[cube(launch_unchecked)]
-#[allow(clippy::too_many_arguments)]
+// A comptime branch cannot be joined with a run-time condition in one `if`.
+#[allow(clippy::too_many_arguments, clippy::collapsible_if)]
 fn step_kernel<F: Float, W: Size, Sc: CubeScaler, T: CubeTarget, Smp: CubeSampler>(
     out: &[Vector<F, W>],
     x: &mut [Vector<F, W>],
@@ -385,6 +405,19 @@ fn step_kernel<F: Float, W: Size, Sc: CubeScaler, T: CubeTarget, Smp: CubeSample
     let (ap, bp) = Sc::ab::<F>(F::cast_from(args.l_prev), section::<F>(state, 1usize));
     let c = Smp::coefficients::<F>(a, bb, ap, bp);
     let mut k = CUBE_POS_X * CUBE_DIM_X + UNIT_POS_X;
+    let stride = CUBE_COUNT_X * CUBE_DIM_X;
+    // With `Loads::OneAhead` the unit's next vector is loaded before this one's noise.
+    let mut next = (
+        Vector::<F, W>::empty(),
+        Vector::<F, W>::empty(),
+        Vector::<F, W>::empty(),
+        Vector::<F, W>::empty(),
+    );
+    if comptime!(flags.loads == Loads::OneAhead) {
+        if k < pv {
+            next = load_step_inputs::<F, W>(out, x, noise_in, (b * pv + k) as usize, nv, flags);
+        }
+    }
     while k < pv {
         let j0 = k * u32::cast_from(w);
         let i = (b * pv + k) as usize;
@@ -392,7 +425,25 @@ fn step_kernel<F: Float, W: Size, Sc: CubeScaler, T: CubeTarget, Smp: CubeSample
         let mut vu = Vector::<F, W>::empty();
         let mut vx = Vector::<F, W>::empty();
         let mut vn = Vector::<F, W>::empty();
-        if comptime!(flags.load_first) {
+        if comptime!(flags.loads == Loads::OneAhead) {
+            let (c0, c1, c2, c3) = next;
+            vc = c0;
+            vu = c1;
+            vx = c2;
+            vn = c3;
+            let later = k + stride;
+            if later < pv {
+                next = load_step_inputs::<F, W>(
+                    out,
+                    x,
+                    noise_in,
+                    (b * pv + later) as usize,
+                    nv,
+                    flags,
+                );
+            }
+        }
+        if comptime!(flags.loads == Loads::BeforeNoise) {
             let (c0, c1, c2, c3) = load_step_inputs::<F, W>(out, x, noise_in, i, nv, flags);
             vc = c0;
             vu = c1;
@@ -408,7 +459,7 @@ fn step_kernel<F: Float, W: Size, Sc: CubeScaler, T: CubeTarget, Smp: CubeSample
             args.step,
             j0 / 4u32,
         );
-        if comptime!(!flags.load_first) {
+        if comptime!(flags.loads == Loads::AfterNoise) {
             let (c0, c1, c2, c3) = load_step_inputs::<F, W>(out, x, noise_in, i, nv, flags);
             vc = c0;
             vu = c1;
@@ -451,7 +502,7 @@ fn step_kernel<F: Float, W: Size, Sc: CubeScaler, T: CubeTarget, Smp: CubeSample
             xx_out[i] = xn;
             xx_out[nv + i] = xn;
         }
-        k += CUBE_COUNT_X * CUBE_DIM_X;
+        k += stride;
     }
 }
 
@@ -537,6 +588,16 @@ pub struct StepSettings {
     pub first_sample: u32,
 }
 
+/// The rescale reduction's vectors per loop turn for [`super::Tuning::reduce_vectors`]: 1, 2
+/// or 4 (other counts round down to one of these).
+fn reduce_at_once(vectors: usize) -> u32 {
+    match vectors {
+        0..=1 => 1,
+        2..=3 => 2,
+        _ => 4,
+    }
+}
+
 fn chunks_per_sample(batch: usize, per: usize, rescale: Rescale) -> usize {
     let need = per.div_ceil(CUBE as usize * 8).max(1);
     let cap = match rescale {
@@ -550,9 +611,10 @@ fn chunks_per_sample(batch: usize, per: usize, rescale: Rescale) -> usize {
 /// sample has [`units_per_sample`] units (one per vector unless the batch is large enough to
 /// keep the device busy with fewer), so a unit computes its sample's coefficients once for
 /// several vectors. With rescale each cube first merges the reduction's partials: then as few
-/// cubes as keep the device busy ([`busy_units`]), each unit striding over several vectors.
+/// cubes as keep the device busy ([`busy_units`]), each unit striding over several vectors,
+/// unless [`super::Tuning::vectors_per_unit`] forces a count.
 fn step_cubes(client: &Client, batch: usize, vectors: usize, rescale: bool) -> u32 {
-    if !rescale {
+    if !rescale || super::tuning().vectors_per_unit > 0 {
         return units_per_sample(client, vectors, batch * vectors)
             .div_ceil(CUBE as usize)
             .max(1) as u32;
@@ -649,24 +711,8 @@ where
     let w = vector_width::<F>(client, per, &vectors.collect::<Vec<_>>());
     let nv = n / w;
     if rescale {
-        Launches::record();
         launches += 1;
-        // SAFETY: the model output holds `2n` values (`2·nv` vectors), the partials `plen`;
-        // the kernel guards its indices.
-        unsafe {
-            rescale_reduce_kernel::launch_unchecked::<F>(
-                client,
-                CubeCount::Static(chunks as u32, batch as u32, 1),
-                CubeDim::new_1d(CUBE),
-                w,
-                BufferArg::from_raw_parts(io.model_out.clone(), 2 * nv),
-                BufferArg::from_raw_parts(partials.clone(), plen),
-                nv as u32,
-                per as u32,
-                g,
-                super::tuning().two_at_once,
-            )
-        };
+        launch_reduce::<F>(client, &io.model_out, &partials, batch, per, w, chunks, g);
     }
     let flags = StepFlags {
         guided,
@@ -679,7 +725,7 @@ where
         want_x0: io.x0.is_some(),
         want_pred: io.pred.is_some(),
         want_xx: io.xx.is_some(),
-        load_first: super::tuning().load_first,
+        loads: super::tuning().loads,
     };
     let or_d = |h: &Option<Handle>, len: usize| {
         let h = h.clone().unwrap_or_else(|| d.clone());
@@ -722,6 +768,79 @@ where
         )
     };
     Ok(launches)
+}
+
+/// Launches pass 1 of a rescaled step: `chunks` partials per sample of the model output
+/// `[p_c; p_u]` (`2·batch·per` values, vectors of `w`) into `partials`.
+#[allow(clippy::too_many_arguments)]
+fn launch_reduce<F: Float + CubeElement>(
+    client: &Client,
+    model_out: &Handle,
+    partials: &Handle,
+    batch: usize,
+    per: usize,
+    w: usize,
+    chunks: usize,
+    g: f32,
+) {
+    let nv = batch * per / w;
+    Launches::record();
+    // SAFETY: the model output holds `2·batch·per` values (`2·nv` vectors), the partials
+    // `5·batch·chunks` (the callers check both); the kernel guards its indices.
+    unsafe {
+        rescale_reduce_kernel::launch_unchecked::<F>(
+            client,
+            CubeCount::Static(chunks as u32, batch as u32, 1),
+            CubeDim::new_1d(CUBE),
+            w,
+            BufferArg::from_raw_parts(model_out.clone(), 2 * nv),
+            BufferArg::from_raw_parts(partials.clone(), 5 * batch * chunks),
+            nv as u32,
+            per as u32,
+            g,
+            reduce_at_once(super::tuning().reduce_vectors),
+        )
+    };
+}
+
+/// Pass 1 of a rescaled guided step alone, for the kernel bench (what the reduction over
+/// `[p_c; p_u]` costs by itself): the partial moments of the `2·batch·per` model outputs
+/// into `partials` ([`partials_len`] `f32`s) at guidance scale `g`. Returns the vector width
+/// it took. Errors: `batch` or `per` zero, a non-finite `g`, buffers too short.
+#[doc(hidden)]
+pub fn rescale_reduce<F: Float + CubeElement>(
+    client: &Client,
+    model_out: &Handle,
+    partials: &Handle,
+    batch: usize,
+    per: usize,
+    rescale: Rescale,
+    g: f64,
+) -> Result<usize, KernelError> {
+    let n = per_sample("model output", batch * per, batch)? * batch;
+    check_finite("cfg", &[g])?;
+    let plen = partials_len(batch, per, rescale);
+    for (what, h, need) in [
+        (
+            "model output (bytes)",
+            model_out,
+            2 * n * core::mem::size_of::<F>(),
+        ),
+        ("partials (bytes)", partials, 4 * plen),
+    ] {
+        if (h.size_in_used() as usize) < need {
+            return Err(GdfError::LengthMismatch {
+                what,
+                expected: need,
+                got: h.size_in_used() as usize,
+            }
+            .into());
+        }
+    }
+    let w = vector_width::<F>(client, per, &[model_out]);
+    let chunks = chunks_per_sample(batch, per, rescale);
+    launch_reduce::<F>(client, model_out, partials, batch, per, w, chunks, g as f32);
+    Ok(w)
 }
 
 /// Copies `x` (`n` values) into both halves of `xx` (one launch).
