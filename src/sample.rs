@@ -822,17 +822,27 @@ where
             } else {
                 F::zero()
             };
+            // Noise drawn here goes through a stack buffer, 256 values at a time; noise given
+            // (drawn ahead, or recorded) is read where it lies, the job in one block.
             let mut z = [F::zero(); 256];
             let mut k = start;
             while k < end {
-                let len = (end - k).min(256);
-                let zs = &mut z[..len];
-                if uses_noise {
-                    match zj {
-                        Some(zj) => zs.copy_from_slice(&zj[k - start..k - start + len]),
-                        None => fill(s, k, zs),
+                let given = zj.filter(|_| uses_noise);
+                let len = if given.is_some() {
+                    end - k
+                } else {
+                    (end - k).min(256)
+                };
+                let zs: &[F] = match given {
+                    Some(zj) => &zj[k - start..k - start + len],
+                    None => {
+                        let zs = &mut z[..len];
+                        if uses_noise {
+                            fill(s, k, zs);
+                        }
+                        zs
                     }
-                }
+                };
                 let pu = if guided {
                     &out[n + k..n + k + len]
                 } else {
