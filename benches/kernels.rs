@@ -1,13 +1,13 @@
 //! Kernel throughput (feature `wgpu`): diffuse with in-kernel noise (and, to tell the noise's
 //! cost, with ε given, and the noise alone), undiffuse, and the guided sampling step with and
-//! without rescale (and the rescale's reduction pass alone), beside a plain copy of the same bytes with scalar and with 16-byte vector
-//! accesses. Each benchmark launches its kernel back to back,
-//! as a sampling loop does, and waits for the device after every [`LAUNCHES`] launches and at
-//! the end of each timed run, so the time per launch is the kernel's own, not the host's
-//! round trip to the device (`GDF_KERNEL_BENCH_LAUNCHES=1` waits after every launch, for the
-//! latency of a lone launch). Throughput is the bytes each kernel must move (reads + writes),
-//! printed once per benchmark before it runs, so criterion's figure (GiB/s, 2³⁰ bytes)
-//! compares with the memory's peak (1 TB/s = 931 GiB/s).
+//! without rescale (and the rescale's reduction pass alone), beside a plain copy of the same
+//! bytes with scalar and with 16-byte vector accesses. Each benchmark launches its kernel back
+//! to back, as a sampling loop does, and waits for the device after every [`LAUNCHES`]
+//! launches and at the end of each timed run, so the time per launch is the kernel's own, not
+//! the host's round trip to the device (`GDF_KERNEL_BENCH_LAUNCHES=1` waits after every
+//! launch, for the latency of a lone launch). Throughput is the bytes each kernel must move
+//! (reads + writes), printed once per benchmark before it runs, so criterion's figure (GiB/s,
+//! 2³⁰ bytes) compares with the memory's peak (1 TB/s = 931 GiB/s).
 //!
 //! `cargo bench --features wgpu --bench kernels` (on a machine without a GPU this runs on
 //! Mesa's lavapipe, a CPU Vulkan driver: the numbers then measure the CPU, not a GPU).
@@ -16,11 +16,11 @@
 //! `GDF_KERNEL_BENCH_PER=<elements per sample>` sets another size, e.g. `4194304` (64 Mi
 //! elements, 256 MiB per buffer) to measure a real GPU's bandwidth rather than its launch
 //! latency. For tuning the library's launch choices: `GDF_KERNEL_BENCH_VPU=<r>` makes each
-//! unit of the noise-drawing kernels (diffuse, the noise, the step without rescale) handle `r`
-//! vectors (the rescaled step's units too), `GDF_KERNEL_BENCH_LOADS=before` makes diffuse and
-//! the step load a vector's inputs before drawing its noise and `=ahead` one vector ahead
-//! (a unit's next vector loaded before this one's noise), and `GDF_KERNEL_BENCH_REDUCE=<2|4>`
-//! makes the rescale reduction load that many vectors per loop turn.
+//! unit of the noise-drawing kernels (diffuse, the noise, the step with or without rescale)
+//! handle `r` vectors; `GDF_KERNEL_BENCH_LOADS=before` makes diffuse and the step load a
+//! vector's inputs before drawing its noise, and `=ahead` one vector ahead (a unit's next
+//! vector loaded before this one's noise); `GDF_KERNEL_BENCH_REDUCE=<2|4>` makes the rescale
+//! reduction load that many vectors per loop turn.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
