@@ -187,39 +187,26 @@ fn diffuse_kernel<
             );
         }
         // With `Loads::OneAhead` the unit's next vector is loaded before this one's noise.
-        let mut x_next = Vector::<F, W>::empty();
-        let mut e_next = Vector::<F, W>::empty();
+        let mut next = (Vector::<F, W>::empty(), Vector::<F, W>::empty());
         if comptime!(flags.loads == Loads::OneAhead) {
             if v < pv {
-                let i = (b * pv + v) as usize;
-                x_next = x0[i];
-                if comptime!(flags.eps_given) {
-                    e_next = eps_in[i];
-                }
+                next = load_diffuse_inputs::<F, W>(x0, eps_in, (b * pv + v) as usize, flags);
             }
         }
         while v < pv {
             let j0 = v * u32::cast_from(w);
             let i = (b * pv + v) as usize;
-            let mut xv = Vector::<F, W>::empty();
-            let mut ev = Vector::<F, W>::empty();
+            // `(x0, given ε)` of this vector, loaded where `flags.loads` says.
+            let mut inputs = next;
             if comptime!(flags.loads == Loads::OneAhead) {
-                xv = x_next;
-                ev = e_next;
                 let later = v + args.units;
                 if later < pv {
-                    let i2 = (b * pv + later) as usize;
-                    x_next = x0[i2];
-                    if comptime!(flags.eps_given) {
-                        e_next = eps_in[i2];
-                    }
+                    next =
+                        load_diffuse_inputs::<F, W>(x0, eps_in, (b * pv + later) as usize, flags);
                 }
             }
             if comptime!(flags.loads == Loads::BeforeNoise) {
-                xv = x0[i];
-                if comptime!(flags.eps_given) {
-                    ev = eps_in[i];
-                }
+                inputs = load_diffuse_inputs::<F, W>(x0, eps_in, i, flags);
             }
             let (z0, z1, z2, z3) = prim::normals_or_zero(
                 comptime!(!flags.eps_given),
@@ -231,11 +218,9 @@ fn diffuse_kernel<
                 j0 / 4u32,
             );
             if comptime!(flags.loads == Loads::AfterNoise) {
-                xv = x0[i];
-                if comptime!(flags.eps_given) {
-                    ev = eps_in[i];
-                }
+                inputs = load_diffuse_inputs::<F, W>(x0, eps_in, i, flags);
             }
+            let (xv, ev) = inputs;
             let mut nv = Vector::<F, W>::empty();
             let mut eo = Vector::<F, W>::empty();
             let mut to = Vector::<F, W>::empty();
@@ -262,6 +247,22 @@ fn diffuse_kernel<
             v += args.units;
         }
     }
+}
+
+/// Diffuse's inputs at vector `i`: `x0`, and ε when it is given (else `x0` again, unused).
+#[cube]
+fn load_diffuse_inputs<F: Float, W: Size>(
+    x0: &[Vector<F, W>],
+    eps_in: &[Vector<F, W>],
+    i: usize,
+    #[comptime] flags: DiffuseFlags,
+) -> (Vector<F, W>, Vector<F, W>) {
+    let xv = x0[i];
+    let mut ev = xv;
+    if comptime!(flags.eps_given) {
+        ev = eps_in[i];
+    }
+    (xv, ev)
 }
 
 /// Unit `u` handles vector `u` of `W` elements (in one sample, `W` dividing `per`).

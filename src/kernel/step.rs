@@ -421,16 +421,9 @@ fn step_kernel<F: Float, W: Size, Sc: CubeScaler, T: CubeTarget, Smp: CubeSample
     while k < pv {
         let j0 = k * u32::cast_from(w);
         let i = (b * pv + k) as usize;
-        let mut vc = Vector::<F, W>::empty();
-        let mut vu = Vector::<F, W>::empty();
-        let mut vx = Vector::<F, W>::empty();
-        let mut vn = Vector::<F, W>::empty();
+        // `(p_c, p_u, x, given noise)` of this vector, loaded where `flags.loads` says.
+        let mut inputs = next;
         if comptime!(flags.loads == Loads::OneAhead) {
-            let (c0, c1, c2, c3) = next;
-            vc = c0;
-            vu = c1;
-            vx = c2;
-            vn = c3;
             let later = k + stride;
             if later < pv {
                 next = load_step_inputs::<F, W>(
@@ -444,11 +437,7 @@ fn step_kernel<F: Float, W: Size, Sc: CubeScaler, T: CubeTarget, Smp: CubeSample
             }
         }
         if comptime!(flags.loads == Loads::BeforeNoise) {
-            let (c0, c1, c2, c3) = load_step_inputs::<F, W>(out, x, noise_in, i, nv, flags);
-            vc = c0;
-            vu = c1;
-            vx = c2;
-            vn = c3;
+            inputs = load_step_inputs::<F, W>(out, x, noise_in, i, nv, flags);
         }
         let (z0, z1, z2, z3) = prim::normals_or_zero(
             comptime!(Smp::USES_NOISE && !flags.noise_given),
@@ -460,12 +449,9 @@ fn step_kernel<F: Float, W: Size, Sc: CubeScaler, T: CubeTarget, Smp: CubeSample
             j0 / 4u32,
         );
         if comptime!(flags.loads == Loads::AfterNoise) {
-            let (c0, c1, c2, c3) = load_step_inputs::<F, W>(out, x, noise_in, i, nv, flags);
-            vc = c0;
-            vu = c1;
-            vx = c2;
-            vn = c3;
+            inputs = load_step_inputs::<F, W>(out, x, noise_in, i, nv, flags);
         }
+        let (vc, vu, vx, vn) = inputs;
         let mut xn = Vector::<F, W>::empty();
         let mut x0v = Vector::<F, W>::empty();
         let mut pr = Vector::<F, W>::empty();
