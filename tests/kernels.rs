@@ -1735,13 +1735,17 @@ fn diffuse_undiffuse_and_step_at_both_widths_match_the_host() {
                 first_sample: first,
                 ..Default::default()
             };
-            let before = Launches::count();
-            with_units(r, || {
-                with_width(cap, || {
-                    kf::diffuse::<f32, _, _, _, _, _, _>(&c, &g, &io, &set)
+            // diffuse at this width and these launch choices.
+            let diffuse_at = |io: &DiffuseIo| {
+                with_units(r, || {
+                    with_width(cap, || {
+                        kf::diffuse::<f32, _, _, _, _, _, _>(&c, &g, io, &set)
+                    })
                 })
-            })
-            .unwrap();
+                .unwrap()
+            };
+            let before = Launches::count();
+            diffuse_at(&io);
             assert_eq!(Launches::count() - before, 1, "{what}: diffuse launches");
             assert_eq!(gdf::kernel::last_vector_width(), want, "{what}: diffuse");
             let eps = down(&c, io.eps_out.as_ref().unwrap());
@@ -1770,12 +1774,7 @@ fn diffuse_undiffuse_and_step_at_both_widths_match_the_host() {
                 tl_is_logsnr: true,
                 ..io.clone()
             };
-            with_units(r, || {
-                with_width(cap, || {
-                    kf::diffuse::<f32, _, _, _, _, _, _>(&c, &g, &io2, &set)
-                })
-            })
-            .unwrap();
+            diffuse_at(&io2);
             assert_close(
                 &format!("{what} noised from logSNR"),
                 &down(&c, &io2.noised),
@@ -1787,12 +1786,7 @@ fn diffuse_undiffuse_and_step_at_both_widths_match_the_host() {
                 eps: Some(up(&c, &z)),
                 ..io.clone()
             };
-            with_units(r, || {
-                with_width(cap, || {
-                    kf::diffuse::<f32, _, _, _, _, _, _>(&c, &g, &io3, &set)
-                })
-            })
-            .unwrap();
+            diffuse_at(&io3);
             assert_close(
                 &format!("{what} noised, ε given"),
                 &down(&c, &io3.noised),
