@@ -824,10 +824,10 @@ where
             };
             // Noise drawn here goes through a stack buffer, 256 values at a time; noise given
             // (drawn ahead, or recorded) is read where it lies, the job in one block.
+            let given = zj.filter(|_| uses_noise);
             let mut z = [F::zero(); 256];
             let mut k = start;
             while k < end {
-                let given = zj.filter(|_| uses_noise);
                 let len = if given.is_some() {
                     end - k
                 } else {

@@ -772,7 +772,8 @@ fn launch_reduce<F: Float + CubeElement>(
     let nv = batch * per / w;
     Launches::record();
     // SAFETY: the model output holds `2·batch·per` values (`2·nv` vectors), the partials
-    // `5·batch·chunks` (the callers check both); the kernel guards its indices.
+    // `5·batch·chunks` (`rescale_reduce` checks both; `step` relies on `StepIo`'s sizes, as
+    // its other launches do); the kernel guards its indices.
     unsafe {
         rescale_reduce_kernel::launch_unchecked::<F>(
             client,
