@@ -20,7 +20,9 @@
 //! handle `r` vectors; `GDF_KERNEL_BENCH_LOADS=before` makes diffuse and the step load a
 //! vector's inputs before drawing its noise, and `=ahead` one vector ahead (a unit's next
 //! vector loaded before this one's noise); `GDF_KERNEL_BENCH_REDUCE=<2|4>` makes the rescale
-//! reduction load that many vectors per loop turn.
+//! reduction load that many vectors per loop turn. `GDF_KERNEL_BENCH_SWEEP=1` adds, after the
+//! usual benchmarks, `kernels/sweep/<setting>/<kernel>`: the tunable kernels under each
+//! setting of [`SWEEP`] in this one process (select them with the filter `sweep/`).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -32,6 +34,7 @@ use criterion::{
 use gdf::framework::Gdf;
 use gdf::kernel::cubecl::future::block_on;
 use gdf::kernel::cubecl::prelude::*;
+use gdf::kernel::cubecl::server::Handle;
 use gdf::kernel::framework::{self as kf, DiffuseIo, DiffuseSettings};
 use gdf::kernel::step::{self as ks, StepIo, StepSettings};
 use gdf::sample::Rescale;
@@ -103,6 +106,253 @@ fn bench_launches(
     });
 }
 
+/// The launch choices `GDF_KERNEL_BENCH_SWEEP=1` compares in one process: a label, then
+/// [`gdf::kernel::Tuning`]'s vectors per unit, loads and reduction vectors per turn. The
+/// library's defaults come first and last, so a drift of the device during the sweep shows
+/// as a difference between the two.
+const SWEEP: &[(&str, usize, gdf::kernel::Loads, usize)] = {
+    use gdf::kernel::Loads::{AfterNoise as After, BeforeNoise as Before, OneAhead as Ahead};
+    &[
+        ("default", 0, After, 1),
+        ("before", 0, Before, 1),
+        ("ahead", 0, Ahead, 1),
+        ("vpu8", 8, After, 1),
+        ("vpu8-ahead", 8, Ahead, 1),
+        ("vpu4", 4, After, 1),
+        ("vpu16", 16, After, 1),
+        ("reduce2", 0, After, 2),
+        ("reduce4", 0, After, 4),
+        ("vpu16-reduce4", 16, After, 4),
+        ("default-again", 0, After, 1),
+    ]
+};
+
+/// What every benchmark shares: the device, the batch and its host-side inputs.
+struct Bench<'a> {
+    client: &'a Client,
+    gdf: Sc,
+    /// Samples.
+    b: usize,
+    /// Elements per sample.
+    per: usize,
+    /// Launches between two waits for the device.
+    every: u64,
+    /// The clean image (also the given ε).
+    x0: Vec<f32>,
+    /// Each sample's `t`.
+    t: Vec<f32>,
+    /// The model output `[p_c; p_u]` of the guided steps.
+    out: Vec<f32>,
+}
+
+impl Bench<'_> {
+    fn n(&self) -> usize {
+        self.b * self.per
+    }
+
+    fn up(&self, v: &[f32]) -> Handle {
+        self.client.create_from_slice(f32::as_bytes(v))
+    }
+
+    fn sync(&self) {
+        block_on(self.client.sync()).expect("device sync")
+    }
+
+    /// `launch` timed as benchmark `name` (see [`bench_launches`]).
+    fn run(
+        &self,
+        g: &mut BenchmarkGroup<'_, WallTime>,
+        name: &str,
+        bytes: usize,
+        what: &str,
+        launch: &mut dyn FnMut(),
+    ) {
+        bench_launches(
+            g,
+            name,
+            self.n(),
+            bytes,
+            what,
+            self.every,
+            &|| self.sync(),
+            launch,
+        );
+    }
+
+    /// The vectorised copy of `len` values from `src` to `dst`.
+    fn copy_vec4(
+        &self,
+        g: &mut BenchmarkGroup<'_, WallTime>,
+        name: &str,
+        src: &Handle,
+        dst: &Handle,
+        len: usize,
+    ) {
+        let lines = len / VEC;
+        let dim = CubeDim::new_1d(256);
+        let count = gdf::kernel::cubecl::calculate_cube_count_elemwise(self.client, lines, dim);
+        let launch = |dst: &Handle| {
+            // SAFETY: both buffers hold `len / VEC` vectors of VEC f32 values and the kernel
+            // bounds-checks.
+            unsafe {
+                copy_vec_kernel::launch_unchecked(
+                    self.client,
+                    count.clone(),
+                    dim,
+                    VEC,
+                    BufferArg::from_raw_parts(src.clone(), lines),
+                    BufferArg::from_raw_parts(dst.clone(), lines),
+                )
+            };
+        };
+        // The vectorised copy copies (checked once, into zeros, outside the timing).
+        let probe = self.up(&vec![0.0f32; len]);
+        launch(&probe);
+        let copied = f32::from_bytes(&self.client.read_one(probe).unwrap()).to_vec();
+        let want = f32::from_bytes(&self.client.read_one(src.clone()).unwrap()).to_vec();
+        assert!(copied == want, "the vectorised copy is wrong");
+        bench_launches(
+            g,
+            name,
+            len,
+            8 * len,
+            "the same, 16-byte vector accesses",
+            self.every,
+            &|| self.sync(),
+            &mut || launch(dst),
+        );
+    }
+
+    /// Diffuse's buffers: reads `x0` (and ε when `eps_given`), writes noised.
+    fn diffuse_io(&self, eps_given: bool) -> DiffuseIo {
+        DiffuseIo {
+            x0: self.up(&self.x0),
+            eps: eps_given.then(|| self.up(&self.x0)),
+            tl: Some(self.up(&self.t)),
+            tl_is_logsnr: false,
+            offset: None,
+            noised: self.client.empty(4 * self.n()),
+            eps_out: None,
+            target: None,
+            per_sample: self.client.empty(12 * self.b),
+        }
+    }
+
+    /// Diffuse with ε drawn in the kernel (`eps_given` false) or read from a buffer.
+    fn diffuse(&self, g: &mut BenchmarkGroup<'_, WallTime>, name: &str, eps_given: bool) {
+        let io = self.diffuse_io(eps_given);
+        let set = DiffuseSettings {
+            batch: self.b,
+            per: self.per,
+            ..Default::default()
+        };
+        let mut launch = || {
+            kf::diffuse::<f32, _, _, _, _, _, _>(self.client, &self.gdf, black_box(&io), &set)
+                .unwrap();
+        };
+        launch();
+        eprintln!(
+            "{name}: vector width {} (values per load and store)",
+            gdf::kernel::last_vector_width()
+        );
+        let (bytes, what) = if eps_given {
+            (12 * self.n(), "reads x0 and ε, writes noised")
+        } else {
+            // The target is ε itself and is not written.
+            (
+                8 * self.n(),
+                "reads x0, writes noised; ε drawn in the kernel",
+            )
+        };
+        self.run(g, name, bytes, what, &mut launch);
+    }
+
+    /// The guided DDPM step, with the CFG rescale (`rho` > 0: two launches) or without, on
+    /// fresh buffers (the step updates `x` in place, so every call starts from the same `x`).
+    fn step(&self, g: &mut BenchmarkGroup<'_, WallTime>, name: &str, rho: f64) {
+        let (b, per) = (self.b, self.per);
+        let sio = StepIo {
+            model_out: self.up(&self.out),
+            x: self.up(&self.x0),
+            noise: None,
+            x0: None,
+            pred: None,
+            xx: None,
+            partials: Some(
+                self.client
+                    .empty(4 * ks::partials_len(b, per, Rescale::Batch)),
+            ),
+        };
+        let sset = StepSettings {
+            batch: b,
+            per,
+            step: 1,
+            logsnr: -1.0,
+            logsnr_prev: 0.0,
+            guidance: Some(3.0),
+            rho,
+            rescale: Rescale::Batch,
+            seed: 1,
+            first_sample: 0,
+        };
+        let mut launch = || {
+            ks::step::<f32, _, _, _, _, _, _, _>(
+                self.client,
+                &self.gdf,
+                &gdf::sampler::Ddpm,
+                black_box(&sio),
+                &sset,
+            )
+            .unwrap();
+        };
+        launch();
+        eprintln!("{name}: vector width {}", gdf::kernel::last_vector_width());
+        // Reads [p_c; p_u] (twice with rescale) and x, writes x.
+        let (bytes, what) = if rho > 0.0 {
+            (
+                24 * self.n(),
+                "reads [p_c; p_u] twice (reduction, then the step) and x, writes x",
+            )
+        } else {
+            (
+                16 * self.n(),
+                "reads [p_c; p_u] and x, writes x; noise drawn in the kernel",
+            )
+        };
+        self.run(g, name, bytes, what, &mut launch);
+    }
+
+    /// The rescaled step's first pass alone, to split its time between the passes.
+    fn reduce(&self, g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
+        let (b, per) = (self.b, self.per);
+        let model_out = self.up(&self.out);
+        let partials = self
+            .client
+            .empty(4 * ks::partials_len(b, per, Rescale::Batch));
+        let mut launch = || {
+            ks::rescale_reduce::<f32>(
+                self.client,
+                black_box(&model_out),
+                &partials,
+                b,
+                per,
+                Rescale::Batch,
+                3.0,
+            )
+            .unwrap();
+        };
+        launch();
+        eprintln!("{name}: vector width {}", gdf::kernel::last_vector_width());
+        self.run(
+            g,
+            name,
+            8 * self.n(),
+            "reads [p_c; p_u], writes the partial moments",
+            &mut launch,
+        );
+    }
+}
+
 fn kernels(c: &mut Criterion) {
     let client = match std::panic::catch_unwind(|| gdf::kernel::cubecl::Device::default().client())
     {
@@ -112,7 +362,6 @@ fn kernels(c: &mut Criterion) {
             return;
         }
     };
-    let gdf: Sc = Gdf::default();
     let per = std::env::var("GDF_KERNEL_BENCH_PER")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -123,7 +372,7 @@ fn kernels(c: &mut Criterion) {
         .filter(|&k| k > 0)
         .unwrap_or(LAUNCHES);
     // Launch choices forced for tuning (unset: the library's defaults).
-    gdf::kernel::set_tuning(gdf::kernel::Tuning {
+    let forced = gdf::kernel::Tuning {
         vectors_per_unit: std::env::var("GDF_KERNEL_BENCH_VPU")
             .ok()
             .and_then(|v| v.parse::<usize>().ok())
@@ -137,26 +386,40 @@ fn kernels(c: &mut Criterion) {
             .ok()
             .and_then(|v| v.parse::<usize>().ok())
             .unwrap_or(1),
-    });
+    };
+    gdf::kernel::set_tuning(forced);
     let b = 16usize;
     let n = b * per;
-    let x0: Vec<f32> = (0..n).map(|i| ((i % 255) as f32 / 127.0) - 1.0).collect();
-    let t: Vec<f32> = (0..b).map(|i| (i as f32 + 0.5) / b as f32).collect();
-    let up = |v: &[f32]| client.create_from_slice(f32::as_bytes(v));
-    let sync = || block_on(client.sync()).expect("device sync");
+    let bench = Bench {
+        client: &client,
+        gdf: Gdf::default(),
+        b,
+        per,
+        every,
+        x0: (0..n).map(|i| ((i % 255) as f32 / 127.0) - 1.0).collect(),
+        t: (0..b).map(|i| (i as f32 + 0.5) / b as f32).collect(),
+        out: (0..2 * n).map(|i| ((i % 97) as f32 / 48.0) - 1.0).collect(),
+    };
 
     let mut g = c.benchmark_group("kernels");
     g.sample_size(10);
     eprintln!(
         "kernel bench: batch {b} × per {per} = {n} f32 values; a wait for the device every \
-         {every} launches"
+         {every} launches; 64-bit integers in kernels: {} (Philox's mul_hi through one 64-bit \
+         product, else emulated with 16-bit halves)",
+        client
+            .properties()
+            .supports_type(gdf::kernel::cubecl::ir::ElemType::UInt(
+                gdf::kernel::cubecl::ir::UIntKind::U64
+            ))
     );
 
     // The bandwidth reference: a plain copy of n values (the bytes diffuse moves) and of 2n
     // values (the bytes of the guided step without rescale).
+    let mut copies = Vec::new();
     for len in [n, 2 * n] {
         let values: Vec<f32> = (0..len).map(|i| (i % 65_521) as f32).collect();
-        let (src, dst) = (up(&values), client.empty(4 * len));
+        let (src, dst) = (bench.up(&values), client.empty(4 * len));
         let dim = CubeDim::new_1d(256);
         let count = gdf::kernel::cubecl::calculate_cube_count_elemwise(&client, len, dim);
         bench_launches(
@@ -166,7 +429,7 @@ fn kernels(c: &mut Criterion) {
             8 * len,
             "reads and writes len f32, one value per access",
             every,
-            &sync,
+            &|| bench.sync(),
             &mut || {
                 // SAFETY: both buffers hold `len` f32 values and the kernel bounds-checks.
                 unsafe {
@@ -181,103 +444,21 @@ fn kernels(c: &mut Criterion) {
             },
         );
         // The same bytes with 16-byte vector accesses (`len` is a multiple of VEC here).
-        let lines = len / VEC;
-        let count = gdf::kernel::cubecl::calculate_cube_count_elemwise(&client, lines, dim);
-        let launch_vec = |dst: &gdf::kernel::cubecl::server::Handle| {
-            // SAFETY: both buffers hold `len / VEC` vectors of VEC f32 values and the kernel
-            // bounds-checks.
-            unsafe {
-                copy_vec_kernel::launch_unchecked(
-                    &client,
-                    count.clone(),
-                    dim,
-                    VEC,
-                    BufferArg::from_raw_parts(src.clone(), lines),
-                    BufferArg::from_raw_parts(dst.clone(), lines),
-                )
-            };
-        };
-        // The vectorised copy copies (checked once, into zeros, outside the timing).
-        let probe = up(&vec![0.0f32; len]);
-        launch_vec(&probe);
-        let copied = f32::from_bytes(&client.read_one(probe).unwrap()).to_vec();
-        assert!(copied == values, "the vectorised copy is wrong");
-        bench_launches(
-            &mut g,
-            "copy_vec4",
-            len,
-            8 * len,
-            "the same, 16-byte vector accesses",
-            every,
-            &sync,
-            &mut || launch_vec(&dst),
-        );
+        bench.copy_vec4(&mut g, "copy_vec4", &src, &dst, len);
+        copies.push((src, dst, len));
     }
 
-    let io = DiffuseIo {
-        x0: up(&x0),
-        eps: None,
-        tl: Some(up(&t)),
-        tl_is_logsnr: false,
-        offset: None,
-        noised: client.empty(4 * n),
-        eps_out: None,
-        target: None,
-        per_sample: client.empty(12 * b),
-    };
-    let set = DiffuseSettings {
-        batch: b,
-        per,
-        ..Default::default()
-    };
-    // Reads x0, writes noised (ε drawn in-kernel, the target is ε itself).
-    kf::diffuse::<f32, _, _, _, _, _, _>(&client, &gdf, &io, &set).unwrap();
-    eprintln!(
-        "diffuse: vector width {} (values per load and store)",
-        gdf::kernel::last_vector_width()
-    );
-    bench_launches(
-        &mut g,
-        "diffuse_drawn_eps",
-        n,
-        8 * n,
-        "reads x0, writes noised; ε drawn in the kernel",
-        every,
-        &sync,
-        &mut || {
-            kf::diffuse::<f32, _, _, _, _, _, _>(&client, &gdf, black_box(&io), &set).unwrap();
-        },
-    );
-
+    bench.diffuse(&mut g, "diffuse_drawn_eps", false);
     // The same diffuse with ε read from a buffer: what the kernel costs without the noise.
-    let io_given = DiffuseIo {
-        eps: Some(up(&x0)),
-        ..io.clone()
-    };
-    bench_launches(
-        &mut g,
-        "diffuse_given_eps",
-        n,
-        12 * n,
-        "reads x0 and ε, writes noised",
-        every,
-        &sync,
-        &mut || {
-            kf::diffuse::<f32, _, _, _, _, _, _>(&client, &gdf, black_box(&io_given), &set)
-                .unwrap();
-        },
-    );
+    bench.diffuse(&mut g, "diffuse_given_eps", true);
 
     // The noise alone: a batch of counter normals written to memory.
     let normals = client.empty(4 * n);
-    bench_launches(
+    bench.run(
         &mut g,
         "noise",
-        n,
         4 * n,
         "writes n counter normals",
-        every,
-        &sync,
         &mut || {
             kf::fill_batch_noise::<f32>(
                 &client,
@@ -292,19 +473,17 @@ fn kernels(c: &mut Criterion) {
         },
     );
 
-    let (x0o, l) = (client.empty(4 * n), up(&vec![0.3f32; b]));
-    bench_launches(
+    let io = bench.diffuse_io(false);
+    let (x0o, l) = (client.empty(4 * n), bench.up(&vec![0.3f32; b]));
+    bench.run(
         &mut g,
         "undiffuse_x0",
-        n,
         12 * n,
         "reads x and the prediction, writes x0",
-        every,
-        &sync,
         &mut || {
             kf::undiffuse::<f32, _, _, _, _, _, _>(
                 &client,
-                &gdf,
+                &bench.gdf,
                 &io.x0,
                 &l,
                 &io.noised,
@@ -317,88 +496,30 @@ fn kernels(c: &mut Criterion) {
         },
     );
 
-    let out: Vec<f32> = (0..2 * n).map(|i| ((i % 97) as f32 / 48.0) - 1.0).collect();
-    for (name, rho, bytes) in [
-        ("guided_step_rescale", 0.7, 24 * n),
-        ("guided_step", 0.0, 16 * n),
-    ] {
-        let sio = StepIo {
-            model_out: up(&out),
-            x: up(&x0),
-            noise: None,
-            x0: None,
-            pred: None,
-            xx: None,
-            partials: Some(client.empty(4 * ks::partials_len(b, per, Rescale::Batch))),
-        };
-        let sset = StepSettings {
-            batch: b,
-            per,
-            step: 1,
-            logsnr: -1.0,
-            logsnr_prev: 0.0,
-            guidance: Some(3.0),
-            rho,
-            rescale: Rescale::Batch,
-            seed: 1,
-            first_sample: 0,
-        };
-        // Reads [p_c; p_u] (twice with rescale) and x, writes x.
-        ks::step::<f32, _, _, _, _, _, _, _>(&client, &gdf, &gdf::sampler::Ddpm, &sio, &sset)
-            .unwrap();
-        eprintln!("{name}: vector width {}", gdf::kernel::last_vector_width());
-        bench_launches(
-            &mut g,
-            name,
-            n,
-            bytes,
-            if rho > 0.0 {
-                "reads [p_c; p_u] twice (reduction, then the step) and x, writes x"
-            } else {
-                "reads [p_c; p_u] and x, writes x; noise drawn in the kernel"
-            },
-            every,
-            &sync,
-            &mut || {
-                ks::step::<f32, _, _, _, _, _, _, _>(
-                    &client,
-                    &gdf,
-                    &gdf::sampler::Ddpm,
-                    black_box(&sio),
-                    &sset,
-                )
-                .unwrap();
-            },
-        );
-    }
+    bench.step(&mut g, "guided_step_rescale", 0.7);
+    bench.step(&mut g, "guided_step", 0.0);
+    bench.reduce(&mut g, "rescale_reduce");
 
-    // The rescaled step's first pass alone, to split its time between the passes.
-    let model_out = up(&out);
-    let partials = client.empty(4 * ks::partials_len(b, per, Rescale::Batch));
-    let w = ks::rescale_reduce::<f32>(&client, &model_out, &partials, b, per, Rescale::Batch, 3.0)
-        .unwrap();
-    eprintln!("rescale_reduce: vector width {w}");
-    bench_launches(
-        &mut g,
-        "rescale_reduce",
-        n,
-        8 * n,
-        "reads [p_c; p_u], writes the partial moments",
-        every,
-        &sync,
-        &mut || {
-            ks::rescale_reduce::<f32>(
-                &client,
-                black_box(&model_out),
-                &partials,
-                b,
-                per,
-                Rescale::Batch,
-                3.0,
-            )
-            .unwrap();
-        },
-    );
+    // `GDF_KERNEL_BENCH_SWEEP=1`: the kernels the launch choices concern, under each of
+    // [`SWEEP`] in turn, in this one process, with the 16n copy as a control each time (it
+    // does not depend on the choices, so a change in it is the device's, not the kernels').
+    if std::env::var_os("GDF_KERNEL_BENCH_SWEEP").is_some() {
+        let (src, dst, len) = &copies[1];
+        for &(label, vectors_per_unit, loads, reduce_vectors) in SWEEP {
+            gdf::kernel::set_tuning(gdf::kernel::Tuning {
+                vectors_per_unit,
+                loads,
+                reduce_vectors,
+            });
+            let name = |kernel: &str| format!("sweep/{label}/{kernel}");
+            bench.copy_vec4(&mut g, &name("copy_vec4"), src, dst, *len);
+            bench.diffuse(&mut g, &name("diffuse_drawn_eps"), false);
+            bench.step(&mut g, &name("guided_step"), 0.0);
+            bench.step(&mut g, &name("guided_step_rescale"), 0.7);
+            bench.reduce(&mut g, &name("rescale_reduce"));
+        }
+        gdf::kernel::set_tuning(forced);
+    }
     g.finish();
 }
 
