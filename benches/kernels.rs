@@ -106,24 +106,68 @@ fn bench_launches(
     });
 }
 
-/// The launch choices `GDF_KERNEL_BENCH_SWEEP=1` compares in one process: a label, then
-/// [`gdf::kernel::Tuning`]'s vectors per unit, loads and reduction vectors per turn. The
-/// library's defaults come first and last, so a drift of the device during the sweep shows
-/// as a difference between the two.
-const SWEEP: &[(&str, usize, gdf::kernel::Loads, usize)] = {
+/// The kernels a [`SWEEP`] setting is timed on (the 16n copy, the control, always is).
+#[derive(Clone, Copy)]
+struct Kernels {
+    /// Diffuse with ε drawn in the kernel.
+    diffuse: bool,
+    /// The guided step without rescale.
+    step: bool,
+    /// The rescaled guided step.
+    rescaled: bool,
+    /// The rescale reduction alone.
+    reduce: bool,
+}
+
+/// All four.
+const ALL: Kernels = Kernels {
+    diffuse: true,
+    step: true,
+    rescaled: true,
+    reduce: true,
+};
+/// Diffuse and the plain step: where the loads go.
+const LOADS: Kernels = Kernels {
+    diffuse: true,
+    step: true,
+    rescaled: false,
+    reduce: false,
+};
+/// Diffuse and both steps: vectors per unit.
+const UNITS: Kernels = Kernels {
+    rescaled: true,
+    ..LOADS
+};
+/// The rescaled step alone: its second pass's geometry.
+const RESCALED: Kernels = Kernels {
+    diffuse: false,
+    step: false,
+    rescaled: true,
+    reduce: false,
+};
+/// The rescaled step and its reduction: the reduction's loads per turn.
+const REDUCTION: Kernels = Kernels {
+    reduce: true,
+    ..RESCALED
+};
+
+/// The launch choices `GDF_KERNEL_BENCH_SWEEP=1` compares in one process: a label,
+/// [`gdf::kernel::Tuning`]'s vectors per unit, loads and reduction vectors per turn, and the
+/// kernels they concern. The library's defaults come first and last, so a drift of the
+/// device during the sweep shows as a difference between the two.
+const SWEEP: &[(&str, usize, gdf::kernel::Loads, usize, Kernels)] = {
     use gdf::kernel::Loads::{AfterNoise as After, BeforeNoise as Before, OneAhead as Ahead};
     &[
-        ("default", 0, After, 1),
-        ("before", 0, Before, 1),
-        ("ahead", 0, Ahead, 1),
-        ("vpu8", 8, After, 1),
-        ("vpu8-ahead", 8, Ahead, 1),
-        ("vpu4", 4, After, 1),
-        ("vpu16", 16, After, 1),
-        ("reduce2", 0, After, 2),
-        ("reduce4", 0, After, 4),
-        ("vpu16-reduce4", 16, After, 4),
-        ("default-again", 0, After, 1),
+        ("default", 0, After, 1, ALL),
+        ("before", 0, Before, 1, LOADS),
+        ("ahead", 0, Ahead, 1, LOADS),
+        ("vpu8", 8, After, 1, UNITS),
+        ("vpu4", 4, After, 1, UNITS),
+        ("vpu16", 16, After, 1, RESCALED),
+        ("reduce2", 0, After, 2, REDUCTION),
+        ("reduce4", 0, After, 4, REDUCTION),
+        ("vpu16-reduce4", 16, After, 4, RESCALED),
+        ("default-again", 0, After, 1, ALL),
     ]
 };
 
@@ -505,7 +549,7 @@ fn kernels(c: &mut Criterion) {
     // does not depend on the choices, so a change in it is the device's, not the kernels').
     if std::env::var_os("GDF_KERNEL_BENCH_SWEEP").is_some() {
         let (src, dst, len) = &copies[1];
-        for &(label, vectors_per_unit, loads, reduce_vectors) in SWEEP {
+        for &(label, vectors_per_unit, loads, reduce_vectors, kernels) in SWEEP {
             gdf::kernel::set_tuning(gdf::kernel::Tuning {
                 vectors_per_unit,
                 loads,
@@ -513,10 +557,18 @@ fn kernels(c: &mut Criterion) {
             });
             let name = |kernel: &str| format!("sweep/{label}/{kernel}");
             bench.copy_vec4(&mut g, &name("copy_vec4"), src, dst, *len);
-            bench.diffuse(&mut g, &name("diffuse_drawn_eps"), false);
-            bench.step(&mut g, &name("guided_step"), 0.0);
-            bench.step(&mut g, &name("guided_step_rescale"), 0.7);
-            bench.reduce(&mut g, &name("rescale_reduce"));
+            if kernels.diffuse {
+                bench.diffuse(&mut g, &name("diffuse_drawn_eps"), false);
+            }
+            if kernels.step {
+                bench.step(&mut g, &name("guided_step"), 0.0);
+            }
+            if kernels.rescaled {
+                bench.step(&mut g, &name("guided_step_rescale"), 0.7);
+            }
+            if kernels.reduce {
+                bench.reduce(&mut g, &name("rescale_reduce"));
+            }
         }
         gdf::kernel::set_tuning(forced);
     }
