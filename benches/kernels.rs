@@ -20,9 +20,11 @@
 //! handle `r` vectors; `GDF_KERNEL_BENCH_LOADS=before` makes diffuse and the step load a
 //! vector's inputs before drawing its noise, and `=ahead` one vector ahead (a unit's next
 //! vector loaded before this one's noise); `GDF_KERNEL_BENCH_REDUCE=<2|4>` makes the rescale
-//! reduction load that many vectors per loop turn. `GDF_KERNEL_BENCH_SWEEP=1` adds, after the
-//! usual benchmarks, `kernels/sweep/<setting>/<kernel>`: the tunable kernels under each
-//! setting of [`SWEEP`] in this one process (select them with the filter `sweep/`).
+//! reduction load that many vectors per loop turn; `GDF_KERNEL_BENCH_PAIRS=1` makes diffuse
+//! and the batch noise draw two vectors' noise per loop turn. `GDF_KERNEL_BENCH_SWEEP=1`
+//! adds, after the usual benchmarks, `kernels/sweep/<setting>/<kernel>`: each setting of
+//! [`SWEEP`] on the kernels it concerns, in this one process (select them with the filter
+//! `sweep/`).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -111,6 +113,8 @@ fn bench_launches(
 struct Kernels {
     /// Diffuse with ε drawn in the kernel.
     diffuse: bool,
+    /// The batch noise alone.
+    noise: bool,
     /// The guided step without rescale.
     step: bool,
     /// The rescaled guided step.
@@ -119,31 +123,44 @@ struct Kernels {
     reduce: bool,
 }
 
-/// All four.
+/// All five.
 const ALL: Kernels = Kernels {
     diffuse: true,
+    noise: true,
     step: true,
     rescaled: true,
     reduce: true,
+};
+/// None but the control.
+const NONE: Kernels = Kernels {
+    diffuse: false,
+    noise: false,
+    step: false,
+    rescaled: false,
+    reduce: false,
 };
 /// Diffuse and the plain step: where the loads go.
 const LOADS: Kernels = Kernels {
     diffuse: true,
     step: true,
-    rescaled: false,
-    reduce: false,
+    ..NONE
 };
-/// Diffuse and both steps: vectors per unit.
+/// Diffuse and the noise: drawing two vectors per turn.
+const DRAW: Kernels = Kernels {
+    diffuse: true,
+    noise: true,
+    ..NONE
+};
+/// Diffuse, the noise and both steps: vectors per unit.
 const UNITS: Kernels = Kernels {
     rescaled: true,
-    ..LOADS
+    reduce: false,
+    ..ALL
 };
 /// The rescaled step alone: its second pass's geometry.
 const RESCALED: Kernels = Kernels {
-    diffuse: false,
-    step: false,
     rescaled: true,
-    reduce: false,
+    ..NONE
 };
 /// The rescaled step and its reduction: the reduction's loads per turn.
 const REDUCTION: Kernels = Kernels {
@@ -151,23 +168,42 @@ const REDUCTION: Kernels = Kernels {
     ..RESCALED
 };
 
-/// The launch choices `GDF_KERNEL_BENCH_SWEEP=1` compares in one process: a label,
-/// [`gdf::kernel::Tuning`]'s vectors per unit, loads and reduction vectors per turn, and the
-/// kernels they concern. The library's defaults come first and last, so a drift of the
-/// device during the sweep shows as a difference between the two.
-const SWEEP: &[(&str, usize, gdf::kernel::Loads, usize, Kernels)] = {
+/// A [`Tuning`](gdf::kernel::Tuning): vectors per unit, loads, reduction vectors per turn,
+/// noise drawn in pairs.
+const fn tuning(
+    vectors_per_unit: usize,
+    loads: gdf::kernel::Loads,
+    reduce_vectors: usize,
+    draw_pairs: bool,
+) -> gdf::kernel::Tuning {
+    gdf::kernel::Tuning {
+        vectors_per_unit,
+        loads,
+        reduce_vectors,
+        draw_pairs,
+    }
+}
+
+/// The launch choices `GDF_KERNEL_BENCH_SWEEP=1` compares in one process: a label, the
+/// [`Tuning`](gdf::kernel::Tuning), and the kernels it concerns. The library's defaults come
+/// first and last, so a drift of the device during the sweep shows as a difference between
+/// the two.
+const SWEEP: &[(&str, gdf::kernel::Tuning, Kernels)] = {
     use gdf::kernel::Loads::{AfterNoise as After, BeforeNoise as Before, OneAhead as Ahead};
     &[
-        ("default", 0, After, 1, ALL),
-        ("before", 0, Before, 1, LOADS),
-        ("ahead", 0, Ahead, 1, LOADS),
-        ("vpu8", 8, After, 1, UNITS),
-        ("vpu4", 4, After, 1, UNITS),
-        ("vpu16", 16, After, 1, RESCALED),
-        ("reduce2", 0, After, 2, REDUCTION),
-        ("reduce4", 0, After, 4, REDUCTION),
-        ("vpu16-reduce4", 16, After, 4, RESCALED),
-        ("default-again", 0, After, 1, ALL),
+        ("default", tuning(0, After, 1, false), ALL),
+        ("pairs", tuning(0, After, 1, true), DRAW),
+        ("pairs-vpu8", tuning(8, After, 1, true), DRAW),
+        ("pairs-before", tuning(0, Before, 1, true), DRAW),
+        ("before", tuning(0, Before, 1, false), LOADS),
+        ("ahead", tuning(0, Ahead, 1, false), LOADS),
+        ("vpu8", tuning(8, After, 1, false), UNITS),
+        ("vpu4", tuning(4, After, 1, false), UNITS),
+        ("vpu16", tuning(16, After, 1, false), RESCALED),
+        ("reduce2", tuning(0, After, 2, false), REDUCTION),
+        ("reduce4", tuning(0, After, 4, false), REDUCTION),
+        ("vpu16-reduce4", tuning(16, After, 4, false), RESCALED),
+        ("default-again", tuning(0, After, 1, false), ALL),
     ]
 };
 
@@ -311,6 +347,29 @@ impl Bench<'_> {
         self.run(g, name, bytes, what, &mut launch);
     }
 
+    /// The noise alone: a batch of counter normals written to memory.
+    fn noise(&self, g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
+        let normals = self.client.empty(4 * self.n());
+        self.run(
+            g,
+            name,
+            4 * self.n(),
+            "writes n counter normals",
+            &mut || {
+                kf::fill_batch_noise::<f32>(
+                    self.client,
+                    black_box(&normals),
+                    self.b,
+                    self.per,
+                    7,
+                    gdf::noise::Purpose::Sampler,
+                    0,
+                    0,
+                );
+            },
+        );
+    }
+
     /// The guided DDPM step, with the CFG rescale (`rho` > 0: two launches) or without, on
     /// fresh buffers (the step updates `x` in place, so every call starts from the same `x`).
     fn step(&self, g: &mut BenchmarkGroup<'_, WallTime>, name: &str, rho: f64) {
@@ -430,6 +489,7 @@ fn kernels(c: &mut Criterion) {
             .ok()
             .and_then(|v| v.parse::<usize>().ok())
             .unwrap_or(1),
+        draw_pairs: std::env::var_os("GDF_KERNEL_BENCH_PAIRS").is_some(),
     };
     gdf::kernel::set_tuning(forced);
     let b = 16usize;
@@ -497,25 +557,7 @@ fn kernels(c: &mut Criterion) {
     bench.diffuse(&mut g, "diffuse_given_eps", true);
 
     // The noise alone: a batch of counter normals written to memory.
-    let normals = client.empty(4 * n);
-    bench.run(
-        &mut g,
-        "noise",
-        4 * n,
-        "writes n counter normals",
-        &mut || {
-            kf::fill_batch_noise::<f32>(
-                &client,
-                black_box(&normals),
-                b,
-                per,
-                7,
-                gdf::noise::Purpose::Sampler,
-                0,
-                0,
-            );
-        },
-    );
+    bench.noise(&mut g, "noise");
 
     let io = bench.diffuse_io(false);
     let (x0o, l) = (client.empty(4 * n), bench.up(&vec![0.3f32; b]));
@@ -549,16 +591,15 @@ fn kernels(c: &mut Criterion) {
     // does not depend on the choices, so a change in it is the device's, not the kernels').
     if std::env::var_os("GDF_KERNEL_BENCH_SWEEP").is_some() {
         let (src, dst, len) = &copies[1];
-        for &(label, vectors_per_unit, loads, reduce_vectors, kernels) in SWEEP {
-            gdf::kernel::set_tuning(gdf::kernel::Tuning {
-                vectors_per_unit,
-                loads,
-                reduce_vectors,
-            });
+        for &(label, t, kernels) in SWEEP {
+            gdf::kernel::set_tuning(t);
             let name = |kernel: &str| format!("sweep/{label}/{kernel}");
             bench.copy_vec4(&mut g, &name("copy_vec4"), src, dst, *len);
             if kernels.diffuse {
                 bench.diffuse(&mut g, &name("diffuse_drawn_eps"), false);
+            }
+            if kernels.noise {
+                bench.noise(&mut g, &name("noise"));
             }
             if kernels.step {
                 bench.step(&mut g, &name("guided_step"), 0.0);

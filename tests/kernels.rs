@@ -1599,24 +1599,35 @@ fn with_units<R>(t: Tuning, f: impl FnOnce() -> R) -> R {
 /// The launch choices the width tests run at: the defaults (one vector per unit on these
 /// shapes, inputs loaded after the noise), and three vectors per unit (which divides none of
 /// the shapes' vector counts, so units stride unevenly and the last ones fall short; the
-/// rescaled step's cubes then follow that count too) with the inputs loaded before the noise
-/// and the rescale reduction taking two vectors at once, or loaded one vector ahead and the
-/// reduction taking four.
-const UNITS: [Tuning; 3] = [
+/// rescaled step's cubes then follow that count too) with the inputs loaded before the noise,
+/// the rescale reduction taking two vectors at once and diffuse and the batch noise drawing
+/// two vectors per turn (a pair, then one alone); loaded one vector ahead and the reduction
+/// taking four (pairs asked for, which diffuse ignores there); or loaded after the noise, in
+/// pairs.
+const UNITS: [Tuning; 4] = [
     Tuning {
         vectors_per_unit: 0,
         loads: Loads::AfterNoise,
         reduce_vectors: 1,
+        draw_pairs: false,
     },
     Tuning {
         vectors_per_unit: 3,
         loads: Loads::BeforeNoise,
         reduce_vectors: 2,
+        draw_pairs: true,
     },
     Tuning {
         vectors_per_unit: 3,
         loads: Loads::OneAhead,
         reduce_vectors: 4,
+        draw_pairs: true,
+    },
+    Tuning {
+        vectors_per_unit: 3,
+        loads: Loads::AfterNoise,
+        reduce_vectors: 1,
+        draw_pairs: true,
     },
 ];
 

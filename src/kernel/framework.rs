@@ -133,6 +133,9 @@ pub struct DiffuseFlags {
     pub target_out: bool,
     /// Where a vector's inputs are loaded ([`super::Tuning::loads`]).
     pub loads: Loads,
+    /// Two vectors per loop turn ([`super::Tuning::draw_pairs`]; never with
+    /// [`Loads::OneAhead`]).
+    pub pairs: bool,
 }
 
 /// Unit `g` handles sample `b = g / units` (`units` units per sample, `args.units`) and in it
@@ -186,6 +189,42 @@ fn diffuse_kernel<
                 section::<F>(state, 3usize),
             );
         }
+        // Two vectors per turn: both blocks' noise drawn together (independent chains), then
+        // both vectors' inputs loaded where `flags.loads` says (before or after the noise).
+        if comptime!(flags.pairs) {
+            while v + args.units < pv {
+                let u = v + args.units;
+                let (i, k) = ((b * pv + v) as usize, (b * pv + u) as usize);
+                let (j0, j1) = (v * u32::cast_from(w), u * u32::cast_from(w));
+                let mut inputs = (Vector::<F, W>::empty(), Vector::<F, W>::empty());
+                let mut other = inputs;
+                if comptime!(flags.loads == Loads::BeforeNoise) {
+                    inputs = load_diffuse_inputs::<F, W>(x0, eps_in, i, flags);
+                    other = load_diffuse_inputs::<F, W>(x0, eps_in, k, flags);
+                }
+                let z = diffuse_noise(&args, b, j0, flags);
+                let zk = diffuse_noise(&args, b, j1, flags);
+                if comptime!(flags.loads == Loads::AfterNoise) {
+                    inputs = load_diffuse_inputs::<F, W>(x0, eps_in, i, flags);
+                    other = load_diffuse_inputs::<F, W>(x0, eps_in, k, flags);
+                }
+                let (nv, eo, to) =
+                    diffuse_vector::<F, W, T>(offset_in, inputs, z, b, j0, a, bb, &args, flags);
+                let (nk, ek, tk) =
+                    diffuse_vector::<F, W, T>(offset_in, other, zk, b, j1, a, bb, &args, flags);
+                noised[i] = nv;
+                noised[k] = nk;
+                if comptime!(flags.eps_out) {
+                    eps_out[i] = eo;
+                    eps_out[k] = ek;
+                }
+                if comptime!(flags.target_out) {
+                    target_out[i] = to;
+                    target_out[k] = tk;
+                }
+                v += 2u32 * args.units;
+            }
+        }
         // With `Loads::OneAhead` the unit's next vector is loaded before this one's noise.
         let mut next = (Vector::<F, W>::empty(), Vector::<F, W>::empty());
         if comptime!(flags.loads == Loads::OneAhead) {
@@ -208,35 +247,12 @@ fn diffuse_kernel<
             if comptime!(flags.loads == Loads::BeforeNoise) {
                 inputs = load_diffuse_inputs::<F, W>(x0, eps_in, i, flags);
             }
-            let (z0, z1, z2, z3) = prim::normals_or_zero(
-                comptime!(!flags.eps_given),
-                args.seed_lo,
-                args.seed_hi,
-                0u32,
-                args.first_sample + b,
-                0u32,
-                j0 / 4u32,
-            );
+            let z = diffuse_noise(&args, b, j0, flags);
             if comptime!(flags.loads == Loads::AfterNoise) {
                 inputs = load_diffuse_inputs::<F, W>(x0, eps_in, i, flags);
             }
-            let (xv, ev) = inputs;
-            let mut nv = Vector::<F, W>::empty();
-            let mut eo = Vector::<F, W>::empty();
-            let mut to = Vector::<F, W>::empty();
-            #[unroll]
-            for k in 0..w {
-                let mut e = F::cast_from(prim::lane_normal(z0, z1, z2, z3, j0, k, w));
-                if comptime!(flags.eps_given) {
-                    e = ev.extract(k);
-                }
-                let j = j0 + u32::cast_from(k);
-                let (n, e, t) =
-                    diffuse_elem::<F, T>(offset_in, xv.extract(k), e, b, j, a, bb, &args, flags);
-                nv.insert(k, n);
-                eo.insert(k, e);
-                to.insert(k, t);
-            }
+            let (nv, eo, to) =
+                diffuse_vector::<F, W, T>(offset_in, inputs, z, b, j0, a, bb, &args, flags);
             noised[i] = nv;
             if comptime!(flags.eps_out) {
                 eps_out[i] = eo;
@@ -247,6 +263,62 @@ fn diffuse_kernel<
             v += args.units;
         }
     }
+}
+
+/// The four normals of the Philox block holding element `j0` of sample `b` (ε), or zeros
+/// when ε is given.
+#[cube]
+fn diffuse_noise(
+    args: &DiffuseScalars,
+    b: u32,
+    j0: u32,
+    #[comptime] flags: DiffuseFlags,
+) -> (f32, f32, f32, f32) {
+    prim::normals_or_zero(
+        comptime!(!flags.eps_given),
+        args.seed_lo,
+        args.seed_hi,
+        0u32,
+        args.first_sample + b,
+        0u32,
+        j0 / 4u32,
+    )
+}
+
+/// Diffuse's `(noised, ε, target)` of the vector at element `j0` of sample `b`, from its
+/// inputs `(x0, given ε)` and its block's normals `z` (used when ε is not given).
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn diffuse_vector<F: Float, W: Size, T: CubeTarget>(
+    offset_in: &[F],
+    inputs: (Vector<F, W>, Vector<F, W>),
+    z: (f32, f32, f32, f32),
+    b: u32,
+    j0: u32,
+    a: F,
+    bb: F,
+    args: &DiffuseScalars,
+    #[comptime] flags: DiffuseFlags,
+) -> (Vector<F, W>, Vector<F, W>, Vector<F, W>) {
+    let w = W::value();
+    let (xv, ev) = inputs;
+    let (z0, z1, z2, z3) = z;
+    let mut nv = Vector::<F, W>::empty();
+    let mut eo = Vector::<F, W>::empty();
+    let mut to = Vector::<F, W>::empty();
+    #[unroll]
+    for k in 0..w {
+        let mut e = F::cast_from(prim::lane_normal(z0, z1, z2, z3, j0, k, w));
+        if comptime!(flags.eps_given) {
+            e = ev.extract(k);
+        }
+        let j = j0 + u32::cast_from(k);
+        let (n, e, t) = diffuse_elem::<F, T>(offset_in, xv.extract(k), e, b, j, a, bb, args, flags);
+        nv.insert(k, n);
+        eo.insert(k, e);
+        to.insert(k, t);
+    }
+    (nv, eo, to)
 }
 
 /// Diffuse's inputs at vector `i`: `x0`, and ε when it is given (else `x0` again, unused).
@@ -423,6 +495,7 @@ where
         .into());
     }
     let k = gdf.offset_noise.get();
+    let tuning = super::tuning();
     let flags = DiffuseFlags {
         logsnr_given,
         eps_given: io.eps.is_some(),
@@ -437,7 +510,8 @@ where
         },
         eps_out: io.eps_out.is_some(),
         target_out: io.target.is_some() && !gdf.target.is_epsilon(),
-        loads: super::tuning().loads,
+        loads: tuning.loads,
+        pairs: tuning.draw_pairs && tuning.loads != Loads::OneAhead,
     };
     let st = framework_state(gdf)?;
     let state = upload_state::<F>(client, &st);
@@ -566,7 +640,8 @@ where
 /// The counter-based noise of the elements of a whole batch into `out` (`batch · per`
 /// values): sample `b` draws `(seed, purpose, first_sample + b, step)`, element `j` of it
 /// index `j` — the same numbers as [`crate::noise::fill_normal`] per sample. One launch; unit
-/// `g` handles the vectors `g mod units, + units, …` of sample `g / units`.
+/// `g` handles the vectors `g mod units, + units, …` of sample `g / units`, two per loop turn
+/// with `pairs` ([`super::Tuning::draw_pairs`]).
 #[cube(launch_unchecked)]
 #[allow(clippy::too_many_arguments)]
 fn batch_noise_kernel<F: Float, W: Size>(
@@ -579,26 +654,45 @@ fn batch_noise_kernel<F: Float, W: Size>(
     purpose: u32,
     first_sample: u32,
     step: u32,
+    #[comptime] pairs: bool,
 ) {
-    let w = W::value();
     let g = ABSOLUTE_POS as u32;
     if g < units * batch {
         let b = g / units;
-        let pv = per / u32::cast_from(w);
+        let pv = per / u32::cast_from(W::value());
         let mut v = g - b * units;
-        while v < pv {
-            let j0 = v * u32::cast_from(w);
-            let (z0, z1, z2, z3) =
-                prim::normal_block(seed_lo, seed_hi, purpose, first_sample + b, step, j0 / 4u32);
-            let mut o = Vector::<F, W>::empty();
-            #[unroll]
-            for k in 0..w {
-                o.insert(k, F::cast_from(prim::lane_normal(z0, z1, z2, z3, j0, k, w)));
+        let counter = (seed_lo, seed_hi, purpose, first_sample + b, step);
+        if comptime!(pairs) {
+            while v + units < pv {
+                let u = v + units;
+                let zv = noise_vector::<F, W>(counter, v);
+                let zu = noise_vector::<F, W>(counter, u);
+                out[(b * pv + v) as usize] = zv;
+                out[(b * pv + u) as usize] = zu;
+                v += 2u32 * units;
             }
-            out[(b * pv + v) as usize] = o;
+        }
+        while v < pv {
+            out[(b * pv + v) as usize] = noise_vector::<F, W>(counter, v);
             v += units;
         }
     }
+}
+
+/// Vector `v` of a sample's counter noise; `counter` is `(seed_lo, seed_hi, purpose, sample,
+/// step)`.
+#[cube]
+fn noise_vector<F: Float, W: Size>(counter: (u32, u32, u32, u32, u32), v: u32) -> Vector<F, W> {
+    let w = W::value();
+    let (seed_lo, seed_hi, purpose, sample, step) = counter;
+    let j0 = v * u32::cast_from(w);
+    let (z0, z1, z2, z3) = prim::normal_block(seed_lo, seed_hi, purpose, sample, step, j0 / 4u32);
+    let mut o = Vector::<F, W>::empty();
+    #[unroll]
+    for k in 0..w {
+        o.insert(k, F::cast_from(prim::lane_normal(z0, z1, z2, z3, j0, k, w)));
+    }
+    o
 }
 
 /// Fills `out` (`batch · per` values of `F`) with the counter noise of a batch (see the
@@ -636,6 +730,7 @@ pub fn fill_batch_noise<F: Float + CubeElement>(
             purpose as u32,
             first_sample,
             step,
+            super::tuning().draw_pairs,
         )
     };
 }

@@ -163,6 +163,11 @@ pub struct Tuning {
     /// Vectors the rescale reduction loads per loop turn: 1 (also for `0`), 2 or 4 (the same
     /// sums in the same order; more loads in flight).
     pub reduce_vectors: usize,
+    /// Diffuse and the batch noise draw two vectors' noise per loop turn: two independent
+    /// Philox and Box–Muller chains the compiler can interleave, for a device that waits on
+    /// the latency of one chain (the same numbers; diffuse ignores it with
+    /// [`Loads::OneAhead`]).
+    pub draw_pairs: bool,
 }
 
 std::thread_local! {
@@ -171,6 +176,7 @@ std::thread_local! {
             vectors_per_unit: 0,
             loads: Loads::AfterNoise,
             reduce_vectors: 0,
+            draw_pairs: false,
         })
     };
 }
