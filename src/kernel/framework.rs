@@ -208,20 +208,12 @@ fn diffuse_kernel<
                     inputs = load_diffuse_inputs::<F, W>(x0, eps_in, i, flags);
                     other = load_diffuse_inputs::<F, W>(x0, eps_in, k, flags);
                 }
-                let (nv, eo, to) =
+                let outs =
                     diffuse_vector::<F, W, T>(offset_in, inputs, z, b, j0, a, bb, &args, flags);
-                let (nk, ek, tk) =
+                let outk =
                     diffuse_vector::<F, W, T>(offset_in, other, zk, b, j1, a, bb, &args, flags);
-                noised[i] = nv;
-                noised[k] = nk;
-                if comptime!(flags.eps_out) {
-                    eps_out[i] = eo;
-                    eps_out[k] = ek;
-                }
-                if comptime!(flags.target_out) {
-                    target_out[i] = to;
-                    target_out[k] = tk;
-                }
+                store_diffuse::<F, W>(noised, eps_out, target_out, i, outs, flags);
+                store_diffuse::<F, W>(noised, eps_out, target_out, k, outk, flags);
                 v += 2u32 * args.units;
             }
         }
@@ -251,17 +243,30 @@ fn diffuse_kernel<
             if comptime!(flags.loads == Loads::AfterNoise) {
                 inputs = load_diffuse_inputs::<F, W>(x0, eps_in, i, flags);
             }
-            let (nv, eo, to) =
-                diffuse_vector::<F, W, T>(offset_in, inputs, z, b, j0, a, bb, &args, flags);
-            noised[i] = nv;
-            if comptime!(flags.eps_out) {
-                eps_out[i] = eo;
-            }
-            if comptime!(flags.target_out) {
-                target_out[i] = to;
-            }
+            let outs = diffuse_vector::<F, W, T>(offset_in, inputs, z, b, j0, a, bb, &args, flags);
+            store_diffuse::<F, W>(noised, eps_out, target_out, i, outs, flags);
             v += args.units;
         }
+    }
+}
+
+/// Stores diffuse's `(noised, ε, target)` of vector `i` (ε and the target where asked).
+#[cube]
+fn store_diffuse<F: Float, W: Size>(
+    noised: &mut [Vector<F, W>],
+    eps_out: &mut [Vector<F, W>],
+    target_out: &mut [Vector<F, W>],
+    i: usize,
+    outs: (Vector<F, W>, Vector<F, W>, Vector<F, W>),
+    #[comptime] flags: DiffuseFlags,
+) {
+    let (nv, eo, to) = outs;
+    noised[i] = nv;
+    if comptime!(flags.eps_out) {
+        eps_out[i] = eo;
+    }
+    if comptime!(flags.target_out) {
+        target_out[i] = to;
     }
 }
 
