@@ -86,7 +86,7 @@ fn noise_kernel<W: Size>(
     let u = ABSOLUTE_POS;
     if u < out.len() {
         let j0 = u as u32 * u32::cast_from(w);
-        let (z0, z1, z2, z3) = prim::normal_block(
+        let z = prim::normal_block(
             seed_lo,
             seed_hi,
             purpose,
@@ -94,12 +94,7 @@ fn noise_kernel<W: Size>(
             step,
             group0 * 8u32 + j0 / 4u32,
         );
-        let mut v = Vector::<f32, W>::empty();
-        #[unroll]
-        for k in 0..w {
-            v.insert(k, prim::lane_normal(z0, z1, z2, z3, j0, k, w));
-        }
-        out[u] = v;
+        out[u] = prim::block_vector::<f32, W>(z, j0);
     }
 }
 

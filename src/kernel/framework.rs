@@ -688,16 +688,10 @@ fn batch_noise_kernel<F: Float, W: Size>(
 /// step)`.
 #[cube]
 fn noise_vector<F: Float, W: Size>(counter: (u32, u32, u32, u32, u32), v: u32) -> Vector<F, W> {
-    let w = W::value();
     let (seed_lo, seed_hi, purpose, sample, step) = counter;
-    let j0 = v * u32::cast_from(w);
-    let (z0, z1, z2, z3) = prim::normal_block(seed_lo, seed_hi, purpose, sample, step, j0 / 4u32);
-    let mut o = Vector::<F, W>::empty();
-    #[unroll]
-    for k in 0..w {
-        o.insert(k, F::cast_from(prim::lane_normal(z0, z1, z2, z3, j0, k, w)));
-    }
-    o
+    let j0 = v * u32::cast_from(W::value());
+    let z = prim::normal_block(seed_lo, seed_hi, purpose, sample, step, j0 / 4u32);
+    prim::block_vector::<F, W>(z, j0)
 }
 
 /// Fills `out` (`batch · per` values of `F`) with the counter noise of a batch (see the

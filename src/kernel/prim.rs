@@ -72,6 +72,20 @@ pub fn pick4(z0: f32, z1: f32, z2: f32, z3: f32, m: u32) -> f32 {
     )
 }
 
+/// The vector of `W` values whose first element is element `j0` of its stream, from the four
+/// outputs `z` of block `j0 / 4` (each lane as [`lane_normal`]).
+#[cube]
+pub fn block_vector<F: Float, W: Size>(z: (f32, f32, f32, f32), j0: u32) -> Vector<F, W> {
+    let w = W::value();
+    let (z0, z1, z2, z3) = z;
+    let mut v = Vector::<F, W>::empty();
+    #[unroll]
+    for k in 0..w {
+        v.insert(k, F::cast_from(lane_normal(z0, z1, z2, z3, j0, k, w)));
+    }
+    v
+}
+
 /// The normal of lane `l` of a `width`-value vector whose first element is element `j0` of
 /// its stream, given the four outputs of block `j0 / 4`: with four lanes (`j0` a multiple of
 /// 4) lane `l` is output `l`, chosen at expansion time; with one, output `j0 mod 4`.
