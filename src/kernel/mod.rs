@@ -262,6 +262,24 @@ pub(crate) fn vector_width<F>(client: &Client, per: usize, handles: &[&Handle]) 
     w
 }
 
+/// `Ok` when `h` holds at least `need` bytes, else [`crate::GdfError::LengthMismatch`] naming
+/// `what`.
+pub(crate) fn check_bytes(
+    what: &'static str,
+    h: &Handle,
+    need: usize,
+) -> Result<(), crate::GdfError> {
+    let got = h.size_in_used() as usize;
+    if got < need {
+        return Err(crate::GdfError::LengthMismatch {
+            what,
+            expected: need,
+            got,
+        });
+    }
+    Ok(())
+}
+
 /// Uploads a host slice.
 pub(crate) fn upload<F: CubeElement>(client: &Client, x: &[F]) -> Handle {
     if x.is_empty() {

@@ -16,8 +16,8 @@ use super::component::*;
 use super::framework::{fill_batch_noise, framework_state, section};
 use super::prim;
 use super::{
-    busy_units, units_per_sample, upload, upload_state, vector_width, KernelError, Launches, Loads,
-    CUBE,
+    busy_units, check_bytes, units_per_sample, upload, upload_state, vector_width, KernelError,
+    Launches, Loads, CUBE,
 };
 use crate::error::{check_finite, per_sample, GdfError};
 use crate::framework::Gdf;
@@ -807,23 +807,12 @@ pub fn rescale_reduce<F: Float + CubeElement>(
     let n = per_sample("model output", batch * per, batch)? * batch;
     check_finite("cfg", &[g])?;
     let plen = partials_len(batch, per, rescale);
-    for (what, h, need) in [
-        (
-            "model output (bytes)",
-            model_out,
-            2 * n * core::mem::size_of::<F>(),
-        ),
-        ("partials (bytes)", partials, 4 * plen),
-    ] {
-        if (h.size_in_used() as usize) < need {
-            return Err(GdfError::LengthMismatch {
-                what,
-                expected: need,
-                got: h.size_in_used() as usize,
-            }
-            .into());
-        }
-    }
+    check_bytes(
+        "model output (bytes)",
+        model_out,
+        2 * n * core::mem::size_of::<F>(),
+    )?;
+    check_bytes("partials (bytes)", partials, 4 * plen)?;
     let w = vector_width::<F>(client, per, &[model_out]);
     let chunks = chunks_per_sample(batch, per, rescale);
     launch_reduce::<F>(client, model_out, partials, batch, per, w, chunks, g as f32);
@@ -1226,15 +1215,11 @@ where
         let model_out = match output {
             DeviceOutput::Written => self.out.clone(),
             DeviceOutput::Own(h) => {
-                let need = (model_batch * per * core::mem::size_of::<F>()) as u64;
-                if h.size_in_used() < need {
-                    return Err(crate::GdfError::LengthMismatch {
-                        what: "the device model's own output (bytes)",
-                        expected: need as usize,
-                        got: h.size_in_used() as usize,
-                    }
-                    .into());
-                }
+                check_bytes(
+                    "the device model's own output (bytes)",
+                    &h,
+                    model_batch * per * core::mem::size_of::<F>(),
+                )?;
                 h
             }
         };
