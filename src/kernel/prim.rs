@@ -73,7 +73,7 @@ pub fn pick4(z0: f32, z1: f32, z2: f32, z3: f32, m: u32) -> f32 {
 }
 
 /// The vector of `W` values whose first element is element `j0` of its stream, from the four
-/// outputs `z` of block `j0 / 4` (each lane as [`lane_normal`]).
+/// outputs `z` of block `j0 / 4` (each lane as [`lane_normal()`]).
 #[cube]
 pub fn block_vector<F: Float, W: Size>(z: (f32, f32, f32, f32), j0: u32) -> Vector<F, W> {
     let w = W::value();
