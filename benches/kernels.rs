@@ -21,7 +21,9 @@
 //! vector's inputs before drawing its noise, and `=ahead` one vector ahead (a unit's next
 //! vector loaded before this one's noise); `GDF_KERNEL_BENCH_REDUCE=<2|4>` makes the rescale
 //! reduction load that many vectors per loop turn; `GDF_KERNEL_BENCH_PAIRS=1` makes diffuse
-//! and the batch noise draw two vectors' noise per loop turn. `GDF_KERNEL_BENCH_SWEEP=1`
+//! and the batch noise draw two vectors' noise per loop turn; `GDF_KERNEL_BENCH_MERGE_ONCE=1`
+//! makes the rescaled step merge its partials once, in a launch of its own, and its fused
+//! pass take the plain step's geometry. `GDF_KERNEL_BENCH_SWEEP=1`
 //! adds, after the usual benchmarks, `kernels/sweep/<setting>/<kernel>`: each setting of
 //! [`SWEEP`] on the kernels it concerns, in this one process (select them with the filter
 //! `sweep/`).
@@ -169,18 +171,20 @@ const REDUCTION: Kernels = Kernels {
 };
 
 /// A [`Tuning`](gdf::kernel::Tuning): vectors per unit, loads, reduction vectors per turn,
-/// noise drawn in pairs.
+/// noise drawn in pairs, the rescale's partials merged once.
 const fn tuning(
     vectors_per_unit: usize,
     loads: gdf::kernel::Loads,
     reduce_vectors: usize,
     draw_pairs: bool,
+    merge_once: bool,
 ) -> gdf::kernel::Tuning {
     gdf::kernel::Tuning {
         vectors_per_unit,
         loads,
         reduce_vectors,
         draw_pairs,
+        merge_once,
     }
 }
 
@@ -191,19 +195,34 @@ const fn tuning(
 const SWEEP: &[(&str, gdf::kernel::Tuning, Kernels)] = {
     use gdf::kernel::Loads::{AfterNoise as After, BeforeNoise as Before, OneAhead as Ahead};
     &[
-        ("default", tuning(0, After, 1, false), ALL),
-        ("pairs", tuning(0, After, 1, true), DRAW),
-        ("pairs-vpu8", tuning(8, After, 1, true), DRAW),
-        ("pairs-before", tuning(0, Before, 1, true), DRAW),
-        ("before", tuning(0, Before, 1, false), LOADS),
-        ("ahead", tuning(0, Ahead, 1, false), LOADS),
-        ("vpu8", tuning(8, After, 1, false), UNITS),
-        ("vpu4", tuning(4, After, 1, false), UNITS),
-        ("vpu16", tuning(16, After, 1, false), RESCALED),
-        ("reduce2", tuning(0, After, 2, false), REDUCTION),
-        ("reduce4", tuning(0, After, 4, false), REDUCTION),
-        ("vpu16-reduce4", tuning(16, After, 4, false), RESCALED),
-        ("default-again", tuning(0, After, 1, false), ALL),
+        ("default", tuning(0, After, 1, false, false), ALL),
+        ("pairs", tuning(0, After, 1, true, false), DRAW),
+        ("pairs-vpu8", tuning(8, After, 1, true, false), DRAW),
+        ("pairs-before", tuning(0, Before, 1, true, false), DRAW),
+        ("before", tuning(0, Before, 1, false, false), LOADS),
+        ("ahead", tuning(0, Ahead, 1, false, false), LOADS),
+        ("vpu8", tuning(8, After, 1, false, false), UNITS),
+        ("vpu4", tuning(4, After, 1, false, false), UNITS),
+        ("vpu16", tuning(16, After, 1, false, false), RESCALED),
+        ("reduce2", tuning(0, After, 2, false, false), REDUCTION),
+        ("reduce4", tuning(0, After, 4, false, false), REDUCTION),
+        (
+            "vpu16-reduce4",
+            tuning(16, After, 4, false, false),
+            RESCALED,
+        ),
+        ("merge-once", tuning(0, After, 1, false, true), RESCALED),
+        (
+            "merge-once-vpu8",
+            tuning(8, After, 1, false, true),
+            RESCALED,
+        ),
+        (
+            "merge-once-reduce4",
+            tuning(0, After, 4, false, true),
+            RESCALED,
+        ),
+        ("default-again", tuning(0, After, 1, false, false), ALL),
     ]
 };
 
@@ -490,6 +509,7 @@ fn kernels(c: &mut Criterion) {
             .and_then(|v| v.parse::<usize>().ok())
             .unwrap_or(1),
         draw_pairs: std::env::var_os("GDF_KERNEL_BENCH_PAIRS").is_some(),
+        merge_once: std::env::var_os("GDF_KERNEL_BENCH_MERGE_ONCE").is_some(),
     };
     gdf::kernel::set_tuning(forced);
     let b = 16usize;

@@ -1603,31 +1603,36 @@ fn with_units<R>(t: Tuning, f: impl FnOnce() -> R) -> R {
 /// the rescale reduction taking two vectors at once and diffuse and the batch noise drawing
 /// two vectors per turn (a pair, then one alone); loaded one vector ahead and the reduction
 /// taking four (pairs asked for, which diffuse ignores there); or loaded after the noise, in
-/// pairs.
+/// pairs. The second and the fourth merge the rescale's partials once, in a launch of their
+/// own.
 const UNITS: [Tuning; 4] = [
     Tuning {
         vectors_per_unit: 0,
         loads: Loads::AfterNoise,
         reduce_vectors: 1,
         draw_pairs: false,
+        merge_once: false,
     },
     Tuning {
         vectors_per_unit: 3,
         loads: Loads::BeforeNoise,
         reduce_vectors: 2,
         draw_pairs: true,
+        merge_once: true,
     },
     Tuning {
         vectors_per_unit: 3,
         loads: Loads::OneAhead,
         reduce_vectors: 4,
         draw_pairs: true,
+        merge_once: false,
     },
     Tuning {
         vectors_per_unit: 3,
         loads: Loads::AfterNoise,
         reduce_vectors: 1,
         draw_pairs: true,
+        merge_once: true,
     },
 ];
 
@@ -1859,7 +1864,7 @@ fn check_step_at_width(
     rho: f64,
     cap: usize,
     mirror: bool,
-) {
+) -> Vec<f32> {
     let g: Sc = Gdf::default();
     let n = b * per;
     let out: Vec<f32> = (0..2 * n)
@@ -1913,7 +1918,9 @@ fn check_step_at_width(
     })
     .unwrap();
     let what = format!("{b}×{per} {rescale:?} rho {rho}, cap {cap}");
-    let want = if rho > 0.0 { 2 } else { 1 };
+    // The reduction, the merge when it has a launch of its own, the fused pass.
+    let merge = gdf::kernel::tuning().merge_once as u32;
+    let want = if rho > 0.0 { 2 + merge } else { 1 };
     assert_eq!(
         (launches, Launches::count() - before),
         (want, want as u64),
@@ -1938,6 +1945,7 @@ fn check_step_at_width(
         assert_eq!(&xx[..n], &dev[..], "{what}: first half of [x; x]");
         assert_eq!(&xx[n..], &dev[..], "{what}: second half of [x; x]");
     }
+    dev
 }
 
 /// The rescaled step on shapes where its cubes stride: with rescale a sample is covered by at
@@ -1958,6 +1966,37 @@ fn rescaled_step_with_striding_units_matches_the_host() {
         with_units(t, || {
             check_step_at_width(&c, 16, 70_000, Rescale::PerSample, 0.7, 1, true)
         });
+    }
+}
+
+/// The rescale's partials merged once, in a launch of their own (`Tuning::merge_once`),
+/// give the step of the merge in every cube bit for bit (the same merge, once), and the
+/// host's step; the fused pass then takes the plain step's geometry (at 16 × 70 000 values
+/// units take one or two vectors, at 69 998 about five). Per sample, each sample reads its
+/// own stds (a sample reading another's would differ from the host).
+#[test]
+fn rescale_merged_once_gives_the_step_merged_in_every_cube() {
+    let Some(c) = client() else { return };
+    let once = Tuning {
+        merge_once: true,
+        ..Tuning::default()
+    };
+    for (b, per, rescale, cap) in [
+        (16, 70_000, Rescale::Batch, 4),
+        (16, 69_998, Rescale::Batch, 4),
+        (16, 70_000, Rescale::PerSample, 4),
+        (5, 1000, Rescale::PerSample, 1),
+    ] {
+        let each = check_step_at_width(&c, b, per, rescale, 0.7, cap, false);
+        let merged = with_units(once, || {
+            check_step_at_width(&c, b, per, rescale, 0.7, cap, false)
+        });
+        let differ = each
+            .iter()
+            .zip(&merged)
+            .filter(|(a, m)| a.to_bits() != m.to_bits())
+            .count();
+        assert_eq!(differ, 0, "{b}×{per} {rescale:?}: values that differ");
     }
 }
 
@@ -2077,9 +2116,10 @@ fn the_rescale_reduction_alone_sums_the_batch_moments() {
         .unwrap();
         assert_eq!(w, 4, "per {per} takes 4-wide vectors");
         let p = down(&c, &partials);
-        // Chan's merge, in f64.
+        // Chan's merge, in f64, of the partials (the scratch's last 2·b values are for the
+        // merged stds of `Tuning::merge_once`).
         let (mut cnt, mut a, mut a2, mut q, mut q2) = (0.0f64, 0.0, 0.0, 0.0, 0.0);
-        for s in p.chunks(5) {
+        for s in p[..plen - 2 * b].chunks_exact(5) {
             let (nb, mcb, m2cb, mpb, m2pb) = (
                 s[0] as f64,
                 s[1] as f64,

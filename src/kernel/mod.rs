@@ -168,6 +168,12 @@ pub struct Tuning {
     /// the latency of one chain (the same numbers; diffuse ignores it with
     /// [`Loads::OneAhead`]).
     pub draw_pairs: bool,
+    /// The rescaled step merges the reduction's partials once, in a third launch of one cube
+    /// per std (one for the whole-batch std, one per sample for the per-sample std), instead
+    /// of in every cube of its fused pass; the fused pass then takes the plain step's
+    /// geometry ([`units_per_sample`]) unless `vectors_per_unit` forces a count (the same
+    /// numbers: the one merge is the per-cube merge's arithmetic).
+    pub merge_once: bool,
 }
 
 std::thread_local! {
@@ -177,6 +183,7 @@ std::thread_local! {
             loads: Loads::AfterNoise,
             reduce_vectors: 0,
             draw_pairs: false,
+            merge_once: false,
         })
     };
 }
@@ -188,8 +195,9 @@ pub fn set_tuning(t: Tuning) {
     TUNING.with(|c| c.set(t));
 }
 
-/// This thread's launch choices.
-pub(crate) fn tuning() -> Tuning {
+/// This thread's launch choices (see [`set_tuning`]).
+#[doc(hidden)]
+pub fn tuning() -> Tuning {
     TUNING.with(|c| c.get())
 }
 

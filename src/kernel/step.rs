@@ -4,7 +4,9 @@
 //! the squared deviations of the conditional and the guided prediction, per cube, merged
 //! with Chan's formula) and the fused step (each cube first merges the partials it needs,
 //! then: guidance combine, rescale, undiffuse, sampler step with in-kernel noise). Without
-//! rescale (or without guidance) a step is **one launch**.
+//! rescale (or without guidance) a step is **one launch**. (The hidden
+//! [`super::Tuning::merge_once`] makes a rescaled step three: the merge gets a launch of its
+//! own, `rescale_merge_kernel`, and the fused pass reads the stds it wrote.)
 
 use cubecl::prelude::*;
 
@@ -260,6 +262,68 @@ fn rescale_reduce_kernel<F: Float, W: Size>(
     }
 }
 
+/// The partials `lo..hi` sample `b`'s std is merged from: all of them for the whole-batch
+/// std (`rescale` 1), sample `b`'s `chunks` for its own (`rescale` 2).
+#[cube]
+fn partials_of(b: u32, chunks: u32, batch: u32, #[comptime] rescale: u8) -> (u32, u32) {
+    let mut lo = 0u32;
+    let mut hi = chunks * batch;
+    if comptime!(rescale == 2) {
+        lo = b * chunks;
+        hi = lo + chunks;
+    }
+    (lo, hi)
+}
+
+/// The unbiased stds `(std_c, std_p)` of the conditional and the guided prediction from the
+/// partials `lo..hi`: each unit merges every `CUBE_DIM_X`-th from `lo + UNIT_POS`, then the
+/// cube's tree merges the units' (every unit gets the result).
+#[cube]
+fn merged_stds(partials: &mut [f32], lo: u32, hi: u32) -> (f32, f32) {
+    let mut cnt = 0.0f32;
+    let mut mc = 0.0f32;
+    let mut m2c = 0.0f32;
+    let mut mp = 0.0f32;
+    let mut m2p = 0.0f32;
+    let mut q = lo + UNIT_POS;
+    while q < hi {
+        let o = (5 * q) as usize;
+        let q0 = partials[o];
+        let q1 = partials[o + 1];
+        let q2 = partials[o + 2];
+        let q3 = partials[o + 3];
+        let q4 = partials[o + 4];
+        let (n1, mc1, m2c1, mp1, m2p1) = merge((cnt, mc, m2c, mp, m2p), (q0, q1, q2, q3, q4));
+        cnt = n1;
+        mc = mc1;
+        m2c = m2c1;
+        mp = mp1;
+        m2p = m2p1;
+        q += CUBE_DIM_X;
+    }
+    let (cnt, _mc, m2c, _mp, m2p) = cube_merge((cnt, mc, m2c, mp, m2p));
+    let std_c = f32::sqrt(f32::max(m2c / (cnt - 1.0f32), 0.0f32));
+    let std_p = f32::sqrt(f32::max(m2p / (cnt - 1.0f32), 0.0f32));
+    (std_c, std_p)
+}
+
+/// The rescaled step's merge done once ([`super::Tuning::merge_once`]): cube `(0, b)` merges
+/// the partials of sample `b` (`rescale` 2) or all of them (`rescale` 1, one cube) with
+/// [`merged_stds()`], as every cube of the fused pass otherwise does, and unit 0 writes
+/// `(std_c, std_p)` to `partials[5·batch·chunks + 2·b ..]`, after the partials (no cube
+/// reads what another writes).
+#[cube(launch_unchecked)]
+fn rescale_merge_kernel(partials: &mut [f32], chunks: u32, batch: u32, #[comptime] rescale: u8) {
+    let b = CUBE_POS_Y;
+    let (lo, hi) = partials_of(b, chunks, batch, rescale);
+    let (std_c, std_p) = merged_stds(partials, lo, hi);
+    if UNIT_POS == 0 {
+        let o = (5 * chunks * batch + 2 * b) as usize;
+        partials[o] = std_c;
+        partials[o + 1] = std_p;
+    }
+}
+
 /// Per-call scalars of the fused step.
 #[derive(CubeType, CubeLaunch, Clone, Copy, Debug)]
 pub struct StepScalars {
@@ -306,6 +370,9 @@ pub struct StepFlags {
     pub want_xx: bool,
     /// Where a vector's inputs are loaded ([`super::Tuning::loads`]).
     pub loads: Loads,
+    /// The rescale's stds were merged once by `rescale_merge_kernel`
+    /// ([`super::Tuning::merge_once`]): read them instead of merging the partials.
+    pub merged: bool,
 }
 
 /// One element of the fused step: from the model output (`pc`, and `pu` when guided), `x`
@@ -354,7 +421,7 @@ fn step_kernel<F: Float, W: Size, Sc: CubeScaler, T: CubeTarget, Smp: CubeSample
     x: &mut [Vector<F, W>],
     noise_in: &[Vector<F, W>],
     state: &[F],
-    partials: &[f32],
+    partials: &mut [f32],
     x0_out: &mut [Vector<F, W>],
     pred_out: &mut [Vector<F, W>],
     xx_out: &mut [Vector<F, W>],
@@ -365,37 +432,18 @@ fn step_kernel<F: Float, W: Size, Sc: CubeScaler, T: CubeTarget, Smp: CubeSample
     let b = CUBE_POS_Y;
     let mut factor = F::new(0.0);
     if comptime!(flags.rescale > 0) {
-        // Merge the partials this sample needs (all of them for the whole-batch std).
-        let mut lo = 0u32;
-        let mut hi = args.chunks * args.batch;
-        if comptime!(flags.rescale == 2) {
-            lo = b * args.chunks;
-            hi = lo + args.chunks;
-        }
-        let mut cnt = 0.0f32;
-        let mut mc = 0.0f32;
-        let mut m2c = 0.0f32;
-        let mut mp = 0.0f32;
-        let mut m2p = 0.0f32;
-        let mut q = lo + UNIT_POS;
-        while q < hi {
-            let o = (5 * q) as usize;
-            let q0 = partials[o];
-            let q1 = partials[o + 1];
-            let q2 = partials[o + 2];
-            let q3 = partials[o + 3];
-            let q4 = partials[o + 4];
-            let (n1, mc1, m2c1, mp1, m2p1) = merge((cnt, mc, m2c, mp, m2p), (q0, q1, q2, q3, q4));
-            cnt = n1;
-            mc = mc1;
-            m2c = m2c1;
-            mp = mp1;
-            m2p = m2p1;
-            q += CUBE_DIM_X;
-        }
-        let (cnt, _mc, m2c, _mp, m2p) = cube_merge((cnt, mc, m2c, mp, m2p));
-        let std_c = f32::sqrt(f32::max(m2c / (cnt - 1.0f32), 0.0f32));
-        let std_p = f32::sqrt(f32::max(m2p / (cnt - 1.0f32), 0.0f32));
+        let (std_c, std_p) = if comptime!(flags.merged) {
+            // `rescale_merge_kernel` left the stds after the partials.
+            let mut o = (5 * args.chunks * args.batch) as usize;
+            if comptime!(flags.rescale == 2) {
+                o += (2 * b) as usize;
+            }
+            (partials[o], partials[o + 1])
+        } else {
+            // Merge the partials this sample needs (all of them for the whole-batch std).
+            let (lo, hi) = partials_of(b, args.chunks, args.batch, flags.rescale);
+            merged_stds(partials, lo, hi)
+        };
         factor =
             F::cast_from(args.rho) * (F::cast_from(std_c) / (F::cast_from(std_p) + F::new(1e-9)));
     }
@@ -596,11 +644,12 @@ fn chunks_per_sample(batch: usize, per: usize, rescale: Rescale) -> usize {
 /// Cubes per sample of the fused step over `vectors` vectors per sample. Without rescale a
 /// sample has [`units_per_sample`] units (one per vector unless the batch is large enough to
 /// keep the device busy with fewer), so a unit computes its sample's coefficients once for
-/// several vectors. With rescale each cube first merges the reduction's partials: then as few
-/// cubes as keep the device busy ([`busy_units`]), each unit striding over several vectors,
-/// unless [`super::Tuning::vectors_per_unit`] forces a count.
-fn step_cubes(client: &Client, batch: usize, vectors: usize, rescale: bool) -> u32 {
-    if !rescale || super::tuning().vectors_per_unit > 0 {
+/// several vectors. When each cube first merges the reduction's partials (`merges`: a
+/// rescaled step without [`super::Tuning::merge_once`]), as few cubes as keep the device
+/// busy ([`busy_units`]), each unit striding over several vectors, unless
+/// [`super::Tuning::vectors_per_unit`] forces a count.
+fn step_cubes(client: &Client, batch: usize, vectors: usize, merges: bool) -> u32 {
+    if !merges || super::tuning().vectors_per_unit > 0 {
         return units_per_sample(client, vectors, batch * vectors)
             .div_ceil(CUBE as usize)
             .max(1) as u32;
@@ -610,9 +659,10 @@ fn step_cubes(client: &Client, batch: usize, vectors: usize, rescale: bool) -> u
     need.min(busy.div_ceil(batch).max(1)) as u32
 }
 
-/// `f32`s of rescale scratch a step over `batch × per` needs.
+/// `f32`s of rescale scratch a step over `batch × per` needs: five per partial, then two per
+/// sample for the merged stds ([`super::Tuning::merge_once`]).
 pub fn partials_len(batch: usize, per: usize, rescale: Rescale) -> usize {
-    5 * batch * chunks_per_sample(batch, per, rescale)
+    5 * batch * chunks_per_sample(batch, per, rescale) + 2 * batch
 }
 
 /// One sampling step on device buffers (SPEC §7): guidance combine, rescale (whole-batch or
@@ -696,6 +746,7 @@ where
         .chain(io.xx.as_ref());
     let w = vector_width::<F>(client, per, &vectors.collect::<Vec<_>>());
     let nv = n / w;
+    let merged = rescale && super::tuning().merge_once;
     if rescale {
         launches += 1;
         launch_reduce::<F>(client, &io.model_out, &partials, batch, per, w, chunks, g);
@@ -712,12 +763,17 @@ where
         want_pred: io.pred.is_some(),
         want_xx: io.xx.is_some(),
         loads: super::tuning().loads,
+        merged,
     };
+    if merged {
+        launches += 1;
+        launch_merge(client, &partials, plen, batch, chunks, flags.rescale);
+    }
     let or_d = |h: &Option<Handle>, len: usize| {
         let h = h.clone().unwrap_or_else(|| d.clone());
         unsafe { BufferArg::from_raw_parts(h, len) }
     };
-    let cubes_x = step_cubes(client, batch, per / w, rescale);
+    let cubes_x = step_cubes(client, batch, per / w, rescale && !merged);
     Launches::record();
     launches += 1;
     // SAFETY: the element buffers hold `n` values (`nv` vectors; the model output and `xx`
@@ -786,6 +842,35 @@ fn launch_reduce<F: Float + CubeElement>(
             per as u32,
             g,
             reduce_at_once(super::tuning().reduce_vectors),
+        )
+    };
+}
+
+/// Launches the one merge of a rescaled step's partials ([`super::Tuning::merge_once`]):
+/// one cube for the whole-batch std (`rescale` 1), one per sample for the per-sample std
+/// (`rescale` 2), each writing its `(std_c, std_p)` after the partials.
+fn launch_merge(
+    client: &Client,
+    partials: &Handle,
+    plen: usize,
+    batch: usize,
+    chunks: usize,
+    rescale: u8,
+) {
+    let cubes = if rescale == 2 { batch as u32 } else { 1 };
+    Launches::record();
+    // SAFETY: the partials buffer holds `plen = 5·batch·chunks + 2·batch` values (`step`
+    // relies on `StepIo`'s sizes, as its other launches do); the kernel reads the partials
+    // of its cube's std and writes two values per cube after them.
+    unsafe {
+        rescale_merge_kernel::launch_unchecked(
+            client,
+            CubeCount::Static(1, cubes, 1),
+            CubeDim::new_1d(CUBE),
+            BufferArg::from_raw_parts(partials.clone(), plen),
+            chunks as u32,
+            batch as u32,
+            rescale,
         )
     };
 }
