@@ -384,7 +384,8 @@ impl Bench<'_> {
                     gdf::noise::Purpose::Sampler,
                     0,
                     0,
-                );
+                )
+                .expect("batch noise");
             },
         );
     }

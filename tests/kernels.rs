@@ -18,7 +18,7 @@ fn device_noise_equals_host_noise() {
         (0x1234_5678_9abc_def0, Purpose::Sampler, 7, 13, 5, 1000),
         (u64::MAX, Purpose::Init, u32::MAX, 3, 1 << 20, 257),
     ] {
-        let dev = eval::normals(&c, len, seed, purpose, sample, step, group0);
+        let dev = eval::normals(&c, len, seed, purpose, sample, step, group0).unwrap();
         let mut host = vec![0.0f32; len];
         noise::fill_normal(seed, purpose, sample, step, 32 * group0 as u64, &mut host);
         let mut same = 0;
@@ -1657,13 +1657,14 @@ fn device_noise_equals_host_noise_at_both_widths() {
             with_units(r, || {
                 with_width(cap, || {
                     kf::fill_batch_noise::<f32>(&c, &out, b, per, seed, Purpose::Init, first, step)
+                        .unwrap()
                 })
             });
             assert_eq!(gdf::kernel::last_vector_width(), want, "batch {b}×{per}");
             let dev = down(&c, &out);
             // One stream from element 32·group0 (eval::normals).
             let one = with_width(cap, || {
-                eval::normals(&c, per, seed, Purpose::Sampler, 1, step, 5)
+                eval::normals(&c, per, seed, Purpose::Sampler, 1, step, 5).unwrap()
             });
             assert_eq!(gdf::kernel::last_vector_width(), want, "stream of {per}");
             let mut host = vec![0.0f32; per];
@@ -2160,4 +2161,186 @@ fn the_rescale_reduction_alone_sums_the_batch_moments() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("model output"), "{err}");
+}
+
+/// Puts a buffer into an entry point's buffers.
+type Swap<T> = fn(&mut T, Handle);
+
+/// Every device entry point refuses a buffer shorter than its call needs with a typed error
+/// naming the buffer, before launching anything (the kernels are launched unchecked: a short
+/// buffer would be read or written past its end); the same call with full buffers runs.
+#[test]
+fn short_buffers_are_refused_naming_the_buffer() {
+    use gdf::kernel::solver::{DeviceNoise, DeviceRun};
+    use gdf::solver::{AnySolver, Grid};
+    let Some(c) = client() else { return };
+    let (b, per) = (3usize, 40usize);
+    let n = b * per;
+    let full = |values: usize| c.empty(4 * values);
+    let short = |values: usize| c.empty(4 * values - 4);
+    // `Err` naming `name`, with no launch made.
+    let refused = |name: &str, call: &mut dyn FnMut() -> Result<(), gdf::kernel::KernelError>| {
+        let before = Launches::count();
+        let err = call().expect_err(name).to_string();
+        assert!(err.contains(&format!("`{name} (bytes)`")), "{name}: {err}");
+        assert_eq!(Launches::count(), before, "{name}: launched");
+    };
+
+    // diffuse, with offset noise (so its offsets buffer is read) and a v target (written).
+    type V = Gdf<sch::Cosine, scl::Vp, tg::V, ncd::CosineT, lw::P2, f64>;
+    let g: V = V::default().with_offset_noise(0.1);
+    let set = DiffuseSettings {
+        batch: b,
+        per,
+        channels: 2,
+        ..Default::default()
+    };
+    let io = || DiffuseIo {
+        x0: full(n),
+        eps: Some(full(n)),
+        tl: Some(up(&c, &[0.2f32, 0.5, 0.8])),
+        tl_is_logsnr: false,
+        offset: Some(full(2 * b)),
+        noised: full(n),
+        eps_out: Some(full(n)),
+        target: Some(full(n)),
+        per_sample: full(3 * b),
+    };
+    let diffuse = |io: &DiffuseIo| kf::diffuse::<f32, _, _, _, _, _, _>(&c, &g, io, &set);
+    diffuse(&io()).unwrap();
+    // Each buffer, the values the call needs in it, and how to put a short one in its place.
+    let cases: [(&str, usize, Swap<DiffuseIo>); 8] = [
+        ("x0", n, |io, h| io.x0 = h),
+        ("eps", n, |io, h| io.eps = Some(h)),
+        ("tl", b, |io, h| io.tl = Some(h)),
+        ("offset", 2 * b, |io, h| io.offset = Some(h)),
+        ("noised", n, |io, h| io.noised = h),
+        ("eps_out", n, |io, h| io.eps_out = Some(h)),
+        ("target", n, |io, h| io.target = Some(h)),
+        ("per_sample", 3 * b, |io, h| io.per_sample = h),
+    ];
+    for (name, values, set_short) in cases {
+        let mut io = io();
+        set_short(&mut io, short(values));
+        refused(name, &mut || diffuse(&io));
+    }
+
+    // undiffuse: `logsnr` holds one value per sample.
+    let l = up(&c, &[0.0f32, 1.0, -1.0]);
+    let (x, pred, out) = (full(n), full(n), full(n));
+    kf::undiffuse::<f32, _, _, _, _, _, _>(&c, &g, &x, &l, &pred, Some(&out), None, b, per)
+        .unwrap();
+    let s = short(b);
+    refused("logsnr", &mut || {
+        kf::undiffuse::<f32, _, _, _, _, _, _>(&c, &g, &x, &s, &pred, Some(&out), None, b, per)
+    });
+    let s = short(n);
+    refused("x0_out", &mut || {
+        kf::undiffuse::<f32, _, _, _, _, _, _>(&c, &g, &x, &l, &pred, Some(&s), None, b, per)
+    });
+
+    // The guided, rescaled step: the model output is `[p_c; p_u]` (2n), `xx` 2n.
+    let plen = ks::partials_len(b, per, Rescale::PerSample);
+    let step_io = || ks::StepIo {
+        model_out: full(2 * n),
+        x: full(n),
+        noise: Some(full(n)),
+        x0: Some(full(n)),
+        pred: Some(full(n)),
+        xx: Some(full(2 * n)),
+        partials: Some(full(plen)),
+    };
+    let sc: Sc = Gdf::default();
+    let step_set = ks::StepSettings {
+        batch: b,
+        per,
+        step: 0,
+        logsnr: -1.0,
+        logsnr_prev: 0.0,
+        guidance: Some(3.0),
+        rho: 0.7,
+        rescale: Rescale::PerSample,
+        seed: 1,
+        first_sample: 0,
+    };
+    let step = |io: &ks::StepIo| {
+        ks::step::<f32, _, _, _, _, _, _, _>(&c, &sc, &gdf::sampler::Ddpm, io, &step_set)
+            .map(|_| ())
+    };
+    step(&step_io()).unwrap();
+    let cases: [(&str, usize, Swap<ks::StepIo>); 7] = [
+        ("model_out", 2 * n, |io, h| io.model_out = h),
+        ("x", n, |io, h| io.x = h),
+        ("noise", n, |io, h| io.noise = Some(h)),
+        ("x0", n, |io, h| io.x0 = Some(h)),
+        ("pred", n, |io, h| io.pred = Some(h)),
+        ("xx", 2 * n, |io, h| io.xx = Some(h)),
+        ("partials", plen, |io, h| io.partials = Some(h)),
+    ];
+    for (name, values, set_short) in cases {
+        let mut io = step_io();
+        set_short(&mut io, short(values));
+        refused(name, &mut || step(&io));
+    }
+
+    // A solver run: its initial `x` and each prediction fed.
+    let grid = Grid::new(&scl::Vp, &[-4.0, -1.0, 2.0]).unwrap();
+    let run = |x_init: &Handle| {
+        DeviceRun::<f32, _>::new(
+            &c,
+            AnySolver::from_name("euler").unwrap(),
+            grid.clone(),
+            x_init,
+            b,
+            per,
+            DeviceNoise::None,
+        )
+    };
+    let s = short(n);
+    refused("x_init", &mut || run(&s).map(|_| ()));
+    let mut dev = run(&full(n)).unwrap();
+    dev.next_eval().unwrap().unwrap();
+    refused("prediction", &mut || dev.feed_x0(&s).map(|_| ()));
+    dev.feed_x0(&full(n)).unwrap();
+
+    // The device sampling loop: its initial `x`, and its recorded noise (`n` values a step).
+    let sampling = |x_init: Option<Handle>, noise: Option<Handle>| {
+        let model = |_: &Client, _: &Handle, _: &Handle, _: usize, _: bool, _: &Handle| {};
+        let opts = DeviceSampleOpts {
+            timesteps: 4,
+            x_init,
+            noise,
+            ..Default::default()
+        };
+        DeviceSampling::<f32, _, _, _, _>::new(&c, &sc, gdf::sampler::Ddpm, model, b, per, opts)
+            .map(|_| ())
+    };
+    refused("x_init", &mut || sampling(Some(short(n)), None));
+    refused("noise", &mut || sampling(None, Some(short(4 * n))));
+    sampling(Some(full(n)), Some(full(4 * n))).unwrap();
+
+    // The helpers: the batch noise, `[x; x]`, the copy, the half-precision packing, a stream
+    // of normals.
+    use gdf::pipeline::half::bf16;
+    let (s, f) = (short(n), full(n));
+    let noise_into =
+        |out: &Handle| kf::fill_batch_noise::<f32>(&c, out, b, per, 1, Purpose::Init, 0, 0);
+    refused("out", &mut || noise_into(&s));
+    noise_into(&f).unwrap();
+    refused("xx", &mut || ks::duplicate::<f32>(&c, &f, &short(2 * n), n));
+    ks::duplicate::<f32>(&c, &f, &full(2 * n), n).unwrap();
+    refused("dst", &mut || ks::copy::<f32>(&c, &f, &s, n));
+    ks::copy::<f32>(&c, &f, &full(n), n).unwrap();
+    refused("x", &mut || {
+        gdf::kernel::half::narrow::<bf16>(&c, &s, n).map(|_| ())
+    });
+    let packed = gdf::kernel::half::narrow::<bf16>(&c, &f, n).unwrap();
+    refused("packed", &mut || {
+        gdf::kernel::half::widen::<bf16>(&c, &short(n / 2), n).map(|_| ())
+    });
+    gdf::kernel::half::widen::<bf16>(&c, &packed, n).unwrap();
+    let normals_into =
+        |out: &Handle| eval::fill_normal_handle(&c, out, n, 1, Purpose::Init, 0, 0, 0);
+    refused("out", &mut || normals_into(&s));
+    normals_into(&f).unwrap();
 }

@@ -282,9 +282,9 @@ fn half_packing_matches_the_half_crate() {
     let xh = up(&c, &xs);
     fn check<H: Half>(c: &Client, xh: &Handle, xs: &[f32], want: impl Fn(f32) -> (u16, f32)) {
         let n = xs.len();
-        let packed = gdf::kernel::half::narrow::<H>(c, xh, n);
+        let packed = gdf::kernel::half::narrow::<H>(c, xh, n).unwrap();
         let words = u32::from_bytes(&c.read_one(packed.clone()).unwrap()).to_vec();
-        let back = down(c, &gdf::kernel::half::widen::<H>(c, &packed, n));
+        let back = down(c, &gdf::kernel::half::widen::<H>(c, &packed, n).unwrap());
         for (i, &x) in xs.iter().enumerate() {
             let bits = (words[i / 2] >> (16 * (i % 2))) as u16;
             let (wb, wf) = want(x);
@@ -354,7 +354,7 @@ fn bf16_latent_run_on_the_device_stays_near_the_f32_run() {
             let (a, b) = (r.level.a as f32, r.level.b as f32);
             let d = if half {
                 // The model sees bf16 bytes and answers in bf16 bytes.
-                let packed = gdf::kernel::half::narrow::<bf16>(&c, &r.x, n);
+                let packed = gdf::kernel::half::narrow::<bf16>(&c, &r.x, n).unwrap();
                 let words = u32::from_bytes(&c.read_one(packed).unwrap()).to_vec();
                 let x: Vec<f32> = (0..n)
                     .map(|i| bf16::from_bits((words[i / 2] >> (16 * (i % 2))) as u16).to_f32())
@@ -368,7 +368,7 @@ fn bf16_latent_run_on_the_device_stays_near_the_f32_run() {
                     .map(|p| p[0] as u32 | (p[1] as u32) << 16)
                     .collect();
                 let packed = c.create_from_slice(u32::as_bytes(&words));
-                gdf::kernel::half::widen::<bf16>(&c, &packed, n)
+                gdf::kernel::half::widen::<bf16>(&c, &packed, n).unwrap()
             } else {
                 up(&c, &mixture(&mu, s2, &down(&c, &r.x), a, b))
             };

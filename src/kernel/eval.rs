@@ -11,7 +11,10 @@ use cubecl::server::Handle;
 
 use super::component::*;
 use super::prim;
-use super::{launch_dims, read_vec, upload, upload_state, vector_width, KernelError, Launches};
+use super::{
+    check_buffers, check_index_range, launch_dims, read_vec, upload, upload_state, vector_width,
+    KernelError, Launches,
+};
 use crate::noise::Purpose;
 
 #[cube(launch_unchecked)]
@@ -297,6 +300,8 @@ where
 /// Writes the counter-based normals of elements `32·group0 ..` of the stream
 /// `(seed, purpose, sample, step)` into `out` (`len` values), on the device: the same
 /// numbers as [`crate::noise::fill_normal`] with `start = 32·group0`.
+///
+/// Errors: `out` shorter than `len` values.
 #[allow(clippy::too_many_arguments)]
 pub fn fill_normal_handle(
     client: &Client,
@@ -307,7 +312,9 @@ pub fn fill_normal_handle(
     sample: u32,
     step: u32,
     group0: u32,
-) {
+) -> Result<(), KernelError> {
+    check_index_range("len", len)?;
+    check_buffers::<f32>(&[("out (bytes)", Some(out), len)])?;
     let w = vector_width::<f32>(client, len, &[out]);
     let (count, dim) = launch_dims(client, len / w);
     Launches::record();
@@ -327,10 +334,11 @@ pub fn fill_normal_handle(
             group0,
         )
     };
+    Ok(())
 }
 
 /// The normals of elements `32·group0 .. 32·group0 + len` as a host vector (see
-/// [`fill_normal_handle`]).
+/// [`fill_normal_handle`]). Errors: `len` past 32-bit indexing.
 pub fn normals(
     client: &Client,
     len: usize,
@@ -339,10 +347,11 @@ pub fn normals(
     sample: u32,
     step: u32,
     group0: u32,
-) -> Vec<f32> {
+) -> Result<Vec<f32>, KernelError> {
+    check_index_range("len", len)?;
     let out = client.empty(len.max(1) * 4);
-    fill_normal_handle(client, &out, len, seed, purpose, sample, step, group0);
+    fill_normal_handle(client, &out, len, seed, purpose, sample, step, group0)?;
     let mut v = read_vec::<f32>(client, out);
     v.truncate(len);
-    v
+    Ok(v)
 }

@@ -10,9 +10,10 @@ use cubecl::server::Handle;
 use super::component::*;
 use super::prim;
 use super::{
-    launch_dims, units_per_sample, upload_state, vector_width, KernelError, Launches, Loads,
+    check_buffers, check_index_range, launch_dims, units_per_sample, upload_state, vector_width,
+    KernelError, Launches, Loads,
 };
-use crate::error::{check_len, per_sample, GdfError};
+use crate::error::{per_sample, GdfError};
 use crate::framework::Gdf;
 use crate::konst::Param;
 use crate::loss_weight::LossWeight;
@@ -453,8 +454,9 @@ pub(crate) fn dummy(client: &Client) -> Handle {
 /// with the counter noise (bit-compatible with the host up to float rounding), offset noise,
 /// and the outputs. The target is not written when it is ε itself.
 ///
-/// Errors: lengths (`per` must be a multiple of `channels`), a non-positive or non-finite
-/// shift, a training-only schedule given `t`, a component without a device form.
+/// Errors: lengths (`per` must be a multiple of `channels`), a buffer shorter than the call
+/// reads or writes (named, in bytes), a non-positive or non-finite shift, a training-only
+/// schedule given `t`, a component without a device form.
 pub fn diffuse<F, S, Sc, T, N, L, O>(
     client: &Client,
     gdf: &Gdf<S, Sc, T, N, L, O>,
@@ -483,6 +485,26 @@ where
     }
     check_shift(set.shift)?;
     check_shift_named("loss_shift", set.loss_shift)?;
+    check_index_range("x0 (batch × per)", n)?;
+    let offset_given = gdf.offset_noise.get() > 0.0;
+    check_buffers::<F>(&[
+        ("x0 (bytes)", Some(&io.x0), n),
+        ("eps (bytes)", io.eps.as_ref(), n),
+        ("tl (bytes)", io.tl.as_ref(), batch),
+        (
+            "offset (bytes)",
+            io.offset.as_ref().filter(|_| offset_given),
+            batch * channels,
+        ),
+        ("noised (bytes)", Some(&io.noised), n),
+        ("eps_out (bytes)", io.eps_out.as_ref(), n),
+        (
+            "target (bytes)",
+            io.target.as_ref().filter(|_| !gdf.target.is_epsilon()),
+            n,
+        ),
+        ("per_sample (bytes)", Some(&io.per_sample), 3 * batch),
+    ])?;
     // λ drawn as the host draws it when no t/λ is given.
     let (tl, logsnr_given) = match &io.tl {
         Some(h) => (h.clone(), io.tl_is_logsnr),
@@ -582,7 +604,8 @@ where
 /// with per-sample `logsnr` (`batch` values); `x`, `pred` and the outputs hold
 /// `batch · per` values.
 ///
-/// Errors: `batch` or `per` zero, or both outputs left out.
+/// Errors: `batch` or `per` zero, both outputs left out, a buffer shorter than the call reads
+/// or writes (named, in bytes).
 #[allow(clippy::too_many_arguments)]
 pub fn undiffuse<F, S, Sc, T, N, L, O>(
     client: &Client,
@@ -610,7 +633,14 @@ where
         }
         .into());
     }
-    check_len("logsnr", batch, batch)?;
+    check_index_range("x (batch × per)", n)?;
+    check_buffers::<F>(&[
+        ("x (bytes)", Some(x), n),
+        ("logsnr (bytes)", Some(logsnr), batch),
+        ("pred (bytes)", Some(pred), n),
+        ("x0_out (bytes)", x0_out, n),
+        ("eps_out (bytes)", eps_out, n),
+    ])?;
     let st = framework_state(gdf)?;
     let state = upload_state::<F>(client, &st);
     let d = dummy(client);
@@ -696,6 +726,8 @@ fn noise_vector<F: Float, W: Size>(counter: (u32, u32, u32, u32, u32), v: u32) -
 
 /// Fills `out` (`batch · per` values of `F`) with the counter noise of a batch (see the
 /// kernel's docs); one launch.
+///
+/// Errors: `batch` or `per` zero, `out` shorter than `batch · per` values.
 #[allow(clippy::too_many_arguments)]
 pub fn fill_batch_noise<F: Float + CubeElement>(
     client: &Client,
@@ -706,7 +738,10 @@ pub fn fill_batch_noise<F: Float + CubeElement>(
     purpose: Purpose,
     first_sample: u32,
     step: u32,
-) {
+) -> Result<(), KernelError> {
+    let n = per_sample("out", batch * per, batch)? * batch;
+    check_index_range("out (batch × per)", n)?;
+    check_buffers::<F>(&[("out (bytes)", Some(out), n)])?;
     let w = vector_width::<F>(client, per, &[out]);
     let nv = batch * per / w;
     let units = units_per_sample(client, per / w, nv);
@@ -732,4 +767,5 @@ pub fn fill_batch_noise<F: Float + CubeElement>(
             super::tuning().draw_pairs,
         )
     };
+    Ok(())
 }

@@ -10,7 +10,7 @@
 use cubecl::prelude::*;
 use cubecl::server::Handle;
 
-use super::{launch_dims, Launches};
+use super::{check_buffers, check_index_range, launch_dims, KernelError, Launches};
 use crate::pipeline::half::formula::cube as half;
 use crate::pipeline::half::Half;
 
@@ -60,7 +60,11 @@ fn widen_kernel(packed: &[u32], out: &mut [f32], n: u32, #[comptime] bf16: bool)
 
 /// Packs the first `n` f32 values of `x` into `⌈n/2⌉` words of `H` pairs (rounded to nearest,
 /// ties to even): the bytes of an `n`-element `[H]`. One launch.
-pub fn narrow<H: Half>(client: &Client, x: &Handle, n: usize) -> Handle {
+///
+/// Errors: `x` shorter than `n` values.
+pub fn narrow<H: Half>(client: &Client, x: &Handle, n: usize) -> Result<Handle, KernelError> {
+    check_index_range("n", n)?;
+    check_buffers::<f32>(&[("x (bytes)", Some(x), n)])?;
     let words = n.div_ceil(2).max(1);
     let out = client.empty(words * 4);
     let (count, dim) = launch_dims(client, words);
@@ -77,12 +81,16 @@ pub fn narrow<H: Half>(client: &Client, x: &Handle, n: usize) -> Handle {
             H::BF16,
         )
     };
-    out
+    Ok(out)
 }
 
 /// Unpacks `n` values of `H` (as [`narrow`] writes them, or uploaded `[H]` bytes) into an f32
 /// buffer (exact). One launch.
-pub fn widen<H: Half>(client: &Client, packed: &Handle, n: usize) -> Handle {
+///
+/// Errors: `packed` shorter than `⌈n/2⌉` words.
+pub fn widen<H: Half>(client: &Client, packed: &Handle, n: usize) -> Result<Handle, KernelError> {
+    check_index_range("n", n)?;
+    check_buffers::<u32>(&[("packed (bytes)", Some(packed), n.div_ceil(2))])?;
     let out = client.empty(n.max(1) * 4);
     let (count, dim) = launch_dims(client, n);
     Launches::record();
@@ -98,5 +106,5 @@ pub fn widen<H: Half>(client: &Client, packed: &Handle, n: usize) -> Handle {
             H::BF16,
         )
     };
-    out
+    Ok(out)
 }

@@ -25,7 +25,10 @@
 //! the host as on the device ([`crate::noise`]).
 //!
 //! Every entry point takes a raw cubecl [`Client`] and [`Handle`]s, so any cubecl-based
-//! stack (burn's cubecl backends included) can hand its buffers over without a copy. Kernels
+//! stack (burn's cubecl backends included) can hand its buffers over without a copy. The
+//! kernels are launched unchecked, so each entry point first checks that every buffer it is
+//! given holds what the call reads or writes, and refuses a short one with
+//! [`crate::GdfError::LengthMismatch`] naming it (in bytes), before any launch. Kernels
 //! are generic over the float type `F: Float + CubeElement`; they are tested in `f32`
 //! (`F = f16`/`bf16` compile but are untested, and wgpu on lavapipe has no 16-bit storage;
 //! 16-bit *latents* are served instead by f32 buffers rounded to bf16/f16 inside the solver's
@@ -283,6 +286,35 @@ pub(crate) fn check_bytes(
             what,
             expected: need,
             got,
+        });
+    }
+    Ok(())
+}
+
+/// `Ok` when each buffer given holds at least its count of `F` values, else
+/// [`crate::GdfError::LengthMismatch`] naming the first that does not (`what`, in bytes);
+/// `None` (a buffer left out) passes. The kernels are launched unchecked, so a short buffer
+/// would otherwise be read past its end (zeros or another buffer's values, by runtime) or
+/// written past it.
+pub(crate) fn check_buffers<F>(
+    bufs: &[(&'static str, Option<&Handle>, usize)],
+) -> Result<(), crate::GdfError> {
+    for &(what, h, values) in bufs {
+        if let Some(h) = h {
+            check_bytes(what, h, values * core::mem::size_of::<F>())?;
+        }
+    }
+    Ok(())
+}
+
+/// `Ok` when `n` elements can be indexed in the kernels' 32-bit arithmetic, else
+/// [`crate::GdfError::OutOfRange`] naming `what`.
+pub(crate) fn check_index_range(what: &'static str, n: usize) -> Result<(), crate::GdfError> {
+    if n > u32::MAX as usize {
+        return Err(crate::GdfError::OutOfRange {
+            what,
+            value: n as f64,
+            expected: "at most 2³² − 1 elements per launch (the kernels index in 32 bits)",
         });
     }
     Ok(())

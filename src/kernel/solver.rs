@@ -23,7 +23,7 @@ use core::marker::PhantomData;
 use cubecl::prelude::*;
 use cubecl::server::Handle;
 
-use super::{launch_dims, prim, upload, vector_width, KernelError, Launches};
+use super::{check_buffers, launch_dims, prim, upload, vector_width, KernelError, Launches};
 use crate::error::{check_finite, per_sample, GdfError};
 use crate::noise::Purpose;
 use crate::pipeline::formula::cube as pipe;
@@ -782,7 +782,8 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
     /// Starts a run of `solver` on `grid` from `x_init` (copied; `batch · per` values in the
     /// grid's scaler space at `λ_0`).
     ///
-    /// Errors: an empty batch, `per == 0`, a solver that cannot run on the grid.
+    /// Errors: an empty batch, `per == 0`, `x_init` shorter than `batch · per` values, a
+    /// solver that cannot run on the grid.
     pub fn new(
         client: &'c Client,
         mut solver: S,
@@ -801,11 +802,12 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
             }
             .into());
         }
+        check_buffers::<F>(&[("x_init (bytes)", Some(x_init), n)])?;
         solver.start(&grid)?;
         let bytes = n * core::mem::size_of::<F>();
         let zeros = vec![F::new(0.0); n];
         let x = client.empty(bytes);
-        super::step::copy::<F>(client, x_init, &x, n);
+        super::step::copy::<F>(client, x_init, &x, n)?;
         let total = solver.nfe(&grid);
         Ok(Self {
             client,
@@ -961,7 +963,7 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
 
     /// Feeds the model's x0-prediction (`batch · per` values on the device) for the pending
     /// evaluation and runs its update: one launch. Returns `Some(i)` when this finished step
-    /// `i`.
+    /// `i`. Errors: no pending evaluation, `d` shorter than `batch · per` values.
     pub fn feed_x0(&mut self, d: &Handle) -> Result<Option<usize>, KernelError> {
         self.feed_with::<crate::target::X0>(d, 1)
     }
@@ -991,8 +993,9 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
     /// APG's momentum lives in a device buffer. `uncond` may be `None` where the guider does
     /// not need it at this evaluation. `layout` describes a sample as for the host.
     ///
-    /// Errors: as [`Guidance::guide`](crate::guidance::Guidance::guide); norm groups other
-    /// than one per sample are refused with [`KernelError::HostOnly`].
+    /// Errors: as [`Guidance::guide`](crate::guidance::Guidance::guide), and `cond` or
+    /// `uncond` shorter than `batch · per` values; norm groups other than one per sample are
+    /// refused with [`KernelError::HostOnly`].
     pub fn feed_guided<G: crate::guidance::Guidance, T: CubeTarget>(
         &mut self,
         guider: &G,
@@ -1003,6 +1006,10 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
         use crate::guidance::{coefficient_table, Moments, Space};
         let n = self.batch * self.per;
         crate::error::check_len("layout", n, layout.len())?;
+        check_buffers::<F>(&[
+            ("cond (bytes)", Some(cond), n),
+            ("uncond (bytes)", uncond, n),
+        ])?;
         guider.validate()?;
         let ctx = self.guidance_ctx()?;
         let missing_u = |ctx: &crate::guidance::StepCtx| -> KernelError {
@@ -1148,6 +1155,7 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
                 .into())
             }
         };
+        check_buffers::<F>(&[("prediction (bytes)", Some(pred), self.batch * self.per)])?;
         // The new prediction takes the oldest history slot (newest first afterwards).
         let depth = self.solver.history().clamp(1, 4);
         self.hist[..depth].rotate_right(1);

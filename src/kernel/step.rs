@@ -18,8 +18,8 @@ use super::component::*;
 use super::framework::{fill_batch_noise, framework_state, section};
 use super::prim;
 use super::{
-    busy_units, check_bytes, units_per_sample, upload, upload_state, vector_width, KernelError,
-    Launches, Loads, CUBE,
+    busy_units, check_buffers, check_bytes, check_index_range, units_per_sample, upload,
+    upload_state, vector_width, KernelError, Launches, Loads, CUBE,
 };
 use crate::error::{check_finite, per_sample, GdfError};
 use crate::framework::Gdf;
@@ -671,7 +671,8 @@ pub fn partials_len(batch: usize, per: usize, rescale: Rescale) -> usize {
 /// launches** with guidance and `rho > 0`, **one** otherwise. Returns the launches made.
 ///
 /// Errors: `batch` or `per` zero, non-finite settings, rescale without a partials buffer,
-/// more than 65535 samples, a component without a device form.
+/// a buffer shorter than the step reads or writes (named, in bytes), more than 65535
+/// samples, a component without a device form.
 pub fn step<F, S, Sc, T, N, L, O, Smp>(
     client: &Client,
     gdf: &Gdf<S, Sc, T, N, L, O>,
@@ -738,6 +739,24 @@ where
     let g = set.guidance.unwrap_or(1.0) as f32;
     let mut launches = 0;
     let plen = partials_len(batch, per, set.rescale);
+    // `[p_c; p_u]` and `[x; x]` hold 2n values, indexed in 32 bits too.
+    let largest = if guided || io.xx.is_some() { 2 * n } else { n };
+    check_index_range("the step's largest buffer (values)", largest)?;
+    check_buffers::<F>(&[
+        (
+            "model_out (bytes)",
+            Some(&io.model_out),
+            if guided { 2 * n } else { n },
+        ),
+        ("x (bytes)", Some(&io.x), n),
+        ("noise (bytes)", io.noise.as_ref(), n),
+        ("x0 (bytes)", io.x0.as_ref(), n),
+        ("pred (bytes)", io.pred.as_ref(), n),
+        ("xx (bytes)", io.xx.as_ref(), 2 * n),
+    ])?;
+    if rescale {
+        check_bytes("partials (bytes)", &partials, 4 * plen)?;
+    }
     let vectors = [&io.model_out, &io.x]
         .into_iter()
         .chain(io.noise.as_ref())
@@ -905,7 +924,16 @@ pub fn rescale_reduce<F: Float + CubeElement>(
 }
 
 /// Copies `x` (`n` values) into both halves of `xx` (one launch).
-pub fn duplicate<F: Float + CubeElement>(client: &Client, x: &Handle, xx: &Handle, n: usize) {
+///
+/// Errors: `x` shorter than `n` values, `xx` shorter than `2n`.
+pub fn duplicate<F: Float + CubeElement>(
+    client: &Client,
+    x: &Handle,
+    xx: &Handle,
+    n: usize,
+) -> Result<(), KernelError> {
+    check_index_range("n", 2 * n)?;
+    check_buffers::<F>(&[("x (bytes)", Some(x), n), ("xx (bytes)", Some(xx), 2 * n)])?;
     let w = vector_width::<F>(client, n, &[x, xx]);
     let (count, dim) = super::launch_dims(client, n / w);
     Launches::record();
@@ -922,6 +950,7 @@ pub fn duplicate<F: Float + CubeElement>(client: &Client, x: &Handle, xx: &Handl
             (n / w) as u32,
         )
     };
+    Ok(())
 }
 
 /// The denoising model of a device sampling run, over device handles: given the noised
@@ -1177,13 +1206,19 @@ where
             .iter()
             .map(|&l| gdf.noise_cond.noise_cond(l as f32) as f64)
             .collect();
+        // `[x; x]` and the model output hold 2n values, indexed in 32 bits.
+        check_index_range("2 × batch × per", 2 * n)?;
+        check_buffers::<F>(&[
+            ("x_init (bytes)", opts.x_init.as_ref(), n),
+            ("noise (bytes)", opts.noise.as_ref(), opts.timesteps * n),
+        ])?;
         let st = framework_state(gdf)?;
         let state = upload_state::<F>(client, &st);
         let bytes = core::mem::size_of::<F>();
         let x = client.empty(n * bytes);
         match &opts.x_init {
             // Copied: the caller's buffer is not modified.
-            Some(h) => copy::<F>(client, h, &x, n),
+            Some(h) => copy::<F>(client, h, &x, n)?,
             None => fill_batch_noise::<F>(
                 client,
                 &x,
@@ -1193,7 +1228,7 @@ where
                 Purpose::Init,
                 opts.first_sample,
                 0,
-            ),
+            )?,
         }
         let run = Self {
             client,
@@ -1286,7 +1321,7 @@ where
         self.nc = upload(self.client, &ncs);
         let mut launches = 0;
         if guided && !self.xx_fresh {
-            duplicate::<F>(self.client, &self.x, &self.xx, n);
+            duplicate::<F>(self.client, &self.x, &self.xx, n)?;
             launches += 1;
         }
         let input = if guided { &self.xx } else { &self.x };
@@ -1366,7 +1401,16 @@ fn slice_of<F: CubeElement>(h: &Handle, offset: usize, len: usize) -> Handle {
 }
 
 /// Copies the first `n` values of `src` into `dst` (one launch).
-pub fn copy<F: Float + CubeElement>(client: &Client, src: &Handle, dst: &Handle, n: usize) {
+///
+/// Errors: `src` or `dst` shorter than `n` values.
+pub fn copy<F: Float + CubeElement>(
+    client: &Client,
+    src: &Handle,
+    dst: &Handle,
+    n: usize,
+) -> Result<(), KernelError> {
+    check_index_range("n", n)?;
+    check_buffers::<F>(&[("src (bytes)", Some(src), n), ("dst (bytes)", Some(dst), n)])?;
     let w = vector_width::<F>(client, n, &[src, dst]);
     let (count, dim) = super::launch_dims(client, n / w);
     Launches::record();
@@ -1381,6 +1425,7 @@ pub fn copy<F: Float + CubeElement>(client: &Client, src: &Handle, dst: &Handle,
             BufferArg::from_raw_parts(dst.clone(), n / w),
         )
     };
+    Ok(())
 }
 
 #[cube(launch_unchecked)]
