@@ -23,8 +23,9 @@
 //! reduction load that many vectors per loop turn; `GDF_KERNEL_BENCH_PAIRS=1` makes diffuse
 //! and the batch noise draw two vectors' noise per loop turn; `GDF_KERNEL_BENCH_MERGE_ONCE=1`
 //! makes the rescaled step merge its partials once, in a launch of its own, and its fused
-//! pass take the plain step's geometry. `GDF_KERNEL_BENCH_SWEEP=1`
-//! adds, after the usual benchmarks, `kernels/sweep/<setting>/<kernel>`: each setting of
+//! pass take the plain step's geometry (`=0` turns either flag off, `LOADS=after` restores
+//! the loads, for the day a default changes; each variable left unset keeps the library's
+//! default, `Tuning::DEFAULT`). `GDF_KERNEL_BENCH_SWEEP=1` adds, after the usual benchmarks, `kernels/sweep/<setting>/<kernel>`: each setting of
 //! [`SWEEP`] on the kernels it concerns, in this one process (select them with the filter
 //! `sweep/`).
 
@@ -195,7 +196,7 @@ const fn tuning(
 const SWEEP: &[(&str, gdf::kernel::Tuning, Kernels)] = {
     use gdf::kernel::Loads::{AfterNoise as After, BeforeNoise as Before, OneAhead as Ahead};
     &[
-        ("default", tuning(0, After, 1, false, false), ALL),
+        ("default", gdf::kernel::Tuning::DEFAULT, ALL),
         ("pairs", tuning(0, After, 1, true, false), DRAW),
         ("pairs-vpu8", tuning(8, After, 1, true, false), DRAW),
         ("pairs-before", tuning(0, Before, 1, true, false), DRAW),
@@ -222,7 +223,7 @@ const SWEEP: &[(&str, gdf::kernel::Tuning, Kernels)] = {
             tuning(0, After, 4, false, true),
             RESCALED,
         ),
-        ("default-again", tuning(0, After, 1, false, false), ALL),
+        ("default-again", gdf::kernel::Tuning::DEFAULT, ALL),
     ]
 };
 
@@ -494,23 +495,29 @@ fn kernels(c: &mut Criterion) {
         .and_then(|v| v.parse::<u64>().ok())
         .filter(|&k| k > 0)
         .unwrap_or(LAUNCHES);
-    // Launch choices forced for tuning (unset: the library's defaults).
-    let forced = gdf::kernel::Tuning {
-        vectors_per_unit: std::env::var("GDF_KERNEL_BENCH_VPU")
+    // Launch choices forced for tuning (each unset: the library's default).
+    let number = |var: &str| {
+        std::env::var(var)
             .ok()
             .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(0),
+    };
+    let flag = |var: &str, default: bool| match std::env::var(var).as_deref() {
+        Ok("0") => false,
+        Ok(_) => true,
+        Err(_) => default,
+    };
+    let d = gdf::kernel::Tuning::DEFAULT;
+    let forced = gdf::kernel::Tuning {
+        vectors_per_unit: number("GDF_KERNEL_BENCH_VPU").unwrap_or(d.vectors_per_unit),
         loads: match std::env::var("GDF_KERNEL_BENCH_LOADS").as_deref() {
             Ok("before") => gdf::kernel::Loads::BeforeNoise,
             Ok("ahead") => gdf::kernel::Loads::OneAhead,
-            _ => gdf::kernel::Loads::AfterNoise,
+            Ok("after") => gdf::kernel::Loads::AfterNoise,
+            _ => d.loads,
         },
-        reduce_vectors: std::env::var("GDF_KERNEL_BENCH_REDUCE")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(1),
-        draw_pairs: std::env::var_os("GDF_KERNEL_BENCH_PAIRS").is_some(),
-        merge_once: std::env::var_os("GDF_KERNEL_BENCH_MERGE_ONCE").is_some(),
+        reduce_vectors: number("GDF_KERNEL_BENCH_REDUCE").unwrap_or(d.reduce_vectors),
+        draw_pairs: flag("GDF_KERNEL_BENCH_PAIRS", d.draw_pairs),
+        merge_once: flag("GDF_KERNEL_BENCH_MERGE_ONCE", d.merge_once),
     };
     gdf::kernel::set_tuning(forced);
     let b = 16usize;
@@ -531,12 +538,17 @@ fn kernels(c: &mut Criterion) {
     eprintln!(
         "kernel bench: batch {b} × per {per} = {n} f32 values; a wait for the device every \
          {every} launches; 64-bit integers in kernels: {} (Philox's mul_hi through one 64-bit \
-         product, else emulated with 16-bit halves)",
+         product, else emulated with 16-bit halves); launch choices {forced:?}{}",
         client
             .properties()
             .supports_type(gdf::kernel::cubecl::ir::ElemType::UInt(
                 gdf::kernel::cubecl::ir::UIntKind::U64
-            ))
+            )),
+        if forced == gdf::kernel::Tuning::DEFAULT {
+            " (the defaults)"
+        } else {
+            ""
+        }
     );
 
     // The bandwidth reference: a plain copy of n values (the bytes diffuse moves) and of 2n

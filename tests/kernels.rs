@@ -447,8 +447,10 @@ fn check_loop<S, Scl, T, N, L, Smp>(
         assert_eq!(ds.guided, hs.guided, "{id} step {k}: guidance");
         let rescaled = ds.guided && rho > 0.0;
         let launches = ds.launches;
+        // The reduction and the fused pass (and the merge, when it has a launch of its own).
+        let merge = gdf::kernel::tuning().merge_once as u32;
         assert!(
-            launches <= if rescaled { 2 } else { 1 } + (k == 0 && ds.guided) as u32,
+            launches <= if rescaled { 2 + merge } else { 1 } + (k == 0 && ds.guided) as u32,
             "{id}: {launches} launches"
         );
         let (dx, dx0, dp) = (down(c, dev.x()), down(c, dev.x0()), down(c, dev.pred()));
@@ -1606,13 +1608,7 @@ fn with_units<R>(t: Tuning, f: impl FnOnce() -> R) -> R {
 /// pairs. The second and the fourth merge the rescale's partials once, in a launch of their
 /// own.
 const UNITS: [Tuning; 4] = [
-    Tuning {
-        vectors_per_unit: 0,
-        loads: Loads::AfterNoise,
-        reduce_vectors: 1,
-        draw_pairs: false,
-        merge_once: false,
-    },
+    Tuning::DEFAULT,
     Tuning {
         vectors_per_unit: 3,
         loads: Loads::BeforeNoise,

@@ -155,7 +155,7 @@ pub enum Loads {
 /// Launch choices a test or a tuning bench may force on the current thread (hidden: the
 /// defaults are what the README's GPU figures measure).
 #[doc(hidden)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tuning {
     /// Vectors each unit of the noise-drawing launches (diffuse, the batch noise, the fused
     /// step) handles; `0`: [`units_per_sample`]'s choice (and, for the rescaled step, as few
@@ -179,16 +179,27 @@ pub struct Tuning {
     pub merge_once: bool,
 }
 
-std::thread_local! {
-    static TUNING: Cell<Tuning> = const {
-        Cell::new(Tuning {
-            vectors_per_unit: 0,
-            loads: Loads::AfterNoise,
-            reduce_vectors: 0,
-            draw_pairs: false,
-            merge_once: false,
-        })
+impl Tuning {
+    /// The library's launch choices: what a thread starts with, and what the README's GPU
+    /// figures measure (the one place to change one).
+    pub const DEFAULT: Tuning = Tuning {
+        vectors_per_unit: 0,
+        loads: Loads::AfterNoise,
+        reduce_vectors: 0,
+        draw_pairs: false,
+        merge_once: false,
     };
+}
+
+impl Default for Tuning {
+    /// [`Tuning::DEFAULT`].
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+std::thread_local! {
+    static TUNING: Cell<Tuning> = const { Cell::new(Tuning::DEFAULT) };
 }
 
 /// Forces this thread's launch choices (see [`Tuning`]); `Tuning::default()` restores the
