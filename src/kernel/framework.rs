@@ -457,6 +457,44 @@ pub(crate) fn dummy(client: &Client) -> Handle {
 /// Errors: lengths (`per` must be a multiple of `channels`), a buffer shorter than the call
 /// reads or writes (named, in bytes), a non-positive or non-finite shift, a training-only
 /// schedule given `t`, a component without a device form.
+///
+/// ```
+/// use gdf::framework::DiffuseArgs;
+/// use gdf::kernel::cubecl::prelude::*;
+/// use gdf::kernel::framework::{diffuse, DiffuseIo, DiffuseSettings};
+/// gdf::gdf!(StageC = schedule: Cosine(clamp_range = [0.0001, 0.9999]), scaler: Vp,
+///           target: Epsilon, noise_cond: CosineT, loss_weight: P2);
+/// # let Some(client) = gdf::kernel::doc_client() else { return Ok(()) };
+/// let (batch, per) = (2, 8);
+/// let (x0, t) = (vec![0.5f32; batch * per], [0.25f32, 0.75]);
+/// let io = DiffuseIo {
+///     x0: client.create_from_slice(f32::as_bytes(&x0)),
+///     eps: None, // drawn in the kernel, as the host draws it
+///     tl: Some(client.create_from_slice(f32::as_bytes(&t))),
+///     tl_is_logsnr: false,
+///     offset: None,
+///     noised: client.empty(4 * batch * per),
+///     eps_out: None,
+///     target: None,
+///     per_sample: client.empty(4 * 3 * batch), // [logSNR; noise cond; loss weight]
+/// };
+/// let set = DiffuseSettings { batch, per, seed: 7, ..Default::default() };
+/// diffuse::<f32, _, _, _, _, _, _>(&client, &StageC::default(), &io, &set)?;
+///
+/// // The host's numbers, up to float rounding.
+/// let args = DiffuseArgs { t: Some(&t[..]), seed: 7, ..Default::default() };
+/// let host = StageC::default().diffuse(&x0, batch, &args)?;
+/// let bytes = client.read_one(io.noised.clone()).expect("reading the device buffer");
+/// for (d, h) in f32::from_bytes(&bytes).iter().zip(&host.noised) {
+///     assert!((d - h).abs() < 1e-5);
+/// }
+///
+/// // A buffer too short for the call is refused before any launch, by name.
+/// let short = DiffuseIo { noised: client.empty(4 * batch * per - 4), ..io };
+/// let err = diffuse::<f32, _, _, _, _, _, _>(&client, &StageC::default(), &short, &set);
+/// assert!(err.unwrap_err().to_string().contains("noised"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn diffuse<F, S, Sc, T, N, L, O>(
     client: &Client,
     gdf: &Gdf<S, Sc, T, N, L, O>,

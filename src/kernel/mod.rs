@@ -331,6 +331,20 @@ pub(crate) fn check_index_range(what: &'static str, n: usize) -> Result<(), crat
     Ok(())
 }
 
+/// The default device's client for the doc examples, or `None` when there is no compute
+/// adapter (a panic instead under `GDF_REQUIRE_GPU=1`, as in the kernel tests), so
+/// `cargo test --features wgpu --doc` runs them where a device exists.
+#[doc(hidden)]
+pub fn doc_client() -> Option<Client> {
+    match std::panic::catch_unwind(|| cubecl::Device::default().client()) {
+        Ok(c) => Some(c),
+        Err(_) if std::env::var("GDF_REQUIRE_GPU").as_deref() == Ok("1") => {
+            panic!("GDF_REQUIRE_GPU=1 but no compute adapter was found")
+        }
+        Err(_) => None,
+    }
+}
+
 /// Uploads a host slice.
 pub(crate) fn upload<F: CubeElement>(client: &Client, x: &[F]) -> Handle {
     if x.is_empty() {

@@ -1131,6 +1131,67 @@ pub struct DeviceStep {
 /// noise conds are computed on the host once, every step runs on the device, and nothing is
 /// read back between steps. Per step: the caller's model, then [`step`] (one or two
 /// launches), which also writes the doubled input of the next guided model call.
+///
+/// A guided, rescaled DDPM run with a stand-in model (its conditional ε prediction is its
+/// input and its unconditional one zero, copied into gdf's output buffer; a real model is a
+/// forward pass over the same handles), against the host's run of the same model:
+///
+/// ```
+/// use gdf::kernel::cubecl::prelude::*;
+/// use gdf::kernel::cubecl::server::Handle;
+/// use gdf::kernel::step::{copy, DeviceSampleOpts, DeviceSampling};
+/// use gdf::sample::{Cfg, SampleOpts};
+/// use gdf::sampler::Ddpm;
+/// gdf::gdf!(StageC = schedule: Cosine(clamp_range = [0.0001, 0.9999]), scaler: Vp,
+///           target: Epsilon, noise_cond: CosineT, loss_weight: P2);
+/// # let Some(client) = gdf::kernel::doc_client() else { return Ok(()) };
+/// let (batch, per) = (2, 64);
+/// let n = batch * per;
+/// let x_init: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+/// let zeros = client.create_from_slice(f32::as_bytes(&vec![0.0f32; n]));
+/// // On guided steps the model gets `[x; x]` and answers `[p_c; p_u]` (2n values).
+/// let model = |c: &Client, x: &Handle, _cond: &Handle, _model_batch: usize, guided: bool,
+///              out: &Handle| {
+///     copy::<f32>(c, x, out, n)?;
+///     if guided {
+///         copy::<f32>(c, &zeros, &out.clone().offset_start(4 * n as u64), n)?;
+///     }
+///     Ok::<(), gdf::kernel::KernelError>(())
+/// };
+/// let opts = DeviceSampleOpts {
+///     timesteps: 8,
+///     x_init: Some(client.create_from_slice(f32::as_bytes(&x_init))),
+///     cfg: Cfg::Scale(3.0),
+///     cfg_rho: 0.7,
+///     seed: 7,
+///     ..Default::default()
+/// };
+/// let run = DeviceSampling::<f32, _, _, _, _>::new(
+///     &client, &StageC::default(), Ddpm, model, batch, per, opts,
+/// )?;
+/// let x = run.run()?; // eight steps, nothing read back in between
+///
+/// let host_model = |x: &[f32], _c: &[f32], _i: &[f32], p: &mut [f32]| {
+///     p[..n].copy_from_slice(&x[..n]);
+///     p[n..].fill(0.0);
+/// };
+/// let host_opts = SampleOpts {
+///     timesteps: 8,
+///     x_init: Some(&x_init[..]),
+///     cfg: Cfg::Scale(3.0),
+///     cfg_rho: 0.7,
+///     seed: 7,
+///     ..Default::default()
+/// };
+/// let host = StageC::default()
+///     .sample(host_model, Ddpm, &[], None, batch, per, host_opts)?
+///     .run()?;
+/// let bytes = client.read_one(x).expect("reading the device buffer");
+/// for (d, h) in f32::from_bytes(&bytes).iter().zip(&host) {
+///     assert!((d - h).abs() <= 1e-3 * h.abs().max(1.0), "device {d}, host {h}");
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct DeviceSampling<'c, F, Sc, T, Smp, M> {
     client: &'c Client,
     model: M,
