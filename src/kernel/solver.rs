@@ -720,20 +720,38 @@ pub struct DeviceEvalRequest {
 /// A sampling run of a [`Solver`] on the device (see the module docs). `F` is the buffers'
 /// float type.
 ///
-/// ```no_run
-/// # fn demo(client: &gdf::kernel::cubecl::prelude::Client, x_init: &gdf::kernel::cubecl::server::Handle,
-/// #         model: impl Fn(&gdf::kernel::cubecl::server::Handle, gdf::solver::Level) -> gdf::kernel::cubecl::server::Handle)
-/// # -> Result<(), gdf::kernel::KernelError> {
+/// DPM++ 2M over three steps with a stand-in model whose ε prediction is its input (a real
+/// model is a forward pass over the handle), against the host's [`Run`](crate::solver::Run):
+///
+/// ```
+/// use gdf::kernel::cubecl::prelude::*;
 /// use gdf::kernel::solver::{DeviceNoise, DeviceRun};
-/// use gdf::solver::{AnySolver, Grid};
+/// use gdf::solver::{AnySolver, CounterNoise, Grid, Run};
+/// use gdf::target::Epsilon;
+/// # let Some(client) = gdf::kernel::doc_client() else { return Ok(()) };
+/// let (batch, per) = (4, 256);
+/// let x_init: Vec<f32> = (0..batch * per).map(|i| (i as f32 * 0.37).sin()).collect();
 /// let grid = Grid::new(&gdf::scaler::Vp, &[-6.0, -1.0, 3.0, f64::INFINITY])?;
 /// let solver = AnySolver::from_name("dpmpp_2m")?;
-/// let mut run = DeviceRun::<f32, _>::new(client, solver, grid, x_init, 4, 1024, DeviceNoise::Counter(7))?;
+/// let x0 = client.create_from_slice(f32::as_bytes(&x_init));
+/// let mut run =
+///     DeviceRun::<f32, _>::new(&client, solver.clone(), grid.clone(), &x0, batch, per,
+///                              DeviceNoise::Counter(7))?;
 /// while let Some(req) = run.next_eval()? {
-///     let eps = model(&req.x, req.level);              // the model's output on the device
-///     run.feed::<gdf::target::Epsilon>(&eps)?;          // one launch: convert, update
+///     let eps = req.x.clone();              // the model's output on the device
+///     run.feed::<Epsilon>(&eps)?;           // one launch: convert to x0, update
 /// }
-/// # Ok(()) }
+///
+/// let mut host = Run::new(solver, grid, x_init, batch, CounterNoise::new(7))?;
+/// while let Some(req) = host.next_eval()? {
+///     let eps = req.x.to_vec();
+///     host.feed(&Epsilon, &eps)?;
+/// }
+/// let bytes = client.read_one(run.x().clone()).expect("reading the device buffer");
+/// for (d, h) in f32::from_bytes(&bytes).iter().zip(host.x()) {
+///     assert!((d - h).abs() <= 1e-4 * h.abs().max(1.0), "device {d}, host {h}");
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct DeviceRun<'c, F, S: Solver> {
     client: &'c Client,
