@@ -673,6 +673,48 @@ pub fn partials_len(batch: usize, per: usize, rescale: Rescale) -> usize {
 /// Errors: `batch` or `per` zero, non-finite settings, rescale without a partials buffer,
 /// a buffer shorter than the step reads or writes (named, in bytes), more than 65535
 /// samples, a component without a device form.
+///
+/// With `p_u = 0`, guidance 3 makes the prediction `3·p_c`, whose std is three times
+/// `p_c`'s; the rescale at `ρ = 0.7` then scales it by `0.7/3 + 0.3`, so the prediction used
+/// is `1.6·p_c`:
+///
+/// ```
+/// use gdf::kernel::cubecl::prelude::*;
+/// use gdf::kernel::step::{partials_len, step, StepIo, StepSettings};
+/// use gdf::sample::Rescale;
+/// gdf::gdf!(StageC = schedule: Cosine(clamp_range = [0.0001, 0.9999]), scaler: Vp,
+///           target: Epsilon, noise_cond: CosineT, loss_weight: P2);
+/// # let Some(client) = gdf::kernel::doc_client() else { return Ok(()) };
+/// let (batch, per) = (2, 128);
+/// let n = batch * per;
+/// let p_c: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+/// let mut model_out = p_c.clone();
+/// model_out.extend(vec![0.0f32; n]); // [p_c; p_u]
+/// let up = |v: &[f32]| client.create_from_slice(f32::as_bytes(v));
+/// let io = StepIo {
+///     model_out: up(&model_out),
+///     x: up(&vec![0.1f32; n]),
+///     noise: None,
+///     x0: None,
+///     pred: Some(client.empty(4 * n)),
+///     xx: None,
+///     partials: Some(client.empty(4 * partials_len(batch, per, Rescale::PerSample))),
+/// };
+/// let set = StepSettings {
+///     batch, per, step: 0, logsnr: -2.0, logsnr_prev: 0.0,
+///     guidance: Some(3.0), rho: 0.7, rescale: Rescale::PerSample,
+///     seed: 7, first_sample: 0,
+/// };
+/// let launches = step::<f32, _, _, _, _, _, _, _>(
+///     &client, &StageC::default(), &gdf::sampler::Ddpm, &io, &set,
+/// )?;
+/// assert_eq!(launches, 2); // the reduction, then the fused step
+/// let pred = client.read_one(io.pred.unwrap()).expect("reading the device buffer");
+/// for (p, c) in f32::from_bytes(&pred).iter().zip(&p_c) {
+///     assert!((p - 1.6 * c).abs() < 1e-5);
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn step<F, S, Sc, T, N, L, O, Smp>(
     client: &Client,
     gdf: &Gdf<S, Sc, T, N, L, O>,
