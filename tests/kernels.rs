@@ -447,10 +447,9 @@ fn check_loop<S, Scl, T, N, L, Smp>(
         assert_eq!(ds.guided, hs.guided, "{id} step {k}: guidance");
         let rescaled = ds.guided && rho > 0.0;
         let launches = ds.launches;
-        // The reduction and the fused pass (and the merge, when it has a launch of its own).
-        let merge = gdf::kernel::tuning().merge_once as u32;
         assert!(
-            launches <= if rescaled { 2 + merge } else { 1 } + (k == 0 && ds.guided) as u32,
+            launches
+                <= if rescaled { rescaled_launches() } else { 1 } + (k == 0 && ds.guided) as u32,
             "{id}: {launches} launches"
         );
         let (dx, dx0, dp) = (down(c, dev.x()), down(c, dev.x0()), down(c, dev.pred()));
@@ -1915,9 +1914,7 @@ fn check_step_at_width(
     })
     .unwrap();
     let what = format!("{b}×{per} {rescale:?} rho {rho}, cap {cap}");
-    // The reduction, the merge when it has a launch of its own, the fused pass.
-    let merge = gdf::kernel::tuning().merge_once as u32;
-    let want = if rho > 0.0 { 2 + merge } else { 1 };
+    let want = if rho > 0.0 { rescaled_launches() } else { 1 };
     assert_eq!(
         (launches, Launches::count() - before),
         (want, want as u64),
@@ -1943,6 +1940,12 @@ fn check_step_at_width(
         assert_eq!(&xx[n..], &dev[..], "{what}: second half of [x; x]");
     }
     dev
+}
+
+/// The launches of a rescaled step under this thread's tuning: the reduction, the merge when
+/// it has a launch of its own (`Tuning::merge_once`), the fused pass.
+fn rescaled_launches() -> u32 {
+    2 + gdf::kernel::tuning().merge_once as u32
 }
 
 /// The rescaled step on shapes where its cubes stride: with rescale a sample is covered by at
