@@ -524,21 +524,24 @@ where
     check_shift(set.shift)?;
     check_shift_named("loss_shift", set.loss_shift)?;
     check_index_range("x0 (batch × per)", n)?;
-    let offset_given = gdf.offset_noise.get() > 0.0;
+    // The offset noise's strength (given offsets are read only when it is positive), and
+    // whether the target is written (not when it is ε itself).
+    let k = gdf.offset_noise.get();
+    let target_out = io.target.is_some() && !gdf.target.is_epsilon();
     check_buffers::<F>(&[
         ("x0 (bytes)", Some(&io.x0), n),
         ("eps (bytes)", io.eps.as_ref(), n),
         ("tl (bytes)", io.tl.as_ref(), batch),
         (
             "offset (bytes)",
-            io.offset.as_ref().filter(|_| offset_given),
+            io.offset.as_ref().filter(|_| k > 0.0),
             batch * channels,
         ),
         ("noised (bytes)", Some(&io.noised), n),
         ("eps_out (bytes)", io.eps_out.as_ref(), n),
         (
             "target (bytes)",
-            io.target.as_ref().filter(|_| !gdf.target.is_epsilon()),
+            io.target.as_ref().filter(|_| target_out),
             n,
         ),
         ("per_sample (bytes)", Some(&io.per_sample), 3 * batch),
@@ -559,7 +562,6 @@ where
         }
         .into());
     }
-    let k = gdf.offset_noise.get();
     let tuning = super::tuning();
     let flags = DiffuseFlags {
         logsnr_given,
@@ -574,7 +576,7 @@ where
             0
         },
         eps_out: io.eps_out.is_some(),
-        target_out: io.target.is_some() && !gdf.target.is_epsilon(),
+        target_out,
         loads: tuning.loads,
         pairs: tuning.draw_pairs && tuning.loads != Loads::OneAhead,
     };

@@ -307,6 +307,14 @@ fn merged_stds(partials: &mut [f32], lo: u32, hi: u32) -> (f32, f32) {
     (std_c, std_p)
 }
 
+/// Where the merged `(std_c, std_p)` of std `g` (a sample's, or `0` for the whole batch's)
+/// lie in the rescale scratch: after the `5·batch·chunks` values of the partials
+/// ([`partials_len`]).
+#[cube]
+fn stds_at(chunks: u32, batch: u32, g: u32) -> usize {
+    (5 * chunks * batch + 2 * g) as usize
+}
+
 /// The rescaled step's merge done once ([`super::Tuning::merge_once`]): cube `(0, b)` merges
 /// the partials of sample `b` (`rescale` 2) or all of them (`rescale` 1, one cube) with
 /// [`merged_stds()`], as every cube of the fused pass otherwise does, and unit 0 writes
@@ -318,7 +326,7 @@ fn rescale_merge_kernel(partials: &mut [f32], chunks: u32, batch: u32, #[comptim
     let (lo, hi) = partials_of(b, chunks, batch, rescale);
     let (std_c, std_p) = merged_stds(partials, lo, hi);
     if UNIT_POS == 0 {
-        let o = (5 * chunks * batch + 2 * b) as usize;
+        let o = stds_at(chunks, batch, b);
         partials[o] = std_c;
         partials[o + 1] = std_p;
     }
@@ -433,11 +441,13 @@ fn step_kernel<F: Float, W: Size, Sc: CubeScaler, T: CubeTarget, Smp: CubeSample
     let mut factor = F::new(0.0);
     if comptime!(flags.rescale > 0) {
         let (std_c, std_p) = if comptime!(flags.merged) {
-            // `rescale_merge_kernel` left the stds after the partials.
-            let mut o = (5 * args.chunks * args.batch) as usize;
+            // `rescale_merge_kernel` left the stds after the partials (the whole batch's
+            // first, where a per-sample std puts sample 0's).
+            let mut g = 0u32;
             if comptime!(flags.rescale == 2) {
-                o += (2 * b) as usize;
+                g = b;
             }
+            let o = stds_at(args.chunks, args.batch, g);
             (partials[o], partials[o + 1])
         } else {
             // Merge the partials this sample needs (all of them for the whole-batch std).
@@ -807,7 +817,8 @@ where
         .chain(io.xx.as_ref());
     let w = vector_width::<F>(client, per, &vectors.collect::<Vec<_>>());
     let nv = n / w;
-    let merged = rescale && super::tuning().merge_once;
+    let tuning = super::tuning();
+    let merged = rescale && tuning.merge_once;
     if rescale {
         launches += 1;
         launch_reduce::<F>(client, &io.model_out, &partials, batch, per, w, chunks, g);
@@ -823,7 +834,7 @@ where
         want_x0: io.x0.is_some(),
         want_pred: io.pred.is_some(),
         want_xx: io.xx.is_some(),
-        loads: super::tuning().loads,
+        loads: tuning.loads,
         merged,
     };
     if merged {
@@ -889,8 +900,8 @@ fn launch_reduce<F: Float + CubeElement>(
     let nv = batch * per / w;
     Launches::record();
     // SAFETY: the model output holds `2·batch·per` values (`2·nv` vectors), the partials
-    // `5·batch·chunks` (`rescale_reduce` checks both; `step` relies on `StepIo`'s sizes, as
-    // its other launches do); the kernel guards its indices.
+    // `5·batch·chunks` (`rescale_reduce` and `step` check both); the kernel guards its
+    // indices.
     unsafe {
         rescale_reduce_kernel::launch_unchecked::<F>(
             client,
@@ -921,8 +932,8 @@ fn launch_merge(
     let cubes = if rescale == 2 { batch as u32 } else { 1 };
     Launches::record();
     // SAFETY: the partials buffer holds `plen = 5·batch·chunks + 2·batch` values (`step`
-    // relies on `StepIo`'s sizes, as its other launches do); the kernel reads the partials
-    // of its cube's std and writes two values per cube after them.
+    // checks it); the kernel reads the partials of its cube's std and writes two values per
+    // cube after them.
     unsafe {
         rescale_merge_kernel::launch_unchecked(
             client,
