@@ -25,9 +25,9 @@
 //! makes the rescaled step merge its partials once, in a launch of its own, and its fused
 //! pass take the plain step's geometry (`=0` turns either flag off, `LOADS=after` restores
 //! the loads, for the day a default changes; each variable left unset keeps the library's
-//! default, `Tuning::DEFAULT`). `GDF_KERNEL_BENCH_SWEEP=1` adds, after the usual benchmarks, `kernels/sweep/<setting>/<kernel>`: each setting of
-//! [`SWEEP`] on the kernels it concerns, in this one process (select them with the filter
-//! `sweep/`).
+//! default, `Tuning::DEFAULT`). `GDF_KERNEL_BENCH_SWEEP=1` adds, after the usual
+//! benchmarks, `kernels/sweep/<setting>/<kernel>`: each setting of [`SWEEP`] on the kernels
+//! it concerns, in this one process (select them with the filter `sweep/`).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
