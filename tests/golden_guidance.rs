@@ -167,7 +167,7 @@ fn run_case<F: Real>(case: &Value) -> R<(Vec<f64>, Vec<f64>, Vec<usize>)> {
             return Err("num_conditions disagrees with guide's report".into());
         }
         if let DynGuidance::ZeroStar(z) = &g {
-            if step < z.zero_init_steps && z.rescale > 0.0 {
+            if z.zeroes(step) && z.rescale > 0.0 {
                 zero_nan.push(k);
             }
         }

@@ -257,6 +257,69 @@ fn zero_star_with_rescale_is_nan_on_zero_init() {
     assert!(out.iter().all(|x| x.is_finite()));
 }
 
+#[test]
+fn zero_star_switched_off_outputs_cond_even_on_zero_init_steps() {
+    // diffusers checks `enabled = False` before zero-init: a disabled CFG-Zero* returns c on
+    // every step (one evaluation), with or without a rescale (no quirk-7 NaN then), and a
+    // zero_init_steps past the run is not refused since it never applies.
+    let (c, u) = ([1.0, 2.0, 3.0], [0.5, 0.5, 0.5]);
+    for rescale in [0.0, 0.5] {
+        let mut g = CfgZeroStar::new(4.0).unwrap();
+        g.zero_init_steps = 2;
+        g.rescale = rescale;
+        g.gate.disabled = true;
+        for step in 0..3 {
+            let ctx = StepCtx::new(step, 3).unwrap();
+            assert_eq!(guide1(&mut g, step, 3, &c, &u), c.to_vec(), "step {step}");
+            assert_eq!(g.num_conditions(&ctx).unwrap(), 1);
+            assert!(!g.needs_uncond(&ctx).unwrap());
+        }
+        g.zero_init_steps = 5;
+        assert_eq!(guide1(&mut g, 0, 3, &c, &u), c.to_vec());
+        // switched on again, the same settings zero the first steps and refuse 5 of 3
+        g.gate.disabled = false;
+        assert!(g.needs_uncond(&StepCtx::new(0, 3).unwrap()).is_err());
+    }
+}
+
+#[test]
+fn a_scale_within_diffusers_isclose_of_the_noop_is_off() {
+    // diffusers: math.isclose(w, 1.0) (relative 1e-9) turns CFG off, or w == 0 exactly with
+    // the original formulation.
+    let (c, u) = ([1.0, -2.0], [0.25, 4.0]);
+    let ctx = StepCtx::new(0, 2).unwrap();
+    for (w, on) in [
+        (1.0 + 1e-10, false),
+        (1.0 - 5e-10, false),
+        (1.0 + 2e-9, true),
+        (1.0 - 2e-9, true),
+    ] {
+        let mut gs: Vec<DynGuidance> = vec![
+            DynGuidance::Cfg(ClassifierFree::new(w).unwrap()),
+            DynGuidance::Apg(apg(w, 1.0, 0.0, None, false)),
+            DynGuidance::ZeroStar(CfgZeroStar {
+                zero_init_steps: 0,
+                ..CfgZeroStar::new(w).unwrap()
+            }),
+            DynGuidance::Tangential(Tangential::new(w).unwrap()),
+        ];
+        for g in &mut gs {
+            assert_eq!(g.num_conditions(&ctx).unwrap(), 1 + on as usize, "w = {w}");
+            let layout = Layout::flat(1, 2).unwrap();
+            let mut out = [0.0; 2];
+            g.guide(&ctx, &layout, &c, on.then_some(&u[..]), &mut out)
+                .unwrap();
+            // off: c exactly; on: the combination, a few 1e-9 away from c
+            assert_eq!(out == c, !on, "w = {w}: {out:?}");
+        }
+    }
+    let mut orig = ClassifierFree::new(1e-300).unwrap();
+    orig.original = true;
+    assert_eq!(orig.num_conditions(&ctx).unwrap(), 2); // only an exact 0 is off
+    orig.scale = 0.0;
+    assert_eq!(orig.num_conditions(&ctx).unwrap(), 1);
+}
+
 /// The top right-singular vector of `[c; u]` by power iteration on `AᵀA` (D×D).
 fn top_right_singular(c: &[f64], u: &[f64]) -> Vec<f64> {
     let d = c.len();

@@ -1,6 +1,6 @@
 //! Adaptive projected guidance (Sadat et al. 2024; diffusers' `AdaptiveProjectedGuidance`).
 
-use super::cfg::{check_rescale, check_scale, noop};
+use super::cfg::{check_rescale, check_scale, is_noop};
 use super::{
     out_of_range, Cells, Coef, Gate, Guidance, Layout, Moments, MomentumState, Plan, Space,
     StepCtx, COND,
@@ -210,7 +210,7 @@ impl Guidance for Apg {
 
     fn enabled(&self, ctx: &StepCtx) -> Result<bool> {
         self.validate()?;
-        Ok(self.gate.open(ctx)? && self.scale != noop(self.original))
+        Ok(self.gate.open(ctx)? && !is_noop(self.scale, self.original))
     }
 
     fn linear(&self, ctx: &StepCtx) -> Result<Option<[f64; 2]>> {

@@ -111,6 +111,14 @@ pub(crate) fn noop(original: bool) -> f64 {
     }
 }
 
+/// Whether `w` is the no-op scale ([`noop`]) as diffusers decides it: `math.isclose` with its
+/// default relative tolerance, `|w − noop| ≤ 1e-9·max(|w|, |noop|)`. So `1 + 1e-10` is off
+/// (one evaluation), and with the original form only an exact 0 is.
+pub(crate) fn is_noop(w: f64, original: bool) -> bool {
+    let n = noop(original);
+    (w - n).abs() <= 1e-9 * w.abs().max(n.abs())
+}
+
 pub(crate) fn check_scale(w: f64) -> Result<()> {
     if w.is_finite() && w >= 0.0 {
         Ok(())
@@ -167,7 +175,7 @@ impl Guidance for ClassifierFree {
 
     fn enabled(&self, ctx: &StepCtx) -> Result<bool> {
         self.validate()?;
-        Ok(self.gate.open(ctx)? && self.scale != self.noop_scale())
+        Ok(self.gate.open(ctx)? && !is_noop(self.scale, self.original))
     }
 
     fn linear(&self, ctx: &StepCtx) -> Result<Option<[f64; 2]>> {

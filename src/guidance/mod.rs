@@ -597,7 +597,8 @@ pub trait Guidance {
     fn validate(&self) -> Result<()>;
 
     /// Whether guidance is on at `ctx`: the [`Gate`] is open and the scale is not the no-op
-    /// value.
+    /// value (1, or 0 with the original form), compared as diffusers does (`math.isclose`:
+    /// within a relative 1e-9, so a scale of `1 + 1e-10` is off).
     fn enabled(&self, ctx: &StepCtx) -> Result<bool>;
 
     /// diffusers' `num_conditions`: how many predictions the guider asks for (2 when

@@ -1,6 +1,6 @@
 //! Tangential classifier-free guidance (diffusers' `TangentialClassifierFreeGuidance`).
 
-use super::cfg::{check_rescale, check_scale, noop, simple_plan};
+use super::cfg::{check_rescale, check_scale, is_noop, simple_plan};
 use super::{Coef, Gate, Guidance, Layout, Moments, Plan, Space, StepCtx, COND, UNCOND};
 use crate::error::Result;
 
@@ -104,7 +104,7 @@ impl Guidance for Tangential {
 
     fn enabled(&self, ctx: &StepCtx) -> Result<bool> {
         self.validate()?;
-        Ok(self.gate.open(ctx)? && self.scale != noop(self.original))
+        Ok(self.gate.open(ctx)? && !is_noop(self.scale, self.original))
     }
 
     fn linear(&self, ctx: &StepCtx) -> Result<Option<[f64; 2]>> {

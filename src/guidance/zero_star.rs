@@ -1,6 +1,6 @@
 //! CFG-Zero* (Fan et al. 2025; diffusers' `ClassifierFreeZeroStarGuidance`).
 
-use super::cfg::{check_rescale, check_scale, noop, simple_plan};
+use super::cfg::{check_rescale, check_scale, is_noop, simple_plan};
 use super::{
     out_of_range, Coef, Gate, Guidance, Layout, Moments, Plan, Space, StepCtx, COND, UNCOND,
 };
@@ -12,7 +12,9 @@ pub const ZERO_STAR_EPS: f64 = 1e-8;
 /// CFG-Zero*: per sample, the optimised scale `s* = ⟨c, u⟩/(‖u‖² + 1e-8)` (dot and norm over
 /// the flattened sample) shrinks the unconditional branch, `u' = s*·u`, and
 /// `out = u' + w·(c − u')` (or `c + w·(c − u')` with [`CfgZeroStar::original`]). For the
-/// first `zero_init_steps` steps the output is 0 ("zero-init"), whatever the window.
+/// first `zero_init_steps` steps the output is 0 ("zero-init"), whatever the window, unless
+/// the guider is switched off ([`Gate::disabled`]: then every step outputs `c`, as in diffusers,
+/// whose `enabled = False` is checked first).
 ///
 /// Designed for flow-velocity outputs (it acts on F): a zero velocity makes a flow step a
 /// no-op. For other targets read zero-init as "skip the update" rather than `F = 0`.
@@ -37,7 +39,8 @@ pub struct CfgZeroStar {
     pub rescale: f64,
     /// Ho–Salimans' form (`use_original_formulation`). Default `false`.
     pub original: bool,
-    /// Steps `0 ≤ i < zero_init_steps` output 0; must be below the number of steps.
+    /// Steps `0 ≤ i < zero_init_steps` output 0 (unless [`Gate::disabled`]); must be below the
+    /// number of steps.
     /// Default 1 (diffusers; the official code's `zero_init_steps = 0` with `i ≤ K` is the
     /// same step 0).
     pub zero_init_steps: usize,
@@ -68,15 +71,30 @@ impl CfgZeroStar {
         Ok(g)
     }
 
+    /// Whether step `step` is a zero-init step: `step < zero_init_steps`, unless the guider is
+    /// switched off ([`Gate::disabled`], which diffusers checks before zero-init).
+    ///
+    /// ```
+    /// use gdf::guidance::CfgZeroStar;
+    /// let mut g = CfgZeroStar::new(4.0)?; // zero_init_steps = 1
+    /// assert!(g.zeroes(0) && !g.zeroes(1));
+    /// g.gate.disabled = true;
+    /// assert!(!g.zeroes(0));
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    pub fn zeroes(&self, step: usize) -> bool {
+        !self.gate.disabled && step < self.zero_init_steps
+    }
+
     fn zero_step(&self, ctx: &StepCtx) -> Result<bool> {
-        if self.zero_init_steps >= ctx.num_steps {
+        if !self.gate.disabled && self.zero_init_steps >= ctx.num_steps {
             return Err(out_of_range(
                 "zero_init_steps",
                 self.zero_init_steps as f64,
                 "fewer than the number of steps (else every step outputs 0)",
             ));
         }
-        Ok(ctx.step < self.zero_init_steps)
+        Ok(self.zeroes(ctx.step))
     }
 }
 
@@ -97,7 +115,7 @@ impl Guidance for CfgZeroStar {
 
     fn enabled(&self, ctx: &StepCtx) -> Result<bool> {
         self.validate()?;
-        Ok(self.gate.open(ctx)? && self.scale != noop(self.original))
+        Ok(self.gate.open(ctx)? && !is_noop(self.scale, self.original))
     }
 
     fn needs_uncond(&self, ctx: &StepCtx) -> Result<bool> {
@@ -127,7 +145,7 @@ impl Guidance for CfgZeroStar {
     }
 
     fn coefficients(&self, ctx: &StepCtx, plan: &Plan, g: &Moments) -> Coef {
-        if ctx.step < self.zero_init_steps {
+        if self.zeroes(ctx.step) {
             return [0.0; 4];
         }
         if !plan.enabled {
