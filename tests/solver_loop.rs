@@ -224,3 +224,54 @@ fn guided_euler_matches_the_framework_ddim_loop() {
         assert!(reference.next_step().unwrap().is_none());
     }
 }
+
+#[test]
+fn multistep_solvers_on_a_one_step_grid_take_the_first_order_step() {
+    // k-diffusion's dpmpp_2m and lms and diffusers' DPMSolverMultistep and UniPC run a
+    // one-step grid as one first-order step: DPM-Solver-1 = DDIM = Euler (in σ-space,
+    // x' = (σ'/σ)x + (1 − σ'/σ)D for every scaling), whatever their order.
+    let dpm = |order| {
+        DpmSolverMultistep::with(DpmSolverSettings {
+            order,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let unipc = |order| {
+        UniPc::with(UniPcSettings {
+            order,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    for ends in [[-3.0, 1.5], [-3.0, f64::INFINITY], [0.5, 6.0]] {
+        let g = Grid::new(&Vp, &ends).unwrap();
+        let want = run_target(&X0, Euler::new(), &g);
+        // and the closed form, from the scaled levels
+        let (l, ln) = (g.level(0), g.level(1));
+        let (s, sn) = (l.b / l.a, ln.b / ln.a);
+        for (x, w) in xs(6).iter().zip(&want) {
+            let d = gauss_d(*x, l, 0.2, 0.8);
+            let closed = ln.a * ((sn / s) * x / l.a + (1.0 - sn / s) * d);
+            assert!(
+                (closed - w).abs() < 1e-12,
+                "{ends:?}: euler {w} vs {closed}"
+            );
+        }
+        for (name, got) in [
+            ("dpmpp_2m", run_target(&X0, DpmPP2M::new(), &g)),
+            ("lms order 4", run_target(&X0, Lms::new(), &g)),
+            ("DPMSolverMultistep 2", run_target(&X0, dpm(2), &g)),
+            ("DPMSolverMultistep 3", run_target(&X0, dpm(3), &g)),
+            ("UniPC 2", run_target(&X0, unipc(2), &g)),
+            ("UniPC 3", run_target(&X0, unipc(3), &g)),
+        ] {
+            for (a, b) in got.iter().zip(&want) {
+                assert!(
+                    (a - b).abs() < 1e-12,
+                    "{name} on {ends:?}: {a} vs euler {b}"
+                );
+            }
+        }
+    }
+}

@@ -24,18 +24,31 @@ fn x_is_d0() -> Pass {
     Pass::one(Row::new(Dst::Buf(Buf::X)).t(Src::D(0), 1.0))
 }
 
+/// How a third-order multistep row weighs the second difference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ThirdOrder {
+    /// The exponential integrator's `χ(h_η)` (SPEC §2.3): k-diffusion's 3M SDE, and diffusers'
+    /// `dpmsolver++`.
+    Exact,
+    /// diffusers' `sde-dpmsolver++` at order 3: `χ(h_η) + 1`. Its update writes
+    /// `(1 − e^{−2h} − 2h)/(2h)² − 0.5` where the integral gives `+ 0.5` (its ODE form and
+    /// k-diffusion's 3M SDE have the `+`); reproduced for parity with the scheduler.
+    DiffusersSde,
+}
+
 /// The exponential-integrator multistep row (SPEC §2.1–2.3) from `l` to `ln` (finite):
 /// `x' = (b'/b)e^{−ηh}·x + a'φ(h_η)·D_0 + corrections`, with `h_η = (1+η)h`, the previous
-/// half-logSNR steps `h1`, `h2`, `order` ∈ 1..=3 and, for order 2, `ty`.
+/// half-logSNR steps in `hist`, `order` ∈ 1..=3, for order 2 `ty` and for order 3 `third`.
 fn multistep_row(
     l: &Level,
     ln: &Level,
     eta: f64,
     order: usize,
-    h1: f64,
-    h2: f64,
+    hist: &Hist,
     ty: SolverType,
+    third: ThirdOrder,
 ) -> Row {
+    let (h1, h2) = (hist.h1, hist.h2);
     let h = half_step(l, ln);
     let he = (1.0 + eta) * h;
     // e^{−ηh}, exactly 1 for η = 0 (also when h = ∞ from a λ = −∞ start).
@@ -58,7 +71,11 @@ fn multistep_row(
         }
         3 => {
             let (r0, r1) = (h1 / h, h2 / h);
-            let (p, q) = (psi(he), chi(he));
+            let p = psi(he);
+            let q = match third {
+                ThirdOrder::Exact => chi(he),
+                ThirdOrder::DiffusersSde => chi(he) + 1.0,
+            };
             let s = r0 + r1;
             let a = p * (1.0 + r0 / s) - q / s;
             let bc = -p * r0 / s + q / s;
@@ -129,8 +146,7 @@ impl Solver for DpmPP2M {
     fn name(&self) -> &'static str {
         "dpmpp_2m"
     }
-    fn start(&mut self, grid: &Grid) -> Result<()> {
-        check_min_steps("dpmpp_2m", grid, 2)?;
+    fn start(&mut self, _grid: &Grid) -> Result<()> {
         self.st.reset();
         Ok(())
     }
@@ -159,7 +175,7 @@ fn plan_2m(st: &mut Hist, grid: &Grid, eta: f64, s_noise: f64, ty: SolverType) -
         (x_is_d0(), 1)
     } else {
         let o = if i == 0 { 1 } else { 2 };
-        let row = multistep_row(&l, &ln, eta, o, st.h1, 0.0, ty);
+        let row = multistep_row(&l, &ln, eta, o, st, ty, ThirdOrder::Exact);
         let pass = if eta != 0.0 {
             let c = sde_noise(&l, &ln, eta) * s_noise;
             Pass::one(row.t(Src::Noise(0), c)).draw(Draw::Use)
@@ -296,9 +312,9 @@ impl Solver for DpmPP3MSde {
                 &ln,
                 self.eta,
                 o,
-                self.st.h1,
-                self.st.h2,
+                &self.st,
                 SolverType::Heun,
+                ThirdOrder::Exact,
             );
             if self.eta != 0.0 {
                 row = row.t(Src::Noise(0), sde_noise(&l, &ln, self.eta) * self.s_noise);
@@ -370,6 +386,10 @@ impl Default for DpmSolverSettings {
 
 /// diffusers' `DPMSolverMultistepScheduler` (SPEC §2.1), data prediction, orders 1–3, with
 /// its order schedule (warm-up, `lower_order_final`, `euler_at_final`, `final_sigmas_type`).
+/// A one-step grid runs as one first-order step, as in diffusers. With
+/// [`DpmAlgorithm::SdeDpmSolverPP`] at order 3 it takes diffusers' third-order SDE update, whose
+/// second-difference weight is `− 0.5` where the integrator's is `+ 0.5` (for parity with the
+/// scheduler; [`DpmPP3MSde`] is the integrator's form).
 #[derive(Clone, Debug, Default)]
 pub struct DpmSolverMultistep {
     s: DpmSolverSettings,
@@ -423,9 +443,6 @@ impl Solver for DpmSolverMultistep {
         "DPMSolverMultistepScheduler"
     }
     fn start(&mut self, grid: &Grid) -> Result<()> {
-        if self.s.order > 1 {
-            check_min_steps("DPMSolverMultistepScheduler", grid, 2)?;
-        }
         if self.s.order > 2 {
             check_finite_start("DPMSolverMultistepScheduler (order 3)", grid)?;
         }
@@ -455,9 +472,13 @@ impl Solver for DpmSolverMultistep {
                 &ln,
                 eta,
                 order,
-                self.st.h1,
-                self.st.h2,
+                &self.st,
                 self.s.solver_type,
+                if sde {
+                    ThirdOrder::DiffusersSde
+                } else {
+                    ThirdOrder::Exact
+                },
             );
             if sde {
                 row = row.t(Src::Noise(0), sde_noise(&l, &ln, 1.0));

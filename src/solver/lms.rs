@@ -64,9 +64,6 @@ impl Solver for Lms {
     }
     fn start(&mut self, grid: &Grid) -> Result<()> {
         check_finite_start("lms", grid)?;
-        if self.order > 1 {
-            super::check_min_steps("lms", grid, 2)?;
-        }
         self.step = 0;
         Ok(())
     }

@@ -3,8 +3,8 @@
 use crate::error::Result;
 
 use super::{
-    check_finite_start, check_min_steps, check_order, half_step, phi, phi_m, solve, Buf, Dst, Eval,
-    Grid, Pass, Row, Solver, Src,
+    check_finite_start, check_order, half_step, phi, phi_m, solve, Buf, Dst, Eval, Grid, Pass, Row,
+    Solver, Src,
 };
 
 /// UniPC's `B(h)` variant (`solver_type`).
@@ -131,9 +131,6 @@ impl Solver for UniPc {
     }
     fn start(&mut self, grid: &Grid) -> Result<()> {
         check_finite_start("UniPCMultistepScheduler", grid)?;
-        if self.s.order > 1 {
-            check_min_steps("UniPCMultistepScheduler", grid, 2)?;
-        }
         self.step = 0;
         self.prev_order = 0;
         Ok(())

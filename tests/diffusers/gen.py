@@ -210,6 +210,15 @@ CONFIGS = [
                    "use_karras_sigmas": True},
     },
     {
+        "id": "dpm_sde_order3",
+        "model": "variant: DPMSolver++ 3M SDE (diffusers' third-order SDE update), Karras sigmas, SD betas",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 8,
+        "config": {"_class_name": "DPMSolverMultistepScheduler", **SD_BETAS, "algorithm_type": "sde-dpmsolver++",
+                   "num_train_timesteps": 1000, "prediction_type": "epsilon", "solver_order": 3,
+                   "use_karras_sigmas": True},
+    },
+    {
         "id": "sd3_dynamic",
         "model": "variant: SD3-style flow with dynamic shifting (μ from 1024 tokens)",
         "pipeline": {"kind": "sd3", "image_seq_len": 1024},
