@@ -636,7 +636,7 @@ impl<'a> TableBuilder<'a> {
     /// let table = ScheduleTable::of_schedule(&<Linear>::new())
     ///     .loss_weight(&lw)
     ///     .state(&lw)
-    ///     .at(&[0.4995, 0.5])
+    ///     .at(&[0.4995, 0.5025]) // λ = 0.01 and −0.05: the next bucket down
     ///     .build()?;
     /// assert_eq!(table.column("loss_weight").unwrap(), [0.4, 1.0]);
     /// assert_eq!(table.column("lw_bucket_loss").unwrap(), [2.5, 1.0]);

@@ -566,6 +566,31 @@ pub const LERP_FAR: f64 = -30.0;
 /// See [`LERP_FAR`].
 pub const LERP_FAR_ATOL: f64 = 2e-8;
 
+/// How much a (stretched) Lerp scaler scales a change of the plain Lerp's `a`:
+/// `|Δa'/Δa|` between logSNR ±0.5 (1 unstretched, `1/(max − min)` of the stretched limits).
+pub fn lerp_stretch<Sc: Scaler>(sc: &Sc) -> f64 {
+    let a = |l: f64| sc.ab(l).0;
+    let plain = |l: f64| gdf::scaler::Lerp.ab(l).0;
+    ((a(0.5) - a(-0.5)) / (plain(0.5) - plain(-0.5))).abs()
+}
+
+/// Whether a framework spec's noise cond is `RectifiedFlowsNoiseCond`: then a predicate on
+/// logSNR telling where its shifted input `l + 2 ln(shift)` is exactly 0 (the README's
+/// documented divergence of the stable form), else a predicate that is always false.
+pub fn rf_cond_zero(params: &Value) -> R<impl Fn(f64) -> bool> {
+    let nc = params.get("noise_cond");
+    let rf = nc.and_then(|n| n.get("component")).and_then(Value::as_str)
+        == Some("RectifiedFlowsNoiseCond");
+    let shift = match nc
+        .and_then(|n| n.get("params"))
+        .and_then(|p| p.get("shift"))
+    {
+        Some(v) => num(v)?,
+        None => 1.0,
+    };
+    Ok(move |l: f64| rf && l + 2.0 * shift.ln() == 0.0)
+}
+
 /// One diffuse or undiffuse case. With a Lerp scaler, logSNR = 0 exactly is compared with
 /// the README's documented atol (the stable form gives a = 0.5, the original 0.500125), and
 /// logSNR `≤ −30` with the LERP rule ([`LERP_FAR`]).
@@ -586,6 +611,14 @@ where
     let call = get(case, "call")?;
     let input = get(case, "input")?;
     let out = get(case, "output")?;
+    // A stretched Lerp moves the original's a(0) difference by its stretch factor.
+    let stretch = if lerp { lerp_stretch(&g.scaler) } else { 1.0 };
+    // undiffuse divides by a (x0) or b (ε): the same change of a, b moves them 1/a, 1/b as much.
+    let (a0, b0) = g.scaler.ab(0.0f64);
+    let inv_ab = 1.0 / a0.min(b0);
+    // The RF noise cond's own stable form differs where its shifted input is 0, whatever the
+    // scaler (README: RectifiedFlowsNoiseCond at logSNR 0).
+    let rf_zero = rf_cond_zero(get(case, "params")?)?;
     match get(call, "method")?.as_str() {
         Some("diffuse") => {
             let (shape, x0) = arr(get(input, "x0")?)?;
@@ -639,10 +672,15 @@ where
                 let per_item = if got.len() == b { 1 } else { per };
                 ck.cmp(name, got, &flat(get(out, name)?)?, |i| {
                     let s = i / per_item;
-                    if lerp && l[s] == 0.0 {
+                    if name == "noise_cond" && rf_zero(l[s]) {
                         Cmp::Tol(Tol {
                             rtol: 1e-6,
-                            atol: 1.3e-4 * scale[s],
+                            atol: 1.3e-4,
+                        })
+                    } else if lerp && l[s] == 0.0 {
+                        Cmp::Tol(Tol {
+                            rtol: 1e-6,
+                            atol: 1.3e-4 * scale[s] * stretch,
                         })
                     } else if lerp && l[s] <= LERP_FAR {
                         Cmp::Tol(Tol {
@@ -672,7 +710,7 @@ where
                     let atol = if l[s] == 0.0 { 1.3e-4 } else { LERP_FAR_ATOL };
                     Cmp::Tol(Tol {
                         rtol: 1e-6,
-                        atol: atol * m,
+                        atol: atol * m * stretch * inv_ab,
                     })
                 } else {
                     Cmp::Tol(F64_TOL)
