@@ -337,28 +337,6 @@ fn golden_frameworks_print_their_declarations() {
 // ---------------------------------------------------------------------------------------
 // Golden diffuse / undiffuse cases through the declared types.
 
-/// The declaration of a golden spec as `Display` prints it (from the runtime components,
-/// whose declarations print the same syntax).
-fn spec_decl(spec: &GdfSpec) -> R<String> {
-    let nc = spec
-        .noise_cond
-        .as_ref()
-        .ok_or("spec without a noise_cond")?;
-    let lw = spec
-        .loss_weight
-        .as_ref()
-        .ok_or("spec without a loss_weight")?;
-    Ok(format!(
-        "schedule: {}, scaler: {}, target: {}, noise_cond: {}, loss_weight: {}, offset_noise: {:?}",
-        spec.schedule.decl(),
-        spec.scaler.decl(),
-        spec.target.decl(),
-        nc.decl(),
-        lw.decl(),
-        spec.offset_noise
-    ))
-}
-
 /// Applies the spec's `setup_limits` calls (in order), then checks the case.
 fn run_declared<S, Sc, T, N, L, O>(
     g: Gdf<S, Sc, T, N, L, O>,

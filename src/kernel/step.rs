@@ -1266,7 +1266,10 @@ pub struct DeviceSampling<'c, F, Sc, T, Smp, M> {
     step: usize,
     seed: u64,
     first_sample: u32,
+    /// The recorded noise, each step's `n` values on the binding alignment
+    /// ([`aligned_steps`]), `noise_stride` values apart.
     noise: Option<Handle>,
+    noise_stride: usize,
     state: Handle,
     state_len: usize,
     x: Handle,
@@ -1329,6 +1332,13 @@ where
         let st = framework_state(gdf)?;
         let state = upload_state::<F>(client, &st);
         let bytes = core::mem::size_of::<F>();
+        let (noise, noise_stride) = match opts.noise {
+            Some(h) => {
+                let (h, stride) = aligned_steps::<F>(client, h, opts.timesteps, n)?;
+                (Some(h), stride)
+            }
+            None => (None, n),
+        };
         let x = client.empty(n * bytes);
         match &opts.x_init {
             // Copied: the caller's buffer is not modified.
@@ -1360,7 +1370,8 @@ where
             step: 0,
             seed: opts.seed,
             first_sample: opts.first_sample,
-            noise: opts.noise,
+            noise,
+            noise_stride,
             state,
             state_len: st.len(),
             x,
@@ -1463,7 +1474,10 @@ where
             Cfg::Ramp(a, z) => a * r + z * (1.0 - r),
         };
         let next_guided = i + 2 < self.r.len() && self.guided_at(i + 1);
-        let noise = self.noise.as_ref().map(|h| slice_of::<F>(h, i * n, n));
+        let noise = self
+            .noise
+            .as_ref()
+            .map(|h| slice_of::<F>(h, i * self.noise_stride, n));
         let io = StepIo {
             model_out,
             x: self.x.clone(),
@@ -1503,6 +1517,56 @@ where
     pub fn run(mut self) -> Result<Handle, KernelError> {
         while self.next_step()?.is_some() {}
         Ok(self.x)
+    }
+}
+
+/// `steps` runs of `n` values laid end to end in `h`, each run starting on the device's
+/// binding alignment, and the distance between runs in values: `h` itself when `n` values
+/// span a multiple of the alignment, else a copy whose runs are padded to the next multiple
+/// (one launch). A view of a buffer must start on that alignment (wgpu's
+/// `min_storage_buffer_offset_alignment`, 32 bytes on lavapipe, up to 256 elsewhere), so a
+/// recorded noise of `n = 36` values per step could not be viewed step by step.
+fn aligned_steps<F: Float + CubeElement>(
+    client: &Client,
+    h: Handle,
+    steps: usize,
+    n: usize,
+) -> Result<(Handle, usize), KernelError> {
+    let sz = core::mem::size_of::<F>();
+    let align = (client.properties().memory.alignment as usize).max(sz);
+    let stride = (n * sz).div_ceil(align) * align / sz;
+    if stride == n || steps <= 1 {
+        return Ok((h, n));
+    }
+    check_index_range("timesteps × padded batch × per", steps * stride)?;
+    let dst = client.empty(steps * stride * sz);
+    let total = steps * n;
+    let (count, dim) = super::launch_dims(client, total);
+    Launches::record();
+    // SAFETY: `h` holds `steps · n` values (checked by the caller), `dst` `steps · stride`;
+    // the kernel guards its index and writes `k·stride + j` with `j < n ≤ stride`.
+    unsafe {
+        strided_copy_kernel::launch_unchecked::<F>(
+            client,
+            count,
+            dim,
+            BufferArg::from_raw_parts(h, total),
+            BufferArg::from_raw_parts(dst.clone(), steps * stride),
+            n as u32,
+            stride as u32,
+            total as u32,
+        )
+    };
+    Ok((dst, stride))
+}
+
+#[cube(launch_unchecked)]
+fn strided_copy_kernel<F: Float>(src: &[F], dst: &mut [F], n: u32, stride: u32, total: u32) {
+    let i = ABSOLUTE_POS;
+    if i < total as usize {
+        let k = i / n as usize;
+        let j = i % n as usize;
+        dst[k * stride as usize + j] = src[i];
     }
 }
 

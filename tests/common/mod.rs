@@ -389,6 +389,43 @@ pub fn setup_calls(v: Option<&Value>) -> R<Vec<(bool, bool, f64)>> {
         .collect()
 }
 
+/// The declaration of a golden spec as a framework's `Display` prints it (from the runtime
+/// components, whose declarations print the same syntax).
+pub fn spec_decl(spec: &GdfSpec) -> R<String> {
+    let nc = spec
+        .noise_cond
+        .as_ref()
+        .ok_or("spec without a noise_cond")?;
+    let lw = spec
+        .loss_weight
+        .as_ref()
+        .ok_or("spec without a loss_weight")?;
+    Ok(format!(
+        "schedule: {}, scaler: {}, target: {}, noise_cond: {}, loss_weight: {}, offset_noise: {:?}",
+        spec.schedule.decl(),
+        spec.scaler.decl(),
+        spec.target.decl(),
+        nc.decl(),
+        lw.decl(),
+        spec.offset_noise
+    ))
+}
+
+/// Whether a golden case's framework spec is the framework declared as `decl` (a typed
+/// framework's `Display`; the offset strength aside, a run-time setting) followed by the
+/// `setup_limits` calls `setup`.
+pub fn spec_is(case: &Value, decl: &str, setup: &[(bool, bool, f64)]) -> bool {
+    let strip = |d: &str| d.split(", offset_noise").next().unwrap_or("").to_string();
+    let Ok(spec) = case
+        .get("params")
+        .ok_or("no params")
+        .and_then(|p| gdf_spec(p).map_err(|_| "bad spec"))
+    else {
+        return false;
+    };
+    spec_decl(&spec).is_ok_and(|d| strip(&d) == strip(decl)) && spec.setup_limits == setup
+}
+
 pub fn gdf_spec(spec: &Value) -> R<GdfSpec> {
     let params = spec.get("params").unwrap_or(spec);
     let mut p = Params::new(params, "GDF")?;
