@@ -127,12 +127,14 @@ fn run_loop(case: &Value, ck: &mut Check) -> R<()> {
         pred.extend_from_slice(step.pred);
     }
     // Lerp at logSNR = 0 (README): 1.25e-4 in a, b and the RF noise cond at that step; the
-    // difference is carried by x through the remaining steps.
+    // difference is carried by x through the remaining steps. The RF noise cond alone (on any
+    // scaler) differs where its shifted input is 0, at the level the model sees.
     let grid = run_grid;
+    let rf_zero = rf_cond_zero(get(case, "params")?)?;
     let zero_step = if lerp_based(&gdf.scaler) {
         (0..grid.len() - 1).find(|&i| grid[i] == 0.0 || grid[i + 1] == 0.0)
     } else {
-        None
+        (0..grid.len() - 1).find(|&i| rf_zero(grid[i]))
     };
     // The LERP rule (README): at logSNR ≤ −30 the original's `a` is 0, ours below 5e-9.
     let far_step = if lerp_based(&gdf.scaler) {
