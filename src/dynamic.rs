@@ -136,14 +136,37 @@ impl DynSchedule {
         })
     }
     /// An AdaptiveTrain schedule with fresh state.
-    pub fn adaptive_train(logsnr_range: [f64; 2], buckets: usize, min_probs: f64) -> Self {
-        Self::new(ScheduleKind::AdaptiveTrain {
+    ///
+    /// Errors ([`OutOfRange`](crate::GdfError::OutOfRange)): `buckets` outside
+    /// `1..=`[`MAX_STEPS`](crate::grid::MAX_STEPS), a `logsnr_range` that is not finite and
+    /// increasing, a `min_probs` that is not a finite number ≥ 0.
+    ///
+    /// ```
+    /// use gdf::dynamic::DynSchedule;
+    /// assert!(DynSchedule::adaptive_train([-10.0, 10.0], 100, 0.0).is_ok());
+    /// let e = DynSchedule::adaptive_train([-10.0, 10.0], 0, 0.0).unwrap_err();
+    /// assert!(e.to_string().contains("buckets"));
+    /// ```
+    pub fn adaptive_train(
+        logsnr_range: [f64; 2],
+        buckets: usize,
+        min_probs: f64,
+    ) -> crate::Result<Self> {
+        check_buckets(logsnr_range, buckets)?;
+        if !(min_probs.is_finite() && min_probs >= 0.0) {
+            return Err(crate::GdfError::OutOfRange {
+                what: "min_probs",
+                value: min_probs,
+                expected: "a finite number ≥ 0",
+            });
+        }
+        Ok(Self::new(ScheduleKind::AdaptiveTrain {
             logsnr_range,
             min_probs,
             state: AdaptiveTrainState {
                 bucket_probs: vec![1.0; buckets],
             },
-        })
+        }))
     }
     fn adaptive(&self) -> Option<AdaptiveTrainCore<'_>> {
         match &self.kind {
@@ -730,8 +753,23 @@ impl DynLossWeight {
         }
     }
     /// A fresh Adaptive loss weight.
-    pub fn adaptive(logsnr_range: [f64; 2], buckets: usize, weight_range: [f64; 2]) -> Self {
-        Self::new(WeightKind::Adaptive {
+    ///
+    /// Errors ([`OutOfRange`](crate::GdfError::OutOfRange)): `buckets` outside
+    /// `1..=`[`MAX_STEPS`](crate::grid::MAX_STEPS), a `logsnr_range` that is not finite and
+    /// increasing.
+    ///
+    /// ```
+    /// use gdf::dynamic::DynLossWeight;
+    /// assert!(DynLossWeight::adaptive([-10.0, 10.0], 300, [1e-7, 1e7]).is_ok());
+    /// assert!(DynLossWeight::adaptive([-10.0, 10.0], 0, [1e-7, 1e7]).is_err());
+    /// ```
+    pub fn adaptive(
+        logsnr_range: [f64; 2],
+        buckets: usize,
+        weight_range: [f64; 2],
+    ) -> crate::Result<Self> {
+        check_buckets(logsnr_range, buckets)?;
+        Ok(Self::new(WeightKind::Adaptive {
             logsnr_range,
             weight_range,
             edges: crate::float::linspace(
@@ -742,7 +780,7 @@ impl DynLossWeight {
             state: AdaptiveState {
                 bucket_losses: vec![1.0; buckets],
             },
-        })
+        }))
     }
     /// Adaptive: `L_i ← β·L_i + (1−β)·loss` (see [`lw::Adaptive::update`]).
     ///
@@ -907,4 +945,22 @@ impl Sampler for DynSampler {
     fn uses_eps(&self) -> bool {
         !matches!(self, DynSampler::Lcm)
     }
+}
+
+/// The adaptive components' bucket settings: `1 ≤ buckets ≤ MAX_STEPS` over a finite,
+/// increasing logSNR range.
+fn check_buckets(range: [f64; 2], buckets: usize) -> crate::Result<()> {
+    crate::grid::check_count("buckets", buckets)?;
+    if !(range[0].is_finite() && range[1].is_finite() && range[0] < range[1]) {
+        return Err(crate::GdfError::OutOfRange {
+            what: "logsnr_range",
+            value: if range[0].is_finite() {
+                range[1]
+            } else {
+                range[0]
+            },
+            expected: "a finite, increasing [lo, hi]",
+        });
+    }
+    Ok(())
 }

@@ -26,13 +26,7 @@ pub fn sampling_grid<S: Schedule, F: Real>(
     t_end: F,
     shift: F,
 ) -> Result<(Vec<F>, Vec<F>)> {
-    if timesteps == 0 {
-        return Err(GdfError::OutOfRange {
-            what: "timesteps",
-            value: 0.0,
-            expected: "at least 1 sampling step",
-        });
-    }
+    crate::grid::check_count("timesteps", timesteps)?;
     check_finite("t_start", &[t_start])?;
     check_finite("t_end", &[t_end])?;
     if t_start < t_end {

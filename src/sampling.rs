@@ -29,7 +29,7 @@
 //! # Ok::<(), gdf::GdfError>(())
 //! ```
 
-use crate::error::{check_len, per_sample, Result};
+use crate::error::{check_len, per_sample, GdfError, Result};
 use crate::float::Real;
 use crate::framework::Framework;
 use crate::guidance::{ClassifierFree, DynGuidance, Guidance, Layout};
@@ -251,7 +251,12 @@ impl<'a, G: Framework, F: Real> SamplingBuilder<'a, G, F> {
     /// [`check_predictions`](Self::check_predictions), its non-finite outputs.
     pub fn run<M: Model<F>>(mut self, mut model: M) -> Result<Vec<F>> {
         let (batch, per) = (self.batch, self.per);
-        let n = batch * per_sample("batch × per", batch * per, batch)?;
+        let total = batch.checked_mul(per).ok_or(GdfError::OutOfRange {
+            what: "batch × per",
+            value: batch as f64 * per as f64,
+            expected: "a sample count that fits in memory (usize)",
+        })?;
+        let n = batch * per_sample("batch × per", total, batch)?;
         let m = if self.cond.is_empty() {
             0
         } else {

@@ -588,7 +588,7 @@ fn dynamic_state() {
     use gdf::dynamic::{DynLossWeight, DynSchedule, WeightKind};
     use gdf::table::TableState;
     let mut typed = <lw::Adaptive>::new();
-    let mut dynamic = DynLossWeight::adaptive([-10.0, 10.0], 300, [1e-7, 1e7]);
+    let mut dynamic = DynLossWeight::adaptive([-10.0, 10.0], 300, [1e-7, 1e7]).unwrap();
     typed.update(&[1.0, -3.0], &[3.0, 0.25], 0.5).unwrap();
     dynamic.update(&[1.0, -3.0], &[3.0, 0.25], 0.5).unwrap();
     let linear = <sc::Linear>::new();
@@ -614,7 +614,7 @@ fn dynamic_state() {
     let plain = DynLossWeight::new(WeightKind::Snr);
     assert!(plain.state_columns().is_empty());
     assert!(plain.state_summary(&NumberFormat::default()).is_empty());
-    let sched = DynSchedule::adaptive_train([-10.0, 10.0], 100, 0.0);
+    let sched = DynSchedule::adaptive_train([-10.0, 10.0], 100, 0.0).unwrap();
     assert_eq!(sched.state_columns(), ["train_bucket", "train_p"]);
     assert_eq!(sched.state_at(0.05), [50.0, 0.01]);
 }

@@ -638,7 +638,10 @@ impl Builder {
             (
                 "schedule::AdaptiveTrain",
                 [GArg::Dec(lo), GArg::Dec(hi), GArg::Count(n), GArg::Dec(m)],
-            ) => DynSchedule::adaptive_train([lo.f64(), hi.f64()], *n as usize, m.f64()).kind,
+            ) => match DynSchedule::adaptive_train([lo.f64(), hi.f64()], *n as usize, m.f64()) {
+                Ok(s) => s.kind,
+                Err(e) => return self.fail(at.clone(), e.to_string()),
+            },
             (
                 "schedule::Interpolated",
                 [GArg::Ty(s1), GArg::Ty(s2), GArg::Dec(k1), GArg::Dec(k2)],
@@ -812,8 +815,14 @@ impl Builder {
                 "loss_weight::Adaptive",
                 [GArg::Dec(lo), GArg::Dec(hi), GArg::Count(n), GArg::Dec(wlo), GArg::Dec(whi)],
             ) => {
-                DynLossWeight::adaptive([lo.f64(), hi.f64()], *n as usize, [wlo.f64(), whi.f64()])
-                    .kind
+                match DynLossWeight::adaptive(
+                    [lo.f64(), hi.f64()],
+                    *n as usize,
+                    [wlo.f64(), whi.f64()],
+                ) {
+                    Ok(w) => w.kind,
+                    Err(e) => return self.fail(at.clone(), e.to_string()),
+                }
             }
             ("loss_weight::EdmWeight", [GArg::Ty(t), GArg::Dec(sd)]) => {
                 let t = self.target(t, at)?;

@@ -216,6 +216,15 @@ impl DiscreteSettings {
                 expected: "at most num_train_timesteps",
             });
         }
+        // diffusers adds `steps_offset` (1 in Stable Diffusion's configs) to leading timesteps;
+        // one past the table (or below 0) has no σ.
+        if !(0..t_train as i64).contains(&self.steps_offset) {
+            return Err(GdfError::OutOfRange {
+                what: "steps_offset",
+                value: self.steps_offset as f64,
+                expected: "a timestep offset in [0, num_train_timesteps)",
+            });
+        }
         let euler = self.scheduler == DiscreteScheduler::Euler;
         if !euler && self.interpolation != Interpolation::Linear {
             return Err(GdfError::Invalid {

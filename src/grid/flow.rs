@@ -195,13 +195,7 @@ impl Default for FlowMatchSettings {
 
 impl FlowMatchSettings {
     fn check(&self, mu: Option<f64>) -> Result<()> {
-        if self.num_train_timesteps < 1 {
-            return Err(GdfError::OutOfRange {
-                what: "num_train_timesteps",
-                value: 0.0,
-                expected: "at least 1",
-            });
-        }
+        super::check_count("num_train_timesteps", self.num_train_timesteps)?;
         check_pos("shift", self.shift)?;
         if self.conversion == SigmaConversion::LuLambdas {
             return Err(GdfError::Invalid {

@@ -168,13 +168,23 @@ pub(crate) fn np_linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
     v
 }
 
-/// `n ≥ 1`.
+/// The most steps (and training timesteps) a grid takes: 2²⁴ = 16 777 216 levels, 128 MiB
+/// of f64 each. Past it a count is refused with a typed error rather than allocated (a
+/// `grid(1 << 40)` would abort the process on the failed allocation).
+pub const MAX_STEPS: usize = 1 << 24;
+
+/// `1 ≤ n ≤ MAX_STEPS`.
 pub(crate) fn check_steps(n: usize) -> Result<()> {
-    if n == 0 {
+    check_count("n", n)
+}
+
+/// `1 ≤ n ≤ MAX_STEPS` for the count named `what`.
+pub(crate) fn check_count(what: &'static str, n: usize) -> Result<()> {
+    if n == 0 || n > MAX_STEPS {
         return Err(GdfError::OutOfRange {
-            what: "n",
-            value: 0.0,
-            expected: "at least 1 sampling step",
+            what,
+            value: n as f64,
+            expected: "at least 1 and at most 2^24 (gdf::grid::MAX_STEPS)",
         });
     }
     Ok(())

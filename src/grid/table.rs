@@ -99,6 +99,9 @@ fn cumprod_f32(xs: &[f32]) -> Vec<f32> {
 /// diffusers' `rescale_zero_terminal_snr` on float32 β's: `√ᾱ` is shifted so that its last
 /// value is 0 and scaled so that its first is unchanged, then turned back into β's.
 pub fn rescale_betas_zero_snr_f32(betas: &[f32]) -> Vec<f32> {
+    if betas.is_empty() {
+        return Vec::new();
+    }
     let alphas: Vec<f32> = betas.iter().map(|&b| 1.0 - b).collect();
     let ac = cumprod_f32(&alphas);
     let mut ab: Vec<f32> = ac.iter().map(|&a| a.sqrt()).collect();
@@ -158,11 +161,11 @@ impl DiscreteTable {
             BetaSchedule::Trained(b) => b.len(),
             _ => s.num_train_timesteps,
         };
-        if t < 2 {
+        if t < 2 || t > super::MAX_STEPS {
             return Err(GdfError::OutOfRange {
                 what: "num_train_timesteps",
                 value: t as f64,
-                expected: "at least 2 training steps",
+                expected: "at least 2 training steps and at most 2^24 (gdf::grid::MAX_STEPS)",
             });
         }
         for (what, v) in [("beta_start", s.beta_start), ("beta_end", s.beta_end)] {

@@ -185,7 +185,8 @@ pub fn quantile_abs<F: Real>(xs: &[F], ratio: f64, scratch: &mut Vec<F>) -> Resu
     let n = scratch.len();
     let r = F::of(ratio) * F::of((n - 1) as f64);
     let lo = r.floor();
-    let klo = lo.as_f64() as usize;
+    // In f32, `ratio·(n − 1)` can round up to `n` (samples of 2²⁴ values and more).
+    let klo = (lo.as_f64() as usize).min(n - 1);
     let khi = (r.ceil().as_f64() as usize).min(n - 1);
     let cmp = |a: &F, b: &F| a.partial_cmp(b).expect("finite values");
     let (_, &mut vlo, upper) = scratch.select_nth_unstable_by(klo, cmp);

@@ -695,7 +695,9 @@ impl Solver for DpmPPSde {
     fn name(&self) -> &'static str {
         "dpmpp_sde"
     }
-    fn start(&mut self, _grid: &Grid) -> Result<()> {
+    fn start(&mut self, grid: &Grid) -> Result<()> {
+        // Its intermediate level sits a fraction r of the way from λ: undefined from −∞.
+        check_finite_start("dpmpp_sde", grid)?;
         self.step = 0;
         self.stage = 0;
         Ok(())

@@ -178,7 +178,22 @@ impl Grid {
     where
         S: Scaler + Clone + Send + Sync + 'static,
     {
-        let (_, l) = crate::sample::sampling_grid(schedule, timesteps, t_start, t_end, shift)?;
+        let (t, l) = crate::sample::sampling_grid(schedule, timesteps, t_start, t_end, shift)?;
+        // A schedule that clamps (Cosine's `clamp_range`, RectifiedFlows' ±15) gives the first
+        // or last t of a fine grid the same λ; the solvers' steps need distinct levels.
+        if let Some(i) = (1..l.len() - 1).find(|&i| l[i] == l[i - 1]) {
+            return Err(GdfError::Invalid {
+                message: format!(
+                    "timesteps = {timesteps}: the schedule clamps, so t = {} and t = {} give the \
+                     same logSNR {} (a repeated level, which the solvers cannot step over); use \
+                     fewer steps or a narrower t range (the classic Gdf::sample takes repeated \
+                     levels)",
+                    t[i - 1],
+                    t[i],
+                    l[i]
+                ),
+            });
+        }
         Self::new(scaler, &l)
     }
 

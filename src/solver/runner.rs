@@ -119,8 +119,16 @@ impl<F: Real> NoiseSource<F> for RecordedNoise<'_, F> {
         offset: usize,
         out: &mut [F],
     ) -> Result<()> {
-        let start = draw * self.n + sample * self.per_sample + offset;
-        match self.data.get(start..start + out.len()) {
+        let start = draw
+            .checked_mul(self.n)
+            .and_then(|d| {
+                sample
+                    .checked_mul(self.per_sample)
+                    .and_then(|s| d.checked_add(s))
+            })
+            .and_then(|s| s.checked_add(offset));
+        let range = start.and_then(|s| Some(s..s.checked_add(out.len())?));
+        match range.and_then(|r| self.data.get(r)) {
             Some(src) => {
                 out.copy_from_slice(src);
                 Ok(())

@@ -208,7 +208,9 @@ pub fn schedule(spec: &Value) -> R<DynSchedule> {
             let r = p.range("logsnr_range", [-10.0, 10.0])?;
             let b = p.u("buckets", 100)? as usize;
             let m = p.f("min_probs", 0.0)?;
-            DynSchedule::adaptive_train(r, b, m).kind
+            DynSchedule::adaptive_train(r, b, m)
+                .map_err(|e| e.to_string())?
+                .kind
         }
         "InterpolatedSchedule" => {
             let s1 = schedule(
@@ -337,7 +339,9 @@ pub fn loss_weight(spec: &Value) -> R<DynLossWeight> {
             let r = p.range("logsnr_range", [-10.0, 10.0])?;
             let b = p.u("buckets", 300)? as usize;
             let w = p.range("weight_range", [1e-7, 1e7])?;
-            DynLossWeight::adaptive(r, b, w).kind
+            DynLossWeight::adaptive(r, b, w)
+                .map_err(|e| e.to_string())?
+                .kind
         }
         other => return Err(format!("unknown loss weight {other}")),
     };

@@ -1,0 +1,148 @@
+//! Counts and sizes at and past their limits, and inputs that used to panic or overflow: each
+//! is a typed error naming its field, or works, never a panic or an allocation abort.
+
+use gdf::dynamic::{DynLossWeight, DynSchedule};
+use gdf::grid::discrete::{DiscreteScheduler, DiscreteSettings, Spacing};
+use gdf::grid::flow::FlowMatchSettings;
+use gdf::grid::kdiffusion::Karras;
+use gdf::grid::table::{rescale_betas_zero_snr_f32, TableSettings};
+use gdf::grid::MAX_STEPS;
+use gdf::pipeline::{quantile_abs, Threshold};
+use gdf::prelude::*;
+use gdf::scaler::{Lerp, Vp};
+use gdf::schedule::Cosine;
+use gdf::solver::{DpmPPSde, Grid, NoiseSource, RecordedNoise, Run};
+
+fn names(e: GdfError, what: &str) -> String {
+    let m = e.to_string();
+    assert!(m.contains(what), "{m:?} should name {what:?}");
+    m
+}
+
+#[test]
+fn step_counts_past_the_limit_are_refused_not_allocated() {
+    for n in [MAX_STEPS + 1, 1 << 40, usize::MAX] {
+        names(Karras::default().grid(n).unwrap_err(), "n");
+        names(FlowMatchSettings::default().grid(n, None).unwrap_err(), "n");
+        let m = names(
+            Grid::from_schedule(&<Cosine>::new(), &Vp, n, 1.0, 0.0, 1.0).unwrap_err(),
+            "timesteps",
+        );
+        assert!(m.contains("2^24"), "{m}");
+    }
+    let flow = FlowMatchSettings {
+        num_train_timesteps: 1 << 40,
+        ..Default::default()
+    };
+    names(flow.grid(4, None).unwrap_err(), "num_train_timesteps");
+    let mut d = DiscreteSettings::new(DiscreteScheduler::Euler);
+    d.table = TableSettings {
+        num_train_timesteps: 1 << 40,
+        ..Default::default()
+    };
+    names(d.grid(4).unwrap_err(), "num_train_timesteps");
+    // the limit itself is fine for a cheap grid
+    assert_eq!(Karras::default().grid(1000).unwrap().sigmas.len(), 1001);
+}
+
+#[test]
+fn adaptive_components_check_their_buckets() {
+    names(
+        DynLossWeight::adaptive([-10.0, 10.0], 0, [1e-7, 1e7]).unwrap_err(),
+        "buckets",
+    );
+    names(
+        DynSchedule::adaptive_train([-10.0, 10.0], 0, 0.0).unwrap_err(),
+        "buckets",
+    );
+    names(
+        DynSchedule::adaptive_train([f64::NAN, 10.0], 10, 0.0).unwrap_err(),
+        "logsnr_range",
+    );
+    names(
+        DynSchedule::adaptive_train([-10.0, 10.0], 10, f64::NAN).unwrap_err(),
+        "min_probs",
+    );
+    names(
+        DynLossWeight::adaptive([10.0, -10.0], 5, [1e-7, 1e7]).unwrap_err(),
+        "logsnr_range",
+    );
+}
+
+#[test]
+fn dynamic_threshold_of_a_huge_f32_sample_at_ratio_one_is_its_max() {
+    // ratio·(n − 1) rounds up to n in f32 for n ≥ 2²⁴ + 2: the quantile index is clamped.
+    let n = (1 << 24) + 4;
+    let mut xs: Vec<f32> = (0..n).map(|i| (i % 7) as f32 - 3.0).collect();
+    let mut s = Vec::new();
+    assert_eq!(quantile_abs(&xs, 1.0, &mut s).unwrap(), 3.0);
+    Threshold::dynamic(1.0, 1.5)
+        .unwrap()
+        .apply(&mut xs, 1)
+        .unwrap();
+    assert!(xs.iter().all(|v| v.abs() <= 1.0));
+}
+
+#[test]
+fn overflowing_sizes_are_errors() {
+    assert!(rescale_betas_zero_snr_f32(&[]).is_empty());
+    // a batch × per that overflows usize
+    gdf::gdf!(StageC = schedule: Cosine, scaler: Vp, target: Epsilon, noise_cond: CosineT, loss_weight: P2);
+    let model = |_x: &[f64], _c: &[f64], _i: &[f64], _p: &mut [f64]| {};
+    let e = StageC::default()
+        .sampling(usize::MAX / 2 + 1, 2)
+        .steps(2)
+        .run(model)
+        .unwrap_err();
+    names(e, "batch × per");
+    // recorded noise read far past its end
+    let data = [0.5f32; 8];
+    let rec = RecordedNoise::new(&data, usize::MAX, 2);
+    let mut out = [0.0f32; 2];
+    assert!(rec.fill(3, 0, 1, 0, &mut out).is_err());
+}
+
+#[test]
+fn leading_steps_offset_must_stay_in_the_table() {
+    for offset in [-1, -5000, 1000, i64::MAX] {
+        for s in [
+            DiscreteScheduler::Euler,
+            DiscreteScheduler::DpmSolverMultistep,
+        ] {
+            let d = DiscreteSettings {
+                spacing: Spacing::Leading,
+                steps_offset: offset,
+                ..DiscreteSettings::new(s)
+            };
+            names(d.grid(10).unwrap_err(), "steps_offset");
+        }
+    }
+    let d = DiscreteSettings {
+        spacing: Spacing::Leading,
+        steps_offset: 1,
+        ..DiscreteSettings::new(DiscreteScheduler::Euler)
+    };
+    assert!(d.grid(10).is_ok());
+}
+
+#[test]
+fn dpmpp_sde_needs_a_finite_first_level() {
+    let g = Grid::new(&Lerp, &[f64::NEG_INFINITY, 0.0, 2.0, f64::INFINITY]).unwrap();
+    let e = Run::new(DpmPPSde::new(), g, vec![0.1f64; 4], 2, gdf::solver::NoNoise)
+        .map(|_| ())
+        .unwrap_err();
+    let m = names(e, "dpmpp_sde");
+    assert!(m.contains("finite"), "{m}");
+}
+
+#[test]
+fn a_schedule_grid_with_a_repeated_level_names_timesteps() {
+    // Cosine clamps t near 1 to λ = −9.21: 160 steps put two t on that level.
+    let clamped = <Cosine>::new();
+    assert!(Grid::from_schedule(&clamped, &Vp, 150, 1.0, 0.0, 1.0).is_ok());
+    let m = names(
+        Grid::from_schedule(&clamped, &Vp, 160, 1.0, 0.0, 1.0).unwrap_err(),
+        "timesteps = 160",
+    );
+    assert!(m.contains("clamps"), "{m}");
+}
