@@ -161,7 +161,7 @@ impl DiscreteTable {
             BetaSchedule::Trained(b) => b.len(),
             _ => s.num_train_timesteps,
         };
-        if t < 2 || t > super::MAX_STEPS {
+        if !(2..=super::MAX_STEPS).contains(&t) {
             return Err(GdfError::OutOfRange {
                 what: "num_train_timesteps",
                 value: t as f64,
