@@ -347,3 +347,84 @@ fn stable_cascade_shift_moves_the_grid_by_2_ln_shift() {
     let lam = two.framework.schedule.logsnr(0.5f64, 1.0).unwrap();
     assert!((lam - g2.logsnr[5]).abs() < 1e-6);
 }
+
+/// diffusers saves `DPMSolverMultistepScheduler`'s default `lambda_min_clipped` as Python's
+/// bare `-Infinity` (examples/configs/dpmsolver-saved.json is such a file, as diffusers 0.42.1
+/// writes it): it loads as "no clip"; a bare `NaN` or `Infinity` in a number field is an error
+/// quoting the token; the tokens inside strings are left alone.
+#[test]
+fn pythons_bare_infinity_and_nan_tokens_load() {
+    let saved = include_str!("../examples/configs/dpmsolver-saved.json");
+    assert!(saved.contains("\"lambda_min_clipped\": -Infinity"));
+    let l = load(saved, SD).unwrap();
+    let without = saved.replace("  \"lambda_min_clipped\": -Infinity,\n", "");
+    assert_ne!(without, saved);
+    let w = load(&without, SD).unwrap();
+    assert_eq!(l.grid(10).unwrap(), w.grid(10).unwrap());
+    // a finite clip still clips
+    let clipped = saved.replace("-Infinity", "-3.0"); // half-λ: drops the noisiest levels
+    assert_ne!(
+        load(&clipped, SD).unwrap().grid(10).unwrap(),
+        w.grid(10).unwrap()
+    );
+
+    let dpm = |kv: &str| format!(r#"{{"_class_name": "DPMSolverMultistepScheduler", {kv}}}"#);
+    config_err(&dpm(r#""beta_start": NaN"#), SD, "beta_start", "NaN");
+    config_err(&dpm(r#""beta_end": Infinity"#), SD, "beta_end", "Infinity");
+    config_err(
+        &dpm(r#""lambda_min_clipped": Infinity"#),
+        SD,
+        "lambda_min_clipped",
+        "Infinity",
+    );
+    config_err(
+        &dpm(r#""lambda_min_clipped": NaN"#),
+        SD,
+        "lambda_min_clipped",
+        "NaN",
+    );
+    config_err(
+        &dpm(r#""timestep_spacing": "-Infinity""#),
+        SD,
+        "timestep_spacing",
+        "\"-Infinity\"",
+    );
+}
+
+/// Found by probing the loader: an offset that overflowed, a JSON integer where diffusers
+/// compares a float, a threshold error quoted inside another, betas of another length.
+#[test]
+fn loader_edges_found_by_probing() {
+    // DDIM's leading steps_offset near i64::MAX: refused by name (overflowed before)
+    let ddim = r#"{"_class_name": "DDIMScheduler", "steps_offset": 9223372036854775807}"#;
+    let e = load(ddim, SD).unwrap().grid(10).unwrap_err();
+    assert!(e.to_string().contains("`steps_offset`"), "{e}");
+    // Würstchen's scaler 1 (a JSON integer) is diffusers' 1.0; 2 is still refused
+    let w = |v: &str| format!(r#"{{"_class_name": "DDPMWuerstchenScheduler", "scaler": {v}}}"#);
+    load(&w("1"), PipelineKind::StableCascade { shift: 1.0 }).unwrap();
+    config_err(
+        &w("2"),
+        PipelineKind::StableCascade { shift: 1.0 },
+        "scaler",
+        "2",
+    );
+    // a threshold's range, said once under the config's field
+    let m = config_err(
+        r#"{"_class_name": "DDIMScheduler", "clip_sample": true, "clip_sample_range": 0.0}"#,
+        SD,
+        "clip_sample_range",
+        "0.0",
+    );
+    assert_eq!(m.matches("clip_sample_range").count(), 1, "{m}");
+    // trained betas must number num_train_timesteps
+    let m = config_err(
+        r#"{"_class_name": "EulerDiscreteScheduler", "trained_betas": [0.001, 0.002, 0.003]}"#,
+        SD,
+        "trained_betas",
+        "3 values",
+    );
+    assert!(m.contains("num_train_timesteps = 1000"), "{m}");
+    let three = r#"{"_class_name": "EulerDiscreteScheduler", "num_train_timesteps": 3,
+                    "trained_betas": [0.001, 0.002, 0.003]}"#;
+    load(three, SD).unwrap();
+}

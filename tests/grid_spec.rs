@@ -425,3 +425,33 @@ fn lambda_min_clipped_cuts_the_noisy_end() {
         .unwrap();
     assert_eq!(g.timesteps.unwrap().to_f64()[0], 999.0);
 }
+
+/// diffusers' DPMSolverMultistep truncates its Karras and Lu timesteps with
+/// `squaredcos_cap_v2` betas (it rounds them otherwise); the values are diffusers 0.42.1's
+/// `set_timesteps(10)` for those two configs.
+#[test]
+fn dpm_solver_truncates_cosine_karras_and_lu_timesteps() {
+    for (conversion, want) in [
+        (
+            SigmaConversion::Karras,
+            [998, 998, 998, 998, 997, 995, 983, 894, 259, 0],
+        ),
+        (
+            SigmaConversion::LuLambdas,
+            [999, 998, 998, 994, 974, 871, 476, 104, 14, 0],
+        ),
+    ] {
+        let mut d = DiscreteSettings::new(DiscreteScheduler::DpmSolverMultistep);
+        d.table = TableSettings {
+            beta_schedule: gdf::grid::table::BetaSchedule::SquaredCosCapV2,
+            ..Default::default()
+        };
+        d.conversion = conversion;
+        let g = d.grid(10).unwrap();
+        assert_eq!(
+            g.timesteps,
+            Some(Timesteps::Int(want.to_vec())),
+            "{conversion:?}"
+        );
+    }
+}

@@ -395,6 +395,20 @@ impl DiscreteSettings {
         }
         let tab_sig = table.sigmas();
         let (s_lo, s_hi) = (tab_sig[0] as f64, tab_sig[t_train - 1] as f64);
+        // diffusers' DPMSolverMultistep rounds the Karras and Lu timesteps except with
+        // `squaredcos_cap_v2` betas, where it truncates them ("critical for cosine").
+        let cosine_dpm = dpm
+            && matches!(
+                self.table.beta_schedule,
+                crate::grid::table::BetaSchedule::SquaredCosCapV2
+            );
+        let to_t = |t: f64, round: bool| {
+            (if round && !cosine_dpm {
+                t.round_ties_even()
+            } else {
+                t.trunc()
+            }) as i64
+        };
         let (mut sigmas, ts): (Vec<f64>, Vec<i64>) = match self.conversion {
             SigmaConversion::None => (ts.iter().map(|&t| tab_sig[t as usize] as f64).collect(), ts),
             SigmaConversion::LuLambdas => {
@@ -404,10 +418,7 @@ impl DiscreteSettings {
                     .into_iter()
                     .map(|u| (hi + u * (lo - hi)).exp())
                     .collect();
-                let t = s
-                    .iter()
-                    .map(|&x| table.sigma_to_t(x).round_ties_even() as i64)
-                    .collect();
+                let t = s.iter().map(|&x| to_t(table.sigma_to_t(x), true)).collect();
                 (s, t)
             }
             c => {
@@ -415,14 +426,7 @@ impl DiscreteSettings {
                 let round = c == SigmaConversion::Karras;
                 let t = s
                     .iter()
-                    .map(|&x| {
-                        let t = table.sigma_to_t(x);
-                        (if round {
-                            t.round_ties_even()
-                        } else {
-                            t.trunc()
-                        }) as i64
-                    })
+                    .map(|&x| to_t(table.sigma_to_t(x), round))
                     .collect();
                 (s, t)
             }

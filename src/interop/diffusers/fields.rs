@@ -68,10 +68,68 @@ const KNOWN: &[&str] = &[
 ];
 
 pub(super) fn cfg_err(field: &str, value: &Value, expected: impl Into<String>) -> GdfError {
+    let value = match value.as_str().and_then(|s| s.strip_prefix(PY_TOKEN)) {
+        Some(token) => token.to_string(),
+        None => value.to_string(),
+    };
     GdfError::Config {
         field: field.into(),
-        value: value.to_string(),
+        value,
         expected: expected.into(),
+    }
+}
+
+/// The prefix of the strings [`python_tokens`] puts where Python's `json` wrote a bare
+/// `NaN`, `Infinity` or `-Infinity` (a control character no config string holds).
+const PY_TOKEN: &str = "\u{1}py:";
+
+/// Python's `json` writes `float("inf")` as a bare `Infinity` (diffusers saves
+/// `DPMSolverMultistepScheduler`'s default `"lambda_min_clipped": -Infinity` so), which
+/// strict JSON does not have. Outside strings, `NaN`, `Infinity` and `-Infinity` become
+/// marked strings that [`number`] reads back as those values.
+pub(super) fn python_tokens(json: &str) -> std::borrow::Cow<'_, str> {
+    const TOKENS: [&str; 3] = ["-Infinity", "Infinity", "NaN"];
+    if !TOKENS.iter().any(|t| json.contains(t)) {
+        return json.into();
+    }
+    let mut out = String::with_capacity(json.len() + 32);
+    let (mut in_string, mut escaped) = (false, false);
+    let mut rest = json;
+    while let Some(c) = rest.chars().next() {
+        if !in_string {
+            if let Some(t) = TOKENS.iter().find(|t| rest.starts_with(**t)) {
+                out.push_str("\"\\u0001py:");
+                out.push_str(t);
+                out.push('"');
+                rest = &rest[t.len()..];
+                continue;
+            }
+        }
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out.into()
+}
+
+/// A JSON number, or a Python token marked by [`python_tokens`].
+pub(super) fn number(v: &Value) -> Option<f64> {
+    match v.as_str().and_then(|s| s.strip_prefix(PY_TOKEN)) {
+        Some("-Infinity") => Some(f64::NEG_INFINITY),
+        Some("Infinity") => Some(f64::INFINITY),
+        Some("NaN") => Some(f64::NAN),
+        Some(_) => None,
+        None => v.as_f64(),
     }
 }
 
@@ -89,17 +147,24 @@ impl<'a> Fields<'a> {
     pub(super) fn f64(&mut self, k: &str, d: f64) -> Result<f64> {
         match self.get(k) {
             None => Ok(d),
-            Some(v) => v
-                .as_f64()
+            Some(v) => number(v)
                 .filter(|x| x.is_finite())
                 .ok_or_else(|| cfg_err(k, v, "a finite number")),
+        }
+    }
+    /// A finite number or `-Infinity` (diffusers' "no clip" default of `lambda_min_clipped`).
+    pub(super) fn f64_or_neg_inf(&mut self, k: &str, d: f64) -> Result<f64> {
+        match self.get(k) {
+            None => Ok(d),
+            Some(v) => number(v)
+                .filter(|x| x.is_finite() || *x == f64::NEG_INFINITY)
+                .ok_or_else(|| cfg_err(k, v, "a finite number or -Infinity")),
         }
     }
     pub(super) fn opt_f64(&mut self, k: &str) -> Result<Option<f64>> {
         match self.get(k) {
             None => Ok(None),
-            Some(v) => v
-                .as_f64()
+            Some(v) => number(v)
                 .filter(|x| x.is_finite())
                 .map(Some)
                 .ok_or_else(|| cfg_err(k, v, "a finite number or null")),
@@ -160,7 +225,8 @@ impl<'a> Fields<'a> {
     pub(super) fn must_be(&mut self, k: &str, want: Value, why: &str) -> Result<()> {
         match self.get(k) {
             None => Ok(()),
-            Some(v) if *v == want => Ok(()),
+            // a JSON 1 is diffusers' 1.0 (Python compares them equal)
+            Some(v) if *v == want || (v.is_number() && v.as_f64() == want.as_f64()) => Ok(()),
             Some(v) => Err(cfg_err(k, v, format!("{want} ({why})"))),
         }
     }
@@ -199,6 +265,15 @@ pub(super) fn table_settings(f: &mut Fields) -> Result<TableSettings> {
                 .as_array()
                 .and_then(|a| a.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>())
                 .ok_or_else(|| cfg_err("trained_betas", v, "a list of numbers or null"))?;
+            // diffusers indexes its tables by num_train_timesteps (DDIM fails past the
+            // betas' end, Euler clamps): the two must agree.
+            if b.len() != num_train_timesteps {
+                return Err(cfg_err(
+                    "trained_betas",
+                    &Value::from(format!("[{} values]", b.len())),
+                    format!("num_train_timesteps = {num_train_timesteps} values"),
+                ));
+            }
             BetaSchedule::Trained(b)
         }
     };
@@ -241,8 +316,15 @@ pub(super) fn threshold_of(f: &mut Fields, clip_default: Option<bool>) -> Result
         None => (false, 1.0),
     };
     // The stage's own checks, reported against the config's field names.
+    // The threshold's own error, under the config's field name (its range, not its message).
     fn named(field: &'static str, v: f64) -> impl Fn(GdfError) -> GdfError {
-        move |e| cfg_err(field, &Value::from(v), e.to_string())
+        move |e| {
+            let expected = match e {
+                GdfError::OutOfRange { expected, .. } => expected.to_string(),
+                other => other.to_string(),
+            };
+            cfg_err(field, &Value::from(v), expected)
+        }
     }
     Ok(if thresholding {
         Threshold::dynamic(ratio, 1.0).map_err(named("dynamic_thresholding_ratio", ratio))?;

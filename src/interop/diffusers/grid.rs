@@ -146,6 +146,13 @@ fn ddim_grid(
             expected: "at most num_train_timesteps",
         });
     }
+    if spacing == Spacing::Leading && !(0..t_train as i64).contains(&offset) {
+        return Err(GdfError::Config {
+            field: "steps_offset".into(),
+            value: offset.to_string(),
+            expected: format!("a timestep offset within 0…{}", t_train - 1),
+        });
+    }
     let ratio = t_train / n;
     let ts: Vec<i64> = match spacing {
         Spacing::Leading => (0..n).rev().map(|i| (i * ratio) as i64 + offset).collect(),

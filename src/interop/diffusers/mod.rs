@@ -265,11 +265,12 @@ const SUPPORTED: &str = "one of DDIMScheduler, PNDMScheduler, DDPMScheduler, \
 /// assert!(e.to_string().contains("`beta_schedul`"));
 /// ```
 pub fn load(json: &str, pipeline: PipelineKind) -> Result<Loaded> {
-    let root: Value = serde_json::from_str(json).map_err(|e| GdfError::Config {
-        field: "(file)".into(),
-        value: format!("{:.40}…", json.trim_start()),
-        expected: format!("a JSON object ({e})"),
-    })?;
+    let root: Value =
+        serde_json::from_str(&fields::python_tokens(json)).map_err(|e| GdfError::Config {
+            field: "(file)".into(),
+            value: format!("{:.40}…", json.trim_start()),
+            expected: format!("a JSON object ({e})"),
+        })?;
     let map = root.as_object().ok_or_else(|| GdfError::Config {
         field: "(file)".into(),
         value: format!("{:.40}", root.to_string()),

@@ -236,7 +236,7 @@ pub(super) fn discrete_family(
             Threshold::None,
         )
     } else {
-        s.lambda_min_clipped = f.f64("lambda_min_clipped", f64::NEG_INFINITY)?;
+        s.lambda_min_clipped = f.f64_or_neg_inf("lambda_min_clipped", f64::NEG_INFINITY)?;
         f.must_be(
             "use_flow_sigmas",
             Value::Bool(false),
@@ -289,6 +289,23 @@ pub(super) fn discrete_family(
             true,
             "DPMSolver truncates these timesteps, the framework's noise cond rounds \
              (the grid's `timesteps` are diffusers' exact values)",
+        ));
+    }
+    if s.scheduler == DiscreteScheduler::DpmSolverMultistep
+        && matches!(
+            table.beta_schedule,
+            crate::grid::table::BetaSchedule::SquaredCosCapV2
+        )
+        && matches!(
+            s.conversion,
+            SigmaConversion::Karras | SigmaConversion::LuLambdas
+        )
+    {
+        notes.push(approx(
+            "use_karras_sigmas / use_lu_lambdas with beta_schedule squaredcos_cap_v2",
+            true,
+            "DPMSolver truncates these timesteps (it rounds them for other betas), the \
+             framework's noise cond rounds (the grid's `timesteps` are diffusers' exact values)",
         ));
     }
     let mut fw = table_framework(&table, target, !fractional)?;
