@@ -428,3 +428,17 @@ fn loader_edges_found_by_probing() {
                     "trained_betas": [0.001, 0.002, 0.003]}"#;
     load(three, SD).unwrap();
 }
+
+/// EDM's scheduler thresholds x0 in data units, gdf's EDM frame holds x0/σ_data: refused by
+/// name instead of clamping by the wrong scale.
+#[test]
+fn edm_thresholding_is_refused() {
+    let m = config_err(
+        r#"{"_class_name": "EDMDPMSolverMultistepScheduler", "thresholding": true}"#,
+        SD,
+        "thresholding",
+        "true",
+    );
+    assert!(m.contains("σ_data"), "{m}");
+    load(r#"{"_class_name": "EDMDPMSolverMultistepScheduler"}"#, SD).unwrap();
+}

@@ -460,6 +460,16 @@ pub(super) fn edm(f: &mut Fields) -> Result<Parts> {
     };
     let st = dpm_settings(f)?;
     let threshold = threshold_of(f, None)?;
+    if threshold != Threshold::None {
+        // The stage would clamp gdf's x0 (x0/σ_data here), where diffusers thresholds the
+        // data-unit x0: the numbers would differ by σ_data, silently.
+        return Err(cfg_err(
+            "thresholding",
+            &Value::Bool(true),
+            "false for EDMDPMSolverMultistepScheduler (gdf's EDM frame holds x0/σ_data, and \
+             diffusers thresholds x0 in data units; not supported)",
+        ));
+    }
     let mut cond = DynNoiseCond::new(CondKind::Edm);
     cond.shift = digits15(1.0 / sd);
     Ok((
