@@ -146,3 +146,73 @@ fn a_schedule_grid_with_a_repeated_level_names_timesteps() {
     );
     assert!(m.contains("clamps"), "{m}");
 }
+
+#[test]
+fn a_half_run_leaving_f16_range_is_an_error() {
+    use gdf::pipeline::half::{f16, HalfRun};
+    use gdf::solver::DpmPP2M;
+    // The model pulls x0 to ∓60000; DPM++ 2M's second-order step overshoots past ±65504.
+    let g = Grid::new(&Vp, &[-2.0, 0.0, 10.0, 12.0]).unwrap();
+    let x = [f16::from_f32(0.5); 2];
+    let mut k = 0;
+    let e = HalfRun::new(DpmPP2M::new(), g, &x, 1, gdf::solver::NoNoise)
+        .unwrap()
+        .run(|_x, _l, d| {
+            let v = if k == 0 { -60000.0 } else { 60000.0 };
+            k += 1;
+            d.fill(f16::from_f32(v));
+            Ok(())
+        })
+        .unwrap_err();
+    names(e, "half format");
+}
+
+#[test]
+fn guidance_fed_to_a_run_is_checked() {
+    use gdf::solver::Euler;
+    use gdf::target::Epsilon;
+    let g = Grid::new(&Vp, &[-2.0, 1.0, f64::INFINITY]).unwrap();
+    let mut run = Run::new(Euler::new(), g, vec![0.1f64; 4], 2, gdf::solver::NoNoise).unwrap();
+    run.next_eval().unwrap();
+    let (c, u) = ([0.1f64; 4], [0.0f64; 4]);
+    names(
+        run.feed_cfg(&Epsilon, &c, &u, f64::NAN).unwrap_err(),
+        "guidance scale",
+    );
+    for phi in [-0.5, 1.5, f64::NAN] {
+        names(
+            run.feed_cfg_rescaled(&Epsilon, &c, &u, 3.0, phi, gdf::sample::Rescale::Batch)
+                .unwrap_err(),
+            "rescale",
+        );
+    }
+    // recorded noise holding a NaN is named, not passed on
+    let data = [0.5, f64::NAN, 0.1, 0.2];
+    let rec = RecordedNoise::new(&data, 4, 2);
+    let mut out = [0.0f64; 2];
+    names(
+        rec.fill(0, 0, 0, 0, &mut out).unwrap_err(),
+        "recorded noise",
+    );
+}
+
+#[test]
+fn grids_whose_settings_overflow_name_them() {
+    let k = Karras {
+        rho: 0.005,
+        ..Karras::default()
+    };
+    let m = names(k.grid(5).unwrap_err(), "Karras grid");
+    assert!(m.contains("rho: 0.005"), "{m}");
+    let f = FlowMatchSettings {
+        shift: 1e39,
+        ..Default::default()
+    };
+    names(f.grid(5, None).unwrap_err(), "flow-matching grid");
+    let f = FlowMatchSettings {
+        shift_terminal: Some(0.5),
+        ..Default::default()
+    };
+    names(f.grid(1, None).unwrap_err(), "flow-matching grid");
+    assert!(Karras::default().grid(5).is_ok());
+}

@@ -263,7 +263,7 @@ fn guidance_rescale_phi() {
             gdf::sample::Rescale::Batch,
         ),
         "phi (guidance rescale)",
-        "finite",
+        "[0, 1]",
         f64::NAN,
     );
     match run.feed_cfg(&gdf::target::Epsilon, &p, &p[..1], 3.0) {

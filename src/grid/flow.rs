@@ -341,6 +341,6 @@ impl FlowMatchSettings {
         if self.use_dynamic_shifting {
             g.mu = mu;
         }
-        Ok(g)
+        super::no_nan(g, "flow-matching grid", || format!("{self:?}, mu = {mu:?}"))
     }
 }

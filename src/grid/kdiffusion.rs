@@ -69,12 +69,8 @@ impl Karras {
         check_steps(n)?;
         check_sigma_range(self.sigma_min, self.sigma_max)?;
         check_pos("rho", self.rho)?;
-        Ok(finish(karras_sigmas(
-            self.sigma_min,
-            self.sigma_max,
-            self.rho,
-            n,
-        )))
+        let g = finish(karras_sigmas(self.sigma_min, self.sigma_max, self.rho, n));
+        super::no_nan(g, "Karras grid", || format!("{self:?}"))
     }
 }
 
@@ -118,7 +114,7 @@ impl Exponential {
             .into_iter()
             .map(f64::exp)
             .collect();
-        Ok(finish(s))
+        super::no_nan(finish(s), "k-diffusion grid", || format!("{self:?}"))
     }
 }
 
@@ -158,7 +154,7 @@ impl PolyExponential {
             .into_iter()
             .map(|r| (r.powf(self.rho) * (lmax - lmin) + lmin).exp())
             .collect();
-        Ok(finish(s))
+        super::no_nan(finish(s), "k-diffusion grid", || format!("{self:?}"))
     }
 }
 
@@ -224,13 +220,14 @@ impl VpGrid {
             .collect();
         logsnr.push(f64::INFINITY);
         let sigmas = logsnr.iter().map(|&l| (-l / 2.0).exp()).collect();
-        Ok(Grid {
+        let g = Grid {
             logsnr,
             sigmas,
             sigma_kind: super::SigmaKind::Ve,
             timesteps: None,
             init_noise_sigma: None,
             mu: None,
-        })
+        };
+        super::no_nan(g, "VP grid", || format!("{self:?}"))
     }
 }

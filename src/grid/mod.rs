@@ -173,6 +173,25 @@ pub(crate) fn np_linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
 /// `grid(1 << 40)` would abort the process on the failed allocation).
 pub const MAX_STEPS: usize = 1 << 24;
 
+/// A built grid whose levels are all numbers. Settings that pass their own checks can
+/// still overflow the arithmetic (Karras' ρ near 0 in `σ^(1/ρ)`, a shift past f32's range,
+/// `e^μ` overflowing, a terminal stretch of one step); the grid then names the builder and
+/// its settings instead of returning NaN levels.
+pub(crate) fn no_nan(g: Grid, builder: &str, settings: impl FnOnce() -> String) -> Result<Grid> {
+    match g.logsnr.iter().position(|l| l.is_nan()) {
+        None => Ok(g),
+        Some(i) => Err(GdfError::Invalid {
+            message: format!(
+                "{builder}: level {i} of {} is NaN (σ = {}); the settings overflow the \
+                 arithmetic: {}",
+                g.len(),
+                g.sigmas[i],
+                settings()
+            ),
+        }),
+    }
+}
+
 /// `1 ≤ n ≤ MAX_STEPS`.
 pub(crate) fn check_steps(n: usize) -> Result<()> {
     check_count("n", n)

@@ -231,11 +231,20 @@ impl<H: Half, S: Solver, N: NoiseSource<f32>> HalfRun<H, S, N> {
         self.store(r)
     }
 
-    /// After a finished step the sample is stored in `H` (rounded).
+    /// After a finished step the sample is stored in `H` (rounded). A value past `H`'s range
+    /// (f16's ±65504) would round to ±inf and poison the next model call: an error naming it.
     fn store(&mut self, r: Option<usize>) -> Result<Option<usize>> {
         if r.is_some() {
-            for v in self.run.x_mut() {
-                *v = H::from_f32(*v).to_f32();
+            for (i, v) in self.run.x_mut().iter_mut().enumerate() {
+                let h = H::from_f32(*v).to_f32();
+                if h.is_infinite() && v.is_finite() {
+                    return Err(crate::GdfError::NonFinite {
+                        what: "x rounded to the half format (the sample left its range)",
+                        index: i,
+                        value: *v as f64,
+                    });
+                }
+                *v = h;
             }
         }
         Ok(r)

@@ -130,6 +130,7 @@ impl<F: Real> NoiseSource<F> for RecordedNoise<'_, F> {
         let range = start.and_then(|s| Some(s..s.checked_add(out.len())?));
         match range.and_then(|r| self.data.get(r)) {
             Some(src) => {
+                check_finite("recorded noise", src)?;
                 out.copy_from_slice(src);
                 Ok(())
             }
@@ -508,6 +509,7 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         uncond: &[F],
         w: f64,
     ) -> Result<Option<usize>> {
+        check_guidance_scale(w)?;
         check_len("conditional output", self.x.len(), cond.len())?;
         check_len("unconditional output", self.x.len(), uncond.len())?;
         let (a, b) = self.pending_ab()?;
@@ -534,11 +536,13 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         phi: f64,
         how: Rescale,
     ) -> Result<Option<usize>> {
-        if !phi.is_finite() {
+        check_guidance_scale(w)?;
+        if !(0.0..=1.0).contains(&phi) {
             return Err(GdfError::OutOfRange {
                 what: "phi (guidance rescale)",
                 value: phi,
-                expected: "a finite number (0 = no rescale, 0.7 suggested)",
+                expected: "a rescale strength in [0, 1] (0 = no rescale, 0.7 suggested), as \
+                           cfg_rho and the guiders' guidance_rescale",
             });
         }
         if phi == 0.0 {
@@ -1050,5 +1054,19 @@ impl<F: Real, N: NoiseSource<F>, C: Fn(&[F], usize, &mut [F]) + Sync> Kernel<'_,
             }
             c0 = c1;
         }
+    }
+}
+
+/// A CFG scale `w` fed to a run must be finite (a NaN `w` would surface as a NaN "model
+/// prediction", blaming the model).
+fn check_guidance_scale(w: f64) -> Result<()> {
+    if w.is_finite() {
+        Ok(())
+    } else {
+        Err(GdfError::OutOfRange {
+            what: "w (guidance scale)",
+            value: w,
+            expected: "a finite number",
+        })
     }
 }

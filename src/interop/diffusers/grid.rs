@@ -72,6 +72,13 @@ impl GridSpec {
     /// always steps from `t` to `t − N//n`).
     pub fn grid(&self, n: usize) -> Result<Levels> {
         crate::grid::check_steps(n)?;
+        let g = self.levels(n)?;
+        crate::grid::no_nan(g, "the scheduler's grid", || {
+            format!("{:.300}", format!("{self:?}"))
+        })
+    }
+
+    fn levels(&self, n: usize) -> Result<Levels> {
         match self {
             GridSpec::Ddim {
                 table,
