@@ -501,7 +501,7 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
 
     /// Feeds a conditional and an unconditional raw prediction of `target` with classifier-free
     /// guidance `u + w·(c − u)` (linear, so it is the same on the raw output and on x0), all in
-    /// the same pass.
+    /// the same pass. Errors: a non-finite `w`, wrong lengths, no pending evaluation.
     pub fn feed_cfg<T: Target + Sync>(
         &mut self,
         target: &T,
@@ -526,7 +526,7 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
     /// diffusers' `guidance_rescale`) on the raw prediction: with `g = u + w·(c − u)` and
     /// `k = std(c)/std(g)` (over the batch tensor or per sample, as `how` says),
     /// the prediction is `φ·k·g + (1 − φ)·g`. One read-only reduction pass, then the fused
-    /// pass. `phi` must be finite (0 = plain CFG).
+    /// pass. `phi` must lie in `[0, 1]` (0 = plain CFG) and `w` be finite.
     pub fn feed_cfg_rescaled<T: Target + Sync>(
         &mut self,
         target: &T,
