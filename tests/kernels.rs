@@ -311,6 +311,15 @@ impl OnDevice {
     }
 }
 
+/// Which of `decls` (a typed framework's declaration and its `setup_limits` calls) a golden
+/// case's spec is ([`common::spec_is`]).
+type SetupCalls = [(bool, bool, f64)];
+fn declared(case: &Value, decls: &[(&str, &SetupCalls)]) -> Option<usize> {
+    decls
+        .iter()
+        .position(|(d, setup)| common::spec_is(case, d, setup))
+}
+
 /// The unstretched twin of [`Stretched`], as its golden spec declares it before
 /// `setup_limits(true, true, 1)`.
 type StretchedBase = Gdf<sch::Cosine, scl::Vp, tg::X0, ncd::Sigmoid, lw::Snr, f64>;
@@ -341,17 +350,23 @@ fn diffuse_and_undiffuse_match_host_and_golden() {
                 }
             }};
         }
-        if common::spec_is(case, &sc_d, &[]) {
-            go!(sc)
-        } else if common::spec_is(case, &edm_d, &[]) {
-            go!(edm)
-        } else if common::spec_is(case, &rf_d, &[]) {
-            go!(rf)
-        } else if common::spec_is(case, &st_d, &STRETCH_CALLS) {
-            go!(st)
-        } else {
-            on.undeclared(case, "framework");
-            continue;
+        match declared(
+            case,
+            &[
+                (&sc_d, &[]),
+                (&edm_d, &[]),
+                (&rf_d, &[]),
+                (&st_d, &STRETCH_CALLS),
+            ],
+        ) {
+            Some(0) => go!(sc),
+            Some(1) => go!(edm),
+            Some(2) => go!(rf),
+            Some(_) => go!(st),
+            None => {
+                on.undeclared(case, "framework");
+                continue;
+            }
         }
         on.ran += 1;
     }
@@ -563,15 +578,14 @@ fn sample_loops_match_host_driver_and_golden() {
                 }
             };
         }
-        if common::spec_is(case, &sc_d, &[]) {
-            go!(sc)
-        } else if common::spec_is(case, &edm_d, &[]) {
-            go!(edm)
-        } else if common::spec_is(case, &rf_d, &[]) {
-            go!(rf)
-        } else {
-            on.undeclared(case, "framework");
-            continue;
+        match declared(case, &[(&sc_d, &[]), (&edm_d, &[]), (&rf_d, &[])]) {
+            Some(0) => go!(sc),
+            Some(1) => go!(edm),
+            Some(_) => go!(rf),
+            None => {
+                on.undeclared(case, "framework");
+                continue;
+            }
         }
         on.ran += 1;
     }
