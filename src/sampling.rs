@@ -212,7 +212,7 @@ impl<'a, G: Framework, F: Real> SamplingBuilder<'a, G, F> {
         self
     }
 
-    /// Check every model output for NaN/∞ and stop with [`GdfError::ModelOutput`](crate::GdfError::ModelOutput) (see
+    /// Check every model output for NaN/∞ and stop with [`GdfError::ModelOutput`] (see
     /// [`crate::sample::SampleOpts::check_predictions`]). Default off.
     pub fn check_predictions(mut self, on: bool) -> Self {
         self.check_predictions = on;
@@ -247,7 +247,7 @@ impl<'a, G: Framework, F: Real> SamplingBuilder<'a, G, F> {
     ///
     /// Errors: the lengths of `cond`, `uncond` and `x_init`; the grid (see
     /// [`build_grid`](Self::build_grid)); a guidance scale that is not finite; the model's
-    /// own errors ([`GdfError::Model`](crate::GdfError::Model)) and, with
+    /// own errors ([`GdfError::Model`]) and, with
     /// [`check_predictions`](Self::check_predictions), its non-finite outputs.
     pub fn run<M: Model<F>>(mut self, mut model: M) -> Result<Vec<F>> {
         let (batch, per) = (self.batch, self.per);
