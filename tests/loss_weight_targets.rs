@@ -255,3 +255,80 @@ fn declarations() {
     let w: f64 = <MinSnrGamma>::new().loss_weight(0.0, 1.0);
     assert!((w - 1.0).abs() < 1e-15);
 }
+
+/// The converted weights are ratios of exponentials: at λ = ±∞ (and past `exp`'s range) they
+/// take their closed forms' limits instead of `∞·0 = NaN`, in f64, f32 and through the
+/// run-time `DynWeighting`; a NaN λ stays NaN.
+#[test]
+fn converted_weights_take_their_limits_past_exp_range() {
+    use gdf::dynamic::DynWeighting;
+    let sd: f64 = 0.5;
+    // (weight, λ, the closed form's limit)
+    type Case = (Box<dyn Fn(f64) -> f64>, f64, f64);
+    let cases: [Case; 7] = [
+        // ε: (σ² + σ_d²)/σ_d² → 1 as σ → 0
+        (
+            Box::new(|l| EdmWeight::<Epsilon, Half>::new().weight(l)),
+            f64::INFINITY,
+            1.0,
+        ),
+        (
+            Box::new(|l| EdmWeight::<Epsilon, Half>::new().weight(l)),
+            800.0,
+            1.0,
+        ),
+        // v: (σ² + σ_d²)/(σ_d²(1 + σ²)) → 1 as σ → 0, → 1/σ_d² = 4 as σ → ∞
+        (
+            Box::new(|l| EdmWeight::<V, Half>::new().weight(l)),
+            f64::INFINITY,
+            1.0,
+        ),
+        (
+            Box::new(|l| EdmWeight::<V, Half>::new().weight(l)),
+            f64::NEG_INFINITY,
+            1.0 / (sd * sd),
+        ),
+        // soft-min-SNR on ε: 1/(1 + σ_d² e^λ) → 1 as λ → −∞
+        (
+            Box::new(|l| SoftMinSnr::<Epsilon, One>::new().weight(l)),
+            f64::NEG_INFINITY,
+            1.0,
+        ),
+        // min-SNR-γ on ε: min(e^λ, γ)·e^(−λ) → 1 as λ → −∞
+        (
+            Box::new(|l| MinSnrGamma::<Epsilon>::new().weight(l)),
+            f64::NEG_INFINITY,
+            1.0,
+        ),
+        (
+            Box::new(|l| MinSnrGamma::<Epsilon>::new().weight(l)),
+            -1000.0,
+            1.0,
+        ),
+    ];
+    for (i, (w, l, want)) in cases.iter().enumerate() {
+        let got = w(*l);
+        assert!(
+            (got - want).abs() < 1e-12,
+            "case {i} at λ = {l}: {got} vs {want}"
+        );
+    }
+    // f32: e^λ overflows from λ ≈ 88
+    let w32: f32 = EdmWeight::<Epsilon, Half>::new().weight(100.0f32);
+    assert_eq!(w32, 1.0);
+    let w32: f32 = EdmWeight::<Epsilon, Half>::new().weight(f32::INFINITY);
+    assert_eq!(w32, 1.0);
+    // the run-time form agrees, and NaN stays NaN
+    let dynw = DynWeighting::edm(gdf::dynamic::DynTarget::Epsilon, sd).unwrap();
+    assert!((dynw.weight(f64::INFINITY) - 1.0).abs() < 1e-12);
+    assert!(dynw.weight(f64::NAN).is_nan());
+    assert!(EdmWeight::<Epsilon, Half>::new().weight(f64::NAN).is_nan());
+    // and in range nothing moves: λ = 60 keeps its value
+    let s = sigma(60.0);
+    assert_close(
+        "EDM ε at 60",
+        60.0,
+        EdmWeight::<Epsilon, Half>::new().weight(60.0),
+        (s * s + sd * sd) / (sd * sd),
+    );
+}

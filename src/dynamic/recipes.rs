@@ -264,14 +264,14 @@ impl LossWeight for DynWeighting {
     fn weight<F: Real>(&self, l: F) -> F {
         match *self {
             DynWeighting::Edm { target, sigma_data } => {
-                from_x0(target, wt::edm_weight_x0(l, sigma_data), l)
+                wt::beyond_exp(l, |l| from_x0(target, wt::edm_weight_x0(l, sigma_data), l))
             }
-            DynWeighting::SoftMinSnr { target, sigma_data } => {
+            DynWeighting::SoftMinSnr { target, sigma_data } => wt::beyond_exp(l, |l| {
                 from_x0(target, wt::soft_min_snr_x0(l, sigma_data), l)
-            }
-            DynWeighting::MinSnrGamma { target, gamma } => {
+            }),
+            DynWeighting::MinSnrGamma { target, gamma } => wt::beyond_exp(l, |l| {
                 from_x0(target, wt::formula::min_snr_gamma_x0(l, F::of(gamma)), l)
-            }
+            }),
             DynWeighting::SigmaSqrt => SigmaSqrt.weight(l),
             DynWeighting::CosMap => CosMapWeight.weight(l),
         }

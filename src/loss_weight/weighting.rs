@@ -78,6 +78,17 @@ pub mod formula {
     pub fn soft_min_snr_x0<F: Float>(l: F, sd2: F) -> F {
         F::new(1.0) / (F::exp(-l) + sd2)
     }
+    /// λ clamped to ±80, inside `exp`'s range in f32 and f64, where the converted weights
+    /// have reached their limits at λ = ±∞ to the format's precision (see [`past_exp`]).
+    pub fn exp_range<F: Float>(l: F) -> F {
+        clamp::<F>(l, F::new(-80.0), F::new(80.0))
+    }
+    /// A converted weight `w` at λ, or where that is NaN (`∞·0` or `∞/∞`: `e^λ` overflowed,
+    /// at λ = ±∞ or past ±88 in f32, ±709 in f64) the same weight `w_end` at
+    /// [`exp_range`]`(λ)`, its limit there (EDM on ε at +∞: 1). A NaN λ stays NaN.
+    pub fn past_exp<F: Float>(w: F, w_end: F) -> F {
+        select(is_nan::<F>(w), w_end, w)
+    }
     /// Min-SNR-γ on the x0 loss: `min(e^λ, γ)`.
     pub fn min_snr_gamma_x0<F: Float>(l: F, gamma: F) -> F {
         let w = F::exp(l);
@@ -156,6 +167,13 @@ pub fn from_x0<T: WeightTarget, F: Real>(w_x0: F, l: F) -> F {
     convert_weight(w_x0, &X0, &T::default(), a, b)
 }
 
+/// `weight(λ)`, taking its limit where `e^λ` overflows ([`formula::past_exp`]): the
+/// converted weights are ratios of exponentials that are finite at λ = ±∞.
+#[inline(always)]
+pub(crate) fn beyond_exp<F: Real>(l: F, weight: impl Fn(F) -> F) -> F {
+    formula::past_exp(weight(l), weight(formula::exp_range(l)))
+}
+
 zst!(
     /// EDM's loss weight with `σ_data`: `w_x0 = e^λ + 1/σ_d²` (`(σ² + σ_d²)/(σ·σ_d)²`),
     /// on target `T`'s MSE. On the ε loss this is `1 + e^(−λ)/σ_d²`. k-diffusion's
@@ -180,7 +198,7 @@ impl<T: WeightTarget, Sd: Const> LogSnrFn for EdmWeight<T, Sd> {
 
 impl<T: WeightTarget, Sd: Const> LossWeight for EdmWeight<T, Sd> {
     fn weight<F: Real>(&self, l: F) -> F {
-        from_x0::<T, F>(edm_weight_x0(l, Sd::F64), l)
+        beyond_exp(l, |l| from_x0::<T, F>(edm_weight_x0(l, Sd::F64), l))
     }
 }
 
@@ -206,7 +224,7 @@ impl<T: WeightTarget, Sd: Const> LogSnrFn for SoftMinSnr<T, Sd> {
 
 impl<T: WeightTarget, Sd: Const> LossWeight for SoftMinSnr<T, Sd> {
     fn weight<F: Real>(&self, l: F) -> F {
-        from_x0::<T, F>(soft_min_snr_x0(l, Sd::F64), l)
+        beyond_exp(l, |l| from_x0::<T, F>(soft_min_snr_x0(l, Sd::F64), l))
     }
 }
 
@@ -227,7 +245,9 @@ impl<T: WeightTarget, G: Const> LogSnrFn for MinSnrGamma<T, G> {
 
 impl<T: WeightTarget, G: Const> LossWeight for MinSnrGamma<T, G> {
     fn weight<F: Real>(&self, l: F) -> F {
-        from_x0::<T, F>(formula::min_snr_gamma_x0(l, F::of(G::F64)), l)
+        beyond_exp(l, |l| {
+            from_x0::<T, F>(formula::min_snr_gamma_x0(l, F::of(G::F64)), l)
+        })
     }
 }
 
@@ -333,7 +353,11 @@ mod device {
     impl<T: WeightTarget + CubeWeightTarget, Sd: Const> CubeLossWeight for EdmWeight<T, Sd> {
         fn weight<F: Float>(l: F, _state: &[F]) -> F {
             let inv = konst::<F>(comptime!(1.0 / (Sd::F64 * Sd::F64)));
-            from_x0::<F, T>(formula::cube::edm_x0::<F>(l, inv), l)
+            let lc = formula::cube::exp_range::<F>(l);
+            formula::cube::past_exp::<F>(
+                from_x0::<F, T>(formula::cube::edm_x0::<F>(l, inv), l),
+                from_x0::<F, T>(formula::cube::edm_x0::<F>(lc, inv), lc),
+            )
         }
     }
 
@@ -342,7 +366,11 @@ mod device {
     impl<T: WeightTarget + CubeWeightTarget, Sd: Const> CubeLossWeight for SoftMinSnr<T, Sd> {
         fn weight<F: Float>(l: F, _state: &[F]) -> F {
             let sd2 = konst::<F>(comptime!(Sd::F64 * Sd::F64));
-            from_x0::<F, T>(formula::cube::soft_min_snr_x0::<F>(l, sd2), l)
+            let lc = formula::cube::exp_range::<F>(l);
+            formula::cube::past_exp::<F>(
+                from_x0::<F, T>(formula::cube::soft_min_snr_x0::<F>(l, sd2), l),
+                from_x0::<F, T>(formula::cube::soft_min_snr_x0::<F>(lc, sd2), lc),
+            )
         }
     }
 
@@ -351,7 +379,11 @@ mod device {
     impl<T: WeightTarget + CubeWeightTarget, G: Const> CubeLossWeight for MinSnrGamma<T, G> {
         fn weight<F: Float>(l: F, _state: &[F]) -> F {
             let g = konst::<F>(comptime!(G::F64));
-            from_x0::<F, T>(formula::cube::min_snr_gamma_x0::<F>(l, g), l)
+            let lc = formula::cube::exp_range::<F>(l);
+            formula::cube::past_exp::<F>(
+                from_x0::<F, T>(formula::cube::min_snr_gamma_x0::<F>(l, g), l),
+                from_x0::<F, T>(formula::cube::min_snr_gamma_x0::<F>(lc, g), lc),
+            )
         }
     }
 
