@@ -216,3 +216,34 @@ fn grids_whose_settings_overflow_name_them() {
     names(f.grid(1, None).unwrap_err(), "flow-matching grid");
     assert!(Karras::default().grid(5).is_ok());
 }
+
+#[test]
+fn a_guider_layout_must_have_the_runs_batch() {
+    use gdf::guidance::{ClassifierFree, Layout};
+    use gdf::solver::Euler;
+    use gdf::target::Epsilon;
+    let g = Grid::new(&Vp, &[-2.0, 1.0, f64::INFINITY]).unwrap();
+    let mut run = Run::new(Euler::new(), g, vec![0.1f64; 4], 2, gdf::solver::NoNoise).unwrap();
+    run.next_eval().unwrap();
+    let (c, u) = ([0.1f64; 4], [0.0f64; 4]);
+    let mut cfg = ClassifierFree::new(3.0).unwrap();
+    // 1 × 4 has the run's 4 values but not its 2 samples
+    let e = run
+        .feed_guided(
+            &mut cfg,
+            &Layout::flat(1, 4).unwrap(),
+            &Epsilon,
+            &c,
+            Some(&u),
+        )
+        .unwrap_err();
+    names(e, "layout batch");
+    run.feed_guided(
+        &mut cfg,
+        &Layout::flat(2, 2).unwrap(),
+        &Epsilon,
+        &c,
+        Some(&u),
+    )
+    .unwrap();
+}

@@ -1024,6 +1024,8 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
         use crate::guidance::{coefficient_table, Moments, Space};
         let n = self.batch * self.per;
         crate::error::check_len("layout", n, layout.len())?;
+        // per-sample norms and moments: the layout's samples must be the run's
+        crate::error::check_len("layout batch", self.batch, layout.batch())?;
         check_buffers::<F>(&[
             ("cond (bytes)", Some(cond), n),
             ("uncond (bytes)", uncond, n),

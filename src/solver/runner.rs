@@ -629,6 +629,9 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         self.poisoned()?;
         let n = self.x.len();
         check_len("layout", n, layout.len())?;
+        // The guiders' norms and moments are per sample: a layout of another batch with the
+        // same total would group the values wrongly.
+        check_len("layout batch", self.batch, layout.batch())?;
         check_len("conditional output", n, cond.len())?;
         if let Some(u) = uncond {
             check_len("unconditional output", n, u.len())?;
