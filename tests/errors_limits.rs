@@ -247,3 +247,17 @@ fn a_guider_layout_must_have_the_runs_batch() {
     )
     .unwrap();
 }
+
+#[test]
+fn thresholds_name_a_non_finite_x0() {
+    for t in [
+        Threshold::clip(1.0).unwrap(),
+        Threshold::dynamic(0.9, 1.5).unwrap(),
+    ] {
+        let mut x = [0.5f64, f64::NAN, 2.0, 0.1];
+        names(t.apply(&mut x, 2).unwrap_err(), "x0");
+    }
+    let mut x = [0.5f64, 3.0];
+    Threshold::clip(1.0).unwrap().apply(&mut x, 1).unwrap();
+    assert_eq!(x, [0.5, 1.0]);
+}

@@ -133,6 +133,10 @@ impl Threshold {
     pub fn apply<F: Real>(&self, x0: &mut [F], batch: usize) -> Result<()> {
         self.validate()?;
         let per = per_sample("x0", x0.len(), batch)?;
+        if *self != Threshold::None {
+            // as documented: a NaN would pass a clip unchanged, silently
+            crate::error::check_finite("x0", x0)?;
+        }
         match *self {
             Threshold::None => {}
             Threshold::Clip { range } => {
