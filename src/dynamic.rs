@@ -153,13 +153,7 @@ impl DynSchedule {
         min_probs: f64,
     ) -> crate::Result<Self> {
         check_buckets(logsnr_range, buckets)?;
-        if !(min_probs.is_finite() && min_probs >= 0.0) {
-            return Err(crate::GdfError::OutOfRange {
-                what: "min_probs",
-                value: min_probs,
-                expected: "a finite number ≥ 0",
-            });
-        }
+        crate::solver::check_nonneg("min_probs", min_probs)?;
         Ok(Self::new(ScheduleKind::AdaptiveTrain {
             logsnr_range,
             min_probs,

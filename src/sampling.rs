@@ -256,7 +256,8 @@ impl<'a, G: Framework, F: Real> SamplingBuilder<'a, G, F> {
             value: batch as f64 * per as f64,
             expected: "a sample count that fits in memory (usize)",
         })?;
-        let n = batch * per_sample("batch × per", total, batch)?;
+        per_sample("batch × per", total, batch)?;
+        let n = total;
         let m = if self.cond.is_empty() {
             0
         } else {

@@ -326,7 +326,7 @@ fn run_noise_cond<P: Prec>(case: &Value, ck: &mut Check) -> R<()> {
                 return Cmp::Skip;
             }
             // The stable form differs where the shifted input `l + 2 ln(shift)` is 0.
-            if l[i] + 2.0 * c.shift.ln() == 0.0 {
+            if rf_shifted_zero(l[i], c.shift) {
                 return Cmp::Tol(Tol {
                     rtol: P::TOL.rtol,
                     atol: 1.3e-4,

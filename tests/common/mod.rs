@@ -629,7 +629,13 @@ pub fn rf_cond_zero(params: &Value) -> R<impl Fn(f64) -> bool> {
         Some(v) => num(v)?,
         None => 1.0,
     };
-    Ok(move |l: f64| rf && l + 2.0 * shift.ln() == 0.0)
+    Ok(move |l: f64| rf && rf_shifted_zero(l, shift))
+}
+
+/// Whether the RF noise cond's shifted input `l + 2 ln(shift)` (the original's shift) is
+/// exactly 0, where its stable form differs (README).
+pub fn rf_shifted_zero(l: f64, shift: f64) -> bool {
+    l + 2.0 * shift.ln() == 0.0
 }
 
 /// One diffuse or undiffuse case. With a Lerp scaler, logSNR = 0 exactly is compared with

@@ -144,31 +144,36 @@ impl<'a> Fields<'a> {
         self.used.push(k.into());
         self.map.get(k).filter(|v| !v.is_null())
     }
-    pub(super) fn f64(&mut self, k: &str, d: f64) -> Result<f64> {
-        match self.get(k) {
-            None => Ok(d),
-            Some(v) => number(v)
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| cfg_err(k, v, "a finite number")),
-        }
-    }
-    /// A finite number or `-Infinity` (diffusers' "no clip" default of `lambda_min_clipped`).
-    pub(super) fn f64_or_neg_inf(&mut self, k: &str, d: f64) -> Result<f64> {
-        match self.get(k) {
-            None => Ok(d),
-            Some(v) => number(v)
-                .filter(|x| x.is_finite() || *x == f64::NEG_INFINITY)
-                .ok_or_else(|| cfg_err(k, v, "a finite number or -Infinity")),
-        }
-    }
-    pub(super) fn opt_f64(&mut self, k: &str) -> Result<Option<f64>> {
+    /// The number at `k` (absent: `None`) if `ok` accepts it, else an error expecting
+    /// `expected`.
+    fn number_where(
+        &mut self,
+        k: &str,
+        ok: impl Fn(f64) -> bool,
+        expected: &str,
+    ) -> Result<Option<f64>> {
         match self.get(k) {
             None => Ok(None),
             Some(v) => number(v)
-                .filter(|x| x.is_finite())
+                .filter(|&x| ok(x))
                 .map(Some)
-                .ok_or_else(|| cfg_err(k, v, "a finite number or null")),
+                .ok_or_else(|| cfg_err(k, v, expected)),
         }
+    }
+    pub(super) fn f64(&mut self, k: &str, d: f64) -> Result<f64> {
+        Ok(self
+            .number_where(k, f64::is_finite, "a finite number")?
+            .unwrap_or(d))
+    }
+    /// A finite number or `-Infinity` (diffusers' "no clip" default of `lambda_min_clipped`).
+    pub(super) fn f64_or_neg_inf(&mut self, k: &str, d: f64) -> Result<f64> {
+        let ok = |x: f64| x.is_finite() || x == f64::NEG_INFINITY;
+        Ok(self
+            .number_where(k, ok, "a finite number or -Infinity")?
+            .unwrap_or(d))
+    }
+    pub(super) fn opt_f64(&mut self, k: &str) -> Result<Option<f64>> {
+        self.number_where(k, f64::is_finite, "a finite number or null")
     }
     pub(super) fn count(&mut self, k: &str, d: u64) -> Result<u64> {
         match self.get(k) {
@@ -315,8 +320,8 @@ pub(super) fn threshold_of(f: &mut Fields, clip_default: Option<bool>) -> Result
         Some(d) => (f.flag("clip_sample", d)?, f.f64("clip_sample_range", 1.0)?),
         None => (false, 1.0),
     };
-    // The stage's own checks, reported against the config's field names.
-    // The threshold's own error, under the config's field name (its range, not its message).
+    // The stage's own checks, reported against the config's field names (the stage's
+    // expected range, not its whole message).
     fn named(field: &'static str, v: f64) -> impl Fn(GdfError) -> GdfError {
         move |e| {
             let expected = match e {
