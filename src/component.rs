@@ -40,16 +40,29 @@ impl<C: LogSnrFn> fmt::Display for Decl<'_, C> {
     }
 }
 
-/// Declares a zero-sized component struct with type-level parameters and its `new`.
+/// Declares a zero-sized component struct with type-level parameters, its `new` and its
+/// `Default`. An optional `check { … }` block holds `assert!`s on the constants; it is
+/// evaluated at compile time wherever the component is built (`new`, `default`), so a
+/// constant out of range fails the build instead of computing nonsense.
 macro_rules! zst {
-    ($(#[$m:meta])* $name:ident < $($p:ident : $bound:path = $def:ty),* $(,)? >) => {
+    ($(#[$m:meta])* $name:ident < $($p:ident : $bound:path = $def:ty),* $(,)? >
+     $(check $check:block)?) => {
         $(#[$m])*
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub struct $name<$($p: $bound = $def),*>(core::marker::PhantomData<($($p,)*)>);
         impl<$($p: $bound),*> $name<$($p),*> {
-            /// The component (a zero-sized value).
+            /// The range checks of the constants (a compile-time error when one fails).
+            const VALID: () = { $($check)? };
+            /// The component (a zero-sized value). Its constants are checked at compile
+            /// time: one out of range fails the build.
             pub const fn new() -> Self {
+                let () = Self::VALID;
                 Self(core::marker::PhantomData)
+            }
+        }
+        impl<$($p: $bound),*> Default for $name<$($p),*> {
+            fn default() -> Self {
+                Self::new()
             }
         }
     };

@@ -94,9 +94,9 @@ use rand::{Rng, RngCore};
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::component::{zst, LogSnrFn};
-use crate::error::{GdfError, Result};
 use crate::float::Real;
 use crate::grid::table::DiscreteTable;
+use crate::konst::need;
 use crate::konst::{lit, Const, Dec, One, Zero};
 use crate::schedule::Schedule;
 use typenum::{N1, N12, N2, P12, P129};
@@ -106,6 +106,16 @@ zst!(
     /// `λ = −2·logit t = −2(m + s·z) ~ N(−2m, (2s)²)`. Training only. Defaults `m = 0`,
     /// `s = 1` (diffusers' `logit_mean`, `logit_std`).
     LogitNormal<M: Const = Zero, S: Const = One>
+    check {
+        assert!(
+            need::finite(M::F64),
+            "LogitNormal: `m` must be finite"
+        );
+        assert!(
+            need::positive(S::F64),
+            "LogitNormal: `s` must be positive"
+        );
+    }
 );
 
 /// The logit-normal λ from a standard normal `z`: `−2(m + s·z)`.
@@ -142,6 +152,16 @@ zst!(
     /// `P_mean = −1.2`, `P_std = 1.2` (λ ~ N(2.4, 2.4²), median σ = e^−1.2 = 0.3011942).
     /// Unlike [`EdmTrain`](crate::schedule::EdmTrain), which keeps the original's sign.
     EdmLogNormal<PMean: Const = Dec<N12, N1>, PStd: Const = Dec<P12, N1>>
+    check {
+        assert!(
+            need::finite(PMean::F64),
+            "EdmLogNormal: `p_mean` must be finite"
+        );
+        assert!(
+            need::positive(PStd::F64),
+            "EdmLogNormal: `p_std` must be positive"
+        );
+    }
 );
 
 impl<PMean: Const, PStd: Const> LogSnrFn for EdmLogNormal<PMean, PStd> {
@@ -174,9 +194,16 @@ impl<PMean: Const, PStd: Const> Schedule for EdmLogNormal<PMean, PStd> {
 zst!(
     /// SD3's mode sampling with heavy tails: `t = 1 − u − scale·(cos²(πu/2) − 1 + u)`,
     /// `u ~ U(0, 1)`, `λ = 2 ln((1−t)/t)`. As a schedule, gdf's `t` is `1 − u` (t = 0: λ =
-    /// +∞). The map is monotone for `scale ∈ [−1, 2/(π−2)]` (see [`ModeSampling::check`]).
+    /// +∞). The map is monotone for `scale ∈ [−1, 2/(π−2)]`; another
+    /// scale fails the build (see [`konst`](crate::konst#checked-at-compile-time)).
     /// Default `scale = 1.29` (diffusers' `mode_scale`).
     ModeSampling<Scale: Const = Dec<P129, N2>>
+    check {
+        assert!(
+            Scale::F64 >= -1.0 && Scale::F64 <= 2.0 / (core::f64::consts::PI - 2.0),
+            "ModeSampling: `scale` must be within [-1, 2/(π−2) ≈ 1.752] (where the mode-sampling map is monotone)"
+        );
+    }
 );
 
 /// The mode-sampling RF time of `u`: `1 − u − scale·(cos²(πu/2) − 1 + u)`.
@@ -209,23 +236,6 @@ pub mod formula {
     /// λ of an RF time `t`: `2 ln((1−t)/t)`.
     pub fn rf_logsnr<F: Float>(t: F) -> F {
         F::new(2.0) * (F::ln(F::new(1.0) - t) - F::ln(t))
-    }
-}
-
-impl<Scale: Const> ModeSampling<Scale> {
-    /// Errors ([`GdfError::OutOfRange`] on `mode_scale`) unless `scale ∈ [−1, 2/(π−2)]`,
-    /// where the map `u → t` is monotone.
-    pub fn check(&self) -> Result<()> {
-        let hi = 2.0 / (core::f64::consts::PI - 2.0);
-        let s = Scale::F64;
-        if !(-1.0..=hi).contains(&s) {
-            return Err(GdfError::OutOfRange {
-                what: "mode_scale",
-                value: s,
-                expected: "a number in [-1, 2/(π−2) = 1.7519]",
-            });
-        }
-        Ok(())
     }
 }
 

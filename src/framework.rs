@@ -51,6 +51,19 @@ pub struct Gdf<S, Sc, T, N, L, O = Zero> {
     pub offset_noise: O,
 }
 
+/// The offset-noise strength, checked: finite and `>= 0` (as `gdf!` and the parser require).
+pub(crate) fn check_offset_noise(k: f64) -> Result<f64> {
+    if k.is_finite() && k >= 0.0 {
+        Ok(k)
+    } else {
+        Err(GdfError::OutOfRange {
+            what: "offset_noise",
+            value: k,
+            expected: "a finite number >= 0",
+        })
+    }
+}
+
 /// The framework [`Gdf::setup_limits`] returns: the same with its scaler stretched.
 pub type StretchedGdf<S, Sc, T, N, L, O> = Gdf<S, Stretched<<Sc as Stretch>::Base>, T, N, L, O>;
 
@@ -151,7 +164,8 @@ where
         }
     }
 
-    /// The same framework with another offset-noise strength.
+    /// The same framework with another offset-noise strength (finite and `>= 0`; `diffuse`
+    /// refuses another value with [`GdfError::OutOfRange`] naming `offset_noise`).
     pub fn with_offset_noise<O2: Param>(self, offset_noise: O2) -> Gdf<S, Sc, T, N, L, O2> {
         Gdf {
             schedule: self.schedule,
@@ -253,7 +267,7 @@ where
         check_len("noise_cond", batch, out.noise_cond.len())?;
         check_len("loss_weight", batch, out.loss_weight.len())?;
         check_shift_named("loss_shift", args.loss_shift)?;
-        let k = self.offset_noise.get();
+        let k = check_offset_noise(self.offset_noise.get())?;
         let channels = args.channels.max(1);
         if per % channels != 0 {
             return Err(GdfError::NotDivisible {

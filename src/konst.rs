@@ -13,6 +13,40 @@
 //! assert_eq!(<Dec<P8, N3>>::F64, 0.008);
 //! assert_eq!(<Dec<P9999, N4>>::F64, 0.9999);
 //! ```
+//!
+//! # Checked at compile time
+//!
+//! A hand-written component checks its constants with the rules `gdf!` and the run-time
+//! parser apply (a σ is positive, a range is `[lo, hi]` with `lo < hi`, a count is at least
+//! its minimum and at most 2²⁰, and so on). The check is a constant evaluated where the
+//! component is built (`new`, `default`, and so every framework holding it), so a constant
+//! out of range fails `cargo build` and `cargo test` (error `E0080`, naming the component,
+//! the parameter and the rule, with the offending type in the note below it) instead of
+//! computing nonsense at run time. `cargo check` stops before constants are evaluated and
+//! does not report it.
+//!
+//! ```compile_fail,E0080
+//! use gdf::density::ModeSampling;
+//! use gdf::konst::Dec;
+//! use typenum::{P5, Z0};
+//! // Mode sampling is monotone only for scale ∈ [−1, 2/(π−2)]: scale = 5 does not build.
+//! let _ = ModeSampling::<Dec<P5, Z0>>::default();
+//! ```
+//!
+//! ```
+//! use gdf::density::ModeSampling;
+//! use gdf::konst::Dec;
+//! use typenum::{N1, P15};
+//! let _ = ModeSampling::<Dec<P15, N1>>::default(); // scale = 1.5 builds
+//! ```
+//!
+//! Wrappers check theirs the same way:
+//!
+//! ```compile_fail,E0080
+//! use gdf::noise_cond::{CosineT, Discrete};
+//! // `steps` must be at least 1.
+//! let _ = Discrete::<CosineT, typenum::U0>::default();
+//! ```
 
 use core::fmt;
 use core::marker::PhantomData;
@@ -90,6 +124,43 @@ pub type One = Dec<typenum::P1, typenum::Z0>;
 pub type Big = Dec<typenum::P1, typenum::P9>;
 /// `-1e9`, the original's default lower clamp for noise conds and loss weights.
 pub type NegBig = Dec<typenum::N1, typenum::P9>;
+
+/// The range checks of type-level constants, as `const fn`s: a component whose constants
+/// are out of range fails to build (see [the module docs](self#checked-at-compile-time)).
+/// The same checks as `gdf!` and the run-time parser (one catalog, `gdf_catalog`).
+pub(crate) mod need {
+    pub use gdf_catalog::valid::MAX_COUNT;
+
+    /// Neither NaN nor infinite.
+    pub const fn finite(x: f64) -> bool {
+        // Comparisons (NaN fails both); `f64::is_finite` is `const` only from Rust 1.83.
+        x > f64::NEG_INFINITY && x < f64::INFINITY
+    }
+    /// Finite and `> 0`.
+    pub const fn positive(x: f64) -> bool {
+        finite(x) && x > 0.0
+    }
+    /// Finite and `>= 0`.
+    pub const fn nonneg(x: f64) -> bool {
+        finite(x) && x >= 0.0
+    }
+    /// Within `[0, 1]`.
+    pub const fn unit(x: f64) -> bool {
+        x >= 0.0 && x <= 1.0
+    }
+    /// Within `(0, 1)`.
+    pub const fn open_unit(x: f64) -> bool {
+        x > 0.0 && x < 1.0
+    }
+    /// Both finite and `lo < hi`.
+    pub const fn ordered(lo: f64, hi: f64) -> bool {
+        finite(lo) && finite(hi) && lo < hi
+    }
+    /// A whole number in `[min, MAX_COUNT]`.
+    pub const fn count(n: u64, min: u64) -> bool {
+        n >= min && n <= MAX_COUNT
+    }
+}
 
 /// Formats an `f64` as the shortest literal that parses back to it (`0.008`, `1e-9`, `80.0`).
 pub(crate) fn lit(x: f64) -> String {

@@ -261,3 +261,27 @@ fn thresholds_name_a_non_finite_x0() {
     Threshold::clip(1.0).unwrap().apply(&mut x, 1).unwrap();
     assert_eq!(x, [0.5, 1.0]);
 }
+
+#[test]
+fn a_run_time_offset_noise_must_be_finite_and_non_negative() {
+    gdf::gdf!(StageC = schedule: Cosine(clamp_range = [0.0001, 0.9999]), scaler: Vp,
+              target: Epsilon, noise_cond: CosineT, loss_weight: P2);
+    let x0 = vec![0.5f32; 2 * 8];
+    let args = gdf::framework::DiffuseArgs {
+        seed: 3,
+        ..Default::default()
+    };
+    for k in [f64::NAN, f64::INFINITY, -0.1] {
+        let g = StageC::default().with_offset_noise(k);
+        let m = names(g.diffuse(&x0, 2, &args).unwrap_err(), "offset_noise");
+        assert!(m.contains(">= 0"), "{m}");
+    }
+    // In range: 0 and a positive strength work.
+    for k in [0.0, 0.1] {
+        let d = StageC::default()
+            .with_offset_noise(k)
+            .diffuse(&x0, 2, &args)
+            .unwrap();
+        assert!(d.noised.iter().all(|v| v.is_finite()));
+    }
+}

@@ -526,7 +526,7 @@ where
     check_index_range("x0 (batch × per)", n)?;
     // The offset noise's strength (given offsets are read only when it is positive), and
     // whether the target is written (not when it is ε itself).
-    let k = gdf.offset_noise.get();
+    let k = crate::framework::check_offset_noise(gdf.offset_noise.get())?;
     let target_out = io.target.is_some() && !gdf.target.is_epsilon();
     check_buffers::<F>(&[
         ("x0 (bytes)", Some(&io.x0), n),

@@ -10,6 +10,7 @@ use crate::buckets::update_buckets;
 use crate::component::LogSnrFn;
 use crate::error::{check_len, Result};
 use crate::float::{linspace, Real};
+use crate::konst::need;
 use crate::konst::{lit, Const, Count, Dec};
 use typenum::{N1, N7, P1, P7, U300};
 
@@ -41,6 +42,7 @@ impl<Lo: Const, Hi: Const, B: Count, WLo: Const, WHi: Const> Default
     for Adaptive<Lo, Hi, B, WLo, WHi>
 {
     fn default() -> Self {
+        let () = Self::VALID;
         let b = B::U64 as usize;
         Self {
             state: AdaptiveState {
@@ -59,7 +61,22 @@ pub(crate) fn adaptive_bucket(edges: &[f64], l: f64) -> usize {
 }
 
 impl<Lo: Const, Hi: Const, B: Count, WLo: Const, WHi: Const> Adaptive<Lo, Hi, B, WLo, WHi> {
-    /// A fresh loss weight (every bucket loss 1).
+    /// The range checks of the constants (a compile-time error when one fails).
+    const VALID: () = {
+        assert!(
+            need::ordered(Lo::F64, Hi::F64),
+            "Adaptive: `logsnr_range` must be `[lo, hi]` with finite lo < hi"
+        );
+        assert!(
+            need::count(B::U64, 2),
+            "Adaptive: `buckets` must be a whole number in [2, 2^20]"
+        );
+        assert!(
+            need::ordered(WLo::F64, WHi::F64),
+            "Adaptive: `weight_range` must be `[lo, hi]` with finite lo < hi"
+        );
+    };
+    /// A fresh loss weight (every bucket loss 1). Its constants are checked at compile time: one out of range fails the build.
     pub fn new() -> Self {
         Self::default()
     }

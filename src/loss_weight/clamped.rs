@@ -6,11 +6,12 @@ use core::marker::PhantomData;
 use super::LossWeight;
 use crate::component::LogSnrFn;
 use crate::float::Real;
+use crate::konst::need;
 use crate::konst::{lit, Big, Const, NegBig};
 use crate::schedule::write_with;
 
 /// A loss weight clamped to `[Lo, Hi]` instead of `[−1e9, 1e9]`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Clamped<L, Lo: Const = NegBig, Hi: Const = Big> {
     /// The clamped loss weight.
     pub inner: L,
@@ -18,12 +19,26 @@ pub struct Clamped<L, Lo: Const = NegBig, Hi: Const = Big> {
 }
 
 impl<L: LossWeight, Lo: Const, Hi: Const> Clamped<L, Lo, Hi> {
-    /// Wraps `inner`.
+    /// The range checks of the constants (a compile-time error when one fails).
+    const VALID: () = {
+        assert!(
+            need::ordered(Lo::F64, Hi::F64),
+            "Clamped loss weight: `clamp_range` must be `[lo, hi]` with finite lo < hi"
+        );
+    };
+    /// Wraps `inner`. Its constants are checked at compile time: one out of range fails the build.
     pub fn new(inner: L) -> Self {
+        let () = Self::VALID;
         Self {
             inner,
             _r: PhantomData,
         }
+    }
+}
+
+impl<L: LossWeight + Default, Lo: Const, Hi: Const> Default for Clamped<L, Lo, Hi> {
+    fn default() -> Self {
+        Self::new(L::default())
     }
 }
 

@@ -1,6 +1,7 @@
 //! A constant loss weight.
 
 use crate::component::zst;
+use crate::konst::need;
 use crate::konst::One;
 
 zst!(
@@ -11,6 +12,12 @@ zst!(
     /// assert_eq!(<loss_weight::Constant>::new().loss_weight(3.0f64, 1.0), 1.0);
     /// ```
     Constant<V: crate::konst::Const = One>
+    check {
+        assert!(
+            need::finite(V::F64),
+            "Constant: `v` must be finite"
+        );
+    }
 );
 
 /// The formula (host, and `cube` on the device).

@@ -1,6 +1,7 @@
 //! P2 weighting (perception-prioritized training).
 
 use crate::component::zst;
+use crate::konst::need;
 use crate::konst::{Const, One};
 
 zst!(
@@ -11,6 +12,12 @@ zst!(
     /// assert_eq!(<loss_weight::P2>::new().loss_weight(0.0f64, 1.0), 0.5);
     /// ```
     P2<K: Const = One, G: Const = One, S: Const = One>
+    check {
+        assert!(
+            need::finite(K::F64) && need::finite(G::F64) && need::finite(S::F64),
+            "P2: `k`, `gamma` and `s` must be finite"
+        );
+    }
 );
 
 /// The formula (host, and `cube` on the device).

@@ -1,6 +1,7 @@
 //! Bell- and step-shaped weights in λ: Sech, Debiased, Sigmoid.
 
 use crate::component::zst;
+use crate::konst::need;
 use crate::konst::{Const, Dec, One};
 use typenum::{P2, Z0};
 
@@ -12,6 +13,12 @@ zst!(
     /// assert_eq!(<loss_weight::Sech>::new().loss_weight(0.0f64, 1.0), 1.0);
     /// ```
     Sech<D: Const = Dec<P2, Z0>>
+    check {
+        assert!(
+            need::positive(D::F64),
+            "Sech: `div` must be positive"
+        );
+    }
 );
 zst!(
     /// Debiased: `1/sqrt(e^λ)`, computed as `e^(−λ/2)`.
@@ -20,6 +27,12 @@ zst!(
 zst!(
     /// `σ(λ·s)`. Default `s = 1`.
     Sigmoid<S: Const = One>
+    check {
+        assert!(
+            need::finite(S::F64),
+            "Sigmoid: `s` must be finite"
+        );
+    }
 );
 
 /// The formulas (host, and `cube` on the device).

@@ -1,6 +1,7 @@
 //! The SNR family: `e^λ`, `e^λ + 1` and their min/max-truncated forms.
 
 use crate::component::zst;
+use crate::konst::need;
 use crate::konst::{Const, Dec, One};
 use typenum::{P5, Z0};
 
@@ -25,14 +26,32 @@ zst!(
     /// assert_eq!(<loss_weight::MinSnr>::new().loss_weight(3.0f64, 1.0), 5.0);
     /// ```
     MinSnr<M: Const = Dec<P5, Z0>>
+    check {
+        assert!(
+            need::positive(M::F64),
+            "MinSnr: `max_snr` must be positive"
+        );
+    }
 );
 zst!(
     /// `min(e^λ + 1, max_snr)`. Default `max_snr = 5`.
     MinSnrPlusOne<M: Const = Dec<P5, Z0>>
+    check {
+        assert!(
+            need::positive(M::F64),
+            "MinSnrPlusOne: `max_snr` must be positive"
+        );
+    }
 );
 zst!(
     /// Truncated SNR: `max(e^λ, min_snr)`. Default `min_snr = 1`.
     TruncatedSnr<M: Const = One>
+    check {
+        assert!(
+            need::nonneg(M::F64),
+            "TruncatedSnr: `min_snr` must be zero or positive"
+        );
+    }
 );
 
 /// The formulas (host, and `cube` on the device).

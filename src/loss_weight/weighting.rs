@@ -36,6 +36,7 @@ use core::fmt;
 
 use crate::component::{zst, LogSnrFn};
 use crate::float::Real;
+use crate::konst::need;
 use crate::konst::{lit, Const, Dec, One};
 use crate::loss_weight::LossWeight;
 use crate::scaler::{Lerp, Scaler, Vp};
@@ -180,6 +181,12 @@ zst!(
     /// `weighting = 'karras'` (weight 1 on its preconditioned target) is the same loss.
     /// Defaults: `T = X0`, `sigma_data = 0.5`.
     EdmWeight<T: WeightTarget = X0, Sd: Const = Dec<P5, N1>>
+    check {
+        assert!(
+            need::positive(Sd::F64),
+            "EdmWeight: `sigma_data` must be positive"
+        );
+    }
 );
 
 /// The EDM weight on the x0 loss: `e^λ + 1/σ_d²`.
@@ -206,6 +213,12 @@ zst!(
     /// k-diffusion's soft-min-SNR: `w_x0 = 1/(e^(−λ) + σ_d²)` (with σ_d = 1, `sigmoid(λ)`),
     /// on target `T`'s MSE (on ε: `1/(1 + σ_d²·e^λ)`). Defaults: `T = X0`, `sigma_data = 1`.
     SoftMinSnr<T: WeightTarget = X0, Sd: Const = One>
+    check {
+        assert!(
+            need::positive(Sd::F64),
+            "SoftMinSnr: `sigma_data` must be positive"
+        );
+    }
 );
 
 /// Soft-min-SNR on the x0 loss: `1/(e^(−λ) + σ_d²)`.
@@ -233,6 +246,12 @@ zst!(
     /// `min(SNR, γ)/SNR`, on v `min(SNR, γ)/(SNR + 1)` (as diffusers' training scripts), on
     /// x0 `min(SNR, γ)`. Defaults: `T = Epsilon`, `gamma = 5`.
     MinSnrGamma<T: WeightTarget = Epsilon, G: Const = Dec<P5, Z0>>
+    check {
+        assert!(
+            need::positive(G::F64),
+            "MinSnrGamma: `gamma` must be positive"
+        );
+    }
 );
 
 impl<T: WeightTarget, G: Const> LogSnrFn for MinSnrGamma<T, G> {

@@ -5,6 +5,7 @@ use core::fmt;
 use super::NoiseCond;
 use crate::component::{zst, LogSnrFn};
 use crate::float::Real;
+use crate::konst::need;
 use crate::konst::{lit, Const, Dec};
 use typenum::{N3, P8};
 
@@ -45,6 +46,12 @@ zst!(
     /// The original ignores a `clamp_range` given to `CosineTNoiseCond` and always clamps to
     /// `[0, 1]`; so does this type (wrap it in [`Clamped`](super::Clamped) for another range).
     CosineT<S: Const = Dec<P8, N3>>
+    check {
+        assert!(
+            need::nonneg(S::F64),
+            "CosineT: `s` must be zero or positive"
+        );
+    }
 );
 
 impl<S: Const> LogSnrFn for CosineT<S> {

@@ -6,6 +6,7 @@ use core::marker::PhantomData;
 use super::NoiseCond;
 use crate::component::LogSnrFn;
 use crate::float::Real;
+use crate::konst::need;
 use crate::konst::{lit, Const, Count, One, Zero};
 use typenum::U1000;
 
@@ -27,7 +28,7 @@ pub mod formula {
 /// An integer time input: `trunc((inner(λ) − lo)/(hi − lo)·steps)`, where `inner` applies
 /// its own shift and clamp first. Values outside `continuous_range` are not clamped unless
 /// wrapped in [`Clamped`](super::Clamped). Defaults: `steps = 1000`, `continuous_range = [0, 1]`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Discrete<N, Steps: Count = U1000, Lo: Const = Zero, Hi: Const = One> {
     /// The continuous noise cond being discretised.
     pub inner: N,
@@ -35,12 +36,32 @@ pub struct Discrete<N, Steps: Count = U1000, Lo: Const = Zero, Hi: Const = One> 
 }
 
 impl<N: NoiseCond, Steps: Count, Lo: Const, Hi: Const> Discrete<N, Steps, Lo, Hi> {
-    /// Discretises `inner`.
+    /// The range checks of the constants (a compile-time error when one fails).
+    const VALID: () = {
+        assert!(
+            need::count(Steps::U64, 1),
+            "Discrete: `steps` must be a whole number in [1, 2^20]"
+        );
+        assert!(
+            need::ordered(Lo::F64, Hi::F64),
+            "Discrete: `continuous_range` must be `[lo, hi]` with finite lo < hi"
+        );
+    };
+    /// Discretises `inner`. Its constants are checked at compile time: one out of range fails the build.
     pub fn new(inner: N) -> Self {
+        let () = Self::VALID;
         Self {
             inner,
             _p: PhantomData,
         }
+    }
+}
+
+impl<N: NoiseCond + Default, Steps: Count, Lo: Const, Hi: Const> Default
+    for Discrete<N, Steps, Lo, Hi>
+{
+    fn default() -> Self {
+        Self::new(N::default())
     }
 }
 

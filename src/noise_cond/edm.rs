@@ -5,6 +5,7 @@ use core::fmt;
 use super::NoiseCond;
 use crate::component::{zst, LogSnrFn};
 use crate::float::Real;
+use crate::konst::need;
 use crate::konst::{lit, Const, One};
 
 zst!(
@@ -35,6 +36,12 @@ simple_cond!(Edm, "Edm");
 zst!(
     /// EDM's σ: `e^(−λ/2)·sigma_data`. Default `sigma_data = 1`.
     EdmSigma<Sd: Const = One>
+    check {
+        assert!(
+            need::positive(Sd::F64),
+            "EdmSigma: `sigma_data` must be positive"
+        );
+    }
 );
 
 impl<Sd: Const> LogSnrFn for EdmSigma<Sd> {

@@ -6,6 +6,7 @@ use core::fmt;
 use super::NoiseCond;
 use crate::component::{zst, LogSnrFn};
 use crate::float::Real;
+use crate::konst::need;
 use crate::konst::{lit, Const, One};
 
 zst!(
@@ -24,6 +25,12 @@ zst!(
     /// assert_eq!(noise_cond::FlowSigma::<gdf::konst::One>::new().noise_cond(f64::NEG_INFINITY), 1.0);
     /// ```
     FlowSigma<Scale: Const = One>
+    check {
+        assert!(
+            need::positive(Scale::F64),
+            "FlowSigma: `scale` must be positive"
+        );
+    }
 );
 
 /// The formula (host, and `cube` on the device).

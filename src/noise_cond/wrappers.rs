@@ -6,11 +6,12 @@ use core::marker::PhantomData;
 use super::NoiseCond;
 use crate::component::LogSnrFn;
 use crate::float::Real;
+use crate::konst::need;
 use crate::konst::{lit, Big, Const, NegBig};
 use crate::schedule::write_with;
 
 /// A noise cond with a shift `K` (λ moves by `+2·ln K` before the formula).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Shifted<N, K: Const> {
     /// The shifted noise cond.
     pub inner: N,
@@ -18,7 +19,7 @@ pub struct Shifted<N, K: Const> {
 }
 
 /// A noise cond clamped to `[Lo, Hi]` instead of its default range.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Clamped<N, Lo: Const = NegBig, Hi: Const = Big> {
     /// The clamped noise cond.
     pub inner: N,
@@ -26,8 +27,16 @@ pub struct Clamped<N, Lo: Const = NegBig, Hi: Const = Big> {
 }
 
 impl<N: NoiseCond, K: Const> Shifted<N, K> {
-    /// Wraps `inner`.
+    /// The range checks of the constants (a compile-time error when one fails).
+    const VALID: () = {
+        assert!(
+            need::positive(K::F64),
+            "Shifted noise cond: `shift` must be positive"
+        );
+    };
+    /// Wraps `inner`. Its constants are checked at compile time: one out of range fails the build.
     pub fn new(inner: N) -> Self {
+        let () = Self::VALID;
         Self {
             inner,
             _k: PhantomData,
@@ -35,12 +44,31 @@ impl<N: NoiseCond, K: Const> Shifted<N, K> {
     }
 }
 impl<N: NoiseCond, Lo: Const, Hi: Const> Clamped<N, Lo, Hi> {
-    /// Wraps `inner`.
+    /// The range checks of the constants (a compile-time error when one fails).
+    const VALID: () = {
+        assert!(
+            need::ordered(Lo::F64, Hi::F64),
+            "Clamped noise cond: `clamp_range` must be `[lo, hi]` with finite lo < hi"
+        );
+    };
+    /// Wraps `inner`. Its constants are checked at compile time: one out of range fails the build.
     pub fn new(inner: N) -> Self {
+        let () = Self::VALID;
         Self {
             inner,
             _r: PhantomData,
         }
+    }
+}
+
+impl<N: NoiseCond + Default, K: Const> Default for Shifted<N, K> {
+    fn default() -> Self {
+        Self::new(N::default())
+    }
+}
+impl<N: NoiseCond + Default, Lo: Const, Hi: Const> Default for Clamped<N, Lo, Hi> {
+    fn default() -> Self {
+        Self::new(N::default())
     }
 }
 

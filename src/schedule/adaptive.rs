@@ -10,6 +10,7 @@ use super::{update_buckets, write_range, Schedule};
 use crate::component::LogSnrFn;
 use crate::error::{check_finite, check_len, Result};
 use crate::float::{linspace, linspace_at, Real};
+use crate::konst::need;
 use crate::konst::{lit, Const, Count, Dec};
 use typenum::{N1, P1, U100};
 
@@ -40,6 +41,7 @@ pub struct AdaptiveTrain<
 
 impl<Lo: Const, Hi: Const, B: Count, Min: Const> Default for AdaptiveTrain<Lo, Hi, B, Min> {
     fn default() -> Self {
+        let () = Self::VALID;
         Self {
             state: AdaptiveTrainState {
                 bucket_probs: vec![1.0; B::U64 as usize],
@@ -50,7 +52,22 @@ impl<Lo: Const, Hi: Const, B: Count, Min: Const> Default for AdaptiveTrain<Lo, H
 }
 
 impl<Lo: Const, Hi: Const, B: Count, Min: Const> AdaptiveTrain<Lo, Hi, B, Min> {
-    /// A fresh schedule (every bucket weight 1).
+    /// The range checks of the constants (a compile-time error when one fails).
+    const VALID: () = {
+        assert!(
+            need::ordered(Lo::F64, Hi::F64),
+            "AdaptiveTrain: `logsnr_range` must be `[lo, hi]` with finite lo < hi"
+        );
+        assert!(
+            need::count(B::U64, 1),
+            "AdaptiveTrain: `buckets` must be a whole number in [1, 2^20]"
+        );
+        assert!(
+            need::nonneg(Min::F64),
+            "AdaptiveTrain: `min_probs` must be zero or positive"
+        );
+    };
+    /// A fresh schedule (every bucket weight 1). Its constants are checked at compile time: one out of range fails the build.
     pub fn new() -> Self {
         Self::default()
     }

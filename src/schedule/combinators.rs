@@ -9,12 +9,13 @@ use rand::RngCore;
 use super::{write_range, Schedule};
 use crate::component::LogSnrFn;
 use crate::float::Real;
+use crate::konst::need;
 use crate::konst::{lit, Const, Count, One};
 
 /// Interpolates two schedules: `t ← clamp(t, 1e-7, 1−1e-7)`,
 /// `λ = s1(t, shift = K1)·t + s2(t, shift = K2)·(1−t)`; each inner schedule applies its own
 /// wrapper and limits. The original's `InterpolatedSchedule` (default shifts `[1, 1]`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Interpolated<S1, S2, K1: Const = One, K2: Const = One> {
     /// The schedule weighted by `t` (dominant near t = 1).
     pub s1: S1,
@@ -24,8 +25,16 @@ pub struct Interpolated<S1, S2, K1: Const = One, K2: Const = One> {
 }
 
 impl<S1: Schedule, S2: Schedule, K1: Const, K2: Const> Interpolated<S1, S2, K1, K2> {
-    /// Interpolates `s1` and `s2`.
+    /// The range checks of the constants (a compile-time error when one fails).
+    const VALID: () = {
+        assert!(
+            need::positive(K1::F64) && need::positive(K2::F64),
+            "Interpolated: `shifts` must be positive"
+        );
+    };
+    /// Interpolates `s1` and `s2`. Its constants are checked at compile time: one out of range fails the build.
     pub fn new(s1: S1, s2: S2) -> Self {
+        let () = Self::VALID;
         Self {
             s1,
             s2,
@@ -99,7 +108,7 @@ impl<S1: Schedule, S2: Schedule, K1: Const, K2: Const> Schedule for Interpolated
 
 /// A schedule with its own shift `K` (the original's `shift=` constructor argument):
 /// `λ ← λ − 2·ln(K·shift_at_call)`. Its limits include `K`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Shifted<S, K: Const> {
     /// The shifted schedule.
     pub inner: S,
@@ -108,7 +117,7 @@ pub struct Shifted<S, K: Const> {
 
 /// A schedule whose `t` is snapped to `D` evenly spaced steps (`discrete_steps = D`,
 /// round half to even).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct DiscreteSteps<S, D: Count> {
     /// The discretised schedule.
     pub inner: S,
@@ -123,8 +132,16 @@ pub struct NoLimits<S> {
 }
 
 impl<S: Schedule, K: Const> Shifted<S, K> {
-    /// Wraps `inner`.
+    /// The range checks of the constants (a compile-time error when one fails).
+    const VALID: () = {
+        assert!(
+            need::positive(K::F64),
+            "Shifted schedule: `shift` must be positive"
+        );
+    };
+    /// Wraps `inner`. Its constants are checked at compile time: one out of range fails the build.
     pub fn new(inner: S) -> Self {
+        let () = Self::VALID;
         Self {
             inner,
             _k: PhantomData,
@@ -132,12 +149,37 @@ impl<S: Schedule, K: Const> Shifted<S, K> {
     }
 }
 impl<S: Schedule, D: Count> DiscreteSteps<S, D> {
-    /// Wraps `inner`.
+    /// The range checks of the constants (a compile-time error when one fails).
+    const VALID: () = {
+        assert!(
+            need::count(D::U64, 2),
+            "DiscreteSteps: `discrete_steps` must be a whole number in [2, 2^20] (t is snapped to `discrete_steps` points including both ends)"
+        );
+    };
+    /// Wraps `inner`. Its constants are checked at compile time: one out of range fails the build.
     pub fn new(inner: S) -> Self {
+        let () = Self::VALID;
         Self {
             inner,
             _d: PhantomData,
         }
+    }
+}
+impl<S1: Schedule + Default, S2: Schedule + Default, K1: Const, K2: Const> Default
+    for Interpolated<S1, S2, K1, K2>
+{
+    fn default() -> Self {
+        Self::new(S1::default(), S2::default())
+    }
+}
+impl<S: Schedule + Default, K: Const> Default for Shifted<S, K> {
+    fn default() -> Self {
+        Self::new(S::default())
+    }
+}
+impl<S: Schedule + Default, D: Count> Default for DiscreteSteps<S, D> {
+    fn default() -> Self {
+        Self::new(S::default())
     }
 }
 impl<S: Schedule> NoLimits<S> {

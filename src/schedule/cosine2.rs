@@ -5,6 +5,7 @@ use core::fmt;
 use super::{write_range, Schedule};
 use crate::component::{zst, LogSnrFn};
 use crate::float::Real;
+use crate::konst::need;
 use crate::konst::{Const, Dec};
 use typenum::{N15, P15, Z0};
 
@@ -46,6 +47,12 @@ zst!(
     /// # Ok::<(), gdf::GdfError>(())
     /// ```
     Cosine2<Lo: Const = Dec<N15, Z0>, Hi: Const = Dec<P15, Z0>>
+    check {
+        assert!(
+            need::ordered(Lo::F64, Hi::F64),
+            "Cosine2: `logsnr_range` must be `[lo, hi]` with finite lo < hi"
+        );
+    }
 );
 
 impl<Lo: Const, Hi: Const> LogSnrFn for Cosine2<Lo, Hi> {

@@ -8,6 +8,7 @@ use rand_distr::{Distribution, StandardNormal};
 use super::{write_range, Schedule};
 use crate::component::{zst, LogSnrFn};
 use crate::float::Real;
+use crate::konst::need;
 use crate::konst::{lit, Const, Dec};
 use typenum::{N1, N12, N3, P1, P12, P2, P7, P8, Z0};
 
@@ -41,6 +42,20 @@ zst!(
     /// `σ = (σmax^(1/p) + (1−t)(σmin^(1/p) − σmax^(1/p)))^p`, `λ = −2·ln σ`; t = 1 ↔ σmax.
     /// Defaults: `sigma_range = [0.002, 80]`, `p = 7`.
     EdmSample<Min: Const = Dec<P2, N3>, Max: Const = Dec<P8, P1>, P: Const = Dec<P7, Z0>>
+    check {
+        assert!(
+            need::positive(Min::F64) && need::positive(Max::F64),
+            "EdmSample: `sigma_range` must be positive (σ > 0)"
+        );
+        assert!(
+            Min::F64 < Max::F64,
+            "EdmSample: `sigma_range` must be `[lo, hi]` with lo < hi"
+        );
+        assert!(
+            need::positive(P::F64),
+            "EdmSample: `p` must be positive"
+        );
+    }
 );
 
 impl<Min: Const, Max: Const, P: Const> LogSnrFn for EdmSample<Min, Max, P> {
@@ -67,6 +82,16 @@ zst!(
     /// Note the sign, reproduced from the original: `ln σ = n·std − mu` has mean **+1.2**
     /// with the defaults `mu = −1.2, std = 1.2`, unlike the EDM paper's `P_mean = −1.2`.
     EdmTrain<Mu: Const = Dec<N12, N1>, Std: Const = Dec<P12, N1>>
+    check {
+        assert!(
+            need::finite(Mu::F64),
+            "EdmTrain: `mu` must be finite"
+        );
+        assert!(
+            need::positive(Std::F64),
+            "EdmTrain: `std` must be positive"
+        );
+    }
 );
 
 /// The EDMTrain draw from a standard normal `n`.

@@ -2,6 +2,7 @@
 
 use crate::component::{zst, LogSnrFn};
 use crate::float::Real;
+use crate::konst::need;
 use crate::konst::{Const, Dec};
 use typenum::{N1, P1};
 
@@ -23,5 +24,11 @@ pub fn linear<F: Real>(t: F, logsnr_range: [f64; 2]) -> F {
 zst!(
     /// Linear in logSNR: `λ = t·(lo−hi) + hi`. Default `logsnr_range = [−10, 10]`.
     Linear<Lo: Const = Dec<N1, P1>, Hi: Const = Dec<P1, P1>>
+    check {
+        assert!(
+            need::ordered(Lo::F64, Hi::F64),
+            "Linear: `logsnr_range` must be `[lo, hi]` with finite lo < hi"
+        );
+    }
 );
 range_schedule!(Linear, "Linear");

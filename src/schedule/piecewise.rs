@@ -10,6 +10,7 @@ use crate::component::{zst, LogSnrFn};
 use crate::error::Result;
 use crate::float::Real;
 use crate::interp::{sd_table, Table};
+use crate::konst::need;
 use crate::konst::{Const, Count, Dec};
 use typenum::{N3, P12, P85, U1000};
 
@@ -62,6 +63,20 @@ zst!(
     /// Defaults: `linear_range = [0.00085, 0.012]`, `total_steps = 1000`. The table is
     /// computed once per parameter set and cached, so the type stays zero-sized.
     StableDiffusion<B0: Const = Dec<P85, typenum::N5>, B1: Const = Dec<P12, N3>, Steps: Count = U1000>
+    check {
+        assert!(
+            need::open_unit(B0::F64) && need::open_unit(B1::F64),
+            "StableDiffusion: `linear_range` must be within (0, 1) (β values are probabilities)"
+        );
+        assert!(
+            B0::F64 < B1::F64,
+            "StableDiffusion: `linear_range` must be `[lo, hi]` with lo < hi"
+        );
+        assert!(
+            need::count(Steps::U64, 1),
+            "StableDiffusion: `total_steps` must be a whole number in [1, 2^20]"
+        );
+    }
 );
 
 impl<B0: Const, B1: Const, N: Count> StableDiffusion<B0, B1, N> {

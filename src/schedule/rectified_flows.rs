@@ -2,6 +2,7 @@
 
 use crate::component::{zst, LogSnrFn};
 use crate::float::Real;
+use crate::konst::need;
 use crate::konst::{Const, Dec};
 use typenum::{N15, P15, Z0};
 
@@ -30,5 +31,11 @@ zst!(
     /// Rectified flows: `λ = clamp(ln((1−t)²/t²), lo, hi)` (the clamp is part of the formula,
     /// so t = 0 and t = 1 give `hi` and `lo`). Default `logsnr_range = [−15, 15]`.
     RectifiedFlows<Lo: Const = Dec<N15, Z0>, Hi: Const = Dec<P15, Z0>>
+    check {
+        assert!(
+            need::ordered(Lo::F64, Hi::F64),
+            "RectifiedFlows: `logsnr_range` must be `[lo, hi]` with finite lo < hi"
+        );
+    }
 );
 range_schedule!(RectifiedFlows, "RectifiedFlows");

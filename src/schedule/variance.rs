@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{write_range, Schedule};
 use crate::component::{zst, LogSnrFn};
 use crate::float::Real;
+use crate::konst::need;
 use crate::konst::{lit, Const, Dec, Flag, P9999};
 use typenum::{False, N3, N4, P1, P8};
 
@@ -87,6 +88,20 @@ zst!(
     /// Training draws `t = clamp((1−U)+0.001, 0.001, 1)`.
     /// Defaults: `s = 0.008`, `clamp_range = [1e-4, 0.9999]`, `norm_instead = false`.
     Cosine<S: Const = Dec<P8, N3>, Lo: Const = Dec<P1, N4>, Hi: Const = Dec<P9999, N4>, Norm: Flag = False>
+    check {
+        assert!(
+            need::nonneg(S::F64),
+            "Cosine: `s` must be zero or positive"
+        );
+        assert!(
+            need::unit(Lo::F64) && need::unit(Hi::F64),
+            "Cosine: `clamp_range` must be within [0, 1] (it bounds a variance)"
+        );
+        assert!(
+            Lo::F64 < Hi::F64,
+            "Cosine: `clamp_range` must be `[lo, hi]` with lo < hi"
+        );
+    }
 );
 
 impl<S: Const, Lo: Const, Hi: Const, N: Flag> Cosine<S, Lo, Hi, N> {
@@ -126,6 +141,20 @@ zst!(
     /// (the original's `SqrtSchedule`). Defaults: `s = 1e-4`, `clamp_range = [1e-4, 0.9999]`,
     /// `norm_instead = false`.
     Sqrt<S: Const = Dec<P1, N4>, Lo: Const = Dec<P1, N4>, Hi: Const = Dec<P9999, N4>, Norm: Flag = False>
+    check {
+        assert!(
+            need::nonneg(S::F64),
+            "Sqrt: `s` must be zero or positive"
+        );
+        assert!(
+            need::unit(Lo::F64) && need::unit(Hi::F64),
+            "Sqrt: `clamp_range` must be within [0, 1] (it bounds a variance)"
+        );
+        assert!(
+            Lo::F64 < Hi::F64,
+            "Sqrt: `clamp_range` must be `[lo, hi]` with lo < hi"
+        );
+    }
 );
 
 impl<S: Const, Lo: Const, Hi: Const, N: Flag> Sqrt<S, Lo, Hi, N> {
