@@ -291,3 +291,45 @@ fn overflowing_coefficients_are_an_error_not_nan() {
         other => panic!("{other:?} (x = {:?})", run.x()),
     }
 }
+
+#[test]
+fn an_epsilon_prediction_at_pure_noise_names_the_target_and_the_level() {
+    use gdf::target::{Epsilon, RectifiedFlows, V, X0};
+    // A grid starting at λ = −∞ (a = 0): x = ε there, so an ε-prediction gives no x0. The
+    // error must say so, not blame the model's output for the division by a = 0.
+    let grid = Grid::new(&Lerp, &[f64::NEG_INFINITY, 0.0, 2.0]).unwrap();
+    let mut run = Run::new(Euler::new(), grid.clone(), vec![0.3f64; 4], 2, NoNoise).unwrap();
+    run.next_eval().unwrap();
+    let m = run.feed(&Epsilon, &[0.1; 4]).unwrap_err().to_string();
+    for want in ["`Epsilon`", "λ = -inf", "a = 0", "finite λ"] {
+        assert!(m.contains(want), "{m:?} should contain {want:?}");
+    }
+    let m = run
+        .feed_cfg(&Epsilon, &[0.1; 4], &[0.0; 4], 3.0)
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("`Epsilon`"), "{m}");
+    // Targets defined at a = 0 run: x0 = p, x0 = a·x − b·v = −v, x0 = x − v (RF velocity).
+    for (x0_of_p, which) in [
+        (Box::new(|p: f64| p) as Box<dyn Fn(f64) -> f64>, 0),
+        (Box::new(|p: f64| -p), 1),
+        (Box::new(|p: f64| 0.3 - p), 2),
+    ] {
+        let mut run = Run::new(Euler::new(), grid.clone(), vec![0.3f64; 4], 2, NoNoise).unwrap();
+        run.next_eval().unwrap();
+        let p = [0.1; 4];
+        match which {
+            0 => run.feed(&X0, &p),
+            1 => run.feed(&V, &p),
+            _ => run.feed(&RectifiedFlows, &p),
+        }
+        .unwrap();
+        // Euler from pure noise to λ = 0 (a = b = 1/2 under Lerp): x = a·x0 + b·x.
+        let want = 0.5 * x0_of_p(0.1) + 0.5 * 0.3;
+        assert!(
+            run.x().iter().all(|&v| (v - want).abs() < 1e-12),
+            "{which}: {:?}",
+            run.x()
+        );
+    }
+}

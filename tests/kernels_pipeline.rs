@@ -556,3 +556,32 @@ fn quotients_up_to_two_ulps_off_are_corrected_to_the_ieee_quotient() {
         "only {moved} of {n} quotients needed correcting"
     );
 }
+
+#[test]
+fn an_epsilon_prediction_at_pure_noise_is_refused_on_the_device_as_on_the_host() {
+    let Some(c) = client() else { return };
+    use gdf::scaler::Lerp;
+    use gdf::target::X0;
+    let grid = Grid::new(&Lerp, &[f64::NEG_INFINITY, 0.0, 2.0]).unwrap();
+    let x_init = up(&c, &[0.3f32; 4]);
+    let mut dev = DeviceRun::<f32, _>::new(
+        &c,
+        Euler::new(),
+        grid.clone(),
+        &x_init,
+        2,
+        2,
+        DeviceNoise::None,
+    )
+    .unwrap();
+    dev.next_eval().unwrap();
+    let m = dev
+        .feed::<Epsilon>(&up(&c, &[0.1f32; 4]))
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("`Epsilon`") && m.contains("λ = -inf"), "{m}");
+    // An x0-prediction runs: Euler from pure noise to λ = 0 (a = b = 1/2 under Lerp).
+    dev.feed::<X0>(&up(&c, &[0.1f32; 4])).unwrap();
+    let want = 0.5 * 0.1 + 0.5 * 0.3;
+    assert!(down(&c, dev.x()).iter().all(|&v| (v - want).abs() < 1e-6));
+}

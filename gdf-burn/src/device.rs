@@ -292,7 +292,7 @@ pub fn sample<S, Sc, T, N, L, O, M, P, const D: usize>(
 where
     S: Schedule,
     Sc: Scaler,
-    T: Target + CubeTarget,
+    T: Target + CubeTarget + Default,
     N: NoiseCond,
     L: LossWeight,
     O: Param,

@@ -30,7 +30,7 @@ use crate::pipeline::formula::cube as pipe;
 use crate::pipeline::half::formula::cube as half;
 use crate::pipeline::{Inpaint, Threshold};
 use crate::solver::{Buf, Draw, Dst, Eval, Grid, Level, Pass, Solver, Src};
-use crate::target::CubeTarget;
+use crate::target::{CubeTarget, Target};
 
 /// Slots of the pass kernel: the three buffers, four history entries, two noise draws.
 const SLOTS: usize = 9;
@@ -987,8 +987,12 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
     }
 
     /// Feeds the raw output of target `T` (ε, v, x0, RF velocity), converted to x0 at the
-    /// evaluated level inside the same launch.
-    pub fn feed<T: CubeTarget>(&mut self, pred: &Handle) -> Result<Option<usize>, KernelError> {
+    /// evaluated level inside the same launch. Errors: an ε-prediction at pure noise
+    /// (λ = −∞, where it holds no x0), named with the level, as on the host.
+    pub fn feed<T: CubeTarget + Target + Default>(
+        &mut self,
+        pred: &Handle,
+    ) -> Result<Option<usize>, KernelError> {
         self.feed_with::<T>(pred, 2)
     }
 
@@ -1014,7 +1018,7 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
     /// Errors: as [`Guidance::guide`](crate::guidance::Guidance::guide), and `cond` or
     /// `uncond` shorter than `batch · per` values; norm groups other than one per sample are
     /// refused with [`KernelError::HostOnly`].
-    pub fn feed_guided<G: crate::guidance::Guidance, T: CubeTarget>(
+    pub fn feed_guided<G: crate::guidance::Guidance, T: CubeTarget + Target + Default>(
         &mut self,
         guider: &G,
         layout: &crate::guidance::Layout,
@@ -1160,7 +1164,7 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
         r
     }
 
-    fn feed_with<T: CubeTarget>(
+    fn feed_with<T: CubeTarget + Target + Default>(
         &mut self,
         pred: &Handle,
         mode: u32,
@@ -1175,6 +1179,7 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
                 .into())
             }
         };
+        crate::target::check_converts(&T::default(), e.level.a, e.level.b, e.level.lam)?;
         check_buffers::<F>(&[("prediction (bytes)", Some(pred), self.batch * self.per)])?;
         // The new prediction takes the oldest history slot (newest first afterwards).
         let depth = self.solver.history().clamp(1, 4);

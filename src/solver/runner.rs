@@ -487,10 +487,12 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
     }
 
     /// Feeds a raw prediction `pred` of `target` (ε, v, x0, RF velocity), converted to x0 at
-    /// the pending level inside the same pass.
+    /// the pending level inside the same pass. Errors: wrong length, no pending evaluation,
+    /// and a target that gives no x0 at the level (ε at pure noise, λ = −∞), named with the
+    /// level rather than blamed on the model's output.
     pub fn feed<T: Target + Sync>(&mut self, target: &T, pred: &[F]) -> Result<Option<usize>> {
         check_len("model output", self.x.len(), pred.len())?;
-        let (a, b) = self.pending_ab()?;
+        let (a, b) = self.pending_ab(target)?;
         self.feed_with(move |x: &[F], j: usize, out: &mut [F]| {
             let p = &pred[j..j + out.len()];
             for ((o, &x), &p) in out.iter_mut().zip(x).zip(p) {
@@ -512,7 +514,7 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         check_guidance_scale(w)?;
         check_len("conditional output", self.x.len(), cond.len())?;
         check_len("unconditional output", self.x.len(), uncond.len())?;
-        let (a, b) = self.pending_ab()?;
+        let (a, b) = self.pending_ab(target)?;
         let w = F::of(w);
         self.feed_with(move |x: &[F], j: usize, out: &mut [F]| {
             let (c, u) = (&cond[j..j + out.len()], &uncond[j..j + out.len()]);
@@ -551,7 +553,7 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         let n = self.x.len();
         check_len("conditional output", n, cond.len())?;
         check_len("unconditional output", n, uncond.len())?;
-        let (a, b) = self.pending_ab()?;
+        let (a, b) = self.pending_ab(target)?;
         let (batch, per) = (self.batch, self.per);
         let jobs = Jobs::new(batch, per);
         let wf = F::of(w);
@@ -637,7 +639,7 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
             check_len("unconditional output", n, u.len())?;
         }
         let ctx = self.guidance_ctx()?;
-        let (a, b) = self.pending_ab()?;
+        let (a, b) = self.pending_ab(target)?;
         if guider.renoises_with_uncond(&ctx)? {
             // CFG++: a linear combination of the two outputs in the first-order step.
             let e = self
@@ -688,13 +690,15 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         r
     }
 
-    fn pending_ab(&self) -> Result<(F, F)> {
+    /// `(a, b)` of the pending evaluation, where `target`'s predictions must convert to x0.
+    fn pending_ab<T: Target>(&self, target: &T) -> Result<(F, F)> {
         let lv = self
             .pending
             .map(|e| e.level)
             .ok_or_else(|| GdfError::Invalid {
                 message: "feed called without a pending evaluation (call next_eval first)".into(),
             })?;
+        crate::target::check_converts(target, lv.a, lv.b, lv.lam)?;
         Ok((F::of(lv.a), F::of(lv.b)))
     }
 

@@ -9,6 +9,7 @@
 //! ```
 
 use crate::component::LogSnrFn;
+use crate::error::{GdfError, Result};
 use crate::float::Real;
 
 pub mod epsilon;
@@ -41,6 +42,26 @@ pub trait Target: LogSnrFn {
     fn is_epsilon(&self) -> bool {
         false
     }
+}
+
+/// Errors unless `target`'s predictions convert to x0 at the level `(a, b)` (logSNR `lam`).
+/// An ε-prediction does not at `a = 0` (λ = −∞, pure noise): there `x = ε` holds no x0, and
+/// `x0 = (x − b·ε)/a` divides by zero. The solver runs call it before their fused pass, so
+/// the error names the target and the level, not the model's output.
+pub(crate) fn check_converts<T: Target>(target: &T, a: f64, b: f64, lam: f64) -> Result<()> {
+    // x0 is affine in (x, p): two probes at distinct points are finite iff the map is.
+    if target.x0(1.0f64, 0.5, a, b).is_finite() && target.x0(-0.5f64, 1.0, a, b).is_finite() {
+        return Ok(());
+    }
+    Err(GdfError::Invalid {
+        message: format!(
+            "a `{}` prediction cannot be converted to x0 at λ = {lam} (a = {a}, b = {b}): at \
+             pure noise the sample holds no x0. Start the grid at a finite λ (as diffusers' \
+             zero-SNR schedules do with ᾱ = 2⁻²⁴ at the last step), or use a model whose \
+             target is defined there (x0, v or the flow velocity)",
+            target.decl()
+        ),
+    })
 }
 
 /// The `#[cube]` form of a [`Target`]: the same three formulas (see [`crate::formula`]).
