@@ -442,3 +442,88 @@ fn edm_thresholding_is_refused() {
     assert!(m.contains("σ_data"), "{m}");
     load(r#"{"_class_name": "EDMDPMSolverMultistepScheduler"}"#, SD).unwrap();
 }
+
+/// The error of `l.grid(n)`, which must be a `Config` error naming `field`; its message must
+/// quote every string in `quotes`.
+fn grid_err(l: &gdf::interop::diffusers::Loaded, n: usize, field: &str, quotes: &[&str]) {
+    let e = match l.grid(n) {
+        Ok(_) => panic!("{n} steps gave a grid, expected an error on `{field}`"),
+        Err(e) => e,
+    };
+    match &e {
+        GdfError::Config { field: f, .. } => assert_eq!(f, field, "{e}"),
+        other => panic!("expected a Config error on `{field}`, got {other:?}"),
+    }
+    let m = e.to_string();
+    for q in quotes {
+        assert!(m.contains(q), "{m} should quote {q}");
+    }
+}
+
+/// Step counts where diffusers goes wrong (diffusers 0.42.1: `Class.from_config(cfg)`,
+/// `set_timesteps(n)`, then `step` with a toy model; the outcome is quoted per case): gdf
+/// refuses them by name, with the largest count that works, instead of a late "grid must
+/// increase" that names no field.
+#[test]
+fn step_counts_diffusers_gets_wrong_are_refused_by_name() {
+    // SDXL (Euler, leading, steps_offset 1) at 1000 steps: diffusers lists timestep 1000 and
+    // repeats σ_999 for it (its first step leaves the latents unchanged, the model gets a
+    // timestep past its table). 999 steps: (999 − 1)·1 + 1 = 999 fits.
+    let sdxl = load(include_str!("../examples/configs/sdxl.json"), SD).unwrap();
+    grid_err(&sdxl, 1000, "steps_offset", &["1000", "at most 999 steps"]);
+    assert_eq!(
+        sdxl.grid(999).unwrap().timesteps.unwrap().to_f64()[0],
+        999.0
+    );
+    // steps_offset 3 at 500 steps: diffusers lists 1001. (n − 1)·(1000 // n) + 3 ≤ 999 up to
+    // n = 499 (498·2 + 3 = 999).
+    let e3 = load(
+        r#"{"_class_name": "EulerDiscreteScheduler", "timestep_spacing": "leading", "steps_offset": 3}"#,
+        SD,
+    )
+    .unwrap();
+    grid_err(&e3, 500, "steps_offset", &["1001", "at most 499 steps"]);
+    // DPMSolver / UniPC, leading + steps_offset 1 at 999 steps: diffusers lists 1000, repeats
+    // σ_999 and returns NaN. n·(1000 // (n + 1)) + 1 ≤ 999 up to n = 998.
+    for class in ["DPMSolverMultistepScheduler", "UniPCMultistepScheduler"] {
+        let l = load(
+            &format!(
+                r#"{{"_class_name": "{class}", "timestep_spacing": "leading", "steps_offset": 1}}"#
+            ),
+            SD,
+        )
+        .unwrap();
+        grid_err(&l, 999, "steps_offset", &["1000", "at most 998 steps"]);
+        l.grid(998).unwrap();
+    }
+    // PixArt (DPMSolver defaults, linspace) at 1000 steps: round(linspace(0, 999, 1001))
+    // repeats 500 (and more); diffusers returns NaN. UniPC the same.
+    let pixart = load(include_str!("../examples/configs/pixart.json"), SD).unwrap();
+    grid_err(
+        &pixart,
+        1000,
+        "timestep_spacing",
+        &["\"linspace\"", "500 twice", "at most 999 steps"],
+    );
+    pixart.grid(999).unwrap();
+    let unipc = load(r#"{"_class_name": "UniPCMultistepScheduler"}"#, SD).unwrap();
+    grid_err(&unipc, 1000, "timestep_spacing", &["at most 999 steps"]);
+    // Stable Cascade: diffusers clamps ᾱ to [1e-4, 0.9999]; at 156 steps t = 1 and
+    // t = 1 − 1/156 both clamp to 1e-4 (diffusers' first step leaves the latents unchanged),
+    // at 155 they do not.
+    let cascade = PipelineKind::StableCascade { shift: 1.0 };
+    let sc = load(
+        include_str!("../examples/configs/stable-cascade.json"),
+        cascade,
+    )
+    .unwrap();
+    grid_err(
+        &sc,
+        156,
+        "_class_name",
+        &["156 steps", "levels 0 and 1", "at most 155 steps"],
+    );
+    grid_err(&sc, 1000, "_class_name", &["at most 155 steps"]);
+    let g = sc.grid(155).unwrap();
+    sc.solver_grid(&g).unwrap();
+}

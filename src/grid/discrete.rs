@@ -205,7 +205,12 @@ impl DiscreteSettings {
     /// steps (or, for DPMSolver/UniPC `leading`, `n + 1` above it), a `lambda_min_clipped`
     /// that leaves fewer steps than `n`, a bad `sigma_min`/`sigma_max` override;
     /// [`GdfError::Invalid`] for options the scheduler does not have (lu-lambdas outside
-    /// DPMSolver, log-linear interpolation outside Euler).
+    /// DPMSolver, log-linear interpolation outside Euler); [`GdfError::Config`] naming
+    /// `steps_offset` for a leading spacing whose first timestep plus the offset passes the
+    /// table (diffusers lists e.g. 1000 for SDXL at 1000 steps and repeats `σ_{T−1}`), and
+    /// naming `timestep_spacing` (or `lambda_min_clipped`) for a DPMSolver / UniPC spacing
+    /// that repeats a timestep (diffusers returns NaN there), each with the largest step
+    /// count that fits.
     pub fn grid_on(&self, table: &DiscreteTable, n: usize) -> Result<Grid> {
         check_steps(n)?;
         let t_train = table.len();
@@ -294,6 +299,9 @@ impl DiscreteSettings {
                 .map(|t| t as f32 as f64)
                 .collect(),
             Spacing::Leading => {
+                leading_top(t_train, n, self.steps_offset, "Euler", |m| {
+                    (m - 1) * (t_train / m)
+                })?;
                 let ratio = (t_train / n) as f64;
                 (0..n)
                     .rev()
@@ -376,6 +384,9 @@ impl DiscreteSettings {
                         expected: "below the number of usable training steps (leading spacing)",
                     });
                 }
+                leading_top(t_train, n, self.steps_offset, "DPMSolver / UniPC", |m| {
+                    m * (last_t / (m + 1))
+                })?;
                 (1..=n)
                     .rev()
                     .map(|i| (i * ratio) as i64 + self.steps_offset)
@@ -392,6 +403,38 @@ impl DiscreteSettings {
                 value: self.lambda_min_clipped,
                 expected: "a value that leaves at least num_inference_steps usable training steps",
             });
+        }
+        if self.conversion == SigmaConversion::None {
+            // The levels are the table's at the timesteps: a repeated timestep is a step of
+            // length 0, where diffusers' update divides by h = 0 (NaN).
+            if let Some(w) = ts.windows(2).find(|w| w[0] == w[1]) {
+                let (field, value) = if last_t < t_train {
+                    (
+                        "lambda_min_clipped",
+                        format!(
+                            "{} (timestep_spacing {:?})",
+                            self.lambda_min_clipped, self.spacing
+                        ),
+                    )
+                } else {
+                    (
+                        "timestep_spacing",
+                        format!("{:?}", spacing_name(self.spacing)),
+                    )
+                };
+                return Err(GdfError::Config {
+                    field: field.into(),
+                    value,
+                    expected: format!(
+                        "distinct timesteps for {n} steps over {last_t} usable training steps: \
+                         the spacing gives timestep {} twice, a step of length 0 where \
+                         diffusers' DPMSolver / UniPC update divides by zero and returns NaN; \
+                         use at most {} steps",
+                        w[0],
+                        last_t - 1
+                    ),
+                });
+            }
         }
         let tab_sig = table.sigmas();
         let (s_lo, s_hi) = (tab_sig[0] as f64, tab_sig[t_train - 1] as f64);
@@ -444,6 +487,56 @@ impl DiscreteSettings {
         g.timesteps = Some(Timesteps::Int(ts));
         Ok(g)
     }
+}
+
+/// diffusers' name of a spacing.
+fn spacing_name(s: Spacing) -> &'static str {
+    match s {
+        Spacing::Linspace => "linspace",
+        Spacing::Leading => "leading",
+        Spacing::Trailing => "trailing",
+    }
+}
+
+/// Leading spacing: the first (largest) timestep `top(n) + steps_offset` must lie in the
+/// table. diffusers lists one past it (e.g. 1000 for SDXL's `steps_offset = 1` at 1000
+/// steps): Euler clamps its σ to `σ_{T−1}` and repeats it (a first step that leaves the
+/// latents unchanged, with a timestep the model never saw), DPMSolver / UniPC step by
+/// `h = 0` (NaN). An error naming `steps_offset` and the largest step count that fits.
+fn leading_top(
+    t_train: usize,
+    n: usize,
+    offset: i64,
+    who: &str,
+    top: impl Fn(usize) -> usize,
+) -> Result<()> {
+    let first = top(n) as i64 + offset;
+    if first < t_train as i64 {
+        return Ok(());
+    }
+    let fits = (1..n)
+        .rev()
+        .find(|&m| (top(m) as i64 + offset) < t_train as i64);
+    Err(GdfError::Config {
+        field: "steps_offset".into(),
+        value: offset.to_string(),
+        expected: format!(
+            "a first timestep within 0…{last} with timestep_spacing \"leading\" at {n} steps: \
+             the spacing's first timestep plus steps_offset is {first}, past the table \
+             (diffusers' {who} repeats σ_{last} for it: {effect}); {advice}",
+            last = t_train - 1,
+            effect = if who == "Euler" {
+                "a first step that leaves the latents unchanged, with a timestep the model \
+                 was not trained on"
+            } else {
+                "a step of length 0, which returns NaN"
+            },
+            advice = match fits {
+                Some(m) => format!("use at most {m} steps with this offset"),
+                None => "use a smaller steps_offset".into(),
+            }
+        ),
+    })
 }
 
 /// `numpy.arange(last, 0, −T/N)` rounded half to even: the first `N` values (at most).

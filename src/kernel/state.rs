@@ -143,6 +143,13 @@ impl DeviceState for nc::PiecewiseLinear {
 }
 impl DeviceState for nc::TableTimestep {
     fn write_state(&self, out: &mut Vec<f64>) -> Result<(), KernelError> {
+        if !self.increasing() {
+            return Err(KernelError::HostOnly {
+                component: "TableTimestep over a table whose last ln σ is out of order \
+                            (zero-terminal-SNR linear betas): the kernel searches an \
+                            increasing table",
+            });
+        }
         crate::noise_cond::table_timestep::write_state(self, out);
         Ok(())
     }

@@ -24,11 +24,21 @@ pub mod formula {
     }
 }
 
-/// The training step of `σ = e^(−λ/2)` in a discrete table of `ln σ_k` (`k = 0…N−1`,
-/// increasing), as diffusers' `_sigma_to_t` finds it: `k + w` on the segment `[k, k+1]`
-/// whose lower knot is the last one `≤ ln σ` (the first segment below the table, the last
-/// above it), `w = (ln σ_k − ln σ)/(ln σ_k − ln σ_{k+1})` clamped to `[0, 1]`; then rounded
-/// to the nearest step when `round` is set (diffusers' integer timesteps).
+/// The training step of `σ = e^(−λ/2)` in a discrete table of `ln σ_k` (`k = 0…N−1`), as
+/// diffusers' `_sigma_to_t` finds it: `k + w` on the segment `[k, k+1]` whose lower knot is
+/// the last one `≤ ln σ` (the first segment below the table, the last above it, and the
+/// last one too when `k = N−1`), `w = (ln σ_k − ln σ)/(ln σ_k − ln σ_{k+1})` clamped to
+/// `[0, 1]`; then rounded to the nearest step when `round` is set (diffusers' integer
+/// timesteps).
+///
+/// The table increases, except that its last value may lie below its predecessors:
+/// diffusers' zero-terminal-SNR tables (`rescale_betas_zero_snr`) set `ᾱ_{N−1} = 2⁻²⁴`,
+/// which with `"linear"` betas is above `ᾱ_{N−4…N−2}` (σ 4096 after 15406). The rule above
+/// is then diffusers' own: `σ_{N−1}` gives `N−1`, a σ between `σ_{N−1}` and `σ_{N−2}` a step
+/// on the last segment, a σ below `σ_{N−1}` a step in the increasing part (a level within 4
+/// float32 ulps of `ln σ_{N−1}` counts as `σ_{N−1}`: the table holds diffusers' float32
+/// values, and a level at `σ_{N−1}` must give `N−1` as it does in diffusers). Such a table
+/// has no device form (the kernel searches an increasing table): a device run refuses it.
 ///
 /// Not a zero-sized type (the table is data): in `gdf!` text it is run-time only, like
 /// `PiecewiseLinear`. `interop::diffusers` builds it from diffusers' float32 table.
@@ -49,23 +59,46 @@ pub struct TableTimestep {
 }
 
 impl TableTimestep {
-    /// A table of `ln σ_k`, strictly increasing, at least two finite values.
+    /// A table of `ln σ_k`: at least two finite values, the first `N−1` strictly
+    /// increasing, the last above the first (it may lie below its predecessors; see the
+    /// type's docs).
     ///
     /// Errors: [`GdfError::Invalid`] otherwise.
+    ///
+    /// ```
+    /// use gdf::noise_cond::{NoiseCond, TableTimestep};
+    /// // The last σ (3) below its predecessor (5), as a zero-terminal-SNR table with
+    /// // linear betas has it: σ = 3 is the last step, σ = 4 on the last segment.
+    /// let ls = [0.5f64, 1.0, 5.0, 3.0].map(f64::ln).to_vec();
+    /// let t = TableTimestep::new(ls, false)?;
+    /// assert!((t.noise_cond(-2.0 * 3.0f64.ln()) - 3.0).abs() < 1e-12);
+    /// let w = (5.0f64.ln() - 4.0f64.ln()) / (5.0f64.ln() - 3.0f64.ln());
+    /// assert!((t.noise_cond(-2.0 * 4.0f64.ln()) - (2.0 + w)).abs() < 1e-12);
+    /// assert!((t.noise_cond(-2.0 * 2.0f64.ln()) - (1.0 + 2.0f64.ln() / 5.0f64.ln())).abs() < 1e-12);
+    /// assert!(TableTimestep::new(vec![0.0, 1.0, -1.0], false).is_err()); // last below the first
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
     pub fn new(log_sigmas: Vec<f64>, round: bool) -> Result<Self> {
-        if log_sigmas.len() < 2
+        let n = log_sigmas.len();
+        if n < 2
             || log_sigmas.iter().any(|v| !v.is_finite())
-            || log_sigmas.windows(2).any(|w| w[1] <= w[0])
+            || log_sigmas[..n - 1].windows(2).any(|w| w[1] <= w[0])
+            || log_sigmas[n - 1] <= log_sigmas[0]
         {
             return Err(GdfError::Invalid {
                 message: format!(
-                    "TableTimestep: log_sigmas has {} values, expected at least 2 finite, \
-                     strictly increasing values",
-                    log_sigmas.len()
+                    "TableTimestep: log_sigmas has {n} values, expected at least 2 finite \
+                     values, the first N−1 strictly increasing and the last above the first"
                 ),
             });
         }
         Ok(Self { log_sigmas, round })
+    }
+    /// Whether the whole table increases (else only its last value is out of order, and
+    /// the table has no device form).
+    pub fn increasing(&self) -> bool {
+        let n = self.log_sigmas.len();
+        self.log_sigmas[n - 1] > self.log_sigmas[n - 2]
     }
     /// The table of `ln σ_k`.
     pub fn log_sigmas(&self) -> &[f64] {
@@ -76,6 +109,10 @@ impl TableTimestep {
         self.round
     }
 }
+
+/// 4 float32 ulps (relative): how far below an out-of-order last knot a level still counts
+/// as on it (see [`TableTimestep`]'s `cond`).
+const LAST_KNOT_ULPS: f64 = 4.0 * f32::EPSILON as f64;
 
 impl LogSnrFn for TableTimestep {
     fn write_decl(&self, out: &mut dyn fmt::Write) -> fmt::Result {
@@ -92,8 +129,24 @@ impl NoiseCond for TableTimestep {
         let ls = -0.5 * l.as_f64();
         let t = &self.log_sigmas;
         let n = t.len();
-        // The last knot ≤ ln σ, within [0, N−2].
-        let low = t.partition_point(|&v| v <= ls).saturating_sub(1).min(n - 2);
+        // The last knot ≤ ln σ, within [0, N−2]: the last segment when ln σ_{N−1} ≤ ln σ
+        // (the only knot that may be out of order), else a search of the increasing rest.
+        // Out of order, the rule jumps at ln σ_{N−1} (from a step of the increasing part to
+        // N−1), so there a level within float32 rounding of the knot counts as on it: the
+        // table is diffusers' float32 ln σ, the level that float32 σ widened to f64.
+        let last = if self.increasing() {
+            t[n - 1]
+        } else {
+            t[n - 1] - LAST_KNOT_ULPS * t[n - 1].abs().max(1.0)
+        };
+        let low = if last <= ls {
+            n - 2
+        } else {
+            t[..n - 1]
+                .partition_point(|&v| v <= ls)
+                .saturating_sub(1)
+                .min(n - 2)
+        };
         let w = formula::weight(ls, t[low], t[low + 1]);
         F::of(formula::step(low as f64, w, self.round))
     }

@@ -289,6 +289,45 @@ CONFIGS = [
                    "prediction_type": "epsilon", "steps_offset": 1, "timestep_spacing": "leading",
                    "variance_type": "fixed_small"},
     },
+    # Zero-terminal-SNR rescale of diffusers' default *linear* betas: ᾱ_{N−2} (4.2e-9) lies
+    # below the 2⁻²⁴ diffusers puts at ᾱ_{N−1}, so σ_{N−1} = 4096 < σ_{N−2} = 15406: the
+    # table's σ is not monotone at its end (its `_sigma_to_t` still maps σ_{N−1} to N−1).
+    {
+        "id": "euler_ztsnr_linear_trailing",
+        "model": "variant: Euler, zero-terminal-SNR linear betas (non-monotone σ at the end), trailing, v",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 8,
+        "config": {"_class_name": "EulerDiscreteScheduler", "beta_schedule": "linear",
+                   "prediction_type": "v_prediction", "rescale_betas_zero_snr": True,
+                   "timestep_spacing": "trailing"},
+    },
+    {
+        "id": "euler_ztsnr_linear_karras",
+        "model": "variant: Euler, zero-terminal-SNR linear betas, Karras sigmas (σ → t across the table's end)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "EulerDiscreteScheduler", "beta_schedule": "linear",
+                   "prediction_type": "v_prediction", "rescale_betas_zero_snr": True,
+                   "timestep_spacing": "trailing", "use_karras_sigmas": True},
+    },
+    {
+        "id": "dpm_ztsnr_linear_trailing",
+        "model": "variant: DPM-Solver++ 2M, zero-terminal-SNR linear betas, trailing, v",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 8,
+        "config": {"_class_name": "DPMSolverMultistepScheduler", "beta_schedule": "linear",
+                   "prediction_type": "v_prediction", "rescale_betas_zero_snr": True,
+                   "timestep_spacing": "trailing"},
+    },
+    {
+        "id": "unipc_ztsnr_linear_trailing",
+        "model": "variant: UniPC bh2, zero-terminal-SNR linear betas, trailing, v",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 8,
+        "config": {"_class_name": "UniPCMultistepScheduler", "beta_schedule": "linear",
+                   "prediction_type": "v_prediction", "rescale_betas_zero_snr": True,
+                   "timestep_spacing": "trailing"},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler,

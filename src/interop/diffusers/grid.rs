@@ -69,13 +69,84 @@ impl GridSpec {
     ///
     /// Errors: [`GdfError::OutOfRange`] for `n = 0` or more steps than the table has;
     /// [`GdfError::Config`] for a DDIM spacing whose steps are uneven for this `n` (DDIM
-    /// always steps from `t` to `t − N//n`).
+    /// always steps from `t` to `t − N//n`), a leading spacing whose first timestep plus
+    /// `steps_offset` passes the table, a spacing that repeats a timestep (DPMSolver / UniPC),
+    /// and any grid whose levels do not decrease in noise (e.g. Stable Cascade at more
+    /// than 155 steps, where diffusers' ᾱ clamp makes the first levels coincide), naming
+    /// the fields and the step count that fits where there is one.
     pub fn grid(&self, n: usize) -> Result<Levels> {
         crate::grid::check_steps(n)?;
         let g = self.levels(n)?;
-        crate::grid::no_nan(g, "the scheduler's grid", || {
+        let g = crate::grid::no_nan(g, "the scheduler's grid", || {
             format!("{:.300}", format!("{self:?}"))
-        })
+        })?;
+        match repeated_level(&g.logsnr) {
+            None => Ok(g),
+            Some(i) => Err(self.repeated(n, &g.logsnr, i)),
+        }
+    }
+
+    /// The error for a grid whose level `i` does not lie above level `i − 1` in λ.
+    fn repeated(&self, n: usize, lam: &[f64], i: usize) -> GdfError {
+        if let GridSpec::Cosine { .. } = self {
+            // diffusers clamps ᾱ(t) to [1e-4, 0.9999]: at many steps the first levels (t
+            // near 1) or the last ones (t near 0) share one ᾱ. Its step between two such
+            // levels leaves the latents unchanged; gdf's solvers need distinct levels.
+            // The clamp holds more levels together the more steps there are: bisect for
+            // the largest count whose levels stay distinct.
+            let ok = |m: usize| {
+                self.levels(m)
+                    .is_ok_and(|g| repeated_level(&g.logsnr).is_none())
+            };
+            let (mut lo, mut hi) = (1, n);
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if ok(mid) {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            let fits = if ok(lo) {
+                format!("at most {lo} steps")
+            } else {
+                "fewer steps".to_string()
+            };
+            return GdfError::Config {
+                field: "_class_name".into(),
+                value: format!("\"DDPMWuerstchenScheduler\" with {n} steps"),
+                expected: format!(
+                    "distinct levels: diffusers clamps ᾱ(t) to [1e-4, 0.9999], so levels \
+                     {} and {i} of t = linspace(1, 0, {}) share λ = {} (diffusers' step \
+                     between them leaves the latents unchanged; gdf's solvers need distinct \
+                     levels); use {fits}",
+                    i - 1,
+                    n + 1,
+                    lam[i]
+                ),
+            };
+        }
+        let fields = match self {
+            GridSpec::Ddim { .. } => "timestep_spacing / steps_offset",
+            GridSpec::Discrete(_) => {
+                "timestep_spacing / steps_offset / use_karras_sigmas / use_exponential_sigmas \
+                 / use_beta_sigmas / sigma_min / sigma_max"
+            }
+            GridSpec::Flow { .. } => "shift / shift_terminal / use_dynamic_shifting",
+            GridSpec::Edm { .. } => "sigma_min / sigma_max / rho",
+            GridSpec::Cosine { .. } => unreachable!("handled above"),
+        };
+        GdfError::Config {
+            field: fields.into(),
+            value: format!("{n} steps"),
+            expected: format!(
+                "levels that decrease in noise: level {i} (λ = {}) does not lie above level {} \
+                 (λ = {}); only the last two levels may coincide",
+                lam[i],
+                i - 1,
+                lam[i - 1]
+            ),
+        }
     }
 
     fn levels(&self, n: usize) -> Result<Levels> {
@@ -135,6 +206,16 @@ impl GridSpec {
             }
         }
     }
+}
+
+/// The first level `i` whose λ is not above level `i − 1`'s (the last two may coincide, as
+/// [`crate::solver::Grid`] allows), if any.
+fn repeated_level(lam: &[f64]) -> Option<usize> {
+    let n = lam.len();
+    (1..n).find(|&i| {
+        let (a, b) = (lam[i - 1], lam[i]);
+        !(b > a || (i == n - 1 && b == a))
+    })
 }
 
 fn ddim_grid(

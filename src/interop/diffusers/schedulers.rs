@@ -308,6 +308,28 @@ pub(super) fn discrete_family(
              framework's noise cond rounds (the grid's `timesteps` are diffusers' exact values)",
         ));
     }
+    if s.conversion != SigmaConversion::None {
+        let tab = DiscreteTable::new(&table)?;
+        let ls = tab.log_sigmas();
+        let n = ls.len();
+        if ls[n - 1] <= ls[n - 2] {
+            notes.push(approx(
+                "rescale_betas_zero_snr with a σ conversion",
+                format!(
+                    "σ_max = σ_{} = {} below σ_{} = {}",
+                    n - 1,
+                    tab.sigmas()[n - 1],
+                    n - 2,
+                    tab.sigmas()[n - 2]
+                ),
+                "this zero-terminal-SNR table's σ is not monotone at its end, so σ_{N−1} is \
+                 also the σ of a fractional step below N−4; diffusers' converted σ_max (a \
+                 float64 round trip of σ_{N−1}) falls on one or the other by rounding (Karras: \
+                 the lower one), the framework's noise cond gives N−1 at σ_{N−1} (the grid's \
+                 `timesteps` are diffusers' exact values)",
+            ));
+        }
+    }
     let mut fw = table_framework(&table, target, !fractional)?;
     if s.continuous_timesteps {
         fw.noise_cond = DynNoiseCond::new(CondKind::Edm);
