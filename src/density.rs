@@ -96,8 +96,7 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::component::{zst, LogSnrFn};
 use crate::float::Real;
 use crate::grid::table::DiscreteTable;
-use crate::konst::need;
-use crate::konst::{lit, Const, Dec, One, Zero};
+use crate::konst::{lit, need, Const, Dec, One, Zero};
 use crate::schedule::Schedule;
 use typenum::{N1, N12, N2, P12, P129};
 

@@ -10,8 +10,7 @@ use crate::buckets::update_buckets;
 use crate::component::LogSnrFn;
 use crate::error::{check_len, Result};
 use crate::float::{linspace, Real};
-use crate::konst::need;
-use crate::konst::{lit, Const, Count, Dec};
+use crate::konst::{lit, need, Const, Count, Dec};
 use typenum::{N1, N7, P1, P7, U300};
 
 /// The saved state of an [`Adaptive`] loss weight (serde), for checkpoint and resume.
@@ -76,7 +75,8 @@ impl<Lo: Const, Hi: Const, B: Count, WLo: Const, WHi: Const> Adaptive<Lo, Hi, B,
             "Adaptive: `weight_range` must be `[lo, hi]` with finite lo < hi"
         );
     };
-    /// A fresh loss weight (every bucket loss 1). Its constants are checked at compile time: one out of range fails the build.
+    /// A fresh loss weight (every bucket loss 1).
+    /// Its constants are checked at compile time: one out of range fails the build.
     pub fn new() -> Self {
         Self::default()
     }

@@ -6,8 +6,7 @@ use core::marker::PhantomData;
 use super::LossWeight;
 use crate::component::LogSnrFn;
 use crate::float::Real;
-use crate::konst::need;
-use crate::konst::{lit, Big, Const, NegBig};
+use crate::konst::{lit, need, Big, Const, NegBig};
 use crate::schedule::write_with;
 
 /// A loss weight clamped to `[Lo, Hi]` instead of `[−1e9, 1e9]`.

@@ -1,8 +1,7 @@
 //! A constant loss weight.
 
 use crate::component::zst;
-use crate::konst::need;
-use crate::konst::One;
+use crate::konst::{need, One};
 
 zst!(
     /// A constant weight `v` (default 1).

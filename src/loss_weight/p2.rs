@@ -1,8 +1,7 @@
 //! P2 weighting (perception-prioritized training).
 
 use crate::component::zst;
-use crate::konst::need;
-use crate::konst::{Const, One};
+use crate::konst::{need, Const, One};
 
 zst!(
     /// P2 weighting: `(k + e^(λ·s))^(−gamma)`. Defaults `k = 1, gamma = 1, s = 1`.

@@ -1,8 +1,7 @@
 //! Bell- and step-shaped weights in λ: Sech, Debiased, Sigmoid.
 
 use crate::component::zst;
-use crate::konst::need;
-use crate::konst::{Const, Dec, One};
+use crate::konst::{need, Const, Dec, One};
 use typenum::{P2, Z0};
 
 zst!(

@@ -1,8 +1,7 @@
 //! The SNR family: `e^λ`, `e^λ + 1` and their min/max-truncated forms.
 
 use crate::component::zst;
-use crate::konst::need;
-use crate::konst::{Const, Dec, One};
+use crate::konst::{need, Const, Dec, One};
 use typenum::{P5, Z0};
 
 zst!(

@@ -36,8 +36,7 @@ use core::fmt;
 
 use crate::component::{zst, LogSnrFn};
 use crate::float::Real;
-use crate::konst::need;
-use crate::konst::{lit, Const, Dec, One};
+use crate::konst::{lit, need, Const, Dec, One};
 use crate::loss_weight::LossWeight;
 use crate::scaler::{Lerp, Scaler, Vp};
 use crate::target::{Epsilon, NegV, RectifiedFlows, Target, V, X0};

@@ -5,8 +5,7 @@ use core::fmt;
 use super::NoiseCond;
 use crate::component::{zst, LogSnrFn};
 use crate::float::Real;
-use crate::konst::need;
-use crate::konst::{lit, Const, Dec};
+use crate::konst::{lit, need, Const, Dec};
 use typenum::{N3, P8};
 
 /// The CosineT formula: the inverse of the Cosine schedule with offset `s`, in a form that

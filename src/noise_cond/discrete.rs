@@ -6,8 +6,7 @@ use core::marker::PhantomData;
 use super::NoiseCond;
 use crate::component::LogSnrFn;
 use crate::float::Real;
-use crate::konst::need;
-use crate::konst::{lit, Const, Count, One, Zero};
+use crate::konst::{lit, need, Const, Count, One, Zero};
 use typenum::U1000;
 
 /// The Discrete formula: `trunc((c − lo)/(hi − lo)·steps)` (toward zero).
@@ -47,7 +46,8 @@ impl<N: NoiseCond, Steps: Count, Lo: Const, Hi: Const> Discrete<N, Steps, Lo, Hi
             "Discrete: `continuous_range` must be `[lo, hi]` with finite lo < hi"
         );
     };
-    /// Discretises `inner`. Its constants are checked at compile time: one out of range fails the build.
+    /// Discretises `inner`.
+    /// Its constants are checked at compile time: one out of range fails the build.
     pub fn new(inner: N) -> Self {
         let () = Self::VALID;
         Self {

@@ -5,8 +5,7 @@ use core::fmt;
 use super::NoiseCond;
 use crate::component::{zst, LogSnrFn};
 use crate::float::Real;
-use crate::konst::need;
-use crate::konst::{lit, Const, One};
+use crate::konst::{lit, need, Const, One};
 
 zst!(
     /// EDM's `c_noise`: `−λ/8` (= ln σ / 4).

@@ -6,8 +6,7 @@ use core::fmt;
 use super::NoiseCond;
 use crate::component::{zst, LogSnrFn};
 use crate::float::Real;
-use crate::konst::need;
-use crate::konst::{lit, Const, One};
+use crate::konst::{lit, need, Const, One};
 
 zst!(
     /// The flow sigma times `scale`: `scale·σ(−λ/2)`, where `σ(−λ/2) = b` of the

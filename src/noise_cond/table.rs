@@ -7,8 +7,7 @@ use super::NoiseCond;
 use crate::component::{zst, LogSnrFn};
 use crate::float::Real;
 use crate::interp::{sd_table, Table};
-use crate::konst::need;
-use crate::konst::{Const, Count, Dec};
+use crate::konst::{need, Const, Count, Dec};
 use typenum::{N3, U1000};
 
 /// The StableDiffusion formula over its table: the table's noise cond clamped to `[0, 1]`.

@@ -6,8 +6,7 @@ use core::marker::PhantomData;
 use super::NoiseCond;
 use crate::component::LogSnrFn;
 use crate::float::Real;
-use crate::konst::need;
-use crate::konst::{lit, Big, Const, NegBig};
+use crate::konst::{lit, need, Big, Const, NegBig};
 use crate::schedule::write_with;
 
 /// A noise cond with a shift `K` (λ moves by `+2·ln K` before the formula).

@@ -10,8 +10,7 @@ use super::{update_buckets, write_range, Schedule};
 use crate::component::LogSnrFn;
 use crate::error::{check_finite, check_len, Result};
 use crate::float::{linspace, linspace_at, Real};
-use crate::konst::need;
-use crate::konst::{lit, Const, Count, Dec};
+use crate::konst::{lit, need, Const, Count, Dec};
 use typenum::{N1, P1, U100};
 
 /// The saved state of an [`AdaptiveTrain`] schedule (serde), for checkpoint and resume.
@@ -67,7 +66,8 @@ impl<Lo: Const, Hi: Const, B: Count, Min: Const> AdaptiveTrain<Lo, Hi, B, Min> {
             "AdaptiveTrain: `min_probs` must be zero or positive"
         );
     };
-    /// A fresh schedule (every bucket weight 1). Its constants are checked at compile time: one out of range fails the build.
+    /// A fresh schedule (every bucket weight 1).
+    /// Its constants are checked at compile time: one out of range fails the build.
     pub fn new() -> Self {
         Self::default()
     }

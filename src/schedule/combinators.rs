@@ -9,8 +9,7 @@ use rand::RngCore;
 use super::{write_range, Schedule};
 use crate::component::LogSnrFn;
 use crate::float::Real;
-use crate::konst::need;
-use crate::konst::{lit, Const, Count, One};
+use crate::konst::{lit, need, Const, Count, One};
 
 /// Interpolates two schedules: `t ← clamp(t, 1e-7, 1−1e-7)`,
 /// `λ = s1(t, shift = K1)·t + s2(t, shift = K2)·(1−t)`; each inner schedule applies its own
@@ -32,7 +31,8 @@ impl<S1: Schedule, S2: Schedule, K1: Const, K2: Const> Interpolated<S1, S2, K1, 
             "Interpolated: `shifts` must be positive"
         );
     };
-    /// Interpolates `s1` and `s2`. Its constants are checked at compile time: one out of range fails the build.
+    /// Interpolates `s1` and `s2`.
+    /// Its constants are checked at compile time: one out of range fails the build.
     pub fn new(s1: S1, s2: S2) -> Self {
         let () = Self::VALID;
         Self {

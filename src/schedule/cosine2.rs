@@ -5,8 +5,7 @@ use core::fmt;
 use super::{write_range, Schedule};
 use crate::component::{zst, LogSnrFn};
 use crate::float::Real;
-use crate::konst::need;
-use crate::konst::{Const, Dec};
+use crate::konst::{need, Const, Dec};
 use typenum::{N15, P15, Z0};
 
 /// The formulas (host, and `cube` on the device).

@@ -8,8 +8,7 @@ use rand_distr::{Distribution, StandardNormal};
 use super::{write_range, Schedule};
 use crate::component::{zst, LogSnrFn};
 use crate::float::Real;
-use crate::konst::need;
-use crate::konst::{lit, Const, Dec};
+use crate::konst::{lit, need, Const, Dec};
 use typenum::{N1, N12, N3, P1, P12, P2, P7, P8, Z0};
 
 /// The formulas (host, and `cube` on the device).

@@ -10,8 +10,7 @@ use crate::component::{zst, LogSnrFn};
 use crate::error::Result;
 use crate::float::Real;
 use crate::interp::{sd_table, Table};
-use crate::konst::need;
-use crate::konst::{Const, Count, Dec};
+use crate::konst::{need, Const, Count, Dec};
 use typenum::{N3, P12, P85, U1000};
 
 /// A piecewise-linear variance table: `v` interpolated over `(xs, ys)`, `λ = ln(v/(1−v))`.

@@ -2,8 +2,7 @@
 
 use crate::component::{zst, LogSnrFn};
 use crate::float::Real;
-use crate::konst::need;
-use crate::konst::{Const, Dec};
+use crate::konst::{need, Const, Dec};
 use typenum::{N15, P15, Z0};
 
 /// The formula (host, and `cube` on the device).

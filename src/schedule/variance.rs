@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{write_range, Schedule};
 use crate::component::{zst, LogSnrFn};
 use crate::float::Real;
-use crate::konst::need;
-use crate::konst::{lit, Const, Dec, Flag, P9999};
+use crate::konst::{lit, need, Const, Dec, Flag, P9999};
 use typenum::{False, N3, N4, P1, P8};
 
 /// The formulas (host, and `cube` on the device).
