@@ -253,3 +253,54 @@ fn adaptive_loss_weight_state_survives_a_checkpoint() {
         assert_eq!(resumed.loss_weight(x, 1.0), straight.loss_weight(x, 1.0));
     }
 }
+
+/// Every checked parameter of the catalog (the rules `gdf!` and the parser apply) has a
+/// compile-fail line in `tools/const-checks`, whose `run.sh` builds them and counts one E0080
+/// per line: a new component or parameter cannot skip its compile-time check unnoticed.
+#[test]
+fn every_checked_parameter_has_a_compile_time_check_line() {
+    use gdf_catalog::catalog::{wrapper_params, Check, Kind, Role, Special, COMPONENTS};
+    let lines = include_str!("../tools/const-checks/src/main.rs");
+    let has = |path: &str, param: &str| {
+        lines.lines().any(|l| {
+            l.contains(&format!("gdf::{path}::<"))
+                && l.split("// ")
+                    .nth(1)
+                    .is_some_and(|c| c.split_whitespace().next() == Some(param))
+        })
+    };
+    let checked = |k: &Kind| {
+        matches!(k, Kind::Float(c) if *c != Check::Any)
+            || matches!(k, Kind::Range(_) | Kind::Count(_))
+    };
+    let mut missing = Vec::new();
+    let mut seen = 0;
+    for c in COMPONENTS {
+        if matches!(c.special, Special::Unsupported(_)) {
+            continue; // run-time data, built by hand with a checked constructor
+        }
+        for p in c.params.iter().filter(|p| checked(&p.kind)) {
+            seen += 1;
+            if !has(c.path, p.name) {
+                missing.push(format!("{} {}", c.path, p.name));
+            }
+        }
+    }
+    for (role, path, param) in [
+        (Role::Schedule, "schedule::Shifted", "shift"),
+        (Role::Schedule, "schedule::DiscreteSteps", "discrete_steps"),
+        (Role::NoiseCond, "noise_cond::Shifted", "shift"),
+        (Role::NoiseCond, "noise_cond::Clamped", "clamp_range"),
+        (Role::LossWeight, "loss_weight::Clamped", "clamp_range"),
+    ] {
+        assert!(wrapper_params(role)
+            .iter()
+            .any(|p| p.name == param && checked(&p.kind)));
+        seen += 1;
+        if !has(path, param) {
+            missing.push(format!("{path} {param}"));
+        }
+    }
+    assert!(seen >= 40, "{seen}");
+    assert!(missing.is_empty(), "no compile-fail line for: {missing:?}");
+}
