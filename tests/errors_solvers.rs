@@ -333,3 +333,44 @@ fn an_epsilon_prediction_at_pure_noise_names_the_target_and_the_level() {
         );
     }
 }
+
+#[test]
+fn lms_refuses_levels_too_close_for_its_coefficients() {
+    // Five levels a few ulps apart, then the step to σ = 0: the order-4 extrapolation's
+    // σ differences lose their digits, and the coefficients no longer sum to the step length
+    // (the Lagrange basis is a partition of unity). The run used to return values near 1e28
+    // with no error.
+    let mut l: Vec<f64> = (0..6).map(|k| 1.0 + k as f64 * 1e-15).collect();
+    l.push(f64::INFINITY);
+    let grid = Grid::new(&Vp, &l).unwrap();
+    let e = Run::new(Lms::new(), grid, vec![0.1f64; 4], 2, NoNoise)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    for want in ["lms", "step", "sum to", "too close"] {
+        assert!(e.contains(want), "{e:?} should contain {want:?}");
+    }
+    // Real grids pass the check: k-diffusion's Karras σ at many step counts.
+    for n in [1, 2, 3, 10, 100, 1000, 10000] {
+        let g = gdf::grid::kdiffusion::Karras::default().grid(n).unwrap();
+        let g = Grid::new(&Vp, &g.logsnr).unwrap();
+        assert!(
+            Run::new(Lms::new(), g, vec![0.1f64; 4], 2, NoNoise).is_ok(),
+            "{n}"
+        );
+    }
+    // The same levels spread to 1e-3 apart run, and x stays bounded.
+    let l: Vec<f64> = (0..6).map(|k| 1.0 + k as f64 * 1e-3).collect();
+    let mut run = Run::new(
+        Lms::new(),
+        Grid::new(&Vp, &l).unwrap(),
+        vec![0.1f64; 4],
+        2,
+        NoNoise,
+    )
+    .unwrap();
+    while run.next_eval().unwrap().is_some() {
+        run.feed_x0(&[0.2; 4]).unwrap();
+    }
+    assert!(run.x().iter().all(|v| v.abs() < 1.0), "{:?}", run.x());
+}

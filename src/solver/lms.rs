@@ -1,6 +1,6 @@
 //! k-diffusion's `sample_lms`: linear multistep in σ on the VE derivative `d = (x̃ − D)/σ`.
 
-use crate::error::Result;
+use crate::error::{GdfError, Result};
 
 use super::{check_finite_start, check_order, Buf, Dst, Eval, Grid, Pass, Row, Solver, Src};
 
@@ -56,6 +56,43 @@ impl Lms {
         }
         c
     }
+
+    /// The order `p` and coefficients of step `i` on `grid`.
+    fn step_coefficients(&self, grid: &Grid, i: usize) -> (usize, [f64; 4]) {
+        let p = (i + 1).min(self.order);
+        // σ of the nodes i−p+1 … i+1 (only those are read).
+        let mut sig = [0.0f64; 5];
+        let first = i + 1 - p;
+        for (k, s) in sig.iter_mut().enumerate().take(p + 1) {
+            *s = grid.level(first + k).sigma();
+        }
+        (p, Self::coefficients(&sig[..p + 1], p - 1, p))
+    }
+
+    /// The coefficients of every step sum to the step's length `σ_{i+1} − σ_i` (the Lagrange
+    /// basis sums to 1). Levels so close that their σ differences lose their digits break
+    /// that: an error naming the step, not a result of 10²⁸.
+    fn check_coefficients(&self, grid: &Grid) -> Result<()> {
+        for i in 0..grid.steps() {
+            let (p, c) = self.step_coefficients(grid, i);
+            let h = grid.level(i + 1).sigma() - grid.level(i).sigma();
+            let sum: f64 = c[..p].iter().sum();
+            if !(c[..p].iter().all(|v| v.is_finite()) && (sum - h).abs() <= 1e-6 * h.abs()) {
+                return Err(GdfError::Invalid {
+                    message: format!(
+                        "lms: the order-{p} coefficients of step {i} (grid[{i}] → grid[{}], \
+                         σ {} → {}) sum to {sum:e}, not the step length {h:e}: the levels \
+                         are too close for their σ differences to keep their digits; use \
+                         fewer, more distinct levels or a lower order",
+                        i + 1,
+                        grid.level(i).sigma(),
+                        grid.level(i + 1).sigma(),
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Solver for Lms {
@@ -64,6 +101,7 @@ impl Solver for Lms {
     }
     fn start(&mut self, grid: &Grid) -> Result<()> {
         check_finite_start("lms", grid)?;
+        self.check_coefficients(grid)?;
         self.step = 0;
         Ok(())
     }
@@ -74,14 +112,7 @@ impl Solver for Lms {
         }
         self.step += 1;
         let (l, ln) = (grid.level(i), grid.level(i + 1));
-        let p = (i + 1).min(self.order);
-        // σ of the nodes i−p+1 … i+1 (only those are read).
-        let mut sig = [0.0f64; 5];
-        let first = i + 1 - p;
-        for (k, s) in sig.iter_mut().enumerate().take(p + 1) {
-            *s = grid.level(first + k).sigma();
-        }
-        let c = Self::coefficients(&sig[..p + 1], p - 1, p);
+        let (p, c) = self.step_coefficients(grid, i);
         // d_i = (x/a − D)/σ = x/b − D/σ, stored over D_0.
         let r1 = Row::new(Dst::D0)
             .t(Src::Buf(Buf::X), 1.0 / l.b)
