@@ -128,12 +128,15 @@ impl DynSchedule {
         Self::new(ScheduleKind::Cosine(p))
     }
     /// The StableDiffusion schedule (computes its table).
-    pub fn stable_diffusion(linear_range: [f64; 2], total_steps: u64) -> Self {
-        Self::new(ScheduleKind::StableDiffusion {
+    ///
+    /// Errors as [`Table::stable_diffusion`]: a `linear_range` end outside `(0, 1)`, a
+    /// `total_steps` outside `1..=`[`MAX_STEPS`](crate::grid::MAX_STEPS).
+    pub fn stable_diffusion(linear_range: [f64; 2], total_steps: u64) -> Result<Self> {
+        Ok(Self::new(ScheduleKind::StableDiffusion {
             linear_range,
             total_steps,
-            table: Table::stable_diffusion(linear_range, total_steps),
-        })
+            table: Table::stable_diffusion(linear_range, total_steps)?,
+        }))
     }
     /// An AdaptiveTrain schedule with fresh state.
     ///
@@ -581,12 +584,15 @@ impl DynNoiseCond {
         }
     }
     /// The StableDiffusion noise cond (computes its table).
-    pub fn stable_diffusion(linear_range: [f64; 2], total_steps: u64) -> Self {
-        Self::new(CondKind::StableDiffusion {
+    ///
+    /// Errors as [`Table::stable_diffusion`]: a `linear_range` end outside `(0, 1)`, a
+    /// `total_steps` outside `1..=`[`MAX_STEPS`](crate::grid::MAX_STEPS).
+    pub fn stable_diffusion(linear_range: [f64; 2], total_steps: u64) -> Result<Self> {
+        Ok(Self::new(CondKind::StableDiffusion {
             linear_range,
             total_steps,
-            table: Table::stable_diffusion(linear_range, total_steps),
-        })
+            table: Table::stable_diffusion(linear_range, total_steps)?,
+        }))
     }
 }
 
