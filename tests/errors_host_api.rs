@@ -56,3 +56,85 @@ fn stable_diffusion_tables_check_their_parameters() {
     assert!((l - (0.99f64 / 0.01).ln()).abs() < 1e-9, "{l}");
 }
 
+#[test]
+fn adaptive_buckets_refuse_losses_that_break_the_distribution() {
+    let mut s = DynSchedule::adaptive_train([-10.0, 10.0], 2, 0.0).unwrap();
+    let e = s.update(&[-5.0], &[-1.0], 0.5).unwrap_err();
+    assert!(
+        matches!(e, GdfError::OutOfRange { what: "loss", .. }),
+        "{e}"
+    );
+    // Zero losses in every bucket with min_probs = 0: the normalised probabilities were 0/0.
+    let e = s.update(&[-5.0, 5.0], &[0.0, 0.0], 0.0).unwrap_err();
+    names(e, "min_probs");
+    assert_eq!(s.bucket_probs().unwrap(), [1.0, 1.0]); // left as it was
+    let p = s.norm_probs().unwrap();
+    assert_eq!(p, [0.5, 0.5]);
+    // With min_probs > 0 the same update leaves a uniform distribution.
+    let mut m = DynSchedule::adaptive_train([-10.0, 10.0], 2, 0.5).unwrap();
+    m.update(&[-5.0, 5.0], &[0.0, 0.0], 0.0).unwrap();
+    assert_eq!(m.norm_probs().unwrap(), [0.5, 0.5]);
+
+    let mut t = <AdaptiveTrain>::new();
+    let e = t
+        .restore(AdaptiveTrainState {
+            bucket_probs: vec![0.0; 100],
+        })
+        .unwrap_err();
+    names(e, "bucket_probs");
+    let mut bad = vec![1.0; 100];
+    bad[3] = -2.0;
+    let e = t
+        .restore(AdaptiveTrainState { bucket_probs: bad })
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GdfError::OutOfRange {
+                what: "bucket_probs",
+                ..
+            }
+        ),
+        "{e}"
+    );
+
+    let mut w = <gdf::loss_weight::Adaptive>::new();
+    let e = w.update(&[0.0], &[-1.0], 0.5).unwrap_err();
+    assert!(
+        matches!(e, GdfError::OutOfRange { what: "loss", .. }),
+        "{e}"
+    );
+    let e = w
+        .restore(gdf::loss_weight::AdaptiveState {
+            bucket_losses: vec![-1.0; 300],
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GdfError::OutOfRange {
+                what: "bucket_losses",
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn dynamic_adaptive_weight_range_is_checked() {
+    for r in [[1e7, 1e-7], [f64::NAN, 1.0], [1.0, 1.0]] {
+        let e = DynLossWeight::adaptive([-10.0, 10.0], 10, r).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                GdfError::OutOfRange {
+                    what: "weight_range",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+}
+
