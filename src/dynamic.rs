@@ -946,6 +946,12 @@ impl Sampler for DynSampler {
             DynSampler::Lcm => crate::sampler::Lcm.coefficients(a, b, a_prev, b_prev),
         }
     }
+    fn check(&self) -> Result<()> {
+        match self {
+            DynSampler::Ddim { eta } => crate::sampler::ddim::check_eta(*eta),
+            DynSampler::Lcm => Ok(()),
+        }
+    }
     fn uses_noise(&self) -> bool {
         match self {
             DynSampler::Ddim { eta } => *eta > 0.0,

@@ -57,6 +57,244 @@ fn stable_diffusion_tables_check_their_parameters() {
 }
 
 #[test]
+fn classic_sample_sizes_that_overflow_are_refused() {
+    let g = Sc::default();
+    let ddim = <gdf::sampler::Ddim>::new();
+    let e = g
+        .sample(half, ddim, &[], None, usize::MAX, 4, SampleOpts::default())
+        .err()
+        .unwrap();
+    names(e, "batch × per");
+    let noise = vec![0.0f64; 4];
+    let opts = SampleOpts {
+        timesteps: usize::MAX / 2,
+        noise: Some(&noise),
+        ..Default::default()
+    };
+    let e = g.sample(half, ddim, &[], None, 2, 2, opts).err().unwrap();
+    names(e, "recorded noise");
+}
+
+#[test]
+fn classic_sample_refuses_non_finite_x_init_and_noise() {
+    let g = Sc::default();
+    let x = vec![0.1, f64::NAN, 0.3, 0.4];
+    let opts = SampleOpts {
+        x_init: Some(&x),
+        ..Default::default()
+    };
+    let e = g
+        .sample(half, <gdf::sampler::Ddim>::new(), &[], None, 2, 2, opts)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            e,
+            GdfError::NonFinite {
+                what: "x_init",
+                index: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let mut z = vec![0.0f64; 20 * 4];
+    z[7] = f64::INFINITY;
+    let opts = SampleOpts {
+        noise: Some(&z),
+        ..Default::default()
+    };
+    let e = g
+        .sample(half, gdf::sampler::Ddpm, &[], None, 2, 2, opts)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            e,
+            GdfError::NonFinite {
+                what: "noise",
+                index: 7,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn sample_counters_past_u32_are_refused() {
+    // Sample 1 of a batch at first_sample = u32::MAX drew sample 0's numbers (the index wrapped).
+    let g = Sc::default();
+    let x0 = vec![0.5f64; 8];
+    let args = |first| DiffuseArgs {
+        seed: 1,
+        first_sample: first,
+        ..Default::default()
+    };
+    let e = g.diffuse(&x0, 2, &args(u32::MAX)).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GdfError::OutOfRange {
+                what: "first_sample",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let mut l = [0.0f64; 3];
+    let e = g
+        .logsnr_into(None, 1.0, 1, u32::MAX - 1, &mut l)
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GdfError::OutOfRange {
+                what: "first_sample",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // The last counter itself is usable, and a sample drawn alone equals itself in a batch.
+    let last = g.diffuse(&x0[..4], 1, &args(u32::MAX)).unwrap();
+    let pair = g.diffuse(&x0, 2, &args(u32::MAX - 1)).unwrap();
+    assert_eq!(last.noised[..], pair.noised[4..]);
+    let e = g
+        .sampling(2, 4)
+        .first_sample(u32::MAX)
+        .run(half)
+        .unwrap_err();
+    names(e, "first_sample");
+    let opts = SampleOpts {
+        first_sample: u32::MAX,
+        ..Default::default()
+    };
+    let e = g
+        .sample(half, gdf::sampler::Ddpm, &[], None, 2, 4, opts)
+        .err()
+        .unwrap();
+    names(e, "first_sample");
+}
+
+#[test]
+fn rescale_over_a_single_value_is_refused() {
+    // The unbiased std of one value is 0/0: every sample came out NaN.
+    let g = Sc::default();
+    let ddim = <gdf::sampler::Ddim>::new();
+    let opts = |rescale| SampleOpts {
+        cfg: Cfg::Scale(3.0),
+        cfg_rho: 0.7,
+        rescale,
+        ..Default::default()
+    };
+    let e = g
+        .sample(half, ddim, &[], None, 1, 1, opts(Rescale::Batch))
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            e,
+            GdfError::OutOfRange {
+                what: "cfg_rho",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = g
+        .sample(half, ddim, &[], None, 3, 1, opts(Rescale::PerSample))
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            e,
+            GdfError::OutOfRange {
+                what: "cfg_rho",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // Batch-wide over 3 values is defined; so is no rescale at one value.
+    let x = g
+        .sample(half, ddim, &[], None, 3, 1, opts(Rescale::Batch))
+        .unwrap()
+        .run()
+        .unwrap();
+    assert!(x.iter().all(|v| v.is_finite()));
+    let off = SampleOpts {
+        cfg_rho: 0.0,
+        ..opts(Rescale::PerSample)
+    };
+    let x = g
+        .sample(half, ddim, &[], None, 1, 1, off)
+        .unwrap()
+        .run()
+        .unwrap();
+    assert!(x[0].is_finite());
+}
+
+#[test]
+fn a_cfg_window_that_guides_no_step_is_refused() {
+    let g = Sc::default();
+    let opts = SampleOpts {
+        cfg_t_start: Some(0.2),
+        cfg_t_stop: Some(0.8),
+        ..Default::default()
+    };
+    let e = g
+        .sample(half, <gdf::sampler::Ddim>::new(), &[], None, 2, 2, opts)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            e,
+            GdfError::OutOfRange {
+                what: "cfg_t_stop",
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn ddim_eta_outside_the_unit_interval_is_refused() {
+    // η > 1 made sqrt(b'² − s²) NaN; η < 0 or NaN ran a deterministic DDIM silently.
+    let g = Sc::default();
+    for eta in [5.0, -1.0, f64::NAN] {
+        let e = g
+            .sample(
+                half,
+                DynSampler::Ddim { eta },
+                &[],
+                None,
+                2,
+                2,
+                SampleOpts::default(),
+            )
+            .err()
+            .unwrap();
+        assert!(matches!(e, GdfError::OutOfRange { what: "eta", .. }), "{e}");
+    }
+    let x = g
+        .sample(
+            half,
+            DynSampler::Ddim { eta: 1.0 },
+            &[],
+            None,
+            2,
+            2,
+            SampleOpts::default(),
+        )
+        .unwrap()
+        .run()
+        .unwrap();
+    assert!(x.iter().all(|v| v.is_finite()));
+}
+
+#[test]
 fn adaptive_buckets_refuse_losses_that_break_the_distribution() {
     let mut s = DynSchedule::adaptive_train([-10.0, 10.0], 2, 0.0).unwrap();
     let e = s.update(&[-5.0], &[-1.0], 0.5).unwrap_err();
