@@ -183,7 +183,9 @@ where
     /// exactly `(0, 1)`. Calling it again re-measures through the stretch (as the
     /// original, which then gives `[0, 1, 0, 1]`).
     ///
-    /// Errors: a training-only schedule, or a non-positive or non-finite `shift`.
+    /// Errors: a training-only schedule, a non-positive or non-finite `shift`, or a `shift`
+    /// that puts both ends of the schedule on the same level (the stretch would divide by
+    /// zero and every `(a, b)` be NaN; [`GdfError::Invalid`] naming the shift).
     pub fn setup_limits(
         self,
         stretch_max: bool,
@@ -409,7 +411,10 @@ where
     /// Recovers `(x0, ε)` from a prediction `pred` at the noised `x` with per-sample
     /// `logsnr` (the original's `undiffuse`). Either output may be left out.
     ///
-    /// Errors: lengths that do not match.
+    /// Errors: lengths that do not match; a NaN `logsnr` ([`GdfError::NonFinite`]; ±∞ are
+    /// the pure-noise and clean ends); a level where the requested output is not defined
+    /// ([`GdfError::Invalid`], naming the target and λ): x0 from an ε-prediction at λ = −∞,
+    /// ε from an x0-prediction at λ = +∞.
     pub fn undiffuse_into<F: Real>(
         &self,
         x: &[F],
@@ -426,6 +431,23 @@ where
         }
         if let Some(o) = &eps_out {
             check_len("eps (output)", x.len(), o.len())?;
+        }
+        if let Some(index) = logsnr.iter().position(|l| l.is_nan()) {
+            return Err(GdfError::NonFinite {
+                what: "logsnr",
+                index,
+                value: f64::NAN,
+            });
+        }
+        for &l in logsnr {
+            let lam = l.as_f64();
+            let (a, b) = self.scaler.ab(lam);
+            if x0_out.is_some() {
+                crate::target::check_converts(&self.target, a, b, lam)?;
+            }
+            if eps_out.is_some() {
+                crate::target::check_converts_eps(&self.target, a, b, lam)?;
+            }
         }
         let x0o = x0_out.map(RawMut::new);
         let epo = eps_out.map(RawMut::new);

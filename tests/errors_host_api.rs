@@ -122,6 +122,65 @@ fn classic_sample_refuses_non_finite_x_init_and_noise() {
 }
 
 #[test]
+fn table_rows_past_the_limit_are_refused_not_allocated() {
+    let g = Sc::default();
+    for n in [gdf::grid::MAX_STEPS + 1, 1 << 40] {
+        let e = ScheduleTable::of_framework(&g)
+            .steps(n)
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(e, GdfError::OutOfRange { what: "steps", .. }),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn undiffuse_refuses_nan_levels_and_undefined_conversions() {
+    let g = Sc::default();
+    let (x, pred) = ([0.4, -0.2, 1.0, 0.6], [0.1, 0.3, -0.5, 0.2]);
+    let mut x0 = [0.0; 4];
+    let e = g
+        .undiffuse_into(&x, &[f64::NAN, 0.0], &pred, Some(&mut x0), None)
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GdfError::NonFinite {
+                what: "logsnr",
+                index: 0,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // x0 = (x − b·ε)/a has no value at a = 0 (λ = −∞, pure noise).
+    let e = g
+        .undiffuse_into(&x, &[f64::NEG_INFINITY, 0.0], &pred, Some(&mut x0), None)
+        .unwrap_err();
+    names(e, "Epsilon");
+    // ε = (x − a·x0)/b has none at b = 0 (λ = +∞) for an x0-prediction.
+    let gx: Gdf<Cosine, Vp, X0, CosineT, P2> = Gdf::default();
+    let mut eps = [0.0; 4];
+    let e = gx
+        .undiffuse_into(&x, &[f64::INFINITY, 0.0], &pred, None, Some(&mut eps))
+        .unwrap_err();
+    names(e, "X0");
+    // ε at λ = −∞ from an ε-prediction is the prediction itself; x0 at λ = 0 is
+    // (x − b·ε)/a with a = b = √½.
+    g.undiffuse_into(&x, &[f64::NEG_INFINITY, 0.0], &pred, None, Some(&mut eps))
+        .unwrap();
+    assert_eq!(&eps[..2], &pred[..2]);
+    g.undiffuse_into(&x, &[0.0, 0.0], &pred, Some(&mut x0), None)
+        .unwrap();
+    let h = 0.5f64.sqrt();
+    for i in 0..4 {
+        assert!((x0[i] - (x[i] - h * pred[i]) / h).abs() < 1e-12);
+    }
+}
+
+#[test]
 fn sample_counters_past_u32_are_refused() {
     // Sample 1 of a batch at first_sample = u32::MAX drew sample 0's numbers (the index wrapped).
     let g = Sc::default();
@@ -376,3 +435,26 @@ fn dynamic_adaptive_weight_range_is_checked() {
     }
 }
 
+#[test]
+fn setup_limits_refuses_a_shift_that_merges_the_ends() {
+    // Both ends clamp onto one limit: max_a − min_a = 0 and every (a, b) was NaN.
+    let g = Sc::default();
+    for shift in [1e300, 1e-300] {
+        let e = g.setup_limits(true, true, shift).unwrap_err();
+        names(e, "shift");
+    }
+    // A moderate shift stretches exactly: t = 0 gives (1, 0), t = 1 gives (0, 1).
+    let s = g.setup_limits(true, true, 2.0).unwrap();
+    let ends = [0.0f64, 1.0].map(|t| {
+        let l = s.schedule.logsnr(t, 2.0).unwrap();
+        s.scaler.ab(l)
+    });
+    assert!(
+        (ends[0].0 - 1.0).abs() < 1e-12 && ends[0].1.abs() < 1e-12,
+        "{ends:?}"
+    );
+    assert!(
+        ends[1].0.abs() < 1e-12 && (ends[1].1 - 1.0).abs() < 1e-12,
+        "{ends:?}"
+    );
+}
