@@ -128,12 +128,15 @@ impl DynSchedule {
         Self::new(ScheduleKind::Cosine(p))
     }
     /// The StableDiffusion schedule (computes its table).
-    pub fn stable_diffusion(linear_range: [f64; 2], total_steps: u64) -> Self {
-        Self::new(ScheduleKind::StableDiffusion {
+    ///
+    /// Errors as [`Table::stable_diffusion`]: a `linear_range` end outside `(0, 1)`, a
+    /// `total_steps` outside `1..=`[`MAX_STEPS`](crate::grid::MAX_STEPS).
+    pub fn stable_diffusion(linear_range: [f64; 2], total_steps: u64) -> Result<Self> {
+        Ok(Self::new(ScheduleKind::StableDiffusion {
             linear_range,
             total_steps,
-            table: Table::stable_diffusion(linear_range, total_steps),
-        })
+            table: Table::stable_diffusion(linear_range, total_steps)?,
+        }))
     }
     /// An AdaptiveTrain schedule with fresh state.
     ///
@@ -198,12 +201,13 @@ impl DynSchedule {
         match &mut self.kind {
             ScheduleKind::AdaptiveTrain {
                 logsnr_range,
+                min_probs,
                 state,
-                ..
             } => {
                 let (range, n) = (*logsnr_range, state.bucket_probs.len());
-                update_buckets(
+                sc::update_train_buckets(
                     &mut state.bucket_probs,
+                    *min_probs,
                     |l| train_bucket(range, n, l),
                     logsnr,
                     loss,
@@ -581,12 +585,15 @@ impl DynNoiseCond {
         }
     }
     /// The StableDiffusion noise cond (computes its table).
-    pub fn stable_diffusion(linear_range: [f64; 2], total_steps: u64) -> Self {
-        Self::new(CondKind::StableDiffusion {
+    ///
+    /// Errors as [`Table::stable_diffusion`]: a `linear_range` end outside `(0, 1)`, a
+    /// `total_steps` outside `1..=`[`MAX_STEPS`](crate::grid::MAX_STEPS).
+    pub fn stable_diffusion(linear_range: [f64; 2], total_steps: u64) -> Result<Self> {
+        Ok(Self::new(CondKind::StableDiffusion {
             linear_range,
             total_steps,
-            table: Table::stable_diffusion(linear_range, total_steps),
-        })
+            table: Table::stable_diffusion(linear_range, total_steps)?,
+        }))
     }
 }
 
@@ -749,13 +756,14 @@ impl DynLossWeight {
     /// A fresh Adaptive loss weight.
     ///
     /// Errors ([`OutOfRange`](crate::GdfError::OutOfRange)): `buckets` outside
-    /// `1..=`[`MAX_STEPS`](crate::grid::MAX_STEPS), a `logsnr_range` that is not finite and
-    /// increasing.
+    /// `1..=`[`MAX_STEPS`](crate::grid::MAX_STEPS), a `logsnr_range` or a `weight_range` that
+    /// is not finite and increasing (the parser's rule for `weight_range`).
     ///
     /// ```
     /// use gdf::dynamic::DynLossWeight;
     /// assert!(DynLossWeight::adaptive([-10.0, 10.0], 300, [1e-7, 1e7]).is_ok());
     /// assert!(DynLossWeight::adaptive([-10.0, 10.0], 0, [1e-7, 1e7]).is_err());
+    /// assert!(DynLossWeight::adaptive([-10.0, 10.0], 300, [1e7, 1e-7]).is_err());
     /// ```
     pub fn adaptive(
         logsnr_range: [f64; 2],
@@ -763,6 +771,14 @@ impl DynLossWeight {
         weight_range: [f64; 2],
     ) -> crate::Result<Self> {
         check_buckets(logsnr_range, buckets)?;
+        let [lo, hi] = weight_range;
+        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+            return Err(GdfError::OutOfRange {
+                what: "weight_range",
+                value: if lo.is_finite() { hi } else { lo },
+                expected: "a finite, increasing [lo, hi] (the clamp of 1/loss)",
+            });
+        }
         Ok(Self::new(WeightKind::Adaptive {
             logsnr_range,
             weight_range,
@@ -928,6 +944,12 @@ impl Sampler for DynSampler {
         match self {
             DynSampler::Ddim { eta } => ddim_coefficients(F::of(*eta), a, b, a_prev, b_prev),
             DynSampler::Lcm => crate::sampler::Lcm.coefficients(a, b, a_prev, b_prev),
+        }
+    }
+    fn check(&self) -> Result<()> {
+        match self {
+            DynSampler::Ddim { eta } => crate::sampler::ddim::check_eta(*eta),
+            DynSampler::Lcm => Ok(()),
         }
     }
     fn uses_noise(&self) -> bool {

@@ -88,6 +88,7 @@ pub struct DiffuseArgs<'a, F> {
     pub seed: u64,
     /// Counter index of the batch's first sample: sample `b` draws as sample
     /// `first_sample + b`, so a sample's draws do not depend on which batch it is in.
+    /// `first_sample + batch` must not pass `2^32` (refused, naming `first_sample`).
     pub first_sample: u32,
 }
 
@@ -182,7 +183,9 @@ where
     /// exactly `(0, 1)`. Calling it again re-measures through the stretch (as the
     /// original, which then gives `[0, 1, 0, 1]`).
     ///
-    /// Errors: a training-only schedule, or a non-positive or non-finite `shift`.
+    /// Errors: a training-only schedule, a non-positive or non-finite `shift`, or a `shift`
+    /// that puts both ends of the schedule on the same level (the stretch would divide by
+    /// zero and every `(a, b)` be NaN; [`GdfError::Invalid`] naming the shift).
     pub fn setup_limits(
         self,
         stretch_max: bool,
@@ -207,6 +210,10 @@ where
 
     /// Per-sample logSNR for a batch: from `t` when given, else drawn from the schedule's
     /// training distribution with the counter-based generator (`Purpose::Time`).
+    ///
+    /// Errors: a non-positive or non-finite `shift`; with `t`, a length that differs from
+    /// `out`'s, a non-finite `t` or a training-only schedule; without it, a `first_sample`
+    /// whose last sample (`first_sample + out.len() − 1`) passes `u32::MAX`.
     pub fn logsnr_into<F: Real>(
         &self,
         t: Option<&[F]>,
@@ -222,6 +229,7 @@ where
                 self.schedule.logsnr_into(t, shift, out)
             }
             None => {
+                crate::noise::check_sample_counters(first_sample, out.len())?;
                 let limits = self.schedule.limits();
                 for (b, o) in out.iter_mut().enumerate() {
                     let mut rng = CounterRng::new(
@@ -243,7 +251,9 @@ where
     /// Errors: an empty batch, a buffer whose length does not match (x0 must be `batch·k`
     /// elements, `eps`/outputs the same, `t` and the per-sample outputs `batch`, `offset`
     /// `batch·channels`, `channels` must divide `k`), a non-finite `t`, a non-positive or
-    /// non-finite shift, and a training-only schedule given `t`.
+    /// non-finite shift, a training-only schedule given `t`, and a `first_sample` with
+    /// `first_sample + batch > 2^32` (the batch's last samples would repeat the draws of
+    /// samples 0, 1, …).
     pub fn diffuse_into<F: Real>(
         &self,
         x0: &[F],
@@ -267,6 +277,7 @@ where
         check_len("noise_cond", batch, out.noise_cond.len())?;
         check_len("loss_weight", batch, out.loss_weight.len())?;
         check_shift_named("loss_shift", args.loss_shift)?;
+        crate::noise::check_sample_counters(args.first_sample, batch)?;
         let k = check_offset_noise(self.offset_noise.get())?;
         let channels = args.channels.max(1);
         if per % channels != 0 {
@@ -400,7 +411,10 @@ where
     /// Recovers `(x0, ε)` from a prediction `pred` at the noised `x` with per-sample
     /// `logsnr` (the original's `undiffuse`). Either output may be left out.
     ///
-    /// Errors: lengths that do not match.
+    /// Errors: lengths that do not match; a NaN `logsnr` ([`GdfError::NonFinite`]; ±∞ are
+    /// the pure-noise and clean ends); a level where the requested output is not defined
+    /// ([`GdfError::Invalid`], naming the target and λ): x0 from an ε-prediction at λ = −∞,
+    /// ε from an x0-prediction at λ = +∞.
     pub fn undiffuse_into<F: Real>(
         &self,
         x: &[F],
@@ -417,6 +431,23 @@ where
         }
         if let Some(o) = &eps_out {
             check_len("eps (output)", x.len(), o.len())?;
+        }
+        if let Some(index) = logsnr.iter().position(|l| l.is_nan()) {
+            return Err(GdfError::NonFinite {
+                what: "logsnr",
+                index,
+                value: f64::NAN,
+            });
+        }
+        for &l in logsnr {
+            let lam = l.as_f64();
+            let (a, b) = self.scaler.ab(lam);
+            if x0_out.is_some() {
+                crate::target::check_converts(&self.target, a, b, lam)?;
+            }
+            if eps_out.is_some() {
+                crate::target::check_converts_eps(&self.target, a, b, lam)?;
+            }
         }
         let x0o = x0_out.map(RawMut::new);
         let epo = eps_out.map(RawMut::new);

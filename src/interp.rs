@@ -67,7 +67,39 @@ impl Table {
 
     /// The Stable Diffusion table: `xs = linspace(0, 1, N+1)`,
     /// `ys = cumprod(1 − (√β0·(1−x) + √β1·x)²)`.
-    pub fn stable_diffusion(linear_range: [f64; 2], total_steps: u64) -> Self {
+    ///
+    /// Errors ([`GdfError::OutOfRange`]), as `gdf!` and the parser check them: a
+    /// `linear_range` end outside `(0, 1)` (β values are probabilities; NaN included), a
+    /// `total_steps` outside `1..=`[`MAX_STEPS`](crate::grid::MAX_STEPS) (0 steps would leave
+    /// a one-knot table that cannot be evaluated).
+    ///
+    /// ```
+    /// use gdf::interp::Table;
+    /// assert_eq!(Table::stable_diffusion([0.00085, 0.012], 1000)?.xs().len(), 1001);
+    /// assert!(Table::stable_diffusion([0.00085, 0.012], 0).is_err());
+    /// assert!(Table::stable_diffusion([-0.1, 0.012], 10).is_err());
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    pub fn stable_diffusion(linear_range: [f64; 2], total_steps: u64) -> Result<Self> {
+        crate::grid::check_count(
+            "total_steps",
+            usize::try_from(total_steps).unwrap_or(usize::MAX),
+        )?;
+        for b in linear_range {
+            if !(b > 0.0 && b < 1.0) {
+                return Err(GdfError::OutOfRange {
+                    what: "linear_range",
+                    value: b,
+                    expected: "β values within (0, 1) (they are probabilities)",
+                });
+            }
+        }
+        Ok(Self::stable_diffusion_unchecked(linear_range, total_steps))
+    }
+
+    /// [`Table::stable_diffusion`] for parameters already checked (type-level constants,
+    /// parsed text).
+    pub(crate) fn stable_diffusion_unchecked(linear_range: [f64; 2], total_steps: u64) -> Self {
         let xs = linspace(0.0, 1.0, total_steps as usize + 1);
         let (r0, r1) = (linear_range[0].sqrt(), linear_range[1].sqrt());
         let mut p = 1.0;
@@ -156,7 +188,7 @@ pub(crate) fn sd_table(linear_range: [f64; 2], total_steps: u64) -> Arc<Table> {
     if let Some((_, t)) = guard.iter().find(|(k, _)| *k == key) {
         return t.clone();
     }
-    let t = Arc::new(Table::stable_diffusion(linear_range, total_steps));
+    let t = Arc::new(Table::stable_diffusion_unchecked(linear_range, total_steps));
     guard.push((key, t.clone()));
     t
 }

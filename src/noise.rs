@@ -207,6 +207,22 @@ pub mod formula {
     }
 }
 
+/// Checks that samples `first_sample .. first_sample + count` all have their own `u32`
+/// counter index (past `u32::MAX` a wrapping index would hand a sample the draws of sample
+/// 0, 1, …).
+pub(crate) fn check_sample_counters(first_sample: u32, count: usize) -> crate::Result<()> {
+    if first_sample as u64 + count as u64 > 1u64 << 32 {
+        return Err(crate::GdfError::OutOfRange {
+            what: "first_sample",
+            value: first_sample as f64,
+            expected: "at most 2^32 − batch: sample b of the batch draws as counter index \
+                       first_sample + b, a u32; past u32::MAX it would repeat the draws of \
+                       samples 0, 1, …",
+        });
+    }
+    Ok(())
+}
+
 /// The standard normal for element `index` of `sample` at `step` for `purpose`.
 #[inline]
 pub fn normal(seed: u64, purpose: Purpose, sample: u32, step: u32, index: u64) -> f32 {

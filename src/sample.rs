@@ -435,9 +435,14 @@ where
     /// elements, `m` may be 0) and unconditional inputs `uncond` (same length; zeros if
     /// `None`).
     ///
-    /// Errors: an empty batch, `per == 0`, `cond`/`uncond`/`x_init`/`noise` lengths that do
-    /// not match, `timesteps == 0`, a non-finite guidance scale, `t_start`, `t_end` or
-    /// `cfg_rho`, a training-only schedule.
+    /// Errors: an empty batch, `per == 0`, a `batch × per` (or, with recorded noise,
+    /// `timesteps × batch × per`) past `usize`, `cond`/`uncond`/`x_init`/`noise` lengths that
+    /// do not match, a NaN or infinite value in `x_init` or `noise`, `timesteps == 0`, a
+    /// non-finite guidance scale, `t_start`, `t_end` or `cfg_rho`, a sampler setting out of
+    /// range ([`Sampler::check`]: DDIM's η outside `[0, 1]`), a `cfg_rho > 0` whose
+    /// rescale std would cover one value (`batch × per = 1`, or `per = 1` with
+    /// [`Rescale::PerSample`]), a `cfg_t_stop` above `cfg_t_start` (no step guided), a
+    /// training-only schedule.
     ///
     /// ```
     /// use gdf::prelude::*;
@@ -491,7 +496,12 @@ where
         per: usize,
         opts: SampleOpts<'a, F>,
     ) -> Result<Sampling<'a, F, Sc, T, N, Sm, M>> {
-        let n = batch * per_sample("batch × per", batch * per, batch)?;
+        let total = batch.checked_mul(per).ok_or(GdfError::OutOfRange {
+            what: "batch × per",
+            value: batch as f64 * per as f64,
+            expected: "a sample count that fits in memory (usize)",
+        })?;
+        let n = batch * per_sample("batch × per", total, batch)?;
         let cond_per = if cond.is_empty() {
             0
         } else {
@@ -500,11 +510,19 @@ where
         if let Some(u) = uncond {
             check_len("uncond", cond.len(), u.len())?;
         }
+        crate::noise::check_sample_counters(opts.first_sample, batch)?;
         if let Some(x) = opts.x_init {
             check_len("x_init", n, x.len())?;
+            check_finite("x_init", x)?;
         }
         if let Some(z) = opts.noise {
-            check_len("noise", opts.timesteps * n, z.len())?;
+            let want = opts.timesteps.checked_mul(n).ok_or(GdfError::OutOfRange {
+                what: "timesteps × batch × per (recorded noise)",
+                value: opts.timesteps as f64 * n as f64,
+                expected: "a noise length that fits in memory (usize)",
+            })?;
+            check_len("noise", want, z.len())?;
+            check_finite("noise", z)?;
         }
         let (r, logsnr) = sampling_grid(
             schedule,
@@ -588,14 +606,42 @@ where
     M: Model<F>,
 {
     fn check_settings(&self) -> Result<()> {
+        self.sampler.check()?;
         match self.cfg {
             Cfg::Off => {}
             Cfg::Scale(g) => check_finite("cfg", &[g])?,
             Cfg::Ramp(a, b) => check_finite("cfg", &[a, b])?,
         }
         check_cfg_rho(self.cfg_rho.as_f64())?;
+        if !matches!(self.cfg, Cfg::Off) && self.cfg_rho > F::zero() {
+            // The rescale divides by an unbiased std, Σ(x − mean)²/(count − 1).
+            let count = match self.rescale {
+                Rescale::Batch => self.batch * self.per,
+                Rescale::PerSample => self.per,
+            };
+            if count < 2 {
+                return Err(GdfError::OutOfRange {
+                    what: "cfg_rho",
+                    value: self.cfg_rho.as_f64(),
+                    expected: "0 when the rescale's standard deviation covers one value \
+                               (batch × per = 1, or per = 1 with Rescale::PerSample): the \
+                               unbiased std of one value is 0/0",
+                });
+            }
+        }
         for v in [self.cfg_t_start, self.cfg_t_stop].into_iter().flatten() {
             check_finite("cfg_t_start / cfg_t_stop", &[v])?;
+        }
+        if let (Some(start), Some(stop)) = (self.cfg_t_start, self.cfg_t_stop) {
+            if stop > start {
+                return Err(GdfError::OutOfRange {
+                    what: "cfg_t_stop",
+                    value: stop.as_f64(),
+                    expected: "at most cfg_t_start: guidance runs while \
+                               cfg_t_stop ≤ t ≤ cfg_t_start, so a larger cfg_t_stop \
+                               leaves no step guided",
+                });
+            }
         }
         Ok(())
     }
@@ -686,7 +732,10 @@ where
 
     /// Takes one step; `None` once all steps are done.
     ///
-    /// Errors: a guidance setting changed to a non-finite value.
+    /// Errors: a guidance setting changed to a non-finite value, a sampler setting out of
+    /// range ([`Sampler::check`]), a `cfg_rho` out of `[0, 1]`
+    /// or above 0 where the rescale's std covers one value, a `cfg_t_stop` above
+    /// `cfg_t_start`.
     pub fn next_step(&mut self) -> Result<Option<Step<'_, F>>> {
         self.step_with(true)
     }

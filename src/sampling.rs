@@ -199,7 +199,8 @@ impl<'a, G: Framework, F: Real> SamplingBuilder<'a, G, F> {
     }
 
     /// Counter index of the batch's first sample (default 0): sample `s` of this batch draws
-    /// what sample `first_sample + s` of a larger batch would.
+    /// what sample `first_sample + s` of a larger batch would. `first_sample + batch` must not
+    /// pass `2^32` ([`run`](Self::run) refuses it, naming `first_sample`).
     pub fn first_sample(mut self, first: u32) -> Self {
         self.first_sample = first;
         self
@@ -266,6 +267,7 @@ impl<'a, G: Framework, F: Real> SamplingBuilder<'a, G, F> {
         if let Some(u) = self.uncond {
             check_len("uncond", self.cond.len(), u.len())?;
         }
+        crate::noise::check_sample_counters(self.first_sample, batch)?;
         let grid = self.build_grid()?;
         let steps = grid.steps();
         let mut guider = match std::mem::replace(&mut self.guide, GuideSetting::Off) {

@@ -543,7 +543,8 @@ impl<'a> TableBuilder<'a> {
         }
     }
 
-    /// Rows at `n` evenly spaced `t_i = i/(n−1)` from 0 to 1 (`n ≥ 2`).
+    /// Rows at `n` evenly spaced `t_i = i/(n−1)` from 0 to 1
+    /// (`2 ≤ n ≤ `[`MAX_STEPS`](crate::grid::MAX_STEPS)).
     pub fn steps(mut self, n: usize) -> Self {
         self.grid = Grid::Even(n);
         self
@@ -651,18 +652,20 @@ impl<'a> TableBuilder<'a> {
     ///
     /// Errors ([`GdfError`]): a training-only schedule (`TrainingOnly`; give a
     /// [`sampling_schedule`](Self::sampling_schedule)), fewer than 2 evenly spaced steps or
-    /// 0 sampling steps (`OutOfRange`), no `t` (`EmptyBatch`), a non-finite `t`, `t_start`
+    /// 0 sampling steps, more than [`MAX_STEPS`](crate::grid::MAX_STEPS) of either
+    /// (`OutOfRange`), no `t` (`EmptyBatch`), a non-finite `t`, `t_start`
     /// or `t_end` (`NonFinite`), a non-positive or non-finite `shift` or `loss_shift`.
     pub fn build(self) -> Result<ScheduleTable> {
         let schedule = self.sampling_schedule.unwrap_or(self.schedule);
         check_shift_named("loss_shift", self.loss_shift)?;
         let (t, logsnr) = match &self.grid {
             Grid::Even(n) => {
-                if *n < 2 {
+                if *n < 2 || *n > crate::grid::MAX_STEPS {
                     return Err(GdfError::OutOfRange {
                         what: "steps",
                         value: *n as f64,
-                        expected: "at least 2 evenly spaced t (0 and 1)",
+                        expected: "at least 2 evenly spaced t (0 and 1) and at most 2^24 \
+                                   (gdf::grid::MAX_STEPS) rows",
                     });
                 }
                 let t: Vec<f64> = (0..*n).map(|i| i as f64 / (*n - 1) as f64).collect();

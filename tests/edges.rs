@@ -140,7 +140,7 @@ fn rectified_flows_rounded_to_minus_zero_is_its_upper_limit() {
 
 #[test]
 fn stable_diffusion_and_interpolated_ends() {
-    let sd = DynSchedule::stable_diffusion([0.00085, 0.012], 1000);
+    let sd = DynSchedule::stable_diffusion([0.00085, 0.012], 1000).unwrap();
     let want = spec_f(&sd.kind, 0.0);
     for steps in [None, Some(9)] {
         let mut s = sd.clone();
@@ -182,7 +182,11 @@ fn sweep() -> Vec<f64> {
 #[test]
 fn every_schedule_is_finite_or_its_limit_on_the_edge_grid() {
     let mut all = schedules();
-    all.push(DynSchedule::stable_diffusion([0.00085, 0.012], 1000).kind);
+    all.push(
+        DynSchedule::stable_diffusion([0.00085, 0.012], 1000)
+            .unwrap()
+            .kind,
+    );
     all.push(ScheduleKind::Cosine(VarParams {
         s: 0.008,
         clamp_range: [0.0, 1.0],
@@ -230,7 +234,7 @@ fn every_noise_cond_is_finite_on_the_edge_grid() {
         DynNoiseCond::new(CondKind::EdmSigma(1.0)),
         DynNoiseCond::new(CondKind::RectifiedFlows),
         DynNoiseCond::new(CondKind::PiecewiseLinear(table)),
-        DynNoiseCond::stable_diffusion([0.00085, 0.012], 1000),
+        DynNoiseCond::stable_diffusion([0.00085, 0.012], 1000).unwrap(),
         DynNoiseCond::new(CondKind::Discrete {
             inner: Box::new(DynNoiseCond::new(CondKind::CosineT(0.008))),
             steps: 1000,

@@ -267,7 +267,7 @@ fn typed_components_equal_their_runtime_forms() {
     });
     let t = <Cosine>::new();
     let sd_t = <StableDiffusion>::new();
-    let sd_d = DynSchedule::stable_diffusion([0.00085, 0.012], 1000);
+    let sd_d = DynSchedule::stable_diffusion([0.00085, 0.012], 1000).unwrap();
     let w_t =
         loss_weight::P2::<Dec<typenum::P5, N1>, Dec<typenum::P7, N1>, Dec<typenum::P9, N1>>::new();
     let w_d = DynLossWeight::new(WeightKind::P2 {

@@ -633,7 +633,10 @@ impl Builder {
                 std: std.f64(),
             },
             ("schedule::StableDiffusion", [GArg::Dec(lo), GArg::Dec(hi), GArg::Count(n)]) => {
-                DynSchedule::stable_diffusion([lo.f64(), hi.f64()], *n).kind
+                match DynSchedule::stable_diffusion([lo.f64(), hi.f64()], *n) {
+                    Ok(s) => s.kind,
+                    Err(e) => return self.fail(at.clone(), e.to_string()),
+                }
             }
             (
                 "schedule::AdaptiveTrain",
@@ -731,7 +734,10 @@ impl Builder {
             ("noise_cond::RectifiedFlows", []) => CondKind::RectifiedFlows,
             ("noise_cond::FlowSigma", [GArg::Dec(s)]) => CondKind::FlowSigma(s.f64()),
             ("noise_cond::StableDiffusion", [GArg::Dec(lo), GArg::Dec(hi), GArg::Count(n)]) => {
-                DynNoiseCond::stable_diffusion([lo.f64(), hi.f64()], *n).kind
+                match DynNoiseCond::stable_diffusion([lo.f64(), hi.f64()], *n) {
+                    Ok(c) => c.kind,
+                    Err(e) => return self.fail(at.clone(), e.to_string()),
+                }
             }
             (
                 "noise_cond::Discrete",

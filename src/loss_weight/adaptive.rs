@@ -91,7 +91,7 @@ impl<Lo: Const, Hi: Const, B: Count, WLo: Const, WHi: Const> Adaptive<Lo, Hi, B,
     /// `L_i ← β·L_i + (1−β)·loss` for each sample's bucket (no shift applied; duplicate
     /// buckets in one update: last write wins, as the original).
     ///
-    /// Errors: lengths differ, β outside `[0, 1]`, non-finite λ or loss.
+    /// Errors: lengths differ, β outside `[0, 1]`, non-finite λ or loss, a negative loss.
     pub fn update(&mut self, logsnr: &[f64], loss: &[f64], beta: f64) -> Result<()> {
         let edges = &self.edges;
         update_buckets(
@@ -106,10 +106,12 @@ impl<Lo: Const, Hi: Const, B: Count, WLo: Const, WHi: Const> Adaptive<Lo, Hi, B,
     pub fn state(&self) -> &AdaptiveState {
         &self.state
     }
-    /// Restores saved state. Errors when the bucket count differs from this type's.
+    /// Restores saved state. Errors when the bucket count differs from this type's, or a
+    /// loss is not finite or negative.
     pub fn restore(&mut self, state: AdaptiveState) -> Result<()> {
         check_len("bucket_losses", B::U64 as usize, state.bucket_losses.len())?;
         crate::error::check_finite("bucket_losses", &state.bucket_losses)?;
+        crate::buckets::check_nonneg_losses("bucket_losses", &state.bucket_losses)?;
         self.state = state;
         Ok(())
     }

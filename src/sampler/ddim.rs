@@ -40,6 +40,19 @@ pub mod formula {
     }
 }
 
+/// DDIM's η must be a number in `[0, 1]`: above 1 the noise term `s` can pass `b'`, and
+/// `sqrt(b'² − s²)` is NaN; below 0 (and NaN) the step would silently be deterministic.
+pub(crate) fn check_eta(eta: f64) -> crate::Result<()> {
+    if !(0.0..=1.0).contains(&eta) {
+        return Err(crate::GdfError::OutOfRange {
+            what: "eta",
+            value: eta,
+            expected: "a number in [0, 1] (0 = DDIM, deterministic; 1 = DDPM's posterior noise)",
+        });
+    }
+    Ok(())
+}
+
 zst!(
     /// DDIM with stochasticity `eta` (default 0: deterministic).
     Ddim<Eta: Const = Zero>
@@ -55,6 +68,9 @@ impl<Eta: Const> Sampler for Ddim<Eta> {
     #[inline(always)]
     fn coefficients<F: Real>(&self, a: F, b: F, a_prev: F, b_prev: F) -> [F; 3] {
         ddim_coefficients(F::of(Eta::F64), a, b, a_prev, b_prev)
+    }
+    fn check(&self) -> crate::Result<()> {
+        check_eta(Eta::F64)
     }
     fn uses_noise(&self) -> bool {
         Eta::F64 > 0.0

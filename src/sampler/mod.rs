@@ -34,6 +34,11 @@ pub trait Sampler: LogSnrFn {
     fn uses_eps(&self) -> bool {
         true
     }
+    /// Checks the sampler's settings before a run uses them (DDIM's η must lie in `[0, 1]`).
+    /// Default: nothing to check.
+    fn check(&self) -> crate::Result<()> {
+        Ok(())
+    }
     /// One element of the step.
     #[inline(always)]
     fn apply<F: Real>(&self, c: [F; 3], x0: F, eps: F, n: F) -> F {

@@ -38,6 +38,18 @@ fn measure<M: Scaler, Sc: Schedule>(
     if stretch_min {
         (max_a, min_b) = scaler.ab(schedule.logsnr(0.0f64, shift)?);
     }
+    let (da, db): (f64, f64) = (max_a - min_a, max_b - min_b);
+    if !(da.is_finite() && da != 0.0 && db.is_finite() && db != 0.0) {
+        return Err(crate::GdfError::Invalid {
+            message: format!(
+                "setup_limits with shift = {shift}: the stretch divides by max_a − min_a = {da} \
+                 and max_b − min_b = {db} (a ∈ [{min_a}, {max_a}], b ∈ [{min_b}, {max_b}] at \
+                 the schedule's ends), which would make every (a, b) NaN or infinite; expected \
+                 a shift that leaves the ends at distinct levels (a shift this far from 1 \
+                 moves both ends onto the same clamp limit of the schedule)"
+            ),
+        });
+    }
     Ok([min_a, max_a, min_b, max_b])
 }
 
@@ -46,7 +58,10 @@ impl<S: Scaler> Stretched<S> {
     /// `(min_a, max_b) = inner(schedule(t=1))` if `stretch_max` else `(0, 1)`,
     /// `(max_a, min_b) = inner(schedule(t=0))` if `stretch_min` else `(1, 0)`.
     ///
-    /// Errors: the schedule is training-only, or `shift` is not a positive finite number.
+    /// Errors: the schedule is training-only, `shift` is not a positive finite number, or the
+    /// measured ends coincide (`max_a = min_a` or `max_b = min_b`: a shift so large or small
+    /// that both ends land on one clamp limit), which would divide by zero
+    /// ([`GdfError::Invalid`](crate::GdfError::Invalid), naming the shift).
     pub fn setup<Sc: Schedule>(
         inner: S,
         schedule: &Sc,

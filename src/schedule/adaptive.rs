@@ -93,12 +93,15 @@ impl<Lo: Const, Hi: Const, B: Count, Min: Const> AdaptiveTrain<Lo, Hi, B, Min> {
     /// `p[i] ← β·p[i] + (1−β)·loss` for the bucket `i` of each λ (λ outside the range updates
     /// bucket 0, as the original).
     ///
-    /// Errors: lengths differ, β outside `[0, 1]`, non-finite λ or loss.
+    /// Errors: lengths differ, β outside `[0, 1]`, non-finite λ or loss, a negative loss,
+    /// and an update after which the weights `p + min_probs` no longer sum to a finite
+    /// number `> 0` (no distribution left to draw from; the state is left as it was).
     pub fn update(&mut self, logsnr: &[f64], loss: &[f64], beta: f64) -> Result<()> {
         let range = [Lo::F64, Hi::F64];
         let n = self.state.bucket_probs.len();
-        update_buckets(
+        update_train_buckets(
             &mut self.state.bucket_probs,
+            Min::F64,
             |l| train_bucket(range, n, l),
             logsnr,
             loss,
@@ -109,13 +112,33 @@ impl<Lo: Const, Hi: Const, B: Count, Min: Const> AdaptiveTrain<Lo, Hi, B, Min> {
     pub fn state(&self) -> &AdaptiveTrainState {
         &self.state
     }
-    /// Restores saved state. Errors when the bucket count differs from this type's.
+    /// Restores saved state. Errors when the bucket count differs from this type's, a weight
+    /// is not finite or negative, or the weights `p + min_probs` do not sum to a finite
+    /// number `> 0`.
     pub fn restore(&mut self, state: AdaptiveTrainState) -> Result<()> {
         check_len("bucket_probs", B::U64 as usize, state.bucket_probs.len())?;
         check_finite("bucket_probs", &state.bucket_probs)?;
+        crate::buckets::check_draw_weights(&state.bucket_probs, Min::F64)?;
         self.state = state;
         Ok(())
     }
+}
+
+/// [`update_buckets`] for AdaptiveTrain's draw weights: on a copy, committed only when the
+/// weights still form a distribution.
+pub(crate) fn update_train_buckets(
+    probs: &mut Vec<f64>,
+    min_probs: f64,
+    index: impl Fn(f64) -> usize,
+    logsnr: &[f64],
+    loss: &[f64],
+    beta: f64,
+) -> Result<()> {
+    let mut next = probs.clone();
+    update_buckets(&mut next, index, logsnr, loss, beta)?;
+    crate::buckets::check_draw_weights(&next, min_probs)?;
+    *probs = next;
+    Ok(())
 }
 
 /// The bucket of λ for AdaptiveTrain: first `i` with `edge_i ≤ λ < edge_{i+1}`, else 0.

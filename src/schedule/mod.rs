@@ -104,7 +104,9 @@ pub mod variance;
 
 pub(crate) use crate::buckets::update_buckets;
 pub use crate::interp::Table;
-pub(crate) use adaptive::{train_bucket, write_adaptive_train, AdaptiveTrainCore};
+pub(crate) use adaptive::{
+    train_bucket, update_train_buckets, write_adaptive_train, AdaptiveTrainCore,
+};
 pub use adaptive::{AdaptiveTrain, AdaptiveTrainState};
 pub use combinators::{interpolate, DiscreteSteps, Interpolated, NoLimits, Shifted};
 pub(crate) use combinators::{write_interpolated, write_with};

@@ -56,6 +56,9 @@ pub struct CounterNoise {
     /// The seed.
     pub seed: u64,
     /// Counter index of the batch's first sample (0 unless the batch is part of a larger one).
+    /// `first_sample + b` must fit in a `u32` for every sample `b` (a draw past it is
+    /// refused with [`GdfError::OutOfRange`](crate::GdfError::OutOfRange) naming
+    /// `first_sample`).
     pub first_sample: u32,
 }
 
@@ -78,6 +81,7 @@ impl<F: Real> NoiseSource<F> for CounterNoise {
         offset: usize,
         out: &mut [F],
     ) -> Result<()> {
+        crate::noise::check_sample_counters(self.first_sample, sample + 1)?;
         F::fill_normal(
             self.seed,
             Purpose::Sampler,

@@ -202,7 +202,9 @@ pub fn schedule(spec: &Value) -> R<DynSchedule> {
         "StableDiffusionSchedule" => {
             let r = p.range("linear_range", [0.00085, 0.012])?;
             let n = p.u("total_steps", 1000)?;
-            DynSchedule::stable_diffusion(r, n).kind
+            DynSchedule::stable_diffusion(r, n)
+                .map_err(|e| e.to_string())?
+                .kind
         }
         "AdaptiveTrainSchedule" => {
             let r = p.range("logsnr_range", [-10.0, 10.0])?;
@@ -283,7 +285,9 @@ pub fn noise_cond(spec: &Value) -> R<DynNoiseCond> {
         "StableDiffusionNoiseCond" => {
             let r = p.range("linear_range", [0.00085, 0.012])?;
             let n = p.u("total_steps", 1000)?;
-            DynNoiseCond::stable_diffusion(r, n).kind
+            DynNoiseCond::stable_diffusion(r, n)
+                .map_err(|e| e.to_string())?
+                .kind
         }
         "DiscreteNoiseCond" => CondKind::Discrete {
             inner: Box::new(noise_cond(

@@ -1,0 +1,460 @@
+//! Hostile inputs to the host API outside the solvers (framework, dynamic components, the
+//! classic sampler, tables): each used to panic, abort or return NaN (or silently wrong
+//! numbers) and is now a typed error naming the field, or still works where it is valid.
+
+use gdf::dynamic::{DynLossWeight, DynNoiseCond, DynSampler, DynSchedule};
+use gdf::framework::{DiffuseArgs, Gdf};
+use gdf::interp::Table;
+use gdf::prelude::*;
+use gdf::sample::{Cfg, Rescale, SampleOpts};
+use gdf::scaler::Vp;
+use gdf::schedule::{AdaptiveTrain, AdaptiveTrainState, Cosine};
+use gdf::table::ScheduleTable;
+use gdf::target::{Epsilon, X0};
+use gdf::{loss_weight::P2, noise_cond::CosineT};
+
+type Sc = Gdf<Cosine, Vp, Epsilon, CosineT, P2>;
+
+fn names(e: GdfError, what: &str) -> String {
+    let m = e.to_string();
+    assert!(m.contains(what), "{m:?} should name {what:?}");
+    m
+}
+
+fn half(x: &[f64], _c: &[f64], _i: &[f64], p: &mut [f64]) {
+    for (p, x) in p.iter_mut().zip(x) {
+        *p = 0.5 * x;
+    }
+}
+
+#[test]
+fn stable_diffusion_tables_check_their_parameters() {
+    // 0 steps left a one-knot table whose evaluation panicked (index underflow).
+    names(
+        Table::stable_diffusion([0.00085, 0.012], 0).unwrap_err(),
+        "total_steps",
+    );
+    names(
+        DynSchedule::stable_diffusion([0.00085, 0.012], 0).unwrap_err(),
+        "total_steps",
+    );
+    names(
+        DynNoiseCond::stable_diffusion([0.00085, 0.012], 0).unwrap_err(),
+        "total_steps",
+    );
+    // β outside (0, 1) gave NaN variances.
+    for r in [[-0.1, 0.012], [0.5, 2.0], [f64::NAN, 0.012], [0.0, 0.012]] {
+        let m = names(
+            DynSchedule::stable_diffusion(r, 10).unwrap_err(),
+            "linear_range",
+        );
+        assert!(m.contains("(0, 1)"), "{m}");
+    }
+    // Valid parameters: ᾱ(t = 0) = 1 − β0, so λ(0) = ln((1 − β0)/β0) (one step, no clamp).
+    let s = DynSchedule::stable_diffusion([0.01, 0.02], 1).unwrap();
+    let l: f64 = s.logsnr(0.0, 1.0).unwrap();
+    assert!((l - (0.99f64 / 0.01).ln()).abs() < 1e-9, "{l}");
+}
+
+#[test]
+fn classic_sample_sizes_that_overflow_are_refused() {
+    let g = Sc::default();
+    let ddim = <gdf::sampler::Ddim>::new();
+    let e = g
+        .sample(half, ddim, &[], None, usize::MAX, 4, SampleOpts::default())
+        .err()
+        .unwrap();
+    names(e, "batch × per");
+    let noise = vec![0.0f64; 4];
+    let opts = SampleOpts {
+        timesteps: usize::MAX / 2,
+        noise: Some(&noise),
+        ..Default::default()
+    };
+    let e = g.sample(half, ddim, &[], None, 2, 2, opts).err().unwrap();
+    names(e, "recorded noise");
+}
+
+#[test]
+fn classic_sample_refuses_non_finite_x_init_and_noise() {
+    let g = Sc::default();
+    let x = vec![0.1, f64::NAN, 0.3, 0.4];
+    let opts = SampleOpts {
+        x_init: Some(&x),
+        ..Default::default()
+    };
+    let e = g
+        .sample(half, <gdf::sampler::Ddim>::new(), &[], None, 2, 2, opts)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            e,
+            GdfError::NonFinite {
+                what: "x_init",
+                index: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let mut z = vec![0.0f64; 20 * 4];
+    z[7] = f64::INFINITY;
+    let opts = SampleOpts {
+        noise: Some(&z),
+        ..Default::default()
+    };
+    let e = g
+        .sample(half, gdf::sampler::Ddpm, &[], None, 2, 2, opts)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            e,
+            GdfError::NonFinite {
+                what: "noise",
+                index: 7,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn table_rows_past_the_limit_are_refused_not_allocated() {
+    let g = Sc::default();
+    for n in [gdf::grid::MAX_STEPS + 1, 1 << 40] {
+        let e = ScheduleTable::of_framework(&g)
+            .steps(n)
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(e, GdfError::OutOfRange { what: "steps", .. }),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn undiffuse_refuses_nan_levels_and_undefined_conversions() {
+    let g = Sc::default();
+    let (x, pred) = ([0.4, -0.2, 1.0, 0.6], [0.1, 0.3, -0.5, 0.2]);
+    let mut x0 = [0.0; 4];
+    let e = g
+        .undiffuse_into(&x, &[f64::NAN, 0.0], &pred, Some(&mut x0), None)
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GdfError::NonFinite {
+                what: "logsnr",
+                index: 0,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // x0 = (x − b·ε)/a has no value at a = 0 (λ = −∞, pure noise).
+    let e = g
+        .undiffuse_into(&x, &[f64::NEG_INFINITY, 0.0], &pred, Some(&mut x0), None)
+        .unwrap_err();
+    names(e, "Epsilon");
+    // ε = (x − a·x0)/b has none at b = 0 (λ = +∞) for an x0-prediction.
+    let gx: Gdf<Cosine, Vp, X0, CosineT, P2> = Gdf::default();
+    let mut eps = [0.0; 4];
+    let e = gx
+        .undiffuse_into(&x, &[f64::INFINITY, 0.0], &pred, None, Some(&mut eps))
+        .unwrap_err();
+    names(e, "X0");
+    // ε at λ = −∞ from an ε-prediction is the prediction itself; x0 at λ = 0 is
+    // (x − b·ε)/a with a = b = √½.
+    g.undiffuse_into(&x, &[f64::NEG_INFINITY, 0.0], &pred, None, Some(&mut eps))
+        .unwrap();
+    assert_eq!(&eps[..2], &pred[..2]);
+    g.undiffuse_into(&x, &[0.0, 0.0], &pred, Some(&mut x0), None)
+        .unwrap();
+    let h = 0.5f64.sqrt();
+    for i in 0..4 {
+        assert!((x0[i] - (x[i] - h * pred[i]) / h).abs() < 1e-12);
+    }
+}
+
+#[test]
+fn sample_counters_past_u32_are_refused() {
+    // Sample 1 of a batch at first_sample = u32::MAX drew sample 0's numbers (the index wrapped).
+    let g = Sc::default();
+    let x0 = vec![0.5f64; 8];
+    let args = |first| DiffuseArgs {
+        seed: 1,
+        first_sample: first,
+        ..Default::default()
+    };
+    let e = g.diffuse(&x0, 2, &args(u32::MAX)).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GdfError::OutOfRange {
+                what: "first_sample",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let mut l = [0.0f64; 3];
+    let e = g
+        .logsnr_into(None, 1.0, 1, u32::MAX - 1, &mut l)
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GdfError::OutOfRange {
+                what: "first_sample",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // The last counter itself is usable, and a sample drawn alone equals itself in a batch.
+    let last = g.diffuse(&x0[..4], 1, &args(u32::MAX)).unwrap();
+    let pair = g.diffuse(&x0, 2, &args(u32::MAX - 1)).unwrap();
+    assert_eq!(last.noised[..], pair.noised[4..]);
+    let e = g
+        .sampling(2, 4)
+        .first_sample(u32::MAX)
+        .run(half)
+        .unwrap_err();
+    names(e, "first_sample");
+    let opts = SampleOpts {
+        first_sample: u32::MAX,
+        ..Default::default()
+    };
+    let e = g
+        .sample(half, gdf::sampler::Ddpm, &[], None, 2, 4, opts)
+        .err()
+        .unwrap();
+    names(e, "first_sample");
+}
+
+#[test]
+fn rescale_over_a_single_value_is_refused() {
+    // The unbiased std of one value is 0/0: every sample came out NaN.
+    let g = Sc::default();
+    let ddim = <gdf::sampler::Ddim>::new();
+    let opts = |rescale| SampleOpts {
+        cfg: Cfg::Scale(3.0),
+        cfg_rho: 0.7,
+        rescale,
+        ..Default::default()
+    };
+    let e = g
+        .sample(half, ddim, &[], None, 1, 1, opts(Rescale::Batch))
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            e,
+            GdfError::OutOfRange {
+                what: "cfg_rho",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = g
+        .sample(half, ddim, &[], None, 3, 1, opts(Rescale::PerSample))
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            e,
+            GdfError::OutOfRange {
+                what: "cfg_rho",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // Batch-wide over 3 values is defined; so is no rescale at one value.
+    let x = g
+        .sample(half, ddim, &[], None, 3, 1, opts(Rescale::Batch))
+        .unwrap()
+        .run()
+        .unwrap();
+    assert!(x.iter().all(|v| v.is_finite()));
+    let off = SampleOpts {
+        cfg_rho: 0.0,
+        ..opts(Rescale::PerSample)
+    };
+    let x = g
+        .sample(half, ddim, &[], None, 1, 1, off)
+        .unwrap()
+        .run()
+        .unwrap();
+    assert!(x[0].is_finite());
+}
+
+#[test]
+fn a_cfg_window_that_guides_no_step_is_refused() {
+    let g = Sc::default();
+    let opts = SampleOpts {
+        cfg_t_start: Some(0.2),
+        cfg_t_stop: Some(0.8),
+        ..Default::default()
+    };
+    let e = g
+        .sample(half, <gdf::sampler::Ddim>::new(), &[], None, 2, 2, opts)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            e,
+            GdfError::OutOfRange {
+                what: "cfg_t_stop",
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn ddim_eta_outside_the_unit_interval_is_refused() {
+    // η > 1 made sqrt(b'² − s²) NaN; η < 0 or NaN ran a deterministic DDIM silently.
+    let g = Sc::default();
+    for eta in [5.0, -1.0, f64::NAN] {
+        let e = g
+            .sample(
+                half,
+                DynSampler::Ddim { eta },
+                &[],
+                None,
+                2,
+                2,
+                SampleOpts::default(),
+            )
+            .err()
+            .unwrap();
+        assert!(matches!(e, GdfError::OutOfRange { what: "eta", .. }), "{e}");
+    }
+    let x = g
+        .sample(
+            half,
+            DynSampler::Ddim { eta: 1.0 },
+            &[],
+            None,
+            2,
+            2,
+            SampleOpts::default(),
+        )
+        .unwrap()
+        .run()
+        .unwrap();
+    assert!(x.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn adaptive_buckets_refuse_losses_that_break_the_distribution() {
+    let mut s = DynSchedule::adaptive_train([-10.0, 10.0], 2, 0.0).unwrap();
+    let e = s.update(&[-5.0], &[-1.0], 0.5).unwrap_err();
+    assert!(
+        matches!(e, GdfError::OutOfRange { what: "loss", .. }),
+        "{e}"
+    );
+    // Zero losses in every bucket with min_probs = 0: the normalised probabilities were 0/0.
+    let e = s.update(&[-5.0, 5.0], &[0.0, 0.0], 0.0).unwrap_err();
+    names(e, "min_probs");
+    assert_eq!(s.bucket_probs().unwrap(), [1.0, 1.0]); // left as it was
+    let p = s.norm_probs().unwrap();
+    assert_eq!(p, [0.5, 0.5]);
+    // With min_probs > 0 the same update leaves a uniform distribution.
+    let mut m = DynSchedule::adaptive_train([-10.0, 10.0], 2, 0.5).unwrap();
+    m.update(&[-5.0, 5.0], &[0.0, 0.0], 0.0).unwrap();
+    assert_eq!(m.norm_probs().unwrap(), [0.5, 0.5]);
+
+    let mut t = <AdaptiveTrain>::new();
+    let e = t
+        .restore(AdaptiveTrainState {
+            bucket_probs: vec![0.0; 100],
+        })
+        .unwrap_err();
+    names(e, "bucket_probs");
+    let mut bad = vec![1.0; 100];
+    bad[3] = -2.0;
+    let e = t
+        .restore(AdaptiveTrainState { bucket_probs: bad })
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GdfError::OutOfRange {
+                what: "bucket_probs",
+                ..
+            }
+        ),
+        "{e}"
+    );
+
+    let mut w = <gdf::loss_weight::Adaptive>::new();
+    let e = w.update(&[0.0], &[-1.0], 0.5).unwrap_err();
+    assert!(
+        matches!(e, GdfError::OutOfRange { what: "loss", .. }),
+        "{e}"
+    );
+    let e = w
+        .restore(gdf::loss_weight::AdaptiveState {
+            bucket_losses: vec![-1.0; 300],
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GdfError::OutOfRange {
+                what: "bucket_losses",
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn dynamic_adaptive_weight_range_is_checked() {
+    for r in [[1e7, 1e-7], [f64::NAN, 1.0], [1.0, 1.0]] {
+        let e = DynLossWeight::adaptive([-10.0, 10.0], 10, r).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                GdfError::OutOfRange {
+                    what: "weight_range",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn setup_limits_refuses_a_shift_that_merges_the_ends() {
+    // Both ends clamp onto one limit: max_a − min_a = 0 and every (a, b) was NaN.
+    let g = Sc::default();
+    for shift in [1e300, 1e-300] {
+        let e = g.setup_limits(true, true, shift).unwrap_err();
+        names(e, "shift");
+    }
+    // A moderate shift stretches exactly: t = 0 gives (1, 0), t = 1 gives (0, 1).
+    let s = g.setup_limits(true, true, 2.0).unwrap();
+    let ends = [0.0f64, 1.0].map(|t| {
+        let l = s.schedule.logsnr(t, 2.0).unwrap();
+        s.scaler.ab(l)
+    });
+    assert!(
+        (ends[0].0 - 1.0).abs() < 1e-12 && ends[0].1.abs() < 1e-12,
+        "{ends:?}"
+    );
+    assert!(
+        ends[1].0.abs() < 1e-12 && (ends[1].1 - 1.0).abs() < 1e-12,
+        "{ends:?}"
+    );
+}
