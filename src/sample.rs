@@ -48,6 +48,26 @@ use crate::error::{check_len, per_sample};
 use crate::guide::formula as guide;
 
 /// Refuses a rescale strength outside `[0, 1]` (and NaN or infinity).
+/// A rescale (`cfg_rho > 0`) divides by an unbiased std, `Σ(x − mean)²/(count − 1)`: over
+/// one value (`batch × per = 1`, or `per = 1` per sample) that is 0/0, and every sample would
+/// be NaN (the original gives NaN there too). An error naming `cfg_rho` instead.
+pub(crate) fn check_rescale_count(rho: f64, batch: usize, per: usize, how: Rescale) -> Result<()> {
+    let count = match how {
+        Rescale::Batch => batch.saturating_mul(per),
+        Rescale::PerSample => per,
+    };
+    if count < 2 {
+        return Err(GdfError::OutOfRange {
+            what: "cfg_rho",
+            value: rho,
+            expected: "0 when the rescale's standard deviation covers one value \
+                       (batch × per = 1, or per = 1 with Rescale::PerSample): the \
+                       unbiased std of one value is 0/0",
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn check_cfg_rho(rho: f64) -> Result<()> {
     if !rho.is_finite() {
         return Err(GdfError::NonFinite {
@@ -441,8 +461,8 @@ where
     /// non-finite guidance scale, `t_start`, `t_end` or `cfg_rho`, a sampler setting out of
     /// range ([`Sampler::check`]: DDIM's η outside `[0, 1]`), a `cfg_rho > 0` whose
     /// rescale std would cover one value (`batch × per = 1`, or `per = 1` with
-    /// [`Rescale::PerSample`]), a `cfg_t_stop` above `cfg_t_start` (no step guided), a
-    /// training-only schedule.
+    /// [`Rescale::PerSample`]), a training-only schedule. A `cfg_t_stop` above `cfg_t_start`
+    /// is a window that guides no step, as in the original: the run is unguided.
     ///
     /// ```
     /// use gdf::prelude::*;
@@ -614,34 +634,10 @@ where
         }
         check_cfg_rho(self.cfg_rho.as_f64())?;
         if !matches!(self.cfg, Cfg::Off) && self.cfg_rho > F::zero() {
-            // The rescale divides by an unbiased std, Σ(x − mean)²/(count − 1).
-            let count = match self.rescale {
-                Rescale::Batch => self.batch * self.per,
-                Rescale::PerSample => self.per,
-            };
-            if count < 2 {
-                return Err(GdfError::OutOfRange {
-                    what: "cfg_rho",
-                    value: self.cfg_rho.as_f64(),
-                    expected: "0 when the rescale's standard deviation covers one value \
-                               (batch × per = 1, or per = 1 with Rescale::PerSample): the \
-                               unbiased std of one value is 0/0",
-                });
-            }
+            check_rescale_count(self.cfg_rho.as_f64(), self.batch, self.per, self.rescale)?;
         }
         for v in [self.cfg_t_start, self.cfg_t_stop].into_iter().flatten() {
             check_finite("cfg_t_start / cfg_t_stop", &[v])?;
-        }
-        if let (Some(start), Some(stop)) = (self.cfg_t_start, self.cfg_t_stop) {
-            if stop > start {
-                return Err(GdfError::OutOfRange {
-                    what: "cfg_t_stop",
-                    value: stop.as_f64(),
-                    expected: "at most cfg_t_start: guidance runs while \
-                               cfg_t_stop ≤ t ≤ cfg_t_start, so a larger cfg_t_stop \
-                               leaves no step guided",
-                });
-            }
         }
         Ok(())
     }
@@ -734,8 +730,7 @@ where
     ///
     /// Errors: a guidance setting changed to a non-finite value, a sampler setting out of
     /// range ([`Sampler::check`]), a `cfg_rho` out of `[0, 1]`
-    /// or above 0 where the rescale's std covers one value, a `cfg_t_stop` above
-    /// `cfg_t_start`.
+    /// or above 0 where the rescale's std covers one value.
     pub fn next_step(&mut self) -> Result<Option<Step<'_, F>>> {
         self.step_with(true)
     }

@@ -585,3 +585,25 @@ fn an_epsilon_prediction_at_pure_noise_is_refused_on_the_device_as_on_the_host()
     let want = 0.5 * 0.1 + 0.5 * 0.3;
     assert!(down(&c, dev.x()).iter().all(|&v| (v - want).abs() < 1e-6));
 }
+
+#[test]
+fn counter_indices_past_u32_are_refused_on_the_device_as_on_the_host() {
+    // Sample b of a batch draws as counter index first_sample + b (a u32): a batch at
+    // u32::MAX would hand sample 1 the draws of sample 0. The host refuses it by name; the
+    // device launches that draw the same counters must too.
+    let Some(c) = client() else { return };
+    use gdf::kernel::framework::fill_batch_noise;
+    use gdf::noise::Purpose;
+    let out = c.empty(2 * 4 * 4);
+    let e = fill_batch_noise::<f32>(&c, &out, 2, 4, 7, Purpose::Init, u32::MAX, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("first_sample"), "{e}");
+    // One sample at u32::MAX is its own index: it works, and equals the host's draw.
+    let one = c.empty(4 * 4);
+    fill_batch_noise::<f32>(&c, &one, 1, 4, 7, Purpose::Init, u32::MAX, 0).unwrap();
+    let host: Vec<f32> = (0..4)
+        .map(|i| gdf::noise::normal(7, Purpose::Init, u32::MAX, 0, i))
+        .collect();
+    assert_eq!(down(&c, &one), host);
+}

@@ -512,6 +512,7 @@ where
 {
     let (batch, per) = (set.batch, set.per);
     let n = per_sample("x0", batch * per, batch)? * batch;
+    crate::noise::check_sample_counters(set.first_sample, batch)?;
     let channels = set.channels.max(1);
     if per % channels != 0 {
         return Err(GdfError::NotDivisible {
@@ -780,6 +781,7 @@ pub fn fill_batch_noise<F: Float + CubeElement>(
     step: u32,
 ) -> Result<(), KernelError> {
     let n = per_sample("out", batch * per, batch)? * batch;
+    crate::noise::check_sample_counters(first_sample, batch)?;
     check_index_range("out (batch × per)", n)?;
     check_buffers::<F>(&[("out (bytes)", Some(out), n)])?;
     let w = vector_width::<F>(client, per, &[out]);

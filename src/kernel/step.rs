@@ -776,6 +776,9 @@ where
     }
     let guided = set.guidance.is_some();
     let rescale = guided && set.rho > 0.0;
+    if rescale {
+        crate::sample::check_rescale_count(set.rho, batch, per, set.rescale)?;
+    }
     let chunks = chunks_per_sample(batch, per, set.rescale);
     let d = super::framework::dummy(client);
     let partials = match (&io.partials, rescale) {
@@ -1298,7 +1301,7 @@ where
     pub fn new<S, N, L, O>(
         client: &'c Client,
         gdf: &Gdf<S, Sc, T, N, L, O>,
-        _sampler: Smp,
+        sampler: Smp,
         model: M,
         batch: usize,
         per: usize,
@@ -1311,6 +1314,8 @@ where
         O: Param,
     {
         let n = per_sample("batch × per", batch * per, batch)? * batch;
+        sampler.check()?;
+        crate::noise::check_sample_counters(opts.first_sample, batch)?;
         let (r, logsnr) = sampling_grid(
             &gdf.schedule,
             opts.timesteps,

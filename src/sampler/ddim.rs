@@ -54,8 +54,16 @@ pub(crate) fn check_eta(eta: f64) -> crate::Result<()> {
 }
 
 zst!(
-    /// DDIM with stochasticity `eta` (default 0: deterministic).
+    /// DDIM with stochasticity `eta` (default 0: deterministic). `eta` must lie in
+    /// `[0, 1]`: another value fails the build (see
+    /// [`konst`](crate::konst#checked-at-compile-time)).
     Ddim<Eta: Const = Zero>
+    check {
+        assert!(
+            Eta::F64 >= 0.0 && Eta::F64 <= 1.0,
+            "Ddim: `eta` must be within [0, 1] (0 = DDIM, deterministic; 1 = DDPM's posterior noise)"
+        );
+    }
 );
 
 impl<Eta: Const> LogSnrFn for Ddim<Eta> {
