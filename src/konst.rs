@@ -160,6 +160,22 @@ pub(crate) mod need {
     pub const fn count(n: u64, min: u64) -> bool {
         n >= min && n <= MAX_COUNT
     }
+    /// The StableDiffusion table's parameters (schedule and noise cond): `linear_range`
+    /// within (0, 1) with lo < hi, `total_steps` in `[1, MAX_COUNT]`.
+    pub const fn stable_diffusion(b0: f64, b1: f64, steps: u64) {
+        assert!(
+            open_unit(b0) && open_unit(b1),
+            "StableDiffusion: `linear_range` must be within (0, 1) (β values are probabilities)"
+        );
+        assert!(
+            b0 < b1,
+            "StableDiffusion: `linear_range` must be `[lo, hi]` with lo < hi"
+        );
+        assert!(
+            count(steps, 1),
+            "StableDiffusion: `total_steps` must be a whole number in [1, 2^20]"
+        );
+    }
 }
 
 /// Formats an `f64` as the shortest literal that parses back to it (`0.008`, `1e-9`, `80.0`).

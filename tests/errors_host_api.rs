@@ -247,34 +247,22 @@ fn rescale_over_a_single_value_is_refused() {
         rescale,
         ..Default::default()
     };
-    let e = g
-        .sample(half, ddim, &[], None, 1, 1, opts(Rescale::Batch))
-        .err()
-        .unwrap();
-    assert!(
-        matches!(
-            e,
-            GdfError::OutOfRange {
-                what: "cfg_rho",
-                ..
-            }
-        ),
-        "{e}"
-    );
-    let e = g
-        .sample(half, ddim, &[], None, 3, 1, opts(Rescale::PerSample))
-        .err()
-        .unwrap();
-    assert!(
-        matches!(
-            e,
-            GdfError::OutOfRange {
-                what: "cfg_rho",
-                ..
-            }
-        ),
-        "{e}"
-    );
+    for (batch, how) in [(1, Rescale::Batch), (3, Rescale::PerSample)] {
+        let e = g
+            .sample(half, ddim, &[], None, batch, 1, opts(how))
+            .err()
+            .unwrap();
+        assert!(
+            matches!(
+                e,
+                GdfError::OutOfRange {
+                    what: "cfg_rho",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
     // Batch-wide over 3 values is defined; so is no rescale at one value.
     let x = g
         .sample(half, ddim, &[], None, 3, 1, opts(Rescale::Batch))

@@ -68,18 +68,7 @@ zst!(
     /// table, clamped to `[0, 1]`. Defaults as the schedule.
     StableDiffusion<B0: Const = Dec<typenum::P85, typenum::N5>, B1: Const = Dec<typenum::P12, N3>, Steps: Count = U1000>
     check {
-        assert!(
-            need::open_unit(B0::F64) && need::open_unit(B1::F64),
-            "StableDiffusion: `linear_range` must be within (0, 1) (β values are probabilities)"
-        );
-        assert!(
-            B0::F64 < B1::F64,
-            "StableDiffusion: `linear_range` must be `[lo, hi]` with lo < hi"
-        );
-        assert!(
-            need::count(Steps::U64, 1),
-            "StableDiffusion: `total_steps` must be a whole number in [1, 2^20]"
-        );
+        need::stable_diffusion(B0::F64, B1::F64, Steps::U64);
     }
 );
 

@@ -63,18 +63,7 @@ zst!(
     /// computed once per parameter set and cached, so the type stays zero-sized.
     StableDiffusion<B0: Const = Dec<P85, typenum::N5>, B1: Const = Dec<P12, N3>, Steps: Count = U1000>
     check {
-        assert!(
-            need::open_unit(B0::F64) && need::open_unit(B1::F64),
-            "StableDiffusion: `linear_range` must be within (0, 1) (β values are probabilities)"
-        );
-        assert!(
-            B0::F64 < B1::F64,
-            "StableDiffusion: `linear_range` must be `[lo, hi]` with lo < hi"
-        );
-        assert!(
-            need::count(Steps::U64, 1),
-            "StableDiffusion: `total_steps` must be a whole number in [1, 2^20]"
-        );
+        need::stable_diffusion(B0::F64, B1::F64, Steps::U64);
     }
 );
 
