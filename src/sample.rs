@@ -459,7 +459,7 @@ where
     /// `timesteps × batch × per`) past `usize`, `cond`/`uncond`/`x_init`/`noise` lengths that
     /// do not match, a NaN or infinite value in `x_init` or `noise`, `timesteps == 0`, a
     /// non-finite guidance scale, `t_start`, `t_end` or `cfg_rho`, a sampler setting out of
-    /// range ([`Sampler::check`]: DDIM's η outside `[0, 1]`), a `cfg_rho > 0` whose
+    /// range ([`Sampler::check`]: DDIM's η negative or not finite), a `cfg_rho > 0` whose
     /// rescale std would cover one value (`batch × per = 1`, or `per = 1` with
     /// [`Rescale::PerSample`]), a training-only schedule. A `cfg_t_stop` above `cfg_t_start`
     /// is a window that guides no step, as in the original: the run is unguided.

@@ -5,7 +5,7 @@ use core::fmt;
 use super::Sampler;
 use crate::component::{zst, LogSnrFn};
 use crate::float::Real;
-use crate::konst::{lit, Const, Zero};
+use crate::konst::{lit, need, Const, Zero};
 
 /// The DDIM coefficients with stochasticity `eta`:
 /// `s = η·sqrt(b'²/b²)·sqrt(1 − a²/a'²)` (the literal 0 when `η = 0`),
@@ -40,28 +40,31 @@ pub mod formula {
     }
 }
 
-/// DDIM's η must be a number in `[0, 1]`: above 1 the noise term `s` can pass `b'`, and
-/// `sqrt(b'² − s²)` is NaN; below 0 (and NaN) the step would silently be deterministic.
+/// DDIM's η must be a finite number `>= 0`: a negative or NaN η would silently run
+/// deterministic DDIM (the original's `eta > 0` test). Above 1 the original still defines
+/// the step (NaN only at a step whose noise term passes `b'`, as it records it), so η > 1
+/// is accepted.
 pub(crate) fn check_eta(eta: f64) -> crate::Result<()> {
-    if !(0.0..=1.0).contains(&eta) {
+    if !(eta.is_finite() && eta >= 0.0) {
         return Err(crate::GdfError::OutOfRange {
             what: "eta",
             value: eta,
-            expected: "a number in [0, 1] (0 = DDIM, deterministic; 1 = DDPM's posterior noise)",
+            expected: "a finite number >= 0 (0 = DDIM, deterministic; 1 = DDPM's posterior \
+                       noise)",
         });
     }
     Ok(())
 }
 
 zst!(
-    /// DDIM with stochasticity `eta` (default 0: deterministic). `eta` must lie in
-    /// `[0, 1]`: another value fails the build (see
+    /// DDIM with stochasticity `eta` (default 0: deterministic; 1: DDPM's posterior noise).
+    /// `eta` must be finite and `>= 0`: another value fails the build (see
     /// [`konst`](crate::konst#checked-at-compile-time)).
     Ddim<Eta: Const = Zero>
     check {
         assert!(
-            Eta::F64 >= 0.0 && Eta::F64 <= 1.0,
-            "Ddim: `eta` must be within [0, 1] (0 = DDIM, deterministic; 1 = DDPM's posterior noise)"
+            need::nonneg(Eta::F64),
+            "Ddim: `eta` must be zero or positive (0 = DDIM, deterministic; 1 = DDPM's posterior noise)"
         );
     }
 );

@@ -34,7 +34,7 @@ pub trait Sampler: LogSnrFn {
     fn uses_eps(&self) -> bool {
         true
     }
-    /// Checks the sampler's settings before a run uses them (DDIM's η must lie in `[0, 1]`).
+    /// Checks the sampler's settings before a run uses them (DDIM's η must be finite and `>= 0`).
     /// Default: nothing to check.
     fn check(&self) -> crate::Result<()> {
         Ok(())

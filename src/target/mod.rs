@@ -64,24 +64,6 @@ pub(crate) fn check_converts<T: Target>(target: &T, a: f64, b: f64, lam: f64) ->
     })
 }
 
-/// Errors unless `target`'s predictions convert to ε at the level `(a, b)` (logSNR `lam`):
-/// an x0-prediction does not at `b = 0` (λ = +∞, clean data), where `ε = (x − a·x0)/b`
-/// divides by zero. [`check_converts`]'s counterpart for `undiffuse`'s ε output.
-pub(crate) fn check_converts_eps<T: Target>(target: &T, a: f64, b: f64, lam: f64) -> Result<()> {
-    // ε is affine in (x, p): two probes at distinct points are finite iff the map is.
-    if target.eps(1.0f64, 0.5, a, b).is_finite() && target.eps(-0.5f64, 1.0, a, b).is_finite() {
-        return Ok(());
-    }
-    Err(GdfError::Invalid {
-        message: format!(
-            "a `{}` prediction cannot be converted to ε at λ = {lam} (a = {a}, b = {b}): at \
-             clean data the sample holds no noise. Ask for x0 only there, or use a model whose \
-             target is defined there (ε, v or the flow velocity)",
-            target.decl()
-        ),
-    })
-}
-
 /// The `#[cube]` form of a [`Target`]: the same three formulas (see [`crate::formula`]).
 #[cfg(gdf_kernel)]
 #[allow(missing_docs)] // the `…Expand` companion `#[cube]` generates has no docs

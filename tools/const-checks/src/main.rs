@@ -59,6 +59,5 @@ fn main() {
     let _ = gdf::loss_weight::Adaptive::<Neg, One, U1>::default(); // buckets
     let _ = gdf::loss_weight::Adaptive::<Neg, One, U10, One, Zero>::default(); // weight_range
     let _ = gdf::loss_weight::Clamped::<gdf::loss_weight::Snr, One, Neg>::default(); // clamp_range
-    let _ = gdf::sampler::Ddim::<Two>::default(); // eta (> 1)
     let _ = gdf::sampler::Ddim::<Neg>::default(); // eta (< 0)
 }
