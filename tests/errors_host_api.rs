@@ -453,3 +453,30 @@ fn setup_limits_refuses_a_shift_that_merges_the_ends() {
         "{ends:?}"
     );
 }
+
+#[test]
+fn handoff_needs_a_training_scale() {
+    // With num_train = 0 the cutoff is 0 and every timestep counted as "above" it: the base
+    // silently ran the whole grid.
+    use gdf::pipeline::strength::handoff_index;
+    let ts: Vec<f64> = (0..40).map(|i| 976.0 - 25.0 * i as f64).collect();
+    names(handoff_index(&ts, 0.8, 0, 1).unwrap_err(), "num_train");
+    // diffusers' cutoff round(1000·0.2) = 200: timesteps 976 … 201 (32 of them) are the base's.
+    assert_eq!(handoff_index(&ts, 0.8, 1000, 1).unwrap(), 32);
+}
+
+#[test]
+fn the_inpainting_blend_refuses_a_non_finite_level() {
+    use gdf::pipeline::Inpaint;
+    let p = Inpaint::new(vec![0.5f64; 4], vec![0.1; 4], vec![0.0, 1.0], 2).unwrap();
+    let mut x = vec![2.0f64; 4];
+    for (a, b) in [(f64::NAN, 0.5), (0.5, f64::INFINITY)] {
+        names(p.blend(&mut x, a, b).unwrap_err(), "blend");
+    }
+    assert_eq!(x, vec![2.0; 4], "a refused blend leaves x as it was");
+    // (1 − m)·(a·known + b·ε) + m·x, the mask [0, 1] of one sample repeated over the batch:
+    // element 0 of each sample re-noised, element 1 kept.
+    p.blend(&mut x, 0.8, 0.6).unwrap();
+    let k = 0.8 * 0.5 + 0.6 * 0.1;
+    assert_eq!(x, vec![k, 2.0, k, 2.0]);
+}

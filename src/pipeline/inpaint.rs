@@ -97,9 +97,11 @@ impl<F: Real> Inpaint<F> {
     }
 
     /// Blends `x` (the batch) in place at the level `(a, b)`: the host reference of the fused
-    /// pass.
+    /// pass. Errors: a length that does not match, a non-finite `a` or `b` (the level's
+    /// coefficients are finite at every level, 0 and 1 at the ends).
     pub fn blend(&self, x: &mut [F], a: f64, b: f64) -> Result<()> {
         check_len("x", self.known.len(), x.len())?;
+        crate::error::check_finite("(a, b) of the blend's level", &[a, b])?;
         self.blend_range(x, 0, F::of(a), F::of(b));
         Ok(())
     }

@@ -97,6 +97,9 @@ pub fn comfy_start(steps: usize, denoise: f64) -> Result<(usize, usize)> {
 /// timesteps, so it starts a point earlier; diffusers' base then ends with one dangling
 /// first-stage evaluation, which gdf does not make).
 ///
+/// Errors: `fraction` outside `[0, 1]`, `order` other than 1 or 2, a non-finite timestep, no
+/// timesteps, `num_train` outside `1..=MAX_STEPS`.
+///
 /// ```
 /// use gdf::pipeline::strength::handoff_index;
 /// use gdf::scaler::Vp;
@@ -134,6 +137,7 @@ pub fn handoff_index(
     }
     check_finite("timesteps", timesteps)?;
     check_steps(timesteps.len())?;
+    crate::grid::check_count("num_train", num_train)?;
     let t = num_train as f64;
     let cutoff = (t - fraction * t).round_ties_even();
     let n = timesteps.len();
