@@ -40,6 +40,7 @@ use crate::schedule::{
 };
 use crate::target::{self as tg, Target};
 
+mod check;
 mod parse;
 mod recipes;
 pub use parse::{DynGdf, ParseError, ParseIssue};
@@ -300,6 +301,9 @@ fn write_var(out: &mut dyn fmt::Write, name: &str, p: &VarParams) -> fmt::Result
 }
 
 impl Schedule for DynSchedule {
+    fn check(&self) -> Result<()> {
+        self.check_params()
+    }
     fn name(&self) -> &'static str {
         match &self.kind {
             ScheduleKind::Cosine(_) => "Cosine",
@@ -655,6 +659,9 @@ impl LogSnrFn for DynNoiseCond {
 use core::fmt::Write as _;
 
 impl NoiseCond for DynNoiseCond {
+    fn check(&self) -> Result<()> {
+        self.check_params()
+    }
     fn cond<F: Real>(&self, l: F) -> F {
         match &self.kind {
             CondKind::CosineT(s) => nc::cosine_t(l, *s),
@@ -886,6 +893,9 @@ impl LogSnrFn for DynLossWeight {
 }
 
 impl LossWeight for DynLossWeight {
+    fn check(&self) -> Result<()> {
+        self.check_params()
+    }
     fn weight<F: Real>(&self, l: F) -> F {
         match &self.kind {
             WeightKind::Constant(v) => lw::constant(l, F::of(*v)),

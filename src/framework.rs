@@ -223,6 +223,7 @@ where
         out: &mut [F],
     ) -> Result<()> {
         check_shift(shift)?;
+        self.schedule.check()?;
         match t {
             Some(t) => {
                 check_len("t", out.len(), t.len())?;
@@ -278,6 +279,8 @@ where
         check_len("loss_weight", batch, out.loss_weight.len())?;
         check_shift_named("loss_shift", args.loss_shift)?;
         crate::noise::check_sample_counters(args.first_sample, batch)?;
+        self.noise_cond.check()?;
+        self.loss_weight.check()?;
         let k = check_offset_noise(self.offset_noise.get())?;
         let channels = args.channels.max(1);
         if per % channels != 0 {

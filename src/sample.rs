@@ -27,6 +27,7 @@ pub fn sampling_grid<S: Schedule, F: Real>(
     shift: F,
 ) -> Result<(Vec<F>, Vec<F>)> {
     crate::grid::check_count("timesteps", timesteps)?;
+    schedule.check()?;
     check_finite("t_start", &[t_start])?;
     check_finite("t_end", &[t_end])?;
     if t_start < t_end {
@@ -551,6 +552,7 @@ where
             opts.t_end,
             opts.shift,
         )?;
+        self.noise_cond.check()?;
         let mut inputs = Vec::with_capacity(2 * cond.len());
         inputs.extend_from_slice(cond);
         match uncond {

@@ -268,6 +268,7 @@ impl<'a, G: Framework, F: Real> SamplingBuilder<'a, G, F> {
             check_len("uncond", self.cond.len(), u.len())?;
         }
         crate::noise::check_sample_counters(self.first_sample, batch)?;
+        self.gdf.noise_cond().check()?;
         let grid = self.build_grid()?;
         let steps = grid.steps();
         let mut guider = match std::mem::replace(&mut self.guide, GuideSetting::Off) {

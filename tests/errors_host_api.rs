@@ -480,3 +480,64 @@ fn the_inpainting_blend_refuses_a_non_finite_level() {
     let k = 0.8 * 0.5 + 0.6 * 0.1;
     assert_eq!(x, vec![k, 2.0, k, 2.0]);
 }
+
+#[test]
+fn dynamic_components_built_field_by_field_are_checked_where_they_run() {
+    // The run-time kinds have public fields: a struct literal (or a field changed after
+    // parsing) skips the constructors' and the parser's rules. The framework's entry points
+    // check them again with the same rules, naming the field, instead of evaluating NaN.
+    use gdf::dynamic::{CondKind, DynGdf, DynNoiseCond, ScheduleKind, WeightKind};
+    let base: DynGdf = "schedule: EdmSample, scaler: Vp, target: Epsilon, noise_cond: LogSnr, \
+                        loss_weight: Snr"
+        .parse()
+        .unwrap();
+    let x0 = vec![0.5f64; 2 * 4];
+    let args = DiffuseArgs {
+        seed: 1,
+        ..Default::default()
+    };
+    assert!(base.diffuse(&x0, 2, &args).is_ok());
+    // σ_min above σ_max: λ of t evaluates the EDM formula backwards.
+    let mut g = base.clone();
+    g.schedule.kind = ScheduleKind::EdmSample {
+        sigma_range: [80.0, 0.002],
+        p: 7.0,
+    };
+    names(g.diffuse(&x0, 2, &args).unwrap_err(), "sigma_range");
+    let t = [0.5f64];
+    let mut out = [0.0f64];
+    names(
+        g.schedule.logsnr_into(&t, 1.0, &mut out).unwrap_err(),
+        "sigma_range",
+    );
+    // A negative own shift: ln of a negative number.
+    let mut g = base.clone();
+    g.schedule.shift = -1.0;
+    names(g.diffuse(&x0, 2, &args).unwrap_err(), "shift");
+    // Noise cond and loss weight.
+    let mut g = base.clone();
+    g.noise_cond = DynNoiseCond::new(CondKind::EdmSigma(0.0));
+    names(g.diffuse(&x0, 2, &args).unwrap_err(), "sigma_data");
+    let mut g = base.clone();
+    g.loss_weight.kind = WeightKind::MinSnr(-5.0);
+    names(g.diffuse(&x0, 2, &args).unwrap_err(), "max_snr");
+    let mut g = base.clone();
+    g.loss_weight.clamp_range = [1.0, -1.0];
+    names(g.diffuse(&x0, 2, &args).unwrap_err(), "clamp_range");
+    // Sampling checks the schedule and the noise cond too.
+    let mut g = base.clone();
+    g.noise_cond.shift = f64::NAN;
+    let e = g
+        .sample(
+            half,
+            <gdf::sampler::Ddim>::new(),
+            &[],
+            None,
+            2,
+            2,
+            SampleOpts::default(),
+        )
+        .err()
+        .unwrap();
+    names(e, "shift");
+}

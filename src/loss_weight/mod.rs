@@ -115,11 +115,19 @@ pub trait LossWeight: LogSnrFn {
         let [lo, hi] = self.clamp_range();
         wrapper::clamp_to(self.weight(l), F::of(lo), F::of(hi))
     }
+    /// Checks the parameters with the rules `gdf!` applies: the run-time
+    /// (`gdf::dynamic`) type's numbers, whose fields are public; a typed component's constants
+    /// are checked at compile time, so the default has nothing to check. The framework's
+    /// entry points (`diffuse`, `logsnr`, sampling, the kernels) call it before they run.
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
     /// [`loss_weight`](LossWeight::loss_weight) over a batch. Errors when the lengths
     /// differ or `shift` is not a positive finite number.
     fn loss_weight_into<F: Real>(&self, l: &[F], shift: F, out: &mut [F]) -> Result<()> {
         check_len("out", l.len(), out.len())?;
         crate::schedule::check_shift(shift)?;
+        self.check()?;
         for (o, &l) in out.iter_mut().zip(l) {
             *o = self.loss_weight(l, shift);
         }

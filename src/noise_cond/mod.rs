@@ -95,9 +95,17 @@ pub trait NoiseCond: LogSnrFn {
         let [lo, hi] = self.clamp_range();
         wrapper::clamp_to(self.cond(l), F::of(lo), F::of(hi))
     }
+    /// Checks the parameters with the rules `gdf!` applies: the run-time
+    /// (`gdf::dynamic`) type's numbers, whose fields are public; a typed component's constants
+    /// are checked at compile time, so the default has nothing to check. The framework's
+    /// entry points (`diffuse`, `logsnr`, sampling, the kernels) call it before they run.
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
     /// [`noise_cond`](NoiseCond::noise_cond) over a batch. Errors when the lengths differ.
     fn noise_cond_into<F: Real>(&self, l: &[F], out: &mut [F]) -> Result<()> {
         check_len("out", l.len(), out.len())?;
+        self.check()?;
         for (o, &l) in out.iter_mut().zip(l) {
             *o = self.noise_cond(l);
         }

@@ -133,6 +133,14 @@ pub trait Schedule: LogSnrFn {
     /// The schedule's name (`"Cosine"`).
     fn name(&self) -> &'static str;
 
+    /// Checks the parameters with the rules `gdf!` applies: the run-time
+    /// (`gdf::dynamic`) type's numbers, whose fields are public; a typed component's constants
+    /// are checked at compile time, so the default has nothing to check. The framework's
+    /// entry points (`diffuse`, `logsnr`, sampling, the kernels) call it before they run.
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Whether the schedule can evaluate a given `t` (false for training-only schedules).
     fn accepts_t(&self) -> bool {
         true
@@ -242,6 +250,7 @@ pub trait Schedule: LogSnrFn {
 }
 
 fn check_call<S: Schedule, F: Real>(s: &S, t: &[F], shift: F, out: usize) -> Result<()> {
+    s.check()?;
     if !s.accepts_t() {
         return Err(GdfError::TrainingOnly { schedule: s.name() });
     }
