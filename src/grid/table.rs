@@ -290,6 +290,9 @@ impl DiscreteTable {
     }
 
     /// `λ_k = ln(ᾱ_k/(1 − ᾱ_k))` of step `k`, in f64 from the float32 `ᾱ_k`.
+    ///
+    /// # Panics
+    /// When `k` is not a step of the table (`k >= len()`), as slice indexing does.
     pub fn logsnr(&self, k: usize) -> f64 {
         let a = self.alphas_cumprod[k] as f64;
         (a / (1.0 - a)).ln()
