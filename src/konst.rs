@@ -160,6 +160,19 @@ pub(crate) mod need {
     pub const fn count(n: u64, min: u64) -> bool {
         n >= min && n <= MAX_COUNT
     }
+    /// The variance schedules' parameters (Cosine, Sqrt): `s >= 0`, `clamp_range` within
+    /// [0, 1] with lo < hi.
+    pub const fn variance(s: f64, lo: f64, hi: f64) {
+        assert!(nonneg(s), "Cosine / Sqrt: `s` must be zero or positive");
+        assert!(
+            unit(lo) && unit(hi),
+            "Cosine / Sqrt: `clamp_range` must be within [0, 1] (it bounds a variance)"
+        );
+        assert!(
+            lo < hi,
+            "Cosine / Sqrt: `clamp_range` must be `[lo, hi]` with lo < hi"
+        );
+    }
     /// The StableDiffusion table's parameters (schedule and noise cond): `linear_range`
     /// within (0, 1) with lo < hi, `total_steps` in `[1, MAX_COUNT]`.
     pub const fn stable_diffusion(b0: f64, b1: f64, steps: u64) {

@@ -88,18 +88,7 @@ zst!(
     /// Defaults: `s = 0.008`, `clamp_range = [1e-4, 0.9999]`, `norm_instead = false`.
     Cosine<S: Const = Dec<P8, N3>, Lo: Const = Dec<P1, N4>, Hi: Const = Dec<P9999, N4>, Norm: Flag = False>
     check {
-        assert!(
-            need::nonneg(S::F64),
-            "Cosine: `s` must be zero or positive"
-        );
-        assert!(
-            need::unit(Lo::F64) && need::unit(Hi::F64),
-            "Cosine: `clamp_range` must be within [0, 1] (it bounds a variance)"
-        );
-        assert!(
-            Lo::F64 < Hi::F64,
-            "Cosine: `clamp_range` must be `[lo, hi]` with lo < hi"
-        );
+        need::variance(S::F64, Lo::F64, Hi::F64);
     }
 );
 
@@ -141,18 +130,7 @@ zst!(
     /// `norm_instead = false`.
     Sqrt<S: Const = Dec<P1, N4>, Lo: Const = Dec<P1, N4>, Hi: Const = Dec<P9999, N4>, Norm: Flag = False>
     check {
-        assert!(
-            need::nonneg(S::F64),
-            "Sqrt: `s` must be zero or positive"
-        );
-        assert!(
-            need::unit(Lo::F64) && need::unit(Hi::F64),
-            "Sqrt: `clamp_range` must be within [0, 1] (it bounds a variance)"
-        );
-        assert!(
-            Lo::F64 < Hi::F64,
-            "Sqrt: `clamp_range` must be `[lo, hi]` with lo < hi"
-        );
+        need::variance(S::F64, Lo::F64, Hi::F64);
     }
 );
 
