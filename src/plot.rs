@@ -47,9 +47,10 @@ use crate::table::{col, ScheduleTable};
 /// Figure settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlotOptions {
-    /// Figure width in pixels. Default 1400.
+    /// Figure width in pixels, 1 to 32768. Default 1400.
     pub width: u32,
-    /// Height of one row of panels in pixels. Default 400.
+    /// Height of one row of panels in pixels. Default 400. The whole figure (title, rows of
+    /// panels, legend) must stay at most 32768 pixels high.
     pub panel_height: u32,
     /// The figure's title. Default `"GDF schedules"`.
     pub title: String,
@@ -319,10 +320,33 @@ fn draw<DB: DrawingBackend>(
     Ok(())
 }
 
-fn figure_size(options: &PlotOptions, panels: usize, legend: usize) -> (u32, u32) {
-    let rows = panels.div_ceil(2) as u32;
-    let h = 40 + rows * options.panel_height + 24 + legend as u32 * LEGEND_LINE_PX;
-    (options.width, h)
+/// The largest figure side, in pixels (a PNG of it is 3·side² bytes at most).
+const MAX_SIDE: u32 = 1 << 15;
+
+fn figure_size(options: &PlotOptions, panels: usize, legend: usize) -> Result<(u32, u32)> {
+    for (what, v) in [
+        ("width", options.width),
+        ("panel_height", options.panel_height),
+    ] {
+        if v == 0 || v > MAX_SIDE {
+            return Err(GdfError::OutOfRange {
+                what,
+                value: v as f64,
+                expected: "a size in pixels in [1, 32768]",
+            });
+        }
+    }
+    let rows = panels.div_ceil(2) as u64;
+    let h = 40 + rows * options.panel_height as u64 + 24 + legend as u64 * LEGEND_LINE_PX as u64;
+    if h > MAX_SIDE as u64 {
+        return Err(GdfError::OutOfRange {
+            what: "panel_height",
+            value: options.panel_height as f64,
+            expected: "a row height whose figure (title, rows of panels, legend) stays at most \
+                       32768 pixels high",
+        });
+    }
+    Ok((options.width, h as u32))
 }
 
 fn check(tables: &[ScheduleTable]) -> Result<()> {
@@ -345,12 +369,14 @@ fn plot_error(e: impl std::fmt::Display) -> GdfError {
 
 /// The figure as an SVG document.
 ///
-/// Errors: no tables ([`GdfError::EmptyBatch`]); a drawing failure ([`GdfError::Invalid`]).
+/// Errors: no tables ([`GdfError::EmptyBatch`]); a `width` or `panel_height` of 0 or a
+/// figure side above 32768 pixels ([`GdfError::OutOfRange`]); a drawing failure
+/// ([`GdfError::Invalid`]).
 pub fn svg(tables: &[ScheduleTable], options: &PlotOptions) -> Result<String> {
     check(tables)?;
     let panels = panels(tables);
     let legend = legend(tables, options.width);
-    let size = figure_size(options, panels.len(), legend.len());
+    let size = figure_size(options, panels.len(), legend.len())?;
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
@@ -400,7 +426,7 @@ pub fn write_png(
     check(tables)?;
     let panels = panels(tables);
     let legend = legend(tables, options.width);
-    let size = figure_size(options, panels.len(), legend.len());
+    let size = figure_size(options, panels.len(), legend.len())?;
     let root = BitMapBackend::new(path.as_ref(), size).into_drawing_area();
     draw(root, tables, options, &panels, &legend).map_err(plot_error)
 }

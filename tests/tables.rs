@@ -1151,6 +1151,24 @@ mod plots {
             gdf::plot::svg(&[], &PlotOptions::default()).unwrap_err(),
             GdfError::EmptyBatch { what: "tables" }
         );
+        // Sizes: 0 and sides past 32768 pixels are named (u32::MAX overflowed the height).
+        for (width, panel_height, what) in [
+            (0, 400, "width"),
+            (1400, 0, "panel_height"),
+            (1 << 16, 400, "width"),
+            (1400, u32::MAX, "panel_height"),
+            (1400, 20_000, "panel_height"),
+        ] {
+            let opts = PlotOptions {
+                width,
+                panel_height,
+                ..PlotOptions::default()
+            };
+            match gdf::plot::svg(&tables(11), &opts) {
+                Err(GdfError::OutOfRange { what: w, .. }) => assert_eq!(w, what),
+                other => panic!("{width}×{panel_height}: {other:?}"),
+            }
+        }
         if !font() {
             return;
         }
