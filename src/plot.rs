@@ -12,8 +12,8 @@
 //! viewer's sans-serif font. PNG (feature `plot-png`, plotters' bitmap backend) rasterises
 //! text itself and needs a TrueType/OpenType font: plotters' system-font loader needs the
 //! system's fontconfig and FreeType, so `plot-png` instead takes the font's bytes through
-//! [`use_font`]. With `plot-png` enabled, SVG text layout uses that font too, so call
-//! [`use_font`] before any plot.
+//! `use_font` (a `plot-png` item). With `plot-png` enabled, SVG text layout uses that font
+//! too, so call `use_font` before any plot.
 //!
 //! ```
 //! use gdf::framework::Gdf;
