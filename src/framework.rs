@@ -223,13 +223,14 @@ where
         out: &mut [F],
     ) -> Result<()> {
         check_shift(shift)?;
-        self.schedule.check()?;
         match t {
             Some(t) => {
                 check_len("t", out.len(), t.len())?;
+                // Checks the schedule (`Schedule::check`) itself.
                 self.schedule.logsnr_into(t, shift, out)
             }
             None => {
+                self.schedule.check()?;
                 crate::noise::check_sample_counters(first_sample, out.len())?;
                 let limits = self.schedule.limits();
                 for (b, o) in out.iter_mut().enumerate() {

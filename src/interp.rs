@@ -36,6 +36,44 @@ pub struct Table {
     ys: Vec<f64>,
 }
 
+/// The StableDiffusion table's parameters, with the rules `gdf!` applies (and the typed
+/// components check at compile time, `konst::need::stable_diffusion`): both `linear_range`
+/// ends within (0, 1), `lo < hi`, `total_steps` in `1..=2^20`.
+pub(crate) fn check_stable_diffusion(linear_range: [f64; 2], total_steps: u64) -> Result<()> {
+    use crate::konst::need;
+    let out = |what, value, expected| {
+        Err(GdfError::OutOfRange {
+            what,
+            value,
+            expected,
+        })
+    };
+    for b in linear_range {
+        if !need::open_unit(b) {
+            return out(
+                "linear_range",
+                b,
+                "β values within (0, 1) (they are probabilities)",
+            );
+        }
+    }
+    if !need::ordered(linear_range[0], linear_range[1]) {
+        return out(
+            "linear_range",
+            linear_range[1],
+            "a range [lo, hi] with lo < hi",
+        );
+    }
+    if !need::count(total_steps, 1) {
+        return out(
+            "total_steps",
+            total_steps as f64,
+            "a whole number in [1, 2^20]",
+        );
+    }
+    Ok(())
+}
+
 impl Table {
     /// A table from knots `xs` (strictly increasing, at least 2) and values `ys` (same length).
     ///
@@ -69,9 +107,9 @@ impl Table {
     /// `ys = cumprod(1 − (√β0·(1−x) + √β1·x)²)`.
     ///
     /// Errors ([`GdfError::OutOfRange`]), as `gdf!` and the parser check them: a
-    /// `linear_range` end outside `(0, 1)` (β values are probabilities; NaN included), a
-    /// `total_steps` outside `1..=`[`MAX_STEPS`](crate::grid::MAX_STEPS) (0 steps would leave
-    /// a one-knot table that cannot be evaluated).
+    /// `linear_range` end outside `(0, 1)` (β values are probabilities; NaN included) or not
+    /// `lo < hi`, a `total_steps` outside `1..=2^20` (0 steps would leave a one-knot table
+    /// that cannot be evaluated).
     ///
     /// ```
     /// use gdf::interp::Table;
@@ -81,19 +119,7 @@ impl Table {
     /// # Ok::<(), gdf::GdfError>(())
     /// ```
     pub fn stable_diffusion(linear_range: [f64; 2], total_steps: u64) -> Result<Self> {
-        crate::grid::check_count(
-            "total_steps",
-            usize::try_from(total_steps).unwrap_or(usize::MAX),
-        )?;
-        for b in linear_range {
-            if !(b > 0.0 && b < 1.0) {
-                return Err(GdfError::OutOfRange {
-                    what: "linear_range",
-                    value: b,
-                    expected: "β values within (0, 1) (they are probabilities)",
-                });
-            }
-        }
+        check_stable_diffusion(linear_range, total_steps)?;
         Ok(Self::stable_diffusion_unchecked(linear_range, total_steps))
     }
 

@@ -50,6 +50,16 @@ fn stable_diffusion_tables_check_their_parameters() {
         );
         assert!(m.contains("(0, 1)"), "{m}");
     }
+    // The constructor and the check at use apply one rule (gdf!'s): a reversed range and a
+    // count past 2^20 are refused when built, not first when run.
+    names(
+        Table::stable_diffusion([0.012, 0.00085], 10).unwrap_err(),
+        "linear_range",
+    );
+    names(
+        DynNoiseCond::stable_diffusion([0.00085, 0.012], (1 << 20) + 1).unwrap_err(),
+        "total_steps",
+    );
     // Valid parameters: ᾱ(t = 0) = 1 − β0, so λ(0) = ln((1 − β0)/β0) (one step, no clamp).
     let s = DynSchedule::stable_diffusion([0.01, 0.02], 1).unwrap();
     let l: f64 = s.logsnr(0.0, 1.0).unwrap();

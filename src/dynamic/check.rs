@@ -2,6 +2,7 @@
 //! fields were set directly (a struct literal, or a field changed after parsing). The same
 //! `konst::need` rules the typed components evaluate at compile time.
 
+use super::recipes::{finite, positive};
 use super::{
     CondKind, DynDensity, DynLossWeight, DynNoiseCond, DynSchedule, DynWeighting, ScheduleKind,
     WeightKind,
@@ -9,6 +10,7 @@ use super::{
 use crate::error::{GdfError, Result};
 use crate::konst::need;
 use crate::schedule::VarParams;
+use crate::solver::check_nonneg as nonneg;
 
 /// An error naming `what` unless `ok`.
 fn rule(ok: bool, what: &'static str, value: f64, expected: &'static str) -> Result<()> {
@@ -23,15 +25,6 @@ fn rule(ok: bool, what: &'static str, value: f64, expected: &'static str) -> Res
     }
 }
 
-fn finite(what: &'static str, v: f64) -> Result<()> {
-    rule(need::finite(v), what, v, "a finite number")
-}
-fn positive(what: &'static str, v: f64) -> Result<()> {
-    rule(need::positive(v), what, v, "a finite number > 0")
-}
-fn nonneg(what: &'static str, v: f64) -> Result<()> {
-    rule(need::nonneg(v), what, v, "a finite number >= 0")
-}
 fn ordered(what: &'static str, [lo, hi]: [f64; 2]) -> Result<()> {
     let bad = if need::finite(lo) { hi } else { lo };
     rule(
@@ -58,21 +51,8 @@ fn var_params(p: &VarParams) -> Result<()> {
     ordered("clamp_range", p.clamp_range)
 }
 
-fn stable_diffusion(linear_range: [f64; 2], total_steps: u64) -> Result<()> {
-    for v in linear_range {
-        rule(
-            need::open_unit(v),
-            "linear_range",
-            v,
-            "within (0, 1) (β values are probabilities)",
-        )?;
-    }
-    ordered("linear_range", linear_range)?;
-    count("total_steps", total_steps, 1, "a whole number in [1, 2^20]")
-}
-
 impl DynDensity {
-    /// The constructors' rules.
+    /// The constructors' rules (the constructors themselves).
     pub(crate) fn check(&self) -> Result<()> {
         match self {
             DynDensity::LogitNormal { m, s } => {
@@ -125,7 +105,7 @@ impl DynSchedule {
                 linear_range,
                 total_steps,
                 ..
-            } => stable_diffusion(*linear_range, *total_steps),
+            } => crate::interp::check_stable_diffusion(*linear_range, *total_steps),
             ScheduleKind::AdaptiveTrain {
                 logsnr_range,
                 min_probs,
@@ -168,7 +148,7 @@ impl DynNoiseCond {
                 linear_range,
                 total_steps,
                 ..
-            } => stable_diffusion(*linear_range, *total_steps),
+            } => crate::interp::check_stable_diffusion(*linear_range, *total_steps),
             CondKind::Discrete {
                 inner,
                 steps,

@@ -58,7 +58,7 @@ pub enum DynDensity {
     UniformTimesteps(UniformTimesteps),
 }
 
-fn positive(what: &'static str, v: f64) -> Result<()> {
+pub(super) fn positive(what: &'static str, v: f64) -> Result<()> {
     if v.is_finite() && v > 0.0 {
         Ok(())
     } else {
@@ -70,7 +70,7 @@ fn positive(what: &'static str, v: f64) -> Result<()> {
     }
 }
 
-fn finite(what: &'static str, v: f64) -> Result<()> {
+pub(super) fn finite(what: &'static str, v: f64) -> Result<()> {
     if v.is_finite() {
         Ok(())
     } else {
