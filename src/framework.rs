@@ -15,6 +15,7 @@
 //! ```
 
 use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use crate::component::LogSnrFn;
 use crate::error::{check_finite, check_len, per_sample, GdfError, Result};
@@ -253,9 +254,15 @@ where
     /// Errors: an empty batch, a buffer whose length does not match (x0 must be `batch·k`
     /// elements, `eps`/outputs the same, `t` and the per-sample outputs `batch`, `offset`
     /// `batch·channels`, `channels` must divide `k`), a non-finite `t`, a non-positive or
-    /// non-finite shift, a training-only schedule given `t`, and a `first_sample` with
+    /// non-finite shift, a training-only schedule given `t`, a `first_sample` with
     /// `first_sample + batch > 2^32` (the batch's last samples would repeat the draws of
-    /// samples 0, 1, …).
+    /// samples 0, 1, …), and a NaN or infinite value in `x0` or `eps` (`NonFinite`, naming the
+    /// first; found in the noising pass itself, so it is reported after the outputs were
+    /// written, and they hold garbage then).
+    ///
+    /// A finite input gives a NaN output only where the scaler has no finite `(a, b)` at the
+    /// sample's level (a stretched LERP scaler at λ = +∞), which the original records as NaN
+    /// too; that is not an error.
     pub fn diffuse_into<F: Real>(
         &self,
         x0: &[F],
@@ -318,6 +325,9 @@ where
                 ) as f64),
             }
         };
+        // Set by a job whose noised output has a non-finite value: a non-finite input, or a
+        // level the scaler has no finite (a, b) for.
+        let nonfinite = AtomicBool::new(false);
         Jobs::new(batch, per).run(|b, start, end| {
             let (a, bb) = self.scaler.ab(logsnr[b]);
             let base = b * per;
@@ -328,7 +338,9 @@ where
             if let (Some(src), true) = (args.eps, k == 0.0) {
                 // ε given and no offset: one pass over the job's range, ε read in place.
                 let (x, e) = (&x0[start..end], &src[start..end]);
-                axpby(noised, x, e, a, bb);
+                if !axpby(noised, x, e, a, bb) {
+                    nonfinite.store(true, Relaxed);
+                }
                 if let Some(eo) = eps_o.as_deref_mut() {
                     eo.copy_from_slice(e);
                 }
@@ -365,7 +377,9 @@ where
                 }
                 let e: &[F] = e;
                 let o = i - start;
-                axpby(&mut noised[o..o + len], &x0[i..i + len], e, a, bb);
+                if !axpby(&mut noised[o..o + len], &x0[i..i + len], e, a, bb) {
+                    nonfinite.store(true, Relaxed);
+                }
                 if let Some(eo) = eps_o.as_deref_mut() {
                     eo[o..o + len].copy_from_slice(e);
                 }
@@ -377,6 +391,14 @@ where
                 i += len;
             }
         });
+        if nonfinite.into_inner() {
+            // Rare: find the input. Where every input is finite the scaler's (a, b) is not
+            // (a stretched LERP at λ = +∞): the original's NaN, kept for parity.
+            check_finite("x0", x0)?;
+            if let Some(e) = args.eps {
+                check_finite("eps", e)?;
+            }
+        }
         Ok(())
     }
 
@@ -489,30 +511,36 @@ where
     }
 }
 
-/// `out = a·x + b·y` element by element (the noising of `diffuse`).
+/// `out = a·x + b·y` element by element (the noising of `diffuse`); whether every output is
+/// finite (a non-finite `x` or `y` makes its output non-finite, so the inputs are checked in
+/// the same pass, as one compare per element).
 #[inline(always)]
-fn axpby_body<F: Real>(out: &mut [F], x: &[F], y: &[F], a: F, b: F) {
+fn axpby_body<F: Real>(out: &mut [F], x: &[F], y: &[F], a: F, b: F) -> bool {
+    let mut finite = true;
     for ((o, &x), &y) in out.iter_mut().zip(x).zip(y) {
-        *o = x * a + y * b;
+        let v = x * a + y * b;
+        *o = v;
+        finite &= v.is_finite();
     }
+    finite
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn axpby_avx2<F: Real>(out: &mut [F], x: &[F], y: &[F], a: F, b: F) {
+unsafe fn axpby_avx2<F: Real>(out: &mut [F], x: &[F], y: &[F], a: F, b: F) -> bool {
     axpby_body(out, x, y, a, b)
 }
 
 #[cfg(all(target_arch = "x86_64", gdf_avx512))]
 #[allow(clippy::incompatible_msrv)] // compiled only by Rust 1.89+ (see build.rs)
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-unsafe fn axpby_avx512<F: Real>(out: &mut [F], x: &[F], y: &[F], a: F, b: F) {
+unsafe fn axpby_avx512<F: Real>(out: &mut [F], x: &[F], y: &[F], a: F, b: F) -> bool {
     axpby_body(out, x, y, a, b)
 }
 
 /// [`axpby_body`], 8 lanes wide where the CPU has AVX2 and 16 where it has AVX-512 (same
-/// operations, same bits).
-fn axpby<F: Real>(out: &mut [F], x: &[F], y: &[F], a: F, b: F) {
+/// operations, same bits). Returns whether every output is finite.
+fn axpby<F: Real>(out: &mut [F], x: &[F], y: &[F], a: F, b: F) -> bool {
     #[cfg(all(target_arch = "x86_64", gdf_avx512))]
     if crate::par::has_avx512() {
         // SAFETY: the CPU has the features the function was compiled for.

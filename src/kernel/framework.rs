@@ -458,6 +458,11 @@ pub(crate) fn dummy(client: &Client) -> Handle {
 /// reads or writes (named, in bytes), a non-positive or non-finite shift, a training-only
 /// schedule given `t`, a component without a device form.
 ///
+/// The device buffers' values are not checked: a NaN or infinite `x0`, `eps` or `t` gives
+/// NaN outputs without an error (finding it would need a read back to the host, which
+/// would stall the queue). The host's [`Gdf::diffuse_into`](crate::framework::Gdf::diffuse_into)
+/// names it; run a batch through it to locate bad data.
+///
 /// ```
 /// use gdf::framework::DiffuseArgs;
 /// use gdf::kernel::cubecl::prelude::*;
