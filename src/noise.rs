@@ -569,7 +569,7 @@ macro_rules! simd_generator {
                 let (head, tail) = rest.split_at_mut(take);
                 part_sg(i, ctr, key, head);
                 rest = tail;
-                i += take as u64;
+                i = i.wrapping_add(take as u64);
             }
             let whole = rest.len() / SG;
             if whole > 0 {
@@ -578,14 +578,14 @@ macro_rules! simd_generator {
                 for (k, group) in body.chunks_exact_mut(SG).enumerate() {
                     let this = words;
                     if k + 1 < whole {
-                        words = words_at(i + ((k + 1) * SG) as u64, ctr, key);
+                        words = words_at(i.wrapping_add(((k + 1) * SG) as u64), ctr, key);
                     }
                     for (w, o) in this.into_iter().zip(group.chunks_exact_mut(4 * W)) {
                         normals(w, o);
                     }
                 }
                 rest = tail;
-                i += (whole * SG) as u64;
+                i = i.wrapping_add((whole * SG) as u64);
             }
             if !rest.is_empty() {
                 part_sg(i, ctr, key, rest);
@@ -802,6 +802,9 @@ mod avx512 {
 }
 
 /// Fills `out[j]` with the normal of element `start + j` (same numbers as [`normal`]).
+///
+/// Element indices wrap modulo 2⁶⁴ (the block counter itself wraps at 2³² blocks, as in
+/// [`block_of`]), so any `start` is valid.
 pub fn fill_normal(
     seed: u64,
     purpose: Purpose,
@@ -850,7 +853,7 @@ fn fill_portable(seed: u64, purpose: Purpose, sample: u32, step: u32, start: u64
             head.copy_from_slice(&scratch[off..off + take]);
         }
         rest = tail;
-        i += take as u64;
+        i = i.wrapping_add(take as u64);
     }
 }
 
@@ -1016,7 +1019,7 @@ mod tests {
             1000,
             4093,
             (1 << 34) - 77, // the block counter wraps past 2³² inside the range
-            u64::MAX - 300,
+            u64::MAX - 300, // the element index wraps past 2⁶⁴ for the longer lengths
         ];
         let lens = [
             0usize, 1, 5, 8, 31, 32, 33, 64, 100, 127, 128, 129, 256, 300, 1031,
@@ -1030,7 +1033,6 @@ mod tests {
         for &(seed, purpose, sample, step) in &streams {
             for &start in &starts {
                 for &len in &lens {
-                    let len = len.min((u64::MAX - start) as usize);
                     let mut want = vec![0.0f32; len];
                     fill_portable(seed, purpose, sample, step, start, &mut want);
                     let mut got = vec![0.0f32; len];
@@ -1259,13 +1261,15 @@ mod tests {
 
     #[test]
     fn fill_equals_pointwise() {
-        for start in [0u64, 1, 3, 5, 4096] {
+        // The last start wraps past 2⁶⁴ (it panicked on the overflow before): element
+        // indices are taken modulo 2⁶⁴, as `normal` takes them.
+        for start in [0u64, 1, 3, 5, 4096, u64::MAX - 40] {
             let mut buf = vec![0.0f32; 137];
             fill_normal(7, Purpose::Sampler, 2, 5, start, &mut buf);
             for (j, &z) in buf.iter().enumerate() {
                 assert_eq!(
                     z.to_bits(),
-                    normal(7, Purpose::Sampler, 2, 5, start + j as u64).to_bits()
+                    normal(7, Purpose::Sampler, 2, 5, start.wrapping_add(j as u64)).to_bits()
                 );
             }
         }
