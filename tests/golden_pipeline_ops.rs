@@ -1,14 +1,15 @@
 //! Golden parity of the pipeline operations against diffusers 0.42.1 (scheduler level, no
 //! networks; `tests/pipeline_ops/gen.py` writes `tests/pipeline_ops/golden.json`): img2img
 //! strength (kept timesteps, noised start), the SDXL base/refiner hand-off, the inpainting
-//! blend over short DDIM runs, and clip_sample / dynamic thresholding in DDPM, DDIM and
-//! DPM-Solver multistep loops. f64 with the golden README's tolerances (rtol 1e-6, atol 1e-9);
+//! blend over short DDIM runs, clip_sample / dynamic thresholding in DDPM, DDIM and
+//! DPM-Solver multistep loops, and DDIM inversion (`DDIMInverseScheduler` from a config). f64 with the golden README's tolerances (rtol 1e-6, atol 1e-9);
 //! timesteps and counts exact. Every case is consumed.
 
 mod common;
 
 use common::pipeline::{cases, golden, p, threshold_of};
 use common::*;
+use gdf::interop::diffusers::load_inverse;
 use gdf::pipeline::{strength, Inpaint, Threshold};
 use gdf::scaler::Vp;
 use gdf::solver::*;
@@ -46,7 +47,7 @@ fn distinct(ts: &[f64]) -> Vec<f64> {
 #[test]
 fn every_case_has_a_consumer() {
     let all = golden();
-    let kinds = ["img2img", "handoff", "inpaint", "threshold"];
+    let kinds = ["img2img", "handoff", "inpaint", "threshold", "invert"];
     for c in &all {
         assert!(
             kinds.contains(&c["kind"].as_str().unwrap()),
@@ -54,7 +55,7 @@ fn every_case_has_a_consumer() {
             c["kind"]
         );
     }
-    assert_eq!(all.len(), 20);
+    assert_eq!(all.len(), 26);
 }
 
 #[test]
@@ -280,4 +281,105 @@ fn thresholded_cases_are_sensitive_to_the_stage() {
             case["params"]
         );
     }
+}
+
+/// The zero-terminal-SNR table's tolerance: diffusers rescales the β's in float32 through
+/// torch's CPU `sqrt`, which is not correctly rounded (182 of the 1000 `√ᾱ` of Stable
+/// Diffusion's table differ from the IEEE square root by an ulp), so its `ᾱ` differ from
+/// gdf's by up to 3 float32 ulps (2.4e-7 relative); the inverted latents then differ by up
+/// to 5.3e-8 (measured), which `atol = 2e-7` bounds.
+const ZSNR_TOL: Tol = Tol {
+    rtol: 1e-6,
+    atol: 2e-7,
+};
+
+/// The inversion loop of the generator with its timestep-dependent model
+/// `pred = c·x + w + d·t/1000`, `t` the step's diffusers timestep; `x` after every step.
+fn invert_steps(case: &Value, clip: bool) -> Vec<Vec<f64>> {
+    let inp = &case["input"];
+    let inv = load_inverse(inp["config"].as_str().unwrap()).unwrap();
+    let (shape, x_init) = arr(&inp["x_init"]).unwrap();
+    let w = arr(&inp["w"]).unwrap().1;
+    let (c, d) = (p(case, "c"), p(case, "d"));
+    let mut run = inv
+        .inversion(p(case, "steps") as usize, x_init, shape[0])
+        .unwrap();
+    if !clip {
+        run.set_threshold(Threshold::None).unwrap();
+    }
+    let mut xs = Vec::new();
+    while let Some(req) = run.next_eval().unwrap() {
+        let t = req.step.timestep.unwrap() as f64;
+        let pred: Vec<f64> = req
+            .x
+            .iter()
+            .zip(&w)
+            .map(|(&x, &w)| c * x + w + d * t / 1000.0)
+            .collect();
+        run.feed(&inv.target, &pred).unwrap();
+        xs.push(run.x().to_vec());
+    }
+    xs
+}
+
+#[test]
+fn ddim_inversion_matches_diffusers() {
+    let mut clipped = 0;
+    for case in cases("invert") {
+        let inp = &case["input"];
+        let config = inp["config"].as_str().unwrap();
+        let id = format!("invert {config} {} steps", case["params"]["steps"]);
+        let n = p(&case, "steps") as usize;
+        let inv = load_inverse(config).unwrap();
+        // Timesteps exact; each step's levels those diffusers' step() reads.
+        let ts: Vec<f64> = inv
+            .timesteps(n)
+            .unwrap()
+            .iter()
+            .map(|&t| t as f64)
+            .collect();
+        assert_eq!(ts, flat(&inp["timesteps"]).unwrap(), "{id}");
+        let steps = inv.steps(n).unwrap();
+        let tol = if config.contains(r#""rescale_betas_zero_snr": true"#) {
+            ZSNR_TOL
+        } else {
+            F64_TOL
+        };
+        let mut ck = Check::default();
+        let sq = |v: Vec<f64>| v.iter().map(|a| a.sqrt()).collect::<Vec<_>>();
+        let a_from: Vec<f64> = steps.iter().map(|s| s.from.a).collect();
+        let a_to: Vec<f64> = steps.iter().map(|s| s.to.a).collect();
+        ck.all(
+            "a (from)",
+            &a_from,
+            &sq(flat(&inp["acp_from"]).unwrap()),
+            F64_TOL,
+        );
+        ck.all("a (to)", &a_to, &sq(flat(&inp["acp_to"]).unwrap()), F64_TOL);
+        let got = invert_steps(&case, true);
+        let want = case["output"]["x_steps"].as_array().unwrap();
+        assert_eq!(got.len(), want.len(), "{id}");
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            ck.all(&format!("x step {i}"), g, &flat(w).unwrap(), tol);
+        }
+        let want = arr(&case["output"]["x"]).unwrap().1;
+        let last = got.last().unwrap();
+        ck.all("x", last, &want, tol);
+        eprintln!("{id}: final x error {:.1e}", err(last, &want));
+        finish(&id, ck);
+        if !inv.threshold.is_none() {
+            // The clip binds on these cases: without it the run leaves the golden.
+            let plain = invert_steps(&case, false);
+            let far = plain
+                .last()
+                .unwrap()
+                .iter()
+                .zip(&want)
+                .filter(|(g, w)| !close(**g, **w, F64_TOL))
+                .count();
+            assert!(far > 0, "{id}: the clip changes nothing");
+            clipped += 1;
+        }
+    }
+    assert!(clipped >= 2, "{clipped} clipped cases");
 }

@@ -218,3 +218,144 @@ fn bad_settings_are_typed_errors() {
     let e = run.feed_x0(&[0.0, f64::NAN, 0.0, 0.0]).unwrap_err();
     assert!(matches!(e, GdfError::NonFinite { index: 1, .. }), "{e}");
 }
+
+/// A point mass at `image`: the exact ε at level `l`.
+fn exact_eps(x: &[f64], image: &[f64], l: Level) -> Vec<f64> {
+    x.iter()
+        .zip(image)
+        .map(|(x, i)| (x - l.a * i) / l.b)
+        .collect()
+}
+
+#[test]
+fn ddim_inversion_inverts_diffusers_ddim() {
+    // DDIMInverseScheduler's steps from a config, then DDIMScheduler's grid from the same
+    // config sampled with DDIM (Euler): with a model that is exact, conditioned on the level
+    // the sample is at, the image comes back (the inversion is the DDIM map's inverse).
+    use gdf::interop::diffusers::{load, load_inverse, PipelineKind};
+    use gdf::target::Epsilon;
+    let image = vec![0.9f64, -0.4, 0.2, 1.3, -1.1, 0.05];
+    for (spacing, n) in [("leading", 10), ("trailing", 25), ("leading", 1)] {
+        let cfg = format!(
+            r#"{{"_class_name": "DDIMScheduler", "beta_schedule": "scaled_linear",
+                "beta_start": 0.00085, "beta_end": 0.012, "timestep_spacing": "{spacing}",
+                "clip_sample": false, "set_alpha_to_one": true}}"#
+        );
+        let inv = load_inverse(&cfg).unwrap();
+        let mut run = inv.inversion(n, image.clone(), 2).unwrap();
+        // A fixed ε for the first step, from the clean level (where ε is not defined by x).
+        let first = [0.3, -1.2, 0.8, 0.1, 0.5, -0.7];
+        while let Some(req) = run.next_eval().unwrap() {
+            let eps = if req.step.from.b == 0.0 {
+                first.to_vec()
+            } else {
+                exact_eps(req.x, &image, req.step.from)
+            };
+            run.feed(&inv.target, &eps).unwrap();
+        }
+        let noise = run.into_x();
+        // The noise is the image diffused to the noisiest level with that ε.
+        let top = inv.steps(n).unwrap()[n - 1].to;
+        for ((z, i), e) in noise.iter().zip(&image).zip(first) {
+            assert!((z - (top.a * i + top.b * e)).abs() < 1e-12, "{spacing} {n}");
+        }
+        let fwd = load(&cfg, PipelineKind::StableDiffusion).unwrap();
+        let grid = fwd.solver_grid(&fwd.grid(n).unwrap()).unwrap();
+        let mut back = Run::new(Euler::new(), grid, noise, 2, NoNoise).unwrap();
+        while let Some(req) = back.next_eval().unwrap() {
+            let eps = exact_eps(req.x, &image, req.level);
+            back.feed(&Epsilon, &eps).unwrap();
+        }
+        for (x, i) in back.x().iter().zip(&image) {
+            assert!((x - i).abs() < 1e-12, "{spacing} {n}: {x} vs {i}");
+        }
+    }
+}
+
+#[test]
+fn ddim_inversion_refuses_what_diffusers_cannot_do() {
+    use gdf::interop::diffusers::load_inverse;
+    use gdf::pipeline::invert::{Inversion, InvertStep};
+    use gdf::target::{Epsilon, X0};
+    let err = |e: GdfError, what: &str| {
+        let m = e.to_string();
+        assert!(m.contains(what), "{m:?} should name {what:?}");
+    };
+    // Fields: DDIMInverseScheduler has no linspace spacing; a typo is no field at all.
+    err(
+        load_inverse(r#"{"timestep_spacing": "linspace"}"#).unwrap_err(),
+        "timestep_spacing",
+    );
+    err(
+        load_inverse(r#"{"steps_ofset": 1}"#).unwrap_err(),
+        "steps_ofset",
+    );
+    err(
+        load_inverse(r#"{"prediction_type": "flow_prediction"}"#).unwrap_err(),
+        "prediction_type",
+    );
+    err(
+        load_inverse(r#"{"clip_sample_range": -1.0}"#).unwrap_err(),
+        "clip_sample_range",
+    );
+    // Counts: none, more than the table, numpy's extra trailing timestep, an offset past it.
+    let inv = load_inverse("{}").unwrap();
+    for n in [0, 1001] {
+        err(inv.timesteps(n).unwrap_err(), "num_inference_steps");
+    }
+    let trailing = load_inverse(r#"{"timestep_spacing": "trailing"}"#).unwrap();
+    err(trailing.timesteps(61).unwrap_err(), "num_inference_steps");
+    assert_eq!(trailing.timesteps(60).unwrap().len(), 60);
+    assert_eq!(trailing.timesteps(62).unwrap().len(), 62);
+    err(
+        load_inverse(r#"{"steps_offset": 200}"#)
+            .unwrap()
+            .timesteps(10)
+            .unwrap_err(),
+        "steps_offset",
+    );
+    // An x0-prediction at ᾱ = 1 (diffusers' default start) has no ε: diffusers divides by 0.
+    let x0_pred = load_inverse(r#"{"prediction_type": "sample"}"#).unwrap();
+    let mut run = x0_pred.inversion(4, vec![0.5f64; 4], 1).unwrap();
+    let m = run.feed(&X0, &[0.1; 4]).unwrap_err().to_string();
+    assert!(m.contains("set_alpha_to_one"), "{m}");
+    // From a noised start it runs.
+    let ok = load_inverse(r#"{"prediction_type": "sample", "set_alpha_to_one": false}"#).unwrap();
+    let x = ok
+        .inversion(4, vec![0.5f64; 4], 1)
+        .unwrap()
+        .run(&ok.target, |_, _, p| {
+            p.fill(0.25);
+            Ok(())
+        })
+        .unwrap();
+    assert!(x.iter().all(|v| v.is_finite()));
+    // The engine: steps toward noise only, a whole batch, finite values.
+    let grid = Grid::new(&Vp, &[-3.0, 0.0, 3.0]).unwrap();
+    let steps = Inversion::new(&grid, vec![0.1f64; 2], 1)
+        .unwrap()
+        .steps()
+        .to_vec();
+    let back = InvertStep {
+        from: steps[0].to,
+        to: steps[0].from,
+        timestep: None,
+    };
+    assert!(Inversion::from_steps(vec![back], vec![0.1f64; 2], 1).is_err());
+    assert!(Inversion::from_steps(vec![], vec![0.1f64; 2], 1).is_err());
+    err(Inversion::new(&grid, vec![0.1f64; 3], 2).unwrap_err(), "x");
+    err(
+        Inversion::new(&grid, vec![f64::NAN, 0.0], 1).unwrap_err(),
+        "x[0]",
+    );
+    let mut run = Inversion::new(&grid, vec![0.1f64; 2], 1).unwrap();
+    err(run.feed(&Epsilon, &[0.1]).unwrap_err(), "pred");
+    err(
+        run.feed(&Epsilon, &[0.1, f64::INFINITY]).unwrap_err(),
+        "pred[1]",
+    );
+    run.feed(&Epsilon, &[0.1, 0.2]).unwrap();
+    run.feed(&Epsilon, &[0.1, 0.2]).unwrap();
+    assert!(run.next_eval().unwrap().is_none());
+    err(run.feed(&Epsilon, &[0.1, 0.2]).unwrap_err(), "done");
+}

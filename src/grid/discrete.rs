@@ -539,14 +539,21 @@ fn leading_top(
     })
 }
 
+/// The length of `numpy.arange(last, 0, −T/N)`: `N`, or `N + 1` for the counts where numpy
+/// rounds it up (see [`trailing`]).
+pub(crate) fn trailing_len(t_train: f64, last: usize, n: usize) -> usize {
+    ((0.0 - last as f64) / -(t_train / n as f64))
+        .ceil()
+        .max(0.0) as usize
+}
+
 /// `numpy.arange(last, 0, −T/N)` rounded half to even: the first `N` values (at most).
 ///
 /// For some `N` (61, 103, 121, … with `T = 1000`) numpy's `arange` rounds its length up to
 /// `N + 1` and diffusers then returns an extra timestep −1; gdf keeps the `N` meaningful ones.
-fn trailing(t_train: f64, last: usize, n: usize) -> Vec<f64> {
+pub(crate) fn trailing(t_train: f64, last: usize, n: usize) -> Vec<f64> {
     let step = -(t_train / n as f64);
-    let len = ((0.0 - last as f64) / step).ceil().max(0.0) as usize;
-    (0..len.min(n))
+    (0..trailing_len(t_train, last, n).min(n))
         .map(|i| (last as f64 + i as f64 * step).round_ties_even())
         .collect()
 }

@@ -85,6 +85,75 @@ pub struct DiscreteTable {
     log_sigmas: Vec<f32>,
 }
 
+/// diffusers' float32 `alphas_cumprod` for `s`, as the scheduler classes build it before any
+/// class's own adjustment: with `rescale_betas_zero_snr` the last value is 0 (DDIM's and
+/// DDIMInverse's table; Euler and DPMSolver then put 2⁻²⁴ there, see [`DiscreteTable::new`]).
+/// Errors: as [`DiscreteTable::new`].
+pub(crate) fn raw_alphas_cumprod(s: &TableSettings) -> Result<Vec<f32>> {
+    let t = match &s.beta_schedule {
+        BetaSchedule::Trained(b) => b.len(),
+        _ => s.num_train_timesteps,
+    };
+    if !(2..=super::MAX_STEPS).contains(&t) {
+        return Err(GdfError::OutOfRange {
+            what: "num_train_timesteps",
+            value: t as f64,
+            expected: "at least 2 training steps and at most 2^24 (gdf::grid::MAX_STEPS)",
+        });
+    }
+    for (what, v) in [("beta_start", s.beta_start), ("beta_end", s.beta_end)] {
+        if !(v.is_finite() && (0.0..1.0).contains(&v)) {
+            return Err(GdfError::OutOfRange {
+                what,
+                value: v,
+                expected: "a number in [0, 1)",
+            });
+        }
+    }
+    let betas: Vec<f32> = match &s.beta_schedule {
+        BetaSchedule::Linear => linspace(s.beta_start as f32, s.beta_end as f32, t),
+        BetaSchedule::ScaledLinear => {
+            linspace(s.beta_start.sqrt() as f32, s.beta_end.sqrt() as f32, t)
+                .into_iter()
+                .map(|b| b * b)
+                .collect()
+        }
+        BetaSchedule::SquaredCosCapV2 => {
+            let abar = |x: f64| {
+                ((x + 0.008) / 1.008 * core::f64::consts::FRAC_PI_2)
+                    .cos()
+                    .powi(2)
+            };
+            (0..t)
+                .map(|i| {
+                    let (t1, t2) = (i as f64 / t as f64, (i + 1) as f64 / t as f64);
+                    (1.0 - abar(t2) / abar(t1)).min(0.999) as f32
+                })
+                .collect()
+        }
+        BetaSchedule::Trained(b) => {
+            if let Some(&bad) = b
+                .iter()
+                .find(|v| !(v.is_finite() && (0.0..1.0).contains(*v)))
+            {
+                return Err(GdfError::OutOfRange {
+                    what: "trained_betas",
+                    value: bad,
+                    expected: "numbers in [0, 1)",
+                });
+            }
+            b.iter().map(|&v| v as f32).collect()
+        }
+    };
+    let betas = if s.rescale_betas_zero_snr {
+        rescale_betas_zero_snr_f32(&betas)
+    } else {
+        betas
+    };
+    let alphas: Vec<f32> = betas.iter().map(|&b| 1.0 - b).collect();
+    Ok(cumprod_f32(&alphas))
+}
+
 /// `cumprod` of float32 factors with an f64 accumulator, each output rounded to float32.
 fn cumprod_f32(xs: &[f32]) -> Vec<f32> {
     let mut acc = 1.0f64;
@@ -157,70 +226,11 @@ impl DiscreteTable {
     /// finite numbers in `[0, 1)` (`beta_start ≥ 0`, `beta_end < 1`), or trained β's outside
     /// `[0, 1)` or fewer than 2 of them.
     pub fn new(s: &TableSettings) -> Result<Self> {
-        let t = match &s.beta_schedule {
-            BetaSchedule::Trained(b) => b.len(),
-            _ => s.num_train_timesteps,
-        };
-        if !(2..=super::MAX_STEPS).contains(&t) {
-            return Err(GdfError::OutOfRange {
-                what: "num_train_timesteps",
-                value: t as f64,
-                expected: "at least 2 training steps and at most 2^24 (gdf::grid::MAX_STEPS)",
-            });
-        }
-        for (what, v) in [("beta_start", s.beta_start), ("beta_end", s.beta_end)] {
-            if !(v.is_finite() && (0.0..1.0).contains(&v)) {
-                return Err(GdfError::OutOfRange {
-                    what,
-                    value: v,
-                    expected: "a number in [0, 1)",
-                });
-            }
-        }
-        let betas: Vec<f32> = match &s.beta_schedule {
-            BetaSchedule::Linear => linspace(s.beta_start as f32, s.beta_end as f32, t),
-            BetaSchedule::ScaledLinear => {
-                linspace(s.beta_start.sqrt() as f32, s.beta_end.sqrt() as f32, t)
-                    .into_iter()
-                    .map(|b| b * b)
-                    .collect()
-            }
-            BetaSchedule::SquaredCosCapV2 => {
-                let abar = |x: f64| {
-                    ((x + 0.008) / 1.008 * core::f64::consts::FRAC_PI_2)
-                        .cos()
-                        .powi(2)
-                };
-                (0..t)
-                    .map(|i| {
-                        let (t1, t2) = (i as f64 / t as f64, (i + 1) as f64 / t as f64);
-                        (1.0 - abar(t2) / abar(t1)).min(0.999) as f32
-                    })
-                    .collect()
-            }
-            BetaSchedule::Trained(b) => {
-                if let Some(&bad) = b
-                    .iter()
-                    .find(|v| !(v.is_finite() && (0.0..1.0).contains(*v)))
-                {
-                    return Err(GdfError::OutOfRange {
-                        what: "trained_betas",
-                        value: bad,
-                        expected: "numbers in [0, 1)",
-                    });
-                }
-                b.iter().map(|&v| v as f32).collect()
-            }
-        };
-        let betas = if s.rescale_betas_zero_snr {
-            rescale_betas_zero_snr_f32(&betas)
-        } else {
-            betas
-        };
-        let alphas: Vec<f32> = betas.iter().map(|&b| 1.0 - b).collect();
-        let mut ac = cumprod_f32(&alphas);
+        let mut ac = raw_alphas_cumprod(s)?;
         if s.rescale_betas_zero_snr {
-            ac[t - 1] = 2f32.powi(-24);
+            // Euler's and DPMSolver's adjustment (ᾱ = 0 would put σ at infinity).
+            let last = ac.len() - 1;
+            ac[last] = 2f32.powi(-24);
         }
         Self::from_alphas_cumprod_f32(ac)
     }

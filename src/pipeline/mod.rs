@@ -11,6 +11,8 @@
 //! - [`Inpaint`]: after every step, the known region is re-noised to the step's new level with
 //!   a fixed ε and blended by a per-element (soft) mask, inside the step's fused pass.
 //! - [`half`]: f16/bf16 latent buffers in and out of a run whose arithmetic stays in f32.
+//! - [`invert`]: DDIM inversion, a clean sample walked up a grid to the noise that samples
+//!   back into it (diffusers' `DDIMInverseScheduler`).
 //!
 //! ```
 //! use gdf::pipeline::{strength, Inpaint, Threshold};
@@ -37,6 +39,7 @@
 
 pub mod half;
 mod inpaint;
+pub mod invert;
 pub mod strength;
 mod threshold;
 
@@ -66,6 +69,11 @@ pub mod formula {
     /// plain step with the x0-prediction `w·thresholded + (1 − w)·raw`, `w = a'/(a' − a·b'/b)`.
     pub fn raw_eps_mix<F: Float>(thresholded: F, raw: F, w: F) -> F {
         w * thresholded + (F::new(1.0) - w) * raw
+    }
+    /// The deterministic DDIM update toward the level `(a, b)` from the recovered `x0` and
+    /// `ε`: `a·x0 + b·ε` (DDIM inversion's step).
+    pub fn renoise<F: Float>(x0: F, eps: F, a: F, b: F) -> F {
+        a * x0 + b * eps
     }
     /// `torch.lerp(lo, hi, w)` (the form `torch.quantile` interpolates with).
     pub fn lerp<F: Float>(lo: F, hi: F, w: F) -> F {

@@ -29,6 +29,12 @@ Cases:
                 model output as epsilon (use_clipped_model_output=False, its default).
                 DPMSolverMultistep's and UniPC's float64->float32 casts inside step() are
                 suppressed (keep_f64), as for ../shared/golden/solvers.json.
+  invert        DDIM inversion: the loop of diffusers' inversion pipelines (DiffEdit's
+                `invert`) over DDIMInverseScheduler built from a config (recorded as the
+                JSON gdf loads): for t in timesteps: pred = model(latents, t);
+                latents = step(pred, t, latents). The model depends on the timestep,
+                pred = c*x + w + d*t/1000, so the timestep convention is checked too; it
+                is read as epsilon, v or x0 by the config's prediction_type.
 """
 import json
 import sys
@@ -38,6 +44,7 @@ import numpy as np
 import torch
 import diffusers
 from diffusers import (
+    DDIMInverseScheduler,
     DDIMScheduler,
     DDPMScheduler,
     DPMSolverMultistepScheduler,
@@ -303,8 +310,66 @@ def threshold_cases():
     return out
 
 
+def invert_cases():
+    out = []
+    specs = [
+        # Stable Diffusion 1.5's config as pipelines pass it to from_config.
+        (dict(SD, steps_offset=1, set_alpha_to_one=False, clip_sample=False, skip_prk_steps=True,
+              _class_name="PNDMScheduler"), 10, 1.0),
+        # DDIMInverseScheduler's own defaults: linear betas, from alpha = 1, clip at 1.
+        (dict(_class_name="DDIMInverseScheduler"), 8, 1.6),
+        (dict(SD, timestep_spacing="trailing", prediction_type="v_prediction", clip_sample=False,
+              _class_name="DDIMScheduler"), 10, 1.0),
+        # trailing with 1000/7 not whole: each step starts at t - 142, not where the last ended.
+        (dict(SD, timestep_spacing="trailing", clip_sample=True, clip_sample_range=1.5,
+              _class_name="DDIMInverseScheduler"), 7, 1.3),
+        (dict(beta_schedule="squaredcos_cap_v2", prediction_type="sample", set_alpha_to_one=False,
+              steps_offset=1, clip_sample=True, clip_sample_range=2.0,
+              _class_name="DDIMInverseScheduler"), 6, 1.0),
+        # zero terminal SNR: the last step goes to alpha_bar = 0 exactly (pure noise).
+        (dict(SD, rescale_betas_zero_snr=True, timestep_spacing="trailing",
+              prediction_type="v_prediction", clip_sample=False,
+              _class_name="DDIMInverseScheduler"), 5, 1.0),
+    ]
+    shape = (2, 4, 3, 3)
+    for cfg, n, scale in specs:
+        kwargs = {k: v for k, v in cfg.items() if not k.startswith("_")}
+        if cfg["_class_name"] == "DDIMInverseScheduler":
+            s = DDIMInverseScheduler(**kwargs)
+        else:
+            s = DDIMInverseScheduler.from_config(kwargs)
+        s.set_timesteps(n)
+        s.alphas_cumprod = s.alphas_cumprod.double()
+        s.initial_alpha_cumprod = torch.as_tensor(s.initial_alpha_cumprod).double()
+        x = t64(RNG.standard_normal(shape) * scale)
+        x_init = x.clone()
+        w = RNG.standard_normal(shape) * 0.3
+        c, d = 0.3, 0.5
+        steps = []
+        for t in s.timesteps:
+            pred = c * x + t64(w) + d * float(t) / 1000.0
+            x = s.step(pred, t, x).prev_sample
+            steps.append(lst(x))
+        ratio = s.config.num_train_timesteps // n
+        acp_from = []
+        acp_to = []
+        for t in s.timesteps:
+            t = int(t)
+            acp_from.append(float(s.alphas_cumprod[t - ratio] if t - ratio >= 0 else s.initial_alpha_cumprod))
+            acp_to.append(float(s.alphas_cumprod[t]))
+        out.append({
+            "kind": "invert",
+            "scheduler": "DDIMInverseScheduler",
+            "params": {"steps": n, "model": "pred = c*x + w + d*t/1000", "c": c, "d": d},
+            "input": {"config": json.dumps(cfg, sort_keys=True), "timesteps": lst(s.timesteps),
+                      "acp_from": acp_from, "acp_to": acp_to, "x_init": arr(x_init), "w": arr(w)},
+            "output": {"x_steps": steps, "x": arr(x)},
+        })
+    return out
+
+
 def main():
-    cases = img2img_cases() + handoff_cases() + inpaint_cases() + threshold_cases()
+    cases = img2img_cases() + handoff_cases() + inpaint_cases() + threshold_cases() + invert_cases()
     doc = {
         "version": 1,
         "command": COMMAND,

@@ -30,6 +30,9 @@
 //! Any other field, or a value gdf cannot honour, is a [`GdfError::Config`] naming the
 //! field and its value.
 //!
+//! [`load_inverse`] reads a config as `DDIMInverseScheduler.from_config` does, for DDIM
+//! inversion ([`crate::pipeline::invert`]).
+//!
 //! ```
 //! use gdf::interop::diffusers::{load, PipelineKind};
 //! use gdf::noise_cond::NoiseCond;
@@ -52,9 +55,11 @@ use core::fmt;
 
 mod fields;
 mod grid;
+mod inverse;
 mod schedulers;
 
 pub use grid::GridSpec;
+pub use inverse::{load_inverse, LoadedInverse};
 
 use fields::{cfg_err, Fields};
 use schedulers::{ddim_family, discrete_family, edm, flow_matching, wuerstchen};
@@ -231,6 +236,24 @@ impl Loaded {
     }
 }
 
+/// The config text as a JSON object (Python's bare `NaN`/`Infinity` allowed).
+fn parse_object(json: &str) -> Result<serde_json::Map<String, Value>> {
+    let root: Value =
+        serde_json::from_str(&fields::python_tokens(json)).map_err(|e| GdfError::Config {
+            field: "(file)".into(),
+            value: format!("{:.40}…", json.trim_start()),
+            expected: format!("a JSON object ({e})"),
+        })?;
+    match root {
+        Value::Object(map) => Ok(map),
+        other => Err(GdfError::Config {
+            field: "(file)".into(),
+            value: format!("{:.40}", other.to_string()),
+            expected: "a JSON object".into(),
+        }),
+    }
+}
+
 fn approx(field: &str, value: impl fmt::Display, note: &str) -> Approximation {
     Approximation {
         field: field.into(),
@@ -265,17 +288,7 @@ const SUPPORTED: &str = "one of DDIMScheduler, PNDMScheduler, DDPMScheduler, \
 /// assert!(e.to_string().contains("`beta_schedul`"));
 /// ```
 pub fn load(json: &str, pipeline: PipelineKind) -> Result<Loaded> {
-    let root: Value =
-        serde_json::from_str(&fields::python_tokens(json)).map_err(|e| GdfError::Config {
-            field: "(file)".into(),
-            value: format!("{:.40}…", json.trim_start()),
-            expected: format!("a JSON object ({e})"),
-        })?;
-    let map = root.as_object().ok_or_else(|| GdfError::Config {
-        field: "(file)".into(),
-        value: format!("{:.40}", root.to_string()),
-        expected: "a JSON object".into(),
-    })?;
+    let map = &parse_object(json)?;
     let class = match map.get("_class_name") {
         Some(Value::String(s)) => s.clone(),
         Some(v) => return Err(cfg_err("_class_name", v, "a scheduler class name")),

@@ -1,0 +1,292 @@
+//! DDIM inversion: a clean sample walked up a grid toward noise with the deterministic DDIM
+//! update, the latent that sampling back down the same grid turns into the sample again
+//! (image editing: DiffEdit, Prompt-to-Prompt's null-text inversion, diffusers'
+//! `DDIMInverseScheduler`).
+
+use core::cmp::Ordering::{Equal, Less};
+
+use crate::error::{check_finite, check_len, per_sample, GdfError, Result};
+use crate::float::Real;
+use crate::pipeline::Threshold;
+use crate::solver::{Grid, Level};
+use crate::target::Target;
+
+/// One inversion step: from the level `from` to the noisier level `to`.
+///
+/// `timestep` is the model timestep the step's evaluation takes where the steps come from a
+/// scheduler that fixes it (diffusers' `DDIMInverseScheduler` evaluates the model at the
+/// timestep of `to`, the level the step goes to, while the sample is still at `from`; see
+/// [`crate::interop::diffusers::load_inverse`]). It is `None` for steps made from a grid:
+/// the caller picks the level to condition the model on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct InvertStep {
+    /// The level the sample is taken to be at.
+    pub from: Level,
+    /// The level the step goes to (`to.lam ≤ from.lam`; equal levels make a step that keeps
+    /// the sample, as diffusers' first step with `steps_offset = 0` and `set_alpha_to_one =
+    /// false` does).
+    pub to: Level,
+    /// The model timestep of the step's evaluation, where the scheduler fixes it.
+    pub timestep: Option<i64>,
+}
+
+/// The model evaluation an inversion asks for: the sample `x` (batch-major) and the step.
+#[derive(Debug)]
+pub struct InvertRequest<'r, F> {
+    /// The model's input (the sample at `step.from`).
+    pub x: &'r [F],
+    /// The step this evaluation belongs to.
+    pub step: InvertStep,
+    /// The step's number (0-based).
+    pub index: usize,
+}
+
+/// A DDIM inversion run, on the host: each step recovers `x0` and `ε` from the model's
+/// prediction at the step's `from` level, then moves to the `to` level,
+///
+/// `x' = a_to·x0 + b_to·ε`,
+///
+/// the DDIM (η = 0) update taken toward noise. An optional [`Threshold`] clips `x0` first;
+/// `ε` stays the raw prediction's, as diffusers' `DDIMInverseScheduler` keeps it.
+///
+/// The caller drives it like [`Run`](crate::solver::Run): [`next_eval`](Inversion::next_eval)
+/// gives the sample and the step, [`feed`](Inversion::feed) takes the model's prediction.
+/// Which level the model is conditioned on is the caller's: `step.from` (where the sample is;
+/// exact for a model that is exact) or `step.to` (diffusers' convention, with
+/// `step.timestep`).
+///
+/// ```
+/// use gdf::pipeline::invert::Inversion;
+/// use gdf::scaler::Vp;
+/// use gdf::solver::{Euler, Grid, NoNoise, Run};
+/// use gdf::target::Epsilon;
+///
+/// // The grid a sampler would step down; the inversion walks it up from the clean end.
+/// let grid = Grid::new(&Vp, &[-5.0, -2.0, 0.0, 3.0, f64::INFINITY])?;
+/// let image = vec![0.8f64, -0.3];
+/// // A model that knows the data (a point mass at `image`): ε = (x − a·image)/b.
+/// let eps_of = |x: &[f64], l: gdf::solver::Level| -> Vec<f64> {
+///     x.iter().zip(&image).map(|(x, i)| (x - l.a * i) / l.b).collect()
+/// };
+/// let mut inv = Inversion::new(&grid, image.clone(), 1)?;
+/// while let Some(req) = inv.next_eval()? {
+///     // At the clean level (b = 0) the exact ε is undefined; any value inverts the same.
+///     let level = if req.step.from.b == 0.0 { req.step.to } else { req.step.from };
+///     let eps = eps_of(req.x, level);
+///     inv.feed(&Epsilon, &eps)?;
+/// }
+/// let noise = inv.into_x();
+///
+/// // Sampling back down the same grid with DDIM (Euler) gives the image again.
+/// let mut run = Run::new(Euler::new(), grid, noise, 1, NoNoise)?;
+/// while let Some(req) = run.next_eval()? {
+///     let eps = eps_of(req.x, req.level);
+///     run.feed(&Epsilon, &eps)?;
+/// }
+/// assert!(run.x().iter().zip(&image).all(|(x, i)| (x - i).abs() < 1e-12));
+/// # Ok::<(), gdf::GdfError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Inversion<F> {
+    steps: Vec<InvertStep>,
+    x: Vec<F>,
+    x0: Vec<F>,
+    batch: usize,
+    done: usize,
+    threshold: Threshold,
+}
+
+impl<F: Real> Inversion<F> {
+    /// The inversion of a sampling grid (noisiest first, as [`Run`](crate::solver::Run)
+    /// steps it): its steps in reverse, from the grid's last level (usually the clean end,
+    /// `λ = +∞`) up to its first. `x` is the clean sample, `batch` samples batch-major.
+    ///
+    /// Errors: as [`Inversion::from_steps`].
+    pub fn new(grid: &Grid, x: Vec<F>, batch: usize) -> Result<Self> {
+        let l = grid.levels();
+        let steps = (0..grid.steps())
+            .rev()
+            .map(|i| InvertStep {
+                from: l[i + 1],
+                to: l[i],
+                timestep: None,
+            })
+            .collect();
+        Self::from_steps(steps, x, batch)
+    }
+
+    /// An inversion through the given steps (each from a level to a noisier one; a step's
+    /// `from` need not be the previous step's `to`, as in diffusers' uneven spacings).
+    ///
+    /// Errors: no steps; a step whose `to` is less noisy than its `from` (`to.lam >
+    /// from.lam`, or a NaN), or whose `(a, b)` are not finite; an empty or ragged batch; a non-finite
+    /// sample.
+    pub fn from_steps(steps: Vec<InvertStep>, x: Vec<F>, batch: usize) -> Result<Self> {
+        if steps.is_empty() {
+            return Err(GdfError::EmptyBatch {
+                what: "inversion steps",
+            });
+        }
+        for (i, s) in steps.iter().enumerate() {
+            let noisier = matches!(s.to.lam.partial_cmp(&s.from.lam), Some(Less | Equal));
+            if !noisier {
+                return Err(GdfError::Invalid {
+                    message: format!(
+                        "inversion step {i} goes from logSNR {} to {}: expected a level at \
+                         least as noisy (a logSNR no higher) as the one it starts from",
+                        s.from.lam, s.to.lam
+                    ),
+                });
+            }
+            for (what, v) in [
+                ("a (from)", s.from.a),
+                ("b (from)", s.from.b),
+                ("a (to)", s.to.a),
+                ("b (to)", s.to.b),
+            ] {
+                if !v.is_finite() {
+                    return Err(GdfError::Invalid {
+                        message: format!(
+                            "inversion step {i}: `{what}` is {v} at logSNR {}, expected a \
+                             finite scaler value",
+                            if what.ends_with("(from)") {
+                                s.from.lam
+                            } else {
+                                s.to.lam
+                            }
+                        ),
+                    });
+                }
+            }
+        }
+        per_sample("x", x.len(), batch)?;
+        check_finite("x", &x)?;
+        Ok(Self {
+            steps,
+            x0: Vec::new(),
+            x,
+            batch,
+            done: 0,
+            threshold: Threshold::None,
+        })
+    }
+
+    /// Clips (or dynamically thresholds) `x0` before each update; `ε` stays the raw
+    /// prediction's (diffusers' `DDIMInverseScheduler` has `clip_sample` only).
+    ///
+    /// Errors: an invalid threshold ([`Threshold::validate`]).
+    pub fn set_threshold(&mut self, threshold: Threshold) -> Result<()> {
+        threshold.validate()?;
+        self.threshold = threshold;
+        Ok(())
+    }
+
+    /// The steps, in the order they run.
+    pub fn steps(&self) -> &[InvertStep] {
+        &self.steps
+    }
+
+    /// The number of steps done.
+    pub fn steps_done(&self) -> usize {
+        self.done
+    }
+
+    /// The current sample.
+    pub fn x(&self) -> &[F] {
+        &self.x
+    }
+
+    /// The sample, consumed (the noise after the last step).
+    pub fn into_x(self) -> Vec<F> {
+        self.x
+    }
+
+    /// The next model evaluation, or `None` when every step is done.
+    pub fn next_eval(&mut self) -> Result<Option<InvertRequest<'_, F>>> {
+        Ok(self.steps.get(self.done).map(|&step| InvertRequest {
+            x: &self.x,
+            step,
+            index: self.done,
+        }))
+    }
+
+    /// Feeds the model's prediction `pred` (read through `target` at the step's `from`
+    /// level) and takes the step.
+    ///
+    /// Errors: no step left; a length that differs from the sample's; a non-finite
+    /// prediction (named with its index); a target whose prediction holds no `x0` or no `ε`
+    /// at `from` (an x0- or flow-prediction at the clean level `b = 0`, which has no `ε`:
+    /// start from a noised level, e.g. diffusers' `set_alpha_to_one = false`).
+    pub fn feed<T: Target>(&mut self, target: &T, pred: &[F]) -> Result<()> {
+        let step = *self.steps.get(self.done).ok_or_else(|| GdfError::Invalid {
+            message: format!(
+                "the inversion's {} steps are done: nothing to feed",
+                self.steps.len()
+            ),
+        })?;
+        check_len("pred", self.x.len(), pred.len())?;
+        check_finite("pred", pred)?;
+        let (a, b) = (step.from.a, step.from.b);
+        for (what, f) in [
+            (
+                "x0",
+                &(|x, p| target.x0(x, p, a, b)) as &dyn Fn(f64, f64) -> f64,
+            ),
+            ("ε", &|x, p| target.eps(x, p, a, b)),
+        ] {
+            // Both conversions are linear in (x, p): finite coefficients, finite results.
+            if !(f(1.0, 0.0).is_finite() && f(0.0, 1.0).is_finite()) {
+                return Err(GdfError::Invalid {
+                    message: format!(
+                        "inversion step {}: the {} prediction holds no {what} at logSNR {} \
+                         (a = {a}, b = {b}); start the inversion from a noised level (diffusers: \
+                         set_alpha_to_one = false) or use an ε- or v-prediction",
+                        self.done,
+                        target.decl(),
+                        step.from.lam
+                    ),
+                });
+            }
+        }
+        let (fa, fb) = (F::of(a), F::of(b));
+        let (ta, tb) = (F::of(step.to.a), F::of(step.to.b));
+        if self.threshold.is_none() {
+            for (x, &p) in self.x.iter_mut().zip(pred) {
+                let x0 = target.x0(*x, p, fa, fb);
+                let eps = target.eps(*x, p, fa, fb);
+                *x = super::formula::renoise(x0, eps, ta, tb);
+            }
+        } else {
+            self.x0.clear();
+            self.x0.extend(
+                self.x
+                    .iter()
+                    .zip(pred)
+                    .map(|(&x, &p)| target.x0(x, p, fa, fb)),
+            );
+            self.threshold.apply(&mut self.x0, self.batch)?;
+            for ((x, &p), &x0) in self.x.iter_mut().zip(pred).zip(&self.x0) {
+                let eps = target.eps(*x, p, fa, fb);
+                *x = super::formula::renoise(x0, eps, ta, tb);
+            }
+        }
+        self.done += 1;
+        Ok(())
+    }
+
+    /// Runs every step with `model(x, step, pred)` writing the prediction (read through
+    /// `target`) into `pred`; returns the noise.
+    pub fn run<T: Target>(
+        mut self,
+        target: &T,
+        mut model: impl FnMut(&[F], &InvertStep, &mut [F]) -> Result<()>,
+    ) -> Result<Vec<F>> {
+        let mut pred = vec![F::zero(); self.x.len()];
+        while let Some(req) = self.next_eval()? {
+            let step = req.step;
+            model(req.x, &step, &mut pred)?;
+            self.feed(target, &pred)?;
+        }
+        Ok(self.x)
+    }
+}
