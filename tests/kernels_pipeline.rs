@@ -1,8 +1,9 @@
 //! The pipeline operations on the device (feature `wgpu`, `cuda` or `hip`), against the host
 //! `solver::Run` in f32 on the diffusers golden cases of `tests/pipeline_ops/golden.json`:
 //! clip_sample and dynamic thresholding (DDPM, DDIM, DPM-Solver multistep), the inpainting
-//! blend, img2img's truncated grid and noised start; the 16-bit packing against the `half`
-//! crate; a bf16-latent device run against the f32 device run and the host bf16 run.
+//! blend, img2img's truncated grid and noised start, DDIM inversion (one launch per step, at
+//! both vector widths); the 16-bit packing against the `half` crate; a bf16-latent device run
+//! against the f32 device run and the host bf16 run.
 //!
 //! Without an adapter every test prints a skip message and passes, unless
 //! `GDF_REQUIRE_GPU=1`.
@@ -606,4 +607,117 @@ fn counter_indices_past_u32_are_refused_on_the_device_as_on_the_host() {
         .map(|i| gdf::noise::normal(7, Purpose::Init, u32::MAX, 0, i))
         .collect();
     assert_eq!(down(&c, &one), host);
+}
+
+/// The inversion model of the golden cases in f32, `pred = c·x + w + d·t/1000`.
+fn invert_pred(case: &Value, w: &[f32], x: &[f32], t: i64) -> Vec<f32> {
+    let (cm, d) = (p(case, "c") as f32, p(case, "d") as f32);
+    x.iter()
+        .zip(w)
+        .map(|(&x, &w)| cm * x + w + d * t as f32 / 1000.0)
+        .collect()
+}
+
+/// A golden DDIM inversion on the device (one launch per step), typed by the config's
+/// prediction; returns the device result.
+fn device_inversion<T>(c: &Client, case: &Value, id: &str) -> Vec<f32>
+where
+    T: gdf::target::CubeTarget + gdf::target::Target + Default,
+{
+    use gdf::kernel::invert::DeviceInversion;
+    let inp = &case["input"];
+    let inv = gdf::interop::diffusers::load_inverse(inp["config"].as_str().unwrap()).unwrap();
+    let (shape, x_init) = common::arr(&inp["x_init"]).unwrap();
+    let w = f32s(&common::arr(&inp["w"]).unwrap().1);
+    let n = p(case, "steps") as usize;
+    let (batch, per) = (shape[0], x_init.len() / shape[0]);
+    let steps = inv.steps(n).unwrap();
+    let mut dev =
+        DeviceInversion::<f32>::new(c, steps, &up(c, &f32s(&x_init)), batch, per).unwrap();
+    dev.set_threshold(inv.threshold).unwrap();
+    while let Some(r) = dev.next_eval() {
+        let pred = invert_pred(case, &w, &down(c, r.x), r.step.timestep.unwrap());
+        let ph = up(c, &pred);
+        let before = Launches::count();
+        dev.feed::<T>(&ph).unwrap();
+        assert_eq!(Launches::count() - before, 1, "{id}: launches");
+    }
+    assert!(dev.next_eval().is_none());
+    down(c, dev.x())
+}
+
+#[test]
+fn ddim_inversion_on_the_device_matches_the_host() {
+    use gdf::dynamic::DynTarget;
+    use gdf::target::{V, X0};
+    let Some(c) = client() else { return };
+    let cases = golden("invert");
+    assert_eq!(cases.len(), 6);
+    let mut widths = Vec::new();
+    for case in &cases {
+        let inp = &case["input"];
+        let id = format!("invert {}", inp["config"]);
+        let inv = gdf::interop::diffusers::load_inverse(inp["config"].as_str().unwrap()).unwrap();
+        let (shape, x_init) = common::arr(&inp["x_init"]).unwrap();
+        let w = f32s(&common::arr(&inp["w"]).unwrap().1);
+        let host = inv
+            .inversion(p(case, "steps") as usize, f32s(&x_init), shape[0])
+            .unwrap()
+            .run(&inv.target, |x, step, pred| {
+                pred.copy_from_slice(&invert_pred(case, &w, x, step.timestep.unwrap()));
+                Ok(())
+            })
+            .unwrap();
+        let run = |c: &Client| match inv.target {
+            DynTarget::Epsilon => device_inversion::<Epsilon>(c, case, &id),
+            DynTarget::V => device_inversion::<V>(c, case, &id),
+            DynTarget::X0 => device_inversion::<X0>(c, case, &id),
+            ref t => panic!("{id}: target {t:?}"),
+        };
+        let vectorised = run(&c);
+        widths.push(gdf::kernel::last_vector_width());
+        close(&id, &vectorised, &host);
+        gdf::kernel::cap_vector_width(1);
+        let scalar = run(&c);
+        gdf::kernel::cap_vector_width(4);
+        close(&format!("{id} (scalar)"), &scalar, &host);
+        // And the f32 runs stay near diffusers' f64 golden.
+        let want = common::arr(&case["output"]["x"]).unwrap().1;
+        for (i, (&h, &w)) in host.iter().zip(&want).enumerate() {
+            assert!(
+                (h as f64 - w).abs() <= 1e-4 + 1e-4 * w.abs(),
+                "{id}: host f32 x[{i}] {h} vs golden {w}"
+            );
+        }
+    }
+    assert!(widths.contains(&4), "{widths:?}");
+}
+
+#[test]
+fn ddim_inversion_on_the_device_refuses_as_the_host_does() {
+    use gdf::kernel::invert::DeviceInversion;
+    use gdf::target::X0;
+    let Some(c) = client() else { return };
+    let x = up(&c, &[0.5f32; 8]);
+    // An x0-prediction at ᾱ = 1 has no ε; a dynamic threshold has no device form here.
+    let inv = gdf::interop::diffusers::load_inverse(r#"{"prediction_type": "sample"}"#).unwrap();
+    let mut dev = DeviceInversion::<f32>::new(&c, inv.steps(4).unwrap(), &x, 2, 4).unwrap();
+    let m = dev.feed::<X0>(&x).unwrap_err().to_string();
+    assert!(m.contains("set_alpha_to_one"), "{m}");
+    let e = dev.set_threshold(Threshold::dynamic(0.9, 1.5).unwrap());
+    assert!(e.unwrap_err().to_string().contains("dynamic thresholding"));
+    // A short buffer, a ragged batch.
+    let grid = Grid::new(&Vp, &[-2.0, 1.0, f64::INFINITY]).unwrap();
+    let short = up(&c, &[0.5f32; 7]);
+    assert!(DeviceInversion::<f32>::from_grid(&c, &grid, &short, 2, 4).is_err());
+    let mut dev = DeviceInversion::<f32>::from_grid(&c, &grid, &x, 2, 4).unwrap();
+    let m = dev.feed::<Epsilon>(&short).unwrap_err().to_string();
+    assert!(m.contains("pred"), "{m}");
+    dev.feed::<Epsilon>(&x).unwrap();
+    dev.feed::<Epsilon>(&x).unwrap();
+    assert!(dev
+        .feed::<Epsilon>(&x)
+        .unwrap_err()
+        .to_string()
+        .contains("done"));
 }

@@ -17,6 +17,7 @@
 //!   with a model given as a function over device handles.
 //! - [`eval`]: one kernel per component role, and the device noise.
 //! - [`half`]: f32 ↔ packed f16/bf16 buffers (the pipeline's half-precision latents).
+//! - [`invert`]: DDIM inversion ([`invert::DeviceInversion`], one launch per step).
 //!
 //! The element-wise kernels read and write vectors of four values (16-byte accesses) when a
 //! sample's length is a multiple of 4 and every buffer starts on a 16-byte boundary, and one
@@ -69,6 +70,8 @@ pub mod eval;
 pub mod framework;
 #[allow(missing_docs)]
 pub mod half;
+#[allow(missing_docs)]
+pub mod invert;
 #[allow(missing_docs)]
 pub mod prim;
 #[allow(missing_docs)]

@@ -103,16 +103,7 @@ impl<F: Real> Inversion<F> {
     ///
     /// Errors: as [`Inversion::from_steps`].
     pub fn new(grid: &Grid, x: Vec<F>, batch: usize) -> Result<Self> {
-        let l = grid.levels();
-        let steps = (0..grid.steps())
-            .rev()
-            .map(|i| InvertStep {
-                from: l[i + 1],
-                to: l[i],
-                timestep: None,
-            })
-            .collect();
-        Self::from_steps(steps, x, batch)
+        Self::from_steps(grid_steps(grid), x, batch)
     }
 
     /// An inversion through the given steps (each from a level to a noisier one; a step's
@@ -122,43 +113,7 @@ impl<F: Real> Inversion<F> {
     /// from.lam`, or a NaN), or whose `(a, b)` are not finite; an empty or ragged batch; a non-finite
     /// sample.
     pub fn from_steps(steps: Vec<InvertStep>, x: Vec<F>, batch: usize) -> Result<Self> {
-        if steps.is_empty() {
-            return Err(GdfError::EmptyBatch {
-                what: "inversion steps",
-            });
-        }
-        for (i, s) in steps.iter().enumerate() {
-            let noisier = matches!(s.to.lam.partial_cmp(&s.from.lam), Some(Less | Equal));
-            if !noisier {
-                return Err(GdfError::Invalid {
-                    message: format!(
-                        "inversion step {i} goes from logSNR {} to {}: expected a level at \
-                         least as noisy (a logSNR no higher) as the one it starts from",
-                        s.from.lam, s.to.lam
-                    ),
-                });
-            }
-            for (what, v) in [
-                ("a (from)", s.from.a),
-                ("b (from)", s.from.b),
-                ("a (to)", s.to.a),
-                ("b (to)", s.to.b),
-            ] {
-                if !v.is_finite() {
-                    return Err(GdfError::Invalid {
-                        message: format!(
-                            "inversion step {i}: `{what}` is {v} at logSNR {}, expected a \
-                             finite scaler value",
-                            if what.ends_with("(from)") {
-                                s.from.lam
-                            } else {
-                                s.to.lam
-                            }
-                        ),
-                    });
-                }
-            }
-        }
+        check_steps(&steps)?;
         per_sample("x", x.len(), batch)?;
         check_finite("x", &x)?;
         Ok(Self {
@@ -218,37 +173,14 @@ impl<F: Real> Inversion<F> {
     /// at `from` (an x0- or flow-prediction at the clean level `b = 0`, which has no `ε`:
     /// start from a noised level, e.g. diffusers' `set_alpha_to_one = false`).
     pub fn feed<T: Target>(&mut self, target: &T, pred: &[F]) -> Result<()> {
-        let step = *self.steps.get(self.done).ok_or_else(|| GdfError::Invalid {
-            message: format!(
-                "the inversion's {} steps are done: nothing to feed",
-                self.steps.len()
-            ),
-        })?;
+        let step = *self
+            .steps
+            .get(self.done)
+            .ok_or_else(|| done_error(self.steps.len()))?;
         check_len("pred", self.x.len(), pred.len())?;
         check_finite("pred", pred)?;
-        let (a, b) = (step.from.a, step.from.b);
-        for (what, f) in [
-            (
-                "x0",
-                &(|x, p| target.x0(x, p, a, b)) as &dyn Fn(f64, f64) -> f64,
-            ),
-            ("ε", &|x, p| target.eps(x, p, a, b)),
-        ] {
-            // Both conversions are linear in (x, p): finite coefficients, finite results.
-            if !(f(1.0, 0.0).is_finite() && f(0.0, 1.0).is_finite()) {
-                return Err(GdfError::Invalid {
-                    message: format!(
-                        "inversion step {}: the {} prediction holds no {what} at logSNR {} \
-                         (a = {a}, b = {b}); start the inversion from a noised level (diffusers: \
-                         set_alpha_to_one = false) or use an ε- or v-prediction",
-                        self.done,
-                        target.decl(),
-                        step.from.lam
-                    ),
-                });
-            }
-        }
-        let (fa, fb) = (F::of(a), F::of(b));
+        check_conversions(target, &step, self.done)?;
+        let (fa, fb) = (F::of(step.from.a), F::of(step.from.b));
         let (ta, tb) = (F::of(step.to.a), F::of(step.to.b));
         if self.threshold.is_none() {
             for (x, &p) in self.x.iter_mut().zip(pred) {
@@ -288,5 +220,100 @@ impl<F: Real> Inversion<F> {
             self.feed(target, &pred)?;
         }
         Ok(self.x)
+    }
+}
+
+/// The steps that invert a sampling grid: its steps in reverse, each from its end level to
+/// its start level.
+pub(crate) fn grid_steps(grid: &Grid) -> Vec<InvertStep> {
+    let l = grid.levels();
+    (0..grid.steps())
+        .rev()
+        .map(|i| InvertStep {
+            from: l[i + 1],
+            to: l[i],
+            timestep: None,
+        })
+        .collect()
+}
+
+/// The rules of [`Inversion::from_steps`] for the steps (host and device).
+pub(crate) fn check_steps(steps: &[InvertStep]) -> Result<()> {
+    if steps.is_empty() {
+        return Err(GdfError::EmptyBatch {
+            what: "inversion steps",
+        });
+    }
+    for (i, s) in steps.iter().enumerate() {
+        let noisier = matches!(s.to.lam.partial_cmp(&s.from.lam), Some(Less | Equal));
+        if !noisier {
+            return Err(GdfError::Invalid {
+                message: format!(
+                    "inversion step {i} goes from logSNR {} to {}: expected a level at \
+                     least as noisy (a logSNR no higher) as the one it starts from",
+                    s.from.lam, s.to.lam
+                ),
+            });
+        }
+        for (what, v) in [
+            ("a (from)", s.from.a),
+            ("b (from)", s.from.b),
+            ("a (to)", s.to.a),
+            ("b (to)", s.to.b),
+        ] {
+            if !v.is_finite() {
+                return Err(GdfError::Invalid {
+                    message: format!(
+                        "inversion step {i}: `{what}` is {v} at logSNR {}, expected a \
+                         finite scaler value",
+                        if what.ends_with("(from)") {
+                            s.from.lam
+                        } else {
+                            s.to.lam
+                        }
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Errors unless `target`'s prediction holds both `x0` and `ε` at step `index`'s start
+/// (host and device).
+pub(crate) fn check_conversions<T: Target>(
+    target: &T,
+    step: &InvertStep,
+    index: usize,
+) -> Result<()> {
+    let (a, b) = (step.from.a, step.from.b);
+    for (what, f) in [
+        (
+            "x0",
+            &(|x, p| target.x0(x, p, a, b)) as &dyn Fn(f64, f64) -> f64,
+        ),
+        ("ε", &|x, p| target.eps(x, p, a, b)),
+    ] {
+        // Both conversions are linear in (x, p): finite coefficients, finite results.
+        if !(f(1.0, 0.0).is_finite() && f(0.0, 1.0).is_finite()) {
+            return Err(GdfError::Invalid {
+                message: format!(
+                    "inversion step {}: the {} prediction holds no {what} at logSNR {} \
+                     (a = {a}, b = {b}); start the inversion from a noised level (diffusers: \
+                     set_alpha_to_one = false) or use an ε- or v-prediction",
+                    index,
+                    target.decl(),
+                    step.from.lam
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The error of a feed after the last step.
+pub(crate) fn done_error(steps: usize) -> GdfError {
+    GdfError::Invalid {
+        message: format!("the inversion's {steps} steps are done: nothing to feed"),
     }
 }

@@ -12,7 +12,8 @@
 //!   a fixed ε and blended by a per-element (soft) mask, inside the step's fused pass.
 //! - [`half`]: f16/bf16 latent buffers in and out of a run whose arithmetic stays in f32.
 //! - [`invert`]: DDIM inversion, a clean sample walked up a grid to the noise that samples
-//!   back into it (diffusers' `DDIMInverseScheduler`).
+//!   back into it (diffusers' `DDIMInverseScheduler`); on the device
+//!   `kernel::invert::DeviceInversion`, one launch per step.
 //!
 //! ```
 //! use gdf::pipeline::{strength, Inpaint, Threshold};
