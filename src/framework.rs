@@ -260,9 +260,9 @@ where
     /// first; found in the noising pass itself, so it is reported after the outputs were
     /// written, and they hold garbage then).
     ///
-    /// A finite input gives a NaN output only where the scaler has no finite `(a, b)` at the
-    /// sample's level (a stretched LERP scaler at λ = +∞), which the original records as NaN
-    /// too; that is not an error.
+    /// Finite inputs give a non-finite output only where a scaler has no finite `(a, b)` at
+    /// the sample's level (a user's scaler; the built-in ones are finite everywhere) or where
+    /// `a·x0 + b·ε` overflows; those values are returned as computed, not refused.
     pub fn diffuse_into<F: Real>(
         &self,
         x0: &[F],
@@ -392,8 +392,8 @@ where
             }
         });
         if nonfinite.into_inner() {
-            // Rare: find the input. Where every input is finite the scaler's (a, b) is not
-            // (a stretched LERP at λ = +∞): the original's NaN, kept for parity.
+            // Rare: find the input. Where every input is finite, the scaler's (a, b) is not
+            // (or the sum overflowed): returned as computed.
             check_finite("x0", x0)?;
             if let Some(e) = args.eps {
                 check_finite("eps", e)?;

@@ -617,7 +617,7 @@ fn diffuse_names_a_non_finite_input() {
     assert!(d.noised.iter().all(|v| v.is_finite()));
 }
 
-/// A scaler with no finite `(a, b)` above λ = 5 (as the original's stretched LERP at +∞).
+/// A user's scaler with no finite `(a, b)` above λ = 5.
 #[derive(Clone, Debug, Default)]
 struct Undefined;
 
@@ -639,8 +639,8 @@ impl gdf::scaler::Scaler for Undefined {
 
 #[test]
 fn diffuse_keeps_a_scalers_own_nan() {
-    // With finite inputs a NaN output is the scaler's (the golden contract keeps the
-    // original's NaN positions): the outputs carry it and the call succeeds.
+    // With finite inputs a NaN output is the scaler's doing, not bad data: the outputs carry
+    // it and the call succeeds (only non-finite inputs are refused).
     let g: Gdf<Cosine, Undefined, Epsilon, CosineT, P2> = Gdf::new(
         Cosine::default(),
         Undefined,
