@@ -219,7 +219,7 @@ fn bad_settings_are_typed_errors() {
     assert!(matches!(e, GdfError::NonFinite { index: 1, .. }), "{e}");
 }
 
-/// A point mass at `image`: the exact ε at level `l`.
+/// The exact ε-prediction at level `l` when the data is a point mass at `image`.
 fn exact_eps(x: &[f64], image: &[f64], l: Level) -> Vec<f64> {
     x.iter()
         .zip(image)
@@ -230,8 +230,9 @@ fn exact_eps(x: &[f64], image: &[f64], l: Level) -> Vec<f64> {
 #[test]
 fn ddim_inversion_inverts_diffusers_ddim() {
     // DDIMInverseScheduler's steps from a config, then DDIMScheduler's grid from the same
-    // config sampled with DDIM (Euler): with a model that is exact, conditioned on the level
-    // the sample is at, the image comes back (the inversion is the DDIM map's inverse).
+    // config sampled with DDIM (Euler): the two walk the same levels in opposite directions.
+    // With the exact model of a point mass (whose ε stays constant along a DDIM path),
+    // conditioned on the level the sample is at, the image comes back to rounding.
     use gdf::interop::diffusers::{load, load_inverse, PipelineKind};
     use gdf::target::Epsilon;
     let image = vec![0.9f64, -0.4, 0.2, 1.3, -1.1, 0.05];

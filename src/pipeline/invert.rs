@@ -1,6 +1,6 @@
 //! DDIM inversion: a clean sample walked up a grid toward noise with the deterministic DDIM
-//! update, the latent that sampling back down the same grid turns into the sample again
-//! (image editing: DiffEdit, Prompt-to-Prompt's null-text inversion, diffusers'
+//! update, a latent that sampling back down the same grid turns (approximately) into the
+//! sample again (image editing: DiffEdit, Prompt-to-Prompt's null-text inversion, diffusers'
 //! `DDIMInverseScheduler`).
 
 use core::cmp::Ordering::{Equal, Less};
@@ -51,9 +51,14 @@ pub struct InvertRequest<'r, F> {
 ///
 /// The caller drives it like [`Run`](crate::solver::Run): [`next_eval`](Inversion::next_eval)
 /// gives the sample and the step, [`feed`](Inversion::feed) takes the model's prediction.
-/// Which level the model is conditioned on is the caller's: `step.from` (where the sample is;
-/// exact for a model that is exact) or `step.to` (diffusers' convention, with
-/// `step.timestep`).
+/// Which level the model is conditioned on is the caller's: `step.from` (where the sample is)
+/// or `step.to` (diffusers' convention, with `step.timestep`). Neither makes the round trip
+/// exact: sampling evaluates the model at the noisier end of each step, inversion cannot (it
+/// has not reached it yet), so the inverted path drifts unless the model's ε stays constant
+/// along it (a point mass, as below). Conditioning on `step.to` matches the level sampling
+/// conditions on and round-trips more closely: on a 2-D mixture with the exact denoiser,
+/// 50 steps of Stable Diffusion's schedule give an RMS error of 0.052 against 0.056, 10 steps
+/// 0.16 against 0.23 (`cargo run --example invert`).
 ///
 /// ```
 /// use gdf::pipeline::invert::Inversion;
@@ -70,7 +75,7 @@ pub struct InvertRequest<'r, F> {
 /// };
 /// let mut inv = Inversion::new(&grid, image.clone(), 1)?;
 /// while let Some(req) = inv.next_eval()? {
-///     // At the clean level (b = 0) the exact ε is undefined; any value inverts the same.
+///     // At the clean level (b = 0) ε is undefined; any value inverts the point mass.
 ///     let level = if req.step.from.b == 0.0 { req.step.to } else { req.step.from };
 ///     let eps = eps_of(req.x, level);
 ///     inv.feed(&Epsilon, &eps)?;
