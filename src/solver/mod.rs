@@ -16,10 +16,11 @@
 //! [`Target`](crate::target::Target), or a conditional/unconditional pair with linear CFG,
 //! all converted inside the fused pass (CFG rescale adds one read-only reduction pass);
 //! stochastic solvers draw from a [`NoiseSource`] (counter-based [`CounterNoise`], or
-//! [`RecordedNoise`] to replay a reference run). A guidance window is the caller's choice per
-//! evaluation (feed the conditional prediction alone outside it). The grid is shared by the
-//! batch (coefficients are per step, not per sample); the non-linear guiders (APG, CFG-Zero*,
-//! CFG++) are not wired into this loop yet.
+//! [`RecordedNoise`] to replay a reference run). With linear CFG a guidance window is the
+//! caller's choice per evaluation (feed the conditional prediction alone outside it); any
+//! guider of [`crate::guidance`] (APG, CFG-Zero*, CFG++ included, each with its own window)
+//! runs in the loop through [`Run::feed_guided`]. The grid is shared by the batch
+//! (coefficients are per step, not per sample).
 //!
 //! Conventions (SPEC §0.1): a level is `(a, b, λ)` with `x = a·x0 + b·ε` and `λ = 2 ln(a/b)`;
 //! `h = (λ' − λ)/2` is the *half*-logSNR step; `σ = b/a = e^(−λ/2)`. `λ = +∞` is the clean end

@@ -23,7 +23,8 @@
 //!   (`set_alpha_to_one`, `final_sigmas_type = "zero"`), `shift`, dynamic shifting,
 //!   `shift_terminal`, Karras / exponential / beta sigmas.
 //! - `threshold`: `clip_sample` / `thresholding` as data ([`Threshold`]); the solver does
-//!   not apply it (an x0 post-process stage does).
+//!   not apply it: give it to the run's `set_threshold` (the [pipeline](crate::pipeline)
+//!   stage, applied to x0 inside the fused step).
 //! - `approximations`: every place where gdf does not do exactly what diffusers does, and
 //!   `ignored`: fields the scheduler class does not read (diffusers ignores them too).
 //!
