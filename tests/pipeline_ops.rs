@@ -272,6 +272,39 @@ fn ddim_inversion_inverts_diffusers_ddim() {
     }
 }
 
+/// diffusers' trailing timesteps are numpy's `arange(T, 0, −T/N)` values rounded half to
+/// even; numpy fills them as `T + i·δ` with `δ = (T − T/N) − T`, whose last bit decides the
+/// ties (1000/48: 937.5 is 937.4999…, timestep 936). The values are diffusers 0.42.1's
+/// `DDIMInverseScheduler(timestep_spacing="trailing", num_train_timesteps=T).set_timesteps(N)`.
+#[test]
+fn ddim_inversion_trailing_timesteps_are_numpys() {
+    use gdf::interop::diffusers::load_inverse;
+    let cases: [(usize, usize, &[i64]); 2] = [
+        (
+            1000,
+            48,
+            &[
+                20, 41, 61, 82, 103, 124, 145, 166, 186, 207, 228, 249, 270, 291, 311, 332, 353,
+                374, 395, 416, 436, 457, 478, 499, 520, 541, 561, 582, 603, 624, 645, 666, 686,
+                707, 728, 749, 770, 791, 811, 832, 853, 874, 895, 916, 936, 957, 978, 999,
+            ],
+        ),
+        (
+            999,
+            14,
+            &[
+                70, 142, 213, 284, 356, 427, 498, 570, 641, 713, 784, 855, 927, 998,
+            ],
+        ),
+    ];
+    for (t_train, n, want) in cases {
+        let cfg =
+            format!(r#"{{"timestep_spacing": "trailing", "num_train_timesteps": {t_train}}}"#);
+        let inv = load_inverse(&cfg).unwrap();
+        assert_eq!(inv.timesteps(n).unwrap(), want, "T = {t_train}, {n} steps");
+    }
+}
+
 #[test]
 fn ddim_inversion_refuses_what_diffusers_cannot_do() {
     use gdf::interop::diffusers::load_inverse;
