@@ -305,6 +305,39 @@ fn ddim_inversion_trailing_timesteps_are_numpys() {
     }
 }
 
+/// DDIMInverseScheduler's deprecated `set_alpha_to_zero`: where it is set, its value becomes
+/// `set_alpha_to_one` (diffusers 0.42.1: `from_config({"set_alpha_to_zero": false})` starts
+/// from `ᾱ₀ = 0.9999`, `{"set_alpha_to_zero": true, "set_alpha_to_one": false}` from 1, a
+/// `null` is absent). Other schedulers' loaders ignore it, as diffusers does.
+#[test]
+fn ddim_inversion_reads_the_deprecated_set_alpha_to_zero() {
+    use gdf::interop::diffusers::{load, load_inverse, PipelineKind};
+    let start = |cfg: &str| load_inverse(cfg).unwrap().steps(10).unwrap()[0].from.a;
+    let abar0 = 1.0 - 0.0001f32; // the default linear table's ᾱ₀
+    let a0 = f64::from(abar0).sqrt();
+    assert_eq!(start(r#"{"set_alpha_to_zero": false}"#), a0);
+    assert_eq!(
+        start(r#"{"set_alpha_to_zero": true, "set_alpha_to_one": false}"#),
+        1.0
+    );
+    assert_eq!(
+        start(r#"{"set_alpha_to_zero": null, "set_alpha_to_one": false}"#),
+        a0
+    );
+    let m = load_inverse(r#"{"set_alpha_to_zero": 0}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        m.contains("set_alpha_to_zero") && m.contains("true or false"),
+        "{m}"
+    );
+    let ddim = r#"{"_class_name": "DDIMScheduler", "set_alpha_to_zero": false}"#;
+    assert_eq!(
+        load(ddim, PipelineKind::StableDiffusion).unwrap().ignored,
+        ["set_alpha_to_zero"]
+    );
+}
+
 #[test]
 fn ddim_inversion_refuses_what_diffusers_cannot_do() {
     use gdf::interop::diffusers::load_inverse;

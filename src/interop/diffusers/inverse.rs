@@ -24,7 +24,8 @@ pub struct LoadedInverse {
     /// `steps_offset`.
     pub steps_offset: i64,
     /// `set_alpha_to_one`: the first step starts from `ᾱ = 1` (the clean level, `λ = +∞`)
-    /// instead of the table's `ᾱ₀`.
+    /// instead of the table's `ᾱ₀`. A config's deprecated `set_alpha_to_zero`, where set,
+    /// gives this value (as diffusers reads it).
     pub set_alpha_to_one: bool,
     /// `prediction_type`: give it to [`Inversion::feed`].
     pub target: DynTarget,
@@ -91,6 +92,14 @@ pub fn load_inverse(json: &str) -> Result<LoadedInverse> {
     }
     let steps_offset = f.int("steps_offset", 0)?;
     let set_alpha_to_one = f.flag("set_alpha_to_one", true)?;
+    // The deprecated `set_alpha_to_zero` (older DDIMInverseScheduler configs): where it is
+    // set, DDIMInverseScheduler takes its value for `set_alpha_to_one`, despite the name.
+    let set_alpha_to_one = match f.get("set_alpha_to_zero") {
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| cfg_err("set_alpha_to_zero", v, "true or false"))?,
+        None => set_alpha_to_one,
+    };
     let target = target_of(&mut f, &["epsilon", "sample", "v_prediction"])?;
     let clip = f.flag("clip_sample", true)?;
     let range = f.f64("clip_sample_range", 1.0)?;
