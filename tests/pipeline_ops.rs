@@ -371,6 +371,14 @@ fn ddim_inversion_refuses_what_diffusers_cannot_do() {
     }
     let trailing = load_inverse(r#"{"timestep_spacing": "trailing"}"#).unwrap();
     err(trailing.timesteps(61).unwrap_err(), "num_inference_steps");
+    // The advice names counts that work (numpy gives n + 1 timesteps for 121 and 122, and
+    // for 974, 975 and 976 of 1000).
+    err(trailing.timesteps(61).unwrap_err(), "are 60 or 62");
+    err(trailing.timesteps(121).unwrap_err(), "are 120 or 123");
+    err(trailing.timesteps(975).unwrap_err(), "are 973 or 977");
+    for n in [120, 123, 973, 977] {
+        assert_eq!(trailing.timesteps(n).unwrap().len(), n);
+    }
     assert_eq!(trailing.timesteps(60).unwrap().len(), 60);
     assert_eq!(trailing.timesteps(62).unwrap().len(), 62);
     err(
