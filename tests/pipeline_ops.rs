@@ -338,6 +338,33 @@ fn ddim_inversion_reads_the_deprecated_set_alpha_to_zero() {
     );
 }
 
+/// A step whose result overflows the float type is an error naming it, not NaN: in f32,
+/// `x0 = (x − b·ε)/a` at `λ = −200` (`a = e^−100`, a subnormal) is past f32's range. The
+/// sample and the step count stay as they were; the same steps in f64 stay finite.
+#[test]
+fn ddim_inversion_names_a_step_that_overflows() {
+    use gdf::pipeline::invert::Inversion;
+    use gdf::target::Epsilon;
+    let grid = Grid::new(&Vp, &[-220.0, -200.0, 0.0, f64::INFINITY]).unwrap();
+    let pred = |k: usize| [0.3 + 0.2 * k as f64, 0.1 - 0.3 * k as f64];
+    let mut inv = Inversion::<f32>::new(&grid, vec![0.5, -0.2], 1).unwrap();
+    for k in 0..2 {
+        inv.feed(&Epsilon, &pred(k).map(|p| p as f32)).unwrap();
+    }
+    let before = inv.x().to_vec();
+    let e = inv.feed(&Epsilon, &pred(2).map(|p| p as f32)).unwrap_err();
+    assert!(
+        matches!(e, GdfError::NonFinite { what, .. } if what.starts_with("inverted sample")),
+        "{e}"
+    );
+    assert_eq!((inv.x(), inv.steps_done()), (&before[..], 2));
+    let mut wide = Inversion::<f64>::new(&grid, vec![0.5, -0.2], 1).unwrap();
+    for k in 0..3 {
+        wide.feed(&Epsilon, &pred(k)).unwrap();
+    }
+    assert!(wide.x().iter().all(|v| v.is_finite()));
+}
+
 #[test]
 fn ddim_inversion_refuses_what_diffusers_cannot_do() {
     use gdf::interop::diffusers::load_inverse;
