@@ -455,3 +455,27 @@ fn dpm_solver_truncates_cosine_karras_and_lu_timesteps() {
         );
     }
 }
+
+/// Trailing spacing takes numpy's `arange(T, 0, −T/N)` values, which `arange` fills as
+/// `T + i·δ` with `δ = (T − T/N) − T`, not `T − i·T/N`: where the latter is a half (937.5 for
+/// `N = 48`), δ's last bit decides the rounding (936, not 937, after the −1). The values are
+/// diffusers 0.42.1's `set_timesteps(48)` with `timestep_spacing = "trailing"` (Euler's
+/// float32 timesteps are whole here).
+#[test]
+fn trailing_timesteps_round_numpys_arange_values() {
+    let want: Vec<i64> = vec![
+        999, 978, 957, 936, 916, 895, 874, 853, 832, 811, 791, 770, 749, 728, 707, 686, 666, 645,
+        624, 603, 582, 561, 541, 520, 499, 478, 457, 436, 416, 395, 374, 353, 332, 311, 291, 270,
+        249, 228, 207, 186, 166, 145, 124, 103, 82, 61, 41, 20,
+    ];
+    for sched in [
+        DiscreteScheduler::Euler,
+        DiscreteScheduler::DpmSolverMultistep,
+    ] {
+        let mut d = DiscreteSettings::new(sched);
+        d.spacing = Spacing::Trailing;
+        let got = d.grid(48).unwrap().timesteps.unwrap().to_f64();
+        let want: Vec<f64> = want.iter().map(|&t| t as f64).collect();
+        assert_eq!(got, want, "{sched:?}");
+    }
+}

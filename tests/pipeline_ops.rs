@@ -273,6 +273,99 @@ fn ddim_inversion_inverts_diffusers_ddim() {
     }
 }
 
+/// diffusers' trailing timesteps are numpy's `arange(T, 0, −T/N)` values rounded half to
+/// even; numpy fills them as `T + i·δ` with `δ = (T − T/N) − T`, whose last bit decides the
+/// ties (1000/48: 937.5 is 937.4999…, timestep 936). The values are diffusers 0.42.1's
+/// `DDIMInverseScheduler(timestep_spacing="trailing", num_train_timesteps=T).set_timesteps(N)`.
+#[test]
+fn ddim_inversion_trailing_timesteps_are_numpys() {
+    use gdf::interop::diffusers::load_inverse;
+    let cases: [(usize, usize, &[i64]); 2] = [
+        (
+            1000,
+            48,
+            &[
+                20, 41, 61, 82, 103, 124, 145, 166, 186, 207, 228, 249, 270, 291, 311, 332, 353,
+                374, 395, 416, 436, 457, 478, 499, 520, 541, 561, 582, 603, 624, 645, 666, 686,
+                707, 728, 749, 770, 791, 811, 832, 853, 874, 895, 916, 936, 957, 978, 999,
+            ],
+        ),
+        (
+            999,
+            14,
+            &[
+                70, 142, 213, 284, 356, 427, 498, 570, 641, 713, 784, 855, 927, 998,
+            ],
+        ),
+    ];
+    for (t_train, n, want) in cases {
+        let cfg =
+            format!(r#"{{"timestep_spacing": "trailing", "num_train_timesteps": {t_train}}}"#);
+        let inv = load_inverse(&cfg).unwrap();
+        assert_eq!(inv.timesteps(n).unwrap(), want, "T = {t_train}, {n} steps");
+    }
+}
+
+/// DDIMInverseScheduler's deprecated `set_alpha_to_zero`: where it is set, its value becomes
+/// `set_alpha_to_one` (diffusers 0.42.1: `from_config({"set_alpha_to_zero": false})` starts
+/// from `ᾱ₀ = 0.9999`, `{"set_alpha_to_zero": true, "set_alpha_to_one": false}` from 1, a
+/// `null` is absent). Other schedulers' loaders ignore it, as diffusers does.
+#[test]
+fn ddim_inversion_reads_the_deprecated_set_alpha_to_zero() {
+    use gdf::interop::diffusers::{load, load_inverse, PipelineKind};
+    let start = |cfg: &str| load_inverse(cfg).unwrap().steps(10).unwrap()[0].from.a;
+    let abar0 = 1.0 - 0.0001f32; // the default linear table's ᾱ₀
+    let a0 = f64::from(abar0).sqrt();
+    assert_eq!(start(r#"{"set_alpha_to_zero": false}"#), a0);
+    assert_eq!(
+        start(r#"{"set_alpha_to_zero": true, "set_alpha_to_one": false}"#),
+        1.0
+    );
+    assert_eq!(
+        start(r#"{"set_alpha_to_zero": null, "set_alpha_to_one": false}"#),
+        a0
+    );
+    let m = load_inverse(r#"{"set_alpha_to_zero": 0}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        m.contains("set_alpha_to_zero") && m.contains("true or false"),
+        "{m}"
+    );
+    let ddim = r#"{"_class_name": "DDIMScheduler", "set_alpha_to_zero": false}"#;
+    assert_eq!(
+        load(ddim, PipelineKind::StableDiffusion).unwrap().ignored,
+        ["set_alpha_to_zero"]
+    );
+}
+
+/// A step whose result overflows the float type is an error naming it, not NaN: in f32,
+/// `x0 = (x − b·ε)/a` at `λ = −200` (`a = e^−100`, a subnormal) is past f32's range. The
+/// sample and the step count stay as they were; the same steps in f64 stay finite.
+#[test]
+fn ddim_inversion_names_a_step_that_overflows() {
+    use gdf::pipeline::invert::Inversion;
+    use gdf::target::Epsilon;
+    let grid = Grid::new(&Vp, &[-220.0, -200.0, 0.0, f64::INFINITY]).unwrap();
+    let pred = |k: usize| [0.3 + 0.2 * k as f64, 0.1 - 0.3 * k as f64];
+    let mut inv = Inversion::<f32>::new(&grid, vec![0.5, -0.2], 1).unwrap();
+    for k in 0..2 {
+        inv.feed(&Epsilon, &pred(k).map(|p| p as f32)).unwrap();
+    }
+    let before = inv.x().to_vec();
+    let e = inv.feed(&Epsilon, &pred(2).map(|p| p as f32)).unwrap_err();
+    assert!(
+        matches!(e, GdfError::NonFinite { what, .. } if what.starts_with("inverted sample")),
+        "{e}"
+    );
+    assert_eq!((inv.x(), inv.steps_done()), (&before[..], 2));
+    let mut wide = Inversion::<f64>::new(&grid, vec![0.5, -0.2], 1).unwrap();
+    for k in 0..3 {
+        wide.feed(&Epsilon, &pred(k)).unwrap();
+    }
+    assert!(wide.x().iter().all(|v| v.is_finite()));
+}
+
 #[test]
 fn ddim_inversion_refuses_what_diffusers_cannot_do() {
     use gdf::interop::diffusers::load_inverse;
@@ -306,6 +399,14 @@ fn ddim_inversion_refuses_what_diffusers_cannot_do() {
     }
     let trailing = load_inverse(r#"{"timestep_spacing": "trailing"}"#).unwrap();
     err(trailing.timesteps(61).unwrap_err(), "num_inference_steps");
+    // The advice names counts that work (numpy gives n + 1 timesteps for 121 and 122, and
+    // for 974, 975 and 976 of 1000).
+    err(trailing.timesteps(61).unwrap_err(), "are 60 or 62");
+    err(trailing.timesteps(121).unwrap_err(), "are 120 or 123");
+    err(trailing.timesteps(975).unwrap_err(), "are 973 or 977");
+    for n in [120, 123, 973, 977] {
+        assert_eq!(trailing.timesteps(n).unwrap().len(), n);
+    }
     assert_eq!(trailing.timesteps(60).unwrap().len(), 60);
     assert_eq!(trailing.timesteps(62).unwrap().len(), 62);
     err(

@@ -549,11 +549,23 @@ pub(crate) fn trailing_len(t_train: f64, last: usize, n: usize) -> usize {
 
 /// `numpy.arange(last, 0, −T/N)` rounded half to even: the first `N` values (at most).
 ///
+/// The values are numpy's, not `last − i·T/N`: `arange` stores `last` and `last + step`,
+/// then fills the rest as `last + i·δ` with `δ = (last + step) − last`, which can differ
+/// from `step` in its last bit. Where `last − i·T/N` is a half (e.g. 937.5 for `N = 48`),
+/// that bit decides the rounding: numpy's value is 937.4999…, timestep 937, not 938.
+///
 /// For some `N` (61, 103, 121, … with `T = 1000`) numpy's `arange` rounds its length up to
 /// `N + 1` and diffusers then returns an extra timestep −1; gdf keeps the `N` meaningful ones.
 pub(crate) fn trailing(t_train: f64, last: usize, n: usize) -> Vec<f64> {
+    let start = last as f64;
     let step = -(t_train / n as f64);
+    let delta = (start + step) - start;
     (0..trailing_len(t_train, last, n).min(n))
-        .map(|i| (last as f64 + i as f64 * step).round_ties_even())
+        .map(|i| match i {
+            0 => start,
+            1 => start + step,
+            _ => start + i as f64 * delta,
+        })
+        .map(f64::round_ties_even)
         .collect()
 }

@@ -176,7 +176,10 @@ impl<F: Real> Inversion<F> {
     /// Errors: no step left; a length that differs from the sample's; a non-finite
     /// prediction (named with its index); a target whose prediction holds no `x0` or no `ε`
     /// at `from` (an x0- or flow-prediction at the clean level `b = 0`, which has no `ε`:
-    /// start from a noised level, e.g. diffusers' `set_alpha_to_one = false`).
+    /// start from a noised level, e.g. diffusers' `set_alpha_to_one = false`); a step whose
+    /// result is not finite ([`GdfError::NonFinite`], first index: a conversion that
+    /// overflows `F`, e.g. `x0 = (x − b·ε)/a` at `a ≈ 1e-44` in f32). On an error the sample
+    /// and the step count stay as they were.
     pub fn feed<T: Target>(&mut self, target: &T, pred: &[F]) -> Result<()> {
         let step = *self
             .steps
@@ -187,26 +190,36 @@ impl<F: Real> Inversion<F> {
         check_conversions(target, &step, self.done)?;
         let (fa, fb) = (F::of(step.from.a), F::of(step.from.b));
         let (ta, tb) = (F::of(step.to.a), F::of(step.to.b));
-        if self.threshold.is_none() {
-            for (x, &p) in self.x.iter_mut().zip(pred) {
-                let x0 = target.x0(*x, p, fa, fb);
-                let eps = target.eps(*x, p, fa, fb);
-                *x = super::formula::renoise(x0, eps, ta, tb);
-            }
-        } else {
-            self.x0.clear();
-            self.x0.extend(
-                self.x
-                    .iter()
-                    .zip(pred)
-                    .map(|(&x, &p)| target.x0(x, p, fa, fb)),
-            );
-            self.threshold.apply(&mut self.x0, self.batch)?;
-            for ((x, &p), &x0) in self.x.iter_mut().zip(pred).zip(&self.x0) {
-                let eps = target.eps(*x, p, fa, fb);
-                *x = super::formula::renoise(x0, eps, ta, tb);
-            }
+        // The step goes into the scratch buffer, which becomes `x` only if it is finite.
+        let mut next = core::mem::take(&mut self.x0);
+        next.clear();
+        next.extend(
+            self.x
+                .iter()
+                .zip(pred)
+                .map(|(&x, &p)| target.x0(x, p, fa, fb)),
+        );
+        if !self.threshold.is_none() {
+            self.threshold.apply(&mut next, self.batch)?;
         }
+        for ((n, &x), &p) in next.iter_mut().zip(&self.x).zip(pred) {
+            let eps = target.eps(x, p, fa, fb);
+            *n = super::formula::renoise(*n, eps, ta, tb);
+        }
+        // A conversion that overflows `F` (a level far noisier than any real grid's in f32:
+        // `1/a` past f32's range) or a prediction too large would make NaN silently.
+        let bad = next.iter().position(|v| !v.is_finite());
+        if let Some(index) = bad {
+            let value = next[index].as_f64();
+            self.x0 = next;
+            return Err(GdfError::NonFinite {
+                what: "inverted sample (x0 or ε overflowed at the step's levels: use f64 or a \
+                       less extreme grid, or check the prediction)",
+                index,
+                value,
+            });
+        }
+        self.x0 = core::mem::replace(&mut self.x, next);
         self.done += 1;
         Ok(())
     }

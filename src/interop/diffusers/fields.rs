@@ -41,6 +41,7 @@ const KNOWN: &[&str] = &[
     "sample_max_value",
     "scaler",
     "set_alpha_to_one",
+    "set_alpha_to_zero",
     "shift",
     "shift_terminal",
     "sigma_data",

@@ -24,7 +24,8 @@ pub struct LoadedInverse {
     /// `steps_offset`.
     pub steps_offset: i64,
     /// `set_alpha_to_one`: the first step starts from `ᾱ = 1` (the clean level, `λ = +∞`)
-    /// instead of the table's `ᾱ₀`.
+    /// instead of the table's `ᾱ₀`. A config's deprecated `set_alpha_to_zero`, where set,
+    /// gives this value (as diffusers reads it).
     pub set_alpha_to_one: bool,
     /// `prediction_type`: give it to [`Inversion::feed`].
     pub target: DynTarget,
@@ -91,6 +92,14 @@ pub fn load_inverse(json: &str) -> Result<LoadedInverse> {
     }
     let steps_offset = f.int("steps_offset", 0)?;
     let set_alpha_to_one = f.flag("set_alpha_to_one", true)?;
+    // The deprecated `set_alpha_to_zero` (older DDIMInverseScheduler configs): where it is
+    // set, DDIMInverseScheduler takes its value for `set_alpha_to_one`, despite the name.
+    let set_alpha_to_one = match f.get("set_alpha_to_zero") {
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| cfg_err("set_alpha_to_zero", v, "true or false"))?,
+        None => set_alpha_to_one,
+    };
     let target = target_of(&mut f, &["epsilon", "sample", "v_prediction"])?;
     let clip = f.flag("clip_sample", true)?;
     let range = f.f64("clip_sample_range", 1.0)?;
@@ -124,7 +133,8 @@ impl LoadedInverse {
     /// Errors: `n` of 0 or past `num_train_timesteps`; a timestep outside the table (a
     /// `steps_offset` that pushes one past it, where diffusers would index out of range or
     /// wrap); with trailing spacing, a count for which numpy's `arange` gives `n + 1` values
-    /// (61, 103, 121, … of 1000: diffusers then starts at timestep −1, Python's last entry).
+    /// (61, 103, 121, … of 1000: diffusers then starts at timestep −1, Python's last entry),
+    /// named with the nearest counts that work.
     pub fn timesteps(&self, n: usize) -> Result<Vec<i64>> {
         let t_train = self.table.num_train_timesteps;
         if !(1..=t_train).contains(&n) {
@@ -138,13 +148,23 @@ impl LoadedInverse {
             Spacing::Trailing => {
                 let len = trailing_len(t_train as f64, t_train, n);
                 if len != n {
-                    return Err(GdfError::OutOfRange {
-                        what: "num_inference_steps",
-                        value: n as f64,
-                        expected: "a count for which diffusers' trailing spacing gives that many \
-                                   timesteps (numpy's arange gives one more here, and \
-                                   DDIMInverseScheduler starts at timestep −1); use a count \
-                                   one more or one less",
+                    // The nearest counts that work (failing counts can be adjacent: 974…976
+                    // of 1000).
+                    let fits = |m: &usize| trailing_len(t_train as f64, t_train, *m) == *m;
+                    let below = (1..n).rev().find(fits);
+                    let above = (n + 1..=t_train).find(fits);
+                    let nearest = match (below, above) {
+                        (Some(b), Some(a)) => format!("{b} or {a}"),
+                        (Some(m), None) | (None, Some(m)) => m.to_string(),
+                        (None, None) => "none".into(),
+                    };
+                    return Err(GdfError::Invalid {
+                        message: format!(
+                            "`num_inference_steps` is {n}, expected a count for which \
+                             diffusers' trailing spacing gives that many timesteps: numpy's \
+                             arange gives {len} timesteps here, and DDIMInverseScheduler then starts at \
+                             timestep −1; the nearest counts that work are {nearest}"
+                        ),
                     });
                 }
                 trailing(t_train as f64, t_train, n)
