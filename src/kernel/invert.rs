@@ -225,6 +225,11 @@ impl<'c, F: Float + CubeElement> DeviceInversion<'c, F> {
     ///
     /// Errors: no step left; `pred` shorter than `batch · per` values; a target whose
     /// prediction holds no `x0` or `ε` at the step's start (as on the host).
+    ///
+    /// The buffers' values are not checked (a read back would stall the queue): a NaN
+    /// prediction, or a conversion that overflows `F` at an extreme level, leaves NaN in `x`
+    /// where the host's [`Inversion::feed`](crate::pipeline::invert::Inversion::feed)
+    /// refuses it.
     pub fn feed<T: CubeTarget + Target + Default>(
         &mut self,
         pred: &Handle,

@@ -249,12 +249,11 @@ fn ddim_grid(
             .rev()
             .map(|t| t.round_ties_even() as i64)
             .collect(),
-        Spacing::Trailing => {
-            let step = t_train as f64 / n as f64;
-            (0..n)
-                .map(|i| (t_train as f64 - i as f64 * step).round_ties_even() as i64 - 1)
-                .collect()
-        }
+        // numpy's `arange(T, 0, −T/n)` values, as the other schedulers' trailing spacing.
+        Spacing::Trailing => crate::grid::discrete::trailing(t_train as f64, t_train, n)
+            .into_iter()
+            .map(|t| t as i64 - 1)
+            .collect(),
     };
     for w in ts.windows(2) {
         if w[0] - ratio as i64 != w[1] {

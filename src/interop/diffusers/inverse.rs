@@ -185,7 +185,7 @@ impl LoadedInverse {
                 field: "steps_offset".into(),
                 value: self.steps_offset.to_string(),
                 expected: format!(
-                    "timesteps within 0…{} for {n} steps, got {bad}",
+                    "timesteps within 0…{} for num_inference_steps = {n}, got {bad}",
                     t_train - 1
                 ),
             });
