@@ -479,3 +479,144 @@ fn trailing_timesteps_round_numpys_arange_values() {
         assert_eq!(got, want, "{sched:?}");
     }
 }
+
+/// Euler with a σ conversion and trailing spacing at a count where numpy's `arange` gives one
+/// timestep more (61 of 1000): diffusers' last spaced timestep is −1, whose σ (`np.interp`
+/// clamps) is σ_0, and its Karras σ_min is that σ_0. Values: diffusers 0.42.1,
+/// `EulerDiscreteScheduler(SD betas, trailing, use_karras_sigmas).set_timesteps(61)`
+/// (float32 sigmas: σ_max, σ_59, σ_60, 0; timesteps 999 and 0 at the ends).
+#[test]
+fn euler_conversion_takes_the_extra_trailing_timesteps_sigma_min() {
+    let mut d = DiscreteSettings::new(DiscreteScheduler::Euler);
+    d.spacing = Spacing::Trailing;
+    d.conversion = SigmaConversion::Karras;
+    let g = d.grid(61).unwrap();
+    assert_eq!(g.sigmas.len(), 62);
+    let s = &g.sigmas;
+    close(
+        &[s[0], s[59], s[60], s[61]],
+        &[
+            14.614646911621094,
+            0.034397754818201065,
+            0.02916753478348255,
+            0.0,
+        ],
+        2e-7,
+    );
+    let t = g.timesteps.unwrap().to_f64();
+    assert_eq!((t[0], t[60]), (999.0, 0.0));
+}
+
+/// Euler's leading spacing at 1000 steps with `steps_offset = 1` lists timestep 1000 (σ
+/// clamped to σ_999). Without a conversion gdf refuses it (a first step of length 0); with one,
+/// only the ends of the spaced σ's are used and diffusers' grid is sound. Values: diffusers
+/// 0.42.1, `EulerDiscreteScheduler(SD betas, leading, steps_offset 1,
+/// use_exponential_sigmas).set_timesteps(1000)`.
+#[test]
+fn euler_conversion_accepts_leading_at_every_count() {
+    let mut d = DiscreteSettings::new(DiscreteScheduler::Euler);
+    d.spacing = Spacing::Leading;
+    d.steps_offset = 1;
+    assert!(d.grid(1000).is_err());
+    d.conversion = SigmaConversion::Exponential;
+    let g = d.grid(1000).unwrap();
+    let s = &g.sigmas;
+    close(
+        &[s[0], s[1], s[998], s[999], s[1000]],
+        &[
+            14.614646911621094,
+            14.529046058654785,
+            0.04155789315700531,
+            0.04131447896361351,
+            0.0,
+        ],
+        2e-7,
+    );
+    let t = g.timesteps.unwrap().to_f64();
+    close_to(&t[..2], &[999.0, 998.0313720703125], 2e-6, 0.0);
+}
+
+/// DDPMScheduler steps to the next listed timestep (`previous_timestep`), and from the last
+/// to ᾱ = 1, so uneven spacings are diffusers' own grids (gdf refused them as DDIM does) and
+/// a leading grid whose last timestep is at least `T//n` still ends at σ = 0. Values:
+/// diffusers 0.42.1, `DDPMScheduler(SD betas, steps_offset 1)`.
+#[test]
+fn ddpm_steps_through_its_listed_timesteps() {
+    use gdf::interop::diffusers::{load, PipelineKind};
+    let cfg = |sp: &str| {
+        format!(
+            r#"{{"_class_name": "DDPMScheduler", "beta_schedule": "scaled_linear",
+            "beta_start": 0.00085, "beta_end": 0.012, "num_train_timesteps": 1000,
+            "steps_offset": 1, "timestep_spacing": "{sp}"}}"#
+        )
+    };
+    let abar = |g: &gdf::grid::Grid| -> Vec<f64> {
+        g.sigmas.iter().map(|&s| 1.0 / (1.0 + s * s)).collect()
+    };
+    let l = load(&cfg("linspace"), PipelineKind::StableDiffusion).unwrap();
+    let g = l.grid(10).unwrap();
+    assert_eq!(
+        g.timesteps.clone().unwrap(),
+        Timesteps::Int(vec![999, 888, 777, 666, 555, 444, 333, 222, 111, 0])
+    );
+    let a = abar(&g);
+    close(&a[9..], &[0.9991499781608582, 1.0], 1e-7);
+    let l = load(&cfg("trailing"), PipelineKind::StableDiffusion).unwrap();
+    let g = l.grid(3).unwrap();
+    assert_eq!(
+        g.timesteps.clone().unwrap(),
+        Timesteps::Int(vec![999, 666, 332])
+    );
+    close(
+        &abar(&g),
+        &[
+            0.00466009508818388,
+            0.10508038848638535,
+            0.5366418361663818,
+            1.0,
+        ],
+        1e-6,
+    );
+    // numpy lists 62 trailing timesteps for 61 steps, the last −1 (ᾱ[−1] in the step).
+    let e = l.grid(61).unwrap_err().to_string();
+    assert!(e.contains("timestep_spacing") && e.contains("62"), "{e}");
+    let l = load(&cfg("leading"), PipelineKind::StableDiffusion).unwrap();
+    let g = l.grid(501).unwrap();
+    let t = g.timesteps.clone().unwrap().to_f64();
+    assert_eq!((t[0], t[500]), (501.0, 1.0));
+    assert_eq!(g.logsnr[501], f64::INFINITY);
+    close(&abar(&g)[500..501], &[0.9982960224151611], 1e-7);
+}
+
+/// Flux's given sigmas are float32, and diffusers stretches them to `shift_terminal` in
+/// float32 (the last sigma is 0.019999981, not 0.02). Values: diffusers 0.42.1,
+/// `FlowMatchEulerDiscreteScheduler(shift 3, use_dynamic_shifting, shift_terminal 0.02)
+/// .set_timesteps(sigmas = linspace(1, 1/8, 8), mu = 1.15)`.
+#[test]
+fn flux_sigmas_stretch_to_the_terminal_in_float32() {
+    let s = FlowMatchSettings {
+        use_dynamic_shifting: true,
+        shift: 3.0,
+        shift_terminal: Some(0.02),
+        ..FlowMatchSettings::default()
+    };
+    let mut sig: Vec<f64> = (0..8)
+        .map(|i| i as f64 * ((0.125 - 1.0) / 7.0) + 1.0)
+        .collect();
+    sig[7] = 0.125; // numpy.linspace(1, 1/8, 8)
+    let g = s.grid_from_sigmas(&sig, Some(1.15)).unwrap();
+    let want = [
+        1.0,
+        0.9384547472000122,
+        0.8642287254333496,
+        0.7729524970054626,
+        0.6579892039299011,
+        0.508743166923523,
+        0.30719274282455444,
+        0.019999980926513672,
+        0.0,
+    ];
+    assert_eq!(g.sigmas, want);
+    let t = g.timesteps.unwrap().to_f64();
+    assert_eq!(t[7], 19.999980926513672);
+}

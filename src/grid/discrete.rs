@@ -207,7 +207,8 @@ impl DiscreteSettings {
     /// [`GdfError::Invalid`] for options the scheduler does not have (lu-lambdas outside
     /// DPMSolver, log-linear interpolation outside Euler); [`GdfError::Config`] naming
     /// `steps_offset` for a leading spacing whose first timestep plus the offset passes the
-    /// table (diffusers lists e.g. 1000 for SDXL at 1000 steps and repeats `σ_{T−1}`), and
+    /// table (diffusers lists e.g. 1000 for SDXL at 1000 steps and repeats `σ_{T−1}`; Euler with a
+    /// σ conversion, which keeps only the ends of those σ's, accepts it as diffusers does), and
     /// naming `timestep_spacing` (or `lambda_min_clipped`) for a DPMSolver / UniPC spacing
     /// that repeats a timestep (diffusers returns NaN there), each with the largest step
     /// count that fits.
@@ -299,9 +300,13 @@ impl DiscreteSettings {
                 .map(|t| t as f32 as f64)
                 .collect(),
             Spacing::Leading => {
-                leading_top(t_train, n, self.steps_offset, "Euler", |m| {
-                    (m - 1) * (t_train / m)
-                })?;
+                // A σ conversion keeps only the ends of the spaced σ's: a first timestep past
+                // the table (σ clamped to σ_{T−1}) is then harmless, as in diffusers.
+                if self.conversion == SigmaConversion::None {
+                    leading_top(t_train, n, self.steps_offset, "Euler", |m| {
+                        (m - 1) * (t_train / m)
+                    })?;
+                }
                 let ratio = (t_train / n) as f64;
                 (0..n)
                     .rev()
@@ -323,7 +328,19 @@ impl DiscreteSettings {
             }
         };
         if self.conversion != SigmaConversion::None {
-            let (hi, lo) = (sigmas[0], sigmas[sigmas.len() - 1]);
+            let hi = sigmas[0];
+            // Where numpy's `arange` gives trailing spacing one timestep more (61, 103, 121,
+            // … of 1000, see [`trailing`]), diffusers' last timestep is −1, whose σ
+            // (`np.interp` clamps) is σ_0: the conversion's σ_min is σ_0, not the σ of the
+            // last timestep gdf keeps.
+            let extra = self.spacing == Spacing::Trailing
+                && self.interpolation == Interpolation::Linear
+                && trailing_len(t_train as f64, t_train, n) > n;
+            let lo = if extra {
+                table.sigmas()[0] as f64
+            } else {
+                sigmas[sigmas.len() - 1]
+            };
             sigmas = self.convert(lo, hi, n);
             ts = sigmas.iter().map(|&s| table.sigma_to_t(s)).collect();
         }

@@ -270,12 +270,12 @@ impl FlowMatchSettings {
                 }
             })
             .collect();
-        self.finish(s, mu)
+        self.finish(s, mu, false)
     }
 
     /// The grid for given sigmas (diffusers' `set_timesteps(sigmas=…)`, e.g. Flux's
-    /// `linspace(1, 1/N, N)`): rounded to float32, shifted in float32, converted, then 0
-    /// appended.
+    /// `linspace(1, 1/N, N)`): rounded to float32, shifted and stretched to `shift_terminal`
+    /// in float32, converted, then 0 appended.
     ///
     /// Errors: as [`Self::grid`], plus [`GdfError::EmptyBatch`] for no sigmas and
     /// [`GdfError::OutOfRange`] for a sigma outside `(0, 1]`.
@@ -302,16 +302,25 @@ impl FlowMatchSettings {
                 y as f64
             })
             .collect();
-        self.finish(s, mu)
+        self.finish(s, mu, true)
     }
 
-    fn finish(&self, mut s: Vec<f64>, mu: Option<f64>) -> Result<Grid> {
+    /// Stretches to `shift_terminal`, converts, appends the final sigma. `f32_sigmas`: the
+    /// sigmas were given (float32 in diffusers), so the stretch runs in float32 as numpy
+    /// does on them (with `1 − shift_terminal` rounded to float32); else in f64.
+    fn finish(&self, mut s: Vec<f64>, mu: Option<f64>, f32_sigmas: bool) -> Result<Grid> {
         let n = s.len();
         if let Some(term) = self.shift_terminal {
-            let last = 1.0 - s[n - 1];
-            let scale = last / (1.0 - term);
-            for v in s.iter_mut() {
-                *v = 1.0 - (1.0 - *v) / scale;
+            if f32_sigmas {
+                let scale = (1.0 - s[n - 1] as f32) / (1.0 - term) as f32;
+                for v in s.iter_mut() {
+                    *v = (1.0 - (1.0 - *v as f32) / scale) as f64;
+                }
+            } else {
+                let scale = (1.0 - s[n - 1]) / (1.0 - term);
+                for v in s.iter_mut() {
+                    *v = 1.0 - (1.0 - *v) / scale;
+                }
             }
         }
         if self.conversion != SigmaConversion::None {

@@ -25,6 +25,17 @@ pub enum GridSpec {
         /// `set_alpha_to_one`.
         set_alpha_to_one: bool,
     },
+    /// `DDPMScheduler`: integer timesteps by `timestep_spacing` + `steps_offset`, levels
+    /// `ᾱ[t]`, each step going to the next listed timestep (diffusers' `previous_timestep`,
+    /// so uneven spacings are fine), the last to `ᾱ = 1` (σ = 0).
+    Ddpm {
+        /// The training table.
+        table: TableSettings,
+        /// `timestep_spacing`.
+        spacing: Spacing,
+        /// `steps_offset`.
+        steps_offset: i64,
+    },
     /// `EulerDiscreteScheduler` and `DPMSolverMultistepScheduler` grids
     /// ([`DiscreteSettings`]).
     Discrete(DiscreteSettings),
@@ -69,7 +80,8 @@ impl GridSpec {
     ///
     /// Errors: [`GdfError::OutOfRange`] for `n = 0` or more steps than the table has;
     /// [`GdfError::Config`] for a DDIM spacing whose steps are uneven for this `n` (DDIM
-    /// always steps from `t` to `t − N//n`), a leading spacing whose first timestep plus
+    /// always steps from `t` to `t − N//n`; DDPM steps through its list, so any spacing
+    /// fits), a DDPM trailing count for which numpy lists one timestep more (−1), a leading spacing whose first timestep plus
     /// `steps_offset` passes the table, a spacing that repeats a timestep (DPMSolver / UniPC),
     /// and any grid whose levels do not decrease in noise (e.g. Stable Cascade at more
     /// than 155 steps, where diffusers' ᾱ clamp makes the first levels coincide), naming
@@ -127,7 +139,7 @@ impl GridSpec {
             };
         }
         let fields = match self {
-            GridSpec::Ddim { .. } => "timestep_spacing / steps_offset",
+            GridSpec::Ddim { .. } | GridSpec::Ddpm { .. } => "timestep_spacing / steps_offset",
             GridSpec::Discrete(_) => {
                 "timestep_spacing / steps_offset / use_karras_sigmas / use_exponential_sigmas \
                  / use_beta_sigmas / sigma_min / sigma_max"
@@ -156,7 +168,18 @@ impl GridSpec {
                 spacing,
                 steps_offset,
                 set_alpha_to_one,
-            } => ddim_grid(table, *spacing, *steps_offset, *set_alpha_to_one, n),
+            } => ddim_grid(
+                table,
+                *spacing,
+                *steps_offset,
+                Final::Ddim(*set_alpha_to_one),
+                n,
+            ),
+            GridSpec::Ddpm {
+                table,
+                spacing,
+                steps_offset,
+            } => ddim_grid(table, *spacing, *steps_offset, Final::Ddpm, n),
             GridSpec::Discrete(s) => s.grid(n),
             GridSpec::Flow {
                 settings,
@@ -218,11 +241,20 @@ fn repeated_level(lam: &[f64]) -> Option<usize> {
     })
 }
 
+/// Where DDIM-family timesteps step to.
+#[derive(Clone, Copy)]
+enum Final {
+    /// DDIM / PNDM: from `t` to `t − T//n`; below 0 to `ᾱ = 1` (`set_alpha_to_one`) or `ᾱ_0`.
+    Ddim(bool),
+    /// DDPM: to the next listed timestep, the last to `ᾱ = 1`.
+    Ddpm,
+}
+
 fn ddim_grid(
     table: &TableSettings,
     spacing: Spacing,
     offset: i64,
-    alpha_one: bool,
+    fin: Final,
     n: usize,
 ) -> Result<Levels> {
     let tab = DiscreteTable::new(table)?;
@@ -255,18 +287,34 @@ fn ddim_grid(
             .map(|t| t as i64 - 1)
             .collect(),
     };
+    let name = match spacing {
+        Spacing::Linspace => "linspace",
+        Spacing::Leading => "leading",
+        Spacing::Trailing => "trailing",
+    };
+    let ddpm = matches!(fin, Final::Ddpm);
+    if ddpm
+        && spacing == Spacing::Trailing
+        && crate::grid::discrete::trailing_len(t_train as f64, t_train, n) > n
+    {
+        // diffusers lists one more timestep, −1, and its step there reads ᾱ[−1] (Python's
+        // last entry, the noisiest level) as the current level.
+        return Err(GdfError::Config {
+            field: "timestep_spacing".into(),
+            value: format!("\"trailing\" with {n} steps"),
+            expected: format!(
+                "a count for which numpy's arange gives {n} timesteps: diffusers lists {} \
+                 here, the last −1, whose DDPM step reads ᾱ[−1] = ᾱ_{} (the noisiest level)",
+                n + 1,
+                t_train - 1
+            ),
+        });
+    }
     for w in ts.windows(2) {
-        if w[0] - ratio as i64 != w[1] {
+        if !ddpm && w[0] - ratio as i64 != w[1] {
             return Err(GdfError::Config {
                 field: "timestep_spacing".into(),
-                value: format!(
-                    "\"{}\" with {n} steps",
-                    match spacing {
-                        Spacing::Linspace => "linspace",
-                        Spacing::Leading => "leading",
-                        Spacing::Trailing => "trailing",
-                    }
-                ),
+                value: format!("\"{name}\" with {n} steps"),
                 expected: format!(
                     "evenly spaced timesteps: DDIM steps from t to t − {ratio}, but the \
                      spacing goes from {} to {}",
@@ -285,12 +333,11 @@ fn ddim_grid(
     let ac = tab.alphas_cumprod();
     let mut abar: Vec<f64> = ts.iter().map(|&t| ac[t as usize] as f64).collect();
     let prev = ts[n - 1] - ratio as i64;
-    abar.push(if prev >= 0 {
-        ac[prev as usize] as f64
-    } else if alpha_one {
-        1.0
-    } else {
-        ac[0] as f64
+    abar.push(match fin {
+        Final::Ddpm => 1.0,
+        Final::Ddim(_) if prev >= 0 => ac[prev as usize] as f64,
+        Final::Ddim(true) => 1.0,
+        Final::Ddim(false) => ac[0] as f64,
     });
     let logsnr = abar.iter().map(|&v| v.ln() - (1.0 - v).ln()).collect();
     let sigmas = abar.iter().map(|&v| ((1.0 - v) / v).sqrt()).collect();

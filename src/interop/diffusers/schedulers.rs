@@ -40,7 +40,7 @@ pub(super) type Parts = (
 );
 
 /// `DDIMScheduler`, `PNDMScheduler` (run as DDIM), `DDPMScheduler` (Euler ancestral): DDIM's
-/// grid over the table.
+/// grid over the table (DDPM's steps through its listed timesteps, [`GridSpec::Ddpm`]).
 pub(super) fn ddim_family(
     f: &mut Fields,
     notes: &mut Vec<Approximation>,
@@ -105,11 +105,19 @@ pub(super) fn ddim_family(
         } else {
             AnySolver::Euler(Euler::new())
         },
-        GridSpec::Ddim {
-            table: table.clone(),
-            spacing,
-            steps_offset,
-            set_alpha_to_one,
+        if ddpm {
+            GridSpec::Ddpm {
+                table: table.clone(),
+                spacing,
+                steps_offset,
+            }
+        } else {
+            GridSpec::Ddim {
+                table: table.clone(),
+                spacing,
+                steps_offset,
+                set_alpha_to_one,
+            }
         },
         ModelTimestep::TableIndex {
             train_steps: DiscreteTable::new(&table)?.len(),
