@@ -81,8 +81,9 @@ impl GridSpec {
     /// Errors: [`GdfError::OutOfRange`] for `n = 0` or more steps than the table has;
     /// [`GdfError::Config`] for a DDIM spacing whose steps are uneven for this `n` (DDIM
     /// always steps from `t` to `t − N//n`; DDPM steps through its list, so any spacing
-    /// fits), a DDPM trailing count for which numpy lists one timestep more (−1), a leading spacing whose first timestep plus
-    /// `steps_offset` passes the table, a spacing that repeats a timestep (DPMSolver / UniPC),
+    /// fits), a DDPM trailing count for which numpy lists one timestep more (−1), a leading
+    /// spacing whose first timestep plus `steps_offset` passes the table, a spacing that
+    /// repeats a timestep (DPMSolver / UniPC),
     /// and any grid whose levels do not decrease in noise (e.g. Stable Cascade at more
     /// than 155 steps, where diffusers' ᾱ clamp makes the first levels coincide), naming
     /// the fields and the step count that fits where there is one.
