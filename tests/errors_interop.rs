@@ -527,3 +527,29 @@ fn step_counts_diffusers_gets_wrong_are_refused_by_name() {
     let g = sc.grid(155).unwrap();
     sc.solver_grid(&g).unwrap();
 }
+
+#[test]
+fn euler_log_linear_is_refused() {
+    // diffusers 0.42.1, this config, set_timesteps(5): 5 timesteps but 7 sigmas. Its loop over
+    // the timesteps ends at σ_min = 0.0291675… (never 0), and the network gets t = 199 at
+    // σ = 0.1011… (the spacing's timestep, not σ's): a grid over these levels would run one
+    // step more, and no noise cond of λ gives those timesteps.
+    //   timesteps [999, 799, 599, 399, 199]
+    //   sigmas    [14.614646911621094, 4.2151265144348145, 1.2157180309295654,
+    //              0.35063493251800537, 0.10112942010164261, 0.0291675366461277, 0.0]
+    let m = config_err(
+        r#"{"_class_name": "EulerDiscreteScheduler", "beta_schedule": "scaled_linear",
+            "beta_start": 0.00085, "beta_end": 0.012, "interpolation_type": "log_linear",
+            "timestep_spacing": "trailing"}"#,
+        SD,
+        "interpolation_type",
+        "\"log_linear\"",
+    );
+    assert!(m.contains("N + 2 sigmas"), "{m}");
+    // The default (linear) loads.
+    load(
+        r#"{"_class_name": "EulerDiscreteScheduler", "interpolation_type": "linear"}"#,
+        SD,
+    )
+    .unwrap();
+}

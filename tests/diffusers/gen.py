@@ -369,8 +369,9 @@ def frame(case, s):
         ts = [int(t) for t in s.timesteps.tolist()]
         ratio = s.config.num_train_timesteps // n
         ac = [float(s.alphas_cumprod[t]) for t in ts]
-        prev = ts[-1] - ratio
-        # DDPM's step to prev_t < 0 uses ᾱ = 1 (`self.one`); DDIM's its final_alpha_cumprod.
+        # DDIM steps to t − ratio (its final_alpha_cumprod below 0); DDPM's previous_timestep
+        # is the next one in its list, and −1 (ᾱ = 1, `self.one`) after the last.
+        prev = ts[-1] - ratio if kind == "DDIMScheduler" else -1
         final = float(s.final_alpha_cumprod) if kind == "DDIMScheduler" else 1.0
         ac.append(float(s.alphas_cumprod[prev]) if prev >= 0 else final)
         out.update(timesteps=[float(t) for t in ts], alphas_cumprod=ac,
@@ -443,6 +444,9 @@ def model_output(case, s, fr, i, x):
         d = denoise(x * ar, ar, sig * ar)
         c_skip = sd**2 / (sig**2 + sd**2)
         c_out = sig * sd / math.sqrt(sig**2 + sd**2)
+        # precondition_outputs: denoised = c_skip·x + c_out·F, c_out negated for v_prediction.
+        if s.config.prediction_type == "v_prediction":
+            c_out = -c_out
         return (d - c_skip * x) / c_out, d
     xv = x / sc  # VP latents
     d = denoise(xv, a, b)

@@ -221,6 +221,21 @@ pub(super) fn discrete_family(
         (AnySolver::UniPc(UniPc::with(st)?), threshold)
     } else if euler {
         s.interpolation = f.parsed("interpolation_type", "linear", str::parse::<Interpolation>)?;
+        if s.interpolation == Interpolation::LogLinear {
+            // diffusers' `set_timesteps(n)` gives n timesteps from the spacing but n + 2 sigmas
+            // (n + 1 log-uniform from σ_max to σ_min, then 0): its loop over the timesteps
+            // never takes the step to 0 (the sample is left at σ_min), and the network gets
+            // the spacing's timesteps, not the σ's (5 trailing SD steps: t = 199 at
+            // σ = 0.1011). A grid over those levels runs one step more, and no noise cond of
+            // λ gives those timesteps.
+            return Err(cfg_err(
+                "interpolation_type",
+                &Value::from("log_linear"),
+                "\"linear\" (diffusers' log_linear gives N timesteps but N + 2 sigmas: its run \
+                 stops at σ_min without the step to 0, and its timesteps are the spacing's, \
+                 not those of its sigmas)",
+            ));
+        }
         s.sigma_min = f.opt_f64("sigma_min")?;
         s.sigma_max = f.opt_f64("sigma_max")?;
         match f.text("timestep_type", "discrete")?.as_str() {
