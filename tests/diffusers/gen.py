@@ -328,6 +328,14 @@ CONFIGS = [
                    "prediction_type": "v_prediction", "rescale_betas_zero_snr": True,
                    "timestep_spacing": "trailing"},
     },
+    {
+        "id": "playground25_sigma_min",
+        "model": "variant: Playground v2.5 with final_sigmas_type sigma_min (diffusers' last σ a float32 ulp above the ramp's end)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "EDMDPMSolverMultistepScheduler", "final_sigmas_type": "sigma_min",
+                   "sigma_data": 0.5, "sigma_max": 80.0, "sigma_min": 0.002, "solver_order": 2},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler,

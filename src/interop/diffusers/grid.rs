@@ -51,6 +51,11 @@ pub enum GridSpec {
     /// `EDMDPMSolverMultistepScheduler`: Karras (ρ) or log-uniform σ in float32 as diffusers
     /// computes them, then the final σ. The grid's `sigmas` are in units of `σ_data`
     /// (`σ/σ_data = b/a` of gdf's VP frame over `x0/σ_data`).
+    ///
+    /// With `final_sigmas_type = "sigma_min"` diffusers' final σ is float32 `sigma_min`, which
+    /// the float32 Karras ramp can end a float32 ulp below (0.0019999996 for 0.002): a last
+    /// step that adds that ulp of noise. gdf's last σ is the lower of the two, a zero-length
+    /// last step (the sample differs from diffusers' by about 1e-7).
     Edm {
         /// `sigma_min` (data units).
         sigma_min: f64,
@@ -380,7 +385,13 @@ fn edm_grid(
     };
     let ts: Vec<f64> = sig.iter().map(|&s| f64::from(0.25f32 * s.ln())).collect();
     let mut s: Vec<f64> = sig.iter().map(|&v| f64::from(v) / sd).collect();
-    s.push(if final_zero { 0.0 } else { lo / sd });
+    s.push(if final_zero {
+        0.0
+    } else {
+        // diffusers' float32 sigma_min; where the ramp ends a float32 ulp below it, that end
+        // (a zero-length last step rather than one that adds noise, see `GridSpec::Edm`).
+        f64::from((lo as f32).min(sig[n - 1])) / sd
+    });
     let mut g = Levels::from_ve_sigmas(s);
     g.timesteps = Some(Timesteps::Float(ts));
     g.init_noise_sigma = Some((hi * hi + 1.0).sqrt());
