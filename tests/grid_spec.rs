@@ -93,6 +93,30 @@ fn karras_is_edm_sample_at_reversed_t() {
     }
 }
 
+/// EDMSample with `discrete_steps = 101` in the original GDF (torch 2.15, float64): its
+/// `ln(1/σ²)` at `t = k/100`. A `discrete_steps` schedule is compared exactly (golden README);
+/// `−2·ln σ` is an ulp off at each of these.
+#[test]
+fn edm_sample_is_the_originals_ln_of_inverse_square() {
+    let s = <schedule::EdmSample>::new();
+    let want = [
+        (50, -1.8447197356241203),
+        (26, 3.286190938250341),
+        (32, 1.816743172302872),
+        (35, 1.1360813253647697),
+        (37, 0.7000231217897988),
+        (38, 0.4869836922692364),
+    ];
+    for (k, w) in want {
+        let l: f64 = s.f(k as f64 / 100.0);
+        assert_eq!(
+            l.to_bits(),
+            f64::to_bits(w),
+            "t = {k}/100: {l} vs the original's {w}"
+        );
+    }
+}
+
 #[test]
 fn diffusers_sd_spacings_of_the_spec() {
     // SPEC-solvers §6.2, N = 10, SD config.
