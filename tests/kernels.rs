@@ -269,10 +269,12 @@ fn configs() -> (Sc, Edm, Rf, Stretched) {
 
 /// The golden cases the device tests run: those whose framework (and sampler) is one of the
 /// types declared here, found by comparing the case's spec with the type's declaration
-/// ([`common::spec_is`]), not by its `config` name. Every public case has one; in another
-/// golden set (`GDF_GOLDEN_DIR`) a case of another framework, or of a DDIM η declared nowhere
-/// here, cannot become a kernel without a type: it is listed and left to the host golden
-/// tests, which run every case, and at least one case must run here.
+/// ([`common::spec_is`]), not by its `config` name. Every public case has one, and all of
+/// them must run. In another golden set (`GDF_GOLDEN_DIR`) a case of another framework, or of
+/// a DDIM η declared nowhere here, cannot become a kernel without a type (hyperparameters
+/// are type-level constants): it is listed and left to the host golden tests, which run
+/// every case; a set whose file has no declared case at all runs none of it here (said on
+/// stderr), rather than failing for a framework no test could compile.
 struct OnDevice {
     file: &'static str,
     public: bool,
@@ -307,7 +309,16 @@ impl OnDevice {
             self.elsewhere.len(),
             self.elsewhere
         );
-        assert!(self.ran > 0, "{}: no case ran on the device", self.file);
+        if self.public {
+            assert!(self.ran > 0, "{}: no case ran on the device", self.file);
+        } else if self.ran == 0 {
+            eprintln!(
+                "{}: no case of this golden set has a framework declared here; the host \
+                 golden tests check all {} of them",
+                self.file,
+                self.elsewhere.len()
+            );
+        }
     }
 }
 
