@@ -148,6 +148,46 @@ fn quantile_matches_a_full_sort() {
     }
 }
 
+/// torch.quantile (2.15) on an f32 sample rounds `q` to f32 but computes the rank
+/// `q·(n − 1)` and its fraction in f64: the numbers below are torch's and diffusers'
+/// (`DDPMScheduler._threshold_sample`, float32). gdf took the f32 product (0.999·999 =
+/// 998.00104 in f32): a weight of 0.0010376 where torch has 0.0010129.
+#[test]
+fn f32_quantile_rank_is_torchs_f64_rank() {
+    let mut scratch = Vec::new();
+    // Order statistics 0 and 1 around the rank: the quantile is torch's weight itself.
+    for (n, ratio, below, want) in [
+        (1000usize, 0.999, 998usize, 0.001_012_861_728_668_212_9f64),
+        (1000, 0.9999, 998, 0.900_083_422_660_827_6),
+        (64, 0.995, 62, 0.685_000_300_407_409_7),
+    ] {
+        let xs: Vec<f32> = (0..n).map(|i| if i > below { 1.0 } else { 0.0 }).collect();
+        let got = quantile_abs(&xs, ratio, &mut scratch).unwrap();
+        // torch's f32 result, printed as the f64 of that f32 (exact)
+        let want = want as f32;
+        assert_eq!(
+            got.to_bits(),
+            want.to_bits(),
+            "n {n} q {ratio}: {got} vs {want}"
+        );
+    }
+    // diffusers' thresholding (ratio 0.999, sample_max_value 10) of 999 × 2.0 and one −4.0:
+    // s = torch.quantile = 2.002025604248047, x0 = 2/s, −4 → −1.
+    let mut x0 = vec![2.0f32; 1000];
+    x0[999] = -4.0;
+    Threshold::dynamic(0.999, 10.0)
+        .unwrap()
+        .apply(&mut x0, 1)
+        .unwrap();
+    assert_eq!(
+        x0[0].to_bits(),
+        (0.998_988_211_154_937_7f64 as f32).to_bits(),
+        "{}",
+        x0[0]
+    );
+    assert_eq!(x0[999], -1.0);
+}
+
 #[test]
 fn dynamic_thresholding_is_per_sample() {
     // Sample 0 stays within [−1, 1] (s = 1: plain clipping does nothing); sample 1's |x0|

@@ -515,7 +515,9 @@ fn pass_kernel<F: Float, W: Size, T: CubeTarget>(
 }
 
 /// Dynamic thresholding's per-sample scale on the device: cube `s` (256 units) finds the two
-/// order statistics of `|x0|` around `r = ratio·(per − 1)` exactly, by a bitwise search on
+/// order statistics `klo`, `khi` of `|x0|` around torch's rank `r = ratio·(per − 1)` (computed
+/// on the host in f64 with the weight `w = r − ⌊r⌋`, `pipeline::threshold::quantile_rank`,
+/// as the host's quantile does) exactly, by a bitwise search on
 /// the f32 bit patterns (non-negative floats order as their bits): for each bit from the top,
 /// the units count the elements below the candidate, a shared-memory tree sums the counts, and
 /// the bit is kept while at most `k` elements lie below. 32 rounds of one read of the sample
@@ -523,15 +525,20 @@ fn pass_kernel<F: Float, W: Size, T: CubeTarget>(
 /// clamps to `[1, max_value]`, in the same f32 operations as the host, so the scales match the
 /// host's bit for bit.
 #[cube(launch_unchecked)]
-fn quantile_kernel<F: Float>(x0: &[F], scales: &mut [F], per: u32, ratio: f32, max_value: f32) {
+#[allow(clippy::too_many_arguments)]
+fn quantile_kernel<F: Float>(
+    x0: &[F],
+    scales: &mut [F],
+    per: u32,
+    klo: u32,
+    khi: u32,
+    w: f32,
+    max_value: f32,
+) {
     let s = CUBE_POS_Y;
     let base = s * per;
     let u = UNIT_POS;
     let mut counts = Shared::new_slice(512usize);
-    let r = ratio * f32::cast_from(per - 1u32);
-    let lo = f32::floor(r);
-    let klo = u32::cast_from(lo);
-    let khi = u32::min(u32::cast_from(f32::ceil(r)), per - 1u32);
     let mut plo = 0u32;
     let mut phi = 0u32;
     for step in 0..32u32 {
@@ -571,7 +578,7 @@ fn quantile_kernel<F: Float>(x0: &[F], scales: &mut [F], per: u32, ratio: f32, m
     if u == 0u32 {
         let vlo = f32::reinterpret(plo);
         let vhi = f32::reinterpret(phi);
-        let q = pipe::lerp::<f32>(vlo, vhi, r - lo);
+        let q = pipe::lerp::<f32>(vlo, vhi, w);
         scales[s as usize] = F::cast_from(pipe::dynamic_scale::<f32>(q, max_value));
     }
 }
@@ -1215,6 +1222,8 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
                 )?;
                 let scales = self.scales.clone().expect("scales (set_threshold)");
                 let n = self.batch * self.per;
+                let (klo, khi, w) =
+                    crate::pipeline::threshold::quantile_rank::<f32>(self.per, ratio);
                 Launches::record();
                 // SAFETY: the history entry holds n values, the scales batch; cube s reads
                 // sample s only.
@@ -1226,7 +1235,9 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
                         BufferArg::from_raw_parts(self.hist[0].clone(), n),
                         BufferArg::from_raw_parts(scales, self.batch),
                         self.per as u32,
-                        ratio as f32,
+                        klo as u32,
+                        khi as u32,
+                        w,
                         max_value as f32,
                     )
                 };

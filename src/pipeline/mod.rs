@@ -42,7 +42,7 @@ pub mod half;
 mod inpaint;
 pub mod invert;
 pub mod strength;
-mod threshold;
+pub(crate) mod threshold;
 
 pub use half::{Half, HalfRun};
 pub use inpaint::Inpaint;

@@ -37,7 +37,7 @@ pub enum Threshold {
     /// Per sample, `s = clamp(quantile(|x0|, ratio), 1, max_value)`, then
     /// `x0 ← clamp(x0, −s, s)/s` (`thresholding`, `dynamic_thresholding_ratio`,
     /// `sample_max_value`). The quantile is `torch.quantile`'s (linear interpolation between
-    /// the order statistics around `ratio·(n − 1)`).
+    /// the order statistics around `ratio·(n − 1)`, see [`quantile_abs`]).
     Dynamic {
         /// The quantile of `|x0|` (in [0, 1]; diffusers' default 0.995).
         ratio: f64,
@@ -156,10 +156,15 @@ impl Threshold {
     }
 }
 
-/// `torch.quantile(|xs|, ratio)` (linear interpolation): with `r = ratio·(n − 1)` computed in
-/// `F`, the order statistics `v_lo = |x|_(⌊r⌋)` and `v_hi = |x|_(⌈r⌉)` interpolated by
-/// `torch.lerp(v_lo, v_hi, r − ⌊r⌋)`. Exact selection (no sort of the whole sample);
-/// `scratch` is reused.
+/// `torch.quantile(|xs|, ratio)` (linear interpolation): with the rank
+/// `r = ratio·(n − 1)`, the order statistics `v_lo = |x|_(⌊r⌋)` and `v_hi = |x|_(⌈r⌉)`
+/// interpolated by `torch.lerp(v_lo, v_hi, r − ⌊r⌋)` in `F`. As torch (2.15) does, `ratio` is
+/// first rounded to `F` (torch makes `q` a tensor of the sample's dtype) and the rank and its
+/// fraction are computed in f64, the fraction then rounded to `F`: for an f32 sample the rank
+/// is not the f32 product (0.999·999 is 998.00101… in f64 from f32(0.999), 998.00104 in f32).
+/// torch's CPU (AVX2/AVX512) and CUDA builds contract the lerp into a fused multiply-add, gdf
+/// rounds the product and the sum separately: the quantile can differ from torch's in its
+/// last bit. Exact selection (no sort of the whole sample); `scratch` is reused.
 ///
 /// ```
 /// use gdf::pipeline::quantile_abs;
@@ -186,11 +191,7 @@ pub fn quantile_abs<F: Real>(xs: &[F], ratio: f64, scratch: &mut Vec<F>) -> Resu
     scratch.clear();
     scratch.extend(xs.iter().map(|v| v.abs()));
     let n = scratch.len();
-    let r = F::of(ratio) * F::of((n - 1) as f64);
-    let lo = r.floor();
-    // In f32, `ratio·(n − 1)` can round up to `n` (samples of 2²⁴ values and more).
-    let klo = (lo.as_f64() as usize).min(n - 1);
-    let khi = (r.ceil().as_f64() as usize).min(n - 1);
+    let (klo, khi, w) = quantile_rank::<F>(n, ratio);
     let cmp = |a: &F, b: &F| a.partial_cmp(b).expect("finite values");
     let (_, &mut vlo, upper) = scratch.select_nth_unstable_by(klo, cmp);
     let vhi = if khi == klo {
@@ -199,5 +200,19 @@ pub fn quantile_abs<F: Real>(xs: &[F], ratio: f64, scratch: &mut Vec<F>) -> Resu
         // The next order statistic is the smallest of the upper part.
         upper.iter().copied().fold(F::infinity(), F::min)
     };
-    Ok(formula::lerp(vlo, vhi, r - lo))
+    Ok(formula::lerp(vlo, vhi, w))
+}
+
+/// `torch.quantile`'s rank for a sample of `n ≥ 1` values of type `F`: `r = q·(n − 1)` in f64
+/// with `q = ratio` rounded to `F`; returns `(⌊r⌋, ⌈r⌉, r − ⌊r⌋ rounded to F)` (the host's
+/// quantile and the device kernel's share it). `r ≤ n − 1`, as `q ≤ 1` and `n − 1` is exact.
+pub(crate) fn quantile_rank<F: Real>(n: usize, ratio: f64) -> (usize, usize, F) {
+    let r = F::of(ratio).as_f64() * (n - 1) as f64;
+    let lo = r.floor();
+    let last = n - 1;
+    (
+        (lo as usize).min(last),
+        (r.ceil() as usize).min(last),
+        F::of(r - lo),
+    )
 }
