@@ -313,6 +313,18 @@ pub(super) fn target_of(f: &mut Fields, allowed: &[&str]) -> Result<DynTarget> {
     Ok(t)
 }
 
+/// A stage's own check, reported against the config's field `field` holding `v` (the
+/// stage's expected range, not its whole message).
+pub(super) fn named(field: &'static str, v: f64) -> impl Fn(GdfError) -> GdfError {
+    move |e| {
+        let expected = match e {
+            GdfError::OutOfRange { expected, .. } => expected.to_string(),
+            other => other.to_string(),
+        };
+        cfg_err(field, &Value::from(v), expected)
+    }
+}
+
 pub(super) fn threshold_of(f: &mut Fields, clip_default: Option<bool>) -> Result<Threshold> {
     let thresholding = f.flag("thresholding", false)?;
     let ratio = f.f64("dynamic_thresholding_ratio", 0.995)?;
@@ -321,17 +333,6 @@ pub(super) fn threshold_of(f: &mut Fields, clip_default: Option<bool>) -> Result
         Some(d) => (f.flag("clip_sample", d)?, f.f64("clip_sample_range", 1.0)?),
         None => (false, 1.0),
     };
-    // The stage's own checks, reported against the config's field names (the stage's
-    // expected range, not its whole message).
-    fn named(field: &'static str, v: f64) -> impl Fn(GdfError) -> GdfError {
-        move |e| {
-            let expected = match e {
-                GdfError::OutOfRange { expected, .. } => expected.to_string(),
-                other => other.to_string(),
-            };
-            cfg_err(field, &Value::from(v), expected)
-        }
-    }
     Ok(if thresholding {
         Threshold::dynamic(ratio, 1.0).map_err(named("dynamic_thresholding_ratio", ratio))?;
         Threshold::dynamic(0.5, max).map_err(named("sample_max_value", max))?;

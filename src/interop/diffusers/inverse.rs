@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::fields::{cfg_err, table_settings, target_of, Fields};
+use super::fields::{cfg_err, named, table_settings, target_of, Fields};
 use super::{parse_object, Threshold};
 use crate::dynamic::DynTarget;
 use crate::error::{GdfError, Result};
@@ -104,13 +104,7 @@ pub fn load_inverse(json: &str) -> Result<LoadedInverse> {
     let clip = f.flag("clip_sample", true)?;
     let range = f.f64("clip_sample_range", 1.0)?;
     let threshold = if clip {
-        Threshold::clip(range).map_err(|e| {
-            let expected = match e {
-                GdfError::OutOfRange { expected, .. } => expected.to_string(),
-                other => other.to_string(),
-            };
-            cfg_err("clip_sample_range", &Value::from(range), expected)
-        })?
+        Threshold::clip(range).map_err(named("clip_sample_range", range))?
     } else {
         Threshold::None
     };
