@@ -42,8 +42,9 @@ pub fn edm_sample<F: Real>(t: F, sigma_range: [f64; 2], p: f64) -> F {
 
 zst!(
     /// The EDM (Karras et al.) sampling schedule:
-    /// `σ = (σmax^(1/p) + (1−t)(σmin^(1/p) − σmax^(1/p)))^p`, `λ = −2·ln σ`; t = 1 ↔ σmax.
-    /// Defaults: `sigma_range = [0.002, 80]`, `p = 7`.
+    /// `σ = (σmax^(1/p) + (1−t)(σmin^(1/p) − σmax^(1/p)))^p`, `λ = ln(1/σ²)` (`−2·ln σ`, in the
+    /// original's order of operations); t = 1 ↔ σmax. Defaults: `sigma_range = [0.002, 80]`,
+    /// `p = 7`. (In f32, `1/σ²` leaves the float range past σ ≈ 1.8e19 or below ≈ 5e-20.)
     EdmSample<Min: Const = Dec<P2, N3>, Max: Const = Dec<P8, P1>, P: Const = Dec<P7, Z0>>
     check {
         assert!(
