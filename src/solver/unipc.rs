@@ -45,7 +45,9 @@ impl Default for UniPcSettings {
 /// evaluation (the corrected sample is kept in [`Buf::Aux`]).
 ///
 /// The step to `λ = +∞` returns `D` exactly, for bh1 too, where diffusers returns NaN
-/// (`B(∞)·0`; golden quirk 1): this is the finite limit. A zero-length step leaves `x`
+/// (`B(∞)·0`; golden quirk 1), and for bh2 at orders ≥ 2 without `lower_order_final`, where
+/// diffusers' final sample is NaN or ±inf as well (seen in a sweep of its runs): this is the
+/// finite limit. A zero-length step leaves `x`
 /// unchanged without evaluating the (0/0) higher-order coefficients (quirk 2).
 #[derive(Clone, Debug, Default)]
 pub struct UniPc {
