@@ -207,8 +207,9 @@ impl DiscreteSettings {
     /// [`GdfError::Invalid`] for options the scheduler does not have (lu-lambdas outside
     /// DPMSolver, log-linear interpolation outside Euler); [`GdfError::Config`] naming
     /// `steps_offset` for a leading spacing whose first timestep plus the offset passes the
-    /// table (diffusers lists e.g. 1000 for SDXL at 1000 steps and repeats `σ_{T−1}`; Euler with a
-    /// σ conversion, which keeps only the ends of those σ's, accepts it as diffusers does), and
+    /// table (diffusers lists e.g. 1000 for SDXL at 1000 steps and repeats `σ_{T−1}`; Euler
+    /// with a σ conversion, which keeps only the ends of those σ's, accepts it as diffusers
+    /// does), and
     /// naming `timestep_spacing` (or `lambda_min_clipped`) for a DPMSolver / UniPC spacing
     /// that repeats a timestep (diffusers returns NaN there), each with the largest step
     /// count that fits.

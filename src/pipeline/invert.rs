@@ -9,7 +9,7 @@ use crate::error::{check_finite, check_len, per_sample, GdfError, Result};
 use crate::float::Real;
 use crate::pipeline::Threshold;
 use crate::solver::{Grid, Level};
-use crate::target::Target;
+use crate::target::{defined, Target};
 
 /// One inversion step: from the level `from` to the noisier level `to`.
 ///
@@ -95,7 +95,8 @@ pub struct InvertRequest<'r, F> {
 pub struct Inversion<F> {
     steps: Vec<InvertStep>,
     x: Vec<F>,
-    x0: Vec<F>,
+    /// The buffer the next step is computed into (swapped with `x` when finite).
+    scratch: Vec<F>,
     batch: usize,
     done: usize,
     threshold: Threshold,
@@ -115,15 +116,15 @@ impl<F: Real> Inversion<F> {
     /// `from` need not be the previous step's `to`, as in diffusers' uneven spacings).
     ///
     /// Errors: no steps; a step whose `to` is less noisy than its `from` (`to.lam >
-    /// from.lam`, or a NaN), or whose `(a, b)` are not finite; an empty or ragged batch; a non-finite
-    /// sample.
+    /// from.lam`, or a NaN), or whose `(a, b)` are not finite; an empty or ragged batch; a
+    /// non-finite sample.
     pub fn from_steps(steps: Vec<InvertStep>, x: Vec<F>, batch: usize) -> Result<Self> {
         check_steps(&steps)?;
         per_sample("x", x.len(), batch)?;
         check_finite("x", &x)?;
         Ok(Self {
             steps,
-            x0: Vec::new(),
+            scratch: Vec::new(),
             x,
             batch,
             done: 0,
@@ -191,7 +192,7 @@ impl<F: Real> Inversion<F> {
         let (fa, fb) = (F::of(step.from.a), F::of(step.from.b));
         let (ta, tb) = (F::of(step.to.a), F::of(step.to.b));
         // The step goes into the scratch buffer, which becomes `x` only if it is finite.
-        let mut next = core::mem::take(&mut self.x0);
+        let mut next = core::mem::take(&mut self.scratch);
         next.clear();
         next.extend(
             self.x
@@ -211,7 +212,7 @@ impl<F: Real> Inversion<F> {
         let bad = next.iter().position(|v| !v.is_finite());
         if let Some(index) = bad {
             let value = next[index].as_f64();
-            self.x0 = next;
+            self.scratch = next;
             return Err(GdfError::NonFinite {
                 what: "inverted sample (x0 or ε overflowed at the step's levels: use f64 or a \
                        less extreme grid, or check the prediction)",
@@ -219,7 +220,7 @@ impl<F: Real> Inversion<F> {
                 value,
             });
         }
-        self.x0 = core::mem::replace(&mut self.x, next);
+        self.scratch = core::mem::replace(&mut self.x, next);
         self.done += 1;
         Ok(())
     }
@@ -305,15 +306,11 @@ pub(crate) fn check_conversions<T: Target>(
     index: usize,
 ) -> Result<()> {
     let (a, b) = (step.from.a, step.from.b);
-    for (what, f) in [
-        (
-            "x0",
-            &(|x, p| target.x0(x, p, a, b)) as &dyn Fn(f64, f64) -> f64,
-        ),
-        ("ε", &|x, p| target.eps(x, p, a, b)),
+    for (what, ok) in [
+        ("x0", defined(|x, p| target.x0(x, p, a, b))),
+        ("ε", defined(|x, p| target.eps(x, p, a, b))),
     ] {
-        // Both conversions are linear in (x, p): finite coefficients, finite results.
-        if !(f(1.0, 0.0).is_finite() && f(0.0, 1.0).is_finite()) {
+        if !ok {
             return Err(GdfError::Invalid {
                 message: format!(
                     "inversion step {}: the {} prediction holds no {what} at logSNR {} \

@@ -44,13 +44,18 @@ pub trait Target: LogSnrFn {
     }
 }
 
+/// Whether a conversion of the targets (`x0` or `ε` from `(x, p)` at a fixed level, affine in
+/// `(x, p)`) is defined: two probes at independent points are finite iff its coefficients are.
+pub(crate) fn defined(f: impl Fn(f64, f64) -> f64) -> bool {
+    f(1.0, 0.5).is_finite() && f(-0.5, 1.0).is_finite()
+}
+
 /// Errors unless `target`'s predictions convert to x0 at the level `(a, b)` (logSNR `lam`).
 /// An ε-prediction does not at `a = 0` (λ = −∞, pure noise): there `x = ε` holds no x0, and
 /// `x0 = (x − b·ε)/a` divides by zero. The solver runs call it before their fused pass, so
 /// the error names the target and the level, not the model's output.
 pub(crate) fn check_converts<T: Target>(target: &T, a: f64, b: f64, lam: f64) -> Result<()> {
-    // x0 is affine in (x, p): two probes at distinct points are finite iff the map is.
-    if target.x0(1.0f64, 0.5, a, b).is_finite() && target.x0(-0.5f64, 1.0, a, b).is_finite() {
+    if defined(|x, p| target.x0(x, p, a, b)) {
         return Ok(());
     }
     Err(GdfError::Invalid {

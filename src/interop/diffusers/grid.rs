@@ -256,6 +256,27 @@ enum Final {
     Ddpm,
 }
 
+/// diffusers' DDIM-family `set_timesteps(n)` list (DDIM, DDPM, PNDM, DDIMInverse, which lists
+/// it ascending), noisiest first and unchecked: `leading` = multiples of `T//n` plus
+/// `steps_offset`, `linspace` = `np.linspace(0, T−1, n)` rounded, `trailing` = numpy's
+/// `arange(T, 0, −T/n)` rounded, minus 1 (its first `n` values, see
+/// [`crate::grid::discrete::trailing`]).
+pub(super) fn ddim_timesteps(t_train: usize, spacing: Spacing, offset: i64, n: usize) -> Vec<i64> {
+    let ratio = t_train / n;
+    match spacing {
+        Spacing::Leading => (0..n).rev().map(|i| (i * ratio) as i64 + offset).collect(),
+        Spacing::Linspace => np_linspace(0.0, (t_train - 1) as f64, n)
+            .into_iter()
+            .rev()
+            .map(|t| t.round_ties_even() as i64)
+            .collect(),
+        Spacing::Trailing => crate::grid::discrete::trailing(t_train as f64, t_train, n)
+            .into_iter()
+            .map(|t| t as i64 - 1)
+            .collect(),
+    }
+}
+
 fn ddim_grid(
     table: &TableSettings,
     spacing: Spacing,
@@ -280,19 +301,7 @@ fn ddim_grid(
         });
     }
     let ratio = t_train / n;
-    let ts: Vec<i64> = match spacing {
-        Spacing::Leading => (0..n).rev().map(|i| (i * ratio) as i64 + offset).collect(),
-        Spacing::Linspace => np_linspace(0.0, (t_train - 1) as f64, n)
-            .into_iter()
-            .rev()
-            .map(|t| t.round_ties_even() as i64)
-            .collect(),
-        // numpy's `arange(T, 0, −T/n)` values, as the other schedulers' trailing spacing.
-        Spacing::Trailing => crate::grid::discrete::trailing(t_train as f64, t_train, n)
-            .into_iter()
-            .map(|t| t as i64 - 1)
-            .collect(),
-    };
+    let ts = ddim_timesteps(t_train, spacing, offset, n);
     let name = match spacing {
         Spacing::Linspace => "linspace",
         Spacing::Leading => "leading",

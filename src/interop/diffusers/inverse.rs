@@ -4,11 +4,12 @@
 use serde_json::Value;
 
 use super::fields::{cfg_err, named, table_settings, target_of, Fields};
+use super::grid::ddim_timesteps;
 use super::{parse_object, Threshold};
 use crate::dynamic::DynTarget;
 use crate::error::{GdfError, Result};
 use crate::float::Real;
-use crate::grid::discrete::{trailing, trailing_len, Spacing};
+use crate::grid::discrete::{trailing_len, Spacing};
 use crate::grid::table::{raw_alphas_cumprod, TableSettings};
 use crate::pipeline::invert::{Inversion, InvertStep};
 use crate::solver::Level;
@@ -138,7 +139,7 @@ impl LoadedInverse {
                 expected: "a whole number in [1, num_train_timesteps]",
             });
         }
-        let ts: Vec<i64> = match self.spacing {
+        let mut ts = match self.spacing {
             Spacing::Trailing => {
                 let len = trailing_len(t_train as f64, t_train, n);
                 if len != n {
@@ -156,24 +157,17 @@ impl LoadedInverse {
                         message: format!(
                             "`num_inference_steps` is {n}, expected a count for which \
                              diffusers' trailing spacing gives that many timesteps: numpy's \
-                             arange gives {len} timesteps here, and DDIMInverseScheduler then starts at \
-                             timestep −1; the nearest counts that work are {nearest}"
+                             arange gives {len} timesteps here, and DDIMInverseScheduler then \
+                             starts at timestep −1; the nearest counts that work are {nearest}"
                         ),
                     });
                 }
-                trailing(t_train as f64, t_train, n)
-                    .into_iter()
-                    .rev()
-                    .map(|t| t as i64 - 1)
-                    .collect()
+                ddim_timesteps(t_train, Spacing::Trailing, self.steps_offset, n)
             }
-            _ => {
-                let ratio = (t_train / n) as i64;
-                (0..n as i64)
-                    .map(|i| i * ratio + self.steps_offset)
-                    .collect()
-            }
+            _ => ddim_timesteps(t_train, Spacing::Leading, self.steps_offset, n),
         };
+        // diffusers' list is DDIM's, ascending.
+        ts.reverse();
         if let Some(&bad) = ts.iter().find(|&&t| t < 0 || t as usize >= t_train) {
             return Err(GdfError::Config {
                 field: "steps_offset".into(),
