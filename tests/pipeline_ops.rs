@@ -420,6 +420,11 @@ fn ddim_inversion_refuses_what_diffusers_cannot_do() {
         load_inverse(r#"{"timestep_spacing": "linspace"}"#).unwrap_err(),
         "timestep_spacing",
     );
+    // Set after loading, it is refused when used (it ran as leading before).
+    let mut set_later = load_inverse("{}").unwrap();
+    set_later.spacing = gdf::grid::discrete::Spacing::Linspace;
+    err(set_later.timesteps(10).unwrap_err(), "timestep_spacing");
+    assert!(set_later.inversion(10, vec![0.1f64; 2], 1).is_err());
     err(
         load_inverse(r#"{"steps_ofset": 1}"#).unwrap_err(),
         "steps_ofset",

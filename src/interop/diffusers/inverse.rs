@@ -84,13 +84,7 @@ pub fn load_inverse(json: &str) -> Result<LoadedInverse> {
     };
     let table = table_settings(&mut f)?;
     let spacing = f.parsed("timestep_spacing", "leading", str::parse::<Spacing>)?;
-    if spacing == Spacing::Linspace {
-        return Err(cfg_err(
-            "timestep_spacing",
-            &Value::from("linspace"),
-            "\"leading\" or \"trailing\" (DDIMInverseScheduler has no \"linspace\" spacing)",
-        ));
-    }
+    check_spacing(spacing)?;
     let steps_offset = f.int("steps_offset", 0)?;
     let set_alpha_to_one = f.flag("set_alpha_to_one", true)?;
     // The deprecated `set_alpha_to_zero` (older DDIMInverseScheduler configs): where it is
@@ -125,12 +119,15 @@ impl LoadedInverse {
     /// diffusers' timesteps for `n` steps (`set_timesteps(n)`), ascending: each is the model
     /// timestep of a step and the table index of the level it goes to.
     ///
-    /// Errors: `n` of 0 or past `num_train_timesteps`; a timestep outside the table (a
+    /// Errors: `timestep_spacing` set to `Linspace` (which `DDIMInverseScheduler` lacks); `n`
+    /// of 0 or past `num_train_timesteps`; a timestep outside the table (a
     /// `steps_offset` that pushes one past it, where diffusers would index out of range or
     /// wrap); with trailing spacing, a count for which numpy's `arange` gives `n + 1` values
     /// (61, 103, 121, … of 1000: diffusers then starts at timestep −1, Python's last entry),
     /// named with the nearest counts that work.
     pub fn timesteps(&self, n: usize) -> Result<Vec<i64>> {
+        // The public field may have been set after loading: refused as `load_inverse` does.
+        check_spacing(self.spacing)?;
         let t_train = self.table.num_train_timesteps;
         if !(1..=t_train).contains(&n) {
             return Err(GdfError::OutOfRange {
@@ -223,6 +220,18 @@ impl LoadedInverse {
         inv.set_threshold(self.threshold)?;
         Ok(inv)
     }
+}
+
+/// DDIMInverseScheduler's spacings: leading or trailing.
+fn check_spacing(spacing: Spacing) -> Result<()> {
+    if spacing == Spacing::Linspace {
+        return Err(cfg_err(
+            "timestep_spacing",
+            &Value::from("linspace"),
+            "\"leading\" or \"trailing\" (DDIMInverseScheduler has no \"linspace\" spacing)",
+        ));
+    }
+    Ok(())
 }
 
 /// The VP level of `ᾱ` as diffusers computes its factors: `a = √ᾱ`, `b = √(1 − ᾱ)`.
