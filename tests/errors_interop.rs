@@ -34,10 +34,10 @@ fn unknown_fields_and_classes_are_errors() {
         "\"linear\"",
     );
     let m = config_err(
-        r#"{"_class_name": "LCMScheduler"}"#,
+        r#"{"_class_name": "TCDScheduler"}"#,
         SD,
         "_class_name",
-        "LCMScheduler",
+        "TCDScheduler",
     );
     assert!(m.contains("DDIMScheduler"), "{m}");
     config_err(r#"{"beta_start": 0.1}"#, SD, "_class_name", "null");
@@ -552,4 +552,176 @@ fn euler_log_linear_is_refused() {
         SD,
     )
     .unwrap();
+}
+
+/// `load_as` is diffusers' `Class.from_config(config)`: the swap of a pipeline's scheduler.
+/// Reference values from diffusers 0.42.1 (`tests/diffusers/gen.py`'s environment).
+#[test]
+fn swapping_the_class_reads_the_config_as_from_config_does() {
+    use gdf::grid::discrete::Spacing;
+    use gdf::interop::diffusers::{load_as, GridSpec};
+    let spacing = |l: &gdf::interop::diffusers::Loaded| match &l.grid {
+        GridSpec::Discrete(s) => s.spacing,
+        GridSpec::Ddim { spacing, .. } => *spacing,
+        other => panic!("{other:?}"),
+    };
+    // `dict(PNDMScheduler.from_config(sd15).config)` as diffusers 0.42.1 prints it: the fields
+    // the file left out carry PNDM's defaults and are listed in `_use_default_values`.
+    let in_memory = r#"{"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
+        "beta_schedule": "scaled_linear", "trained_betas": null, "skip_prk_steps": true,
+        "set_alpha_to_one": false, "prediction_type": "epsilon", "timestep_spacing": "leading",
+        "steps_offset": 1, "_use_default_values": ["prediction_type", "trained_betas",
+        "timestep_spacing"], "_class_name": "PNDMScheduler"}"#;
+    // EulerDiscreteScheduler.from_config(that) has timestep_spacing "linspace" (its own
+    // default), not PNDM's "leading".
+    let e = load_as(in_memory, "EulerDiscreteScheduler", SD).unwrap();
+    assert_eq!(e.class_name, "EulerDiscreteScheduler");
+    assert_eq!(spacing(&e), Spacing::Linspace);
+    // The same config loaded as its own class keeps its values.
+    assert_eq!(spacing(&load(in_memory, SD).unwrap()), Spacing::Leading);
+    // Without the list, a field is the config's.
+    let listed = in_memory.replace(r#""timestep_spacing"]"#, r#""trained_betas"]"#);
+    let e = load_as(&listed, "EulerDiscreteScheduler", SD).unwrap();
+    assert_eq!(spacing(&e), Spacing::Leading);
+    // A malformed list names the field.
+    let bad = in_memory.replace(r#"["prediction_type", "trained_betas","#, r#"[1, "#);
+    let e = load_as(&bad, "EulerDiscreteScheduler", SD).unwrap_err();
+    assert!(
+        matches!(&e, GdfError::Config { field, .. } if field == "_use_default_values"),
+        "{e}"
+    );
+    // Fields the new class has not are ignored, as from_config ignores them (Heun has no
+    // zero-terminal-SNR rescale, no interpolation_type, no final_sigmas_type).
+    let euler = r#"{"_class_name": "EulerDiscreteScheduler", "rescale_betas_zero_snr": true,
+        "interpolation_type": "linear", "final_sigmas_type": "zero", "timestep_spacing": "trailing"}"#;
+    let h = load_as(euler, "HeunDiscreteScheduler", SD).unwrap();
+    let mut ig = h.ignored.clone();
+    ig.sort();
+    assert_eq!(
+        ig,
+        [
+            "final_sigmas_type",
+            "interpolation_type",
+            "rescale_betas_zero_snr"
+        ]
+    );
+    assert_eq!(spacing(&h), Spacing::Trailing);
+    // An unsupported class is named.
+    let e = load_as(euler, "DEISMultistepScheduler", SD).unwrap_err();
+    assert!(e.to_string().contains("DEISMultistepScheduler"), "{e}");
+}
+
+/// The k-diffusion classes' own defaults and limits (diffusers 0.42.1 values).
+#[test]
+fn heun_kdpm2_and_lms_keep_their_own_defaults() {
+    // Heun's and KDPM2's default betas run linearly from SD's β ends (σ_max 25.146…), LMS's
+    // are DDPM's (157.407…); 4 linspace steps: σ_0, then σ(666).
+    for (class, s0, s1) in [
+        (
+            "HeunDiscreteScheduler",
+            25.146116256713867,
+            4.495611190795898,
+        ),
+        (
+            "KDPM2DiscreteScheduler",
+            25.146116256713867,
+            4.495611190795898,
+        ),
+        ("LMSDiscreteScheduler", 157.4072723388672, 9.488921165466309),
+    ] {
+        let l = load(&format!(r#"{{"_class_name": "{class}"}}"#), SD).unwrap();
+        let g = l.grid(4).unwrap();
+        for (got, want) in [(g.sigmas[0], s0), (g.sigmas[1], s1)] {
+            assert!(
+                (got - want).abs() <= 1e-6 * want,
+                "{class}: σ {got} against diffusers' {want}"
+            );
+        }
+        assert!(g.init_noise_sigma.unwrap() > 0.0);
+    }
+    // KDPM2 rounds its Karras levels' timesteps (not its midpoints'): diffusers' 5-step list
+    // is [999, 900.589…, 786, 621.756…, 427, 195.958…, 59, 7.3177…, 0]; the grid holds the
+    // levels' rounded ones, and the rounding is listed as an approximation of the noise cond.
+    let l = load(
+        r#"{"_class_name": "KDPM2DiscreteScheduler", "beta_schedule": "scaled_linear",
+            "use_karras_sigmas": true}"#,
+        SD,
+    )
+    .unwrap();
+    let g = l.grid(5).unwrap();
+    assert_eq!(
+        g.timesteps.unwrap().to_f64(),
+        [999.0, 786.0, 427.0, 59.0, 0.0]
+    );
+    assert!(
+        l.approximations
+            .iter()
+            .any(|a| a.field == "use_karras_sigmas"),
+        "{:?}",
+        l.approximations
+    );
+    // KDPM2 has no x0-prediction (diffusers raises NotImplementedError), Heun no dynamic
+    // thresholding (the field is ignored), Heun's clip_sample is its x0 stage.
+    config_err(
+        r#"{"_class_name": "KDPM2AncestralDiscreteScheduler", "prediction_type": "sample"}"#,
+        SD,
+        "prediction_type",
+        "\"sample\"",
+    );
+    let h = load(
+        r#"{"_class_name": "HeunDiscreteScheduler", "clip_sample": true,
+            "clip_sample_range": 2.0, "thresholding": true}"#,
+        SD,
+    )
+    .unwrap();
+    assert_eq!(h.threshold, Threshold::clip(2.0).unwrap());
+    assert_eq!(h.ignored, ["thresholding"]);
+    // The UNet classes need the UNet pipeline.
+    config_err(
+        r#"{"_class_name": "LMSDiscreteScheduler"}"#,
+        PipelineKind::Sd3 {
+            image_seq_len: None,
+        },
+        "_class_name",
+        "LMSDiscreteScheduler",
+    );
+}
+
+/// `LCMScheduler`: its own timesteps, and what it cannot take, named.
+#[test]
+fn lcm_configs_load_with_their_own_timesteps() {
+    use gdf::solver::{AnySolver, Solver};
+    // diffusers 0.42.1, LCMScheduler(), set_timesteps(4): [999, 759, 499, 259].
+    let l = load(r#"{"_class_name": "LCMScheduler"}"#, SD).unwrap();
+    let g = l.grid(4).unwrap();
+    assert_eq!(g.timesteps.unwrap().to_f64(), [999.0, 759.0, 499.0, 259.0]);
+    assert_eq!(g.logsnr[4], f64::INFINITY);
+    assert!(matches!(&l.solver, AnySolver::Lcm(s) if s.boundary().is_some()));
+    assert!(l.solver.takes_threshold());
+    // More steps than the distillation's schedule: diffusers raises.
+    let e = l.grid(51).unwrap_err();
+    assert!(
+        matches!(&e, GdfError::Config { field, .. } if field == "original_inference_steps"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("at most 50 steps"), "{e}");
+    config_err(
+        r#"{"_class_name": "LCMScheduler", "timestep_scaling": 0}"#,
+        SD,
+        "timestep_scaling",
+        "0",
+    );
+    config_err(
+        r#"{"_class_name": "LCMScheduler", "rescale_betas_zero_snr": true}"#,
+        SD,
+        "rescale_betas_zero_snr",
+        "true",
+    );
+    let l = load(
+        r#"{"_class_name": "LCMScheduler", "original_inference_steps": 1001}"#,
+        SD,
+    )
+    .unwrap();
+    let e = l.grid(4).unwrap_err();
+    assert!(e.to_string().contains("`original_inference_steps`"), "{e}");
 }

@@ -39,7 +39,7 @@ mod common;
 
 use common::*;
 use gdf::dynamic::DynGdf;
-use gdf::interop::diffusers::{load, LatentFrame, Loaded, PipelineKind};
+use gdf::interop::diffusers::{load, load_as, LatentFrame, Loaded, PipelineKind};
 use gdf::noise_cond::NoiseCond;
 use gdf::scaler::Scaler;
 use gdf::solver::{NoNoise, NoiseSource, RecordedNoise, Run};
@@ -149,6 +149,8 @@ struct Sampled {
     model_output: Vec<f64>,
     denoised: Vec<f64>,
     x: Vec<f64>,
+    /// The framework's noise cond at every evaluation's level.
+    model_timestep: Vec<f64>,
 }
 
 fn sample<N: NoiseSource<f64>>(
@@ -164,11 +166,14 @@ fn sample<N: NoiseSource<f64>>(
     let ds = l.data_scale();
     let x0 = x_init.iter().map(|&v| v / l.latent_scale(lam[0])).collect();
     let mut run = Run::new(l.solver.clone(), grid, x0, batch, noise).map_err(|e| e.to_string())?;
+    // The config's clip_sample / thresholding, as a pipeline gives it to the run.
+    run.set_threshold(l.threshold).map_err(|e| e.to_string())?;
     let mut out = Sampled::default();
     let n = x_init.len();
     let mut pred = vec![0.0f64; n];
     while let Some(req) = run.next_eval().map_err(|e| e.to_string())? {
         let lv = req.level;
+        out.model_timestep.push(fw.noise_cond.noise_cond(lv.lam));
         let sc = l.latent_scale(lv.lam);
         out.sample.extend(req.x.iter().map(|&v| v * sc));
         for (p, xy) in pred.chunks_mut(2).zip(req.x.chunks(2)) {
@@ -193,6 +198,7 @@ const KEYS: &[&str] = &[
     "id",
     "model",
     "config",
+    "load_as",
     "pipeline",
     "steps",
     "scheduler_run",
@@ -212,6 +218,7 @@ const GRID_KEYS: &[&str] = &[
     "scale",
     "init_noise_sigma",
     "pndm_timesteps",
+    "eval_timesteps",
 ];
 
 fn run_case(case: &Value, ck: &mut Check) -> R<()> {
@@ -222,7 +229,13 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
     }
     let id = get(case, "id")?.as_str().unwrap_or("");
     let cfg = get(case, "config")?.to_string();
-    let l = load(&cfg, pipeline(get(case, "pipeline")?)?).map_err(|e| e.to_string())?;
+    let pk = pipeline(get(case, "pipeline")?)?;
+    let l = match case.get("load_as") {
+        // diffusers' `Class.from_config(shipped.config)`.
+        Some(c) => load_as(&cfg, c.as_str().ok_or("load_as must be a string")?, pk),
+        None => load(&cfg, pk),
+    }
+    .map_err(|e| e.to_string())?;
     let steps = num(get(case, "steps")?)? as usize;
     let g = get(case, "grid")?;
     for k in g.as_object().ok_or("grid must be an object")?.keys() {
@@ -413,6 +426,12 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
     } else {
         STEP32
     };
+    if let Some(v) = g.get("eval_timesteps") {
+        // Two-stage schedulers: the timestep of every model call (KDPM2's midpoints among them).
+        let want = flat(v)?;
+        let tol = if integral(&want) { EXACT } else { STEP32 };
+        ck.all("eval_timesteps", &got.model_timestep, &want, tol);
+    }
     let mut report = String::new();
     for (what, v) in [
         ("sample", &got.sample),

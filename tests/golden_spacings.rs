@@ -152,6 +152,8 @@ fn discrete_settings(sched: DiscreteScheduler, cfg: &Value) -> R<DiscreteSetting
                 p.take(k);
             }
         }
+        // spacings.json names only Euler, DPMSolver and UniPC classes (see `scheduler`).
+        DiscreteScheduler::KDpm2 => return Err("KDPM2 has no spacings.json cases".into()),
     }
     p.done()?;
     Ok(s)

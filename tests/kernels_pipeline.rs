@@ -2,8 +2,9 @@
 //! `solver::Run` in f32 on the diffusers golden cases of `tests/pipeline_ops/golden.json`:
 //! clip_sample and dynamic thresholding (DDPM, DDIM, DPM-Solver multistep), the inpainting
 //! blend, img2img's truncated grid and noised start, DDIM inversion (one launch per step, at
-//! both vector widths); the 16-bit packing against the `half` crate; a bf16-latent device run
-//! against the f32 device run and the host bf16 run.
+//! both vector widths); Heun's clip_sample and `LCMScheduler` as loaded; the 16-bit packing
+//! against the `half` crate; a bf16-latent device run against the f32 device run and the
+//! host bf16 run.
 //!
 //! Without an adapter every test prints a skip message and passes, unless
 //! `GDF_REQUIRE_GPU=1`.
@@ -720,4 +721,115 @@ fn ddim_inversion_on_the_device_refuses_as_the_host_does() {
         .unwrap_err()
         .to_string()
         .contains("done"));
+}
+
+/// Heun takes diffusers' `clip_sample` (`HeunDiscreteScheduler`): both evaluations' x0 are
+/// clipped inside the update's launch, on the device as on the host.
+#[test]
+fn heun_clips_both_evaluations_on_the_device() {
+    let Some(c) = client() else { return };
+    let grid = Grid::new(&Vp, &[-3.0, -1.0, 1.0, 3.0, f64::INFINITY]).unwrap();
+    let (batch, per) = (2usize, 96usize);
+    let n = batch * per;
+    let x_init: Vec<f32> = (0..n)
+        .map(|i| ((i * 37 % 101) as f32 / 25.0) - 2.0)
+        .collect();
+    let w: Vec<f32> = (0..n).map(|i| ((i * 13 % 29) as f32 / 7.0) - 2.0).collect();
+    let cm = 0.3f32;
+    let host_run = |th: Threshold| {
+        let mut host = Run::new(Heun::new(), grid.clone(), x_init.clone(), batch, NoNoise).unwrap();
+        host.set_threshold(th).unwrap();
+        while let Some(r) = host.next_eval().unwrap() {
+            let e = eps(cm, &w, r.x);
+            host.feed(&Epsilon, &e).unwrap();
+        }
+        host.into_x()
+    };
+    let th = Threshold::clip(1.0).unwrap();
+    let host = host_run(th);
+    let free = host_run(Threshold::None);
+    let moved = host
+        .iter()
+        .zip(&free)
+        .filter(|(a, b)| (*a - *b).abs() > 1e-3)
+        .count();
+    assert!(moved > n / 4, "clipping moved only {moved} of {n} values");
+    let mut dev = DeviceRun::<f32, _>::new(
+        &c,
+        Heun::new(),
+        grid.clone(),
+        &up(&c, &x_init),
+        batch,
+        per,
+        DeviceNoise::None,
+    )
+    .unwrap();
+    dev.set_threshold(th).unwrap();
+    let mut evals = 0;
+    while let Some(r) = dev.next_eval().unwrap() {
+        let e = up(&c, &eps(cm, &w, &down(&c, &r.x)));
+        let before = Launches::count();
+        dev.feed::<Epsilon>(&e).unwrap();
+        assert_eq!(Launches::count() - before, 1, "one launch per evaluation");
+        evals += 1;
+    }
+    assert_eq!(
+        evals, 7,
+        "two evaluations per step, one on the step to σ = 0"
+    );
+    close("heun clip", &down(&c, dev.x()), &host);
+}
+
+/// `LCMScheduler` as loaded (boundary condition at the table's timestep, clip_sample, fresh
+/// counter noise per step): one launch per evaluation, within f32 of the host.
+#[test]
+fn lcm_runs_on_the_device() {
+    use gdf::interop::diffusers::{load, PipelineKind};
+    let Some(c) = client() else { return };
+    let l = load(
+        r#"{"_class_name": "LCMScheduler", "clip_sample": true, "timestep_scaling": 0.05,
+            "original_inference_steps": 30}"#,
+        PipelineKind::StableDiffusion,
+    )
+    .unwrap();
+    let grid = l.solver_grid(&l.grid(5).unwrap()).unwrap();
+    let (batch, per) = (2usize, 64usize);
+    let n = batch * per;
+    let x_init: Vec<f32> = (0..n)
+        .map(|i| ((i * 37 % 101) as f32 / 25.0) - 2.0)
+        .collect();
+    let w: Vec<f32> = (0..n).map(|i| ((i * 13 % 29) as f32 / 7.0) - 2.0).collect();
+    let cm = 0.3f32;
+    let mut host = Run::new(
+        l.solver.clone(),
+        grid.clone(),
+        x_init.clone(),
+        batch,
+        CounterNoise::new(11),
+    )
+    .unwrap();
+    host.set_threshold(l.threshold).unwrap();
+    while let Some(r) = host.next_eval().unwrap() {
+        let e = eps(cm, &w, r.x);
+        host.feed(&Epsilon, &e).unwrap();
+    }
+    let host = host.into_x();
+    let mut dev = DeviceRun::<f32, _>::new(
+        &c,
+        l.solver.clone(),
+        grid,
+        &up(&c, &x_init),
+        batch,
+        per,
+        DeviceNoise::Counter(11),
+    )
+    .unwrap();
+    dev.set_threshold(l.threshold).unwrap();
+    while let Some(r) = dev.next_eval().unwrap() {
+        let e = up(&c, &eps(cm, &w, &down(&c, &r.x)));
+        let before = Launches::count();
+        dev.feed::<Epsilon>(&e).unwrap();
+        assert_eq!(Launches::count() - before, 1, "one launch per evaluation");
+    }
+    close("lcm", &down(&c, dev.x()), &host);
 }

@@ -230,11 +230,14 @@ fn bad_settings_are_typed_errors() {
     assert_eq!(strength::diffusers_start(10, 1.0).unwrap(), 0);
     assert!(strength::handoff_index(&[999.0, 500.0], 0.5, 1000, 3).is_err());
     let grid = Grid::new(&Vp, &[-2.0, 0.0, 2.0]).unwrap();
-    let mut heun = Run::new(Heun::new(), grid.clone(), vec![0.0f64; 4], 1, NoNoise).unwrap();
-    let e = heun
+    // KDPM2 has no clip_sample in diffusers (Heun has, since it loads HeunDiscreteScheduler).
+    let mut dpm2 = Run::new(Dpm2::new(), grid.clone(), vec![0.0f64; 4], 1, NoNoise).unwrap();
+    let e = dpm2
         .set_threshold(Threshold::clip(1.0).unwrap())
         .unwrap_err();
-    assert!(e.to_string().contains("heun"), "{e}");
+    assert!(e.to_string().contains("dpm_2"), "{e}");
+    let mut heun = Run::new(Heun::new(), grid.clone(), vec![0.0f64; 4], 1, NoNoise).unwrap();
+    heun.set_threshold(Threshold::clip(1.0).unwrap()).unwrap();
     let mut run = Run::new(Euler::new(), grid, vec![0.0f64; 4], 2, NoNoise).unwrap();
     let p = Inpaint::new(vec![0.0; 6], vec![0.0; 6], vec![1.0; 3], 2).unwrap();
     assert!(matches!(

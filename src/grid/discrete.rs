@@ -3,7 +3,7 @@
 //! `UniPCMultistepScheduler` `set_timesteps`.
 //!
 //! Timesteps (`T` training steps, `N` sampling steps):
-//! - Euler: `linspace` = `linspace(0, T−1, N)` reversed (fractional); `leading` =
+//! - Euler (and Heun, LMS, KDPM2): `linspace` = `linspace(0, T−1, N)` reversed (fractional); `leading` =
 //!   `i·(T // N) + steps_offset` reversed; `trailing` = `round(arange(T, 0, −T/N)) − 1`.
 //!   σ is interpolated linearly in σ over the step index.
 //! - DPMSolver / UniPC: `linspace` = `round(linspace(0, T−1, N+1))` reversed, last dropped;
@@ -48,6 +48,10 @@ pub enum DiscreteScheduler {
     DpmSolverMultistep,
     /// `UniPCMultistepScheduler`: integer timesteps.
     UniPcMultistep,
+    /// `KDPM2DiscreteScheduler` and `KDPM2AncestralDiscreteScheduler`: Euler's grid, but the
+    /// timesteps of Karras sigmas rounded to whole steps. (`HeunDiscreteScheduler` and
+    /// `LMSDiscreteScheduler` build Euler's grid exactly: use [`DiscreteScheduler::Euler`].)
+    KDpm2,
 }
 
 /// `timestep_spacing`.
@@ -266,7 +270,7 @@ impl DiscreteSettings {
                 expected: "a number or -inf",
             });
         }
-        if euler {
+        if euler || self.scheduler == DiscreteScheduler::KDpm2 {
             self.euler(table, n)
         } else {
             self.multistep(table, n)
@@ -343,7 +347,14 @@ impl DiscreteSettings {
                 sigmas[sigmas.len() - 1]
             };
             sigmas = self.convert(lo, hi, n);
-            ts = sigmas.iter().map(|&s| table.sigma_to_t(s)).collect();
+            // KDPM2 rounds the steps of Karras sigmas (half to even, numpy's `round`).
+            let round = self.scheduler == DiscreteScheduler::KDpm2
+                && self.conversion == SigmaConversion::Karras;
+            ts = sigmas
+                .iter()
+                .map(|&s| table.sigma_to_t(s))
+                .map(|t| if round { t.round_ties_even() } else { t })
+                .collect();
         }
         let last = match self.final_sigmas {
             FinalSigmas::Zero => 0.0,

@@ -876,14 +876,9 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
     pub fn set_threshold(&mut self, threshold: Threshold) -> Result<(), KernelError> {
         threshold.validate()?;
         if !threshold.is_none() && !self.solver.takes_threshold() {
-            return Err(GdfError::Invalid {
-                message: format!(
-                    "x0 thresholding ({threshold:?}) is not defined for `{}` (diffusers has it \
-                     for DDPM, DDIM, DPM-Solver multistep and UniPC)",
-                    self.solver.name()
-                ),
-            }
-            .into());
+            return Err(
+                crate::solver::runner::threshold_refused(self.solver.name(), threshold).into(),
+            );
         }
         if matches!(threshold, Threshold::Dynamic { .. }) && self.scales.is_none() {
             self.scales = Some(upload(self.client, &vec![F::new(1.0); self.batch]));

@@ -29,7 +29,9 @@ pub mod formula {
 /// the last one `≤ ln σ` (the first segment below the table, the last above it, and the
 /// last one too when `k = N−1`), `w = (ln σ_k − ln σ)/(ln σ_k − ln σ_{k+1})` clamped to
 /// `[0, 1]`; then rounded to the nearest step when `round` is set (diffusers' integer
-/// timesteps).
+/// timesteps). A level within float32 rounding of a knot (`ln σ` rounds to the knot's
+/// float32 value) gives that knot's step exactly: the table's own levels give their whole
+/// steps, as diffusers passes them (KDPM2's levels between its fractional midpoints).
 ///
 /// The table increases, except that its last value may lie below its predecessors:
 /// diffusers' zero-terminal-SNR tables (`rescale_betas_zero_snr`) set `ᾱ_{N−1} = 2⁻²⁴`,
@@ -147,7 +149,17 @@ impl NoiseCond for TableTimestep {
                 .saturating_sub(1)
                 .min(n - 2)
         };
-        let w = formula::weight(ls, t[low], t[low + 1]);
+        // A level whose ln σ is, in float32, a knot's is that training step exactly: the
+        // table's own levels (float32 σ_k widened to f64, whose f64 ln differs from the
+        // float32 knot in the last bits) give k, as diffusers passes k for them.
+        let on = |k: usize| ls as f32 as f64 == t[k];
+        let w = if on(low) {
+            0.0
+        } else if on(low + 1) {
+            1.0
+        } else {
+            formula::weight(ls, t[low], t[low + 1])
+        };
         F::of(formula::step(low as f64, w, self.round))
     }
 }

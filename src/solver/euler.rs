@@ -369,7 +369,7 @@ impl TwoStageState {
 
 /// A two-stage solver with churn (Heun, DPM-2): its type, constructors and `Solver` impl.
 macro_rules! two_stage_solver {
-    ($(#[$m:meta])* $ty:ident, $kind:expr, $name:literal, $what:literal) => {
+    ($(#[$m:meta])* $ty:ident, $kind:expr, $name:literal, $what:literal, $threshold:literal) => {
         $(#[$m])*
         #[derive(Clone, Debug)]
         pub struct $ty(TwoStageState);
@@ -415,20 +415,24 @@ macro_rules! two_stage_solver {
             fn history(&self) -> usize {
                 2
             }
+            fn takes_threshold(&self) -> bool {
+                $threshold
+            }
         }
     };
 }
 
 two_stage_solver!(
     /// EDM's Heun (Alg. 2; k-diffusion `sample_heun`) with churn (SPEC §1.3). 2 NFE per step,
-    /// 1 on a step to `λ = +∞`.
-    Heun, TwoStage::Heun, "heun", "Heun"
+    /// 1 on a step to `λ = +∞`. Takes an x0 threshold (diffusers' `HeunDiscreteScheduler`
+    /// has `clip_sample`), applied to both evaluations' x0.
+    Heun, TwoStage::Heun, "heun", "Heun", true
 );
 
 two_stage_solver!(
     /// k-diffusion `sample_dpm_2` with churn (SPEC §1.4): midpoint in λ. 2 NFE per step, 1 on a
     /// step to `λ = +∞`.
-    Dpm2, TwoStage::Dpm2, "dpm_2", "DPM-2"
+    Dpm2, TwoStage::Dpm2, "dpm_2", "DPM-2", false
 );
 
 /// k-diffusion `sample_dpm_2_ancestral` (SPEC §1.4): DPM-2 to `σ_down`, then `σ_up` of noise

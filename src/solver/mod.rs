@@ -53,9 +53,10 @@ use crate::scaler::Scaler;
 
 mod dpmpp;
 mod euler;
+mod lcm;
 mod lms;
 mod named;
-mod runner;
+pub(crate) mod runner;
 mod unipc;
 
 pub use dpmpp::{
@@ -65,6 +66,7 @@ pub use dpmpp::{
 pub use euler::{
     Churn, Dpm2, Dpm2Ancestral, Euler, EulerAncestral, EulerDiscrete, FlowMatchEuler, Heun,
 };
+pub use lcm::{Lcm, LcmBoundary};
 pub use lms::Lms;
 pub use named::AnySolver;
 pub use runner::{CounterNoise, EvalRequest, NoNoise, NoiseSource, RecordedNoise, Run};
@@ -501,7 +503,7 @@ pub trait Solver {
     /// Whether the solver takes an x0 thresholding stage
     /// ([`Threshold`](crate::pipeline::Threshold)): the solvers whose diffusers counterpart
     /// has `clip_sample` or `thresholding` (DDIM = [`Euler`], DDPM = [`EulerAncestral`],
-    /// DPM-Solver multistep and its k-diffusion forms, [`UniPc`]). Default `false`.
+    /// [`Heun`], DPM-Solver multistep and its k-diffusion forms, [`UniPc`]). Default `false`.
     fn takes_threshold(&self) -> bool {
         false
     }

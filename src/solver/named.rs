@@ -84,6 +84,8 @@ any_solver!(
     EulerDiscrete(EulerDiscrete),
     /// `FlowMatchEulerDiscreteScheduler`.
     FlowMatchEuler(FlowMatchEuler),
+    /// `lcm` (ComfyUI's `sample_lcm`); `LCMScheduler` with a boundary condition.
+    Lcm(Lcm),
 );
 
 impl AnySolver {
@@ -93,8 +95,10 @@ impl AnySolver {
     /// `"EulerDiscreteScheduler"`, `"EulerAncestralDiscreteScheduler"`,
     /// `"HeunDiscreteScheduler"`, `"LMSDiscreteScheduler"`, `"KDPM2DiscreteScheduler"`,
     /// `"KDPM2AncestralDiscreteScheduler"`, `"DPMSolverSDEScheduler"`,
-    /// `"FlowMatchEulerDiscreteScheduler"`) and the convenience names `"unipc"` and
-    /// `"dpmpp_3m"`.
+    /// `"FlowMatchEulerDiscreteScheduler"`), the convenience names `"unipc"` and
+    /// `"dpmpp_3m"`, and `"lcm"` (without a boundary condition; `LCMScheduler`'s depends on
+    /// the model's timestep: [`Lcm::with_boundary`], or load its config with
+    /// [`crate::interop::diffusers::load`]).
     pub fn from_name(name: &str) -> Result<Self> {
         let n = name.strip_prefix("sample_").unwrap_or(name);
         Ok(match n {
@@ -118,12 +122,13 @@ impl AnySolver {
             "UniPCMultistepScheduler" | "unipc" => Self::UniPc(UniPc::new()),
             "EulerDiscreteScheduler" => Self::EulerDiscrete(EulerDiscrete::new()),
             "FlowMatchEulerDiscreteScheduler" => Self::FlowMatchEuler(FlowMatchEuler::new()),
+            "lcm" => Self::Lcm(Lcm::new()),
             _ => {
                 return Err(GdfError::Invalid {
                     message: format!(
                         "unknown solver {name:?}; expected a k-diffusion sampler name (euler, \
                          euler_ancestral, heun, dpm_2, dpm_2_ancestral, lms, dpmpp_2s_ancestral, \
-                         dpmpp_sde, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m_sde) or a diffusers \
+                         dpmpp_sde, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m_sde, lcm) or a diffusers \
                          scheduler (DPMSolverMultistepScheduler, UniPCMultistepScheduler, \
                          EulerDiscreteScheduler, FlowMatchEulerDiscreteScheduler, …)"
                     ),

@@ -303,28 +303,21 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
     /// ```
     /// use gdf::pipeline::Threshold;
     /// use gdf::scaler::Vp;
-    /// use gdf::solver::{Grid, Heun, NoNoise, Run, DpmSolverMultistep};
+    /// use gdf::solver::{Dpm2, Grid, NoNoise, Run, DpmSolverMultistep};
     ///
     /// let grid = Grid::new(&Vp, &[-2.0, 0.0, f64::INFINITY])?;
     /// let mut run = Run::new(DpmSolverMultistep::new(), grid.clone(), vec![0.5f64; 2], 1, NoNoise)?;
     /// run.set_threshold(Threshold::clip(1.0)?)?;
     /// let x = run.run(|_, _, d| { d.copy_from_slice(&[2.0, -0.5]); Ok(()) })?;
     /// assert_eq!(x, [1.0, -0.5]); // the last step returns the clipped x0
-    /// let mut heun = Run::new(Heun::new(), grid, vec![0.5f64; 2], 1, NoNoise)?;
-    /// assert!(heun.set_threshold(Threshold::clip(1.0)?).is_err());
+    /// let mut dpm2 = Run::new(Dpm2::new(), grid, vec![0.5f64; 2], 1, NoNoise)?;
+    /// assert!(dpm2.set_threshold(Threshold::clip(1.0)?).is_err()); // KDPM2 has no clip_sample
     /// # Ok::<(), gdf::GdfError>(())
     /// ```
     pub fn set_threshold(&mut self, threshold: Threshold) -> Result<()> {
         threshold.validate()?;
         if !threshold.is_none() && !self.solver.takes_threshold() {
-            return Err(GdfError::Invalid {
-                message: format!(
-                    "x0 thresholding ({threshold:?}) is not defined for `{}` (diffusers has it \
-                     for DDPM, DDIM, DPM-Solver multistep and UniPC); use euler (DDIM), \
-                     euler_ancestral (DDPM), dpmpp_2m or unipc",
-                    self.solver.name()
-                ),
-            });
+            return Err(threshold_refused(self.solver.name(), threshold));
         }
         self.threshold = threshold;
         Ok(())
@@ -1079,5 +1072,17 @@ fn check_guidance_scale(w: f64) -> Result<()> {
             value: w,
             expected: "a finite number",
         })
+    }
+}
+
+/// The error for a threshold given to a solver whose diffusers counterpart has none
+/// ([`Solver::takes_threshold`]); the host and device runs share it.
+pub(crate) fn threshold_refused(solver: &str, threshold: Threshold) -> GdfError {
+    GdfError::Invalid {
+        message: format!(
+            "x0 thresholding ({threshold:?}) is not defined for `{solver}` (diffusers has it \
+             for DDPM, DDIM, Heun, DPM-Solver multistep and UniPC); use euler (DDIM), \
+             euler_ancestral (DDPM), heun, dpmpp_2m or unipc"
+        ),
     }
 }

@@ -5,7 +5,15 @@ INTEROP-diffusers §2.1 and writes `golden.json` next to this file:
 
     /tmp/torchvenv/bin/python tests/diffusers/gen.py
 
-Deterministic: fixed numpy seeds, one torch thread; re-running gives a byte-identical file.
+Deterministic: fixed numpy seeds, one torch thread; re-running on the same CPU gives a
+byte-identical file. torch's float32 SIMD paths differ between CPUs (seen: every run case moved
+by up to ~1e-6 relative between two Xeons, well inside the consumer's tolerances), so to add
+cases without rewriting the others, append them to CONFIGS and run
+
+    /tmp/torchvenv/bin/python tests/diffusers/gen.py --new
+
+which generates only the cases whose id the file does not hold yet and appends them, leaving
+every existing line as it is.
 For each case it records
   * `config`: the scheduler_config.json as the model ships it, `pipeline`: what the pipeline
     decides (the loader's `PipelineKind`), `steps`: num_inference_steps;
@@ -49,6 +57,11 @@ from diffusers import (  # noqa: E402
     EDMDPMSolverMultistepScheduler,
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
+    HeunDiscreteScheduler,
+    KDPM2AncestralDiscreteScheduler,
+    KDPM2DiscreteScheduler,
+    LCMScheduler,
+    LMSDiscreteScheduler,
     PNDMScheduler,
 )
 
@@ -336,13 +349,115 @@ CONFIGS = [
         "config": {"_class_name": "EDMDPMSolverMultistepScheduler", "final_sigmas_type": "sigma_min",
                    "sigma_data": 0.5, "sigma_max": 80.0, "sigma_min": 0.002, "solver_order": 2},
     },
+    # k-diffusion's samplers as diffusers schedulers (Heun, KDPM2, KDPM2 ancestral, LMS). The
+    # first is the swap users make: SD 1.5's PNDM file loaded as Heun (`load_as`), whose
+    # missing `timestep_spacing` becomes Heun's own default, linspace.
+    {
+        "id": "sd15_as_heun",
+        "model": "variant: SD 1.5's PNDM config swapped to HeunDiscreteScheduler (from_config)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "load_as": "HeunDiscreteScheduler",
+        "config": {"_class_name": "PNDMScheduler", "_diffusers_version": "0.17.0.dev0", **SD_BETAS,
+                   "clip_sample": False, "clip_sample_range": 1.0, "dynamic_thresholding_ratio": 0.995,
+                   "num_train_timesteps": 1000, "prediction_type": "epsilon", "sample_max_value": 1.0,
+                   "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1,
+                   "thresholding": False, "trained_betas": None},
+    },
+    {
+        "id": "heun_karras_clip_v",
+        "model": "variant: Heun, Karras sigmas, leading, v-prediction, clip_sample (x0 clipped on both calls)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 9,
+        "config": {"_class_name": "HeunDiscreteScheduler", **SD_BETAS, "clip_sample": True,
+                   "clip_sample_range": 1.0, "prediction_type": "v_prediction", "steps_offset": 1,
+                   "timestep_spacing": "leading", "use_karras_sigmas": True},
+    },
+    {
+        "id": "kdpm2_leading",
+        "model": "variant: KDPM2 on SDXL's Euler config (leading, steps_offset 1)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 8,
+        "config": {"_class_name": "KDPM2DiscreteScheduler", **SD_BETAS, "clip_sample": False,
+                   "interpolation_type": "linear", "num_train_timesteps": 1000, "prediction_type": "epsilon",
+                   "sample_max_value": 1.0, "set_alpha_to_one": False, "skip_prk_steps": True,
+                   "steps_offset": 1, "timestep_spacing": "leading", "trained_betas": None,
+                   "use_karras_sigmas": False},
+    },
+    {
+        "id": "kdpm2_exponential_v",
+        "model": "variant: KDPM2, exponential sigmas, v-prediction",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 7,
+        "config": {"_class_name": "KDPM2DiscreteScheduler", **SD_BETAS, "prediction_type": "v_prediction",
+                   "use_exponential_sigmas": True},
+    },
+    {
+        "id": "kdpm2_ancestral_trailing",
+        "model": "variant: KDPM2 ancestral, trailing (recorded noise)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 7,
+        "config": {"_class_name": "KDPM2AncestralDiscreteScheduler", **SD_BETAS, "timestep_spacing": "trailing"},
+    },
+    {
+        "id": "lms_leading",
+        "model": "variant: LMS (order 4) on SD's table, leading, steps_offset 1",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 12,
+        "config": {"_class_name": "LMSDiscreteScheduler", **SD_BETAS, "steps_offset": 1,
+                   "timestep_spacing": "leading"},
+    },
+    {
+        "id": "lms_defaults_karras",
+        "model": "variant: LMS with its default betas (linear 0.0001–0.02), Karras sigmas, linspace",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "LMSDiscreteScheduler", "use_karras_sigmas": True},
+    },
+    # Latent consistency models. The LCM-LoRA recipe swaps SDXL's Euler config to LCM.
+    {
+        "id": "sdxl_as_lcm",
+        "model": "variant: SDXL's Euler config swapped to LCMScheduler (the LCM-LoRA recipe), 4 steps",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 4,
+        "load_as": "LCMScheduler",
+        "config": {"_class_name": "EulerDiscreteScheduler", "_diffusers_version": "0.19.0.dev0", **SD_BETAS,
+                   "clip_sample": False, "interpolation_type": "linear", "num_train_timesteps": 1000,
+                   "prediction_type": "epsilon", "sample_max_value": 1.0, "set_alpha_to_one": False,
+                   "skip_prk_steps": True, "steps_offset": 1, "timestep_spacing": "leading",
+                   "trained_betas": None, "use_karras_sigmas": False},
+    },
+    {
+        "id": "lcm_config",
+        "model": "variant: an LCMScheduler config with every field (LCM-distilled SD, 6 steps)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 6,
+        "config": {"_class_name": "LCMScheduler", **SD_BETAS, "clip_sample": False, "clip_sample_range": 1.0,
+                   "dynamic_thresholding_ratio": 0.995, "num_train_timesteps": 1000,
+                   "original_inference_steps": 50, "prediction_type": "epsilon",
+                   "rescale_betas_zero_snr": False, "sample_max_value": 1.0, "set_alpha_to_one": True,
+                   "steps_offset": 1, "thresholding": False, "timestep_scaling": 10.0,
+                   "timestep_spacing": "leading", "trained_betas": None},
+    },
+    {
+        "id": "lcm_v_clip_scaling",
+        "model": "variant: LCM, v-prediction, clip_sample, 30 original steps, timestep_scaling 0.05 (c_skip matters)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 7,
+        "config": {"_class_name": "LCMScheduler", "clip_sample": True, "original_inference_steps": 30,
+                   "prediction_type": "v_prediction", "timestep_scaling": 0.05},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler,
                                    DPMSolverMultistepScheduler, EDMDPMSolverMultistepScheduler,
                                    EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
                                    FlowMatchEulerDiscreteScheduler, PNDMScheduler,
-                                   UniPCMultistepScheduler]}
+                                   UniPCMultistepScheduler, HeunDiscreteScheduler,
+                                   KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler,
+                                   LMSDiscreteScheduler, LCMScheduler]}
+# Two-stage schedulers: `2N − 1` calls of `step` over interleaved timesteps.
+TWO_STAGE = ("HeunDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler")
 
 
 def calculate_shift(seq, c):
@@ -357,13 +472,18 @@ def build(case):
     cfg = {k: v for k, v in case["config"].items() if not k.startswith("_")}
     cls = CLASSES[case["config"]["_class_name"]]
     note = None
-    if cls is PNDMScheduler:
+    if cls is PNDMScheduler and "load_as" not in case:
         # gdf has no PLMS: the loader runs DDIM (η = 0) on PNDM's timesteps. The run below drives
         # diffusers' DDIMScheduler built from the same config; the grid is PNDM's own.
         pndm = PNDMScheduler.from_config(cfg)
         pndm.set_timesteps(case["steps"])
         note = {"pndm_timesteps": f64(pndm.timesteps)}
         cls = DDIMScheduler
+    if "load_as" in case:
+        # The swap users make: `Other.from_config(pipe.scheduler.config)`, where the in-memory
+        # config of the shipped class lists the fields the file left at their defaults
+        # (`_use_default_values`), which the new class drops.
+        return CLASSES[case["load_as"]].from_config(cls.from_config(cfg).config), note
     # from_config, as pipelines load a scheduler: keys another scheduler class owns are ignored.
     return cls.from_config(cfg), note
 
@@ -386,14 +506,36 @@ def frame(case, s):
                    a=[math.sqrt(v) for v in ac], b=[math.sqrt(1 - v) for v in ac],
                    model_timestep=[float(t) for t in ts])
         out["scale"] = [1.0] * (n + 1)  # pipeline latent = scale · gdf x
+    elif kind == "LCMScheduler":
+        # Each step renoises the boundary-conditioned estimate to the next listed timestep; the
+        # last returns the denoised sample (ᾱ = 1).
+        ts = [int(t) for t in s.timesteps.tolist()]
+        ac = [float(s.alphas_cumprod[t]) for t in ts] + [1.0]
+        out.update(timesteps=[float(t) for t in ts], alphas_cumprod=ac,
+                   a=[math.sqrt(v) for v in ac], b=[math.sqrt(1 - v) for v in ac],
+                   model_timestep=[float(t) for t in ts])
+        out["scale"] = [1.0] * (n + 1)
+    elif kind in TWO_STAGE:
+        # The N + 1 levels: σ's are [σ0, σ1, σ1, …, σ_{N−1}, σ_{N−1}, 0(, 0, 0)], the timesteps
+        # [t0, t1, t1, …] (Heun) or [t0, m1, t1, m2, t2, …] (KDPM2, m the midpoints').
+        sig_all, ts_all = f64(s.sigmas), f64(s.timesteps)
+        assert len(ts_all) == 2 * n - 1, (kind, len(ts_all))
+        assert all(sig_all[2 * k - 1] == sig_all[2 * k] for k in range(1, n)), sig_all
+        sig = [sig_all[0]] + sig_all[1:2 * n - 1:2] + [sig_all[-1]]
+        ts = ts_all[0::2]
+        assert len(sig) == n + 1 and sig[-1] == 0.0 and len(ts) == n
+        a = [1 / math.sqrt(1 + v * v) for v in sig]
+        out.update(timesteps=ts, sigmas=sig, a=a, b=[v * ai for v, ai in zip(sig, a)], model_timestep=ts,
+                   eval_timesteps=ts_all, init_noise_sigma=float(s.init_noise_sigma))
+        out["scale"] = [1 / ai for ai in a]
     elif kind in ("EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "DPMSolverMultistepScheduler",
-                  "UniPCMultistepScheduler"):
+                  "UniPCMultistepScheduler", "LMSDiscreteScheduler"):
         sig = f64(s.sigmas)
         a = [1 / math.sqrt(1 + v * v) for v in sig]
         out.update(timesteps=f64(s.timesteps), sigmas=sig, a=a, b=[v * ai for v, ai in zip(sig, a)],
                    model_timestep=f64(s.timesteps))
-        # Euler (and Euler ancestral) keep VE latents (x0 + σε), DPMSolver and UniPC VP ones.
-        euler = kind.startswith("Euler")
+        # Euler (Euler ancestral, LMS) keep VE latents (x0 + σε), DPMSolver and UniPC VP ones.
+        euler = kind.startswith("Euler") or kind == "LMSDiscreteScheduler"
         out["scale"] = [1 / ai for ai in a] if euler else [1.0] * (n + 1)
         if euler:
             out["init_noise_sigma"] = float(s.init_noise_sigma)
@@ -434,11 +576,32 @@ def frame(case, s):
     return out
 
 
+def eval_sigma(s, k):
+    """The VE σ at which a two-stage scheduler's `k`-th `step` call wants the model (its
+    `step`'s `sigma_input`): the level itself on first-order calls (even k), then the next
+    level (Heun) or the midpoint (KDPM2; the ancestral one indexes its midpoints one behind)."""
+    kind = type(s).__name__
+    if k % 2 == 0 or kind == "HeunDiscreteScheduler":
+        return float(s.sigmas[k])
+    if kind == "KDPM2DiscreteScheduler":
+        return float(s.sigmas_interpol[k])
+    return float(s.sigmas_interpol[k - 1])
+
+
+def eval_frame(s, fr, k):
+    """`fr` at the level of the `k`-th model call: (a, b, latent scale)."""
+    if type(s).__name__ not in TWO_STAGE:
+        return fr["a"][k], fr["b"][k], fr["scale"][k]
+    sig = eval_sigma(s, k)
+    a = 1 / math.sqrt(1 + sig * sig)
+    return a, sig * a, 1 / a
+
+
 def model_output(case, s, fr, i, x):
     """The raw model output the scheduler expects when the model is the exact denoiser.
     Returns (output, denoised) in the pipeline frame."""
     kind = type(s).__name__
-    a, b, sc = fr["a"][i], fr["b"][i], fr["scale"][i]
+    a, b, sc = eval_frame(s, fr, i)
     if kind == "FlowMatchEulerDiscreteScheduler":
         # The mixture is in the flow's x0 space; the VP-normalised input is x/√(a²+b²).
         r = math.sqrt(a * a + b * b)
@@ -512,7 +675,9 @@ def run_case(case):
         else:
             out = s.step(mo_t, t, xt)
         xt = out.prev_sample.to(torch.float64)
-        run["x"].append(xt.numpy().reshape(-1).tolist())
+        # A two-stage scheduler finishes a step on its second call (or the last, first-order one).
+        if type(s).__name__ not in TWO_STAGE or s.state_in_first_order or i == len(ts) - 1:
+            run["x"].append(xt.numpy().reshape(-1).tolist())
     if noise_log and type(s).__name__ == "DDPMWuerstchenScheduler":
         # The scheduler multiplies its draw by (prev_t != 0): record the noise it applied.
         mask = [float(v != 0) for v in f64(s.timesteps[1:])]
@@ -523,6 +688,7 @@ def run_case(case):
         "id": case["id"],
         "model": case["model"],
         "config": case["config"],
+        **({"load_as": case["load_as"]} if "load_as" in case else {}),
         "pipeline": pk,
         "steps": n,
         "scheduler_run": type(s).__name__,
@@ -548,10 +714,23 @@ def enc(v):
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    cases = [run_case(c) for c in CONFIGS]
-    with open(os.path.join(here, "golden.json"), "w") as f:
+    path = os.path.join(here, "golden.json")
+    lines = []
+    todo = CONFIGS
+    if sys.argv[1:] == ["--new"]:
+        # Keep the file's lines verbatim; generate only the cases it does not hold yet.
+        with open(path) as f:
+            text = f.read()
+        assert text.startswith("[\n") and text.endswith("\n]\n"), "unexpected file layout"
+        lines = text[2:-3].split(",\n")
+        have = {json.loads(line)["id"] for line in lines}
+        todo = [c for c in CONFIGS if c["id"] not in have]
+    elif sys.argv[1:]:
+        raise SystemExit("usage: gen.py [--new]")
+    lines += [json.dumps(enc(run_case(c)), sort_keys=True, allow_nan=False) for c in todo]
+    with open(path, "w") as f:
         f.write("[\n")
-        f.write(",\n".join(json.dumps(enc(c), sort_keys=True, allow_nan=False) for c in cases))
+        f.write(",\n".join(lines))
         f.write("\n]\n")
 
 

@@ -33,6 +33,7 @@ const KNOWN: &[&str] = &[
     "max_image_seq_len",
     "max_shift",
     "num_train_timesteps",
+    "original_inference_steps",
     "predict_x0",
     "prediction_type",
     "rescale_betas_zero_snr",
@@ -56,6 +57,7 @@ const KNOWN: &[&str] = &[
     "stochastic_sampling",
     "thresholding",
     "time_shift_type",
+    "timestep_scaling",
     "timestep_spacing",
     "timestep_type",
     "trained_betas",
@@ -259,11 +261,24 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// The training table of a class with diffusers' usual defaults (DDPM's linear β from
+/// 0.0001 to 0.02) and a `rescale_betas_zero_snr` field.
 pub(super) fn table_settings(f: &mut Fields) -> Result<TableSettings> {
+    table_settings_as(f, (0.0001, 0.02, "linear"), true)
+}
+
+/// The training table with the class's own defaults `(beta_start, beta_end,
+/// beta_schedule)`; a class without `rescale_betas_zero_snr` (`zero_snr = false`) leaves
+/// that field unread (ignored, as diffusers' `from_config` ignores it).
+pub(super) fn table_settings_as(
+    f: &mut Fields,
+    (start, end, schedule): (f64, f64, &str),
+    zero_snr: bool,
+) -> Result<TableSettings> {
     let num_train_timesteps = f.count("num_train_timesteps", 1000)? as usize;
-    let beta_start = f.f64("beta_start", 0.0001)?;
-    let beta_end = f.f64("beta_end", 0.02)?;
-    let sched = f.parsed("beta_schedule", "linear", str::parse::<BetaSchedule>)?;
+    let beta_start = f.f64("beta_start", start)?;
+    let beta_end = f.f64("beta_end", end)?;
+    let sched = f.parsed("beta_schedule", schedule, str::parse::<BetaSchedule>)?;
     let beta_schedule = match f.get("trained_betas") {
         None => sched,
         Some(v) => {
@@ -283,7 +298,7 @@ pub(super) fn table_settings(f: &mut Fields) -> Result<TableSettings> {
             BetaSchedule::Trained(b)
         }
     };
-    let rescale_betas_zero_snr = f.flag("rescale_betas_zero_snr", false)?;
+    let rescale_betas_zero_snr = zero_snr && f.flag("rescale_betas_zero_snr", false)?;
     let s = TableSettings {
         num_train_timesteps,
         beta_start,
@@ -340,7 +355,20 @@ pub(super) fn threshold_of(f: &mut Fields, clip_default: Option<bool>) -> Result
             ratio,
             max_value: max,
         }
-    } else if clip {
+    } else {
+        clip_stage(clip, range)?
+    })
+}
+
+/// `clip_sample` (default `d`) and `clip_sample_range` alone: the x0 stage of a class without
+/// dynamic thresholding (`HeunDiscreteScheduler`).
+pub(super) fn clip_of(f: &mut Fields, d: bool) -> Result<Threshold> {
+    let (clip, range) = (f.flag("clip_sample", d)?, f.f64("clip_sample_range", 1.0)?);
+    clip_stage(clip, range)
+}
+
+fn clip_stage(clip: bool, range: f64) -> Result<Threshold> {
+    Ok(if clip {
         Threshold::clip(range).map_err(named("clip_sample_range", range))?
     } else {
         Threshold::None

@@ -70,6 +70,15 @@ pub enum GridSpec {
         /// `final_sigmas_type = "zero"` (else `sigma_min`).
         final_zero: bool,
     },
+    /// `LCMScheduler`: the distillation's timesteps `k·i − 1` (`i = 1…original_steps`,
+    /// `k = T // original_steps`), `n` of them taken noisiest first at the indices
+    /// `⌊j·original_steps/n⌋`, levels `ᾱ[t]`, the last step to σ = 0 (the denoised sample).
+    Lcm {
+        /// The training table.
+        table: TableSettings,
+        /// `original_inference_steps` (the distillation's schedule length).
+        original_steps: usize,
+    },
     /// `DDPMWuerstchenScheduler`: `t = linspace(1, 0, n+1)` (float32) through the
     /// framework's cosine schedule.
     Cosine {
@@ -152,6 +161,7 @@ impl GridSpec {
             }
             GridSpec::Flow { .. } => "shift / shift_terminal / use_dynamic_shifting",
             GridSpec::Edm { .. } => "sigma_min / sigma_max / rho",
+            GridSpec::Lcm { .. } => "original_inference_steps",
             GridSpec::Cosine { .. } => unreachable!("handled above"),
         };
         GdfError::Config {
@@ -215,6 +225,10 @@ impl GridSpec {
                 *final_zero,
                 n,
             )),
+            GridSpec::Lcm {
+                table,
+                original_steps,
+            } => lcm_grid(table, *original_steps, n),
             GridSpec::Cosine { schedule } => {
                 let ts: Vec<f64> = crate::float::linspace(1.0f32, 0.0, n + 1)
                     .into_iter()
@@ -354,6 +368,50 @@ fn ddim_grid(
         Final::Ddim(true) => 1.0,
         Final::Ddim(false) => ac[0] as f64,
     });
+    let logsnr = abar.iter().map(|&v| v.ln() - (1.0 - v).ln()).collect();
+    let sigmas = abar.iter().map(|&v| ((1.0 - v) / v).sqrt()).collect();
+    Ok(Levels {
+        logsnr,
+        sigmas,
+        sigma_kind: SigmaKind::Ve,
+        timesteps: Some(Timesteps::Int(ts)),
+        init_noise_sigma: Some(1.0),
+        mu: None,
+    })
+}
+
+fn lcm_grid(table: &TableSettings, orig: usize, n: usize) -> Result<Levels> {
+    let tab = DiscreteTable::new(table)?;
+    let t_train = tab.len();
+    if orig == 0 || orig > t_train {
+        return Err(GdfError::Config {
+            field: "original_inference_steps".into(),
+            value: orig.to_string(),
+            expected: format!("a count in 1…{t_train} (num_train_timesteps)"),
+        });
+    }
+    if n > orig {
+        return Err(GdfError::Config {
+            field: "original_inference_steps".into(),
+            value: format!("{orig} with {n} steps"),
+            expected: format!(
+                "at least the number of steps: LCM takes its {n} timesteps from the \
+                 distillation's {orig} (diffusers raises); use at most {orig} steps"
+            ),
+        });
+    }
+    let k = (t_train / orig) as i64;
+    // numpy: floor(linspace(0, orig, n, endpoint=False)) = floor(j·(orig/n)).
+    let step = orig as f64 / n as f64;
+    let ts: Vec<i64> = (0..n)
+        .map(|j| {
+            let idx = (j as f64 * step).floor() as i64;
+            (orig as i64 - idx) * k - 1
+        })
+        .collect();
+    let ac = tab.alphas_cumprod();
+    let mut abar: Vec<f64> = ts.iter().map(|&t| ac[t as usize] as f64).collect();
+    abar.push(1.0);
     let logsnr = abar.iter().map(|&v| v.ln() - (1.0 - v).ln()).collect();
     let sigmas = abar.iter().map(|&v| ((1.0 - v) / v).sqrt()).collect();
     Ok(Levels {

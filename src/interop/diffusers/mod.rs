@@ -63,7 +63,7 @@ pub use grid::GridSpec;
 pub use inverse::{load_inverse, LoadedInverse};
 
 use fields::{cfg_err, Fields};
-use schedulers::{ddim_family, discrete_family, edm, flow_matching, wuerstchen};
+use schedulers::{ddim_family, discrete_family, edm, flow_matching, k_family, lcm, wuerstchen};
 
 use serde_json::Value;
 
@@ -237,8 +237,29 @@ impl Loaded {
     }
 }
 
-/// The config text as a JSON object (Python's bare `NaN`/`Infinity` allowed).
+/// The config text as a JSON object (Python's bare `NaN`/`Infinity` allowed), without the
+/// fields its `_use_default_values` lists.
+///
+/// A scheduler's in-memory `config` (what `json.dumps(dict(scheduler.config))` writes) lists
+/// there the fields the file did not set, which took that class's defaults; diffusers'
+/// `from_config` drops them, so that another class gets its own defaults (SD 1.5's PNDM
+/// config, which has no `timestep_spacing`, gives Euler its `linspace`, not PNDM's
+/// `leading`). A saved `scheduler_config.json` has no such list.
 fn parse_object(json: &str) -> Result<serde_json::Map<String, Value>> {
+    let mut map = parse_any_object(json)?;
+    if let Some(v) = map.remove("_use_default_values") {
+        let keys = v
+            .as_array()
+            .and_then(|a| a.iter().map(Value::as_str).collect::<Option<Vec<&str>>>())
+            .ok_or_else(|| cfg_err("_use_default_values", &v, "a list of field names"))?;
+        for k in keys {
+            map.remove(k);
+        }
+    }
+    Ok(map)
+}
+
+fn parse_any_object(json: &str) -> Result<serde_json::Map<String, Value>> {
     let root: Value =
         serde_json::from_str(&fields::python_tokens(json)).map_err(|e| GdfError::Config {
             field: "(file)".into(),
@@ -272,9 +293,10 @@ fn wrong_pipeline(class: &str, pipeline: PipelineKind, want: &str) -> GdfError {
 }
 
 const SUPPORTED: &str = "one of DDIMScheduler, PNDMScheduler, DDPMScheduler, \
-    EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler, \
-    UniPCMultistepScheduler, FlowMatchEulerDiscreteScheduler, EDMDPMSolverMultistepScheduler, \
-    DDPMWuerstchenScheduler";
+    EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, HeunDiscreteScheduler, \
+    KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler, LMSDiscreteScheduler, \
+    LCMScheduler, DPMSolverMultistepScheduler, UniPCMultistepScheduler, \
+    FlowMatchEulerDiscreteScheduler, EDMDPMSolverMultistepScheduler, DDPMWuerstchenScheduler";
 
 /// Loads a diffusers `scheduler_config.json` for the pipeline `pipeline`.
 ///
@@ -289,7 +311,41 @@ const SUPPORTED: &str = "one of DDIMScheduler, PNDMScheduler, DDPMScheduler, \
 /// assert!(e.to_string().contains("`beta_schedul`"));
 /// ```
 pub fn load(json: &str, pipeline: PipelineKind) -> Result<Loaded> {
-    let map = &parse_object(json)?;
+    load_map(&parse_object(json)?, pipeline)
+}
+
+/// Loads a config as the scheduler class `class` reads it: diffusers'
+/// `Class.from_config(config)`, the usual way to swap a pipeline's scheduler
+/// (`pipe.scheduler = HeunDiscreteScheduler.from_config(pipe.scheduler.config)`). The
+/// config's `_class_name` is not read; the fields `class` has take the config's values, the
+/// others its defaults (the config's own class's defaults do not carry over, as in
+/// diffusers: see `_use_default_values` in [`load`]'s input), and the rest are listed in
+/// [`Loaded::ignored`].
+///
+/// Errors: as [`load`].
+///
+/// ```
+/// use gdf::interop::diffusers::{load_as, GridSpec, PipelineKind};
+/// use gdf::grid::discrete::Spacing;
+/// // SD 1.5's file: PNDM, no `timestep_spacing` field.
+/// let sd15 = r#"{"_class_name": "PNDMScheduler", "beta_schedule": "scaled_linear",
+///     "beta_start": 0.00085, "beta_end": 0.012, "num_train_timesteps": 1000,
+///     "set_alpha_to_one": false, "skip_prk_steps": true, "steps_offset": 1}"#;
+/// let heun = load_as(sd15, "HeunDiscreteScheduler", PipelineKind::StableDiffusion)?;
+/// assert_eq!(heun.class_name, "HeunDiscreteScheduler");
+/// // Heun's own default spacing, as diffusers gives it.
+/// let GridSpec::Discrete(s) = &heun.grid else { unreachable!() };
+/// assert_eq!(s.spacing, Spacing::Linspace);
+/// assert!(heun.ignored.contains(&"skip_prk_steps".to_string()));
+/// # Ok::<(), gdf::GdfError>(())
+/// ```
+pub fn load_as(json: &str, class: &str, pipeline: PipelineKind) -> Result<Loaded> {
+    let mut map = parse_object(json)?;
+    map.insert("_class_name".into(), Value::from(class));
+    load_map(&map, pipeline)
+}
+
+fn load_map(map: &serde_json::Map<String, Value>, pipeline: PipelineKind) -> Result<Loaded> {
     let class = match map.get("_class_name") {
         Some(Value::String(s)) => s.clone(),
         Some(v) => return Err(cfg_err("_class_name", v, "a scheduler class name")),
@@ -323,6 +379,17 @@ pub fn load(json: &str, pipeline: PipelineKind) -> Result<Loaded> {
         | "UniPCMultistepScheduler" => {
             unet_only("PipelineKind::StableDiffusion")?;
             discrete_family(&mut f, &mut notes, &class)?
+        }
+        "HeunDiscreteScheduler"
+        | "KDPM2DiscreteScheduler"
+        | "KDPM2AncestralDiscreteScheduler"
+        | "LMSDiscreteScheduler" => {
+            unet_only("PipelineKind::StableDiffusion")?;
+            k_family(&mut f, &mut notes, &class)?
+        }
+        "LCMScheduler" => {
+            unet_only("PipelineKind::StableDiffusion")?;
+            lcm(&mut f)?
         }
         "FlowMatchEulerDiscreteScheduler" => flow_matching(&mut f, &mut notes, &class, pipeline)?,
         "EDMDPMSolverMultistepScheduler" => {

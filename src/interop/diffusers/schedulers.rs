@@ -2,7 +2,8 @@
 //! convention, latent frame and threshold a config gives.
 
 use super::fields::{
-    cfg_err, conversion, dpm_settings, table_settings, target_of, threshold_of, Fields,
+    cfg_err, clip_of, conversion, dpm_settings, table_settings, table_settings_as, target_of,
+    threshold_of, Fields,
 };
 use super::{
     approx, wrong_pipeline, Approximation, GridSpec, LatentFrame, ModelTimestep, PipelineKind,
@@ -25,8 +26,8 @@ use crate::interp::Table;
 use crate::noise_cond::TableTimestep;
 use crate::schedule::VarParams;
 use crate::solver::{
-    AnySolver, DpmSolverMultistep, Euler, EulerAncestral, EulerDiscrete, FinalSigmas,
-    FlowMatchEuler, UniPc, UniPcSettings, UniPcVariant,
+    AnySolver, Dpm2, Dpm2Ancestral, DpmSolverMultistep, Euler, EulerAncestral, EulerDiscrete,
+    FinalSigmas, FlowMatchEuler, Heun, Lcm, LcmBoundary, Lms, UniPc, UniPcSettings, UniPcVariant,
 };
 
 /// The parts a scheduler class gives: framework, solver, grid, timestep, frame, threshold.
@@ -292,14 +293,7 @@ pub(super) fn discrete_family(
         && !s.continuous_timesteps
         && (s.spacing == Spacing::Linspace || s.interpolation != Interpolation::Linear)
     {
-        notes.push(approx(
-            "timestep_spacing / interpolation_type",
-            format!("{:?} / {:?}", s.spacing, s.interpolation),
-            "diffusers' fractional Euler timesteps here come from interpolating σ \
-             linearly over the step index; the framework's noise cond inverts ln σ \
-             (`_sigma_to_t`), which differs between training steps (the grid's \
-             `timesteps` are diffusers' exact values)",
-        ));
+        notes.push(interpolated_steps(&s));
     }
     if !euler
         && matches!(
@@ -367,6 +361,146 @@ pub(super) fn discrete_family(
         } else {
             LatentFrame::Vp
         },
+        threshold,
+    ))
+}
+
+/// Euler's grid with linspace spacing (or log-linear σ): fractional timesteps whose σ is
+/// interpolated linearly, which the noise cond's `_sigma_to_t` does not give back exactly.
+fn interpolated_steps(s: &DiscreteSettings) -> Approximation {
+    approx(
+        "timestep_spacing / interpolation_type",
+        format!("{:?} / {:?}", s.spacing, s.interpolation),
+        "diffusers' fractional Euler timesteps here come from interpolating σ \
+         linearly over the step index; the framework's noise cond inverts ln σ \
+         (`_sigma_to_t`), which differs between training steps (the grid's \
+         `timesteps` are diffusers' exact values)",
+    )
+}
+
+/// `HeunDiscreteScheduler`, `KDPM2DiscreteScheduler`, `KDPM2AncestralDiscreteScheduler`,
+/// `LMSDiscreteScheduler`: k-diffusion's Heun, DPM-2 (ancestral, η = 1) and LMS (order 4,
+/// the order diffusers' pipelines leave `step` at) on Euler's grid, with VE latents.
+///
+/// diffusers runs the two-stage ones as `2N − 1` scheduler steps over interleaved timesteps
+/// (each level but the first repeated, KDPM2's midpoints between); gdf's grid has the `N + 1`
+/// levels and the solver makes the second evaluation of each step (none on the last, a step
+/// to σ = 0, which is Euler's in both).
+pub(super) fn k_family(
+    f: &mut Fields,
+    notes: &mut Vec<Approximation>,
+    class: &str,
+) -> Result<Parts> {
+    let heun = class == "HeunDiscreteScheduler";
+    let lms = class == "LMSDiscreteScheduler";
+    let kdpm2 = !heun && !lms;
+    // Heun's and KDPM2's β defaults are Stable Diffusion's, LMS's DDPM's; none of the four
+    // has `rescale_betas_zero_snr`.
+    let betas = if lms {
+        (0.0001, 0.02, "linear")
+    } else {
+        (0.00085, 0.012, "linear")
+    };
+    let table = table_settings_as(f, betas, false)?;
+    // KDPM2 raises NotImplementedError for "sample".
+    let target = if kdpm2 {
+        target_of(f, &["epsilon", "v_prediction"])?
+    } else {
+        target_of(f, &["epsilon", "v_prediction", "sample"])?
+    };
+    let mut s = DiscreteSettings::new(if kdpm2 {
+        DiscreteScheduler::KDpm2
+    } else {
+        DiscreteScheduler::Euler
+    });
+    s.table = table.clone();
+    s.spacing = f.parsed("timestep_spacing", "linspace", str::parse::<Spacing>)?;
+    s.steps_offset = f.int("steps_offset", 0)?;
+    s.conversion = conversion(f, false)?;
+    let threshold = if heun {
+        clip_of(f, false)?
+    } else {
+        Threshold::None
+    };
+    let solver = match class {
+        "HeunDiscreteScheduler" => AnySolver::Heun(Heun::new()),
+        "KDPM2DiscreteScheduler" => AnySolver::Dpm2(Dpm2::new()),
+        "KDPM2AncestralDiscreteScheduler" => AnySolver::Dpm2Ancestral(Dpm2Ancestral::new()),
+        _ => AnySolver::Lms(Lms::new()),
+    };
+    if s.spacing == Spacing::Linspace {
+        notes.push(interpolated_steps(&s));
+    }
+    if kdpm2 && s.conversion == SigmaConversion::Karras {
+        notes.push(approx(
+            "use_karras_sigmas",
+            true,
+            "KDPM2 rounds the timesteps of its Karras levels but not those of its midpoints; \
+             the framework's noise cond gives both the fractional step `_sigma_to_t` (the \
+             grid's `timesteps` are diffusers' rounded values)",
+        ));
+    }
+    // The noise cond rounds where every timestep diffusers gives the network is whole:
+    // leading or trailing levels without a σ conversion, and never for KDPM2's midpoints.
+    let fractional =
+        kdpm2 || s.spacing == Spacing::Linspace || s.conversion != SigmaConversion::None;
+    Ok((
+        table_framework(&table, target, !fractional)?,
+        solver,
+        GridSpec::Discrete(s),
+        ModelTimestep::TableIndex {
+            train_steps: DiscreteTable::new(&table)?.len(),
+        },
+        LatentFrame::Ve,
+        threshold,
+    ))
+}
+
+/// `LCMScheduler` (latent consistency models, LCM-LoRA): DDIM's table (its defaults are SD's
+/// scaled-linear β's), LCM's own timesteps (`original_inference_steps`), the consistency
+/// solver with the boundary condition at the network's timestep.
+pub(super) fn lcm(f: &mut Fields) -> Result<Parts> {
+    let table = table_settings_as(f, (0.00085, 0.012, "scaled_linear"), true)?;
+    if table.rescale_betas_zero_snr {
+        return Err(cfg_err(
+            "rescale_betas_zero_snr",
+            &Value::Bool(true),
+            "false for LCMScheduler (its rescale puts ᾱ = 0 at the first level, where an \
+             ε-prediction divides by zero; gdf's zero-terminal-SNR table follows the Euler / \
+             DPMSolver schedulers)",
+        ));
+    }
+    let target = target_of(f, &["epsilon", "v_prediction", "sample"])?;
+    let original_steps = f.count("original_inference_steps", 50)? as usize;
+    let timestep_scaling = f.f64("timestep_scaling", 10.0)?;
+    // Fields of the class that its `set_timesteps` / `step` never read.
+    for k in ["set_alpha_to_one", "steps_offset", "timestep_spacing"] {
+        f.get(k);
+    }
+    let threshold = threshold_of(f, Some(false))?;
+    let fw = table_framework(&table, target, true)?;
+    let boundary = LcmBoundary {
+        timestep: fw.noise_cond.clone(),
+        timestep_scaling,
+        sigma_data: 0.5,
+    };
+    let solver = Lcm::with_boundary(boundary).map_err(|e| match e {
+        GdfError::OutOfRange { expected, .. } => {
+            cfg_err("timestep_scaling", &Value::from(timestep_scaling), expected)
+        }
+        other => other,
+    })?;
+    Ok((
+        fw,
+        AnySolver::Lcm(solver),
+        GridSpec::Lcm {
+            table: table.clone(),
+            original_steps,
+        },
+        ModelTimestep::TableIndex {
+            train_steps: DiscreteTable::new(&table)?.len(),
+        },
+        LatentFrame::Vp,
         threshold,
     ))
 }

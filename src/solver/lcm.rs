@@ -1,0 +1,155 @@
+//! Latent consistency sampling (diffusers' `LCMScheduler`; ComfyUI's `sample_lcm`): each step
+//! takes the model's clean estimate, applies the consistency model's boundary condition and
+//! renoises it to the next level with fresh noise.
+
+use crate::dynamic::DynNoiseCond;
+use crate::error::{GdfError, Result};
+use crate::noise_cond::NoiseCond;
+
+use super::{Buf, Draw, Dst, Eval, Grid, Pass, Row, Solver, Src};
+
+const X: Src = Src::Buf(Buf::X);
+
+/// The consistency model's boundary condition (diffusers'
+/// `get_scalings_for_boundary_condition_discrete`): at the network's timestep `t`, with
+/// `s = t·timestep_scaling`, `c_skip = σ_d²/(s² + σ_d²)` and `c_out = s/√(s² + σ_d²)`; the
+/// denoised sample is `c_out·D + c_skip·x`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LcmBoundary {
+    /// The network's timestep of a level (the framework's noise cond).
+    pub timestep: DynNoiseCond,
+    /// `timestep_scaling` (diffusers' default 10).
+    pub timestep_scaling: f64,
+    /// `σ_d` (diffusers fixes 0.5).
+    pub sigma_data: f64,
+}
+
+impl LcmBoundary {
+    /// `(c_skip, c_out)` at logSNR `lam`.
+    pub fn scalings(&self, lam: f64) -> (f64, f64) {
+        let s = self.timestep.noise_cond(lam) * self.timestep_scaling;
+        let d2 = self.sigma_data * self.sigma_data;
+        (d2 / (s * s + d2), s / (s * s + d2).sqrt())
+    }
+}
+
+/// Multistep latent consistency sampling. Each step `i` evaluates the model at level `i`,
+/// forms the denoised sample `D̂ = c_out·D + c_skip·x` (without a boundary condition
+/// `D̂ = D`, ComfyUI's `sample_lcm`) and moves to level `i+1` as `a'·D̂ + b'·n` with fresh
+/// noise `n` (one draw per step, none on the last step, which returns `D̂`). One evaluation
+/// per step; takes an x0 threshold (diffusers' `clip_sample` / `thresholding`), applied to
+/// `D` before the boundary condition.
+///
+/// ```
+/// use gdf::scaler::Vp;
+/// use gdf::solver::{CounterNoise, Grid, Lcm, Run};
+/// let grid = Grid::new(&Vp, &[-4.0, 0.0, 3.0, f64::INFINITY])?;
+/// let mut run = Run::new(Lcm::new(), grid, vec![0.7f64; 4], 1, CounterNoise::new(3))?;
+/// assert_eq!(run.remaining_evals(), 3);
+/// let x = run.run(|_, _, d| { d.fill(0.25); Ok(()) })?;
+/// assert!(x.iter().all(|&v| (v - 0.25).abs() < 1e-12)); // the last step returns D
+/// # Ok::<(), gdf::GdfError>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Lcm {
+    boundary: Option<LcmBoundary>,
+    step: usize,
+}
+
+impl Lcm {
+    /// Without a boundary condition (`c_skip = 0`, `c_out = 1`).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// With diffusers' boundary condition.
+    ///
+    /// Errors: [`GdfError::OutOfRange`] naming `timestep_scaling` or `sigma_data` when not a
+    /// positive finite number.
+    pub fn with_boundary(boundary: LcmBoundary) -> Result<Self> {
+        for (what, v) in [
+            ("timestep_scaling", boundary.timestep_scaling),
+            ("sigma_data", boundary.sigma_data),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(GdfError::OutOfRange {
+                    what,
+                    value: v,
+                    expected: "a positive finite number",
+                });
+            }
+        }
+        Ok(Self {
+            boundary: Some(boundary),
+            step: 0,
+        })
+    }
+
+    /// The boundary condition, if any.
+    pub fn boundary(&self) -> Option<&LcmBoundary> {
+        self.boundary.as_ref()
+    }
+}
+
+impl Solver for Lcm {
+    fn takes_threshold(&self) -> bool {
+        true
+    }
+    fn name(&self) -> &'static str {
+        "lcm"
+    }
+    fn start(&mut self, grid: &Grid) -> Result<()> {
+        // The estimate renoised to a level: from pure noise (λ = −∞) the boundary
+        // condition's timestep is that of the first level, which must be finite.
+        if let Some(b) = &self.boundary {
+            let lam = grid.level(0).lam;
+            let (cs, co) = b.scalings(lam);
+            if !(cs.is_finite() && co.is_finite()) {
+                return Err(GdfError::Invalid {
+                    message: format!(
+                        "lcm: the boundary condition is not finite at the first level \
+                         (λ = {lam}, timestep {})",
+                        b.timestep.noise_cond(lam)
+                    ),
+                });
+            }
+        }
+        self.step = 0;
+        Ok(())
+    }
+    fn plan(&mut self, grid: &Grid) -> Option<Eval> {
+        let i = self.step;
+        if i >= grid.steps() {
+            return None;
+        }
+        self.step += 1;
+        let (l, ln) = (grid.level(i), grid.level(i + 1));
+        let (cs, co) = match &self.boundary {
+            Some(b) => b.scalings(l.lam),
+            None => (0.0, 1.0),
+        };
+        let post = if ln.lam == f64::INFINITY {
+            Pass::one(Row::new(Dst::Buf(Buf::X)).t(X, cs).t(Src::D(0), co))
+        } else {
+            Pass::one(
+                Row::new(Dst::Buf(Buf::X))
+                    .t(X, ln.a * cs)
+                    .t(Src::D(0), ln.a * co)
+                    .t(Src::Noise(0), ln.b),
+            )
+            .draw(Draw::Use)
+        };
+        Some(Eval {
+            pre: None,
+            input: Buf::X,
+            level: l,
+            post,
+            step: i,
+            completes_step: true,
+            order: 1,
+        })
+    }
+    fn nfe(&self, grid: &Grid) -> usize {
+        grid.steps()
+    }
+}
