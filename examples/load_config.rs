@@ -6,12 +6,15 @@
 //! cargo run --example load_config -- examples/configs/flux-dev.json flux:4096 8
 //! cargo run --example load_config -- examples/configs/sd3.json sd3 8
 //! cargo run --example load_config -- examples/configs/stable-cascade.json cascade:2 10
+//! cargo run --example load_config -- examples/configs/sdxl.json sd 4 --as LCMScheduler
 //! ```
 //!
 //! The second argument is the pipeline (`sd` by default; `sd3`, `sd3:<image_seq_len>`,
-//! `flux:<image_seq_len>`, `cascade`, `cascade:<shift>`), the third the number of steps.
+//! `flux:<image_seq_len>`, `cascade`, `cascade:<shift>`), the third the number of steps;
+//! `--as <Class>` reads the config as another scheduler class, as diffusers'
+//! `Class.from_config(pipe.scheduler.config)` does (`load_as`).
 
-use gdf::interop::diffusers::{load, PipelineKind};
+use gdf::interop::diffusers::{load, load_as, PipelineKind};
 use gdf::noise_cond::NoiseCond;
 use gdf::scaler::Scaler;
 use gdf::solver::Solver;
@@ -75,21 +78,37 @@ fn abbreviate(text: &str) -> String {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let path = args
-        .first()
-        .ok_or("usage: load_config <scheduler_config.json> [pipeline] [steps]")?;
+    const USAGE: &str =
+        "usage: load_config <scheduler_config.json> [pipeline] [steps] [--as <Class>]";
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let class = match args.iter().position(|a| a == "--as") {
+        Some(i) if i + 1 < args.len() => {
+            let c = args.remove(i + 1);
+            args.remove(i);
+            Some(c)
+        }
+        Some(_) => return Err(USAGE.into()),
+        None => None,
+    };
+    let path = args.first().ok_or(USAGE)?;
     let kind = pipeline(args.get(1).map_or("sd", String::as_str))?;
     let steps: usize = args.get(2).map_or(Ok(10), |s| s.parse())?;
     let json = std::fs::read_to_string(path)?;
-    let loaded = load(&json, kind)?;
+    let loaded = match &class {
+        Some(c) => load_as(&json, c, kind)?,
+        None => load(&json, kind)?,
+    };
 
     println!("{path}: {} for {kind:?}", loaded.class_name);
     println!(
         "\nframework (gdf! text; long tables shortened here):\n  {}",
         abbreviate(&loaded.framework.to_string())
     );
-    println!("\nsolver: {} ({:?})", loaded.solver.name(), loaded.solver);
+    println!(
+        "\nsolver: {} ({})",
+        loaded.solver.name(),
+        abbreviate(&format!("{:?}", loaded.solver))
+    );
     println!("model timestep: {:?}", loaded.timestep);
     println!("latents: {:?}", loaded.frame);
     println!("threshold: {:?}", loaded.threshold);
