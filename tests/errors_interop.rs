@@ -34,10 +34,10 @@ fn unknown_fields_and_classes_are_errors() {
         "\"linear\"",
     );
     let m = config_err(
-        r#"{"_class_name": "TCDScheduler"}"#,
+        r#"{"_class_name": "DEISMultistepScheduler"}"#,
         SD,
         "_class_name",
-        "TCDScheduler",
+        "DEISMultistepScheduler",
     );
     assert!(m.contains("DDIMScheduler"), "{m}");
     config_err(r#"{"beta_start": 0.1}"#, SD, "_class_name", "null");
@@ -724,4 +724,35 @@ fn lcm_configs_load_with_their_own_timesteps() {
     .unwrap();
     let e = l.grid(4).unwrap_err();
     assert!(e.to_string().contains("`original_inference_steps`"), "{e}");
+}
+
+/// `TCDScheduler`: LCM's timesteps ending at training step 0, γ (`eta`) named when out of range.
+#[test]
+fn tcd_configs_load_and_refuse_bad_gamma() {
+    use gdf::scaler::Vp;
+    use gdf::solver::{AnySolver, Grid, NoNoise, Run};
+    let l = load(r#"{"_class_name": "TCDScheduler"}"#, SD).unwrap();
+    let g = l.grid(4).unwrap();
+    assert_eq!(
+        g.timesteps.as_ref().unwrap().to_f64(),
+        [999.0, 759.0, 499.0, 259.0]
+    );
+    // The last level is training step 0 (ᾱ_0 of SD's table, 0.99915), not σ = 0.
+    assert!((g.logsnr[4] - (0.99915f64 / (1.0 - 0.99915)).ln()).abs() < 1e-3);
+    let AnySolver::Tcd(t) = l.solver.clone() else {
+        panic!("{:?}", l.solver)
+    };
+    for bad in [-0.1, 1.5, f64::NAN] {
+        let e = t.clone().with_gamma(bad).unwrap_err();
+        assert!(
+            matches!(&e, GdfError::OutOfRange { what: "gamma", .. }),
+            "{e}"
+        );
+    }
+    // A grid to σ = 0 is not a TCD grid.
+    let grid = Grid::new(&Vp, &[-2.0, 0.0, f64::INFINITY]).unwrap();
+    let Err(e) = Run::new(t, grid, vec![0.0f64; 2], 1, NoNoise) else {
+        panic!("a TCD run on a grid to σ = 0 started")
+    };
+    assert!(e.to_string().contains("tcd"), "{e}");
 }

@@ -42,7 +42,7 @@ use gdf::dynamic::DynGdf;
 use gdf::interop::diffusers::{load, load_as, LatentFrame, Loaded, PipelineKind};
 use gdf::noise_cond::NoiseCond;
 use gdf::scaler::Scaler;
-use gdf::solver::{NoNoise, NoiseSource, RecordedNoise, Run};
+use gdf::solver::{AnySolver, NoNoise, NoiseSource, RecordedNoise, Run};
 use gdf::target::Target;
 use gdf::toy::GaussianMixture2;
 use serde_json::Value;
@@ -199,6 +199,7 @@ const KEYS: &[&str] = &[
     "model",
     "config",
     "load_as",
+    "step_kwargs",
     "pipeline",
     "steps",
     "scheduler_run",
@@ -230,12 +231,28 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
     let id = get(case, "id")?.as_str().unwrap_or("");
     let cfg = get(case, "config")?.to_string();
     let pk = pipeline(get(case, "pipeline")?)?;
-    let l = match case.get("load_as") {
+    let mut l = match case.get("load_as") {
         // diffusers' `Class.from_config(shipped.config)`.
         Some(c) => load_as(&cfg, c.as_str().ok_or("load_as must be a string")?, pk),
         None => load(&cfg, pk),
     }
     .map_err(|e| e.to_string())?;
+    // What the pipeline passes to `step`: TCD's `eta` is the solver's γ.
+    if let Some(kw) = case.get("step_kwargs") {
+        for (k, v) in kw.as_object().ok_or("step_kwargs must be an object")? {
+            match (k.as_str(), &mut l.solver) {
+                ("eta", AnySolver::Tcd(t)) => {
+                    *t = t.clone().with_gamma(num(v)?).map_err(|e| e.to_string())?
+                }
+                _ => {
+                    return Err(format!(
+                        "unsupported step argument {k:?} for {}",
+                        l.class_name
+                    ))
+                }
+            }
+        }
+    }
     let steps = num(get(case, "steps")?)? as usize;
     let g = get(case, "grid")?;
     for k in g.as_object().ok_or("grid must be an object")?.keys() {

@@ -2,9 +2,9 @@
 //! `solver::Run` in f32 on the diffusers golden cases of `tests/pipeline_ops/golden.json`:
 //! clip_sample and dynamic thresholding (DDPM, DDIM, DPM-Solver multistep), the inpainting
 //! blend, img2img's truncated grid and noised start, DDIM inversion (one launch per step, at
-//! both vector widths); Heun's clip_sample and `LCMScheduler` as loaded; the 16-bit packing
-//! against the `half` crate; a bf16-latent device run against the f32 device run and the
-//! host bf16 run.
+//! both vector widths); Heun's clip_sample, `LCMScheduler` and `TCDScheduler` as loaded; the
+//! 16-bit packing against the `half` crate; a bf16-latent device run against the f32 device
+//! run and the host bf16 run.
 //!
 //! Without an adapter every test prints a skip message and passes, unless
 //! `GDF_REQUIRE_GPU=1`.
@@ -832,4 +832,58 @@ fn lcm_runs_on_the_device() {
         assert_eq!(Launches::count() - before, 1, "one launch per evaluation");
     }
     close("lcm", &down(&c, dev.x()), &host);
+}
+
+/// `TCDScheduler` as loaded (γ = 0.5: DDIM to ⌊(1−γ)·t'⌋, then fresh counter noise up to t'):
+/// one launch per evaluation, within f32 of the host.
+#[test]
+fn tcd_runs_on_the_device() {
+    use gdf::interop::diffusers::{load, PipelineKind};
+    let Some(c) = client() else { return };
+    let l = load(
+        r#"{"_class_name": "TCDScheduler", "prediction_type": "v_prediction"}"#,
+        PipelineKind::StableDiffusion,
+    )
+    .unwrap();
+    let AnySolver::Tcd(tcd) = l.solver.clone() else {
+        panic!("{:?}", l.solver)
+    };
+    let solver = tcd.with_gamma(0.5).unwrap();
+    let grid = l.solver_grid(&l.grid(5).unwrap()).unwrap();
+    let (batch, per) = (2usize, 64usize);
+    let n = batch * per;
+    let x_init: Vec<f32> = (0..n)
+        .map(|i| ((i * 37 % 101) as f32 / 25.0) - 2.0)
+        .collect();
+    let w: Vec<f32> = (0..n).map(|i| ((i * 13 % 29) as f32 / 7.0) - 2.0).collect();
+    let mut host = Run::new(
+        solver.clone(),
+        grid.clone(),
+        x_init.clone(),
+        batch,
+        CounterNoise::new(5),
+    )
+    .unwrap();
+    while let Some(r) = host.next_eval().unwrap() {
+        let d = eps(0.2, &w, r.x);
+        host.feed_x0(&d).unwrap();
+    }
+    let host = host.into_x();
+    let mut dev = DeviceRun::<f32, _>::new(
+        &c,
+        solver,
+        grid,
+        &up(&c, &x_init),
+        batch,
+        per,
+        DeviceNoise::Counter(5),
+    )
+    .unwrap();
+    while let Some(r) = dev.next_eval().unwrap() {
+        let d = up(&c, &eps(0.2, &w, &down(&c, &r.x)));
+        let before = Launches::count();
+        dev.feed_x0(&d).unwrap();
+        assert_eq!(Launches::count() - before, 1, "one launch per evaluation");
+    }
+    close("tcd", &down(&c, dev.x()), &host);
 }

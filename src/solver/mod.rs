@@ -11,8 +11,9 @@
 //! The solvers: [`Euler`] (EDM churn), [`EulerAncestral`], [`Heun`], [`Dpm2`],
 //! [`Dpm2Ancestral`], [`Lms`], [`DpmPP2SAncestral`], [`DpmPPSde`], [`DpmPP2M`],
 //! [`DpmPP2MSde`], [`DpmPP3MSde`], diffusers' [`DpmSolverMultistep`], [`UniPc`],
-//! [`EulerDiscrete`] and [`FlowMatchEuler`]; [`AnySolver`] picks one by its k-diffusion or
-//! diffusers name. The loop ([`Run`]) takes the model's x0-prediction, a raw prediction of any
+//! [`EulerDiscrete`] and [`FlowMatchEuler`], and the consistency samplers [`Lcm`]
+//! (`LCMScheduler`) and [`Tcd`] (`TCDScheduler`); [`AnySolver`] picks one by its k-diffusion
+//! or diffusers name. The loop ([`Run`]) takes the model's x0-prediction, a raw prediction of any
 //! [`Target`](crate::target::Target), or a conditional/unconditional pair with linear CFG,
 //! all converted inside the fused pass (CFG rescale adds one read-only reduction pass);
 //! stochastic solvers draw from a [`NoiseSource`] (counter-based [`CounterNoise`], or
@@ -57,6 +58,7 @@ mod lcm;
 mod lms;
 mod named;
 pub(crate) mod runner;
+mod tcd;
 mod unipc;
 
 pub use dpmpp::{
@@ -70,6 +72,7 @@ pub use lcm::{Lcm, LcmBoundary};
 pub use lms::Lms;
 pub use named::AnySolver;
 pub use runner::{CounterNoise, EvalRequest, NoNoise, NoiseSource, RecordedNoise, Run};
+pub use tcd::Tcd;
 pub use unipc::{UniPc, UniPcSettings, UniPcVariant};
 
 /// A noise level: `x = a·x0 + b·ε`, `lam = λ = 2 ln(a/b)` (logSNR); `λ = ±∞` allowed.

@@ -86,6 +86,8 @@ any_solver!(
     FlowMatchEuler(FlowMatchEuler),
     /// `lcm` (ComfyUI's `sample_lcm`); `LCMScheduler` with a boundary condition.
     Lcm(Lcm),
+    /// `TCDScheduler` (needs the training table: [`Tcd::new`]).
+    Tcd(Tcd),
 );
 
 impl AnySolver {

@@ -63,6 +63,7 @@ from diffusers import (  # noqa: E402
     LCMScheduler,
     LMSDiscreteScheduler,
     PNDMScheduler,
+    TCDScheduler,
 )
 
 assert diffusers.__version__ == "0.42.1", diffusers.__version__
@@ -447,6 +448,29 @@ CONFIGS = [
         "config": {"_class_name": "LCMScheduler", "clip_sample": True, "original_inference_steps": 30,
                    "prediction_type": "v_prediction", "timestep_scaling": 0.05},
     },
+    # Trajectory consistency distillation: TCD-LoRA's swap of SDXL's config, at the pipeline's
+    # default eta (γ = 0.3), and γ = 0.7 with v-prediction.
+    {
+        "id": "sdxl_as_tcd",
+        "model": "variant: SDXL's Euler config swapped to TCDScheduler (TCD-LoRA), 4 steps, eta 0.3",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 4,
+        "load_as": "TCDScheduler",
+        "config": {"_class_name": "EulerDiscreteScheduler", "_diffusers_version": "0.19.0.dev0", **SD_BETAS,
+                   "clip_sample": False, "interpolation_type": "linear", "num_train_timesteps": 1000,
+                   "prediction_type": "epsilon", "sample_max_value": 1.0, "set_alpha_to_one": False,
+                   "skip_prk_steps": True, "steps_offset": 1, "timestep_spacing": "leading",
+                   "trained_betas": None, "use_karras_sigmas": False},
+    },
+    {
+        "id": "tcd_v_gamma07",
+        "model": "variant: TCD, v-prediction, 20 original steps, eta 0.7, 6 steps",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 6,
+        "step_kwargs": {"eta": 0.7},
+        "config": {"_class_name": "TCDScheduler", "original_inference_steps": 20,
+                   "prediction_type": "v_prediction"},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler,
@@ -455,7 +479,7 @@ CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenS
                                    FlowMatchEulerDiscreteScheduler, PNDMScheduler,
                                    UniPCMultistepScheduler, HeunDiscreteScheduler,
                                    KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler,
-                                   LMSDiscreteScheduler, LCMScheduler]}
+                                   LMSDiscreteScheduler, LCMScheduler, TCDScheduler]}
 # Two-stage schedulers: `2N − 1` calls of `step` over interleaved timesteps.
 TWO_STAGE = ("HeunDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler")
 
@@ -506,11 +530,12 @@ def frame(case, s):
                    a=[math.sqrt(v) for v in ac], b=[math.sqrt(1 - v) for v in ac],
                    model_timestep=[float(t) for t in ts])
         out["scale"] = [1.0] * (n + 1)  # pipeline latent = scale · gdf x
-    elif kind == "LCMScheduler":
-        # Each step renoises the boundary-conditioned estimate to the next listed timestep; the
-        # last returns the denoised sample (ᾱ = 1).
+    elif kind in ("LCMScheduler", "TCDScheduler"):
+        # Each step renoises to the next listed timestep; LCM's last returns the denoised sample
+        # (ᾱ = 1), TCD's stops at training step 0 (its `prev_timestep` after the last).
         ts = [int(t) for t in s.timesteps.tolist()]
-        ac = [float(s.alphas_cumprod[t]) for t in ts] + [1.0]
+        last = 1.0 if kind == "LCMScheduler" else float(s.alphas_cumprod[0])
+        ac = [float(s.alphas_cumprod[t]) for t in ts] + [last]
         out.update(timesteps=[float(t) for t in ts], alphas_cumprod=ac,
                    a=[math.sqrt(v) for v in ac], b=[math.sqrt(1 - v) for v in ac],
                    model_timestep=[float(t) for t in ts])
@@ -673,7 +698,8 @@ def run_case(case):
         if type(s).__name__ == "DDPMWuerstchenScheduler":
             out = s.step(mo_t, t.to(torch.float32).expand(BATCH), xt)
         else:
-            out = s.step(mo_t, t, xt)
+            # `step_kwargs`: what the pipeline passes to `step` (TCD's `eta`).
+            out = s.step(mo_t, t, xt, **case.get("step_kwargs", {}))
         xt = out.prev_sample.to(torch.float64)
         # A two-stage scheduler finishes a step on its second call (or the last, first-order one).
         if type(s).__name__ not in TWO_STAGE or s.state_in_first_order or i == len(ts) - 1:
@@ -689,6 +715,7 @@ def run_case(case):
         "model": case["model"],
         "config": case["config"],
         **({"load_as": case["load_as"]} if "load_as" in case else {}),
+        **({"step_kwargs": case["step_kwargs"]} if "step_kwargs" in case else {}),
         "pipeline": pk,
         "steps": n,
         "scheduler_run": type(s).__name__,

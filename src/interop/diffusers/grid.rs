@@ -70,14 +70,17 @@ pub enum GridSpec {
         /// `final_sigmas_type = "zero"` (else `sigma_min`).
         final_zero: bool,
     },
-    /// `LCMScheduler`: the distillation's timesteps `k·i − 1` (`i = 1…original_steps`,
-    /// `k = T // original_steps`), `n` of them taken noisiest first at the indices
-    /// `⌊j·original_steps/n⌋`, levels `ᾱ[t]`, the last step to σ = 0 (the denoised sample).
+    /// `LCMScheduler` and `TCDScheduler`: the distillation's timesteps `k·i − 1`
+    /// (`i = 1…original_steps`, `k = T // original_steps`), `n` of them taken noisiest first
+    /// at the indices `⌊j·original_steps/n⌋`, levels `ᾱ[t]`; the last step to σ = 0 (LCM's
+    /// denoised sample) or to the training step 0 (TCD).
     Lcm {
         /// The training table.
         table: TableSettings,
         /// `original_inference_steps` (the distillation's schedule length).
         original_steps: usize,
+        /// The last level is σ = 0 (LCM), else `ᾱ_0` (TCD).
+        denoised_last: bool,
     },
     /// `DDPMWuerstchenScheduler`: `t = linspace(1, 0, n+1)` (float32) through the
     /// framework's cosine schedule.
@@ -228,7 +231,8 @@ impl GridSpec {
             GridSpec::Lcm {
                 table,
                 original_steps,
-            } => lcm_grid(table, *original_steps, n),
+                denoised_last,
+            } => lcm_grid(table, *original_steps, *denoised_last, n),
             GridSpec::Cosine { schedule } => {
                 let ts: Vec<f64> = crate::float::linspace(1.0f32, 0.0, n + 1)
                     .into_iter()
@@ -380,7 +384,7 @@ fn ddim_grid(
     })
 }
 
-fn lcm_grid(table: &TableSettings, orig: usize, n: usize) -> Result<Levels> {
+fn lcm_grid(table: &TableSettings, orig: usize, denoised_last: bool, n: usize) -> Result<Levels> {
     let tab = DiscreteTable::new(table)?;
     let t_train = tab.len();
     if orig == 0 || orig > t_train {
@@ -395,7 +399,7 @@ fn lcm_grid(table: &TableSettings, orig: usize, n: usize) -> Result<Levels> {
             field: "original_inference_steps".into(),
             value: format!("{orig} with {n} steps"),
             expected: format!(
-                "at least the number of steps: LCM takes its {n} timesteps from the \
+                "at least the number of steps: LCM / TCD take their {n} timesteps from the \
                  distillation's {orig} (diffusers raises); use at most {orig} steps"
             ),
         });
@@ -411,7 +415,7 @@ fn lcm_grid(table: &TableSettings, orig: usize, n: usize) -> Result<Levels> {
         .collect();
     let ac = tab.alphas_cumprod();
     let mut abar: Vec<f64> = ts.iter().map(|&t| ac[t as usize] as f64).collect();
-    abar.push(1.0);
+    abar.push(if denoised_last { 1.0 } else { ac[0] as f64 });
     let logsnr = abar.iter().map(|&v| v.ln() - (1.0 - v).ln()).collect();
     let sigmas = abar.iter().map(|&v| ((1.0 - v) / v).sqrt()).collect();
     Ok(Levels {

@@ -16,8 +16,9 @@
 //!   (Flux) ([`FlowSigma`](crate::noise_cond::FlowSigma)), EDM's `¼ ln σ` (`Edm` with shift
 //!   `1/σ_data`) or Stable Cascade's `t` (`CosineT`).
 //! - `solver`: the scheduler's update rule as an [`AnySolver`] (DDIM is k-diffusion's Euler
-//!   in VP coordinates; DDPM and DDPM-Würstchen are Euler ancestral with η = 1; Euler,
-//!   Euler ancestral, DPM-Solver++, UniPC and flow-matching Euler are gdf's own).
+//!   in VP coordinates; DDPM and DDPM-Würstchen are Euler ancestral with η = 1; Heun, KDPM2
+//!   (ancestral) and LMS are k-diffusion's `heun`, `dpm_2` (`_ancestral`) and `lms`; Euler,
+//!   Euler ancestral, DPM-Solver++, UniPC, flow-matching Euler, LCM and TCD are gdf's own).
 //! - `grid`: a [`GridSpec`] that builds diffusers' `set_timesteps` for `n` steps: leading /
 //!   trailing / linspace spacing with `steps_offset`, the final step to σ = 0
 //!   (`set_alpha_to_one`, `final_sigmas_type = "zero"`), `shift`, dynamic shifting,
@@ -31,8 +32,9 @@
 //! Any other field, or a value gdf cannot honour, is a [`GdfError::Config`] naming the
 //! field and its value.
 //!
-//! [`load_inverse`] reads a config as `DDIMInverseScheduler.from_config` does, for DDIM
-//! inversion ([`crate::pipeline::invert`]).
+//! [`load_as`] reads a config as another class (`Class.from_config(pipe.scheduler.config)`,
+//! the usual scheduler swap); [`load_inverse`] reads one as `DDIMInverseScheduler.from_config`
+//! does, for DDIM inversion ([`crate::pipeline::invert`]).
 //!
 //! ```
 //! use gdf::interop::diffusers::{load, PipelineKind};
@@ -295,7 +297,7 @@ fn wrong_pipeline(class: &str, pipeline: PipelineKind, want: &str) -> GdfError {
 const SUPPORTED: &str = "one of DDIMScheduler, PNDMScheduler, DDPMScheduler, \
     EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, HeunDiscreteScheduler, \
     KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler, LMSDiscreteScheduler, \
-    LCMScheduler, DPMSolverMultistepScheduler, UniPCMultistepScheduler, \
+    LCMScheduler, TCDScheduler, DPMSolverMultistepScheduler, UniPCMultistepScheduler, \
     FlowMatchEulerDiscreteScheduler, EDMDPMSolverMultistepScheduler, DDPMWuerstchenScheduler";
 
 /// Loads a diffusers `scheduler_config.json` for the pipeline `pipeline`.
@@ -387,9 +389,9 @@ fn load_map(map: &serde_json::Map<String, Value>, pipeline: PipelineKind) -> Res
             unet_only("PipelineKind::StableDiffusion")?;
             k_family(&mut f, &mut notes, &class)?
         }
-        "LCMScheduler" => {
+        "LCMScheduler" | "TCDScheduler" => {
             unet_only("PipelineKind::StableDiffusion")?;
-            lcm(&mut f)?
+            lcm(&mut f, &class)?
         }
         "FlowMatchEulerDiscreteScheduler" => flow_matching(&mut f, &mut notes, &class, pipeline)?,
         "EDMDPMSolverMultistepScheduler" => {

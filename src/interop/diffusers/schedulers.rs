@@ -27,7 +27,8 @@ use crate::noise_cond::TableTimestep;
 use crate::schedule::VarParams;
 use crate::solver::{
     AnySolver, Dpm2, Dpm2Ancestral, DpmSolverMultistep, Euler, EulerAncestral, EulerDiscrete,
-    FinalSigmas, FlowMatchEuler, Heun, Lcm, LcmBoundary, Lms, UniPc, UniPcSettings, UniPcVariant,
+    FinalSigmas, FlowMatchEuler, Heun, Lcm, LcmBoundary, Lms, Tcd, UniPc, UniPcSettings,
+    UniPcVariant,
 };
 
 /// The parts a scheduler class gives: framework, solver, grid, timestep, frame, threshold.
@@ -456,18 +457,24 @@ pub(super) fn k_family(
     ))
 }
 
-/// `LCMScheduler` (latent consistency models, LCM-LoRA): DDIM's table (its defaults are SD's
-/// scaled-linear β's), LCM's own timesteps (`original_inference_steps`), the consistency
-/// solver with the boundary condition at the network's timestep.
-pub(super) fn lcm(f: &mut Fields) -> Result<Parts> {
+/// `LCMScheduler` (latent consistency models, LCM-LoRA) and `TCDScheduler` (TCD-LoRA): DDIM's
+/// table (their defaults are SD's scaled-linear β's), the distillation's timesteps
+/// (`original_inference_steps`); LCM's consistency solver with the boundary condition at the
+/// network's timestep, or TCD's solver with γ = 0.3 (the pipeline's default `eta`; change it
+/// with [`crate::solver::Tcd::with_gamma`]). TCD's `step` neither clips nor thresholds (its
+/// `clip_sample` / `thresholding` fields are read and have no effect, as in diffusers).
+pub(super) fn lcm(f: &mut Fields, class: &str) -> Result<Parts> {
+    let tcd = class == "TCDScheduler";
     let table = table_settings_as(f, (0.00085, 0.012, "scaled_linear"), true)?;
     if table.rescale_betas_zero_snr {
         return Err(cfg_err(
             "rescale_betas_zero_snr",
             &Value::Bool(true),
-            "false for LCMScheduler (its rescale puts ᾱ = 0 at the first level, where an \
-             ε-prediction divides by zero; gdf's zero-terminal-SNR table follows the Euler / \
-             DPMSolver schedulers)",
+            format!(
+                "false for {class} (its rescale puts ᾱ = 0 at the first level, where an \
+                 ε-prediction divides by zero; gdf's zero-terminal-SNR table follows the Euler / \
+                 DPMSolver schedulers)"
+            ),
         ));
     }
     let target = target_of(f, &["epsilon", "v_prediction", "sample"])?;
@@ -479,6 +486,30 @@ pub(super) fn lcm(f: &mut Fields) -> Result<Parts> {
     }
     let threshold = threshold_of(f, Some(false))?;
     let fw = table_framework(&table, target, true)?;
+    let grid = GridSpec::Lcm {
+        table: table.clone(),
+        original_steps,
+        denoised_last: !tcd,
+    };
+    let timestep = ModelTimestep::TableIndex {
+        train_steps: DiscreteTable::new(&table)?.len(),
+    };
+    if tcd {
+        let ac = DiscreteTable::new(&table)?
+            .alphas_cumprod()
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect();
+        let solver = Tcd::new(ac, fw.noise_cond.clone(), 0.3)?;
+        return Ok((
+            fw,
+            AnySolver::Tcd(solver),
+            grid,
+            timestep,
+            LatentFrame::Vp,
+            Threshold::None,
+        ));
+    }
     let boundary = LcmBoundary {
         timestep: fw.noise_cond.clone(),
         timestep_scaling,
@@ -493,13 +524,8 @@ pub(super) fn lcm(f: &mut Fields) -> Result<Parts> {
     Ok((
         fw,
         AnySolver::Lcm(solver),
-        GridSpec::Lcm {
-            table: table.clone(),
-            original_steps,
-        },
-        ModelTimestep::TableIndex {
-            train_steps: DiscreteTable::new(&table)?.len(),
-        },
+        grid,
+        timestep,
         LatentFrame::Vp,
         threshold,
     ))
