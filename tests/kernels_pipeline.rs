@@ -723,134 +723,18 @@ fn ddim_inversion_on_the_device_refuses_as_the_host_does() {
         .contains("done"));
 }
 
-/// Heun takes diffusers' `clip_sample` (`HeunDiscreteScheduler`): both evaluations' x0 are
-/// clipped inside the update's launch, on the device as on the host.
-#[test]
-fn heun_clips_both_evaluations_on_the_device() {
-    let Some(c) = client() else { return };
-    let grid = Grid::new(&Vp, &[-3.0, -1.0, 1.0, 3.0, f64::INFINITY]).unwrap();
+/// Runs `solver` on `grid` on the host (f32) and on the device, with the model `ε = 0.3·x + w`
+/// (fed through the `Epsilon` target), x0 threshold `th` and counter noise of `seed`; checks one
+/// launch per evaluation and `evals` evaluations; returns (device, host).
+fn both_runs<S: Solver + Clone>(
+    c: &Client,
+    solver: S,
+    grid: &Grid,
+    th: Threshold,
+    seed: u64,
+    evals: usize,
+) -> (Vec<f32>, Vec<f32>) {
     let (batch, per) = (2usize, 96usize);
-    let n = batch * per;
-    let x_init: Vec<f32> = (0..n)
-        .map(|i| ((i * 37 % 101) as f32 / 25.0) - 2.0)
-        .collect();
-    let w: Vec<f32> = (0..n).map(|i| ((i * 13 % 29) as f32 / 7.0) - 2.0).collect();
-    let cm = 0.3f32;
-    let host_run = |th: Threshold| {
-        let mut host = Run::new(Heun::new(), grid.clone(), x_init.clone(), batch, NoNoise).unwrap();
-        host.set_threshold(th).unwrap();
-        while let Some(r) = host.next_eval().unwrap() {
-            let e = eps(cm, &w, r.x);
-            host.feed(&Epsilon, &e).unwrap();
-        }
-        host.into_x()
-    };
-    let th = Threshold::clip(1.0).unwrap();
-    let host = host_run(th);
-    let free = host_run(Threshold::None);
-    let moved = host
-        .iter()
-        .zip(&free)
-        .filter(|(a, b)| (*a - *b).abs() > 1e-3)
-        .count();
-    assert!(moved > n / 4, "clipping moved only {moved} of {n} values");
-    let mut dev = DeviceRun::<f32, _>::new(
-        &c,
-        Heun::new(),
-        grid.clone(),
-        &up(&c, &x_init),
-        batch,
-        per,
-        DeviceNoise::None,
-    )
-    .unwrap();
-    dev.set_threshold(th).unwrap();
-    let mut evals = 0;
-    while let Some(r) = dev.next_eval().unwrap() {
-        let e = up(&c, &eps(cm, &w, &down(&c, &r.x)));
-        let before = Launches::count();
-        dev.feed::<Epsilon>(&e).unwrap();
-        assert_eq!(Launches::count() - before, 1, "one launch per evaluation");
-        evals += 1;
-    }
-    assert_eq!(
-        evals, 7,
-        "two evaluations per step, one on the step to σ = 0"
-    );
-    close("heun clip", &down(&c, dev.x()), &host);
-}
-
-/// `LCMScheduler` as loaded (boundary condition at the table's timestep, clip_sample, fresh
-/// counter noise per step): one launch per evaluation, within f32 of the host.
-#[test]
-fn lcm_runs_on_the_device() {
-    use gdf::interop::diffusers::{load, PipelineKind};
-    let Some(c) = client() else { return };
-    let l = load(
-        r#"{"_class_name": "LCMScheduler", "clip_sample": true, "timestep_scaling": 0.05,
-            "original_inference_steps": 30}"#,
-        PipelineKind::StableDiffusion,
-    )
-    .unwrap();
-    let grid = l.solver_grid(&l.grid(5).unwrap()).unwrap();
-    let (batch, per) = (2usize, 64usize);
-    let n = batch * per;
-    let x_init: Vec<f32> = (0..n)
-        .map(|i| ((i * 37 % 101) as f32 / 25.0) - 2.0)
-        .collect();
-    let w: Vec<f32> = (0..n).map(|i| ((i * 13 % 29) as f32 / 7.0) - 2.0).collect();
-    let cm = 0.3f32;
-    let mut host = Run::new(
-        l.solver.clone(),
-        grid.clone(),
-        x_init.clone(),
-        batch,
-        CounterNoise::new(11),
-    )
-    .unwrap();
-    host.set_threshold(l.threshold).unwrap();
-    while let Some(r) = host.next_eval().unwrap() {
-        let e = eps(cm, &w, r.x);
-        host.feed(&Epsilon, &e).unwrap();
-    }
-    let host = host.into_x();
-    let mut dev = DeviceRun::<f32, _>::new(
-        &c,
-        l.solver.clone(),
-        grid,
-        &up(&c, &x_init),
-        batch,
-        per,
-        DeviceNoise::Counter(11),
-    )
-    .unwrap();
-    dev.set_threshold(l.threshold).unwrap();
-    while let Some(r) = dev.next_eval().unwrap() {
-        let e = up(&c, &eps(cm, &w, &down(&c, &r.x)));
-        let before = Launches::count();
-        dev.feed::<Epsilon>(&e).unwrap();
-        assert_eq!(Launches::count() - before, 1, "one launch per evaluation");
-    }
-    close("lcm", &down(&c, dev.x()), &host);
-}
-
-/// `TCDScheduler` as loaded (γ = 0.5: DDIM to ⌊(1−γ)·t'⌋, then fresh counter noise up to t'):
-/// one launch per evaluation, within f32 of the host.
-#[test]
-fn tcd_runs_on_the_device() {
-    use gdf::interop::diffusers::{load, PipelineKind};
-    let Some(c) = client() else { return };
-    let l = load(
-        r#"{"_class_name": "TCDScheduler", "prediction_type": "v_prediction"}"#,
-        PipelineKind::StableDiffusion,
-    )
-    .unwrap();
-    let AnySolver::Tcd(tcd) = l.solver.clone() else {
-        panic!("{:?}", l.solver)
-    };
-    let solver = tcd.with_gamma(0.5).unwrap();
-    let grid = l.solver_grid(&l.grid(5).unwrap()).unwrap();
-    let (batch, per) = (2usize, 64usize);
     let n = batch * per;
     let x_init: Vec<f32> = (0..n)
         .map(|i| ((i * 37 % 101) as f32 / 25.0) - 2.0)
@@ -861,29 +745,81 @@ fn tcd_runs_on_the_device() {
         grid.clone(),
         x_init.clone(),
         batch,
-        CounterNoise::new(5),
+        CounterNoise::new(seed),
     )
     .unwrap();
+    host.set_threshold(th).unwrap();
     while let Some(r) = host.next_eval().unwrap() {
-        let d = eps(0.2, &w, r.x);
-        host.feed_x0(&d).unwrap();
+        let e = eps(0.3, &w, r.x);
+        host.feed(&Epsilon, &e).unwrap();
     }
-    let host = host.into_x();
     let mut dev = DeviceRun::<f32, _>::new(
-        &c,
+        c,
         solver,
-        grid,
-        &up(&c, &x_init),
+        grid.clone(),
+        &up(c, &x_init),
         batch,
         per,
-        DeviceNoise::Counter(5),
+        DeviceNoise::Counter(seed),
     )
     .unwrap();
+    dev.set_threshold(th).unwrap();
+    let mut count = 0;
     while let Some(r) = dev.next_eval().unwrap() {
-        let d = up(&c, &eps(0.2, &w, &down(&c, &r.x)));
+        let e = up(c, &eps(0.3, &w, &down(c, &r.x)));
         let before = Launches::count();
-        dev.feed_x0(&d).unwrap();
+        dev.feed::<Epsilon>(&e).unwrap();
         assert_eq!(Launches::count() - before, 1, "one launch per evaluation");
+        count += 1;
     }
-    close("tcd", &down(&c, dev.x()), &host);
+    assert_eq!(count, evals, "evaluations");
+    (down(c, dev.x()), host.into_x())
+}
+
+/// Heun takes diffusers' `clip_sample` (`HeunDiscreteScheduler`): both evaluations' x0 are
+/// clipped inside the update's launch, on the device as on the host.
+#[test]
+fn heun_clips_both_evaluations_on_the_device() {
+    let Some(c) = client() else { return };
+    let grid = Grid::new(&Vp, &[-3.0, -1.0, 1.0, 3.0, f64::INFINITY]).unwrap();
+    // Two evaluations per step, one on the step to σ = 0.
+    let (dev, host) = both_runs(&c, Heun::new(), &grid, Threshold::clip(1.0).unwrap(), 0, 7);
+    close("heun clip", &dev, &host);
+    let (_, free) = both_runs(&c, Heun::new(), &grid, Threshold::None, 0, 7);
+    let moved = host
+        .iter()
+        .zip(&free)
+        .filter(|(a, b)| (*a - *b).abs() > 1e-3)
+        .count();
+    assert!(moved > host.len() / 4, "clipping moved only {moved} values");
+}
+
+/// `LCMScheduler` as loaded (boundary condition at the table's timestep, clip_sample, fresh
+/// counter noise per step) and `TCDScheduler` (γ = 0.5: DDIM to ⌊(1−γ)·t'⌋, then fresh noise
+/// up to t'), within f32 of the host.
+#[test]
+fn lcm_and_tcd_run_on_the_device() {
+    use gdf::interop::diffusers::{load, PipelineKind};
+    let Some(c) = client() else { return };
+    let sd = PipelineKind::StableDiffusion;
+    let l = load(
+        r#"{"_class_name": "LCMScheduler", "clip_sample": true, "timestep_scaling": 0.05,
+            "original_inference_steps": 30}"#,
+        sd,
+    )
+    .unwrap();
+    let grid = l.solver_grid(&l.grid(5).unwrap()).unwrap();
+    let (dev, host) = both_runs(&c, l.solver.clone(), &grid, l.threshold, 11, 5);
+    close("lcm", &dev, &host);
+    let l = load(
+        r#"{"_class_name": "TCDScheduler", "prediction_type": "v_prediction"}"#,
+        sd,
+    )
+    .unwrap();
+    let AnySolver::Tcd(tcd) = l.solver.clone() else {
+        panic!("{:?}", l.solver)
+    };
+    let grid = l.solver_grid(&l.grid(5).unwrap()).unwrap();
+    let (dev, host) = both_runs(&c, tcd.with_gamma(0.5).unwrap(), &grid, l.threshold, 5, 5);
+    close("tcd", &dev, &host);
 }

@@ -570,15 +570,7 @@ impl Solver for DpmPP2SAncestral {
                     )
                     .draw(Draw::Use)
                 };
-                return Some(Eval {
-                    pre: None,
-                    input: Buf::X,
-                    level: l,
-                    post,
-                    step: i,
-                    completes_step: true,
-                    order: 1,
-                });
+                return Some(Eval::single(i, l, post));
             }
             let h_dn = half_step(&l, &ln) - dn.ln();
             let ls = grid.at(l.lam + h_dn);

@@ -230,15 +230,7 @@ impl Solver for EulerAncestral {
             )
             .draw(Draw::Use)
         };
-        Some(Eval {
-            pre: None,
-            input: Buf::X,
-            level: l,
-            post,
-            step: i,
-            completes_step: true,
-            order: 1,
-        })
+        Some(Eval::single(i, l, post))
     }
     fn nfe(&self, grid: &Grid) -> usize {
         grid.steps()
@@ -625,15 +617,7 @@ impl Solver for EulerDiscrete {
             let (cx, cd) = fo(&l, &ln);
             Pass::one(Row::new(Dst::Buf(Buf::X)).t(X, cx).t(Src::D(0), cd))
         };
-        Some(Eval {
-            pre: None,
-            input: Buf::X,
-            level: l,
-            post,
-            step: i,
-            completes_step: true,
-            order: 1,
-        })
+        Some(Eval::single(i, l, post))
     }
     fn nfe(&self, grid: &Grid) -> usize {
         grid.steps()
@@ -694,15 +678,7 @@ impl Solver for FlowMatchEuler {
                 Pass::one(Row::new(Dst::Buf(Buf::X)).t(X, cx).t(Src::D(0), cd))
             }
         };
-        Some(Eval {
-            pre: None,
-            input: Buf::X,
-            level: l,
-            post,
-            step: i,
-            completes_step: true,
-            order: 1,
-        })
+        Some(Eval::single(i, l, post))
     }
     fn nfe(&self, grid: &Grid) -> usize {
         grid.steps()

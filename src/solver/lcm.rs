@@ -139,15 +139,7 @@ impl Solver for Lcm {
             )
             .draw(Draw::Use)
         };
-        Some(Eval {
-            pre: None,
-            input: Buf::X,
-            level: l,
-            post,
-            step: i,
-            completes_step: true,
-            order: 1,
-        })
+        Some(Eval::single(i, l, post))
     }
     fn nfe(&self, grid: &Grid) -> usize {
         grid.steps()

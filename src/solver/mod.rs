@@ -484,6 +484,22 @@ pub struct Eval {
     pub order: u8,
 }
 
+impl Eval {
+    /// A whole step `step` of one evaluation: the model sees `x` at `level`, and `post`
+    /// finishes the step (a first-order update).
+    pub fn single(step: usize, level: Level, post: Pass) -> Eval {
+        Eval {
+            pre: None,
+            input: Buf::X,
+            level,
+            post,
+            step,
+            completes_step: true,
+            order: 1,
+        }
+    }
+}
+
 /// A sampler as a planner of fused passes (see the [module](self) docs).
 pub trait Solver {
     /// The solver's k-diffusion / diffusers name.

@@ -141,15 +141,7 @@ impl Solver for Tcd {
         } else {
             Pass::one(Row::new(Dst::Buf(Buf::X)).t(X, cx).t(Src::D(0), cd))
         };
-        Some(Eval {
-            pre: None,
-            input: Buf::X,
-            level: l,
-            post,
-            step: i,
-            completes_step: true,
-            order: 1,
-        })
+        Some(Eval::single(i, l, post))
     }
     fn nfe(&self, grid: &Grid) -> usize {
         grid.steps()

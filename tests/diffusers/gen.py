@@ -517,29 +517,23 @@ def frame(case, s):
     kind = type(s).__name__
     n = case["steps"]
     out = {}
-    if kind in ("DDIMScheduler", "DDPMScheduler"):
+    if kind in ("DDIMScheduler", "DDPMScheduler", "LCMScheduler", "TCDScheduler"):
         ts = [int(t) for t in s.timesteps.tolist()]
         ratio = s.config.num_train_timesteps // n
         ac = [float(s.alphas_cumprod[t]) for t in ts]
         # DDIM steps to t − ratio (its final_alpha_cumprod below 0); DDPM's previous_timestep
-        # is the next one in its list, and −1 (ᾱ = 1, `self.one`) after the last.
-        prev = ts[-1] - ratio if kind == "DDIMScheduler" else -1
-        final = float(s.final_alpha_cumprod) if kind == "DDIMScheduler" else 1.0
+        # is the next one in its list, and −1 (ᾱ = 1, `self.one`) after the last. LCM and TCD
+        # renoise to the next listed timestep; LCM's last returns the denoised sample (ᾱ = 1),
+        # TCD's stops at training step 0 (its `prev_timestep` after the last).
+        if kind == "DDIMScheduler":
+            prev, final = ts[-1] - ratio, float(s.final_alpha_cumprod)
+        else:
+            prev, final = (0 if kind == "TCDScheduler" else -1), 1.0
         ac.append(float(s.alphas_cumprod[prev]) if prev >= 0 else final)
         out.update(timesteps=[float(t) for t in ts], alphas_cumprod=ac,
                    a=[math.sqrt(v) for v in ac], b=[math.sqrt(1 - v) for v in ac],
                    model_timestep=[float(t) for t in ts])
         out["scale"] = [1.0] * (n + 1)  # pipeline latent = scale · gdf x
-    elif kind in ("LCMScheduler", "TCDScheduler"):
-        # Each step renoises to the next listed timestep; LCM's last returns the denoised sample
-        # (ᾱ = 1), TCD's stops at training step 0 (its `prev_timestep` after the last).
-        ts = [int(t) for t in s.timesteps.tolist()]
-        last = 1.0 if kind == "LCMScheduler" else float(s.alphas_cumprod[0])
-        ac = [float(s.alphas_cumprod[t]) for t in ts] + [last]
-        out.update(timesteps=[float(t) for t in ts], alphas_cumprod=ac,
-                   a=[math.sqrt(v) for v in ac], b=[math.sqrt(1 - v) for v in ac],
-                   model_timestep=[float(t) for t in ts])
-        out["scale"] = [1.0] * (n + 1)
     elif kind in TWO_STAGE:
         # The N + 1 levels: σ's are [σ0, σ1, σ1, …, σ_{N−1}, σ_{N−1}, 0(, 0, 0)], the timesteps
         # [t0, t1, t1, …] (Heun) or [t0, m1, t1, m2, t2, …] (KDPM2, m the midpoints').

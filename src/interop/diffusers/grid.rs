@@ -372,16 +372,20 @@ fn ddim_grid(
         Final::Ddim(true) => 1.0,
         Final::Ddim(false) => ac[0] as f64,
     });
-    let logsnr = abar.iter().map(|&v| v.ln() - (1.0 - v).ln()).collect();
-    let sigmas = abar.iter().map(|&v| ((1.0 - v) / v).sqrt()).collect();
-    Ok(Levels {
-        logsnr,
-        sigmas,
+    Ok(table_levels(&abar, ts))
+}
+
+/// The levels of ᾱ values (the last one the final level) and the integer timesteps of the
+/// others, VE sigmas, `init_noise_sigma` 1 (VP latents).
+fn table_levels(abar: &[f64], ts: Vec<i64>) -> Levels {
+    Levels {
+        logsnr: abar.iter().map(|&v| v.ln() - (1.0 - v).ln()).collect(),
+        sigmas: abar.iter().map(|&v| ((1.0 - v) / v).sqrt()).collect(),
         sigma_kind: SigmaKind::Ve,
         timesteps: Some(Timesteps::Int(ts)),
         init_noise_sigma: Some(1.0),
         mu: None,
-    })
+    }
 }
 
 fn lcm_grid(table: &TableSettings, orig: usize, denoised_last: bool, n: usize) -> Result<Levels> {
@@ -416,16 +420,7 @@ fn lcm_grid(table: &TableSettings, orig: usize, denoised_last: bool, n: usize) -
     let ac = tab.alphas_cumprod();
     let mut abar: Vec<f64> = ts.iter().map(|&t| ac[t as usize] as f64).collect();
     abar.push(if denoised_last { 1.0 } else { ac[0] as f64 });
-    let logsnr = abar.iter().map(|&v| v.ln() - (1.0 - v).ln()).collect();
-    let sigmas = abar.iter().map(|&v| ((1.0 - v) / v).sqrt()).collect();
-    Ok(Levels {
-        logsnr,
-        sigmas,
-        sigma_kind: SigmaKind::Ve,
-        timesteps: Some(Timesteps::Int(ts)),
-        init_noise_sigma: Some(1.0),
-        mu: None,
-    })
+    Ok(table_levels(&abar, ts))
 }
 
 fn edm_grid(
