@@ -260,7 +260,10 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
             return Err(format!("unknown grid key {k:?}"));
         }
     }
-    let (cascade, edm) = (id == "stable_cascade", id.starts_with("playground25"));
+    let (cascade, edm) = (
+        id == "stable_cascade",
+        matches!(l.frame, LatentFrame::Edm { .. }),
+    );
     let ztsnr = case["config"]["rescale_betas_zero_snr"] == Value::Bool(true);
     let lvl_tol = if cascade {
         COS32

@@ -644,3 +644,45 @@ fn flux_sigmas_stretch_to_the_terminal_in_float32() {
     let t = g.timesteps.unwrap().to_f64();
     assert_eq!(t[7], 19.999980926513672);
 }
+
+/// `EDMEulerScheduler` builds its Karras ramp in float64 and rounds the σ's to float32 at the
+/// end (EDMDPMSolverMultistep's ramp is float32: 10 of its 11 σ's at 10 steps differ by an
+/// ulp or more); its `sigma_min` final σ is the ramp's last. diffusers 0.42.1's values, to
+/// the bit of their float32.
+#[test]
+fn edm_euler_sigmas_are_diffusers_float64_ramp() {
+    use gdf::interop::diffusers::{load, PipelineKind};
+    // diffusers' float32 values, printed as float64.
+    let want: [f64; 11] = [
+        80.0,
+        42.41518783569336,
+        21.10867691040039,
+        9.723201751708984,
+        4.0661234855651855,
+        1.5017420053482056,
+        0.46997904777526855,
+        0.11663856357336044,
+        0.020435335114598274,
+        0.0020000000949949026,
+        0.0,
+    ];
+    let l = load(
+        r#"{"_class_name": "EDMEulerScheduler"}"#,
+        PipelineKind::StableDiffusion,
+    )
+    .unwrap();
+    let g = l.grid(10).unwrap();
+    let got: Vec<f32> = g
+        .sigmas
+        .iter()
+        .map(|&s| (s * l.data_scale()) as f32)
+        .collect();
+    assert_eq!(got, want.map(|v| v as f32));
+    let l = load(
+        r#"{"_class_name": "EDMEulerScheduler", "final_sigmas_type": "sigma_min"}"#,
+        PipelineKind::StableDiffusion,
+    )
+    .unwrap();
+    let g = l.grid(10).unwrap();
+    assert_eq!((g.sigmas[10] * l.data_scale()) as f32, want[9] as f32);
+}

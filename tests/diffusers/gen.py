@@ -55,6 +55,7 @@ from diffusers import (  # noqa: E402
     DDPMWuerstchenScheduler,
     DPMSolverMultistepScheduler,
     EDMDPMSolverMultistepScheduler,
+    EDMEulerScheduler,
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
     HeunDiscreteScheduler,
@@ -471,6 +472,30 @@ CONFIGS = [
         "config": {"_class_name": "TCDScheduler", "original_inference_steps": 20,
                    "prediction_type": "v_prediction"},
     },
+    # EDM's Euler (k-diffusion's euler on EDM sigmas; its Karras ramp is float64).
+    {
+        "id": "edm_euler",
+        "model": "variant: EDMEulerScheduler with its defaults (Karras ρ 7, σ 0.002–80, σ_data 0.5)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "EDMEulerScheduler"},
+    },
+    {
+        "id": "edm_euler_v_sigma_min",
+        "model": "variant: EDMEulerScheduler, v-prediction, ρ 5, σ_data 1, final σ the ramp's last",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 7,
+        "config": {"_class_name": "EDMEulerScheduler", "final_sigmas_type": "sigma_min",
+                   "prediction_type": "v_prediction", "rho": 5.0, "sigma_data": 1.0,
+                   "sigma_max": 120.0, "sigma_min": 0.01},
+    },
+    {
+        "id": "edm_euler_exponential",
+        "model": "variant: EDMEulerScheduler, exponential sigmas",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 6,
+        "config": {"_class_name": "EDMEulerScheduler", "sigma_schedule": "exponential"},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler,
@@ -479,7 +504,8 @@ CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenS
                                    FlowMatchEulerDiscreteScheduler, PNDMScheduler,
                                    UniPCMultistepScheduler, HeunDiscreteScheduler,
                                    KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler,
-                                   LMSDiscreteScheduler, LCMScheduler, TCDScheduler]}
+                                   LMSDiscreteScheduler, LCMScheduler, TCDScheduler,
+                                   EDMEulerScheduler]}
 # Two-stage schedulers: `2N − 1` calls of `step` over interleaved timesteps.
 TWO_STAGE = ("HeunDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler")
 
@@ -568,7 +594,7 @@ def frame(case, s):
             mt = s.timesteps.tolist()
         out["model_timestep"] = [float(v) for v in mt]
         out["scale"] = [1.0] * (n + 1)
-    elif kind == "EDMDPMSolverMultistepScheduler":
+    elif kind in ("EDMDPMSolverMultistepScheduler", "EDMEulerScheduler"):
         sd = s.config.sigma_data
         sig = f64(s.sigmas)
         a = [1 / math.sqrt(1 + (v / sd) ** 2) for v in sig]
@@ -626,7 +652,7 @@ def model_output(case, s, fr, i, x):
         r = math.sqrt(a * a + b * b)
         d = denoise(x / r, a / r, b / r)
         return (x - d) / b, d  # velocity v = ε − x0 with x = (1−σ)x0 + σε
-    if kind == "EDMDPMSolverMultistepScheduler":
+    if kind in ("EDMDPMSolverMultistepScheduler", "EDMEulerScheduler"):
         sd = s.config.sigma_data
         sig = fr["sigmas"][i]
         # The mixture lives in the pipeline's x0 space (x = x0 + σε).

@@ -69,6 +69,10 @@ pub enum GridSpec {
         exponential: bool,
         /// `final_sigmas_type = "zero"` (else `sigma_min`).
         final_zero: bool,
+        /// `EDMEulerScheduler`'s conventions: the Karras ramp in float64 (rounded to float32
+        /// at the end), and a `sigma_min` final σ equal to the ramp's last (a zero-length last
+        /// step).
+        euler: bool,
     },
     /// `LCMScheduler` and `TCDScheduler`: the distillation's timesteps `k·i − 1`
     /// (`i = 1…original_steps`, `k = T // original_steps`), `n` of them taken noisiest first
@@ -219,13 +223,12 @@ impl GridSpec {
                 sigma_data,
                 exponential,
                 final_zero,
+                euler,
             } => Ok(edm_grid(
-                *sigma_min,
-                *sigma_max,
-                *rho,
-                *sigma_data,
+                (*sigma_min, *sigma_max, *rho, *sigma_data),
                 *exponential,
                 *final_zero,
+                *euler,
                 n,
             )),
             GridSpec::Lcm {
@@ -424,17 +427,22 @@ fn lcm_grid(table: &TableSettings, orig: usize, denoised_last: bool, n: usize) -
 }
 
 fn edm_grid(
-    lo: f64,
-    hi: f64,
-    rho: f64,
-    sd: f64,
+    (lo, hi, rho, sd): (f64, f64, f64, f64),
     exponential: bool,
     final_zero: bool,
+    euler: bool,
     n: usize,
 ) -> Levels {
     // float32, as diffusers: a float32 ramp (torch.linspace), Python-float constants rounded
-    // to float32 where they meet it.
-    let sig: Vec<f32> = if exponential {
+    // to float32 where they meet it; EDMEulerScheduler's Karras ramp is float64 throughout,
+    // rounded to float32 at the end.
+    let sig: Vec<f32> = if euler && !exponential {
+        let (mn, mx) = (lo.powf(1.0 / rho), hi.powf(1.0 / rho));
+        crate::float::linspace(0.0f64, 1.0, n)
+            .into_iter()
+            .map(|r| (mx + r * (mn - mx)).powf(rho) as f32)
+            .collect()
+    } else if exponential {
         let mut v: Vec<f32> = crate::float::linspace(lo.ln() as f32, hi.ln() as f32, n)
             .into_iter()
             .map(f32::exp)
@@ -453,6 +461,9 @@ fn edm_grid(
     let mut s: Vec<f64> = sig.iter().map(|&v| f64::from(v) / sd).collect();
     s.push(if final_zero {
         0.0
+    } else if euler {
+        // EDMEulerScheduler's final σ is its ramp's last.
+        f64::from(sig[n - 1]) / sd
     } else {
         // diffusers' float32 sigma_min; where the ramp ends a float32 ulp below it, that end
         // (a zero-length last step rather than one that adds noise, see `GridSpec::Edm`).

@@ -298,7 +298,8 @@ const SUPPORTED: &str = "one of DDIMScheduler, PNDMScheduler, DDPMScheduler, \
     EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, HeunDiscreteScheduler, \
     KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler, LMSDiscreteScheduler, \
     LCMScheduler, TCDScheduler, DPMSolverMultistepScheduler, UniPCMultistepScheduler, \
-    FlowMatchEulerDiscreteScheduler, EDMDPMSolverMultistepScheduler, DDPMWuerstchenScheduler";
+    FlowMatchEulerDiscreteScheduler, EDMDPMSolverMultistepScheduler, EDMEulerScheduler, \
+    DDPMWuerstchenScheduler";
 
 /// Loads a diffusers `scheduler_config.json` for the pipeline `pipeline`.
 ///
@@ -394,9 +395,9 @@ fn load_map(map: &serde_json::Map<String, Value>, pipeline: PipelineKind) -> Res
             lcm(&mut f, &class)?
         }
         "FlowMatchEulerDiscreteScheduler" => flow_matching(&mut f, &mut notes, &class, pipeline)?,
-        "EDMDPMSolverMultistepScheduler" => {
+        "EDMDPMSolverMultistepScheduler" | "EDMEulerScheduler" => {
             unet_only("PipelineKind::StableDiffusion")?;
-            edm(&mut f)?
+            edm(&mut f, &class)?
         }
         "DDPMWuerstchenScheduler" => wuerstchen(&mut f, &mut notes, &class, pipeline)?,
         _ => return Err(cfg_err("_class_name", &Value::String(class), SUPPORTED)),

@@ -638,8 +638,9 @@ pub(super) fn flow_matching(
     ))
 }
 
-/// `EDMDPMSolverMultistepScheduler`: EDM over `x0/σ_data`, DPM-Solver++.
-pub(super) fn edm(f: &mut Fields) -> Result<Parts> {
+/// `EDMDPMSolverMultistepScheduler` and `EDMEulerScheduler`: EDM over `x0/σ_data`, DPM-Solver++.
+pub(super) fn edm(f: &mut Fields, class: &str) -> Result<Parts> {
+    let euler = class == "EDMEulerScheduler";
     let sigma_min = f.f64("sigma_min", 0.002)?;
     let sigma_max = f.f64("sigma_max", 80.0)?;
     crate::grid::check_sigma_range(sigma_min, sigma_max)?;
@@ -663,8 +664,32 @@ pub(super) fn edm(f: &mut Fields) -> Result<Parts> {
         DynTarget::Epsilon => DynTarget::NegV,
         _ => DynTarget::V,
     };
-    let st = dpm_settings(f)?;
-    let threshold = threshold_of(f, None)?;
+    // EDMEulerScheduler: k-diffusion's Euler, its own `final_sigmas_type`, no thresholding.
+    let (solver, final_zero) = if euler {
+        let zero = match f.text("final_sigmas_type", "zero")?.as_str() {
+            "zero" => true,
+            "sigma_min" => false,
+            other => {
+                return Err(GdfError::Config {
+                    field: "final_sigmas_type".into(),
+                    value: format!("{other:?}"),
+                    expected: "\"zero\" or \"sigma_min\"".into(),
+                })
+            }
+        };
+        (AnySolver::Euler(Euler::new()), zero)
+    } else {
+        let st = dpm_settings(f)?;
+        (
+            AnySolver::DpmSolverMultistep(DpmSolverMultistep::with(st)?),
+            st.final_sigmas == FinalSigmas::Zero,
+        )
+    };
+    let threshold = if euler {
+        Threshold::None
+    } else {
+        threshold_of(f, None)?
+    };
     if threshold != Threshold::None {
         // The stage would clamp gdf's x0 (x0/σ_data here), where diffusers thresholds the
         // data-unit x0: the numbers would differ by σ_data, silently.
@@ -688,14 +713,15 @@ pub(super) fn edm(f: &mut Fields) -> Result<Parts> {
             cond,
             WeightKind::Constant(1.0),
         ),
-        AnySolver::DpmSolverMultistep(DpmSolverMultistep::with(st)?),
+        solver,
         GridSpec::Edm {
             sigma_min,
             sigma_max,
             rho,
             sigma_data: sd,
             exponential,
-            final_zero: st.final_sigmas == FinalSigmas::Zero,
+            final_zero,
+            euler,
         },
         ModelTimestep::EdmCNoise { sigma_data: sd },
         LatentFrame::Edm { sigma_data: sd },
