@@ -164,14 +164,6 @@ pub(super) fn discrete_family(
             Threshold::None,
         )
     } else if unipc {
-        if !f.flag("predict_x0", true)? {
-            return Err(cfg_err(
-                "predict_x0",
-                &Value::Bool(false),
-                "true (gdf's UniPC predicts x0)",
-            ));
-        }
-        f.must_be("solver_p", Value::Null, "gdf has no UniPC with a solver_p")?;
         f.must_be(
             "use_flow_sigmas",
             Value::Bool(false),
@@ -191,36 +183,7 @@ pub(super) fn discrete_family(
         f.get("time_shift_type"); // read only with use_dynamic_shifting
         s.sigma_min = f.opt_f64("sigma_min")?;
         s.sigma_max = f.opt_f64("sigma_max")?;
-        let variant = match f.text("solver_type", "bh2")?.as_str() {
-            "bh1" => UniPcVariant::Bh1,
-            "bh2" => UniPcVariant::Bh2,
-            other => {
-                return Err(GdfError::Config {
-                    field: "solver_type".into(),
-                    value: format!("{other:?}"),
-                    expected: "\"bh1\" or \"bh2\"".into(),
-                })
-            }
-        };
-        let disable_corrector = match f.get("disable_corrector") {
-            None => Vec::new(),
-            Some(v) => v
-                .as_array()
-                .and_then(|a| {
-                    a.iter()
-                        .map(|x| x.as_u64().map(|k| k as usize))
-                        .collect::<Option<Vec<usize>>>()
-                })
-                .ok_or_else(|| cfg_err("disable_corrector", v, "a list of step indices"))?,
-        };
-        let st = UniPcSettings {
-            order: f.count("solver_order", 2)? as usize,
-            variant,
-            lower_order_final: f.flag("lower_order_final", true)?,
-            disable_corrector,
-        };
-        let threshold = threshold_of(f, None)?;
-        (AnySolver::UniPc(UniPc::with(st)?), threshold)
+        unipc_solver(f)?
     } else if euler {
         s.interpolation = f.parsed("interpolation_type", "linear", str::parse::<Interpolation>)?;
         if s.interpolation == Interpolation::LogLinear {
@@ -268,20 +231,7 @@ pub(super) fn discrete_family(
             "gdf loads flow-sigma DPMSolver configs only as flow-matching schedulers",
         )?;
         f.get("flow_shift"); // read only with use_flow_sigmas
-        if let Some(v) = f.get("variance_type") {
-            notes.push(approx(
-                "variance_type",
-                v,
-                "the model's extra variance channels are not used: give the solver \
-                 only the prediction channels (diffusers slices them off too)",
-            ));
-        }
-        let st = dpm_settings(f)?;
-        let threshold = threshold_of(f, None)?;
-        (
-            AnySolver::DpmSolverMultistep(DpmSolverMultistep::with(st)?),
-            threshold,
-        )
+        dpm_solver(f, notes)?
     };
     // Euler's timesteps are fractional with a σ conversion (`_sigma_to_t`, as the
     // noise cond), and with linspace spacing or log-linear interpolation (σ
@@ -362,6 +312,66 @@ pub(super) fn discrete_family(
         } else {
             LatentFrame::Vp
         },
+        threshold,
+    ))
+}
+
+/// UniPC's update rule and x0 stage (`UniPCMultistepScheduler`).
+fn unipc_solver(f: &mut Fields) -> Result<(AnySolver, Threshold)> {
+    if !f.flag("predict_x0", true)? {
+        return Err(cfg_err(
+            "predict_x0",
+            &Value::Bool(false),
+            "true (gdf's UniPC predicts x0)",
+        ));
+    }
+    f.must_be("solver_p", Value::Null, "gdf has no UniPC with a solver_p")?;
+    let variant = match f.text("solver_type", "bh2")?.as_str() {
+        "bh1" => UniPcVariant::Bh1,
+        "bh2" => UniPcVariant::Bh2,
+        other => {
+            return Err(GdfError::Config {
+                field: "solver_type".into(),
+                value: format!("{other:?}"),
+                expected: "\"bh1\" or \"bh2\"".into(),
+            })
+        }
+    };
+    let disable_corrector = match f.get("disable_corrector") {
+        None => Vec::new(),
+        Some(v) => v
+            .as_array()
+            .and_then(|a| {
+                a.iter()
+                    .map(|x| x.as_u64().map(|k| k as usize))
+                    .collect::<Option<Vec<usize>>>()
+            })
+            .ok_or_else(|| cfg_err("disable_corrector", v, "a list of step indices"))?,
+    };
+    let st = UniPcSettings {
+        order: f.count("solver_order", 2)? as usize,
+        variant,
+        lower_order_final: f.flag("lower_order_final", true)?,
+        disable_corrector,
+    };
+    let threshold = threshold_of(f, None)?;
+    Ok((AnySolver::UniPc(UniPc::with(st)?), threshold))
+}
+
+/// DPM-Solver++'s update rule and x0 stage (`DPMSolverMultistepScheduler`).
+fn dpm_solver(f: &mut Fields, notes: &mut Vec<Approximation>) -> Result<(AnySolver, Threshold)> {
+    if let Some(v) = f.get("variance_type") {
+        notes.push(approx(
+            "variance_type",
+            v,
+            "the model's extra variance channels are not used: give the solver \
+             only the prediction channels (diffusers slices them off too)",
+        ));
+    }
+    let st = dpm_settings(f)?;
+    let threshold = threshold_of(f, None)?;
+    Ok((
+        AnySolver::DpmSolverMultistep(DpmSolverMultistep::with(st)?),
         threshold,
     ))
 }
