@@ -106,12 +106,14 @@ fn values_gdf_cannot_honour_are_errors() {
         "solver_type",
         "\"bh3\"",
     );
-    config_err(
+    // Flow sigmas need a flow pipeline (and flow_prediction, see below).
+    let msg = config_err(
         r#"{"_class_name": "DPMSolverMultistepScheduler", "use_flow_sigmas": true}"#,
         SD,
-        "use_flow_sigmas",
-        "true",
+        "_class_name",
+        "DPMSolverMultistepScheduler",
     );
+    assert!(msg.contains("use_flow_sigmas"), "{msg}");
     config_err(
         r#"{"_class_name": "EulerDiscreteScheduler", "use_karras_sigmas": true,
             "use_beta_sigmas": true}"#,
@@ -755,4 +757,51 @@ fn tcd_configs_load_and_refuse_bad_gamma() {
         panic!("a TCD run on a grid to σ = 0 started")
     };
     assert!(e.to_string().contains("tcd"), "{e}");
+}
+
+/// `use_flow_sigmas` in DPMSolver / UniPC (SANA, Wan): a flow pipeline, `flow_prediction`,
+/// a fixed shift, no σ conversion; the timestep truncation listed.
+#[test]
+fn flow_sigma_multistep_configs_load_and_refuse_by_name() {
+    let sd3 = PipelineKind::Sd3 {
+        image_seq_len: None,
+    };
+    let wan = r#"{"_class_name": "UniPCMultistepScheduler", "use_flow_sigmas": true,
+        "flow_shift": 3.0, "prediction_type": "flow_prediction"}"#;
+    let l = load(wan, sd3).unwrap();
+    // diffusers 0.42.1, 4 steps: timesteps [999, 900, 750, 500] (σ·1000 truncated).
+    let g = l.grid(4).unwrap();
+    assert_eq!(
+        g.timesteps.as_ref().unwrap().to_f64(),
+        [999.0, 900.0, 750.0, 500.0]
+    );
+    assert!(l
+        .approximations
+        .iter()
+        .any(|a| a.field == "use_flow_sigmas"));
+    config_err(wan, SD, "_class_name", "UniPCMultistepScheduler");
+    config_err(
+        &wan.replace("flow_prediction", "epsilon"),
+        sd3,
+        "prediction_type",
+        "\"epsilon\"",
+    );
+    config_err(
+        &wan.replace("\"flow_shift\": 3.0", "\"use_dynamic_shifting\": true"),
+        sd3,
+        "use_dynamic_shifting",
+        "true",
+    );
+    config_err(
+        &wan.replace("\"flow_shift\": 3.0", "\"use_karras_sigmas\": true"),
+        sd3,
+        "use_flow_sigmas",
+        "true",
+    );
+    config_err(
+        &wan.replace("\"flow_shift\": 3.0", "\"shift_terminal\": 1.5"),
+        sd3,
+        "shift_terminal",
+        "1.5",
+    );
 }

@@ -496,6 +496,50 @@ CONFIGS = [
         "steps": 6,
         "config": {"_class_name": "EDMEulerScheduler", "sigma_schedule": "exponential"},
     },
+    # Flow sigmas in the multistep schedulers: Wan-style UniPC and SANA-style DPM-Solver++ configs.
+    {
+        "id": "wan_unipc_flow",
+        "model": "variant: Wan 2.1-style UniPCMultistepScheduler with use_flow_sigmas, flow_shift 3, flow_prediction",
+        "pipeline": {"kind": "sd3"},
+        "steps": 10,
+        "config": {"_class_name": "UniPCMultistepScheduler", "beta_end": 0.02, "beta_schedule": "linear",
+                   "beta_start": 0.0001, "disable_corrector": [], "dynamic_thresholding_ratio": 0.995,
+                   "final_sigmas_type": "zero", "flow_shift": 3.0, "lower_order_final": True,
+                   "num_train_timesteps": 1000, "predict_x0": True, "prediction_type": "flow_prediction",
+                   "rescale_betas_zero_snr": False, "sample_max_value": 1.0, "solver_order": 2,
+                   "solver_p": None, "solver_type": "bh2", "steps_offset": 0, "thresholding": False,
+                   "timestep_spacing": "linspace", "trained_betas": None, "use_beta_sigmas": False,
+                   "use_exponential_sigmas": False, "use_flow_sigmas": True, "use_karras_sigmas": False},
+    },
+    {
+        "id": "sana_dpm_flow",
+        "model": "variant: SANA-style DPMSolverMultistepScheduler with use_flow_sigmas, flow_shift 3, flow_prediction",
+        "pipeline": {"kind": "sd3"},
+        "steps": 12,
+        "config": {"_class_name": "DPMSolverMultistepScheduler", "algorithm_type": "dpmsolver++",
+                   "beta_end": 0.02, "beta_schedule": "linear", "beta_start": 0.0001,
+                   "euler_at_final": False, "final_sigmas_type": "zero", "flow_shift": 3.0,
+                   "lower_order_final": True, "num_train_timesteps": 1000, "prediction_type": "flow_prediction",
+                   "solver_order": 2, "solver_type": "midpoint", "timestep_spacing": "linspace",
+                   "use_flow_sigmas": True},
+    },
+    {
+        "id": "unipc_flow_sigma_min_terminal",
+        "model": "variant: UniPC flow sigmas, bh1 order 3, shift 5, shift_terminal 0.1, final σ the last listed",
+        "pipeline": {"kind": "sd3"},
+        "steps": 8,
+        "config": {"_class_name": "UniPCMultistepScheduler", "final_sigmas_type": "sigma_min", "flow_shift": 5.0,
+                   "prediction_type": "flow_prediction", "shift_terminal": 0.1, "solver_order": 3,
+                   "solver_type": "bh1", "use_flow_sigmas": True},
+    },
+    {
+        "id": "dpm_flow_sigma_min_3",
+        "model": "variant: DPM-Solver++ 3 with flow sigmas, final σ the table's VE σ_0 (diffusers' quirk), shift 2",
+        "pipeline": {"kind": "sd3"},
+        "steps": 9,
+        "config": {"_class_name": "DPMSolverMultistepScheduler", "final_sigmas_type": "sigma_min", "flow_shift": 2.0,
+                   "prediction_type": "flow_prediction", "solver_order": 3, "use_flow_sigmas": True},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler,
@@ -573,6 +617,12 @@ def frame(case, s):
         out.update(timesteps=ts, sigmas=sig, a=a, b=[v * ai for v, ai in zip(sig, a)], model_timestep=ts,
                    eval_timesteps=ts_all, init_noise_sigma=float(s.init_noise_sigma))
         out["scale"] = [1 / ai for ai in a]
+    elif kind in ("DPMSolverMultistepScheduler", "UniPCMultistepScheduler") and s.config.get("use_flow_sigmas"):
+        # Flow sigmas (SANA, Wan): x = (1−σ)·x0 + σ·ε; the transformer takes the int64 timesteps.
+        sig = f64(s.sigmas)
+        out.update(timesteps=f64(s.timesteps), sigmas=sig, a=[1 - v for v in sig], b=sig,
+                   model_timestep=f64(s.timesteps))
+        out["scale"] = [1.0] * (n + 1)
     elif kind in ("EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "DPMSolverMultistepScheduler",
                   "UniPCMultistepScheduler", "LMSDiscreteScheduler"):
         sig = f64(s.sigmas)
@@ -647,7 +697,7 @@ def model_output(case, s, fr, i, x):
     Returns (output, denoised) in the pipeline frame."""
     kind = type(s).__name__
     a, b, sc = eval_frame(s, fr, i)
-    if kind == "FlowMatchEulerDiscreteScheduler":
+    if kind == "FlowMatchEulerDiscreteScheduler" or s.config.get("use_flow_sigmas"):
         # The mixture is in the flow's x0 space; the VP-normalised input is x/√(a²+b²).
         r = math.sqrt(a * a + b * b)
         d = denoise(x / r, a / r, b / r)

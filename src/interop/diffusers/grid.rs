@@ -3,7 +3,7 @@
 
 use crate::dynamic::DynSchedule;
 use crate::error::{GdfError, Result};
-use crate::grid::discrete::{DiscreteSettings, Spacing};
+use crate::grid::discrete::{DiscreteSettings, FinalSigmas, Spacing};
 use crate::grid::flow::FlowMatchSettings;
 use crate::grid::table::{DiscreteTable, TableSettings};
 use crate::grid::{np_linspace, Grid as Levels, SigmaKind, Timesteps};
@@ -47,6 +47,27 @@ pub enum GridSpec {
         flux_sigmas: bool,
         /// μ for dynamic shifting.
         mu: Option<f64>,
+    },
+    /// `DPMSolverMultistepScheduler` / `UniPCMultistepScheduler` with `use_flow_sigmas`
+    /// (SANA, Wan): flow sigmas `s` shifted by `k·s/(1 + (k−1)·s)`, from DPMSolver's list
+    /// (`1 − linspace(1, 1/T, n+1)` reversed, its 0 dropped) or UniPC's
+    /// (`linspace(1, 1/T, n+1)` without its last, the first `1 − 10⁻⁶`), in float64, then
+    /// float32; timesteps `s·T` truncated to integers (diffusers' int64).
+    FlowSigmas {
+        /// UniPC's list (else DPMSolver's).
+        unipc: bool,
+        /// `num_train_timesteps` (`T`).
+        num_train_timesteps: usize,
+        /// `flow_shift` (`k`).
+        flow_shift: f64,
+        /// UniPC's `shift_terminal`: the shifted list stretched so it ends there.
+        shift_terminal: Option<f64>,
+        /// `final_sigmas_type`: zero, or `sigma_min`, which is UniPC's last listed σ (a
+        /// zero-length last step) and DPMSolver's `table_sigma_min`.
+        final_sigmas: FinalSigmas,
+        /// DPMSolver's `sigma_min` final σ: the VE `σ_0` of the config's β table, used as a
+        /// flow sigma (as diffusers does).
+        table_sigma_min: f64,
     },
     /// `EDMDPMSolverMultistepScheduler`: Karras (ρ) or log-uniform σ in float32 as diffusers
     /// computes them, then the final σ. The grid's `sigmas` are in units of `σ_data`
@@ -168,6 +189,7 @@ impl GridSpec {
             }
             GridSpec::Flow { .. } => "shift / shift_terminal / use_dynamic_shifting",
             GridSpec::Edm { .. } => "sigma_min / sigma_max / rho",
+            GridSpec::FlowSigmas { .. } => "flow_shift / shift_terminal",
             GridSpec::Lcm { .. } => "original_inference_steps",
             GridSpec::Cosine { .. } => unreachable!("handled above"),
         };
@@ -231,6 +253,25 @@ impl GridSpec {
                 *euler,
                 n,
             )),
+            GridSpec::FlowSigmas {
+                unipc,
+                num_train_timesteps,
+                flow_shift,
+                shift_terminal,
+                final_sigmas,
+                table_sigma_min,
+            } => flow_sigmas_grid(
+                *unipc,
+                *num_train_timesteps,
+                *flow_shift,
+                *shift_terminal,
+                match final_sigmas {
+                    FinalSigmas::Zero => Some(0.0),
+                    FinalSigmas::SigmaMin if *unipc => None,
+                    FinalSigmas::SigmaMin => Some(*table_sigma_min),
+                },
+                n,
+            ),
             GridSpec::Lcm {
                 table,
                 original_steps,
@@ -376,6 +417,48 @@ fn ddim_grid(
         Final::Ddim(false) => ac[0] as f64,
     });
     Ok(table_levels(&abar, ts))
+}
+
+/// [`GridSpec::FlowSigmas`]; `last` is the final σ (`None`: the last listed one).
+fn flow_sigmas_grid(
+    unipc: bool,
+    t_train: usize,
+    k: f64,
+    shift_terminal: Option<f64>,
+    last: Option<f64>,
+    n: usize,
+) -> Result<Levels> {
+    let t = t_train as f64;
+    let ramp = np_linspace(1.0, 1.0 / t, n + 1);
+    let base: Vec<f64> = if unipc {
+        ramp[..n].to_vec()
+    } else {
+        ramp[1..].iter().rev().map(|&a| 1.0 - a).collect()
+    };
+    let mut s: Vec<f64> = base
+        .iter()
+        .map(|&x| k * x / (1.0 + (k - 1.0) * x))
+        .collect();
+    if let Some(term) = shift_terminal {
+        let scale = (1.0 - s[n - 1]) / (1.0 - term);
+        for v in s.iter_mut() {
+            *v = 1.0 - (1.0 - *v) / scale;
+        }
+    }
+    if unipc && (s[0] - 1.0).abs() < 1e-6 {
+        // diffusers moves a first σ of 1 (λ = −∞) in by 10⁻⁶ for UniPC's logarithms.
+        s[0] -= 1e-6;
+    }
+    let ts: Vec<i64> = s.iter().map(|&v| (v * t).trunc() as i64).collect();
+    let end = last.unwrap_or(s[n - 1]);
+    let sig: Vec<f64> = s
+        .iter()
+        .chain(std::iter::once(&end))
+        .map(|&v| v as f32 as f64)
+        .collect();
+    let mut g = Levels::from_flow_sigmas(sig);
+    g.timesteps = Some(Timesteps::Int(ts));
+    Ok(g)
 }
 
 /// The levels of ᾱ values (the last one the final level) and the integer timesteps of the

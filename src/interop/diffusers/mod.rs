@@ -65,7 +65,9 @@ pub use grid::GridSpec;
 pub use inverse::{load_inverse, LoadedInverse};
 
 use fields::{cfg_err, Fields};
-use schedulers::{ddim_family, discrete_family, edm, flow_matching, k_family, lcm, wuerstchen};
+use schedulers::{
+    ddim_family, discrete_family, edm, flow_matching, flow_sigmas_family, k_family, lcm, wuerstchen,
+};
 
 use serde_json::Value;
 
@@ -375,6 +377,11 @@ fn load_map(map: &serde_json::Map<String, Value>, pipeline: PipelineKind) -> Res
         "DDIMScheduler" | "PNDMScheduler" | "DDPMScheduler" => {
             unet_only("PipelineKind::StableDiffusion")?;
             ddim_family(&mut f, &mut notes, &class)?
+        }
+        "DPMSolverMultistepScheduler" | "UniPCMultistepScheduler"
+            if map.get("use_flow_sigmas") == Some(&Value::Bool(true)) =>
+        {
+            flow_sigmas_family(&mut f, &mut notes, &class, pipeline)?
         }
         "EulerDiscreteScheduler"
         | "EulerAncestralDiscreteScheduler"

@@ -316,6 +316,112 @@ pub(super) fn discrete_family(
     ))
 }
 
+/// `DPMSolverMultistepScheduler` / `UniPCMultistepScheduler` with `use_flow_sigmas` (SANA,
+/// Wan): the flow's framework (LERP scaler, `flow_prediction` = gdf's `RectifiedFlows`
+/// target, σ·scale as the network's timestep), the multistep solver over flow levels, and
+/// [`GridSpec::FlowSigmas`].
+pub(super) fn flow_sigmas_family(
+    f: &mut Fields,
+    notes: &mut Vec<Approximation>,
+    class: &str,
+    pipeline: PipelineKind,
+) -> Result<Parts> {
+    let unipc = class == "UniPCMultistepScheduler";
+    let scale = match pipeline {
+        PipelineKind::Sd3 { .. } => 1000.0,
+        PipelineKind::Flux { .. } => 1.0,
+        _ => {
+            return Err(wrong_pipeline(
+                class,
+                pipeline,
+                "PipelineKind::Sd3 (the transformer takes σ·1000: SANA, Wan) or \
+                 PipelineKind::Flux (σ) with use_flow_sigmas",
+            ))
+        }
+    };
+    f.flag("use_flow_sigmas", false)?;
+    // The β table is read (DPMSolver's `sigma_min` final σ comes from it).
+    let table = table_settings(f)?;
+    target_of(f, &["flow_prediction"])?;
+    let num_train_timesteps = table.num_train_timesteps;
+    let flow_shift = f.f64("flow_shift", 1.0)?;
+    crate::grid::check_pos("flow_shift", flow_shift)
+        .map_err(super::fields::named("flow_shift", flow_shift))?;
+    f.must_be(
+        "use_dynamic_shifting",
+        Value::Bool(false),
+        "gdf's flow-sigma DPMSolver / UniPC grids take a fixed flow_shift",
+    )?;
+    f.get("time_shift_type"); // read only with use_dynamic_shifting
+    if conversion(f, !unipc)? != SigmaConversion::None {
+        return Err(cfg_err(
+            "use_flow_sigmas",
+            &Value::Bool(true),
+            "no Karras / exponential / beta / lu-lambda conversion with it (diffusers applies \
+             the conversion instead of the flow sigmas)",
+        ));
+    }
+    let shift_terminal = if unipc {
+        f.opt_f64("shift_terminal")?
+    } else {
+        None
+    };
+    if let Some(term) = shift_terminal {
+        if !(term > 0.0 && term < 1.0) {
+            return Err(cfg_err(
+                "shift_terminal",
+                &Value::from(term),
+                "a flow sigma in (0, 1)",
+            ));
+        }
+    }
+    let final_sigmas = f.parsed("final_sigmas_type", "zero", str::parse::<GridFinal>)?;
+    // Fields of the table path the flow sigmas replace.
+    for k in [
+        "timestep_spacing",
+        "steps_offset",
+        "lambda_min_clipped",
+        "sigma_min",
+        "sigma_max",
+    ] {
+        f.get(k);
+    }
+    let (solver, threshold) = if unipc {
+        unipc_solver(f)?
+    } else {
+        dpm_solver(f, notes)?
+    };
+    notes.push(approx(
+        "use_flow_sigmas",
+        true,
+        "diffusers truncates these timesteps to integers (σ·1000 to int64); the framework's \
+         noise cond gives σ·scale unrounded (the grid's `timesteps` are diffusers' integers)",
+    ));
+    let mut sched = DynSchedule::new(ScheduleKind::RectifiedFlows([-15.0, 15.0]));
+    sched.shift = flow_shift;
+    Ok((
+        framework(
+            sched,
+            DynScaler::Lerp,
+            DynTarget::RectifiedFlows,
+            DynNoiseCond::new(CondKind::FlowSigma(scale)),
+            WeightKind::Constant(1.0),
+        ),
+        solver,
+        GridSpec::FlowSigmas {
+            unipc,
+            num_train_timesteps,
+            flow_shift,
+            shift_terminal,
+            final_sigmas,
+            table_sigma_min: f64::from(DiscreteTable::new(&table)?.sigmas()[0]),
+        },
+        ModelTimestep::FlowSigma { scale },
+        LatentFrame::Flow,
+        threshold,
+    ))
+}
+
 /// UniPC's update rule and x0 stage (`UniPCMultistepScheduler`).
 fn unipc_solver(f: &mut Fields) -> Result<(AnySolver, Threshold)> {
     if !f.flag("predict_x0", true)? {
