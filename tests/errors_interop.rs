@@ -77,12 +77,6 @@ fn values_gdf_cannot_honour_are_errors() {
         "\"flow_prediction\"",
     );
     config_err(
-        r#"{"_class_name": "DDIMScheduler", "rescale_betas_zero_snr": true}"#,
-        SD,
-        "rescale_betas_zero_snr",
-        "true",
-    );
-    config_err(
         r#"{"_class_name": "DPMSolverMultistepScheduler", "algorithm_type": "dpmsolver"}"#,
         SD,
         "algorithm_type",
@@ -803,5 +797,46 @@ fn flow_sigma_multistep_configs_load_and_refuse_by_name() {
         sd3,
         "shift_terminal",
         "1.5",
+    );
+}
+
+/// Zero terminal SNR in DDIM: DDIM's table ends at ᾱ = 0, so trailing spacing starts at pure
+/// noise (λ = −∞, model timestep 999); v-prediction runs from there, an ε-prediction is a
+/// typed error (diffusers divides by √ᾱ = 0 and returns NaN).
+#[test]
+fn ddim_zero_terminal_snr_starts_at_pure_noise() {
+    use gdf::noise_cond::NoiseCond;
+    use gdf::solver::{NoNoise, Run};
+    use gdf::target::Target;
+    let v = r#"{"_class_name": "DDIMScheduler", "beta_schedule": "scaled_linear",
+        "beta_start": 0.00085, "beta_end": 0.012, "clip_sample": false,
+        "prediction_type": "v_prediction", "rescale_betas_zero_snr": true,
+        "timestep_spacing": "trailing"}"#;
+    let l = load(v, SD).unwrap();
+    let g = l.grid(10).unwrap();
+    assert_eq!(g.logsnr[0], f64::NEG_INFINITY);
+    assert_eq!(l.framework.noise_cond.noise_cond(g.logsnr[0]), 999.0);
+    assert!(l
+        .approximations
+        .iter()
+        .any(|a| a.field == "rescale_betas_zero_snr"));
+    let run = |json: &str| {
+        let l = load(json, SD).unwrap();
+        let grid = l.solver_grid(&l.grid(10).unwrap()).unwrap();
+        let mut r = Run::new(l.solver.clone(), grid, vec![0.5f64; 4], 1, NoNoise).unwrap();
+        let req = r.next_eval().unwrap().unwrap();
+        let (a, b) = (req.level.a, req.level.b);
+        let pred: Vec<f64> = req
+            .x
+            .iter()
+            .map(|&x| l.framework.target.target(0.1, x, a, b))
+            .collect();
+        r.feed(&l.framework.target, &pred).map(|_| ())
+    };
+    run(v).unwrap();
+    let e = run(&v.replace("v_prediction", "epsilon")).unwrap_err();
+    assert!(
+        e.to_string().contains("pure noise") || e.to_string().contains("a = 0"),
+        "{e}"
     );
 }

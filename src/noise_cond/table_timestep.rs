@@ -31,7 +31,8 @@ pub mod formula {
 /// `[0, 1]`; then rounded to the nearest step when `round` is set (diffusers' integer
 /// timesteps). A level within float32 rounding of a knot (`ln σ` rounds to the knot's
 /// float32 value) gives that knot's step exactly: the table's own levels give their whole
-/// steps, as diffusers passes them (KDPM2's levels between its fractional midpoints).
+/// steps, as diffusers passes them (KDPM2's levels between its fractional midpoints). Pure
+/// noise (`λ = −∞`, the first level of DDIM's zero-terminal-SNR grids) gives `N−1`.
 ///
 /// The table increases, except that its last value may lie below its predecessors:
 /// diffusers' zero-terminal-SNR tables (`rescale_betas_zero_snr`) set `ᾱ_{N−1} = 2⁻²⁴`,
@@ -131,6 +132,12 @@ impl NoiseCond for TableTimestep {
         let ls = -0.5 * l.as_f64();
         let t = &self.log_sigmas;
         let n = t.len();
+        if ls == f64::INFINITY {
+            // Pure noise (λ = −∞, DDIM's zero-terminal-SNR ᾱ = 0) is the last training step,
+            // also where the table's last knot lies below its predecessor (σ 4096 after
+            // 15406, where the segment rule would give N−2).
+            return F::of(formula::step((n - 1) as f64, 0.0, self.round));
+        }
         // The last knot ≤ ln σ, within [0, N−2]: the last segment when ln σ_{N−1} ≤ ln σ
         // (the only knot that may be out of order), else a search of the increasing rest.
         // Out of order, the rule jumps at ln σ_{N−1} (from a step of the increasing part to

@@ -540,6 +540,44 @@ CONFIGS = [
         "config": {"_class_name": "DPMSolverMultistepScheduler", "final_sigmas_type": "sigma_min", "flow_shift": 2.0,
                    "prediction_type": "flow_prediction", "solver_order": 3, "use_flow_sigmas": True},
     },
+    # Zero terminal SNR in DDIM and DDPM (Lin et al.'s recipe: rescaled betas, trailing, v): DDIM's
+    # table ends at ᾱ = 0, the first level is pure noise.
+    {
+        "id": "sd21v_ddim_ztsnr_trailing",
+        "model": "variant: SD 2.1's DDIM config with rescale_betas_zero_snr and trailing spacing (Lin et al.)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "DDIMScheduler", "_diffusers_version": "0.8.0", **SD_BETAS,
+                   "clip_sample": False, "num_train_timesteps": 1000, "prediction_type": "v_prediction",
+                   "rescale_betas_zero_snr": True, "set_alpha_to_one": False, "skip_prk_steps": True,
+                   "steps_offset": 1, "timestep_spacing": "trailing", "trained_betas": None},
+    },
+    {
+        "id": "ddim_ztsnr_clip",
+        "model": "variant: DDIM defaults (clip_sample on) with zero-terminal-SNR linear betas, trailing, v",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 8,
+        "config": {"_class_name": "DDIMScheduler", "prediction_type": "v_prediction",
+                   "rescale_betas_zero_snr": True, "timestep_spacing": "trailing"},
+    },
+    {
+        "id": "ddpm_ztsnr_trailing_v",
+        "model": "variant: DDPM, zero-terminal-SNR SD betas, trailing, v (recorded noise)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 6,
+        "config": {"_class_name": "DDPMScheduler", **SD_BETAS, "clip_sample": False,
+                   "prediction_type": "v_prediction", "rescale_betas_zero_snr": True,
+                   "timestep_spacing": "trailing"},
+    },
+    {
+        "id": "ddim_ztsnr_leading_eps",
+        "model": "variant: DDIM, zero-terminal-SNR SD betas, leading + offset 1, ε (first level above ᾱ = 0)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "DDIMScheduler", **SD_BETAS, "clip_sample": False,
+                   "rescale_betas_zero_snr": True, "set_alpha_to_one": False, "steps_offset": 1,
+                   "timestep_spacing": "leading"},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler,

@@ -5,7 +5,7 @@ use crate::dynamic::DynSchedule;
 use crate::error::{GdfError, Result};
 use crate::grid::discrete::{DiscreteSettings, FinalSigmas, Spacing};
 use crate::grid::flow::FlowMatchSettings;
-use crate::grid::table::{DiscreteTable, TableSettings};
+use crate::grid::table::{raw_alphas_cumprod, DiscreteTable, TableSettings};
 use crate::grid::{np_linspace, Grid as Levels, SigmaKind, Timesteps};
 use crate::schedule::Schedule;
 
@@ -346,8 +346,10 @@ fn ddim_grid(
     fin: Final,
     n: usize,
 ) -> Result<Levels> {
-    let tab = DiscreteTable::new(table)?;
-    let t_train = tab.len();
+    // DDIM's own table: zero-terminal-SNR rescaling ends it at ᾱ = 0 exactly (λ = −∞), where
+    // Euler's puts 2⁻²⁴.
+    let ac = raw_alphas_cumprod(table)?;
+    let t_train = ac.len();
     if n > t_train {
         return Err(GdfError::OutOfRange {
             what: "num_inference_steps",
@@ -407,7 +409,6 @@ fn ddim_grid(
             expected: format!("timesteps within 0…{}, got {bad}", t_train - 1),
         });
     }
-    let ac = tab.alphas_cumprod();
     let mut abar: Vec<f64> = ts.iter().map(|&t| ac[t as usize] as f64).collect();
     let prev = ts[n - 1] - ratio as i64;
     abar.push(match fin {

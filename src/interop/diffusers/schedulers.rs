@@ -50,13 +50,16 @@ pub(super) fn ddim_family(
 ) -> Result<Parts> {
     let pndm = class == "PNDMScheduler";
     let ddpm = class == "DDPMScheduler";
-    let table = table_settings(f)?;
+    // PNDM has no zero-terminal-SNR rescale (the field is ignored, as in diffusers).
+    let table = table_settings_as(f, (0.0001, 0.02, "linear"), !pndm)?;
     if table.rescale_betas_zero_snr {
-        return Err(cfg_err(
+        notes.push(approx(
             "rescale_betas_zero_snr",
-            &Value::Bool(true),
-            "false for DDIM/PNDM/DDPM (gdf's zero-terminal-SNR table follows the Euler \
-             / DPMSolver schedulers, which also set ᾱ_{N−1} = 2⁻²⁴)",
+            true,
+            "the grid uses DDIM's table, whose last ᾱ is 0 (a first level at λ = −∞ with \
+             trailing spacing: an ε-prediction is refused there, where diffusers divides by \
+             zero); the framework's schedule (training, `diffuse`) and noise cond use \
+             Euler's, which ends at ᾱ = 2⁻²⁴",
         ));
     }
     let target = target_of(f, &["epsilon", "v_prediction", "sample"])?;
