@@ -21,17 +21,18 @@ use crate::target::{CubeTarget, Target};
 const PER_STEP: usize = 5;
 
 /// One inversion step over the batch: unit `u` updates vector `u` of `x` in place from the
-/// prediction, with step `k`'s coefficients `coefs[5k .. 5k + 5]`.
+/// prediction, with the step's [`PER_STEP`] coefficients `coefs[row .. row + PER_STEP]`
+/// (`row = k·PER_STEP` for step `k`, computed by the host).
 #[cube(launch_unchecked)]
 fn invert_kernel<F: Float, W: Size, T: CubeTarget>(
     x: &mut [Vector<F, W>],
     pred: &[Vector<F, W>],
     coefs: &[F],
-    step: u32,
+    row: u32,
     #[comptime] clip: bool,
 ) {
     if ABSOLUTE_POS < x.len() {
-        let c = (step * 5u32) as usize;
+        let c = row as usize;
         let (a, b, a_to, b_to, range) = (
             coefs[c],
             coefs[c + 1],
@@ -244,8 +245,9 @@ impl<'c, F: Float + CubeElement> DeviceInversion<'c, F> {
         let nv = self.n / w;
         let (count, dim) = launch_dims(self.client, nv);
         Launches::record();
-        // SAFETY: `x` and `pred` hold `n` values (`n / w` vectors) and the table five per
-        // step; the kernel guards its index against `x`'s length and reads step `done`'s row.
+        // SAFETY: `x` and `pred` hold `n` values (`n / w` vectors) and the table `PER_STEP`
+        // per step; the kernel guards its index against `x`'s length and reads step `done`'s
+        // row.
         unsafe {
             invert_kernel::launch_unchecked::<F, T>(
                 self.client,
@@ -255,7 +257,7 @@ impl<'c, F: Float + CubeElement> DeviceInversion<'c, F> {
                 BufferArg::from_raw_parts(self.x.clone(), nv),
                 BufferArg::from_raw_parts(pred.clone(), nv),
                 BufferArg::from_raw_parts(self.coefs.clone(), PER_STEP * self.steps.len()),
-                self.done as u32,
+                (self.done * PER_STEP) as u32,
                 matches!(self.threshold, Threshold::Clip { .. }),
             )
         };
