@@ -29,8 +29,8 @@ pub mod formula {
 /// the last one `≤ ln σ` (the first segment below the table, the last above it, and the
 /// last one too when `k = N−1`), `w = (ln σ_k − ln σ)/(ln σ_k − ln σ_{k+1})` clamped to
 /// `[0, 1]`; then rounded to the nearest step when `round` is set (diffusers' integer
-/// timesteps). A level within float32 rounding of a knot (`ln σ` rounds to the knot's
-/// float32 value) gives that knot's step exactly: the table's own levels give their whole
+/// timesteps). A level within float32 rounding of a knot (`ln σ` within a float32 ulp of
+/// the knot's float32 value) gives that knot's step exactly: the table's own levels give their whole
 /// steps, as diffusers passes them (KDPM2's levels between its fractional midpoints). Pure
 /// noise (`λ = −∞`, the first level of DDIM's zero-terminal-SNR grids) gives `N−1`.
 ///
@@ -156,10 +156,12 @@ impl NoiseCond for TableTimestep {
                 .saturating_sub(1)
                 .min(n - 2)
         };
-        // A level whose ln σ is, in float32, a knot's is that training step exactly: the
-        // table's own levels (float32 σ_k widened to f64, whose f64 ln differs from the
-        // float32 knot in the last bits) give k, as diffusers passes k for them.
-        let on = |k: usize| ls as f32 as f64 == t[k];
+        // A level whose ln σ is within a float32 ulp of a knot is that training step exactly:
+        // the table's own levels (float32 σ_k widened to f64, whose f64 ln differs from the
+        // float32 knot in the last bits, by an ulp where float32 `ln` rounds the other way)
+        // give k, as diffusers passes k for them.
+        let on =
+            |k: usize| ((ls as f32).to_bits() as i64 - (t[k] as f32).to_bits() as i64).abs() <= 1;
         let w = if on(low) {
             0.0
         } else if on(low + 1) {
