@@ -840,3 +840,34 @@ fn ddim_zero_terminal_snr_starts_at_pure_noise() {
         "{e}"
     );
 }
+
+/// `FlowMatchHeunDiscreteScheduler`: two fields; its `set_timesteps` takes no sigmas, so the
+/// Flux pipeline (which passes them) is refused by name; the Euler flow fields are ignored.
+#[test]
+fn flow_match_heun_reads_its_two_fields() {
+    use gdf::interop::diffusers::load_as;
+    use gdf::solver::AnySolver;
+    let sd3 = r#"{"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 3.0,
+        "use_dynamic_shifting": false, "stochastic_sampling": false}"#;
+    let l = load_as(
+        sd3,
+        "FlowMatchHeunDiscreteScheduler",
+        PipelineKind::Sd3 {
+            image_seq_len: None,
+        },
+    )
+    .unwrap();
+    assert!(matches!(l.solver, AnySolver::FlowMatchHeun(_)));
+    let mut ig = l.ignored.clone();
+    ig.sort();
+    assert_eq!(ig, ["stochastic_sampling", "use_dynamic_shifting"]);
+    let e = load_as(
+        sd3,
+        "FlowMatchHeunDiscreteScheduler",
+        PipelineKind::Flux {
+            image_seq_len: 4096.0,
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("takes no sigmas"), "{e}");
+}

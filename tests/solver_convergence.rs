@@ -443,6 +443,12 @@ fn other_solvers_converge_at_their_order() {
             Box::new(|| AnySolver::EulerDiscrete(EulerDiscrete::new())),
             (1.8, 2.2),
         ),
+        (
+            // Heun's trapezoid in the flow's coordinates: second order as well.
+            "FlowMatchHeun",
+            Box::new(|| AnySolver::FlowMatchHeun(FlowMatchHeun::new())),
+            (3.5, 4.5),
+        ),
     ];
     for (name, make, (lo, hi)) in rows {
         let e32 = g1_error(make(), 32);

@@ -11,9 +11,9 @@
 //! The solvers: [`Euler`] (EDM churn), [`EulerAncestral`], [`Heun`], [`Dpm2`],
 //! [`Dpm2Ancestral`], [`Lms`], [`DpmPP2SAncestral`], [`DpmPPSde`], [`DpmPP2M`],
 //! [`DpmPP2MSde`], [`DpmPP3MSde`], diffusers' [`DpmSolverMultistep`], [`UniPc`],
-//! [`EulerDiscrete`] and [`FlowMatchEuler`], and the consistency samplers [`Lcm`]
-//! (`LCMScheduler`) and [`Tcd`] (`TCDScheduler`); [`AnySolver`] picks one by its k-diffusion
-//! or diffusers name. The loop ([`Run`]) takes the model's x0-prediction, a raw prediction of any
+//! [`EulerDiscrete`], [`FlowMatchEuler`] and [`FlowMatchHeun`], and the consistency samplers
+//! [`Lcm`] (`LCMScheduler`) and [`Tcd`] (`TCDScheduler`); [`AnySolver`] picks one by its
+//! k-diffusion or diffusers name. The loop ([`Run`]) takes the model's x0-prediction, a raw prediction of any
 //! [`Target`](crate::target::Target), or a conditional/unconditional pair with linear CFG,
 //! all converted inside the fused pass (CFG rescale adds one read-only reduction pass);
 //! stochastic solvers draw from a [`NoiseSource`] (counter-based [`CounterNoise`], or
@@ -66,7 +66,8 @@ pub use dpmpp::{
     DpmSolverSettings, FinalSigmas, SolverType,
 };
 pub use euler::{
-    Churn, Dpm2, Dpm2Ancestral, Euler, EulerAncestral, EulerDiscrete, FlowMatchEuler, Heun,
+    Churn, Dpm2, Dpm2Ancestral, Euler, EulerAncestral, EulerDiscrete, FlowMatchEuler,
+    FlowMatchHeun, Heun,
 };
 pub use lcm::{Lcm, LcmBoundary};
 pub use lms::Lms;

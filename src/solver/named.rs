@@ -84,6 +84,8 @@ any_solver!(
     EulerDiscrete(EulerDiscrete),
     /// `FlowMatchEulerDiscreteScheduler`.
     FlowMatchEuler(FlowMatchEuler),
+    /// `FlowMatchHeunDiscreteScheduler`.
+    FlowMatchHeun(FlowMatchHeun),
     /// `lcm` (ComfyUI's `sample_lcm`); `LCMScheduler` with a boundary condition.
     Lcm(Lcm),
     /// `TCDScheduler` (needs the training table: [`Tcd::new`]).
@@ -124,6 +126,7 @@ impl AnySolver {
             "UniPCMultistepScheduler" | "unipc" => Self::UniPc(UniPc::new()),
             "EulerDiscreteScheduler" => Self::EulerDiscrete(EulerDiscrete::new()),
             "FlowMatchEulerDiscreteScheduler" => Self::FlowMatchEuler(FlowMatchEuler::new()),
+            "FlowMatchHeunDiscreteScheduler" => Self::FlowMatchHeun(FlowMatchHeun::new()),
             "lcm" => Self::Lcm(Lcm::new()),
             _ => {
                 return Err(GdfError::Invalid {

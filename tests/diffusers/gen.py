@@ -58,6 +58,7 @@ from diffusers import (  # noqa: E402
     EDMEulerScheduler,
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
+    FlowMatchHeunDiscreteScheduler,
     HeunDiscreteScheduler,
     KDPM2AncestralDiscreteScheduler,
     KDPM2DiscreteScheduler,
@@ -578,6 +579,16 @@ CONFIGS = [
                    "rescale_betas_zero_snr": True, "set_alpha_to_one": False, "steps_offset": 1,
                    "timestep_spacing": "leading"},
     },
+    # Heun in flow coordinates: SD3's file swapped to FlowMatchHeunDiscreteScheduler.
+    {
+        "id": "sd3_as_flow_heun",
+        "model": "variant: SD3's config swapped to FlowMatchHeunDiscreteScheduler (shift 3), 8 steps",
+        "pipeline": {"kind": "sd3"},
+        "steps": 8,
+        "load_as": "FlowMatchHeunDiscreteScheduler",
+        "config": {"_class_name": "FlowMatchEulerDiscreteScheduler", "_diffusers_version": "0.29.0.dev0",
+                   "num_train_timesteps": 1000, "shift": 3.0},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler,
@@ -587,9 +598,10 @@ CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenS
                                    UniPCMultistepScheduler, HeunDiscreteScheduler,
                                    KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler,
                                    LMSDiscreteScheduler, LCMScheduler, TCDScheduler,
-                                   EDMEulerScheduler]}
+                                   EDMEulerScheduler, FlowMatchHeunDiscreteScheduler]}
 # Two-stage schedulers: `2N − 1` calls of `step` over interleaved timesteps.
-TWO_STAGE = ("HeunDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler")
+TWO_STAGE = ("HeunDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler",
+             "FlowMatchHeunDiscreteScheduler")
 
 
 def calculate_shift(seq, c):
@@ -651,6 +663,12 @@ def frame(case, s):
         sig = [sig_all[0]] + sig_all[1:2 * n - 1:2] + [sig_all[-1]]
         ts = ts_all[0::2]
         assert len(sig) == n + 1 and sig[-1] == 0.0 and len(ts) == n
+        if kind == "FlowMatchHeunDiscreteScheduler":
+            # Flow latents (1−σ)·x0 + σ·ε, the SD3-style transformer takes σ·1000.
+            out.update(timesteps=ts, sigmas=sig, a=[1 - v for v in sig], b=sig, model_timestep=ts,
+                       eval_timesteps=ts_all)
+            out["scale"] = [1.0] * (n + 1)
+            return finish_frame(out)
         a = [1 / math.sqrt(1 + v * v) for v in sig]
         out.update(timesteps=ts, sigmas=sig, a=a, b=[v * ai for v, ai in zip(sig, a)], model_timestep=ts,
                    eval_timesteps=ts_all, init_noise_sigma=float(s.init_noise_sigma))
@@ -704,6 +722,11 @@ def frame(case, s):
         out["scale"] = [1.0] * (n + 1)
     else:
         raise ValueError(kind)
+    return finish_frame(out)
+
+
+def finish_frame(out):
+    """The levels' logSNR from `a`, `b`."""
     out["logsnr"] = [math.inf if b == 0 else -math.inf if a == 0 else 2 * (math.log(a) - math.log(b))
                      for a, b in zip(out["a"], out["b"])]
     return out
@@ -714,7 +737,7 @@ def eval_sigma(s, k):
     `step`'s `sigma_input`): the level itself on first-order calls (even k), then the next
     level (Heun) or the midpoint (KDPM2; the ancestral one indexes its midpoints one behind)."""
     kind = type(s).__name__
-    if k % 2 == 0 or kind == "HeunDiscreteScheduler":
+    if k % 2 == 0 or kind in ("HeunDiscreteScheduler", "FlowMatchHeunDiscreteScheduler"):
         return float(s.sigmas[k])
     if kind == "KDPM2DiscreteScheduler":
         return float(s.sigmas_interpol[k])
@@ -726,6 +749,8 @@ def eval_frame(s, fr, k):
     if type(s).__name__ not in TWO_STAGE:
         return fr["a"][k], fr["b"][k], fr["scale"][k]
     sig = eval_sigma(s, k)
+    if type(s).__name__ == "FlowMatchHeunDiscreteScheduler":
+        return 1 - sig, sig, 1.0
     a = 1 / math.sqrt(1 + sig * sig)
     return a, sig * a, 1 / a
 
@@ -735,7 +760,7 @@ def model_output(case, s, fr, i, x):
     Returns (output, denoised) in the pipeline frame."""
     kind = type(s).__name__
     a, b, sc = eval_frame(s, fr, i)
-    if kind == "FlowMatchEulerDiscreteScheduler" or s.config.get("use_flow_sigmas"):
+    if kind in ("FlowMatchEulerDiscreteScheduler", "FlowMatchHeunDiscreteScheduler") or s.config.get("use_flow_sigmas"):
         # The mixture is in the flow's x0 space; the VP-normalised input is x/√(a²+b²).
         r = math.sqrt(a * a + b * b)
         d = denoise(x / r, a / r, b / r)

@@ -300,7 +300,8 @@ const SUPPORTED: &str = "one of DDIMScheduler, PNDMScheduler, DDPMScheduler, \
     EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, HeunDiscreteScheduler, \
     KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler, LMSDiscreteScheduler, \
     LCMScheduler, TCDScheduler, DPMSolverMultistepScheduler, UniPCMultistepScheduler, \
-    FlowMatchEulerDiscreteScheduler, EDMDPMSolverMultistepScheduler, EDMEulerScheduler, \
+    FlowMatchEulerDiscreteScheduler, FlowMatchHeunDiscreteScheduler, \
+    EDMDPMSolverMultistepScheduler, EDMEulerScheduler, \
     DDPMWuerstchenScheduler";
 
 /// Loads a diffusers `scheduler_config.json` for the pipeline `pipeline`.
@@ -401,7 +402,9 @@ fn load_map(map: &serde_json::Map<String, Value>, pipeline: PipelineKind) -> Res
             unet_only("PipelineKind::StableDiffusion")?;
             lcm(&mut f, &class)?
         }
-        "FlowMatchEulerDiscreteScheduler" => flow_matching(&mut f, &mut notes, &class, pipeline)?,
+        "FlowMatchEulerDiscreteScheduler" | "FlowMatchHeunDiscreteScheduler" => {
+            flow_matching(&mut f, &mut notes, &class, pipeline)?
+        }
         "EDMDPMSolverMultistepScheduler" | "EDMEulerScheduler" => {
             unet_only("PipelineKind::StableDiffusion")?;
             edm(&mut f, &class)?

@@ -27,8 +27,8 @@ use crate::noise_cond::TableTimestep;
 use crate::schedule::VarParams;
 use crate::solver::{
     AnySolver, Dpm2, Dpm2Ancestral, DpmSolverMultistep, Euler, EulerAncestral, EulerDiscrete,
-    FinalSigmas, FlowMatchEuler, Heun, Lcm, LcmBoundary, Lms, Tcd, UniPc, UniPcSettings,
-    UniPcVariant,
+    FinalSigmas, FlowMatchEuler, FlowMatchHeun, Heun, Lcm, LcmBoundary, Lms, Tcd, UniPc,
+    UniPcSettings, UniPcVariant,
 };
 
 /// The parts a scheduler class gives: framework, solver, grid, timestep, frame, threshold.
@@ -668,30 +668,49 @@ pub(super) fn flow_matching(
             ))
         }
     };
+    // FlowMatchHeunDiscreteScheduler has only these two fields (the others are ignored, as
+    // diffusers ignores them), and its `set_timesteps` takes no sigmas (Flux passes them).
+    let heun = class == "FlowMatchHeunDiscreteScheduler";
+    if heun && matches!(pipeline, PipelineKind::Flux { .. }) {
+        return Err(wrong_pipeline(
+            class,
+            pipeline,
+            "PipelineKind::Sd3 (its set_timesteps takes no sigmas, which the Flux pipeline \
+             passes)",
+        ));
+    }
     let num_train_timesteps = f.count("num_train_timesteps", 1000)? as usize;
     let shift = f.f64("shift", 1.0)?;
-    let use_dynamic_shifting = f.flag("use_dynamic_shifting", false)?;
-    let seq_len_shift = SeqLenShift {
-        base_shift: f.f64("base_shift", 0.5)?,
-        max_shift: f.f64("max_shift", 1.15)?,
-        base_seq_len: f.f64("base_image_seq_len", 256.0)?,
-        max_seq_len: f.f64("max_image_seq_len", 4096.0)?,
+    let settings = if heun {
+        FlowMatchSettings {
+            num_train_timesteps,
+            shift,
+            ..FlowMatchSettings::default()
+        }
+    } else {
+        FlowMatchSettings {
+            num_train_timesteps,
+            shift,
+            use_dynamic_shifting: f.flag("use_dynamic_shifting", false)?,
+            seq_len_shift: SeqLenShift {
+                base_shift: f.f64("base_shift", 0.5)?,
+                max_shift: f.f64("max_shift", 1.15)?,
+                base_seq_len: f.f64("base_image_seq_len", 256.0)?,
+                max_seq_len: f.f64("max_image_seq_len", 4096.0)?,
+            },
+            time_shift: f.parsed("time_shift_type", "exponential", str::parse::<TimeShift>)?,
+            conversion: conversion(f, false)?,
+            shift_terminal: f.opt_f64("shift_terminal")?,
+            invert_sigmas: f.flag("invert_sigmas", false)?,
+        }
     };
-    let time_shift = f.parsed("time_shift_type", "exponential", str::parse::<TimeShift>)?;
-    let conversion = conversion(f, false)?;
-    let shift_terminal = f.opt_f64("shift_terminal")?;
-    let invert_sigmas = f.flag("invert_sigmas", false)?;
-    let stochastic = f.flag("stochastic_sampling", false)?;
-    let settings = FlowMatchSettings {
-        num_train_timesteps,
-        shift,
-        use_dynamic_shifting,
-        seq_len_shift,
-        time_shift,
-        conversion,
-        shift_terminal,
-        invert_sigmas,
-    };
+    let stochastic = !heun && f.flag("stochastic_sampling", false)?;
+    let (use_dynamic_shifting, time_shift, shift_terminal, invert_sigmas) = (
+        settings.use_dynamic_shifting,
+        settings.time_shift,
+        settings.shift_terminal,
+        settings.invert_sigmas,
+    );
     let seq = match pipeline {
         PipelineKind::Sd3 { image_seq_len } => image_seq_len,
         PipelineKind::Flux { image_seq_len } => Some(image_seq_len),
@@ -699,7 +718,7 @@ pub(super) fn flow_matching(
     };
     let mu = match (use_dynamic_shifting, seq) {
         (false, _) => None,
-        (true, Some(s)) => Some(seq_len_shift.mu(s)?),
+        (true, Some(s)) => Some(settings.seq_len_shift.mu(s)?),
         (true, None) => {
             return Err(GdfError::Config {
                 field: "use_dynamic_shifting".into(),
@@ -741,11 +760,13 @@ pub(super) fn flow_matching(
             DynNoiseCond::new(CondKind::FlowSigma(scale)),
             WeightKind::Constant(1.0),
         ),
-        AnySolver::FlowMatchEuler(if stochastic {
-            FlowMatchEuler::stochastic()
+        if heun {
+            AnySolver::FlowMatchHeun(FlowMatchHeun::new())
+        } else if stochastic {
+            AnySolver::FlowMatchEuler(FlowMatchEuler::stochastic())
         } else {
-            FlowMatchEuler::new()
-        }),
+            AnySolver::FlowMatchEuler(FlowMatchEuler::new())
+        },
         GridSpec::Flow {
             settings,
             flux_sigmas: matches!(pipeline, PipelineKind::Flux { .. }),
