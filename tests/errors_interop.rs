@@ -871,3 +871,60 @@ fn flow_match_heun_reads_its_two_fields() {
     .unwrap_err();
     assert!(e.to_string().contains("takes no sigmas"), "{e}");
 }
+
+/// diffusers' `set_timesteps(timesteps=…)`: the classes that take a list, and the lists they
+/// cannot take, named.
+#[test]
+fn custom_timestep_lists_are_checked_by_name() {
+    let sd = r#""beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012"#;
+    let load_class = |class: &str, extra: &str| {
+        load(&format!(r#"{{"_class_name": "{class}", {sd}{extra}}}"#), SD).unwrap()
+    };
+    let ays = [
+        999.0, 845.0, 730.0, 587.0, 443.0, 310.0, 193.0, 116.0, 53.0, 13.0,
+    ];
+    let field = |e: GdfError| match e {
+        GdfError::Config {
+            field, expected, ..
+        } => (field, expected),
+        other => panic!("{other:?}"),
+    };
+    for class in [
+        "EulerDiscreteScheduler",
+        "HeunDiscreteScheduler",
+        "DPMSolverMultistepScheduler",
+        "DDPMScheduler",
+        "LCMScheduler",
+        "TCDScheduler",
+    ] {
+        let l = load_class(class, "");
+        let g = l.grid_for_timesteps(&ays).unwrap();
+        assert_eq!(g.logsnr.len(), 11, "{class}");
+        assert_eq!(g.timesteps.unwrap().to_f64(), ays, "{class}");
+        for bad in [&[500.0, 600.0][..], &[1000.0, 10.0], &[], &[f64::NAN]] {
+            let (f, _) = field(l.grid_for_timesteps(bad).unwrap_err());
+            assert_eq!(f, "timesteps", "{class} {bad:?}");
+        }
+    }
+    // Whole steps where diffusers casts to int64 (DPMSolver), float32 for Euler.
+    let dpm = load_class("DPMSolverMultistepScheduler", "");
+    let (_, exp) = field(dpm.grid_for_timesteps(&[900.5, 10.0]).unwrap_err());
+    assert!(exp.contains("whole"), "{exp}");
+    assert!(load_class("EulerDiscreteScheduler", "")
+        .grid_for_timesteps(&[900.5, 10.0])
+        .is_ok());
+    // diffusers raises for a custom list with a σ conversion, and these classes take none.
+    let karras = load_class("EulerDiscreteScheduler", r#", "use_karras_sigmas": true"#);
+    let (_, exp) = field(karras.grid_for_timesteps(&ays).unwrap_err());
+    assert!(exp.contains("conversion"), "{exp}");
+    for class in [
+        "EulerAncestralDiscreteScheduler",
+        "UniPCMultistepScheduler",
+        "LMSDiscreteScheduler",
+        "KDPM2DiscreteScheduler",
+        "DDIMScheduler",
+    ] {
+        let (_, exp) = field(load_class(class, "").grid_for_timesteps(&ays).unwrap_err());
+        assert!(exp.contains(class), "{exp}");
+    }
+}

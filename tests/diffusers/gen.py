@@ -589,6 +589,57 @@ CONFIGS = [
         "config": {"_class_name": "FlowMatchEulerDiscreteScheduler", "_diffusers_version": "0.29.0.dev0",
                    "num_train_timesteps": 1000, "shift": 3.0},
     },
+    # Custom timestep lists: Align Your Steps' SDXL ladder (Sabour et al.) under Euler (SDXL's
+    # own file), DPM-Solver++ (the swap its authors recommend) and DDPM; a hand-made LCM list.
+    {
+        "id": "sdxl_ays_euler",
+        "model": "variant: SDXL with Align Your Steps' 10-step timesteps (custom list)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "timesteps": [999, 845, 730, 587, 443, 310, 193, 116, 53, 13],
+        "config": {"_class_name": "EulerDiscreteScheduler", "_diffusers_version": "0.19.0.dev0", **SD_BETAS,
+                   "clip_sample": False, "interpolation_type": "linear", "num_train_timesteps": 1000,
+                   "prediction_type": "epsilon", "sample_max_value": 1.0, "set_alpha_to_one": False,
+                   "skip_prk_steps": True, "steps_offset": 1, "timestep_spacing": "leading",
+                   "trained_betas": None, "use_karras_sigmas": False},
+    },
+    {
+        "id": "sdxl_ays_dpm",
+        "model": "variant: SDXL's file swapped to DPMSolverMultistep with Align Your Steps' timesteps",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "timesteps": [999, 845, 730, 587, 443, 310, 193, 116, 53, 13],
+        "load_as": "DPMSolverMultistepScheduler",
+        "config": {"_class_name": "EulerDiscreteScheduler", "_diffusers_version": "0.19.0.dev0", **SD_BETAS,
+                   "clip_sample": False, "interpolation_type": "linear", "num_train_timesteps": 1000,
+                   "prediction_type": "epsilon", "sample_max_value": 1.0, "set_alpha_to_one": False,
+                   "skip_prk_steps": True, "steps_offset": 1, "timestep_spacing": "leading",
+                   "trained_betas": None, "use_karras_sigmas": False},
+    },
+    {
+        "id": "ddpm_custom",
+        "model": "variant: DDPM with a custom timestep list (recorded noise)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 5,
+        "timesteps": [900, 700, 400, 100, 5],
+        "config": {"_class_name": "DDPMScheduler", **SD_BETAS, "clip_sample": False},
+    },
+    {
+        "id": "heun_custom_fractional",
+        "model": "variant: Heun with a custom list of fractional timesteps, v",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 4,
+        "timesteps": [950.5, 700.25, 333.0, 40.75],
+        "config": {"_class_name": "HeunDiscreteScheduler", **SD_BETAS, "prediction_type": "v_prediction"},
+    },
+    {
+        "id": "lcm_custom",
+        "model": "variant: LCM with a custom timestep list",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 3,
+        "timesteps": [999, 499, 119],
+        "config": {"_class_name": "LCMScheduler"},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler,
@@ -798,6 +849,10 @@ def run_case(case):
         s.set_timesteps(sigmas=sig, mu=mu)
     elif pk["kind"] == "sd3" and s.config.get("use_dynamic_shifting"):
         s.set_timesteps(n, mu=calculate_shift(pk["image_seq_len"], s.config))
+    elif "timesteps" in case:
+        # A custom list (`pipe(..., timesteps=...)`): Align Your Steps and the like.
+        assert len(case["timesteps"]) == n
+        s.set_timesteps(timesteps=case["timesteps"])
     else:
         s.set_timesteps(n)
     fr = frame(case, s)
@@ -849,6 +904,7 @@ def run_case(case):
         "config": case["config"],
         **({"load_as": case["load_as"]} if "load_as" in case else {}),
         **({"step_kwargs": case["step_kwargs"]} if "step_kwargs" in case else {}),
+        **({"timesteps": case["timesteps"]} if "timesteps" in case else {}),
         "pipeline": pk,
         "steps": n,
         "scheduler_run": type(s).__name__,

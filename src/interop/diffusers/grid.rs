@@ -3,7 +3,7 @@
 
 use crate::dynamic::DynSchedule;
 use crate::error::{GdfError, Result};
-use crate::grid::discrete::{DiscreteSettings, FinalSigmas, Spacing};
+use crate::grid::discrete::{DiscreteSettings, FinalSigmas, SigmaConversion, Spacing};
 use crate::grid::flow::FlowMatchSettings;
 use crate::grid::table::{raw_alphas_cumprod, DiscreteTable, TableSettings};
 use crate::grid::{np_linspace, Grid as Levels, SigmaKind, Timesteps};
@@ -295,6 +295,112 @@ impl GridSpec {
                     mu: None,
                 })
             }
+        }
+    }
+}
+
+impl GridSpec {
+    /// diffusers' `set_timesteps(timesteps=ts)` for the grids that take a custom list (Align
+    /// Your Steps and other hand-made ladders): `class` is the scheduler class, since
+    /// Euler-family classes share [`GridSpec::Discrete`] but not this option. Euler and Heun
+    /// take `ts` as float32 and interpolate σ over the table (the final σ as configured);
+    /// DPMSolver takes whole steps and the table's σ there; DDPM, LCM and TCD take whole
+    /// steps, DDPM and LCM ending at σ = 0, TCD at step 0.
+    ///
+    /// Errors: [`GdfError::Config`] naming `timesteps` for an empty list, values that are not
+    /// strictly decreasing training steps in `[0, T)` (whole steps where the class takes
+    /// integers), a σ conversion (diffusers raises), and classes whose `set_timesteps` takes
+    /// no list (Euler ancestral, KDPM2, LMS, UniPC, DDIM, PNDM, flow matching, EDM, Würstchen).
+    pub fn grid_for_timesteps(&self, class: &str, ts: &[f64]) -> Result<Levels> {
+        let err = |expected: String| GdfError::Config {
+            field: "timesteps".into(),
+            value: format!("{ts:?}"),
+            expected,
+        };
+        let (table, whole) = match (class, self) {
+            ("EulerDiscreteScheduler" | "HeunDiscreteScheduler", GridSpec::Discrete(s)) => {
+                (&s.table, false)
+            }
+            ("DPMSolverMultistepScheduler", GridSpec::Discrete(s)) => (&s.table, true),
+            ("DDPMScheduler", GridSpec::Ddpm { table, .. })
+            | ("LCMScheduler" | "TCDScheduler", GridSpec::Lcm { table, .. }) => (table, true),
+            _ => {
+                return Err(err(format!(
+                    "no custom list: diffusers' {class}.set_timesteps takes none (Euler, Heun, \
+                     DPMSolverMultistep, DDPM, LCM and TCD do)"
+                )))
+            }
+        };
+        let t_train = raw_alphas_cumprod(table)?.len();
+        if ts.is_empty() {
+            return Err(err("at least one timestep".into()));
+        }
+        let ok = ts
+            .iter()
+            .all(|&t| t.is_finite() && t >= 0.0 && t <= (t_train - 1) as f64)
+            && ts.windows(2).all(|w| w[1] < w[0])
+            && (!whole || ts.iter().all(|t| t.fract() == 0.0));
+        if !ok {
+            return Err(err(format!(
+                "strictly decreasing {}training steps within 0…{}",
+                if whole { "whole " } else { "" },
+                t_train - 1
+            )));
+        }
+        let n = ts.len();
+        match self {
+            GridSpec::Discrete(s) => {
+                if s.conversion != SigmaConversion::None {
+                    return Err(err(format!(
+                        "no custom timesteps with a σ conversion ({:?}; diffusers raises)",
+                        s.conversion
+                    )));
+                }
+                let tab = DiscreteTable::new(&s.table)?;
+                let last = match s.final_sigmas {
+                    FinalSigmas::Zero => 0.0,
+                    FinalSigmas::SigmaMin => f64::from(tab.sigmas()[0]),
+                };
+                let ts32: Vec<f64> = ts.iter().map(|&t| t as f32 as f64).collect();
+                let sig: Vec<f64> = ts32
+                    .iter()
+                    .map(|&t| tab.sigma_at(t))
+                    .chain(std::iter::once(last))
+                    .map(|v| v as f32 as f64)
+                    .collect();
+                let max = sig.iter().fold(0.0f32, |m, &v| m.max(v as f32));
+                let mut g = Levels::from_ve_sigmas(sig);
+                if whole {
+                    g.timesteps = Some(Timesteps::Int(ts.iter().map(|&t| t as i64).collect()));
+                } else {
+                    g.timesteps = Some(Timesteps::Float(ts32));
+                    // Euler's init_noise_sigma follows the configured spacing.
+                    g.init_noise_sigma = Some(f64::from(match s.spacing {
+                        Spacing::Leading => (max * max + 1.0).sqrt(),
+                        _ => max,
+                    }));
+                }
+                Ok(g)
+            }
+            GridSpec::Ddpm { table, .. } | GridSpec::Lcm { table, .. } => {
+                let ac = raw_alphas_cumprod(table)?;
+                let last = match self {
+                    GridSpec::Lcm {
+                        denoised_last: false,
+                        ..
+                    } => f64::from(ac[0]),
+                    _ => 1.0,
+                };
+                let abar: Vec<f64> = ts
+                    .iter()
+                    .map(|&t| f64::from(ac[t as usize]))
+                    .chain(std::iter::once(last))
+                    .collect();
+                let g = table_levels(&abar, ts.iter().map(|&t| t as i64).collect());
+                debug_assert_eq!(g.logsnr.len(), n + 1);
+                Ok(g)
+            }
+            _ => unreachable!("matched above"),
         }
     }
 }

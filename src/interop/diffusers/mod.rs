@@ -199,6 +199,25 @@ impl Loaded {
         self.grid.grid(n)
     }
 
+    /// The grid for a custom list of timesteps, diffusers' `set_timesteps(timesteps=ts)`
+    /// (see [`GridSpec::grid_for_timesteps`]): Align Your Steps' SDXL ladder, for example.
+    ///
+    /// ```
+    /// use gdf::interop::diffusers::{load, PipelineKind};
+    /// let l = load(r#"{"_class_name": "DPMSolverMultistepScheduler",
+    ///     "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012}"#,
+    ///     PipelineKind::StableDiffusion)?;
+    /// let ays = [999.0, 845.0, 730.0, 587.0, 443.0, 310.0, 193.0, 116.0, 53.0, 13.0];
+    /// let g = l.grid_for_timesteps(&ays)?;
+    /// assert_eq!(g.logsnr.len(), 11);
+    /// assert_eq!(g.logsnr[10], f64::INFINITY);
+    /// assert!(l.grid_for_timesteps(&[500.0, 600.0]).is_err()); // not decreasing
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    pub fn grid_for_timesteps(&self, ts: &[f64]) -> Result<Levels> {
+        self.grid.grid_for_timesteps(&self.class_name, ts)
+    }
+
     /// The solver's grid: the levels `(a, b, λ)` of `grid` through the framework's scaler.
     ///
     /// Errors: as [`solver::Grid::new`].
