@@ -108,17 +108,24 @@ def f64(t):
 # The configs of INTEROP-diffusers §2.1.
 
 SD_BETAS = {"beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085}
+# The files as shipped (INTEROP-diffusers §2.1), used as they are and as swapped classes.
+SD15_FILE = {"_class_name": "PNDMScheduler", "_diffusers_version": "0.17.0.dev0", **SD_BETAS,
+             "clip_sample": False, "clip_sample_range": 1.0, "dynamic_thresholding_ratio": 0.995,
+             "num_train_timesteps": 1000, "prediction_type": "epsilon", "sample_max_value": 1.0,
+             "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1,
+             "thresholding": False, "trained_betas": None}
+SDXL_FILE = {"_class_name": "EulerDiscreteScheduler", "_diffusers_version": "0.19.0.dev0", **SD_BETAS,
+             "clip_sample": False, "interpolation_type": "linear", "num_train_timesteps": 1000,
+             "prediction_type": "epsilon", "sample_max_value": 1.0, "set_alpha_to_one": False,
+             "skip_prk_steps": True, "steps_offset": 1, "timestep_spacing": "leading",
+             "trained_betas": None, "use_karras_sigmas": False}
 CONFIGS = [
     {
         "id": "sd15",
         "model": "Stable Diffusion 1.5",
         "pipeline": {"kind": "stable_diffusion"},
         "steps": 10,
-        "config": {"_class_name": "PNDMScheduler", "_diffusers_version": "0.17.0.dev0", **SD_BETAS,
-                   "clip_sample": False, "clip_sample_range": 1.0, "dynamic_thresholding_ratio": 0.995,
-                   "num_train_timesteps": 1000, "prediction_type": "epsilon", "sample_max_value": 1.0,
-                   "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1,
-                   "thresholding": False, "trained_betas": None},
+        "config": SD15_FILE,
     },
     {
         "id": "sd21v",
@@ -135,11 +142,7 @@ CONFIGS = [
         "model": "SDXL base",
         "pipeline": {"kind": "stable_diffusion"},
         "steps": 12,
-        "config": {"_class_name": "EulerDiscreteScheduler", "_diffusers_version": "0.19.0.dev0", **SD_BETAS,
-                   "clip_sample": False, "interpolation_type": "linear", "num_train_timesteps": 1000,
-                   "prediction_type": "epsilon", "sample_max_value": 1.0, "set_alpha_to_one": False,
-                   "skip_prk_steps": True, "steps_offset": 1, "timestep_spacing": "leading",
-                   "trained_betas": None, "use_karras_sigmas": False},
+        "config": SDXL_FILE,
     },
     {
         "id": "sd3",
@@ -361,11 +364,7 @@ CONFIGS = [
         "pipeline": {"kind": "stable_diffusion"},
         "steps": 10,
         "load_as": "HeunDiscreteScheduler",
-        "config": {"_class_name": "PNDMScheduler", "_diffusers_version": "0.17.0.dev0", **SD_BETAS,
-                   "clip_sample": False, "clip_sample_range": 1.0, "dynamic_thresholding_ratio": 0.995,
-                   "num_train_timesteps": 1000, "prediction_type": "epsilon", "sample_max_value": 1.0,
-                   "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1,
-                   "thresholding": False, "trained_betas": None},
+        "config": SD15_FILE,
     },
     {
         "id": "heun_karras_clip_v",
@@ -424,11 +423,7 @@ CONFIGS = [
         "pipeline": {"kind": "stable_diffusion"},
         "steps": 4,
         "load_as": "LCMScheduler",
-        "config": {"_class_name": "EulerDiscreteScheduler", "_diffusers_version": "0.19.0.dev0", **SD_BETAS,
-                   "clip_sample": False, "interpolation_type": "linear", "num_train_timesteps": 1000,
-                   "prediction_type": "epsilon", "sample_max_value": 1.0, "set_alpha_to_one": False,
-                   "skip_prk_steps": True, "steps_offset": 1, "timestep_spacing": "leading",
-                   "trained_betas": None, "use_karras_sigmas": False},
+        "config": SDXL_FILE,
     },
     {
         "id": "lcm_config",
@@ -458,11 +453,7 @@ CONFIGS = [
         "pipeline": {"kind": "stable_diffusion"},
         "steps": 4,
         "load_as": "TCDScheduler",
-        "config": {"_class_name": "EulerDiscreteScheduler", "_diffusers_version": "0.19.0.dev0", **SD_BETAS,
-                   "clip_sample": False, "interpolation_type": "linear", "num_train_timesteps": 1000,
-                   "prediction_type": "epsilon", "sample_max_value": 1.0, "set_alpha_to_one": False,
-                   "skip_prk_steps": True, "steps_offset": 1, "timestep_spacing": "leading",
-                   "trained_betas": None, "use_karras_sigmas": False},
+        "config": SDXL_FILE,
     },
     {
         "id": "tcd_v_gamma07",
@@ -597,11 +588,7 @@ CONFIGS = [
         "pipeline": {"kind": "stable_diffusion"},
         "steps": 10,
         "timesteps": [999, 845, 730, 587, 443, 310, 193, 116, 53, 13],
-        "config": {"_class_name": "EulerDiscreteScheduler", "_diffusers_version": "0.19.0.dev0", **SD_BETAS,
-                   "clip_sample": False, "interpolation_type": "linear", "num_train_timesteps": 1000,
-                   "prediction_type": "epsilon", "sample_max_value": 1.0, "set_alpha_to_one": False,
-                   "skip_prk_steps": True, "steps_offset": 1, "timestep_spacing": "leading",
-                   "trained_betas": None, "use_karras_sigmas": False},
+        "config": SDXL_FILE,
     },
     {
         "id": "sdxl_ays_dpm",
@@ -610,11 +597,7 @@ CONFIGS = [
         "steps": 10,
         "timesteps": [999, 845, 730, 587, 443, 310, 193, 116, 53, 13],
         "load_as": "DPMSolverMultistepScheduler",
-        "config": {"_class_name": "EulerDiscreteScheduler", "_diffusers_version": "0.19.0.dev0", **SD_BETAS,
-                   "clip_sample": False, "interpolation_type": "linear", "num_train_timesteps": 1000,
-                   "prediction_type": "epsilon", "sample_max_value": 1.0, "set_alpha_to_one": False,
-                   "skip_prk_steps": True, "steps_offset": 1, "timestep_spacing": "leading",
-                   "trained_betas": None, "use_karras_sigmas": False},
+        "config": SDXL_FILE,
     },
     {
         "id": "ddpm_custom",

@@ -806,18 +806,8 @@ pub(super) fn edm(f: &mut Fields, class: &str) -> Result<Parts> {
     };
     // EDMEulerScheduler: k-diffusion's Euler, its own `final_sigmas_type`, no thresholding.
     let (solver, final_zero) = if euler {
-        let zero = match f.text("final_sigmas_type", "zero")?.as_str() {
-            "zero" => true,
-            "sigma_min" => false,
-            other => {
-                return Err(GdfError::Config {
-                    field: "final_sigmas_type".into(),
-                    value: format!("{other:?}"),
-                    expected: "\"zero\" or \"sigma_min\"".into(),
-                })
-            }
-        };
-        (AnySolver::Euler(Euler::new()), zero)
+        let fs = f.parsed("final_sigmas_type", "zero", str::parse::<GridFinal>)?;
+        (AnySolver::Euler(Euler::new()), fs == GridFinal::Zero)
     } else {
         let st = dpm_settings(f)?;
         (
