@@ -99,10 +99,10 @@ impl AnySolver {
     /// `"EulerDiscreteScheduler"`, `"EulerAncestralDiscreteScheduler"`,
     /// `"HeunDiscreteScheduler"`, `"LMSDiscreteScheduler"`, `"KDPM2DiscreteScheduler"`,
     /// `"KDPM2AncestralDiscreteScheduler"`, `"DPMSolverSDEScheduler"`,
-    /// `"FlowMatchEulerDiscreteScheduler"`), the convenience names `"unipc"` and
-    /// `"dpmpp_3m"`, and `"lcm"` (without a boundary condition; `LCMScheduler`'s depends on
-    /// the model's timestep: [`Lcm::with_boundary`], or load its config with
-    /// [`crate::interop::diffusers::load`]).
+    /// `"FlowMatchEulerDiscreteScheduler"`, `"FlowMatchHeunDiscreteScheduler"`), the
+    /// convenience names `"unipc"` and `"dpmpp_3m"`, and `"lcm"` (without a boundary
+    /// condition; `LCMScheduler`'s depends on the model's timestep: [`Lcm::with_boundary`],
+    /// or load its config with [`crate::interop::diffusers::load`]).
     pub fn from_name(name: &str) -> Result<Self> {
         let n = name.strip_prefix("sample_").unwrap_or(name);
         Ok(match n {
