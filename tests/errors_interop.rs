@@ -928,3 +928,41 @@ fn custom_timestep_lists_are_checked_by_name() {
         assert!(exp.contains(class), "{exp}");
     }
 }
+
+/// diffusers' `set_timesteps(sigmas=…)`: Euler (VE, final included), flow matching and UniPC
+/// with flow sigmas take one; bad lists and other classes are named.
+#[test]
+fn custom_sigma_lists_are_checked_by_name() {
+    let sd3 = PipelineKind::Sd3 {
+        image_seq_len: None,
+    };
+    let field = |e: GdfError| match e {
+        GdfError::Config {
+            field, expected, ..
+        } => (field, expected),
+        other => panic!("{other:?}"),
+    };
+    let euler = load(r#"{"_class_name": "EulerDiscreteScheduler"}"#, SD).unwrap();
+    let g = euler.grid_for_sigmas(&[14.6, 3.0, 0.5, 0.0]).unwrap();
+    assert_eq!(g.logsnr.len(), 4);
+    assert_eq!(g.timesteps.unwrap().to_f64().len(), 3);
+    for bad in [
+        &[3.0, 14.6, 0.0][..],
+        &[1.0],
+        &[2.0, -1.0],
+        &[f64::NAN, 0.0],
+    ] {
+        assert_eq!(field(euler.grid_for_sigmas(bad).unwrap_err()).0, "sigmas");
+    }
+    let flow = load(
+        r#"{"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 3.0}"#,
+        sd3,
+    )
+    .unwrap();
+    assert_eq!(flow.grid_for_sigmas(&[1.0, 0.5]).unwrap().logsnr.len(), 3);
+    let (f, _) = field(flow.grid_for_sigmas(&[1.5, 0.5]).unwrap_err());
+    assert_eq!(f, "sigmas");
+    let dpm = load(r#"{"_class_name": "DPMSolverMultistepScheduler"}"#, SD).unwrap();
+    let (_, exp) = field(dpm.grid_for_sigmas(&[14.6, 0.0]).unwrap_err());
+    assert!(exp.contains("DPMSolverMultistepScheduler"), "{exp}");
+}

@@ -201,6 +201,7 @@ const KEYS: &[&str] = &[
     "load_as",
     "step_kwargs",
     "timesteps",
+    "sigmas",
     "pipeline",
     "steps",
     "scheduler_run",
@@ -273,10 +274,11 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
     } else {
         F64
     };
-    let grid = match case.get("timesteps") {
-        // diffusers' set_timesteps(timesteps=…): a custom list.
-        Some(v) => l.grid_for_timesteps(&flat(v)?),
-        None => l.grid(steps),
+    let grid = match (case.get("timesteps"), case.get("sigmas")) {
+        // diffusers' set_timesteps(timesteps=…) or (sigmas=…): a custom list.
+        (Some(v), _) => l.grid_for_timesteps(&flat(v)?),
+        (_, Some(v)) => l.grid_for_sigmas(&flat(v)?),
+        _ => l.grid(steps),
     }
     .map_err(|e| e.to_string())?;
     // Levels: λ, a, b through the framework's scaler.
@@ -409,6 +411,24 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
             ck.errors
                 .push(format!("diffusers' first timestep moved: {}", want_mt[0]));
         }
+    } else if case.get("sigmas").is_some()
+        && matches!(
+            l.framework.noise_cond.kind,
+            gdf::dynamic::CondKind::TableTimestep(ref t) if t.round()
+        )
+    {
+        // Documented (`grid_for_sigmas`): a custom σ list's timesteps are `_sigma_to_t`,
+        // fractional; a config whose spacing gives whole steps has a rounding noise cond, so
+        // the network takes the grid's `timesteps` (checked above), the noise cond rounds them.
+        ck.all(
+            "model_timestep (rounded)",
+            &mt,
+            &want_mt,
+            Tol {
+                rtol: 0.0,
+                atol: 0.5 + 1e-6,
+            },
+        );
     } else if l
         .approximations
         .iter()

@@ -623,6 +623,34 @@ CONFIGS = [
         "timesteps": [999, 499, 119],
         "config": {"_class_name": "LCMScheduler"},
     },
+    # Custom σ lists: Align Your Steps' SDXL sigmas under SDXL's Euler, a hand-made SD3 list and
+    # a Wan-style UniPC list (both shifted as configured).
+    {
+        "id": "sdxl_ays_sigmas",
+        "model": "variant: SDXL with Align Your Steps' 10-step sigmas (custom σ list, final 0)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 11,
+        "sigmas": [14.615, 6.315, 3.771, 2.181, 1.342, 0.862, 0.555, 0.380, 0.234, 0.113, 0.029, 0.0],
+        "config": SDXL_FILE,
+    },
+    {
+        "id": "sd3_custom_sigmas",
+        "model": "variant: SD3 with a custom flow σ list (shift 3 applied to it)",
+        "pipeline": {"kind": "sd3"},
+        "steps": 6,
+        "sigmas": [1.0, 0.9, 0.7, 0.45, 0.2, 0.05],
+        "config": {"_class_name": "FlowMatchEulerDiscreteScheduler", "_diffusers_version": "0.29.0.dev0",
+                   "num_train_timesteps": 1000, "shift": 3.0},
+    },
+    {
+        "id": "wan_unipc_custom_sigmas",
+        "model": "variant: UniPC with flow sigmas and a custom σ list (shift 3, first σ moved in by 1e-6)",
+        "pipeline": {"kind": "sd3"},
+        "steps": 5,
+        "sigmas": [1.0, 0.8, 0.55, 0.3, 0.1],
+        "config": {"_class_name": "UniPCMultistepScheduler", "flow_shift": 3.0,
+                   "prediction_type": "flow_prediction", "use_flow_sigmas": True},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler,
@@ -832,6 +860,10 @@ def run_case(case):
         s.set_timesteps(sigmas=sig, mu=mu)
     elif pk["kind"] == "sd3" and s.config.get("use_dynamic_shifting"):
         s.set_timesteps(n, mu=calculate_shift(pk["image_seq_len"], s.config))
+    elif "sigmas" in case:
+        # A custom σ list (`pipe(..., sigmas=...)`).
+        # (as a numpy array: UniPC's flow branch multiplies the list itself and fails on a list)
+        s.set_timesteps(sigmas=np.array(case["sigmas"]))
     elif "timesteps" in case:
         # A custom list (`pipe(..., timesteps=...)`): Align Your Steps and the like.
         assert len(case["timesteps"]) == n
@@ -888,6 +920,7 @@ def run_case(case):
         **({"load_as": case["load_as"]} if "load_as" in case else {}),
         **({"step_kwargs": case["step_kwargs"]} if "step_kwargs" in case else {}),
         **({"timesteps": case["timesteps"]} if "timesteps" in case else {}),
+        **({"sigmas": case["sigmas"]} if "sigmas" in case else {}),
         "pipeline": pk,
         "steps": n,
         "scheduler_run": type(s).__name__,

@@ -271,6 +271,7 @@ impl GridSpec {
                     FinalSigmas::SigmaMin => Some(*table_sigma_min),
                 },
                 n,
+                None,
             ),
             GridSpec::Lcm {
                 table,
@@ -405,6 +406,100 @@ impl GridSpec {
     }
 }
 
+impl GridSpec {
+    /// diffusers' `set_timesteps(sigmas=…)` for the classes that take a custom σ list:
+    /// `EulerDiscreteScheduler` (VE σ's, the final one included, timesteps `_sigma_to_t` of
+    /// the others), `FlowMatchEulerDiscreteScheduler` (flow sigmas, shifted as configured,
+    /// σ = 0 appended; what the Flux pipeline passes) and `UniPCMultistepScheduler` with
+    /// `use_flow_sigmas` (its flow sigmas, shifted).
+    ///
+    /// Euler's timesteps for a σ list are fractional (`_sigma_to_t`): pass the returned grid's
+    /// `timesteps` to the network. A config whose spacing gives whole steps (leading, trailing)
+    /// was loaded with a rounding noise cond, which would round them.
+    ///
+    /// Errors: [`GdfError::Config`] naming `sigmas` for a list that is not strictly
+    /// decreasing, holds a value outside `(0, ∞)` (Euler's last may be 0) or `(0, 1]` (flow
+    /// sigmas), is too short, or a class whose `set_timesteps` takes no σ list.
+    pub fn grid_for_sigmas(&self, class: &str, sigmas: &[f64]) -> Result<Levels> {
+        let err = |expected: String| GdfError::Config {
+            field: "sigmas".into(),
+            value: format!("{sigmas:?}"),
+            expected,
+        };
+        let decreasing = sigmas.windows(2).all(|w| w[1] < w[0]);
+        match (class, self) {
+            ("EulerDiscreteScheduler", GridSpec::Discrete(s)) => {
+                let n = sigmas.len().saturating_sub(1);
+                let ok = n >= 1
+                    && decreasing
+                    && sigmas[..n].iter().all(|&v| v.is_finite() && v > 0.0)
+                    && sigmas[n] >= 0.0;
+                if !ok {
+                    return Err(err(
+                        "at least two strictly decreasing VE σ's, positive but the last (≥ 0)"
+                            .into(),
+                    ));
+                }
+                let tab = DiscreteTable::new(&s.table)?;
+                let sig: Vec<f64> = sigmas.iter().map(|&v| v as f32 as f64).collect();
+                let ts: Vec<f64> = sig[..n]
+                    .iter()
+                    .map(|&v| {
+                        if s.continuous_timesteps {
+                            (0.25 * (v as f32).ln()) as f64
+                        } else {
+                            tab.sigma_to_t(v) as f32 as f64
+                        }
+                    })
+                    .collect();
+                let max = sig.iter().fold(0.0f32, |m, &v| m.max(v as f32));
+                let mut g = Levels::from_ve_sigmas(sig);
+                g.timesteps = Some(Timesteps::Float(ts));
+                g.init_noise_sigma = Some(f64::from(match s.spacing {
+                    Spacing::Leading => (max * max + 1.0).sqrt(),
+                    _ => max,
+                }));
+                Ok(g)
+            }
+            (
+                "FlowMatchEulerDiscreteScheduler" | "UniPCMultistepScheduler",
+                GridSpec::Flow { .. } | GridSpec::FlowSigmas { unipc: true, .. },
+            ) => {
+                if sigmas.is_empty() || !decreasing || !sigmas.iter().all(|&v| v > 0.0 && v <= 1.0)
+                {
+                    return Err(err("strictly decreasing flow sigmas in (0, 1]".into()));
+                }
+                match self {
+                    GridSpec::Flow { settings, mu, .. } => settings.grid_from_sigmas(sigmas, *mu),
+                    GridSpec::FlowSigmas {
+                        num_train_timesteps,
+                        flow_shift,
+                        shift_terminal,
+                        final_sigmas,
+                        ..
+                    } => flow_sigmas_grid(
+                        true,
+                        *num_train_timesteps,
+                        *flow_shift,
+                        *shift_terminal,
+                        match final_sigmas {
+                            FinalSigmas::Zero => Some(0.0),
+                            FinalSigmas::SigmaMin => None,
+                        },
+                        sigmas.len(),
+                        Some(sigmas),
+                    ),
+                    _ => unreachable!("matched above"),
+                }
+            }
+            _ => Err(err(format!(
+                "no custom σ list: diffusers' {class}.set_timesteps takes none here (Euler, \
+                 flow-matching Euler and UniPC with use_flow_sigmas do)"
+            ))),
+        }
+    }
+}
+
 /// The first level `i` whose λ is not above level `i − 1`'s (the last two may coincide, as
 /// [`crate::solver::Grid`] allows), if any.
 fn repeated_level(lam: &[f64]) -> Option<usize> {
@@ -534,13 +629,14 @@ fn flow_sigmas_grid(
     shift_terminal: Option<f64>,
     last: Option<f64>,
     n: usize,
+    custom: Option<&[f64]>,
 ) -> Result<Levels> {
     let t = t_train as f64;
     let ramp = np_linspace(1.0, 1.0 / t, n + 1);
-    let base: Vec<f64> = if unipc {
-        ramp[..n].to_vec()
-    } else {
-        ramp[1..].iter().rev().map(|&a| 1.0 - a).collect()
+    let base: Vec<f64> = match custom {
+        Some(c) => c.to_vec(),
+        None if unipc => ramp[..n].to_vec(),
+        None => ramp[1..].iter().rev().map(|&a| 1.0 - a).collect(),
     };
     let mut s: Vec<f64> = base
         .iter()

@@ -218,6 +218,21 @@ impl Loaded {
         self.grid.grid_for_timesteps(&self.class_name, ts)
     }
 
+    /// The grid for a custom σ list, diffusers' `set_timesteps(sigmas=…)` (see
+    /// [`GridSpec::grid_for_sigmas`]).
+    ///
+    /// ```
+    /// use gdf::interop::diffusers::{load, PipelineKind};
+    /// let sd3 = load(r#"{"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 3.0}"#,
+    ///     PipelineKind::Sd3 { image_seq_len: None })?;
+    /// let g = sd3.grid_for_sigmas(&[1.0, 0.75, 0.5, 0.25])?;
+    /// assert_eq!(g.logsnr.len(), 5); // σ = 0 appended
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    pub fn grid_for_sigmas(&self, sigmas: &[f64]) -> Result<Levels> {
+        self.grid.grid_for_sigmas(&self.class_name, sigmas)
+    }
+
     /// The solver's grid: the levels `(a, b, λ)` of `grid` through the framework's scaler.
     ///
     /// Errors: as [`solver::Grid::new`].
