@@ -340,6 +340,10 @@ const SUPPORTED: &str = "one of DDIMScheduler, PNDMScheduler, DDPMScheduler, \
 
 /// Loads a diffusers `scheduler_config.json` for the pipeline `pipeline`.
 ///
+/// A scheduler's in-memory config dumped as JSON (`json.dumps(dict(pipe.scheduler.config))`)
+/// loads too: the fields its `_use_default_values` lists are dropped, as diffusers'
+/// `from_config` drops them (they were the class's defaults, not the file's).
+///
 /// Errors: [`GdfError::Config`] naming the field and its value for invalid JSON, an
 /// unsupported `_class_name`, a value gdf cannot honour, or a field no diffusers scheduler
 /// has; [`GdfError::OutOfRange`] for numbers outside their range (β's, shifts).
@@ -359,7 +363,7 @@ pub fn load(json: &str, pipeline: PipelineKind) -> Result<Loaded> {
 /// (`pipe.scheduler = HeunDiscreteScheduler.from_config(pipe.scheduler.config)`). The
 /// config's `_class_name` is not read; the fields `class` has take the config's values, the
 /// others its defaults (the config's own class's defaults do not carry over, as in
-/// diffusers: see `_use_default_values` in [`load`]'s input), and the rest are listed in
+/// diffusers: see `_use_default_values` in [`load`]), and the rest are listed in
 /// [`Loaded::ignored`].
 ///
 /// Errors: as [`load`].
