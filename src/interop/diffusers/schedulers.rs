@@ -330,18 +330,12 @@ pub(super) fn flow_sigmas_family(
     pipeline: PipelineKind,
 ) -> Result<Parts> {
     let unipc = class == "UniPCMultistepScheduler";
-    let scale = match pipeline {
-        PipelineKind::Sd3 { .. } => 1000.0,
-        PipelineKind::Flux { .. } => 1.0,
-        _ => {
-            return Err(wrong_pipeline(
-                class,
-                pipeline,
-                "PipelineKind::Sd3 (the transformer takes σ·1000: SANA, Wan) or \
-                 PipelineKind::Flux (σ) with use_flow_sigmas",
-            ))
-        }
-    };
+    let scale = flow_scale(
+        class,
+        pipeline,
+        "PipelineKind::Sd3 (the transformer takes σ·1000: SANA, Wan) or PipelineKind::Flux \
+         (σ) with use_flow_sigmas",
+    )?;
     f.flag("use_flow_sigmas", false)?;
     // The β table is read (DPMSolver's `sigma_min` final σ comes from it).
     let table = table_settings(f)?;
@@ -423,6 +417,16 @@ pub(super) fn flow_sigmas_family(
         LatentFrame::Flow,
         threshold,
     ))
+}
+
+/// The factor from the flow sigma to the network's timestep: 1000 for SD3-style pipelines, 1
+/// for Flux; another pipeline is an error expecting `want`.
+fn flow_scale(class: &str, pipeline: PipelineKind, want: &str) -> Result<f64> {
+    match pipeline {
+        PipelineKind::Sd3 { .. } => Ok(1000.0),
+        PipelineKind::Flux { .. } => Ok(1.0),
+        _ => Err(wrong_pipeline(class, pipeline, want)),
+    }
 }
 
 /// UniPC's update rule and x0 stage (`UniPCMultistepScheduler`).
@@ -657,17 +661,7 @@ pub(super) fn flow_matching(
     class: &str,
     pipeline: PipelineKind,
 ) -> Result<Parts> {
-    let scale = match pipeline {
-        PipelineKind::Sd3 { .. } => 1000.0,
-        PipelineKind::Flux { .. } => 1.0,
-        _ => {
-            return Err(wrong_pipeline(
-                class,
-                pipeline,
-                "PipelineKind::Sd3 or PipelineKind::Flux",
-            ))
-        }
-    };
+    let scale = flow_scale(class, pipeline, "PipelineKind::Sd3 or PipelineKind::Flux")?;
     // FlowMatchHeunDiscreteScheduler has only these two fields (the others are ignored, as
     // diffusers ignores them), and its `set_timesteps` takes no sigmas (Flux passes them).
     let heun = class == "FlowMatchHeunDiscreteScheduler";
