@@ -966,3 +966,26 @@ fn custom_sigma_lists_are_checked_by_name() {
     let (_, exp) = field(dpm.grid_for_sigmas(&[14.6, 0.0]).unwrap_err());
     assert!(exp.contains("DPMSolverMultistepScheduler"), "{exp}");
 }
+
+/// `shift_terminal` at a single step from pure noise: the stretch divides 0 by 0 (diffusers
+/// runs on NaN sigmas); an error naming the field and the step count that works.
+#[test]
+fn shift_terminal_at_one_step_is_named() {
+    let sd3 = PipelineKind::Sd3 {
+        image_seq_len: None,
+    };
+    for json in [
+        r#"{"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 3.0, "shift_terminal": 0.1}"#,
+        r#"{"_class_name": "UniPCMultistepScheduler", "use_flow_sigmas": true, "flow_shift": 5.0,
+            "prediction_type": "flow_prediction", "shift_terminal": 0.1}"#,
+    ] {
+        let l = load(json, sd3).unwrap();
+        let e = l.grid(1).unwrap_err();
+        assert!(
+            matches!(&e, GdfError::Config { field, .. } if field == "shift_terminal"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("at least 2 steps"), "{e}");
+        assert!(l.grid(2).is_ok());
+    }
+}

@@ -311,6 +311,7 @@ impl FlowMatchSettings {
     fn finish(&self, mut s: Vec<f64>, mu: Option<f64>, f32_sigmas: bool) -> Result<Grid> {
         let n = s.len();
         if let Some(term) = self.shift_terminal {
+            check_terminal_stretch(term, s[n - 1])?;
             if f32_sigmas {
                 let scale = (1.0 - s[n - 1] as f32) / (1.0 - term) as f32;
                 for v in s.iter_mut() {
@@ -352,4 +353,22 @@ impl FlowMatchSettings {
         }
         super::no_nan(g, "flow-matching grid", || format!("{self:?}, mu = {mu:?}"))
     }
+}
+
+/// `shift_terminal` stretches the shifted sigmas by `(1 − s_last)/(1 − terminal)`: a last σ of
+/// 1 (a single step from pure noise) makes that 0 and every stretched σ `0/0` (diffusers
+/// returns NaN sigmas there). An error naming `shift_terminal`.
+pub(crate) fn check_terminal_stretch(terminal: f64, last: f64) -> Result<()> {
+    if 1.0 - last > 0.0 {
+        return Ok(());
+    }
+    Err(GdfError::Config {
+        field: "shift_terminal".into(),
+        value: terminal.to_string(),
+        expected: format!(
+            "a grid whose last shifted σ lies below 1 (it is {last}): the stretch to the \
+             terminal σ divides by 1 − σ_last = 0 (diffusers returns NaN sigmas); use at \
+             least 2 steps"
+        ),
+    })
 }

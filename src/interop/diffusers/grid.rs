@@ -643,6 +643,7 @@ fn flow_sigmas_grid(
         .map(|&x| k * x / (1.0 + (k - 1.0) * x))
         .collect();
     if let Some(term) = shift_terminal {
+        crate::grid::flow::check_terminal_stretch(term, s[n - 1])?;
         let scale = (1.0 - s[n - 1]) / (1.0 - term);
         for v in s.iter_mut() {
             *v = 1.0 - (1.0 - *v) / scale;
