@@ -356,31 +356,41 @@ impl DiscreteSettings {
                 .map(|t| if round { t.round_ties_even() } else { t })
                 .collect();
         }
-        let last = match self.final_sigmas {
-            FinalSigmas::Zero => 0.0,
-            FinalSigmas::SigmaMin => table.sigmas()[0] as f64,
-        };
-        sigmas.push(last);
+        sigmas.push(self.euler_last_sigma(table));
         let sigmas: Vec<f64> = sigmas.into_iter().map(|s| s as f32 as f64).collect();
         if self.continuous_timesteps {
             ts = sigmas[..sigmas.len() - 1]
                 .iter()
-                .map(|&s| (0.25 * (s as f32).ln()) as f64)
+                .map(|&s| continuous_timestep(s))
                 .collect();
         } else {
             ts = ts.into_iter().map(|t| t as f32 as f64).collect();
         }
+        let init = self.euler_init_noise_sigma(&sigmas);
+        let mut g = Grid::from_ve_sigmas(sigmas);
+        g.timesteps = Some(Timesteps::Float(ts));
+        g.init_noise_sigma = Some(init);
+        Ok(g)
+    }
+
+    /// Euler's final σ: 0, or the table's `σ_0` (`final_sigmas_type = "sigma_min"`).
+    pub(crate) fn euler_last_sigma(&self, table: &DiscreteTable) -> f64 {
+        match self.final_sigmas {
+            FinalSigmas::Zero => 0.0,
+            FinalSigmas::SigmaMin => table.sigmas()[0] as f64,
+        }
+    }
+
+    /// Euler's `init_noise_sigma` over its float32 `sigmas`: the largest, or `√(max² + 1)`
+    /// with leading spacing.
+    pub(crate) fn euler_init_noise_sigma(&self, sigmas: &[f64]) -> f64 {
         let max = sigmas
             .iter()
             .fold(f32::NEG_INFINITY, |m, &s| m.max(s as f32));
-        let init = match self.spacing {
+        f64::from(match self.spacing {
             Spacing::Linspace | Spacing::Trailing => max,
             Spacing::Leading => (max * max + 1.0).sqrt(),
-        };
-        let mut g = Grid::from_ve_sigmas(sigmas);
-        g.timesteps = Some(Timesteps::Float(ts));
-        g.init_noise_sigma = Some(init as f64);
-        Ok(g)
+        })
     }
 
     fn multistep(&self, table: &DiscreteTable, n: usize) -> Result<Grid> {
@@ -516,6 +526,11 @@ impl DiscreteSettings {
         g.timesteps = Some(Timesteps::Int(ts));
         Ok(g)
     }
+}
+
+/// Euler's `timestep_type = "continuous"` timestep of a σ: `¼·ln σ` in float32.
+pub(crate) fn continuous_timestep(sigma: f64) -> f64 {
+    (0.25 * (sigma as f32).ln()) as f64
 }
 
 /// diffusers' name of a spacing.

@@ -311,17 +311,14 @@ impl FlowMatchSettings {
     fn finish(&self, mut s: Vec<f64>, mu: Option<f64>, f32_sigmas: bool) -> Result<Grid> {
         let n = s.len();
         if let Some(term) = self.shift_terminal {
-            check_terminal_stretch(term, s[n - 1])?;
             if f32_sigmas {
+                check_terminal_stretch(term, s[n - 1])?;
                 let scale = (1.0 - s[n - 1] as f32) / (1.0 - term) as f32;
                 for v in s.iter_mut() {
                     *v = (1.0 - (1.0 - *v as f32) / scale) as f64;
                 }
             } else {
-                let scale = (1.0 - s[n - 1]) / (1.0 - term);
-                for v in s.iter_mut() {
-                    *v = 1.0 - (1.0 - *v) / scale;
-                }
+                stretch_to_terminal(&mut s, term)?;
             }
         }
         if self.conversion != SigmaConversion::None {
@@ -353,6 +350,18 @@ impl FlowMatchSettings {
         }
         super::no_nan(g, "flow-matching grid", || format!("{self:?}, mu = {mu:?}"))
     }
+}
+
+/// diffusers' `stretch_shift_to_terminal` in f64: `s ← 1 − (1 − s)/scale` with
+/// `scale = (1 − s_last)/(1 − terminal)`, so the last σ becomes `terminal`.
+pub(crate) fn stretch_to_terminal(s: &mut [f64], terminal: f64) -> Result<()> {
+    let last = s[s.len() - 1];
+    check_terminal_stretch(terminal, last)?;
+    let scale = (1.0 - last) / (1.0 - terminal);
+    for v in s.iter_mut() {
+        *v = 1.0 - (1.0 - *v) / scale;
+    }
+    Ok(())
 }
 
 /// `shift_terminal` stretches the shifted sigmas by `(1 − s_last)/(1 − terminal)`: a last σ of

@@ -3,7 +3,9 @@
 
 use crate::dynamic::DynSchedule;
 use crate::error::{GdfError, Result};
-use crate::grid::discrete::{DiscreteSettings, FinalSigmas, SigmaConversion, Spacing};
+use crate::grid::discrete::{
+    continuous_timestep, DiscreteSettings, FinalSigmas, SigmaConversion, Spacing,
+};
 use crate::grid::flow::FlowMatchSettings;
 use crate::grid::table::{raw_alphas_cumprod, DiscreteTable, TableSettings};
 use crate::grid::{np_linspace, Grid as Levels, SigmaKind, Timesteps};
@@ -358,10 +360,7 @@ impl GridSpec {
                     )));
                 }
                 let tab = DiscreteTable::new(&s.table)?;
-                let last = match s.final_sigmas {
-                    FinalSigmas::Zero => 0.0,
-                    FinalSigmas::SigmaMin => f64::from(tab.sigmas()[0]),
-                };
+                let last = s.euler_last_sigma(&tab);
                 let ts32: Vec<f64> = ts.iter().map(|&t| t as f32 as f64).collect();
                 let sig: Vec<f64> = ts32
                     .iter()
@@ -369,17 +368,13 @@ impl GridSpec {
                     .chain(std::iter::once(last))
                     .map(|v| v as f32 as f64)
                     .collect();
-                let max = sig.iter().fold(0.0f32, |m, &v| m.max(v as f32));
+                let init = s.euler_init_noise_sigma(&sig);
                 let mut g = Levels::from_ve_sigmas(sig);
                 if whole {
                     g.timesteps = Some(Timesteps::Int(ts.iter().map(|&t| t as i64).collect()));
                 } else {
                     g.timesteps = Some(Timesteps::Float(ts32));
-                    // Euler's init_noise_sigma follows the configured spacing.
-                    g.init_noise_sigma = Some(f64::from(match s.spacing {
-                        Spacing::Leading => (max * max + 1.0).sqrt(),
-                        _ => max,
-                    }));
+                    g.init_noise_sigma = Some(init);
                 }
                 Ok(g)
             }
@@ -446,19 +441,16 @@ impl GridSpec {
                     .iter()
                     .map(|&v| {
                         if s.continuous_timesteps {
-                            (0.25 * (v as f32).ln()) as f64
+                            continuous_timestep(v)
                         } else {
                             tab.sigma_to_t(v) as f32 as f64
                         }
                     })
                     .collect();
-                let max = sig.iter().fold(0.0f32, |m, &v| m.max(v as f32));
+                let init = s.euler_init_noise_sigma(&sig);
                 let mut g = Levels::from_ve_sigmas(sig);
                 g.timesteps = Some(Timesteps::Float(ts));
-                g.init_noise_sigma = Some(f64::from(match s.spacing {
-                    Spacing::Leading => (max * max + 1.0).sqrt(),
-                    _ => max,
-                }));
+                g.init_noise_sigma = Some(init);
                 Ok(g)
             }
             (
@@ -643,11 +635,7 @@ fn flow_sigmas_grid(
         .map(|&x| k * x / (1.0 + (k - 1.0) * x))
         .collect();
     if let Some(term) = shift_terminal {
-        crate::grid::flow::check_terminal_stretch(term, s[n - 1])?;
-        let scale = (1.0 - s[n - 1]) / (1.0 - term);
-        for v in s.iter_mut() {
-            *v = 1.0 - (1.0 - *v) / scale;
-        }
+        crate::grid::flow::stretch_to_terminal(&mut s, term)?;
     }
     if unipc && (s[0] - 1.0).abs() < 1e-6 {
         // diffusers moves a first σ of 1 (λ = −∞) in by 10⁻⁶ for UniPC's logarithms.

@@ -394,16 +394,8 @@ pub(super) fn flow_sigmas_family(
         "diffusers truncates these timesteps to integers (σ·1000 to int64); the framework's \
          noise cond gives σ·scale unrounded (the grid's `timesteps` are diffusers' integers)",
     ));
-    let mut sched = DynSchedule::new(ScheduleKind::RectifiedFlows([-15.0, 15.0]));
-    sched.shift = flow_shift;
     Ok((
-        framework(
-            sched,
-            DynScaler::Lerp,
-            DynTarget::RectifiedFlows,
-            DynNoiseCond::new(CondKind::FlowSigma(scale)),
-            WeightKind::Constant(1.0),
-        ),
+        flow_framework(flow_shift, scale),
         solver,
         GridSpec::FlowSigmas {
             unipc,
@@ -417,6 +409,20 @@ pub(super) fn flow_sigmas_family(
         LatentFrame::Flow,
         threshold,
     ))
+}
+
+/// A flow model's framework: the rectified-flow schedule shifted by `shift`, the LERP scaler,
+/// the velocity target (`flow_prediction`), `σ·scale` as the network's timestep.
+fn flow_framework(shift: f64, scale: f64) -> DynGdf {
+    let mut sched = DynSchedule::new(ScheduleKind::RectifiedFlows([-15.0, 15.0]));
+    sched.shift = shift;
+    framework(
+        sched,
+        DynScaler::Lerp,
+        DynTarget::RectifiedFlows,
+        DynNoiseCond::new(CondKind::FlowSigma(scale)),
+        WeightKind::Constant(1.0),
+    )
 }
 
 /// The factor from the flow sigma to the network's timestep: 1000 for SD3-style pipelines, 1
@@ -736,8 +742,6 @@ pub(super) fn flow_matching(
         (Some(m), TimeShift::Exponential) => digits15(m.exp()),
         (Some(m), TimeShift::Linear) => digits15(m),
     };
-    let mut sched = DynSchedule::new(ScheduleKind::RectifiedFlows([-15.0, 15.0]));
-    sched.shift = k;
     if shift_terminal.is_some() {
         notes.push(approx(
             "shift_terminal",
@@ -747,13 +751,7 @@ pub(super) fn flow_matching(
         ));
     }
     Ok((
-        framework(
-            sched,
-            DynScaler::Lerp,
-            DynTarget::RectifiedFlows,
-            DynNoiseCond::new(CondKind::FlowSigma(scale)),
-            WeightKind::Constant(1.0),
-        ),
+        flow_framework(k, scale),
         if heun {
             AnySolver::FlowMatchHeun(FlowMatchHeun::new())
         } else if stochastic {
