@@ -168,7 +168,7 @@ fn bench_step(c: &mut Criterion) {
 /// outputs converted and combined inside the fused pass) per solver family, f32, beside the
 /// framework's DDIM step without rescale. Heun and DPM++ SDE lines are per step (2 NFE).
 fn bench_solvers(c: &mut Criterion) {
-    use gdf::solver::{AnySolver, CounterNoise, Grid, Run};
+    use gdf::solver::{AnySolver, BrownianNoise, CounterNoise, Grid, NoiseSource, Run};
     let g = StageC::default();
     let mut group = c.benchmark_group("solver_step");
     group
@@ -217,18 +217,25 @@ fn bench_solvers(c: &mut Criterion) {
             })
         },
     );
-    for name in [
-        "euler",
-        "euler_ancestral",
-        "heun",
-        "lms",
-        "dpmpp_2m",
-        "dpmpp_2m_sde",
-        "dpmpp_3m_sde",
-        "dpmpp_sde",
-        "UniPCMultistepScheduler",
+    // (name, Brownian-tree noise instead of counter noise)
+    for (name, brownian) in [
+        ("euler", false),
+        ("euler_ancestral", false),
+        ("heun", false),
+        ("lms", false),
+        ("dpmpp_2m", false),
+        ("dpmpp_2m_sde", false),
+        ("dpmpp_3m_sde", false),
+        ("dpmpp_sde", false),
+        ("UniPCMultistepScheduler", false),
+        ("dpmpp_2m_sde", true),
     ] {
-        group.bench_function(BenchmarkId::new(name, shape_name(shape)), |bench| {
+        let id = if brownian {
+            format!("{name}_brownian")
+        } else {
+            name.to_string()
+        };
+        group.bench_function(BenchmarkId::new(id, shape_name(shape)), |bench| {
             bench.iter_custom(|iters| {
                 let steps = iters.max(2) as usize;
                 let lams: Vec<f64> = (0..=steps)
@@ -237,7 +244,12 @@ fn bench_solvers(c: &mut Criterion) {
                 let grid = Grid::new(&Vp, &lams).unwrap();
                 let solver = AnySolver::from_name(name).unwrap();
                 let x = vec![0.1f32; n];
-                let mut run = Run::new(solver, grid, x, b, CounterNoise::new(3)).unwrap();
+                let mut noise: Box<dyn NoiseSource<f32>> = if brownian {
+                    Box::new(BrownianNoise::for_grid(3, &grid).unwrap())
+                } else {
+                    Box::new(CounterNoise::new(3))
+                };
+                let mut run = Run::new(solver, grid, x, b, &mut *noise).unwrap();
                 let (mut pc, mut pu) = (vec![0.0f32; n], vec![0.0f32; n]);
                 let start = Instant::now();
                 while let Some(req) = run.next_eval().unwrap() {

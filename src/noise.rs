@@ -48,6 +48,14 @@ pub enum Purpose {
     Sampler = 3,
     /// The initial `x` of a sampling run.
     Init = 4,
+    /// A node of a Brownian tree ([`crate::solver::BrownianNoise`]): the counter's step word
+    /// is the node's number.
+    Brownian = 5,
+    /// The Brownian bridge inside a tree's leaf, keyed by the queried noise level's bits.
+    BrownianPoint = 6,
+    /// The Brownian increment of an interval that leaves the tree (an end at `σ = 0` or
+    /// `σ = ∞`), keyed by the interval's finite end.
+    BrownianOpen = 7,
 }
 
 const M0: u32 = 0xD251_1F53;

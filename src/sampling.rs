@@ -36,7 +36,9 @@ use crate::guidance::{ClassifierFree, DynGuidance, Guidance, Layout};
 use crate::noise::Purpose;
 use crate::noise_cond::NoiseCond;
 use crate::sample::{call_model, check_predictions, Model};
-use crate::solver::{AnySolver, CounterNoise, DpmPP2M, Grid, Level, Run, Solver};
+use crate::solver::{
+    AnySolver, BrownianNoise, CounterNoise, DpmPP2M, Grid, Level, NoiseSource, Run, Solver,
+};
 
 /// Where a run is, as reported to [`SamplingBuilder::on_eval`] after every model evaluation.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -82,6 +84,7 @@ pub struct SamplingBuilder<'a, G, F> {
     layout: Option<Layout>,
     seed: u64,
     first_sample: u32,
+    brownian: bool,
     x_init: Option<&'a [F]>,
     check_predictions: bool,
     #[allow(clippy::type_complexity)]
@@ -122,6 +125,7 @@ impl<'a, G: Framework, F: Real> SamplingBuilder<'a, G, F> {
             layout: None,
             seed: 0,
             first_sample: 0,
+            brownian: false,
             x_init: None,
             check_predictions: false,
             on_eval: None,
@@ -203,6 +207,28 @@ impl<'a, G: Framework, F: Real> SamplingBuilder<'a, G, F> {
     /// pass `2^32` ([`run`](Self::run) refuses it, naming `first_sample`).
     pub fn first_sample(mut self, first: u32) -> Self {
         self.first_sample = first;
+        self
+    }
+
+    /// Draw the SDE solvers' noise from a Brownian tree over the grid's noise levels
+    /// ([`BrownianNoise::for_grid`]) instead of fresh normals per step (default off): the same
+    /// seed then follows one SDE path at any step count. Only for the solvers whose draws are
+    /// Brownian increments (DPM++ 2M SDE, 3M SDE, DPM++ SDE, SDE-DPM-Solver++); an ancestral
+    /// solver's run stops with an error naming the step.
+    ///
+    /// ```
+    /// use gdf::prelude::*;
+    /// use gdf::solver::DpmPP2MSde;
+    ///
+    /// gdf::gdf!(Vp = schedule: Cosine, scaler: Vp, target: X0,
+    ///           noise_cond: LogSnr, loss_weight: Constant);
+    /// let model = |_x: &[f64], _c: &[f64], _i: &[f64], pred: &mut [f64]| pred.fill(0.5);
+    /// let x = Vp::default().sampling(1, 4).solver(DpmPP2MSde::new()).brownian(true).run(model)?;
+    /// assert!(x.iter().all(|v| (v - 0.5).abs() < 0.05));
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    pub fn brownian(mut self, on: bool) -> Self {
+        self.brownian = on;
         self
     }
 
@@ -306,11 +332,15 @@ impl<'a, G: Framework, F: Real> SamplingBuilder<'a, G, F> {
                 x
             }
         };
-        let noise = CounterNoise {
-            seed: self.seed,
-            first_sample: self.first_sample,
+        let mut noise: Box<dyn NoiseSource<F>> = if self.brownian {
+            Box::new(BrownianNoise::for_grid(self.seed, &grid)?.first_sample(self.first_sample))
+        } else {
+            Box::new(CounterNoise {
+                seed: self.seed,
+                first_sample: self.first_sample,
+            })
         };
-        let mut run = Run::new(self.solver.clone(), grid, x, batch, noise)?;
+        let mut run = Run::new(self.solver.clone(), grid, x, batch, &mut *noise)?;
         let total = run.total_evals();
         // Model-call buffers: [x; x], [c; c], [cond; uncond], [out_c; out_u].
         let mut xx = vec![F::zero(); 2 * n];

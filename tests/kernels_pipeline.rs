@@ -734,6 +734,31 @@ fn both_runs<S: Solver + Clone>(
     seed: u64,
     evals: usize,
 ) -> (Vec<f32>, Vec<f32>) {
+    let (dev, host, launches) = both_runs_with(c, solver, grid, th, seed, false, evals);
+    assert_eq!(launches, vec![1; evals], "one launch per evaluation");
+    (dev, host)
+}
+
+/// [`both_runs`] with Brownian-tree noise of `seed` when `brownian`, returning the launches
+/// of every evaluation too.
+fn both_runs_with<S: Solver + Clone>(
+    c: &Client,
+    solver: S,
+    grid: &Grid,
+    th: Threshold,
+    seed: u64,
+    brownian: bool,
+    evals: usize,
+) -> (Vec<f32>, Vec<f32>, Vec<usize>) {
+    let tree = BrownianNoise::for_grid(seed, grid).unwrap();
+    let (mut host_noise, dev_noise): (Box<dyn NoiseSource<f32>>, _) = if brownian {
+        (Box::new(tree.clone()), DeviceNoise::Brownian(tree))
+    } else {
+        (
+            Box::new(CounterNoise::new(seed)),
+            DeviceNoise::Counter(seed),
+        )
+    };
     let (batch, per) = (2usize, 96usize);
     let n = batch * per;
     let x_init: Vec<f32> = (0..n)
@@ -745,7 +770,7 @@ fn both_runs<S: Solver + Clone>(
         grid.clone(),
         x_init.clone(),
         batch,
-        CounterNoise::new(seed),
+        &mut *host_noise,
     )
     .unwrap();
     host.set_threshold(th).unwrap();
@@ -760,20 +785,84 @@ fn both_runs<S: Solver + Clone>(
         &up(c, &x_init),
         batch,
         per,
-        DeviceNoise::Counter(seed),
+        dev_noise,
     )
     .unwrap();
     dev.set_threshold(th).unwrap();
-    let mut count = 0;
+    let mut launches = Vec::new();
     while let Some(r) = dev.next_eval().unwrap() {
         let e = up(c, &eps(0.3, &w, &down(c, &r.x)));
         let before = Launches::count();
         dev.feed::<Epsilon>(&e).unwrap();
-        assert_eq!(Launches::count() - before, 1, "one launch per evaluation");
-        count += 1;
+        launches.push((Launches::count() - before) as usize);
     }
-    assert_eq!(count, evals, "evaluations");
-    (down(c, dev.x()), host.into_x())
+    assert_eq!(launches.len(), evals, "evaluations");
+    (down(c, dev.x()), host.into_x(), launches)
+}
+
+/// Brownian-tree noise on the device: each drawing evaluation takes one more launch (the
+/// draw's counter normals summed into a scratch buffer), and the runs match the host's
+/// `BrownianNoise` within f32 rounding; a solver whose draws are fresh noise is refused as
+/// on the host.
+#[test]
+fn brownian_noise_on_the_device_matches_the_host() {
+    let Some(c) = client() else { return };
+    let grid = Grid::new(&Vp, &[-4.0, -2.0, -0.5, 1.0, 2.5, 4.0, f64::INFINITY]).unwrap();
+    let cases: [(&str, AnySolver, usize, Vec<usize>); 3] = [
+        // 6 steps: a draw on each but the last (to σ = 0).
+        (
+            "2m sde",
+            DpmPP2MSde::new().into(),
+            6,
+            vec![2, 2, 2, 2, 2, 1],
+        ),
+        (
+            "3m sde",
+            DpmPP3MSde::new().into(),
+            6,
+            vec![2, 2, 2, 2, 2, 1],
+        ),
+        // Two evaluations (two draws, on overlapping intervals) per step, one on the last.
+        (
+            "dpmpp sde",
+            DpmPPSde::new().into(),
+            11,
+            [vec![2; 10], vec![1]].concat(),
+        ),
+    ];
+    for (id, solver, evals, want) in cases {
+        let (dev, host, launches) =
+            both_runs_with(&c, solver.clone(), &grid, Threshold::None, 3, true, evals);
+        assert_eq!(launches, want, "{id}: launches per evaluation");
+        close(id, &dev, &host);
+        // Not the counter-noise run.
+        let (_, counter) = both_runs(&c, solver, &grid, Threshold::None, 3, evals);
+        assert!(
+            counter.iter().zip(&host).any(|(a, b)| (a - b).abs() > 1e-2),
+            "{id}"
+        );
+    }
+    let tree = BrownianNoise::for_grid(0, &grid).unwrap();
+    let x = up(&c, &[0.0f32; 8]);
+    let mut dev = DeviceRun::<f32, _>::new(
+        &c,
+        EulerAncestral::new(),
+        grid.clone(),
+        &x,
+        2,
+        4,
+        DeviceNoise::Brownian(tree),
+    )
+    .unwrap();
+    dev.next_eval().unwrap();
+    let e = dev
+        .feed::<Epsilon>(&up(&c, &[0.0f32; 8]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("not a Brownian increment") && e.contains("step 0"),
+        "{e}"
+    );
 }
 
 /// Heun takes diffusers' `clip_sample` (`HeunDiscreteScheduler`): both evaluations' x0 are
@@ -822,4 +911,57 @@ fn lcm_and_tcd_run_on_the_device() {
     let grid = l.solver_grid(&l.grid(5).unwrap()).unwrap();
     let (dev, host) = both_runs(&c, tcd.with_gamma(0.5).unwrap(), &grid, l.threshold, 5, 5);
     close("tcd", &dev, &host);
+}
+
+/// A test solver whose every pass makes two Brownian draws, over `[σ_i, σ_{i+1}]` and over its
+/// first half, and adds `0.5·n0 + 0.25·n1` to `x` (no shipped solver makes two increment draws
+/// in one pass; this covers the kernel's second slot).
+#[derive(Clone, Default)]
+struct TwoDraws {
+    step: usize,
+}
+
+impl Solver for TwoDraws {
+    fn name(&self) -> &'static str {
+        "two_draws"
+    }
+    fn start(&mut self, _: &Grid) -> Result<(), gdf::GdfError> {
+        self.step = 0;
+        Ok(())
+    }
+    fn plan(&mut self, grid: &Grid) -> Option<Eval> {
+        let i = self.step;
+        if i >= grid.steps() {
+            return None;
+        }
+        self.step += 1;
+        let (l, ln) = (grid.level(i), grid.level(i + 1));
+        let mid = grid.at(0.5 * (l.lam + ln.lam));
+        let row = Row::new(Dst::Buf(Buf::X))
+            .t(Src::Buf(Buf::X), 1.0)
+            .t(Src::Noise(0), 0.5)
+            .t(Src::Noise(1), 0.25);
+        Some(Eval {
+            pre: None,
+            input: Buf::X,
+            level: l,
+            post: Pass::one(row).increment(l, ln).increment(l, mid),
+            step: i,
+            completes_step: true,
+            order: 1,
+        })
+    }
+    fn nfe(&self, grid: &Grid) -> usize {
+        grid.steps()
+    }
+}
+
+#[test]
+fn two_brownian_draws_in_one_pass_match_the_host() {
+    let Some(c) = client() else { return };
+    let grid = Grid::new(&Vp, &[-4.0, -1.0, 2.0, 5.0]).unwrap();
+    let (dev, host, launches) =
+        both_runs_with(&c, TwoDraws::default(), &grid, Threshold::None, 9, true, 3);
+    assert_eq!(launches, [2, 2, 2]);
+    close("two draws", &dev, &host);
 }

@@ -8,7 +8,8 @@
 //! framework's target (the same `#[cube]` formula the host uses), draws the pass's noise with
 //! the counter-based generator in-kernel (the host's numbers: draw `k` of sample `s` is the
 //! stream `(seed, Purpose::Sampler, s, k)`) or reads recorded noise, and writes up to two
-//! rows. Results match the host run within f32 rounding (the terms are summed in another
+//! rows. Brownian-tree noise ([`DeviceNoise::Brownian`]) adds one launch before a drawing
+//! pass, which sums the draw's counter normals into a scratch buffer the pass reads. Results match the host run within f32 rounding (the terms are summed in another
 //! order).
 //!
 //! The pipeline stages ride in the same launch: x0 clipping and the DDIM raw-ε mix on the
@@ -29,7 +30,10 @@ use crate::noise::Purpose;
 use crate::pipeline::formula::cube as pipe;
 use crate::pipeline::half::formula::cube as half;
 use crate::pipeline::{Inpaint, Threshold};
-use crate::solver::{Buf, Draw, Dst, Eval, Grid, Level, Pass, Solver, Src};
+use crate::solver::brownian::Term;
+use crate::solver::{
+    BrownianNoise, Buf, Draw, DrawInfo, Dst, Eval, Grid, Level, Pass, Solver, Src,
+};
 use crate::target::{CubeTarget, Target};
 
 /// Slots of the pass kernel: the three buffers, four history entries, two noise draws.
@@ -709,6 +713,9 @@ pub enum DeviceNoise {
     /// Recorded normals, draw `k` at `[k·n, (k+1)·n)` (as [`crate::solver::RecordedNoise`]);
     /// the number of draws it holds.
     Recorded(Handle, usize),
+    /// Brownian-tree noise (the host's [`BrownianNoise`] numbers, within f32 rounding): each
+    /// used draw is summed from its counter normals by one extra launch before the pass.
+    Brownian(BrownianNoise),
 }
 
 /// What the model must evaluate next on the device.
@@ -791,6 +798,8 @@ pub struct DeviceRun<'c, F, S: Solver> {
     inpaint: Option<Handle>,
     /// Latent storage rounding after every step: 0 none, 1 bf16, 2 f16.
     round: u32,
+    /// Scratch for Brownian draws (2·n values), made on the first.
+    brownian: Option<Handle>,
     _f: PhantomData<F>,
 }
 
@@ -860,6 +869,7 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
             scales: None,
             inpaint: None,
             round: 0,
+            brownian: None,
             _f: PhantomData,
         })
     }
@@ -1265,9 +1275,23 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
         let n = self.batch * self.per;
         let mut used = [0u32; 2];
         let mut nused = 0;
-        for d in pass.draws() {
+        // A Brownian draw's combination of counter normals (computed on the host, summed by
+        // `brownian_kernel`).
+        let mut terms: [Vec<Term>; 2] = Default::default();
+        for (d, span) in pass.draws().iter().zip(pass.spans()) {
             let k = self.draws;
             self.draws += 1;
+            if let DeviceNoise::Brownian(b) = &self.noise {
+                let info = DrawInfo {
+                    draw: k,
+                    step: self.pending.map_or(self.steps_done, |e| e.step),
+                    used: *d == Draw::Use,
+                    span: *span,
+                };
+                if let Some(t) = b.draw_terms(info)? {
+                    terms[nused] = t;
+                }
+            }
             if *d == Draw::Use {
                 used[nused] = k as u32;
                 nused += 1;
@@ -1323,6 +1347,14 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
         let (seed, rec, recorded) = match (&self.noise, nused) {
             (_, 0) => (0u64, self.dummy.clone(), false),
             (DeviceNoise::Counter(seed), _) => (*seed, self.dummy.clone(), false),
+            (DeviceNoise::Brownian(b), _) => {
+                // Each used draw summed into its slot of the scratch buffer, read by the pass
+                // as recorded draws 0 and 1.
+                let (seed, first) = (b.seed, b.first_sample);
+                let h = self.brownian_draws(seed, first, &terms[..nused])?;
+                used = [0, 1];
+                (0, h, true)
+            }
             (DeviceNoise::Recorded(h, draws), _) => {
                 if (used[nused - 1] as usize) >= *draws {
                     return Err(GdfError::Invalid {
@@ -1338,8 +1370,8 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
             (DeviceNoise::None, _) => {
                 return Err(GdfError::Invalid {
                     message: format!(
-                        "{} draws noise, but the run has none: give it DeviceNoise::Counter or \
-                         DeviceNoise::Recorded",
+                        "{} draws noise, but the run has none: give it DeviceNoise::Counter, \
+                         DeviceNoise::Brownian or DeviceNoise::Recorded",
                         self.solver.name()
                     ),
                 }
@@ -1417,6 +1449,7 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
         let arg = |h: &Handle, len: usize| unsafe { BufferArg::from_raw_parts(h.clone(), len) };
         let rec_len = match &self.noise {
             DeviceNoise::Recorded(_, draws) if recorded => draws * n / w,
+            DeviceNoise::Brownian(_) if recorded => 2 * n / w,
             _ => 1,
         };
         let nv = n / w;
@@ -1466,6 +1499,113 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
             )
         };
         Ok(())
+    }
+}
+
+impl<F: Float + CubeElement, S: Solver> DeviceRun<'_, F, S> {
+    /// Sums each Brownian draw's counter normals into slot `k` (`[k·n, (k+1)·n)`) of the
+    /// scratch buffer (one launch).
+    fn brownian_draws(
+        &mut self,
+        seed: u64,
+        first_sample: u32,
+        draws: &[Vec<Term>],
+    ) -> Result<Handle, KernelError> {
+        let n = self.batch * self.per;
+        let scratch = self
+            .brownian
+            .get_or_insert_with(|| self.client.empty(2 * n * core::mem::size_of::<F>()))
+            .clone();
+        let mut keys = Vec::new();
+        let mut coefs = Vec::new();
+        for t in draws.iter().flatten() {
+            keys.extend([t.0 as u32, t.1]);
+            coefs.push(t.2 as f32);
+        }
+        check_finite("Brownian noise coefficient", &coefs)?;
+        let counts = [
+            draws.first().map_or(0, Vec::len),
+            draws.get(1).map_or(0, Vec::len),
+        ];
+        let (count, dim) = launch_dims(self.client, n);
+        let (keys_h, coefs_h) = (upload(self.client, &keys), upload(self.client, &coefs));
+        Launches::record();
+        // SAFETY: `keys` holds two words per term, `coefs` one value per term (at least one
+        // each, `upload` never binds an empty buffer), the scratch buffer `2n` values; the
+        // kernel guards its index against `n`.
+        unsafe {
+            brownian_kernel::launch_unchecked::<F>(
+                self.client,
+                count,
+                dim,
+                BufferArg::from_raw_parts(keys_h, keys.len().max(1)),
+                BufferArg::from_raw_parts(coefs_h, coefs.len().max(1)),
+                BufferArg::from_raw_parts(scratch.clone(), 2 * n),
+                n as u32,
+                self.per as u32,
+                first_sample,
+                seed as u32,
+                (seed >> 32) as u32,
+                counts[0] as u32,
+                counts[1] as u32,
+            )
+        };
+        Ok(scratch)
+    }
+}
+
+/// Brownian draws: element `i` of slot `k` is `Σ_j coef_j·z_j` over the slot's terms, `z_j`
+/// the counter normal `(seed, purpose_j, sample, counter_j)` of the element (as the host's
+/// [`BrownianNoise`] fill, in the same order).
+#[cube(launch_unchecked)]
+#[allow(clippy::too_many_arguments)]
+fn brownian_kernel<F: Float>(
+    keys: &[u32],
+    coefs: &[f32],
+    out: &mut [F],
+    n: u32,
+    per: u32,
+    first: u32,
+    seed_lo: u32,
+    seed_hi: u32,
+    n0: u32,
+    n1: u32,
+) {
+    let i = ABSOLUTE_POS as u32;
+    if i < n {
+        let s = first + i / per;
+        let off = i % per;
+        let mut acc = 0.0f32;
+        let mut j = 0u32;
+        while j < n0 {
+            let z = prim::normal(
+                seed_lo,
+                seed_hi,
+                keys[(2 * j) as usize],
+                s,
+                keys[(2 * j + 1) as usize],
+                off,
+            );
+            acc += coefs[j as usize] * z;
+            j += 1u32;
+        }
+        out[i as usize] = F::cast_from(acc);
+        if n1 > 0u32 {
+            let mut acc1 = 0.0f32;
+            while j < n0 + n1 {
+                let z = prim::normal(
+                    seed_lo,
+                    seed_hi,
+                    keys[(2 * j) as usize],
+                    s,
+                    keys[(2 * j + 1) as usize],
+                    off,
+                );
+                acc1 += coefs[j as usize] * z;
+                j += 1u32;
+            }
+            out[(n + i) as usize] = F::cast_from(acc1);
+        }
     }
 }
 

@@ -178,7 +178,7 @@ fn plan_2m(st: &mut Hist, grid: &Grid, eta: f64, s_noise: f64, ty: SolverType) -
         let row = multistep_row(&l, &ln, eta, o, st, ty, ThirdOrder::Exact);
         let pass = if eta != 0.0 {
             let c = sde_noise(&l, &ln, eta) * s_noise;
-            Pass::one(row.t(Src::Noise(0), c)).draw(Draw::Use)
+            Pass::one(row.t(Src::Noise(0), c)).increment(l, ln)
         } else {
             Pass::one(row)
         };
@@ -318,7 +318,7 @@ impl Solver for DpmPP3MSde {
             );
             if self.eta != 0.0 {
                 row = row.t(Src::Noise(0), sde_noise(&l, &ln, self.eta) * self.s_noise);
-                (Pass::one(row).draw(Draw::Use), o)
+                (Pass::one(row).increment(l, ln), o)
             } else {
                 (Pass::one(row), o)
             }
@@ -482,7 +482,7 @@ impl Solver for DpmSolverMultistep {
             );
             if sde {
                 row = row.t(Src::Noise(0), sde_noise(&l, &ln, 1.0));
-                Pass::one(row).draw(Draw::Use)
+                Pass::one(row).increment(l, ln)
             } else {
                 Pass::one(row)
             }
@@ -621,7 +621,9 @@ impl Solver for DpmPP2SAncestral {
 
 /// k-diffusion `sample_dpmpp_sde` (SPEC §2.5): two ancestral sub-steps per step, split at
 /// `λ̂ + r·h`, η (default 1), `s_noise` (default 1), `r` (default ½). Two draws per step not
-/// ending at `λ = +∞` (independent normals; k-diffusion's Brownian tree correlates them).
+/// ending at `λ = +∞`: the increments over `[σ, σ_s]` and `[σ, σ']`, which
+/// [`BrownianNoise`](super::BrownianNoise) correlates as k-diffusion's Brownian tree does and
+/// other sources draw independently (see [`correlated`](DpmPPSde::correlated)).
 #[derive(Clone, Debug)]
 pub struct DpmPPSde {
     eta: f64,
@@ -670,7 +672,9 @@ impl DpmPPSde {
     /// Correlates the step's two draws as k-diffusion's Brownian tree does (SPEC §2.5):
     /// `n2 = c·n1 + sqrt(1 − c²)·n_fresh` with `c = sqrt((σ − σ_s)/(σ − σ'))`. The default
     /// (off) draws them independently, as the golden runs do; on, the sampled spread
-    /// converges at second order instead of first.
+    /// converges at second order instead of first. On, the second draw is the increment over
+    /// `[σ_s, σ']` only, so with [`BrownianNoise`](super::BrownianNoise) both settings follow
+    /// the same path.
     ///
     /// ```
     /// use gdf::solver::DpmPPSde;
@@ -718,7 +722,7 @@ impl Solver for DpmPPSde {
                 pre: None,
                 input: Buf::X,
                 level: l,
-                post: Pass::one(row).draw(Draw::Use),
+                post: Pass::one(row).increment(l, ls),
                 step: i,
                 completes_step: false,
                 order: 2,
@@ -731,7 +735,11 @@ impl Solver for DpmPPSde {
                 .t(Src::D(1), cd * (1.0 - fac))
                 .t(Src::D(0), cd * fac);
             let (cx1, cd1, cn1) = anc_fo(&l, &self.ls, self.eta);
+            // The draw is the Brownian increment over [σ, σ'], or, where the first draw is
+            // recovered and reused, over the part it does not cover, [σ_s, σ'].
+            let mut span = (l, ln);
             if self.correlated && cn1 != 0.0 {
+                span.0 = self.ls;
                 // n1 = (Aux − cx1·x − cd1·D_1)/(cn1·s_noise), recovered from the sub-step.
                 let (sl, ss, sn) = (l.sigma(), self.ls.sigma(), ln.sigma());
                 let c = ((sl - ss) / (sl - sn)).sqrt();
@@ -750,7 +758,7 @@ impl Solver for DpmPPSde {
                 pre: None,
                 input: Buf::Aux,
                 level: self.ls,
-                post: Pass::one(row).draw(Draw::Use),
+                post: Pass::one(row).increment(span.0, span.1),
                 step: i,
                 completes_step: true,
                 order: 2,

@@ -52,6 +52,7 @@ use std::sync::Arc;
 use crate::error::{GdfError, Result};
 use crate::scaler::Scaler;
 
+pub(crate) mod brownian;
 mod dpmpp;
 mod euler;
 mod lcm;
@@ -61,6 +62,7 @@ pub(crate) mod runner;
 mod tcd;
 mod unipc;
 
+pub use brownian::BrownianNoise;
 pub use dpmpp::{
     DpmAlgorithm, DpmPP2M, DpmPP2MSde, DpmPP2SAncestral, DpmPP3MSde, DpmPPSde, DpmSolverMultistep,
     DpmSolverSettings, FinalSigmas, SolverType,
@@ -72,7 +74,7 @@ pub use euler::{
 pub use lcm::{Lcm, LcmBoundary};
 pub use lms::Lms;
 pub use named::AnySolver;
-pub use runner::{CounterNoise, EvalRequest, NoNoise, NoiseSource, RecordedNoise, Run};
+pub use runner::{CounterNoise, DrawInfo, EvalRequest, NoNoise, NoiseSource, RecordedNoise, Run};
 pub use tcd::Tcd;
 pub use unipc::{UniPc, UniPcSettings, UniPcVariant};
 
@@ -408,6 +410,19 @@ pub enum Draw {
     Skip,
 }
 
+/// The noise interval a draw stands for: the draw is the normalised increment
+/// `(W(σ_to) − W(σ_from))/sqrt|σ_to − σ_from|` of a Brownian motion `W` in the VE noise level
+/// `σ = e^(−λ/2)`, as k-diffusion's SDE samplers draw it (SPEC-solvers §0.6). Set by the SDE
+/// solvers ([`DpmPP2MSde`], [`DpmPP3MSde`], [`DpmPPSde`], [`DpmSolverMultistep`]'s SDE
+/// variant); [`BrownianNoise`] reads it, other noise sources ignore it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Span {
+    /// The level the increment starts at.
+    pub from: Level,
+    /// The level it ends at.
+    pub to: Level,
+}
+
 /// A fused pass: up to two rows, run in order per element (a later row sees an earlier row's
 /// result), and up to two noise draws, taken in order.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -418,6 +433,8 @@ pub struct Pass {
     pub nrows: u8,
     /// The draws (only the first `ndraws`).
     pub draws: [Draw; 2],
+    /// The Brownian interval of each draw, where the solver declares one (see [`Span`]).
+    pub spans: [Option<Span>; 2],
     /// Number of draws.
     pub ndraws: u8,
 }
@@ -428,6 +445,7 @@ impl Default for Pass {
             rows: [Row::new(Dst::Buf(Buf::X)); 2],
             nrows: 0,
             draws: [Draw::Skip; 2],
+            spans: [None; 2],
             ndraws: 0,
         }
     }
@@ -456,6 +474,14 @@ impl Pass {
         self.ndraws += 1;
         self
     }
+    /// Adds a used draw that is the Brownian increment from `from` to `to` (see [`Span`]).
+    ///
+    /// # Panics
+    /// On a third draw (a solver bug).
+    pub fn increment(mut self, from: Level, to: Level) -> Self {
+        self.spans[self.ndraws as usize] = Some(Span { from, to });
+        self.draw(Draw::Use)
+    }
     /// The used rows.
     pub fn rows(&self) -> &[Row] {
         &self.rows[..self.nrows as usize]
@@ -463,6 +489,10 @@ impl Pass {
     /// The draws.
     pub fn draws(&self) -> &[Draw] {
         &self.draws[..self.ndraws as usize]
+    }
+    /// The draws' Brownian intervals (`None` where a draw is plain fresh noise or skipped).
+    pub fn spans(&self) -> &[Option<Span>] {
+        &self.spans[..self.ndraws as usize]
     }
 }
 

@@ -11,7 +11,7 @@ use crate::sample::Rescale;
 use crate::target::Target;
 use std::sync::Mutex;
 
-use super::{Buf, Draw, Dst, Eval, Grid, Level, Pass, Solver, Src};
+use super::{Buf, Draw, Dst, Eval, Grid, Level, Pass, Solver, Span, Src};
 
 /// Where a solver's fresh standard normals come from.
 ///
@@ -28,8 +28,25 @@ pub trait NoiseSource<F: Real>: Sync {
         offset: usize,
         out: &mut [F],
     ) -> Result<()>;
-    /// Called once per draw, used or skipped, before any `fill` of it.
-    fn on_draw(&mut self, _draw: usize, _step: usize) {}
+    /// Called once per draw, used or skipped, before any `fill` of it. An error stops the run
+    /// (a source that cannot serve the draw, e.g. [`BrownianNoise`](super::BrownianNoise) for
+    /// a draw that is not a Brownian increment).
+    fn on_draw(&mut self, _info: DrawInfo) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A draw as the solver declares it, given to [`NoiseSource::on_draw`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DrawInfo {
+    /// The draw's number over the run (0, 1, …).
+    pub draw: usize,
+    /// The step it is made in.
+    pub step: usize,
+    /// Whether the pass uses it (`false`: drawn and thrown away, as the reference does).
+    pub used: bool,
+    /// The Brownian interval it stands for, where the solver declares one.
+    pub span: Option<Span>,
 }
 
 impl<F: Real, N: NoiseSource<F> + ?Sized> NoiseSource<F> for &mut N {
@@ -43,8 +60,8 @@ impl<F: Real, N: NoiseSource<F> + ?Sized> NoiseSource<F> for &mut N {
     ) -> Result<()> {
         (**self).fill(draw, step, sample, offset, out)
     }
-    fn on_draw(&mut self, draw: usize, step: usize) {
-        (**self).on_draw(draw, step)
+    fn on_draw(&mut self, info: DrawInfo) -> Result<()> {
+        (**self).on_draw(info)
     }
 }
 
@@ -815,10 +832,15 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
         // Draw accounting (serial, in call order).
         let mut used = [0usize; 2];
         let mut nused = 0;
-        for d in pass.draws() {
+        for (d, span) in pass.draws().iter().zip(pass.spans()) {
             let k = self.draws;
             self.draws += 1;
-            self.noise.on_draw(k, step);
+            self.noise.on_draw(DrawInfo {
+                draw: k,
+                step,
+                used: *d == Draw::Use,
+                span: *span,
+            })?;
             if *d == Draw::Use {
                 used[nused] = k;
                 nused += 1;

@@ -84,8 +84,9 @@ impl<F: Real> NoiseSource<F> for Recorded<F> {
             }),
         }
     }
-    fn on_draw(&mut self, _draw: usize, step: usize) {
-        self.steps.push(step);
+    fn on_draw(&mut self, info: DrawInfo) -> Result<(), GdfError> {
+        self.steps.push(info.step);
+        Ok(())
     }
 }
 
