@@ -1575,38 +1575,36 @@ fn brownian_kernel<F: Float>(
     if i < n {
         let s = first + i / per;
         let off = i % per;
-        let mut acc = 0.0f32;
-        let mut j = 0u32;
-        while j < n0 {
-            let z = prim::normal(
-                seed_lo,
-                seed_hi,
-                keys[(2 * j) as usize],
-                s,
-                keys[(2 * j + 1) as usize],
-                off,
-            );
-            acc += coefs[j as usize] * z;
-            j += 1u32;
-        }
-        out[i as usize] = F::cast_from(acc);
+        out[i as usize] = F::cast_from(term_sum(keys, coefs, 0u32, n0, seed_lo, seed_hi, s, off));
         if n1 > 0u32 {
-            let mut acc1 = 0.0f32;
-            while j < n0 + n1 {
-                let z = prim::normal(
-                    seed_lo,
-                    seed_hi,
-                    keys[(2 * j) as usize],
-                    s,
-                    keys[(2 * j + 1) as usize],
-                    off,
-                );
-                acc1 += coefs[j as usize] * z;
-                j += 1u32;
-            }
-            out[(n + i) as usize] = F::cast_from(acc1);
+            let v = term_sum(keys, coefs, n0, n0 + n1, seed_lo, seed_hi, s, off);
+            out[(n + i) as usize] = F::cast_from(v);
         }
     }
+}
+
+/// `Σ coef_j·z_j` over terms `j0..j1`, in order, `z_j` element `off` of the counter stream
+/// `(seed, keys[2j], s, keys[2j + 1])`.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn term_sum(
+    keys: &[u32],
+    coefs: &[f32],
+    j0: u32,
+    j1: u32,
+    seed_lo: u32,
+    seed_hi: u32,
+    s: u32,
+    off: u32,
+) -> f32 {
+    let mut acc = 0.0f32;
+    let mut j = j0;
+    while j < j1 {
+        let (p, k) = (keys[(2 * j) as usize], keys[(2 * j + 1) as usize]);
+        acc += coefs[j as usize] * prim::normal(seed_lo, seed_hi, p, s, k, off);
+        j += 1u32;
+    }
+    acc
 }
 
 fn buf_slot(b: Buf) -> usize {
