@@ -6,8 +6,8 @@
 //! The `pipelines` cases run a diffusers scheduler loop on a seed, as a pipeline does; the
 //! loaded scheduler with the generator's latents and `TorchNoise` ends where diffusers did.
 
-use gdf::interop::torch::TorchGenerator;
 use gdf::interop::diffusers::{load, PipelineKind};
+use gdf::interop::torch::TorchGenerator;
 use gdf::interop::torch::{TorchDtype, TorchNoise};
 use gdf::solver::Run;
 use serde_json::Value;
@@ -40,8 +40,18 @@ fn replay(file: &Value) -> Vec<(String, String, Vec<f64>, Vec<f64>)> {
                 other => panic!("unsupported dtype {other}"),
             };
             let got = g.randn(n, dt);
-            let want: Vec<f64> = want.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-            out.push((format!("seed {seed} call {k} ({n} values)"), dtype.to_string(), got, want));
+            let want: Vec<f64> = want
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            out.push((
+                format!("seed {seed} call {k} ({n} values)"),
+                dtype.to_string(),
+                got,
+                want,
+            ));
         }
     }
     out
@@ -60,7 +70,12 @@ fn randn_matches_torch_x86_bit_for_bit() {
             .filter(|(_, (g, w))| g.to_bits() != w.to_bits())
             .map(|(i, (g, w))| (i, *g, *w))
             .collect();
-        assert!(bad.is_empty(), "{id} {dtype}: {} differ, first {:?}", bad.len(), &bad[..bad.len().min(5)]);
+        assert!(
+            bad.is_empty(),
+            "{id} {dtype}: {} differ, first {:?}",
+            bad.len(),
+            &bad[..bad.len().min(5)]
+        );
         calls += 1;
     }
     assert!(calls >= 15, "{calls} calls");
@@ -78,7 +93,10 @@ fn randn_is_within_2e_6_of_torch_portable() {
             _ => 2e-6,
         };
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert!((g - w).abs() <= tol * w.abs().max(1.0), "{id} {dtype}[{i}]: {g} vs {w}");
+            assert!(
+                (g - w).abs() <= tol * w.abs().max(1.0),
+                "{id} {dtype}[{i}]: {g} vs {w}"
+            );
         }
     }
 }
@@ -94,7 +112,12 @@ fn seeded_diffusers_loops_are_reproduced() {
         let l = load(&config, PipelineKind::StableDiffusion).unwrap();
         let levels = l.grid(p["steps"].as_u64().unwrap() as usize).unwrap();
         let grid = l.solver_grid(&levels).unwrap();
-        let shape: Vec<usize> = p["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        let shape: Vec<usize> = p["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
         let (batch, n) = (shape[0], shape.iter().product::<usize>());
         let per = n / batch;
         // The pipeline's latents: randn_tensor(shape, generator) · init_noise_sigma, in the
@@ -109,7 +132,9 @@ fn seeded_diffusers_loops_are_reproduced() {
             .collect();
         let noise = TorchNoise::new(g, batch, per, TorchDtype::Float32);
         let mut run = Run::new(l.solver.clone(), grid, x, batch, noise).unwrap();
-        let w: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f64 / 50.0 - 1.0) as f32).collect();
+        let w: Vec<f32> = (0..n)
+            .map(|i| ((i * 37 % 101) as f64 / 50.0 - 1.0) as f32)
+            .collect();
         let mut eps = vec![0f32; n];
         while let Some(req) = run.next_eval().unwrap() {
             // The network sees scale_model_input(latents): the native (VP) sample.
@@ -119,12 +144,24 @@ fn seeded_diffusers_loops_are_reproduced() {
             run.feed(&l.framework.target, &eps).unwrap();
         }
         let last = *levels.logsnr.last().unwrap();
-        let got: Vec<f64> = run.x().iter().map(|&v| v as f64 * l.latent_scale(last)).collect();
-        let want: Vec<f64> = p["x"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let got: Vec<f64> = run
+            .x()
+            .iter()
+            .map(|&v| v as f64 * l.latent_scale(last))
+            .collect();
+        let want: Vec<f64> = p["x"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
         let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
             // float32 on both sides; a wrong draw moves the result by O(1).
-            assert!((g - w).abs() <= 2e-5 * scale, "{id}[{i}]: gdf {g}, diffusers {w}");
+            assert!(
+                (g - w).abs() <= 2e-5 * scale,
+                "{id}[{i}]: gdf {g}, diffusers {w}"
+            );
         }
     }
 }
