@@ -965,3 +965,27 @@ fn two_brownian_draws_in_one_pass_match_the_host() {
     assert_eq!(launches, [2, 2, 2]);
     close("two draws", &dev, &host);
 }
+
+/// diffusers' singlestep DPM-Solver++ on the device: the group's start kept in `Aux` (a copy
+/// row beside the update, one launch per evaluation), order 3 heun and the order-2 SDE form
+/// (counter noise), within f32 of the host.
+#[test]
+fn singlestep_dpm_solver_runs_on_the_device() {
+    let Some(c) = client() else { return };
+    let grid = Grid::new(&Vp, &[-4.0, -2.5, -1.0, 0.5, 2.0, 3.5, 5.0, f64::INFINITY]).unwrap();
+    for st in [
+        DpmSinglestepSettings {
+            order: 3,
+            solver_type: SolverType::Heun,
+            ..Default::default()
+        },
+        DpmSinglestepSettings {
+            algorithm: DpmAlgorithm::SdeDpmSolverPP,
+            ..Default::default()
+        },
+    ] {
+        let s = DpmSolverSinglestep::with(st).unwrap();
+        let (dev, host) = both_runs(&c, s, &grid, Threshold::None, 4, 7);
+        close(&format!("{st:?}"), &dev, &host);
+    }
+}

@@ -462,6 +462,36 @@ fn other_solvers_converge_at_their_order() {
     }
 }
 
+/// diffusers' singlestep DPM-Solver++ converges at its order: groups of 1-2(-3) evaluations
+/// whose last update is a full order-2 (order-3) step from the group's start. A σ_min end
+/// (the grid stops at σ = 0.1) keeps the last step at the group's order.
+#[test]
+fn singlestep_dpm_solver_converges_at_its_order() {
+    for (order, ty, (lo, hi)) in [
+        (2, SolverType::Midpoint, (3.5, 4.5)),
+        (2, SolverType::Heun, (3.5, 4.5)),
+        (3, SolverType::Midpoint, (7.0, 9.0)),
+        (3, SolverType::Heun, (7.0, 9.0)),
+    ] {
+        let make = || {
+            DpmSolverSinglestep::with(DpmSinglestepSettings {
+                order,
+                solver_type: ty,
+                final_sigmas: FinalSigmas::SigmaMin,
+                ..Default::default()
+            })
+            .unwrap()
+        };
+        let (e1, e2) = (g1_error(make(), 48), g1_error(make(), 96));
+        let ratio = e1 / e2;
+        println!("singlestep {order} {ty:?}: {e1:e} {e2:e} ratio {ratio:.2}");
+        assert!(
+            (lo..=hi).contains(&ratio),
+            "singlestep {order} {ty:?}: ratio {ratio} outside [{lo}, {hi}]"
+        );
+    }
+}
+
 /// UniPC-3's steady-step order: seed the history with exact values by starting the
 /// comparison after the warm-up (errors relative to the exact flow over the last half).
 #[test]

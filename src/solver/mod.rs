@@ -10,7 +10,8 @@
 //!
 //! The solvers: [`Euler`] (EDM churn), [`EulerAncestral`], [`Heun`], [`Dpm2`],
 //! [`Dpm2Ancestral`], [`Lms`], [`DpmPP2SAncestral`], [`DpmPPSde`], [`DpmPP2M`],
-//! [`DpmPP2MSde`], [`DpmPP3MSde`], diffusers' [`DpmSolverMultistep`], [`UniPc`],
+//! [`DpmPP2MSde`], [`DpmPP3MSde`], diffusers' [`DpmSolverMultistep`] and
+//! [`DpmSolverSinglestep`], [`UniPc`],
 //! [`EulerDiscrete`], [`FlowMatchEuler`] and [`FlowMatchHeun`], and the consistency samplers
 //! [`Lcm`] (`LCMScheduler`) and [`Tcd`] (`TCDScheduler`); [`AnySolver`] picks one by its
 //! k-diffusion or diffusers name. The loop ([`Run`]) takes the model's x0-prediction, a raw prediction of any
@@ -59,6 +60,7 @@ mod lcm;
 mod lms;
 mod named;
 pub(crate) mod runner;
+mod singlestep;
 mod tcd;
 mod unipc;
 
@@ -75,6 +77,7 @@ pub use lcm::{Lcm, LcmBoundary};
 pub use lms::Lms;
 pub use named::AnySolver;
 pub use runner::{CounterNoise, DrawInfo, EvalRequest, NoNoise, NoiseSource, RecordedNoise, Run};
+pub use singlestep::{DpmSinglestepSettings, DpmSolverSinglestep};
 pub use tcd::Tcd;
 pub use unipc::{UniPc, UniPcSettings, UniPcVariant};
 

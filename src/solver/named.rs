@@ -78,6 +78,8 @@ any_solver!(
     DpmPP3MSde(DpmPP3MSde),
     /// `DPMSolverMultistepScheduler`.
     DpmSolverMultistep(DpmSolverMultistep),
+    /// `DPMSolverSinglestepScheduler`.
+    DpmSolverSinglestep(DpmSolverSinglestep),
     /// `UniPCMultistepScheduler`.
     UniPc(UniPc),
     /// `EulerDiscreteScheduler`.
@@ -95,7 +97,8 @@ any_solver!(
 impl AnySolver {
     /// The solver named `name` with its reference defaults. Accepts k-diffusion's sampler
     /// names (`"euler"`, `"dpmpp_2m"`, `"sample_dpmpp_2m"`, …), diffusers' scheduler class
-    /// names (`"DPMSolverMultistepScheduler"`, `"UniPCMultistepScheduler"`,
+    /// names (`"DPMSolverMultistepScheduler"`, `"DPMSolverSinglestepScheduler"`,
+    /// `"UniPCMultistepScheduler"`,
     /// `"EulerDiscreteScheduler"`, `"EulerAncestralDiscreteScheduler"`,
     /// `"HeunDiscreteScheduler"`, `"LMSDiscreteScheduler"`, `"KDPM2DiscreteScheduler"`,
     /// `"KDPM2AncestralDiscreteScheduler"`, `"DPMSolverSDEScheduler"`,
@@ -123,6 +126,7 @@ impl AnySolver {
             "dpmpp_3m_sde" => Self::DpmPP3MSde(DpmPP3MSde::new()),
             "dpmpp_3m" => Self::DpmPP3MSde(DpmPP3MSde::with(0.0, 1.0)?),
             "DPMSolverMultistepScheduler" => Self::DpmSolverMultistep(DpmSolverMultistep::new()),
+            "DPMSolverSinglestepScheduler" => Self::DpmSolverSinglestep(DpmSolverSinglestep::new()),
             "UniPCMultistepScheduler" | "unipc" => Self::UniPc(UniPc::new()),
             "EulerDiscreteScheduler" => Self::EulerDiscrete(EulerDiscrete::new()),
             "FlowMatchEulerDiscreteScheduler" => Self::FlowMatchEuler(FlowMatchEuler::new()),

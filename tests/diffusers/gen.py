@@ -54,6 +54,7 @@ from diffusers import (  # noqa: E402
     UniPCMultistepScheduler,
     DDPMWuerstchenScheduler,
     DPMSolverMultistepScheduler,
+    DPMSolverSinglestepScheduler,
     EDMDPMSolverMultistepScheduler,
     EDMEulerScheduler,
     EulerDiscreteScheduler,
@@ -651,10 +652,69 @@ CONFIGS = [
         "config": {"_class_name": "UniPCMultistepScheduler", "flow_shift": 3.0,
                    "prediction_type": "flow_prediction", "use_flow_sigmas": True},
     },
+    # DPMSolverSinglestepScheduler: order groups 1-2(-3), updates from each group's start.
+    {
+        "id": "dpm_single_default",
+        "model": "variant: DPMSolverSinglestepScheduler with every default (order 2, midpoint)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "DPMSolverSinglestepScheduler"},
+    },
+    {
+        "id": "dpm_single_order3_heun",
+        "model": "variant: DPMSolverSinglestep order 3, heun, SD betas, 8 steps (groups 1-2-3, 1-2-3, 1, 1)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 8,
+        "config": {"_class_name": "DPMSolverSinglestepScheduler", **SD_BETAS, "solver_order": 3,
+                   "solver_type": "heun"},
+    },
+    {
+        "id": "dpm_single_order3_karras_v",
+        "model": "variant: DPMSolverSinglestep order 3, midpoint, Karras sigmas, v, final σ_min, whole groups",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 9,
+        "config": {"_class_name": "DPMSolverSinglestepScheduler", **SD_BETAS, "solver_order": 3,
+                   "use_karras_sigmas": True, "prediction_type": "v_prediction",
+                   "final_sigmas_type": "sigma_min", "lower_order_final": False},
+    },
+    {
+        "id": "dpm_single_sde",
+        "model": "variant: DPMSolverSinglestep sde-dpmsolver++, order 2, SD betas (recorded noise)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 7,
+        "config": {"_class_name": "DPMSolverSinglestepScheduler", **SD_BETAS,
+                   "algorithm_type": "sde-dpmsolver++"},
+    },
+    {
+        "id": "dpm_single_sde_heun3",
+        "model": "variant: DPMSolverSinglestep sde-dpmsolver++, order 3, heun, final σ_min (recorded noise)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 9,
+        "config": {"_class_name": "DPMSolverSinglestepScheduler", **SD_BETAS, "solver_order": 3,
+                   "algorithm_type": "sde-dpmsolver++", "solver_type": "heun",
+                   "final_sigmas_type": "sigma_min", "lower_order_final": False},
+    },
+    {
+        "id": "sd15_as_dpm_single",
+        "model": "variant: SD 1.5's file swapped to DPMSolverSinglestepScheduler",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 12,
+        "load_as": "DPMSolverSinglestepScheduler",
+        "config": SD15_FILE,
+    },
+    {
+        "id": "dpm_single_custom",
+        "model": "variant: DPMSolverSinglestep with a custom timestep list",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 7,
+        "timesteps": [999, 800, 600, 420, 250, 100, 20],
+        "config": {"_class_name": "DPMSolverSinglestepScheduler", **SD_BETAS},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler,
-                                   DPMSolverMultistepScheduler, EDMDPMSolverMultistepScheduler,
+                                   DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler,
+                                   EDMDPMSolverMultistepScheduler,
                                    EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
                                    FlowMatchEulerDiscreteScheduler, PNDMScheduler,
                                    UniPCMultistepScheduler, HeunDiscreteScheduler,
@@ -742,7 +802,7 @@ def frame(case, s):
                    model_timestep=f64(s.timesteps))
         out["scale"] = [1.0] * (n + 1)
     elif kind in ("EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "DPMSolverMultistepScheduler",
-                  "UniPCMultistepScheduler", "LMSDiscreteScheduler"):
+                  "DPMSolverSinglestepScheduler", "UniPCMultistepScheduler", "LMSDiscreteScheduler"):
         sig = f64(s.sigmas)
         a = [1 / math.sqrt(1 + v * v) for v in sig]
         out.update(timesteps=f64(s.timesteps), sigmas=sig, a=a, b=[v * ai for v, ai in zip(sig, a)],

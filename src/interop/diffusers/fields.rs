@@ -375,7 +375,9 @@ fn clip_stage(clip: bool, range: f64) -> Result<Threshold> {
     })
 }
 
-pub(super) fn dpm_settings(f: &mut Fields) -> Result<DpmSolverSettings> {
+/// DPM-Solver++'s fields; `multistep`: `DPMSolverMultistepScheduler`'s (with
+/// `euler_at_final`, `lower_order_final` on by default), else `DPMSolverSinglestepScheduler`'s.
+pub(super) fn dpm_settings(f: &mut Fields, multistep: bool) -> Result<DpmSolverSettings> {
     let order = f.count("solver_order", 2)? as usize;
     let algorithm = match f.text("algorithm_type", "dpmsolver++")?.as_str() {
         "dpmsolver++" => DpmAlgorithm::DpmSolverPP,
@@ -401,8 +403,8 @@ pub(super) fn dpm_settings(f: &mut Fields) -> Result<DpmSolverSettings> {
             })
         }
     };
-    let lower_order_final = f.flag("lower_order_final", true)?;
-    let euler_at_final = f.flag("euler_at_final", false)?;
+    let lower_order_final = f.flag("lower_order_final", multistep)?;
+    let euler_at_final = multistep && f.flag("euler_at_final", false)?;
     let final_sigmas = match f.text("final_sigmas_type", "zero")?.as_str() {
         "zero" => FinalSigmas::Zero,
         "sigma_min" => FinalSigmas::SigmaMin,

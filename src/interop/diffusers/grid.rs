@@ -324,13 +324,16 @@ impl GridSpec {
             ("EulerDiscreteScheduler" | "HeunDiscreteScheduler", GridSpec::Discrete(s)) => {
                 (&s.table, false)
             }
-            ("DPMSolverMultistepScheduler", GridSpec::Discrete(s)) => (&s.table, true),
+            (
+                "DPMSolverMultistepScheduler" | "DPMSolverSinglestepScheduler",
+                GridSpec::Discrete(s),
+            ) => (&s.table, true),
             ("DDPMScheduler", GridSpec::Ddpm { table, .. })
             | ("LCMScheduler" | "TCDScheduler", GridSpec::Lcm { table, .. }) => (table, true),
             _ => {
                 return Err(err(format!(
                     "no custom list: diffusers' {class}.set_timesteps takes none (Euler, Heun, \
-                     DPMSolverMultistep, DDPM, LCM and TCD do)"
+                     DPMSolverMultistep, DPMSolverSinglestep, DDPM, LCM and TCD do)"
                 )))
             }
         };

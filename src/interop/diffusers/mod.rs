@@ -333,7 +333,8 @@ fn wrong_pipeline(class: &str, pipeline: PipelineKind, want: &str) -> GdfError {
 const SUPPORTED: &str = "one of DDIMScheduler, PNDMScheduler, DDPMScheduler, \
     EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, HeunDiscreteScheduler, \
     KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler, LMSDiscreteScheduler, \
-    LCMScheduler, TCDScheduler, DPMSolverMultistepScheduler, UniPCMultistepScheduler, \
+    LCMScheduler, TCDScheduler, DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler, \
+    UniPCMultistepScheduler, \
     FlowMatchEulerDiscreteScheduler, FlowMatchHeunDiscreteScheduler, \
     EDMDPMSolverMultistepScheduler, EDMEulerScheduler, \
     DDPMWuerstchenScheduler";
@@ -425,6 +426,7 @@ fn load_map(map: &serde_json::Map<String, Value>, pipeline: PipelineKind) -> Res
         "EulerDiscreteScheduler"
         | "EulerAncestralDiscreteScheduler"
         | "DPMSolverMultistepScheduler"
+        | "DPMSolverSinglestepScheduler"
         | "UniPCMultistepScheduler" => {
             unet_only("PipelineKind::StableDiffusion")?;
             discrete_family(&mut f, &mut notes, &class)?

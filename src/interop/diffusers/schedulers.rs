@@ -26,9 +26,9 @@ use crate::interp::Table;
 use crate::noise_cond::TableTimestep;
 use crate::schedule::VarParams;
 use crate::solver::{
-    AnySolver, Dpm2, Dpm2Ancestral, DpmSolverMultistep, Euler, EulerAncestral, EulerDiscrete,
-    FinalSigmas, FlowMatchEuler, FlowMatchHeun, Heun, Lcm, LcmBoundary, Lms, Tcd, UniPc,
-    UniPcSettings, UniPcVariant,
+    AnySolver, Dpm2, Dpm2Ancestral, DpmSinglestepSettings, DpmSolverMultistep, DpmSolverSinglestep,
+    Euler, EulerAncestral, EulerDiscrete, FinalSigmas, FlowMatchEuler, FlowMatchHeun, Heun, Lcm,
+    LcmBoundary, Lms, Tcd, UniPc, UniPcSettings, UniPcVariant,
 };
 
 /// The parts a scheduler class gives: framework, solver, grid, timestep, frame, threshold.
@@ -142,7 +142,14 @@ pub(super) fn discrete_family(
     let ancestral = class == "EulerAncestralDiscreteScheduler";
     let euler = class == "EulerDiscreteScheduler" || ancestral;
     let unipc = class == "UniPCMultistepScheduler";
-    let table = table_settings(f)?;
+    // DPMSolverSinglestep: DPMSolverMultistep's linspace grid (it has no timestep_spacing,
+    // steps_offset, rescale_betas_zero_snr or use_lu_lambdas: those fields are ignored).
+    let single = class == "DPMSolverSinglestepScheduler";
+    let table = if single {
+        table_settings_as(f, (0.0001, 0.02, "linear"), false)?
+    } else {
+        table_settings(f)?
+    };
     let target = target_of(f, &["epsilon", "v_prediction", "sample"])?;
     let mut s = DiscreteSettings::new(if euler {
         DiscreteScheduler::Euler
@@ -152,10 +159,12 @@ pub(super) fn discrete_family(
         DiscreteScheduler::DpmSolverMultistep
     });
     s.table = table.clone();
-    s.spacing = f.parsed("timestep_spacing", "linspace", str::parse::<Spacing>)?;
-    s.steps_offset = f.int("steps_offset", 0)?;
+    if !single {
+        s.spacing = f.parsed("timestep_spacing", "linspace", str::parse::<Spacing>)?;
+        s.steps_offset = f.int("steps_offset", 0)?;
+    }
     if !ancestral {
-        s.conversion = conversion(f, !euler && !unipc)?;
+        s.conversion = conversion(f, !euler && !unipc && !single)?;
         s.final_sigmas = f.parsed("final_sigmas_type", "zero", str::parse::<GridFinal>)?;
     }
     let mut timestep = ModelTimestep::TableIndex {
@@ -228,13 +237,31 @@ pub(super) fn discrete_family(
         )
     } else {
         s.lambda_min_clipped = f.f64_or_neg_inf("lambda_min_clipped", f64::NEG_INFINITY)?;
-        f.must_be(
-            "use_flow_sigmas",
-            Value::Bool(false),
-            "gdf loads flow-sigma DPMSolver configs only as flow-matching schedulers",
-        )?;
+        if single {
+            f.must_be(
+                "use_flow_sigmas",
+                Value::Bool(false),
+                "false: gdf does not load DPMSolverSinglestep over flow sigmas (use                  DPMSolverMultistepScheduler's flow-sigma config)",
+            )?;
+            f.must_be(
+                "use_dynamic_shifting",
+                Value::Bool(false),
+                "dynamic shifting exists only with use_flow_sigmas",
+            )?;
+            f.get("time_shift_type"); // read only with use_dynamic_shifting
+        } else {
+            f.must_be(
+                "use_flow_sigmas",
+                Value::Bool(false),
+                "gdf loads flow-sigma DPMSolver configs only as flow-matching schedulers",
+            )?;
+        }
         f.get("flow_shift"); // read only with use_flow_sigmas
-        dpm_solver(f, notes)?
+        if single {
+            singlestep_solver(f, notes)?
+        } else {
+            dpm_solver(f, notes)?
+        }
     };
     // Euler's timesteps are fractional with a σ conversion (`_sigma_to_t`, as the
     // noise cond), and with linspace spacing or log-linear interpolation (σ
@@ -487,10 +514,38 @@ fn dpm_solver(f: &mut Fields, notes: &mut Vec<Approximation>) -> Result<(AnySolv
              only the prediction channels (diffusers slices them off too)",
         ));
     }
-    let st = dpm_settings(f)?;
+    let st = dpm_settings(f, true)?;
     let threshold = threshold_of(f, None)?;
     Ok((
         AnySolver::DpmSolverMultistep(DpmSolverMultistep::with(st)?),
+        threshold,
+    ))
+}
+
+/// Singlestep DPM-Solver++'s settings and x0 stage (`DPMSolverSinglestepScheduler`).
+fn singlestep_solver(
+    f: &mut Fields,
+    notes: &mut Vec<Approximation>,
+) -> Result<(AnySolver, Threshold)> {
+    if let Some(v) = f.get("variance_type") {
+        notes.push(approx(
+            "variance_type",
+            v,
+            "the model's extra variance channels are not used: give the solver \
+             only the prediction channels (diffusers slices them off too)",
+        ));
+    }
+    let st = dpm_settings(f, false)?;
+    let settings = DpmSinglestepSettings {
+        order: st.order,
+        algorithm: st.algorithm,
+        solver_type: st.solver_type,
+        lower_order_final: st.lower_order_final,
+        final_sigmas: st.final_sigmas,
+    };
+    let threshold = threshold_of(f, None)?;
+    Ok((
+        AnySolver::DpmSolverSinglestep(DpmSolverSinglestep::with(settings)?),
         threshold,
     ))
 }
@@ -801,7 +856,7 @@ pub(super) fn edm(f: &mut Fields, class: &str) -> Result<Parts> {
         let fs = f.parsed("final_sigmas_type", "zero", str::parse::<GridFinal>)?;
         (AnySolver::Euler(Euler::new()), fs == GridFinal::Zero)
     } else {
-        let st = dpm_settings(f)?;
+        let st = dpm_settings(f, true)?;
         (
             AnySolver::DpmSolverMultistep(DpmSolverMultistep::with(st)?),
             st.final_sigmas == FinalSigmas::Zero,
