@@ -989,3 +989,47 @@ fn shift_terminal_at_one_step_is_named() {
         assert!(l.grid(2).is_ok());
     }
 }
+
+/// What the new classes refuse: FlowMatchLCM's multi-resolution `scale_factors`,
+/// DPMSolverSinglestep over flow sigmas or with the noise-prediction algorithm.
+#[test]
+fn flow_lcm_and_singlestep_refusals_name_their_field() {
+    let sd3 = PipelineKind::Sd3 {
+        image_seq_len: None,
+    };
+    let m = config_err(
+        r#"{"_class_name": "FlowMatchLCMScheduler", "scale_factors": [1.5, 2.0]}"#,
+        sd3,
+        "scale_factors",
+        "[1.5,2.0]",
+    );
+    assert!(m.contains("resize"), "{m}");
+    config_err(
+        r#"{"_class_name": "DPMSolverSinglestepScheduler", "use_flow_sigmas": true}"#,
+        SD,
+        "use_flow_sigmas",
+        "true",
+    );
+    config_err(
+        r#"{"_class_name": "DPMSolverSinglestepScheduler", "algorithm_type": "dpmsolver",
+            "final_sigmas_type": "sigma_min"}"#,
+        SD,
+        "algorithm_type",
+        "\"dpmsolver\"",
+    );
+    // FlowMatchLCM needs a flow pipeline; singlestep a UNet one.
+    assert!(load(r#"{"_class_name": "FlowMatchLCMScheduler"}"#, SD).is_err());
+    assert!(load(r#"{"_class_name": "DPMSolverSinglestepScheduler"}"#, sd3).is_err());
+    // upscale_mode alone is read and ignored (it acts only with scale_factors).
+    let l = load(
+        r#"{"_class_name": "FlowMatchLCMScheduler", "upscale_mode": "bilinear"}"#,
+        sd3,
+    )
+    .unwrap();
+    // The stochastic flow-matching Euler step (not a plain first-order one).
+    assert!(
+        matches!(&l.solver, gdf::solver::AnySolver::FlowMatchEuler(s) if !gdf::solver::Solver::plain_first_order(s)),
+        "{:?}",
+        l.solver
+    );
+}

@@ -59,6 +59,7 @@ from diffusers import (  # noqa: E402
     EDMEulerScheduler,
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
+    FlowMatchLCMScheduler,
     FlowMatchHeunDiscreteScheduler,
     HeunDiscreteScheduler,
     KDPM2AncestralDiscreteScheduler,
@@ -710,6 +711,25 @@ CONFIGS = [
         "timesteps": [999, 800, 600, 420, 250, 100, 20],
         "config": {"_class_name": "DPMSolverSinglestepScheduler", **SD_BETAS},
     },
+    # FlowMatchLCMScheduler: flow-matching Euler's grid, x' = (1 − σ')·x0 + σ'·n each step.
+    {
+        "id": "sd3_as_flow_lcm",
+        "model": "variant: SD3's file swapped to FlowMatchLCMScheduler (recorded noise)",
+        "pipeline": {"kind": "sd3"},
+        "steps": 6,
+        "load_as": "FlowMatchLCMScheduler",
+        "config": {"_class_name": "FlowMatchEulerDiscreteScheduler", "_diffusers_version": "0.29.0.dev0",
+                   "num_train_timesteps": 1000, "shift": 3.0},
+    },
+    {
+        "id": "flux_flow_lcm",
+        "model": "variant: FlowMatchLCMScheduler with Flux's dynamic shifting at 1024² (recorded noise)",
+        "pipeline": {"kind": "flux", "image_seq_len": 4096},
+        "steps": 4,
+        "config": {"_class_name": "FlowMatchLCMScheduler", "base_image_seq_len": 256, "base_shift": 0.5,
+                   "max_image_seq_len": 4096, "max_shift": 1.15, "num_train_timesteps": 1000,
+                   "shift": 3.0, "use_dynamic_shifting": True},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler,
@@ -720,7 +740,8 @@ CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenS
                                    UniPCMultistepScheduler, HeunDiscreteScheduler,
                                    KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler,
                                    LMSDiscreteScheduler, LCMScheduler, TCDScheduler,
-                                   EDMEulerScheduler, FlowMatchHeunDiscreteScheduler]}
+                                   EDMEulerScheduler, FlowMatchHeunDiscreteScheduler,
+                                   FlowMatchLCMScheduler]}
 # Two-stage schedulers: `2N − 1` calls of `step` over interleaved timesteps.
 TWO_STAGE = ("HeunDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler",
              "FlowMatchHeunDiscreteScheduler")
@@ -812,7 +833,7 @@ def frame(case, s):
         out["scale"] = [1 / ai for ai in a] if euler else [1.0] * (n + 1)
         if euler:
             out["init_noise_sigma"] = float(s.init_noise_sigma)
-    elif kind == "FlowMatchEulerDiscreteScheduler":
+    elif kind in ("FlowMatchEulerDiscreteScheduler", "FlowMatchLCMScheduler"):
         sig = f64(s.sigmas)
         out.update(timesteps=f64(s.timesteps), sigmas=sig, a=[1 - v for v in sig], b=sig)
         if case["pipeline"]["kind"] == "flux":
@@ -882,7 +903,8 @@ def model_output(case, s, fr, i, x):
     Returns (output, denoised) in the pipeline frame."""
     kind = type(s).__name__
     a, b, sc = eval_frame(s, fr, i)
-    if kind in ("FlowMatchEulerDiscreteScheduler", "FlowMatchHeunDiscreteScheduler") or s.config.get("use_flow_sigmas"):
+    if kind in ("FlowMatchEulerDiscreteScheduler", "FlowMatchHeunDiscreteScheduler",
+                "FlowMatchLCMScheduler") or s.config.get("use_flow_sigmas"):
         # The mixture is in the flow's x0 space; the VP-normalised input is x/√(a²+b²).
         r = math.sqrt(a * a + b * b)
         d = denoise(x / r, a / r, b / r)

@@ -335,7 +335,7 @@ const SUPPORTED: &str = "one of DDIMScheduler, PNDMScheduler, DDPMScheduler, \
     KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler, LMSDiscreteScheduler, \
     LCMScheduler, TCDScheduler, DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler, \
     UniPCMultistepScheduler, \
-    FlowMatchEulerDiscreteScheduler, FlowMatchHeunDiscreteScheduler, \
+    FlowMatchEulerDiscreteScheduler, FlowMatchHeunDiscreteScheduler, FlowMatchLCMScheduler, \
     EDMDPMSolverMultistepScheduler, EDMEulerScheduler, \
     DDPMWuerstchenScheduler";
 
@@ -442,9 +442,9 @@ fn load_map(map: &serde_json::Map<String, Value>, pipeline: PipelineKind) -> Res
             unet_only("PipelineKind::StableDiffusion")?;
             lcm(&mut f, &class)?
         }
-        "FlowMatchEulerDiscreteScheduler" | "FlowMatchHeunDiscreteScheduler" => {
-            flow_matching(&mut f, &mut notes, &class, pipeline)?
-        }
+        "FlowMatchEulerDiscreteScheduler"
+        | "FlowMatchHeunDiscreteScheduler"
+        | "FlowMatchLCMScheduler" => flow_matching(&mut f, &mut notes, &class, pipeline)?,
         "EDMDPMSolverMultistepScheduler" | "EDMEulerScheduler" => {
             unet_only("PipelineKind::StableDiffusion")?;
             edm(&mut f, &class)?

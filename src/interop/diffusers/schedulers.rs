@@ -759,7 +759,20 @@ pub(super) fn flow_matching(
             invert_sigmas: f.flag("invert_sigmas", false)?,
         }
     };
-    let stochastic = !heun && f.flag("stochastic_sampling", false)?;
+    // FlowMatchLCMScheduler: flow-matching Euler's grid and its stochastic step
+    // (`x' = (1 − σ')·x0 + σ'·n`, fresh noise every step); its multi-resolution upscaling
+    // between steps is not a sampler's business.
+    let lcm = class == "FlowMatchLCMScheduler";
+    if lcm {
+        f.must_be(
+            "scale_factors",
+            Value::Null,
+            "null (FlowMatchLCMScheduler's scale_factors resize x0 between steps; gdf's runs \
+             keep one latent size: resize between runs instead)",
+        )?;
+        f.get("upscale_mode"); // read only with scale_factors
+    }
+    let stochastic = lcm || (!heun && f.flag("stochastic_sampling", false)?);
     let (use_dynamic_shifting, time_shift, shift_terminal, invert_sigmas) = (
         settings.use_dynamic_shifting,
         settings.time_shift,
