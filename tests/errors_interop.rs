@@ -34,10 +34,10 @@ fn unknown_fields_and_classes_are_errors() {
         "\"linear\"",
     );
     let m = config_err(
-        r#"{"_class_name": "DEISMultistepScheduler"}"#,
+        r#"{"_class_name": "SASolverScheduler"}"#,
         SD,
         "_class_name",
-        "DEISMultistepScheduler",
+        "SASolverScheduler",
     );
     assert!(m.contains("DDIMScheduler"), "{m}");
     config_err(r#"{"beta_start": 0.1}"#, SD, "_class_name", "null");
@@ -603,8 +603,8 @@ fn swapping_the_class_reads_the_config_as_from_config_does() {
     );
     assert_eq!(spacing(&h), Spacing::Trailing);
     // An unsupported class is named.
-    let e = load_as(euler, "DEISMultistepScheduler", SD).unwrap_err();
-    assert!(e.to_string().contains("DEISMultistepScheduler"), "{e}");
+    let e = load_as(euler, "SASolverScheduler", SD).unwrap_err();
+    assert!(e.to_string().contains("SASolverScheduler"), "{e}");
 }
 
 /// The k-diffusion classes' own defaults and limits (diffusers 0.42.1 values).
@@ -991,7 +991,8 @@ fn shift_terminal_at_one_step_is_named() {
 }
 
 /// What the new classes refuse: FlowMatchLCM's multi-resolution `scale_factors`,
-/// DPMSolverSinglestep over flow sigmas or with the noise-prediction algorithm.
+/// DPMSolverSinglestep over flow sigmas or with the noise-prediction algorithm, DEIS with an
+/// algorithm diffusers does not map to `deis`, or an order past 3.
 #[test]
 fn flow_lcm_and_singlestep_refusals_name_their_field() {
     let sd3 = PipelineKind::Sd3 {
@@ -1017,6 +1018,32 @@ fn flow_lcm_and_singlestep_refusals_name_their_field() {
         "algorithm_type",
         "\"dpmsolver\"",
     );
+    config_err(
+        r#"{"_class_name": "DEISMultistepScheduler", "algorithm_type": "sde-dpmsolver++"}"#,
+        SD,
+        "algorithm_type",
+        "\"sde-dpmsolver++\"",
+    );
+    config_err(
+        r#"{"_class_name": "DEISMultistepScheduler", "solver_type": "taylor"}"#,
+        SD,
+        "solver_type",
+        "\"taylor\"",
+    );
+    let e = load(
+        r#"{"_class_name": "DEISMultistepScheduler", "solver_order": 4}"#,
+        SD,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("solver_order") && e.contains('4'), "{e}");
+    // diffusers maps DPMSolver's types onto DEIS's: a swapped DPM-Solver++ config loads.
+    assert!(load(
+        r#"{"_class_name": "DEISMultistepScheduler", "algorithm_type": "dpmsolver++",
+            "solver_type": "midpoint"}"#,
+        SD
+    )
+    .is_ok());
     // FlowMatchLCM needs a flow pipeline; singlestep a UNet one.
     assert!(load(r#"{"_class_name": "FlowMatchLCMScheduler"}"#, SD).is_err());
     assert!(load(r#"{"_class_name": "DPMSolverSinglestepScheduler"}"#, sd3).is_err());

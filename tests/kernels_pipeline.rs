@@ -968,7 +968,7 @@ fn two_brownian_draws_in_one_pass_match_the_host() {
 
 /// diffusers' singlestep DPM-Solver++ on the device: the group's start kept in `Aux` (a copy
 /// row beside the update, one launch per evaluation), order 3 heun and the order-2 SDE form
-/// (counter noise), within f32 of the host.
+/// (counter noise), within f32 of the host; and DEIS order 3.
 #[test]
 fn singlestep_dpm_solver_runs_on_the_device() {
     let Some(c) = client() else { return };
@@ -988,4 +988,14 @@ fn singlestep_dpm_solver_runs_on_the_device() {
         let (dev, host) = both_runs(&c, s, &grid, Threshold::None, 4, 7);
         close(&format!("{st:?}"), &dev, &host);
     }
+    // DEIS: the noise estimate written over the history entry, then the update (two rows).
+    let (dev, host) = both_runs(
+        &c,
+        Deis::with(3, true).unwrap(),
+        &grid,
+        Threshold::None,
+        0,
+        7,
+    );
+    close("deis", &dev, &host);
 }

@@ -11,7 +11,7 @@
 //! The solvers: [`Euler`] (EDM churn), [`EulerAncestral`], [`Heun`], [`Dpm2`],
 //! [`Dpm2Ancestral`], [`Lms`], [`DpmPP2SAncestral`], [`DpmPPSde`], [`DpmPP2M`],
 //! [`DpmPP2MSde`], [`DpmPP3MSde`], diffusers' [`DpmSolverMultistep`] and
-//! [`DpmSolverSinglestep`], [`UniPc`],
+//! [`DpmSolverSinglestep`], [`Deis`], [`UniPc`],
 //! [`EulerDiscrete`], [`FlowMatchEuler`] and [`FlowMatchHeun`], and the consistency samplers
 //! [`Lcm`] (`LCMScheduler`) and [`Tcd`] (`TCDScheduler`); [`AnySolver`] picks one by its
 //! k-diffusion or diffusers name. The loop ([`Run`]) takes the model's x0-prediction, a raw prediction of any
@@ -54,6 +54,7 @@ use crate::error::{GdfError, Result};
 use crate::scaler::Scaler;
 
 pub(crate) mod brownian;
+mod deis;
 mod dpmpp;
 mod euler;
 mod lcm;
@@ -65,6 +66,7 @@ mod tcd;
 mod unipc;
 
 pub use brownian::BrownianNoise;
+pub use deis::Deis;
 pub use dpmpp::{
     DpmAlgorithm, DpmPP2M, DpmPP2MSde, DpmPP2SAncestral, DpmPP3MSde, DpmPPSde, DpmSolverMultistep,
     DpmSolverSettings, FinalSigmas, SolverType,

@@ -80,6 +80,8 @@ any_solver!(
     DpmSolverMultistep(DpmSolverMultistep),
     /// `DPMSolverSinglestepScheduler`.
     DpmSolverSinglestep(DpmSolverSinglestep),
+    /// `DEISMultistepScheduler`.
+    Deis(Deis),
     /// `UniPCMultistepScheduler`.
     UniPc(UniPc),
     /// `EulerDiscreteScheduler`.
@@ -98,6 +100,7 @@ impl AnySolver {
     /// The solver named `name` with its reference defaults. Accepts k-diffusion's sampler
     /// names (`"euler"`, `"dpmpp_2m"`, `"sample_dpmpp_2m"`, …), diffusers' scheduler class
     /// names (`"DPMSolverMultistepScheduler"`, `"DPMSolverSinglestepScheduler"`,
+    /// `"DEISMultistepScheduler"` (also `"deis"`),
     /// `"UniPCMultistepScheduler"`,
     /// `"EulerDiscreteScheduler"`, `"EulerAncestralDiscreteScheduler"`,
     /// `"HeunDiscreteScheduler"`, `"LMSDiscreteScheduler"`, `"KDPM2DiscreteScheduler"`,

@@ -53,6 +53,7 @@ from diffusers import (  # noqa: E402
     EulerAncestralDiscreteScheduler,
     UniPCMultistepScheduler,
     DDPMWuerstchenScheduler,
+    DEISMultistepScheduler,
     DPMSolverMultistepScheduler,
     DPMSolverSinglestepScheduler,
     EDMDPMSolverMultistepScheduler,
@@ -730,9 +731,49 @@ CONFIGS = [
                    "max_image_seq_len": 4096, "max_shift": 1.15, "num_train_timesteps": 1000,
                    "shift": 3.0, "use_dynamic_shifting": True},
     },
+    # DEISMultistepScheduler: log-ρ Adams–Bashforth on noise estimates, UniPC's grid to σ_min.
+    {
+        "id": "deis_default",
+        "model": "variant: DEISMultistepScheduler with every default (order 2, linspace)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "DEISMultistepScheduler"},
+    },
+    {
+        "id": "deis_order3_leading",
+        "model": "variant: DEIS order 3, SD betas, leading + offset, 16 steps (no lower-order end)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 16,
+        "config": {"_class_name": "DEISMultistepScheduler", **SD_BETAS, "solver_order": 3,
+                   "timestep_spacing": "leading", "steps_offset": 1},
+    },
+    {
+        "id": "deis_order3_karras_v",
+        "model": "variant: DEIS order 3, Karras sigmas (a zero-length last step at σ_min), v",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 8,
+        "config": {"_class_name": "DEISMultistepScheduler", **SD_BETAS, "solver_order": 3,
+                   "use_karras_sigmas": True, "prediction_type": "v_prediction"},
+    },
+    {
+        "id": "deis_trailing_order1",
+        "model": "variant: DEIS order 1 (DDIM on noise estimates), trailing",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 6,
+        "config": {"_class_name": "DEISMultistepScheduler", **SD_BETAS, "solver_order": 1,
+                   "timestep_spacing": "trailing"},
+    },
+    {
+        "id": "sdxl_as_deis",
+        "model": "variant: SDXL's file swapped to DEISMultistepScheduler",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 12,
+        "load_as": "DEISMultistepScheduler",
+        "config": SDXL_FILE,
+    },
 ]
 
-CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler,
+CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler, DEISMultistepScheduler,
                                    DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler,
                                    EDMDPMSolverMultistepScheduler,
                                    EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
@@ -823,7 +864,8 @@ def frame(case, s):
                    model_timestep=f64(s.timesteps))
         out["scale"] = [1.0] * (n + 1)
     elif kind in ("EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "DPMSolverMultistepScheduler",
-                  "DPMSolverSinglestepScheduler", "UniPCMultistepScheduler", "LMSDiscreteScheduler"):
+                  "DPMSolverSinglestepScheduler", "DEISMultistepScheduler", "UniPCMultistepScheduler",
+                  "LMSDiscreteScheduler"):
         sig = f64(s.sigmas)
         a = [1 / math.sqrt(1 + v * v) for v in sig]
         out.update(timesteps=f64(s.timesteps), sigmas=sig, a=a, b=[v * ai for v, ai in zip(sig, a)],

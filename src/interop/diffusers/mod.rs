@@ -334,7 +334,7 @@ const SUPPORTED: &str = "one of DDIMScheduler, PNDMScheduler, DDPMScheduler, \
     EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, HeunDiscreteScheduler, \
     KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler, LMSDiscreteScheduler, \
     LCMScheduler, TCDScheduler, DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler, \
-    UniPCMultistepScheduler, \
+    DEISMultistepScheduler, UniPCMultistepScheduler, \
     FlowMatchEulerDiscreteScheduler, FlowMatchHeunDiscreteScheduler, FlowMatchLCMScheduler, \
     EDMDPMSolverMultistepScheduler, EDMEulerScheduler, \
     DDPMWuerstchenScheduler";
@@ -427,6 +427,7 @@ fn load_map(map: &serde_json::Map<String, Value>, pipeline: PipelineKind) -> Res
         | "EulerAncestralDiscreteScheduler"
         | "DPMSolverMultistepScheduler"
         | "DPMSolverSinglestepScheduler"
+        | "DEISMultistepScheduler"
         | "UniPCMultistepScheduler" => {
             unet_only("PipelineKind::StableDiffusion")?;
             discrete_family(&mut f, &mut notes, &class)?

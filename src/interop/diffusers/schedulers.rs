@@ -26,9 +26,9 @@ use crate::interp::Table;
 use crate::noise_cond::TableTimestep;
 use crate::schedule::VarParams;
 use crate::solver::{
-    AnySolver, Dpm2, Dpm2Ancestral, DpmSinglestepSettings, DpmSolverMultistep, DpmSolverSinglestep,
-    Euler, EulerAncestral, EulerDiscrete, FinalSigmas, FlowMatchEuler, FlowMatchHeun, Heun, Lcm,
-    LcmBoundary, Lms, Tcd, UniPc, UniPcSettings, UniPcVariant,
+    AnySolver, Deis, Dpm2, Dpm2Ancestral, DpmSinglestepSettings, DpmSolverMultistep,
+    DpmSolverSinglestep, Euler, EulerAncestral, EulerDiscrete, FinalSigmas, FlowMatchEuler,
+    FlowMatchHeun, Heun, Lcm, LcmBoundary, Lms, Tcd, UniPc, UniPcSettings, UniPcVariant,
 };
 
 /// The parts a scheduler class gives: framework, solver, grid, timestep, frame, threshold.
@@ -145,7 +145,9 @@ pub(super) fn discrete_family(
     // DPMSolverSinglestep: DPMSolverMultistep's linspace grid (it has no timestep_spacing,
     // steps_offset, rescale_betas_zero_snr or use_lu_lambdas: those fields are ignored).
     let single = class == "DPMSolverSinglestepScheduler";
-    let table = if single {
+    // DEISMultistep: UniPC's grid ending at σ_min (its only end), no zero-SNR field.
+    let deis = class == "DEISMultistepScheduler";
+    let table = if single || deis {
         table_settings_as(f, (0.0001, 0.02, "linear"), false)?
     } else {
         table_settings(f)?
@@ -153,7 +155,7 @@ pub(super) fn discrete_family(
     let target = target_of(f, &["epsilon", "v_prediction", "sample"])?;
     let mut s = DiscreteSettings::new(if euler {
         DiscreteScheduler::Euler
-    } else if unipc {
+    } else if unipc || deis {
         DiscreteScheduler::UniPcMultistep
     } else {
         DiscreteScheduler::DpmSolverMultistep
@@ -164,8 +166,12 @@ pub(super) fn discrete_family(
         s.steps_offset = f.int("steps_offset", 0)?;
     }
     if !ancestral {
-        s.conversion = conversion(f, !euler && !unipc && !single)?;
-        s.final_sigmas = f.parsed("final_sigmas_type", "zero", str::parse::<GridFinal>)?;
+        s.conversion = conversion(f, !euler && !unipc && !single && !deis)?;
+        s.final_sigmas = if deis {
+            GridFinal::SigmaMin
+        } else {
+            f.parsed("final_sigmas_type", "zero", str::parse::<GridFinal>)?
+        };
     }
     let mut timestep = ModelTimestep::TableIndex {
         train_steps: DiscreteTable::new(&table)?.len(),
@@ -175,6 +181,20 @@ pub(super) fn discrete_family(
             AnySolver::EulerAncestral(EulerAncestral::new()),
             Threshold::None,
         )
+    } else if deis {
+        f.must_be(
+            "use_flow_sigmas",
+            Value::Bool(false),
+            "false: gdf does not load DEISMultistep over flow sigmas",
+        )?;
+        f.must_be(
+            "use_dynamic_shifting",
+            Value::Bool(false),
+            "dynamic shifting exists only with use_flow_sigmas",
+        )?;
+        f.get("flow_shift"); // read only with use_flow_sigmas
+        f.get("time_shift_type"); // read only with use_dynamic_shifting
+        deis_solver(f)?
     } else if unipc {
         f.must_be(
             "use_flow_sigmas",
@@ -518,6 +538,36 @@ fn dpm_solver(f: &mut Fields, notes: &mut Vec<Approximation>) -> Result<(AnySolv
     let threshold = threshold_of(f, None)?;
     Ok((
         AnySolver::DpmSolverMultistep(DpmSolverMultistep::with(st)?),
+        threshold,
+    ))
+}
+
+/// Log-ρ DEIS's settings and x0 stage (`DEISMultistepScheduler`). diffusers maps the
+/// DPM-Solver algorithm and solver types onto `deis` / `logrho` (a swapped DPMSolver config
+/// keeps working) and raises on the others.
+fn deis_solver(f: &mut Fields) -> Result<(AnySolver, Threshold)> {
+    let algorithm = f.text("algorithm_type", "deis")?;
+    if !["deis", "dpmsolver", "dpmsolver++"].contains(&algorithm.as_str()) {
+        return Err(cfg_err(
+            "algorithm_type",
+            &Value::from(algorithm),
+            "\"deis\" (diffusers also maps \"dpmsolver\" and \"dpmsolver++\" to it, and \
+             raises on the others)",
+        ));
+    }
+    let solver_type = f.text("solver_type", "logrho")?;
+    if !["logrho", "midpoint", "heun", "bh1", "bh2"].contains(&solver_type.as_str()) {
+        return Err(cfg_err(
+            "solver_type",
+            &Value::from(solver_type),
+            "\"logrho\" (diffusers also maps midpoint, heun, bh1 and bh2 to it)",
+        ));
+    }
+    let order = f.count("solver_order", 2)? as usize;
+    let lower_order_final = f.flag("lower_order_final", true)?;
+    let threshold = threshold_of(f, None)?;
+    Ok((
+        AnySolver::Deis(Deis::with(order, lower_order_final)?),
         threshold,
     ))
 }
