@@ -4,7 +4,9 @@
 
 use crate::error::Result;
 
-use super::{check_finite_start, check_order, Buf, Dst, Eval, Grid, Level, Pass, Row, Solver, Src};
+use super::{
+    check_finite_start, check_order, next_step, Buf, Dst, Eval, Grid, Level, Pass, Row, Solver, Src,
+};
 
 /// diffusers' `DEISMultistepScheduler` (`algorithm_type = "deis"`, `solver_type = "logrho"`),
 /// orders 1–3 with its warm-up and `lower_order_final` (runs under 15 steps end with orders
@@ -114,11 +116,7 @@ impl Solver for Deis {
         Ok(())
     }
     fn plan(&mut self, grid: &Grid) -> Option<Eval> {
-        let i = self.step;
-        if i >= grid.steps() {
-            return None;
-        }
-        self.step += 1;
+        let i = next_step(grid, &mut self.step)?;
         let n = grid.steps();
         let order = self.order_at(i, n);
         let (l, t) = (grid.level(i), grid.level(i + 1));
@@ -147,15 +145,7 @@ impl Solver for Deis {
             }
             Pass::one(eps).row(row)
         };
-        Some(Eval {
-            pre: None,
-            input: Buf::X,
-            level: l,
-            post,
-            step: i,
-            completes_step: true,
-            order: order as u8,
-        })
+        Some(Eval::of_order(i, l, post, order))
     }
     fn nfe(&self, grid: &Grid) -> usize {
         grid.steps()

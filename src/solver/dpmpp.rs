@@ -5,7 +5,7 @@ use crate::error::{GdfError, Result};
 
 use super::{
     anc_fo, anc_split, check_eta_noise, check_finite_start, check_min_steps, check_order, chi,
-    half_step, phi, psi, Buf, Draw, Dst, Eval, Grid, Level, Pass, Row, Solver, Src,
+    half_step, phi, psi, step_of, Buf, Draw, Dst, Eval, Grid, Level, Pass, Row, Solver, Src,
 };
 
 const X: Src = Src::Buf(Buf::X);
@@ -113,18 +113,6 @@ impl Hist {
     }
 }
 
-fn eval1(l: Level, post: Pass, step: usize, order: usize) -> Option<Eval> {
-    Some(Eval {
-        pre: None,
-        input: Buf::X,
-        level: l,
-        post,
-        step,
-        completes_step: true,
-        order: order as u8,
-    })
-}
-
 /// k-diffusion `sample_dpmpp_2m` (SPEC §2.1): DPM-Solver++(2M), midpoint form. First step and
 /// the step to `λ = +∞` are first order.
 #[derive(Clone, Debug, Default)]
@@ -166,10 +154,7 @@ impl Solver for DpmPP2M {
 /// order on the first step and on the step to `λ = +∞`, one noise draw per other step when
 /// `eta ≠ 0`.
 fn plan_2m(st: &mut Hist, grid: &Grid, eta: f64, s_noise: f64, ty: SolverType) -> Option<Eval> {
-    let i = st.step;
-    if i >= grid.steps() {
-        return None;
-    }
+    let i = step_of(grid, st.step)?;
     let (l, ln) = (grid.level(i), grid.level(i + 1));
     let (post, order) = if ln.lam == f64::INFINITY {
         (x_is_d0(), 1)
@@ -185,7 +170,7 @@ fn plan_2m(st: &mut Hist, grid: &Grid, eta: f64, s_noise: f64, ty: SolverType) -
         (pass, o)
     };
     st.advance(half_step(&l, &ln));
-    eval1(l, post, i, order)
+    Some(Eval::of_order(i, l, post, order))
 }
 
 /// k-diffusion `sample_dpmpp_2m_sde` (SPEC §2.2): η (default 1), `s_noise` (default 1),
@@ -298,10 +283,7 @@ impl Solver for DpmPP3MSde {
         Ok(())
     }
     fn plan(&mut self, grid: &Grid) -> Option<Eval> {
-        let i = self.st.step;
-        if i >= grid.steps() {
-            return None;
-        }
+        let i = step_of(grid, self.st.step)?;
         let (l, ln) = (grid.level(i), grid.level(i + 1));
         let (post, order) = if ln.lam == f64::INFINITY {
             (x_is_d0(), 1)
@@ -324,7 +306,7 @@ impl Solver for DpmPP3MSde {
             }
         };
         self.st.advance(half_step(&l, &ln));
-        eval1(l, post, i, order)
+        Some(Eval::of_order(i, l, post, order))
     }
     fn nfe(&self, grid: &Grid) -> usize {
         grid.steps()
@@ -488,7 +470,7 @@ impl Solver for DpmSolverMultistep {
             }
         };
         self.st.advance(half_step(&l, &ln));
-        eval1(l, post, i, order)
+        Some(Eval::of_order(i, l, post, order))
     }
     fn nfe(&self, grid: &Grid) -> usize {
         grid.steps()
@@ -551,10 +533,7 @@ impl Solver for DpmPP2SAncestral {
         Ok(())
     }
     fn plan(&mut self, grid: &Grid) -> Option<Eval> {
-        let i = self.step;
-        if i >= grid.steps() {
-            return None;
-        }
+        let i = step_of(grid, self.step)?;
         let (l, ln) = (grid.level(i), grid.level(i + 1));
         let (dn, up) = anc_split(&l, &ln, self.eta);
         if self.stage == 0 {
@@ -699,15 +678,12 @@ impl Solver for DpmPPSde {
         Ok(())
     }
     fn plan(&mut self, grid: &Grid) -> Option<Eval> {
-        let i = self.step;
-        if i >= grid.steps() {
-            return None;
-        }
+        let i = step_of(grid, self.step)?;
         let (l, ln) = (grid.level(i), grid.level(i + 1));
         if self.stage == 0 {
             if ln.lam == f64::INFINITY {
                 self.step += 1;
-                return eval1(l, x_is_d0(), i, 1);
+                return Some(Eval::single(i, l, x_is_d0()));
             }
             let h = half_step(&l, &ln);
             let ls = grid.at(l.lam + 2.0 * self.r * h);

@@ -6,7 +6,7 @@ use crate::error::Result;
 
 use super::{
     anc_fo, anc_split, check_eta_noise, check_finite_start, check_nonneg, check_pos, fo, half_step,
-    phi, Buf, Draw, Dst, Eval, Grid, Level, Pass, Row, Solver, Src,
+    next_step, phi, step_of, Buf, Draw, Dst, Eval, Grid, Level, Pass, Row, Solver, Src,
 };
 
 const X: Src = Src::Buf(Buf::X);
@@ -138,11 +138,7 @@ impl Solver for Euler {
         Ok(())
     }
     fn plan(&mut self, grid: &Grid) -> Option<Eval> {
-        let i = self.step;
-        if i >= grid.steps() {
-            return None;
-        }
-        self.step += 1;
+        let i = next_step(grid, &mut self.step)?;
         let (pre, input, lh) = self.churn.plan(grid, i);
         let (cx, cd) = fo(&lh, &grid.level(i + 1));
         let post = Pass::one(
@@ -212,11 +208,7 @@ impl Solver for EulerAncestral {
         Ok(())
     }
     fn plan(&mut self, grid: &Grid) -> Option<Eval> {
-        let i = self.step;
-        if i >= grid.steps() {
-            return None;
-        }
-        self.step += 1;
+        let i = next_step(grid, &mut self.step)?;
         let (l, ln) = (grid.level(i), grid.level(i + 1));
         let post = if ln.lam == f64::INFINITY {
             x_is_d0()
@@ -270,10 +262,7 @@ impl TwoStageState {
     }
 
     fn plan(&mut self, grid: &Grid) -> Option<Eval> {
-        let i = self.step;
-        if i >= grid.steps() {
-            return None;
-        }
+        let i = step_of(grid, self.step)?;
         let ln = grid.level(i + 1);
         if self.stage == 0 {
             let (pre, input, lh) = self.churn.plan(grid, i);
@@ -484,24 +473,17 @@ impl Solver for Dpm2Ancestral {
         Ok(())
     }
     fn plan(&mut self, grid: &Grid) -> Option<Eval> {
-        let i = self.step;
-        if i >= grid.steps() {
-            return None;
-        }
+        let i = step_of(grid, self.step)?;
         let (l, ln) = (grid.level(i), grid.level(i + 1));
         if self.stage == 0 {
             if anc_single(grid, i, self.eta) {
                 self.step += 1;
                 let c = if ln.lam == f64::INFINITY { 1.0 } else { ln.a };
-                return Some(Eval {
-                    pre: None,
-                    input: Buf::X,
-                    level: l,
-                    post: Pass::one(Row::new(Dst::Buf(Buf::X)).t(Src::D(0), c)),
-                    step: i,
-                    completes_step: true,
-                    order: 1,
-                });
+                return Some(Eval::single(
+                    i,
+                    l,
+                    Pass::one(Row::new(Dst::Buf(Buf::X)).t(Src::D(0), c)),
+                ));
             }
             let (dn, up) = anc_split(&l, &ln, self.eta);
             let h_dn = half_step(&l, &ln) - dn.ln();
@@ -588,11 +570,7 @@ impl Solver for EulerDiscrete {
         Ok(())
     }
     fn plan(&mut self, grid: &Grid) -> Option<Eval> {
-        let i = self.step;
-        if i >= grid.steps() {
-            return None;
-        }
-        self.step += 1;
+        let i = next_step(grid, &mut self.step)?;
         let (l, ln) = (grid.level(i), grid.level(i + 1));
         let g = self.churn.gamma(grid, i);
         let post = if ln.lam == f64::INFINITY {
@@ -659,11 +637,7 @@ impl Solver for FlowMatchEuler {
         Ok(())
     }
     fn plan(&mut self, grid: &Grid) -> Option<Eval> {
-        let i = self.step;
-        if i >= grid.steps() {
-            return None;
-        }
-        self.step += 1;
+        let i = next_step(grid, &mut self.step)?;
         let (l, ln) = (grid.level(i), grid.level(i + 1));
         let post = match (self.stochastic, ln.lam == f64::INFINITY) {
             (true, true) => x_is_d0().draw(Draw::Skip),
@@ -731,10 +705,7 @@ impl Solver for FlowMatchHeun {
         Ok(())
     }
     fn plan(&mut self, grid: &Grid) -> Option<Eval> {
-        let i = self.step;
-        if i >= grid.steps() {
-            return None;
-        }
+        let i = step_of(grid, self.step)?;
         let (l, ln) = (grid.level(i), grid.level(i + 1));
         let ((s, c), (sn, cn)) = (flow_coords(&l), flow_coords(&ln));
         let dt = sn - s;

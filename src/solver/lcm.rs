@@ -6,7 +6,7 @@ use crate::dynamic::DynNoiseCond;
 use crate::error::{GdfError, Result};
 use crate::noise_cond::NoiseCond;
 
-use super::{Buf, Draw, Dst, Eval, Grid, Pass, Row, Solver, Src};
+use super::{next_step, Buf, Draw, Dst, Eval, Grid, Pass, Row, Solver, Src};
 
 const X: Src = Src::Buf(Buf::X);
 
@@ -118,11 +118,7 @@ impl Solver for Lcm {
         Ok(())
     }
     fn plan(&mut self, grid: &Grid) -> Option<Eval> {
-        let i = self.step;
-        if i >= grid.steps() {
-            return None;
-        }
-        self.step += 1;
+        let i = next_step(grid, &mut self.step)?;
         let (l, ln) = (grid.level(i), grid.level(i + 1));
         let (cs, co) = match &self.boundary {
             Some(b) => b.scalings(l.lam),

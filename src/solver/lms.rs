@@ -2,7 +2,9 @@
 
 use crate::error::{GdfError, Result};
 
-use super::{check_finite_start, check_order, Buf, Dst, Eval, Grid, Pass, Row, Solver, Src};
+use super::{
+    check_finite_start, check_order, next_step, Buf, Dst, Eval, Grid, Pass, Row, Solver, Src,
+};
 
 /// Linear multistep of order up to 4 (k-diffusion `sample_lms`, default order 4).
 ///
@@ -106,11 +108,7 @@ impl Solver for Lms {
         Ok(())
     }
     fn plan(&mut self, grid: &Grid) -> Option<Eval> {
-        let i = self.step;
-        if i >= grid.steps() {
-            return None;
-        }
-        self.step += 1;
+        let i = next_step(grid, &mut self.step)?;
         let (l, ln) = (grid.level(i), grid.level(i + 1));
         let (p, c) = self.step_coefficients(grid, i);
         // d_i = (x/a − D)/σ = x/b − D/σ, stored over D_0.
@@ -122,15 +120,7 @@ impl Solver for Lms {
         for (j, &cj) in c.iter().enumerate().take(p) {
             r2 = r2.t(Src::D(j as u8), ln.a * cj);
         }
-        Some(Eval {
-            pre: None,
-            input: Buf::X,
-            level: l,
-            post: Pass::one(r1).row(r2),
-            step: i,
-            completes_step: true,
-            order: p as u8,
-        })
+        Some(Eval::of_order(i, l, Pass::one(r1).row(r2), p))
     }
     fn nfe(&self, grid: &Grid) -> usize {
         grid.steps()

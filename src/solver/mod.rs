@@ -524,6 +524,11 @@ impl Eval {
     /// A whole step `step` of one evaluation: the model sees `x` at `level`, and `post`
     /// finishes the step (a first-order update).
     pub fn single(step: usize, level: Level, post: Pass) -> Eval {
+        Eval::of_order(step, level, post, 1)
+    }
+    /// A whole step `step` of one evaluation whose update `post` is of order `order` (the
+    /// multistep solvers' evaluations): the model sees `x` at `level`.
+    pub fn of_order(step: usize, level: Level, post: Pass, order: usize) -> Eval {
         Eval {
             pre: None,
             input: Buf::X,
@@ -531,7 +536,7 @@ impl Eval {
             post,
             step,
             completes_step: true,
-            order: 1,
+            order: order as u8,
         }
     }
 }
@@ -637,6 +642,20 @@ pub fn psi(h: f64) -> f64 {
 #[inline]
 pub fn chi(h: f64) -> f64 {
     -h * phi_m(3, -h)
+}
+
+/// Step `i` while the grid has it (`None` once the run is over): how a solver's `plan` starts.
+#[inline]
+pub(crate) fn step_of(grid: &Grid, i: usize) -> Option<usize> {
+    (i < grid.steps()).then_some(i)
+}
+
+/// The step `*step` (as [`step_of`]), counting it taken.
+#[inline]
+pub(crate) fn next_step(grid: &Grid, step: &mut usize) -> Option<usize> {
+    let i = step_of(grid, *step)?;
+    *step += 1;
+    Some(i)
 }
 
 /// Half-logSNR step between two levels.

@@ -5,8 +5,8 @@
 use crate::error::Result;
 
 use super::{
-    check_finite_start, check_order, chi, half_step, phi, psi, Buf, Draw, Dst, Eval, Grid, Level,
-    Pass, Row, Solver, Src,
+    check_finite_start, check_order, chi, half_step, next_step, phi, psi, Buf, Draw, Dst, Eval,
+    Grid, Level, Pass, Row, Solver, Src,
 };
 use super::{DpmAlgorithm, FinalSigmas, SolverType};
 
@@ -206,11 +206,7 @@ impl Solver for DpmSolverSinglestep {
         Ok(())
     }
     fn plan(&mut self, grid: &Grid) -> Option<Eval> {
-        let i = self.step;
-        if i >= grid.steps() {
-            return None;
-        }
-        self.step += 1;
+        let i = next_step(grid, &mut self.step)?;
         let sde = self.s.algorithm == DpmAlgorithm::SdeDpmSolverPP;
         // Short grids: orders past the list (never in diffusers' own runs) are first order.
         let order = self.orders.get(i).copied().unwrap_or(1).min(i + 1);
@@ -245,15 +241,7 @@ impl Solver for DpmSolverSinglestep {
                 pass.row(row)
             }
         };
-        Some(Eval {
-            pre: None,
-            input: Buf::X,
-            level: l,
-            post,
-            step: i,
-            completes_step: true,
-            order: order as u8,
-        })
+        Some(Eval::of_order(i, l, post, order))
     }
     fn nfe(&self, grid: &Grid) -> usize {
         grid.steps()

@@ -6,7 +6,7 @@ use crate::dynamic::DynNoiseCond;
 use crate::error::{GdfError, Result};
 use crate::noise_cond::NoiseCond;
 
-use super::{Buf, Draw, Dst, Eval, Grid, Pass, Row, Solver, Src};
+use super::{next_step, Buf, Draw, Dst, Eval, Grid, Pass, Row, Solver, Src};
 
 const X: Src = Src::Buf(Buf::X);
 
@@ -113,11 +113,7 @@ impl Solver for Tcd {
         Ok(())
     }
     fn plan(&mut self, grid: &Grid) -> Option<Eval> {
-        let i = self.step;
-        if i >= grid.steps() {
-            return None;
-        }
-        self.step += 1;
+        let i = next_step(grid, &mut self.step)?;
         let (l, ln) = (grid.level(i), grid.level(i + 1));
         let last = i + 1 == grid.steps();
         // s = ⌊(1 − γ)·t'⌋: diffusers multiplies the long timestep by the Python float

@@ -206,15 +206,7 @@ impl Solver for UniPc {
         }
         self.prev_order = p;
         self.step += 1;
-        Some(Eval {
-            pre: None,
-            input: Buf::X,
-            level: l,
-            post: Pass::one(r1).row(r2),
-            step: i,
-            completes_step: true,
-            order: p as u8,
-        })
+        Some(Eval::of_order(i, l, Pass::one(r1).row(r2), p))
     }
 
     fn nfe(&self, grid: &Grid) -> usize {

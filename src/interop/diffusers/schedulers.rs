@@ -182,37 +182,21 @@ pub(super) fn discrete_family(
             Threshold::None,
         )
     } else if deis {
-        f.must_be(
-            "use_flow_sigmas",
-            Value::Bool(false),
-            "false: gdf does not load DEISMultistep over flow sigmas",
+        no_flow_sigmas(
+            f,
+            "gdf does not load DEISMultistepScheduler over flow sigmas",
         )?;
-        f.must_be(
-            "use_dynamic_shifting",
-            Value::Bool(false),
-            "dynamic shifting exists only with use_flow_sigmas",
-        )?;
-        f.get("flow_shift"); // read only with use_flow_sigmas
-        f.get("time_shift_type"); // read only with use_dynamic_shifting
         deis_solver(f)?
     } else if unipc {
-        f.must_be(
-            "use_flow_sigmas",
-            Value::Bool(false),
+        no_flow_sigmas(
+            f,
             "gdf loads flow-sigma configs only as flow-matching schedulers",
-        )?;
-        f.must_be(
-            "use_dynamic_shifting",
-            Value::Bool(false),
-            "dynamic shifting exists only with use_flow_sigmas",
         )?;
         f.must_be(
             "shift_terminal",
             Value::Null,
             "shift_terminal exists only with use_flow_sigmas",
         )?;
-        f.get("flow_shift"); // read only with use_flow_sigmas
-        f.get("time_shift_type"); // read only with use_dynamic_shifting
         s.sigma_min = f.opt_f64("sigma_min")?;
         s.sigma_max = f.opt_f64("sigma_max")?;
         unipc_solver(f)?
@@ -258,25 +242,19 @@ pub(super) fn discrete_family(
     } else {
         s.lambda_min_clipped = f.f64_or_neg_inf("lambda_min_clipped", f64::NEG_INFINITY)?;
         if single {
-            f.must_be(
-                "use_flow_sigmas",
-                Value::Bool(false),
-                "false: gdf does not load DPMSolverSinglestep over flow sigmas (use                  DPMSolverMultistepScheduler's flow-sigma config)",
+            no_flow_sigmas(
+                f,
+                "gdf does not load DPMSolverSinglestepScheduler over flow sigmas (use \
+                 DPMSolverMultistepScheduler's flow-sigma config)",
             )?;
-            f.must_be(
-                "use_dynamic_shifting",
-                Value::Bool(false),
-                "dynamic shifting exists only with use_flow_sigmas",
-            )?;
-            f.get("time_shift_type"); // read only with use_dynamic_shifting
         } else {
             f.must_be(
                 "use_flow_sigmas",
                 Value::Bool(false),
                 "gdf loads flow-sigma DPMSolver configs only as flow-matching schedulers",
             )?;
+            f.get("flow_shift"); // read only with use_flow_sigmas
         }
-        f.get("flow_shift"); // read only with use_flow_sigmas
         if single {
             singlestep_solver(f, notes)?
         } else {
@@ -540,6 +518,21 @@ fn dpm_solver(f: &mut Fields, notes: &mut Vec<Approximation>) -> Result<(AnySolv
         AnySolver::DpmSolverMultistep(DpmSolverMultistep::with(st)?),
         threshold,
     ))
+}
+
+/// A class whose flow-sigma fields gdf does not load through it: `use_flow_sigmas` and
+/// `use_dynamic_shifting` must be off (`why` says what to do instead); their companions
+/// `flow_shift` and `time_shift_type` act only with them and are read and ignored.
+fn no_flow_sigmas(f: &mut Fields, why: &str) -> Result<()> {
+    f.must_be("use_flow_sigmas", Value::Bool(false), why)?;
+    f.must_be(
+        "use_dynamic_shifting",
+        Value::Bool(false),
+        "dynamic shifting exists only with use_flow_sigmas",
+    )?;
+    f.get("flow_shift");
+    f.get("time_shift_type");
+    Ok(())
 }
 
 /// Log-ρ DEIS's settings and x0 stage (`DEISMultistepScheduler`). diffusers maps the
