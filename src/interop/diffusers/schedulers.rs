@@ -502,8 +502,8 @@ fn unipc_solver(f: &mut Fields) -> Result<(AnySolver, Threshold)> {
     Ok((AnySolver::UniPc(UniPc::with(st)?), threshold))
 }
 
-/// DPM-Solver++'s update rule and x0 stage (`DPMSolverMultistepScheduler`).
-fn dpm_solver(f: &mut Fields, notes: &mut Vec<Approximation>) -> Result<(AnySolver, Threshold)> {
+/// DPM-Solver's `variance_type` (learned-variance models): the extra channels are dropped.
+fn variance_note(f: &mut Fields, notes: &mut Vec<Approximation>) {
     if let Some(v) = f.get("variance_type") {
         notes.push(approx(
             "variance_type",
@@ -512,6 +512,11 @@ fn dpm_solver(f: &mut Fields, notes: &mut Vec<Approximation>) -> Result<(AnySolv
              only the prediction channels (diffusers slices them off too)",
         ));
     }
+}
+
+/// DPM-Solver++'s update rule and x0 stage (`DPMSolverMultistepScheduler`).
+fn dpm_solver(f: &mut Fields, notes: &mut Vec<Approximation>) -> Result<(AnySolver, Threshold)> {
+    variance_note(f, notes);
     let st = dpm_settings(f, true)?;
     let threshold = threshold_of(f, None)?;
     Ok((
@@ -570,14 +575,7 @@ fn singlestep_solver(
     f: &mut Fields,
     notes: &mut Vec<Approximation>,
 ) -> Result<(AnySolver, Threshold)> {
-    if let Some(v) = f.get("variance_type") {
-        notes.push(approx(
-            "variance_type",
-            v,
-            "the model's extra variance channels are not used: give the solver \
-             only the prediction channels (diffusers slices them off too)",
-        ));
-    }
+    variance_note(f, notes);
     let st = dpm_settings(f, false)?;
     let settings = DpmSinglestepSettings {
         order: st.order,
