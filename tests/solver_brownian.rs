@@ -308,3 +308,30 @@ fn bad_ranges_and_fresh_draws_are_refused() {
         .run(gauss)
         .is_ok());
 }
+
+#[test]
+fn a_loaded_dpm_solver_sde_scheduler_runs_on_brownian_noise() {
+    use gdf::interop::diffusers::{load, PipelineKind};
+    // diffusers draws this scheduler's noise from a seeded torchsde tree: gdf lists the seed
+    // as an approximation and runs the same law on its own tree.
+    let l = load(
+        r#"{"_class_name": "DPMSolverSDEScheduler", "noise_sampler_seed": 42,
+            "use_karras_sigmas": true}"#,
+        PipelineKind::StableDiffusion,
+    )
+    .unwrap();
+    assert!(l
+        .approximations
+        .iter()
+        .any(|a| a.field == "noise_sampler_seed" && a.value == "42"));
+    let levels = l.grid(12).unwrap();
+    let grid = l.solver_grid(&levels).unwrap();
+    let noise = BrownianNoise::for_grid(42, &grid).unwrap();
+    let x: Vec<f64> = (0..64)
+        .map(|i| gdf::noise::normal(1, gdf::noise::Purpose::Init, 0, 0, i) as f64)
+        .collect();
+    let run = Run::new(l.solver.clone(), grid, x, 1, noise).unwrap();
+    assert_eq!(run.remaining_evals(), 23); // two per step, one on the step to σ = 0
+    let out = run.run(gauss).unwrap();
+    assert!(out.iter().all(|v| v.is_finite()));
+}

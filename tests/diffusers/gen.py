@@ -55,6 +55,7 @@ from diffusers import (  # noqa: E402
     DDPMWuerstchenScheduler,
     DEISMultistepScheduler,
     DPMSolverMultistepScheduler,
+    DPMSolverSDEScheduler,
     DPMSolverSinglestepScheduler,
     EDMDPMSolverMultistepScheduler,
     EDMEulerScheduler,
@@ -771,10 +772,35 @@ CONFIGS = [
         "load_as": "DEISMultistepScheduler",
         "config": SDXL_FILE,
     },
+    # DPMSolverSDEScheduler: k-diffusion's DPM++ SDE (two draws per step, recorded).
+    {
+        "id": "dpm_sde_sched",
+        "model": "variant: DPMSolverSDEScheduler with its defaults (recorded noise)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 6,
+        "config": {"_class_name": "DPMSolverSDEScheduler"},
+    },
+    {
+        "id": "sdxl_as_dpm_sde_karras",
+        "model": "variant: SDXL's file swapped to DPMSolverSDEScheduler with Karras sigmas (recorded noise)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 8,
+        "load_as": "DPMSolverSDEScheduler",
+        "config": {**SDXL_FILE, "use_karras_sigmas": True},
+    },
+    {
+        "id": "dpm_sde_sched_v_trailing",
+        "model": "variant: DPMSolverSDEScheduler, v, trailing, SD betas (recorded noise)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 5,
+        "config": {"_class_name": "DPMSolverSDEScheduler", **SD_BETAS, "prediction_type": "v_prediction",
+                   "timestep_spacing": "trailing"},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler, DEISMultistepScheduler,
                                    DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler,
+                                   DPMSolverSDEScheduler,
                                    EDMDPMSolverMultistepScheduler,
                                    EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
                                    FlowMatchEulerDiscreteScheduler, PNDMScheduler,
@@ -785,7 +811,7 @@ CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenS
                                    FlowMatchLCMScheduler]}
 # Two-stage schedulers: `2N − 1` calls of `step` over interleaved timesteps.
 TWO_STAGE = ("HeunDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler",
-             "FlowMatchHeunDiscreteScheduler")
+             "FlowMatchHeunDiscreteScheduler", "DPMSolverSDEScheduler")
 
 
 def calculate_shift(seq, c):
@@ -926,6 +952,10 @@ def eval_sigma(s, k):
         return float(s.sigmas[k])
     if kind == "KDPM2DiscreteScheduler":
         return float(s.sigmas_interpol[k])
+    if kind == "DPMSolverSDEScheduler":
+        # The midpoint in t = −ln σ between the step's levels, in float32 as its `step`.
+        t, tn = s.sigmas[k - 1].log().neg(), s.sigmas[k].log().neg()
+        return float((t + (tn - t) * 0.5).neg().exp())
     return float(s.sigmas_interpol[k - 1])
 
 
@@ -1012,6 +1042,19 @@ def run_case(case):
     mod = sys.modules[type(s).__module__]
     if hasattr(mod, "randn_tensor"):
         mod.randn_tensor = fake_randn
+
+    class FakeTree:
+        """DPMSolverSDE's Brownian tree replaced by recorded normals (its numbers are
+        torchsde's; the run needs only the draws it applied, in order)."""
+
+        def __init__(self, x, *args, **kwargs):
+            self.shape, self.dtype = tuple(x.shape), x.dtype
+
+        def __call__(self, sigma, sigma_next):
+            return fake_randn(self.shape, dtype=self.dtype)
+
+    if hasattr(mod, "BrownianTreeNoiseSampler"):
+        mod.BrownianTreeNoiseSampler = FakeTree
     run = {"x_init": x.tolist(), "sample": [], "model_output": [], "denoised": [], "x": []}
     xt = torch.from_numpy(x.copy())
     ts = s.timesteps[:-1] if type(s).__name__ == "DDPMWuerstchenScheduler" else s.timesteps

@@ -32,6 +32,7 @@ const KNOWN: &[&str] = &[
     "lower_order_final",
     "max_image_seq_len",
     "max_shift",
+    "noise_sampler_seed",
     "num_train_timesteps",
     "original_inference_steps",
     "predict_x0",

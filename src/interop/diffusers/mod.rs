@@ -333,6 +333,7 @@ fn wrong_pipeline(class: &str, pipeline: PipelineKind, want: &str) -> GdfError {
 const SUPPORTED: &str = "one of DDIMScheduler, PNDMScheduler, DDPMScheduler, \
     EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, HeunDiscreteScheduler, \
     KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler, LMSDiscreteScheduler, \
+    DPMSolverSDEScheduler, \
     LCMScheduler, TCDScheduler, DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler, \
     DEISMultistepScheduler, UniPCMultistepScheduler, \
     FlowMatchEulerDiscreteScheduler, FlowMatchHeunDiscreteScheduler, FlowMatchLCMScheduler, \
@@ -435,7 +436,8 @@ fn load_map(map: &serde_json::Map<String, Value>, pipeline: PipelineKind) -> Res
         "HeunDiscreteScheduler"
         | "KDPM2DiscreteScheduler"
         | "KDPM2AncestralDiscreteScheduler"
-        | "LMSDiscreteScheduler" => {
+        | "LMSDiscreteScheduler"
+        | "DPMSolverSDEScheduler" => {
             unet_only("PipelineKind::StableDiffusion")?;
             k_family(&mut f, &mut notes, &class)?
         }

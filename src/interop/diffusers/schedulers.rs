@@ -26,7 +26,7 @@ use crate::interp::Table;
 use crate::noise_cond::TableTimestep;
 use crate::schedule::VarParams;
 use crate::solver::{
-    AnySolver, Deis, Dpm2, Dpm2Ancestral, DpmSinglestepSettings, DpmSolverMultistep,
+    AnySolver, Deis, Dpm2, Dpm2Ancestral, DpmPPSde, DpmSinglestepSettings, DpmSolverMultistep,
     DpmSolverSinglestep, Euler, EulerAncestral, EulerDiscrete, FinalSigmas, FlowMatchEuler,
     FlowMatchHeun, Heun, Lcm, LcmBoundary, Lms, Tcd, UniPc, UniPcSettings, UniPcVariant,
 };
@@ -605,8 +605,9 @@ fn interpolated_steps(s: &DiscreteSettings) -> Approximation {
 }
 
 /// `HeunDiscreteScheduler`, `KDPM2DiscreteScheduler`, `KDPM2AncestralDiscreteScheduler`,
-/// `LMSDiscreteScheduler`: k-diffusion's Heun, DPM-2 (ancestral, η = 1) and LMS (order 4,
-/// the order diffusers' pipelines leave `step` at) on Euler's grid, with VE latents.
+/// `LMSDiscreteScheduler`, `DPMSolverSDEScheduler`: k-diffusion's Heun, DPM-2 (ancestral,
+/// η = 1), LMS (order 4, the order diffusers' pipelines leave `step` at) and DPM++ SDE on
+/// Euler's grid, with VE latents.
 ///
 /// diffusers runs the two-stage ones as `2N − 1` scheduler steps over interleaved timesteps
 /// (each level but the first repeated, KDPM2's midpoints between); gdf's grid has the `N + 1`
@@ -619,7 +620,10 @@ pub(super) fn k_family(
 ) -> Result<Parts> {
     let heun = class == "HeunDiscreteScheduler";
     let lms = class == "LMSDiscreteScheduler";
-    let kdpm2 = !heun && !lms;
+    // DPMSolverSDEScheduler: k-diffusion's DPM++ SDE (η = 1, midpoint r = ½), its two draws
+    // from a Brownian tree.
+    let sde = class == "DPMSolverSDEScheduler";
+    let kdpm2 = !heun && !lms && !sde;
     // Heun's and KDPM2's β defaults are Stable Diffusion's, LMS's DDPM's; none of the four
     // has `rescale_betas_zero_snr`.
     let betas = if lms {
@@ -628,8 +632,8 @@ pub(super) fn k_family(
         (0.00085, 0.012, "linear")
     };
     let table = table_settings_as(f, betas, false)?;
-    // KDPM2 raises NotImplementedError for "sample".
-    let target = if kdpm2 {
+    // KDPM2 and DPMSolverSDE raise NotImplementedError for "sample".
+    let target = if kdpm2 || sde {
         target_of(f, &["epsilon", "v_prediction"])?
     } else {
         target_of(f, &["epsilon", "v_prediction", "sample"])?
@@ -652,8 +656,21 @@ pub(super) fn k_family(
         "HeunDiscreteScheduler" => AnySolver::Heun(Heun::new()),
         "KDPM2DiscreteScheduler" => AnySolver::Dpm2(Dpm2::new()),
         "KDPM2AncestralDiscreteScheduler" => AnySolver::Dpm2Ancestral(Dpm2Ancestral::new()),
+        "DPMSolverSDEScheduler" => AnySolver::DpmPPSde(DpmPPSde::new()),
         _ => AnySolver::Lms(Lms::new()),
     };
+    if sde {
+        if let Some(v) = f.get("noise_sampler_seed").filter(|v| !v.is_null()) {
+            notes.push(approx(
+                "noise_sampler_seed",
+                v,
+                "diffusers draws the two noises of each step from a torchsde Brownian tree \
+                 with this seed; gdf's BrownianNoise has the same law (increments over \
+                 [σ, σ_s] and [σ, σ'], correlated as the tree correlates them) but not \
+                 torchsde's numbers: give the run a BrownianNoise (or CounterNoise)",
+            ));
+        }
+    }
     if s.spacing == Spacing::Linspace {
         notes.push(interpolated_steps(&s));
     }
@@ -667,9 +684,10 @@ pub(super) fn k_family(
         ));
     }
     // The noise cond rounds where every timestep diffusers gives the network is whole:
-    // leading or trailing levels without a σ conversion, and never for KDPM2's midpoints.
+    // leading or trailing levels without a σ conversion, and never for KDPM2's or DPM++
+    // SDE's midpoints.
     let fractional =
-        kdpm2 || s.spacing == Spacing::Linspace || s.conversion != SigmaConversion::None;
+        kdpm2 || sde || s.spacing == Spacing::Linspace || s.conversion != SigmaConversion::None;
     Ok((
         table_framework(&table, target, !fractional)?,
         solver,
