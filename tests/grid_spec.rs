@@ -686,3 +686,34 @@ fn edm_euler_sigmas_are_diffusers_float64_ramp() {
     let g = l.grid(10).unwrap();
     assert_eq!((g.sigmas[10] * l.data_scale()) as f32, want[9] as f32);
 }
+
+/// CogVideoX's SNR shift is a λ shift by `−ln k` (`ᾱ/(k + (1 − k)ᾱ)`), and the zero-SNR
+/// rescale on top ends the table at ᾱ = 0 (the framework's table puts 2⁻²⁴ there).
+#[test]
+fn cogvideox_snr_shift_moves_lambda_by_ln_k() {
+    let plain = DiscreteTable::new(&TableSettings::default()).unwrap();
+    let shifted = DiscreteTable::new(&TableSettings {
+        snr_shift: Some(3.0),
+        ..Default::default()
+    })
+    .unwrap();
+    for k in [0, 1, 250, 500, 999] {
+        let d = shifted.logsnr(k) - plain.logsnr(k);
+        // float32 ᾱ: λ = ln(ᾱ/(1 − ᾱ)) is good to ~1e-7/(1 − ᾱ) near ᾱ = 1.
+        assert!((d + 3f64.ln()).abs() < 2e-4, "step {k}: {d}");
+    }
+    let z = DiscreteTable::new(&TableSettings {
+        snr_shift: Some(3.0),
+        rescale_betas_zero_snr: true,
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(z.alphas_cumprod()[999], 2f32.powi(-24));
+    assert!(DiscreteTable::new(&TableSettings {
+        snr_shift: Some(0.0),
+        ..Default::default()
+    })
+    .unwrap_err()
+    .to_string()
+    .contains("snr_shift_scale"));
+}

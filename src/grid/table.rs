@@ -63,6 +63,11 @@ pub struct TableSettings {
     /// Rescale the β's to zero terminal SNR (Lin et al. 2023), then set `ᾱ_{T−1} = 2^−24`
     /// (λ = −16.64), as diffusers' DPMSolver, UniPC and Euler schedulers do.
     pub rescale_betas_zero_snr: bool,
+    /// CogVideoX's SNR shift (`CogVideoXDDIMScheduler`'s `snr_shift_scale` k, `None` for the
+    /// other tables): `ᾱ' = ᾱ/(k + (1 − k)·ᾱ)`, i.e. λ shifted by `−ln k`. With it the table
+    /// is CogVideoX's: `scaled_linear` β's in float64 (the other layouts in float32, as
+    /// there), the shift, and the zero-terminal-SNR rescale applied to `ᾱ` itself.
+    pub snr_shift: Option<f64>,
 }
 
 impl Default for TableSettings {
@@ -73,6 +78,7 @@ impl Default for TableSettings {
             beta_end: 0.012,
             beta_schedule: BetaSchedule::ScaledLinear,
             rescale_betas_zero_snr: false,
+            snr_shift: None,
         }
     }
 }
@@ -90,6 +96,94 @@ pub struct DiscreteTable {
 /// DDIMInverse's table; Euler and DPMSolver then put 2⁻²⁴ there, see [`DiscreteTable::new`]).
 /// Errors: as [`DiscreteTable::new`].
 pub(crate) fn raw_alphas_cumprod(s: &TableSettings) -> Result<Vec<f32>> {
+    let t = train_steps(s)?;
+    if let Some(k) = s.snr_shift {
+        return Ok(cogvideox_alphas_cumprod(s, k)?
+            .into_iter()
+            .map(|v| v as f32)
+            .collect());
+    }
+    let betas = betas_f32(s, t)?;
+    let betas = if s.rescale_betas_zero_snr {
+        rescale_betas_zero_snr_f32(&betas)
+    } else {
+        betas
+    };
+    let alphas: Vec<f32> = betas.iter().map(|&b| 1.0 - b).collect();
+    Ok(cumprod_f32(&alphas))
+}
+
+/// The table's `ᾱ` in f64: [`raw_alphas_cumprod`] widened, except CogVideoX's (an SNR shift),
+/// which diffusers keeps in float64 for `scaled_linear` β's.
+///
+/// Errors: as [`raw_alphas_cumprod`], and an `snr_shift` that is not a finite number > 0.
+pub(crate) fn alphas_cumprod_f64(s: &TableSettings) -> Result<Vec<f64>> {
+    match s.snr_shift {
+        Some(k) => cogvideox_alphas_cumprod(s, k),
+        None => Ok(raw_alphas_cumprod(s)?.into_iter().map(f64::from).collect()),
+    }
+}
+
+/// CogVideoX's table (`CogVideoXDDIMScheduler.__init__`): β's, `ᾱ = cumprod(1 − β)`, the SNR
+/// shift `ᾱ/(k + (1 − k)·ᾱ)`, then (with `rescale_betas_zero_snr`) the rescale of `√ᾱ` to end
+/// at 0; in float64 for `scaled_linear` β's, float32 (each step rounded) otherwise.
+fn cogvideox_alphas_cumprod(s: &TableSettings, k: f64) -> Result<Vec<f64>> {
+    if !(k.is_finite() && k > 0.0) {
+        return Err(GdfError::OutOfRange {
+            what: "snr_shift_scale",
+            value: k,
+            expected: "a finite number > 0",
+        });
+    }
+    let t = train_steps(s)?;
+    if s.beta_schedule == BetaSchedule::ScaledLinear {
+        let betas: Vec<f64> = linspace(s.beta_start.sqrt(), s.beta_end.sqrt(), t)
+            .into_iter()
+            .map(|b| b * b)
+            .collect();
+        let mut acc = 1.0f64;
+        let ac: Vec<f64> = betas
+            .iter()
+            .map(|&b| {
+                acc *= 1.0 - b;
+                acc / (k + (1.0 - k) * acc)
+            })
+            .collect();
+        if !s.rescale_betas_zero_snr {
+            return Ok(ac);
+        }
+        let (a0, at) = (ac[0].sqrt(), ac[t - 1].sqrt());
+        let scale = a0 / (a0 - at);
+        return Ok(ac
+            .iter()
+            .map(|&v| {
+                let a = (v.sqrt() - at) * scale;
+                a * a
+            })
+            .collect());
+    }
+    let alphas: Vec<f32> = betas_f32(s, t)?.iter().map(|&b| 1.0 - b).collect();
+    let (kk, km) = (k as f32, (1.0 - k) as f32);
+    let ac: Vec<f32> = cumprod_f32(&alphas)
+        .into_iter()
+        .map(|a| a / (kk + km * a))
+        .collect();
+    if !s.rescale_betas_zero_snr {
+        return Ok(ac.into_iter().map(f64::from).collect());
+    }
+    let (a0, at) = (ac[0].sqrt(), ac[t - 1].sqrt());
+    let scale = a0 / (a0 - at);
+    Ok(ac
+        .iter()
+        .map(|&v| {
+            let a = (v.sqrt() - at) * scale;
+            f64::from(a * a)
+        })
+        .collect())
+}
+
+/// The number of training steps, checked, and the β bounds, checked.
+fn train_steps(s: &TableSettings) -> Result<usize> {
     let t = match &s.beta_schedule {
         BetaSchedule::Trained(b) => b.len(),
         _ => s.num_train_timesteps,
@@ -110,6 +204,11 @@ pub(crate) fn raw_alphas_cumprod(s: &TableSettings) -> Result<Vec<f32>> {
             });
         }
     }
+    Ok(t)
+}
+
+/// The β's in float32 (diffusers' layouts).
+fn betas_f32(s: &TableSettings, t: usize) -> Result<Vec<f32>> {
     let betas: Vec<f32> = match &s.beta_schedule {
         BetaSchedule::Linear => linspace(s.beta_start as f32, s.beta_end as f32, t),
         BetaSchedule::ScaledLinear => {
@@ -145,13 +244,7 @@ pub(crate) fn raw_alphas_cumprod(s: &TableSettings) -> Result<Vec<f32>> {
             b.iter().map(|&v| v as f32).collect()
         }
     };
-    let betas = if s.rescale_betas_zero_snr {
-        rescale_betas_zero_snr_f32(&betas)
-    } else {
-        betas
-    };
-    let alphas: Vec<f32> = betas.iter().map(|&b| 1.0 - b).collect();
-    Ok(cumprod_f32(&alphas))
+    Ok(betas)
 }
 
 /// `cumprod` of float32 factors with an f64 accumulator, each output rounded to float32.

@@ -48,6 +48,7 @@ torch.set_num_threads(1)
 
 import diffusers  # noqa: E402
 from diffusers import (  # noqa: E402
+    CogVideoXDDIMScheduler,
     DDIMScheduler,
     DDPMScheduler,
     EulerAncestralDiscreteScheduler,
@@ -796,9 +797,32 @@ CONFIGS = [
         "config": {"_class_name": "DPMSolverSDEScheduler", **SD_BETAS, "prediction_type": "v_prediction",
                    "timestep_spacing": "trailing"},
     },
+    # CogVideoXDDIMScheduler: DDIM over SD's β's in float64, SNR-shifted, zero terminal SNR.
+    {
+        "id": "cogvideox_2b",
+        "model": "CogVideoX-2b (CogVideoXDDIMScheduler: snr_shift_scale 3, zero terminal SNR, trailing, v)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "CogVideoXDDIMScheduler", "_diffusers_version": "0.30.0.dev0",
+                   "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085,
+                   "clip_sample": False, "clip_sample_range": 1.0, "num_train_timesteps": 1000,
+                   "prediction_type": "v_prediction", "rescale_betas_zero_snr": True, "sample_max_value": 1.0,
+                   "set_alpha_to_one": True, "snr_shift_scale": 3.0, "steps_offset": 0,
+                   "timestep_spacing": "trailing", "trained_betas": None},
+    },
+    {
+        "id": "cogvideox_ddim_linear_shift2",
+        "model": "variant: CogVideoXDDIMScheduler over float32 linear β's, snr_shift_scale 2, leading, ε",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 8,
+        "config": {"_class_name": "CogVideoXDDIMScheduler", "beta_schedule": "linear", "beta_start": 0.0001,
+                   "beta_end": 0.02, "snr_shift_scale": 2.0, "prediction_type": "epsilon",
+                   "set_alpha_to_one": False, "steps_offset": 1},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler, DEISMultistepScheduler,
+                                   CogVideoXDDIMScheduler,
                                    DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler,
                                    DPMSolverSDEScheduler,
                                    EDMDPMSolverMultistepScheduler,
@@ -847,7 +871,7 @@ def frame(case, s):
     kind = type(s).__name__
     n = case["steps"]
     out = {}
-    if kind in ("DDIMScheduler", "DDPMScheduler", "LCMScheduler", "TCDScheduler"):
+    if kind in ("DDIMScheduler", "DDPMScheduler", "LCMScheduler", "TCDScheduler", "CogVideoXDDIMScheduler"):
         ts = [int(t) for t in s.timesteps.tolist()]
         ratio = s.config.num_train_timesteps // n
         ac = [float(s.alphas_cumprod[t]) for t in ts]
@@ -855,7 +879,7 @@ def frame(case, s):
         # is the next one in its list, and −1 (ᾱ = 1, `self.one`) after the last. LCM and TCD
         # renoise to the next listed timestep; LCM's last returns the denoised sample (ᾱ = 1),
         # TCD's stops at training step 0 (its `prev_timestep` after the last).
-        if kind == "DDIMScheduler":
+        if kind in ("DDIMScheduler", "CogVideoXDDIMScheduler"):
             prev, final = ts[-1] - ratio, float(s.final_alpha_cumprod)
         else:
             prev, final = (0 if kind == "TCDScheduler" else -1), 1.0

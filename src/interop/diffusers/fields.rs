@@ -52,6 +52,7 @@ const KNOWN: &[&str] = &[
     "sigma_min",
     "sigma_schedule",
     "skip_prk_steps",
+    "snr_shift_scale",
     "solver_order",
     "solver_p",
     "solver_type",
@@ -308,6 +309,7 @@ pub(super) fn table_settings_as(
         beta_end,
         beta_schedule,
         rescale_betas_zero_snr,
+        snr_shift: None,
     };
     DiscreteTable::new(&s)?; // check the values now
     Ok(s)

@@ -7,7 +7,7 @@ use crate::grid::discrete::{
     continuous_timestep, DiscreteSettings, FinalSigmas, SigmaConversion, Spacing,
 };
 use crate::grid::flow::FlowMatchSettings;
-use crate::grid::table::{raw_alphas_cumprod, DiscreteTable, TableSettings};
+use crate::grid::table::{alphas_cumprod_f64, DiscreteTable, TableSettings};
 use crate::grid::{np_linspace, Grid as Levels, SigmaKind, Timesteps};
 use crate::schedule::Schedule;
 
@@ -337,7 +337,7 @@ impl GridSpec {
                 )))
             }
         };
-        let t_train = raw_alphas_cumprod(table)?.len();
+        let t_train = alphas_cumprod_f64(table)?.len();
         if ts.is_empty() {
             return Err(err("at least one timestep".into()));
         }
@@ -382,17 +382,17 @@ impl GridSpec {
                 Ok(g)
             }
             GridSpec::Ddpm { table, .. } | GridSpec::Lcm { table, .. } => {
-                let ac = raw_alphas_cumprod(table)?;
+                let ac = alphas_cumprod_f64(table)?;
                 let last = match self {
                     GridSpec::Lcm {
                         denoised_last: false,
                         ..
-                    } => f64::from(ac[0]),
+                    } => ac[0],
                     _ => 1.0,
                 };
                 let abar: Vec<f64> = ts
                     .iter()
-                    .map(|&t| f64::from(ac[t as usize]))
+                    .map(|&t| ac[t as usize])
                     .chain(std::iter::once(last))
                     .collect();
                 let g = table_levels(&abar, ts.iter().map(|&t| t as i64).collect());
@@ -544,7 +544,7 @@ fn ddim_grid(
 ) -> Result<Levels> {
     // DDIM's own table: zero-terminal-SNR rescaling ends it at ᾱ = 0 exactly (λ = −∞), where
     // Euler's puts 2⁻²⁴.
-    let ac = raw_alphas_cumprod(table)?;
+    let ac = alphas_cumprod_f64(table)?;
     let t_train = ac.len();
     if n > t_train {
         return Err(GdfError::OutOfRange {
@@ -605,13 +605,13 @@ fn ddim_grid(
             expected: format!("timesteps within 0…{}, got {bad}", t_train - 1),
         });
     }
-    let mut abar: Vec<f64> = ts.iter().map(|&t| ac[t as usize] as f64).collect();
+    let mut abar: Vec<f64> = ts.iter().map(|&t| ac[t as usize]).collect();
     let prev = ts[n - 1] - ratio as i64;
     abar.push(match fin {
         Final::Ddpm => 1.0,
-        Final::Ddim(_) if prev >= 0 => ac[prev as usize] as f64,
+        Final::Ddim(_) if prev >= 0 => ac[prev as usize],
         Final::Ddim(true) => 1.0,
-        Final::Ddim(false) => ac[0] as f64,
+        Final::Ddim(false) => ac[0],
     });
     Ok(table_levels(&abar, ts))
 }
@@ -699,8 +699,8 @@ fn lcm_grid(table: &TableSettings, orig: usize, denoised_last: bool, n: usize) -
         })
         .collect();
     let ac = tab.alphas_cumprod();
-    let mut abar: Vec<f64> = ts.iter().map(|&t| ac[t as usize] as f64).collect();
-    abar.push(if denoised_last { 1.0 } else { ac[0] as f64 });
+    let mut abar: Vec<f64> = ts.iter().map(|&t| f64::from(ac[t as usize])).collect();
+    abar.push(if denoised_last { 1.0 } else { f64::from(ac[0]) });
     Ok(table_levels(&abar, ts))
 }
 

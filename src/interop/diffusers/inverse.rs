@@ -10,7 +10,7 @@ use crate::dynamic::DynTarget;
 use crate::error::{GdfError, Result};
 use crate::float::Real;
 use crate::grid::discrete::{trailing_len, Spacing};
-use crate::grid::table::{raw_alphas_cumprod, TableSettings};
+use crate::grid::table::{alphas_cumprod_f64, TableSettings};
 use crate::pipeline::invert::{Inversion, InvertStep};
 use crate::solver::Level;
 
@@ -187,24 +187,20 @@ impl LoadedInverse {
     /// Errors: as [`LoadedInverse::timesteps`].
     pub fn steps(&self, n: usize) -> Result<Vec<InvertStep>> {
         let ts = self.timesteps(n)?;
-        let ac = raw_alphas_cumprod(&self.table)?;
+        let ac = alphas_cumprod_f64(&self.table)?;
         let ratio = (self.table.num_train_timesteps / n) as i64;
-        let initial = if self.set_alpha_to_one {
-            1.0
-        } else {
-            f64::from(ac[0])
-        };
+        let initial = if self.set_alpha_to_one { 1.0 } else { ac[0] };
         Ok(ts
             .iter()
             .map(|&t| {
                 let from = t - ratio;
                 InvertStep {
                     from: vp_level(if from >= 0 {
-                        f64::from(ac[from as usize])
+                        ac[from as usize]
                     } else {
                         initial
                     }),
-                    to: vp_level(f64::from(ac[t as usize])),
+                    to: vp_level(ac[t as usize]),
                     timestep: Some(t),
                 }
             })

@@ -330,7 +330,8 @@ fn wrong_pipeline(class: &str, pipeline: PipelineKind, want: &str) -> GdfError {
     }
 }
 
-const SUPPORTED: &str = "one of DDIMScheduler, PNDMScheduler, DDPMScheduler, \
+const SUPPORTED: &str =
+    "one of DDIMScheduler, PNDMScheduler, DDPMScheduler, CogVideoXDDIMScheduler, \
     EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, HeunDiscreteScheduler, \
     KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler, LMSDiscreteScheduler, \
     DPMSolverSDEScheduler, \
@@ -415,7 +416,7 @@ fn load_map(map: &serde_json::Map<String, Value>, pipeline: PipelineKind) -> Res
         }
     };
     let (framework, solver, grid, timestep, frame, threshold) = match class.as_str() {
-        "DDIMScheduler" | "PNDMScheduler" | "DDPMScheduler" => {
+        "DDIMScheduler" | "PNDMScheduler" | "DDPMScheduler" | "CogVideoXDDIMScheduler" => {
             unet_only("PipelineKind::StableDiffusion")?;
             ddim_family(&mut f, &mut notes, &class)?
         }

@@ -50,8 +50,20 @@ pub(super) fn ddim_family(
 ) -> Result<Parts> {
     let pndm = class == "PNDMScheduler";
     let ddpm = class == "DDPMScheduler";
+    // CogVideoXDDIMScheduler: DDIM (η = 0, no clipping: its `step` ignores clip_sample) over
+    // CogVideoX's table, SD's β's shifted in SNR by `snr_shift_scale` (see
+    // `TableSettings::snr_shift`).
+    let cog = class == "CogVideoXDDIMScheduler";
     // PNDM has no zero-terminal-SNR rescale (the field is ignored, as in diffusers).
-    let table = table_settings_as(f, (0.0001, 0.02, "linear"), !pndm)?;
+    let mut table = if cog {
+        table_settings_as(f, (0.00085, 0.012, "scaled_linear"), true)?
+    } else {
+        table_settings_as(f, (0.0001, 0.02, "linear"), !pndm)?
+    };
+    if cog {
+        table.snr_shift = Some(f.f64("snr_shift_scale", 3.0)?);
+        DiscreteTable::new(&table)?; // check the shift now
+    }
     if table.rescale_betas_zero_snr {
         notes.push(approx(
             "rescale_betas_zero_snr",
@@ -79,7 +91,9 @@ pub(super) fn ddim_family(
             });
         }
     }
-    let threshold = if pndm {
+    let threshold = if cog {
+        Threshold::None
+    } else if pndm {
         if !f.flag("skip_prk_steps", false)? {
             notes.push(approx(
                 "skip_prk_steps",
