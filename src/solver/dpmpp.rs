@@ -154,16 +154,38 @@ impl Solver for DpmPP2M {
 /// order on the first step and on the step to `λ = +∞`, one noise draw per other step when
 /// `eta ≠ 0`.
 fn plan_2m(st: &mut Hist, grid: &Grid, eta: f64, s_noise: f64, ty: SolverType) -> Option<Eval> {
+    plan_2m_as(st, grid, eta, s_noise, ty, false)
+}
+
+/// [`plan_2m`]; `cogvideox`: `CogVideoXDPMScheduler`'s pattern, whose last step is first
+/// order wherever it ends, and which draws (and drops) one normal before a second-order
+/// update's own and one on the step to `λ = +∞`.
+fn plan_2m_as(
+    st: &mut Hist,
+    grid: &Grid,
+    eta: f64,
+    s_noise: f64,
+    ty: SolverType,
+    cogvideox: bool,
+) -> Option<Eval> {
     let i = step_of(grid, st.step)?;
     let (l, ln) = (grid.level(i), grid.level(i + 1));
     let (post, order) = if ln.lam == f64::INFINITY {
-        (x_is_d0(), 1)
+        let p = x_is_d0();
+        (if cogvideox { p.draw(Draw::Skip) } else { p }, 1)
     } else {
-        let o = if i == 0 { 1 } else { 2 };
+        let first = i == 0 || (cogvideox && i + 1 == grid.steps());
+        let o = if first { 1 } else { 2 };
         let row = multistep_row(&l, &ln, eta, o, st, ty, ThirdOrder::Exact);
         let pass = if eta != 0.0 {
             let c = sde_noise(&l, &ln, eta) * s_noise;
-            Pass::one(row.t(Src::Noise(0), c)).increment(l, ln)
+            let p = Pass::one(row.t(Src::Noise(0), c));
+            let p = if cogvideox && o == 2 {
+                p.draw(Draw::Skip)
+            } else {
+                p
+            };
+            p.increment(l, ln)
         } else {
             Pass::one(row)
         };
@@ -180,6 +202,7 @@ pub struct DpmPP2MSde {
     eta: f64,
     s_noise: f64,
     ty: SolverType,
+    cogvideox: bool,
     st: Hist,
 }
 
@@ -189,6 +212,7 @@ impl Default for DpmPP2MSde {
             eta: 1.0,
             s_noise: 1.0,
             ty: SolverType::Midpoint,
+            cogvideox: false,
             st: Hist::default(),
         }
     }
@@ -206,8 +230,23 @@ impl DpmPP2MSde {
             eta,
             s_noise,
             ty,
+            cogvideox: false,
             st: Hist::default(),
         })
+    }
+    /// diffusers' `CogVideoXDPMScheduler` (the same update, η = 1, midpoint): its last step
+    /// is first order wherever it ends (a σ_min end included), and it draws (and drops) one
+    /// normal before each second-order update's own, so recorded or PyTorch-generator noise
+    /// stays aligned with its draws.
+    ///
+    /// ```
+    /// use gdf::solver::DpmPP2MSde;
+    /// let s = DpmPP2MSde::new().cogvideox(true);
+    /// # let _ = s;
+    /// ```
+    pub fn cogvideox(mut self, on: bool) -> Self {
+        self.cogvideox = on;
+        self
     }
 }
 
@@ -224,7 +263,14 @@ impl Solver for DpmPP2MSde {
         Ok(())
     }
     fn plan(&mut self, grid: &Grid) -> Option<Eval> {
-        plan_2m(&mut self.st, grid, self.eta, self.s_noise, self.ty)
+        plan_2m_as(
+            &mut self.st,
+            grid,
+            self.eta,
+            self.s_noise,
+            self.ty,
+            self.cogvideox,
+        )
     }
     fn nfe(&self, grid: &Grid) -> usize {
         grid.steps()

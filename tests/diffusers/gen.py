@@ -49,6 +49,7 @@ torch.set_num_threads(1)
 import diffusers  # noqa: E402
 from diffusers import (  # noqa: E402
     CogVideoXDDIMScheduler,
+    CogVideoXDPMScheduler,
     DDIMScheduler,
     DDPMScheduler,
     EulerAncestralDiscreteScheduler,
@@ -819,10 +820,32 @@ CONFIGS = [
                    "beta_end": 0.02, "snr_shift_scale": 2.0, "prediction_type": "epsilon",
                    "set_alpha_to_one": False, "steps_offset": 1},
     },
+    {
+        "id": "cogvideox_5b",
+        "model": "CogVideoX-5b (CogVideoXDPMScheduler: DPM++ 2M SDE, snr_shift_scale 1, zero terminal SNR, "
+                 "trailing, v; recorded noise)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "CogVideoXDPMScheduler", "_diffusers_version": "0.31.0.dev0",
+                   "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085,
+                   "clip_sample": False, "clip_sample_range": 1.0, "num_train_timesteps": 1000,
+                   "prediction_type": "v_prediction", "rescale_betas_zero_snr": True, "sample_max_value": 1.0,
+                   "set_alpha_to_one": True, "snr_shift_scale": 1.0, "steps_offset": 0,
+                   "timestep_spacing": "trailing", "trained_betas": None},
+    },
+    {
+        "id": "cogvideox_dpm_leading_sigma_min",
+        "model": "variant: CogVideoXDPMScheduler, leading, set_alpha_to_one false (a first-order last "
+                 "step to ᾱ_0), ε, shift 3 (recorded noise)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 7,
+        "config": {"_class_name": "CogVideoXDPMScheduler", "snr_shift_scale": 3.0, "prediction_type": "epsilon",
+                   "set_alpha_to_one": False, "steps_offset": 1, "timestep_spacing": "leading"},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler, DEISMultistepScheduler,
-                                   CogVideoXDDIMScheduler,
+                                   CogVideoXDDIMScheduler, CogVideoXDPMScheduler,
                                    DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler,
                                    DPMSolverSDEScheduler,
                                    EDMDPMSolverMultistepScheduler,
@@ -871,7 +894,8 @@ def frame(case, s):
     kind = type(s).__name__
     n = case["steps"]
     out = {}
-    if kind in ("DDIMScheduler", "DDPMScheduler", "LCMScheduler", "TCDScheduler", "CogVideoXDDIMScheduler"):
+    if kind in ("DDIMScheduler", "DDPMScheduler", "LCMScheduler", "TCDScheduler", "CogVideoXDDIMScheduler",
+                "CogVideoXDPMScheduler"):
         ts = [int(t) for t in s.timesteps.tolist()]
         ratio = s.config.num_train_timesteps // n
         ac = [float(s.alphas_cumprod[t]) for t in ts]
@@ -879,7 +903,7 @@ def frame(case, s):
         # is the next one in its list, and −1 (ᾱ = 1, `self.one`) after the last. LCM and TCD
         # renoise to the next listed timestep; LCM's last returns the denoised sample (ᾱ = 1),
         # TCD's stops at training step 0 (its `prev_timestep` after the last).
-        if kind in ("DDIMScheduler", "CogVideoXDDIMScheduler"):
+        if kind in ("DDIMScheduler", "CogVideoXDDIMScheduler", "CogVideoXDPMScheduler"):
             prev, final = ts[-1] - ratio, float(s.final_alpha_cumprod)
         else:
             prev, final = (0 if kind == "TCDScheduler" else -1), 1.0
@@ -1082,6 +1106,7 @@ def run_case(case):
     run = {"x_init": x.tolist(), "sample": [], "model_output": [], "denoised": [], "x": []}
     xt = torch.from_numpy(x.copy())
     ts = s.timesteps[:-1] if type(s).__name__ == "DDPMWuerstchenScheduler" else s.timesteps
+    old_pred = None
     for i, t in enumerate(ts):
         xin = xt.numpy().astype(np.float64)
         mo, d = model_output(case, s, fr, i, xin)
@@ -1090,11 +1115,15 @@ def run_case(case):
         run["denoised"].append(d.reshape(-1).tolist())
         mo_t = torch.from_numpy(mo)
         if type(s).__name__ == "DDPMWuerstchenScheduler":
-            out = s.step(mo_t, t.to(torch.float32).expand(BATCH), xt)
+            prev = s.step(mo_t, t.to(torch.float32).expand(BATCH), xt).prev_sample
+        elif type(s).__name__ == "CogVideoXDPMScheduler":
+            # The CogVideoX pipeline passes the previous prediction and timestep.
+            prev, old_pred = s.step(mo_t, old_pred, t, ts[i - 1] if i > 0 else None, xt,
+                                    return_dict=False)
         else:
             # `step_kwargs`: what the pipeline passes to `step` (TCD's `eta`).
-            out = s.step(mo_t, t, xt, **case.get("step_kwargs", {}))
-        xt = out.prev_sample.to(torch.float64)
+            prev = s.step(mo_t, t, xt, **case.get("step_kwargs", {})).prev_sample
+        xt = prev.to(torch.float64)
         # A two-stage scheduler finishes a step on its second call (or the last, first-order one).
         if type(s).__name__ not in TWO_STAGE or s.state_in_first_order or i == len(ts) - 1:
             run["x"].append(xt.numpy().reshape(-1).tolist())

@@ -332,6 +332,7 @@ fn wrong_pipeline(class: &str, pipeline: PipelineKind, want: &str) -> GdfError {
 
 const SUPPORTED: &str =
     "one of DDIMScheduler, PNDMScheduler, DDPMScheduler, CogVideoXDDIMScheduler, \
+    CogVideoXDPMScheduler, \
     EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, HeunDiscreteScheduler, \
     KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler, LMSDiscreteScheduler, \
     DPMSolverSDEScheduler, \
@@ -416,7 +417,11 @@ fn load_map(map: &serde_json::Map<String, Value>, pipeline: PipelineKind) -> Res
         }
     };
     let (framework, solver, grid, timestep, frame, threshold) = match class.as_str() {
-        "DDIMScheduler" | "PNDMScheduler" | "DDPMScheduler" | "CogVideoXDDIMScheduler" => {
+        "DDIMScheduler"
+        | "PNDMScheduler"
+        | "DDPMScheduler"
+        | "CogVideoXDDIMScheduler"
+        | "CogVideoXDPMScheduler" => {
             unet_only("PipelineKind::StableDiffusion")?;
             ddim_family(&mut f, &mut notes, &class)?
         }

@@ -26,9 +26,10 @@ use crate::interp::Table;
 use crate::noise_cond::TableTimestep;
 use crate::schedule::VarParams;
 use crate::solver::{
-    AnySolver, Deis, Dpm2, Dpm2Ancestral, DpmPPSde, DpmSinglestepSettings, DpmSolverMultistep,
-    DpmSolverSinglestep, Euler, EulerAncestral, EulerDiscrete, FinalSigmas, FlowMatchEuler,
-    FlowMatchHeun, Heun, Lcm, LcmBoundary, Lms, Tcd, UniPc, UniPcSettings, UniPcVariant,
+    AnySolver, Deis, Dpm2, Dpm2Ancestral, DpmPP2MSde, DpmPPSde, DpmSinglestepSettings,
+    DpmSolverMultistep, DpmSolverSinglestep, Euler, EulerAncestral, EulerDiscrete, FinalSigmas,
+    FlowMatchEuler, FlowMatchHeun, Heun, Lcm, LcmBoundary, Lms, Tcd, UniPc, UniPcSettings,
+    UniPcVariant,
 };
 
 /// The parts a scheduler class gives: framework, solver, grid, timestep, frame, threshold.
@@ -52,8 +53,9 @@ pub(super) fn ddim_family(
     let ddpm = class == "DDPMScheduler";
     // CogVideoXDDIMScheduler: DDIM (η = 0, no clipping: its `step` ignores clip_sample) over
     // CogVideoX's table, SD's β's shifted in SNR by `snr_shift_scale` (see
-    // `TableSettings::snr_shift`).
-    let cog = class == "CogVideoXDDIMScheduler";
+    // `TableSettings::snr_shift`); CogVideoXDPMScheduler: DPM++ 2M SDE on the same grid.
+    let cog_dpm = class == "CogVideoXDPMScheduler";
+    let cog = class == "CogVideoXDDIMScheduler" || cog_dpm;
     // PNDM has no zero-terminal-SNR rescale (the field is ignored, as in diffusers).
     let mut table = if cog {
         table_settings_as(f, (0.00085, 0.012, "scaled_linear"), true)?
@@ -121,6 +123,10 @@ pub(super) fn ddim_family(
             // The DDPM posterior step is Euler ancestral with η = 1 (its last step
             // goes to ᾱ = 1, where both add no noise).
             AnySolver::EulerAncestral(EulerAncestral::new())
+        } else if cog_dpm {
+            // η = 1 whatever the pipeline's `eta`; the pipeline passes the previous
+            // prediction and timestep (`old_pred_original_sample`, `timestep_back`).
+            AnySolver::DpmPP2MSde(DpmPP2MSde::new().cogvideox(true))
         } else {
             AnySolver::Euler(Euler::new())
         },
