@@ -968,7 +968,8 @@ fn two_brownian_draws_in_one_pass_match_the_host() {
 
 /// diffusers' singlestep DPM-Solver++ on the device: the group's start kept in `Aux` (a copy
 /// row beside the update, one launch per evaluation), order 3 heun and the order-2 SDE form
-/// (counter noise), within f32 of the host; and DEIS order 3.
+/// (counter noise), within f32 of the host; DEIS order 3; CogVideoX's DPM++ 2M SDE (its
+/// dropped draws keep the counter streams aligned).
 #[test]
 fn singlestep_dpm_solver_runs_on_the_device() {
     let Some(c) = client() else { return };
@@ -998,4 +999,8 @@ fn singlestep_dpm_solver_runs_on_the_device() {
         7,
     );
     close("deis", &dev, &host);
+    // CogVideoX's 2M SDE: a dropped draw before each second-order update's own.
+    let s = DpmPP2MSde::new().cogvideox(true);
+    let (dev, host) = both_runs(&c, s, &grid, Threshold::None, 6, 7);
+    close("cogvideox 2m sde", &dev, &host);
 }
