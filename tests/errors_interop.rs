@@ -1044,6 +1044,13 @@ fn flow_lcm_and_singlestep_refusals_name_their_field() {
         SD
     )
     .is_ok());
+    // CosineDPMSolverMultistep has no third-order update.
+    config_err(
+        r#"{"_class_name": "CosineDPMSolverMultistepScheduler", "solver_order": 3}"#,
+        SD,
+        "solver_order",
+        "3",
+    );
     // FlowMatchLCM needs a flow pipeline; singlestep a UNet one.
     assert!(load(r#"{"_class_name": "FlowMatchLCMScheduler"}"#, SD).is_err());
     assert!(load(r#"{"_class_name": "DPMSolverSinglestepScheduler"}"#, sd3).is_err());

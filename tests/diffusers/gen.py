@@ -48,6 +48,7 @@ torch.set_num_threads(1)
 
 import diffusers  # noqa: E402
 from diffusers import (  # noqa: E402
+    CosineDPMSolverMultistepScheduler,
     CogVideoXDDIMScheduler,
     CogVideoXDPMScheduler,
     DDIMScheduler,
@@ -842,10 +843,33 @@ CONFIGS = [
         "config": {"_class_name": "CogVideoXDPMScheduler", "snr_shift_scale": 3.0, "prediction_type": "epsilon",
                    "set_alpha_to_one": False, "steps_offset": 1, "timestep_spacing": "leading"},
     },
+    # CosineDPMSolverMultistepScheduler (Stable Audio Open): EDM preconditioning, c_noise =
+    # atan(σ)·2/π, SDE-DPM-Solver++ on a Brownian tree (its draws recorded).
+    {
+        "id": "stable_audio_open",
+        "model": "Stable Audio Open 1.0 (CosineDPMSolverMultistepScheduler; recorded noise)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "CosineDPMSolverMultistepScheduler", "_diffusers_version": "0.30.0.dev0",
+                   "euler_at_final": False, "final_sigmas_type": "zero", "lower_order_final": True,
+                   "num_train_timesteps": 1000, "prediction_type": "v_prediction", "rho": 7.0,
+                   "sigma_data": 1.0, "sigma_max": 500.0, "sigma_min": 0.3, "sigma_schedule": "exponential",
+                   "solver_order": 2, "solver_type": "midpoint"},
+    },
+    {
+        "id": "cosine_dpm_karras_heun",
+        "model": "variant: CosineDPMSolverMultistepScheduler, Karras, heun, σ_data 0.5, ε (recorded noise)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 8,
+        "config": {"_class_name": "CosineDPMSolverMultistepScheduler", "sigma_schedule": "karras",
+                   "solver_type": "heun", "sigma_data": 0.5, "prediction_type": "epsilon",
+                   "sigma_max": 80.0, "sigma_min": 0.05},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler, DEISMultistepScheduler,
                                    CogVideoXDDIMScheduler, CogVideoXDPMScheduler,
+                                   CosineDPMSolverMultistepScheduler,
                                    DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler,
                                    DPMSolverSDEScheduler,
                                    EDMDPMSolverMultistepScheduler,
@@ -959,7 +983,7 @@ def frame(case, s):
             mt = s.timesteps.tolist()
         out["model_timestep"] = [float(v) for v in mt]
         out["scale"] = [1.0] * (n + 1)
-    elif kind in ("EDMDPMSolverMultistepScheduler", "EDMEulerScheduler"):
+    elif kind in ("EDMDPMSolverMultistepScheduler", "EDMEulerScheduler", "CosineDPMSolverMultistepScheduler"):
         sd = s.config.sigma_data
         sig = f64(s.sigmas)
         a = [1 / math.sqrt(1 + (v / sd) ** 2) for v in sig]
@@ -1029,7 +1053,7 @@ def model_output(case, s, fr, i, x):
         r = math.sqrt(a * a + b * b)
         d = denoise(x / r, a / r, b / r)
         return (x - d) / b, d  # velocity v = ε − x0 with x = (1−σ)x0 + σε
-    if kind in ("EDMDPMSolverMultistepScheduler", "EDMEulerScheduler"):
+    if kind in ("EDMDPMSolverMultistepScheduler", "EDMEulerScheduler", "CosineDPMSolverMultistepScheduler"):
         sd = s.config.sigma_data
         sig = fr["sigmas"][i]
         # The mixture lives in the pipeline's x0 space (x = x0 + σε).

@@ -316,7 +316,12 @@ pub(super) fn table_settings_as(
 }
 
 pub(super) fn target_of(f: &mut Fields, allowed: &[&str]) -> Result<DynTarget> {
-    let p = f.text("prediction_type", "epsilon")?;
+    target_or(f, allowed, "epsilon")
+}
+
+/// [`target_of`] with the class's own default `prediction_type`.
+pub(super) fn target_or(f: &mut Fields, allowed: &[&str], default: &str) -> Result<DynTarget> {
+    let p = f.text("prediction_type", default)?;
     let t = match p.as_str() {
         "epsilon" => DynTarget::Epsilon,
         "v_prediction" => DynTarget::V,

@@ -96,6 +96,9 @@ pub enum GridSpec {
         /// at the end), and a `sigma_min` final σ equal to the ramp's last (a zero-length last
         /// step).
         euler: bool,
+        /// `CosineDPMSolverMultistepScheduler`'s timesteps `atan(σ)·2/π` (else EDM's
+        /// `¼ ln σ`).
+        cosine: bool,
     },
     /// `LCMScheduler` and `TCDScheduler`: the distillation's timesteps `k·i − 1`
     /// (`i = 1…original_steps`, `k = T // original_steps`), `n` of them taken noisiest first
@@ -248,11 +251,12 @@ impl GridSpec {
                 exponential,
                 final_zero,
                 euler,
+                cosine,
             } => Ok(edm_grid(
                 (*sigma_min, *sigma_max, *rho, *sigma_data),
                 *exponential,
                 *final_zero,
-                *euler,
+                (*euler, *cosine),
                 n,
             )),
             GridSpec::FlowSigmas {
@@ -708,7 +712,7 @@ fn edm_grid(
     (lo, hi, rho, sd): (f64, f64, f64, f64),
     exponential: bool,
     final_zero: bool,
-    euler: bool,
+    (euler, cosine): (bool, bool),
     n: usize,
 ) -> Levels {
     // float32, as diffusers: a float32 ramp (torch.linspace), Python-float constants rounded
@@ -735,7 +739,17 @@ fn edm_grid(
             .map(|r| (mx as f32 + r * d).powf(rho as f32))
             .collect()
     };
-    let ts: Vec<f64> = sig.iter().map(|&s| f64::from(0.25f32 * s.ln())).collect();
+    // The network's c_noise, in float32: EDM's ¼ ln σ, or the cosine schedule's atan(σ)·2/π.
+    let ts: Vec<f64> = sig
+        .iter()
+        .map(|&s| {
+            f64::from(if cosine {
+                s.atan() / core::f32::consts::PI * 2.0
+            } else {
+                0.25f32 * s.ln()
+            })
+        })
+        .collect();
     let mut s: Vec<f64> = sig.iter().map(|&v| f64::from(v) / sd).collect();
     s.push(if final_zero {
         0.0

@@ -133,6 +133,12 @@ pub enum ModelTimestep {
     },
     /// Stable Cascade's `t ∈ [0, 1]` of the cosine schedule.
     CosineT,
+    /// `CosineDPMSolverMultistepScheduler`'s `atan(σ)·2/π` of the raw σ (`σ_data` times the
+    /// frame's): the cosine schedule's `t`.
+    AtanSigma {
+        /// `sigma_data`.
+        sigma_data: f64,
+    },
 }
 
 /// How the pipeline's latents relate to gdf's `x` (see [`Loaded::latent_scale`]).
@@ -339,7 +345,7 @@ const SUPPORTED: &str =
     LCMScheduler, TCDScheduler, DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler, \
     DEISMultistepScheduler, UniPCMultistepScheduler, \
     FlowMatchEulerDiscreteScheduler, FlowMatchHeunDiscreteScheduler, FlowMatchLCMScheduler, \
-    EDMDPMSolverMultistepScheduler, EDMEulerScheduler, \
+    EDMDPMSolverMultistepScheduler, EDMEulerScheduler, CosineDPMSolverMultistepScheduler, \
     DDPMWuerstchenScheduler";
 
 /// Loads a diffusers `scheduler_config.json` for the pipeline `pipeline`.
@@ -454,7 +460,9 @@ fn load_map(map: &serde_json::Map<String, Value>, pipeline: PipelineKind) -> Res
         "FlowMatchEulerDiscreteScheduler"
         | "FlowMatchHeunDiscreteScheduler"
         | "FlowMatchLCMScheduler" => flow_matching(&mut f, &mut notes, &class, pipeline)?,
-        "EDMDPMSolverMultistepScheduler" | "EDMEulerScheduler" => {
+        "EDMDPMSolverMultistepScheduler"
+        | "EDMEulerScheduler"
+        | "CosineDPMSolverMultistepScheduler" => {
             unet_only("PipelineKind::StableDiffusion")?;
             edm(&mut f, &class)?
         }

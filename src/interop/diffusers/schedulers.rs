@@ -3,7 +3,7 @@
 
 use super::fields::{
     cfg_err, clip_of, conversion, dpm_settings, table_settings, table_settings_as, target_of,
-    threshold_of, Fields,
+    target_or, threshold_of, Fields,
 };
 use super::{
     approx, wrong_pipeline, Approximation, GridSpec, LatentFrame, ModelTimestep, PipelineKind,
@@ -26,10 +26,10 @@ use crate::interp::Table;
 use crate::noise_cond::TableTimestep;
 use crate::schedule::VarParams;
 use crate::solver::{
-    AnySolver, Deis, Dpm2, Dpm2Ancestral, DpmPP2MSde, DpmPPSde, DpmSinglestepSettings,
-    DpmSolverMultistep, DpmSolverSinglestep, Euler, EulerAncestral, EulerDiscrete, FinalSigmas,
-    FlowMatchEuler, FlowMatchHeun, Heun, Lcm, LcmBoundary, Lms, Tcd, UniPc, UniPcSettings,
-    UniPcVariant,
+    AnySolver, Deis, Dpm2, Dpm2Ancestral, DpmAlgorithm, DpmPP2MSde, DpmPPSde,
+    DpmSinglestepSettings, DpmSolverMultistep, DpmSolverSinglestep, Euler, EulerAncestral,
+    EulerDiscrete, FinalSigmas, FlowMatchEuler, FlowMatchHeun, Heun, Lcm, LcmBoundary, Lms, Tcd,
+    UniPc, UniPcSettings, UniPcVariant,
 };
 
 /// The parts a scheduler class gives: framework, solver, grid, timestep, frame, threshold.
@@ -920,14 +920,23 @@ pub(super) fn flow_matching(
 /// `EDMDPMSolverMultistepScheduler` and `EDMEulerScheduler`: EDM over `x0/σ_data`, DPM-Solver++.
 pub(super) fn edm(f: &mut Fields, class: &str) -> Result<Parts> {
     let euler = class == "EDMEulerScheduler";
-    let sigma_min = f.f64("sigma_min", 0.002)?;
-    let sigma_max = f.f64("sigma_max", 80.0)?;
+    // CosineDPMSolverMultistepScheduler (Stable Audio): EDM's preconditioning with the noise
+    // cond `atan(σ)·2/π` (the cosine schedule's t), SDE-DPM-Solver++ on a Brownian tree,
+    // its own defaults.
+    let cosine = class == "CosineDPMSolverMultistepScheduler";
+    let (min0, max0, sd0, sched0) = if cosine {
+        (0.3, 500.0, 1.0, "exponential")
+    } else {
+        (0.002, 80.0, 0.5, "karras")
+    };
+    let sigma_min = f.f64("sigma_min", min0)?;
+    let sigma_max = f.f64("sigma_max", max0)?;
     crate::grid::check_sigma_range(sigma_min, sigma_max)?;
-    let sd = f.f64("sigma_data", 0.5)?;
+    let sd = f.f64("sigma_data", sd0)?;
     crate::grid::check_pos("sigma_data", sd)?;
     let rho = f.f64("rho", 7.0)?;
     crate::grid::check_pos("rho", rho)?;
-    let exponential = match f.text("sigma_schedule", "karras")?.as_str() {
+    let exponential = match f.text("sigma_schedule", sched0)?.as_str() {
         "karras" => false,
         "exponential" => true,
         other => {
@@ -939,7 +948,8 @@ pub(super) fn edm(f: &mut Fields, class: &str) -> Result<Parts> {
         }
     };
     f.count("num_train_timesteps", 1000)?; // not used by the EDM scheduler
-    let target = match target_of(f, &["epsilon", "v_prediction"])? {
+    let default_target = if cosine { "v_prediction" } else { "epsilon" };
+    let target = match target_or(f, &["epsilon", "v_prediction"], default_target)? {
         DynTarget::Epsilon => DynTarget::NegV,
         _ => DynTarget::V,
     };
@@ -947,6 +957,22 @@ pub(super) fn edm(f: &mut Fields, class: &str) -> Result<Parts> {
     let (solver, final_zero) = if euler {
         let fs = f.parsed("final_sigmas_type", "zero", str::parse::<GridFinal>)?;
         (AnySolver::Euler(Euler::new()), fs == GridFinal::Zero)
+    } else if cosine {
+        // Always sde-dpmsolver++ (no algorithm_type field), orders 1 and 2 (its `step` has
+        // no third-order update), no thresholding.
+        let mut st = dpm_settings(f, true)?;
+        if st.order > 2 {
+            return Err(cfg_err(
+                "solver_order",
+                &Value::from(st.order),
+                "1 or 2 (CosineDPMSolverMultistepScheduler has no third-order update)",
+            ));
+        }
+        st.algorithm = DpmAlgorithm::SdeDpmSolverPP;
+        (
+            AnySolver::DpmSolverMultistep(DpmSolverMultistep::with(st)?),
+            st.final_sigmas == FinalSigmas::Zero,
+        )
     } else {
         let st = dpm_settings(f, true)?;
         (
@@ -954,7 +980,7 @@ pub(super) fn edm(f: &mut Fields, class: &str) -> Result<Parts> {
             st.final_sigmas == FinalSigmas::Zero,
         )
     };
-    let threshold = if euler {
+    let threshold = if euler || cosine {
         Threshold::None
     } else {
         threshold_of(f, None)?
@@ -969,7 +995,12 @@ pub(super) fn edm(f: &mut Fields, class: &str) -> Result<Parts> {
              diffusers thresholds x0 in data units; not supported)",
         ));
     }
-    let mut cond = DynNoiseCond::new(CondKind::Edm);
+    // Both conds read the raw σ = σ_data·σ_frame: λ shifted by 2·ln(1/σ_data).
+    let mut cond = DynNoiseCond::new(if cosine {
+        CondKind::CosineT(0.0)
+    } else {
+        CondKind::Edm
+    });
     cond.shift = digits15(1.0 / sd);
     Ok((
         framework(
@@ -991,8 +1022,13 @@ pub(super) fn edm(f: &mut Fields, class: &str) -> Result<Parts> {
             exponential,
             final_zero,
             euler,
+            cosine,
         },
-        ModelTimestep::EdmCNoise { sigma_data: sd },
+        if cosine {
+            ModelTimestep::AtanSigma { sigma_data: sd }
+        } else {
+            ModelTimestep::EdmCNoise { sigma_data: sd }
+        },
         LatentFrame::Edm { sigma_data: sd },
         threshold,
     ))
