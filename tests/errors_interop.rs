@@ -34,10 +34,10 @@ fn unknown_fields_and_classes_are_errors() {
         "\"linear\"",
     );
     let m = config_err(
-        r#"{"_class_name": "SASolverScheduler"}"#,
+        r#"{"_class_name": "IPNDMScheduler"}"#,
         SD,
         "_class_name",
-        "SASolverScheduler",
+        "IPNDMScheduler",
     );
     assert!(m.contains("DDIMScheduler"), "{m}");
     config_err(r#"{"beta_start": 0.1}"#, SD, "_class_name", "null");
@@ -603,8 +603,8 @@ fn swapping_the_class_reads_the_config_as_from_config_does() {
     );
     assert_eq!(spacing(&h), Spacing::Trailing);
     // An unsupported class is named.
-    let e = load_as(euler, "SASolverScheduler", SD).unwrap_err();
-    assert!(e.to_string().contains("SASolverScheduler"), "{e}");
+    let e = load_as(euler, "IPNDMScheduler", SD).unwrap_err();
+    assert!(e.to_string().contains("IPNDMScheduler"), "{e}");
 }
 
 /// The k-diffusion classes' own defaults and limits (diffusers 0.42.1 values).

@@ -1003,4 +1003,9 @@ fn singlestep_dpm_solver_runs_on_the_device() {
     let s = DpmPP2MSde::new().cogvideox(true);
     let (dev, host) = both_runs(&c, s, &grid, Threshold::None, 6, 7);
     close("cogvideox 2m sde", &dev, &host);
+    // SA-Solver (predictor 3, corrector 3, τ = 1): one row over x, four history entries and
+    // the draw.
+    let s = SaSolver::with(3, 3, true, TauWindow::constant(1.0)).unwrap();
+    let (dev, host) = both_runs(&c, s, &grid, Threshold::None, 8, 7);
+    close("sa solver", &dev, &host);
 }

@@ -151,6 +151,14 @@ fn stochastic_solvers_sample_the_data_distribution() {
             2,
         ),
         (
+            // SA-Solver with τ = 1 everywhere: the corrector reuses the predictor's noise.
+            "sa_solver τ=1",
+            Box::new(|| {
+                AnySolver::SaSolver(SaSolver::with(2, 2, true, TauWindow::constant(1.0)).unwrap())
+            }),
+            2,
+        ),
+        (
             "sde-dpmsolver++",
             Box::new(|| {
                 AnySolver::DpmSolverMultistep(

@@ -11,7 +11,7 @@
 //! The solvers: [`Euler`] (EDM churn), [`EulerAncestral`], [`Heun`], [`Dpm2`],
 //! [`Dpm2Ancestral`], [`Lms`], [`DpmPP2SAncestral`], [`DpmPPSde`], [`DpmPP2M`],
 //! [`DpmPP2MSde`], [`DpmPP3MSde`], diffusers' [`DpmSolverMultistep`] and
-//! [`DpmSolverSinglestep`], [`Deis`], [`UniPc`],
+//! [`DpmSolverSinglestep`], [`Deis`], [`SaSolver`], [`UniPc`],
 //! [`EulerDiscrete`], [`FlowMatchEuler`] and [`FlowMatchHeun`], and the consistency samplers
 //! [`Lcm`] (`LCMScheduler`) and [`Tcd`] (`TCDScheduler`); [`AnySolver`] picks one by its
 //! k-diffusion or diffusers name. The loop ([`Run`]) takes the model's x0-prediction, a raw prediction of any
@@ -61,6 +61,7 @@ mod lcm;
 mod lms;
 mod named;
 pub(crate) mod runner;
+mod sa;
 mod singlestep;
 mod tcd;
 mod unipc;
@@ -79,6 +80,7 @@ pub use lcm::{Lcm, LcmBoundary};
 pub use lms::Lms;
 pub use named::AnySolver;
 pub use runner::{CounterNoise, DrawInfo, EvalRequest, NoNoise, NoiseSource, RecordedNoise, Run};
+pub use sa::{SaSolver, TauWindow};
 pub use singlestep::{DpmSinglestepSettings, DpmSolverSinglestep};
 pub use tcd::Tcd;
 pub use unipc::{UniPc, UniPcSettings, UniPcVariant};

@@ -82,6 +82,9 @@ any_solver!(
     DpmSolverSinglestep(DpmSolverSinglestep),
     /// `DEISMultistepScheduler`.
     Deis(Deis),
+    /// `SASolverScheduler` (its τ window comes with a table: [`SaSolver::with`], or load the
+    /// config with [`crate::interop::diffusers::load`]).
+    SaSolver(SaSolver),
     /// `UniPCMultistepScheduler`.
     UniPc(UniPc),
     /// `EulerDiscreteScheduler`.

@@ -72,6 +72,7 @@ from diffusers import (  # noqa: E402
     LCMScheduler,
     LMSDiscreteScheduler,
     PNDMScheduler,
+    SASolverScheduler,
     TCDScheduler,
 )
 
@@ -865,11 +866,35 @@ CONFIGS = [
                    "solver_type": "heun", "sigma_data": 0.5, "prediction_type": "epsilon",
                    "sigma_max": 80.0, "sigma_min": 0.05},
     },
+    # SASolverScheduler: stochastic Adams predictor-corrector, τ = 1 on training steps 200…800.
+    {
+        "id": "sa_solver_default",
+        "model": "variant: SASolverScheduler with every default (orders 2/2; recorded noise)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "SASolverScheduler"},
+    },
+    {
+        "id": "sa_solver_p3_c4_leading",
+        "model": "variant: SASolver predictor 3, corrector 4, SD betas, leading + offset, 16 steps (recorded noise)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 16,
+        "config": {"_class_name": "SASolverScheduler", **SD_BETAS, "predictor_order": 3, "corrector_order": 4,
+                   "timestep_spacing": "leading", "steps_offset": 1},
+    },
+    {
+        "id": "sa_solver_karras_v_p1",
+        "model": "variant: SASolver predictor 1, corrector 3, Karras sigmas, v (recorded noise)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 8,
+        "config": {"_class_name": "SASolverScheduler", **SD_BETAS, "predictor_order": 1, "corrector_order": 3,
+                   "use_karras_sigmas": True, "prediction_type": "v_prediction"},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler, DEISMultistepScheduler,
                                    CogVideoXDDIMScheduler, CogVideoXDPMScheduler,
-                                   CosineDPMSolverMultistepScheduler,
+                                   CosineDPMSolverMultistepScheduler, SASolverScheduler,
                                    DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler,
                                    DPMSolverSDEScheduler,
                                    EDMDPMSolverMultistepScheduler,
@@ -962,7 +987,8 @@ def frame(case, s):
                    model_timestep=f64(s.timesteps))
         out["scale"] = [1.0] * (n + 1)
     elif kind in ("EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "DPMSolverMultistepScheduler",
-                  "DPMSolverSinglestepScheduler", "DEISMultistepScheduler", "UniPCMultistepScheduler",
+                  "DPMSolverSinglestepScheduler", "DEISMultistepScheduler", "SASolverScheduler",
+                  "UniPCMultistepScheduler",
                   "LMSDiscreteScheduler"):
         sig = f64(s.sigmas)
         a = [1 / math.sqrt(1 + v * v) for v in sig]

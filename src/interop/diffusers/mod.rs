@@ -343,7 +343,7 @@ const SUPPORTED: &str =
     KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler, LMSDiscreteScheduler, \
     DPMSolverSDEScheduler, \
     LCMScheduler, TCDScheduler, DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler, \
-    DEISMultistepScheduler, UniPCMultistepScheduler, \
+    DEISMultistepScheduler, SASolverScheduler, UniPCMultistepScheduler, \
     FlowMatchEulerDiscreteScheduler, FlowMatchHeunDiscreteScheduler, FlowMatchLCMScheduler, \
     EDMDPMSolverMultistepScheduler, EDMEulerScheduler, CosineDPMSolverMultistepScheduler, \
     DDPMWuerstchenScheduler";
@@ -441,6 +441,7 @@ fn load_map(map: &serde_json::Map<String, Value>, pipeline: PipelineKind) -> Res
         | "DPMSolverMultistepScheduler"
         | "DPMSolverSinglestepScheduler"
         | "DEISMultistepScheduler"
+        | "SASolverScheduler"
         | "UniPCMultistepScheduler" => {
             unet_only("PipelineKind::StableDiffusion")?;
             discrete_family(&mut f, &mut notes, &class)?

@@ -28,8 +28,8 @@ use crate::schedule::VarParams;
 use crate::solver::{
     AnySolver, Deis, Dpm2, Dpm2Ancestral, DpmAlgorithm, DpmPP2MSde, DpmPPSde,
     DpmSinglestepSettings, DpmSolverMultistep, DpmSolverSinglestep, Euler, EulerAncestral,
-    EulerDiscrete, FinalSigmas, FlowMatchEuler, FlowMatchHeun, Heun, Lcm, LcmBoundary, Lms, Tcd,
-    UniPc, UniPcSettings, UniPcVariant,
+    EulerDiscrete, FinalSigmas, FlowMatchEuler, FlowMatchHeun, Heun, Lcm, LcmBoundary, Lms,
+    SaSolver, TauWindow, Tcd, UniPc, UniPcSettings, UniPcVariant,
 };
 
 /// The parts a scheduler class gives: framework, solver, grid, timestep, frame, threshold.
@@ -165,8 +165,10 @@ pub(super) fn discrete_family(
     // DPMSolverSinglestep: DPMSolverMultistep's linspace grid (it has no timestep_spacing,
     // steps_offset, rescale_betas_zero_snr or use_lu_lambdas: those fields are ignored).
     let single = class == "DPMSolverSinglestepScheduler";
-    // DEISMultistep: UniPC's grid ending at σ_min (its only end), no zero-SNR field.
-    let deis = class == "DEISMultistepScheduler";
+    // DEISMultistep and SASolver: UniPC's grid ending at σ_min (their only end), no zero-SNR
+    // field.
+    let sa = class == "SASolverScheduler";
+    let deis = class == "DEISMultistepScheduler" || sa;
     let table = if single || deis {
         table_settings_as(f, (0.0001, 0.02, "linear"), false)?
     } else {
@@ -201,6 +203,9 @@ pub(super) fn discrete_family(
             AnySolver::EulerAncestral(EulerAncestral::new()),
             Threshold::None,
         )
+    } else if sa {
+        no_flow_sigmas(f, "gdf does not load SASolverScheduler over flow sigmas")?;
+        sa_solver(f, &table)?
     } else if deis {
         no_flow_sigmas(
             f,
@@ -558,6 +563,54 @@ fn no_flow_sigmas(f: &mut Fields, why: &str) -> Result<()> {
     f.get("flow_shift");
     f.get("time_shift_type");
     Ok(())
+}
+
+/// SA-Solver's settings, its default τ window (τ = 1 for training steps 200…800, as
+/// diffusers' `tau_func`, here as a range of λ on the table) and x0 stage.
+fn sa_solver(f: &mut Fields, table: &TableSettings) -> Result<(AnySolver, Threshold)> {
+    let algorithm = f.text("algorithm_type", "data_prediction")?;
+    if algorithm != "data_prediction" {
+        return Err(cfg_err(
+            "algorithm_type",
+            &Value::from(algorithm),
+            "\"data_prediction\" (gdf has no noise-prediction SA-Solver)",
+        ));
+    }
+    f.must_be(
+        "tau_func",
+        Value::Null,
+        "null (a Python callable cannot come from a config; gdf's SaSolver takes a TauWindow)",
+    )?;
+    let clipped = f.f64_or_neg_inf("lambda_min_clipped", f64::NEG_INFINITY)?;
+    if clipped != f64::NEG_INFINITY {
+        return Err(cfg_err(
+            "lambda_min_clipped",
+            &Value::from(clipped),
+            "-inf (not supported for SASolverScheduler)",
+        ));
+    }
+    let predictor = f.count("predictor_order", 2)? as usize;
+    let corrector = f.count("corrector_order", 2)? as usize;
+    let lower_order_final = f.flag("lower_order_final", true)?;
+    // diffusers' τ(t) = 1 for 200 ≤ t ≤ 800 on its int64 timesteps: λ in (λ(801), λ(200)].
+    let tab = DiscreteTable::new(table)?;
+    let lam = |t: f64| -2.0 * tab.sigma_at(t).ln();
+    let tau = TauWindow {
+        lam_lo: lam(801.0),
+        lam_hi: lam(200.0),
+        tau_in: 1.0,
+        tau_out: 0.0,
+    };
+    let threshold = threshold_of(f, None)?;
+    Ok((
+        AnySolver::SaSolver(SaSolver::with(
+            predictor,
+            corrector,
+            lower_order_final,
+            tau,
+        )?),
+        threshold,
+    ))
 }
 
 /// Log-ρ DEIS's settings and x0 stage (`DEISMultistepScheduler`). diffusers maps the
