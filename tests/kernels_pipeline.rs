@@ -1009,3 +1009,46 @@ fn singlestep_dpm_solver_runs_on_the_device() {
     let (dev, host) = both_runs(&c, s, &grid, Threshold::None, 8, 7);
     close("sa solver", &dev, &host);
 }
+
+/// PyTorch-generator noise on the device: each draw made on the host as diffusers makes it
+/// (skipped ones advance the generator too) and uploaded, matching the host's `TorchNoise`
+/// run within f32 rounding.
+#[test]
+fn torch_generator_noise_on_the_device_matches_the_host() {
+    use gdf::interop::torch::{TorchDtype, TorchGenerator, TorchNoise};
+    let Some(c) = client() else { return };
+    let grid = Grid::new(&Vp, &[-4.0, -2.5, -1.0, 0.5, 2.0, 3.5, 5.0, f64::INFINITY]).unwrap();
+    let (batch, per) = (2usize, 48usize);
+    let n = batch * per;
+    let x_init: Vec<f32> = TorchGenerator::new(3).randn_f32(n).into_iter().collect();
+    let w: Vec<f32> = (0..n).map(|i| ((i * 13 % 29) as f32 / 7.0) - 2.0).collect();
+    let solvers: [(&str, AnySolver); 2] = [
+        ("euler ancestral", EulerAncestral::new().into()),
+        // Draws it drops between the used ones.
+        ("cogvideox 2m sde", DpmPP2MSde::new().cogvideox(true).into()),
+    ];
+    for (id, solver) in solvers {
+        let noise = || TorchNoise::new(TorchGenerator::new(77), batch, per, TorchDtype::Float32);
+        let mut host =
+            Run::new(solver.clone(), grid.clone(), x_init.clone(), batch, noise()).unwrap();
+        while let Some(r) = host.next_eval().unwrap() {
+            let e = eps(0.3, &w, r.x);
+            host.feed(&Epsilon, &e).unwrap();
+        }
+        let mut dev = DeviceRun::<f32, _>::new(
+            &c,
+            solver,
+            grid.clone(),
+            &up(&c, &x_init),
+            batch,
+            per,
+            DeviceNoise::Torch(Box::new(noise())),
+        )
+        .unwrap();
+        while let Some(r) = dev.next_eval().unwrap() {
+            let e = up(&c, &eps(0.3, &w, &down(&c, &r.x)));
+            dev.feed::<Epsilon>(&e).unwrap();
+        }
+        close(id, &down(&c, dev.x()), host.x());
+    }
+}

@@ -271,6 +271,12 @@ impl TorchNoise {
     pub fn generator(&self) -> &TorchGenerator {
         &self.generator
     }
+
+    /// The next draw (`batch · per` values), advancing the generator (the device runs'
+    /// source).
+    pub(crate) fn next_draw(&mut self) -> Vec<f64> {
+        self.generator.randn(self.len, self.dtype)
+    }
 }
 
 impl<F: Real> NoiseSource<F> for TorchNoise {
@@ -303,7 +309,7 @@ impl<F: Real> NoiseSource<F> for TorchNoise {
 
     fn on_draw(&mut self, info: DrawInfo) -> Result<()> {
         // Skipped draws advance the generator too, as the scheduler draws and drops them.
-        self.values = self.generator.randn(self.len, self.dtype);
+        self.values = self.next_draw();
         self.draw = Some(info.draw);
         Ok(())
     }

@@ -716,6 +716,10 @@ pub enum DeviceNoise {
     /// Brownian-tree noise (the host's [`BrownianNoise`] numbers, within f32 rounding): each
     /// used draw is summed from its counter normals by one extra launch before the pass.
     Brownian(BrownianNoise),
+    /// PyTorch's CPU generator (the host's [`TorchNoise`](crate::interop::torch::TorchNoise)
+    /// numbers): each draw is made on the host, as diffusers makes it, and the used ones are
+    /// copied to the device with the pass (one upload per drawing evaluation).
+    Torch(Box<crate::interop::torch::TorchNoise>),
 }
 
 /// What the model must evaluate next on the device.
@@ -1278,9 +1282,17 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
         // A Brownian draw's combination of counter normals (computed on the host, summed by
         // `brownian_kernel`).
         let mut terms: [Vec<Term>; 2] = Default::default();
+        // PyTorch-generator draws (every draw advances the generator; the used ones are kept).
+        let mut torch: Vec<F> = Vec::new();
         for (d, span) in pass.draws().iter().zip(pass.spans()) {
             let k = self.draws;
             self.draws += 1;
+            if let DeviceNoise::Torch(t) = &mut self.noise {
+                let v = t.next_draw();
+                if *d == Draw::Use {
+                    torch.extend(v.iter().map(|&x| F::new(x as f32)));
+                }
+            }
             if let DeviceNoise::Brownian(b) = &self.noise {
                 let info = DrawInfo {
                     draw: k,
@@ -1355,6 +1367,12 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
                 used = [0, 1];
                 (0, h, true)
             }
+            (DeviceNoise::Torch(_), _) => {
+                // The used draws, uploaded as recorded draws 0 and 1.
+                torch.resize(2 * n, F::new(0.0));
+                used = [0, 1];
+                (0, upload(self.client, &torch), true)
+            }
             (DeviceNoise::Recorded(h, draws), _) => {
                 if (used[nused - 1] as usize) >= *draws {
                     return Err(GdfError::Invalid {
@@ -1371,7 +1389,7 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
                 return Err(GdfError::Invalid {
                     message: format!(
                         "{} draws noise, but the run has none: give it DeviceNoise::Counter, \
-                         DeviceNoise::Brownian or DeviceNoise::Recorded",
+                         DeviceNoise::Brownian, DeviceNoise::Torch or DeviceNoise::Recorded",
                         self.solver.name()
                     ),
                 }
@@ -1449,7 +1467,7 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
         let arg = |h: &Handle, len: usize| unsafe { BufferArg::from_raw_parts(h.clone(), len) };
         let rec_len = match &self.noise {
             DeviceNoise::Recorded(_, draws) if recorded => draws * n / w,
-            DeviceNoise::Brownian(_) if recorded => 2 * n / w,
+            DeviceNoise::Brownian(_) | DeviceNoise::Torch(_) if recorded => 2 * n / w,
             _ => 1,
         };
         let nv = n / w;
