@@ -149,43 +149,46 @@ impl TorchGenerator {
     /// The float32 draw; `blockwise`: each block's uniforms drawn just before its transform
     /// (torch's reduced-precision dtypes).
     fn randn_opmath(&mut self, n: usize, blockwise: bool) -> Vec<f32> {
-        if n < 16 {
-            return (0..n).map(|_| self.normal_serial() as f32).collect();
-        }
-        let mut out = vec![0f32; n];
-        if !blockwise {
-            out.iter_mut().for_each(|v| *v = self.uniform_f32());
-        }
-        for block in out.chunks_exact_mut(16) {
-            if blockwise {
-                block.iter_mut().for_each(|v| *v = self.uniform_f32());
-            }
-            box_muller16_f32(block);
-        }
-        if n % 16 != 0 {
-            // The last 16 values are drawn again.
-            let tail = &mut out[n - 16..];
-            tail.iter_mut().for_each(|v| *v = self.uniform_f32());
-            box_muller16_f32(tail);
-        }
-        out
+        self.normal_fill(n, blockwise, Self::uniform_f32, box_muller16_f32, |v| {
+            v as f32
+        })
     }
 
     /// `torch.randn(n, dtype=torch.float64, generator=g)`.
     pub fn randn_f64(&mut self, n: usize) -> Vec<f64> {
+        self.normal_fill(n, false, Self::uniform_f64, box_muller16_f64, |v| v)
+    }
+
+    /// torch's `normal_kernel` layout for `n` values: under 16, one serial double normal each
+    /// (`from_serial` rounds it); else uniforms (all first, or each block's just before its
+    /// transform when `blockwise`), Box–Muller over each whole block of 16, and for a length
+    /// that is not a multiple of 16 the last 16 values drawn and transformed again.
+    fn normal_fill<T: Copy + Default>(
+        &mut self,
+        n: usize,
+        blockwise: bool,
+        uniform: fn(&mut Self) -> T,
+        box_muller16: fn(&mut [T]),
+        from_serial: fn(f64) -> T,
+    ) -> Vec<T> {
         if n < 16 {
-            return (0..n).map(|_| self.normal_serial()).collect();
+            return (0..n).map(|_| from_serial(self.normal_serial())).collect();
         }
-        let mut out: Vec<f64> = (0..n).map(|_| self.uniform_f64()).collect();
+        let mut out = vec![T::default(); n];
+        if !blockwise {
+            out.iter_mut().for_each(|v| *v = uniform(self));
+        }
         for block in out.chunks_exact_mut(16) {
-            box_muller16_f64(block);
+            if blockwise {
+                block.iter_mut().for_each(|v| *v = uniform(self));
+            }
+            box_muller16(block);
         }
         if n % 16 != 0 {
+            // The last 16 values are drawn again.
             let tail = &mut out[n - 16..];
-            for v in tail.iter_mut() {
-                *v = self.uniform_f64();
-            }
-            box_muller16_f64(tail);
+            tail.iter_mut().for_each(|v| *v = uniform(self));
+            box_muller16(tail);
         }
         out
     }
