@@ -9,8 +9,8 @@
 //! the counter-based generator in-kernel (the host's numbers: draw `k` of sample `s` is the
 //! stream `(seed, Purpose::Sampler, s, k)`) or reads recorded noise, and writes up to two
 //! rows. Brownian-tree noise ([`DeviceNoise::Brownian`]) adds one launch before a drawing
-//! pass, which sums the draw's counter normals into a scratch buffer the pass reads. Results match the host run within f32 rounding (the terms are summed in another
-//! order).
+//! pass, which sums the draw's counter normals into a scratch buffer the pass reads. Results
+//! match the host run within f32 rounding (the terms are summed in another order).
 //!
 //! The pipeline stages ride in the same launch: x0 clipping and the DDIM raw-ε mix on the
 //! converted prediction, the inpainting blend and the bf16/f16 rounding of the latent after

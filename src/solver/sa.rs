@@ -1,9 +1,11 @@
 //! diffusers' `SASolverScheduler` (SA-Solver, Xue et al. 2023): stochastic Adams predictor and
 //! corrector in data-prediction form.
 
-use crate::error::{GdfError, Result};
+use crate::error::Result;
 
-use super::{check_finite_start, next_step, Buf, Dst, Eval, Grid, Level, Pass, Row, Solver, Src};
+use super::{
+    check_finite_start, check_order, next_step, Buf, Dst, Eval, Grid, Level, Pass, Row, Solver, Src,
+};
 
 /// SA-Solver's stochasticity `τ` as a function of the level: `tau_in` on
 /// `lam_lo < λ ≤ lam_hi`, `tau_out` elsewhere (diffusers' default `τ(t) = 1` for training steps
@@ -79,28 +81,16 @@ pub struct SaSolver {
 impl SaSolver {
     /// With diffusers' default orders (2, 2), `lower_order_final` and τ window.
     ///
-    /// Errors: [`GdfError::OutOfRange`] naming `predictor_order` (1–3) or `corrector_order`
-    /// (1–4).
+    /// Errors: [`GdfError::OutOfRange`](crate::GdfError::OutOfRange) naming
+    /// `predictor_order` (1–3) or `corrector_order` (1–4).
     pub fn with(
         predictor: usize,
         corrector: usize,
         lower_order_final: bool,
         tau: TauWindow,
     ) -> Result<Self> {
-        if !(1..=3).contains(&predictor) {
-            return Err(GdfError::OutOfRange {
-                what: "predictor_order",
-                value: predictor as f64,
-                expected: "1, 2 or 3",
-            });
-        }
-        if !(1..=4).contains(&corrector) {
-            return Err(GdfError::OutOfRange {
-                what: "corrector_order",
-                value: corrector as f64,
-                expected: "1 to 4",
-            });
-        }
+        check_order("predictor_order", predictor, 3)?;
+        check_order("corrector_order", corrector, 4)?;
         Ok(Self {
             predictor,
             corrector,
@@ -167,6 +157,11 @@ fn gradient(lams: &[f64], s: f64, e: f64, tau: f64) -> Vec<f64> {
         .collect()
 }
 
+/// The factor `(1 + τ²)·b·e^{−τ²λ̂}` of an update's gradient terms at its target level.
+fn gradient_scale(tau: f64, target: &Level) -> f64 {
+    (1.0 + tau * tau) * target.b * (-tau * tau * lh(target)).exp()
+}
+
 /// Half-logSNR of a level.
 fn lh(l: &Level) -> f64 {
     0.5 * l.lam
@@ -209,7 +204,7 @@ impl Solver for SaSolver {
                 g[0] += add;
                 g[1] -= add;
             }
-            let k = c * l.b * (-tau * tau * e).exp();
+            let k = gradient_scale(tau, &l);
             for (j, gj) in g.iter().enumerate() {
                 w[j] += k * gj;
             }
@@ -247,7 +242,7 @@ impl Solver for SaSolver {
                 g[1] -= add;
             }
             let kx = (-tau * tau * h).exp() * t.b / l.b;
-            let kg = c * t.b * (-tau * tau * e).exp();
+            let kg = gradient_scale(tau, &t);
             let mut row = Row::new(Dst::Buf(Buf::X)).t(Src::Buf(Buf::X), kx);
             let mut prev = [0.0; 4];
             for (j, wj) in w.iter().enumerate() {
