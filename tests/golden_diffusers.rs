@@ -101,19 +101,26 @@ const CLAMP32: Tol = Tol {
     atol: 2e-4,
 };
 
-/// `SASolverScheduler` with a predictor or corrector order of 3 or more (see `SA32`).
-fn sa_high_order(l: &Loaded, config: &Value) -> bool {
+/// The cases bounded by diffusers' own float32 arithmetic, and their bound as a fraction of
+/// the largest final latent (see the header): `DPMSolverSinglestepScheduler` with
+/// `sde-dpmsolver++` at order 3, heun (`SDE3_SINGLE`); every `DEISMultistepScheduler`
+/// (`DEIS32`); `SASolverScheduler` with a predictor or corrector order of 3 or more (`SA32`).
+fn float32_bound(l: &Loaded, config: &Value) -> Option<f64> {
     let order = |k: &str| config[k].as_u64().unwrap_or(2);
-    l.class_name == "SASolverScheduler"
-        && (order("predictor_order") >= 3 || order("corrector_order") >= 3)
-}
-
-/// `DPMSolverSinglestepScheduler` with `sde-dpmsolver++`, order 3, heun (see `SDE3_SINGLE`).
-fn singlestep_sde3_heun(l: &Loaded, config: &Value) -> bool {
-    l.class_name == "DPMSolverSinglestepScheduler"
-        && config["algorithm_type"] == "sde-dpmsolver++"
-        && config["solver_order"] == 3
-        && config["solver_type"] == "heun"
+    match l.class_name.as_str() {
+        "DPMSolverSinglestepScheduler"
+            if config["algorithm_type"] == "sde-dpmsolver++"
+                && config["solver_order"] == 3
+                && config["solver_type"] == "heun" =>
+        {
+            Some(SDE3_SINGLE)
+        }
+        "DEISMultistepScheduler" => Some(DEIS32),
+        "SASolverScheduler" if order("predictor_order") >= 3 || order("corrector_order") >= 3 => {
+            Some(SA32)
+        }
+        _ => None,
+    }
 }
 
 /// Whether every value is a whole number (integer timesteps are compared exactly).
@@ -552,21 +559,13 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
             rtol: STEP32.rtol,
             atol: STEP32.atol.max(big * EULER_ULPS),
         }
-    } else if singlestep_sde3_heun(&l, get(case, "config")?)
-        || l.class_name == "DEISMultistepScheduler"
-        || sa_high_order(&l, get(case, "config")?)
-    {
+    } else if let Some(k) = float32_bound(&l, get(case, "config")?) {
         // diffusers' float32 λ's weighed by D2's coefficient ≈ −a_t, or DEIS's and SA-Solver's
         // float32 coefficients (see the header).
         let big = rows(get(run, "x")?)?
             .concat()
             .iter()
             .fold(0.0f64, |m, v| m.max(v.abs()));
-        let k = match l.class_name.as_str() {
-            "DEISMultistepScheduler" => DEIS32,
-            "SASolverScheduler" => SA32,
-            _ => SDE3_SINGLE,
-        };
         Tol {
             rtol: 0.0,
             atol: k * big,
