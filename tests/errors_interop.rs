@@ -4,6 +4,7 @@
 
 use gdf::interop::diffusers::{load, PipelineKind, Threshold};
 use gdf::schedule::Schedule;
+use gdf::solver::Solver;
 use gdf::GdfError;
 
 const SD: PipelineKind = PipelineKind::StableDiffusion;
@@ -34,10 +35,10 @@ fn unknown_fields_and_classes_are_errors() {
         "\"linear\"",
     );
     let m = config_err(
-        r#"{"_class_name": "IPNDMScheduler"}"#,
+        r#"{"_class_name": "CMStochasticIterativeScheduler"}"#,
         SD,
         "_class_name",
-        "IPNDMScheduler",
+        "CMStochasticIterativeScheduler",
     );
     assert!(m.contains("DDIMScheduler"), "{m}");
     config_err(r#"{"beta_start": 0.1}"#, SD, "_class_name", "null");
@@ -306,19 +307,50 @@ fn ignored_fields_and_approximations_are_listed() {
         ]
     );
     assert!(l.approximations.is_empty(), "{:?}", l.approximations);
-    // PNDM runs as DDIM: said so.
+    // PNDM is PLMS, exactly: nothing to say with `skip_prk_steps`; without it (PNDM's
+    // default) the Runge-Kutta warm-up it leaves out is named.
     let l = load(
         r#"{"_class_name": "PNDMScheduler", "skip_prk_steps": true}"#,
         SD,
     )
     .unwrap();
+    assert!(l.approximations.is_empty(), "{:?}", l.approximations);
+    assert_eq!(l.solver.name(), "PNDMScheduler");
+    let l = load(r#"{"_class_name": "PNDMScheduler"}"#, SD).unwrap();
     assert!(
         l.approximations
             .iter()
-            .any(|a| a.field == "_class_name" && a.note.contains("PLMS")),
+            .any(|a| a.field == "skip_prk_steps" && a.note.contains("Runge-Kutta")),
         "{:?}",
         l.approximations
     );
+    // PNDM's step converts ε and v only.
+    config_err(
+        r#"{"_class_name": "PNDMScheduler", "prediction_type": "sample"}"#,
+        SD,
+        "prediction_type",
+        "\"sample\"",
+    );
+    // IPNDM: a per-run list of b's is refused by name; its grid runs from a = 0 to b = 0.
+    config_err(
+        r#"{"_class_name": "IPNDMScheduler", "trained_betas": [0.5, 0.1]}"#,
+        SD,
+        "trained_betas",
+        "[0.5,0.1]",
+    );
+    let l = load(r#"{"_class_name": "IPNDMScheduler"}"#, SD).unwrap();
+    let g = l.grid(4).unwrap();
+    assert_eq!(
+        (g.logsnr[0], g.logsnr[4]),
+        (f64::NEG_INFINITY, f64::INFINITY)
+    );
+    assert!(load(
+        r#"{"_class_name": "IPNDMScheduler"}"#,
+        PipelineKind::Sd3 {
+            image_seq_len: None
+        }
+    )
+    .is_err());
     // Euler with linspace spacing: fractional timesteps the noise cond does not reproduce.
     let l = load(
         r#"{"_class_name": "EulerDiscreteScheduler", "timestep_spacing": "linspace"}"#,
@@ -603,8 +635,11 @@ fn swapping_the_class_reads_the_config_as_from_config_does() {
     );
     assert_eq!(spacing(&h), Spacing::Trailing);
     // An unsupported class is named.
-    let e = load_as(euler, "IPNDMScheduler", SD).unwrap_err();
-    assert!(e.to_string().contains("IPNDMScheduler"), "{e}");
+    let e = load_as(euler, "CMStochasticIterativeScheduler", SD).unwrap_err();
+    assert!(
+        e.to_string().contains("CMStochasticIterativeScheduler"),
+        "{e}"
+    );
 }
 
 /// The k-diffusion classes' own defaults and limits (diffusers 0.42.1 values).

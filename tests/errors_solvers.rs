@@ -242,6 +242,11 @@ fn unknown_solver_name() {
         "UniPCMultistepScheduler",
         "EulerDiscreteScheduler",
         "FlowMatchEulerDiscreteScheduler",
+        "DEISMultistepScheduler",
+        "deis",
+        "PNDMScheduler",
+        "plms",
+        "IPNDMScheduler",
     ] {
         assert!(AnySolver::from_name(n).is_ok(), "{n}");
     }

@@ -1008,6 +1008,17 @@ fn singlestep_dpm_solver_runs_on_the_device() {
     let s = SaSolver::with(3, 3, true, TauWindow::constant(1.0)).unwrap();
     let (dev, host) = both_runs(&c, s, &grid, Threshold::None, 8, 7);
     close("sa solver", &dev, &host);
+    // PLMS: the first step's trial in Aux and ε_0 copied back over the trial's history
+    // entry (8 evaluations for 7 steps), over ε and over v; IPNDM.
+    for (name, s) in [
+        ("plms", Plms::new()),
+        ("plms v", Plms::new().v_prediction(true)),
+    ] {
+        let (dev, host) = both_runs(&c, s, &grid, Threshold::None, 0, 8);
+        close(name, &dev, &host);
+    }
+    let (dev, host) = both_runs(&c, Ipndm::new(), &grid, Threshold::None, 0, 7);
+    close("ipndm", &dev, &host);
 }
 
 /// PyTorch-generator noise on the device: each draw made on the host as diffusers makes it

@@ -281,6 +281,9 @@ fn point_mass_is_exact_for_every_ode_solver() {
             AnySolver::Deis(Deis::with(2, true).unwrap()),
             AnySolver::Deis(Deis::with(3, false).unwrap()),
             AnySolver::DpmSolverSinglestep(DpmSolverSinglestep::new()),
+            // ε histories only: a v history's combination is not ε (diffusers' v-PNDM).
+            AnySolver::Plms(Plms::new()),
+            AnySolver::Ipndm(Ipndm::new()),
             AnySolver::DpmSolverSinglestep(
                 DpmSolverSinglestep::with(DpmSinglestepSettings {
                     order: 3,
@@ -465,6 +468,18 @@ fn other_solvers_converge_at_their_order() {
             (3.5, 4.5),
         ),
         (
+            // Adams–Bashforth 4 with equal-step weights on a grid uniform in λ, not in σ
+            // (the variable DDIM's transfer integrates ε in): second order.
+            "PLMS",
+            Box::new(|| AnySolver::Plms(Plms::new())),
+            (3.5, 4.5),
+        ),
+        (
+            "IPNDM",
+            Box::new(|| AnySolver::Ipndm(Ipndm::new())),
+            (3.5, 4.5),
+        ),
+        (
             // Heun's trapezoid in the flow's coordinates: second order as well.
             "FlowMatchHeun",
             Box::new(|| AnySolver::FlowMatchHeun(FlowMatchHeun::new())),
@@ -643,4 +658,54 @@ fn unipc_coefficient_sanity() {
         assert!((coef(&pred, Src::D(1)) - (-c * rp[0])).abs() < 1e-7);
         assert!((coef(&pred, Src::D(2)) - (-c * rp[1] / 2.0)).abs() < 1e-7);
     }
+}
+
+/// PLMS and IPNDM from λ = −∞ (Dance Diffusion's grid starts at a = 0): diffusers' clean
+/// estimate `(x − b·ε̂)/max(a, 10⁻⁸)` is 0 there, so the first step is `x' = b'·x` whatever
+/// the model predicts (the prediction enters the next steps through the history).
+#[test]
+fn ipndm_first_step_from_pure_noise_is_a_rescale() {
+    let g = Grid::new(&Vp, &[f64::NEG_INFINITY, -1.0, 0.5, 3.0, f64::INFINITY]).unwrap();
+    let b1 = g.level(1).b;
+    let mut run = Run::new(Ipndm::new(), g, XS.to_vec(), 4, NoNoise).unwrap();
+    let req = run.next_eval().unwrap().unwrap();
+    assert_eq!(req.level.a, 0.0);
+    let pred = vec![0.7f64; 4];
+    run.feed(&gdf::target::X0, &pred).unwrap();
+    for (x, x0) in run.x().iter().zip(XS) {
+        assert!((x - b1 * x0).abs() < 1e-15, "{x} vs {}", b1 * x0);
+    }
+    // PLMS divides by a: refused there, with the reason.
+    let g = Grid::new(&Vp, &[f64::NEG_INFINITY, 0.0, 3.0]).unwrap();
+    match Run::new(Plms::new(), g, vec![0.1f64], 1, NoNoise) {
+        Err(e) => assert!(e.to_string().contains("PNDMScheduler"), "{e}"),
+        Ok(_) => panic!("PLMS ran from λ = −∞"),
+    }
+}
+
+/// PLMS's evaluations: one step is DDIM's (one evaluation); longer runs take `n + 1`, the
+/// second level twice (the first step's trial and the second step's start).
+#[test]
+fn plms_evaluation_plan() {
+    let g = test_grid();
+    let mut s = Plms::new();
+    s.start(&g).unwrap();
+    let mut levels = vec![];
+    while let Some(e) = s.plan(&g) {
+        levels.push((e.level.lam, e.input, e.completes_step));
+    }
+    assert_eq!(levels.len(), Plms::new().nfe(&g));
+    assert_eq!(levels.len(), g.steps() + 1);
+    let lam = |i: usize| g.level(i).lam;
+    assert_eq!(levels[0], (lam(0), Buf::X, false));
+    assert_eq!(levels[1], (lam(1), Buf::Aux, true));
+    assert_eq!(levels[2], (lam(1), Buf::X, true));
+    assert_eq!(levels[9], (lam(8), Buf::X, true));
+    // One step: DDIM (Euler in VP coordinates), to rounding.
+    let g1 = Grid::new(&Vp, &[-2.0, 1.5]).unwrap();
+    let (p, e) = (
+        run(Plms::new(), &g1, &XS, 0.5, 0.5),
+        run(Euler::new(), &g1, &XS, 0.5, 0.5),
+    );
+    assert!(max_rel_diff(&p, &e) < 1e-14, "{p:?} vs {e:?}");
 }

@@ -11,7 +11,7 @@
 //! The solvers: [`Euler`] (EDM churn), [`EulerAncestral`], [`Heun`], [`Dpm2`],
 //! [`Dpm2Ancestral`], [`Lms`], [`DpmPP2SAncestral`], [`DpmPPSde`], [`DpmPP2M`],
 //! [`DpmPP2MSde`], [`DpmPP3MSde`], diffusers' [`DpmSolverMultistep`] and
-//! [`DpmSolverSinglestep`], [`Deis`], [`SaSolver`], [`UniPc`],
+//! [`DpmSolverSinglestep`], [`Deis`], [`SaSolver`], [`UniPc`], PNDM's [`Plms`] and [`Ipndm`],
 //! [`EulerDiscrete`], [`FlowMatchEuler`] and [`FlowMatchHeun`], and the consistency samplers
 //! [`Lcm`] (`LCMScheduler`) and [`Tcd`] (`TCDScheduler`); [`AnySolver`] picks one by its
 //! k-diffusion or diffusers name. The loop ([`Run`]) takes the model's x0-prediction, a raw prediction of any
@@ -60,6 +60,7 @@ mod euler;
 mod lcm;
 mod lms;
 mod named;
+mod pndm;
 pub(crate) mod runner;
 mod sa;
 mod singlestep;
@@ -79,6 +80,7 @@ pub use euler::{
 pub use lcm::{Lcm, LcmBoundary};
 pub use lms::Lms;
 pub use named::AnySolver;
+pub use pndm::{Ipndm, Plms};
 pub use runner::{CounterNoise, DrawInfo, EvalRequest, NoNoise, NoiseSource, RecordedNoise, Run};
 pub use sa::{SaSolver, TauWindow};
 pub use singlestep::{DpmSinglestepSettings, DpmSolverSinglestep};

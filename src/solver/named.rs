@@ -87,6 +87,10 @@ any_solver!(
     SaSolver(SaSolver),
     /// `UniPCMultistepScheduler`.
     UniPc(UniPc),
+    /// `PNDMScheduler` with `skip_prk_steps` (PLMS).
+    Plms(Plms),
+    /// `IPNDMScheduler`.
+    Ipndm(Ipndm),
     /// `EulerDiscreteScheduler`.
     EulerDiscrete(EulerDiscrete),
     /// `FlowMatchEulerDiscreteScheduler`.
@@ -104,7 +108,8 @@ impl AnySolver {
     /// names (`"euler"`, `"dpmpp_2m"`, `"sample_dpmpp_2m"`, …), diffusers' scheduler class
     /// names (`"DPMSolverMultistepScheduler"`, `"DPMSolverSinglestepScheduler"`,
     /// `"DEISMultistepScheduler"` (also `"deis"`),
-    /// `"UniPCMultistepScheduler"`,
+    /// `"UniPCMultistepScheduler"`, `"PNDMScheduler"` (PLMS, also `"plms"`; ε history),
+    /// `"IPNDMScheduler"`,
     /// `"EulerDiscreteScheduler"`, `"EulerAncestralDiscreteScheduler"`,
     /// `"HeunDiscreteScheduler"`, `"LMSDiscreteScheduler"`, `"KDPM2DiscreteScheduler"`,
     /// `"KDPM2AncestralDiscreteScheduler"`, `"DPMSolverSDEScheduler"`,
@@ -134,6 +139,9 @@ impl AnySolver {
             "DPMSolverMultistepScheduler" => Self::DpmSolverMultistep(DpmSolverMultistep::new()),
             "DPMSolverSinglestepScheduler" => Self::DpmSolverSinglestep(DpmSolverSinglestep::new()),
             "UniPCMultistepScheduler" | "unipc" => Self::UniPc(UniPc::new()),
+            "DEISMultistepScheduler" | "deis" => Self::Deis(Deis::new()),
+            "PNDMScheduler" | "plms" => Self::Plms(Plms::new()),
+            "IPNDMScheduler" => Self::Ipndm(Ipndm::new()),
             "EulerDiscreteScheduler" => Self::EulerDiscrete(EulerDiscrete::new()),
             "FlowMatchEulerDiscreteScheduler" => Self::FlowMatchEuler(FlowMatchEuler::new()),
             "FlowMatchHeunDiscreteScheduler" => Self::FlowMatchHeun(FlowMatchHeun::new()),

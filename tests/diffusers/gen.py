@@ -67,6 +67,7 @@ from diffusers import (  # noqa: E402
     FlowMatchLCMScheduler,
     FlowMatchHeunDiscreteScheduler,
     HeunDiscreteScheduler,
+    IPNDMScheduler,
     KDPM2AncestralDiscreteScheduler,
     KDPM2DiscreteScheduler,
     LCMScheduler,
@@ -890,6 +891,81 @@ CONFIGS = [
         "config": {"_class_name": "SASolverScheduler", **SD_BETAS, "predictor_order": 1, "corrector_order": 3,
                    "use_karras_sigmas": True, "prediction_type": "v_prediction"},
     },
+    # PNDMScheduler itself (PLMS: a two-evaluation first step, then Adams–Bashforth 2–4 on the
+    # raw outputs): one-, two- and three-step runs (one step is DDIM; the two-step run repeats
+    # its last timestep), a trailing run to ᾱ = 1, and SD 2.1's v-prediction config as PNDM
+    # (diffusers combines the v's, not ε's).
+    {
+        "id": "sd15_plms_1",
+        "model": "variant: SD 1.5's PNDM config, 1 step (DDIM)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 1,
+        "config": SD15_FILE,
+    },
+    {
+        "id": "sd15_plms_2",
+        "model": "variant: SD 1.5's PNDM config, 2 steps",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 2,
+        "config": SD15_FILE,
+    },
+    {
+        "id": "sd15_plms_3",
+        "model": "variant: SD 1.5's PNDM config, 3 steps",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 3,
+        "config": SD15_FILE,
+    },
+    {
+        "id": "plms_trailing_alpha_one",
+        "model": "variant: PNDM, trailing spacing, set_alpha_to_one, 20 steps",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 20,
+        "config": {**SD15_FILE, "timestep_spacing": "trailing", "steps_offset": 0, "set_alpha_to_one": True},
+    },
+    {
+        "id": "sd21v_as_pndm",
+        "model": "variant: SD 2.1's v-prediction config swapped to PNDMScheduler (from_config)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 12,
+        "load_as": "PNDMScheduler",
+        "config": {"_class_name": "DDIMScheduler", "_diffusers_version": "0.8.0", **SD_BETAS,
+                   "clip_sample": False, "num_train_timesteps": 1000, "prediction_type": "v_prediction",
+                   "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1,
+                   "trained_betas": None},
+    },
+    # IPNDMScheduler (Dance Diffusion, harmonai's v-diffusion audio models): the "crash"
+    # grid b = sin²(π·s/2), a = sqrt(1 − b²) over s = linspace(1, 0, n+1) in float32, the model
+    # (a v-prediction) given t = atan2(b, a)·2/π, Adams–Bashforth 1–4 on ε.
+    {
+        "id": "dance_diffusion",
+        "model": "Dance Diffusion (harmonai/maestro-150k)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "IPNDMScheduler", "_diffusers_version": "0.8.0.dev0",
+                   "num_train_timesteps": 1000},
+    },
+    {
+        "id": "ipndm_25",
+        "model": "variant: IPNDMScheduler, 25 steps",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 25,
+        "config": {"_class_name": "IPNDMScheduler"},
+    },
+    {
+        "id": "ipndm_1",
+        "model": "variant: IPNDMScheduler, 1 step",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 1,
+        "config": {"_class_name": "IPNDMScheduler"},
+    },
+    {
+        "id": "ipndm_3",
+        "model": "variant: IPNDMScheduler, 3 steps",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 3,
+        "config": {"_class_name": "IPNDMScheduler"},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler, DEISMultistepScheduler,
@@ -904,7 +980,7 @@ CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenS
                                    KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler,
                                    LMSDiscreteScheduler, LCMScheduler, TCDScheduler,
                                    EDMEulerScheduler, FlowMatchHeunDiscreteScheduler,
-                                   FlowMatchLCMScheduler]}
+                                   FlowMatchLCMScheduler, IPNDMScheduler]}
 # Two-stage schedulers: `2N − 1` calls of `step` over interleaved timesteps.
 TWO_STAGE = ("HeunDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler",
              "FlowMatchHeunDiscreteScheduler", "DPMSolverSDEScheduler")
@@ -922,13 +998,6 @@ def build(case):
     cfg = {k: v for k, v in case["config"].items() if not k.startswith("_")}
     cls = CLASSES[case["config"]["_class_name"]]
     note = None
-    if cls is PNDMScheduler and "load_as" not in case:
-        # gdf has no PLMS: the loader runs DDIM (η = 0) on PNDM's timesteps. The run below drives
-        # diffusers' DDIMScheduler built from the same config; the grid is PNDM's own.
-        pndm = PNDMScheduler.from_config(cfg)
-        pndm.set_timesteps(case["steps"])
-        note = {"pndm_timesteps": f64(pndm.timesteps)}
-        cls = DDIMScheduler
     if "load_as" in case:
         # The swap users make: `Other.from_config(pipe.scheduler.config)`, where the in-memory
         # config of the shipped class lists the fields the file left at their defaults
@@ -944,15 +1013,22 @@ def frame(case, s):
     n = case["steps"]
     out = {}
     if kind in ("DDIMScheduler", "DDPMScheduler", "LCMScheduler", "TCDScheduler", "CogVideoXDDIMScheduler",
-                "CogVideoXDPMScheduler"):
+                "CogVideoXDPMScheduler", "PNDMScheduler"):
         ts = [int(t) for t in s.timesteps.tolist()]
+        if kind == "PNDMScheduler":
+            # PLMS evaluates its second timestep twice (the first step's two evaluations):
+            # the levels are DDIM's, the model calls one more.
+            out["eval_timesteps"] = [float(t) for t in ts]
+            if n > 1:
+                assert len(ts) == n + 1 and ts[1] == ts[2], ts
+                del ts[1]
         ratio = s.config.num_train_timesteps // n
         ac = [float(s.alphas_cumprod[t]) for t in ts]
         # DDIM steps to t − ratio (its final_alpha_cumprod below 0); DDPM's previous_timestep
         # is the next one in its list, and −1 (ᾱ = 1, `self.one`) after the last. LCM and TCD
         # renoise to the next listed timestep; LCM's last returns the denoised sample (ᾱ = 1),
         # TCD's stops at training step 0 (its `prev_timestep` after the last).
-        if kind in ("DDIMScheduler", "CogVideoXDDIMScheduler", "CogVideoXDPMScheduler"):
+        if kind in ("DDIMScheduler", "CogVideoXDDIMScheduler", "CogVideoXDPMScheduler", "PNDMScheduler"):
             prev, final = ts[-1] - ratio, float(s.final_alpha_cumprod)
         else:
             prev, final = (0 if kind == "TCDScheduler" else -1), 1.0
@@ -1017,6 +1093,12 @@ def frame(case, s):
                    model_timestep=f64(s.timesteps))
         # pipeline latent x = x0 + σε; gdf's x is VP over x0/σ_data: x = σ_data/a · x_gdf.
         out["scale"] = [sd / ai for ai in a]
+    elif kind == "IPNDMScheduler":
+        # Its own `betas` are the levels' b, its `alphas` their a (float32); the network takes
+        # the timesteps t = atan2(b, a)·2/π; VP latents.
+        out.update(timesteps=f64(s.timesteps), a=f64(s.alphas), b=f64(s.betas),
+                   model_timestep=f64(s.timesteps))
+        out["scale"] = [1.0] * (n + 1)
     elif kind == "DDPMWuerstchenScheduler":
         ts = s.timesteps.to(torch.float32)
         ac = f64(s._alpha_cumprod(ts, "cpu"))
@@ -1059,6 +1141,9 @@ def eval_sigma(s, k):
 
 def eval_frame(s, fr, k):
     """`fr` at the level of the `k`-th model call: (a, b, latent scale)."""
+    if type(s).__name__ == "PNDMScheduler" and k >= 2:
+        # PLMS: calls 1 and 2 are both at level 1 (the trial, then the step's start).
+        k -= 1
     if type(s).__name__ not in TWO_STAGE:
         return fr["a"][k], fr["b"][k], fr["scale"][k]
     sig = eval_sigma(s, k)
@@ -1094,7 +1179,8 @@ def model_output(case, s, fr, i, x):
     xv = x / sc  # VP latents
     d = denoise(xv, a, b)
     eps = (xv - a * d) / b
-    pt = s.config.get("prediction_type", "epsilon")
+    # IPNDM's step reads its model output as a velocity (Dance Diffusion's v-models).
+    pt = "v_prediction" if kind == "IPNDMScheduler" else s.config.get("prediction_type", "epsilon")
     if pt == "epsilon":
         return eps, d
     if pt == "v_prediction":
@@ -1175,7 +1261,11 @@ def run_case(case):
             prev = s.step(mo_t, t, xt, **case.get("step_kwargs", {})).prev_sample
         xt = prev.to(torch.float64)
         # A two-stage scheduler finishes a step on its second call (or the last, first-order one).
-        if type(s).__name__ not in TWO_STAGE or s.state_in_first_order or i == len(ts) - 1:
+        # PLMS's first call returns its trial sample, the second finishes the first step.
+        if type(s).__name__ == "PNDMScheduler":
+            if not (i == 0 and len(ts) > 1):
+                run["x"].append(xt.numpy().reshape(-1).tolist())
+        elif type(s).__name__ not in TWO_STAGE or s.state_in_first_order or i == len(ts) - 1:
             run["x"].append(xt.numpy().reshape(-1).tolist())
     if noise_log and type(s).__name__ == "DDPMWuerstchenScheduler":
         # The scheduler multiplies its draw by (prev_t != 0): record the noise it applied.

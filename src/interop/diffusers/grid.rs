@@ -112,6 +112,16 @@ pub enum GridSpec {
         /// The last level is σ = 0 (LCM), else `ᾱ_0` (TCD).
         denoised_last: bool,
     },
+    /// `IPNDMScheduler`'s grid: `s = linspace(1, 0, n+1)`, `b = sin(s·π/2)²`,
+    /// `a = sqrt(1 − b²)` (v-diffusion's "crash" schedule), timesteps `atan2(b, a)·2/π` (the
+    /// cosine schedule's `t` of the level), all in float32 as diffusers computes them. The
+    /// grid starts at `a = 0` (λ = −∞) and ends at `b = 0` (λ = +∞).
+    ///
+    /// diffusers' float32 `sin` is torch's (SLEEF, within 1 ulp), gdf's the C library's
+    /// (correctly rounded in almost every case): they differ in the last bit of a few
+    /// levels' `b` (the levels of 10 and 25 steps agree exactly; a 1-ulp `b` moves λ by
+    /// `2e-6` at 100 steps, by up to `6e-4` at 1000, where `1 − b²` is small).
+    Ipndm,
     /// `DDPMWuerstchenScheduler`: `t = linspace(1, 0, n+1)` (float32) through the
     /// framework's cosine schedule.
     Cosine {
@@ -196,6 +206,8 @@ impl GridSpec {
             GridSpec::Edm { .. } => "sigma_min / sigma_max / rho",
             GridSpec::FlowSigmas { .. } => "flow_shift / shift_terminal",
             GridSpec::Lcm { .. } => "original_inference_steps",
+            // float32 b = sin²(π·s/2) rounds to 1 next to s = 1 past about 9000 steps.
+            GridSpec::Ipndm => "num_inference_steps",
             GridSpec::Cosine { .. } => unreachable!("handled above"),
         };
         GdfError::Config {
@@ -284,6 +296,7 @@ impl GridSpec {
                 original_steps,
                 denoised_last,
             } => lcm_grid(table, *original_steps, *denoised_last, n),
+            GridSpec::Ipndm => Ok(ipndm_grid(n)),
             GridSpec::Cosine { schedule } => {
                 let ts: Vec<f64> = crate::float::linspace(1.0f32, 0.0, n + 1)
                     .into_iter()
@@ -516,6 +529,37 @@ enum Final {
     Ddim(bool),
     /// DDPM: to the next listed timestep, the last to `ᾱ = 1`.
     Ddpm,
+}
+
+/// `IPNDMScheduler`'s `set_timesteps(n)` (see [`GridSpec::Ipndm`]): float32 as torch
+/// computes it (`steps·π` rounded to float32, then halved).
+fn ipndm_grid(n: usize) -> Levels {
+    let pi = core::f32::consts::PI;
+    let mut logsnr = Vec::with_capacity(n + 1);
+    let mut timesteps = Vec::with_capacity(n);
+    for s in crate::float::linspace(1.0f32, 0.0, n + 1) {
+        let sin = (s * pi / 2.0).sin();
+        let b = sin * sin;
+        let a = (1.0 - b * b).sqrt();
+        logsnr.push(if a == 0.0 {
+            f64::NEG_INFINITY
+        } else if b == 0.0 {
+            f64::INFINITY
+        } else {
+            2.0 * (f64::from(a).ln() - f64::from(b).ln())
+        });
+        if timesteps.len() < n {
+            timesteps.push(f64::from(b.atan2(a) / pi * 2.0));
+        }
+    }
+    Levels {
+        sigmas: logsnr.iter().map(|&l| (-0.5 * l).exp()).collect(),
+        logsnr,
+        sigma_kind: SigmaKind::Ve,
+        timesteps: Some(Timesteps::Float(timesteps)),
+        init_noise_sigma: Some(1.0),
+        mu: None,
+    }
 }
 
 /// diffusers' DDIM-family `set_timesteps(n)` list (DDIM, DDPM, PNDM, DDIMInverse, which lists

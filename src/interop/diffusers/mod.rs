@@ -66,7 +66,8 @@ pub use inverse::{load_inverse, LoadedInverse};
 
 use fields::{cfg_err, Fields};
 use schedulers::{
-    ddim_family, discrete_family, edm, flow_matching, flow_sigmas_family, k_family, lcm, wuerstchen,
+    ddim_family, discrete_family, edm, flow_matching, flow_sigmas_family, ipndm, k_family, lcm,
+    wuerstchen,
 };
 
 use serde_json::Value;
@@ -346,7 +347,7 @@ const SUPPORTED: &str =
     DEISMultistepScheduler, SASolverScheduler, UniPCMultistepScheduler, \
     FlowMatchEulerDiscreteScheduler, FlowMatchHeunDiscreteScheduler, FlowMatchLCMScheduler, \
     EDMDPMSolverMultistepScheduler, EDMEulerScheduler, CosineDPMSolverMultistepScheduler, \
-    DDPMWuerstchenScheduler";
+    DDPMWuerstchenScheduler, IPNDMScheduler";
 
 /// Loads a diffusers `scheduler_config.json` for the pipeline `pipeline`.
 ///
@@ -468,6 +469,10 @@ fn load_map(map: &serde_json::Map<String, Value>, pipeline: PipelineKind) -> Res
             edm(&mut f, &class)?
         }
         "DDPMWuerstchenScheduler" => wuerstchen(&mut f, &mut notes, &class, pipeline)?,
+        "IPNDMScheduler" => {
+            unet_only("PipelineKind::StableDiffusion")?;
+            ipndm(&mut f)?
+        }
         _ => return Err(cfg_err("_class_name", &Value::String(class), SUPPORTED)),
     };
     let ignored = f.finish(&class)?;

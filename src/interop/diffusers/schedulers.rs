@@ -28,8 +28,8 @@ use crate::schedule::VarParams;
 use crate::solver::{
     AnySolver, Deis, Dpm2, Dpm2Ancestral, DpmAlgorithm, DpmPP2MSde, DpmPPSde,
     DpmSinglestepSettings, DpmSolverMultistep, DpmSolverSinglestep, Euler, EulerAncestral,
-    EulerDiscrete, FinalSigmas, FlowMatchEuler, FlowMatchHeun, Heun, Lcm, LcmBoundary, Lms,
-    SaSolver, TauWindow, Tcd, UniPc, UniPcSettings, UniPcVariant,
+    EulerDiscrete, FinalSigmas, FlowMatchEuler, FlowMatchHeun, Heun, Ipndm, Lcm, LcmBoundary, Lms,
+    Plms, SaSolver, TauWindow, Tcd, UniPc, UniPcSettings, UniPcVariant,
 };
 
 /// The parts a scheduler class gives: framework, solver, grid, timestep, frame, threshold.
@@ -42,7 +42,7 @@ pub(super) type Parts = (
     Threshold,
 );
 
-/// `DDIMScheduler`, `PNDMScheduler` (run as DDIM), `DDPMScheduler` (Euler ancestral): DDIM's
+/// `DDIMScheduler`, `PNDMScheduler` (PLMS), `DDPMScheduler` (Euler ancestral): DDIM's
 /// grid over the table (DDPM's steps through its listed timesteps, [`GridSpec::Ddpm`]).
 pub(super) fn ddim_family(
     f: &mut Fields,
@@ -76,7 +76,12 @@ pub(super) fn ddim_family(
              Euler's, which ends at ᾱ = 2⁻²⁴",
         ));
     }
-    let target = target_of(f, &["epsilon", "v_prediction", "sample"])?;
+    // PNDM's step converts only ε and v (diffusers raises on "sample").
+    let target = if pndm {
+        target_of(f, &["epsilon", "v_prediction"])?
+    } else {
+        target_of(f, &["epsilon", "v_prediction", "sample"])?
+    };
     let spacing = f.parsed("timestep_spacing", "leading", str::parse::<Spacing>)?;
     let steps_offset = f.int("steps_offset", 0)?;
     // diffusers' defaults: true for DDIM, false for PNDM; DDPM always ends at ᾱ = 1.
@@ -100,29 +105,24 @@ pub(super) fn ddim_family(
             notes.push(approx(
                 "skip_prk_steps",
                 false,
-                "PNDM's Runge-Kutta warm-up (3 extra model calls per early step) is \
-                 not run: the whole run is DDIM",
+                "PNDM's Runge-Kutta warm-up (its first three steps, four model calls \
+                 each, at half-step timesteps) is not run: the run is PLMS from the first \
+                 step, as with `skip_prk_steps = true`",
             ));
         }
         Threshold::None
     } else {
         threshold_of(f, Some(true))?
     };
-    if pndm {
-        notes.push(approx(
-            "_class_name",
-            "\"PNDMScheduler\"",
-            "gdf has no PLMS (pseudo linear multistep): the run is DDIM with η = 0 \
-             on PNDM's timesteps (the common swap; PNDM repeats one timestep, DDIM \
-             does not)",
-        ));
-    }
     Ok((
         table_framework(&table, target, true)?,
         if ddpm {
             // The DDPM posterior step is Euler ancestral with η = 1 (its last step
             // goes to ᾱ = 1, where both add no noise).
             AnySolver::EulerAncestral(EulerAncestral::new())
+        } else if pndm {
+            // PLMS over the raw outputs: ε, or v for a v-prediction model.
+            AnySolver::Plms(Plms::new().v_prediction(target == DynTarget::V))
         } else if cog_dpm {
             // η = 1 whatever the pipeline's `eta`; the pipeline passes the previous
             // prediction and timestep (`old_pred_original_sample`, `timestep_back`).
@@ -1145,6 +1145,39 @@ pub(super) fn wuerstchen(
         ),
         AnySolver::EulerAncestral(EulerAncestral::new()),
         GridSpec::Cosine { schedule: sched },
+        ModelTimestep::CosineT,
+        LatentFrame::Vp,
+        Threshold::None,
+    ))
+}
+
+/// `IPNDMScheduler` (Dance Diffusion): a v-prediction model over the cosine schedule (`a =
+/// cos(π·t/2)`, `b = sin(π·t/2)`; the network takes `t`), sampled on diffusers' "crash" grid
+/// ([`GridSpec::Ipndm`]) by [`Ipndm`].
+pub(super) fn ipndm(f: &mut Fields) -> Result<Parts> {
+    f.count("num_train_timesteps", 1000)?; // only `len(scheduler)` reads it
+    if let Some(v) = f.get("trained_betas") {
+        return Err(cfg_err(
+            "trained_betas",
+            v,
+            "null (IPNDMScheduler takes such a list as the b's of one run's n + 1 levels; \
+             give its levels to the solver as a grid instead)",
+        ));
+    }
+    Ok((
+        framework(
+            DynSchedule::cosine(VarParams {
+                s: 0.0,
+                clamp_range: [0.0, 1.0],
+                norm_instead: false,
+            }),
+            DynScaler::Vp,
+            DynTarget::V,
+            DynNoiseCond::new(CondKind::CosineT(0.0)),
+            WeightKind::Constant(1.0),
+        ),
+        AnySolver::Ipndm(Ipndm::new()),
+        GridSpec::Ipndm,
         ModelTimestep::CosineT,
         LatentFrame::Vp,
         Threshold::None,
