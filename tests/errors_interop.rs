@@ -808,6 +808,13 @@ fn flow_sigma_multistep_configs_load_and_refuse_by_name() {
         .approximations
         .iter()
         .any(|a| a.field == "use_flow_sigmas"));
+    // The noise cond gives the transformer those integers (σ = 0.999999, 0.9, 0.75, 0.5).
+    use gdf::noise_cond::NoiseCond;
+    let mt: Vec<f64> = g.logsnr[..4]
+        .iter()
+        .map(|&lam| l.framework.noise_cond.noise_cond(lam))
+        .collect();
+    assert_eq!(mt, [999.0, 900.0, 750.0, 500.0]);
     config_err(wan, SD, "_class_name", "UniPCMultistepScheduler");
     config_err(
         &wan.replace("flow_prediction", "epsilon"),

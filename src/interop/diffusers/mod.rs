@@ -13,7 +13,9 @@
 //!   The noise cond gives the model's timestep: the training step of the level in the
 //!   table ([`TableTimestep`](crate::noise_cond::TableTimestep), diffusers' `_sigma_to_t`,
 //!   rounded where diffusers' timesteps are integers), the flow sigma times 1000 (SD3) or 1
-//!   (Flux) ([`FlowSigma`](crate::noise_cond::FlowSigma)), EDM's `¼ ln σ` (`Edm` with shift
+//!   (Flux) ([`FlowSigma`](crate::noise_cond::FlowSigma); truncated to diffusers' integer
+//!   `σ·T` for the multistep schedulers' flow sigmas, [`Discrete`](crate::noise_cond::Discrete)),
+//!   EDM's `¼ ln σ` (`Edm` with shift
 //!   `1/σ_data`) or Stable Cascade's `t` (`CosineT`).
 //! - `solver`: the scheduler's update rule as an [`AnySolver`] (DDIM is k-diffusion's Euler
 //!   in VP coordinates; DDPM and DDPM-Würstchen are Euler ancestral with η = 1; Heun, KDPM2
@@ -126,6 +128,13 @@ pub enum ModelTimestep {
     FlowSigma {
         /// The factor.
         scale: f64,
+    },
+    /// The flow sigma times `T`, truncated to a whole number: the int64 timesteps of the
+    /// multistep schedulers with `use_flow_sigmas` (Wan, SANA), which an SD3-style
+    /// transformer takes as they are.
+    FlowSigmaSteps {
+        /// `num_train_timesteps` (`T`).
+        train_steps: usize,
     },
     /// EDM's `c_noise = ¼ ln σ` of the raw σ (in data units, `σ_data` times the frame's).
     EdmCNoise {

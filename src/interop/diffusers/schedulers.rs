@@ -438,14 +438,41 @@ pub(super) fn flow_sigmas_family(
     } else {
         dpm_solver(f, notes)?
     };
-    notes.push(approx(
-        "use_flow_sigmas",
-        true,
-        "diffusers truncates these timesteps to integers (σ·1000 to int64); the framework's \
-         noise cond gives σ·scale unrounded (the grid's `timesteps` are diffusers' integers)",
-    ));
+    // diffusers' timesteps are σ·T truncated to int64 (T = num_train_timesteps), from the
+    // float64 σ before its float32 cast; an SD3-style transformer takes them as they are.
+    let (cond, timestep) = if scale == 1000.0 {
+        notes.push(approx(
+            "use_flow_sigmas",
+            true,
+            "the noise cond truncates σ·T of the grid's float32 σ, diffusers σ·T of its \
+             float64 σ: one apart where σ·T lies within float32 rounding below a whole \
+             number (the grid's `timesteps` are diffusers' integers)",
+        ));
+        (
+            CondKind::Discrete {
+                inner: Box::new(DynNoiseCond::new(CondKind::FlowSigma(1.0))),
+                steps: num_train_timesteps as u64,
+                continuous_range: [0.0, 1.0],
+            },
+            ModelTimestep::FlowSigmaSteps {
+                train_steps: num_train_timesteps,
+            },
+        )
+    } else {
+        notes.push(approx(
+            "use_flow_sigmas",
+            true,
+            "with PipelineKind::Flux the network takes diffusers' integer timesteps / 1000; \
+             the framework's noise cond gives σ unrounded (the grid's `timesteps` are \
+             diffusers' integers)",
+        ));
+        (
+            CondKind::FlowSigma(scale),
+            ModelTimestep::FlowSigma { scale },
+        )
+    };
     Ok((
-        flow_framework(flow_shift, scale),
+        flow_framework_with(flow_shift, cond),
         solver,
         GridSpec::FlowSigmas {
             unipc,
@@ -455,7 +482,7 @@ pub(super) fn flow_sigmas_family(
             final_sigmas,
             table_sigma_min: f64::from(DiscreteTable::new(&table)?.sigmas()[0]),
         },
-        ModelTimestep::FlowSigma { scale },
+        timestep,
         LatentFrame::Flow,
         threshold,
     ))
@@ -464,13 +491,18 @@ pub(super) fn flow_sigmas_family(
 /// A flow model's framework: the rectified-flow schedule shifted by `shift`, the LERP scaler,
 /// the velocity target (`flow_prediction`), `σ·scale` as the network's timestep.
 fn flow_framework(shift: f64, scale: f64) -> DynGdf {
+    flow_framework_with(shift, CondKind::FlowSigma(scale))
+}
+
+/// [`flow_framework`] with the noise cond `cond`.
+fn flow_framework_with(shift: f64, cond: CondKind) -> DynGdf {
     let mut sched = DynSchedule::new(ScheduleKind::RectifiedFlows([-15.0, 15.0]));
     sched.shift = shift;
     framework(
         sched,
         DynScaler::Lerp,
         DynTarget::RectifiedFlows,
-        DynNoiseCond::new(CondKind::FlowSigma(scale)),
+        DynNoiseCond::new(cond),
         WeightKind::Constant(1.0),
     )
 }
