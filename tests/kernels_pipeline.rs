@@ -1019,6 +1019,18 @@ fn singlestep_dpm_solver_runs_on_the_device() {
     }
     let (dev, host) = both_runs(&c, Ipndm::new(), &grid, Threshold::None, 0, 7);
     close("ipndm", &dev, &host);
+    // PNDM's Runge-Kutta warm-up on table levels: Stage holds the running sum, and the
+    // stages' predictions overwrite the newest history entry (no rotation) on the device too.
+    let table = gdf::grid::table::DiscreteTable::new(&Default::default()).unwrap();
+    let lam: Vec<f64> = (0..table.len()).map(|k| table.logsnr(k)).collect();
+    let mut levels: Vec<f64> = [831usize, 665, 499, 333, 167, 1].map(|t| lam[t]).to_vec();
+    levels.push(f64::INFINITY);
+    let g = Grid::new(&Vp, &levels).unwrap();
+    for v in [false, true] {
+        let s = Plms::new().with_prk(lam.clone()).v_prediction(v);
+        let (dev, host) = both_runs(&c, s, &g, Threshold::None, 0, 15);
+        close("pndm prk", &dev, &host);
+    }
 }
 
 /// PyTorch-generator noise on the device: each draw made on the host as diffusers makes it

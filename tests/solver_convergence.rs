@@ -683,6 +683,63 @@ fn ipndm_first_step_from_pure_noise_is_a_rescale() {
     }
 }
 
+/// PNDM's Runge-Kutta warm-up on table levels: exact for a point mass (every stage's ε is
+/// the same), four evaluations per warm-up step at `t`, the midpoints and `t'`; grids it
+/// cannot serve are refused by name.
+#[test]
+fn plms_runge_kutta_warm_up() {
+    use gdf::grid::table::{DiscreteTable, TableSettings};
+    let table = DiscreteTable::new(&TableSettings::default()).unwrap();
+    let lam: Vec<f64> = (0..table.len()).map(|k| table.logsnr(k)).collect();
+    // 6 steps of r = 166 (leading, offset 1): midpoints t' + 83 and trials t − 83.
+    let ts = [831usize, 665, 499, 333, 167, 1];
+    let mut levels: Vec<f64> = ts.iter().map(|&t| lam[t]).collect();
+    levels.push(f64::INFINITY);
+    let g = Grid::new(&Vp, &levels).unwrap();
+    let mut s = Plms::new().with_prk(lam.clone());
+    s.start(&g).unwrap();
+    let mut seen = vec![];
+    while let Some(e) = s.plan(&g) {
+        seen.push((e.level.lam, e.completes_step, e.post.replace_newest));
+    }
+    assert_eq!(seen.len(), 6 + 9);
+    assert_eq!(seen[0], (lam[831], false, true));
+    assert_eq!(seen[1], (lam[665 + 83], false, false));
+    assert_eq!(seen[2], (lam[665 + 83], false, true));
+    assert_eq!(seen[3], (lam[665], true, true));
+    assert_eq!(seen[12], (lam[333], true, true)); // Adams–Bashforth 4 over the warm-up's
+    assert_eq!(seen[13], (lam[167], true, false));
+    let (l0, ln) = (g.level(0), g.level(6));
+    for v in [false, true] {
+        let got = run(
+            Plms::new().with_prk(lam.clone()).v_prediction(v),
+            &g,
+            &XS,
+            0.5,
+            0.0,
+        );
+        for (x, &x0) in got.iter().zip(&XS) {
+            let want = ln.a * 0.5 + (x0 - l0.a * 0.5) * ln.b / l0.b;
+            // A v history is not exact for a point mass (its combination is not ε).
+            if !v {
+                assert!((x - want).abs() < 1e-12, "{x} vs {want}");
+            } else {
+                assert!(x.is_finite());
+            }
+        }
+    }
+    // Too short, and levels off the table.
+    let short = Grid::new(&Vp, &[lam[750], lam[500], lam[250], f64::INFINITY]).unwrap();
+    let e = Plms::new().with_prk(lam.clone()).start(&short).unwrap_err();
+    assert!(e.to_string().contains("at least 4 steps"), "{e}");
+    let off = Grid::new(&Vp, &[-5.0, -2.0, 0.0, 2.0, 4.0, f64::INFINITY]).unwrap();
+    let e = Plms::new().with_prk(lam.clone()).start(&off).unwrap_err();
+    assert!(e.to_string().contains("table levels"), "{e}");
+    let tight = Grid::new(&Vp, &[lam[3], lam[2], lam[1], lam[0], 9.5]).unwrap();
+    let e = Plms::new().with_prk(lam).start(&tight).unwrap_err();
+    assert!(e.to_string().contains("outside the table"), "{e}");
+}
+
 /// PLMS's evaluations: one step is DDIM's (one evaluation); longer runs take `n + 1`, the
 /// second level twice (the first step's trial and the second step's start).
 #[test]

@@ -1197,9 +1197,12 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
         };
         crate::target::check_converts(&T::default(), e.level.a, e.level.b, e.level.lam)?;
         check_buffers::<F>(&[("prediction (bytes)", Some(pred), self.batch * self.per)])?;
-        // The new prediction takes the oldest history slot (newest first afterwards).
-        let depth = self.solver.history().clamp(1, 4);
-        self.hist[..depth].rotate_right(1);
+        // The new prediction takes the oldest history slot (newest first afterwards), or
+        // overwrites the newest.
+        if !e.post.replace_newest {
+            let depth = self.solver.history().clamp(1, 4);
+            self.hist[..depth].rotate_right(1);
+        }
         let stage_w = if self.threshold.is_none() || !self.solver.plain_first_order() {
             1.0
         } else {

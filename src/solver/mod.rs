@@ -446,6 +446,11 @@ pub struct Pass {
     pub spans: [Option<Span>; 2],
     /// Number of draws.
     pub ndraws: u8,
+    /// For an evaluation's `post` pass: the fed prediction overwrites the newest history
+    /// entry (`D(0)`) instead of taking the oldest slot, so the older entries keep their
+    /// places (PNDM's Runge-Kutta stages, whose predictions are summed elsewhere). Ignored
+    /// for a `pre` pass.
+    pub replace_newest: bool,
 }
 
 impl Default for Pass {
@@ -456,6 +461,7 @@ impl Default for Pass {
             draws: [Draw::Skip; 2],
             spans: [None; 2],
             ndraws: 0,
+            replace_newest: false,
         }
     }
 }
@@ -490,6 +496,12 @@ impl Pass {
     pub fn increment(mut self, from: Level, to: Level) -> Self {
         self.spans[self.ndraws as usize] = Some(Span { from, to });
         self.draw(Draw::Use)
+    }
+    /// The same pass, feeding its prediction over the newest history entry (see
+    /// [`Pass::replace_newest`]).
+    pub fn replacing_newest(mut self) -> Self {
+        self.replace_newest = true;
+        self
     }
     /// The used rows.
     pub fn rows(&self) -> &[Row] {

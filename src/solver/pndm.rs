@@ -3,7 +3,9 @@
 //! Diffusion's scheduler): Adams–Bashforth in the step index on the noise estimate, each
 //! update DDIM's transfer `x' = a'·(x − b·ε̂)/a + b'·ε̂`.
 
-use crate::error::Result;
+use std::sync::Arc;
+
+use crate::error::{GdfError, Result};
 
 use super::{check_finite_start, step_of, Buf, Dst, Eval, Grid, Level, Pass, Row, Solver, Src};
 
@@ -90,7 +92,17 @@ pub struct Plms {
     step: usize,
     /// The first step's second evaluation is next.
     trial_done: bool,
+    /// The Runge-Kutta warm-up's table: λ of every training step.
+    prk: Option<Arc<[f64]>>,
+    /// The warm-up steps' midpoint levels (from `start`): where the first stage's DDIM step
+    /// goes, and where the middle stages are evaluated and go.
+    mids: Vec<(Level, Level)>,
+    /// The next evaluation's stage within a Runge-Kutta step (0–3).
+    stage: u8,
 }
+
+/// The Runge-Kutta warm-up's steps (diffusers' `pndm_order − 1`).
+const PRK_STEPS: usize = 3;
 
 impl Plms {
     /// PLMS over noise estimates (diffusers' `prediction_type = "epsilon"`).
@@ -104,6 +116,174 @@ impl Plms {
         self.v = v;
         self
     }
+
+    /// PNDM with its Runge-Kutta warm-up (diffusers' `skip_prk_steps = false`): the first
+    /// three steps are classical Runge-Kutta 4 in DDIM's transfer (four evaluations each, the
+    /// middle two at the midpoint level, whose noise estimates enter with weights `1/6, 1/3,
+    /// 1/3, 1/6`), then Adams–Bashforth 4 over the three steps' first estimates and the new
+    /// one. The midpoint of a step from training step `t` to `t'` is diffusers' `t' + ⌊r/2⌋`
+    /// (`r = N // n`), a level of the training table: `table_logsnr[k]` is λ of training step
+    /// `k` (`N` of them, [`DiscreteTable`](crate::grid::table::DiscreteTable)'s levels), and the
+    /// grid's levels must be table levels (diffusers' DDIM-spaced grid) of at least 4 steps.
+    ///
+    /// For an odd `r` diffusers' first stage steps to `t − ⌊r/2⌋`, one training step above
+    /// the midpoint `t' + ⌊r/2⌋` where it evaluates the model next; gdf does the same.
+    ///
+    /// ```
+    /// use gdf::grid::table::{DiscreteTable, TableSettings};
+    /// use gdf::solver::{Grid, Plms, Solver};
+    /// use gdf::scaler::Vp;
+    /// let table = DiscreteTable::new(&TableSettings::default())?;
+    /// let lam: Vec<f64> = (0..table.len()).map(|k| table.logsnr(k)).collect();
+    /// // Timesteps 801, 601, 401, 201, 1, then ᾱ_0: N // n = 200.
+    /// let mut levels: Vec<f64> = [801, 601, 401, 201, 1].iter().map(|&t| lam[t]).collect();
+    /// levels.push(lam[0]);
+    /// let grid = Grid::new(&Vp, &levels)?;
+    /// let mut s = Plms::new().with_prk(lam.clone());
+    /// assert_eq!(s.nfe(&grid), 14); // 3 × 4 + 2
+    /// s.start(&grid)?;
+    /// let first: Vec<f64> = (0..4).map(|_| s.plan(&grid).unwrap().level.lam).collect();
+    /// assert_eq!(first, [lam[801], lam[701], lam[701], lam[601]]);
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    pub fn with_prk(mut self, table_logsnr: impl Into<Arc<[f64]>>) -> Self {
+        self.prk = Some(table_logsnr.into());
+        self
+    }
+
+    /// The training step of the table level `lam` (an exact table level, or an error naming
+    /// the grid point).
+    fn table_step(table: &[f64], lam: f64, i: usize) -> Result<usize> {
+        table
+            .iter()
+            .position(|&l| l == lam)
+            .ok_or_else(|| GdfError::Invalid {
+                message: format!(
+                    "PNDMScheduler's Runge-Kutta warm-up takes its midpoints from the training \
+                 table, so the grid's levels must be table levels; grid[{i}] (λ = {lam}) is \
+                 not one (use diffusers' grid, or skip_prk_steps)"
+                ),
+            })
+    }
+
+    /// The midpoint levels of the warm-up steps on `grid`: `(t − ⌊r/2⌋, t' + ⌊r/2⌋)`.
+    fn prk_mids(table: &[f64], grid: &Grid) -> Result<Vec<(Level, Level)>> {
+        let n = grid.steps();
+        if n <= PRK_STEPS {
+            return Err(GdfError::Invalid {
+                message: format!(
+                    "PNDMScheduler's Runge-Kutta warm-up takes {PRK_STEPS} steps and needs a \
+                     grid of at least {} steps, got {n} (diffusers' PNDM stops early there: \
+                     at 3 steps its run ends at training step 1); use more steps or \
+                     skip_prk_steps",
+                    PRK_STEPS + 1
+                ),
+            });
+        }
+        let half = (table.len() / n) / 2;
+        (0..PRK_STEPS)
+            .map(|i| {
+                let from = Self::table_step(table, grid.level(i).lam, i)?;
+                let next = Self::table_step(table, grid.level(i + 1).lam, i + 1)?;
+                // Within the table on diffusers' grids (steps r apart); a hand-made grid of
+                // table levels may put them outside.
+                let at = |k: Option<usize>| {
+                    k.and_then(|k| table.get(k))
+                        .map(|&l| grid.at(l))
+                        .ok_or_else(|| GdfError::Invalid {
+                            message: format!(
+                                "PNDMScheduler: the midpoints of step {i} (training steps \
+                                 {from} → {next}, half-step {half} = (N // n) // 2) lie \
+                                 outside the table's {} steps; use diffusers' grid",
+                                table.len()
+                            ),
+                        })
+                };
+                Ok((at(from.checked_sub(half))?, at(Some(next + half))?))
+            })
+            .collect()
+    }
+
+    /// Stage `stage` of the Runge-Kutta step `i` (`from → to`, midpoints `(trial, mid)`).
+    fn prk_eval(
+        &self,
+        i: usize,
+        stage: u8,
+        from: &Level,
+        mids: (Level, Level),
+        to: &Level,
+    ) -> Eval {
+        let v = self.v;
+        let (trial, mid) = (&mids.0, &mids.1);
+        let (c0, h0) = transfer(from, trial, v, 0.0);
+        let (cm, hm) = transfer(from, mid, v, 0.0);
+        let (ct, ht) = transfer(from, to, v, 0.0);
+        let x = Src::Buf(Buf::X);
+        let aux = Src::Buf(Buf::Aux);
+        let stage_buf = Src::Buf(Buf::Stage);
+        // The entry `h` of the prediction fed at `level` for the sample in Aux, as terms.
+        let h = |row: Row, level: &Level, c: f64| {
+            let (ex, ed) = entry(level, v);
+            row.t(aux, c * ex).t(Src::D(0), c * ed)
+        };
+        let (input, level, post, done) = match stage {
+            // The step's first estimate E_i (the history entry), DDIM to the midpoint.
+            0 => {
+                let trial = Row::new(Dst::Buf(Buf::Aux)).t(x, c0).t(Src::D(0), h0);
+                (
+                    Buf::X,
+                    *from,
+                    Pass::one(entry_row(from, Buf::X, v)).row(trial),
+                    false,
+                )
+            }
+            // Σ = E_i/6 + h_2/3 in Stage; DDIM to the midpoint with h_2.
+            1 => {
+                let sum = h(
+                    Row::new(Dst::Buf(Buf::Stage)).t(Src::D(1), 1.0 / 6.0),
+                    mid,
+                    1.0 / 3.0,
+                );
+                let next = h(Row::new(Dst::Buf(Buf::Aux)).t(x, cm), mid, hm);
+                (Buf::Aux, *mid, Pass::one(sum).row(next), false)
+            }
+            // Σ += h_3/3; DDIM to the step's end with h_3.
+            2 => {
+                let sum = h(
+                    Row::new(Dst::Buf(Buf::Stage)).t(stage_buf, 1.0),
+                    mid,
+                    1.0 / 3.0,
+                );
+                let next = h(Row::new(Dst::Buf(Buf::Aux)).t(x, ct), mid, ht);
+                (Buf::Aux, *mid, Pass::one(sum).row(next), false)
+            }
+            // DDIM from the step's start with Σ + h_4/6.
+            _ => {
+                let row = h(
+                    Row::new(Dst::Buf(Buf::X)).t(x, ct).t(stage_buf, ht),
+                    to,
+                    ht / 6.0,
+                );
+                (Buf::Aux, *to, Pass::one(row), true)
+            }
+        };
+        // Stages 2 and 3 feed over stage 1's (2's) prediction, stage 0 over the previous
+        // step's last: the history keeps the steps' first estimates only.
+        let post = if stage == 1 {
+            post
+        } else {
+            post.replacing_newest()
+        };
+        Eval {
+            pre: None,
+            input,
+            level,
+            post,
+            step: i,
+            completes_step: done,
+            order: 4,
+        }
+    }
 }
 
 impl Solver for Plms {
@@ -113,7 +293,12 @@ impl Solver for Plms {
     fn start(&mut self, grid: &Grid) -> Result<()> {
         // DDIM's transfer divides by a.
         check_finite_start("PNDMScheduler", grid)?;
+        self.mids = match &self.prk {
+            Some(table) => Self::prk_mids(table, grid)?,
+            None => Vec::new(),
+        };
         self.step = 0;
+        self.stage = 0;
         self.trial_done = false;
         Ok(())
     }
@@ -121,7 +306,28 @@ impl Solver for Plms {
         let i = step_of(grid, self.step)?;
         let (l, t) = (grid.level(i), grid.level(i + 1));
         let v = self.v;
+        if self.prk.is_some() && i < PRK_STEPS {
+            let e = self.prk_eval(i, self.stage, &l, self.mids[i], &t);
+            self.stage = (self.stage + 1) % 4;
+            if self.stage == 0 {
+                self.step += 1;
+            }
+            return Some(e);
+        }
         let (cx, ch) = transfer(&l, &t, v, 0.0);
+        if self.prk.is_some() {
+            // After the warm-up: Adams–Bashforth 4 at once, the prediction fed over the last
+            // Runge-Kutta stage's.
+            self.step += 1;
+            let update = ab_terms(Row::new(Dst::Buf(Buf::X)).t(Src::Buf(Buf::X), cx), 4, ch);
+            let post = Pass::one(entry_row(&l, Buf::X, v)).row(update);
+            let post = if i == PRK_STEPS {
+                post.replacing_newest()
+            } else {
+                post
+            };
+            return Some(Eval::of_order(i, l, post, 4));
+        }
         if i == 0 && grid.steps() > 1 {
             if !self.trial_done {
                 // ε_0, then DDIM with it to the next level: the trial sample.
@@ -168,6 +374,7 @@ impl Solver for Plms {
     }
     fn nfe(&self, grid: &Grid) -> usize {
         match grid.steps() {
+            n if self.prk.is_some() => n + 3 * PRK_STEPS,
             1 => 1,
             n => n + 1,
         }

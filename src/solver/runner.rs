@@ -727,9 +727,11 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
                 })
             }
         };
-        // The new prediction takes the oldest history slot.
-        let depth = self.hist.len();
-        self.head = (self.head + depth - 1) % depth;
+        // The new prediction takes the oldest history slot (or overwrites the newest).
+        if !e.post.replace_newest {
+            let depth = self.hist.len();
+            self.head = (self.head + depth - 1) % depth;
+        }
         let r = match self.threshold {
             Threshold::Dynamic { .. } => self.exec_dynamic(&e, conv),
             _ => self.exec(&e.post, e.step, Some((e.input, conv))),

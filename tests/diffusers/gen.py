@@ -966,6 +966,30 @@ CONFIGS = [
         "steps": 3,
         "config": {"_class_name": "IPNDMScheduler"},
     },
+    # PNDM's Runge-Kutta warm-up (`skip_prk_steps = false`, the class's default): PNDMScheduler()
+    # with its own defaults at 10 steps, at its minimum of 4, and SD 1.5's file with the
+    # warm-up and v-prediction at 12 (r = 83: midpoints t' + 41).
+    {
+        "id": "pndm_prk_defaults",
+        "model": "variant: PNDMScheduler's own defaults (Runge-Kutta warm-up), 10 steps",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "PNDMScheduler"},
+    },
+    {
+        "id": "pndm_prk_4",
+        "model": "variant: PNDMScheduler's own defaults, 4 steps",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 4,
+        "config": {"_class_name": "PNDMScheduler"},
+    },
+    {
+        "id": "pndm_prk_v_leading",
+        "model": "variant: SD 1.5's file with the Runge-Kutta warm-up and v, 12 steps",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 12,
+        "config": {**SD15_FILE, "skip_prk_steps": False, "prediction_type": "v_prediction"},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler, DEISMultistepScheduler,
@@ -1016,12 +1040,12 @@ def frame(case, s):
                 "CogVideoXDPMScheduler", "PNDMScheduler"):
         ts = [int(t) for t in s.timesteps.tolist()]
         if kind == "PNDMScheduler":
-            # PLMS evaluates its second timestep twice (the first step's two evaluations):
-            # the levels are DDIM's, the model calls one more.
+            # The levels are DDIM's (PNDM's own ascending `_timesteps`, reversed); the model
+            # calls are more: PLMS evaluates its second timestep twice (the first step's two
+            # evaluations), the Runge-Kutta warm-up four times per step at t, t' + r//2 (twice)
+            # and t'.
             out["eval_timesteps"] = [float(t) for t in ts]
-            if n > 1:
-                assert len(ts) == n + 1 and ts[1] == ts[2], ts
-                del ts[1]
+            ts = [int(t) for t in s._timesteps[::-1]]
         ratio = s.config.num_train_timesteps // n
         ac = [float(s.alphas_cumprod[t]) for t in ts]
         # DDIM steps to t − ratio (its final_alpha_cumprod below 0); DDPM's previous_timestep
@@ -1141,9 +1165,10 @@ def eval_sigma(s, k):
 
 def eval_frame(s, fr, k):
     """`fr` at the level of the `k`-th model call: (a, b, latent scale)."""
-    if type(s).__name__ == "PNDMScheduler" and k >= 2:
-        # PLMS: calls 1 and 2 are both at level 1 (the trial, then the step's start).
-        k -= 1
+    if type(s).__name__ == "PNDMScheduler":
+        # Each call at its own timestep's table level (PLMS repeats one, PRK adds midpoints).
+        ac = float(s.alphas_cumprod[int(s.timesteps[k])])
+        return math.sqrt(ac), math.sqrt(1 - ac), 1.0
     if type(s).__name__ not in TWO_STAGE:
         return fr["a"][k], fr["b"][k], fr["scale"][k]
     sig = eval_sigma(s, k)
@@ -1261,9 +1286,11 @@ def run_case(case):
             prev = s.step(mo_t, t, xt, **case.get("step_kwargs", {})).prev_sample
         xt = prev.to(torch.float64)
         # A two-stage scheduler finishes a step on its second call (or the last, first-order one).
-        # PLMS's first call returns its trial sample, the second finishes the first step.
+        # PLMS's first call returns its trial sample, the second finishes the first step;
+        # each Runge-Kutta step finishes on its fourth call.
         if type(s).__name__ == "PNDMScheduler":
-            if not (i == 0 and len(ts) > 1):
+            prk = not s.config.skip_prk_steps
+            if (i % 4 == 3 or i >= 12) if prk else not (i == 0 and len(ts) > 1):
                 run["x"].append(xt.numpy().reshape(-1).tolist())
         elif type(s).__name__ not in TWO_STAGE or s.state_in_first_order or i == len(ts) - 1:
             run["x"].append(xt.numpy().reshape(-1).tolist())

@@ -706,9 +706,14 @@ fn flow_sigmas_grid(
 
 /// The levels of ᾱ values (the last one the final level) and the integer timesteps of the
 /// others, VE sigmas, `init_noise_sigma` 1 (VP latents).
+/// λ of a level `ᾱ` of a DDIM-family grid.
+pub(super) fn abar_logsnr(v: f64) -> f64 {
+    v.ln() - (1.0 - v).ln()
+}
+
 fn table_levels(abar: &[f64], ts: Vec<i64>) -> Levels {
     Levels {
-        logsnr: abar.iter().map(|&v| v.ln() - (1.0 - v).ln()).collect(),
+        logsnr: abar.iter().map(|&v| abar_logsnr(v)).collect(),
         sigmas: abar.iter().map(|&v| ((1.0 - v) / v).sqrt()).collect(),
         sigma_kind: SigmaKind::Ve,
         timesteps: Some(Timesteps::Int(ts)),

@@ -21,7 +21,7 @@ use crate::grid::discrete::{
     Spacing,
 };
 use crate::grid::flow::{FlowMatchSettings, SeqLenShift, TimeShift};
-use crate::grid::table::{DiscreteTable, TableSettings};
+use crate::grid::table::{alphas_cumprod_f64, DiscreteTable, TableSettings};
 use crate::interp::Table;
 use crate::noise_cond::TableTimestep;
 use crate::schedule::VarParams;
@@ -84,6 +84,8 @@ pub(super) fn ddim_family(
     };
     let spacing = f.parsed("timestep_spacing", "leading", str::parse::<Spacing>)?;
     let steps_offset = f.int("steps_offset", 0)?;
+    // PNDM's Runge-Kutta warm-up, unless skipped (diffusers' default: run).
+    let prk = pndm && !f.flag("skip_prk_steps", false)?;
     // diffusers' defaults: true for DDIM, false for PNDM; DDPM always ends at ᾱ = 1.
     let set_alpha_to_one = ddpm || f.flag("set_alpha_to_one", !pndm)?;
     if ddpm {
@@ -98,18 +100,8 @@ pub(super) fn ddim_family(
             });
         }
     }
-    let threshold = if cog {
-        Threshold::None
-    } else if pndm {
-        if !f.flag("skip_prk_steps", false)? {
-            notes.push(approx(
-                "skip_prk_steps",
-                false,
-                "PNDM's Runge-Kutta warm-up (its first three steps, four model calls \
-                 each, at half-step timesteps) is not run: the run is PLMS from the first \
-                 step, as with `skip_prk_steps = true`",
-            ));
-        }
+    // CogVideoX's `step` never clips; PNDM has no clipping fields.
+    let threshold = if cog || pndm {
         Threshold::None
     } else {
         threshold_of(f, Some(true))?
@@ -121,8 +113,18 @@ pub(super) fn ddim_family(
             // goes to ᾱ = 1, where both add no noise).
             AnySolver::EulerAncestral(EulerAncestral::new())
         } else if pndm {
-            // PLMS over the raw outputs: ε, or v for a v-prediction model.
-            AnySolver::Plms(Plms::new().v_prediction(target == DynTarget::V))
+            // PLMS over the raw outputs: ε, or v for a v-prediction model; the Runge-Kutta
+            // warm-up takes its midpoints from the table (the grid's own λ's).
+            let plms = Plms::new().v_prediction(target == DynTarget::V);
+            AnySolver::Plms(if prk {
+                let lam: Vec<f64> = alphas_cumprod_f64(&table)?
+                    .iter()
+                    .map(|&v| super::grid::abar_logsnr(v))
+                    .collect();
+                plms.with_prk(lam)
+            } else {
+                plms
+            })
         } else if cog_dpm {
             // η = 1 whatever the pipeline's `eta`; the pipeline passes the previous
             // prediction and timestep (`old_pred_original_sample`, `timestep_back`).
