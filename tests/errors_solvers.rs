@@ -226,6 +226,21 @@ fn unknown_solver_name() {
         AnySolver::from_name("dpmpp_9m"),
         &["dpmpp_9m", "unknown solver"],
     );
+    // dpm_fast needs its evaluation budget: said so, with the constructor to use.
+    invalid(
+        AnySolver::from_name("sample_dpm_fast"),
+        &["dpm_fast", "DpmFast::new(nfe)"],
+    );
+    assert!(matches!(
+        DpmFast::new(0),
+        Err(GdfError::OutOfRange { what: "nfe", .. })
+    ));
+    // Its grid has ⌊nfe/3⌋ + 1 steps and a finite end.
+    let g = DpmFast::grid(&gdf::scaler::Vp, 0.1, 10.0, 9).unwrap();
+    invalid(
+        Run::new(DpmFast::new(12).unwrap(), g, vec![0.0f64], 1, NoNoise).map(|_| ()),
+        &["nfe = 12", "5 steps", "the grid has 4"],
+    );
     for n in [
         "euler",
         "sample_euler_ancestral",

@@ -197,6 +197,29 @@ fn golden_solvers_f64() {
     }));
 }
 
+/// k-diffusion samplers `solvers.json` leaves out (`dpm_fast`), from `tests/kdiffusion/gen.py`
+/// in the same format (`GDF_KDIFFUSION_GOLDEN_DIR` when set), at the same tolerances.
+#[test]
+fn golden_solvers_kdiffusion_extra() {
+    let dir = match std::env::var_os("GDF_KDIFFUSION_GOLDEN_DIR") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kdiffusion"),
+    };
+    let path = dir.join("solvers.json");
+    let mut failures = run_path(&path, "f64", |c, ck| run_case::<f64>(c, ck, F64_TOL));
+    failures.extend(run_path(&path, "f32", |c, ck| {
+        run_case::<f32>(
+            c,
+            ck,
+            Tol {
+                rtol: 1e-3,
+                atol: 1e-4,
+            },
+        )
+    }));
+    finish(failures);
+}
+
 /// f32 data (coefficients still f64), the README's float32 advice: `rtol 1e-3, atol 1e-4`.
 #[test]
 fn golden_solvers_f32() {

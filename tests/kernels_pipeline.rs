@@ -1019,6 +1019,14 @@ fn singlestep_dpm_solver_runs_on_the_device() {
     }
     let (dev, host) = both_runs(&c, Ipndm::new(), &grid, Threshold::None, 0, 7);
     close("ipndm", &dev, &host);
+    // k-diffusion's dpm_fast: stages in Aux, a dropped draw per step at eta = 0, and the
+    // ancestral step with its noise at eta = 1 (10 evaluations: orders 3, 3, 3, 1).
+    let g = DpmFast::grid(&Vp, 0.05, 20.0, 10).unwrap();
+    for eta in [0.0, 1.0] {
+        let s = DpmFast::with(10, eta, 1.0).unwrap();
+        let (dev, host) = both_runs(&c, s, &g, Threshold::None, 3, 10);
+        close("dpm_fast", &dev, &host);
+    }
     // PNDM's Runge-Kutta warm-up on table levels: Stage holds the running sum, and the
     // stages' predictions overwrite the newest history entry (no rotation) on the device too.
     let table = gdf::grid::table::DiscreteTable::new(&Default::default()).unwrap();

@@ -12,6 +12,7 @@
 //! [`Dpm2Ancestral`], [`Lms`], [`DpmPP2SAncestral`], [`DpmPPSde`], [`DpmPP2M`],
 //! [`DpmPP2MSde`], [`DpmPP3MSde`], diffusers' [`DpmSolverMultistep`] and
 //! [`DpmSolverSinglestep`], [`Deis`], [`SaSolver`], [`UniPc`], PNDM's [`Plms`] and [`Ipndm`],
+//! k-diffusion's [`DpmFast`],
 //! [`EulerDiscrete`], [`FlowMatchEuler`] and [`FlowMatchHeun`], and the consistency samplers
 //! [`Lcm`] (`LCMScheduler`) and [`Tcd`] (`TCDScheduler`); [`AnySolver`] picks one by its
 //! k-diffusion or diffusers name. The loop ([`Run`]) takes the model's x0-prediction, a raw prediction of any
@@ -55,6 +56,7 @@ use crate::scaler::Scaler;
 
 pub(crate) mod brownian;
 mod deis;
+mod dpm_fast;
 mod dpmpp;
 mod euler;
 mod lcm;
@@ -69,6 +71,7 @@ mod unipc;
 
 pub use brownian::BrownianNoise;
 pub use deis::Deis;
+pub use dpm_fast::DpmFast;
 pub use dpmpp::{
     DpmAlgorithm, DpmPP2M, DpmPP2MSde, DpmPP2SAncestral, DpmPP3MSde, DpmPPSde, DpmSolverMultistep,
     DpmSolverSettings, FinalSigmas, SolverType,

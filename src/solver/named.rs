@@ -91,6 +91,8 @@ any_solver!(
     Plms(Plms),
     /// `IPNDMScheduler`.
     Ipndm(Ipndm),
+    /// `dpm_fast` (its evaluation budget fixes the step count: [`DpmFast::new`]).
+    DpmFast(DpmFast),
     /// `EulerDiscreteScheduler`.
     EulerDiscrete(EulerDiscrete),
     /// `FlowMatchEulerDiscreteScheduler`.
@@ -146,6 +148,14 @@ impl AnySolver {
             "FlowMatchEulerDiscreteScheduler" => Self::FlowMatchEuler(FlowMatchEuler::new()),
             "FlowMatchHeunDiscreteScheduler" => Self::FlowMatchHeun(FlowMatchHeun::new()),
             "lcm" => Self::Lcm(Lcm::new()),
+            "dpm_fast" => {
+                return Err(GdfError::Invalid {
+                    message: "dpm_fast takes its evaluation budget, which fixes its step count: \
+                              use DpmFast::new(nfe) with the grid DpmFast::grid(scaler, \
+                              sigma_min, sigma_max, nfe)"
+                        .into(),
+                })
+            }
             _ => {
                 return Err(GdfError::Invalid {
                     message: format!(

@@ -26,8 +26,12 @@ pub fn golden_dir() -> PathBuf {
 
 /// All cases of one golden file. Panics (test failure) when it is missing or malformed.
 pub fn load(file: &str) -> Vec<Value> {
-    let path = golden_dir().join(file);
-    let text = std::fs::read_to_string(&path)
+    load_path(&golden_dir().join(file))
+}
+
+/// All cases of the golden file at `path` (see [`load`]).
+pub fn load_path(path: &std::path::Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("cannot read golden file {}: {e}", path.display()));
     match serde_json::from_str::<Value>(&text) {
         Ok(Value::Array(v)) => v,
@@ -540,7 +544,17 @@ impl Check {
 
 /// Runs every case of a file through `run`, prints per-file counts and returns failures.
 pub fn run_file(file: &str, label: &str, run: impl Fn(&Value, &mut Check) -> R<()>) -> Vec<String> {
-    let cases = load(file);
+    run_path(&golden_dir().join(file), label, run)
+}
+
+/// [`run_file`] for the golden file at `path`.
+pub fn run_path(
+    path: &std::path::Path,
+    label: &str,
+    run: impl Fn(&Value, &mut Check) -> R<()>,
+) -> Vec<String> {
+    let file = path.display();
+    let cases = load_path(path);
     let mut failures = Vec::new();
     let (mut values, mut diverged) = (0, 0);
     for case in &cases {

@@ -188,7 +188,7 @@ pub fn build(case: &Value, steps: usize) -> R<(AnySolver, Option<Churn>)> {
     let solver = if let Some(grid) = top.take("grid") {
         // k-diffusion: the grid parameters only built `input.logsnr`.
         let kind = get(&grid, "kind")?.as_str().unwrap_or("");
-        if !["karras", "exponential", "polyexponential", "vp"].contains(&kind) {
+        if !["karras", "exponential", "polyexponential", "vp", "dpm_fast"].contains(&kind) {
             return Err(format!("unknown grid kind {kind:?}"));
         }
         let mut gp = Params::new(&grid, "grid")?;
@@ -205,8 +205,17 @@ pub fn build(case: &Value, steps: usize) -> R<(AnySolver, Option<Churn>)> {
             gp.take(k);
         }
         gp.done()?;
-        if n != steps {
+        // dpm_fast's `n` is its evaluation budget: ⌊n/3⌋ + 1 steps.
+        let want = if kind == "dpm_fast" {
+            DpmFast::steps_for(n)
+        } else {
+            n
+        };
+        if want != steps {
             return Err(format!("grid n = {n} but input.logsnr has {steps} steps"));
+        }
+        if (kind == "dpm_fast") != (name == "dpm_fast") {
+            return Err(format!("grid kind {kind:?} with sampler {name:?}"));
         }
         let kw = top.take("sampler_kwargs").unwrap_or(Value::Null);
         let mut p = Params::new(&kw, "sampler_kwargs")?;
@@ -252,6 +261,9 @@ pub fn build(case: &Value, steps: usize) -> R<(AnySolver, Option<Churn>)> {
                 e(DpmPP3MSde::with(p.f("eta", 1.0)?, p.f("s_noise", 1.0)?)
                     .map(AnySolver::DpmPP3MSde))?
             }
+            "dpm_fast" => e(
+                DpmFast::with(n, p.f("eta", 0.0)?, p.f("s_noise", 1.0)?).map(AnySolver::DpmFast)
+            )?,
             other => return Err(format!("unknown k-diffusion sampler {other:?}")),
         };
         p.done()?;

@@ -1,0 +1,120 @@
+"""Golden data for k-diffusion samplers the shared `solvers.json` does not cover.
+
+Runs k-diffusion 0.1.1.post1's own `sample_dpm_fast` (its `sampling.py`, sha256-checked and
+loaded by path as `tools/golden2/solvers.py` loads it) on the analytic `mixture1d` denoiser and
+writes `solvers.json` next to this file, in the shared golden `solvers.json` format (read by
+`tests/golden_solvers.rs`, or from `GDF_KDIFFUSION_GOLDEN_DIR`):
+
+    /tmp/torchvenv/bin/python tests/kdiffusion/gen.py
+
+Needs torch 2.15.0, diffusers 0.42.1 (imported by the shared helpers), numpy and
+`pip install --no-deps k-diffusion==0.1.1.post1`. Deterministic: seeded numpy inputs, torch's
+default dtype float64, one thread; a re-run gives a byte-identical file.
+
+`params.grid` is `{"kind": "dpm_fast", "sigma_min", "sigma_max", "n"}` (`n` the evaluation
+budget: `⌊n/3⌋ + 1` steps uniform in `t = −ln σ`, `input.logsnr = 2t`); `output.x` holds the
+VP sample after every step, `denoised` / `eval_logsnr` every model call, and `noise` /
+`noise_step` the normals `noise_sampler` returned (k-diffusion calls it every step, and scales
+it by `σ_up = 0` when `eta = 0`).
+"""
+
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools", "golden2"))
+import solvers as S  # noqa: E402  (sets float64, one thread, loads k-diffusion's sampling.py)
+
+K = S.K
+
+
+def run_dpm_fast(idx, sigma_min, sigma_max, nfe, eta, s_noise, shape, seed, name):
+    rng = np.random.default_rng(seed)
+    model = S.Mixture(rng)
+    src = S.Source(rng)
+    m = nfe // 3 + 1
+    t = torch.linspace(-math.log(sigma_max), -math.log(sigma_min), m + 1)
+    logsnr = [2.0 * float(v) for v in t.tolist()]
+    x_init = S.draw_x_init(rng, model, shape, logsnr[0])
+    a0, _ = S.ab(logsnr[0])
+    x = torch.tensor(x_init) / a0  # x_ve
+
+    den, lams = [], []
+
+    def kmodel(xv, sig):
+        s = float(sig[0])
+        lam = -2.0 * math.log(s)
+        a = (1.0 / (1.0 + s * s)) ** 0.5
+        d = model.D(a * xv, lam)
+        den.append(d.clone())
+        lams.append(lam)
+        return d
+
+    starts = {}
+    cur = {"i": -1}
+    noises, nsteps = [], []
+
+    def cb(info):
+        cur["i"] = info["i"]
+        starts[info["i"]] = info["x"].clone()
+
+    def replay(*_a):
+        z = src(shape)
+        noises.append(z)
+        nsteps.append(cur["i"])
+        return torch.tensor(z)
+
+    xf = K.sample_dpm_fast(kmodel, x, sigma_min, sigma_max, nfe, callback=cb, disable=True,
+                           eta=eta, s_noise=s_noise, noise_sampler=replay)
+    xs = []
+    for i in range(m):
+        xv = starts[i + 1] if i + 1 < m else xf
+        a, _ = S.ab(logsnr[i + 1])
+        xs.append((a * xv).numpy())
+    out = {
+        "x": np.stack(xs),
+        "denoised": torch.stack(den).numpy(),
+        "eval_logsnr": lams,
+        "calls": len(lams),
+        "noise_step": nsteps,
+    }
+    inp = {"logsnr": logsnr, "x_init": x_init, "model": model.spec(), "noise": np.stack(noises)}
+    case = {
+        "id": f"solvers/kdiffusion/{idx:03d}/dpm_fast",
+        "sampler": "dpm_fast",
+        "source": f"{S.KD_SRC}: k_diffusion.sampling.sample_dpm_fast",
+        "scaler": "vp",
+        "name": name,
+        "params": {
+            "grid": {"kind": "dpm_fast", "sigma_min": sigma_min, "sigma_max": sigma_max, "n": nfe},
+            "sampler_kwargs": {"eta": eta, "s_noise": s_noise},
+        },
+        "input": inp,
+        "output": out,
+    }
+    return S.enc(case)
+
+
+CASES = [
+    # (σ_min, σ_max, nfe, eta, s_noise, shape, seed, name)
+    (0.03, 14.6, 10, 0.0, 1.0, [2, 1, 3, 4], 101, "dpm_fast_10"),  # orders 3, 3, 3, 1
+    (0.03, 14.6, 12, 0.0, 1.0, [2, 1, 3, 4], 102, "dpm_fast_12"),  # 3, 3, 3, 2, 1
+    (0.1, 80.0, 8, 0.0, 1.0, [2, 5], 103, "dpm_fast_8_wide"),  # 3, 3, 2
+    (0.03, 14.6, 2, 0.0, 1.0, [3, 2], 104, "dpm_fast_2"),  # one order-2 step
+    (0.03, 14.6, 1, 0.0, 1.0, [3, 2], 105, "dpm_fast_1"),  # one order-1 step
+    (0.05, 20.0, 11, 1.0, 1.0, [2, 1, 3, 4], 106, "dpm_fast_11_eta1"),  # ancestral
+    (0.05, 20.0, 9, 0.5, 0.8, [2, 6], 107, "dpm_fast_9_eta05"),  # ancestral, s_noise
+]
+
+
+def main():
+    cases = [run_dpm_fast(i, *c) for i, c in enumerate(CASES)]
+    S.dump(os.path.join(HERE, "solvers.json"), cases)
+
+
+if __name__ == "__main__":
+    main()
