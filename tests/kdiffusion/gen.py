@@ -43,46 +43,22 @@ def run_dpm_fast(idx, sigma_min, sigma_max, nfe, eta, s_noise, shape, seed, name
     a0, _ = S.ab(logsnr[0])
     x = torch.tensor(x_init) / a0  # x_ve
 
-    den, lams = [], []
-
-    def kmodel(xv, sig):
-        s = float(sig[0])
-        lam = -2.0 * math.log(s)
-        a = (1.0 / (1.0 + s * s)) ** 0.5
-        d = model.D(a * xv, lam)
-        den.append(d.clone())
-        lams.append(lam)
-        return d
-
-    starts = {}
-    cur = {"i": -1}
-    noises, nsteps = [], []
-
-    def cb(info):
-        cur["i"] = info["i"]
-        starts[info["i"]] = info["x"].clone()
-
-    def replay(*_a):
-        z = src(shape)
-        noises.append(z)
-        nsteps.append(cur["i"])
-        return torch.tensor(z)
-
-    xf = K.sample_dpm_fast(kmodel, x, sigma_min, sigma_max, nfe, callback=cb, disable=True,
-                           eta=eta, s_noise=s_noise, noise_sampler=replay)
+    rec = S.Recorder(model, src, shape)
+    xf = K.sample_dpm_fast(rec.model, x, sigma_min, sigma_max, nfe, callback=rec.callback,
+                           disable=True, eta=eta, s_noise=s_noise, noise_sampler=rec.replay)
     xs = []
     for i in range(m):
-        xv = starts[i + 1] if i + 1 < m else xf
+        xv = rec.starts[i + 1] if i + 1 < m else xf
         a, _ = S.ab(logsnr[i + 1])
         xs.append((a * xv).numpy())
     out = {
         "x": np.stack(xs),
-        "denoised": torch.stack(den).numpy(),
-        "eval_logsnr": lams,
-        "calls": len(lams),
-        "noise_step": nsteps,
+        "denoised": torch.stack(rec.den).numpy(),
+        "eval_logsnr": rec.lams,
+        "calls": len(rec.lams),
+        "noise_step": rec.nsteps,
     }
-    inp = {"logsnr": logsnr, "x_init": x_init, "model": model.spec(), "noise": np.stack(noises)}
+    inp = {"logsnr": logsnr, "x_init": x_init, "model": model.spec(), "noise": np.stack(rec.noises)}
     case = {
         "id": f"solvers/kdiffusion/{idx:03d}/dpm_fast",
         "sampler": "dpm_fast",

@@ -237,6 +237,39 @@ def kd_grid(grid):
     return getattr(K, "get_sigmas_" + kind)(n, **g)
 
 
+class Recorder:
+    """The k-diffusion model wrapper and hooks a run records through: `model(x_ve, σ)` (the
+    mixture's denoiser at the VP input, every call's denoised and logSNR), `callback` (the
+    step index and, with `starts`, the x_ve each step starts from) and `replay` (a noise
+    sampler returning the source's normals, recorded with their step)."""
+
+    def __init__(self, model, src, shape, starts=True):
+        self.mix, self.src, self.shape, self.keep = model, src, shape, starts
+        self.den, self.lams, self.noises, self.nsteps = [], [], [], []
+        self.starts = {}  # step -> x_ve carried into it (pre-churn)
+        self.i = -1
+
+    def model(self, xv, sig):
+        s = float(sig[0])
+        lam = -2.0 * math.log(s)
+        a = (1.0 / (1.0 + s * s)) ** 0.5
+        d = self.mix.D(a * xv, lam)
+        self.den.append(d.clone())
+        self.lams.append(lam)
+        return d
+
+    def callback(self, info):
+        self.i = info["i"]
+        if self.keep:
+            self.starts[info["i"]] = info["x"].clone()
+
+    def replay(self, *_a):
+        z = self.src(self.shape)
+        self.noises.append(z)
+        self.nsteps.append(self.i)
+        return torch.tensor(z)
+
+
 def run_kdiff(idx, sampler, grid, kwargs, shape, seed, name, note=None, given=None):
     rng = np.random.default_rng(seed)
     model = Mixture(rng, given and given["model"])
@@ -250,31 +283,8 @@ def run_kdiff(idx, sampler, grid, kwargs, shape, seed, name, note=None, given=No
     a0, _ = ab(logsnr[0])
     x = torch.tensor(x_init) / a0  # x_ve
 
-    den, lams = [], []
-
-    def kmodel(xv, sig):
-        s = float(sig[0])
-        lam = -2.0 * math.log(s)
-        a = (1.0 / (1.0 + s * s)) ** 0.5
-        d = model.D(a * xv, lam)
-        den.append(d.clone())
-        lams.append(lam)
-        return d
-
-    starts = {}  # step -> x_ve carried into it (pre-churn)
-    cur = {"i": -1}
-    noises, nsteps = [], []
-
-    def cb(info):
-        cur["i"] = info["i"]
-        if sampler not in CHURN:
-            starts[info["i"]] = info["x"].clone()
-
-    def replay(*_a):
-        z = src(shape)
-        noises.append(z)
-        nsteps.append(cur["i"])
-        return torch.tensor(z)
+    rec = Recorder(model, src, shape, starts=sampler not in CHURN)
+    den, lams, starts, noises, nsteps = rec.den, rec.lams, rec.starts, rec.noises, rec.nsteps
 
     churn_calls = {"k": 0}
     orig_randn_like = torch.randn_like
@@ -293,11 +303,11 @@ def run_kdiff(idx, sampler, grid, kwargs, shape, seed, name, note=None, given=No
     fn = getattr(K, "sample_" + sampler)
     call = dict(skw)
     if sampler in NOISE_SAMPLER:
-        call["noise_sampler"] = replay
+        call["noise_sampler"] = rec.replay
     if sampler in CHURN:
         torch.randn_like = randn_like_churn
     try:
-        xf = fn(kmodel, x, sigmas, callback=cb, disable=True, **call)
+        xf = fn(rec.model, x, sigmas, callback=rec.callback, disable=True, **call)
     finally:
         torch.randn_like = orig_randn_like
     xs = []
