@@ -60,9 +60,10 @@
 //!   6e-13 (measured), the corrector's reused noise included.
 //! - `SIN32`: `rtol 3e-7` of `b` for `IPNDMScheduler`'s levels (`b = sin(π·s/2)²` in float32),
 //!   `(1 + (b/a)²)·SIN32` of `a = sqrt(1 − b²)` and `2·(2 + (b/a)²)·SIN32` absolute in λ: torch
-//!   takes the float32 sin from SLEEF (within 1 ulp), gdf from the C library (correctly
-//!   rounded in almost every case), and about one level in twenty gets a `b` one or two
-//!   float32 ulps apart (a sweep of 2–200 steps: λ within 3e-6 where `a ≈ 0.3`; the committed
+//!   takes the float32 sin from MKL's vector math on x86 (within 1 ulp; not SLEEF: a port of
+//!   SLEEF's `sinf_u10` misses torch's on 1.9% of 3.5M arguments), gdf from the C library
+//!   (correctly rounded in almost every case), and about one level in twenty gets a `b` one
+//!   or two float32 ulps apart (a sweep of 2–200 steps: λ within 3e-6 where `a ≈ 0.3`; the committed
 //!   10- and 25-step grids agree to the bit). The runs stay within `STEP32`.
 
 mod common;
@@ -349,7 +350,7 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
     }
     let last = steps;
     let (want_a, want_b) = (flat(get(g, "a")?)?, flat(get(g, "b")?)?);
-    // IPNDM's levels: torch's float32 sin (SLEEF) against the C library's (see the header):
+    // IPNDM's levels: torch's float32 sin (MKL's) against the C library's (see the header):
     // a relative error e = SIN32 in b is (b/a)²·e in a and 2·(1 + (b/a)²)·e + 2e in λ.
     let ipndm = l.class_name == "IPNDMScheduler";
     let sin32 = |i: usize, what: char| {

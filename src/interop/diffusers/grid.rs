@@ -117,10 +117,10 @@ pub enum GridSpec {
     /// cosine schedule's `t` of the level), all in float32 as diffusers computes them. The
     /// grid starts at `a = 0` (λ = −∞) and ends at `b = 0` (λ = +∞).
     ///
-    /// diffusers' float32 `sin` is torch's (SLEEF, within 1 ulp), gdf's the C library's
-    /// (correctly rounded in almost every case): they differ in the last bit of a few
-    /// levels' `b` (the levels of 10 and 25 steps agree exactly; a 1-ulp `b` moves λ by
-    /// `2e-6` at 100 steps, by up to `6e-4` at 1000, where `1 − b²` is small).
+    /// diffusers' float32 `sin` is torch's (on x86 wheels MKL's vector math, within 1 ulp),
+    /// gdf's the C library's (correctly rounded in almost every case): they differ in the last
+    /// bit of a few levels' `b` (the levels of 10 and 25 steps agree exactly; a 1-ulp `b`
+    /// moves λ by `2e-6` at 100 steps, by up to `6e-4` at 1000, where `1 − b²` is small).
     Ipndm,
     /// `DDPMWuerstchenScheduler`: `t = linspace(1, 0, n+1)` (float32) through the
     /// framework's cosine schedule.

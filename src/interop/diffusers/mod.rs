@@ -84,7 +84,8 @@ use crate::solver::{self, AnySolver};
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum PipelineKind {
     /// UNet/DiT pipelines over a discrete or EDM scheduler (Stable Diffusion 1.x/2.x, SDXL,
-    /// PixArt, Playground): the network takes the scheduler's timesteps as they are.
+    /// PixArt, Playground; also Dance Diffusion's `IPNDMScheduler`): the network takes the
+    /// scheduler's timesteps as they are.
     StableDiffusion,
     /// Stable Diffusion 3: a flow-matching scheduler; the transformer takes `σ·1000`.
     /// `image_seq_len` (latent tokens, `(H/16)·(W/16)`) is needed only with
