@@ -63,8 +63,8 @@
 //!   takes the float32 sin from MKL's vector math on x86 (within 1 ulp; not SLEEF: a port of
 //!   SLEEF's `sinf_u10` misses torch's on 1.9% of 3.5M arguments), gdf from the C library
 //!   (correctly rounded in almost every case), and about one level in twenty gets a `b` one
-//!   or two float32 ulps apart (a sweep of 2–200 steps: λ within 3e-6 where `a ≈ 0.3`; the committed
-//!   10- and 25-step grids agree to the bit). The runs stay within `STEP32`.
+//!   or two float32 ulps apart (a sweep of 2–200 steps: λ within 3e-6 where `a ≈ 0.3`; the
+//!   committed 10- and 25-step grids agree to the bit). The runs stay within `STEP32`.
 
 mod common;
 

@@ -18,7 +18,8 @@ use super::{
 /// ```text
 /// DPM-Solver-1: x̃' = x̃ − σ'·(e^h − 1)·ε
 /// DPM-Solver-2: u = x̃ − σ_s·(e^{h/2} − 1)·ε,  x̃' = x̃ − σ'·(e^h − 1)·(ε + (ε_s − ε))
-/// DPM-Solver-3: u_1, u_2 at t + h/3, t + 2h/3,  x̃' = x̃ − σ'(e^h − 1)·ε − σ'·3/2·((e^h − 1)/h − 1)·(ε_2 − ε)
+/// DPM-Solver-3: u_1, u_2 at t + h/3, t + 2h/3,
+///               x̃' = x̃ − σ'(e^h − 1)·ε − σ'·3/2·((e^h − 1)/h − 1)·(ε_2 − ε)
 /// ```
 ///
 /// with `h = t' − t` the half-logSNR step. k-diffusion takes its steps uniform in `t`
@@ -253,7 +254,8 @@ impl Solver for DpmFast {
             let c = s.s1.sigma() * s.r1h.exp_m1();
             Pass::one(ve_row(Dst::Buf(Buf::Aux), s.s1.a, &s.from, 1.0, &[e0(-c)]))
         } else {
-            // u_2 = x̃ − σ_s2·(e^{r2·h} − 1)·ε − σ_s2·(r2/r1)·((e^{r2·h} − 1)/(r2·h) − 1)·(ε_1 − ε).
+            // u_2 = x̃ − σ_s2·(e^{r2·h} − 1)·ε
+            //       − σ_s2·(r2/r1)·((e^{r2·h} − 1)/(r2·h) − 1)·(ε_1 − ε).
             let e2 = s.r2h.exp_m1();
             let sig = s.s2.sigma();
             let k = sig * 2.0 * (e2 / s.r2h - 1.0);
