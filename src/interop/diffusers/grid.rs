@@ -704,13 +704,13 @@ fn flow_sigmas_grid(
     Ok(g)
 }
 
-/// The levels of ᾱ values (the last one the final level) and the integer timesteps of the
-/// others, VE sigmas, `init_noise_sigma` 1 (VP latents).
 /// λ of a level `ᾱ` of a DDIM-family grid.
 pub(super) fn abar_logsnr(v: f64) -> f64 {
     v.ln() - (1.0 - v).ln()
 }
 
+/// The levels of ᾱ values (the last one the final level) and the integer timesteps of the
+/// others, VE sigmas, `init_noise_sigma` 1 (VP latents).
 fn table_levels(abar: &[f64], ts: Vec<i64>) -> Levels {
     Levels {
         logsnr: abar.iter().map(|&v| abar_logsnr(v)).collect(),

@@ -14,13 +14,14 @@
 //!   table ([`TableTimestep`](crate::noise_cond::TableTimestep), diffusers' `_sigma_to_t`,
 //!   rounded where diffusers' timesteps are integers), the flow sigma times 1000 (SD3) or 1
 //!   (Flux) ([`FlowSigma`](crate::noise_cond::FlowSigma); truncated to diffusers' integer
-//!   `σ·T` for the multistep schedulers' flow sigmas, [`Discrete`](crate::noise_cond::Discrete)),
-//!   EDM's `¼ ln σ` (`Edm` with shift
-//!   `1/σ_data`) or Stable Cascade's `t` (`CosineT`).
+//!   `σ·T` for the multistep schedulers' flow sigmas:
+//!   [`Discrete`](crate::noise_cond::Discrete)), EDM's `¼ ln σ` (`Edm` with shift
+//!   `1/σ_data`), Stable Cascade's `t` (`CosineT`) or Dance Diffusion's (`CosineT(s = 0)`).
 //! - `solver`: the scheduler's update rule as an [`AnySolver`] (DDIM is k-diffusion's Euler
 //!   in VP coordinates; DDPM and DDPM-Würstchen are Euler ancestral with η = 1; Heun, KDPM2
 //!   (ancestral) and LMS are k-diffusion's `heun`, `dpm_2` (`_ancestral`) and `lms`; Euler,
-//!   Euler ancestral, DPM-Solver++, UniPC, flow-matching Euler, LCM and TCD are gdf's own).
+//!   Euler ancestral, DPM-Solver++, UniPC, flow-matching Euler, LCM and TCD are gdf's own;
+//!   PNDM is [`Plms`](crate::solver::Plms), IPNDM [`Ipndm`](crate::solver::Ipndm)).
 //! - `grid`: a [`GridSpec`] that builds diffusers' `set_timesteps` for `n` steps: leading /
 //!   trailing / linspace spacing with `steps_offset`, the final step to σ = 0
 //!   (`set_alpha_to_one`, `final_sigmas_type = "zero"`), `shift`, dynamic shifting,
