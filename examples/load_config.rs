@@ -7,6 +7,7 @@
 //! cargo run --example load_config -- examples/configs/sd3.json sd3 8
 //! cargo run --example load_config -- examples/configs/stable-cascade.json cascade:2 10
 //! cargo run --example load_config -- examples/configs/sdxl.json sd 4 --as LCMScheduler
+//! cargo run --example load_config -- examples/configs/dance-diffusion.json sd 10
 //! ```
 //!
 //! The second argument is the pipeline (`sd` by default; `sd3`, `sd3:<image_seq_len>`,

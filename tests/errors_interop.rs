@@ -338,7 +338,8 @@ fn ignored_fields_and_approximations_are_listed() {
         "trained_betas",
         "[0.5,0.1]",
     );
-    let l = load(r#"{"_class_name": "IPNDMScheduler"}"#, SD).unwrap();
+    let l = load(include_str!("../examples/configs/dance-diffusion.json"), SD).unwrap();
+    assert!(l.ignored.is_empty() && l.approximations.is_empty());
     let g = l.grid(4).unwrap();
     assert_eq!(
         (g.logsnr[0], g.logsnr[4]),

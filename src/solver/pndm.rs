@@ -86,7 +86,7 @@ fn transfer(from: &Level, to: &Level, v: bool, a_min: f64) -> (f64, f64) {
 /// assert!((x[0] - (l4.a * 0.5 + l4.b * eps)).abs() < 1e-12);
 /// # Ok::<(), gdf::GdfError>(())
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Plms {
     v: bool,
     step: usize,
@@ -99,6 +99,18 @@ pub struct Plms {
     mids: Vec<(Level, Level)>,
     /// The next evaluation's stage within a Runge-Kutta step (0–3).
     stage: u8,
+}
+
+impl core::fmt::Debug for Plms {
+    /// The settings (the warm-up's table by its length, not its 1000 levels) and the position.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Plms")
+            .field("v_prediction", &self.v)
+            .field("prk_table_len", &self.prk.as_ref().map(|t| t.len()))
+            .field("step", &self.step)
+            .field("stage", &self.stage)
+            .finish()
+    }
 }
 
 /// The Runge-Kutta warm-up's steps (diffusers' `pndm_order − 1`).
