@@ -843,6 +843,54 @@ fn flow_sigma_multistep_configs_load_and_refuse_by_name() {
     );
 }
 
+/// `LTXEulerAncestralRFScheduler` (LTX-Video): flow-matching Euler's grid from the same
+/// config, its own `eta` / `s_noise`, SD3-style pipelines only; a custom σ list is taken as the
+/// RF sigmas themselves (unshifted), the network getting σ·T.
+#[test]
+fn ltx_euler_ancestral_rf_loads_and_refuses_by_name() {
+    let sd3 = PipelineKind::Sd3 {
+        image_seq_len: Some(2048.0),
+    };
+    let ltx = r#"{"_class_name": "LTXEulerAncestralRFScheduler", "base_image_seq_len": 1024,
+        "base_shift": 0.95, "max_image_seq_len": 4096, "max_shift": 2.05, "shift": 1.0,
+        "shift_terminal": 0.1, "use_dynamic_shifting": true, "stochastic_sampling": true}"#;
+    let l = load(ltx, sd3).unwrap();
+    assert_eq!(l.solver.name(), "LTXEulerAncestralRFScheduler");
+    // Its step has no stochastic_sampling (flow-matching Euler's field): listed, not read.
+    assert_eq!(l.ignored, ["stochastic_sampling"]);
+    let g = l.grid(6).unwrap();
+    assert_eq!(g.logsnr[0], f64::NEG_INFINITY);
+    assert!((g.sigmas[5] - 0.1).abs() < 1e-7); // shift_terminal
+    config_err(
+        &ltx.replace("\"shift\": 1.0", "\"eta\": -0.5"),
+        sd3,
+        "eta",
+        "-0.5",
+    );
+    config_err(
+        &ltx.replace("\"shift\": 1.0", "\"s_noise\": 0.0"),
+        sd3,
+        "s_noise",
+        "0.0",
+    );
+    assert!(load(
+        ltx,
+        PipelineKind::Flux {
+            image_seq_len: 4096.0
+        }
+    )
+    .is_err());
+    // A custom list: the sigmas as given (float32), timesteps σ·1000, the terminal 0 last.
+    let g = l.grid_for_sigmas(&[1.0, 0.75, 0.4, 0.0]).unwrap();
+    // (σ·1000 in float32: 0.4f32·1000 rounds to 400.)
+    assert_eq!(
+        g.timesteps.as_ref().unwrap().to_f64(),
+        [1000.0, 750.0, 400.0]
+    );
+    assert_eq!(g.logsnr[3], f64::INFINITY);
+    assert!(l.grid_for_sigmas(&[0.5, 0.7, 0.0]).is_err());
+}
+
 /// Zero terminal SNR in DDIM: DDIM's table ends at ᾱ = 0, so trailing spacing starts at pure
 /// noise (λ = −∞, model timestep 999); v-prediction runs from there, an ε-prediction is a
 /// typed error (diffusers divides by √ᾱ = 0 and returns NaN).

@@ -1019,6 +1019,14 @@ fn singlestep_dpm_solver_runs_on_the_device() {
     }
     let (dev, host) = both_runs(&c, Ipndm::new(), &grid, Threshold::None, 0, 7);
     close("ipndm", &dev, &host);
+    // LTX's rectified-flow Euler ancestral (a draw per step but the last) and its η = 0 form.
+    for s in [
+        EulerAncestralRf::new(),
+        EulerAncestralRf::with(0.0, 1.0).unwrap(),
+    ] {
+        let (dev, host) = both_runs(&c, s, &grid, Threshold::None, 5, 7);
+        close("euler ancestral rf", &dev, &host);
+    }
     // k-diffusion's dpm_fast: stages in Aux, a dropped draw per step at eta = 0, and the
     // ancestral step with its noise at eta = 1 (10 evaluations: orders 3, 3, 3, 1).
     let g = DpmFast::grid(&Vp, 0.05, 20.0, 10).unwrap();

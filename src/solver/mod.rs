@@ -13,7 +13,8 @@
 //! [`DpmPP2MSde`], [`DpmPP3MSde`], diffusers' [`DpmSolverMultistep`] and
 //! [`DpmSolverSinglestep`], [`Deis`], [`SaSolver`], [`UniPc`], PNDM's [`Plms`] and [`Ipndm`],
 //! k-diffusion's [`DpmFast`],
-//! [`EulerDiscrete`], [`FlowMatchEuler`] and [`FlowMatchHeun`], and the consistency samplers
+//! [`EulerDiscrete`], [`FlowMatchEuler`], [`FlowMatchHeun`] and [`EulerAncestralRf`], and the
+//! consistency samplers
 //! [`Lcm`] (`LCMScheduler`) and [`Tcd`] (`TCDScheduler`); [`AnySolver`] picks one by its
 //! k-diffusion or diffusers name. The loop ([`Run`]) takes the model's x0-prediction, a raw prediction of any
 //! [`Target`](crate::target::Target), or a conditional/unconditional pair with linear CFG,
@@ -77,8 +78,8 @@ pub use dpmpp::{
     DpmSolverSettings, FinalSigmas, SolverType,
 };
 pub use euler::{
-    Churn, Dpm2, Dpm2Ancestral, Euler, EulerAncestral, EulerDiscrete, FlowMatchEuler,
-    FlowMatchHeun, Heun,
+    Churn, Dpm2, Dpm2Ancestral, Euler, EulerAncestral, EulerAncestralRf, EulerDiscrete,
+    FlowMatchEuler, FlowMatchHeun, Heun,
 };
 pub use lcm::{Lcm, LcmBoundary};
 pub use lms::Lms;

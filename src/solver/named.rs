@@ -99,6 +99,8 @@ any_solver!(
     FlowMatchEuler(FlowMatchEuler),
     /// `FlowMatchHeunDiscreteScheduler`.
     FlowMatchHeun(FlowMatchHeun),
+    /// `LTXEulerAncestralRFScheduler`, ComfyUI's `euler_ancestral_RF`.
+    EulerAncestralRf(EulerAncestralRf),
     /// `lcm` (ComfyUI's `sample_lcm`); `LCMScheduler` with a boundary condition.
     Lcm(Lcm),
     /// `TCDScheduler` (needs the training table: [`Tcd::new`]).
@@ -115,7 +117,8 @@ impl AnySolver {
     /// `"EulerDiscreteScheduler"`, `"EulerAncestralDiscreteScheduler"`,
     /// `"HeunDiscreteScheduler"`, `"LMSDiscreteScheduler"`, `"KDPM2DiscreteScheduler"`,
     /// `"KDPM2AncestralDiscreteScheduler"`, `"DPMSolverSDEScheduler"`,
-    /// `"FlowMatchEulerDiscreteScheduler"`, `"FlowMatchHeunDiscreteScheduler"`), the
+    /// `"FlowMatchEulerDiscreteScheduler"`, `"FlowMatchHeunDiscreteScheduler"`,
+    /// `"LTXEulerAncestralRFScheduler"` (also ComfyUI's `"euler_ancestral_RF"`)), the
     /// convenience names `"unipc"` and `"dpmpp_3m"`, and `"lcm"` (without a boundary
     /// condition; `LCMScheduler`'s depends on the model's timestep: [`Lcm::with_boundary`],
     /// or load its config with [`crate::interop::diffusers::load`]).
@@ -147,6 +150,9 @@ impl AnySolver {
             "EulerDiscreteScheduler" => Self::EulerDiscrete(EulerDiscrete::new()),
             "FlowMatchEulerDiscreteScheduler" => Self::FlowMatchEuler(FlowMatchEuler::new()),
             "FlowMatchHeunDiscreteScheduler" => Self::FlowMatchHeun(FlowMatchHeun::new()),
+            "LTXEulerAncestralRFScheduler" | "euler_ancestral_RF" => {
+                Self::EulerAncestralRf(EulerAncestralRf::new())
+            }
             "lcm" => Self::Lcm(Lcm::new()),
             "dpm_fast" => {
                 return Err(GdfError::Invalid {

@@ -70,6 +70,7 @@ from diffusers import (  # noqa: E402
     IPNDMScheduler,
     KDPM2AncestralDiscreteScheduler,
     KDPM2DiscreteScheduler,
+    LTXEulerAncestralRFScheduler,
     LCMScheduler,
     LMSDiscreteScheduler,
     PNDMScheduler,
@@ -128,6 +129,12 @@ SDXL_FILE = {"_class_name": "EulerDiscreteScheduler", "_diffusers_version": "0.1
              "prediction_type": "epsilon", "sample_max_value": 1.0, "set_alpha_to_one": False,
              "skip_prk_steps": True, "steps_offset": 1, "timestep_spacing": "leading",
              "trained_betas": None, "use_karras_sigmas": False}
+# LTX-Video's scheduler config (Lightricks/LTX-Video, scheduler/scheduler_config.json).
+LTX_FILE = {"_class_name": "FlowMatchEulerDiscreteScheduler", "_diffusers_version": "0.32.0.dev0",
+            "base_image_seq_len": 1024, "base_shift": 0.95, "invert_sigmas": False, "max_image_seq_len": 4096,
+            "max_shift": 2.05, "num_train_timesteps": 1000, "shift": 1.0, "shift_terminal": 0.1,
+            "use_beta_sigmas": False, "use_dynamic_shifting": True, "use_exponential_sigmas": False,
+            "use_karras_sigmas": False}
 CONFIGS = [
     {
         "id": "sd15",
@@ -990,6 +997,31 @@ CONFIGS = [
         "steps": 12,
         "config": {**SD15_FILE, "skip_prk_steps": False, "prediction_type": "v_prediction"},
     },
+    # LTXEulerAncestralRFScheduler (LTX-Video's, ComfyUI's euler_ancestral_RF step) over LTX's
+    # flow-matching config (dynamic shifting, shift_terminal 0.1): swapped in with its defaults
+    # (eta 1), with eta 0.5 / s_noise 0.8, and with eta 0 (flow Euler, no draws).
+    {
+        "id": "ltx_euler_ancestral_rf",
+        "model": "LTX-Video (LTXEulerAncestralRFScheduler swapped in)",
+        "pipeline": {"kind": "sd3", "image_seq_len": 2048},
+        "steps": 12,
+        "load_as": "LTXEulerAncestralRFScheduler",
+        "config": LTX_FILE,
+    },
+    {
+        "id": "ltx_rf_eta05",
+        "model": "variant: LTXEulerAncestralRFScheduler, eta 0.5, s_noise 0.8",
+        "pipeline": {"kind": "sd3", "image_seq_len": 1024},
+        "steps": 8,
+        "config": {**LTX_FILE, "_class_name": "LTXEulerAncestralRFScheduler", "eta": 0.5, "s_noise": 0.8},
+    },
+    {
+        "id": "ltx_rf_eta0",
+        "model": "variant: LTXEulerAncestralRFScheduler, eta 0",
+        "pipeline": {"kind": "sd3", "image_seq_len": 4096},
+        "steps": 6,
+        "config": {**LTX_FILE, "_class_name": "LTXEulerAncestralRFScheduler", "eta": 0.0},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler, DEISMultistepScheduler,
@@ -1004,7 +1036,8 @@ CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenS
                                    KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler,
                                    LMSDiscreteScheduler, LCMScheduler, TCDScheduler,
                                    EDMEulerScheduler, FlowMatchHeunDiscreteScheduler,
-                                   FlowMatchLCMScheduler, IPNDMScheduler]}
+                                   FlowMatchLCMScheduler, IPNDMScheduler,
+                                   LTXEulerAncestralRFScheduler]}
 # Two-stage schedulers: `2N − 1` calls of `step` over interleaved timesteps.
 TWO_STAGE = ("HeunDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler",
              "FlowMatchHeunDiscreteScheduler", "DPMSolverSDEScheduler")
@@ -1099,7 +1132,7 @@ def frame(case, s):
         out["scale"] = [1 / ai for ai in a] if euler else [1.0] * (n + 1)
         if euler:
             out["init_noise_sigma"] = float(s.init_noise_sigma)
-    elif kind in ("FlowMatchEulerDiscreteScheduler", "FlowMatchLCMScheduler"):
+    elif kind in ("FlowMatchEulerDiscreteScheduler", "FlowMatchLCMScheduler", "LTXEulerAncestralRFScheduler"):
         sig = f64(s.sigmas)
         out.update(timesteps=f64(s.timesteps), sigmas=sig, a=[1 - v for v in sig], b=sig)
         if case["pipeline"]["kind"] == "flux":
@@ -1184,7 +1217,7 @@ def model_output(case, s, fr, i, x):
     kind = type(s).__name__
     a, b, sc = eval_frame(s, fr, i)
     if kind in ("FlowMatchEulerDiscreteScheduler", "FlowMatchHeunDiscreteScheduler",
-                "FlowMatchLCMScheduler") or s.config.get("use_flow_sigmas"):
+                "FlowMatchLCMScheduler", "LTXEulerAncestralRFScheduler") or s.config.get("use_flow_sigmas"):
         # The mixture is in the flow's x0 space; the VP-normalised input is x/√(a²+b²).
         r = math.sqrt(a * a + b * b)
         d = denoise(x / r, a / r, b / r)

@@ -504,9 +504,37 @@ impl GridSpec {
                     _ => unreachable!("matched above"),
                 }
             }
+            ("LTXEulerAncestralRFScheduler", GridSpec::Flow { .. }) => {
+                // The list is the RF sigmas themselves (float32, unshifted, the terminal one
+                // included); the network takes σ·T.
+                let n = sigmas.len().saturating_sub(1);
+                let ok = n >= 1
+                    && decreasing
+                    && sigmas[0] <= 1.0
+                    && sigmas[n] >= 0.0
+                    && sigmas.iter().all(|v| v.is_finite());
+                if !ok {
+                    return Err(err(
+                        "at least two strictly decreasing flow sigmas in [0, 1], the terminal \
+                         one included (e.g. ending at 0)"
+                            .into(),
+                    ));
+                }
+                let GridSpec::Flow { settings, .. } = self else {
+                    unreachable!("matched above")
+                };
+                let t = settings.num_train_timesteps as f32;
+                let sig: Vec<f32> = sigmas.iter().map(|&v| v as f32).collect();
+                let ts: Vec<f64> = sig[..n].iter().map(|&v| f64::from(v * t)).collect();
+                let mut g = Levels::from_flow_sigmas(sig.iter().map(|&v| f64::from(v)).collect());
+                g.timesteps = Some(Timesteps::Float(ts));
+                g.init_noise_sigma = Some(1.0);
+                Ok(g)
+            }
             _ => Err(err(format!(
                 "no custom σ list: diffusers' {class}.set_timesteps takes none here (Euler, \
-                 flow-matching Euler and UniPC with use_flow_sigmas do)"
+                 flow-matching Euler, LTX's RF Euler ancestral and UniPC with use_flow_sigmas \
+                 do)"
             ))),
         }
     }

@@ -357,7 +357,7 @@ const SUPPORTED: &str =
     LCMScheduler, TCDScheduler, DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler, \
     DEISMultistepScheduler, SASolverScheduler, UniPCMultistepScheduler, \
     FlowMatchEulerDiscreteScheduler, FlowMatchHeunDiscreteScheduler, FlowMatchLCMScheduler, \
-    EDMDPMSolverMultistepScheduler, EDMEulerScheduler, CosineDPMSolverMultistepScheduler, \
+    LTXEulerAncestralRFScheduler, EDMDPMSolverMultistepScheduler, EDMEulerScheduler, CosineDPMSolverMultistepScheduler, \
     DDPMWuerstchenScheduler, IPNDMScheduler";
 
 /// Loads a diffusers `scheduler_config.json` for the pipeline `pipeline`.
@@ -472,7 +472,8 @@ fn load_map(map: &serde_json::Map<String, Value>, pipeline: PipelineKind) -> Res
         }
         "FlowMatchEulerDiscreteScheduler"
         | "FlowMatchHeunDiscreteScheduler"
-        | "FlowMatchLCMScheduler" => flow_matching(&mut f, &mut notes, &class, pipeline)?,
+        | "FlowMatchLCMScheduler"
+        | "LTXEulerAncestralRFScheduler" => flow_matching(&mut f, &mut notes, &class, pipeline)?,
         "EDMDPMSolverMultistepScheduler"
         | "EDMEulerScheduler"
         | "CosineDPMSolverMultistepScheduler" => {

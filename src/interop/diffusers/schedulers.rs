@@ -2,8 +2,8 @@
 //! convention, latent frame and threshold a config gives.
 
 use super::fields::{
-    cfg_err, clip_of, conversion, dpm_settings, table_settings, table_settings_as, target_of,
-    target_or, threshold_of, Fields,
+    cfg_err, clip_of, conversion, dpm_settings, named, table_settings, table_settings_as,
+    target_of, target_or, threshold_of, Fields,
 };
 use super::{
     approx, wrong_pipeline, Approximation, GridSpec, LatentFrame, ModelTimestep, PipelineKind,
@@ -28,8 +28,8 @@ use crate::schedule::VarParams;
 use crate::solver::{
     AnySolver, Deis, Dpm2, Dpm2Ancestral, DpmAlgorithm, DpmPP2MSde, DpmPPSde,
     DpmSinglestepSettings, DpmSolverMultistep, DpmSolverSinglestep, Euler, EulerAncestral,
-    EulerDiscrete, FinalSigmas, FlowMatchEuler, FlowMatchHeun, Heun, Ipndm, Lcm, LcmBoundary, Lms,
-    Plms, SaSolver, TauWindow, Tcd, UniPc, UniPcSettings, UniPcVariant,
+    EulerAncestralRf, EulerDiscrete, FinalSigmas, FlowMatchEuler, FlowMatchHeun, Heun, Ipndm, Lcm,
+    LcmBoundary, Lms, Plms, SaSolver, TauWindow, Tcd, UniPc, UniPcSettings, UniPcVariant,
 };
 
 /// The parts a scheduler class gives: framework, solver, grid, timestep, frame, threshold.
@@ -938,7 +938,28 @@ pub(super) fn flow_matching(
         )?;
         f.get("upscale_mode"); // read only with scale_factors
     }
-    let stochastic = lcm || (!heun && f.flag("stochastic_sampling", false)?);
+    // LTXEulerAncestralRFScheduler (LTX-Video): flow-matching Euler's grid (its
+    // `set_timesteps` delegates to FlowMatchEulerDiscreteScheduler over the same config),
+    // ComfyUI's rectified-flow Euler ancestral step with its own `eta`, `s_noise`.
+    let ltx = class == "LTXEulerAncestralRFScheduler";
+    if ltx && matches!(pipeline, PipelineKind::Flux { .. }) {
+        return Err(wrong_pipeline(
+            class,
+            pipeline,
+            "PipelineKind::Sd3 (it takes a custom σ list as the RF sigmas themselves, unshifted, \
+             where the Flux pipeline passes sigmas to be shifted)",
+        ));
+    }
+    let rf = if ltx {
+        let (eta, s_noise) = (f.f64("eta", 1.0)?, f.f64("s_noise", 1.0)?);
+        Some(EulerAncestralRf::with(eta, s_noise).map_err(|e| match &e {
+            GdfError::OutOfRange { what: "eta", .. } => named("eta", eta)(e),
+            _ => named("s_noise", s_noise)(e),
+        })?)
+    } else {
+        None
+    };
+    let stochastic = lcm || (!heun && !ltx && f.flag("stochastic_sampling", false)?);
     let (use_dynamic_shifting, time_shift, shift_terminal, invert_sigmas) = (
         settings.use_dynamic_shifting,
         settings.time_shift,
@@ -986,7 +1007,9 @@ pub(super) fn flow_matching(
     }
     Ok((
         flow_framework(k, scale),
-        if heun {
+        if let Some(rf) = rf {
+            AnySolver::EulerAncestralRf(rf)
+        } else if heun {
             AnySolver::FlowMatchHeun(FlowMatchHeun::new())
         } else if stochastic {
             AnySolver::FlowMatchEuler(FlowMatchEuler::stochastic())
