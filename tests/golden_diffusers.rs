@@ -58,6 +58,13 @@
 //!   and at order 3–4 the expansion cancels (`sa_solver_p3_c4_leading`: 2.5e-4 of 2.9 in the
 //!   model outputs). With diffusers' sigmas cast to float64, gdf agrees with every SA case to
 //!   6e-13 (measured), the corrector's reused noise included.
+//! - `DDPM32`: `atol (2e-6 + 3e-8·n)` of the largest final latent for `DDPMScheduler` and
+//!   `DDPMParallelScheduler` over `n` steps: the step multiplies float64 latents by float32
+//!   coefficients (√ᾱ, β, the posterior's), whose rounding the run's dynamics amplify where
+//!   x0 divides by a small √ᾱ (trailing spacing starts at t = 999) and accumulate over long
+//!   runs: a sweep of 2–500 steps, every spacing, ε and v: 1.2e-6 at 2 steps, 1.8e-6 at 50,
+//!   1.2e-5 at 500. With diffusers' table cast to float64 (the same float32 values), gdf agrees
+//!   to 2e-10 (measured at 10–500 steps).
 //! - `RF32`: `atol 2e-6` per step of the largest final latent for
 //!   `LTXEulerAncestralRFScheduler`, whose `step` casts the sample and the model output to
 //!   float32 and computes the down-step, the renoise factor and the update in float32: the
@@ -111,6 +118,8 @@ const SDE3_SINGLE: f64 = 2e-5;
 const DEIS32: f64 = 2e-5;
 /// Of the largest final latent: `SASolverScheduler`'s float32 high-order coefficients.
 const SA32: f64 = 1.5e-4;
+/// Of the largest final latent, a floor and a part per step: DDPM's float32 coefficients.
+const DDPM32: (f64, f64) = (2e-6, 3e-8);
 /// Of the largest final latent, per step: `LTXEulerAncestralRFScheduler`'s float32 step.
 const RF32: f64 = 2e-6;
 /// Relative, of a level's `b` for `IPNDMScheduler`: two float32 ulps and a rounding.
@@ -124,7 +133,7 @@ const CLAMP32: Tol = Tol {
 /// the largest final latent (see the header): `DPMSolverSinglestepScheduler` with
 /// `sde-dpmsolver++` at order 3, heun (`SDE3_SINGLE`); every `DEISMultistepScheduler`
 /// (`DEIS32`); `SASolverScheduler` with a predictor or corrector order of 3 or more (`SA32`);
-/// every `LTXEulerAncestralRFScheduler` (`RF32` per step).
+/// every `LTXEulerAncestralRFScheduler` (`RF32` per step); every DDPM (`DDPM32`).
 fn float32_bound(l: &Loaded, config: &Value, steps: usize) -> Option<f64> {
     let order = |k: &str| config[k].as_u64().unwrap_or(2);
     match l.class_name.as_str() {
@@ -140,6 +149,7 @@ fn float32_bound(l: &Loaded, config: &Value, steps: usize) -> Option<f64> {
             Some(SA32)
         }
         "LTXEulerAncestralRFScheduler" => Some(RF32 * steps as f64),
+        "DDPMScheduler" | "DDPMParallelScheduler" => Some(DDPM32.0 + DDPM32.1 * steps as f64),
         _ => None,
     }
 }

@@ -51,7 +51,9 @@ from diffusers import (  # noqa: E402
     CosineDPMSolverMultistepScheduler,
     CogVideoXDDIMScheduler,
     CogVideoXDPMScheduler,
+    DDIMParallelScheduler,
     DDIMScheduler,
+    DDPMParallelScheduler,
     DDPMScheduler,
     EulerAncestralDiscreteScheduler,
     UniPCMultistepScheduler,
@@ -1022,9 +1024,29 @@ CONFIGS = [
         "steps": 6,
         "config": {**LTX_FILE, "_class_name": "LTXEulerAncestralRFScheduler", "eta": 0.0},
     },
+    # The Parallel variants of DDIM and DDPM (ParaDiGMS): the same fields and `step`.
+    {
+        "id": "sd21v_as_ddim_parallel",
+        "model": "variant: SD 2.1's v config swapped to DDIMParallelScheduler (from_config)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "load_as": "DDIMParallelScheduler",
+        "config": {"_class_name": "DDIMScheduler", "_diffusers_version": "0.8.0", **SD_BETAS,
+                   "clip_sample": False, "num_train_timesteps": 1000, "prediction_type": "v_prediction",
+                   "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1,
+                   "trained_betas": None},
+    },
+    {
+        "id": "ddpm_parallel_sd",
+        "model": "variant: DDPMParallelScheduler with SD's betas, trailing",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": {"_class_name": "DDPMParallelScheduler", **SD_BETAS, "timestep_spacing": "trailing",
+                   "clip_sample": False},
+    },
 ]
 
-CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDPMWuerstchenScheduler, DEISMultistepScheduler,
+CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDIMParallelScheduler, DDPMParallelScheduler, DDPMWuerstchenScheduler, DEISMultistepScheduler,
                                    CogVideoXDDIMScheduler, CogVideoXDPMScheduler,
                                    CosineDPMSolverMultistepScheduler, SASolverScheduler,
                                    DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler,
@@ -1070,7 +1092,7 @@ def frame(case, s):
     n = case["steps"]
     out = {}
     if kind in ("DDIMScheduler", "DDPMScheduler", "LCMScheduler", "TCDScheduler", "CogVideoXDDIMScheduler",
-                "CogVideoXDPMScheduler", "PNDMScheduler"):
+                "CogVideoXDPMScheduler", "PNDMScheduler", "DDIMParallelScheduler", "DDPMParallelScheduler"):
         ts = [int(t) for t in s.timesteps.tolist()]
         if kind == "PNDMScheduler":
             # The levels are DDIM's (PNDM's own ascending `_timesteps`, reversed); the model
@@ -1085,7 +1107,8 @@ def frame(case, s):
         # is the next one in its list, and −1 (ᾱ = 1, `self.one`) after the last. LCM and TCD
         # renoise to the next listed timestep; LCM's last returns the denoised sample (ᾱ = 1),
         # TCD's stops at training step 0 (its `prev_timestep` after the last).
-        if kind in ("DDIMScheduler", "CogVideoXDDIMScheduler", "CogVideoXDPMScheduler", "PNDMScheduler"):
+        if kind in ("DDIMScheduler", "CogVideoXDDIMScheduler", "CogVideoXDPMScheduler", "PNDMScheduler",
+                    "DDIMParallelScheduler"):
             prev, final = ts[-1] - ratio, float(s.final_alpha_cumprod)
         else:
             prev, final = (0 if kind == "TCDScheduler" else -1), 1.0

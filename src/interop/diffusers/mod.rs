@@ -349,7 +349,8 @@ fn wrong_pipeline(class: &str, pipeline: PipelineKind, want: &str) -> GdfError {
 }
 
 const SUPPORTED: &str =
-    "one of DDIMScheduler, PNDMScheduler, DDPMScheduler, CogVideoXDDIMScheduler, \
+    "one of DDIMScheduler, DDIMParallelScheduler, PNDMScheduler, DDPMScheduler, \
+    DDPMParallelScheduler, CogVideoXDDIMScheduler, \
     CogVideoXDPMScheduler, \
     EulerDiscreteScheduler, EulerAncestralDiscreteScheduler, HeunDiscreteScheduler, \
     KDPM2DiscreteScheduler, KDPM2AncestralDiscreteScheduler, LMSDiscreteScheduler, \
@@ -436,8 +437,10 @@ fn load_map(map: &serde_json::Map<String, Value>, pipeline: PipelineKind) -> Res
     };
     let (framework, solver, grid, timestep, frame, threshold) = match class.as_str() {
         "DDIMScheduler"
+        | "DDIMParallelScheduler"
         | "PNDMScheduler"
         | "DDPMScheduler"
+        | "DDPMParallelScheduler"
         | "CogVideoXDDIMScheduler"
         | "CogVideoXDPMScheduler" => {
             unet_only("PipelineKind::StableDiffusion")?;

@@ -42,7 +42,8 @@ pub(super) type Parts = (
     Threshold,
 );
 
-/// `DDIMScheduler`, `PNDMScheduler` (PLMS), `DDPMScheduler` (Euler ancestral): DDIM's
+/// `DDIMScheduler`, `PNDMScheduler` (PLMS), `DDPMScheduler` (Euler ancestral), the Parallel
+/// variants of DDIM and DDPM (the same): DDIM's
 /// grid over the table (DDPM's steps through its listed timesteps, [`GridSpec::Ddpm`]).
 pub(super) fn ddim_family(
     f: &mut Fields,
@@ -50,7 +51,9 @@ pub(super) fn ddim_family(
     class: &str,
 ) -> Result<Parts> {
     let pndm = class == "PNDMScheduler";
-    let ddpm = class == "DDPMScheduler";
+    // The Parallel classes share DDIM's / DDPM's fields and `step` (they add a batched
+    // `batch_step_no_noise` for ParaDiGMS, which a sampler here does not need).
+    let ddpm = matches!(class, "DDPMScheduler" | "DDPMParallelScheduler");
     // CogVideoXDDIMScheduler: DDIM (η = 0, no clipping: its `step` ignores clip_sample) over
     // CogVideoX's table, SD's β's shifted in SNR by `snr_shift_scale` (see
     // `TableSettings::snr_shift`); CogVideoXDPMScheduler: DPM++ 2M SDE on the same grid.
