@@ -14,7 +14,7 @@ use crate::schedule::Schedule;
 /// How to build diffusers' sampling grid for `n` steps (see [`GridSpec::grid`]).
 #[derive(Clone, Debug, PartialEq)]
 pub enum GridSpec {
-    /// `DDIMScheduler` (and `PNDMScheduler`, run as DDIM): integer timesteps by
+    /// `DDIMScheduler` (and `PNDMScheduler`, DDIM's grid with PLMS on it): integer timesteps by
     /// `timestep_spacing` + `steps_offset`, levels `ᾱ[t]`, each step going to
     /// `ᾱ[t − N//n]`, the last to `ᾱ₀` or, with `set_alpha_to_one`, to `ᾱ = 1` (σ = 0).
     Ddim {
