@@ -891,6 +891,25 @@ fn ltx_euler_ancestral_rf_loads_and_refuses_by_name() {
     assert!(l.grid_for_sigmas(&[0.5, 0.7, 0.0]).is_err());
 }
 
+/// `FlowMapEulerDiscreteScheduler` (AnyFlow): float64 shifted flow sigmas, SD3-style pipelines
+/// only; the network's second timestep (`r_timestep`) is the noise cond at the next level.
+#[test]
+fn flow_map_loads_and_refuses_by_name() {
+    use gdf::noise_cond::NoiseCond;
+    let sd3 = PipelineKind::Sd3 {
+        image_seq_len: None,
+    };
+    let json = r#"{"_class_name": "FlowMapEulerDiscreteScheduler", "shift": 5.0}"#;
+    let l = load(json, sd3).unwrap();
+    let g = l.grid(2).unwrap();
+    // linspace(1, 0, 3)[:-1] = [1, 0.5], shifted: 5·0.5/(1 + 4·0.5) = 5/6.
+    assert_eq!(g.sigmas, [1.0, 5.0 / 6.0, 0.0]);
+    let r = l.framework.noise_cond.noise_cond(g.logsnr[1]);
+    assert!((r - 1000.0 * 5.0 / 6.0).abs() < 1e-9, "{r}");
+    config_err(&json.replace("5.0", "-1.0"), sd3, "shift", "-1.0");
+    assert!(load(json, SD).is_err());
+}
+
 /// Zero terminal SNR in DDIM: DDIM's table ends at ᾱ = 0, so trailing spacing starts at pure
 /// noise (λ = −∞, model timestep 999); v-prediction runs from there, an ε-prediction is a
 /// typed error (diffusers divides by √ᾱ = 0 and returns NaN).

@@ -67,6 +67,7 @@ from diffusers import (  # noqa: E402
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
     FlowMatchLCMScheduler,
+    FlowMapEulerDiscreteScheduler,
     FlowMatchHeunDiscreteScheduler,
     HeunDiscreteScheduler,
     IPNDMScheduler,
@@ -1044,6 +1045,30 @@ CONFIGS = [
         "config": {"_class_name": "DDPMParallelScheduler", **SD_BETAS, "timestep_spacing": "trailing",
                    "clip_sample": False},
     },
+    # FlowMapEulerDiscreteScheduler (AnyFlow's flow-map models; its network also takes the next
+    # level's timestep): float64 flow sigmas, shifted; Euler along the predicted velocity.
+    {
+        "id": "anyflow_flow_map",
+        "model": "AnyFlow (FlowMapEulerDiscreteScheduler, shift 5)",
+        "pipeline": {"kind": "sd3"},
+        "steps": 4,
+        "config": {"_class_name": "FlowMapEulerDiscreteScheduler", "num_train_timesteps": 1000, "shift": 5.0},
+    },
+    {
+        "id": "flow_map_unshifted_8",
+        "model": "variant: FlowMapEulerDiscreteScheduler, shift 1, 8 steps",
+        "pipeline": {"kind": "sd3"},
+        "steps": 8,
+        "config": {"_class_name": "FlowMapEulerDiscreteScheduler"},
+    },
+    {
+        "id": "flow_map_custom_sigmas",
+        "model": "variant: FlowMapEulerDiscreteScheduler, shift 3, a custom σ list",
+        "pipeline": {"kind": "sd3"},
+        "steps": 3,
+        "sigmas": [1.0, 0.6, 0.2],
+        "config": {"_class_name": "FlowMapEulerDiscreteScheduler", "shift": 3.0},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDIMParallelScheduler, DDPMParallelScheduler, DDPMWuerstchenScheduler, DEISMultistepScheduler,
@@ -1059,7 +1084,7 @@ CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDIMParallelSch
                                    LMSDiscreteScheduler, LCMScheduler, TCDScheduler,
                                    EDMEulerScheduler, FlowMatchHeunDiscreteScheduler,
                                    FlowMatchLCMScheduler, IPNDMScheduler,
-                                   LTXEulerAncestralRFScheduler]}
+                                   LTXEulerAncestralRFScheduler, FlowMapEulerDiscreteScheduler]}
 # Two-stage schedulers: `2N − 1` calls of `step` over interleaved timesteps.
 TWO_STAGE = ("HeunDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler",
              "FlowMatchHeunDiscreteScheduler", "DPMSolverSDEScheduler")
@@ -1155,7 +1180,8 @@ def frame(case, s):
         out["scale"] = [1 / ai for ai in a] if euler else [1.0] * (n + 1)
         if euler:
             out["init_noise_sigma"] = float(s.init_noise_sigma)
-    elif kind in ("FlowMatchEulerDiscreteScheduler", "FlowMatchLCMScheduler", "LTXEulerAncestralRFScheduler"):
+    elif kind in ("FlowMatchEulerDiscreteScheduler", "FlowMatchLCMScheduler", "LTXEulerAncestralRFScheduler",
+                  "FlowMapEulerDiscreteScheduler"):
         sig = f64(s.sigmas)
         out.update(timesteps=f64(s.timesteps), sigmas=sig, a=[1 - v for v in sig], b=sig)
         if case["pipeline"]["kind"] == "flux":
@@ -1240,7 +1266,8 @@ def model_output(case, s, fr, i, x):
     kind = type(s).__name__
     a, b, sc = eval_frame(s, fr, i)
     if kind in ("FlowMatchEulerDiscreteScheduler", "FlowMatchHeunDiscreteScheduler",
-                "FlowMatchLCMScheduler", "LTXEulerAncestralRFScheduler") or s.config.get("use_flow_sigmas"):
+                "FlowMatchLCMScheduler", "LTXEulerAncestralRFScheduler",
+                "FlowMapEulerDiscreteScheduler") or s.config.get("use_flow_sigmas"):
         # The mixture is in the flow's x0 space; the VP-normalised input is x/√(a²+b²).
         r = math.sqrt(a * a + b * b)
         d = denoise(x / r, a / r, b / r)

@@ -122,6 +122,15 @@ pub enum GridSpec {
     /// bit of a few levels' `b` (the levels of 10 and 25 steps agree exactly; a 1-ulp `b`
     /// moves λ by `2e-6` at 100 steps, by up to `6e-4` at 1000, where `1 − b²` is small).
     Ipndm,
+    /// `FlowMapEulerDiscreteScheduler` (AnyFlow's flow-map models): flow sigmas
+    /// `linspace(1, 0, n+1)` without the last, shifted by `k·s/(1 + (k−1)·s)` and a 0
+    /// appended, all in float64 (as diffusers keeps them on the CPU); timesteps `σ·T`.
+    FlowMap {
+        /// `num_train_timesteps` (`T`).
+        num_train_timesteps: usize,
+        /// `shift` (`k`).
+        shift: f64,
+    },
     /// `DDPMWuerstchenScheduler`: `t = linspace(1, 0, n+1)` (float32) through the
     /// framework's cosine schedule.
     Cosine {
@@ -208,6 +217,7 @@ impl GridSpec {
             GridSpec::Lcm { .. } => "original_inference_steps",
             // float32 b = sin²(π·s/2) rounds to 1 next to s = 1 past about 9000 steps.
             GridSpec::Ipndm => "num_inference_steps",
+            GridSpec::FlowMap { .. } => "shift",
             GridSpec::Cosine { .. } => unreachable!("handled above"),
         };
         GdfError::Config {
@@ -297,6 +307,13 @@ impl GridSpec {
                 denoised_last,
             } => lcm_grid(table, *original_steps, *denoised_last, n),
             GridSpec::Ipndm => Ok(ipndm_grid(n)),
+            GridSpec::FlowMap {
+                num_train_timesteps,
+                shift,
+            } => {
+                let s = crate::float::linspace(1.0f64, 0.0, n + 1);
+                Ok(flow_map_grid(*num_train_timesteps, *shift, &s[..n]))
+            }
             GridSpec::Cosine { schedule } => {
                 let ts: Vec<f64> = crate::float::linspace(1.0f32, 0.0, n + 1)
                     .into_iter()
@@ -504,6 +521,25 @@ impl GridSpec {
                     _ => unreachable!("matched above"),
                 }
             }
+            (
+                "FlowMapEulerDiscreteScheduler",
+                GridSpec::FlowMap {
+                    num_train_timesteps,
+                    shift,
+                },
+            ) => {
+                // The list is the flow sigmas before the shift, one per step; 0 is appended.
+                let ok =
+                    !sigmas.is_empty() && decreasing && sigmas.iter().all(|&v| v > 0.0 && v <= 1.0);
+                if !ok {
+                    return Err(err(
+                        "strictly decreasing flow sigmas in (0, 1], one per step (the final 0 \
+                         is appended)"
+                            .into(),
+                    ));
+                }
+                Ok(flow_map_grid(*num_train_timesteps, *shift, sigmas))
+            }
             ("LTXEulerAncestralRFScheduler", GridSpec::Flow { .. }) => {
                 // The list is the RF sigmas themselves (float32, unshifted, the terminal one
                 // included); the network takes σ·T.
@@ -557,6 +593,22 @@ enum Final {
     Ddim(bool),
     /// DDPM: to the next listed timestep, the last to `ᾱ = 1`.
     Ddpm,
+}
+
+/// [`GridSpec::FlowMap`]'s levels for the flow sigmas `s` before the shift (the final 0
+/// appended).
+fn flow_map_grid(t_train: usize, k: f64, s: &[f64]) -> Levels {
+    let mut sig: Vec<f64> = if k == 1.0 {
+        s.to_vec()
+    } else {
+        s.iter().map(|&v| k * v / (1.0 + (k - 1.0) * v)).collect()
+    };
+    sig.push(0.0);
+    let ts: Vec<f64> = sig[..s.len()].iter().map(|&v| v * t_train as f64).collect();
+    let mut g = Levels::from_flow_sigmas(sig);
+    g.timesteps = Some(Timesteps::Float(ts));
+    g.init_noise_sigma = Some(1.0);
+    g
 }
 
 /// `IPNDMScheduler`'s `set_timesteps(n)` (see [`GridSpec::Ipndm`]): float32 as torch

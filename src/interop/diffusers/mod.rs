@@ -69,8 +69,8 @@ pub use inverse::{load_inverse, LoadedInverse};
 
 use fields::{cfg_err, Fields};
 use schedulers::{
-    ddim_family, discrete_family, edm, flow_matching, flow_sigmas_family, ipndm, k_family, lcm,
-    wuerstchen,
+    ddim_family, discrete_family, edm, flow_map, flow_matching, flow_sigmas_family, ipndm,
+    k_family, lcm, wuerstchen,
 };
 
 use serde_json::Value;
@@ -358,7 +358,7 @@ const SUPPORTED: &str =
     LCMScheduler, TCDScheduler, DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler, \
     DEISMultistepScheduler, SASolverScheduler, UniPCMultistepScheduler, \
     FlowMatchEulerDiscreteScheduler, FlowMatchHeunDiscreteScheduler, FlowMatchLCMScheduler, \
-    LTXEulerAncestralRFScheduler, EDMDPMSolverMultistepScheduler, EDMEulerScheduler, CosineDPMSolverMultistepScheduler, \
+    LTXEulerAncestralRFScheduler, FlowMapEulerDiscreteScheduler, EDMDPMSolverMultistepScheduler, EDMEulerScheduler, CosineDPMSolverMultistepScheduler, \
     DDPMWuerstchenScheduler, IPNDMScheduler";
 
 /// Loads a diffusers `scheduler_config.json` for the pipeline `pipeline`.
@@ -484,6 +484,7 @@ fn load_map(map: &serde_json::Map<String, Value>, pipeline: PipelineKind) -> Res
             edm(&mut f, &class)?
         }
         "DDPMWuerstchenScheduler" => wuerstchen(&mut f, &mut notes, &class, pipeline)?,
+        "FlowMapEulerDiscreteScheduler" => flow_map(&mut f, &class, pipeline)?,
         "IPNDMScheduler" => {
             unet_only("PipelineKind::StableDiffusion")?;
             ipndm(&mut f)?

@@ -1211,6 +1211,35 @@ pub(super) fn wuerstchen(
     ))
 }
 
+/// `FlowMapEulerDiscreteScheduler` (AnyFlow's flow-map models): a flow model's framework, Euler
+/// along the predicted velocity over [`GridSpec::FlowMap`]. The network takes the level's
+/// timestep `σ·T` and the next level's (`r_timestep`): the framework's noise cond at the two
+/// levels.
+pub(super) fn flow_map(f: &mut Fields, class: &str, pipeline: PipelineKind) -> Result<Parts> {
+    if !matches!(pipeline, PipelineKind::Sd3 { .. }) {
+        return Err(wrong_pipeline(
+            class,
+            pipeline,
+            "PipelineKind::Sd3 (the transformer takes σ·T and the next level's σ·T)",
+        ));
+    }
+    let num_train_timesteps = f.count("num_train_timesteps", 1000)? as usize;
+    let shift = f.f64("shift", 1.0)?;
+    crate::grid::check_pos("shift", shift).map_err(named("shift", shift))?;
+    let scale = num_train_timesteps as f64;
+    Ok((
+        flow_framework(shift, scale),
+        AnySolver::FlowMatchEuler(FlowMatchEuler::new()),
+        GridSpec::FlowMap {
+            num_train_timesteps,
+            shift,
+        },
+        ModelTimestep::FlowSigma { scale },
+        LatentFrame::Flow,
+        Threshold::None,
+    ))
+}
+
 /// `IPNDMScheduler` (Dance Diffusion): a v-prediction model over the cosine schedule (`a =
 /// cos(π·t/2)`, `b = sin(π·t/2)`; the network takes `t`), sampled on diffusers' "crash" grid
 /// ([`GridSpec::Ipndm`]) by [`Ipndm`].
