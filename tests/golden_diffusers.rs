@@ -40,32 +40,32 @@
 //! - `CLAMP32`: `atol 2e-4` for Stable Cascade's last λ: diffusers clamps ᾱ to 0.9999 in
 //!   float32 (0.99989998…), so `1 − ᾱ` cancels and λ is 9.21007 against gdf's 9.21024 (the
 //!   golden README's `CosineSchedule` limits show the same 1.7e-4).
-//! - `SDE3_SINGLE`: `atol 2e-5` of the largest final latent for `DPMSolverSinglestepScheduler`
+//! - `SDE3_SINGLE`: `atol 2e-5` of the largest latent for `DPMSolverSinglestepScheduler`
 //!   with `sde-dpmsolver++` at order 3, heun. diffusers computes λ, `h` and the ratios `r` in
 //!   float32, and this update weighs the second difference `D2` by `−a_t·(χ(2h) + 1) ≈ −a_t`
 //!   (the ODE form's weight is `≈ a_t·h/6`), so the float32 rounding of λ reaches the latents:
 //!   diffusers' own run of `dpm_single_sde_heun3` with float64 sigmas moves by 6.4e-6 at the
 //!   first order-3 step and by 1.6e-4 of 10.4 at the last (measured), as gdf's does.
-//! - `DEIS32`: `atol 2e-5` of the largest final latent for `DEISMultistepScheduler`, whose
+//! - `DEIS32`: `atol 2e-5` of the largest latent for `DEISMultistepScheduler`, whose
 //!   log-ρ coefficients diffusers computes with `np.log` of float32 0-dim tensors (float32
 //!   logs of ρ's whose differences the Lagrange weights divide by): the runs deviate by up to
 //!   2.7e-5 of 2.9 (`deis_order3_leading`). With diffusers' sigmas cast to float64 before the
 //!   run, gdf agrees with every DEIS case to 2e-13 (measured), so the formulas are exact. The
 //!   float32 error grows with the step count (a sweep at 30 steps: 9.3e-5 of 2.9, again 4e-13
 //!   against float64 sigmas), so the bound holds for these cases' counts, not for any.
-//! - `SA32`: `atol 1.5e-4` of the largest final latent for `SASolverScheduler` at predictor or
+//! - `SA32`: `atol 1.5e-4` of the largest latent for `SASolverScheduler` at predictor or
 //!   corrector order ≥ 3: diffusers expands its Lagrange polynomials in powers of float32 λ's,
 //!   and at order 3–4 the expansion cancels (`sa_solver_p3_c4_leading`: 2.5e-4 of 2.9 in the
 //!   model outputs). With diffusers' sigmas cast to float64, gdf agrees with every SA case to
 //!   6e-13 (measured), the corrector's reused noise included.
-//! - `DDPM32`: `atol (2e-6 + 3e-8·n)` of the largest final latent for `DDPMScheduler` and
+//! - `DDPM32`: `atol (2e-6 + 3e-8·n)` of the largest latent for `DDPMScheduler` and
 //!   `DDPMParallelScheduler` over `n` steps: the step multiplies float64 latents by float32
 //!   coefficients (√ᾱ, β, the posterior's), whose rounding the run's dynamics amplify where
 //!   x0 divides by a small √ᾱ (trailing spacing starts at t = 999) and accumulate over long
 //!   runs: a sweep of 2–500 steps, every spacing, ε and v: 1.2e-6 at 2 steps, 1.8e-6 at 50,
 //!   1.2e-5 at 500. With diffusers' table cast to float64 (the same float32 values), gdf agrees
 //!   to 2e-10 (measured at 10–500 steps).
-//! - `RF32`: `atol 2e-6` per step of the largest final latent for
+//! - `RF32`: `atol 2e-6` per step of the largest latent for
 //!   `LTXEulerAncestralRFScheduler`, whose `step` casts the sample and the model output to
 //!   float32 and computes the down-step, the renoise factor and the update in float32: the
 //!   per-step rounding (4e-7) accumulates and grows through the mixture's dynamics, most in the
@@ -79,7 +79,10 @@
 //!   SLEEF's `sinf_u10` misses torch's on 1.9% of 3.5M arguments), gdf from the C library
 //!   (correctly rounded in almost every case), and about one level in twenty gets a `b` one
 //!   or two float32 ulps apart (a sweep of 2–200 steps: λ within 3e-6 where `a ≈ 0.3`; the
-//!   committed 10- and 25-step grids agree to the bit). The runs stay within `STEP32`.
+//!   committed 10- and 25-step grids agree to the bit). The model is evaluated at those
+//!   levels, where a small `a` magnifies a `b` ulp by `(b/a)²`, so the runs are bounded by
+//!   `SIN32_RUN`, `(5e-7 + 2e-8·n)` of the largest latent over `n` steps (a sweep to
+//!   1000 steps: 1.1e-5 at 1000, 2.5e-6 at 500; within STEP32 up to 200).
 
 mod common;
 
@@ -112,15 +115,18 @@ const EDM_LAMBDA: Tol = Tol {
     rtol: 2e-6,
     atol: 4e-6,
 };
-/// Of the largest final latent: `DPMSolverSinglestepScheduler`'s third-order SDE heun update.
+/// Of the largest latent: `DPMSolverSinglestepScheduler`'s third-order SDE heun update.
 const SDE3_SINGLE: f64 = 2e-5;
-/// Of the largest final latent: `DEISMultistepScheduler`'s float32 coefficients.
+/// Of the largest latent: `DEISMultistepScheduler`'s float32 coefficients.
 const DEIS32: f64 = 2e-5;
-/// Of the largest final latent: `SASolverScheduler`'s float32 high-order coefficients.
+/// Of the largest latent: `SASolverScheduler`'s float32 high-order coefficients.
 const SA32: f64 = 1.5e-4;
-/// Of the largest final latent, a floor and a part per step: DDPM's float32 coefficients.
+/// Of the largest latent, a floor and a part per step: IPNDM's levels (`SIN32`) reach
+/// its runs.
+const SIN32_RUN: (f64, f64) = (5e-7, 2e-8);
+/// Of the largest latent, a floor and a part per step: DDPM's float32 coefficients.
 const DDPM32: (f64, f64) = (2e-6, 3e-8);
-/// Of the largest final latent, per step: `LTXEulerAncestralRFScheduler`'s float32 step.
+/// Of the largest latent, per step: `LTXEulerAncestralRFScheduler`'s float32 step.
 const RF32: f64 = 2e-6;
 /// Relative, of a level's `b` for `IPNDMScheduler`: two float32 ulps and a rounding.
 const SIN32: f64 = 3e-7;
@@ -130,10 +136,11 @@ const CLAMP32: Tol = Tol {
 };
 
 /// The cases bounded by diffusers' own float32 arithmetic, and their bound as a fraction of
-/// the largest final latent (see the header): `DPMSolverSinglestepScheduler` with
+/// the largest latent (see the header): `DPMSolverSinglestepScheduler` with
 /// `sde-dpmsolver++` at order 3, heun (`SDE3_SINGLE`); every `DEISMultistepScheduler`
 /// (`DEIS32`); `SASolverScheduler` with a predictor or corrector order of 3 or more (`SA32`);
-/// every `LTXEulerAncestralRFScheduler` (`RF32` per step); every DDPM (`DDPM32`).
+/// every `LTXEulerAncestralRFScheduler` (`RF32` per step); every DDPM (`DDPM32`); every
+/// `IPNDMScheduler` (`SIN32_RUN`).
 fn float32_bound(l: &Loaded, config: &Value, steps: usize) -> Option<f64> {
     let order = |k: &str| config[k].as_u64().unwrap_or(2);
     match l.class_name.as_str() {
@@ -150,6 +157,7 @@ fn float32_bound(l: &Loaded, config: &Value, steps: usize) -> Option<f64> {
         }
         "LTXEulerAncestralRFScheduler" => Some(RF32 * steps as f64),
         "DDPMScheduler" | "DDPMParallelScheduler" => Some(DDPM32.0 + DDPM32.1 * steps as f64),
+        "IPNDMScheduler" => Some(SIN32_RUN.0 + SIN32_RUN.1 * steps as f64),
         _ => None,
     }
 }
@@ -378,9 +386,14 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
     let sin32 = |i: usize, what: char| {
         let r2 = (want_b[i] / want_a[i]).powi(2);
         if !r2.is_finite() {
-            return Cmp::Tol(EXACT); // a = 0: the first level, λ = −∞ in both
+            // a = 0: the first level, λ = −∞ in both (t = 1 up to float32 rounding).
+            return Cmp::Tol(if what == 't' { STEP32 } else { EXACT });
         }
         Cmp::Tol(match what {
+            't' => Tol {
+                rtol: STEP32.rtol,
+                atol: STEP32.atol + SIN32 * (1.0 + r2) * want_a[i],
+            },
             'a' => Tol {
                 rtol: SIN32 * (1.0 + r2),
                 atol: 0.0,
@@ -423,6 +436,9 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
     if cascade {
         // diffusers lists t for all n+1 levels; the model sees the first n.
         ck.all("timesteps", &ts, &want_ts[..steps], EXACT);
+    } else if ipndm {
+        // t = atan2(b, a)·2/π moves by about `SIN32·(1 + (b/a)²)·a` with a `SIN32` error in b.
+        ck.cmp("timesteps", &ts, &want_ts, |i| sin32(i, 't'));
     } else if edm || !integral(&want_ts) {
         // Fractional timesteps: float32 values diffusers computes from float32 sigmas.
         ck.all("timesteps", &ts, &want_ts, STEP32);
@@ -583,6 +599,8 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
     ) && integral(&want_mt)
     {
         ck.all("model_timestep", &mt, &want_mt, EXACT);
+    } else if ipndm {
+        ck.cmp("model_timestep", &mt, &want_mt, |i| sin32(i, 't'));
     } else if edm || !integral(&want_mt) {
         ck.all("model_timestep", &mt, &want_mt, frac_tol);
     } else {
@@ -635,8 +653,10 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
         }
     } else if let Some(k) = float32_bound(&l, get(case, "config")?, steps) {
         // diffusers' float32 λ's weighed by D2's coefficient ≈ −a_t, or DEIS's and SA-Solver's
-        // float32 coefficients (see the header).
-        let big = rows(get(run, "x")?)?
+        // float32 coefficients (see the header). The largest latent of the run, the initial
+        // ones included (IPNDM's one-step run ends at exactly 0).
+        let big = [rows(get(run, "x")?)?, rows(get(run, "x_init")?)?]
+            .concat()
             .concat()
             .iter()
             .fold(0.0f64, |m, v| m.max(v.abs()));
