@@ -64,7 +64,10 @@
 //!   x0 divides by a small √ᾱ (trailing spacing starts at t = 999) and accumulate over long
 //!   runs: a sweep of 2–500 steps, every spacing, ε and v: 1.2e-6 at 2 steps, 1.8e-6 at 50,
 //!   1.2e-5 at 500. With diffusers' table cast to float64 (the same float32 values), gdf agrees
-//!   to 2e-10 (measured at 10–500 steps).
+//!   to 2e-10 (measured at 10–500 steps). The same bound for `PNDMScheduler`, whose transfer
+//!   has DDIM's float32 coefficients and whose Adams–Bashforth combination grows their
+//!   rounding: 2.1e-6 of the largest latent at 500 steps (PLMS and the warm-up alike; 2.2e-14
+//!   with the table in float64), within STEP32 to 250.
 //! - `RF32`: `atol 2e-6` per step of the largest latent for
 //!   `LTXEulerAncestralRFScheduler`, whose `step` casts the sample and the model output to
 //!   float32 and computes the down-step, the renoise factor and the update in float32: the
@@ -140,7 +143,8 @@ const CLAMP32: Tol = Tol {
 /// `sde-dpmsolver++` at order 3, heun (`SDE3_SINGLE`); every `DEISMultistepScheduler`
 /// (`DEIS32`); `SASolverScheduler` with a predictor or corrector order of 3 or more (`SA32`);
 /// every `LTXEulerAncestralRFScheduler` (`RF32` per step); every DDPM (`DDPM32`); every
-/// `IPNDMScheduler` (`SIN32_RUN`).
+/// `IPNDMScheduler` (`SIN32_RUN`); every `PNDMScheduler` (`DDPM32`, its float32 coefficients
+/// through Adams–Bashforth).
 fn float32_bound(l: &Loaded, config: &Value, steps: usize) -> Option<f64> {
     let order = |k: &str| config[k].as_u64().unwrap_or(2);
     match l.class_name.as_str() {
@@ -156,7 +160,9 @@ fn float32_bound(l: &Loaded, config: &Value, steps: usize) -> Option<f64> {
             Some(SA32)
         }
         "LTXEulerAncestralRFScheduler" => Some(RF32 * steps as f64),
-        "DDPMScheduler" | "DDPMParallelScheduler" => Some(DDPM32.0 + DDPM32.1 * steps as f64),
+        "DDPMScheduler" | "DDPMParallelScheduler" | "PNDMScheduler" => {
+            Some(DDPM32.0 + DDPM32.1 * steps as f64)
+        }
         "IPNDMScheduler" => Some(SIN32_RUN.0 + SIN32_RUN.1 * steps as f64),
         _ => None,
     }
