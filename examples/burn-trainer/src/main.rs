@@ -116,21 +116,23 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
     let t0 = Instant::now();
     let mut bar = Bar::new("train");
+    // The mean loss of the last full 100-step window (of the steps so far before the first).
     let mut window = (0.0f64, 0u32);
-    let mut shown = f32::NAN;
+    let mut shown: Option<f32> = None;
     while trainer.steps.step < total {
         let r = trainer.step()?;
         window.0 += f64::from(r.loss);
         window.1 += 1;
         if window.1 == 100 {
-            shown = (window.0 / 100.0) as f32;
+            shown = Some((window.0 / 100.0) as f32);
             window = (0.0, 0);
         }
         let done = trainer.steps.step;
         if done % tc.checkpoint_every == 0 || done == total {
             trainer.save(&ckpt)?;
         }
-        bar.show(done, total, &format!("loss {shown:.4}"));
+        let loss = shown.unwrap_or((window.0 / f64::from(window.1.max(1))) as f32);
+        bar.show(done, total, &format!("loss {loss:.4}"));
     }
     let train_s = t0.elapsed().as_secs_f64();
     println!(
