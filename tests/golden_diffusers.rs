@@ -150,6 +150,8 @@ const CLAMP32: Tol = Tol {
 /// through Adams–Bashforth) and `TCDScheduler` (`DDPM32`, its float32 table).
 fn float32_bound(l: &Loaded, config: &Value, steps: usize) -> Option<f64> {
     let order = |k: &str| config[k].as_u64().unwrap_or(2);
+    // A floor and a part per step.
+    let grows = |(floor, per): (f64, f64)| Some(floor + per * steps as f64);
     match l.class_name.as_str() {
         "DPMSolverSinglestepScheduler"
             if config["algorithm_type"] == "sde-dpmsolver++"
@@ -158,16 +160,15 @@ fn float32_bound(l: &Loaded, config: &Value, steps: usize) -> Option<f64> {
         {
             Some(SDE3_SINGLE)
         }
-        "DEISMultistepScheduler" => Some(DEIS32.0 + DEIS32.1 * steps as f64),
-        "TCDScheduler" => Some(DDPM32.0 + DDPM32.1 * steps as f64),
+        "DEISMultistepScheduler" => grows(DEIS32),
         "SASolverScheduler" if order("predictor_order") >= 3 || order("corrector_order") >= 3 => {
             Some(SA32)
         }
-        "LTXEulerAncestralRFScheduler" => Some(RF32 * steps as f64),
-        "DDPMScheduler" | "DDPMParallelScheduler" | "PNDMScheduler" => {
-            Some(DDPM32.0 + DDPM32.1 * steps as f64)
+        "LTXEulerAncestralRFScheduler" => grows((0.0, RF32)),
+        "DDPMScheduler" | "DDPMParallelScheduler" | "PNDMScheduler" | "TCDScheduler" => {
+            grows(DDPM32)
         }
-        "IPNDMScheduler" => Some(SIN32_RUN.0 + SIN32_RUN.1 * steps as f64),
+        "IPNDMScheduler" => grows(SIN32_RUN),
         _ => None,
     }
 }

@@ -5,7 +5,8 @@
 use crate::error::Result;
 
 use super::{
-    check_finite_start, check_order, next_step, Buf, Dst, Eval, Grid, Level, Pass, Row, Solver, Src,
+    check_finite_start, check_order, entry_row, next_step, Buf, Dst, Eval, Grid, Level, Pass, Row,
+    Solver, Src,
 };
 
 /// diffusers' `DEISMultistepScheduler` (`algorithm_type = "deis"`, `solver_type = "logrho"`),
@@ -121,9 +122,7 @@ impl Solver for Deis {
         let order = self.order_at(i, n);
         let (l, t) = (grid.level(i), grid.level(i + 1));
         // ε_i = (x − a·D)/b, stored over D_0.
-        let eps = Row::new(Dst::D0)
-            .t(Src::Buf(Buf::X), 1.0 / l.b)
-            .t(Src::D(0), -l.a / l.b);
+        let eps = entry_row(&l, Buf::X, false);
         let post = if t.lam == f64::INFINITY {
             // The step to σ = 0 (never on diffusers' grids, which end at σ_min): x = D.
             Pass::one(Row::new(Dst::Buf(Buf::X)).t(Src::D(0), 1.0))

@@ -109,15 +109,21 @@ impl DpmFast {
 
     /// The order of every step (k-diffusion's list).
     pub fn orders(&self) -> Vec<usize> {
-        let m = Self::steps_for(self.nfe);
-        let mut o = vec![3; m];
-        if self.nfe % 3 == 0 {
-            o[m - 2] = 2;
-            o[m - 1] = 1;
-        } else {
-            o[m - 1] = self.nfe % 3;
+        (0..Self::steps_for(self.nfe))
+            .map(|i| self.order_at(i))
+            .collect()
+    }
+
+    /// The order of step `i`: 3, but the last one or two (`nfe % 3 = 0`: 2 then 1; else the
+    /// last is `nfe % 3`).
+    fn order_at(&self, i: usize) -> usize {
+        let from_end = Self::steps_for(self.nfe) - i;
+        match (self.nfe % 3, from_end) {
+            (0, 2) => 2,
+            (0, 1) => 1,
+            (r, 1) => r,
+            _ => 3,
         }
-        o
     }
 
     /// k-diffusion's grid for `nfe` evaluations: `⌊nfe/3⌋ + 1` steps uniform in `t = −ln σ`
@@ -214,7 +220,7 @@ impl Solver for DpmFast {
     fn plan(&mut self, grid: &Grid) -> Option<Eval> {
         let i = step_of(grid, self.step)?;
         if self.stage == 0 {
-            self.cur = Some(self.levels(grid, i, self.orders()[i]));
+            self.cur = Some(self.levels(grid, i, self.order_at(i)));
         }
         let s = self.cur?;
         let (x, aux) = (Src::Buf(Buf::X), Src::Buf(Buf::Aux));

@@ -729,8 +729,7 @@ impl Solver for EulerAncestralRf {
     fn plan(&mut self, grid: &Grid) -> Option<Eval> {
         let i = next_step(grid, &mut self.step)?;
         let (l, ln) = (grid.level(i), grid.level(i + 1));
-        let (n, nn) = (l.a + l.b, ln.a + ln.b);
-        let (s, sn) = (l.b / n, ln.b / nn);
+        let ((s, n), (sn, nn)) = (flow_coords(&l), flow_coords(&ln));
         if sn < 1e-8 {
             // diffusers: the denoised sample (x̃' = D, and x' = (a'+b')·D).
             return Some(Eval::single(

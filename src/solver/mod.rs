@@ -678,6 +678,24 @@ pub(crate) fn next_step(grid: &Grid, step: &mut usize) -> Option<usize> {
     Some(i)
 }
 
+/// The history entry of a prediction `D` of the sample in `input` at level `l`, as the
+/// coefficients `(on the sample, on D)`: the noise estimate `ε = (x − a·D)/b`, or with `v` the
+/// velocity `v = a·ε − b·D = (a·x − (a² + b²)·D)/b` (PNDM's v-prediction history).
+pub(crate) fn entry(l: &Level, v: bool) -> (f64, f64) {
+    if v {
+        (l.a / l.b, -(l.a * l.a + l.b * l.b) / l.b)
+    } else {
+        (1.0 / l.b, -l.a / l.b)
+    }
+}
+
+/// The row writing the history entry ([`entry`]) of the prediction just fed over `D(0)`: the
+/// noise-estimate histories of DEIS, PLMS and IPNDM.
+pub(crate) fn entry_row(l: &Level, input: Buf, v: bool) -> Row {
+    let (cx, cd) = entry(l, v);
+    Row::new(Dst::D0).t(Src::Buf(input), cx).t(Src::D(0), cd)
+}
+
 /// Half-logSNR step between two levels.
 #[inline]
 pub(crate) fn half_step(from: &Level, to: &Level) -> f64 {

@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use crate::error::{GdfError, Result};
 
-use super::{check_finite_start, step_of, Buf, Dst, Eval, Grid, Level, Pass, Row, Solver, Src};
+use super::{
+    check_finite_start, entry, entry_row, step_of, Buf, Dst, Eval, Grid, Level, Pass, Row, Solver,
+    Src,
+};
 
 /// Adams–Bashforth weights of orders 1–4 (newest first), for equal steps.
 const AB: [[f64; 4]; 4] = [
@@ -28,23 +31,6 @@ fn ab_terms(mut row: Row, m: usize, c: f64) -> Row {
         row = row.t(Src::D(j as u8), c * w);
     }
     row
-}
-
-/// The history entry of a prediction `D` of the sample in `input` at level `l`, as the
-/// coefficients `(on the sample, on D)`: the noise estimate `ε = (x − a·D)/b`, or, for a
-/// v-prediction PLMS, the velocity `v = a·ε − b·D = (a·x − (a² + b²)·D)/b`.
-fn entry(l: &Level, v: bool) -> (f64, f64) {
-    if v {
-        (l.a / l.b, -(l.a * l.a + l.b * l.b) / l.b)
-    } else {
-        (1.0 / l.b, -l.a / l.b)
-    }
-}
-
-/// The row writing the history entry of the prediction just fed over `D(0)`.
-fn entry_row(l: &Level, input: Buf, v: bool) -> Row {
-    let (cx, cd) = entry(l, v);
-    Row::new(Dst::D0).t(Src::Buf(input), cx).t(Src::D(0), cd)
 }
 
 /// DDIM's step `from → to` with the noise estimate `ε̂ = α·H + β·x` of the combined history
