@@ -216,26 +216,6 @@ fn pipeline(v: &Value) -> R<PipelineKind> {
     })
 }
 
-fn mixture(v: &Value) -> R<GaussianMixture2> {
-    let w = flat(get(v, "weights")?)?;
-    let means = get(v, "means")?
-        .as_array()
-        .ok_or("means")?
-        .iter()
-        .map(pair)
-        .collect::<R<Vec<_>>>()?;
-    let covs = get(v, "covs")?
-        .as_array()
-        .ok_or("covs")?
-        .iter()
-        .map(|c| {
-            let rows = c.as_array().ok_or("cov")?;
-            Ok([pair(&rows[0])?, pair(&rows[1])?])
-        })
-        .collect::<R<Vec<_>>>()?;
-    GaussianMixture2::new(w, means, covs).map_err(|e| e.to_string())
-}
-
 fn rows(v: &Value) -> R<Vec<Vec<f64>>> {
     v.as_array()
         .ok_or("expected a list of rows")?

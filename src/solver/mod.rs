@@ -24,7 +24,8 @@
 //! caller's choice per evaluation (feed the conditional prediction alone outside it); any
 //! guider of [`crate::guidance`] (APG, CFG-Zero*, CFG++ included, each with its own window)
 //! runs in the loop through [`Run::feed_guided`]. The grid is shared by the batch
-//! (coefficients are per step, not per sample).
+//! (coefficients are per step, not per sample); [`Forcing`] runs groups of a batch (video
+//! frames, samples) at their own levels, one run per group, for diffusion forcing.
 //!
 //! Conventions (SPEC §0.1): a level is `(a, b, λ)` with `x = a·x0 + b·ε` and `λ = 2 ln(a/b)`;
 //! `h = (λ' − λ)/2` is the *half*-logSNR step; `σ = b/a = e^(−λ/2)`. `λ = +∞` is the clean end
@@ -60,6 +61,7 @@ mod deis;
 mod dpm_fast;
 mod dpmpp;
 mod euler;
+mod forcing;
 mod lcm;
 mod lms;
 mod named;
@@ -81,6 +83,7 @@ pub use euler::{
     Churn, Dpm2, Dpm2Ancestral, Euler, EulerAncestral, EulerAncestralRf, EulerDiscrete,
     FlowMatchEuler, FlowMatchHeun, Heun,
 };
+pub use forcing::{Forcing, ForcingPlan, ForcingRequest, GroupLevel};
 pub use lcm::{Lcm, LcmBoundary};
 pub use lms::Lms;
 pub use named::AnySolver;

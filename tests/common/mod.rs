@@ -788,3 +788,25 @@ where
     }
     Ok(())
 }
+
+/// The 2-D Gaussian mixture of a `mixture` object (`weights`, `means`, `covs`), the analytic
+/// model of the diffusers golden runs.
+pub fn mixture(v: &Value) -> R<gdf::toy::GaussianMixture2> {
+    let w = flat(get(v, "weights")?)?;
+    let means = get(v, "means")?
+        .as_array()
+        .ok_or("means")?
+        .iter()
+        .map(pair)
+        .collect::<R<Vec<_>>>()?;
+    let covs = get(v, "covs")?
+        .as_array()
+        .ok_or("covs")?
+        .iter()
+        .map(|c| {
+            let rows = c.as_array().ok_or("cov")?;
+            Ok([pair(&rows[0])?, pair(&rows[1])?])
+        })
+        .collect::<R<Vec<_>>>()?;
+    gdf::toy::GaussianMixture2::new(w, means, covs).map_err(|e| e.to_string())
+}
