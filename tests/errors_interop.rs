@@ -4,7 +4,7 @@
 
 use gdf::interop::diffusers::{load, PipelineKind, Threshold};
 use gdf::schedule::Schedule;
-use gdf::solver::Solver;
+use gdf::solver::{NoNoise, Run, Solver};
 use gdf::GdfError;
 
 const SD: PipelineKind = PipelineKind::StableDiffusion;
@@ -1176,4 +1176,49 @@ fn flow_lcm_and_singlestep_refusals_name_their_field() {
         "{:?}",
         l.solver
     );
+}
+
+#[test]
+fn unipc_bh1_to_sigma_zero_lists_diffusers_nan() {
+    // diffusers' bh1 UniPC returns NaN from its last step to σ = 0 (B(h) = h = ∞ times a zero
+    // residual): checked with diffusers 0.42.1, table and flow sigmas alike. gdf lists it and
+    // returns the limit, the model's x0, on that step.
+    let sd = r#"{"_class_name": "UniPCMultistepScheduler", "solver_type": "bh1"}"#;
+    let flow = r#"{"_class_name": "UniPCMultistepScheduler", "solver_type": "bh1",
+        "use_flow_sigmas": true, "flow_shift": 3.0, "prediction_type": "flow_prediction"}"#;
+    let sd3 = PipelineKind::Sd3 {
+        image_seq_len: None,
+    };
+    for (json, pk) in [(sd, SD), (flow, sd3)] {
+        let l = load(json, pk).unwrap();
+        let notes: Vec<_> = l
+            .approximations
+            .iter()
+            .filter(|a| a.field == "solver_type")
+            .collect();
+        assert_eq!(notes.len(), 1, "{:?}", l.approximations);
+        assert!(notes[0].note.contains("NaN"), "{}", notes[0]);
+        let grid = l.solver_grid(&l.grid(5).unwrap()).unwrap();
+        let mut last = Vec::new();
+        let x0 = Run::new(l.solver.clone(), grid, vec![0.4f64, -1.3], 1, NoNoise)
+            .unwrap()
+            .run(|x, _, d| {
+                for (d, x) in d.iter_mut().zip(x) {
+                    *d = 0.5 * x - 0.25;
+                }
+                last = d.to_vec();
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(x0, last, "the last step returns the model's x0");
+    }
+    // bh2, or bh1 ending at σ_min: nothing to say.
+    for json in [
+        r#"{"_class_name": "UniPCMultistepScheduler", "solver_type": "bh2"}"#,
+        r#"{"_class_name": "UniPCMultistepScheduler", "solver_type": "bh1",
+            "final_sigmas_type": "sigma_min"}"#,
+    ] {
+        let l = load(json, SD).unwrap();
+        assert!(l.approximations.is_empty(), "{:?}", l.approximations);
+    }
 }

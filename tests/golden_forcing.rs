@@ -10,8 +10,15 @@
 //! - the timestep each frame's model input carries: the framework's noise cond at an advancing
 //!   frame's level, exactly (diffusers' integer timesteps); the pipeline's placeholders for
 //!   frames that do not advance, 999 before a frame starts and 0 once it is done;
-//! - the model's input (all frames), its output and the latents after the row, within `STEP32`
-//!   (`rtol 2e-6, atol 1e-6`: diffusers' float32 sigmas, as in `golden_diffusers.rs`).
+//! - the model's input (all frames) and the latents after the row, within `STEP32` (`rtol 2e-6,
+//!   atol 1e-6`: diffusers' float32 sigmas and steps, as in `golden_diffusers.rs`);
+//! - the model's output at each advancing frame's level, evaluated on diffusers' own input
+//!   (the level is right), within `STEP32`.
+//!
+//! The run is fed diffusers' recorded model outputs (a replay): near a boundary between the
+//! mixture's components the denoiser amplifies an input difference many times over, which
+//! would turn diffusers' float32 rounding into failures that say nothing about the driver
+//! (seen in a sweep: 7e-6 at σ ≈ 0.2 from a 1e-7 difference of the input).
 
 mod common;
 
@@ -139,26 +146,30 @@ fn run_case(case: &Value, ck: &mut Check) -> R<f64> {
         ck.cmp(&format!("row {r} timesteps"), &got_ts, &ts, |_| {
             Cmp::Tol(EXACT)
         });
-        let want_x = flat(row("sample")?)?;
-        worst(&mut dev, req.x, &want_x);
-        ck.cmp(&format!("row {r} sample"), req.x, &want_x, |_| {
+        let sample = flat(row("sample")?)?;
+        worst(&mut dev, req.x, &sample);
+        ck.cmp(&format!("row {r} sample"), req.x, &sample, |_| {
             Cmp::Tol(STEP32)
         });
+        // The model at each advancing frame's level, evaluated on diffusers' own input: checks
+        // the level (and the timestep above) without the mixture's sensitivity to the input
+        // amplifying the float32 differences of the latents.
+        let want_mo = flat(row("model_output")?)?;
         for (f, g) in req.groups.iter().enumerate() {
             let out = &mut pred[f * len..(f + 1) * len];
             if !g.advances {
-                // Ignored by the driver; NaN proves it.
-                out.fill(f64::NAN);
+                // The generator writes 0 for the frames that do not advance.
+                out.fill(0.0);
                 continue;
             }
             let lv = g.level;
             let c = if f == 0 {
                 0.0
             } else {
-                let prev = &req.x[(f - 1) * len..f * len];
+                let prev = &sample[(f - 1) * len..f * len];
                 couple * prev.iter().sum::<f64>() / len as f64
             };
-            let xs = &req.x[f * len..(f + 1) * len];
+            let xs = &sample[f * len..(f + 1) * len];
             for (o, xy) in out.chunks_mut(2).zip(xs.chunks(2)) {
                 let d = mix.denoise([xy[0], xy[1]], lv.a, lv.b);
                 for k in 0..2 {
@@ -168,16 +179,15 @@ fn run_case(case: &Value, ck: &mut Check) -> R<f64> {
                 }
             }
         }
-        let want_mo = flat(row("model_output")?)?;
-        // The generator writes 0 for the frames that do not advance.
-        let got_mo: Vec<f64> = pred
-            .iter()
-            .enumerate()
-            .map(|(i, &p)| if adv[i / len] { p } else { 0.0 })
-            .collect();
-        ck.cmp(&format!("row {r} model_output"), &got_mo, &want_mo, |_| {
+        ck.cmp(&format!("row {r} model_output"), &pred, &want_mo, |_| {
             Cmp::Tol(STEP32)
         });
+        // The run is fed diffusers' model outputs (a replay), so what `x` measures is the
+        // update alone. The parts of frames that do not advance are NaN: the driver ignores
+        // them.
+        for (i, p) in pred.iter_mut().enumerate() {
+            *p = if adv[i / len] { want_mo[i] } else { f64::NAN };
+        }
         run.feed(&fw.target, &pred).map_err(|e| e.to_string())?;
         let want_x = flat(row("x")?)?;
         worst(&mut dev, run.x(), &want_x);

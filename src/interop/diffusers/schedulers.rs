@@ -229,7 +229,7 @@ pub(super) fn discrete_family(
         )?;
         s.sigma_min = f.opt_f64("sigma_min")?;
         s.sigma_max = f.opt_f64("sigma_max")?;
-        unipc_solver(f)?
+        unipc_solver(f, s.final_sigmas == GridFinal::Zero, notes)?
     } else if euler {
         s.interpolation = f.parsed("interpolation_type", "linear", str::parse::<Interpolation>)?;
         if s.interpolation == Interpolation::LogLinear {
@@ -439,7 +439,7 @@ pub(super) fn flow_sigmas_family(
         f.get(k);
     }
     let (solver, threshold) = if unipc {
-        unipc_solver(f)?
+        unipc_solver(f, final_sigmas == GridFinal::Zero, notes)?
     } else {
         dpm_solver(f, notes)?
     };
@@ -522,8 +522,13 @@ fn flow_scale(class: &str, pipeline: PipelineKind, want: &str) -> Result<f64> {
     }
 }
 
-/// UniPC's update rule and x0 stage (`UniPCMultistepScheduler`).
-fn unipc_solver(f: &mut Fields) -> Result<(AnySolver, Threshold)> {
+/// UniPC's update rule and x0 stage (`UniPCMultistepScheduler`); `final_zero`: the grid ends
+/// at σ = 0.
+fn unipc_solver(
+    f: &mut Fields,
+    final_zero: bool,
+    notes: &mut Vec<Approximation>,
+) -> Result<(AnySolver, Threshold)> {
     if !f.flag("predict_x0", true)? {
         return Err(cfg_err(
             "predict_x0",
@@ -554,6 +559,15 @@ fn unipc_solver(f: &mut Fields) -> Result<(AnySolver, Threshold)> {
             })
             .ok_or_else(|| cfg_err("disable_corrector", v, "a list of step indices"))?,
     };
+    if variant == UniPcVariant::Bh1 && final_zero {
+        notes.push(approx(
+            "solver_type",
+            "\"bh1\"",
+            "diffusers returns NaN from the last step to σ = 0 (its bh1 weight B(h) = h is \
+             infinite there and multiplies a zero: ∞·0), whatever the model; gdf's last step \
+             returns the limit, the model's x0-prediction, as bh2 does",
+        ));
+    }
     let st = UniPcSettings {
         order: f.count("solver_order", 2)? as usize,
         variant,
