@@ -8,14 +8,17 @@
 //! cargo run --example load_config -- examples/configs/stable-cascade.json cascade:2 10
 //! cargo run --example load_config -- examples/configs/sdxl.json sd 4 --as LCMScheduler
 //! cargo run --example load_config -- examples/configs/dance-diffusion.json sd 10
+//! cargo run --example load_config -- examples/configs/sana-sprint.json sprint 2
 //! ```
 //!
 //! The second argument is the pipeline (`sd` by default; `sd3`, `sd3:<image_seq_len>`,
-//! `flux:<image_seq_len>`, `cascade`, `cascade:<shift>`), the third the number of steps;
+//! `flux:<image_seq_len>`, `cascade`, `cascade:<shift>`, `sprint` for SANA-Sprint's default
+//! angles, `sprint:<max_timesteps>` without an intermediate angle), the third the number of
+//! steps;
 //! `--as <Class>` reads the config as another scheduler class, as diffusers'
 //! `Class.from_config(pipe.scheduler.config)` does (`load_as`).
 
-use gdf::interop::diffusers::{load, load_as, PipelineKind};
+use gdf::interop::diffusers::{load, load_as, LatentFrame, PipelineKind};
 use gdf::noise_cond::NoiseCond;
 use gdf::scaler::Scaler;
 use gdf::solver::Solver;
@@ -38,10 +41,15 @@ fn pipeline(arg: &str) -> Result<PipelineKind, String> {
         ("cascade", v) => PipelineKind::StableCascade {
             shift: v.unwrap_or(1.0),
         },
+        ("sprint", None) => PipelineKind::SANA_SPRINT,
+        ("sprint", Some(m)) => PipelineKind::SanaSprint {
+            max_timesteps: m,
+            intermediate_timesteps: None,
+        },
         _ => {
             return Err(format!(
                 "unknown pipeline {arg:?}: expected sd, sd3[:seq_len], flux:<seq_len>, \
-                 cascade[:shift]"
+                 cascade[:shift], sprint[:max_timesteps]"
             ))
         }
     })
@@ -137,9 +145,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             ("(end)".into(), "".into())
         };
+        // EDM's σ in data units; the other grids' sigmas as their scheduler lists them.
+        let sigma_scale = match loaded.frame {
+            LatentFrame::Edm { sigma_data } => sigma_data,
+            _ => 1.0,
+        };
         println!(
             "{i:>4} {t:>12} {:>12.6} {:>12.6} {a:>11.6} {b:>11.6} {nc:>12}",
-            grid.sigmas[i] * loaded.data_scale(),
+            grid.sigmas[i] * sigma_scale,
             lam
         );
     }

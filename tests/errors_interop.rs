@@ -1222,3 +1222,95 @@ fn unipc_bh1_to_sigma_zero_lists_diffusers_nan() {
         assert!(l.approximations.is_empty(), "{:?}", l.approximations);
     }
 }
+
+#[test]
+fn scm_loads_with_sana_sprints_pipeline_and_refuses_by_name() {
+    let scm =
+        r#"{"_class_name": "SCMScheduler", "prediction_type": "trigflow", "sigma_data": 0.5}"#;
+    let l = load(scm, PipelineKind::SANA_SPRINT).unwrap();
+    assert_eq!(
+        l.frame,
+        gdf::interop::diffusers::LatentFrame::TrigFlow { sigma_data: 0.5 }
+    );
+    // The pipeline's 1.5708 lies past π/2: listed.
+    assert!(
+        l.approximations.iter().any(|a| a.field == "max_timesteps"),
+        "{:?}",
+        l.approximations
+    );
+    let g = l.grid(2).unwrap();
+    assert_eq!(g.logsnr[0], f64::NEG_INFINITY);
+    assert_eq!(g.logsnr[2], f64::INFINITY);
+    // τ = sin s/(sin s + cos s) at 1.3 (float32): λ = 2 ln(cot 1.3).
+    let s = f64::from(1.3f32);
+    assert!((g.logsnr[1] - 2.0 * (s.cos() / s.sin()).ln()).abs() < 1e-6);
+    // The latents at pure noise are σ_d·x, at the clean end σ_d·x0.
+    assert_eq!(l.latent_scale(f64::NEG_INFINITY), 0.5);
+    assert_eq!(l.latent_scale(f64::INFINITY), 0.5);
+    // An intermediate angle means two steps (diffusers raises otherwise).
+    let e = l.grid(3).unwrap_err().to_string();
+    assert!(e.contains("`intermediate_timesteps`"), "{e}");
+    // Without one, n steps of linspace(max, 0, n + 1); an angle inside the quadrant has no
+    // approximation.
+    let l2 = load(
+        scm,
+        PipelineKind::SanaSprint {
+            max_timesteps: 1.5,
+            intermediate_timesteps: None,
+        },
+    )
+    .unwrap();
+    assert!(l2.approximations.is_empty(), "{:?}", l2.approximations);
+    assert_eq!(l2.grid(4).unwrap().logsnr.len(), 5);
+    assert!(l2
+        .grid(1001)
+        .unwrap_err()
+        .to_string()
+        .contains("`num_train_timesteps`"));
+    // Custom angles: n + 1 of them, decreasing to 0.
+    assert_eq!(
+        l2.grid_for_timesteps(&[1.5, 0.7, 0.0])
+            .unwrap()
+            .logsnr
+            .len(),
+        3
+    );
+    for bad in [&[1.5, 0.7][..], &[0.7, 1.5, 0.0], &[1.6, 0.7, 0.0], &[0.0]] {
+        let e = l2.grid_for_timesteps(bad).unwrap_err().to_string();
+        assert!(e.contains("`timesteps`"), "{bad:?}: {e}");
+    }
+    // Pipelines, prediction types, settings.
+    config_err(scm, SD, "_class_name", "SCMScheduler");
+    config_err(
+        r#"{"_class_name": "DDIMScheduler"}"#,
+        PipelineKind::SANA_SPRINT,
+        "_class_name",
+        "DDIMScheduler",
+    );
+    config_err(
+        r#"{"_class_name": "SCMScheduler", "prediction_type": "epsilon"}"#,
+        PipelineKind::SANA_SPRINT,
+        "prediction_type",
+        "epsilon",
+    );
+    config_err(
+        r#"{"_class_name": "SCMScheduler", "sigma_data": 0.0}"#,
+        PipelineKind::SANA_SPRINT,
+        "sigma_data",
+        "0",
+    );
+    for (max, mid, what) in [
+        (1.6, None, "max_timesteps"),
+        (0.0, None, "max_timesteps"),
+        (1.2, Some(1.3), "intermediate_timesteps"),
+    ] {
+        let pk = PipelineKind::SanaSprint {
+            max_timesteps: max,
+            intermediate_timesteps: mid,
+        };
+        match load(scm, pk) {
+            Err(GdfError::OutOfRange { what: w, .. }) => assert_eq!(w, what),
+            other => panic!("{max} {mid:?}: {other:?}"),
+        }
+    }
+}

@@ -236,7 +236,14 @@ fn cases() -> Vec<Value> {
 fn pipeline(v: &Value) -> R<PipelineKind> {
     let kind = get(v, "kind")?.as_str().ok_or("pipeline kind")?;
     for k in v.as_object().ok_or("pipeline must be an object")?.keys() {
-        if !["kind", "image_seq_len"].contains(&k.as_str()) {
+        if ![
+            "kind",
+            "image_seq_len",
+            "max_timesteps",
+            "intermediate_timesteps",
+        ]
+        .contains(&k.as_str())
+        {
             return Err(format!("unknown pipeline key {k:?}"));
         }
     }
@@ -249,6 +256,19 @@ fn pipeline(v: &Value) -> R<PipelineKind> {
             image_seq_len: num(get(v, "image_seq_len")?)?,
         },
         "stable_cascade" => PipelineKind::StableCascade { shift: 1.0 },
+        // Custom angles come without max_timesteps (null); the loader still needs the
+        // pipeline's bounds for `grid(n)`, which a custom list does not use.
+        "sana_sprint" => PipelineKind::SanaSprint {
+            max_timesteps: match (get(v, "max_timesteps")?, PipelineKind::SANA_SPRINT) {
+                (Value::Null, PipelineKind::SanaSprint { max_timesteps, .. }) => max_timesteps,
+                (Value::Null, _) => unreachable!("SANA_SPRINT is a SanaSprint kind"),
+                (m, _) => num(m)?,
+            },
+            intermediate_timesteps: match get(v, "intermediate_timesteps")? {
+                Value::Null => None,
+                m => Some(num(m)?),
+            },
+        },
         o => return Err(format!("unknown pipeline kind {o:?}")),
     })
 }
@@ -428,12 +448,32 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
         matches!(l.frame, LatentFrame::Edm { .. }),
     );
     let ztsnr = case["config"]["rescale_betas_zero_snr"] == Value::Bool(true);
+    // SCM's levels: torch's float32 cos and sin of the angles (MKL's, within an ulp of the C
+    // library's, which gdf takes).
+    let trig = l.class_name == "SCMScheduler";
     let lvl_tol = if cascade {
         COS32
     } else if ztsnr {
         EDM_LAMBDA
+    } else if trig {
+        STEP32
     } else {
         F64
+    };
+    // SCM's first angle past π/2 (the pipeline's 1.5708): diffusers' first level has
+    // a = cos(s) < 0 (−3.6e-6), gdf's is pure noise (listed by the loader). The first level's
+    // a, b and τ differ by that much, and the first call's model output and denoised estimate
+    // by what the mixture makes of it (its log-weights move by about 12·3.6e-6).
+    let past = l.approximations.iter().any(|a| a.field == "max_timesteps");
+    let first = |i: usize, n: usize, tol: Tol, atol: f64| {
+        Cmp::Tol(if past && i < n {
+            Tol {
+                rtol: tol.rtol,
+                atol: tol.atol.max(atol),
+            }
+        } else {
+            tol
+        })
     };
     let grid = match (case.get("timesteps"), case.get("sigmas")) {
         // diffusers' set_timesteps(timesteps=…) or (sigmas=…): a custom list.
@@ -494,8 +534,8 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
         ck.cmp("a", &a, &want_a, |i| sin32(i, 'a'));
         ck.cmp("b", &b, &want_b, |i| sin32(i, 'b'));
     } else {
-        ck.all("a", &a, &want_a, lvl_tol);
-        ck.all("b", &b, &want_b, lvl_tol);
+        ck.cmp("a", &a, &want_a, |i| first(i, 1, lvl_tol, 4e-6));
+        ck.cmp("b", &b, &want_b, |i| first(i, 1, lvl_tol, 4e-6));
     }
     // The scheduler's own timesteps and sigmas.
     let ts = grid
@@ -673,7 +713,9 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
     } else if ipndm {
         ck.cmp("model_timestep", &mt, &want_mt, |i| sin32(i, 't'));
     } else if edm || !integral(&want_mt) {
-        ck.all("model_timestep", &mt, &want_mt, frac_tol);
+        ck.cmp("model_timestep", &mt, &want_mt, |i| {
+            first(i, 1, frac_tol, 4e-6)
+        });
     } else {
         // Flux divides float32 timesteps by 1000 in float32.
         ck.all("model_timestep", &mt, &want_mt, F64);
@@ -793,7 +835,12 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
         ("x", &got.x),
     ] {
         let want = rows(get(run, what)?)?.concat();
-        ck.all(what, v, &want, tol);
+        let call0 = if what == "model_output" || what == "denoised" {
+            x_init.len()
+        } else {
+            0
+        };
+        ck.cmp(what, v, &want, |i| first(i, call0, tol, 2e-4));
         if v.len() == want.len() {
             let dev = v
                 .iter()

@@ -78,6 +78,7 @@ from diffusers import (  # noqa: E402
     LMSDiscreteScheduler,
     PNDMScheduler,
     SASolverScheduler,
+    SCMScheduler,
     TCDScheduler,
 )
 
@@ -1069,6 +1070,39 @@ CONFIGS = [
         "sigmas": [1.0, 0.6, 0.2],
         "config": {"_class_name": "FlowMapEulerDiscreteScheduler", "shift": 3.0},
     },
+    # SCMScheduler (SANA-Sprint, sCM's TrigFlow): the pipeline's angles (max_timesteps,
+    # intermediate_timesteps); the flow transformer's velocity is converted to TrigFlow's F as
+    # `SanaSprintPipeline` does.
+    {
+        "id": "sana_sprint",
+        "model": "SANA-Sprint 1.6B (Efficient-Large-Model/Sana_Sprint_1.6B_1024px_diffusers): SCMScheduler, the pipeline's defaults (2 steps, angles 1.5708, 1.3, 0)",
+        "pipeline": {"kind": "sana_sprint", "max_timesteps": 1.5708, "intermediate_timesteps": 1.3},
+        "steps": 2,
+        "config": {"_class_name": "SCMScheduler", "_diffusers_version": "0.33.0.dev0",
+                   "num_train_timesteps": 1000, "prediction_type": "trigflow", "sigma_data": 0.5},
+    },
+    {
+        "id": "scm_4_steps",
+        "model": "variant: SCMScheduler, 4 steps of linspace(1.5708, 0, 5) (no intermediate angle)",
+        "pipeline": {"kind": "sana_sprint", "max_timesteps": 1.5708, "intermediate_timesteps": None},
+        "steps": 4,
+        "config": {"_class_name": "SCMScheduler"},
+    },
+    {
+        "id": "scm_1_step_max_1_5",
+        "model": "variant: SCMScheduler, 1 step from the angle 1.5, sigma_data 1",
+        "pipeline": {"kind": "sana_sprint", "max_timesteps": 1.5, "intermediate_timesteps": None},
+        "steps": 1,
+        "config": {"_class_name": "SCMScheduler", "sigma_data": 1.0},
+    },
+    {
+        "id": "scm_custom_angles",
+        "model": "variant: SCMScheduler, custom angles",
+        "pipeline": {"kind": "sana_sprint", "max_timesteps": None, "intermediate_timesteps": None},
+        "steps": 3,
+        "timesteps": [1.55, 1.1, 0.6, 0.0],
+        "config": {"_class_name": "SCMScheduler"},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDIMParallelScheduler, DDPMParallelScheduler, DDPMWuerstchenScheduler, DEISMultistepScheduler,
@@ -1084,7 +1118,8 @@ CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDIMParallelSch
                                    LMSDiscreteScheduler, LCMScheduler, TCDScheduler,
                                    EDMEulerScheduler, FlowMatchHeunDiscreteScheduler,
                                    FlowMatchLCMScheduler, IPNDMScheduler,
-                                   LTXEulerAncestralRFScheduler, FlowMapEulerDiscreteScheduler]}
+                                   LTXEulerAncestralRFScheduler, FlowMapEulerDiscreteScheduler,
+                                   SCMScheduler]}
 # Two-stage schedulers: `2N − 1` calls of `step` over interleaved timesteps.
 TWO_STAGE = ("HeunDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler",
              "FlowMatchHeunDiscreteScheduler", "DPMSolverSDEScheduler")
@@ -1205,6 +1240,17 @@ def frame(case, s):
         out.update(timesteps=f64(s.timesteps), a=f64(s.alphas), b=f64(s.betas),
                    model_timestep=f64(s.timesteps))
         out["scale"] = [1.0] * (n + 1)
+    elif kind == "SCMScheduler":
+        # TrigFlow x = cos(s)·X + sin(s)·σ_d·ε (X = σ_d·x0); gdf works on the flow latents the
+        # transformer takes, x_flow = x/(σ_d·(cos s + sin s)), at τ = sin s/(sin s + cos s).
+        ang = s.timesteps.to(torch.float32)
+        c, si = torch.cos(ang), torch.sin(ang)
+        tau = si / (c + si)
+        sd = float(s.config.sigma_data)
+        cf, sf = f64(c), f64(si)
+        out.update(timesteps=f64(ang[:-1]), a=[cv / (cv + sv) for cv, sv in zip(cf, sf)],
+                   b=[sv / (cv + sv) for cv, sv in zip(cf, sf)], model_timestep=f64(tau[:-1]))
+        out["scale"] = [sd * (cv + sv) for cv, sv in zip(cf, sf)]
     elif kind == "DDPMWuerstchenScheduler":
         ts = s.timesteps.to(torch.float32)
         ac = f64(s._alpha_cumprod(ts, "cpu"))
@@ -1224,7 +1270,8 @@ def frame(case, s):
 
 def finish_frame(out):
     """The levels' logSNR from `a`, `b`."""
-    out["logsnr"] = [math.inf if b == 0 else -math.inf if a == 0 else 2 * (math.log(a) - math.log(b))
+    # (a ≤ 0: SCM's first angle 1.5708 lies past π/2, where cos < 0; its level is pure noise.)
+    out["logsnr"] = [math.inf if b == 0 else -math.inf if a <= 0 else 2 * (math.log(a) - math.log(b))
                      for a, b in zip(out["a"], out["b"])]
     return out
 
@@ -1272,6 +1319,15 @@ def model_output(case, s, fr, i, x):
         r = math.sqrt(a * a + b * b)
         d = denoise(x / r, a / r, b / r)
         return (x - d) / b, d  # velocity v = ε − x0 with x = (1−σ)x0 + σε
+    if kind == "SCMScheduler":
+        # The mixture lives in the pipeline's X = σ_d·x0 (x = cos(s)·X + sin(s)·σ_d·ε); the
+        # transformer sees the flow latents at τ and predicts the flow velocity ε − x0.
+        sd = float(s.config.sigma_data)
+        ang = float(s.timesteps[i])
+        cs, sn = math.cos(ang), math.sin(ang)
+        d = denoise(x, cs, sd * sn)
+        eps = (x - cs * d) / (sd * sn)
+        return eps - d / sd, d
     if kind in ("EDMDPMSolverMultistepScheduler", "EDMEulerScheduler", "CosineDPMSolverMultistepScheduler"):
         sd = s.config.sigma_data
         sig = fr["sigmas"][i]
@@ -1300,7 +1356,16 @@ def run_case(case):
     s, note = build(case)
     n = case["steps"]
     pk = case["pipeline"]
-    if pk["kind"] == "flux":
+    if pk["kind"] == "sana_sprint":
+        # SanaSprintPipeline: set_timesteps(n, timesteps, max_timesteps, intermediate_timesteps)
+        # then set_begin_index(0); custom angles come without max/intermediate.
+        if "timesteps" in case:
+            s.set_timesteps(n, timesteps=case["timesteps"], max_timesteps=None, intermediate_timesteps=None)
+        else:
+            s.set_timesteps(n, max_timesteps=pk["max_timesteps"],
+                            intermediate_timesteps=pk["intermediate_timesteps"])
+        s.set_begin_index(0)
+    elif pk["kind"] == "flux":
         sig = np.linspace(1.0, 1 / n, n)
         mu = calculate_shift(pk["image_seq_len"], s.config)
         s.set_timesteps(sigmas=sig, mu=mu)
@@ -1321,6 +1386,8 @@ def run_case(case):
     z = rng.standard_normal((BATCH, 2))
     # The pipelines' `latents · init_noise_sigma` (flows and Würstchen: pure noise, no factor).
     x = z * float(getattr(s, "init_noise_sigma", 1.0))
+    if type(s).__name__ == "SCMScheduler":
+        x = z * float(s.config.sigma_data)  # the pipeline's `latents · sigma_data`
     # Ancestral / SDE noise: the scheduler module's randn_tensor replaced by a seeded numpy
     # draw that is recorded.
     noise_log = []
@@ -1329,7 +1396,7 @@ def run_case(case):
     def fake_randn(shape, generator=None, device=None, dtype=None, layout=None):
         e = torch.from_numpy(nrng.standard_normal(tuple(shape)))
         noise_log.append(e.clone())
-        return e.to(dtype)
+        return e if dtype is None else e.to(dtype)
 
     mod = sys.modules[type(s).__module__]
     if hasattr(mod, "randn_tensor"):
@@ -1349,7 +1416,7 @@ def run_case(case):
         mod.BrownianTreeNoiseSampler = FakeTree
     run = {"x_init": x.tolist(), "sample": [], "model_output": [], "denoised": [], "x": []}
     xt = torch.from_numpy(x.copy())
-    ts = s.timesteps[:-1] if type(s).__name__ == "DDPMWuerstchenScheduler" else s.timesteps
+    ts = s.timesteps[:-1] if type(s).__name__ in ("DDPMWuerstchenScheduler", "SCMScheduler") else s.timesteps
     old_pred = None
     for i, t in enumerate(ts):
         xin = xt.numpy().astype(np.float64)
@@ -1360,6 +1427,18 @@ def run_case(case):
         mo_t = torch.from_numpy(mo)
         if type(s).__name__ == "DDPMWuerstchenScheduler":
             prev = s.step(mo_t, t.to(torch.float32).expand(BATCH), xt).prev_sample
+        elif type(s).__name__ == "SCMScheduler":
+            # SanaSprintPipeline: the transformer's flow velocity at the flow latents
+            # `latents/σ_d·√(τ² + (1−τ)²)` becomes TrigFlow's F, cast to float32, times σ_d.
+            sd = float(s.config.sigma_data)
+            tt = t.expand(BATCH)
+            te = (torch.sin(tt) / (torch.cos(tt) + torch.sin(tt))).view(-1, 1)
+            norm = torch.sqrt(te**2 + (1 - te) ** 2)
+            lmi = xt / sd * norm
+            npred = ((1 - 2 * te) * lmi + (1 - 2 * te + 2 * te**2) * mo_t) / norm
+            npred = npred.float() * sd
+            prev, den = s.step(npred, tt, xt, return_dict=False)
+            assert np.abs(den.numpy() - d).max() < 1e-5, (den, d)
         elif type(s).__name__ == "CogVideoXDPMScheduler":
             # The CogVideoX pipeline passes the previous prediction and timestep.
             prev, old_pred = s.step(mo_t, old_pred, t, ts[i - 1] if i > 0 else None, xt,

@@ -131,6 +131,18 @@ pub enum GridSpec {
         /// `shift` (`k`).
         shift: f64,
     },
+    /// `SCMScheduler` (SANA-Sprint): TrigFlow angles `s`, `[max, intermediate, 0]` for two
+    /// steps with an intermediate angle, else `linspace(max, 0, n + 1)`, in float32; the
+    /// level of `s` is `λ = 2·ln(cot s)` (`−∞` from π/2 on), its flow sigma
+    /// `τ = sin s/(sin s + cos s)`; the timesteps are the angles `step` gets (the first `n`).
+    Scm {
+        /// `num_train_timesteps` (diffusers refuses more steps).
+        train_steps: usize,
+        /// The pipeline's `max_timesteps`, in float32.
+        max_timesteps: f32,
+        /// The pipeline's `intermediate_timesteps`, in float32.
+        intermediate_timesteps: Option<f32>,
+    },
     /// `DDPMWuerstchenScheduler`: `t = linspace(1, 0, n+1)` (float32) through the
     /// framework's cosine schedule.
     Cosine {
@@ -218,6 +230,7 @@ impl GridSpec {
             // float32 b = sin²(π·s/2) rounds to 1 next to s = 1 past about 9000 steps.
             GridSpec::Ipndm => "num_inference_steps",
             GridSpec::FlowMap { .. } => "shift",
+            GridSpec::Scm { .. } => "max_timesteps / intermediate_timesteps",
             GridSpec::Cosine { .. } => unreachable!("handled above"),
         };
         GdfError::Config {
@@ -314,6 +327,38 @@ impl GridSpec {
                 let s = crate::float::linspace(1.0f64, 0.0, n + 1);
                 Ok(flow_map_grid(*num_train_timesteps, *shift, &s[..n]))
             }
+            GridSpec::Scm {
+                train_steps,
+                max_timesteps,
+                intermediate_timesteps,
+            } => {
+                if n > *train_steps {
+                    return Err(GdfError::Config {
+                        field: "num_train_timesteps".into(),
+                        value: train_steps.to_string(),
+                        expected: format!(
+                            "at least the step count ({n}): diffusers' SCMScheduler refuses more \
+                             steps than training timesteps"
+                        ),
+                    });
+                }
+                let s = match intermediate_timesteps {
+                    Some(m) if n == 2 => vec![*max_timesteps, *m, 0.0],
+                    Some(m) => {
+                        return Err(GdfError::Config {
+                            field: "intermediate_timesteps".into(),
+                            value: m.to_string(),
+                            expected: format!(
+                                "None for {n} steps: an intermediate angle exists only in a \
+                                 two-step run (diffusers raises); without one the angles are \
+                                 linspace(max_timesteps, 0, n + 1)"
+                            ),
+                        })
+                    }
+                    None => crate::float::linspace(*max_timesteps, 0.0, n + 1),
+                };
+                Ok(scm_grid(&s))
+            }
             GridSpec::Cosine { schedule } => {
                 let ts: Vec<f64> = crate::float::linspace(1.0f32, 0.0, n + 1)
                     .into_iter()
@@ -342,7 +387,8 @@ impl GridSpec {
     /// Euler-family classes share [`GridSpec::Discrete`] but not this option. Euler and Heun
     /// take `ts` as float32 and interpolate σ over the table (the final σ as configured);
     /// DPMSolver takes whole steps and the table's σ there; DDPM, LCM and TCD take whole
-    /// steps, DDPM and LCM ending at σ = 0, TCD at step 0.
+    /// steps, DDPM and LCM ending at σ = 0, TCD at step 0; `SCMScheduler` takes its `n + 1`
+    /// TrigFlow angles, ending at 0.
     ///
     /// Errors: [`GdfError::Config`] naming `timesteps` for an empty list, values that are not
     /// strictly decreasing training steps in `[0, T)` (whole steps where the class takes
@@ -354,6 +400,31 @@ impl GridSpec {
             value: format!("{ts:?}"),
             expected,
         };
+        if let ("SCMScheduler", GridSpec::Scm { train_steps, .. }) = (class, self) {
+            // TrigFlow angles, the n + 1 of them (`set_timesteps(n, timesteps=…,
+            // max_timesteps=None, intermediate_timesteps=None)`), ending at 0: the pipeline
+            // returns the last step's x0.
+            let n = ts.len().saturating_sub(1);
+            let ok = n >= 1
+                && ts.windows(2).all(|w| w[1] < w[0])
+                && ts[0] <= SCM_MAX_ANGLE
+                && ts[n] == 0.0;
+            if !ok {
+                return Err(err(
+                    "at least two strictly decreasing TrigFlow angles from at most 1.5708 \
+                     (π/2 rounded up) down to 0"
+                        .into(),
+                ));
+            }
+            if n > *train_steps {
+                return Err(err(format!(
+                    "at most num_train_timesteps + 1 = {} angles (diffusers refuses more steps)",
+                    train_steps + 1
+                )));
+            }
+            let s: Vec<f32> = ts.iter().map(|&v| v as f32).collect();
+            return Ok(scm_grid(&s));
+        }
         let (table, whole) = match (class, self) {
             ("EulerDiscreteScheduler" | "HeunDiscreteScheduler", GridSpec::Discrete(s)) => {
                 (&s.table, false)
@@ -367,7 +438,7 @@ impl GridSpec {
             _ => {
                 return Err(err(format!(
                     "no custom list: diffusers' {class}.set_timesteps takes none (Euler, Heun, \
-                     DPMSolverMultistep, DPMSolverSinglestep, DDPM, LCM and TCD do)"
+                     DPMSolverMultistep, DPMSolverSinglestep, DDPM, LCM, TCD and SCM do)"
                 )))
             }
         };
@@ -609,6 +680,39 @@ fn flow_map_grid(t_train: usize, k: f64, s: &[f64]) -> Levels {
     g.timesteps = Some(Timesteps::Float(ts));
     g.init_noise_sigma = Some(1.0);
     g
+}
+
+/// `SanaSprintPipeline`'s default first angle, π/2 rounded up to four decimals (so past π/2
+/// in float32 too).
+#[allow(clippy::approx_constant)]
+pub(super) const SCM_MAX_ANGLE: f64 = 1.5708;
+
+/// [`GridSpec::Scm`]'s levels for the TrigFlow angles `s` (the last one 0).
+fn scm_grid(s: &[f32]) -> Levels {
+    let n = s.len() - 1;
+    let (mut logsnr, mut tau) = (Vec::with_capacity(n + 1), Vec::with_capacity(n + 1));
+    for &v in s {
+        // float32 cos and sin, as torch computes them.
+        let (sin, cos) = (f64::from(v.sin()), f64::from(v.cos()));
+        if cos <= 0.0 {
+            // π/2 and past it (float32 1.5708): pure noise.
+            logsnr.push(f64::NEG_INFINITY);
+            tau.push(1.0);
+        } else {
+            logsnr.push(2.0 * (cos / sin).ln());
+            tau.push(sin / (sin + cos));
+        }
+    }
+    Levels {
+        logsnr,
+        sigmas: tau,
+        sigma_kind: SigmaKind::Flow,
+        timesteps: Some(Timesteps::Float(
+            s[..n].iter().map(|&v| f64::from(v)).collect(),
+        )),
+        init_noise_sigma: Some(1.0),
+        mu: None,
+    }
 }
 
 /// `IPNDMScheduler`'s `set_timesteps(n)` (see [`GridSpec::Ipndm`]): float32 as torch

@@ -70,7 +70,7 @@ pub use inverse::{load_inverse, LoadedInverse};
 use fields::{cfg_err, Fields};
 use schedulers::{
     ddim_family, discrete_family, edm, flow_map, flow_matching, flow_sigmas_family, ipndm,
-    k_family, lcm, wuerstchen,
+    k_family, lcm, scm, wuerstchen,
 };
 
 use serde_json::Value;
@@ -108,6 +108,27 @@ pub enum PipelineKind {
         /// gdf's schedule shift (1 = none).
         shift: f64,
     },
+    /// SANA-Sprint (`SCMScheduler`, sCM's TrigFlow): the pipeline's `max_timesteps` and
+    /// `intermediate_timesteps` arguments (angles `s`, `x = cos(s)·x0 + sin(s)·σ_d·ε`); its
+    /// defaults are [`PipelineKind::SANA_SPRINT`]. With an intermediate angle the run has two
+    /// steps (`[max, intermediate, 0]`), without one `n` steps of `linspace(max, 0, n + 1)`.
+    /// The transformer is a flow model: it takes `τ = sin s/(sin s + cos s)` and the flow
+    /// latents, and predicts the flow velocity.
+    SanaSprint {
+        /// The first angle (the pipeline's default 1.5708).
+        max_timesteps: f64,
+        /// The middle angle of a two-step run (the pipeline's default 1.3), or `None`.
+        intermediate_timesteps: Option<f64>,
+    },
+}
+
+impl PipelineKind {
+    /// `SanaSprintPipeline`'s defaults: `max_timesteps = 1.5708`, `intermediate_timesteps =
+    /// 1.3` (two steps).
+    pub const SANA_SPRINT: PipelineKind = PipelineKind::SanaSprint {
+        max_timesteps: grid::SCM_MAX_ANGLE,
+        intermediate_timesteps: Some(1.3),
+    };
 }
 
 /// x0 clipping or dynamic thresholding a config asks for (`clip_sample`,
@@ -164,6 +185,13 @@ pub enum LatentFrame {
     Flow,
     /// EDM latents `x0 + σ·ε` with gdf working on `x0/σ_data`: `σ_data·x/a`.
     Edm {
+        /// `sigma_data`.
+        sigma_data: f64,
+    },
+    /// TrigFlow latents `cos(s)·x0 + sin(s)·σ_d·ε` (SANA-Sprint's `SCMScheduler`, `x0` in
+    /// `σ_d` units) with gdf working on the flow latents the transformer takes (LERP scaler,
+    /// `x0` the VAE latents): `σ_d·x/√(a² + b²)`.
+    TrigFlow {
         /// `sigma_data`.
         sigma_data: f64,
     },
@@ -281,13 +309,17 @@ impl Loaded {
             LatentFrame::Vp | LatentFrame::Flow => 1.0,
             LatentFrame::Ve => inv_a(),
             LatentFrame::Edm { sigma_data } => sigma_data * inv_a(),
+            LatentFrame::TrigFlow { sigma_data } => {
+                let (a, b) = self.framework.scaler.ab(lam);
+                sigma_data / a.hypot(b)
+            }
         }
     }
 
-    /// The factor from gdf's `x0` to the pipeline's (`σ_data` for EDM, else 1).
+    /// The factor from gdf's `x0` to the pipeline's (`σ_data` for EDM and TrigFlow, else 1).
     pub fn data_scale(&self) -> f64 {
         match self.frame {
-            LatentFrame::Edm { sigma_data } => sigma_data,
+            LatentFrame::Edm { sigma_data } | LatentFrame::TrigFlow { sigma_data } => sigma_data,
             _ => 1.0,
         }
     }
@@ -359,7 +391,7 @@ const SUPPORTED: &str =
     DEISMultistepScheduler, SASolverScheduler, UniPCMultistepScheduler, \
     FlowMatchEulerDiscreteScheduler, FlowMatchHeunDiscreteScheduler, FlowMatchLCMScheduler, \
     LTXEulerAncestralRFScheduler, FlowMapEulerDiscreteScheduler, EDMDPMSolverMultistepScheduler, EDMEulerScheduler, CosineDPMSolverMultistepScheduler, \
-    DDPMWuerstchenScheduler, IPNDMScheduler";
+    DDPMWuerstchenScheduler, IPNDMScheduler, SCMScheduler";
 
 /// Loads a diffusers `scheduler_config.json` for the pipeline `pipeline`.
 ///
@@ -428,8 +460,9 @@ fn load_map(map: &serde_json::Map<String, Value>, pipeline: PipelineKind) -> Res
         PipelineKind::Sd3 { .. } | PipelineKind::Flux { .. }
     );
     let cascade = matches!(pipeline, PipelineKind::StableCascade { .. });
+    let sprint = matches!(pipeline, PipelineKind::SanaSprint { .. });
     let unet_only = |want: &str| -> Result<()> {
-        if flow_pipeline || cascade {
+        if flow_pipeline || cascade || sprint {
             Err(wrong_pipeline(&class, pipeline, want))
         } else {
             Ok(())
@@ -485,6 +518,7 @@ fn load_map(map: &serde_json::Map<String, Value>, pipeline: PipelineKind) -> Res
         }
         "DDPMWuerstchenScheduler" => wuerstchen(&mut f, &mut notes, &class, pipeline)?,
         "FlowMapEulerDiscreteScheduler" => flow_map(&mut f, &class, pipeline)?,
+        "SCMScheduler" => scm(&mut f, &mut notes, &class, pipeline)?,
         "IPNDMScheduler" => {
             unet_only("PipelineKind::StableDiffusion")?;
             ipndm(&mut f)?

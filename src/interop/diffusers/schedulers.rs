@@ -1254,6 +1254,79 @@ pub(super) fn flow_map(f: &mut Fields, class: &str, pipeline: PipelineKind) -> R
     ))
 }
 
+/// `SCMScheduler` (SANA-Sprint's sCM, TrigFlow): `x = cos(s)·x0 + sin(s)·σ_d·ε` is VP with
+/// `(a, b) = (cos s, sin s)` in `σ_d` units, and the pipeline feeds its flow transformer the
+/// flow latents at `τ = sin s/(sin s + cos s)`, converting the predicted velocity into
+/// TrigFlow's `F` (VP's v) for `step`. So gdf loads the transformer's own framework (LERP
+/// scaler, flow velocity, noise cond `τ`): the model sees gdf's `x` and its output is fed
+/// as it is. The step, `x0 = cos(s)·x − sin(s)·F` renoised to the next angle with fresh
+/// noise, is [`Lcm`] without a boundary condition; the pipeline returns the last step's x0
+/// ([`GridSpec::Scm`] ends at σ = 0).
+pub(super) fn scm(
+    f: &mut Fields,
+    notes: &mut Vec<Approximation>,
+    class: &str,
+    pipeline: PipelineKind,
+) -> Result<Parts> {
+    let PipelineKind::SanaSprint {
+        max_timesteps,
+        intermediate_timesteps,
+    } = pipeline
+    else {
+        return Err(wrong_pipeline(
+            class,
+            pipeline,
+            "PipelineKind::SanaSprint (PipelineKind::SANA_SPRINT: the pipeline's default \
+             angles)",
+        ));
+    };
+    let train_steps = f.count("num_train_timesteps", 1000)? as usize;
+    target_or(f, &["trigflow"], "trigflow")?;
+    let sigma_data = f.f64("sigma_data", 0.5)?;
+    crate::grid::check_pos("sigma_data", sigma_data).map_err(named("sigma_data", sigma_data))?;
+    // Angles beyond the first quadrant's end by more than the pipeline's default rounding.
+    let top = super::grid::SCM_MAX_ANGLE;
+    if !(max_timesteps > 0.0 && max_timesteps <= top) {
+        return Err(GdfError::OutOfRange {
+            what: "max_timesteps",
+            value: max_timesteps,
+            expected: "an angle in (0, 1.5708] (π/2 = 1.5707963…, rounded up by the pipeline)",
+        });
+    }
+    if let Some(m) = intermediate_timesteps {
+        if !(m > 0.0 && m < max_timesteps) {
+            return Err(GdfError::OutOfRange {
+                what: "intermediate_timesteps",
+                value: m,
+                expected: "an angle between 0 and max_timesteps",
+            });
+        }
+    }
+    if f64::from(max_timesteps as f32) > core::f64::consts::FRAC_PI_2 {
+        notes.push(approx(
+            "max_timesteps",
+            max_timesteps,
+            "past π/2 in float32: diffusers' first level has cos(s) < 0 (−3.6e-6 at 1.5708, \
+             a level no logSNR describes) and the transformer gets τ = 1.0000037 and its \
+             input scaled by as much; gdf starts at pure noise (a = 0, τ = 1). The first \
+             call's inputs differ by 3.7e-6 relative (the golden mixture's x0 moves by up to \
+             4e-5); the step itself is the same (x0 from the prediction, renoised)",
+        ));
+    }
+    Ok((
+        flow_framework(1.0, 1.0),
+        AnySolver::Lcm(Lcm::new()),
+        GridSpec::Scm {
+            train_steps,
+            max_timesteps: max_timesteps as f32,
+            intermediate_timesteps: intermediate_timesteps.map(|m| m as f32),
+        },
+        ModelTimestep::FlowSigma { scale: 1.0 },
+        LatentFrame::TrigFlow { sigma_data },
+        Threshold::None,
+    ))
+}
+
 /// `IPNDMScheduler` (Dance Diffusion): a v-prediction model over the cosine schedule (`a =
 /// cos(π·t/2)`, `b = sin(π·t/2)`; the network takes `t`), sampled on diffusers' "crash" grid
 /// ([`GridSpec::Ipndm`]) by [`Ipndm`].
