@@ -1027,6 +1027,9 @@ fn singlestep_dpm_solver_runs_on_the_device() {
         let (dev, host) = both_runs(&c, s, &grid, Threshold::None, 5, 7);
         close("euler ancestral rf", &dev, &host);
     }
+    // Flow-GRPO's SDE sampler: a draw on every step, the last one to σ = 0 included.
+    let (dev, host) = both_runs(&c, FlowSde::new(0.7).unwrap(), &grid, Threshold::None, 5, 7);
+    close("flow sde", &dev, &host);
     // k-diffusion's dpm_fast: stages in Aux, a dropped draw per step at eta = 0, and the
     // ancestral step with its noise at eta = 1 (10 evaluations: orders 3, 3, 3, 1).
     let g = DpmFast::grid(&Vp, 0.05, 20.0, 10).unwrap();

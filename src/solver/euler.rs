@@ -764,6 +764,83 @@ impl Solver for EulerAncestralRf {
     }
 }
 
+/// Flow-GRPO's SDE sampler (`sde_step_with_logprob`, the rollouts of Flow-GRPO and its
+/// descendants): in the flow's own coordinates (`x̃ = x/(a+b)`, `s = b/(a+b)`; on the LERP
+/// scaler `x̃ = x`, `s = σ`), with the velocity `v = (x̃ − D)/s`, `dt = s' − s` and
+/// `σ_t = η·√(s/(1 − s))` (at `s = 1` the grid's second level stands in for `s` under the
+/// root, as Flow-GRPO does), each step is the Gaussian
+/// `x̃' = x̃·(1 + σ_t²·dt/(2s)) + v·(1 + σ_t²·(1 − s)/(2s))·dt + σ_t·√(−dt)·n`, the last
+/// step to σ = 0 included. One draw per step. Every step is a single Gaussian transition, so
+/// [`gaussian_steps`](super::gaussian_steps) gives the log-probabilities a policy-gradient
+/// trainer needs.
+///
+/// ```
+/// use gdf::scaler::Lerp;
+/// use gdf::solver::{CounterNoise, FlowSde, Grid, Run};
+/// let grid = Grid::new(&Lerp, &[f64::NEG_INFINITY, -1.0, 1.0, f64::INFINITY])?;
+/// let mut run = Run::new(FlowSde::new(0.7)?, grid, vec![0.4f64; 8], 1, CounterNoise::new(3))?;
+/// assert_eq!(run.remaining_evals(), 3);
+/// let x = run.run(|_, _, d| { d.fill(-0.5); Ok(()) })?;
+/// assert!(x.iter().all(|v| v.is_finite()));
+/// # Ok::<(), gdf::GdfError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct FlowSde {
+    noise_level: f64,
+    step: usize,
+}
+
+impl FlowSde {
+    /// With the noise level `η` (Flow-GRPO's `noise_level`, default 0.7), finite and `≥ 0`.
+    ///
+    /// Errors: [`GdfError::OutOfRange`](crate::GdfError::OutOfRange) naming `noise_level`.
+    pub fn new(noise_level: f64) -> Result<Self> {
+        super::check_nonneg("noise_level", noise_level)?;
+        Ok(Self {
+            noise_level,
+            step: 0,
+        })
+    }
+
+    /// The noise level `η`.
+    pub fn noise_level(&self) -> f64 {
+        self.noise_level
+    }
+}
+
+impl Solver for FlowSde {
+    fn name(&self) -> &'static str {
+        "flow_sde"
+    }
+    fn start(&mut self, _grid: &Grid) -> Result<()> {
+        self.step = 0;
+        Ok(())
+    }
+    fn plan(&mut self, grid: &Grid) -> Option<Eval> {
+        let i = next_step(grid, &mut self.step)?;
+        let (l, ln) = (grid.level(i), grid.level(i + 1));
+        let ((s, c), (sn, cn)) = (flow_coords(&l), flow_coords(&ln));
+        let dt = sn - s;
+        // Flow-GRPO's `where(σ == 1, sigmas[1], σ)` under the root.
+        let under = if s == 1.0 {
+            flow_coords(&grid.level(1)).0
+        } else {
+            s
+        };
+        let std = self.noise_level * (s / (1.0 - under)).sqrt();
+        let k = 1.0 + std * std * (1.0 - s) / (2.0 * s);
+        let cx = 1.0 + std * std * dt / (2.0 * s) + k * dt / s;
+        let row = Row::new(Dst::Buf(Buf::X))
+            .t(X, cn * cx / c)
+            .t(Src::D(0), -cn * k * dt / s)
+            .t(Src::Noise(0), cn * std * (-dt).sqrt());
+        Some(Eval::single(i, l, Pass::one(row).draw(Draw::Use)))
+    }
+    fn nfe(&self, grid: &Grid) -> usize {
+        grid.steps()
+    }
+}
+
 /// diffusers' `FlowMatchHeunDiscreteScheduler`: Heun's method in the flow's own coordinates
 /// (`x̃ = x/(a+b)`, `s = b/(a+b)`; on the LERP scaler `x̃ = x`, `s = σ`), on the velocity
 /// `v = (x̃ − D)/s`: `x̃' = x̃ + (s' − s)·½(v₁ + v₂)`, `v₂` at the Euler predictor. Unlike

@@ -13,7 +13,9 @@
 //! [`DpmPP2MSde`], [`DpmPP3MSde`], diffusers' [`DpmSolverMultistep`] and
 //! [`DpmSolverSinglestep`], [`Deis`], [`SaSolver`], [`UniPc`], PNDM's [`Plms`] and [`Ipndm`],
 //! k-diffusion's [`DpmFast`],
-//! [`EulerDiscrete`], [`FlowMatchEuler`], [`FlowMatchHeun`] and [`EulerAncestralRf`], and the
+//! [`EulerDiscrete`], [`FlowMatchEuler`], [`FlowMatchHeun`], [`EulerAncestralRf`] and
+//! Flow-GRPO's [`FlowSde`] (with [`gaussian_steps`], a stochastic step's log-probability for
+//! policy-gradient training), and the
 //! consistency samplers
 //! [`Lcm`] (`LCMScheduler`) and [`Tcd`] (`TCDScheduler`); [`AnySolver`] picks one by its
 //! k-diffusion or diffusers name. The loop ([`Run`]) takes the model's x0-prediction, a raw prediction of any
@@ -62,6 +64,7 @@ mod dpm_fast;
 mod dpmpp;
 mod euler;
 mod forcing;
+mod gaussian;
 mod lcm;
 mod lms;
 mod named;
@@ -81,9 +84,10 @@ pub use dpmpp::{
 };
 pub use euler::{
     Churn, Dpm2, Dpm2Ancestral, Euler, EulerAncestral, EulerAncestralRf, EulerDiscrete,
-    FlowMatchEuler, FlowMatchHeun, Heun,
+    FlowMatchEuler, FlowMatchHeun, FlowSde, Heun,
 };
 pub use forcing::{Forcing, ForcingPlan, ForcingRequest, GroupLevel};
+pub use gaussian::{gaussian_steps, GaussianStep};
 pub use lcm::{Lcm, LcmBoundary};
 pub use lms::Lms;
 pub use named::AnySolver;

@@ -101,6 +101,8 @@ any_solver!(
     FlowMatchHeun(FlowMatchHeun),
     /// `LTXEulerAncestralRFScheduler`, ComfyUI's `euler_ancestral_RF`.
     EulerAncestralRf(EulerAncestralRf),
+    /// `flow_sde`: Flow-GRPO's SDE sampler (noise level 0.7 by name).
+    FlowSde(FlowSde),
     /// `lcm` (ComfyUI's `sample_lcm`); `LCMScheduler` with a boundary condition.
     Lcm(Lcm),
     /// `TCDScheduler` (needs the training table: [`Tcd::new`]).
@@ -119,7 +121,8 @@ impl AnySolver {
     /// `"KDPM2AncestralDiscreteScheduler"`, `"DPMSolverSDEScheduler"`,
     /// `"FlowMatchEulerDiscreteScheduler"`, `"FlowMatchHeunDiscreteScheduler"`,
     /// `"LTXEulerAncestralRFScheduler"` (also ComfyUI's `"euler_ancestral_RF"`)), the
-    /// convenience names `"unipc"` and `"dpmpp_3m"`, and `"lcm"` (without a boundary
+    /// convenience names `"unipc"` and `"dpmpp_3m"`, `"flow_sde"` (Flow-GRPO's SDE sampler at
+    /// its default noise level 0.7: [`FlowSde::new`] for another), and `"lcm"` (without a boundary
     /// condition; `LCMScheduler`'s depends on the model's timestep: [`Lcm::with_boundary`],
     /// or load its config with [`crate::interop::diffusers::load`]).
     pub fn from_name(name: &str) -> Result<Self> {
@@ -154,6 +157,7 @@ impl AnySolver {
                 Self::EulerAncestralRf(EulerAncestralRf::new())
             }
             "lcm" => Self::Lcm(Lcm::new()),
+            "flow_sde" => Self::FlowSde(FlowSde::new(0.7)?),
             "dpm_fast" => {
                 return Err(GdfError::Invalid {
                     message: "dpm_fast takes its evaluation budget, which fixes its step count: \
@@ -167,7 +171,7 @@ impl AnySolver {
                     message: format!(
                         "unknown solver {name:?}; expected a k-diffusion sampler name (euler, \
                          euler_ancestral, heun, dpm_2, dpm_2_ancestral, lms, dpmpp_2s_ancestral, \
-                         dpmpp_sde, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m_sde, lcm) or a diffusers \
+                         dpmpp_sde, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m_sde, lcm, flow_sde) or a diffusers \
                          scheduler (DPMSolverMultistepScheduler, UniPCMultistepScheduler, \
                          EulerDiscreteScheduler, FlowMatchEulerDiscreteScheduler, …)"
                     ),
