@@ -406,3 +406,92 @@ fn errors_name_what_is_wrong() {
         .to_string();
     assert!(e.contains("starts group 0 after 1 of its 2"), "{e}");
 }
+
+#[test]
+fn guided_groups_keep_their_own_guider_state() {
+    // APG carries a momentum buffer per run: each group's guider must see only its group's
+    // steps, so the driver's groups equal independent runs with their own APG.
+    use gdf::guidance::{Apg, Guidance, Layout};
+    let gr = grid(&[-4.0, -2.0, 0.0, 2.0, 4.0, f64::INFINITY]);
+    let (batch, groups, len) = (2, 3, 4);
+    let x = latents(batch, groups, len);
+    let plan = ForcingPlan::staggered(groups, 5, 2, 1, 0).unwrap();
+    let apg = || {
+        let mut g = Apg::new(5.0).unwrap();
+        g.momentum = Some(-0.5);
+        g.eta = 0.0;
+        g
+    };
+    let mut guiders = vec![apg(), apg(), apg()];
+    let layout = Layout::new(batch, &[len]).unwrap();
+    let model = |x: &[f64], lam: f64| -> (Vec<f64>, Vec<f64>) {
+        let c = x.iter().map(|v| 0.4 * v + 0.1 * lam.tanh()).collect();
+        let u = x.iter().map(|v| 0.1 * v).collect();
+        (c, u)
+    };
+    let mut f = Forcing::new(UniPc::new(), gr.clone(), plan, x.clone(), batch, |_| {
+        NoNoise
+    })
+    .unwrap();
+    while let Some(req) = f.next_eval().unwrap() {
+        let groups_now = req.groups.to_vec();
+        // Each group's part at its own level.
+        let mut c = vec![0.0; req.x.len()];
+        let mut u = vec![0.0; req.x.len()];
+        for (i, (cv, uv)) in c.iter_mut().zip(u.iter_mut()).enumerate() {
+            let lam = groups_now[(i / len) % groups].level.lam;
+            let (cc, uu) = model(&req.x[i..i + 1], if lam.is_finite() { lam } else { 0.0 });
+            *cv = cc[0];
+            *uv = uu[0];
+        }
+        for (g, st) in groups_now.iter().enumerate() {
+            assert_eq!(f.guidance_ctx(g).is_some(), st.advances);
+        }
+        f.feed_guided(&mut guiders, &layout, &Epsilon, &c, Some(&u))
+            .unwrap();
+    }
+    for g in 0..groups {
+        let mut run = Run::new(
+            UniPc::new(),
+            gr.clone(),
+            group(&x, g, groups, len),
+            batch,
+            NoNoise,
+        )
+        .unwrap();
+        let mut guider = apg();
+        while let Some(req) = run.next_eval().unwrap() {
+            let lam = req.level.lam;
+            let (c, u) = model(req.x, if lam.is_finite() { lam } else { 0.0 });
+            let ctx = run.guidance_ctx().unwrap();
+            assert!(guider.needs_uncond(&ctx).unwrap());
+            run.feed_guided(&mut guider, &layout, &Epsilon, &c, Some(&u))
+                .unwrap();
+        }
+        assert_eq!(group(f.x(), g, groups, len), run.x(), "group {g}");
+    }
+    // One guider per group.
+    let plan = ForcingPlan::lockstep(&[5, 5]).unwrap();
+    let mut f = Forcing::new(UniPc::new(), gr, plan, latents(1, 2, 2), 1, |_| NoNoise).unwrap();
+    f.next_eval().unwrap();
+    let mut one = vec![apg()];
+    let e = f
+        .feed_guided(
+            &mut one,
+            &Layout::new(1, &[2]).unwrap(),
+            &Epsilon,
+            &[0.0; 4],
+            Some(&[0.0; 4]),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GdfError::LengthMismatch {
+                what: "guiders",
+                ..
+            }
+        ),
+        "{e}"
+    );
+}

@@ -527,6 +527,52 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Forcing<F, S, N> {
         })
     }
 
+    /// Feeds a conditional and an (optional) unconditional raw prediction of `target` through
+    /// each advancing group's own guider, `guiders[g]` ([`Run::feed_guided`]: APG's momentum,
+    /// a guidance window or interval at the group's own step and level). `layout` describes one
+    /// group's `[batch][group_len]` part. Without `uncond`, every advancing group's guider must
+    /// be able to go without it at this call (outside its window:
+    /// [`Guidance::needs_uncond`](crate::guidance::Guidance::needs_uncond) at
+    /// [`guidance_ctx`](Self::guidance_ctx)).
+    ///
+    /// Errors: `guiders` not one per group, `layout` not one group's; as [`Run::feed_guided`].
+    pub fn feed_guided<G: crate::guidance::Guidance, T: Target + Sync>(
+        &mut self,
+        guiders: &mut [G],
+        layout: &crate::guidance::Layout,
+        target: &T,
+        cond: &[F],
+        uncond: Option<&[F]>,
+    ) -> Result<bool> {
+        check_len("guiders", self.plan.groups, guiders.len())?;
+        // `feed_each` visits the advancing groups in order.
+        let order: Vec<usize> = (0..self.states.len())
+            .filter(|&g| self.states[g].advances)
+            .collect();
+        let mut k = 0;
+        match uncond {
+            Some(u) => self.feed_each(&[cond, u], |run, p| {
+                let r = run.feed_guided(&mut guiders[order[k]], layout, target, p[0], Some(p[1]));
+                k += 1;
+                r
+            }),
+            None => self.feed_each(&[cond], |run, p| {
+                let r = run.feed_guided(&mut guiders[order[k]], layout, target, p[0], None);
+                k += 1;
+                r
+            }),
+        }
+    }
+
+    /// Group `g`'s guidance context at the pending call (its step, step count and level), or
+    /// `None` when the group does not advance in it. Call after [`next_eval`](Self::next_eval).
+    pub fn guidance_ctx(&self, g: usize) -> Option<crate::guidance::StepCtx> {
+        if !self.prepared || !self.states.get(g)?.advances {
+            return None;
+        }
+        self.runs.get(g)?.as_ref()?.guidance_ctx().ok()
+    }
+
     fn feed_each(
         &mut self,
         preds: &[&[F]],
