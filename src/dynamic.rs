@@ -467,6 +467,8 @@ pub enum DynTarget {
     RectifiedFlows,
     /// [`tg::NegV`].
     NegV,
+    /// [`tg::NegRectifiedFlows`].
+    NegRectifiedFlows,
 }
 
 macro_rules! dispatch_target {
@@ -490,6 +492,10 @@ macro_rules! dispatch_target {
             }
             DynTarget::NegV => {
                 let $t = tg::NegV;
+                $e
+            }
+            DynTarget::NegRectifiedFlows => {
+                let $t = tg::NegRectifiedFlows;
                 $e
             }
         }

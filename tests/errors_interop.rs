@@ -1314,3 +1314,38 @@ fn scm_loads_with_sana_sprints_pipeline_and_refuses_by_name() {
         }
     }
 }
+
+#[test]
+fn minimax_h3_loads_and_refuses_by_name() {
+    let sd3 = PipelineKind::Sd3 {
+        image_seq_len: None,
+    };
+    let mm = r#"{"_class_name": "MiniMaxH3Scheduler", "shift": 12.0}"#;
+    let l = load(mm, sd3).unwrap();
+    assert_eq!(
+        l.framework.target,
+        gdf::dynamic::DynTarget::NegRectifiedFlows
+    );
+    // gdf's n steps are diffusers' set_timesteps(n + 1): n + 1 levels, σ = 0 last.
+    let g = l.grid(49).unwrap();
+    assert_eq!(g.logsnr.len(), 50);
+    assert_eq!(g.logsnr[0], f64::NEG_INFINITY);
+    assert_eq!(g.logsnr[49], f64::INFINITY);
+    // The transformer takes 1 − σ.
+    let t = g.timesteps.as_ref().unwrap().to_f64();
+    assert_eq!(t[0], 0.0);
+    use gdf::noise_cond::NoiseCond;
+    assert!((l.framework.noise_cond.noise_cond(g.logsnr[10]) - t[10]).abs() < 1e-6);
+    assert!(l.approximations.is_empty(), "{:?}", l.approximations);
+    config_err(mm, SD, "_class_name", "MiniMaxH3Scheduler");
+    config_err(
+        r#"{"_class_name": "MiniMaxH3Scheduler", "shift": 0.0}"#,
+        sd3,
+        "shift",
+        "0",
+    );
+    for bad in [&[1.0, 0.5][..], &[0.5, 0.8, 0.0], &[1.2, 0.5, 0.0]] {
+        let e = l.grid_for_sigmas(bad).unwrap_err().to_string();
+        assert!(e.contains("`sigmas`"), "{bad:?}: {e}");
+    }
+}

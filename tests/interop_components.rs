@@ -112,3 +112,36 @@ fn table_timestep_is_sigma_to_t() {
         .unwrap_err();
     assert!(e.to_string().contains("strictly increasing"), "{e}");
 }
+
+// MiniMax-H3: the velocity toward the data (`denoised = x + σ·p`).
+gdf!(MiniMax = schedule: RectifiedFlows(shift = 12), scaler: Lerp, target: NegRectifiedFlows,
+     noise_cond: FlowSigma(scale = 1), loss_weight: MinSnrGamma(target = NegRectifiedFlows, gamma = 5));
+
+#[test]
+fn neg_rectified_flows_is_the_velocity_toward_the_data() {
+    let g = MiniMax::default();
+    assert_eq!(core::mem::size_of::<MiniMax>(), 0);
+    let text = g.to_string();
+    assert!(text.contains("target: NegRectifiedFlows"), "{text}");
+    let d: DynGdf = text.parse().unwrap();
+    assert_eq!(d.to_string(), text);
+    for &(x0, eps, s) in &[(0.3f64, -1.2, 0.25), (-2.0, 0.5, 0.9), (1.0, 1.0, 0.5)] {
+        let (a, b) = (1.0 - s, s);
+        let x = a * x0 + b * eps;
+        let p = target::NegRectifiedFlows.target(x0, eps, a, b);
+        assert_eq!(p, x0 - eps);
+        assert_eq!(p, -target::RectifiedFlows.target(x0, eps, a, b));
+        // MiniMax-H3's step reads `denoised = sample + σ·output`.
+        assert!((target::NegRectifiedFlows.x0(x, p, a, b) - (x + s * p)).abs() < 1e-15);
+        assert!((target::NegRectifiedFlows.x0(x, p, a, b) - x0).abs() < 1e-12);
+        assert!((target::NegRectifiedFlows.eps(x, p, a, b) - eps).abs() < 1e-12);
+        // Typed and run-time frameworks agree (the loss weight converts as RectifiedFlows's).
+        let lam = 2.0 * (a / b).ln();
+        let w_typed = g.loss_weight.weight(lam);
+        let w_dyn = d.loss_weight.weight(lam);
+        assert!(
+            (w_typed - w_dyn).abs() <= 1e-12 * w_typed.abs().max(1.0),
+            "{w_typed} vs {w_dyn}"
+        );
+    }
+}

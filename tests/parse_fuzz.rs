@@ -67,6 +67,7 @@ const VOCAB: &[&str] = &[
     "Interpolated",
     "PiecewiseLinear",
     "RectifiedFlows",
+    "NegRectifiedFlows",
     "Vp",
     "Lerp",
     "Epsilon",

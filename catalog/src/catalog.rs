@@ -450,6 +450,13 @@ pub static COMPONENTS: &[Component] = &[
         &[],
     ),
     c("NegV", &[], Target, "target::NegV", &[]),
+    c(
+        "NegRectifiedFlows",
+        &[],
+        Target,
+        "target::NegRectifiedFlows",
+        &[],
+    ),
     // Noise conds.
     Component {
         special: Special::IgnoresClampRange,

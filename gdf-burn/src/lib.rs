@@ -14,7 +14,9 @@
 //!   of a panic; [`SolverSpec`] sets up gdf's sampling builder with any of its solvers) and on
 //!   the device ([`device::BurnDeviceModel`], a [`gdf::kernel::step::DeviceModel`] whose output
 //!   buffer the solver reads in place);
-//! * seeds advanced for the user ([`Steps`]: a step counter that derives every step's seeds).
+//! * seeds advanced for the user ([`Steps`]: a step counter that derives every step's seeds);
+//! * a sampler transition's log-probability on burn tensors, differentiable in the model's
+//!   output ([`transition_log_prob`]), for policy-gradient fine-tuning (DDPO, Flow-GRPO).
 //!
 //! ## Core usage
 //!
@@ -289,6 +291,70 @@ pub fn weighted_loss<const D: usize>(
         weighted: (mse.clone() * w).mean(),
         per_sample: mse.detach().reshape([b]),
     }
+}
+
+/// `log p(x_next | x)` of one sampler transition ([`gdf::solver::GaussianStep`], from
+/// [`gdf::solver::gaussian_steps`]) per sample, `[B]`, averaged over each sample's elements as
+/// DDPO and Flow-GRPO average it, on burn tensors and differentiable in `pred`: the model's raw
+/// output of `target` (ε, v, flow velocity, …) at the step's level. The mean is
+/// `c_x·x + c_p·pred` with `[c_x, c_p]` = [`GaussianStep::for_prediction`](gdf::solver::GaussianStep::for_prediction);
+/// `x` and `x_next` are the rollout's recorded latents (detach them).
+///
+/// A policy-gradient loss is then built from it as the method prescribes (the likelihood
+/// ratio `exp(lp − lp_old)`, clipped, times the advantage).
+///
+/// Errors: [`Error::Gdf`] for a deterministic step (`std = 0`: no density) or a target that
+/// gives no x0 at the step's level; [`Error::Shape`] for shapes that differ.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use gdf::scaler::Lerp;
+/// use gdf::solver::{gaussian_steps, FlowSde, Grid};
+/// use gdf::target::RectifiedFlows;
+/// # #[allow(deprecated)]
+/// let dev = Device::ndarray();
+/// let grid = Grid::new(&Lerp, &[f64::NEG_INFINITY, 0.0, f64::INFINITY])?;
+/// let step = gaussian_steps(&FlowSde::new(0.7)?, &grid)?[1];
+/// let x = Tensor::<2>::from_floats([[0.3, -0.2], [1.0, 0.5]], &dev);
+/// let x_next = Tensor::<2>::from_floats([[0.2, -0.1], [0.6, 0.4]], &dev);
+/// let pred = Tensor::<2>::from_floats([[0.1, 0.1], [0.4, 0.0]], &dev); // the velocity
+/// let lp = gdf_burn::transition_log_prob(&step, &RectifiedFlows, x_next, x, pred)?;
+/// assert_eq!(lp.dims(), [2]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn transition_log_prob<T: gdf::target::Target, const D: usize>(
+    step: &gdf::solver::GaussianStep,
+    target: &T,
+    x_next: Tensor<D>,
+    x: Tensor<D>,
+    pred: Tensor<D>,
+) -> Result<Tensor<1>> {
+    if step.std == 0.0 {
+        return Err(Error::Gdf(GdfError::Invalid {
+            message: format!(
+                "step {} is deterministic (it draws no noise): x' has no density",
+                step.step
+            ),
+        }));
+    }
+    let shape = x.dims();
+    for (what, d) in [("x_next", x_next.dims()), ("pred", pred.dims())] {
+        if d != shape {
+            return Err(Error::Shape {
+                what,
+                got: d.to_vec(),
+                expected: format!("x's shape {shape:?}"),
+            });
+        }
+    }
+    let [c_x, c_p] = step.for_prediction(target)?;
+    let b = shape[0];
+    let mean = x * (c_x as f32) + pred * (c_p as f32);
+    let z = x_next - mean;
+    let inv2v = (0.5 / (step.std * step.std)) as f32;
+    let c = (-step.std.ln() - 0.5 * (2.0 * core::f64::consts::PI).ln()) as f32;
+    let sq: Tensor<2> = (z.clone() * z).reshape([b as i64, -1]).mean_dim(1); // [B, 1]
+    Ok((sq * (-inv2v) + c).reshape([b]))
 }
 
 /// A noise-cond embedding: `[c, sin(f_1·c), …, sin(f_K·c), cos(f_1·c), …, cos(f_K·c)]`

@@ -165,3 +165,50 @@ fn steps_derive_distinct_reproducible_seeds() {
     assert_eq!(b.next(), seeds[5_000]);
     assert_ne!(Steps::new(12).next(), seeds[0]);
 }
+
+#[test]
+fn transition_log_prob_matches_the_host_and_its_gradient_is_the_closed_form() {
+    use gdf::scaler::Vp;
+    use gdf::solver::{gaussian_steps, EulerAncestral, Grid};
+    use gdf::target::{Epsilon, Target};
+    use gdf_burn::transition_log_prob;
+    // DDIM(η = 1) on a VP grid, ε-prediction (DDPO's setting), 3 samples of 2×2.
+    let grid = Grid::new(&Vp, &[-2.0, 0.5, 2.5]).unwrap();
+    let step = gaussian_steps(&EulerAncestral::new(), &grid).unwrap()[0];
+    let (b, per) = (3usize, 4usize);
+    let (x, xn, e) = (values(b * per, 3), values(b * per, 4), values(b * per, 5));
+    let t = |v: &[f32]| Tensor::<3>::from_data(TensorData::new(v.to_vec(), [b, 2, 2]), &dev().autodiff());
+    let pred = t(&e).require_grad();
+    let lp = transition_log_prob(&step, &Epsilon, t(&xn), t(&x), pred.clone()).unwrap();
+    assert_eq!(lp.dims(), [b]);
+    // The host's log-probability, through x0.
+    let (a, bb) = (step.level.a, step.level.b);
+    let d: Vec<f64> = x
+        .iter()
+        .zip(&e)
+        .map(|(&x, &e)| Epsilon.x0(x as f64, e as f64, a, bb))
+        .collect();
+    let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+    let xn64: Vec<f64> = xn.iter().map(|&v| v as f64).collect();
+    let host = step.log_prob(&xn64, &x64, &d, b).unwrap();
+    let got = to_vec(lp.clone(), "lp").unwrap();
+    for (g, h) in got.iter().zip(&host) {
+        assert!((*g as f64 - h).abs() < 1e-4 * h.abs().max(1.0), "{g} vs {h}");
+    }
+    // d(Σ_s lp_s)/d pred = c_p·(x' − mean)/(std²·per), element by element.
+    let [c_x, c_p] = step.for_prediction(&Epsilon).unwrap();
+    let grads = lp.sum().backward();
+    let g = to_vec(pred.grad(&grads).expect("a gradient for pred"), "grad").unwrap();
+    for i in 0..b * per {
+        let mean = c_x * x[i] as f64 + c_p * e[i] as f64;
+        let want = c_p * (xn[i] as f64 - mean) / (step.std * step.std * per as f64);
+        assert!((g[i] as f64 - want).abs() < 1e-4 * want.abs().max(1.0), "{i}: {} vs {want}", g[i]);
+    }
+    // A deterministic step and mismatched shapes are errors.
+    let last = gaussian_steps(&EulerAncestral::new(), &Grid::new(&Vp, &[0.0, f64::INFINITY]).unwrap())
+        .unwrap()[0];
+    let e1 = transition_log_prob(&last, &Epsilon, t(&xn), t(&x), t(&e)).unwrap_err();
+    assert!(e1.to_string().contains("deterministic"), "{e1}");
+    let small = Tensor::<3>::zeros([b, 1, 2], &dev());
+    assert!(transition_log_prob(&step, &Epsilon, small, t(&x), t(&e)).is_err());
+}

@@ -715,6 +715,7 @@ impl Builder {
                 "target::V" => Some(DynTarget::V),
                 "target::RectifiedFlows" => Some(DynTarget::RectifiedFlows),
                 "target::NegV" => Some(DynTarget::NegV),
+                "target::NegRectifiedFlows" => Some(DynTarget::NegRectifiedFlows),
                 other => self.fail(at.clone(), shape(other)),
             },
             _ => self.fail(at.clone(), shape("a target")),

@@ -235,7 +235,7 @@ impl DynWeighting {
 /// `w_x0` converted to `target`'s MSE at its natural scaler (as [`wt::from_x0`]).
 fn from_x0<F: Real>(target: DynTarget, w: F, l: F) -> F {
     let (a, b) = match target {
-        DynTarget::RectifiedFlows => Lerp.ab(l),
+        DynTarget::RectifiedFlows | DynTarget::NegRectifiedFlows => Lerp.ab(l),
         _ => Vp.ab(l),
     };
     convert_weight(w, &X0, &target, a, b)

@@ -121,7 +121,7 @@ impl<S: DeviceState> DeviceState for scl::Stretched<S> {
 // ---------------------------------------------------------------------------------------
 // Targets.
 
-no_state!([] tg::Epsilon, [] tg::X0, [] tg::V, [] tg::NegV, [] tg::RectifiedFlows);
+no_state!([] tg::Epsilon, [] tg::X0, [] tg::V, [] tg::NegV, [] tg::RectifiedFlows, [] tg::NegRectifiedFlows);
 
 // ---------------------------------------------------------------------------------------
 // Noise conds.

@@ -39,7 +39,7 @@ use crate::float::Real;
 use crate::konst::{lit, need, Const, Dec, One};
 use crate::loss_weight::LossWeight;
 use crate::scaler::{Lerp, Scaler, Vp};
-use crate::target::{Epsilon, NegV, RectifiedFlows, Target, V, X0};
+use crate::target::{Epsilon, NegRectifiedFlows, NegV, RectifiedFlows, Target, V, X0};
 use typenum::{N1, P5, Z0};
 
 /// `c_0²` of `target` at the level `(a, b)`: `‖F̂ − F‖² = c_0²·‖D̂ − x0‖²` for a target
@@ -155,6 +155,11 @@ impl WeightTarget for NegV {
     }
 }
 impl WeightTarget for RectifiedFlows {
+    fn level<F: Real>(l: F) -> (F, F) {
+        Lerp.ab(l)
+    }
+}
+impl WeightTarget for NegRectifiedFlows {
     fn level<F: Real>(l: F) -> (F, F) {
         Lerp.ab(l)
     }
@@ -351,6 +356,12 @@ mod device {
     }
     #[cube]
     impl CubeWeightTarget for RectifiedFlows {
+        fn level<F: Float>(l: F) -> (F, F) {
+            lerp::formula::cube::ab::<F>(l)
+        }
+    }
+    #[cube]
+    impl CubeWeightTarget for NegRectifiedFlows {
         fn level<F: Float>(l: F) -> (F, F) {
             lerp::formula::cube::ab::<F>(l)
         }

@@ -13,12 +13,14 @@ use crate::error::{GdfError, Result};
 use crate::float::Real;
 
 pub mod epsilon;
+pub mod neg_rectified_flows;
 pub mod neg_v;
 pub mod rectified_flows;
 pub mod v;
 pub mod x0;
 
 pub use epsilon::Epsilon;
+pub use neg_rectified_flows::NegRectifiedFlows;
 pub use neg_v::NegV;
 pub use rectified_flows::RectifiedFlows;
 pub use v::V;
@@ -29,7 +31,7 @@ pub use x0::X0;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a target",
     label = "expected a target (what the model predicts) here",
-    note = "targets are Epsilon, X0, V, NegV and RectifiedFlows, or your own type implementing `gdf::target::Target`"
+    note = "targets are Epsilon, X0, V, NegV, RectifiedFlows and NegRectifiedFlows, or your own type implementing `gdf::target::Target`"
 )]
 pub trait Target: LogSnrFn {
     /// The training target.

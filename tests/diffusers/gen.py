@@ -75,6 +75,7 @@ from diffusers import (  # noqa: E402
     KDPM2DiscreteScheduler,
     LTXEulerAncestralRFScheduler,
     LCMScheduler,
+    MiniMaxH3Scheduler,
     LMSDiscreteScheduler,
     PNDMScheduler,
     SASolverScheduler,
@@ -1070,6 +1071,30 @@ CONFIGS = [
         "sigmas": [1.0, 0.6, 0.2],
         "config": {"_class_name": "FlowMapEulerDiscreteScheduler", "shift": 3.0},
     },
+    # MiniMaxH3Scheduler (MiniMax-H3): flow Euler with the velocity toward the data; its
+    # `set_timesteps(m)` counts levels (`steps` here is the step count, m − 1).
+    {
+        "id": "minimax_h3_video",
+        "model": "MiniMax-H3 (video latents): MiniMaxH3Scheduler with shift 12",
+        "pipeline": {"kind": "sd3"},
+        "steps": 12,
+        "config": {"_class_name": "MiniMaxH3Scheduler", "_diffusers_version": "0.42.1", "shift": 12.0},
+    },
+    {
+        "id": "minimax_h3_audio",
+        "model": "variant: MiniMaxH3Scheduler with shift 3 (MiniMax-H3's audio latents), 7 steps",
+        "pipeline": {"kind": "sd3"},
+        "steps": 7,
+        "config": {"_class_name": "MiniMaxH3Scheduler", "shift": 3.0},
+    },
+    {
+        "id": "minimax_h3_custom_sigmas",
+        "model": "variant: MiniMaxH3Scheduler, a custom σ list (unshifted, ending at 0)",
+        "pipeline": {"kind": "sd3"},
+        "steps": 4,
+        "sigmas": [1.0, 0.8, 0.45, 0.1, 0.0],
+        "config": {"_class_name": "MiniMaxH3Scheduler"},
+    },
     # SCMScheduler (SANA-Sprint, sCM's TrigFlow): the pipeline's angles (max_timesteps,
     # intermediate_timesteps); the flow transformer's velocity is converted to TrigFlow's F as
     # `SanaSprintPipeline` does.
@@ -1119,7 +1144,7 @@ CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDIMParallelSch
                                    EDMEulerScheduler, FlowMatchHeunDiscreteScheduler,
                                    FlowMatchLCMScheduler, IPNDMScheduler,
                                    LTXEulerAncestralRFScheduler, FlowMapEulerDiscreteScheduler,
-                                   SCMScheduler]}
+                                   SCMScheduler, MiniMaxH3Scheduler]}
 # Two-stage schedulers: `2N − 1` calls of `step` over interleaved timesteps.
 TWO_STAGE = ("HeunDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler",
              "FlowMatchHeunDiscreteScheduler", "DPMSolverSDEScheduler")
@@ -1216,7 +1241,7 @@ def frame(case, s):
         if euler:
             out["init_noise_sigma"] = float(s.init_noise_sigma)
     elif kind in ("FlowMatchEulerDiscreteScheduler", "FlowMatchLCMScheduler", "LTXEulerAncestralRFScheduler",
-                  "FlowMapEulerDiscreteScheduler"):
+                  "FlowMapEulerDiscreteScheduler", "MiniMaxH3Scheduler"):
         sig = f64(s.sigmas)
         out.update(timesteps=f64(s.timesteps), sigmas=sig, a=[1 - v for v in sig], b=sig)
         if case["pipeline"]["kind"] == "flux":
@@ -1314,10 +1339,12 @@ def model_output(case, s, fr, i, x):
     a, b, sc = eval_frame(s, fr, i)
     if kind in ("FlowMatchEulerDiscreteScheduler", "FlowMatchHeunDiscreteScheduler",
                 "FlowMatchLCMScheduler", "LTXEulerAncestralRFScheduler",
-                "FlowMapEulerDiscreteScheduler") or s.config.get("use_flow_sigmas"):
+                "FlowMapEulerDiscreteScheduler", "MiniMaxH3Scheduler") or s.config.get("use_flow_sigmas"):
         # The mixture is in the flow's x0 space; the VP-normalised input is x/√(a²+b²).
         r = math.sqrt(a * a + b * b)
         d = denoise(x / r, a / r, b / r)
+        if kind == "MiniMaxH3Scheduler":
+            return (d - x) / b, d  # its model predicts x0 − ε (`denoised = x + σ·p`)
         return (x - d) / b, d  # velocity v = ε − x0 with x = (1−σ)x0 + σε
     if kind == "SCMScheduler":
         # The mixture lives in the pipeline's X = σ_d·x0 (x = cos(s)·X + sin(s)·σ_d·ε); the
@@ -1371,6 +1398,12 @@ def run_case(case):
         s.set_timesteps(sigmas=sig, mu=mu)
     elif pk["kind"] == "sd3" and s.config.get("use_dynamic_shifting"):
         s.set_timesteps(n, mu=calculate_shift(pk["image_seq_len"], s.config))
+    elif type(s).__name__ == "MiniMaxH3Scheduler":
+        # Its `set_timesteps(m)` counts the levels, σ = 0 included: n steps are m = n + 1.
+        if "sigmas" in case:
+            s.set_timesteps(sigmas=case["sigmas"])
+        else:
+            s.set_timesteps(n + 1)
     elif "sigmas" in case:
         # A custom σ list (`pipe(..., sigmas=...)`).
         # (as a numpy array: UniPC's flow branch multiplies the list itself and fails on a list)

@@ -131,6 +131,15 @@ pub enum GridSpec {
         /// `shift` (`k`).
         shift: f64,
     },
+    /// `MiniMaxH3Scheduler`: `n + 1` flow sigmas `linspace(1, 0, n + 1)` shifted by
+    /// `k·s/(1 + (k−1)·s)` in float32, repeats dropped (diffusers' `unique_consecutive`);
+    /// timesteps `1 − σ`. diffusers' `set_timesteps(m)` counts the levels, σ = 0 included, so
+    /// gdf's `n` steps are its `set_timesteps(n + 1)` (the pipeline's `num_inference_steps =
+    /// 50` runs 49 steps: `grid(49)`).
+    MiniMaxH3 {
+        /// `shift` (`k`).
+        shift: f64,
+    },
     /// `SCMScheduler` (SANA-Sprint): TrigFlow angles `s`, `[max, intermediate, 0]` for two
     /// steps with an intermediate angle, else `linspace(max, 0, n + 1)`, in float32; the
     /// level of `s` is `λ = 2·ln(cot s)` (`−∞` from π/2 on), its flow sigma
@@ -231,6 +240,7 @@ impl GridSpec {
             GridSpec::Ipndm => "num_inference_steps",
             GridSpec::FlowMap { .. } => "shift",
             GridSpec::Scm { .. } => "max_timesteps / intermediate_timesteps",
+            GridSpec::MiniMaxH3 { .. } => "shift",
             GridSpec::Cosine { .. } => unreachable!("handled above"),
         };
         GdfError::Config {
@@ -326,6 +336,10 @@ impl GridSpec {
             } => {
                 let s = crate::float::linspace(1.0f64, 0.0, n + 1);
                 Ok(flow_map_grid(*num_train_timesteps, *shift, &s[..n]))
+            }
+            GridSpec::MiniMaxH3 { shift } => {
+                let base = crate::float::linspace(1.0f32, 0.0, n + 1);
+                Ok(minimax_grid(*shift, &base))
             }
             GridSpec::Scm {
                 train_steps,
@@ -611,6 +625,24 @@ impl GridSpec {
                 }
                 Ok(flow_map_grid(*num_train_timesteps, *shift, sigmas))
             }
+            ("MiniMaxH3Scheduler", GridSpec::MiniMaxH3 { .. }) => {
+                // The list is the sigmas themselves, ending at 0 (diffusers' check); unshifted.
+                let n = sigmas.len().saturating_sub(1);
+                let ok = n >= 1 && decreasing && sigmas[n] == 0.0 && sigmas[0] <= 1.0;
+                if !ok {
+                    return Err(err(
+                        "at least two strictly decreasing flow sigmas in [0, 1] ending at 0.0 \
+                         (diffusers' MiniMaxH3Scheduler takes them unshifted)"
+                            .into(),
+                    ));
+                }
+                let sig: Vec<f32> = sigmas.iter().map(|&v| v as f32).collect();
+                let ts: Vec<f64> = sig[..n].iter().map(|&s| f64::from(1.0 - s)).collect();
+                let mut g = Levels::from_flow_sigmas(sig.iter().map(|&s| f64::from(s)).collect());
+                g.timesteps = Some(Timesteps::Float(ts));
+                g.init_noise_sigma = Some(1.0);
+                Ok(g)
+            }
             ("LTXEulerAncestralRFScheduler", GridSpec::Flow { .. }) => {
                 // The list is the RF sigmas themselves (float32, unshifted, the terminal one
                 // included); the network takes σ·T.
@@ -640,8 +672,8 @@ impl GridSpec {
             }
             _ => Err(err(format!(
                 "no custom σ list: diffusers' {class}.set_timesteps takes none here (Euler, \
-                 flow-matching Euler, LTX's RF Euler ancestral and UniPC with use_flow_sigmas \
-                 do)"
+                 flow-matching Euler, LTX's RF Euler ancestral, MiniMax-H3 and UniPC with \
+                 use_flow_sigmas do)"
             ))),
         }
     }
@@ -677,6 +709,25 @@ fn flow_map_grid(t_train: usize, k: f64, s: &[f64]) -> Levels {
     sig.push(0.0);
     let ts: Vec<f64> = sig[..s.len()].iter().map(|&v| v * t_train as f64).collect();
     let mut g = Levels::from_flow_sigmas(sig);
+    g.timesteps = Some(Timesteps::Float(ts));
+    g.init_noise_sigma = Some(1.0);
+    g
+}
+
+/// [`GridSpec::MiniMaxH3`]'s levels for the flow sigmas `base` before the shift (σ = 0
+/// last): shifted in float32 as torch computes `k·b/(1 + (k − 1)·b)`, repeats dropped.
+fn minimax_grid(k: f64, base: &[f32]) -> Levels {
+    let k32 = k as f32;
+    let mut sig: Vec<f32> = Vec::with_capacity(base.len());
+    for &b in base {
+        let s = k32 * b / (1.0 + (k32 - 1.0) * b);
+        if sig.last() != Some(&s) {
+            sig.push(s);
+        }
+    }
+    let n = sig.len() - 1;
+    let ts: Vec<f64> = sig[..n].iter().map(|&s| f64::from(1.0 - s)).collect();
+    let mut g = Levels::from_flow_sigmas(sig.iter().map(|&s| f64::from(s)).collect());
     g.timesteps = Some(Timesteps::Float(ts));
     g.init_noise_sigma = Some(1.0);
     g

@@ -70,7 +70,7 @@ pub use inverse::{load_inverse, LoadedInverse};
 use fields::{cfg_err, Fields};
 use schedulers::{
     ddim_family, discrete_family, edm, flow_map, flow_matching, flow_sigmas_family, ipndm,
-    k_family, lcm, scm, wuerstchen,
+    k_family, lcm, minimax_h3, scm, wuerstchen,
 };
 
 use serde_json::Value;
@@ -166,6 +166,8 @@ pub enum ModelTimestep {
     },
     /// Stable Cascade's `t ∈ [0, 1]` of the cosine schedule.
     CosineT,
+    /// `1 − σ` of the flow sigma (MiniMax-H3: `t = 1` is clean).
+    FlowAlpha,
     /// `CosineDPMSolverMultistepScheduler`'s `atan(σ)·2/π` of the raw σ (`σ_data` times the
     /// frame's): the cosine schedule's `t`.
     AtanSigma {
@@ -391,7 +393,7 @@ const SUPPORTED: &str =
     DEISMultistepScheduler, SASolverScheduler, UniPCMultistepScheduler, \
     FlowMatchEulerDiscreteScheduler, FlowMatchHeunDiscreteScheduler, FlowMatchLCMScheduler, \
     LTXEulerAncestralRFScheduler, FlowMapEulerDiscreteScheduler, EDMDPMSolverMultistepScheduler, EDMEulerScheduler, CosineDPMSolverMultistepScheduler, \
-    DDPMWuerstchenScheduler, IPNDMScheduler, SCMScheduler";
+    DDPMWuerstchenScheduler, IPNDMScheduler, SCMScheduler, MiniMaxH3Scheduler";
 
 /// Loads a diffusers `scheduler_config.json` for the pipeline `pipeline`.
 ///
@@ -519,6 +521,7 @@ fn load_map(map: &serde_json::Map<String, Value>, pipeline: PipelineKind) -> Res
         "DDPMWuerstchenScheduler" => wuerstchen(&mut f, &mut notes, &class, pipeline)?,
         "FlowMapEulerDiscreteScheduler" => flow_map(&mut f, &class, pipeline)?,
         "SCMScheduler" => scm(&mut f, &mut notes, &class, pipeline)?,
+        "MiniMaxH3Scheduler" => minimax_h3(&mut f, &class, pipeline)?,
         "IPNDMScheduler" => {
             unet_only("PipelineKind::StableDiffusion")?;
             ipndm(&mut f)?

@@ -1254,6 +1254,42 @@ pub(super) fn flow_map(f: &mut Fields, class: &str, pipeline: PipelineKind) -> R
     ))
 }
 
+/// `MiniMaxH3Scheduler` (MiniMax-H3's video and audio latents): flow-matching Euler over
+/// [`GridSpec::MiniMaxH3`]; the transformer predicts the velocity toward the data
+/// ([`NegRectifiedFlows`](crate::target::NegRectifiedFlows): `denoised = x + σ·p`) and takes
+/// `t = 1 − σ` (the [`RectifiedFlows`](crate::noise_cond::RectifiedFlows) noise cond, the
+/// LERP scaler's `a`).
+pub(super) fn minimax_h3(f: &mut Fields, class: &str, pipeline: PipelineKind) -> Result<Parts> {
+    if !matches!(
+        pipeline,
+        PipelineKind::Sd3 { .. } | PipelineKind::Flux { .. }
+    ) {
+        return Err(wrong_pipeline(
+            class,
+            pipeline,
+            "a flow pipeline, PipelineKind::Sd3 or Flux (the transformer takes 1 − σ either way)",
+        ));
+    }
+    let shift = f.f64("shift", 12.0)?;
+    crate::grid::check_pos("shift", shift).map_err(named("shift", shift))?;
+    let mut sched = DynSchedule::new(ScheduleKind::RectifiedFlows([-15.0, 15.0]));
+    sched.shift = shift;
+    Ok((
+        framework(
+            sched,
+            DynScaler::Lerp,
+            DynTarget::NegRectifiedFlows,
+            DynNoiseCond::new(CondKind::RectifiedFlows),
+            WeightKind::Constant(1.0),
+        ),
+        AnySolver::FlowMatchEuler(FlowMatchEuler::new()),
+        GridSpec::MiniMaxH3 { shift },
+        ModelTimestep::FlowAlpha,
+        LatentFrame::Flow,
+        Threshold::None,
+    ))
+}
+
 /// `SCMScheduler` (SANA-Sprint's sCM, TrigFlow): `x = cos(s)·x0 + sin(s)·σ_d·ε` is VP with
 /// `(a, b) = (cos s, sin s)` in `σ_d` units, and the pipeline feeds its flow transformer the
 /// flow latents at `τ = sin s/(sin s + cos s)`, converting the predicted velocity into
