@@ -117,7 +117,7 @@ use gdf::dynamic::DynGdf;
 use gdf::interop::diffusers::{load, load_as, LatentFrame, Loaded, PipelineKind};
 use gdf::noise_cond::NoiseCond;
 use gdf::scaler::Scaler;
-use gdf::solver::{AnySolver, NoNoise, NoiseSource, RecordedNoise, Run};
+use gdf::solver::{AnySolver, NoiseSource, RecordedNoise, Run};
 use gdf::target::Target;
 use gdf::toy::GaussianMixture2;
 use serde_json::Value;
@@ -745,28 +745,23 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
         sample: &rec_sample,
         denoised: &rec_denoised,
     };
-    let noise_data = run.get("noise").map(rows).transpose()?.map(|r| r.concat());
-    let go = |sgrid: &gdf::solver::Grid, lam: &[f64], replay: Option<&Recorded>| match &noise_data {
-        Some(data) => sample(
+    // The recorded draws (none for a deterministic run, which then draws nothing).
+    let noise_data = match run.get("noise") {
+        Some(v) => rows(v)?.concat(),
+        None => Vec::new(),
+    };
+    let go = |sgrid: &gdf::solver::Grid, lam: &[f64], replay: Option<&Recorded>| {
+        let noise = RecordedNoise::new(&noise_data, batch * 2, 2);
+        sample(
             &l,
             sgrid.clone(),
             lam,
             x_init.clone(),
             batch,
             &mix,
-            RecordedNoise::new(data, batch * 2, 2),
+            noise,
             replay,
-        ),
-        None => sample(
-            &l,
-            sgrid.clone(),
-            lam,
-            x_init.clone(),
-            batch,
-            &mix,
-            NoNoise,
-            replay,
-        ),
+        )
     };
     // The replay runs on diffusers' own levels (checked against gdf's grid above): torch's
     // float32 `((1 − ᾱ)/ᾱ) ** 0.5` is one ulp off a correctly rounded σ at a few table

@@ -208,27 +208,5 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
 
 #[test]
 fn golden_policy_gradient_log_probs() {
-    let cases = load_path(&golden_path());
-    assert!(!cases.is_empty(), "no cases");
-    let mut failures = Vec::new();
-    let mut values = 0;
-    for case in &cases {
-        let id = case.get("id").and_then(Value::as_str).unwrap_or("?");
-        let mut ck = Check::default();
-        if let Err(e) = run_case(case, &mut ck) {
-            failures.push(format!("{id}: {e}"));
-        }
-        values += ck.values;
-        for e in ck.errors.iter().take(6) {
-            failures.push(format!("{id}: {e}"));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} failures over {} cases ({values} values):\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
-    assert!(values > 300, "only {values} values compared");
+    check_cases(&load_path(&golden_path()), 6, 300, run_case);
 }

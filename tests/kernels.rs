@@ -882,7 +882,14 @@ fn targets_match_host() {
             check_component(&format!("{} eps", t.decl()), &idx, &de, |i| { let q = r(i); t.eps(q[4], q[5], q[2], q[3]) }, |i| { let q = r64(i); t.eps(q[4], q[5], q[2], q[3]) });
         })*};
     }
-    go!(tg::Epsilon, tg::X0, tg::V, tg::NegV, tg::RectifiedFlows, tg::NegRectifiedFlows);
+    go!(
+        tg::Epsilon,
+        tg::X0,
+        tg::V,
+        tg::NegV,
+        tg::RectifiedFlows,
+        tg::NegRectifiedFlows
+    );
 }
 
 #[test]

@@ -583,6 +583,33 @@ pub fn run_path(
     failures
 }
 
+/// Runs `run` on every case (each with its own [`Check`]), reports up to `shown` errors per
+/// case by its `id`, and fails when any case fails or fewer than `min_values` values were
+/// compared over all of them.
+pub fn check_cases(
+    cases: &[Value],
+    shown: usize,
+    min_values: usize,
+    mut run: impl FnMut(&Value, &mut Check) -> R<()>,
+) {
+    assert!(!cases.is_empty(), "no cases");
+    let mut failures = Vec::new();
+    let mut values = 0;
+    for case in cases {
+        let id = case.get("id").and_then(Value::as_str).unwrap_or("?");
+        let mut ck = Check::default();
+        if let Err(e) = run(case, &mut ck) {
+            failures.push(format!("{id}: {e}"));
+        }
+        values += ck.values;
+        for e in ck.errors.iter().take(shown) {
+            failures.push(format!("{id}: {e}"));
+        }
+    }
+    finish(failures);
+    assert!(values >= min_values, "only {values} values compared");
+}
+
 pub fn finish(failures: Vec<String>) {
     if !failures.is_empty() {
         panic!(
