@@ -1349,3 +1349,27 @@ fn minimax_h3_loads_and_refuses_by_name() {
         assert!(e.contains("`sigmas`"), "{bad:?}: {e}");
     }
 }
+
+#[test]
+fn zero_steps_are_refused_for_the_new_classes() {
+    let sd3 = PipelineKind::Sd3 {
+        image_seq_len: None,
+    };
+    let mm = load(r#"{"_class_name": "MiniMaxH3Scheduler"}"#, sd3).unwrap();
+    assert!(mm.grid(0).is_err());
+    let scm = load(
+        r#"{"_class_name": "SCMScheduler"}"#,
+        PipelineKind::SanaSprint {
+            max_timesteps: 1.5,
+            intermediate_timesteps: None,
+        },
+    )
+    .unwrap();
+    assert!(scm.grid(0).is_err());
+    // Two angles past π/2 are two pure-noise levels: refused, not a NaN grid.
+    use std::f64::consts::FRAC_PI_2;
+    assert!(scm
+        .grid_for_timesteps(&[FRAC_PI_2 + 3e-6, FRAC_PI_2 + 1e-6, 0.0])
+        .and_then(|g| scm.solver_grid(&g))
+        .is_err());
+}

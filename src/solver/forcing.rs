@@ -333,7 +333,12 @@ impl<F: Real, S: Solver + Clone, N: NoiseSource<F>> Forcing<F, S, N> {
     ) -> Result<Self> {
         let groups = plan.groups();
         check_len("grids", groups, grids.len())?;
-        let len = crate::error::per_sample("x_init", x_init.len(), batch * groups)?;
+        let cells = batch.checked_mul(groups).ok_or(GdfError::OutOfRange {
+            what: "batch",
+            value: batch as f64,
+            expected: "batch × groups within usize",
+        })?;
+        let len = crate::error::per_sample("x_init", x_init.len(), cells)?;
         let last = &plan.rows[plan.rows.len() - 1];
         let mut runs = Vec::with_capacity(groups);
         let mut states = Vec::with_capacity(groups);
