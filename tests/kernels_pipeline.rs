@@ -1094,3 +1094,82 @@ fn torch_generator_noise_on_the_device_matches_the_host() {
         close(id, &down(&c, dev.x()), host.x());
     }
 }
+
+/// Diffusion forcing on the device: `DeviceForcing` against the host's `Forcing` (f32) on a
+/// staggered plan with a model coupling each frame to the previous one (computed on the host
+/// from each row's device input), for a multistep and a stochastic solver (per-group seeds);
+/// the requests' group states are the host's, and the launches are three per advancing group.
+#[test]
+fn diffusion_forcing_on_the_device_matches_the_host() {
+    use gdf::kernel::forcing::DeviceForcing;
+    let Some(c) = client() else { return };
+    let grid = Grid::new(&Vp, &[-4.0, -2.5, -1.0, 0.5, 2.0, 3.5, f64::INFINITY]).unwrap();
+    let (batch, groups, len) = (2usize, 4usize, 40usize);
+    let x_init: Vec<f32> = (0..batch * groups * len)
+        .map(|i| ((i as f32) * 0.377).sin() * 1.2)
+        .collect();
+    // x0 = 0.6·x + 0.2·(the previous frame's element) (frame 0: none).
+    let model = |x: &[f32]| -> Vec<f32> {
+        (0..x.len())
+            .map(|i| {
+                let g = (i / len) % groups;
+                let prev = if g > 0 { x[i - len] } else { 0.0 };
+                0.6 * x[i] + 0.2 * prev
+            })
+            .collect()
+    };
+    fn go<S: Solver + Clone>(
+        c: &Client,
+        s: S,
+        grid: &Grid,
+        x_init: &[f32],
+        batch: usize,
+        groups: usize,
+        model: &dyn Fn(&[f32]) -> Vec<f32>,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let evals = s.nfe(grid);
+        let plan = ForcingPlan::staggered(groups, evals, 2, 2, 0).unwrap();
+        let mut host = Forcing::new(
+            s.clone(),
+            grid.clone(),
+            plan.clone(),
+            x_init.to_vec(),
+            batch,
+            |g| CounterNoise::new(40 + g as u64),
+        )
+        .unwrap();
+        let xh = up(c, x_init);
+        let mut dev = DeviceForcing::<f32, _>::new(c, s, grid.clone(), plan, &xh, batch, |g| {
+            DeviceNoise::Counter(40 + g as u64)
+        })
+        .unwrap();
+        while let Some(hr) = host.next_eval().unwrap() {
+            let hstates = hr.groups.to_vec();
+            let d_host = model(hr.x);
+            let advancing = hstates.iter().filter(|g| g.advances).count();
+            let dr = dev.next_eval().unwrap().unwrap();
+            assert_eq!(dr.groups, &hstates[..], "row {}", dr.row);
+            let xd = down(c, dr.x);
+            let d_dev = up(c, &model(&xd));
+            let before = Launches::count();
+            dev.feed_x0(&d_dev).unwrap();
+            // Per advancing group: gather its prediction, the update, scatter its latents.
+            assert_eq!(Launches::count() - before, 3 * advancing as u64);
+            host.feed_x0(&d_host).unwrap();
+        }
+        assert!(dev.next_eval().unwrap().is_none());
+        (down(c, dev.x()), host.x().to_vec())
+    }
+    let (d, h) = go(&c, UniPc::new(), &grid, &x_init, batch, groups, &model);
+    close("forcing unipc", &d, &h);
+    let (d, h) = go(
+        &c,
+        EulerAncestral::new(),
+        &grid,
+        &x_init,
+        batch,
+        groups,
+        &model,
+    );
+    close("forcing euler ancestral", &d, &h);
+}

@@ -168,6 +168,35 @@ impl ForcingPlan {
         Self::from_progress(start, rows)
     }
 
+    /// Checks the plan against the groups' runs (`totals[g]` evaluations each): every group
+    /// ends at its total and starts at 0 or finished. Returns which groups start finished.
+    pub(crate) fn check_totals(&self, totals: &[usize]) -> Result<Vec<bool>> {
+        check_len("grids", self.groups, totals.len())?;
+        let last = &self.rows[self.rows.len() - 1];
+        let mut ready = Vec::with_capacity(self.groups);
+        for (g, &total) in totals.iter().enumerate() {
+            if last[g] != total {
+                return Err(GdfError::Invalid {
+                    message: format!(
+                        "the plan ends group {g} after {} evaluations, but its run makes {total}",
+                        last[g]
+                    ),
+                });
+            }
+            if self.start[g] != 0 && self.start[g] != total {
+                return Err(GdfError::Invalid {
+                    message: format!(
+                        "the plan starts group {g} after {} of its {total} evaluations; a group \
+                         starts at 0 or finished (given clean)",
+                        self.start[g]
+                    ),
+                });
+            }
+            ready.push(self.start[g] == total);
+        }
+        Ok(ready)
+    }
+
     /// The number of groups.
     pub fn groups(&self) -> usize {
         self.groups
@@ -247,6 +276,9 @@ pub struct ForcingRequest<'r, F> {
 /// evaluations), and any solver keeps its own history per group. [`ForcingPlan::lockstep`]
 /// advances every group at every call, for a batch whose samples run their own grids (own step
 /// counts or img2img strengths) through one model call per row.
+///
+/// On the device, `gdf::kernel::forcing::DeviceForcing` (feature `wgpu`,
+/// `cuda` or `hip`) does the same with one device run per group.
 ///
 /// Layout: the driver's `x` is `[batch][groups][group_len]`, the model's input and prediction
 /// the same; group `g` of sample `s` is `x[(s·groups + g)·group_len ..][..group_len]`.
@@ -339,29 +371,12 @@ impl<F: Real, S: Solver + Clone, N: NoiseSource<F>> Forcing<F, S, N> {
             expected: "batch × groups within usize",
         })?;
         let len = crate::error::per_sample("x_init", x_init.len(), cells)?;
-        let last = &plan.rows[plan.rows.len() - 1];
+        let totals: Vec<usize> = grids.iter().map(|g| solver.nfe(g)).collect();
+        let ready_of = plan.check_totals(&totals)?;
         let mut runs = Vec::with_capacity(groups);
         let mut states = Vec::with_capacity(groups);
         for (g, grid) in grids.iter().enumerate() {
-            let total = solver.nfe(grid);
-            if last[g] != total {
-                return Err(GdfError::Invalid {
-                    message: format!(
-                        "the plan ends group {g} after {} evaluations, but its run makes {total}",
-                        last[g]
-                    ),
-                });
-            }
-            let ready = plan.start[g] == total;
-            if plan.start[g] != 0 && !ready {
-                return Err(GdfError::Invalid {
-                    message: format!(
-                        "the plan starts group {g} after {} of its {total} evaluations; a group \
-                         starts at 0 or finished (given clean)",
-                        plan.start[g]
-                    ),
-                });
-            }
+            let ready = ready_of[g];
             let mut xg = Vec::with_capacity(batch * len);
             for s in 0..batch {
                 let o = (s * groups + g) * len;
