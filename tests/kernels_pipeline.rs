@@ -1173,3 +1173,55 @@ fn diffusion_forcing_on_the_device_matches_the_host() {
     );
     close("forcing euler ancestral", &d, &h);
 }
+
+/// Guided diffusion forcing on the device: each group's own APG (with momentum, kept per
+/// device run) against the host's `Forcing::feed_guided`.
+#[test]
+fn guided_diffusion_forcing_on_the_device_matches_the_host() {
+    use gdf::guidance::{Apg, Layout};
+    use gdf::kernel::forcing::DeviceForcing;
+    let Some(c) = client() else { return };
+    let grid = Grid::new(&Vp, &[-4.0, -2.0, 0.0, 2.0, 4.0, f64::INFINITY]).unwrap();
+    let (batch, groups, len) = (2usize, 3usize, 32usize);
+    let x_init: Vec<f32> = (0..batch * groups * len)
+        .map(|i| ((i as f32) * 0.61).cos())
+        .collect();
+    let apg = || {
+        let mut g = Apg::new(4.0).unwrap();
+        g.momentum = Some(-0.5);
+        g.eta = 0.0;
+        g
+    };
+    let mut host_g = vec![apg(), apg(), apg()];
+    let dev_g = vec![apg(), apg(), apg()];
+    let layout = Layout::new(batch, &[len]).unwrap();
+    let plan = ForcingPlan::staggered(groups, 5, 1, 1, 0).unwrap();
+    let mut host = Forcing::new(
+        UniPc::new(),
+        grid.clone(),
+        plan.clone(),
+        x_init.clone(),
+        batch,
+        |_| NoNoise,
+    )
+    .unwrap();
+    let xh = up(&c, &x_init);
+    let mut dev = DeviceForcing::<f32, _>::new(&c, UniPc::new(), grid, plan, &xh, batch, |_| {
+        DeviceNoise::None
+    })
+    .unwrap();
+    let cond = |x: &[f32]| x.iter().map(|v| 0.5 * v + 0.1).collect::<Vec<f32>>();
+    let uncond = |x: &[f32]| x.iter().map(|v| 0.2 * v).collect::<Vec<f32>>();
+    while let Some(hr) = host.next_eval().unwrap() {
+        let (hc, hu) = (cond(hr.x), uncond(hr.x));
+        let dr = dev.next_eval().unwrap().unwrap();
+        let xd = down(&c, dr.x);
+        let (dc, du) = (up(&c, &cond(&xd)), up(&c, &uncond(&xd)));
+        dev.feed_guided::<_, Epsilon>(&dev_g, &layout, &dc, Some(&du))
+            .unwrap();
+        host.feed_guided(&mut host_g, &layout, &Epsilon, &hc, Some(&hu))
+            .unwrap();
+    }
+    close("guided forcing", &down(&c, dev.x()), host.x());
+    assert!(dev.next_eval().unwrap().is_none());
+}

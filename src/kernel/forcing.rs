@@ -221,18 +221,51 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceForcing<'c, F, S> {
         &mut self,
         pred: &Handle,
     ) -> Result<bool, KernelError> {
-        self.feed_each(pred, |run, p| run.feed::<T>(p))
+        self.feed_each(pred, |run, _, p| run.feed::<T>(p))
     }
 
     /// Feeds the model's x0-prediction.
     pub fn feed_x0(&mut self, d: &Handle) -> Result<bool, KernelError> {
-        self.feed_each(d, |run, p| run.feed_x0(p))
+        self.feed_each(d, |run, _, p| run.feed_x0(p))
+    }
+
+    /// Feeds a conditional and an (optional) unconditional raw prediction of `T` through each
+    /// advancing group's own guider ([`DeviceRun::feed_guided`]; `layout` describes one group's
+    /// `[batch][group_len]` part), as the host's
+    /// [`Forcing::feed_guided`](crate::solver::Forcing::feed_guided).
+    ///
+    /// Errors: `guiders` not one per group; as [`DeviceRun::feed_guided`].
+    pub fn feed_guided<G: crate::guidance::Guidance, T: CubeTarget + Target + Default>(
+        &mut self,
+        guiders: &[G],
+        layout: &crate::guidance::Layout,
+        cond: &Handle,
+        uncond: Option<&Handle>,
+    ) -> Result<bool, KernelError> {
+        crate::error::check_len("guiders", self.plan.groups(), guiders.len())?;
+        let groups = self.plan.groups();
+        let n = self.batch * groups * self.len;
+        if let Some(u) = uncond {
+            check_buffers::<F>(&[("unconditional output (bytes)", Some(u), n)])?;
+        }
+        let (client, batch, len) = (self.client, self.batch, self.len);
+        let scratch_u = uncond.map(|_| upload(client, &vec![F::new(0.0); batch * len]));
+        self.feed_each(cond, |run, g, c| {
+            if let (Some(u), Some(su)) = (uncond, scratch_u.as_ref()) {
+                group_copy::<F>(client, u, su, batch, groups, len, g, false)?;
+            }
+            run.feed_guided::<G, T>(&guiders[g], layout, c, scratch_u.as_ref())
+        })
     }
 
     fn feed_each(
         &mut self,
         pred: &Handle,
-        mut f: impl FnMut(&mut DeviceRun<'c, F, S>, &Handle) -> Result<Option<usize>, KernelError>,
+        mut f: impl FnMut(
+            &mut DeviceRun<'c, F, S>,
+            usize,
+            &Handle,
+        ) -> Result<Option<usize>, KernelError>,
     ) -> Result<bool, KernelError> {
         if !self.prepared {
             return Err(GdfError::Invalid {
@@ -250,7 +283,7 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceForcing<'c, F, S> {
             let (client, batch, len) = (self.client, self.batch, self.len);
             group_copy::<F>(client, pred, &self.scratch, batch, groups, len, g, false)?;
             let run = self.runs[g].as_mut().expect("an advancing group has a run");
-            f(run, &self.scratch)?;
+            f(run, g, &self.scratch)?;
             group_copy::<F>(client, &self.x, run.x(), batch, groups, len, g, true)?;
             let st = &mut self.states[g];
             st.evals_done += 1;
