@@ -177,7 +177,9 @@ fn transition_log_prob_matches_the_host_and_its_gradient_is_the_closed_form() {
     let step = gaussian_steps(&EulerAncestral::new(), &grid).unwrap()[0];
     let (b, per) = (3usize, 4usize);
     let (x, xn, e) = (values(b * per, 3), values(b * per, 4), values(b * per, 5));
-    let t = |v: &[f32]| Tensor::<3>::from_data(TensorData::new(v.to_vec(), [b, 2, 2]), &dev().autodiff());
+    let t = |v: &[f32]| {
+        Tensor::<3>::from_data(TensorData::new(v.to_vec(), [b, 2, 2]), &dev().autodiff())
+    };
     let pred = t(&e).require_grad();
     let lp = transition_log_prob(&step, &Epsilon, t(&xn), t(&x), pred.clone()).unwrap();
     assert_eq!(lp.dims(), [b]);
@@ -193,7 +195,10 @@ fn transition_log_prob_matches_the_host_and_its_gradient_is_the_closed_form() {
     let host = step.log_prob(&xn64, &x64, &d, b).unwrap();
     let got = to_vec(lp.clone(), "lp").unwrap();
     for (g, h) in got.iter().zip(&host) {
-        assert!((*g as f64 - h).abs() < 1e-4 * h.abs().max(1.0), "{g} vs {h}");
+        assert!(
+            (*g as f64 - h).abs() < 1e-4 * h.abs().max(1.0),
+            "{g} vs {h}"
+        );
     }
     // d(Σ_s lp_s)/d pred = c_p·(x' − mean)/(std²·per), element by element.
     let [c_x, c_p] = step.for_prediction(&Epsilon).unwrap();
@@ -202,11 +207,18 @@ fn transition_log_prob_matches_the_host_and_its_gradient_is_the_closed_form() {
     for i in 0..b * per {
         let mean = c_x * x[i] as f64 + c_p * e[i] as f64;
         let want = c_p * (xn[i] as f64 - mean) / (step.std * step.std * per as f64);
-        assert!((g[i] as f64 - want).abs() < 1e-4 * want.abs().max(1.0), "{i}: {} vs {want}", g[i]);
+        assert!(
+            (g[i] as f64 - want).abs() < 1e-4 * want.abs().max(1.0),
+            "{i}: {} vs {want}",
+            g[i]
+        );
     }
     // A deterministic step and mismatched shapes are errors.
-    let last = gaussian_steps(&EulerAncestral::new(), &Grid::new(&Vp, &[0.0, f64::INFINITY]).unwrap())
-        .unwrap()[0];
+    let last = gaussian_steps(
+        &EulerAncestral::new(),
+        &Grid::new(&Vp, &[0.0, f64::INFINITY]).unwrap(),
+    )
+    .unwrap()[0];
     let e1 = transition_log_prob(&last, &Epsilon, t(&xn), t(&x), t(&e)).unwrap_err();
     assert!(e1.to_string().contains("deterministic"), "{e1}");
     let small = Tensor::<3>::zeros([b, 1, 2], &dev());
