@@ -99,6 +99,11 @@
 //!   midpoint σ is a float32 log-lerp-exp, and the table's widest log σ gap (0.35, between
 //!   t = 0 and 1) turns its few ulps into 1e-5 of a step (KDPM2 ancestral's last midpoint is
 //!   σ' exactly in exact arithmetic, t = 1, diffusers' 0.9999918 at 5 leading steps).
+//! - SCM's first level past π/2 (`SCMScheduler` with the pipeline's 1.5708, where diffusers'
+//!   `a = cos s < 0` and the loader lists `max_timesteps`): the level's `a`, `b` and `τ` within
+//!   4e-6 of gdf's pure noise, the first call's model output and denoised estimate within twice
+//!   the model's own difference between the two levels on diffusers' input. SCM's other levels
+//!   use `STEP32` (torch's float32 cos and sin).
 //! - `SIN32`: `rtol 3e-7` of `b` for `IPNDMScheduler`'s levels (`b = sin(π·s/2)²` in float32),
 //!   `(1 + (b/a)²)·SIN32` of `a = sqrt(1 − b²)` and `2·(2 + (b/a)²)·SIN32` absolute in λ: torch
 //!   takes the float32 sin from MKL's vector math on x86 (within 1 ulp; not SLEEF: a port of
