@@ -285,11 +285,8 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceForcing<'c, F, S> {
             let run = self.runs[g].as_mut().expect("an advancing group has a run");
             f(run, g, &self.scratch)?;
             group_copy::<F>(client, &self.x, run.x(), batch, groups, len, g, true)?;
-            let st = &mut self.states[g];
-            st.evals_done += 1;
-            st.done = run.remaining_evals() == 0;
-            st.advances = false;
-            st.level = self.grids[g].level(run.steps_done());
+            let level = self.grids[g].level(run.steps_done());
+            self.states[g].advanced(run.remaining_evals() == 0, level);
         }
         self.row += 1;
         self.prepared = false;

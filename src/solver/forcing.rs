@@ -249,6 +249,17 @@ pub struct GroupLevel {
     pub done: bool,
 }
 
+impl GroupLevel {
+    /// The group's state once a call has advanced it: one more evaluation, at `level` now
+    /// (its run's), `done` when its run has made them all.
+    pub(crate) fn advanced(&mut self, done: bool, level: Level) {
+        self.evals_done += 1;
+        self.done = done;
+        self.advances = false;
+        self.level = level;
+    }
+}
+
 /// What the model must evaluate next ([`Forcing::next_eval`]).
 #[derive(Debug)]
 pub struct ForcingRequest<'r, F> {
@@ -628,11 +639,8 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Forcing<F, S, N> {
                 return Err(e);
             }
             Self::scatter(&mut self.x, run.x(), g, groups, len);
-            let st = &mut self.states[g];
-            st.evals_done += 1;
-            st.done = run.remaining_evals() == 0;
-            st.advances = false;
-            st.level = self.grids[g].level(run.steps_done());
+            let level = self.grids[g].level(run.steps_done());
+            self.states[g].advanced(run.remaining_evals() == 0, level);
         }
         self.row += 1;
         self.prepared = false;
