@@ -67,7 +67,6 @@ pub mod component {
 }
 #[allow(missing_docs)]
 pub mod eval;
-/// Diffusion forcing on the device ([`forcing::DeviceForcing`]).
 #[allow(missing_docs)]
 pub mod forcing;
 #[allow(missing_docs)]
