@@ -1373,3 +1373,26 @@ fn zero_steps_are_refused_for_the_new_classes() {
         .and_then(|g| scm.solver_grid(&g))
         .is_err());
 }
+
+#[test]
+fn sana_sprints_pipeline_is_for_scm_only() {
+    for class in [
+        "DDIMScheduler",
+        "EulerDiscreteScheduler",
+        "HeunDiscreteScheduler",
+        "LCMScheduler",
+        "FlowMatchEulerDiscreteScheduler",
+        "EDMEulerScheduler",
+        "DDPMWuerstchenScheduler",
+        "IPNDMScheduler",
+        "FlowMapEulerDiscreteScheduler",
+        "MiniMaxH3Scheduler",
+    ] {
+        config_err(
+            &format!(r#"{{"_class_name": "{class}"}}"#),
+            PipelineKind::SANA_SPRINT,
+            "_class_name",
+            class,
+        );
+    }
+}
