@@ -495,3 +495,57 @@ fn guided_groups_keep_their_own_guider_state() {
         "{e}"
     );
 }
+
+#[test]
+fn custom_plans_with_pauses_are_their_own_runs() {
+    // Heun (two evaluations per step) paused mid-step and between steps: a paused group is
+    // shown at its run's current level and `x`, and its result does not depend on the plan.
+    let gr = grid(&[-3.0, -1.0, 1.0, f64::INFINITY]);
+    let evals = Heun::new().nfe(&gr); // 2 + 2 + 1
+    assert_eq!(evals, 5);
+    let (batch, groups, len) = (1, 2, 3);
+    let x = latents(batch, groups, len);
+    let rows = vec![
+        vec![1, 0],
+        vec![1, 1], // group 0 paused between its step's two evaluations
+        vec![2, 1], // group 1 paused between its step's two evaluations
+        vec![3, 2],
+        vec![3, 3], // group 0 paused at a step boundary
+        vec![4, 4],
+        vec![5, 5],
+    ];
+    let plan = ForcingPlan::from_progress(vec![0, 0], rows).unwrap();
+    let mut f = Forcing::new(Heun::new(), gr.clone(), plan, x.clone(), batch, |_| NoNoise).unwrap();
+    while let Some(req) = f.next_eval().unwrap() {
+        if req.row == 1 {
+            let g0 = req.groups[0];
+            assert!(!g0.advances && !g0.done && g0.evals_done == 1);
+            assert_eq!(g0.level.lam, -3.0); // the step's start: its x is unchanged mid-step
+            assert_eq!(&req.x[..len], &x[..len]);
+        }
+        let d: Vec<f64> = req
+            .x
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let g = req.groups[(i / len) % groups];
+                if g.advances {
+                    denoise(v, g.level.a, g.level.b)
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect();
+        f.feed_x0(&d).unwrap();
+    }
+    for g in 0..groups {
+        let want = alone(
+            Heun::new(),
+            gr.clone(),
+            group(&x, g, groups, len),
+            batch,
+            NoNoise,
+        );
+        assert_eq!(group(f.x(), g, groups, len), want, "group {g}");
+    }
+}
