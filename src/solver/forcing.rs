@@ -536,12 +536,12 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Forcing<F, S, N> {
     /// the parts of groups that do not advance are ignored). Returns `true` once the plan is
     /// complete.
     pub fn feed_x0(&mut self, d: &[F]) -> Result<bool> {
-        self.feed_each(&[d], |run, p| run.feed_x0(p[0]))
+        self.feed_each(&[d], |run, _, p| run.feed_x0(p[0]))
     }
 
     /// Feeds a raw prediction of `target` (ε, v, x0, flow velocity) for the pending call.
     pub fn feed<T: Target + Sync>(&mut self, target: &T, pred: &[F]) -> Result<bool> {
-        self.feed_each(&[pred], |run, p| run.feed(target, p[0]))
+        self.feed_each(&[pred], |run, _, p| run.feed(target, p[0]))
     }
 
     /// Feeds a conditional and an unconditional raw prediction of `target` with
@@ -553,7 +553,7 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Forcing<F, S, N> {
         uncond: &[F],
         w: f64,
     ) -> Result<bool> {
-        self.feed_each(&[cond, uncond], |run, p| {
+        self.feed_each(&[cond, uncond], |run, _, p| {
             run.feed_cfg(target, p[0], p[1], w)
         })
     }
@@ -576,21 +576,12 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Forcing<F, S, N> {
         uncond: Option<&[F]>,
     ) -> Result<bool> {
         check_len("guiders", self.plan.groups, guiders.len())?;
-        // `feed_each` visits the advancing groups in order.
-        let order: Vec<usize> = (0..self.states.len())
-            .filter(|&g| self.states[g].advances)
-            .collect();
-        let mut k = 0;
         match uncond {
-            Some(u) => self.feed_each(&[cond, u], |run, p| {
-                let r = run.feed_guided(&mut guiders[order[k]], layout, target, p[0], Some(p[1]));
-                k += 1;
-                r
+            Some(u) => self.feed_each(&[cond, u], |run, g, p| {
+                run.feed_guided(&mut guiders[g], layout, target, p[0], Some(p[1]))
             }),
-            None => self.feed_each(&[cond], |run, p| {
-                let r = run.feed_guided(&mut guiders[order[k]], layout, target, p[0], None);
-                k += 1;
-                r
+            None => self.feed_each(&[cond], |run, g, p| {
+                run.feed_guided(&mut guiders[g], layout, target, p[0], None)
             }),
         }
     }
@@ -607,8 +598,9 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Forcing<F, S, N> {
     fn feed_each(
         &mut self,
         preds: &[&[F]],
-        mut f: impl FnMut(&mut Run<F, S, N>, &[&[F]]) -> Result<Option<usize>>,
+        mut f: impl FnMut(&mut Run<F, S, N>, usize, &[&[F]]) -> Result<Option<usize>>,
     ) -> Result<bool> {
+        debug_assert!(!preds.is_empty() && preds.len() <= 2);
         self.poisoned()?;
         if !self.prepared {
             return Err(GdfError::Invalid {
@@ -632,9 +624,9 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Forcing<F, S, N> {
                 Self::gather(part, p, g, groups, len);
             }
             let run = self.runs[g].as_mut().expect("an advancing group has a run");
-            let mut parts: Vec<&[F]> = vec![&self.scratch];
-            parts.extend(self.scratch2.chunks_exact(self.batch * len));
-            if let Err(e) = f(run, &parts) {
+            // The group's parts of the predictions (one or two), without an allocation.
+            let parts: [&[F]; 2] = [&self.scratch, &self.scratch2];
+            if let Err(e) = f(run, g, &parts[..preds.len()]) {
                 self.poisoned = true;
                 return Err(e);
             }
