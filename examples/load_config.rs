@@ -9,6 +9,7 @@
 //! cargo run --example load_config -- examples/configs/sdxl.json sd 4 --as LCMScheduler
 //! cargo run --example load_config -- examples/configs/dance-diffusion.json sd 10
 //! cargo run --example load_config -- examples/configs/sana-sprint.json sprint 2
+//! cargo run --example load_config -- examples/configs/minimax-h3.json sd3 12
 //! ```
 //!
 //! The second argument is the pipeline (`sd` by default; `sd3`, `sd3:<image_seq_len>`,
