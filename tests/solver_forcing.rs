@@ -47,8 +47,18 @@ fn drive<S: Solver>(
     f: &mut Forcing<f64, S, impl gdf::solver::NoiseSource<f64>>,
     len: usize,
 ) -> usize {
+    drive_with(f, len, |_| {})
+}
+
+/// [`drive`], showing every request to `inspect` first.
+fn drive_with<S: Solver>(
+    f: &mut Forcing<f64, S, impl gdf::solver::NoiseSource<f64>>,
+    len: usize,
+    mut inspect: impl FnMut(&gdf::solver::ForcingRequest<f64>),
+) -> usize {
     let mut calls = 0;
     while let Some(req) = f.next_eval().unwrap() {
+        inspect(&req);
         let groups = req.groups.len();
         let d: Vec<f64> = req
             .x
@@ -516,28 +526,14 @@ fn custom_plans_with_pauses_are_their_own_runs() {
     ];
     let plan = ForcingPlan::from_progress(vec![0, 0], rows).unwrap();
     let mut f = Forcing::new(Heun::new(), gr.clone(), plan, x.clone(), batch, |_| NoNoise).unwrap();
-    while let Some(req) = f.next_eval().unwrap() {
+    drive_with(&mut f, len, |req| {
         if req.row == 1 {
             let g0 = req.groups[0];
             assert!(!g0.advances && !g0.done && g0.evals_done == 1);
             assert_eq!(g0.level.lam, -3.0); // the step's start: its x is unchanged mid-step
             assert_eq!(&req.x[..len], &x[..len]);
         }
-        let d: Vec<f64> = req
-            .x
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| {
-                let g = req.groups[(i / len) % groups];
-                if g.advances {
-                    denoise(v, g.level.a, g.level.b)
-                } else {
-                    f64::NAN
-                }
-            })
-            .collect();
-        f.feed_x0(&d).unwrap();
-    }
+    });
     for g in 0..groups {
         let want = alone(
             Heun::new(),

@@ -329,14 +329,7 @@ pub fn transition_log_prob<T: gdf::target::Target, const D: usize>(
     x: Tensor<D>,
     pred: Tensor<D>,
 ) -> Result<Tensor<1>> {
-    if step.std == 0.0 {
-        return Err(Error::Gdf(GdfError::Invalid {
-            message: format!(
-                "step {} is deterministic (it draws no noise): x' has no density",
-                step.step
-            ),
-        }));
-    }
+    step.check_density()?;
     let shape = x.dims();
     for (what, d) in [("x_next", x_next.dims()), ("pred", pred.dims())] {
         if d != shape {

@@ -99,13 +99,8 @@ impl<'c, F: Float + CubeElement, S: Solver + Clone> DeviceForcing<'c, F, S> {
         let totals: Vec<usize> = grids.iter().map(|g| solver.nfe(g)).collect();
         let ready = plan.check_totals(&totals)?;
         let values = x_init.size_in_used() as usize / core::mem::size_of::<F>();
-        let cells = batch.checked_mul(groups).ok_or(GdfError::OutOfRange {
-            what: "batch",
-            value: batch as f64,
-            expected: "batch × groups within usize",
-        })?;
-        let len = crate::error::per_sample("x_init", values, cells)?;
-        let n = cells * len;
+        let len = plan.group_len(values, batch)?;
+        let n = batch * groups * len;
         check_index_range("batch × groups × group_len", n)?;
         let x = client.empty(n * core::mem::size_of::<F>());
         super::step::copy::<F>(client, x_init, &x, n)?;

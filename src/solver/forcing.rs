@@ -197,6 +197,16 @@ impl ForcingPlan {
         Ok(ready)
     }
 
+    /// The elements per group of `values` latents of `batch` samples (`x_init` of a driver).
+    pub(crate) fn group_len(&self, values: usize, batch: usize) -> Result<usize> {
+        let cells = batch.checked_mul(self.groups).ok_or(GdfError::OutOfRange {
+            what: "batch",
+            value: batch as f64,
+            expected: "batch × groups within usize",
+        })?;
+        crate::error::per_sample("x_init", values, cells)
+    }
+
     /// The number of groups.
     pub fn groups(&self) -> usize {
         self.groups
@@ -376,12 +386,7 @@ impl<F: Real, S: Solver + Clone, N: NoiseSource<F>> Forcing<F, S, N> {
     ) -> Result<Self> {
         let groups = plan.groups();
         check_len("grids", groups, grids.len())?;
-        let cells = batch.checked_mul(groups).ok_or(GdfError::OutOfRange {
-            what: "batch",
-            value: batch as f64,
-            expected: "batch × groups within usize",
-        })?;
-        let len = crate::error::per_sample("x_init", x_init.len(), cells)?;
+        let len = plan.group_len(x_init.len(), batch)?;
         let totals: Vec<usize> = grids.iter().map(|g| solver.nfe(g)).collect();
         let ready_of = plan.check_totals(&totals)?;
         let mut runs = Vec::with_capacity(groups);

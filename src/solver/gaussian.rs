@@ -140,14 +140,7 @@ impl GaussianStep {
         d: &[F],
         batch: usize,
     ) -> Result<Vec<f64>> {
-        if self.std == 0.0 {
-            return Err(GdfError::Invalid {
-                message: format!(
-                    "step {} is deterministic (it draws no noise): x' has no density",
-                    self.step
-                ),
-            });
-        }
+        self.check_density()?;
         let per = per_sample("x", x.len(), batch)?;
         check_len("x_next", x.len(), x_next.len())?;
         check_len("d", x.len(), d.len())?;
@@ -173,6 +166,21 @@ impl GaussianStep {
             out.push(lp);
         }
         Ok(out)
+    }
+
+    /// `Ok` unless the step is deterministic (`std = 0`: it draws no noise, so `x'` has no
+    /// density), which is an error naming the step.
+    pub fn check_density(&self) -> Result<()> {
+        if self.std != 0.0 {
+            Ok(())
+        } else {
+            Err(GdfError::Invalid {
+                message: format!(
+                    "step {} is deterministic (it draws no noise): x' has no density",
+                    self.step
+                ),
+            })
+        }
     }
 
     /// `[c_x, c_p]` with the mean `c_x·x + c_p·pred` on the model's raw prediction of `target`

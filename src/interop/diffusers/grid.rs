@@ -637,11 +637,7 @@ impl GridSpec {
                     ));
                 }
                 let sig: Vec<f32> = sigmas.iter().map(|&v| v as f32).collect();
-                let ts: Vec<f64> = sig[..n].iter().map(|&s| f64::from(1.0 - s)).collect();
-                let mut g = Levels::from_flow_sigmas(sig.iter().map(|&s| f64::from(s)).collect());
-                g.timesteps = Some(Timesteps::Float(ts));
-                g.init_noise_sigma = Some(1.0);
-                Ok(g)
+                Ok(minimax_levels(&sig))
             }
             ("LTXEulerAncestralRFScheduler", GridSpec::Flow { .. }) => {
                 // The list is the RF sigmas themselves (float32, unshifted, the terminal one
@@ -664,11 +660,7 @@ impl GridSpec {
                 };
                 let t = settings.num_train_timesteps as f32;
                 let sig: Vec<f32> = sigmas.iter().map(|&v| v as f32).collect();
-                let ts: Vec<f64> = sig[..n].iter().map(|&v| f64::from(v * t)).collect();
-                let mut g = Levels::from_flow_sigmas(sig.iter().map(|&v| f64::from(v)).collect());
-                g.timesteps = Some(Timesteps::Float(ts));
-                g.init_noise_sigma = Some(1.0);
-                Ok(g)
+                Ok(flow_levels(&sig, |v| f64::from(v * t)))
             }
             _ => Err(err(format!(
                 "no custom σ list: diffusers' {class}.set_timesteps takes none here (Euler, \
@@ -707,11 +699,24 @@ fn flow_map_grid(t_train: usize, k: f64, s: &[f64]) -> Levels {
         s.iter().map(|&v| k * v / (1.0 + (k - 1.0) * v)).collect()
     };
     sig.push(0.0);
-    let ts: Vec<f64> = sig[..s.len()].iter().map(|&v| v * t_train as f64).collect();
-    let mut g = Levels::from_flow_sigmas(sig);
-    g.timesteps = Some(Timesteps::Float(ts));
+    flow_levels(&sig, |v| v * t_train as f64)
+}
+
+/// Flow-sigma levels (σ = 0 last) with diffusers' model timesteps `timestep(σ)` of every
+/// level but the last and `init_noise_sigma = 1`.
+fn flow_levels<T: Copy + Into<f64>>(sig: &[T], timestep: impl Fn(T) -> f64) -> Levels {
+    let n = sig.len() - 1;
+    let mut g = Levels::from_flow_sigmas(sig.iter().map(|&v| v.into()).collect());
+    g.timesteps = Some(Timesteps::Float(
+        sig[..n].iter().map(|&v| timestep(v)).collect(),
+    ));
     g.init_noise_sigma = Some(1.0);
     g
+}
+
+/// MiniMax-H3's levels for its float32 sigmas (σ = 0 last): the network takes `1 − σ`.
+fn minimax_levels(sig: &[f32]) -> Levels {
+    flow_levels(sig, |s| f64::from(1.0 - s))
 }
 
 /// [`GridSpec::MiniMaxH3`]'s levels for the flow sigmas `base` before the shift (σ = 0
@@ -725,12 +730,7 @@ fn minimax_grid(k: f64, base: &[f32]) -> Levels {
             sig.push(s);
         }
     }
-    let n = sig.len() - 1;
-    let ts: Vec<f64> = sig[..n].iter().map(|&s| f64::from(1.0 - s)).collect();
-    let mut g = Levels::from_flow_sigmas(sig.iter().map(|&s| f64::from(s)).collect());
-    g.timesteps = Some(Timesteps::Float(ts));
-    g.init_noise_sigma = Some(1.0);
-    g
+    minimax_levels(&sig)
 }
 
 /// `SanaSprintPipeline`'s default first angle, π/2 rounded up to four decimals (so past π/2
