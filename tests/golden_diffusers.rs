@@ -297,6 +297,19 @@ struct Sampled {
     model_timestep: Vec<f64>,
 }
 
+/// The mixture's model on one point `x` (gdf's frame) at the level `(a, b)`: the raw output
+/// of the framework's target and the denoised estimate in the pipeline's x0 units.
+fn model_at(l: &Loaded, mix: &GaussianMixture2, x: &[f64], a: f64, b: f64) -> ([f64; 2], [f64; 2]) {
+    let ds = l.data_scale();
+    let d = mix.denoise([x[0], x[1]], a / ds, b);
+    let mut p = [0.0; 2];
+    for k in 0..2 {
+        let x0 = d[k] / ds;
+        p[k] = l.framework.target.target(x0, (x[k] - a * x0) / b, a, b);
+    }
+    (p, d)
+}
+
 /// diffusers' recorded run, per model call: its input (`sample`, pipeline frame) and the
 /// denoised estimate its output stands for (`denoised`, the pipeline's x0).
 struct Recorded<'a> {
@@ -352,13 +365,9 @@ fn sample<N: NoiseSource<f64>>(
             None => input.copy_from_slice(req.x),
         }
         for (p, xy) in pred.chunks_mut(2).zip(input.chunks(2)) {
-            let d = mix.denoise([xy[0], xy[1]], lv.a / ds, lv.b);
-            for k in 0..2 {
-                let x0 = d[k] / ds;
-                let eps = (xy[k] - lv.a * x0) / lv.b;
-                p[k] = fw.target.target(x0, eps, lv.a, lv.b);
-                out.denoised.push(d[k]);
-            }
+            let (pk, d) = model_at(l, mix, xy, lv.a, lv.b);
+            p.copy_from_slice(&pk);
+            out.denoised.extend_from_slice(&d);
         }
         out.model_output.extend_from_slice(&pred);
         let fed = match replay {
@@ -790,22 +799,11 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
     // diffusers' input at gdf's first level against at diffusers' (a < 0 past π/2).
     let mut effect = [0.0f64; 2];
     if past {
-        let ds = l.data_scale();
         let sc = l.latent_scale(grid.logsnr[0]);
-        let fw = &l.framework;
-        let at = |x: &[f64], a: f64, b: f64| -> ([f64; 2], [f64; 2]) {
-            let d = mix.denoise([x[0], x[1]], a / ds, b);
-            let mut p = [0.0; 2];
-            for k in 0..2 {
-                let x0 = d[k] / ds;
-                p[k] = fw.target.target(x0, (x[k] - a * x0) / b, a, b);
-            }
-            (p, d)
-        };
         for xy in rec_sample[..x_init.len()].chunks(2) {
             let x: Vec<f64> = xy.iter().map(|v| v / sc).collect();
-            let (p1, d1) = at(&x, a[0], b[0]);
-            let (p2, d2) = at(&x, want_a[0], want_b[0]);
+            let (p1, d1) = model_at(&l, &mix, &x, a[0], b[0]);
+            let (p2, d2) = model_at(&l, &mix, &x, want_a[0], want_b[0]);
             for k in 0..2 {
                 effect[0] = effect[0].max((p1[k] - p2[k]).abs());
                 effect[1] = effect[1].max((d1[k] - d2[k]).abs());
