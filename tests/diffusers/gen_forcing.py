@@ -74,16 +74,14 @@ def load_timestep_matrix():
 P = 4
 COUPLE = 0.1
 
+def config_of(case_id):
+    """The scheduler config of `gen.py`'s case `case_id`."""
+    return next(c["config"] for c in gen.CONFIGS if c["id"] == case_id)
+
+
 # SkyReels-V2-DF's scheduler: Wan's UniPC with flow sigmas, `flow_shift` 8 as the pipeline's
 # example sets it for text-to-video.
-SKYREELS = {"_class_name": "UniPCMultistepScheduler", "beta_end": 0.02, "beta_schedule": "linear",
-            "beta_start": 0.0001, "disable_corrector": [], "dynamic_thresholding_ratio": 0.995,
-            "final_sigmas_type": "zero", "flow_shift": 8.0, "lower_order_final": True,
-            "num_train_timesteps": 1000, "predict_x0": True, "prediction_type": "flow_prediction",
-            "rescale_betas_zero_snr": False, "sample_max_value": 1.0, "solver_order": 2,
-            "solver_p": None, "solver_type": "bh2", "steps_offset": 0, "thresholding": False,
-            "timestep_spacing": "linspace", "trained_betas": None, "use_beta_sigmas": False,
-            "use_exponential_sigmas": False, "use_flow_sigmas": True, "use_karras_sigmas": False}
+SKYREELS = {**config_of("wan_unipc_flow"), "flow_shift": 8.0}
 
 CASES = [
     {"id": "skyreels_sync", "config": SKYREELS, "steps": 8, "frames": 3, "ar_step": 0,
@@ -98,12 +96,7 @@ CASES = [
      "steps": 7, "frames": 4, "ar_step": 1, "causal_block_size": 2, "ready": 2},
     # Another multistep solver in the same loop: SANA-style DPM-Solver++ 2M with flow sigmas.
     {"id": "sana_dpm_staggered",
-     "config": {"_class_name": "DPMSolverMultistepScheduler", "algorithm_type": "dpmsolver++",
-                "beta_end": 0.02, "beta_schedule": "linear", "beta_start": 0.0001,
-                "euler_at_final": False, "final_sigmas_type": "zero", "flow_shift": 3.0,
-                "lower_order_final": True, "num_train_timesteps": 1000,
-                "prediction_type": "flow_prediction", "solver_order": 2, "solver_type": "midpoint",
-                "timestep_spacing": "linspace", "use_flow_sigmas": True},
+     "config": config_of("sana_dpm_flow"),
      "steps": 6, "frames": 5, "ar_step": 1, "causal_block_size": 1, "ready": 0},
 ]
 
