@@ -60,6 +60,9 @@ pub struct DeviceForcing<'c, F, S: Solver> {
     len: usize,
     x: Handle,
     scratch: Handle,
+    /// A group's part of the unconditional output ([`DeviceForcing::feed_guided`]), made on
+    /// first use.
+    scratch_u: Option<Handle>,
     states: Vec<GroupLevel>,
     row: usize,
     prepared: bool,
@@ -140,6 +143,7 @@ impl<'c, F: Float + CubeElement, S: Solver + Clone> DeviceForcing<'c, F, S> {
             len,
             x,
             scratch,
+            scratch_u: None,
             states,
             row: 0,
             prepared: false,
@@ -244,7 +248,10 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceForcing<'c, F, S> {
             check_buffers::<F>(&[("unconditional output (bytes)", Some(u), n)])?;
         }
         let (client, batch, len) = (self.client, self.batch, self.len);
-        let scratch_u = uncond.map(|_| upload(client, &vec![F::new(0.0); batch * len]));
+        if uncond.is_some() && self.scratch_u.is_none() {
+            self.scratch_u = Some(upload(client, &vec![F::new(0.0); batch * len]));
+        }
+        let scratch_u = uncond.and(self.scratch_u.clone());
         self.feed_each(cond, |run, g, c| {
             if let (Some(u), Some(su)) = (uncond, scratch_u.as_ref()) {
                 group_copy::<F>(client, u, su, batch, groups, len, g, false)?;
