@@ -10,6 +10,7 @@
 //! cargo run --example load_config -- examples/configs/dance-diffusion.json sd 10
 //! cargo run --example load_config -- examples/configs/sana-sprint.json sprint 2
 //! cargo run --example load_config -- examples/configs/minimax-h3.json sd3 12
+//! cargo run --example load_config -- examples/configs/cd-imagenet64.json sd 2
 //! ```
 //!
 //! The second argument is the pipeline (`sd` by default; `sd3`, `sd3:<image_seq_len>`,

@@ -455,7 +455,10 @@ impl Scaler for DynScaler {
 }
 
 /// A target chosen at run time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// `Eq` and `Hash` compare `Consistency`'s `sigma_min` by its bits (the parser and the
+/// loaders only build finite, non-negative values).
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum DynTarget {
     /// [`tg::Epsilon`].
     Epsilon,
@@ -469,6 +472,20 @@ pub enum DynTarget {
     NegV,
     /// [`tg::NegRectifiedFlows`].
     NegRectifiedFlows,
+    /// [`tg::Consistency`] with `sigma_min` (σ_min/σ_d, the boundary in the frame's units).
+    Consistency(f64),
+}
+
+impl Eq for DynTarget {}
+
+impl core::hash::Hash for DynTarget {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        core::mem::discriminant(self).hash(state);
+        if let DynTarget::Consistency(e) = self {
+            // +0 and −0 are equal under `==`, so they must hash alike.
+            (e + 0.0).to_bits().hash(state);
+        }
+    }
 }
 
 macro_rules! dispatch_target {
@@ -498,6 +515,10 @@ macro_rules! dispatch_target {
                 let $t = tg::NegRectifiedFlows;
                 $e
             }
+            DynTarget::Consistency(e) => {
+                let $t = tg::ConsistencyAt(*e);
+                $e
+            }
         }
     };
 }
@@ -524,6 +545,18 @@ impl Target for DynTarget {
     fn is_epsilon(&self) -> bool {
         matches!(self, DynTarget::Epsilon)
     }
+    fn check(&self) -> Result<()> {
+        match *self {
+            DynTarget::Consistency(e) if !crate::konst::need::nonneg(e) => {
+                Err(GdfError::OutOfRange {
+                    what: "sigma_min",
+                    value: e,
+                    expected: "a finite number ≥ 0 (Consistency's boundary σ_min/σ_d)",
+                })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The formula of a [`DynNoiseCond`].
@@ -544,6 +577,8 @@ pub enum CondKind {
     RectifiedFlows,
     /// [`nc::FlowSigma`] with `scale`.
     FlowSigma(f64),
+    /// [`nc::LogSigma`] with `scale`.
+    LogSigma(f64),
     /// [`nc::PiecewiseLinear`].
     PiecewiseLinear(Table),
     /// [`nc::TableTimestep`].
@@ -618,6 +653,7 @@ impl LogSnrFn for DynNoiseCond {
             CondKind::EdmSigma(sd) => write!(head, "EdmSigma(sigma_data = {})", lit(*sd))?,
             CondKind::RectifiedFlows => head.push_str("RectifiedFlows"),
             CondKind::FlowSigma(s) => write!(head, "FlowSigma(scale = {})", lit(*s))?,
+            CondKind::LogSigma(s) => write!(head, "LogSigma(scale = {})", lit(*s))?,
             CondKind::PiecewiseLinear(t) => {
                 nc::PiecewiseLinear::new(t.clone()).write_decl(&mut head)?
             }
@@ -676,6 +712,7 @@ impl NoiseCond for DynNoiseCond {
             CondKind::LogSnr => nc::LogSnr.cond(l),
             CondKind::RectifiedFlows => nc::RectifiedFlows.cond(l),
             CondKind::FlowSigma(s) => nc::flow_sigma(l, *s),
+            CondKind::LogSigma(s) => nc::log_sigma(l, *s),
             CondKind::EdmSigma(sd) => nc::edm_sigma(l, *sd),
             CondKind::PiecewiseLinear(t) => t.cond(l),
             CondKind::TableTimestep(t) => t.cond(l),

@@ -288,6 +288,7 @@ where
         check_shift_named("loss_shift", args.loss_shift)?;
         crate::noise::check_sample_counters(args.first_sample, batch)?;
         self.noise_cond.check()?;
+        self.target.check()?;
         self.loss_weight.check()?;
         let k = check_offset_noise(self.offset_noise.get())?;
         let channels = args.channels.max(1);

@@ -553,6 +553,7 @@ where
             opts.shift,
         )?;
         self.noise_cond.check()?;
+        self.target.check()?;
         let mut inputs = Vec::with_capacity(2 * cond.len());
         inputs.extend_from_slice(cond);
         match uncond {

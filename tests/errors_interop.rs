@@ -35,10 +35,10 @@ fn unknown_fields_and_classes_are_errors() {
         "\"linear\"",
     );
     let m = config_err(
-        r#"{"_class_name": "CMStochasticIterativeScheduler"}"#,
+        r#"{"_class_name": "ScoreSdeVeScheduler"}"#,
         SD,
         "_class_name",
-        "CMStochasticIterativeScheduler",
+        "ScoreSdeVeScheduler",
     );
     assert!(m.contains("DDIMScheduler"), "{m}");
     config_err(r#"{"beta_start": 0.1}"#, SD, "_class_name", "null");
@@ -636,11 +636,8 @@ fn swapping_the_class_reads_the_config_as_from_config_does() {
     );
     assert_eq!(spacing(&h), Spacing::Trailing);
     // An unsupported class is named.
-    let e = load_as(euler, "CMStochasticIterativeScheduler", SD).unwrap_err();
-    assert!(
-        e.to_string().contains("CMStochasticIterativeScheduler"),
-        "{e}"
-    );
+    let e = load_as(euler, "ScoreSdeVeScheduler", SD).unwrap_err();
+    assert!(e.to_string().contains("ScoreSdeVeScheduler"), "{e}");
 }
 
 /// The k-diffusion classes' own defaults and limits (diffusers 0.42.1 values).
@@ -1394,5 +1391,90 @@ fn sana_sprints_pipeline_is_for_scm_only() {
             "_class_name",
             class,
         );
+    }
+}
+
+#[test]
+fn consistency_models_load_and_refuse_by_name() {
+    use gdf::dynamic::DynTarget;
+    use gdf::interop::diffusers::{LatentFrame, ModelTimestep};
+    use gdf::solver::AnySolver;
+    let cm = r#"{"_class_name": "CMStochasticIterativeScheduler"}"#;
+    let l = load(cm, SD).unwrap();
+    assert_eq!(l.framework.target, DynTarget::Consistency(0.004));
+    assert_eq!(l.threshold, Threshold::Clip { range: 2.0 }); // ±1 in data units over σ_d 0.5
+    assert_eq!(l.frame, LatentFrame::Edm { sigma_data: 0.5 });
+    assert_eq!(l.timestep, ModelTimestep::CmLogSigma { sigma_data: 0.5 });
+    assert!(matches!(&l.solver, AnySolver::Lcm(s) if s.noise_floor() == (0.004, 1.0)));
+    // The noise cond's timestep from the float32 level (diffusers': from the float64 σ).
+    assert_eq!(l.approximations.len(), 1, "{:?}", l.approximations);
+    assert!(l.approximations[0].note.contains("1.5e-5"));
+    // One step: σ_max, then the boundary σ_min (no noise added there).
+    let g = l.grid(1).unwrap();
+    assert_eq!(g.sigmas, vec![80.0 / 0.5, 0.002 / 0.5]);
+    assert_eq!(g.init_noise_sigma, Some(80.0));
+    let off = r#"{"_class_name": "CMStochasticIterativeScheduler", "clip_denoised": false}"#;
+    assert_eq!(load(off, SD).unwrap().threshold, Threshold::None);
+    // More steps than training steps (diffusers raises), and bad custom lists.
+    let e = l.grid(41).unwrap_err().to_string();
+    assert!(e.contains("num_train_timesteps") && e.contains("41"), "{e}");
+    for bad in [
+        &[0.0, 22.0][..],
+        &[40.0, 0.0],
+        &[22.5, 0.0],
+        &[],
+        &[3.0, -1.0],
+    ] {
+        let e = l.grid_for_timesteps(bad).unwrap_err().to_string();
+        assert!(e.contains("`timesteps`"), "{bad:?}: {e}");
+    }
+    config_err(
+        r#"{"_class_name": "CMStochasticIterativeScheduler", "num_train_timesteps": 1}"#,
+        SD,
+        "num_train_timesteps",
+        "1",
+    );
+    config_err(
+        r#"{"_class_name": "CMStochasticIterativeScheduler", "s_noise": -1.0}"#,
+        SD,
+        "s_noise",
+        "-1",
+    );
+    // Another class's field is ignored, as diffusers' from_config ignores it.
+    let other =
+        r#"{"_class_name": "CMStochasticIterativeScheduler", "prediction_type": "epsilon"}"#;
+    assert_eq!(
+        load(other, SD).unwrap().ignored,
+        vec!["prediction_type".to_string()]
+    );
+    let e = load(
+        r#"{"_class_name": "CMStochasticIterativeScheduler", "sigma_min": 0.0}"#,
+        SD,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("sigma_min"), "{e}");
+    // A flow pipeline is refused by name.
+    config_err(
+        cm,
+        PipelineKind::Sd3 {
+            image_seq_len: None,
+        },
+        "_class_name",
+        "CMStochasticIterativeScheduler",
+    );
+}
+
+#[test]
+fn the_consistency_renoise_is_checked_by_name() {
+    use gdf::solver::Lcm;
+    for (what, e) in [
+        ("sigma_min", Lcm::new().with_noise_floor(f64::NAN, 1.0)),
+        ("sigma_min", Lcm::new().with_noise_floor(-0.1, 1.0)),
+        ("s_noise", Lcm::new().with_noise_floor(0.004, -1.0)),
+        ("s_noise", Lcm::new().with_noise_floor(0.004, f64::INFINITY)),
+    ] {
+        let e = e.unwrap_err().to_string();
+        assert!(e.contains(what), "{e}");
     }
 }

@@ -1,8 +1,9 @@
 //! The components the diffusers loader added, against closed forms: `NegV` (EDM's network
-//! output F), `FlowSigma` (the flow-matching timestep) and `TableTimestep` (diffusers'
-//! `_sigma_to_t`), declared with `gdf!` and parsed from run-time text.
+//! output F), `FlowSigma` (the flow-matching timestep), `TableTimestep` (diffusers'
+//! `_sigma_to_t`), `Consistency` (consistency models' boundary parameterisation) and
+//! `LogSigma` (their `250·ln σ` timestep), declared with `gdf!` and parsed from run-time text.
 
-use gdf::dynamic::DynGdf;
+use gdf::dynamic::{DynGdf, DynTarget};
 use gdf::gdf;
 use gdf::noise_cond::TableTimestep;
 use gdf::prelude::*;
@@ -144,4 +145,103 @@ fn neg_rectified_flows_is_the_velocity_toward_the_data() {
             "{w_typed} vs {w_dyn}"
         );
     }
+}
+
+// A consistency model (ImageNet-64's distillation: σ 0.002–80, σ_d 0.5) over x0/σ_d:
+// the boundary σ_min/σ_d = 0.004, the network's timestep 250·ln σ of the data-unit σ.
+gdf!(ConsistencyModel = schedule: EdmSample(sigma_range = [0.004, 160], p = 7), scaler: Vp,
+     target: Consistency(sigma_min = 0.004), noise_cond: LogSigma(scale = 250, shift = 2),
+     loss_weight: Constant);
+
+/// The paper's parameterisation in data units (Song et al. 2023, appendix C):
+/// `D = c_skip·x + c_out·F`, `c_skip = σ_d²/((σ − σ_min)² + σ_d²)`,
+/// `c_out = (σ − σ_min)·σ_d/√(σ² + σ_d²)`, `x = x0 + σ·ε`.
+fn cm_denoised(x: f64, f: f64, sigma: f64) -> f64 {
+    let (sd, smin) = (0.5f64, 0.002f64);
+    let c_skip = sd * sd / ((sigma - smin).powi(2) + sd * sd);
+    let c_out = (sigma - smin) * sd / (sigma * sigma + sd * sd).sqrt();
+    c_skip * x + c_out * f
+}
+
+#[test]
+fn consistency_target_is_the_papers_boundary_parameterisation() {
+    let g = ConsistencyModel::default();
+    assert_eq!(core::mem::size_of::<ConsistencyModel>(), 0);
+    let text = g.to_string();
+    assert!(
+        text.contains("target: Consistency(sigma_min = 0.004)"),
+        "{text}"
+    );
+    assert!(text.contains("LogSigma(scale = 250"), "{text}");
+    let d: DynGdf = text.parse().unwrap();
+    assert_eq!(d.to_string(), text);
+    for &sigma in &[80.0f64, 3.1, 0.5, 0.02, 0.0025] {
+        // gdf's VP frame over x0/σ_d at σ/σ_d.
+        let lam = -2.0 * (sigma / 0.5).ln();
+        let (a, b) = g.scaler.ab(lam);
+        for &(x_data, f) in &[(1.3f64, -0.4), (-7.0, 2.5), (0.2, 0.0)] {
+            // The network sees x/√(σ² + σ_d²), which is gdf's x.
+            let x = x_data / (sigma * sigma + 0.25).sqrt();
+            let want = cm_denoised(x_data, f, sigma) / 0.5;
+            for got in [g.target.x0(x, f, a, b), d.target.x0(x, f, a, b)] {
+                assert!(
+                    (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+                    "σ {sigma}: {got} vs {want}"
+                );
+            }
+            // The training target is the F that reproduces x0 (and ε) exactly.
+            let eps = g.target.eps(x, f, a, b);
+            let x0 = g.target.x0(x, f, a, b);
+            assert!((a * x0 + b * eps - x).abs() < 1e-12 * x.abs().max(1.0));
+            let back = g.target.target(x0, eps, a, b);
+            assert!(
+                (back - f).abs() < 1e-9 * f.abs().max(1.0),
+                "σ {sigma}: {back} vs {f}"
+            );
+        }
+        // The timestep: 250·ln σ of the data-unit σ.
+        let t = g.noise_cond.noise_cond(lam);
+        assert!((t - 250.0 * sigma.ln()).abs() < 1e-10, "{t}");
+        assert_eq!(d.noise_cond.noise_cond(lam), t);
+    }
+    // At the boundary σ = σ_min the output has no effect: D = x (in data units).
+    let lam = -2.0 * 0.004f64.ln();
+    let (a, b) = g.scaler.ab(lam);
+    let x = 0.8;
+    assert!((g.target.x0(x, 1e6, a, b) - x / a).abs() < 1e-6);
+    // sigma_min = 0 is NegV.
+    let neg_v = DynTarget::Consistency(0.0);
+    for &(x, p) in &[(0.3f64, -1.1), (2.0, 0.7)] {
+        assert!((neg_v.x0(x, p, 0.6, 0.8) - target::NegV.x0(x, p, 0.6, 0.8)).abs() < 1e-15);
+        assert!((neg_v.eps(x, p, 0.6, 0.8) - target::NegV.eps(x, p, 0.6, 0.8)).abs() < 1e-15);
+    }
+}
+
+#[test]
+fn consistency_sigma_min_is_checked_at_run_time() {
+    let mut d: DynGdf = ConsistencyModel::default().to_string().parse().unwrap();
+    d.target = DynTarget::Consistency(f64::NAN);
+    let e = d.target.check().unwrap_err().to_string();
+    assert!(e.contains("sigma_min") && e.contains("NaN"), "{e}");
+    d.target = DynTarget::Consistency(-0.1);
+    assert!(d.target.check().is_err());
+    // The parser refuses a negative boundary by name.
+    let e = "schedule: EdmSample, scaler: Vp, target: Consistency(sigma_min = -1), \
+             noise_cond: Edm, loss_weight: Constant"
+        .parse::<DynGdf>()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("sigma_min"), "{e}");
+    // Eq and Hash by value.
+    use std::collections::HashSet;
+    let set: HashSet<DynTarget> = [
+        DynTarget::Consistency(0.004),
+        DynTarget::Consistency(0.004),
+        DynTarget::Consistency(0.0),
+        DynTarget::Consistency(-0.0),
+        DynTarget::NegV,
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(set.len(), 3);
 }

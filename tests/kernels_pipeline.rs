@@ -884,8 +884,9 @@ fn heun_clips_both_evaluations_on_the_device() {
 }
 
 /// `LCMScheduler` as loaded (boundary condition at the table's timestep, clip_sample, fresh
-/// counter noise per step) and `TCDScheduler` (γ = 0.5: DDIM to ⌊(1−γ)·t'⌋, then fresh noise
-/// up to t'), within f32 of the host.
+/// counter noise per step), `TCDScheduler` (γ = 0.5: DDIM to ⌊(1−γ)·t'⌋, then fresh noise
+/// up to t') and `CMStochasticIterativeScheduler` (renoise short of σ_min), within f32 of
+/// the host.
 #[test]
 fn lcm_and_tcd_run_on_the_device() {
     use gdf::interop::diffusers::{load, PipelineKind};
@@ -911,6 +912,18 @@ fn lcm_and_tcd_run_on_the_device() {
     let grid = l.solver_grid(&l.grid(5).unwrap()).unwrap();
     let (dev, host) = both_runs(&c, tcd.with_gamma(0.5).unwrap(), &grid, l.threshold, 5, 5);
     close("tcd", &dev, &host);
+    // Consistency models' multistep sampling: the renoise short of σ_min (times s_noise),
+    // the clamp, no draw on the last step to σ_min.
+    let l = load(
+        r#"{"_class_name": "CMStochasticIterativeScheduler", "s_noise": 1.01}"#,
+        sd,
+    )
+    .unwrap();
+    let grid = l
+        .solver_grid(&l.grid_for_timesteps(&[30.0, 22.0, 9.0, 0.0]).unwrap())
+        .unwrap();
+    let (dev, host) = both_runs(&c, l.solver.clone(), &grid, l.threshold, 3, 4);
+    close("cm", &dev, &host);
 }
 
 /// A test solver whose every pass makes two Brownian draws, over `[σ_i, σ_{i+1}]` and over its

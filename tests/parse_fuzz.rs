@@ -68,6 +68,8 @@ const VOCAB: &[&str] = &[
     "PiecewiseLinear",
     "RectifiedFlows",
     "NegRectifiedFlows",
+    "Consistency",
+    "LogSigma",
     "Vp",
     "Lerp",
     "Epsilon",

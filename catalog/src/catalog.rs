@@ -457,6 +457,13 @@ pub static COMPONENTS: &[Component] = &[
         "target::NegRectifiedFlows",
         &[],
     ),
+    c(
+        "Consistency",
+        &[],
+        Target,
+        "target::Consistency",
+        &[p("sigma_min", Float(NonNegative), D::Float("0.004"))],
+    ),
     // Noise conds.
     Component {
         special: Special::IgnoresClampRange,
@@ -508,6 +515,13 @@ pub static COMPONENTS: &[Component] = &[
         &[],
         NoiseCond,
         "noise_cond::FlowSigma",
+        &[p("scale", Float(Positive), D::Float("1"))],
+    ),
+    c(
+        "LogSigma",
+        &[],
+        NoiseCond,
+        "noise_cond::LogSigma",
         &[p("scale", Float(Positive), D::Float("1"))],
     ),
     c(

@@ -75,8 +75,8 @@ use proc_macro::TokenStream;
 /// |---|---|
 /// | schedule | `Cosine(s = 0.008, clamp_range = [0.0001, 0.9999], norm_instead = false)`, `Cosine2(logsnr_range = [-15, 15])`, `Sqrt(s = 0.0001, clamp_range = [0.0001, 0.9999], norm_instead = false)`, `RectifiedFlows(logsnr_range = [-15, 15])`, `Linear(logsnr_range = [-10, 10])`, `EdmSample(sigma_range = [0.002, 80], p = 7)`, `EdmTrain(mu = -1.2, std = 1.2)`, `StableDiffusion(linear_range = [0.00085, 0.012], total_steps = 1000)`, `AdaptiveTrain(logsnr_range = [-10, 10], buckets = 100, min_probs = 0)`, `Interpolated(schedule1, schedule2, shifts = [1, 1])` ; training densities `LogitNormal(m = 0, s = 1)`, `ModeSampling(scale = 1.29)`, `EdmLogNormal(p_mean = -1.2, p_std = 1.2)`, `CosMap` |
 /// | scaler | `Vp`, `Lerp` |
-/// | target | `Epsilon`, `X0`, `V`, `NegV`, `RectifiedFlows`, `NegRectifiedFlows` |
-/// | noise_cond | `CosineT(s = 0.008)`, `Edm`, `Sigmoid`, `LogSnr`, `EdmSigma(sigma_data = 1)`, `RectifiedFlows`, `FlowSigma(scale = 1)`, `StableDiffusion(linear_range = [0.00085, 0.012], total_steps = 1000)`, `Discrete(noise_cond, steps = 1000, continuous_range = [0, 1])` |
+/// | target | `Epsilon`, `X0`, `V`, `NegV`, `RectifiedFlows`, `NegRectifiedFlows`, `Consistency(sigma_min = 0.004)` |
+/// | noise_cond | `CosineT(s = 0.008)`, `Edm`, `Sigmoid`, `LogSnr`, `EdmSigma(sigma_data = 1)`, `RectifiedFlows`, `FlowSigma(scale = 1)`, `LogSigma(scale = 1)`, `StableDiffusion(linear_range = [0.00085, 0.012], total_steps = 1000)`, `Discrete(noise_cond, steps = 1000, continuous_range = [0, 1])` |
 /// | loss_weight | `Constant(v = 1)`, `Snr`, `P2(k = 1, gamma = 1, s = 1)`, `SnrPlusOne`, `MinSnr(max_snr = 5)`, `MinSnrPlusOne(max_snr = 5)`, `TruncatedSnr(min_snr = 1)`, `Sech(div = 2)`, `Debiased`, `Sigmoid(s = 1)`, `Composed(mul = [], div = [])`, `Adaptive(logsnr_range = [-10, 10], buckets = 300, weight_range = [1e-7, 1e7])`, `EdmWeight(target = X0, sigma_data = 0.5)`, `SoftMinSnr(target = X0, sigma_data = 1)`, `MinSnrGamma(target = Epsilon, gamma = 5)`, `SigmaSqrt`, `CosMapWeight` |
 ///
 /// `PiecewiseLinear` needs run-time tables: build it by hand and pass it to

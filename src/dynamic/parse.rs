@@ -709,6 +709,13 @@ impl Builder {
 
     fn target(&mut self, ty: &Ty<Sp>, at: &Sp) -> Option<DynTarget> {
         match ty {
+            Ty::Builtin {
+                path: "target::Consistency",
+                args,
+            } => match &args[..] {
+                [GArg::Dec(e)] => Some(DynTarget::Consistency(e.f64())),
+                _ => self.fail(at.clone(), shape("target::Consistency")),
+            },
             Ty::Builtin { path, args } if args.is_empty() => match *path {
                 "target::Epsilon" => Some(DynTarget::Epsilon),
                 "target::X0" => Some(DynTarget::X0),
@@ -734,6 +741,7 @@ impl Builder {
             ("noise_cond::EdmSigma", [GArg::Dec(sd)]) => CondKind::EdmSigma(sd.f64()),
             ("noise_cond::RectifiedFlows", []) => CondKind::RectifiedFlows,
             ("noise_cond::FlowSigma", [GArg::Dec(s)]) => CondKind::FlowSigma(s.f64()),
+            ("noise_cond::LogSigma", [GArg::Dec(s)]) => CondKind::LogSigma(s.f64()),
             ("noise_cond::StableDiffusion", [GArg::Dec(lo), GArg::Dec(hi), GArg::Count(n)]) => {
                 match DynNoiseCond::stable_diffusion([lo.f64(), hi.f64()], *n) {
                     Ok(c) => c.kind,

@@ -121,7 +121,15 @@ impl<S: DeviceState> DeviceState for scl::Stretched<S> {
 // ---------------------------------------------------------------------------------------
 // Targets.
 
-no_state!([] tg::Epsilon, [] tg::X0, [] tg::V, [] tg::NegV, [] tg::RectifiedFlows, [] tg::NegRectifiedFlows);
+no_state!(
+    [] tg::Epsilon,
+    [] tg::X0,
+    [] tg::V,
+    [] tg::NegV,
+    [] tg::RectifiedFlows,
+    [] tg::NegRectifiedFlows,
+    [E: Const] tg::Consistency<E>,
+);
 
 // ---------------------------------------------------------------------------------------
 // Noise conds.
@@ -134,6 +142,7 @@ no_state!(
     [] nc::RectifiedFlows,
     [Sd: Const] nc::EdmSigma<Sd>,
     [S: Const] nc::FlowSigma<S>,
+    [S: Const] nc::LogSigma<S>,
 );
 impl DeviceState for nc::PiecewiseLinear {
     fn write_state(&self, out: &mut Vec<f64>) -> Result<(), KernelError> {

@@ -39,7 +39,7 @@ use crate::float::Real;
 use crate::konst::{lit, need, Const, Dec, One};
 use crate::loss_weight::LossWeight;
 use crate::scaler::{Lerp, Scaler, Vp};
-use crate::target::{Epsilon, NegRectifiedFlows, NegV, RectifiedFlows, Target, V, X0};
+use crate::target::{Consistency, Epsilon, NegRectifiedFlows, NegV, RectifiedFlows, Target, V, X0};
 use typenum::{N1, P5, Z0};
 
 /// `c_0²` of `target` at the level `(a, b)`: `‖F̂ − F‖² = c_0²·‖D̂ − x0‖²` for a target
@@ -150,6 +150,11 @@ impl WeightTarget for V {
     }
 }
 impl WeightTarget for NegV {
+    fn level<F: Real>(l: F) -> (F, F) {
+        Vp.ab(l)
+    }
+}
+impl<E: crate::konst::Const> WeightTarget for Consistency<E> {
     fn level<F: Real>(l: F) -> (F, F) {
         Vp.ab(l)
     }
@@ -350,6 +355,12 @@ mod device {
     }
     #[cube]
     impl CubeWeightTarget for NegV {
+        fn level<F: Float>(l: F) -> (F, F) {
+            vp::formula::cube::ab::<F>(l)
+        }
+    }
+    #[cube]
+    impl<E: crate::konst::Const> CubeWeightTarget for Consistency<E> {
         fn level<F: Float>(l: F) -> (F, F) {
             vp::formula::cube::ab::<F>(l)
         }

@@ -1,6 +1,7 @@
-//! Latent consistency sampling (diffusers' `LCMScheduler`; ComfyUI's `sample_lcm`): each step
-//! takes the model's clean estimate, applies the consistency model's boundary condition and
-//! renoises it to the next level with fresh noise.
+//! Latent consistency sampling (diffusers' `LCMScheduler`; ComfyUI's `sample_lcm`) and the
+//! consistency models' multistep sampling (diffusers' `CMStochasticIterativeScheduler`): each
+//! step takes the model's clean estimate, applies the consistency model's boundary condition
+//! and renoises it to the next level with fresh noise.
 
 use crate::dynamic::DynNoiseCond;
 use crate::error::{GdfError, Result};
@@ -40,6 +41,12 @@ impl LcmBoundary {
 /// per step; takes an x0 threshold (diffusers' `clip_sample` / `thresholding`), applied to
 /// `D` before the boundary condition.
 ///
+/// [`Lcm::with_noise_floor`] gives consistency models' multistep sampling (Song et al. 2023,
+/// algorithm 1; diffusers' `CMStochasticIterativeScheduler`): the renoise leaves out the
+/// noise the boundary `σ_min` stands for, and the boundary condition is the framework's
+/// target ([`Consistency`](crate::target::Consistency)), so that a threshold (its
+/// `clip_denoised`) acts after it.
+///
 /// ```
 /// use gdf::scaler::Vp;
 /// use gdf::solver::{CounterNoise, Grid, Lcm, Run};
@@ -50,10 +57,23 @@ impl LcmBoundary {
 /// assert!(x.iter().all(|&v| (v - 0.25).abs() < 1e-12)); // the last step returns D
 /// # Ok::<(), gdf::GdfError>(())
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Lcm {
     boundary: Option<LcmBoundary>,
+    floor: f64,
+    s_noise: f64,
     step: usize,
+}
+
+impl Default for Lcm {
+    fn default() -> Self {
+        Self {
+            boundary: None,
+            floor: 0.0,
+            s_noise: 1.0,
+            step: 0,
+        }
+    }
 }
 
 impl Lcm {
@@ -81,8 +101,45 @@ impl Lcm {
         }
         Ok(Self {
             boundary: Some(boundary),
-            step: 0,
+            ..Self::default()
         })
+    }
+
+    /// Consistency models' renoise: a step to a level `σ'` (the VE `b'/a'`) adds
+    /// `s_noise·√(σ'² − sigma_min²)` of noise to `D̂` (in the VE frame, so `a'·D̂ +
+    /// s_noise·√(b'² − sigma_min²·a'²)·n`) where the plain renoise adds `σ'`: the sample
+    /// then holds the noise of `σ'` less what the boundary `sigma_min` stands for, and the
+    /// next evaluation is at `σ'` all the same. At or below `sigma_min` it adds none and
+    /// draws nothing (diffusers clamps `σ'` there; its last step, to `σ_min`, returns `D̂`). `sigma_min` is in the frame's units (σ_min/σ_d over EDM's
+    /// `x0/σ_d`), as the [`Consistency`](crate::target::Consistency) target's.
+    ///
+    /// ```
+    /// use gdf::scaler::Vp;
+    /// use gdf::solver::{gaussian_steps, Grid, Lcm};
+    /// // σ = 2 then σ' = 0.5 (VP levels), boundary 0.1, s_noise 1.
+    /// let lam = |s: f64| -2.0 * s.ln();
+    /// let grid = Grid::new(&Vp, &[lam(2.0), lam(0.5), lam(0.1)])?;
+    /// let cm = Lcm::new().with_noise_floor(0.1, 1.0)?;
+    /// let steps = gaussian_steps(&cm, &grid)?;
+    /// let a1 = 1.0 / (1.0f64 + 0.25).sqrt();
+    /// assert!((steps[0].std - a1 * (0.25f64 - 0.01).sqrt()).abs() < 1e-15);
+    /// assert_eq!(steps[1].std, 0.0); // to σ_min itself: D̂
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    ///
+    /// Errors: [`GdfError::OutOfRange`] naming `sigma_min` (not finite or negative) or
+    /// `s_noise` (not finite or negative).
+    pub fn with_noise_floor(mut self, sigma_min: f64, s_noise: f64) -> Result<Self> {
+        super::check_nonneg("sigma_min", sigma_min)?;
+        super::check_nonneg("s_noise", s_noise)?;
+        self.floor = sigma_min;
+        self.s_noise = s_noise;
+        Ok(self)
+    }
+
+    /// The renoise's `(sigma_min, s_noise)` (`(0, 1)`: the plain renoise).
+    pub fn noise_floor(&self) -> (f64, f64) {
+        (self.floor, self.s_noise)
     }
 
     /// The boundary condition, if any.
@@ -127,13 +184,28 @@ impl Solver for Lcm {
         let post = if ln.lam == f64::INFINITY {
             Pass::one(Row::new(Dst::Buf(Buf::X)).t(X, cs).t(Src::D(0), co))
         } else {
-            Pass::one(
-                Row::new(Dst::Buf(Buf::X))
-                    .t(X, ln.a * cs)
-                    .t(Src::D(0), ln.a * co)
-                    .t(Src::Noise(0), ln.b),
-            )
-            .draw(Draw::Use)
+            // σ'² − σ_min² in the VE frame, times a'²; the plain renoise's b' bit for bit.
+            let noise = if self.floor == 0.0 && self.s_noise == 1.0 {
+                ln.b
+            } else {
+                let (b, e) = (ln.b, self.floor * ln.a);
+                let left = (b - e) * (b + e);
+                // At (or past) the boundary's level, up to the float64 rounding of a level
+                // (σ_min/σ_d through λ and back): nothing to add, and no draw.
+                if left <= 64.0 * f64::EPSILON * b * b {
+                    0.0
+                } else {
+                    self.s_noise * left.sqrt()
+                }
+            };
+            let row = Row::new(Dst::Buf(Buf::X))
+                .t(X, ln.a * cs)
+                .t(Src::D(0), ln.a * co);
+            if noise == 0.0 {
+                Pass::one(row)
+            } else {
+                Pass::one(row.t(Src::Noise(0), noise)).draw(Draw::Use)
+            }
         };
         Some(Eval::single(i, l, post))
     }

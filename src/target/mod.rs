@@ -12,6 +12,7 @@ use crate::component::LogSnrFn;
 use crate::error::{GdfError, Result};
 use crate::float::Real;
 
+pub mod consistency;
 pub mod epsilon;
 pub mod neg_rectified_flows;
 pub mod neg_v;
@@ -19,6 +20,8 @@ pub mod rectified_flows;
 pub mod v;
 pub mod x0;
 
+pub use consistency::Consistency;
+pub(crate) use consistency::ConsistencyAt;
 pub use epsilon::Epsilon;
 pub use neg_rectified_flows::NegRectifiedFlows;
 pub use neg_v::NegV;
@@ -31,7 +34,7 @@ pub use x0::X0;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a target",
     label = "expected a target (what the model predicts) here",
-    note = "targets are Epsilon, X0, V, NegV, RectifiedFlows and NegRectifiedFlows, or your own type implementing `gdf::target::Target`"
+    note = "targets are Epsilon, X0, V, NegV, RectifiedFlows, NegRectifiedFlows and Consistency, or your own type implementing `gdf::target::Target`"
 )]
 pub trait Target: LogSnrFn {
     /// The training target.
@@ -43,6 +46,12 @@ pub trait Target: LogSnrFn {
     /// Whether the training target is `ε` itself (kernels then skip writing it).
     fn is_epsilon(&self) -> bool {
         false
+    }
+    /// Checks the parameters with the rules `gdf!` applies: a run-time target's numbers
+    /// (`DynTarget::Consistency`'s `sigma_min`, a public field); a typed target's constants
+    /// are checked at compile time. The framework's entry points and the solver runs call it.
+    fn check(&self) -> Result<()> {
+        Ok(())
     }
 }
 
@@ -57,6 +66,7 @@ pub(crate) fn defined(f: impl Fn(f64, f64) -> f64) -> bool {
 /// `x0 = (x − b·ε)/a` divides by zero. The solver runs call it before their fused pass, so
 /// the error names the target and the level, not the model's output.
 pub(crate) fn check_converts<T: Target>(target: &T, a: f64, b: f64, lam: f64) -> Result<()> {
+    target.check()?;
     if defined(|x, p| target.x0(x, p, a, b)) {
         return Ok(());
     }

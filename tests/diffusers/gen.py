@@ -80,6 +80,7 @@ from diffusers import (  # noqa: E402
     PNDMScheduler,
     SASolverScheduler,
     SCMScheduler,
+    CMStochasticIterativeScheduler,
     TCDScheduler,
 )
 
@@ -1128,6 +1129,41 @@ CONFIGS = [
         "timesteps": [1.55, 1.1, 0.6, 0.0],
         "config": {"_class_name": "SCMScheduler"},
     },
+    # CMStochasticIterativeScheduler (consistency models, ConsistencyModelPipeline): its
+    # defaults are the ImageNet-64 distillation's (40 training steps, Karras 0.002–80, ρ 7,
+    # σ_d 0.5, clip_denoised); the mixture reaches past ±1, so the clamp acts.
+    {
+        "id": "cm_one_step",
+        "model": "variant: CMStochasticIterativeScheduler with its defaults, one step (onestep sampling)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 1,
+        "config": {"_class_name": "CMStochasticIterativeScheduler"},
+    },
+    {
+        "id": "cm_timesteps_22_0",
+        "model": "variant: CMStochasticIterativeScheduler with its defaults, the pipeline docs' multistep timesteps [22, 0]",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 2,
+        "timesteps": [22, 0],
+        "config": {"_class_name": "CMStochasticIterativeScheduler"},
+    },
+    {
+        "id": "cm_20_steps_no_clip_s_noise",
+        "model": "variant: CMStochasticIterativeScheduler, 20 steps, clip_denoised false, s_noise 1.007, sigma_data 1",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 20,
+        "config": {"_class_name": "CMStochasticIterativeScheduler", "clip_denoised": False,
+                   "s_noise": 1.007, "sigma_data": 1.0},
+    },
+    {
+        "id": "cm_201_custom",
+        "model": "variant: CMStochasticIterativeScheduler, 201 training steps, Karras 0.01–40 ρ 5, custom timesteps [150, 80, 30, 0]",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 4,
+        "timesteps": [150, 80, 30, 0],
+        "config": {"_class_name": "CMStochasticIterativeScheduler", "num_train_timesteps": 201,
+                   "sigma_min": 0.01, "sigma_max": 40.0, "rho": 5.0},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDIMParallelScheduler, DDPMParallelScheduler, DDPMWuerstchenScheduler, DEISMultistepScheduler,
@@ -1144,7 +1180,7 @@ CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDIMParallelSch
                                    EDMEulerScheduler, FlowMatchHeunDiscreteScheduler,
                                    FlowMatchLCMScheduler, IPNDMScheduler,
                                    LTXEulerAncestralRFScheduler, FlowMapEulerDiscreteScheduler,
-                                   SCMScheduler, MiniMaxH3Scheduler]}
+                                   SCMScheduler, MiniMaxH3Scheduler, CMStochasticIterativeScheduler]}
 # Two-stage schedulers: `2N − 1` calls of `step` over interleaved timesteps.
 TWO_STAGE = ("HeunDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler",
              "FlowMatchHeunDiscreteScheduler", "DPMSolverSDEScheduler")
@@ -1259,6 +1295,15 @@ def frame(case, s):
                    model_timestep=f64(s.timesteps))
         # pipeline latent x = x0 + σε; gdf's x is VP over x0/σ_data: x = σ_data/a · x_gdf.
         out["scale"] = [sd / ai for ai in a]
+    elif kind == "CMStochasticIterativeScheduler":
+        # Data-unit latents x0 + σε as EDM's; the float32 σ's end at float32 sigma_min; the
+        # network takes 250·ln σ of the float64 σ's.
+        sd = s.config.sigma_data
+        sig = f64(s.sigmas)
+        a = [1 / math.sqrt(1 + (v / sd) ** 2) for v in sig]
+        out.update(timesteps=f64(s.timesteps), sigmas=sig, a=a, b=[v / sd * ai for v, ai in zip(sig, a)],
+                   model_timestep=f64(s.timesteps), init_noise_sigma=float(s.init_noise_sigma))
+        out["scale"] = [sd / ai for ai in a]
     elif kind == "IPNDMScheduler":
         # Its own `betas` are the levels' b, its `alphas` their a (float32); the network takes
         # the timesteps t = atan2(b, a)·2/π; VP latents.
@@ -1355,6 +1400,16 @@ def model_output(case, s, fr, i, x):
         d = denoise(x, cs, sd * sn)
         eps = (x - cs * d) / (sd * sn)
         return eps - d / sd, d
+    if kind == "CMStochasticIterativeScheduler":
+        # The network sees x/√(σ² + σ_d²); its output F gives D = c_skip·x + c_out·F with the
+        # boundary at σ_min (`get_scalings_for_boundary_condition`), before the clamp.
+        sd, smin = s.config.sigma_data, s.config.sigma_min
+        sig = fr["sigmas"][i]
+        ar = 1 / math.sqrt(1 + sig * sig)
+        d = denoise(x * ar, ar, sig * ar)
+        c_skip = sd**2 / ((sig - smin) ** 2 + sd**2)
+        c_out = (sig - smin) * sd / math.sqrt(sig**2 + sd**2)
+        return (d - c_skip * x) / c_out, d
     if kind in ("EDMDPMSolverMultistepScheduler", "EDMEulerScheduler", "CosineDPMSolverMultistepScheduler"):
         sd = s.config.sigma_data
         sig = fr["sigmas"][i]
@@ -1495,6 +1550,9 @@ def run_case(case):
         run["noise"] = [(e * m).reshape(-1).tolist() for e, m in zip(noise_log, mask)]
     elif noise_log:
         run["noise"] = [e.reshape(-1).tolist() for e in noise_log]
+    elif type(s).__name__ == "CMStochasticIterativeScheduler":
+        # One step: diffusers applies zeros instead of a draw (`len(self.timesteps) > 1`).
+        run["noise"] = [[0.0] * (BATCH * 2) for _ in range(n)]
     out = {
         "id": case["id"],
         "model": case["model"],

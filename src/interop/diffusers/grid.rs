@@ -100,6 +100,25 @@ pub enum GridSpec {
         /// `¼ ln σ`).
         cosine: bool,
     },
+    /// `CMStochasticIterativeScheduler` (consistency models): `n` training indices
+    /// `i·(T // n)` (or a custom list), each read as the Karras ramp position `i/(T − 1)`
+    /// from `sigma_max` (0) to `sigma_min` (1) in float64, the levels in float32, then
+    /// `sigma_min` itself as the last (diffusers appends float32 `sigma_min`, 5e-8 above;
+    /// its last step adds `√(σ'² − σ_min²)` of that, 6.7e-7 in float32 at 0.002, gdf's none);
+    /// timesteps `250·ln σ` of the float64 σ's.
+    /// The grid's `sigmas` are in units of `σ_data` (as [`GridSpec::Edm`]'s).
+    Cm {
+        /// `num_train_timesteps` (`T`, at least 2).
+        train_steps: usize,
+        /// `sigma_min` (data units).
+        sigma_min: f64,
+        /// `sigma_max` (data units).
+        sigma_max: f64,
+        /// `rho`.
+        rho: f64,
+        /// `sigma_data`.
+        sigma_data: f64,
+    },
     /// `LCMScheduler` and `TCDScheduler`: the distillation's timesteps `k·i − 1`
     /// (`i = 1…original_steps`, `k = T // original_steps`), `n` of them taken noisiest first
     /// at the indices `⌊j·original_steps/n⌋`, levels `ᾱ[t]`; the last step to σ = 0 (LCM's
@@ -236,6 +255,7 @@ impl GridSpec {
             GridSpec::Edm { .. } => "sigma_min / sigma_max / rho",
             GridSpec::FlowSigmas { .. } => "flow_shift / shift_terminal",
             GridSpec::Lcm { .. } => "original_inference_steps",
+            GridSpec::Cm { .. } => "sigma_min / sigma_max / rho",
             // float32 b = sin²(π·s/2) rounds to 1 next to s = 1 past about 9000 steps.
             GridSpec::Ipndm => "num_inference_steps",
             GridSpec::FlowMap { .. } => "shift",
@@ -330,6 +350,21 @@ impl GridSpec {
                 denoised_last,
             } => lcm_grid(table, *original_steps, *denoised_last, n),
             GridSpec::Ipndm => Ok(ipndm_grid(n)),
+            GridSpec::Cm { train_steps, .. } => {
+                if n > *train_steps {
+                    return Err(GdfError::Config {
+                        field: "num_train_timesteps".into(),
+                        value: train_steps.to_string(),
+                        expected: format!(
+                            "at least the step count ({n}): diffusers' \
+                             CMStochasticIterativeScheduler refuses more steps than training \
+                             timesteps"
+                        ),
+                    });
+                }
+                let ratio = train_steps / n;
+                Ok(self.cm_levels((0..n).map(|i| i * ratio)))
+            }
             GridSpec::FlowMap {
                 num_train_timesteps,
                 shift,
@@ -402,7 +437,8 @@ impl GridSpec {
     /// take `ts` as float32 and interpolate σ over the table (the final σ as configured);
     /// DPMSolver takes whole steps and the table's σ there; DDPM, LCM and TCD take whole
     /// steps, DDPM and LCM ending at σ = 0, TCD at step 0; `SCMScheduler` takes its `n + 1`
-    /// TrigFlow angles, ending at 0.
+    /// TrigFlow angles, ending at 0; `CMStochasticIterativeScheduler` takes `n` training
+    /// indices (see [`GridSpec::Cm`]).
     ///
     /// Errors: [`GdfError::Config`] naming `timesteps` for an empty list, values that are not
     /// strictly decreasing training steps in `[0, T)` (whole steps where the class takes
@@ -414,6 +450,22 @@ impl GridSpec {
             value: format!("{ts:?}"),
             expected,
         };
+        if let ("CMStochasticIterativeScheduler", GridSpec::Cm { train_steps, .. }) = (class, self)
+        {
+            // Descending training indices below T (diffusers' check); the ramp reads them in
+            // reverse, index 0 at sigma_max: the list [22, 0] runs at ramp 0 then 22/(T − 1).
+            let ok = !ts.is_empty()
+                && ts.windows(2).all(|w| w[1] < w[0])
+                && ts.iter().all(|&t| t >= 0.0 && t.fract() == 0.0)
+                && ts[0] < *train_steps as f64;
+            if !ok {
+                return Err(err(format!(
+                    "strictly decreasing whole training indices within 0…{}",
+                    train_steps - 1
+                )));
+            }
+            return Ok(self.cm_levels(ts.iter().rev().map(|&t| t as usize)));
+        }
         if let ("SCMScheduler", GridSpec::Scm { train_steps, .. }) = (class, self) {
             // TrigFlow angles, the n + 1 of them (`set_timesteps(n, timesteps=…,
             // max_timesteps=None, intermediate_timesteps=None)`), ending at 0: the pipeline
@@ -452,7 +504,8 @@ impl GridSpec {
             _ => {
                 return Err(err(format!(
                     "no custom list: diffusers' {class}.set_timesteps takes none (Euler, Heun, \
-                     DPMSolverMultistep, DPMSolverSinglestep, DDPM, LCM, TCD and SCM do)"
+                     DPMSolverMultistep, DPMSolverSinglestep, DDPM, LCM, TCD, SCM and \
+                     CMStochasticIterative do)"
                 )))
             }
         };
@@ -524,6 +577,36 @@ impl GridSpec {
 }
 
 impl GridSpec {
+    /// [`GridSpec::Cm`]'s levels at the training indices `idx` (ascending ramp positions).
+    fn cm_levels(&self, idx: impl Iterator<Item = usize>) -> Levels {
+        let GridSpec::Cm {
+            train_steps,
+            sigma_min,
+            sigma_max,
+            rho,
+            sigma_data,
+        } = *self
+        else {
+            unreachable!("called on GridSpec::Cm")
+        };
+        let (mn, mx) = (sigma_min.powf(1.0 / rho), sigma_max.powf(1.0 / rho));
+        let sig64: Vec<f64> = idx
+            .map(|i| (mx + (i as f64 / (train_steps - 1) as f64) * (mn - mx)).powf(rho))
+            .collect();
+        let ts: Vec<f64> = sig64.iter().map(|&s| 250.0 * (s + 1e-44).ln()).collect();
+        // The last level is the boundary itself, where diffusers' step adds no noise (its
+        // float32 `sigma_min`, 5e-8 above, adds an ulp's square root: 6.7e-7 at 0.002).
+        let s: Vec<f64> = sig64
+            .iter()
+            .map(|&v| f64::from(v as f32) / sigma_data)
+            .chain(std::iter::once(sigma_min / sigma_data))
+            .collect();
+        let mut g = Levels::from_ve_sigmas(s);
+        g.timesteps = Some(Timesteps::Float(ts));
+        g.init_noise_sigma = Some(sigma_max);
+        g
+    }
+
     /// diffusers' `set_timesteps(sigmas=…)` for the classes that take a custom σ list:
     /// `EulerDiscreteScheduler` (VE σ's, the final one included, timesteps `_sigma_to_t` of
     /// the others), `FlowMatchEulerDiscreteScheduler` (flow sigmas, shifted as configured,

@@ -16,11 +16,13 @@
 //!   (Flux) ([`FlowSigma`](crate::noise_cond::FlowSigma); truncated to diffusers' integer
 //!   `σ·T` for the multistep schedulers' flow sigmas:
 //!   [`Discrete`](crate::noise_cond::Discrete)), EDM's `¼ ln σ` (`Edm` with shift
-//!   `1/σ_data`), Stable Cascade's `t` (`CosineT`) or Dance Diffusion's (`CosineT(s = 0)`).
+//!   `1/σ_data`), consistency models' `250·ln σ` (`LogSigma(scale = 250)`, the same shift),
+//!   Stable Cascade's `t` (`CosineT`) or Dance Diffusion's (`CosineT(s = 0)`).
 //! - `solver`: the scheduler's update rule as an [`AnySolver`] (DDIM is k-diffusion's Euler
 //!   in VP coordinates; DDPM and DDPM-Würstchen are Euler ancestral with η = 1; Heun, KDPM2
 //!   (ancestral) and LMS are k-diffusion's `heun`, `dpm_2` (`_ancestral`) and `lms`; Euler,
-//!   Euler ancestral, DPM-Solver++, UniPC, flow-matching Euler, LCM and TCD are gdf's own;
+//!   Euler ancestral, DPM-Solver++, UniPC, flow-matching Euler, LCM, TCD and the consistency
+//!   models' multistep sampling are gdf's own;
 //!   PNDM is [`Plms`](crate::solver::Plms), IPNDM [`Ipndm`](crate::solver::Ipndm)).
 //! - `grid`: a [`GridSpec`] that builds diffusers' `set_timesteps` for `n` steps: leading /
 //!   trailing / linspace spacing with `steps_offset`, the final step to σ = 0
@@ -69,8 +71,8 @@ pub use inverse::{load_inverse, LoadedInverse};
 
 use fields::{cfg_err, Fields};
 use schedulers::{
-    ddim_family, discrete_family, edm, flow_map, flow_matching, flow_sigmas_family, ipndm,
-    k_family, lcm, minimax_h3, scm, wuerstchen,
+    consistency_models, ddim_family, discrete_family, edm, flow_map, flow_matching,
+    flow_sigmas_family, ipndm, k_family, lcm, minimax_h3, scm, wuerstchen,
 };
 
 use serde_json::Value;
@@ -171,6 +173,12 @@ pub enum ModelTimestep {
     /// `CosineDPMSolverMultistepScheduler`'s `atan(σ)·2/π` of the raw σ (`σ_data` times the
     /// frame's): the cosine schedule's `t`.
     AtanSigma {
+        /// `sigma_data`.
+        sigma_data: f64,
+    },
+    /// `CMStochasticIterativeScheduler`'s `250·ln σ` of the raw σ (`σ_data` times the
+    /// frame's; `1000·¼ ln σ`).
+    CmLogSigma {
         /// `sigma_data`.
         sigma_data: f64,
     },
@@ -393,7 +401,8 @@ const SUPPORTED: &str =
     DEISMultistepScheduler, SASolverScheduler, UniPCMultistepScheduler, \
     FlowMatchEulerDiscreteScheduler, FlowMatchHeunDiscreteScheduler, FlowMatchLCMScheduler, \
     LTXEulerAncestralRFScheduler, FlowMapEulerDiscreteScheduler, EDMDPMSolverMultistepScheduler, EDMEulerScheduler, CosineDPMSolverMultistepScheduler, \
-    DDPMWuerstchenScheduler, IPNDMScheduler, SCMScheduler, MiniMaxH3Scheduler";
+    DDPMWuerstchenScheduler, IPNDMScheduler, SCMScheduler, MiniMaxH3Scheduler, \
+    CMStochasticIterativeScheduler";
 
 /// Loads a diffusers `scheduler_config.json` for the pipeline `pipeline`.
 ///
@@ -521,6 +530,10 @@ fn load_map(map: &serde_json::Map<String, Value>, pipeline: PipelineKind) -> Res
         "DDPMWuerstchenScheduler" => wuerstchen(&mut f, &mut notes, &class, pipeline)?,
         "FlowMapEulerDiscreteScheduler" => flow_map(&mut f, &class, pipeline)?,
         "SCMScheduler" => scm(&mut f, &mut notes, &class, pipeline)?,
+        "CMStochasticIterativeScheduler" => {
+            unet_only("PipelineKind::StableDiffusion")?;
+            consistency_models(&mut f, &mut notes)?
+        }
         "MiniMaxH3Scheduler" => minimax_h3(&mut f, &class, pipeline)?,
         "IPNDMScheduler" => {
             unet_only("PipelineKind::StableDiffusion")?;

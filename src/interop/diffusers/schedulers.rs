@@ -1363,6 +1363,78 @@ pub(super) fn scm(
     ))
 }
 
+/// `CMStochasticIterativeScheduler` (consistency models, `ConsistencyModelPipeline`): EDM's
+/// framework over `x0/σ_data` (as the EDM schedulers) with the consistency models' output
+/// parameterisation as the target ([`Consistency`](crate::target::Consistency) at
+/// `σ_min/σ_d`), the network's timestep `250·ln σ` ([`LogSigma`](crate::noise_cond::LogSigma)
+/// of the σ in data units), and multistep consistency sampling ([`Lcm`] with the
+/// consistency models' renoise, [`Lcm::with_noise_floor`]) on Karras levels taken from the
+/// training ramp ([`GridSpec::Cm`]). `clip_denoised` clamps the data-unit x0 to `[−1, 1]`:
+/// gdf's x0 to `±1/σ_d`.
+pub(super) fn consistency_models(f: &mut Fields, notes: &mut Vec<Approximation>) -> Result<Parts> {
+    let train_steps = f.count("num_train_timesteps", 40)?;
+    if train_steps < 2 {
+        return Err(cfg_err(
+            "num_train_timesteps",
+            &Value::from(train_steps),
+            "at least 2 (the Karras ramp divides by num_train_timesteps − 1)",
+        ));
+    }
+    let sigma_min = f.f64("sigma_min", 0.002)?;
+    let sigma_max = f.f64("sigma_max", 80.0)?;
+    crate::grid::check_sigma_range(sigma_min, sigma_max)?;
+    let sd = f.f64("sigma_data", 0.5)?;
+    crate::grid::check_pos("sigma_data", sd).map_err(named("sigma_data", sd))?;
+    let rho = f.f64("rho", 7.0)?;
+    crate::grid::check_pos("rho", rho).map_err(named("rho", rho))?;
+    let s_noise = f.f64("s_noise", 1.0)?;
+    if !(s_noise.is_finite() && s_noise >= 0.0) {
+        return Err(cfg_err(
+            "s_noise",
+            &Value::from(s_noise),
+            "a finite number ≥ 0",
+        ));
+    }
+    let threshold = if f.flag("clip_denoised", true)? {
+        Threshold::clip(1.0 / sd)?
+    } else {
+        Threshold::None
+    };
+    notes.push(approx(
+        "_class_name",
+        "\"CMStochasticIterativeScheduler\"",
+        "the noise cond gives 250·ln σ of the level's float32 σ; diffusers' timesteps are \
+         250·ln σ of its float64 Karras σ before the rounding: within 250·2⁻²⁴ ≈ 1.5e-5 \
+         (the grid's `timesteps` are diffusers' values)",
+    ));
+    let floor = digits15(sigma_min / sd);
+    let mut cond = DynNoiseCond::new(CondKind::LogSigma(250.0));
+    cond.shift = digits15(1.0 / sd);
+    Ok((
+        framework(
+            DynSchedule::new(ScheduleKind::EdmSample {
+                sigma_range: [floor, digits15(sigma_max / sd)],
+                p: rho,
+            }),
+            DynScaler::Vp,
+            DynTarget::Consistency(floor),
+            cond,
+            WeightKind::Constant(1.0),
+        ),
+        AnySolver::Lcm(Lcm::new().with_noise_floor(floor, s_noise)?),
+        GridSpec::Cm {
+            train_steps: train_steps as usize,
+            sigma_min,
+            sigma_max,
+            rho,
+            sigma_data: sd,
+        },
+        ModelTimestep::CmLogSigma { sigma_data: sd },
+        LatentFrame::Edm { sigma_data: sd },
+        threshold,
+    ))
+}
+
 /// `IPNDMScheduler` (Dance Diffusion): a v-prediction model over the cosine schedule (`a =
 /// cos(π·t/2)`, `b = sin(π·t/2)`; the network takes `t`), sampled on diffusers' "crash" grid
 /// ([`GridSpec::Ipndm`]) by [`Ipndm`].

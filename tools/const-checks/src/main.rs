@@ -38,6 +38,8 @@ fn main() {
     let _ = gdf::noise_cond::CosineT::<Neg>::default(); // s
     let _ = gdf::noise_cond::EdmSigma::<Zero>::default(); // sigma_data
     let _ = gdf::noise_cond::FlowSigma::<Neg>::default(); // scale
+    let _ = gdf::noise_cond::LogSigma::<Zero>::default(); // scale
+    let _ = gdf::target::Consistency::<Neg>::default(); // sigma_min
     let _ = gdf::noise_cond::StableDiffusion::<Milli, One>::default(); // linear_range
     let _ = gdf::noise_cond::StableDiffusion::<Milli, Half, U0>::default(); // total_steps
     let _ = gdf::noise_cond::Discrete::<gdf::noise_cond::CosineT, U10, One, One>::default(); // continuous_range
