@@ -231,6 +231,11 @@ fn unknown_solver_name() {
         AnySolver::from_name("sample_dpm_fast"),
         &["dpm_fast", "DpmFast::new(nfe)"],
     );
+    // dpm_adaptive chooses its levels as it goes: its own driver.
+    invalid(
+        AnySolver::from_name("sample_dpm_adaptive"),
+        &["dpm_adaptive", "DpmAdaptive::new"],
+    );
     assert!(matches!(
         DpmFast::new(0),
         Err(GdfError::OutOfRange { what: "nfe", .. })
@@ -393,4 +398,65 @@ fn lms_refuses_levels_too_close_for_its_coefficients() {
         run.feed_x0(&[0.2; 4]).unwrap();
     }
     assert!(run.x().iter().all(|v| v.abs() < 1.0), "{:?}", run.x());
+}
+
+#[test]
+fn dpm_adaptive_settings_and_misuse_are_named() {
+    let s = DpmAdaptive::new(0.03, 14.6).unwrap();
+    out_of_range(s.with_order(4), "order", "2 or 3", 4.0);
+    out_of_range(s.with_tolerances(-0.1, 0.01), "rtol", "≥ 0", -0.1);
+    out_of_range(s.with_tolerances(0.05, f64::NAN), "atol", "≥ 0", f64::NAN);
+    out_of_range(s.with_tolerances(0.0, 0.0), "atol", "positive", 0.0);
+    out_of_range(
+        s.with_controller(0.0, [0.0, 1.0, 0.0], 0.81),
+        "h_init",
+        "positive",
+        0.0,
+    );
+    out_of_range(
+        s.with_controller(0.05, [0.0, f64::INFINITY, 0.0], 0.81),
+        "icoeff",
+        "finite",
+        f64::INFINITY,
+    );
+    out_of_range(s.with_eta(-1.0, 1.0), "eta", "", -1.0);
+    assert!(DpmAdaptive::new(0.5, 0.1).is_err());
+    // A public field set by hand is checked when the run starts.
+    let mut bad = s;
+    bad.accept_safety = -1.0;
+    out_of_range(
+        bad.start(Vp, vec![0.1f64], 1, NoNoise).map(|_| ()),
+        "accept_safety",
+        "positive",
+        -1.0,
+    );
+    // Feeding without a request, a NaN output, a wrong length.
+    let mut run = s.start(Vp, vec![0.1f64, 0.2], 2, NoNoise).unwrap();
+    invalid(run.feed_x0(&[0.0, 0.0]), &["no pending evaluation"]);
+    run.next_eval().unwrap().unwrap();
+    assert!(matches!(
+        run.feed_x0(&[f64::NAN, 0.0]),
+        Err(GdfError::NonFinite { .. })
+    ));
+    assert!(run.feed_x0(&[0.0]).is_err());
+    // An ε-prediction converts; at a finite level it is fine.
+    assert!(run.feed(&gdf::target::Epsilon, &[0.0, 0.0]).is_ok());
+}
+
+/// A model whose output jumps with every call keeps every step rejected: the run stops with a
+/// typed error after `DpmAdaptive::MAX_ATTEMPTS` attempts instead of looping.
+#[test]
+fn dpm_adaptive_gives_up_after_max_attempts() {
+    let s = DpmAdaptive::new(0.03, 14.6).unwrap();
+    let mut k = 0u64;
+    let e = s
+        .start(Vp, vec![0.1f64], 1, NoNoise)
+        .unwrap()
+        .run(|_, _, d| {
+            k += 1;
+            d[0] = if k % 2 == 0 { 1e6 } else { -1e6 };
+            Ok(())
+        })
+        .unwrap_err();
+    invalid(Err::<(), _>(e), &["dpm_adaptive", "100000", "rtol"]);
 }

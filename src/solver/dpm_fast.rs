@@ -179,6 +179,41 @@ impl DpmFast {
     }
 }
 
+/// DPM-Solver's stages and updates in k-diffusion's VE form, `x̃' = x̃ + Σ c_k·ε_k` with the
+/// half-logSNR step `h` (`e = e^h − 1`): the coefficients on the noise estimates, shared by
+/// [`DpmFast`] and [`DpmAdaptive`](super::DpmAdaptive).
+pub(crate) mod dpm {
+    /// The first stage `u_1 = x̃ − σ_1·(e^{r1·h} − 1)·ε`: the coefficient on ε.
+    pub(crate) fn u1(sigma_1: f64, r1h: f64) -> f64 {
+        -sigma_1 * r1h.exp_m1()
+    }
+    /// The second stage `u_2 = x̃ − σ_2·(e^{r2·h} − 1)·ε − σ_2·(r2/r1)·((e^{r2·h} − 1)/(r2·h)
+    /// − 1)·(ε_1 − ε)`: the coefficients on `[ε, ε_1]`.
+    pub(crate) fn u2(sigma_2: f64, r2h: f64, r2_over_r1: f64) -> [f64; 2] {
+        let e2 = r2h.exp_m1();
+        let k = sigma_2 * r2_over_r1 * (e2 / r2h - 1.0);
+        [-sigma_2 * e2 + k, -k]
+    }
+    /// DPM-Solver-1, `x̃' = x̃ − σ'·e·ε`: the coefficient on ε.
+    pub(crate) fn step1(sigma_to: f64, h: f64) -> f64 {
+        -sigma_to * h.exp_m1()
+    }
+    /// DPM-Solver-2 with its stage at `r1`, `x̃' = x̃ − σ'·e·ε − σ'/(2·r1)·e·(ε_1 − ε)`
+    /// (`inv_2r1 = 1/(2·r1)`): the coefficients on `[ε, ε_1]` (`[0, −σ'·e]` at `r1 = ½`).
+    pub(crate) fn step2(sigma_to: f64, h: f64, inv_2r1: f64) -> [f64; 2] {
+        let c = sigma_to * h.exp_m1();
+        let k = c * inv_2r1;
+        [-c + k, -k]
+    }
+    /// DPM-Solver-3 with its second stage at `r2`, `x̃' = x̃ − σ'·e·ε − σ'/r2·(e/h − 1)·(ε_2
+    /// − ε)` (`inv_r2 = 1/r2`): the coefficients on `[ε, ε_2]`.
+    pub(crate) fn step3(sigma_to: f64, h: f64, inv_r2: f64) -> [f64; 2] {
+        let em = h.exp_m1();
+        let k = sigma_to * inv_r2 * (em / h - 1.0);
+        [-sigma_to * em + k, -k]
+    }
+}
+
 /// `dst = a_out·(c_x·x̃ + Σ c_k·ε_k)` in VP terms: `x̃ = X/a` at `from`, each `ε_k` given by
 /// its sample buffer, its prediction slot and its level (`ε = (buf − a·D)/b`).
 fn ve_row(dst: Dst, a_out: f64, from: &Level, cx: f64, eps: &[(f64, Src, Src, Level)]) -> Row {
@@ -232,20 +267,17 @@ impl Solver for DpmFast {
         };
         // ε of the step's start comes from X and its prediction, `self.stage` feeds back.
         let e0 = |c: f64| (c, x, Src::D(self.stage), s.from);
-        let em = s.h.exp_m1();
         let post = if last {
             // x̃' at the step's target, then σ_up of noise to the grid's next level.
             let (sq, an) = (s.to.sigma(), s.next.a);
-            let c = sq * em;
             let eps = match s.order {
-                // − σ'(e^h − 1)·ε
-                1 => vec![e0(-c)],
-                // − σ'(e^h − 1)·ε − σ'/(2·r1)·(e^h − 1)·(ε_1 − ε) with r1 = 1/2: − σ'(e^h − 1)·ε_1.
-                2 => vec![(-c, aux, Src::D(0), s.s1)],
-                // − σ'(e^h − 1)·ε − σ'/r2·((e^h − 1)/h − 1)·(ε_2 − ε), r2 = 2/3.
+                1 => vec![e0(dpm::step1(sq, s.h))],
+                // r1 = 1/2: ε's coefficient is 0 (left out of the row).
+                2 => vec![(dpm::step2(sq, s.h, 1.0)[1], aux, Src::D(0), s.s1)],
+                // r2 = 2/3.
                 _ => {
-                    let k = sq * 1.5 * (em / s.h - 1.0);
-                    vec![e0(-c + k), (-k, aux, Src::D(0), s.s2)]
+                    let [c0, c2] = dpm::step3(sq, s.h, 1.5);
+                    vec![e0(c0), (c2, aux, Src::D(0), s.s2)]
                 }
             };
             let row = ve_row(Dst::Buf(Buf::X), an, &s.from, 1.0, &eps)
@@ -256,21 +288,17 @@ impl Solver for DpmFast {
                 Pass::one(row).draw(Draw::Skip)
             }
         } else if self.stage == 0 {
-            // u_1 = x̃ − σ_s1·(e^{r1·h} − 1)·ε.
-            let c = s.s1.sigma() * s.r1h.exp_m1();
-            Pass::one(ve_row(Dst::Buf(Buf::Aux), s.s1.a, &s.from, 1.0, &[e0(-c)]))
+            let c = dpm::u1(s.s1.sigma(), s.r1h);
+            Pass::one(ve_row(Dst::Buf(Buf::Aux), s.s1.a, &s.from, 1.0, &[e0(c)]))
         } else {
-            // u_2 = x̃ − σ_s2·(e^{r2·h} − 1)·ε
-            //       − σ_s2·(r2/r1)·((e^{r2·h} − 1)/(r2·h) − 1)·(ε_1 − ε).
-            let e2 = s.r2h.exp_m1();
-            let sig = s.s2.sigma();
-            let k = sig * 2.0 * (e2 / s.r2h - 1.0);
+            // r2/r1 = 2.
+            let [c0, c1] = dpm::u2(s.s2.sigma(), s.r2h, 2.0);
             Pass::one(ve_row(
                 Dst::Buf(Buf::Aux),
                 s.s2.a,
                 &s.from,
                 1.0,
-                &[e0(-sig * e2 + k), (-k, aux, Src::D(0), s.s1)],
+                &[e0(c0), (c1, aux, Src::D(0), s.s1)],
             ))
         };
         self.stage += 1;

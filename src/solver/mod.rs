@@ -28,6 +28,8 @@
 //! runs in the loop through [`Run::feed_guided`]. The grid is shared by the batch
 //! (coefficients are per step, not per sample); [`Forcing`] runs groups of a batch (video
 //! frames, samples) at their own levels, one run per group, for diffusion forcing.
+//! k-diffusion's adaptive [`DpmAdaptive`] chooses its levels as it goes, so it drives its own
+//! loop ([`AdaptiveRun`]) with the same requests and feeds.
 //!
 //! Conventions (SPEC §0.1): a level is `(a, b, λ)` with `x = a·x0 + b·ε` and `λ = 2 ln(a/b)`;
 //! `h = (λ' − λ)/2` is the *half*-logSNR step; `σ = b/a = e^(−λ/2)`. `λ = +∞` is the clean end
@@ -60,6 +62,7 @@ use crate::scaler::Scaler;
 
 pub(crate) mod brownian;
 mod deis;
+mod dpm_adaptive;
 mod dpm_fast;
 mod dpmpp;
 mod euler;
@@ -77,6 +80,7 @@ mod unipc;
 
 pub use brownian::BrownianNoise;
 pub use deis::Deis;
+pub use dpm_adaptive::{AdaptiveInfo, AdaptiveRun, Attempt, DpmAdaptive};
 pub use dpm_fast::DpmFast;
 pub use dpmpp::{
     DpmAlgorithm, DpmPP2M, DpmPP2MSde, DpmPP2SAncestral, DpmPP3MSde, DpmPPSde, DpmSolverMultistep,

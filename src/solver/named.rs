@@ -166,6 +166,15 @@ impl AnySolver {
                         .into(),
                 })
             }
+            "dpm_adaptive" => {
+                return Err(GdfError::Invalid {
+                    message: "dpm_adaptive chooses its levels as it goes (an error estimate and \
+                              a step controller), so it runs no fixed grid: use \
+                              DpmAdaptive::new(sigma_min, sigma_max)?.start(scaler, x, batch, \
+                              noise)"
+                        .into(),
+                })
+            }
             _ => {
                 return Err(GdfError::Invalid {
                     message: format!(

@@ -7,6 +7,13 @@ writes `solvers.json` next to this file, in the shared golden `solvers.json` for
 
     /tmp/torchvenv/bin/python tests/kdiffusion/gen.py
 
+It also writes `adaptive.json`: `sample_dpm_adaptive` runs (`return_info`), each with its
+settings (`params.sampler_kwargs`), every attempted step (`output.attempts`: its start `t`, the
+error estimate, the controller's `h` after it, whether it was accepted), the model calls
+(`denoised`, `eval_logsnr`: k-diffusion evaluates the model again at a step's start after a
+rejection), the final VP sample `x` at σ_min, `info`, and the ancestral draws (`input.noise`,
+one per accepted step; none with `eta = 0`, whose zero-scaled draws are not recorded).
+
 Needs torch 2.15.0, diffusers 0.42.1 (imported by the shared helpers), numpy and
 `pip install --no-deps k-diffusion==0.1.1.post1`. Deterministic: seeded numpy inputs, torch's
 default dtype float64, one thread; a re-run gives a byte-identical file.
@@ -87,9 +94,71 @@ CASES = [
 ]
 
 
+def run_dpm_adaptive(idx, sigma_min, sigma_max, kwargs, shape, seed, name):
+    """`sample_dpm_adaptive` with `return_info`; the callback records every attempted step."""
+    rng = np.random.default_rng(seed)
+    model = S.Mixture(rng)
+    src = S.Source(rng)
+    lam0 = 2.0 * float(-torch.tensor(sigma_max).log())
+    x_init = S.draw_x_init(rng, model, shape, lam0)
+    a0, _ = S.ab(lam0)
+    x = torch.tensor(x_init) / a0  # x_ve
+    rec = S.Recorder(model, src, shape, starts=False)
+    attempts = []
+    prev = {"t": lam0 / 2.0, "n_accept": 0}
+
+    def callback(info):
+        rec.i = info["i"]
+        acc = info["n_accept"] > prev["n_accept"]
+        attempts.append({"t": prev["t"], "error": float(info["error"]), "h": float(info["h"]),
+                         "accepted": bool(acc)})
+        prev["t"], prev["n_accept"] = float(info["t"]), info["n_accept"]
+
+    xf, info = K.sample_dpm_adaptive(rec.model, x, sigma_min, sigma_max, callback=callback,
+                                     disable=True, noise_sampler=rec.replay, return_info=True,
+                                     **kwargs)
+    lam_end = 2.0 * float(-torch.tensor(sigma_min).log())
+    a1, _ = S.ab(lam_end)
+    out = {
+        "x": (a1 * xf).numpy(),
+        "denoised": torch.stack(rec.den).numpy(),
+        "eval_logsnr": rec.lams,
+        "info": {k: int(v) for k, v in info.items()},
+        "attempts": attempts,
+    }
+    inp = {"x_init": x_init, "model": model.spec(), "noise": np.stack(rec.noises) if rec.noises else []}
+    case = {
+        "id": f"solvers/kdiffusion/adaptive/{idx:03d}",
+        "sampler": "dpm_adaptive",
+        "source": f"{S.KD_SRC}: k_diffusion.sampling.sample_dpm_adaptive",
+        "scaler": "vp",
+        "name": name,
+        "params": {"sigma_min": sigma_min, "sigma_max": sigma_max, "sampler_kwargs": kwargs},
+        "input": inp,
+        "output": out,
+    }
+    return S.enc(case)
+
+
+ADAPTIVE = [
+    # (σ_min, σ_max, sampler kwargs, shape, seed, name)
+    (0.03, 14.6, {}, [2, 1, 3, 4], 201, "dpm_adaptive_defaults"),
+    (0.03, 14.6, {"order": 2}, [2, 1, 3, 4], 202, "dpm_adaptive_order2"),
+    (0.01, 80.0, {"rtol": 0.01, "atol": 0.001}, [3, 5], 203, "dpm_adaptive_tight"),
+    (0.05, 20.0, {"rtol": 0.2, "atol": 0.05, "h_init": 0.5}, [2, 6], 204, "dpm_adaptive_loose"),
+    (0.03, 14.6, {"pcoeff": 0.3, "icoeff": 0.9, "dcoeff": 0.2, "accept_safety": 0.9}, [2, 6], 205,
+     "dpm_adaptive_pid"),
+    (0.05, 20.0, {"eta": 1.0}, [2, 1, 3, 4], 206, "dpm_adaptive_eta1"),
+    (0.05, 20.0, {"order": 2, "eta": 0.5, "s_noise": 0.8, "rtol": 0.02}, [2, 6], 207,
+     "dpm_adaptive_order2_eta05"),
+]
+
+
 def main():
     cases = [run_dpm_fast(i, *c) for i, c in enumerate(CASES)]
     S.dump(os.path.join(HERE, "solvers.json"), cases)
+    cases = [run_dpm_adaptive(i, *c) for i, c in enumerate(ADAPTIVE)]
+    S.dump(os.path.join(HERE, "adaptive.json"), cases)
 
 
 if __name__ == "__main__":
