@@ -1478,3 +1478,52 @@ fn the_consistency_renoise_is_checked_by_name() {
         assert!(e.contains(what), "{e}");
     }
 }
+
+/// Every config under `examples/configs` loads with its pipeline, gives a grid of 4 steps and
+/// runs one sampling loop to the end with a point-mass model (the files the README and
+/// `cargo run --example load_config` point users at stay loadable).
+#[test]
+fn every_example_config_loads_and_samples() {
+    use gdf::solver::{CounterNoise, Run};
+    let sd3 = PipelineKind::Sd3 {
+        image_seq_len: None,
+    };
+    let pipeline = |name: &str| match name {
+        "sd3.json" | "minimax-h3.json" => sd3,
+        "flux-dev.json" => PipelineKind::Flux {
+            image_seq_len: 4096.0,
+        },
+        "stable-cascade.json" => PipelineKind::StableCascade { shift: 1.0 },
+        "sana-sprint.json" => PipelineKind::SANA_SPRINT,
+        _ => SD,
+    };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/configs");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let l = load(&std::fs::read_to_string(&path).unwrap(), pipeline(&name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        // SANA-Sprint's default run has two steps (its intermediate angle).
+        let n = if name == "sana-sprint.json" { 2 } else { 4 };
+        let grid = l.solver_grid(&l.grid(n).unwrap()).unwrap();
+        let mut run = Run::new(
+            l.solver.clone(),
+            grid,
+            vec![0.3f64; 4],
+            2,
+            CounterNoise::new(1),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        run.set_threshold(l.threshold).unwrap();
+        let mut calls = 0;
+        while run.next_eval().unwrap().is_some() {
+            run.feed_x0(&[0.25; 4]).unwrap();
+            calls += 1;
+        }
+        assert!(calls >= n, "{name}: {calls} calls");
+        assert!(run.x().iter().all(|v| v.is_finite()), "{name}");
+        seen += 1;
+    }
+    assert_eq!(seen, 12, "a new config needs its pipeline here");
+}
