@@ -1527,3 +1527,67 @@ fn every_example_config_loads_and_samples() {
     }
     assert_eq!(seen, 12, "a new config needs its pipeline here");
 }
+
+#[test]
+fn dpm_inverse_loads_an_inversion_grid_and_refuses_by_name() {
+    use gdf::solver::{AnySolver, Run, Solver};
+    let inv = r#"{"_class_name": "DPMSolverMultistepInverseScheduler"}"#;
+    let l = load(inv, SD).unwrap();
+    assert!(matches!(l.solver, AnySolver::DpmSolverMultistep(_)));
+    assert!(l.solver.inverts());
+    let g = l.grid(10).unwrap();
+    // linspace from the clean end: timesteps 0, 100, …, 899 (rounded), then σ of T − 1.
+    let ts = g.timesteps.as_ref().unwrap().to_f64();
+    assert_eq!(ts[..3], [0.0, 100.0, 200.0]);
+    assert!(g.logsnr.windows(2).all(|w| w[1] < w[0]));
+    let sg = l.solver_grid(&g).unwrap();
+    assert!(sg.is_inverse());
+    assert!(Run::new(
+        l.solver.clone(),
+        sg,
+        vec![0.1f64; 2],
+        1,
+        gdf::solver::NoNoise
+    )
+    .is_ok());
+    // The forward class's forms that do not invert, or that diffusers lists noisiest first.
+    config_err(
+        r#"{"_class_name": "DPMSolverMultistepInverseScheduler", "algorithm_type": "sde-dpmsolver++"}"#,
+        SD,
+        "algorithm_type",
+        "sde-dpmsolver++",
+    );
+    config_err(
+        r#"{"_class_name": "DPMSolverMultistepInverseScheduler", "use_karras_sigmas": true}"#,
+        SD,
+        "use_karras_sigmas",
+        "true",
+    );
+    // Trailing spacing with a clipped λ: numpy lists fewer timesteps than asked.
+    let clipped = load(
+        r#"{"_class_name": "DPMSolverMultistepInverseScheduler", "timestep_spacing": "trailing",
+            "lambda_min_clipped": -3.0}"#,
+        SD,
+    )
+    .unwrap();
+    let e = clipped.grid(8).unwrap_err().to_string();
+    assert!(
+        e.contains("timestep_spacing") && e.contains("lists 7"),
+        "{e}"
+    );
+    // Third order on trailing: diffusers' zero-length last step returns NaN (listed).
+    let t3 = load(
+        r#"{"_class_name": "DPMSolverMultistepInverseScheduler", "timestep_spacing": "trailing",
+            "solver_order": 3}"#,
+        SD,
+    )
+    .unwrap();
+    assert!(t3.approximations[0].note.contains("returns NaN"));
+    // The forward class's final_sigmas_type is not the inverse's: ignored, as diffusers does.
+    let f = load(
+        r#"{"_class_name": "DPMSolverMultistepInverseScheduler", "final_sigmas_type": "zero"}"#,
+        SD,
+    )
+    .unwrap();
+    assert_eq!(f.ignored, vec!["final_sigmas_type".to_string()]);
+}

@@ -926,6 +926,35 @@ fn lcm_and_tcd_run_on_the_device() {
     close("cm", &dev, &host);
 }
 
+/// DPM-Solver++ inversion (`DPMSolverMultistepInverseScheduler` as loaded, order 3 heun) on
+/// the device: the same planned passes on an inversion grid, one launch per evaluation,
+/// within f32 of the host; a sampler that does not invert is refused as on the host.
+#[test]
+fn dpm_inversion_runs_on_the_device() {
+    use gdf::interop::diffusers::{load, PipelineKind};
+    let Some(c) = client() else { return };
+    let l = load(
+        r#"{"_class_name": "DPMSolverMultistepInverseScheduler", "solver_order": 3,
+            "solver_type": "heun"}"#,
+        PipelineKind::StableDiffusion,
+    )
+    .unwrap();
+    let grid = l.solver_grid(&l.grid(6).unwrap()).unwrap();
+    assert!(grid.is_inverse());
+    let (dev, host) = both_runs(&c, l.solver.clone(), &grid, l.threshold, 0, 6);
+    close("dpm inversion", &dev, &host);
+    let refused = DeviceRun::<f32, _>::new(
+        &c,
+        gdf::solver::Euler::new(),
+        grid,
+        &up(&c, &[0.5f32; 4]),
+        2,
+        2,
+        DeviceNoise::None,
+    );
+    assert!(refused.is_err());
+}
+
 /// A test solver whose every pass makes two Brownian draws, over `[σ_i, σ_{i+1}]` and over its
 /// first half, and adds `0.5·n0 + 0.25·n1` to `x` (no shipped solver makes two increment draws
 /// in one pass; this covers the kernel's second slot).

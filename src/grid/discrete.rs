@@ -534,7 +534,7 @@ pub(crate) fn continuous_timestep(sigma: f64) -> f64 {
 }
 
 /// diffusers' name of a spacing.
-fn spacing_name(s: Spacing) -> &'static str {
+pub(crate) fn spacing_name(s: Spacing) -> &'static str {
     match s {
         Spacing::Linspace => "linspace",
         Spacing::Leading => "leading",

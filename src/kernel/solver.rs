@@ -841,7 +841,7 @@ impl<'c, F: Float + CubeElement, S: Solver> DeviceRun<'c, F, S> {
             .into());
         }
         check_buffers::<F>(&[("x_init (bytes)", Some(x_init), n)])?;
-        solver.start(&grid)?;
+        crate::solver::start_on(&mut solver, &grid)?;
         let bytes = n * core::mem::size_of::<F>();
         let zeros = vec![F::new(0.0); n];
         let x = client.empty(bytes);

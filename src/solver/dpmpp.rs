@@ -467,6 +467,10 @@ impl Solver for DpmSolverMultistep {
     fn takes_threshold(&self) -> bool {
         true
     }
+    fn inverts(&self) -> bool {
+        // The SDE form's noise `b'·√(1 − e^{−2h})` has no square root for h < 0.
+        self.s.algorithm != DpmAlgorithm::SdeDpmSolverPP
+    }
     fn name(&self) -> &'static str {
         "DPMSolverMultistepScheduler"
     }

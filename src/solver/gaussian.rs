@@ -63,7 +63,7 @@ pub struct GaussianStep {
 /// call (churn).
 pub fn gaussian_steps<S: Solver + Clone>(solver: &S, grid: &Grid) -> Result<Vec<GaussianStep>> {
     let mut s = solver.clone();
-    s.start(grid)?;
+    super::start_on(&mut s, grid)?;
     let mut out: Vec<GaussianStep> = Vec::with_capacity(grid.steps());
     let not = |step: usize, why: &str| GdfError::Invalid {
         message: format!(

@@ -187,6 +187,48 @@ impl Grid {
         })
     }
 
+    /// An inversion grid: logSNR values `λ_0 > λ_1 > … > λ_N`, all finite (the last two may
+    /// coincide, a zero-length last step), through `scaler`:
+    /// a sample walked from a clean-ish level toward noise (DDIM / DPM-Solver++ inversion,
+    /// diffusers' `DPMSolverMultistepInverseScheduler`). Only solvers whose update holds in
+    /// either direction run on it ([`Solver::inverts`]: DPM-Solver++ multistep, deterministic);
+    /// the others refuse it when a run starts.
+    ///
+    /// ```
+    /// use gdf::scaler::Vp;
+    /// use gdf::solver::{AnySolver, Euler, Grid, NoNoise, Run};
+    /// let g = Grid::inverse(&Vp, &[6.0, 2.0, -1.0, -4.0])?;
+    /// assert!(g.is_inverse());
+    /// let dpm = AnySolver::from_name("DPMSolverMultistepScheduler")?;
+    /// assert!(Run::new(dpm, g.clone(), vec![0.5f64], 1, NoNoise).is_ok());
+    /// assert!(Run::new(Euler::new(), g, vec![0.5f64], 1, NoNoise).is_err());
+    /// assert!(Grid::inverse(&Vp, &[1.0, 2.0]).is_err());
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    pub fn inverse<S: Scaler + Clone + Send + Sync + 'static>(
+        scaler: &S,
+        logsnr: &[f64],
+    ) -> Result<Self> {
+        check_inverse_grid(logsnr)?;
+        let s = scaler.clone();
+        let levels = logsnr
+            .iter()
+            .map(|&lam| {
+                let (a, b) = s.ab(lam);
+                Level { a, b, lam }
+            })
+            .collect();
+        Ok(Self {
+            levels,
+            ab: Arc::new(move |l| s.ab(l)),
+        })
+    }
+
+    /// Whether the grid walks toward noise ([`Grid::inverse`]).
+    pub fn is_inverse(&self) -> bool {
+        self.levels[0].lam > self.levels[1].lam
+    }
+
     /// The grid of GDF's sampling loop: `timesteps` steps of the schedule's `t` from
     /// `t_start` to `t_end` (uniform in t, see [`crate::sample::sampling_grid`]), through
     /// `scaler`.
@@ -339,6 +381,55 @@ fn check_grid(l: &[f64]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// [`Grid::inverse`]'s rule: at least one step, every value finite, strictly decreasing but
+/// for a tie of the last two.
+fn check_inverse_grid(l: &[f64]) -> Result<()> {
+    if l.len() < 2 {
+        return Err(GdfError::OutOfRange {
+            what: "logsnr grid length",
+            value: l.len() as f64,
+            expected: "at least 2 points (one step)",
+        });
+    }
+    if let Some(i) = l.iter().position(|v| !v.is_finite()) {
+        return Err(GdfError::NonFinite {
+            what: "inversion logsnr grid (every level finite)",
+            index: i,
+            value: l[i],
+        });
+    }
+    let n = l.len() - 1;
+    // The last two may coincide (a zero-length last step: diffusers' trailing inversion).
+    if let Some(i) = (1..=n).find(|&i| !(l[i] < l[i - 1] || (i == n && l[i] == l[i - 1]))) {
+        return Err(GdfError::Invalid {
+            message: format!(
+                "an inversion grid must decrease (cleanest first): grid[{i}] = {} after \
+                 grid[{}] = {} (only the last two points may coincide)",
+                l[i],
+                i - 1,
+                l[i - 1]
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Starts `solver` on `grid` ([`Solver::start`]), refusing an inversion grid for a solver
+/// that does not invert. Every run (host, device, the Gaussian reading) starts through it.
+pub(crate) fn start_on<S: Solver + ?Sized>(solver: &mut S, grid: &Grid) -> Result<()> {
+    if grid.is_inverse() && !solver.inverts() {
+        return Err(GdfError::Invalid {
+            message: format!(
+                "`{}` does not run on an inversion grid (levels toward noise): its update is \
+                 a sampler's; invert with DPM-Solver++ multistep (deterministic) or with \
+                 pipeline::invert::Inversion (DDIM)",
+                solver.name()
+            ),
+        });
+    }
+    solver.start(grid)
 }
 
 /// A buffer of the sampling loop.
@@ -598,6 +689,12 @@ pub trait Solver {
     fn takes_threshold(&self) -> bool {
         false
     }
+    /// Whether the solver runs on an inversion grid ([`Grid::inverse`]): its update holds for
+    /// steps toward noise as well (deterministic DPM-Solver++ multistep, whose formulas are
+    /// in the half-logSNR step `h` of either sign). Default `false`.
+    fn inverts(&self) -> bool {
+        false
+    }
 }
 
 impl<S: Solver + ?Sized> Solver for Box<S> {
@@ -621,6 +718,9 @@ impl<S: Solver + ?Sized> Solver for Box<S> {
     }
     fn takes_threshold(&self) -> bool {
         (**self).takes_threshold()
+    }
+    fn inverts(&self) -> bool {
+        (**self).inverts()
     }
 }
 

@@ -49,6 +49,9 @@ macro_rules! any_solver {
             fn takes_threshold(&self) -> bool {
                 match self { $(AnySolver::$v(s) => s.takes_threshold(),)* }
             }
+            fn inverts(&self) -> bool {
+                match self { $(AnySolver::$v(s) => s.inverts(),)* }
+            }
         }
     };
 }

@@ -278,7 +278,7 @@ impl<F: Real, S: Solver, N: NoiseSource<F>> Run<F, S, N> {
     pub fn new(mut solver: S, grid: Grid, x_init: Vec<F>, batch: usize, noise: N) -> Result<Self> {
         let per = per_sample("x_init", x_init.len(), batch)?;
         check_finite("x_init", &x_init)?;
-        solver.start(&grid)?;
+        super::start_on(&mut solver, &grid)?;
         let depth = solver.history().clamp(1, 4);
         let n = x_init.len();
         let total = solver.nfe(&grid);

@@ -81,6 +81,7 @@ from diffusers import (  # noqa: E402
     SASolverScheduler,
     SCMScheduler,
     CMStochasticIterativeScheduler,
+    DPMSolverMultistepInverseScheduler,
     TCDScheduler,
 )
 
@@ -1164,6 +1165,57 @@ CONFIGS = [
         "config": {"_class_name": "CMStochasticIterativeScheduler", "num_train_timesteps": 201,
                    "sigma_min": 0.01, "sigma_max": 40.0, "rho": 5.0},
     },
+    # DPMSolverMultistepInverseScheduler (DPM-Solver++ inversion): the run starts from the
+    # (here random) latents at the clean end and walks toward noise; the model takes the
+    # timestep of the level each step starts from.
+    {
+        "id": "dpm_inverse_sd15",
+        "model": "Stable Diffusion 1.5's file as DPMSolverMultistepInverseScheduler (DiffEdit-style inversion), 10 steps",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 10,
+        "config": SD15_FILE,
+        "load_as": "DPMSolverMultistepInverseScheduler",
+    },
+    {
+        "id": "dpm_inverse_defaults_20",
+        "model": "variant: DPMSolverMultistepInverseScheduler with its defaults, 20 steps (second order to the end)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 20,
+        "config": {"_class_name": "DPMSolverMultistepInverseScheduler"},
+    },
+    {
+        "id": "dpm_inverse_order3_heun_leading_v",
+        "model": "variant: DPMSolverMultistepInverseScheduler, order 3, heun, leading + offset 1, scaled-linear, v",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 16,
+        "config": {"_class_name": "DPMSolverMultistepInverseScheduler", "solver_order": 3,
+                   "solver_type": "heun", "timestep_spacing": "leading", "steps_offset": 1,
+                   "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
+                   "prediction_type": "v_prediction"},
+    },
+    {
+        "id": "dpm_inverse_trailing",
+        "model": "variant: DPMSolverMultistepInverseScheduler, trailing (its last step has zero length: the list reaches T − 1)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 8,
+        "config": {"_class_name": "DPMSolverMultistepInverseScheduler", "timestep_spacing": "trailing"},
+    },
+    {
+        "id": "dpm_inverse_trailing_order3_nan",
+        "model": "variant: DPMSolverMultistepInverseScheduler, trailing at order 3 and 16 steps: diffusers' zero-length last step returns NaN (listed; gdf keeps the sample)",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 16,
+        "config": {"_class_name": "DPMSolverMultistepInverseScheduler", "timestep_spacing": "trailing",
+                   "solver_order": 3},
+    },
+    {
+        "id": "dpm_inverse_clipped_euler_at_final",
+        "model": "variant: DPMSolverMultistepInverseScheduler, lambda_min_clipped -3 (stops short of pure noise), euler_at_final, 20 steps",
+        "pipeline": {"kind": "stable_diffusion"},
+        "steps": 20,
+        "config": {"_class_name": "DPMSolverMultistepInverseScheduler", "lambda_min_clipped": -3.0,
+                   "euler_at_final": True},
+    },
 ]
 
 CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDIMParallelScheduler, DDPMParallelScheduler, DDPMWuerstchenScheduler, DEISMultistepScheduler,
@@ -1180,7 +1232,8 @@ CLASSES = {c.__name__: c for c in [DDIMScheduler, DDPMScheduler, DDIMParallelSch
                                    EDMEulerScheduler, FlowMatchHeunDiscreteScheduler,
                                    FlowMatchLCMScheduler, IPNDMScheduler,
                                    LTXEulerAncestralRFScheduler, FlowMapEulerDiscreteScheduler,
-                                   SCMScheduler, MiniMaxH3Scheduler, CMStochasticIterativeScheduler]}
+                                   SCMScheduler, MiniMaxH3Scheduler, CMStochasticIterativeScheduler,
+                                   DPMSolverMultistepInverseScheduler]}
 # Two-stage schedulers: `2N − 1` calls of `step` over interleaved timesteps.
 TWO_STAGE = ("HeunDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler",
              "FlowMatchHeunDiscreteScheduler", "DPMSolverSDEScheduler")
@@ -1264,6 +1317,7 @@ def frame(case, s):
                    model_timestep=f64(s.timesteps))
         out["scale"] = [1.0] * (n + 1)
     elif kind in ("EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "DPMSolverMultistepScheduler",
+                  "DPMSolverMultistepInverseScheduler",
                   "DPMSolverSinglestepScheduler", "DEISMultistepScheduler", "SASolverScheduler",
                   "UniPCMultistepScheduler",
                   "LMSDiscreteScheduler"):

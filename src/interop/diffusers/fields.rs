@@ -391,6 +391,15 @@ fn clip_stage(clip: bool, range: f64) -> Result<Threshold> {
 /// DPM-Solver++'s fields; `multistep`: `DPMSolverMultistepScheduler`'s (with
 /// `euler_at_final`, `lower_order_final` on by default), else `DPMSolverSinglestepScheduler`'s.
 pub(super) fn dpm_settings(f: &mut Fields, multistep: bool) -> Result<DpmSolverSettings> {
+    dpm_settings_as(f, multistep, true)
+}
+
+/// [`dpm_settings`], reading `final_sigmas_type` only where the class has it (else `zero`).
+pub(super) fn dpm_settings_as(
+    f: &mut Fields,
+    multistep: bool,
+    final_field: bool,
+) -> Result<DpmSolverSettings> {
     let order = f.count("solver_order", 2)? as usize;
     let algorithm = match f.text("algorithm_type", "dpmsolver++")?.as_str() {
         "dpmsolver++" => DpmAlgorithm::DpmSolverPP,
@@ -418,7 +427,12 @@ pub(super) fn dpm_settings(f: &mut Fields, multistep: bool) -> Result<DpmSolverS
     };
     let lower_order_final = f.flag("lower_order_final", multistep)?;
     let euler_at_final = multistep && f.flag("euler_at_final", false)?;
-    let final_sigmas = match f.text("final_sigmas_type", "zero")?.as_str() {
+    let final_text = if final_field {
+        f.text("final_sigmas_type", "zero")?
+    } else {
+        "zero".into()
+    };
+    let final_sigmas = match final_text.as_str() {
         "zero" => FinalSigmas::Zero,
         "sigma_min" => FinalSigmas::SigmaMin,
         other => {

@@ -100,6 +100,23 @@ pub enum GridSpec {
         /// `¼ ln σ`).
         cosine: bool,
     },
+    /// `DPMSolverMultistepInverseScheduler`: an inversion grid ([`Levels`] whose λ decreases:
+    /// build the run's grid with [`Loaded::solver_grid`](super::Loaded::solver_grid), which
+    /// gives a [`crate::solver::Grid::inverse`]). Integer timesteps ascending from the clean
+    /// end by `timestep_spacing` (`linspace(0, T', n + 1)` rounded without its last, `leading`
+    /// `i·((T' + 1) // (n + 1)) + steps_offset`, `trailing` the forward list reversed), with
+    /// `T'` the noisiest step `lambda_min_clipped` leaves; levels the table's σ there, then
+    /// σ of `T'` (a zero-length last step where the list already reaches it).
+    DpmInverse {
+        /// The training table.
+        table: TableSettings,
+        /// `timestep_spacing`.
+        spacing: Spacing,
+        /// `steps_offset` (leading).
+        steps_offset: i64,
+        /// `lambda_min_clipped`.
+        lambda_min_clipped: f64,
+    },
     /// `CMStochasticIterativeScheduler` (consistency models): `n` training indices
     /// `i·(T // n)` (or a custom list), each read as the Karras ramp position `i/(T − 1)`
     /// from `sigma_max` (0) to `sigma_min` (1) in float64, the levels in float32, then
@@ -199,6 +216,14 @@ impl GridSpec {
         let g = crate::grid::no_nan(g, "the scheduler's grid", || {
             format!("{:.300}", format!("{self:?}"))
         })?;
+        if let GridSpec::DpmInverse { .. } = self {
+            // Toward noise: the mirror image of the rule below.
+            let neg: Vec<f64> = g.logsnr.iter().map(|l| -l).collect();
+            return match repeated_level(&neg) {
+                None => Ok(g),
+                Some(i) => Err(self.repeated(n, &neg, i)),
+            };
+        }
         match repeated_level(&g.logsnr) {
             None => Ok(g),
             Some(i) => Err(self.repeated(n, &g.logsnr, i)),
@@ -256,6 +281,7 @@ impl GridSpec {
             GridSpec::FlowSigmas { .. } => "flow_shift / shift_terminal",
             GridSpec::Lcm { .. } => "original_inference_steps",
             GridSpec::Cm { .. } => "sigma_min / sigma_max / rho",
+            GridSpec::DpmInverse { .. } => "timestep_spacing / steps_offset / lambda_min_clipped",
             // float32 b = sin²(π·s/2) rounds to 1 next to s = 1 past about 9000 steps.
             GridSpec::Ipndm => "num_inference_steps",
             GridSpec::FlowMap { .. } => "shift",
@@ -350,6 +376,12 @@ impl GridSpec {
                 denoised_last,
             } => lcm_grid(table, *original_steps, *denoised_last, n),
             GridSpec::Ipndm => Ok(ipndm_grid(n)),
+            GridSpec::DpmInverse {
+                table,
+                spacing,
+                steps_offset,
+                lambda_min_clipped,
+            } => dpm_inverse_grid(table, *spacing, *steps_offset, *lambda_min_clipped, n),
             GridSpec::Cm { train_steps, .. } => {
                 if n > *train_steps {
                     return Err(GdfError::Config {
@@ -1038,6 +1070,88 @@ fn table_levels(abar: &[f64], ts: Vec<i64>) -> Levels {
         init_noise_sigma: Some(1.0),
         mu: None,
     }
+}
+
+/// [`GridSpec::DpmInverse`]'s levels for `n` steps.
+fn dpm_inverse_grid(
+    table: &TableSettings,
+    spacing: Spacing,
+    steps_offset: i64,
+    lambda_min_clipped: f64,
+    n: usize,
+) -> Result<Levels> {
+    let tab = DiscreteTable::new(table)?;
+    let t_train = tab.len();
+    // lambda_min_clipped cuts the noisiest steps (diffusers' searchsorted over the flipped λ's).
+    let last_t = t_train
+        - (0..t_train)
+            .filter(|&k| tab.logsnr(k) / 2.0 < lambda_min_clipped)
+            .count();
+    let bad_clip = || GdfError::OutOfRange {
+        what: "lambda_min_clipped",
+        value: lambda_min_clipped,
+        expected: "a value that leaves at least num_inference_steps usable training steps",
+    };
+    if last_t < n.max(1) {
+        return Err(bad_clip());
+    }
+    let ts: Vec<i64> = match spacing {
+        Spacing::Linspace => {
+            let v = np_linspace(0.0, last_t as f64 - 1.0, n + 1);
+            v[..n].iter().map(|t| t.round_ties_even() as i64).collect()
+        }
+        Spacing::Leading => {
+            let ratio = last_t / (n + 1);
+            (0..n).map(|i| (i * ratio) as i64 + steps_offset).collect()
+        }
+        Spacing::Trailing => {
+            let v = crate::grid::discrete::trailing(t_train as f64, last_t, n);
+            if v.len() != n {
+                return Err(GdfError::Config {
+                    field: "timestep_spacing".into(),
+                    value: "\"trailing\"".into(),
+                    expected: format!(
+                        "a step count for which numpy's arange lists {n} timesteps (it lists \
+                         {} here, and diffusers then runs that many steps)",
+                        v.len()
+                    ),
+                });
+            }
+            v.iter().rev().map(|&t| t as i64 - 1).collect()
+        }
+    };
+    if let Some(&bad) = ts.iter().find(|&&t| t < 0 || t as usize >= last_t) {
+        return Err(GdfError::Config {
+            field: "steps_offset".into(),
+            value: steps_offset.to_string(),
+            expected: format!("timesteps within 0…{} for {n} steps, got {bad}", last_t - 1),
+        });
+    }
+    // diffusers drops repeated timesteps but not their σ's, which then belong to other steps.
+    if let Some(w) = ts.windows(2).find(|w| w[1] <= w[0]) {
+        return Err(GdfError::Config {
+            field: "timestep_spacing".into(),
+            value: format!(
+                "{:?} with {n} steps",
+                crate::grid::discrete::spacing_name(spacing)
+            ),
+            expected: format!(
+                "distinct timesteps: the spacing gives {} then {} (diffusers keeps one of them \
+                 and misaligns its σ's); use fewer steps",
+                w[0], w[1]
+            ),
+        });
+    }
+    let sig: Vec<f64> = ts
+        .iter()
+        .map(|&t| t as usize)
+        .chain(std::iter::once(last_t - 1))
+        .map(|k| f64::from(tab.sigmas()[k]))
+        .collect();
+    let mut g = Levels::from_ve_sigmas(sig);
+    g.timesteps = Some(Timesteps::Int(ts));
+    g.init_noise_sigma = Some(1.0);
+    Ok(g)
 }
 
 fn lcm_grid(table: &TableSettings, orig: usize, denoised_last: bool, n: usize) -> Result<Levels> {

@@ -71,7 +71,7 @@ pub use inverse::{load_inverse, LoadedInverse};
 
 use fields::{cfg_err, Fields};
 use schedulers::{
-    consistency_models, ddim_family, discrete_family, edm, flow_map, flow_matching,
+    consistency_models, ddim_family, discrete_family, dpm_inverse, edm, flow_map, flow_matching,
     flow_sigmas_family, ipndm, k_family, lcm, minimax_h3, scm, wuerstchen,
 };
 
@@ -289,10 +289,14 @@ impl Loaded {
         self.grid.grid_for_sigmas(&self.class_name, sigmas)
     }
 
-    /// The solver's grid: the levels `(a, b, λ)` of `grid` through the framework's scaler.
+    /// The solver's grid: the levels `(a, b, λ)` of `grid` through the framework's scaler (an
+    /// inversion grid, [`solver::Grid::inverse`], for `DPMSolverMultistepInverseScheduler`).
     ///
-    /// Errors: as [`solver::Grid::new`].
+    /// Errors: as [`solver::Grid::new`] / [`solver::Grid::inverse`].
     pub fn solver_grid(&self, grid: &Levels) -> Result<solver::Grid> {
+        if let GridSpec::DpmInverse { .. } = self.grid {
+            return solver::Grid::inverse(&self.framework.scaler, &grid.logsnr);
+        }
         solver::Grid::new(&self.framework.scaler, &grid.logsnr)
     }
 
@@ -402,7 +406,7 @@ const SUPPORTED: &str =
     FlowMatchEulerDiscreteScheduler, FlowMatchHeunDiscreteScheduler, FlowMatchLCMScheduler, \
     LTXEulerAncestralRFScheduler, FlowMapEulerDiscreteScheduler, EDMDPMSolverMultistepScheduler, EDMEulerScheduler, CosineDPMSolverMultistepScheduler, \
     DDPMWuerstchenScheduler, IPNDMScheduler, SCMScheduler, MiniMaxH3Scheduler, \
-    CMStochasticIterativeScheduler";
+    CMStochasticIterativeScheduler, DPMSolverMultistepInverseScheduler";
 
 /// Loads a diffusers `scheduler_config.json` for the pipeline `pipeline`.
 ///
@@ -530,6 +534,10 @@ fn load_map(map: &serde_json::Map<String, Value>, pipeline: PipelineKind) -> Res
         "DDPMWuerstchenScheduler" => wuerstchen(&mut f, &mut notes, &class, pipeline)?,
         "FlowMapEulerDiscreteScheduler" => flow_map(&mut f, &class, pipeline)?,
         "SCMScheduler" => scm(&mut f, &mut notes, &class, pipeline)?,
+        "DPMSolverMultistepInverseScheduler" => {
+            unet_only("PipelineKind::StableDiffusion")?;
+            dpm_inverse(&mut f, &mut notes)?
+        }
         "CMStochasticIterativeScheduler" => {
             unet_only("PipelineKind::StableDiffusion")?;
             consistency_models(&mut f, &mut notes)?

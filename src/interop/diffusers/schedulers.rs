@@ -2,8 +2,8 @@
 //! convention, latent frame and threshold a config gives.
 
 use super::fields::{
-    cfg_err, clip_of, conversion, dpm_settings, named, table_settings, table_settings_as,
-    target_of, target_or, threshold_of, Fields,
+    cfg_err, clip_of, conversion, dpm_settings, dpm_settings_as, named, table_settings,
+    table_settings_as, target_of, target_or, threshold_of, Fields,
 };
 use super::{
     approx, wrong_pipeline, Approximation, GridSpec, LatentFrame, ModelTimestep, PipelineKind,
@@ -29,7 +29,8 @@ use crate::solver::{
     AnySolver, Deis, Dpm2, Dpm2Ancestral, DpmAlgorithm, DpmPP2MSde, DpmPPSde,
     DpmSinglestepSettings, DpmSolverMultistep, DpmSolverSinglestep, Euler, EulerAncestral,
     EulerAncestralRf, EulerDiscrete, FinalSigmas, FlowMatchEuler, FlowMatchHeun, Heun, Ipndm, Lcm,
-    LcmBoundary, Lms, Plms, SaSolver, TauWindow, Tcd, UniPc, UniPcSettings, UniPcVariant,
+    LcmBoundary, Lms, Plms, SaSolver, SolverType, TauWindow, Tcd, UniPc, UniPcSettings,
+    UniPcVariant,
 };
 
 /// The parts a scheduler class gives: framework, solver, grid, timestep, frame, threshold.
@@ -1360,6 +1361,88 @@ pub(super) fn scm(
         ModelTimestep::FlowSigma { scale: 1.0 },
         LatentFrame::TrigFlow { sigma_data },
         Threshold::None,
+    ))
+}
+
+/// `DPMSolverMultistepInverseScheduler` (DPM-Solver++ inversion: DiffEdit, editing): the
+/// forward class's framework and deterministic multistep update run toward noise on an
+/// inversion grid ([`GridSpec::DpmInverse`]); the model takes the timestep of the level each
+/// step starts from. Its SDE forms (no real noise toward noise: `√(1 − e^{−2h})` of `h < 0`),
+/// σ conversions (diffusers lists those σ's noisiest first, not an inversion) and flow sigmas
+/// are refused by name.
+pub(super) fn dpm_inverse(f: &mut Fields, notes: &mut Vec<Approximation>) -> Result<Parts> {
+    // No rescale_betas_zero_snr field in this class.
+    let table = table_settings_as(f, (0.0001, 0.02, "linear"), false)?;
+    let target = target_of(f, &["epsilon", "v_prediction", "sample"])?;
+    let spacing = f.parsed("timestep_spacing", "linspace", str::parse::<Spacing>)?;
+    let steps_offset = f.int("steps_offset", 0)?;
+    let lambda_min_clipped = f.f64_or_neg_inf("lambda_min_clipped", f64::NEG_INFINITY)?;
+    if lambda_min_clipped.is_nan() {
+        return Err(cfg_err(
+            "lambda_min_clipped",
+            &Value::from("NaN"),
+            "a number or -inf",
+        ));
+    }
+    for k in [
+        "use_karras_sigmas",
+        "use_exponential_sigmas",
+        "use_beta_sigmas",
+    ] {
+        f.must_be(
+            k,
+            Value::Bool(false),
+            "false for DPMSolverMultistepInverseScheduler (diffusers lists the converted σ's \
+             noisiest first, which is no inversion)",
+        )?;
+    }
+    f.must_be(
+        "use_flow_sigmas",
+        Value::Bool(false),
+        "false (gdf inverts over the discrete table only)",
+    )?;
+    f.get("flow_shift"); // read only with use_flow_sigmas
+    variance_note(f, notes);
+    let mut st = dpm_settings_as(f, true, false)?;
+    if st.algorithm == DpmAlgorithm::SdeDpmSolverPP {
+        return Err(cfg_err(
+            "algorithm_type",
+            &Value::from("sde-dpmsolver++"),
+            "\"dpmsolver++\" for an inversion (the SDE form's noise toward noise has no real \
+             amount: diffusers returns NaN)",
+        ));
+    }
+    // The inverse class has no final_sigmas_type (its last step's order follows
+    // lower_order_final and euler_at_final alone; the field, if present, is ignored).
+    st.final_sigmas = FinalSigmas::SigmaMin;
+    let heun = st.solver_type == SolverType::Heun;
+    if spacing == Spacing::Trailing && !st.euler_at_final && (st.order == 3 || heun) {
+        notes.push(approx(
+            "timestep_spacing / solver_order / solver_type",
+            format!("\"trailing\" / {} / {:?}", st.order, st.solver_type),
+            "the trailing list reaches T − 1 and diffusers appends σ(T − 1) again: a last \
+             step of length 0, in which its third-order and second-order heun updates (15 \
+             steps or more, or lower_order_final off) divide 0 by 0: diffusers returns NaN \
+             there; gdf's step keeps the sample (the limit, which the first-order and \
+             midpoint updates give)",
+        ));
+    }
+    let threshold = threshold_of(f, None)?;
+    let fw = table_framework(&table, target, true)?;
+    Ok((
+        fw,
+        AnySolver::DpmSolverMultistep(DpmSolverMultistep::with(st)?),
+        GridSpec::DpmInverse {
+            table: table.clone(),
+            spacing,
+            steps_offset,
+            lambda_min_clipped,
+        },
+        ModelTimestep::TableIndex {
+            train_steps: DiscreteTable::new(&table)?.len(),
+        },
+        LatentFrame::Vp,
+        threshold,
     ))
 }
 
