@@ -11,11 +11,13 @@
 //! cargo run --example load_config -- examples/configs/sana-sprint.json sprint 2
 //! cargo run --example load_config -- examples/configs/minimax-h3.json sd3 12
 //! cargo run --example load_config -- examples/configs/cd-imagenet64.json sd 2
+//! cargo run --example load_config -- examples/configs/mochi.json mochi 12
 //! ```
 //!
 //! The second argument is the pipeline (`sd` by default; `sd3`, `sd3:<image_seq_len>`,
 //! `flux:<image_seq_len>`, `cascade`, `cascade:<shift>`, `sprint` for SANA-Sprint's default
-//! angles, `sprint:<max_timesteps>` without an intermediate angle), the third the number of
+//! angles, `sprint:<max_timesteps>` without an intermediate angle, `mochi` for Mochi's
+//! linear-quadratic sigmas, `mochi:<threshold_noise>`), the third the number of
 //! steps;
 //! `--as <Class>` reads the config as another scheduler class, as diffusers'
 //! `Class.from_config(pipe.scheduler.config)` does (`load_as`).
@@ -48,10 +50,15 @@ fn pipeline(arg: &str) -> Result<PipelineKind, String> {
             max_timesteps: m,
             intermediate_timesteps: None,
         },
+        ("mochi", None) => PipelineKind::MOCHI,
+        ("mochi", Some(t)) => PipelineKind::Mochi {
+            threshold_noise: t,
+            linear_steps: None,
+        },
         _ => {
             return Err(format!(
                 "unknown pipeline {arg:?}: expected sd, sd3[:seq_len], flux:<seq_len>, \
-                 cascade[:shift], sprint[:max_timesteps]"
+                 cascade[:shift], sprint[:max_timesteps], mochi[:threshold_noise]"
             ))
         }
     })

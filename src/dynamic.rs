@@ -579,6 +579,8 @@ pub enum CondKind {
     FlowSigma(f64),
     /// [`nc::LogSigma`] with `scale`.
     LogSigma(f64),
+    /// [`nc::FlowAlpha`] with `scale`.
+    FlowAlpha(f64),
     /// [`nc::PiecewiseLinear`].
     PiecewiseLinear(Table),
     /// [`nc::TableTimestep`].
@@ -654,6 +656,7 @@ impl LogSnrFn for DynNoiseCond {
             CondKind::RectifiedFlows => head.push_str("RectifiedFlows"),
             CondKind::FlowSigma(s) => write!(head, "FlowSigma(scale = {})", lit(*s))?,
             CondKind::LogSigma(s) => write!(head, "LogSigma(scale = {})", lit(*s))?,
+            CondKind::FlowAlpha(s) => write!(head, "FlowAlpha(scale = {})", lit(*s))?,
             CondKind::PiecewiseLinear(t) => {
                 nc::PiecewiseLinear::new(t.clone()).write_decl(&mut head)?
             }
@@ -713,6 +716,7 @@ impl NoiseCond for DynNoiseCond {
             CondKind::RectifiedFlows => nc::RectifiedFlows.cond(l),
             CondKind::FlowSigma(s) => nc::flow_sigma(l, *s),
             CondKind::LogSigma(s) => nc::log_sigma(l, *s),
+            CondKind::FlowAlpha(s) => nc::flow_alpha(l, *s),
             CondKind::EdmSigma(sd) => nc::edm_sigma(l, *sd),
             CondKind::PiecewiseLinear(t) => t.cond(l),
             CondKind::TableTimestep(t) => t.cond(l),

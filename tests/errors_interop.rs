@@ -1495,6 +1495,7 @@ fn every_example_config_loads_and_samples() {
         },
         "stable-cascade.json" => PipelineKind::StableCascade { shift: 1.0 },
         "sana-sprint.json" => PipelineKind::SANA_SPRINT,
+        "mochi.json" => PipelineKind::MOCHI,
         _ => SD,
     };
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/configs");
@@ -1525,7 +1526,7 @@ fn every_example_config_loads_and_samples() {
         assert!(run.x().iter().all(|v| v.is_finite()), "{name}");
         seen += 1;
     }
-    assert_eq!(seen, 12, "a new config needs its pipeline here");
+    assert_eq!(seen, 13, "a new config needs its pipeline here");
 }
 
 #[test]
@@ -1590,4 +1591,97 @@ fn dpm_inverse_loads_an_inversion_grid_and_refuses_by_name() {
     )
     .unwrap();
     assert_eq!(f.ignored, vec!["final_sigmas_type".to_string()]);
+}
+
+#[test]
+fn mochi_loads_with_its_pipeline_and_refuses_by_name() {
+    use gdf::dynamic::DynTarget;
+    use gdf::interop::diffusers::{linear_quadratic_sigmas, ModelTimestep};
+    let mochi = include_str!("../examples/configs/mochi.json");
+    let l = load(mochi, PipelineKind::MOCHI).unwrap();
+    assert_eq!(l.framework.target, DynTarget::NegRectifiedFlows);
+    assert_eq!(
+        l.timestep,
+        ModelTimestep::InvertedFlowSigma { scale: 1000.0 }
+    );
+    // The grid: the pipeline's linear-quadratic sigmas, from pure noise to σ = 0.
+    let g = l.grid(12).unwrap();
+    let s = linear_quadratic_sigmas(12, 0.025, None).unwrap();
+    assert_eq!(g.logsnr.len(), 13);
+    assert_eq!(g.logsnr[0], f64::NEG_INFINITY);
+    assert_eq!(g.logsnr[12], f64::INFINITY);
+    for (lvl, s) in g.sigmas.iter().zip(&s) {
+        assert!((lvl - s).abs() < 1e-7, "{lvl} vs {s}"); // through float32
+    }
+    // The transformer's timestep (1 − σ)·1000.
+    let t = g.timesteps.as_ref().unwrap().to_f64();
+    assert_eq!(t[0], 0.0);
+    assert!((t[1] - 1000.0 * 0.025 / 6.0).abs() < 1e-3, "{}", t[1]);
+    // The inverted convention belongs to Mochi's pipeline, and Mochi's pipeline to it.
+    let sd3 = PipelineKind::Sd3 {
+        image_seq_len: None,
+    };
+    config_err(mochi, sd3, "invert_sigmas", "true");
+    config_err(
+        r#"{"_class_name": "FlowMatchEulerDiscreteScheduler"}"#,
+        PipelineKind::MOCHI,
+        "invert_sigmas",
+        "false",
+    );
+    config_err(
+        r#"{"_class_name": "FlowMatchHeunDiscreteScheduler", "invert_sigmas": true}"#,
+        PipelineKind::MOCHI,
+        "_class_name",
+        "FlowMatchHeunDiscreteScheduler",
+    );
+    for class in [
+        "DDIMScheduler",
+        "UniPCMultistepScheduler",
+        "FlowMapEulerDiscreteScheduler",
+        "MiniMaxH3Scheduler",
+        "SCMScheduler",
+        "CMStochasticIterativeScheduler",
+    ] {
+        let json = if class == "UniPCMultistepScheduler" {
+            format!(r#"{{"_class_name": "{class}", "use_flow_sigmas": true}}"#)
+        } else {
+            format!(r#"{{"_class_name": "{class}"}}"#)
+        };
+        config_err(&json, PipelineKind::MOCHI, "_class_name", class);
+    }
+    // The pipeline's arguments are checked by name.
+    for (pk, what) in [
+        (
+            PipelineKind::Mochi {
+                threshold_noise: 1.5,
+                linear_steps: None,
+            },
+            "threshold_noise",
+        ),
+        (
+            PipelineKind::Mochi {
+                threshold_noise: 0.025,
+                linear_steps: Some(0),
+            },
+            "linear_steps",
+        ),
+    ] {
+        let e = load(mochi, pk).unwrap_err().to_string();
+        assert!(e.contains(what), "{e}");
+    }
+    let e = l.grid(1).unwrap_err().to_string();
+    assert!(e.contains("num_inference_steps"), "{e}");
+    let five = load(
+        mochi,
+        PipelineKind::Mochi {
+            threshold_noise: 0.025,
+            linear_steps: Some(5),
+        },
+    )
+    .unwrap();
+    assert!(five
+        .grid(5)
+        .unwrap_err()
+        .to_string()
+        .contains("linear_steps"));
 }

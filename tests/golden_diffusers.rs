@@ -261,6 +261,8 @@ fn pipeline(v: &Value) -> R<PipelineKind> {
             "image_seq_len",
             "max_timesteps",
             "intermediate_timesteps",
+            "threshold_noise",
+            "linear_steps",
         ]
         .contains(&k.as_str())
         {
@@ -274,6 +276,13 @@ fn pipeline(v: &Value) -> R<PipelineKind> {
         },
         "flux" => PipelineKind::Flux {
             image_seq_len: num(get(v, "image_seq_len")?)?,
+        },
+        "mochi" => PipelineKind::Mochi {
+            threshold_noise: num(get(v, "threshold_noise")?)?,
+            linear_steps: match get(v, "linear_steps")? {
+                Value::Null => None,
+                l => Some(num(l)? as usize),
+            },
         },
         "stable_cascade" => PipelineKind::StableCascade { shift: 1.0 },
         // Custom angles come without max_timesteps (null); the loader still needs the
@@ -419,6 +428,7 @@ const KEYS: &[&str] = &[
     "grid",
     "run",
     "mixture",
+    "pipeline_source",
 ];
 const GRID_KEYS: &[&str] = &[
     "a",

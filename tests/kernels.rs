@@ -916,6 +916,7 @@ fn noise_conds_match_host() {
         ncd::EdmSigma::<Dec<P5, N1>>::new(),
         ncd::FlowSigma::<Dec<P1, typenum::P3>>::new(),
         ncd::LogSigma::<Dec<typenum::P250, typenum::Z0>>::new(),
+        ncd::FlowAlpha::<Dec<P1, typenum::P3>>::new(),
         ncd::TableTimestep::new(vec![-3.5, -1.0, 0.2, 0.3, 2.7], false).unwrap(),
         ncd::PiecewiseLinear::new(table),
         <ncd::StableDiffusion>::new(),

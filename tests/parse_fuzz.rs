@@ -70,6 +70,7 @@ const VOCAB: &[&str] = &[
     "NegRectifiedFlows",
     "Consistency",
     "LogSigma",
+    "FlowAlpha",
     "Vp",
     "Lerp",
     "Epsilon",

@@ -525,6 +525,13 @@ pub static COMPONENTS: &[Component] = &[
         &[p("scale", Float(Positive), D::Float("1"))],
     ),
     c(
+        "FlowAlpha",
+        &[],
+        NoiseCond,
+        "noise_cond::FlowAlpha",
+        &[p("scale", Float(Positive), D::Float("1"))],
+    ),
+    c(
         "StableDiffusion",
         &["StableDiffusionNoiseCond"],
         NoiseCond,

@@ -143,7 +143,9 @@ impl DynNoiseCond {
         match &self.kind {
             CondKind::CosineT(s) => nonneg("s", *s),
             CondKind::EdmSigma(sd) => positive("sigma_data", *sd),
-            CondKind::FlowSigma(scale) | CondKind::LogSigma(scale) => positive("scale", *scale),
+            CondKind::FlowSigma(scale) | CondKind::FlowAlpha(scale) | CondKind::LogSigma(scale) => {
+                positive("scale", *scale)
+            }
             CondKind::StableDiffusion {
                 linear_range,
                 total_steps,

@@ -742,6 +742,7 @@ impl Builder {
             ("noise_cond::RectifiedFlows", []) => CondKind::RectifiedFlows,
             ("noise_cond::FlowSigma", [GArg::Dec(s)]) => CondKind::FlowSigma(s.f64()),
             ("noise_cond::LogSigma", [GArg::Dec(s)]) => CondKind::LogSigma(s.f64()),
+            ("noise_cond::FlowAlpha", [GArg::Dec(s)]) => CondKind::FlowAlpha(s.f64()),
             ("noise_cond::StableDiffusion", [GArg::Dec(lo), GArg::Dec(hi), GArg::Count(n)]) => {
                 match DynNoiseCond::stable_diffusion([lo.f64(), hi.f64()], *n) {
                     Ok(c) => c.kind,

@@ -174,7 +174,9 @@ pub struct FlowMatchSettings {
     pub conversion: SigmaConversion,
     /// `shift_terminal`: stretch `1 − s` so the last sigma is this value (in (0, 1)).
     pub shift_terminal: Option<f64>,
-    /// `invert_sigmas`: use `1 − s` and end with `s = 1`.
+    /// `invert_sigmas` (Mochi): diffusers' list is `1 − s` ending at 1, its σ weighing x0;
+    /// gdf's levels stay the flow sigmas `s` (through diffusers' float32 `1 − s`), ending at
+    /// 0, and the timesteps are diffusers' `(1 − s)·T`.
     pub invert_sigmas: bool,
 }
 
@@ -341,8 +343,19 @@ impl FlowMatchSettings {
             s32 = s32.iter().map(|&v| 1.0 - v).collect();
         }
         let ts: Vec<f64> = s32.iter().map(|&v| (v * t) as f64).collect();
-        let mut sig: Vec<f64> = s32.iter().map(|&v| v as f64).collect();
-        sig.push(if self.invert_sigmas { 1.0 } else { 0.0 });
+        // Inverted (Mochi's convention, where diffusers' σ weighs x0): gdf's flow sigma is
+        // 1 − that σ (exact in f64), ending at 0 where diffusers appends 1.
+        let mut sig: Vec<f64> = s32
+            .iter()
+            .map(|&v| {
+                if self.invert_sigmas {
+                    1.0 - v as f64
+                } else {
+                    v as f64
+                }
+            })
+            .collect();
+        sig.push(0.0);
         let mut g = Grid::from_flow_sigmas(sig);
         g.timesteps = Some(Timesteps::Float(ts));
         if self.use_dynamic_shifting {

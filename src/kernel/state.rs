@@ -143,6 +143,7 @@ no_state!(
     [Sd: Const] nc::EdmSigma<Sd>,
     [S: Const] nc::FlowSigma<S>,
     [S: Const] nc::LogSigma<S>,
+    [S: Const] nc::FlowAlpha<S>,
 );
 impl DeviceState for nc::PiecewiseLinear {
     fn write_state(&self, out: &mut Vec<f64>) -> Result<(), KernelError> {

@@ -51,6 +51,7 @@ macro_rules! simple_cond {
 pub mod cosine_t;
 pub mod discrete;
 pub mod edm;
+pub mod flow_alpha;
 pub mod flow_sigma;
 pub mod log_sigma;
 pub mod log_snr;
@@ -63,6 +64,7 @@ pub mod wrappers;
 pub use cosine_t::{cosine_t, CosineT};
 pub use discrete::{discretize, Discrete};
 pub use edm::{edm_sigma, Edm, EdmSigma};
+pub use flow_alpha::{flow_alpha, FlowAlpha};
 pub use flow_sigma::{flow_sigma, FlowSigma};
 pub use log_sigma::{log_sigma, LogSigma};
 pub use log_snr::LogSnr;
@@ -76,7 +78,7 @@ pub use wrappers::{Clamped, Shifted};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a noise conditioning",
     label = "expected a noise cond (logSNR → model time input) here",
-    note = "noise conds are CosineT, Edm, Sigmoid, LogSnr, EdmSigma, RectifiedFlows, FlowSigma, LogSigma, PiecewiseLinear, TableTimestep, StableDiffusion, Discrete, or your own type implementing `gdf::noise_cond::NoiseCond`"
+    note = "noise conds are CosineT, Edm, Sigmoid, LogSnr, EdmSigma, RectifiedFlows, FlowSigma, FlowAlpha, LogSigma, PiecewiseLinear, TableTimestep, StableDiffusion, Discrete, or your own type implementing `gdf::noise_cond::NoiseCond`"
 )]
 pub trait NoiseCond: LogSnrFn {
     /// The raw formula, before shift and clamp.

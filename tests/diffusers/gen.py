@@ -1097,6 +1097,26 @@ CONFIGS = [
         "sigmas": [1.0, 0.8, 0.45, 0.1, 0.0],
         "config": {"_class_name": "MiniMaxH3Scheduler"},
     },
+    # Mochi (genmo/mochi-1-preview): FlowMatchEulerDiscreteScheduler with invert_sigmas and
+    # the pipeline's linear-quadratic sigmas (threshold_noise 0.025); its transformer takes
+    # σ·1000 of the inverted σ and predicts x0 − ε.
+    {
+        "id": "mochi",
+        "model": "Mochi 1 preview (genmo/mochi-1-preview): FlowMatchEulerDiscreteScheduler with invert_sigmas, the pipeline's linear-quadratic sigmas",
+        "pipeline": {"kind": "mochi", "threshold_noise": 0.025, "linear_steps": None},
+        "steps": 12,
+        "config": {"_class_name": "FlowMatchEulerDiscreteScheduler", "_diffusers_version": "0.32.0.dev0",
+                   "base_image_seq_len": 256, "base_shift": 0.5, "invert_sigmas": True,
+                   "max_image_seq_len": 4096, "max_shift": 1.15, "num_train_timesteps": 1000,
+                   "shift": 1.0, "use_dynamic_shifting": False},
+    },
+    {
+        "id": "mochi_shift3_linear5",
+        "model": "variant: Mochi's scheduler with shift 3, threshold_noise 0.05, 5 linear steps of 9",
+        "pipeline": {"kind": "mochi", "threshold_noise": 0.05, "linear_steps": 5},
+        "steps": 9,
+        "config": {"_class_name": "FlowMatchEulerDiscreteScheduler", "invert_sigmas": True, "shift": 3.0},
+    },
     # SCMScheduler (SANA-Sprint, sCM's TrigFlow): the pipeline's angles (max_timesteps,
     # intermediate_timesteps); the flow transformer's velocity is converted to TrigFlow's F as
     # `SanaSprintPipeline` does.
@@ -1239,6 +1259,25 @@ TWO_STAGE = ("HeunDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralD
              "FlowMatchHeunDiscreteScheduler", "DPMSolverSDEScheduler")
 
 
+MOCHI_PIPELINE = "pipelines/mochi/pipeline_mochi.py"
+
+
+def mochi_schedule():
+    """diffusers' own `linear_quadratic_schedule`, compiled from the installed Mochi pipeline
+    file by its syntax tree (the module imports transformers' T5 at its top, which this
+    environment does not have); the file's sha256 goes into each Mochi case's pipeline."""
+    import ast
+    import hashlib
+    path = os.path.join(os.path.dirname(diffusers.__file__), MOCHI_PIPELINE)
+    src = open(path, encoding="utf-8").read()
+    for node in ast.walk(ast.parse(src)):
+        if isinstance(node, ast.FunctionDef) and node.name == "linear_quadratic_schedule":
+            ns = {}
+            exec(compile(ast.Module(body=[node], type_ignores=[]), path, "exec"), ns)
+            return ns["linear_quadratic_schedule"], hashlib.sha256(src.encode()).hexdigest()
+    raise RuntimeError("linear_quadratic_schedule not found in " + path)
+
+
 def calculate_shift(seq, c):
     """The Flux pipeline's μ(image_seq_len) (pipeline_flux.py), same arithmetic."""
     m = (c.get("max_shift", 1.15) - c.get("base_shift", 0.5)) / (
@@ -1330,6 +1369,13 @@ def frame(case, s):
         out["scale"] = [1 / ai for ai in a] if euler else [1.0] * (n + 1)
         if euler:
             out["init_noise_sigma"] = float(s.init_noise_sigma)
+    elif kind == "FlowMatchEulerDiscreteScheduler" and s.config.invert_sigmas:
+        # Mochi's inverted convention: the scheduler's σ weighs x0 (x = σ·x0 + (1 − σ)·ε), from
+        # 0 (noise) up to its appended 1; the transformer takes its float32 timesteps σ·T.
+        sig = f64(s.sigmas)
+        out.update(timesteps=f64(s.timesteps), a=sig, b=[1 - v for v in sig],
+                   model_timestep=f64(s.timesteps))
+        out["scale"] = [1.0] * (n + 1)
     elif kind in ("FlowMatchEulerDiscreteScheduler", "FlowMatchLCMScheduler", "LTXEulerAncestralRFScheduler",
                   "FlowMapEulerDiscreteScheduler", "MiniMaxH3Scheduler"):
         sig = f64(s.sigmas)
@@ -1444,6 +1490,8 @@ def model_output(case, s, fr, i, x):
         d = denoise(x / r, a / r, b / r)
         if kind == "MiniMaxH3Scheduler":
             return (d - x) / b, d  # its model predicts x0 − ε (`denoised = x + σ·p`)
+        if s.config.get("invert_sigmas"):
+            return d - (x - a * d) / b, d  # Mochi's transformer: x0 − ε
         return (x - d) / b, d  # velocity v = ε − x0 with x = (1−σ)x0 + σε
     if kind == "SCMScheduler":
         # The mixture lives in the pipeline's X = σ_d·x0 (x = cos(s)·X + sin(s)·σ_d·ε); the
@@ -1490,6 +1538,7 @@ def model_output(case, s, fr, i, x):
 
 def run_case(case):
     s, note = build(case)
+    source = None
     n = case["steps"]
     pk = case["pipeline"]
     if pk["kind"] == "sana_sprint":
@@ -1501,6 +1550,13 @@ def run_case(case):
             s.set_timesteps(n, max_timesteps=pk["max_timesteps"],
                             intermediate_timesteps=pk["intermediate_timesteps"])
         s.set_begin_index(0)
+    elif pk["kind"] == "mochi":
+        # MochiPipeline: retrieve_timesteps(scheduler, n, sigmas=linear_quadratic_schedule(n,
+        # threshold_noise)) with the schedule's own default linear_steps.
+        lqs, sha = mochi_schedule()
+        source = {"file": MOCHI_PIPELINE, "sha256": sha}
+        sig = np.array(lqs(n, pk["threshold_noise"], pk.get("linear_steps")))
+        s.set_timesteps(sigmas=sig)
     elif pk["kind"] == "flux":
         sig = np.linspace(1.0, 1 / n, n)
         mu = calculate_shift(pk["image_seq_len"], s.config)
@@ -1624,6 +1680,8 @@ def run_case(case):
     }
     if note:
         out["grid"].update(note)
+    if source:
+        out["pipeline_source"] = source
     return out
 
 

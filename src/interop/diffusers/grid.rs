@@ -41,12 +41,14 @@ pub enum GridSpec {
     /// `EulerDiscreteScheduler` and `DPMSolverMultistepScheduler` grids
     /// ([`DiscreteSettings`]).
     Discrete(DiscreteSettings),
-    /// `FlowMatchEulerDiscreteScheduler` ([`FlowMatchSettings`]).
+    /// `FlowMatchEulerDiscreteScheduler` ([`FlowMatchSettings`]). With `invert_sigmas`
+    /// (Mochi) the grid's levels are gdf's flow sigmas `1 − s` of diffusers' inverted list
+    /// (its `s` weighs x0 in that convention), ending at 0; the timesteps are diffusers'.
     Flow {
         /// The scheduler's settings.
         settings: FlowMatchSettings,
-        /// The Flux pipeline's sigmas `linspace(1, 1/n, n)` instead of the scheduler's own.
-        flux_sigmas: bool,
+        /// The σ list the pipeline passes instead of the scheduler's own, if any.
+        sigmas: PipelineSigmas,
         /// μ for dynamic shifting.
         mu: Option<f64>,
     },
@@ -196,6 +198,85 @@ pub enum GridSpec {
     },
 }
 
+/// The σ list a flow pipeline passes to `set_timesteps(sigmas=…)` (see [`GridSpec::Flow`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PipelineSigmas {
+    /// None: the scheduler's own `n` sigmas.
+    Scheduler,
+    /// The Flux pipeline's `linspace(1, 1/n, n)`.
+    Flux,
+    /// Mochi's `linear_quadratic_schedule(n, threshold_noise, linear_steps)`: `1 − x` of a
+    /// ramp that rises linearly by `threshold_noise` over the first `linear_steps` (default
+    /// `n // 2`) and quadratically to 1 after.
+    Mochi {
+        /// `threshold_noise` (the pipeline's default 0.025).
+        threshold_noise: f64,
+        /// `linear_steps` (the pipeline's default `None`: `n // 2`).
+        linear_steps: Option<usize>,
+    },
+}
+
+/// Mochi's linear-quadratic σ list for `n` steps (`n ≥ 2`, `1 ≤ linear_steps < n`): `1 − x_i`
+/// with `x_i = i·θ/L` for `i < L` and `q·i² + l·i + c` after, the quadratic meeting the line
+/// at `i = L` and reaching 1 at `i = n` (`q = (L − θn)/(L·Q²)`, `l = θ/L − 2(L − θn)/Q²`,
+/// `c = q·L²`, `Q = n − L`).
+///
+/// ```
+/// use gdf::interop::diffusers::linear_quadratic_sigmas;
+/// let s = linear_quadratic_sigmas(4, 0.025, None)?;
+/// assert_eq!(s[0], 1.0);
+/// assert!((s[1] - (1.0 - 0.0125)).abs() < 1e-15);
+/// assert!(s.windows(2).all(|w| w[1] < w[0]) && s[3] > 0.0);
+/// # Ok::<(), gdf::GdfError>(())
+/// ```
+///
+/// Errors: [`GdfError::OutOfRange`] naming `num_inference_steps` below 2, `linear_steps`
+/// outside `1..n`, or `threshold_noise` outside `(0, 1)`.
+pub fn linear_quadratic_sigmas(
+    n: usize,
+    threshold_noise: f64,
+    linear_steps: Option<usize>,
+) -> Result<Vec<f64>> {
+    if n < 2 {
+        return Err(GdfError::OutOfRange {
+            what: "num_inference_steps",
+            value: n as f64,
+            expected: "at least 2 (Mochi's schedule divides by n // 2)",
+        });
+    }
+    if !(threshold_noise > 0.0 && threshold_noise < 1.0) {
+        return Err(GdfError::OutOfRange {
+            what: "threshold_noise",
+            value: threshold_noise,
+            expected: "a noise level in (0, 1)",
+        });
+    }
+    let l = linear_steps.unwrap_or(n / 2);
+    if !(1..n).contains(&l) {
+        return Err(GdfError::OutOfRange {
+            what: "linear_steps",
+            value: l as f64,
+            expected: "at least 1 and below the step count",
+        });
+    }
+    let (lf, q) = (l as f64, (n - l) as f64);
+    let diff = lf - threshold_noise * n as f64;
+    let qc = diff / (lf * (q * q));
+    let lc = threshold_noise / lf - 2.0 * diff / (q * q);
+    let c = qc * (lf * lf);
+    Ok((0..n)
+        .map(|i| {
+            let i = i as f64;
+            let x = if i < lf {
+                i * threshold_noise / lf
+            } else {
+                qc * (i * i) + lc * i + c
+            };
+            1.0 - x
+        })
+        .collect())
+}
+
 impl GridSpec {
     /// diffusers' grid for `n` sampling steps, in gdf's frame: `logsnr` per level (noisiest
     /// first, the final level last), `sigmas` as described per variant, `timesteps` as
@@ -324,16 +405,22 @@ impl GridSpec {
             GridSpec::Discrete(s) => s.grid(n),
             GridSpec::Flow {
                 settings,
-                flux_sigmas,
+                sigmas,
                 mu,
-            } => {
-                if *flux_sigmas {
+            } => match *sigmas {
+                PipelineSigmas::Scheduler => settings.grid(n, *mu),
+                PipelineSigmas::Flux => {
                     let s = np_linspace(1.0, 1.0 / n as f64, n);
                     settings.grid_from_sigmas(&s, *mu)
-                } else {
-                    settings.grid(n, *mu)
                 }
-            }
+                PipelineSigmas::Mochi {
+                    threshold_noise,
+                    linear_steps,
+                } => {
+                    let s = linear_quadratic_sigmas(n, threshold_noise, linear_steps)?;
+                    settings.grid_from_sigmas(&s, *mu)
+                }
+            },
             GridSpec::Edm {
                 sigma_min,
                 sigma_max,

@@ -66,7 +66,7 @@ mod grid;
 mod inverse;
 mod schedulers;
 
-pub use grid::GridSpec;
+pub use grid::{linear_quadratic_sigmas, GridSpec, PipelineSigmas};
 pub use inverse::{load_inverse, LoadedInverse};
 
 use fields::{cfg_err, Fields};
@@ -122,9 +122,25 @@ pub enum PipelineKind {
         /// The middle angle of a two-step run (the pipeline's default 1.3), or `None`.
         intermediate_timesteps: Option<f64>,
     },
+    /// Mochi (`MochiPipeline`, its `FlowMatchEulerDiscreteScheduler` with `invert_sigmas`):
+    /// the pipeline passes [`linear_quadratic_sigmas`] for `n` steps; the transformer takes
+    /// `(1 − σ)·1000` and predicts `x0 − ε` (the velocity toward the data, in the inverted
+    /// convention where the scheduler's σ weighs x0). Its defaults are [`PipelineKind::MOCHI`].
+    Mochi {
+        /// `threshold_noise` (the pipeline's default 0.025).
+        threshold_noise: f64,
+        /// `linear_steps` (the pipeline's default `None`: `n // 2`).
+        linear_steps: Option<usize>,
+    },
 }
 
 impl PipelineKind {
+    /// `MochiPipeline`'s defaults: `threshold_noise = 0.025`, `linear_steps = None`.
+    pub const MOCHI: PipelineKind = PipelineKind::Mochi {
+        threshold_noise: 0.025,
+        linear_steps: None,
+    };
+
     /// `SanaSprintPipeline`'s defaults: `max_timesteps = 1.5708`, `intermediate_timesteps =
     /// 1.3` (two steps).
     pub const SANA_SPRINT: PipelineKind = PipelineKind::SanaSprint {
@@ -170,6 +186,12 @@ pub enum ModelTimestep {
     CosineT,
     /// `1 − σ` of the flow sigma (MiniMax-H3: `t = 1` is clean).
     FlowAlpha,
+    /// `(1 − σ)·scale` of the flow sigma: diffusers' `invert_sigmas` timesteps (Mochi:
+    /// `scale = 1000`).
+    InvertedFlowSigma {
+        /// The factor (`num_train_timesteps`).
+        scale: f64,
+    },
     /// `CosineDPMSolverMultistepScheduler`'s `atan(σ)·2/π` of the raw σ (`σ_data` times the
     /// frame's): the cosine schedule's `t`.
     AtanSigma {
@@ -472,7 +494,7 @@ fn load_map(map: &serde_json::Map<String, Value>, pipeline: PipelineKind) -> Res
     let mut notes = Vec::new();
     let flow_pipeline = matches!(
         pipeline,
-        PipelineKind::Sd3 { .. } | PipelineKind::Flux { .. }
+        PipelineKind::Sd3 { .. } | PipelineKind::Flux { .. } | PipelineKind::Mochi { .. }
     );
     let cascade = matches!(pipeline, PipelineKind::StableCascade { .. });
     let sprint = matches!(pipeline, PipelineKind::SanaSprint { .. });

@@ -5,6 +5,7 @@ use super::fields::{
     cfg_err, clip_of, conversion, dpm_settings, dpm_settings_as, named, table_settings,
     table_settings_as, target_of, target_or, threshold_of, Fields,
 };
+use super::grid::PipelineSigmas;
 use super::{
     approx, wrong_pipeline, Approximation, GridSpec, LatentFrame, ModelTimestep, PipelineKind,
     Threshold,
@@ -906,6 +907,9 @@ pub(super) fn flow_matching(
     class: &str,
     pipeline: PipelineKind,
 ) -> Result<Parts> {
+    if let PipelineKind::Mochi { .. } = pipeline {
+        return mochi(f, class, pipeline);
+    }
     let scale = flow_scale(class, pipeline, "PipelineKind::Sd3 or PipelineKind::Flux")?;
     // FlowMatchHeunDiscreteScheduler has only these two fields (the others are ignored, as
     // diffusers ignores them), and its `set_timesteps` takes no sigmas (Flux passes them).
@@ -1004,8 +1008,8 @@ pub(super) fn flow_matching(
         return Err(cfg_err(
             "invert_sigmas",
             &Value::Bool(true),
-            "false (an inverted flow grid runs from data to noise; gdf's solvers \
-             sample from noise)",
+            "false with PipelineKind::Sd3 / Flux (the inverted convention, where the \
+             scheduler's σ weighs x0, is Mochi's: load it with PipelineKind::Mochi)",
         ));
     }
     // The schedule's shift: the static shift, or e^μ (linear time shift: μ), the
@@ -1036,10 +1040,111 @@ pub(super) fn flow_matching(
         },
         GridSpec::Flow {
             settings,
-            flux_sigmas: matches!(pipeline, PipelineKind::Flux { .. }),
+            sigmas: if matches!(pipeline, PipelineKind::Flux { .. }) {
+                PipelineSigmas::Flux
+            } else {
+                PipelineSigmas::Scheduler
+            },
             mu,
         },
         ModelTimestep::FlowSigma { scale },
+        LatentFrame::Flow,
+        Threshold::None,
+    ))
+}
+
+/// Mochi (`MochiPipeline`): `FlowMatchEulerDiscreteScheduler` with `invert_sigmas`, its σ
+/// weighing x0. gdf reads it in the usual flow frame: the transformer's output (which the
+/// scheduler steps along its σ) is the velocity toward the data, `x0 − ε`
+/// ([`NegRectifiedFlows`](crate::target::NegRectifiedFlows)), its timestep `(1 − s)·T` of the
+/// flow sigma `s` ([`FlowAlpha`](crate::noise_cond::FlowAlpha)), and the step is flow-matching
+/// Euler on the pipeline's [`linear_quadratic_sigmas`](super::linear_quadratic_sigmas).
+fn mochi(f: &mut Fields, class: &str, pipeline: PipelineKind) -> Result<Parts> {
+    let PipelineKind::Mochi {
+        threshold_noise,
+        linear_steps,
+    } = pipeline
+    else {
+        unreachable!("called for PipelineKind::Mochi")
+    };
+    if class != "FlowMatchEulerDiscreteScheduler" {
+        return Err(wrong_pipeline(
+            class,
+            pipeline,
+            "FlowMatchEulerDiscreteScheduler (Mochi's scheduler)",
+        ));
+    }
+    // The pipeline's arguments, checked now rather than at the first grid.
+    super::grid::linear_quadratic_sigmas(
+        linear_steps.map_or(2, |l| (l + 1).max(2)),
+        threshold_noise,
+        linear_steps,
+    )?;
+    let num_train_timesteps = f.count("num_train_timesteps", 1000)? as usize;
+    let shift = f.f64("shift", 1.0)?;
+    crate::grid::check_pos("shift", shift).map_err(named("shift", shift))?;
+    if !f.flag("invert_sigmas", false)? {
+        return Err(cfg_err(
+            "invert_sigmas",
+            &Value::Bool(false),
+            "true for Mochi (its transformer's convention: the scheduler's σ weighs x0)",
+        ));
+    }
+    f.must_be(
+        "use_dynamic_shifting",
+        Value::Bool(false),
+        "false (the Mochi pipeline passes no image_seq_len)",
+    )?;
+    for k in [
+        "base_shift",
+        "max_shift",
+        "base_image_seq_len",
+        "max_image_seq_len",
+    ] {
+        f.get(k); // read only with dynamic shifting
+    }
+    f.must_be("shift_terminal", Value::Null, "null for Mochi")?;
+    f.must_be(
+        "stochastic_sampling",
+        Value::Bool(false),
+        "false for Mochi (its pipeline samples deterministically)",
+    )?;
+    let settings = FlowMatchSettings {
+        num_train_timesteps,
+        shift,
+        conversion: conversion(f, false)?,
+        invert_sigmas: true,
+        ..FlowMatchSettings::default()
+    };
+    if settings.conversion != SigmaConversion::None {
+        return Err(cfg_err(
+            "use_karras_sigmas / use_exponential_sigmas / use_beta_sigmas",
+            &Value::Bool(true),
+            "false for Mochi (the pipeline's linear-quadratic σ's are the schedule)",
+        ));
+    }
+    f.get("time_shift_type"); // read only with dynamic shifting
+    let t = num_train_timesteps as f64;
+    let mut sched = DynSchedule::new(ScheduleKind::RectifiedFlows([-15.0, 15.0]));
+    sched.shift = shift;
+    Ok((
+        framework(
+            sched,
+            DynScaler::Lerp,
+            DynTarget::NegRectifiedFlows,
+            DynNoiseCond::new(CondKind::FlowAlpha(t)),
+            WeightKind::Constant(1.0),
+        ),
+        AnySolver::FlowMatchEuler(FlowMatchEuler::new()),
+        GridSpec::Flow {
+            settings,
+            sigmas: PipelineSigmas::Mochi {
+                threshold_noise,
+                linear_steps,
+            },
+            mu: None,
+        },
+        ModelTimestep::InvertedFlowSigma { scale: t },
         LatentFrame::Flow,
         Threshold::None,
     ))

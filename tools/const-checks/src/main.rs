@@ -39,6 +39,7 @@ fn main() {
     let _ = gdf::noise_cond::EdmSigma::<Zero>::default(); // sigma_data
     let _ = gdf::noise_cond::FlowSigma::<Neg>::default(); // scale
     let _ = gdf::noise_cond::LogSigma::<Zero>::default(); // scale
+    let _ = gdf::noise_cond::FlowAlpha::<Neg>::default(); // scale
     let _ = gdf::target::Consistency::<Neg>::default(); // sigma_min
     let _ = gdf::noise_cond::StableDiffusion::<Milli, One>::default(); // linear_range
     let _ = gdf::noise_cond::StableDiffusion::<Milli, Half, U0>::default(); // total_steps
