@@ -407,22 +407,28 @@ fn flow_terminal_stretch_and_inversion() {
         let want = 1.0 - (1.0 - plain.sigmas[i]) / k;
         assert!((term.sigmas[i] - want).abs() < 1e-6, "{i}");
     }
-    // invert_sigmas: 1 − s, ending with 1.
+    // invert_sigmas (Mochi's convention): diffusers lists 1 − s, ending with 1, its σ weighing
+    // x0; gdf's levels stay the flow sigmas s (through float32 1 − s), ending at 0, and the
+    // timesteps are diffusers' (1 − s)·T.
     let inv = FlowMatchSettings {
         invert_sigmas: true,
         ..base
     }
     .grid(10, None)
     .unwrap();
+    let ts = inv.timesteps.as_ref().unwrap().to_f64();
     for i in 0..10 {
+        assert!((inv.sigmas[i] - plain.sigmas[i]).abs() < 1e-7, "{i}");
+        let want = 1000.0 * (1.0 - plain.sigmas[i]);
         assert!(
-            (inv.sigmas[i] - (1.0 - plain.sigmas[i])).abs() < 1e-7,
-            "{i}"
+            (ts[i] - want).abs() < 1e-4 * want.max(1.0),
+            "{i}: {} vs {want}",
+            ts[i]
         );
     }
-    assert_eq!(inv.sigmas[10], 1.0);
-    assert_eq!(inv.logsnr[10], f64::NEG_INFINITY);
-    assert_eq!(inv.logsnr[0], f64::INFINITY);
+    assert_eq!(inv.sigmas[10], 0.0);
+    assert_eq!(inv.logsnr[10], f64::INFINITY);
+    assert_eq!(inv.logsnr[0], f64::NEG_INFINITY);
 }
 
 #[test]
