@@ -376,8 +376,8 @@ impl<S: Scaler, F: Real, N: NoiseSource<F>> AdaptiveRun<S, F, N> {
     /// The next model evaluation: its input (gdf's sample) and level, or `None` when the
     /// run has reached `σ_min`.
     ///
-    /// Errors: more than [`DpmAdaptive::MAX_ATTEMPTS`] attempted steps (the error estimate keeps every
-    /// step rejected: a model whose output is not smooth in its input).
+    /// Errors: more than [`DpmAdaptive::MAX_ATTEMPTS`] attempted steps (the error estimate
+    /// keeps every step rejected: a model whose output is not smooth in its input).
     pub fn next_eval(&mut self) -> Result<Option<EvalRequest<'_, F>>> {
         if self.attempt.is_none() {
             if self.done() {

@@ -110,8 +110,9 @@ impl Lcm {
     /// s_noise·√(b'² − sigma_min²·a'²)·n`) where the plain renoise adds `σ'`: the sample
     /// then holds the noise of `σ'` less what the boundary `sigma_min` stands for, and the
     /// next evaluation is at `σ'` all the same. At or below `sigma_min` it adds none and
-    /// draws nothing (diffusers clamps `σ'` there; its last step, to `σ_min`, returns `D̂`). `sigma_min` is in the frame's units (σ_min/σ_d over EDM's
-    /// `x0/σ_d`), as the [`Consistency`](crate::target::Consistency) target's.
+    /// draws nothing (diffusers clamps `σ'` there; its last step, to `σ_min`, returns `D̂`).
+    /// `sigma_min` is in the frame's units (σ_min/σ_d over EDM's `x0/σ_d`), as the
+    /// [`Consistency`](crate::target::Consistency) target's.
     ///
     /// ```
     /// use gdf::scaler::Vp;
