@@ -31,6 +31,7 @@ extern crate self as gdf;
 
 mod buckets;
 pub mod component;
+pub mod consistency;
 pub mod density;
 pub mod dynamic;
 pub mod error;

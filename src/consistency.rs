@@ -1,0 +1,284 @@
+//! Consistency training: the pieces a trainer needs besides the model and the
+//! [`Consistency`](crate::target::Consistency) target's parameterisation.
+//!
+//! Consistency training (Song et al. 2023) fits `f(x + σ_{i+1}·z, σ_{i+1})` to the stopped
+//! `f(x + σ_i·z, σ_i)`, the same `z` at two adjacent levels of a Karras discretisation
+//! (`σ_min … σ_max`, ρ), whose count grows during training. The improved recipe (iCT, Song &
+//! Dhariwal 2023) doubles the count in stages ([`ImprovedCt::num_levels`]), draws the pair
+//! index from a discretised log-normal ([`ImprovedCt::pair_probabilities`],
+//! [`ImprovedCt::draw_pairs`]), weighs the pair by `1/(σ_{i+1} − σ_i)`
+//! ([`ImprovedCt::pair_weights`]) and measures the distance with a pseudo-Huber
+//! ([`pseudo_huber`]); the original recipe's count and EMA rate are [`ct_num_levels`] and
+//! [`ct_ema_decay`].
+//!
+//! The σ's here are in data units; gdf's frame over `x0/σ_d` (the
+//! [`Consistency`](crate::target::Consistency) target's, the VP scaler) has the level
+//! `λ = −2·ln(σ/σ_d)` ([`ImprovedCt::logsnr`]).
+//!
+//! ```
+//! use gdf::consistency::{pseudo_huber, ImprovedCt};
+//! let ict = ImprovedCt::new();
+//! // Halfway through 400 000 steps: 10·2^4 + 1 levels.
+//! let sigmas = ict.levels(200_000, 400_000)?;
+//! assert_eq!(sigmas.len(), 161);
+//! let p = ict.pair_probabilities(&sigmas);
+//! assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+//! // Four pairs for a batch of four, each a student level i + 1 and a teacher level i.
+//! let pairs = ict.draw_pairs(&sigmas, 7, 0, 4)?;
+//! let w = ict.pair_weights(&sigmas);
+//! for &i in &pairs {
+//!     assert!(sigmas[i] < sigmas[i + 1] && w[i] > 0.0);
+//! }
+//! // The distance, per sample: √(‖x − y‖² + c²) − c with c = 0.00054·√d.
+//! let d = pseudo_huber(&[0.1f32, 0.2, 0.0, 0.0], &[0.0f32; 4], 2)?;
+//! let c = 0.00054 * 2f64.sqrt();
+//! assert!((d[0] - ((0.05f64 + c * c).sqrt() - c)).abs() < 1e-7 && d[1] == 0.0);
+//! # Ok::<(), gdf::GdfError>(())
+//! ```
+
+use crate::error::{check_len, per_sample, GdfError, Result};
+use crate::float::Real;
+use crate::noise::{CounterRng, Purpose};
+use rand::Rng;
+
+/// The improved consistency training recipe's discretisation, pair distribution and weights
+/// (Song & Dhariwal 2023), with its defaults from [`ImprovedCt::new`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ImprovedCt {
+    /// The smallest σ (data units; 0.002).
+    pub sigma_min: f64,
+    /// The largest σ (80).
+    pub sigma_max: f64,
+    /// The Karras exponent (7).
+    pub rho: f64,
+    /// The data's standard deviation (0.5): the frame's unit.
+    pub sigma_data: f64,
+    /// The discretisation's count at the start, `s_0` (10).
+    pub initial_levels: usize,
+    /// Its count at the end, `s_1` (1280).
+    pub final_levels: usize,
+    /// The log-normal's mean of `ln σ` (−1.1).
+    pub p_mean: f64,
+    /// Its standard deviation (2.0).
+    pub p_std: f64,
+}
+
+impl Default for ImprovedCt {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ImprovedCt {
+    /// The paper's settings: σ 0.002–80, ρ 7, σ_d 0.5, 10 to 1280 levels, log-normal
+    /// (−1.1, 2.0).
+    pub const fn new() -> Self {
+        Self {
+            sigma_min: 0.002,
+            sigma_max: 80.0,
+            rho: 7.0,
+            sigma_data: 0.5,
+            initial_levels: 10,
+            final_levels: 1280,
+            p_mean: -1.1,
+            p_std: 2.0,
+        }
+    }
+
+    /// Checks every field (they are public): a σ range `0 < min < max`, positive `rho`,
+    /// `sigma_data` and `p_std`, a finite `p_mean`, `1 ≤ initial_levels ≤ final_levels`.
+    pub fn check(&self) -> Result<()> {
+        crate::grid::check_sigma_range(self.sigma_min, self.sigma_max)?;
+        for (what, v) in [
+            ("rho", self.rho),
+            ("sigma_data", self.sigma_data),
+            ("p_std", self.p_std),
+        ] {
+            crate::grid::check_pos(what, v)?;
+        }
+        if !self.p_mean.is_finite() {
+            return Err(GdfError::OutOfRange {
+                what: "p_mean",
+                value: self.p_mean,
+                expected: "a finite mean of ln σ",
+            });
+        }
+        if !(1..=self.final_levels).contains(&self.initial_levels) {
+            return Err(GdfError::OutOfRange {
+                what: "initial_levels",
+                value: self.initial_levels as f64,
+                expected: "at least 1 and at most final_levels",
+            });
+        }
+        Ok(())
+    }
+
+    /// The discretisation's size at training step `step` of `total`: `N(k) = min(s_0·2^⌊k/K'⌋,
+    /// s_1) + 1` with `K' = ⌊K/(log₂⌊s_1/s_0⌋ + 1)⌋` (the count of σ's; `N − 1` pairs).
+    ///
+    /// Errors: the settings' ([`ImprovedCt::check`]); a `total` too small for the stages
+    /// (`K' = 0`).
+    pub fn num_levels(&self, step: usize, total: usize) -> Result<usize> {
+        self.check()?;
+        let stages = ((self.final_levels / self.initial_levels) as f64).log2() + 1.0;
+        let k_prime = (total as f64 / stages).floor();
+        if k_prime < 1.0 {
+            return Err(GdfError::OutOfRange {
+                what: "total training steps",
+                value: total as f64,
+                expected: "at least one step per doubling of the discretisation",
+            });
+        }
+        let n = self.initial_levels as f64 * 2f64.powf((step as f64 / k_prime).floor());
+        Ok(n.min(self.final_levels as f64) as usize + 1)
+    }
+
+    /// The `N(k)` Karras σ's at training step `step` of `total`, ascending from `sigma_min` to
+    /// `sigma_max` (data units).
+    ///
+    /// Errors: as [`ImprovedCt::num_levels`].
+    pub fn levels(&self, step: usize, total: usize) -> Result<Vec<f64>> {
+        let n = self.num_levels(step, total)?;
+        let (lo, hi) = (
+            self.sigma_min.powf(1.0 / self.rho),
+            self.sigma_max.powf(1.0 / self.rho),
+        );
+        let d = (n - 1).max(1) as f64;
+        Ok((0..n)
+            .map(|i| (lo + (i as f64 / d) * (hi - lo)).powf(self.rho))
+            .collect())
+    }
+
+    /// The probability of each adjacent pair `(σ_i, σ_{i+1})` of `sigmas` (ascending): the
+    /// log-normal `N(p_mean, p_std²)` mass of `ln σ` between them, normalised
+    /// (`erf((ln σ_{i+1} − μ)/(√2·s)) − erf((ln σ_i − μ)/(√2·s))`, summed to 1).
+    pub fn pair_probabilities(&self, sigmas: &[f64]) -> Vec<f64> {
+        let s = core::f64::consts::SQRT_2 * self.p_std;
+        let cdf = |v: f64| libm::erf((v.ln() - self.p_mean) / s);
+        let mass: Vec<f64> = sigmas.windows(2).map(|w| cdf(w[1]) - cdf(w[0])).collect();
+        let total: f64 = mass.iter().sum();
+        mass.iter().map(|m| m / total).collect()
+    }
+
+    /// Draws a pair index `i` (student at `σ_{i+1}`, teacher at `σ_i`) for each of `batch`
+    /// samples from [`ImprovedCt::pair_probabilities`], by inverse CDF on the counter
+    /// generator's stream `(seed, Purpose::Time, first_sample + b)`: a sample's draw does not
+    /// depend on the batch it sits in.
+    ///
+    /// Errors: fewer than two σ's, or σ's that do not increase.
+    pub fn draw_pairs(
+        &self,
+        sigmas: &[f64],
+        seed: u64,
+        first_sample: u32,
+        batch: usize,
+    ) -> Result<Vec<usize>> {
+        check_levels(sigmas)?;
+        crate::noise::check_sample_counters(first_sample, batch)?;
+        let p = self.pair_probabilities(sigmas);
+        let mut cdf = Vec::with_capacity(p.len());
+        let mut acc = 0.0;
+        for v in &p {
+            acc += v;
+            cdf.push(acc);
+        }
+        Ok((0..batch)
+            .map(|b| {
+                let mut rng =
+                    CounterRng::new(seed, Purpose::Time, first_sample.wrapping_add(b as u32), 0);
+                let u = rng.random::<f64>() * acc;
+                cdf.partition_point(|&c| c <= u).min(p.len() - 1)
+            })
+            .collect())
+    }
+
+    /// Each pair's loss weight `1/(σ_{i+1} − σ_i)` (data units).
+    pub fn pair_weights(&self, sigmas: &[f64]) -> Vec<f64> {
+        sigmas.windows(2).map(|w| 1.0 / (w[1] - w[0])).collect()
+    }
+
+    /// gdf's level of the data-unit `sigma` in the frame over `x0/σ_d`: `−2·ln(σ/σ_d)`.
+    pub fn logsnr(&self, sigma: f64) -> f64 {
+        crate::grid::ve_logsnr(sigma / self.sigma_data)
+    }
+}
+
+/// Errors unless `sigmas` holds at least two increasing σ's.
+fn check_levels(sigmas: &[f64]) -> Result<()> {
+    if sigmas.len() < 2 || !sigmas.windows(2).all(|w| w[0] < w[1]) {
+        return Err(GdfError::Invalid {
+            message: format!(
+                "consistency training needs at least two increasing σ's, got {} of them{}",
+                sigmas.len(),
+                if sigmas.len() < 2 {
+                    ""
+                } else {
+                    " out of order"
+                }
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The original recipe's discretisation size at training step `step` of `total` (Song et al.
+/// 2023): `N(k) = ⌈√(k/K·((s_1 + 1)² − s_0²) + s_0²) − 1⌉ + 1` (its defaults `s_0 = 2`,
+/// `s_1 = 150`).
+///
+/// Errors: `total = 0`, or `s_0` not in `1..=s_1`.
+pub fn ct_num_levels(step: usize, total: usize, s0: usize, s1: usize) -> Result<usize> {
+    if total == 0 || !(1..=s1).contains(&s0) {
+        return Err(GdfError::OutOfRange {
+            what: if total == 0 {
+                "total training steps"
+            } else {
+                "initial_levels"
+            },
+            value: if total == 0 { 0.0 } else { s0 as f64 },
+            expected: "positive, and initial levels at most the final",
+        });
+    }
+    let (s0, s1) = (s0 as f64, s1 as f64);
+    let span = (s1 + 1.0).powi(2) - s0 * s0;
+    let n = (step as f64 * span / total as f64 + s0 * s0).sqrt() - 1.0;
+    Ok(n.ceil() as usize + 1)
+}
+
+/// The original recipe's EMA decay of the target network for a discretisation of `n` levels:
+/// `μ(k) = exp(s_0·ln μ_0 / N(k))` (its defaults `μ_0 = 0.95`, `s_0 = 2`).
+///
+/// Errors: `n = 0`, or `mu0` outside `(0, 1)`.
+pub fn ct_ema_decay(n: usize, mu0: f64, s0: usize) -> Result<f64> {
+    if n == 0 || !(mu0 > 0.0 && mu0 < 1.0) {
+        return Err(GdfError::OutOfRange {
+            what: if n == 0 { "levels" } else { "mu0" },
+            value: if n == 0 { 0.0 } else { mu0 },
+            expected: "at least one level, and an initial decay in (0, 1)",
+        });
+    }
+    Ok((s0 as f64 * mu0.ln() / n as f64).exp())
+}
+
+/// The pseudo-Huber distance of the improved recipe, per sample: `√(‖x − y‖² + c²) − c` with
+/// `c = 0.00054·√d`, `d` the elements per sample (`x`, `y` of `batch` samples, batch-major).
+///
+/// Errors: lengths that differ or do not divide into `batch` samples.
+pub fn pseudo_huber<F: Real>(x: &[F], y: &[F], batch: usize) -> Result<Vec<f64>> {
+    let per = per_sample("x", x.len(), batch)?;
+    check_len("y", x.len(), y.len())?;
+    let c = 0.00054 * (per as f64).sqrt();
+    Ok(x.chunks(per)
+        .zip(y.chunks(per))
+        .map(|(xs, ys)| {
+            let s: f64 = xs
+                .iter()
+                .zip(ys)
+                .map(|(&a, &b)| {
+                    let d = a.as_f64() - b.as_f64();
+                    d * d
+                })
+                .sum();
+            (s + c * c).sqrt() - c
+        })
+        .collect())
+}
