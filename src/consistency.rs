@@ -8,7 +8,8 @@
 //! index from a discretised log-normal ([`ImprovedCt::pair_probabilities`],
 //! [`ImprovedCt::draw_pairs`]), weighs the pair by `1/(σ_{i+1} − σ_i)`
 //! ([`ImprovedCt::pair_weights`]) and measures the distance with a pseudo-Huber
-//! ([`pseudo_huber`]); the original recipe's count and EMA rate are [`ct_num_levels`] and
+//! ([`pseudo_huber`]); [`ImprovedCt::pair_inputs`] makes a batch's student and teacher inputs
+//! in gdf's frame. The original recipe's count and EMA rate are [`ct_num_levels`] and
 //! [`ct_ema_decay`].
 //!
 //! The σ's here are in data units; gdf's frame over `x0/σ_d` (the
@@ -201,6 +202,86 @@ impl ImprovedCt {
     pub fn logsnr(&self, sigma: f64) -> f64 {
         crate::grid::ve_logsnr(sigma / self.sigma_data)
     }
+
+    /// The network inputs of a training batch: for sample `b` with pair `pairs[b]`, the
+    /// student's `x + σ_{i+1}·z` and the teacher's `x + σ_i·z` (the same `z = eps`, data units)
+    /// in gdf's frame over `x0/σ_d`, which is what a consistency model sees
+    /// (`(x + σ·z)/√(σ² + σ_d²)`), with both levels and the pair's weight.
+    ///
+    /// ```
+    /// use gdf::consistency::ImprovedCt;
+    /// let ict = ImprovedCt::new();
+    /// let sigmas = ict.levels(0, 400_000)?; // 11 levels
+    /// let p = ict.pair_inputs(&[0.5f64, -0.5], &[1.0, 1.0], 2, &[0, 9], &sigmas)?;
+    /// let (s, sd) = (sigmas[10], 0.5);
+    /// assert!((p.student[1] - (-0.5 + s) / (s * s + sd * sd).sqrt()).abs() < 1e-12);
+    /// assert_eq!(p.student_logsnr[1], ict.logsnr(s));
+    /// assert_eq!(p.weight[0], 1.0 / (sigmas[1] - sigmas[0]));
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    ///
+    /// Errors: lengths that differ or do not divide into `batch` samples, one pair index per
+    /// sample not given, an index without a next level, σ's that do not increase.
+    pub fn pair_inputs<F: Real>(
+        &self,
+        x: &[F],
+        eps: &[F],
+        batch: usize,
+        pairs: &[usize],
+        sigmas: &[f64],
+    ) -> Result<PairInputs<F>> {
+        check_levels(sigmas)?;
+        let per = per_sample("x", x.len(), batch)?;
+        check_len("eps", x.len(), eps.len())?;
+        check_len("pairs", batch, pairs.len())?;
+        if let Some(&i) = pairs.iter().find(|&&i| i + 1 >= sigmas.len()) {
+            return Err(GdfError::OutOfRange {
+                what: "pair index",
+                value: i as f64,
+                expected: "an index with a next level (below the σ count − 1)",
+            });
+        }
+        let sd = self.sigma_data;
+        let noised = |s: f64, xs: &[F], zs: &[F], out: &mut Vec<F>| {
+            let k = 1.0 / (s * s + sd * sd).sqrt();
+            out.extend(
+                xs.iter()
+                    .zip(zs)
+                    .map(|(&x, &z)| F::of((x.as_f64() + s * z.as_f64()) * k)),
+            );
+        };
+        let mut p = PairInputs {
+            student: Vec::with_capacity(x.len()),
+            teacher: Vec::with_capacity(x.len()),
+            student_logsnr: Vec::with_capacity(batch),
+            teacher_logsnr: Vec::with_capacity(batch),
+            weight: Vec::with_capacity(batch),
+        };
+        for ((xs, zs), &i) in x.chunks(per).zip(eps.chunks(per)).zip(pairs) {
+            let (lo, hi) = (sigmas[i], sigmas[i + 1]);
+            noised(hi, xs, zs, &mut p.student);
+            noised(lo, xs, zs, &mut p.teacher);
+            p.student_logsnr.push(self.logsnr(hi));
+            p.teacher_logsnr.push(self.logsnr(lo));
+            p.weight.push(1.0 / (hi - lo));
+        }
+        Ok(p)
+    }
+}
+
+/// A consistency-training batch's network inputs ([`ImprovedCt::pair_inputs`]), batch-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PairInputs<F> {
+    /// The student's inputs, at the noisier level of each pair.
+    pub student: Vec<F>,
+    /// The teacher's inputs (the same noise), at the cleaner level.
+    pub teacher: Vec<F>,
+    /// Each sample's student level (gdf's logSNR in the frame over `x0/σ_d`).
+    pub student_logsnr: Vec<f64>,
+    /// Each sample's teacher level.
+    pub teacher_logsnr: Vec<f64>,
+    /// Each sample's loss weight `1/(σ_{i+1} − σ_i)`.
+    pub weight: Vec<f64>,
 }
 
 /// Errors unless `sigmas` holds at least two increasing σ's.

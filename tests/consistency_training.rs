@@ -213,3 +213,37 @@ fn settings_are_checked_by_name() {
     assert!(ct_num_levels(0, 0, 2, 150).is_err());
     assert!(ct_ema_decay(10, 1.5, 2).is_err());
 }
+
+/// The pair inputs are gdf's frame over `x0/σ_d` at their levels: the VP sample the
+/// `Consistency` target converts, and an exact model's output recovers `x0/σ_d` from both.
+#[test]
+fn pair_inputs_are_the_consistency_frame() {
+    use gdf::prelude::*;
+    let ict = ImprovedCt::new();
+    let sig = ict.levels(300_000, 400_000).unwrap();
+    let x0 = [0.8f64, -1.2, 0.1, 2.0, -0.4, 0.3];
+    let eps = [0.3f64, -0.7, 1.1, -0.2, 0.5, 2.2];
+    let pairs = ict.draw_pairs(&sig, 3, 0, 3).unwrap();
+    let p = ict.pair_inputs(&x0, &eps, 3, &pairs, &sig).unwrap();
+    let cm = target::Consistency::<gdf::konst::Dec<typenum::P4, typenum::N3>>::new();
+    for b in 0..3 {
+        for (x, lam) in [
+            (&p.student, p.student_logsnr[b]),
+            (&p.teacher, p.teacher_logsnr[b]),
+        ] {
+            let (a, bb) = scaler::Vp.ab(lam);
+            for k in 0..2 {
+                let j = 2 * b + k;
+                let want = a * x0[j] / 0.5 + bb * eps[j];
+                assert!((x[j] - want).abs() < 1e-12, "{b} {k}: {} vs {want}", x[j]);
+                let f = cm.target(x0[j] / 0.5, eps[j], a, bb);
+                assert!((cm.x0(x[j], f, a, bb) - x0[j] / 0.5).abs() < 1e-9);
+            }
+        }
+        assert_eq!(p.weight[b], ict.pair_weights(&sig)[pairs[b]]);
+    }
+    assert!(ict.pair_inputs(&x0, &eps, 3, &[0, 1], &sig).is_err());
+    assert!(ict
+        .pair_inputs(&x0, &eps, 3, &[0, 1, sig.len() - 1], &sig)
+        .is_err());
+}
