@@ -226,7 +226,7 @@ fn pair_inputs_are_the_consistency_frame() {
     let pairs = ict.draw_pairs(&sig, 3, 0, 3).unwrap();
     let p = ict.pair_inputs(&x0, &eps, 3, &pairs, &sig).unwrap();
     let cm = target::Consistency::<gdf::konst::Dec<typenum::P4, typenum::N3>>::new();
-    for b in 0..3 {
+    for (b, &pair) in pairs.iter().enumerate() {
         for (x, lam) in [
             (&p.student, p.student_logsnr[b]),
             (&p.teacher, p.teacher_logsnr[b]),
@@ -240,7 +240,7 @@ fn pair_inputs_are_the_consistency_frame() {
                 assert!((cm.x0(x[j], f, a, bb) - x0[j] / 0.5).abs() < 1e-9);
             }
         }
-        assert_eq!(p.weight[b], ict.pair_weights(&sig)[pairs[b]]);
+        assert_eq!(p.weight[b], ict.pair_weights(&sig)[pair]);
     }
     assert!(ict.pair_inputs(&x0, &eps, 3, &[0, 1], &sig).is_err());
     assert!(ict
