@@ -122,22 +122,9 @@ fn run_case(case: &Value, ck: &mut Check) -> R<()> {
 #[test]
 fn golden_consistency_training() {
     let g = golden();
-    let source = get(&g, "source").unwrap();
-    assert_eq!(source["repo"], "Kinyugo/consistency_models");
-    let mut failures = vec![];
-    for case in get(&g, "cases").unwrap().as_array().unwrap() {
-        let id = case["id"].as_str().unwrap_or("?").to_string();
-        let mut ck = Check::default();
-        match run_case(case, &mut ck) {
-            Err(e) => failures.push(format!("{id}: cannot run: {e}")),
-            Ok(()) if !ck.errors.is_empty() => {
-                failures.push(format!("{id}:\n    {}", ck.errors.join("\n    ")))
-            }
-            Ok(()) if ck.values == 0 => failures.push(format!("{id}: compared nothing")),
-            Ok(()) => {}
-        }
-    }
-    finish(failures);
+    assert_eq!(g["source"]["repo"], "Kinyugo/consistency_models");
+    let cases = get(&g, "cases").unwrap().as_array().unwrap();
+    check_cases(cases, 8, 4 * 20, run_case);
 }
 
 #[test]

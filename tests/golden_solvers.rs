@@ -76,19 +76,7 @@ fn run_case<F: Real>(case: &Value, ck: &mut Check, tol: Tol) -> R<()> {
         _ => 0,
     };
     let orders: Vec<f64> = (0..steps).map(|i| order_of(&solver, i) as f64).collect();
-    let mut noise = Recorded {
-        data: input
-            .get("noise")
-            .map(flat)
-            .transpose()?
-            .unwrap_or_default()
-            .into_iter()
-            .map(F::of)
-            .collect(),
-        n,
-        per,
-        steps: vec![],
-    };
+    let mut noise = Recorded::<F>::from_input(input, n, per)?;
     let lerp = scaler == "lerp";
     let mut run =
         Run::new(solver, grid.clone(), x_init, batch, &mut noise).map_err(|e| e.to_string())?;
@@ -283,19 +271,7 @@ fn run_adaptive<F: Real>(case: &Value, ck: &mut Check, tol: Tol) -> R<()> {
     let n = x_init.len();
     let batch = shape[0];
     let model = Mixture::from(get(input, "model")?)?;
-    let mut noise = Recorded {
-        data: input
-            .get("noise")
-            .map(flat)
-            .transpose()?
-            .unwrap_or_default()
-            .into_iter()
-            .map(F::of)
-            .collect(),
-        n,
-        per: n / batch,
-        steps: vec![],
-    };
+    let mut noise = Recorded::<F>::from_input(input, n, n / batch)?;
     let x_init: Vec<F> = x_init.iter().map(|&v| F::of(v)).collect();
     let mut run = s
         .start(Vp, x_init, batch, &mut noise)

@@ -64,6 +64,26 @@ pub struct Recorded<F> {
     pub steps: Vec<usize>,
 }
 
+impl<F: Real> Recorded<F> {
+    /// The case input's recorded draws (`input.noise`, none when absent), each of `n` values,
+    /// `per` per sample.
+    pub fn from_input(input: &Value, n: usize, per: usize) -> R<Self> {
+        Ok(Self {
+            data: input
+                .get("noise")
+                .map(flat)
+                .transpose()?
+                .unwrap_or_default()
+                .into_iter()
+                .map(F::of)
+                .collect(),
+            n,
+            per,
+            steps: vec![],
+        })
+    }
+}
+
 impl<F: Real> NoiseSource<F> for Recorded<F> {
     fn fill(
         &self,
