@@ -302,7 +302,17 @@ impl GridSpec {
             let neg: Vec<f64> = g.logsnr.iter().map(|l| -l).collect();
             return match repeated_level(&neg) {
                 None => Ok(g),
-                Some(i) => Err(self.repeated(n, &neg, i)),
+                Some(i) => Err(GdfError::Config {
+                    field: "timestep_spacing / steps_offset / lambda_min_clipped".into(),
+                    value: format!("{n} steps"),
+                    expected: format!(
+                        "levels that increase in noise: level {i} (λ = {}) does not lie below \
+                         level {} (λ = {}); only the last two levels may coincide",
+                        g.logsnr[i],
+                        i - 1,
+                        g.logsnr[i - 1]
+                    ),
+                }),
             };
         }
         match repeated_level(&g.logsnr) {
