@@ -350,6 +350,42 @@ pub fn transition_log_prob<T: gdf::target::Target, const D: usize>(
     Ok((sq * (-inv2v) + c).reshape([b]))
 }
 
+/// The improved consistency-training distance ([`gdf::consistency::pseudo_huber`]) per
+/// sample, `[B]`, on burn tensors and differentiable: `√(‖x − y‖² + c²) − c` with
+/// `c = 0.00054·√d`, `d` the elements per sample. Weigh it by the pair's
+/// `1/(σ_{i+1} − σ_i)` ([`gdf::consistency::PairInputs::weight`]) and average for the loss.
+///
+/// Errors: [`Error::Shape`] for shapes that differ.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// # #[allow(deprecated)]
+/// let dev = Device::ndarray();
+/// let x = Tensor::<2>::from_floats([[0.3, 0.4], [1.0, 1.0]], &dev);
+/// let y = Tensor::<2>::from_floats([[0.0, 0.0], [1.0, 1.0]], &dev);
+/// let d = gdf_burn::pseudo_huber(x, y)?;
+/// let c = 0.00054f32 * 2f32.sqrt();
+/// let v = d.into_data().to_vec::<f32>().unwrap();
+/// assert!((v[0] - ((0.25 + c * c).sqrt() - c)).abs() < 1e-6 && v[1] == 0.0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn pseudo_huber<const D: usize>(x: Tensor<D>, y: Tensor<D>) -> Result<Tensor<1>> {
+    let shape = x.dims();
+    if y.dims() != shape {
+        return Err(Error::Shape {
+            what: "y",
+            got: y.dims().to_vec(),
+            expected: format!("x's shape {shape:?}"),
+        });
+    }
+    let b = shape[0];
+    let per: usize = shape[1..].iter().product();
+    let c = (0.00054 * (per as f64).sqrt()) as f32;
+    let z = x - y;
+    let sq: Tensor<2> = (z.clone() * z).reshape([b as i64, -1]).sum_dim(1); // [B, 1]
+    Ok(((sq + c * c).sqrt() - c).reshape([b]))
+}
+
 /// A noise-cond embedding: `[c, sin(f_1·c), …, sin(f_K·c), cos(f_1·c), …, cos(f_K·c)]`
 /// for a `[B, 1]` noise cond `c`, giving `[B, 1 + 2K]`. gdf hands the model one scalar per
 /// sample; an MLP learns far faster from these features.

@@ -224,3 +224,41 @@ fn transition_log_prob_matches_the_host_and_its_gradient_is_the_closed_form() {
     let small = Tensor::<3>::zeros([b, 1, 2], &dev());
     assert!(transition_log_prob(&step, &Epsilon, small, t(&x), t(&e)).is_err());
 }
+
+#[test]
+fn pseudo_huber_matches_the_host_and_its_gradient_is_the_closed_form() {
+    use gdf_burn::pseudo_huber;
+    let (b, per) = (3usize, 4usize);
+    let (x, y) = (values(b * per, 6), values(b * per, 7));
+    let t = |v: &[f32]| {
+        Tensor::<3>::from_data(TensorData::new(v.to_vec(), [b, 2, 2]), &dev().autodiff())
+    };
+    let xt = t(&x).require_grad();
+    let d = pseudo_huber(xt.clone(), t(&y)).unwrap();
+    assert_eq!(d.dims(), [b]);
+    let host = gdf::consistency::pseudo_huber(&x, &y, b).unwrap();
+    let got = to_vec(d.clone(), "d").unwrap();
+    for (g, h) in got.iter().zip(&host) {
+        assert!(
+            (*g as f64 - h).abs() < 1e-5 * h.abs().max(1.0),
+            "{g} vs {h}"
+        );
+    }
+    // ∂d_s/∂x = (x − y)/√(‖x − y‖² + c²).
+    let c = 0.00054 * (per as f64).sqrt();
+    let grads = d.sum().backward();
+    let g = to_vec(xt.grad(&grads).expect("a gradient for x"), "grad").unwrap();
+    for s in 0..b {
+        let norm2: f64 = (0..per)
+            .map(|k| (x[s * per + k] as f64 - y[s * per + k] as f64).powi(2))
+            .sum();
+        for k in 0..per {
+            let i = s * per + k;
+            let want = (x[i] as f64 - y[i] as f64) / (norm2 + c * c).sqrt();
+            assert!((g[i] as f64 - want).abs() < 1e-4, "{i}: {} vs {want}", g[i]);
+        }
+    }
+    let short =
+        Tensor::<3>::from_data(TensorData::new(vec![0f32; 8], [2, 2, 2]), &dev().autodiff());
+    assert!(pseudo_huber(t(&x), short).is_err());
+}
