@@ -1,12 +1,9 @@
 //! The flow sigma times a scale: the timestep flow-matching models take (diffusers'
 //! `FlowMatchEulerDiscreteScheduler`: SD3 gets `σ·1000`, Flux `σ`).
 
-use core::fmt;
-
-use super::NoiseCond;
-use crate::component::{zst, LogSnrFn};
+use crate::component::zst;
 use crate::float::Real;
-use crate::konst::{lit, need, Const, One};
+use crate::konst::{need, Const, One};
 
 zst!(
     /// The flow sigma times `scale`: `scale·σ(−λ/2)`, where `σ(−λ/2) = b` of the
@@ -47,33 +44,4 @@ pub fn flow_sigma<F: Real>(l: F, scale: f64) -> F {
     formula::cond(l, F::of(scale))
 }
 
-impl<S: Const> LogSnrFn for FlowSigma<S> {
-    fn write_decl(&self, out: &mut dyn fmt::Write) -> fmt::Result {
-        write!(out, "FlowSigma(scale = {})", lit(S::F64))
-    }
-}
-
-impl<S: Const> NoiseCond for FlowSigma<S> {
-    #[inline(always)]
-    fn cond<F: Real>(&self, l: F) -> F {
-        flow_sigma(l, S::F64)
-    }
-}
-
-#[cfg(gdf_kernel)]
-mod device {
-    use super::*;
-    use crate::formula::device::konst;
-    #[allow(unused_imports)]
-    use crate::konst::Const;
-    use crate::noise_cond::{CubeNoiseCond, NoiseCondConsts};
-    use cubecl::prelude::*;
-
-    impl<S: Const> NoiseCondConsts for FlowSigma<S> {}
-    #[cube]
-    impl<S: Const> CubeNoiseCond for FlowSigma<S> {
-        fn cond<F: Float>(l: F, _state: &[F]) -> F {
-            formula::cube::cond::<F>(l, konst::<F>(comptime!(S::F64)))
-        }
-    }
-}
+scaled_cond!(FlowSigma, "FlowSigma", flow_sigma);

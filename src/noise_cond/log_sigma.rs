@@ -1,12 +1,9 @@
 //! `scale·ln σ`: the timestep of consistency models (`250·ln σ`, diffusers'
 //! `CMStochasticIterativeScheduler`); [`Edm`](super::Edm) is `scale = ¼`.
 
-use core::fmt;
-
-use super::NoiseCond;
-use crate::component::{zst, LogSnrFn};
+use crate::component::zst;
 use crate::float::Real;
-use crate::konst::{lit, need, Const, One};
+use crate::konst::{need, Const, One};
 
 zst!(
     /// `scale·ln σ` of the VE σ `e^(−λ/2)`: `−scale·λ/2`. Consistency models take
@@ -46,33 +43,4 @@ pub fn log_sigma<F: Real>(l: F, scale: f64) -> F {
     formula::cond(l, F::of(scale))
 }
 
-impl<S: Const> LogSnrFn for LogSigma<S> {
-    fn write_decl(&self, out: &mut dyn fmt::Write) -> fmt::Result {
-        write!(out, "LogSigma(scale = {})", lit(S::F64))
-    }
-}
-
-impl<S: Const> NoiseCond for LogSigma<S> {
-    #[inline(always)]
-    fn cond<F: Real>(&self, l: F) -> F {
-        log_sigma(l, S::F64)
-    }
-}
-
-#[cfg(gdf_kernel)]
-mod device {
-    use super::*;
-    use crate::formula::device::konst;
-    #[allow(unused_imports)]
-    use crate::konst::Const;
-    use crate::noise_cond::{CubeNoiseCond, NoiseCondConsts};
-    use cubecl::prelude::*;
-
-    impl<S: Const> NoiseCondConsts for LogSigma<S> {}
-    #[cube]
-    impl<S: Const> CubeNoiseCond for LogSigma<S> {
-        fn cond<F: Float>(l: F, _state: &[F]) -> F {
-            formula::cube::cond::<F>(l, konst::<F>(comptime!(S::F64)))
-        }
-    }
-}
+scaled_cond!(LogSigma, "LogSigma", log_sigma);

@@ -48,6 +48,45 @@ macro_rules! simple_cond {
     };
 }
 
+/// The trait impls of a noise cond `scale·f(λ)` with one `Scale: Const` parameter, whose
+/// `formula` module holds `cond(l, scale)` and whose host function is `$host(l, scale)`.
+macro_rules! scaled_cond {
+    ($ty:ident, $name:literal, $host:ident) => {
+        impl<S: crate::konst::Const> crate::component::LogSnrFn for $ty<S> {
+            fn write_decl(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
+                write!(
+                    out,
+                    concat!($name, "(scale = {})"),
+                    crate::konst::lit(S::F64)
+                )
+            }
+        }
+        impl<S: crate::konst::Const> crate::noise_cond::NoiseCond for $ty<S> {
+            #[inline(always)]
+            fn cond<F: crate::Real>(&self, l: F) -> F {
+                $host(l, S::F64)
+            }
+        }
+        #[cfg(gdf_kernel)]
+        mod device {
+            use super::*;
+            use crate::formula::device::konst;
+            #[allow(unused_imports)]
+            use crate::konst::Const;
+            use crate::noise_cond::{CubeNoiseCond, NoiseCondConsts};
+            use cubecl::prelude::*;
+
+            impl<S: Const> NoiseCondConsts for $ty<S> {}
+            #[cube]
+            impl<S: Const> CubeNoiseCond for $ty<S> {
+                fn cond<F: Float>(l: F, _state: &[F]) -> F {
+                    formula::cube::cond::<F>(l, konst::<F>(comptime!(S::F64)))
+                }
+            }
+        }
+    };
+}
+
 pub mod cosine_t;
 pub mod discrete;
 pub mod edm;
