@@ -7,6 +7,10 @@
 //!   network at the timestep the step goes to, while the sample is still at the level before);
 //! - **at `step.from`**: the level the sample is at.
 //!
+//! A third row per step count inverts with DPM-Solver++ 2M instead
+//! (`DPMSolverMultistepInverseScheduler` over the same config, on its inversion grid) and
+//! samples back with DPM-Solver++ 2M on the same levels reversed.
+//!
 //! What it shows: neither round trip is exact, since sampling evaluates the model at the
 //! noisier end of each step and inversion at the cleaner one; the error shrinks with the step
 //! length, and diffusers' choice (which conditions the model where sampling will) is the
@@ -14,10 +18,10 @@
 //!
 //! Run: `cargo run --example invert`.
 
-use gdf::interop::diffusers::{load, load_inverse, PipelineKind};
+use gdf::interop::diffusers::{load, load_as, load_inverse, PipelineKind};
 use gdf::pipeline::invert::InvertStep;
 use gdf::prelude::*;
-use gdf::solver::{Euler, Level, NoNoise, Run};
+use gdf::solver::{Euler, Grid, Level, NoNoise, Run};
 use gdf::toy::GaussianMixture2;
 
 const N: usize = 2000;
@@ -60,6 +64,17 @@ fn main() -> Result<(), GdfError> {
     let x0 = data.draw(N, 11);
     let inverse = load_inverse(SD15)?;
     let forward = load(SD15, PipelineKind::StableDiffusion)?;
+    let dpm_inverse = load_as(
+        SD15,
+        "DPMSolverMultistepInverseScheduler",
+        PipelineKind::StableDiffusion,
+    )?;
+    let exact = |x: &[f64], level: Level, d: &mut [f64]| {
+        for (p, d) in x.chunks(2).zip(d.chunks_mut(2)) {
+            d.copy_from_slice(&data.denoise([p[0], p[1]], level.a, level.b));
+        }
+        Ok(())
+    };
     println!("{N} points of a 2-D mixture, Stable Diffusion 1.5's scheduler config, exact model\n");
     println!("| steps | model at | round-trip RMS error | inverted mean | inverted std |");
     println!("|---|---|---|---|---|");
@@ -79,19 +94,26 @@ fn main() -> Result<(), GdfError> {
                         Ok(())
                     })?;
             let grid = forward.solver_grid(&forward.grid(n)?)?;
-            let back =
-                Run::new(Euler::new(), grid, noise.clone(), N, NoNoise)?.run(|x, level, d| {
-                    for (p, d) in x.chunks(2).zip(d.chunks_mut(2)) {
-                        d.copy_from_slice(&data.denoise([p[0], p[1]], level.a, level.b));
-                    }
-                    Ok(())
-                })?;
+            let back = Run::new(Euler::new(), grid, noise.clone(), N, NoNoise)?.run(exact)?;
             let (m, s) = moments(&noise);
             println!(
                 "| {n} | {name} | {:.2e} | {m:.3} | {s:.3} |",
                 rms(&back, &x0)
             );
         }
+        // DPM-Solver++ 2M both ways, on one set of levels.
+        let levels = dpm_inverse.grid(n)?;
+        let up = dpm_inverse.solver_grid(&levels)?;
+        let noise = Run::new(dpm_inverse.solver.clone(), up, x0.clone(), N, NoNoise)?.run(exact)?;
+        let down: Vec<f64> = levels.logsnr.iter().rev().copied().collect();
+        let down = Grid::new(&dpm_inverse.framework.scaler, &down)?;
+        let back =
+            Run::new(dpm_inverse.solver.clone(), down, noise.clone(), N, NoNoise)?.run(exact)?;
+        let (m, s) = moments(&noise);
+        println!(
+            "| {n} | DPM-Solver++ 2M (level the step starts from) | {:.2e} | {m:.3} | {s:.3} |",
+            rms(&back, &x0)
+        );
     }
     Ok(())
 }
