@@ -127,7 +127,9 @@ impl AnySolver {
     /// convenience names `"unipc"` and `"dpmpp_3m"`, `"flow_sde"` (Flow-GRPO's SDE sampler at
     /// its default noise level 0.7: [`FlowSde::new`] for another), and `"lcm"` (without a boundary
     /// condition; `LCMScheduler`'s depends on the model's timestep: [`Lcm::with_boundary`],
-    /// or load its config with [`crate::interop::diffusers::load`]).
+    /// or load its config with [`crate::interop::diffusers::load`]), and ComfyUI's
+    /// `"res_multistep"` (RES's second-order multistep exponential integrator, which is
+    /// DPM-Solver++ 2M in its heun form with a first-order first step).
     pub fn from_name(name: &str) -> Result<Self> {
         let n = name.strip_prefix("sample_").unwrap_or(name);
         Ok(match n {
@@ -147,6 +149,18 @@ impl AnySolver {
             "dpmpp_2m_sde" => Self::DpmPP2MSde(DpmPP2MSde::new()),
             "dpmpp_3m_sde" => Self::DpmPP3MSde(DpmPP3MSde::new()),
             "dpmpp_3m" => Self::DpmPP3MSde(DpmPP3MSde::with(0.0, 1.0)?),
+            // ComfyUI's `res_multistep` (RES's second-order multistep exponential integrator,
+            // η = 0): DPM-Solver++ 2M in its heun form, first order on the first step only.
+            "res_multistep" => {
+                Self::DpmSolverMultistep(DpmSolverMultistep::with(DpmSolverSettings {
+                    order: 2,
+                    solver_type: SolverType::Heun,
+                    lower_order_final: false,
+                    euler_at_final: false,
+                    final_sigmas: FinalSigmas::SigmaMin,
+                    ..DpmSolverSettings::default()
+                })?)
+            }
             "DPMSolverMultistepScheduler" => Self::DpmSolverMultistep(DpmSolverMultistep::new()),
             "DPMSolverSinglestepScheduler" => Self::DpmSolverSinglestep(DpmSolverSinglestep::new()),
             "UniPCMultistepScheduler" | "unipc" => Self::UniPc(UniPc::new()),
@@ -183,7 +197,8 @@ impl AnySolver {
                     message: format!(
                         "unknown solver {name:?}; expected a k-diffusion sampler name (euler, \
                          euler_ancestral, heun, dpm_2, dpm_2_ancestral, lms, dpmpp_2s_ancestral, \
-                         dpmpp_sde, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m_sde, lcm, flow_sde) or a diffusers \
+                         dpmpp_sde, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m_sde, lcm, flow_sde; ComfyUI's \
+                         res_multistep) or a diffusers \
                          scheduler (DPMSolverMultistepScheduler, UniPCMultistepScheduler, \
                          EulerDiscreteScheduler, FlowMatchEulerDiscreteScheduler, …)"
                     ),
