@@ -479,7 +479,7 @@ pub(super) fn flow_sigmas_family(
         )
     };
     Ok((
-        flow_framework_with(flow_shift, cond),
+        flow_framework_with(flow_shift, DynTarget::RectifiedFlows, cond),
         solver,
         GridSpec::FlowSigmas {
             unipc,
@@ -498,17 +498,18 @@ pub(super) fn flow_sigmas_family(
 /// A flow model's framework: the rectified-flow schedule shifted by `shift`, the LERP scaler,
 /// the velocity target (`flow_prediction`), `σ·scale` as the network's timestep.
 fn flow_framework(shift: f64, scale: f64) -> DynGdf {
-    flow_framework_with(shift, CondKind::FlowSigma(scale))
+    flow_framework_with(shift, DynTarget::RectifiedFlows, CondKind::FlowSigma(scale))
 }
 
-/// [`flow_framework`] with the noise cond `cond`.
-fn flow_framework_with(shift: f64, cond: CondKind) -> DynGdf {
+/// [`flow_framework`] with the target `target` (the velocity, or MiniMax's and Mochi's
+/// velocity toward the data) and the noise cond `cond`.
+fn flow_framework_with(shift: f64, target: DynTarget, cond: CondKind) -> DynGdf {
     let mut sched = DynSchedule::new(ScheduleKind::RectifiedFlows([-15.0, 15.0]));
     sched.shift = shift;
     framework(
         sched,
         DynScaler::Lerp,
-        DynTarget::RectifiedFlows,
+        target,
         DynNoiseCond::new(cond),
         WeightKind::Constant(1.0),
     )
@@ -1125,16 +1126,8 @@ fn mochi(f: &mut Fields, class: &str, pipeline: PipelineKind) -> Result<Parts> {
     }
     f.get("time_shift_type"); // read only with dynamic shifting
     let t = num_train_timesteps as f64;
-    let mut sched = DynSchedule::new(ScheduleKind::RectifiedFlows([-15.0, 15.0]));
-    sched.shift = shift;
     Ok((
-        framework(
-            sched,
-            DynScaler::Lerp,
-            DynTarget::NegRectifiedFlows,
-            DynNoiseCond::new(CondKind::FlowAlpha(t)),
-            WeightKind::Constant(1.0),
-        ),
+        flow_framework_with(shift, DynTarget::NegRectifiedFlows, CondKind::FlowAlpha(t)),
         AnySolver::FlowMatchEuler(FlowMatchEuler::new()),
         GridSpec::Flow {
             settings,
@@ -1378,15 +1371,11 @@ pub(super) fn minimax_h3(f: &mut Fields, class: &str, pipeline: PipelineKind) ->
     }
     let shift = f.f64("shift", 12.0)?;
     crate::grid::check_pos("shift", shift).map_err(named("shift", shift))?;
-    let mut sched = DynSchedule::new(ScheduleKind::RectifiedFlows([-15.0, 15.0]));
-    sched.shift = shift;
     Ok((
-        framework(
-            sched,
-            DynScaler::Lerp,
+        flow_framework_with(
+            shift,
             DynTarget::NegRectifiedFlows,
-            DynNoiseCond::new(CondKind::RectifiedFlows),
-            WeightKind::Constant(1.0),
+            CondKind::RectifiedFlows,
         ),
         AnySolver::FlowMatchEuler(FlowMatchEuler::new()),
         GridSpec::MiniMaxH3 { shift },
