@@ -204,7 +204,6 @@ impl DpmAdaptive {
             pid: Pid::new(self),
             info: AdaptiveInfo::default(),
             log: Vec::new(),
-            evals: 0,
         })
     }
 }
@@ -301,6 +300,8 @@ pub struct Attempt {
 #[derive(Clone, Copy, Debug)]
 struct Levels {
     t: f64,
+    /// The step's start (the level of `t`).
+    from: Level,
     /// The step's end before the ancestral split, and its level.
     next: Level,
     /// The deterministic part's end `t_` (σ_down, not past the end).
@@ -364,7 +365,6 @@ pub struct AdaptiveRun<S, F, N> {
     pid: Pid,
     info: AdaptiveInfo,
     log: Vec<Attempt>,
-    evals: usize,
 }
 
 impl<S: Scaler, F: Real, N: NoiseSource<F>> AdaptiveRun<S, F, N> {
@@ -397,11 +397,11 @@ impl<S: Scaler, F: Real, N: NoiseSource<F>> AdaptiveRun<S, F, N> {
             self.attempt = Some(self.plan());
             self.stage = usize::from(self.have_eps0);
         }
-        let lv = self.attempt.expect("attempt planned");
-        let (level, c) = match self.stage {
-            0 => (level_at(&self.scaler, lv.t), None),
-            1 => (lv.s1, Some([dpm::u1(lv.s1.sigma(), lv.r1 * lv.h), 0.0])),
-            _ => (lv.s2, Some(dpm::u2(lv.s2.sigma(), 2.0 / 3.0 * lv.h, 2.0))),
+        let (lv, level) = self.pending()?;
+        let c = match self.stage {
+            0 => None,
+            1 => Some([dpm::u1(lv.s1.sigma(), lv.r1 * lv.h), 0.0]),
+            _ => Some(dpm::u2(lv.s2.sigma(), 2.0 / 3.0 * lv.h, 2.0)),
         };
         // The stage's VE sample x̃ + Σ c_k·ε_k, as gdf's sample at its level.
         let a = level.a;
@@ -421,8 +421,17 @@ impl<S: Scaler, F: Real, N: NoiseSource<F>> AdaptiveRun<S, F, N> {
             x: &self.input,
             level,
             step: self.info.steps,
-            index: self.evals,
+            index: self.info.evals,
         }))
+    }
+
+    /// The pending attempt and the level of its pending evaluation (the step's start, then
+    /// its stages). Errors when no evaluation is pending.
+    fn pending(&self) -> Result<(Levels, Level)> {
+        let lv = self.attempt.ok_or_else(|| GdfError::Invalid {
+            message: "dpm_adaptive: no pending evaluation (call next_eval first)".into(),
+        })?;
+        Ok((lv, [lv.from, lv.s1, lv.s2][self.stage.min(2)]))
     }
 
     /// The attempt from `s`: k-diffusion's `t = min(t_end, s + h)`, the ancestral split, the
@@ -446,6 +455,7 @@ impl<S: Scaler, F: Real, N: NoiseSource<F>> AdaptiveRun<S, F, N> {
         let r1 = if self.set.order == 3 { 1.0 / 3.0 } else { 0.5 };
         Levels {
             t: self.s,
+            from,
             next,
             to,
             h,
@@ -464,23 +474,13 @@ impl<S: Scaler, F: Real, N: NoiseSource<F>> AdaptiveRun<S, F, N> {
     pub fn feed_x0(&mut self, d: &[F]) -> Result<Option<Attempt>> {
         crate::error::check_len("model output", self.x.len(), d.len())?;
         crate::error::check_finite("model output", d)?;
-        let Some(lv) = self.attempt else {
-            return Err(GdfError::Invalid {
-                message: "dpm_adaptive: no pending evaluation (call next_eval first)".into(),
-            });
-        };
-        let level = match self.stage {
-            0 => level_at(&self.scaler, lv.t),
-            1 => lv.s1,
-            _ => lv.s2,
-        };
+        let (lv, level) = self.pending()?;
         // ε = (x̃ − D)/σ of the stage's VE input.
         let (a, sigma) = (level.a, level.sigma());
         let slot = self.stage.min(2);
         for ((e, &x), &d) in self.eps[slot].iter_mut().zip(&self.input).zip(d) {
             *e = (x.as_f64() / a - d.as_f64()) / sigma;
         }
-        self.evals += 1;
         self.info.evals += 1;
         if self.stage == 0 {
             self.have_eps0 = true;
@@ -497,16 +497,7 @@ impl<S: Scaler, F: Real, N: NoiseSource<F>> AdaptiveRun<S, F, N> {
     /// Errors: as [`AdaptiveRun::feed_x0`], and a target that gives no x0 at the level.
     pub fn feed<T: Target>(&mut self, target: &T, pred: &[F]) -> Result<Option<Attempt>> {
         crate::error::check_len("model output", self.x.len(), pred.len())?;
-        let Some(lv) = self.attempt else {
-            return Err(GdfError::Invalid {
-                message: "dpm_adaptive: no pending evaluation (call next_eval first)".into(),
-            });
-        };
-        let level = match self.stage {
-            0 => level_at(&self.scaler, lv.t),
-            1 => lv.s1,
-            _ => lv.s2,
-        };
+        let (_, level) = self.pending()?;
         crate::target::check_converts(target, level.a, level.b, level.lam)?;
         let (a, b) = (F::of(level.a), F::of(level.b));
         let d: Vec<F> = self
@@ -583,12 +574,14 @@ impl<S: Scaler, F: Real, N: NoiseSource<F>> AdaptiveRun<S, F, N> {
     /// `x += σ_up·s_noise·z` with draw number `n_accept` (the accepted step's).
     fn add_noise(&mut self, x: &mut [f64], lv: &Levels) -> Result<()> {
         let draw = self.info.n_accept;
-        let from = level_at(&self.scaler, lv.t);
         self.noise.on_draw(DrawInfo {
             draw,
             step: self.info.steps,
             used: true,
-            span: Some(Span { from, to: lv.next }),
+            span: Some(Span {
+                from: lv.from,
+                to: lv.next,
+            }),
         })?;
         let c = lv.su * self.set.s_noise;
         let mut z = vec![F::zero(); self.per];
