@@ -396,12 +396,8 @@ impl DiscreteSettings {
     fn multistep(&self, table: &DiscreteTable, n: usize) -> Result<Grid> {
         let t_train = table.len();
         let dpm = self.scheduler == DiscreteScheduler::DpmSolverMultistep;
-        // lambda_min_clipped: the steps whose λ/2 is below it are cut from the end.
         let last_t = if dpm {
-            let clipped = (0..t_train)
-                .filter(|&k| table.logsnr(k) / 2.0 < self.lambda_min_clipped)
-                .count();
-            t_train - clipped
+            usable_steps(table, self.lambda_min_clipped)
         } else {
             t_train
         };
@@ -581,6 +577,16 @@ fn leading_top(
             }
         ),
     })
+}
+
+/// The training steps `lambda_min_clipped` leaves (DPMSolver's forward and inverse
+/// schedulers): those whose `λ/2` is below it are cut from the noisy end.
+pub(crate) fn usable_steps(table: &DiscreteTable, lambda_min_clipped: f64) -> usize {
+    let t_train = table.len();
+    t_train
+        - (0..t_train)
+            .filter(|&k| table.logsnr(k) / 2.0 < lambda_min_clipped)
+            .count()
 }
 
 /// The length of `numpy.arange(last, 0, −T/N)`: `N`, or `N + 1` for the counts where numpy

@@ -1180,17 +1180,13 @@ fn dpm_inverse_grid(
     let tab = DiscreteTable::new(table)?;
     let t_train = tab.len();
     // lambda_min_clipped cuts the noisiest steps (diffusers' searchsorted over the flipped λ's).
-    let last_t = t_train
-        - (0..t_train)
-            .filter(|&k| tab.logsnr(k) / 2.0 < lambda_min_clipped)
-            .count();
-    let bad_clip = || GdfError::OutOfRange {
-        what: "lambda_min_clipped",
-        value: lambda_min_clipped,
-        expected: "a value that leaves at least num_inference_steps usable training steps",
-    };
+    let last_t = crate::grid::discrete::usable_steps(&tab, lambda_min_clipped);
     if last_t < n.max(1) {
-        return Err(bad_clip());
+        return Err(GdfError::OutOfRange {
+            what: "lambda_min_clipped",
+            value: lambda_min_clipped,
+            expected: "a value that leaves at least num_inference_steps usable training steps",
+        });
     }
     let ts: Vec<i64> = match spacing {
         Spacing::Linspace => {
