@@ -1262,20 +1262,22 @@ TWO_STAGE = ("HeunDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralD
 MOCHI_PIPELINE = "pipelines/mochi/pipeline_mochi.py"
 
 
-def mochi_schedule():
-    """diffusers' own `linear_quadratic_schedule`, compiled from the installed Mochi pipeline
-    file by its syntax tree (the module imports transformers' T5 at its top, which this
-    environment does not have); the file's sha256 goes into each Mochi case's pipeline."""
+def pipeline_function(rel_path, name, ns=None):
+    """diffusers' own function `name`, compiled out of the installed pipeline file `rel_path`
+    (under the diffusers package) by its syntax tree: the pipeline modules import transformers
+    at their top, which this environment does not have, and these functions read nothing of
+    the module. Returns the function and the file's sha256 (recorded with the cases); `ns`
+    holds the names the function uses."""
     import ast
     import hashlib
-    path = os.path.join(os.path.dirname(diffusers.__file__), MOCHI_PIPELINE)
+    path = os.path.join(os.path.dirname(diffusers.__file__), rel_path)
     src = open(path, encoding="utf-8").read()
     for node in ast.walk(ast.parse(src)):
-        if isinstance(node, ast.FunctionDef) and node.name == "linear_quadratic_schedule":
-            ns = {}
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            ns = dict(ns or {})
             exec(compile(ast.Module(body=[node], type_ignores=[]), path, "exec"), ns)
-            return ns["linear_quadratic_schedule"], hashlib.sha256(src.encode()).hexdigest()
-    raise RuntimeError("linear_quadratic_schedule not found in " + path)
+            return ns[name], hashlib.sha256(src.encode()).hexdigest()
+    raise RuntimeError(f"{name} not found in {path}")
 
 
 def calculate_shift(seq, c):
@@ -1553,7 +1555,7 @@ def run_case(case):
     elif pk["kind"] == "mochi":
         # MochiPipeline: retrieve_timesteps(scheduler, n, sigmas=linear_quadratic_schedule(n,
         # threshold_noise)) with the schedule's own default linear_steps.
-        lqs, sha = mochi_schedule()
+        lqs, sha = pipeline_function(MOCHI_PIPELINE, "linear_quadratic_schedule")
         source = {"file": MOCHI_PIPELINE, "sha256": sha}
         sig = np.array(lqs(n, pk["threshold_noise"], pk.get("linear_steps")))
         s.set_timesteps(sigmas=sig)

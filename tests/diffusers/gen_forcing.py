@@ -47,28 +47,16 @@ PIPELINE_SHA256 = None  # set below, recorded in the output
 
 
 def load_timestep_matrix():
-    """diffusers' own `generate_timestep_matrix`, compiled from the installed pipeline file.
-
-    The pipeline module imports transformers' text encoders and the LoRA loaders at its top,
-    which this environment does not have; the method reads nothing from `self`, so its
-    definition alone is taken out of the file (by its syntax tree) and compiled."""
-    import ast
-    import hashlib
+    """diffusers' own `generate_timestep_matrix`, compiled from the installed pipeline file
+    (`gen.pipeline_function`: the module imports transformers' text encoders and the LoRA
+    loaders at its top; the method reads nothing from `self`)."""
     import math as _math
     import typing
 
     global PIPELINE_SHA256
-    path = os.path.join(os.path.dirname(diffusers.__file__), PIPELINE)
-    src = open(path, encoding="utf-8").read()
-    PIPELINE_SHA256 = hashlib.sha256(src.encode()).hexdigest()
-    tree = ast.parse(src)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef) and node.name == "generate_timestep_matrix":
-            mod = ast.Module(body=[node], type_ignores=[])
-            ns = {"torch": torch, "math": _math, "Tuple": typing.Tuple, "List": typing.List}
-            exec(compile(mod, path, "exec"), ns)
-            return ns["generate_timestep_matrix"]
-    raise RuntimeError("generate_timestep_matrix not found in " + path)
+    ns = {"torch": torch, "math": _math, "Tuple": typing.Tuple, "List": typing.List}
+    fn, PIPELINE_SHA256 = gen.pipeline_function(PIPELINE, "generate_timestep_matrix", ns)
+    return fn
 
 
 P = 4
