@@ -174,6 +174,14 @@ impl Grid {
         ab: impl Fn(f64) -> (f64, f64) + Send + Sync + 'static,
     ) -> Result<Self> {
         check_grid(logsnr)?;
+        Ok(Self::from_checked(logsnr, ab))
+    }
+
+    /// The grid of already checked `logsnr` values through `ab`.
+    fn from_checked(
+        logsnr: &[f64],
+        ab: impl Fn(f64) -> (f64, f64) + Send + Sync + 'static,
+    ) -> Self {
         let levels = logsnr
             .iter()
             .map(|&lam| {
@@ -181,10 +189,10 @@ impl Grid {
                 Level { a, b, lam }
             })
             .collect();
-        Ok(Self {
+        Self {
             levels,
             ab: Arc::new(ab),
-        })
+        }
     }
 
     /// An inversion grid: logSNR values `λ_0 > λ_1 > … > λ_N`, all finite (the last two may
@@ -211,17 +219,7 @@ impl Grid {
     ) -> Result<Self> {
         check_inverse_grid(logsnr)?;
         let s = scaler.clone();
-        let levels = logsnr
-            .iter()
-            .map(|&lam| {
-                let (a, b) = s.ab(lam);
-                Level { a, b, lam }
-            })
-            .collect();
-        Ok(Self {
-            levels,
-            ab: Arc::new(move |l| s.ab(l)),
-        })
+        Ok(Self::from_checked(logsnr, move |l| s.ab(l)))
     }
 
     /// Whether the grid walks toward noise ([`Grid::inverse`]).
