@@ -72,24 +72,25 @@ pub mod formula {
     }
 }
 
+// The typed target is the run-time one at its constant.
 impl<E: Const> LogSnrFn for Consistency<E> {
     fn write_decl(&self, out: &mut dyn fmt::Write) -> fmt::Result {
-        write!(out, "Consistency(sigma_min = {})", lit(E::F64))
+        ConsistencyAt(E::F64).write_decl(out)
     }
 }
 
 impl<E: Const> Target for Consistency<E> {
     #[inline(always)]
     fn target<F: Real>(&self, x0: F, eps: F, a: F, b: F) -> F {
-        formula::target(x0, eps, a, b, F::of(E::F64))
+        ConsistencyAt(E::F64).target(x0, eps, a, b)
     }
     #[inline(always)]
     fn x0<F: Real>(&self, x: F, p: F, a: F, b: F) -> F {
-        formula::x0(x, p, a, b, F::of(E::F64))
+        ConsistencyAt(E::F64).x0(x, p, a, b)
     }
     #[inline(always)]
     fn eps<F: Real>(&self, x: F, p: F, a: F, b: F) -> F {
-        formula::eps(x, p, a, b, F::of(E::F64))
+        ConsistencyAt(E::F64).eps(x, p, a, b)
     }
 }
 
