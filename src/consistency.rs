@@ -37,9 +37,14 @@
 //! # Ok::<(), gdf::GdfError>(())
 //! ```
 
+use crate::component::Decl;
 use crate::error::{check_len, per_sample, GdfError, Result};
 use crate::float::Real;
+use crate::framework::Framework;
 use crate::noise::{CounterRng, Purpose};
+use crate::noise_cond::NoiseCond;
+use crate::scaler::Scaler;
+use crate::target::Target;
 use rand::Rng;
 
 /// The improved consistency training recipe's discretisation, pair distribution and weights
@@ -266,6 +271,204 @@ impl ImprovedCt {
             p.weight.push(1.0 / (hi - lo));
         }
         Ok(p)
+    }
+}
+
+impl ImprovedCt {
+    /// Errors unless `g` is the frame these inputs are made in: the VP scaler over
+    /// `x0/σ_d` (`a = σ_d/√(σ² + σ_d²)`, `b = σ/√(σ² + σ_d²)` at [`ImprovedCt::logsnr`]`(σ)`)
+    /// and a target whose x0 at `sigma_min` is `x/a` whatever the model outputs: the boundary
+    /// condition `f(x, σ_min) = x` of [`Consistency`](crate::target::Consistency)`(sigma_min =
+    /// σ_min/σ_d)`. Any other target (an `X0`, a `V`, a `Consistency` with another boundary)
+    /// would train a model without it.
+    pub fn check_framework<G: Framework>(&self, g: &G) -> Result<()> {
+        self.check()?;
+        g.target().check()?;
+        g.noise_cond().check()?;
+        let sd = self.sigma_data;
+        for sigma in [self.sigma_min, sd, self.sigma_max] {
+            let (a, b) = g.scaler().ab(self.logsnr(sigma));
+            let r = (sigma * sigma + sd * sd).sqrt();
+            let (wa, wb) = (sd / r, sigma / r);
+            if !((a - wa).abs() <= 1e-9 * wa && (b - wb).abs() <= 1e-9 * wb) {
+                return Err(GdfError::Invalid {
+                    message: format!(
+                        "consistency training's inputs are VP samples over x0/σ_d (σ_d = {sd}): \
+                         at σ = {sigma} they need a = {wa}, b = {wb}, the framework's scaler `{}` \
+                         gives a = {a}, b = {b}",
+                        Decl(g.scaler())
+                    ),
+                });
+            }
+        }
+        let (a, b) = g.scaler().ab(self.logsnr(self.sigma_min));
+        let t = g.target();
+        let (cx, cp) = (t.x0(1.0, 0.0, a, b), t.x0(0.0, 1.0, a, b));
+        if !(cp.abs() <= 1e-9 && (cx * a - 1.0).abs() <= 1e-9) {
+            return Err(GdfError::Invalid {
+                message: format!(
+                    "consistency training needs the boundary condition f(x, σ_min) = x at \
+                     sigma_min = {} (σ_min/σ_d = {}): the target `Consistency(sigma_min = {})`; \
+                     the framework's target `{}` gives x0 = {cx}·x + {cp}·output there",
+                    self.sigma_min,
+                    self.sigma_min / sd,
+                    self.sigma_min / sd,
+                    Decl(t)
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// One training step's batch, ready for the model: the step's levels
+    /// ([`ImprovedCt::levels`]), each sample's pair ([`ImprovedCt::draw_pairs`] on the stream
+    /// `(at.seed, Time, first_sample + b)`), its noise `z` (gdf's normals on
+    /// `(at.seed, Epsilon, first_sample + b)`, as `diffuse` draws ε), the student's and
+    /// teacher's inputs ([`ImprovedCt::pair_inputs`]) with their noise conds and the
+    /// coefficients that turn the model's outputs into `x0/σ_d` through `g`'s target.
+    /// [`CtBatch::loss`] is the step's loss from the two outputs.
+    ///
+    /// `x0` holds `batch` samples in data units, batch-major.
+    ///
+    /// ```
+    /// use gdf::consistency::{CtStep, ImprovedCt};
+    /// gdf::gdf!(Ct = schedule: EdmSample(sigma_range = [0.004, 160.0]), scaler: Vp,
+    ///     target: Consistency(sigma_min = 0.004), noise_cond: Edm, loss_weight: Constant);
+    /// let (g, ict) = (Ct::default(), ImprovedCt::new()); // σ_min/σ_d = 0.002/0.5
+    /// let x0 = [0.3f32, -0.2, 0.5, 0.1]; // two samples of two values
+    /// let at = CtStep { step: 0, total: 10_000, seed: 7, first_sample: 0 };
+    /// let batch = ict.batch(&g, &x0, 2, at)?;
+    /// assert_eq!(batch.levels, 11);
+    /// // A model that knows the clean sample makes the student and the teacher agree.
+    /// let oracle = |x: &[f32], c: &[[f64; 2]]| -> Vec<f32> {
+    ///     x.iter().enumerate().map(|(j, &v)| {
+    ///         let [cx, cp] = c[j / 2]; // at σ_min, cp = 0: the output does not count
+    ///         if cp == 0.0 { 0.0 } else { ((f64::from(x0[j]) / 0.5 - cx * f64::from(v)) / cp) as f32 }
+    ///     }).collect()
+    /// };
+    /// let s = oracle(&batch.inputs.student, &batch.student_x0);
+    /// let t = oracle(&batch.inputs.teacher, &batch.teacher_x0);
+    /// assert!(batch.loss(&s, &t)?.iter().all(|&l| l < 1e-5));
+    /// // A framework without the boundary condition at σ_min is refused by name.
+    /// gdf::gdf!(V = schedule: Cosine, scaler: Vp, target: V, noise_cond: Edm, loss_weight: Constant);
+    /// let e = ict.batch(&V::default(), &x0, 2, at).unwrap_err();
+    /// assert!(e.to_string().contains("Consistency(sigma_min = 0.004)"));
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    ///
+    /// Errors: [`ImprovedCt::check_framework`]'s; `x0` not `batch` samples; the counters of
+    /// `first_sample + batch` overflowing; a `total` too small ([`ImprovedCt::num_levels`]).
+    pub fn batch<G: Framework, F: Real>(
+        &self,
+        g: &G,
+        x0: &[F],
+        batch: usize,
+        at: CtStep,
+    ) -> Result<CtBatch<F>> {
+        self.check_framework(g)?;
+        let per = per_sample("x0", x0.len(), batch)?;
+        let sigmas = self.levels(at.step, at.total)?;
+        let pairs = self.draw_pairs(&sigmas, at.seed, at.first_sample, batch)?;
+        let mut z = vec![F::zero(); x0.len()];
+        for (b, zs) in z.chunks_mut(per).enumerate() {
+            let sample = at.first_sample.wrapping_add(b as u32);
+            F::fill_normal(at.seed, Purpose::Epsilon, sample, 0, 0, zs);
+        }
+        let inputs = self.pair_inputs(x0, &z, batch, &pairs, &sigmas)?;
+        let (t, nc) = (g.target(), g.noise_cond());
+        let at_level = |lam: &[f64]| -> (Vec<F>, Vec<[f64; 2]>) {
+            lam.iter()
+                .map(|&l| {
+                    let (a, b) = g.scaler().ab(l);
+                    (
+                        F::of(nc.noise_cond(l)),
+                        [t.x0(1.0, 0.0, a, b), t.x0(0.0, 1.0, a, b)],
+                    )
+                })
+                .unzip()
+        };
+        let (student_cond, student_x0) = at_level(&inputs.student_logsnr);
+        let (teacher_cond, teacher_x0) = at_level(&inputs.teacher_logsnr);
+        Ok(CtBatch {
+            levels: sigmas.len(),
+            pairs,
+            student_cond,
+            teacher_cond,
+            student_x0,
+            teacher_x0,
+            sigma_data: self.sigma_data,
+            inputs,
+        })
+    }
+}
+
+/// Where a consistency-training batch sits in the run ([`ImprovedCt::batch`]): the step of
+/// `total` (the discretisation's stage), the seed of the step's draws, and the counter of its
+/// first sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CtStep {
+    /// The training step (0-based).
+    pub step: usize,
+    /// The run's total steps.
+    pub total: usize,
+    /// The seed of the step's pair and noise draws.
+    pub seed: u64,
+    /// The counter of the batch's first sample (a data-parallel rank's offset).
+    pub first_sample: u32,
+}
+
+/// One consistency-training batch ([`ImprovedCt::batch`]): the model's inputs at both levels
+/// and what turns its outputs into the loss.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CtBatch<F> {
+    /// The student's and teacher's inputs, levels and pair weights.
+    pub inputs: PairInputs<F>,
+    /// Each sample's pair index (student at `σ_{i+1}`, teacher at `σ_i`).
+    pub pairs: Vec<usize>,
+    /// The step's count of levels `N(k)`.
+    pub levels: usize,
+    /// The student's noise cond (the framework's, at its level), one per sample.
+    pub student_cond: Vec<F>,
+    /// The teacher's noise cond.
+    pub teacher_cond: Vec<F>,
+    /// Per sample `[c_x, c_p]`: the student's `x0/σ_d = c_x·x + c_p·output` (the framework's
+    /// target at its level).
+    pub student_x0: Vec<[f64; 2]>,
+    /// The same for the teacher.
+    pub teacher_x0: Vec<[f64; 2]>,
+    /// σ_d, to measure the distance in data units.
+    pub sigma_data: f64,
+}
+
+impl<F: Real> CtBatch<F> {
+    /// The step's per-sample loss from the model's outputs on the student's and teacher's
+    /// inputs: `w·d(σ_d·x̂0_student, σ_d·x̂0_teacher)` with `d` the [`pseudo_huber`] distance in
+    /// data units and `w` the pair's weight. The trainer averages it and lets the gradient
+    /// through the student only (the teacher is the stopped same network).
+    ///
+    /// Errors: outputs whose lengths are not the inputs'.
+    pub fn loss(&self, student: &[F], teacher: &[F]) -> Result<Vec<f64>> {
+        check_len("student output", self.inputs.student.len(), student.len())?;
+        check_len("teacher output", self.inputs.teacher.len(), teacher.len())?;
+        let batch = self.pairs.len();
+        let per = per_sample("student output", student.len(), batch)?;
+        let x0 = |xs: &[F], ps: &[F], c: &[[f64; 2]]| -> Vec<f64> {
+            xs.iter()
+                .zip(ps)
+                .enumerate()
+                .map(|(j, (&x, &p))| {
+                    let [cx, cp] = c[j / per];
+                    self.sigma_data * (cx * x.as_f64() + cp * p.as_f64())
+                })
+                .collect()
+        };
+        let s = x0(&self.inputs.student, student, &self.student_x0);
+        let t = x0(&self.inputs.teacher, teacher, &self.teacher_x0);
+        Ok(pseudo_huber(&s, &t, batch)?
+            .into_iter()
+            .zip(&self.inputs.weight)
+            .map(|(d, w)| w * d)
+            .collect())
     }
 }
 

@@ -234,3 +234,178 @@ fn pair_inputs_are_the_consistency_frame() {
         .pair_inputs(&x0, &eps, 3, &[0, 1, sig.len() - 1], &sig)
         .is_err());
 }
+
+gdf::gdf!(CtFrame = schedule: EdmSample(sigma_range = [0.004, 160.0]), scaler: Vp,
+    target: Consistency(sigma_min = 0.004), noise_cond: Edm, loss_weight: Constant);
+
+/// `ImprovedCt::batch` is the recipe's pieces composed, and its x0 coefficients are the
+/// consistency models' parameterisation written out (Song et al. 2023, appendix C):
+/// `D = c_skip·x + c_out·F` with `c_skip = σ_d²/((σ − σ_min)² + σ_d²)`,
+/// `c_out = (σ − σ_min)·σ_d/√(σ² + σ_d²)`, `x` in data units, `x0/σ_d = D/σ_d`.
+#[test]
+fn batch_composes_the_recipe_in_the_frame() {
+    use gdf::consistency::CtStep;
+    use gdf::noise::{normal, Purpose};
+    use gdf::prelude::*;
+    let (g, ict) = (CtFrame::default(), ImprovedCt::new());
+    let (sd, smin) = (ict.sigma_data, ict.sigma_min);
+    let x0: Vec<f64> = (0..12).map(|i| 0.37 * i as f64 - 1.9).collect();
+    let at = CtStep {
+        step: 70_000,
+        total: 100_000,
+        seed: 11,
+        first_sample: 5,
+    };
+    let b = ict.batch(&g, &x0, 4, at).unwrap();
+    let sig = ict.levels(70_000, 100_000).unwrap();
+    assert_eq!(b.levels, sig.len());
+    assert_eq!(b.pairs, ict.draw_pairs(&sig, 11, 5, 4).unwrap());
+    let z: Vec<f64> = (0..12)
+        .map(|j| {
+            f64::from(normal(
+                11,
+                Purpose::Epsilon,
+                5 + (j / 3) as u32,
+                0,
+                (j % 3) as u64,
+            ))
+        })
+        .collect();
+    assert_eq!(
+        b.inputs,
+        ict.pair_inputs(&x0, &z, 4, &b.pairs, &sig).unwrap()
+    );
+    for (s, &i) in b.pairs.iter().enumerate() {
+        for (sigma, lam, cond, c) in [
+            (
+                sig[i + 1],
+                b.inputs.student_logsnr[s],
+                b.student_cond[s],
+                b.student_x0[s],
+            ),
+            (
+                sig[i],
+                b.inputs.teacher_logsnr[s],
+                b.teacher_cond[s],
+                b.teacher_x0[s],
+            ),
+        ] {
+            assert_eq!(cond, g.noise_cond().noise_cond(lam));
+            let r = (sigma * sigma + sd * sd).sqrt();
+            let c_skip = sd * sd / ((sigma - smin).powi(2) + sd * sd);
+            let c_out = (sigma - smin) * sd / r;
+            // x (data units) = x_frame·r, so x0/σ_d = (c_skip·r·x_frame + c_out·F)/σ_d.
+            let (cx, cp) = (c_skip * r / sd, c_out / sd);
+            assert!(
+                (c[0] - cx).abs() <= 1e-9 * cx,
+                "{sigma}: c_x {} vs {cx}",
+                c[0]
+            );
+            assert!(
+                (c[1] - cp).abs() <= 1e-9 * cp.max(1e-9),
+                "{sigma}: c_p {} vs {cp}",
+                c[1]
+            );
+        }
+    }
+    // A sample's draws do not depend on the batch it sits in.
+    let one = ict
+        .batch(
+            &g,
+            &x0[6..9],
+            1,
+            CtStep {
+                first_sample: 7,
+                ..at
+            },
+        )
+        .unwrap();
+    assert_eq!(one.pairs[0], b.pairs[2]);
+    assert_eq!(one.inputs.student[..], b.inputs.student[6..9]);
+}
+
+/// `CtBatch::loss`: zero for a model that knows the clean sample, and for a student output
+/// off by `δ` per element the pair's weight times the pseudo-Huber of `c_out·δ` (data units).
+#[test]
+fn batch_loss_is_the_weighted_distance_of_the_outputs() {
+    use gdf::consistency::CtStep;
+    let (g, ict) = (CtFrame::default(), ImprovedCt::new());
+    let x0: Vec<f64> = (0..8).map(|i| 0.41 * i as f64 - 1.3).collect();
+    let at = CtStep {
+        step: 10,
+        total: 1000,
+        seed: 3,
+        first_sample: 0,
+    };
+    let b = ict.batch(&g, &x0, 4, at).unwrap();
+    let oracle = |x: &[f64], c: &[[f64; 2]]| -> Vec<f64> {
+        x.iter()
+            .enumerate()
+            .map(|(j, &v)| {
+                let [cx, cp] = c[j / 2];
+                if cp == 0.0 {
+                    0.0
+                } else {
+                    (x0[j] / ict.sigma_data - cx * v) / cp
+                }
+            })
+            .collect()
+    };
+    let s = oracle(&b.inputs.student, &b.student_x0);
+    let t = oracle(&b.inputs.teacher, &b.teacher_x0);
+    for l in b.loss(&s, &t).unwrap() {
+        assert!(l.abs() < 1e-9, "{l}");
+    }
+    let delta = 0.25;
+    let off: Vec<f64> = s.iter().map(|v| v + delta).collect();
+    let sig = ict.levels(10, 1000).unwrap();
+    let c = 0.00054 * 2f64.sqrt();
+    for (k, l) in b.loss(&off, &t).unwrap().into_iter().enumerate() {
+        let (lo, hi) = (sig[b.pairs[k]], sig[b.pairs[k] + 1]);
+        let c_out = (hi - ict.sigma_min) * ict.sigma_data / (hi * hi + 0.25).sqrt();
+        let d = c_out * delta;
+        let want = ((2.0 * d * d + c * c).sqrt() - c) / (hi - lo);
+        assert!((l - want).abs() <= 1e-9 * want, "{k}: {l} vs {want}");
+    }
+    assert!(b.loss(&off[..6], &t).is_err());
+}
+
+/// A framework that is not consistency training's frame is refused, naming what it needs.
+#[test]
+fn batch_refuses_a_framework_without_the_boundary() {
+    use gdf::consistency::CtStep;
+    gdf::gdf!(VFrame = schedule: Cosine, scaler: Vp, target: V, noise_cond: Edm, loss_weight: Constant);
+    gdf::gdf!(OtherMin = schedule: Cosine, scaler: Vp, target: Consistency(sigma_min = 0.002),
+        noise_cond: Edm, loss_weight: Constant);
+    gdf::gdf!(LerpFrame = schedule: Cosine, scaler: Lerp, target: Consistency(sigma_min = 0.004),
+        noise_cond: Edm, loss_weight: Constant);
+    let ict = ImprovedCt::new();
+    let at = CtStep {
+        step: 0,
+        total: 1000,
+        seed: 0,
+        first_sample: 0,
+    };
+    let x0 = [0.1f32, 0.2];
+    let msg = |e: gdf::GdfError| e.to_string();
+    let v = msg(ict.batch(&VFrame::default(), &x0, 1, at).unwrap_err());
+    assert!(
+        v.contains("`V`") && v.contains("Consistency(sigma_min = 0.004)"),
+        "{v}"
+    );
+    let o = msg(ict.batch(&OtherMin::default(), &x0, 1, at).unwrap_err());
+    assert!(
+        o.contains("Consistency(sigma_min = 0.002)") && o.contains("0.004"),
+        "{o}"
+    );
+    let l = msg(ict.batch(&LerpFrame::default(), &x0, 1, at).unwrap_err());
+    assert!(l.contains("scaler `Lerp`") && l.contains("VP"), "{l}");
+    // The same inputs through a run-time framework with the right boundary are accepted.
+    let dynamic: gdf::dynamic::DynGdf =
+        "schedule: Cosine, scaler: Vp, target: Consistency(sigma_min = 0.004), \
+         noise_cond: Edm, loss_weight: Constant"
+            .parse()
+            .unwrap();
+    assert!(ict.batch(&dynamic, &x0, 1, at).is_ok());
+    assert!(ict.batch(&dynamic, &x0[..1], 2, at).is_err());
+}
