@@ -15,6 +15,8 @@
 //!   the device ([`device::BurnDeviceModel`], a [`gdf::kernel::step::DeviceModel`] whose output
 //!   buffer the solver reads in place);
 //! * seeds advanced for the user ([`Steps`]: a step counter that derives every step's seeds);
+//! * consistency training's batch on burn tensors ([`consistency_batch`]: the pair's inputs
+//!   and noise conds, the weighted pseudo-Huber loss with the teacher detached);
 //! * a sampler transition's log-probability on burn tensors, differentiable in the model's
 //!   output ([`transition_log_prob`]), for policy-gradient fine-tuning (DDPO, Flow-GRPO).
 //!
@@ -384,6 +386,119 @@ pub fn pseudo_huber<const D: usize>(x: Tensor<D>, y: Tensor<D>) -> Result<Tensor
     let z = x - y;
     let sq: Tensor<2> = (z.clone() * z).reshape([b as i64, -1]).sum_dim(1); // [B, 1]
     Ok(((sq + c * c).sqrt() - c).reshape([b]))
+}
+
+/// One consistency-training batch on burn tensors ([`consistency_batch`]): the model's inputs
+/// at the pair's two levels and what turns its two outputs into the loss.
+#[derive(Clone, Debug)]
+pub struct ConsistencyBatch<const D: usize> {
+    /// The student's input (the noisier level), `x0`'s shape.
+    pub student: Tensor<D>,
+    /// Its noise cond, `[B, 1, …]`.
+    pub student_cond: Tensor<D>,
+    /// The teacher's input (the same noise at the cleaner level).
+    pub teacher: Tensor<D>,
+    /// Its noise cond, `[B, 1, …]`.
+    pub teacher_cond: Tensor<D>,
+    /// The host batch (levels, pairs, weights, coefficients).
+    pub host: gdf::consistency::CtBatch<f32>,
+    student_c: [Tensor<D>; 2],
+    teacher_c: [Tensor<D>; 2],
+    weight: Tensor<1>,
+}
+
+/// gdf's consistency-training batch ([`gdf::consistency::ImprovedCt::batch`]) for a burn
+/// tensor `x0` (`[B, …]` in data units, any backend): the step's pairs and noise drawn by
+/// gdf, the inputs and per-sample noise conds as tensors on `x0`'s device. Feed both inputs to
+/// the same model and hand the outputs to [`ConsistencyBatch::loss`].
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use gdf::consistency::{CtStep, ImprovedCt};
+/// let g: gdf::dynamic::DynGdf = "schedule: EdmSample(sigma_range = [0.004, 160.0]), scaler: Vp, \
+///     target: Consistency(sigma_min = 0.004), noise_cond: Edm, loss_weight: Constant".parse()?;
+/// # #[allow(deprecated)]
+/// let dev = Device::ndarray().autodiff();
+/// let x0 = Tensor::<2>::from_floats([[0.3, -0.2], [0.5, 0.1]], &dev);
+/// let at = CtStep { step: 0, total: 10_000, seed: 7, first_sample: 0 };
+/// let b = gdf_burn::consistency_batch(&g, &ImprovedCt::new(), x0, at)?;
+/// let model = |x: Tensor<2>, c: Tensor<2>| x * 0.5 + c; // your burn model
+/// let loss = b.loss(model(b.student.clone(), b.student_cond.clone()),
+///                   model(b.teacher.clone(), b.teacher_cond.clone()))?;
+/// assert_eq!(loss.dims(), [1]); // loss.backward(): the gradient flows through the student
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Errors: `x0` of rank 0 or an empty batch, a read-back failure, and what
+/// [`ImprovedCt::batch`](gdf::consistency::ImprovedCt::batch) refuses (a framework that is not
+/// consistency training's frame, named).
+pub fn consistency_batch<G: Framework, const D: usize>(
+    g: &G,
+    ict: &gdf::consistency::ImprovedCt,
+    x0: Tensor<D>,
+    at: gdf::consistency::CtStep,
+) -> Result<ConsistencyBatch<D>> {
+    let dims = x0.dims();
+    let batch = batch_of(&dims, "x0")?;
+    let device = x0.device();
+    let host = ict.batch(g, &to_vec(x0, "x0")?, batch, at)?;
+    let coef = |c: &[[f64; 2]], k: usize| {
+        per_sample::<D>(c.iter().map(|v| v[k] as f32).collect(), &device)
+    };
+    Ok(ConsistencyBatch {
+        student: tensor(host.inputs.student.clone(), dims, &device),
+        student_cond: per_sample(host.student_cond.clone(), &device),
+        teacher: tensor(host.inputs.teacher.clone(), dims, &device),
+        teacher_cond: per_sample(host.teacher_cond.clone(), &device),
+        student_c: [coef(&host.student_x0, 0), coef(&host.student_x0, 1)],
+        teacher_c: [coef(&host.teacher_x0, 0), coef(&host.teacher_x0, 1)],
+        weight: Tensor::from_data(
+            TensorData::new(
+                host.inputs.weight.iter().map(|&w| w as f32).collect(),
+                [batch],
+            ),
+            &device,
+        ),
+        host,
+    })
+}
+
+impl<const D: usize> ConsistencyBatch<D> {
+    /// The student's `x0/σ_d` from the model's output on [`ConsistencyBatch::student`].
+    pub fn student_x0(&self, out: Tensor<D>) -> Tensor<D> {
+        self.student.clone() * self.student_c[0].clone() + out * self.student_c[1].clone()
+    }
+
+    /// The teacher's `x0/σ_d` from the model's output on [`ConsistencyBatch::teacher`].
+    pub fn teacher_x0(&self, out: Tensor<D>) -> Tensor<D> {
+        self.teacher.clone() * self.teacher_c[0].clone() + out * self.teacher_c[1].clone()
+    }
+
+    /// The step's loss, `[1]`: the mean over the batch of the pair's weight times the
+    /// pseudo-Huber distance of the two x0 estimates in data units
+    /// ([`CtBatch::loss`](gdf::consistency::CtBatch::loss) on the host), with the teacher's
+    /// output detached (the improved recipe's stopped same network).
+    ///
+    /// Errors: [`Error::Shape`] for outputs not in the inputs' shape.
+    pub fn loss(&self, student_out: Tensor<D>, teacher_out: Tensor<D>) -> Result<Tensor<1>> {
+        let shape = self.student.dims();
+        for (what, d) in [
+            ("student output", student_out.dims()),
+            ("teacher output", teacher_out.dims()),
+        ] {
+            if d != shape {
+                return Err(Error::Shape {
+                    what,
+                    got: d.to_vec(),
+                    expected: format!("the inputs' shape {shape:?}"),
+                });
+            }
+        }
+        let sd = self.host.sigma_data as f32;
+        let s = self.student_x0(student_out) * sd;
+        let t = self.teacher_x0(teacher_out.detach()).detach() * sd;
+        Ok((pseudo_huber(s, t)? * self.weight.clone()).mean())
+    }
 }
 
 /// A noise-cond embedding: `[c, sin(f_1·c), …, sin(f_K·c), cos(f_1·c), …, cos(f_K·c)]`

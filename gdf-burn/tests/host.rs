@@ -262,3 +262,84 @@ fn pseudo_huber_matches_the_host_and_its_gradient_is_the_closed_form() {
         Tensor::<3>::from_data(TensorData::new(vec![0f32; 8], [2, 2, 2]), &dev().autodiff());
     assert!(pseudo_huber(t(&x), short).is_err());
 }
+
+/// The consistency batch on burn tensors is the host's (`ImprovedCt::batch`): the same inputs
+/// and noise conds, the loss the host's `CtBatch::loss` averaged, and its gradient reaches the
+/// student's output only, as `w_s·c_p·σ_d²·(x̂0_s − x̂0_t)/(B·√(‖Δ‖² + c²))`.
+#[test]
+fn consistency_batch_is_the_hosts_and_stops_the_teacher() {
+    use gdf::consistency::{CtStep, ImprovedCt};
+    let g: gdf::dynamic::DynGdf = "schedule: EdmSample(sigma_range = [0.004, 160.0]), scaler: Vp, \
+         target: Consistency(sigma_min = 0.004), noise_cond: Edm, loss_weight: Constant"
+        .parse()
+        .unwrap();
+    let ict = ImprovedCt::new();
+    let (b, per) = (6usize, 2usize);
+    let x0 = values(b * per, 3);
+    let at = CtStep {
+        step: 5_000,
+        total: 10_000,
+        seed: 21,
+        first_sample: 0,
+    };
+    let dev = dev().autodiff();
+    let x0t = Tensor::<2>::from_data(TensorData::new(x0.clone(), [b, per]), &dev);
+    let cb = gdf_burn::consistency_batch(&g, &ict, x0t, at).unwrap();
+    let host = ict.batch(&g, &x0, b, at).unwrap();
+    assert_eq!(cb.host, host);
+    assert_eq!(
+        to_vec(cb.student.clone(), "s").unwrap(),
+        host.inputs.student
+    );
+    assert_eq!(
+        to_vec(cb.teacher_cond.clone(), "c").unwrap(),
+        host.teacher_cond
+    );
+    assert_eq!(cb.student_cond.dims(), [b, 1]);
+    let (so, to) = (values(b * per, 8), values(b * per, 9));
+    let t = |v: &[f32]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [b, per]), &dev);
+    let (st, tt) = (t(&so).require_grad(), t(&to).require_grad());
+    let loss = cb.loss(st.clone(), tt.clone()).unwrap();
+    let want: f64 = host.loss(&so, &to).unwrap().iter().sum::<f64>() / b as f64;
+    let got = f64::from(to_vec(loss.clone(), "loss").unwrap()[0]);
+    assert!((got - want).abs() <= 1e-5 * want, "{got} vs {want}");
+    let grads = loss.backward();
+    assert!(
+        tt.grad(&grads).is_none(),
+        "the teacher's output is detached"
+    );
+    let gs = to_vec(st.grad(&grads).expect("a gradient for the student"), "g").unwrap();
+    let sd = ict.sigma_data;
+    let c = 0.00054 * (per as f64).sqrt();
+    for s in 0..b {
+        let x0_of = |x: &[f32], o: &[f32], cf: [f64; 2], k: usize| {
+            sd * (cf[0] * f64::from(x[s * per + k]) + cf[1] * f64::from(o[s * per + k]))
+        };
+        let d: Vec<f64> = (0..per)
+            .map(|k| {
+                x0_of(&host.inputs.student, &so, host.student_x0[s], k)
+                    - x0_of(&host.inputs.teacher, &to, host.teacher_x0[s], k)
+            })
+            .collect();
+        let norm = (d.iter().map(|v| v * v).sum::<f64>() + c * c).sqrt();
+        for k in 0..per {
+            let w = host.inputs.weight[s];
+            let want = w * host.student_x0[s][1] * sd * d[k] / (b as f64 * norm);
+            let got = f64::from(gs[s * per + k]);
+            assert!(
+                (got - want).abs() <= 1e-4 * want.abs().max(1e-3),
+                "{s} {k}: {got} vs {want}"
+            );
+        }
+    }
+    assert!(cb.loss(t(&so).reshape([per, b]), t(&to)).is_err());
+    let v: gdf::dynamic::DynGdf = "schedule: Cosine, scaler: Vp, target: V, noise_cond: Edm, \
+         loss_weight: Constant"
+        .parse()
+        .unwrap();
+    let x0t = Tensor::<2>::from_data(TensorData::new(x0, [b, per]), &dev);
+    assert!(matches!(
+        gdf_burn::consistency_batch(&v, &ict, x0t, at),
+        Err(gdf_burn::Error::Gdf(GdfError::Invalid { .. }))
+    ));
+}
