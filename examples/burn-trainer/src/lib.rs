@@ -3,6 +3,11 @@
 //! framework read from a config file, checkpoint and resume, and sampling with one of gdf's
 //! solvers beside the mixture's exact denoiser.
 //!
+//! With a `[consistency]` section (`consistency.toml`) it trains a consistency model instead:
+//! the improved consistency-training recipe ([`gdf::consistency::ImprovedCt`] through
+//! [`gdf_burn::consistency_batch`]), sampled in one or a few steps with `lcm` and the
+//! consistency models' renoise.
+//!
 //! The binary (`src/main.rs`) is the command line; this library holds the parts the resume
 //! test drives: [`Config`], [`Denoiser`], [`Trainer`].
 
@@ -16,7 +21,10 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::store::ModuleRecord;
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor, TensorData};
+use gdf::consistency::{CtStep, ImprovedCt};
 use gdf::dynamic::{CondKind, DynGdf, DynNoiseCond, ScheduleKind, WeightKind};
+use gdf::sampling::SamplingBuilder;
+use gdf::solver::AnySolver;
 use gdf::toy::GaussianMixture2;
 use gdf_burn::{Embedding, SolverSpec, Steps};
 use serde::{Deserialize, Serialize};
@@ -77,6 +85,65 @@ pub struct Config {
     pub train: TrainConfig,
     /// Sampling.
     pub sample: SampleConfig,
+    /// Consistency training instead of the framework's regression, when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<ConsistencyConfig>,
+}
+
+/// `[consistency]` of the config: the improved consistency-training recipe's settings
+/// ([`ImprovedCt`]; a missing key takes the paper's value). The framework must be its frame:
+/// the `Vp` scaler and `target: Consistency(sigma_min = σ_min/σ_d)` ([`Config::check`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsistencyConfig {
+    /// The smallest σ, data units (0.002).
+    pub sigma_min: f64,
+    /// The largest σ (80).
+    pub sigma_max: f64,
+    /// The Karras exponent (7).
+    pub rho: f64,
+    /// The data's standard deviation (0.5).
+    pub sigma_data: f64,
+    /// The discretisation's count at the start (10).
+    pub initial_levels: usize,
+    /// Its count at the end (1280).
+    pub final_levels: usize,
+    /// The pair distribution's mean of `ln σ` (−1.1).
+    pub p_mean: f64,
+    /// Its standard deviation (2.0).
+    pub p_std: f64,
+}
+
+impl Default for ConsistencyConfig {
+    fn default() -> Self {
+        let r = ImprovedCt::new();
+        Self {
+            sigma_min: r.sigma_min,
+            sigma_max: r.sigma_max,
+            rho: r.rho,
+            sigma_data: r.sigma_data,
+            initial_levels: r.initial_levels,
+            final_levels: r.final_levels,
+            p_mean: r.p_mean,
+            p_std: r.p_std,
+        }
+    }
+}
+
+impl ConsistencyConfig {
+    /// The recipe.
+    pub fn recipe(&self) -> ImprovedCt {
+        ImprovedCt {
+            sigma_min: self.sigma_min,
+            sigma_max: self.sigma_max,
+            rho: self.rho,
+            sigma_data: self.sigma_data,
+            initial_levels: self.initial_levels,
+            final_levels: self.final_levels,
+            p_mean: self.p_mean,
+            p_std: self.p_std,
+        }
+    }
 }
 
 /// `[train]` of the config.
@@ -102,6 +169,10 @@ pub struct TrainConfig {
     pub checkpoint_every: u64,
     /// β of the adaptive loss weight / schedule updates, when the framework has one.
     pub adaptive_beta: f64,
+    /// The decay of an exponential moving average of the weights, updated after every step
+    /// and used for sampling (`0.999`: a half-life of about 700 steps); none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ema: Option<f64>,
 }
 
 /// `[sample]` of the config.
@@ -115,10 +186,63 @@ pub struct SampleConfig {
 }
 
 impl Config {
-    /// Reads a config file.
+    /// Reads a config file and checks it ([`Config::check`]).
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| io_err(path, e))?;
-        toml::from_str(&text).map_err(|e| io_err(path, e))
+        let config: Self = toml::from_str(&text).map_err(|e| io_err(path, e))?;
+        config.check().map_err(|e| io_err(path, e))?;
+        Ok(config)
+    }
+
+    /// Checks what the types do not: the sampler's name; with `[consistency]`, the recipe's
+    /// settings, a framework that is its frame ([`ImprovedCt::check_framework`]: the error
+    /// names the target it needs) and `lcm` as the sampler (a consistency model maps noise to
+    /// data: its multistep sampler is `lcm` with the renoise above σ_min).
+    pub fn check(&self) -> Result<()> {
+        self.sample.spec.solver()?;
+        if let Some(c) = &self.consistency {
+            c.recipe().check_framework(&self.framework)?;
+            if self.sample.spec.solver != "lcm" {
+                return Err(gdf::GdfError::Config {
+                    field: "sample.solver".into(),
+                    value: self.sample.spec.solver.clone(),
+                    expected: "`lcm`: a consistency model samples with one evaluation per \
+                               step, renoised above σ_min"
+                        .into(),
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The unit of the framework's frame in data units: σ_d with `[consistency]` (its frame
+    /// is over `x0/σ_d`), else 1.
+    pub fn frame_scale(&self) -> f64 {
+        self.consistency.map_or(1.0, |c| c.sigma_data)
+    }
+
+    /// The sampler of `spec` for this config: with `[consistency]`, `lcm` with the consistency
+    /// models' renoise (no noise at or below the target's `σ_min/σ_d`).
+    pub fn solver(&self, spec: &SolverSpec) -> Result<AnySolver> {
+        let solver = spec.solver()?;
+        Ok(match (&self.consistency, solver) {
+            (Some(c), AnySolver::Lcm(l)) => {
+                AnySolver::Lcm(l.with_noise_floor(c.sigma_min / c.sigma_data, 1.0)?)
+            }
+            (_, s) => s,
+        })
+    }
+
+    /// gdf's sampling builder for `spec` on `g` ([`Config::solver`]'s sampler).
+    pub fn sampling<'a>(
+        &self,
+        g: &'a DynGdf,
+        spec: &SolverSpec,
+    ) -> Result<SamplingBuilder<'a, DynGdf, f32>> {
+        Ok(spec
+            .sampling(g, self.sample.points, 2)?
+            .solver(self.solver(spec)?))
     }
 }
 
@@ -164,6 +288,43 @@ impl Denoiser {
                 let _ = b.val();
             }
         }
+    }
+
+    /// This model (an average, on the plain device) moved toward `model`'s current weights:
+    /// every parameter becomes `β·self + (1 − β)·model`.
+    pub fn ema_update(self, model: &Denoiser, beta: f64) -> Self {
+        let (b, k) = (beta as f32, (1.0 - beta) as f32);
+        let avg = |e: Linear, m: &Linear| Linear {
+            weight: {
+                let w = m.weight.val().inner();
+                e.weight.map(|v| v * b + w * k)
+            },
+            bias: match (e.bias, &m.bias) {
+                (Some(eb), Some(mb)) => {
+                    let v = mb.val().inner();
+                    Some(eb.map(|x| x * b + v * k))
+                }
+                (eb, _) => eb,
+            },
+        };
+        Self {
+            l1: avg(self.l1, &model.l1),
+            l2: avg(self.l2, &model.l2),
+            l3: avg(self.l3, &model.l3),
+            out: avg(self.out, &model.out),
+        }
+    }
+
+    /// Every parameter (weights then bias of each layer, in order).
+    pub fn parameter_values(&self) -> Result<Vec<f32>> {
+        let mut out = Vec::new();
+        for l in [&self.l1, &self.l2, &self.l3, &self.out] {
+            out.extend(gdf_burn::to_vec(l.weight.val(), "weight")?);
+            if let Some(b) = &l.bias {
+                out.extend(gdf_burn::to_vec(b.val(), "bias")?);
+            }
+        }
+        Ok(out)
     }
 
     /// `x`: `[B, 2]` noised points; `c`: `[B, 1]` noise cond. Returns the prediction of the
@@ -243,6 +404,8 @@ pub struct Trainer {
     pub gdf: DynGdf,
     /// The model (on the autodiff ndarray device).
     pub model: Denoiser,
+    /// The weights' moving average (`[train] ema`), on the plain device.
+    pub ema: Option<Denoiser>,
     /// Adam.
     pub optim: ModuleOptimizer,
     /// The step counter.
@@ -285,9 +448,11 @@ impl Trainer {
         let model = Denoiser::new(embedding.width(), config.train.hidden, &device);
         model.init_now();
         drop(guard);
+        let ema = config.train.ema.map(|_| model.valid());
         Self {
             gdf: config.framework.clone(),
             model,
+            ema,
             optim: AdamConfig::new().init(),
             steps: Steps::new(config.train.seed),
             embedding,
@@ -305,12 +470,16 @@ impl Trainer {
     }
 
     /// One step: draw a batch, diffuse it with gdf, regress the target with the weighted
-    /// loss, update the framework's adaptive state (if any) with the per-sample loss.
+    /// loss, update the framework's adaptive state (if any) with the per-sample loss. With
+    /// `[consistency]`, a consistency-training step instead ([`Trainer::step`] dispatches).
     pub fn step(&mut self) -> Result<StepReport> {
         let s = self.steps.next();
         let b = self.config.train.batch;
         let x0: Vec<f32> = self.mixture.draw_as(b, s.data_seed);
         let x0 = Tensor::<2>::from_data(TensorData::new(x0, [b, 2]), &self.device);
+        if let Some(c) = self.config.consistency {
+            return self.consistency_step(&c.recipe(), x0, s);
+        }
         let d = gdf_burn::diffuse(&self.gdf, x0, &s.diffuse_args())?;
         let pred = self.model.forward(&self.embedding, d.noised, d.noise_cond);
         let loss = gdf_burn::weighted_loss(pred, d.target, d.loss_weight);
@@ -330,18 +499,54 @@ impl Trainer {
                 self.gdf.schedule.update(&lam, &mse, beta)?;
             }
         }
-        let lv = gdf_burn::to_vec(loss.weighted.clone(), "loss")?[0];
-        let grads = GradientsParams::from_grads(loss.weighted.backward(), &self.model);
-        let model = core::mem::replace(&mut self.model, Denoiser::new(1, 1, &self.device));
-        self.model = self.optim.step(self.lr(s.step), model, grads);
-        Ok(StepReport {
-            step: s.step,
-            loss: lv,
-        })
+        self.descend(loss.weighted, s.step)
     }
 
-    /// Saves a checkpoint into `dir`: `model.bpk` and `optim.bpk` (burn's records) and
-    /// `state.toml` (framework text, step counter, adaptive state).
+    /// The improved consistency-training step: the batch's pair of levels and shared noise
+    /// from gdf, the same model on the student's and the teacher's inputs, the weighted
+    /// pseudo-Huber of their x0 estimates with the teacher stopped.
+    fn consistency_step(
+        &mut self,
+        recipe: &ImprovedCt,
+        x0: Tensor<2>,
+        s: gdf_burn::StepSeeds,
+    ) -> Result<StepReport> {
+        let at = CtStep {
+            step: usize::try_from(s.step).unwrap_or(usize::MAX),
+            total: usize::try_from(self.config.train.steps).unwrap_or(usize::MAX),
+            seed: s.diffuse_seed,
+            first_sample: 0,
+        };
+        let cb = gdf_burn::consistency_batch(&self.gdf, recipe, x0, at)?;
+        let emb = &self.embedding;
+        let student = self
+            .model
+            .forward(emb, cb.student.clone(), cb.student_cond.clone());
+        // The teacher is the same network, stopped: run it without autodiff (no graph is
+        // recorded for it; the loss treats its output as a constant).
+        let teacher = self.model.valid().forward(
+            emb,
+            cb.teacher.clone().inner(),
+            cb.teacher_cond.clone().inner(),
+        );
+        let loss = cb.loss(student, teacher)?;
+        self.descend(loss, s.step)
+    }
+
+    /// Back-propagates `loss` and takes Adam's step at step `k`'s learning rate.
+    fn descend(&mut self, loss: Tensor<1>, k: u64) -> Result<StepReport> {
+        let lv = gdf_burn::to_vec(loss.clone(), "loss")?[0];
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        let model = core::mem::replace(&mut self.model, Denoiser::new(1, 1, &self.device));
+        self.model = self.optim.step(self.lr(k), model, grads);
+        if let (Some(ema), Some(beta)) = (self.ema.take(), self.config.train.ema) {
+            self.ema = Some(ema.ema_update(&self.model, beta));
+        }
+        Ok(StepReport { step: k, loss: lv })
+    }
+
+    /// Saves a checkpoint into `dir`: `model.bpk` and `optim.bpk` (burn's records; `ema.bpk`
+    /// with `[train] ema`) and `state.toml` (framework text, step counter, adaptive state).
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
         let mp = dir.join("model.bpk");
@@ -354,6 +559,13 @@ impl Trainer {
         self.optim
             .save(&op)
             .map_err(|e| io_err(&op, format!("{e:?}")))?;
+        if let Some(ema) = &self.ema {
+            let ep = dir.join("ema.bpk");
+            ema.clone()
+                .into_record()
+                .save(&ep)
+                .map_err(|e| io_err(&ep, format!("{e:?}")))?;
+        }
         let state = CheckpointState {
             framework: self.gdf.to_string(),
             steps: self.steps,
@@ -390,53 +602,75 @@ impl Trainer {
         let op = dir.join("optim.bpk");
         let optim = core::mem::replace(&mut t.optim, AdamConfig::new().init());
         t.optim = optim.load(&op).map_err(|e| io_err(&op, format!("{e:?}")))?;
+        if let Some(ema) = t.ema.take() {
+            let ep = dir.join("ema.bpk");
+            let record = ModuleRecord::load(&ep).map_err(|e| io_err(&ep, format!("{e:?}")))?;
+            t.ema = Some(
+                ema.try_load_record(record)
+                    .map_err(|e| io_err(&ep, format!("{e:?}")))?,
+            );
+        }
         Ok(t)
     }
 
     /// Every parameter of the model (weights then bias of each layer, in order), for
     /// bit-for-bit comparisons.
     pub fn parameter_values(&self) -> Result<Vec<f32>> {
-        let mut out = Vec::new();
-        for l in [
-            &self.model.l1,
-            &self.model.l2,
-            &self.model.l3,
-            &self.model.out,
-        ] {
-            out.extend(gdf_burn::to_vec(l.weight.val(), "weight")?);
-            if let Some(b) = &l.bias {
-                out.extend(gdf_burn::to_vec(b.val(), "bias")?);
-            }
-        }
-        Ok(out)
+        self.model.parameter_values()
     }
 
     /// Samples `config.sample.points` points with the trained model (inference copy on the
-    /// plain ndarray device) through gdf's sampling builder; `progress(done, total)` after
-    /// every model evaluation.
-    pub fn sample<'s>(&'s self, mut progress: impl FnMut(usize, usize) + 's) -> Result<Vec<f32>> {
-        let infer = self.model.valid();
+    /// plain ndarray device; the moving average of its weights with `[train] ema`) through
+    /// gdf's sampling builder; `progress(done, total)` after every model evaluation.
+    pub fn sample<'s>(&'s self, progress: impl FnMut(usize, usize) + 's) -> Result<Vec<f32>> {
+        self.sample_with(&self.config.sample.spec, progress)
+    }
+
+    /// [`Trainer::sample`] with another solver, step count or seed ([`Config::solver`]'s
+    /// sampler: `lcm` with the renoise for a consistency model, whose samples, drawn in the
+    /// frame over `x0/σ_d`, come back times σ_d: in data units).
+    pub fn sample_with<'s>(
+        &'s self,
+        spec: &SolverSpec,
+        mut progress: impl FnMut(usize, usize) + 's,
+    ) -> Result<Vec<f32>> {
+        let infer = match &self.ema {
+            Some(ema) => ema.clone(),
+            None => self.model.valid(),
+        };
         let emb = &self.embedding;
         let model = gdf_burn::HostModel::new(
             move |x: Tensor<2>, c: Tensor<2>| infer.forward(emb, x, c),
             host_device(),
             &[2],
         )?;
-        let sc = &self.config.sample;
-        let x = sc
-            .spec
-            .sampling(&self.gdf, sc.points, 2)?
+        let mut x = self
+            .config
+            .sampling(&self.gdf, spec)?
             .on_eval(move |p| progress(p.evals, p.total_evals))
             .run(model)?;
+        // A consistency model's frame is over x0/σ_d: back to data units.
+        let scale = self.config.frame_scale() as f32;
+        x.iter_mut().for_each(|v| *v *= scale);
         Ok(x)
     }
 }
 
 /// Samples with the mixture's exact denoiser through the same solver, steps, grid and seed:
 /// the run is `g`'s with a `LogSnr` noise cond (the grid does not depend on the noise cond),
-/// so the model sees λ and hands the solver the exact prediction of `g`'s target.
-pub fn sample_exact(g: &DynGdf, sc: &SampleConfig, mixture: &GaussianMixture2) -> Result<Vec<f32>> {
+/// so the model sees λ and hands the solver the exact prediction of `g`'s target. The data
+/// are `mixture` over `scale` (a consistency model's frame is over `x0/σ_d`: pass σ_d, else
+/// 1), and the samples come back times `scale`, in data units.
+///
+/// Errors: a `scale` that is not positive and finite; the sampler's.
+pub fn sample_exact(
+    g: &DynGdf,
+    sc: &SampleConfig,
+    mixture: &GaussianMixture2,
+    scale: f64,
+) -> Result<Vec<f32>> {
     use gdf::prelude::{Scaler, Target};
+    let mixture = scaled_mixture(mixture, scale)?;
     let mut twin = g.clone();
     twin.noise_cond = DynNoiseCond::new(CondKind::LogSnr);
     let (scaler, target) = (g.scaler.clone(), g.target);
@@ -451,6 +685,38 @@ pub fn sample_exact(g: &DynGdf, sc: &SampleConfig, mixture: &GaussianMixture2) -
             }
         }
     };
-    let x = sc.spec.sampling(&twin, sc.points, 2)?.run(exact)?;
+    let mut x = sc.spec.sampling(&twin, sc.points, 2)?.run(exact)?;
+    let s = scale as f32;
+    x.iter_mut().for_each(|v| *v *= s);
     Ok(x)
+}
+
+/// `mixture` over `scale`: its means divided by `scale`, its covariances by `scale²`.
+///
+/// Errors: a `scale` that is not positive and finite.
+pub fn scaled_mixture(mixture: &GaussianMixture2, scale: f64) -> Result<GaussianMixture2> {
+    if !(scale > 0.0 && scale.is_finite()) {
+        return Err(gdf::GdfError::OutOfRange {
+            what: "scale",
+            value: scale,
+            expected: "a positive, finite unit of the frame (σ_d)",
+        }
+        .into());
+    }
+    let means = mixture
+        .means()
+        .iter()
+        .map(|m| [m[0] / scale, m[1] / scale])
+        .collect();
+    let s2 = scale * scale;
+    let covs = mixture
+        .covs()
+        .iter()
+        .map(|c| [[c[0][0] / s2, c[0][1] / s2], [c[1][0] / s2, c[1][1] / s2]])
+        .collect();
+    Ok(GaussianMixture2::new(
+        mixture.weights().to_vec(),
+        means,
+        covs,
+    )?)
 }

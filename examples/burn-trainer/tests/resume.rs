@@ -25,6 +25,7 @@ fn config() -> Config {
             seed: 3,
             checkpoint_every: 1000,
             adaptive_beta: 0.9,
+            ema: None,
         },
         sample: SampleConfig {
             points: 10,
@@ -34,6 +35,7 @@ fn config() -> Config {
                 seed: 1,
             },
         },
+        consistency: None,
     }
 }
 

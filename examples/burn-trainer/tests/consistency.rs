@@ -1,0 +1,133 @@
+//! The consistency-training mode: the shipped config loads, a config that is not the recipe's
+//! frame (or samples with another solver) is refused by name, and a run (with its weights'
+//! moving average) resumes bit for bit; the moving average is the one written out.
+
+use std::path::PathBuf;
+
+use burn_trainer::{Config, ConsistencyConfig, Trainer};
+
+fn shipped() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("consistency.toml")
+}
+
+/// The shipped config, made small.
+fn small() -> Config {
+    let mut c = Config::load(&shipped()).unwrap();
+    c.train.steps = 40;
+    c.train.batch = 64;
+    c.train.hidden = 32;
+    c.train.octaves = 4;
+    c.train.seed = 5;
+    c.train.ema = Some(0.9);
+    c.sample.points = 16;
+    c
+}
+
+#[test]
+fn the_shipped_config_is_the_recipes_frame() {
+    let c = Config::load(&shipped()).unwrap();
+    let ct = c.consistency.expect("a [consistency] section");
+    assert_eq!(ct.sigma_data, 1.6);
+    // Keys left out take the paper's values.
+    assert_eq!((ct.p_mean, ct.p_std), (-1.1, 2.0));
+    assert!(ct.recipe().check_framework(&c.framework).is_ok());
+    assert_eq!(c.sample.spec.solver, "lcm");
+}
+
+#[test]
+fn a_config_outside_the_recipe_is_refused_by_name() {
+    let mut c = small();
+    c.framework = "schedule: Cosine, scaler: Vp, target: V, noise_cond: Edm, loss_weight: Constant"
+        .parse()
+        .unwrap();
+    let e = c.check().unwrap_err().to_string();
+    assert!(e.contains("Consistency(sigma_min = 0.00125)"), "{e}");
+    let mut c = small();
+    c.consistency = Some(ConsistencyConfig {
+        sigma_data: 0.5,
+        ..ConsistencyConfig::default()
+    });
+    let e = c.check().unwrap_err().to_string();
+    assert!(e.contains("Consistency(sigma_min = 0.004)"), "{e}");
+    let mut c = small();
+    c.sample.spec.solver = "dpmpp_2m".into();
+    let e = c.check().unwrap_err().to_string();
+    assert!(e.contains("sample.solver") && e.contains("dpmpp_2m"), "{e}");
+    let e = toml::from_str::<Config>(
+        &std::fs::read_to_string(shipped())
+            .unwrap()
+            .replace("initial_levels", "initial_level"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("initial_level"), "{e}");
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+#[test]
+fn a_consistency_run_resumes_bit_for_bit() {
+    let (n, m) = (25u64, 15u64);
+    let dir = std::env::temp_dir().join(format!("burn-trainer-ct-{}", std::process::id()));
+    let mut whole = Trainer::new(small());
+    let mut losses = Vec::new();
+    for _ in 0..n + m {
+        losses.push(whole.step().unwrap().loss);
+    }
+    assert!(
+        losses.iter().all(|l| l.is_finite() && *l > 0.0),
+        "{losses:?}"
+    );
+    let mut first = Trainer::new(small());
+    for _ in 0..n {
+        first.step().unwrap();
+    }
+    first.save(&dir).unwrap();
+    drop(first);
+    let mut resumed = Trainer::load(small(), &dir).unwrap();
+    for _ in 0..m {
+        resumed.step().unwrap();
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    let pw = whole.parameter_values().unwrap();
+    assert_eq!(bits(&pw), bits(&resumed.parameter_values().unwrap()));
+    // The moving average is saved and restored too, and it is an average: it differs from
+    // the weights and from a run that restarts it at the checkpoint.
+    let ema = |t: &Trainer| t.ema.as_ref().expect("an EMA").parameter_values().unwrap();
+    assert_eq!(bits(&ema(&whole)), bits(&ema(&resumed)));
+    assert_ne!(bits(&ema(&whole)), bits(&pw));
+    // The consistency sampler runs on the result (one step and the config's two).
+    let x = whole.sample(|_, _| {}).unwrap();
+    assert_eq!(x.len(), 32);
+    assert!(x.iter().all(|v| v.is_finite()));
+}
+
+/// `Denoiser::ema_update` is `β·ema + (1 − β)·model`, parameter by parameter.
+#[test]
+fn the_moving_average_is_the_formula() {
+    let mut t = Trainer::new(small());
+    let before = t.ema.as_ref().unwrap().parameter_values().unwrap();
+    assert_eq!(bits(&before), bits(&t.parameter_values().unwrap()));
+    t.step().unwrap();
+    let model = t.parameter_values().unwrap();
+    let after = t.ema.as_ref().unwrap().parameter_values().unwrap();
+    let moved = before
+        .iter()
+        .zip(&model)
+        .zip(&after)
+        .filter(|((b, m), _)| b != m)
+        .count();
+    assert!(
+        moved > before.len() / 2,
+        "a step moves most weights ({moved})"
+    );
+    for ((b, m), a) in before.iter().zip(&model).zip(&after) {
+        let want = 0.9f32 * b + 0.1f32 * m;
+        assert!(
+            (a - want).abs() <= 1e-6 * want.abs().max(1.0),
+            "{a} vs {want}"
+        );
+    }
+}
