@@ -49,7 +49,11 @@ use rand::Rng;
 
 /// The improved consistency training recipe's discretisation, pair distribution and weights
 /// (Song & Dhariwal 2023), with its defaults from [`ImprovedCt::new`].
-#[derive(Clone, Copy, Debug, PartialEq)]
+///
+/// It (de)serialises with serde (a config file's section): a missing key takes the paper's
+/// value, an unknown key is refused. [`ImprovedCt::check`] checks the values.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ImprovedCt {
     /// The smallest σ (data units; 0.002).
     pub sigma_min: f64,

@@ -409,3 +409,23 @@ fn batch_refuses_a_framework_without_the_boundary() {
     assert!(ict.batch(&dynamic, &x0, 1, at).is_ok());
     assert!(ict.batch(&dynamic, &x0[..1], 2, at).is_err());
 }
+
+/// The recipe reads from a config section: missing keys take the paper's values, an unknown
+/// key is refused by name.
+#[test]
+fn the_recipe_reads_from_a_config_section() {
+    let ict: ImprovedCt =
+        serde_json::from_str(r#"{"sigma_data": 1.6, "final_levels": 640}"#).unwrap();
+    assert_eq!(
+        ict,
+        ImprovedCt {
+            sigma_data: 1.6,
+            final_levels: 640,
+            ..ImprovedCt::new()
+        }
+    );
+    let e = serde_json::from_str::<ImprovedCt>(r#"{"sigma_dat": 1.6}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("sigma_dat"), "{e}");
+}

@@ -26,6 +26,7 @@ use gdf::dynamic::{CondKind, DynGdf, DynNoiseCond, ScheduleKind, WeightKind};
 use gdf::sampling::SamplingBuilder;
 use gdf::solver::AnySolver;
 use gdf::toy::GaussianMixture2;
+use gdf::LogSnrFn;
 use gdf_burn::{Embedding, SolverSpec, Steps};
 use serde::{Deserialize, Serialize};
 
@@ -85,65 +86,12 @@ pub struct Config {
     pub train: TrainConfig,
     /// Sampling.
     pub sample: SampleConfig,
-    /// Consistency training instead of the framework's regression, when present.
+    /// `[consistency]`: consistency training with the improved recipe instead of the
+    /// framework's regression, when present (its settings, [`ImprovedCt`]'s fields; a missing
+    /// key takes the paper's value). The framework must be its frame: the `Vp` scaler and
+    /// `target: Consistency(sigma_min = σ_min/σ_d)` ([`Config::check`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub consistency: Option<ConsistencyConfig>,
-}
-
-/// `[consistency]` of the config: the improved consistency-training recipe's settings
-/// ([`ImprovedCt`]; a missing key takes the paper's value). The framework must be its frame:
-/// the `Vp` scaler and `target: Consistency(sigma_min = σ_min/σ_d)` ([`Config::check`]).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ConsistencyConfig {
-    /// The smallest σ, data units (0.002).
-    pub sigma_min: f64,
-    /// The largest σ (80).
-    pub sigma_max: f64,
-    /// The Karras exponent (7).
-    pub rho: f64,
-    /// The data's standard deviation (0.5).
-    pub sigma_data: f64,
-    /// The discretisation's count at the start (10).
-    pub initial_levels: usize,
-    /// Its count at the end (1280).
-    pub final_levels: usize,
-    /// The pair distribution's mean of `ln σ` (−1.1).
-    pub p_mean: f64,
-    /// Its standard deviation (2.0).
-    pub p_std: f64,
-}
-
-impl Default for ConsistencyConfig {
-    fn default() -> Self {
-        let r = ImprovedCt::new();
-        Self {
-            sigma_min: r.sigma_min,
-            sigma_max: r.sigma_max,
-            rho: r.rho,
-            sigma_data: r.sigma_data,
-            initial_levels: r.initial_levels,
-            final_levels: r.final_levels,
-            p_mean: r.p_mean,
-            p_std: r.p_std,
-        }
-    }
-}
-
-impl ConsistencyConfig {
-    /// The recipe.
-    pub fn recipe(&self) -> ImprovedCt {
-        ImprovedCt {
-            sigma_min: self.sigma_min,
-            sigma_max: self.sigma_max,
-            rho: self.rho,
-            sigma_data: self.sigma_data,
-            initial_levels: self.initial_levels,
-            final_levels: self.final_levels,
-            p_mean: self.p_mean,
-            p_std: self.p_std,
-        }
-    }
+    pub consistency: Option<ImprovedCt>,
 }
 
 /// `[train]` of the config.
@@ -194,14 +142,35 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks what the types do not: the sampler's name; with `[consistency]`, the recipe's
-    /// settings, a framework that is its frame ([`ImprovedCt::check_framework`]: the error
-    /// names the target it needs) and `lcm` as the sampler (a consistency model maps noise to
+    /// Checks what the types do not: the sampler's name, an EMA decay in `[0, 1)`; with
+    /// `[consistency]`, the recipe's settings, a framework that is its frame
+    /// ([`ImprovedCt::check_framework`]: the error names the target it needs) with a `Constant`
+    /// loss weight (the recipe weighs the pairs itself), and `lcm` as the sampler (a consistency model maps noise to
     /// data: its multistep sampler is `lcm` with the renoise above σ_min).
     pub fn check(&self) -> Result<()> {
         self.sample.spec.solver()?;
+        if let Some(beta) = self.train.ema {
+            if !(0.0..1.0).contains(&beta) {
+                return Err(gdf::GdfError::OutOfRange {
+                    what: "train.ema",
+                    value: beta,
+                    expected: "a decay in [0, 1) (0.999: a half-life of about 700 steps)",
+                }
+                .into());
+            }
+        }
         if let Some(c) = &self.consistency {
-            c.recipe().check_framework(&self.framework)?;
+            c.check_framework(&self.framework)?;
+            if !matches!(self.framework.loss_weight.kind, WeightKind::Constant(_)) {
+                return Err(gdf::GdfError::Config {
+                    field: "framework.loss_weight".into(),
+                    value: self.framework.loss_weight.decl(),
+                    expected: "`Constant`: consistency training weighs each pair by \
+                               1/(σ_{i+1} − σ_i) and uses no loss weight of the framework"
+                        .into(),
+                }
+                .into());
+            }
             if self.sample.spec.solver != "lcm" {
                 return Err(gdf::GdfError::Config {
                     field: "sample.solver".into(),
@@ -478,7 +447,7 @@ impl Trainer {
         let x0: Vec<f32> = self.mixture.draw_as(b, s.data_seed);
         let x0 = Tensor::<2>::from_data(TensorData::new(x0, [b, 2]), &self.device);
         if let Some(c) = self.config.consistency {
-            return self.consistency_step(&c.recipe(), x0, s);
+            return self.consistency_step(&c, x0, s);
         }
         let d = gdf_burn::diffuse(&self.gdf, x0, &s.diffuse_args())?;
         let pred = self.model.forward(&self.embedding, d.noised, d.noise_cond);

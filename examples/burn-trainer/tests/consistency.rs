@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use burn_trainer::{Config, ConsistencyConfig, Trainer};
+use burn_trainer::{Config, Trainer};
+use gdf::consistency::ImprovedCt;
 
 fn shipped() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("consistency.toml")
@@ -30,7 +31,7 @@ fn the_shipped_config_is_the_recipes_frame() {
     assert_eq!(ct.sigma_data, 1.6);
     // Keys left out take the paper's values.
     assert_eq!((ct.p_mean, ct.p_std), (-1.1, 2.0));
-    assert!(ct.recipe().check_framework(&c.framework).is_ok());
+    assert!(ct.check_framework(&c.framework).is_ok());
     assert_eq!(c.sample.spec.solver, "lcm");
 }
 
@@ -43,12 +44,26 @@ fn a_config_outside_the_recipe_is_refused_by_name() {
     let e = c.check().unwrap_err().to_string();
     assert!(e.contains("Consistency(sigma_min = 0.00125)"), "{e}");
     let mut c = small();
-    c.consistency = Some(ConsistencyConfig {
+    c.consistency = Some(ImprovedCt {
         sigma_data: 0.5,
-        ..ConsistencyConfig::default()
+        ..ImprovedCt::new()
     });
     let e = c.check().unwrap_err().to_string();
     assert!(e.contains("Consistency(sigma_min = 0.004)"), "{e}");
+    let mut c = small();
+    c.framework = "schedule: EdmSample(sigma_range = [0.00125, 50.0]), scaler: Vp, \
+                   target: Consistency(sigma_min = 0.00125), noise_cond: Edm, loss_weight: Snr"
+        .parse()
+        .unwrap();
+    let e = c.check().unwrap_err().to_string();
+    assert!(
+        e.contains("framework.loss_weight") && e.contains("Snr"),
+        "{e}"
+    );
+    let mut c = small();
+    c.train.ema = Some(1.0);
+    let e = c.check().unwrap_err().to_string();
+    assert!(e.contains("train.ema"), "{e}");
     let mut c = small();
     c.sample.spec.solver = "dpmpp_2m".into();
     let e = c.check().unwrap_err().to_string();
