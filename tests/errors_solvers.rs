@@ -460,3 +460,54 @@ fn dpm_adaptive_gives_up_after_max_attempts() {
         .unwrap_err();
     invalid(Err::<(), _>(e), &["dpm_adaptive", "100000", "rtol"]);
 }
+
+/// `AdaptiveRun::feed_cfg` is the run fed `u + w·(c − u)`: the same attempts and the same
+/// sample, bit for bit, for an x0 and a v target; a non-finite `w` or a short branch is refused
+/// by name.
+#[test]
+fn dpm_adaptive_cfg_feeds_the_guided_output() {
+    use gdf::target::{Target, V, X0};
+    let s = DpmAdaptive::new(0.03, 14.6).unwrap();
+    let x0 = vec![0.7f64, -0.4, 0.2, 1.1];
+    let cond = |x: &[f64], lam: f64| -> Vec<f64> {
+        x.iter()
+            .map(|&v| (v * (1.0 + lam.abs() * 0.1)).tanh())
+            .collect()
+    };
+    let uncond = |x: &[f64], _: f64| -> Vec<f64> { x.iter().map(|&v| 0.3 * v.tanh()).collect() };
+    fn both<T: Target>(
+        t: &T,
+        s: &DpmAdaptive,
+        x0: &[f64],
+        c: &dyn Fn(&[f64], f64) -> Vec<f64>,
+        u: &dyn Fn(&[f64], f64) -> Vec<f64>,
+    ) {
+        let w = 3.5;
+        let mut a = s.start(Vp, x0.to_vec(), 2, NoNoise).unwrap();
+        let mut b = s.start(Vp, x0.to_vec(), 2, NoNoise).unwrap();
+        loop {
+            let ra = a.next_eval().unwrap().map(|r| (r.x.to_vec(), r.level.lam));
+            let rb = b.next_eval().unwrap().map(|r| (r.x.to_vec(), r.level.lam));
+            assert_eq!(ra, rb);
+            let Some((x, lam)) = ra else { break };
+            let (pc, pu) = (c(&x, lam), u(&x, lam));
+            let g: Vec<f64> = pc.iter().zip(&pu).map(|(c, u)| u + w * (c - u)).collect();
+            a.feed_cfg(t, &pc, &pu, w).unwrap();
+            b.feed(t, &g).unwrap();
+        }
+        assert_eq!(a.attempts(), b.attempts());
+        assert_eq!(a.x(), b.x());
+        assert!(a.info().n_accept > 3);
+    }
+    both(&X0, &s, &x0, &cond, &uncond);
+    both(&V, &s, &x0, &cond, &uncond);
+    let mut run = s.start(Vp, x0.clone(), 2, NoNoise).unwrap();
+    run.next_eval().unwrap();
+    out_of_range(
+        run.feed_cfg(&X0, &[0.0; 4], &[0.0; 4], f64::NAN),
+        "w (guidance scale)",
+        "finite",
+        f64::NAN,
+    );
+    assert!(run.feed_cfg(&X0, &[0.0; 4], &[0.0; 3], 2.0).is_err());
+}

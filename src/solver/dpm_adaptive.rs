@@ -509,6 +509,48 @@ impl<S: Scaler, F: Real, N: NoiseSource<F>> AdaptiveRun<S, F, N> {
         self.feed_x0(&d)
     }
 
+    /// Feeds a conditional and an unconditional raw prediction of `target` with
+    /// classifier-free guidance `u + w·(c − u)` (k-diffusion's CFG wrapper around the model it
+    /// hands `sample_dpm_adaptive`; linear, so the same on the raw output and on x0). Every
+    /// evaluation, a rejected attempt's too, is guided the same way: the guiders with a
+    /// window or a schedule over steps (`gdf::guidance`) need a fixed step count, which an
+    /// adaptive run does not have.
+    ///
+    /// ```
+    /// use gdf::scaler::Vp;
+    /// use gdf::solver::{DpmAdaptive, NoNoise};
+    /// use gdf::target::X0;
+    /// let settings = DpmAdaptive::new(0.01, 10.0)?;
+    /// let mut run = settings.start(Vp, vec![0.3f64; 4], 2, NoNoise)?;
+    /// while run.next_eval()?.is_some() {
+    ///     // The conditional branch knows the data is 1, the unconditional one 0.5.
+    ///     run.feed_cfg(&X0, &[1.0; 4], &[0.5; 4], 3.0)?;
+    /// }
+    /// // x0 = 0.5 + 3·(1 − 0.5) = 2, reached up to the solver's tolerance at σ_min.
+    /// assert!(run.x().iter().all(|&v| (v - 2.0).abs() < 0.05));
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    ///
+    /// Errors: a non-finite `w`, lengths that are not the batch's; as [`AdaptiveRun::feed`].
+    pub fn feed_cfg<T: Target>(
+        &mut self,
+        target: &T,
+        cond: &[F],
+        uncond: &[F],
+        w: f64,
+    ) -> Result<Option<Attempt>> {
+        super::runner::check_guidance_scale(w)?;
+        crate::error::check_len("conditional output", self.x.len(), cond.len())?;
+        crate::error::check_len("unconditional output", self.x.len(), uncond.len())?;
+        let w = F::of(w);
+        let guided: Vec<F> = cond
+            .iter()
+            .zip(uncond)
+            .map(|(&c, &u)| crate::guide::formula::cfg(c, u, w))
+            .collect();
+        self.feed(target, &guided)
+    }
+
     /// The error estimate, the controller's decision and, when accepted, the new sample.
     fn finish_attempt(&mut self, lv: Levels) -> Result<Attempt> {
         let sig = lv.to.sigma();

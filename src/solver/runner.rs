@@ -1087,7 +1087,7 @@ impl<F: Real, N: NoiseSource<F>, C: Fn(&[F], usize, &mut [F]) + Sync> Kernel<'_,
 
 /// A CFG scale `w` fed to a run must be finite (a NaN `w` would surface as a NaN "model
 /// prediction", blaming the model).
-fn check_guidance_scale(w: f64) -> Result<()> {
+pub(crate) fn check_guidance_scale(w: f64) -> Result<()> {
     if w.is_finite() {
         Ok(())
     } else {
