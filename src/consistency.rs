@@ -12,6 +12,9 @@
 //! in gdf's frame. The original recipe's count and EMA rate are [`ct_num_levels`] and
 //! [`ct_ema_decay`].
 //!
+//! [`Distillation`] is consistency distillation (Song et al. 2023): the teacher's input is a
+//! pretrained model's ODE step instead of the same noise at the lower level.
+//!
 //! The σ's here are in data units; gdf's frame over `x0/σ_d` (the
 //! [`Consistency`](crate::target::Consistency) target's, the VP scaler) has the level
 //! `λ = −2·ln(σ/σ_d)` ([`ImprovedCt::logsnr`]).
@@ -149,14 +152,12 @@ impl ImprovedCt {
     /// Errors: as [`ImprovedCt::num_levels`].
     pub fn levels(&self, step: usize, total: usize) -> Result<Vec<f64>> {
         let n = self.num_levels(step, total)?;
-        let (lo, hi) = (
-            self.sigma_min.powf(1.0 / self.rho),
-            self.sigma_max.powf(1.0 / self.rho),
-        );
-        let d = (n - 1).max(1) as f64;
-        Ok((0..n)
-            .map(|i| (lo + (i as f64 / d) * (hi - lo)).powf(self.rho))
-            .collect())
+        Ok(karras_ascending(
+            self.sigma_min,
+            self.sigma_max,
+            self.rho,
+            n,
+        ))
     }
 
     /// The probability of each adjacent pair `(σ_i, σ_{i+1})` of `sigmas` (ascending): the
@@ -287,41 +288,7 @@ impl ImprovedCt {
     /// would train a model without it.
     pub fn check_framework<G: Framework>(&self, g: &G) -> Result<()> {
         self.check()?;
-        g.target().check()?;
-        g.noise_cond().check()?;
-        let sd = self.sigma_data;
-        for sigma in [self.sigma_min, sd, self.sigma_max] {
-            let (a, b) = g.scaler().ab(self.logsnr(sigma));
-            let r = (sigma * sigma + sd * sd).sqrt();
-            let (wa, wb) = (sd / r, sigma / r);
-            if !((a - wa).abs() <= 1e-9 * wa && (b - wb).abs() <= 1e-9 * wb) {
-                return Err(GdfError::Invalid {
-                    message: format!(
-                        "consistency training's inputs are VP samples over x0/σ_d (σ_d = {sd}): \
-                         at σ = {sigma} they need a = {wa}, b = {wb}, the framework's scaler `{}` \
-                         gives a = {a}, b = {b}",
-                        Decl(g.scaler())
-                    ),
-                });
-            }
-        }
-        let (a, b) = g.scaler().ab(self.logsnr(self.sigma_min));
-        let t = g.target();
-        let (cx, cp) = (t.x0(1.0, 0.0, a, b), t.x0(0.0, 1.0, a, b));
-        if !(cp.abs() <= 1e-9 && (cx * a - 1.0).abs() <= 1e-9) {
-            return Err(GdfError::Invalid {
-                message: format!(
-                    "consistency training needs the boundary condition f(x, σ_min) = x at \
-                     sigma_min = {} (σ_min/σ_d = {}): the target `Consistency(sigma_min = {})`; \
-                     the framework's target `{}` gives x0 = {cx}·x + {cp}·output there",
-                    self.sigma_min,
-                    self.sigma_min / sd,
-                    self.sigma_min / sd,
-                    Decl(t)
-                ),
-            });
-        }
-        Ok(())
+        check_frame(g, self.sigma_min, self.sigma_max, self.sigma_data)
     }
 
     /// One training step's batch, ready for the model: the step's levels
@@ -373,37 +340,102 @@ impl ImprovedCt {
         let per = per_sample("x0", x0.len(), batch)?;
         let sigmas = self.levels(at.step, at.total)?;
         let pairs = self.draw_pairs(&sigmas, at.seed, at.first_sample, batch)?;
-        let mut z = vec![F::zero(); x0.len()];
-        for (b, zs) in z.chunks_mut(per).enumerate() {
-            let sample = at.first_sample.wrapping_add(b as u32);
-            F::fill_normal(at.seed, Purpose::Epsilon, sample, 0, 0, zs);
-        }
+        let z = draw_noise(at.seed, at.first_sample, per, x0.len());
         let inputs = self.pair_inputs(x0, &z, batch, &pairs, &sigmas)?;
-        let (t, nc) = (g.target(), g.noise_cond());
-        let at_level = |lam: &[f64]| -> (Vec<F>, Vec<[f64; 2]>) {
-            lam.iter()
-                .map(|&l| {
-                    let (a, b) = g.scaler().ab(l);
-                    (
-                        F::of(nc.noise_cond(l)),
-                        [t.x0(1.0, 0.0, a, b), t.x0(0.0, 1.0, a, b)],
-                    )
-                })
-                .unzip()
-        };
-        let (student_cond, student_x0) = at_level(&inputs.student_logsnr);
-        let (teacher_cond, teacher_x0) = at_level(&inputs.teacher_logsnr);
-        Ok(CtBatch {
-            levels: sigmas.len(),
-            pairs,
-            student_cond,
-            teacher_cond,
-            student_x0,
-            teacher_x0,
-            sigma_data: self.sigma_data,
-            inputs,
-        })
+        Ok(in_frame(g, inputs, pairs, sigmas.len(), self.sigma_data))
     }
+}
+
+/// Karras' `n` levels from `lo` to `hi` with exponent `rho`, ascending.
+fn karras_ascending(lo: f64, hi: f64, rho: f64, n: usize) -> Vec<f64> {
+    let (lo, hi) = (lo.powf(1.0 / rho), hi.powf(1.0 / rho));
+    let d = (n - 1).max(1) as f64;
+    (0..n)
+        .map(|i| (lo + (i as f64 / d) * (hi - lo)).powf(rho))
+        .collect()
+}
+
+/// A batch's noise `z`: gdf's normals on `(seed, Epsilon, first_sample + b)`, as `diffuse`
+/// draws ε.
+fn draw_noise<F: Real>(seed: u64, first_sample: u32, per: usize, len: usize) -> Vec<F> {
+    let mut z = vec![F::zero(); len];
+    for (b, zs) in z.chunks_mut(per).enumerate() {
+        let sample = first_sample.wrapping_add(b as u32);
+        F::fill_normal(seed, Purpose::Epsilon, sample, 0, 0, zs);
+    }
+    z
+}
+
+/// The batch with `g`'s noise conds and x0 coefficients at the inputs' levels.
+fn in_frame<G: Framework, F: Real>(
+    g: &G,
+    inputs: PairInputs<F>,
+    pairs: Vec<usize>,
+    levels: usize,
+    sigma_data: f64,
+) -> CtBatch<F> {
+    let (t, nc) = (g.target(), g.noise_cond());
+    let at_level = |lam: &[f64]| -> (Vec<F>, Vec<[f64; 2]>) {
+        lam.iter()
+            .map(|&l| {
+                let (a, b) = g.scaler().ab(l);
+                (
+                    F::of(nc.noise_cond(l)),
+                    [t.x0(1.0, 0.0, a, b), t.x0(0.0, 1.0, a, b)],
+                )
+            })
+            .unzip()
+    };
+    let (student_cond, student_x0) = at_level(&inputs.student_logsnr);
+    let (teacher_cond, teacher_x0) = at_level(&inputs.teacher_logsnr);
+    CtBatch {
+        levels,
+        pairs,
+        student_cond,
+        teacher_cond,
+        student_x0,
+        teacher_x0,
+        sigma_data,
+        inputs,
+    }
+}
+
+/// Errors unless `g` is the frame of consistency training and distillation with these
+/// settings (see [`ImprovedCt::check_framework`]).
+fn check_frame<G: Framework>(g: &G, sigma_min: f64, sigma_max: f64, sd: f64) -> Result<()> {
+    g.target().check()?;
+    g.noise_cond().check()?;
+    let logsnr = |sigma: f64| -2.0 * (sigma / sd).ln();
+    for sigma in [sigma_min, sd, sigma_max] {
+        let (a, b) = g.scaler().ab(logsnr(sigma));
+        let r = (sigma * sigma + sd * sd).sqrt();
+        let (wa, wb) = (sd / r, sigma / r);
+        if !((a - wa).abs() <= 1e-9 * wa && (b - wb).abs() <= 1e-9 * wb) {
+            return Err(GdfError::Invalid {
+                message: format!(
+                    "consistency training's inputs are VP samples over x0/σ_d (σ_d = {sd}): \
+                     at σ = {sigma} they need a = {wa}, b = {wb}, the framework's scaler `{}` \
+                     gives a = {a}, b = {b}",
+                    Decl(g.scaler())
+                ),
+            });
+        }
+    }
+    let (a, b) = g.scaler().ab(logsnr(sigma_min));
+    let t = g.target();
+    let (cx, cp) = (t.x0(1.0, 0.0, a, b), t.x0(0.0, 1.0, a, b));
+    if !(cp.abs() <= 1e-9 && (cx * a - 1.0).abs() <= 1e-9) {
+        let e = sigma_min / sd;
+        return Err(GdfError::Invalid {
+            message: format!(
+                "consistency training needs the boundary condition f(x, σ_min) = x at \
+                 sigma_min = {sigma_min} (σ_min/σ_d = {e}): the target `Consistency(sigma_min = \
+                 {e})`; the framework's target `{}` gives x0 = {cx}·x + {cp}·output there",
+                Decl(t)
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Where a consistency-training batch sits in the run ([`ImprovedCt::batch`]): the step of
@@ -507,6 +539,237 @@ fn check_levels(sigmas: &[f64]) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// The teacher's ODE step in [`Distillation`]: from the student's level `σ_{i+1}` down to
+/// `σ_i` along the teacher's probability-flow ODE `dx/dσ = (x − D(x; σ))/σ`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TeacherStep {
+    /// Heun's second-order step (two teacher calls; the paper's choice, default).
+    #[default]
+    Heun,
+    /// Euler's first-order step (one teacher call).
+    Euler,
+}
+
+/// Consistency distillation (Song et al. 2023, Algorithm 2): the student at `σ_{i+1}` on
+/// `x + σ_{i+1}·z` is fitted to the stopped network at `σ_i` on the teacher's ODE step from
+/// there, over a fixed Karras discretisation of `levels` σ's with the pair drawn uniformly.
+/// A pretrained diffusion model is the teacher ([`Distillation::batch`] calls it as EDM's
+/// denoiser `D(x; σ)` in data units). Defaults from [`Distillation::new`]; it (de)serialises
+/// like [`ImprovedCt`].
+///
+/// ```
+/// use gdf::consistency::{Distillation, TeacherStep};
+/// let cd = Distillation::new();
+/// assert_eq!((cd.levels, cd.step), (18, TeacherStep::Heun));
+/// let sigmas = cd.sigmas()?;
+/// assert_eq!(sigmas.len(), 18);
+/// assert!((sigmas[0] - 0.002).abs() < 1e-15 && (sigmas[17] - 80.0).abs() < 1e-12);
+/// # Ok::<(), gdf::GdfError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Distillation {
+    /// The smallest σ (data units; 0.002).
+    pub sigma_min: f64,
+    /// The largest σ (80).
+    pub sigma_max: f64,
+    /// The Karras exponent (7).
+    pub rho: f64,
+    /// The data's standard deviation (0.5): the frame's unit.
+    pub sigma_data: f64,
+    /// The count of σ's `N` (18, the paper's CIFAR-10 setting; 40 for ImageNet 64).
+    pub levels: usize,
+    /// The teacher's ODE step (Heun).
+    pub step: TeacherStep,
+}
+
+impl Default for Distillation {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Distillation {
+    /// The paper's CIFAR-10 settings: σ 0.002–80, ρ 7, σ_d 0.5, 18 levels, Heun.
+    pub const fn new() -> Self {
+        Self {
+            sigma_min: 0.002,
+            sigma_max: 80.0,
+            rho: 7.0,
+            sigma_data: 0.5,
+            levels: 18,
+            step: TeacherStep::Heun,
+        }
+    }
+
+    /// Checks every field: a σ range `0 < min < max`, positive `rho` and `sigma_data`, at
+    /// least two levels.
+    pub fn check(&self) -> Result<()> {
+        crate::grid::check_sigma_range(self.sigma_min, self.sigma_max)?;
+        crate::grid::check_pos("rho", self.rho)?;
+        crate::grid::check_pos("sigma_data", self.sigma_data)?;
+        if self.levels < 2 {
+            return Err(GdfError::OutOfRange {
+                what: "levels",
+                value: self.levels as f64,
+                expected: "at least two σ's (one pair)",
+            });
+        }
+        Ok(())
+    }
+
+    /// The `levels` Karras σ's, ascending from `sigma_min` to `sigma_max` (data units).
+    ///
+    /// Errors: the settings' ([`Distillation::check`]).
+    pub fn sigmas(&self) -> Result<Vec<f64>> {
+        self.check()?;
+        Ok(karras_ascending(
+            self.sigma_min,
+            self.sigma_max,
+            self.rho,
+            self.levels,
+        ))
+    }
+
+    /// Draws a pair index `i` (student at `σ_{i+1}`, teacher at `σ_i`), uniform over the
+    /// `levels − 1` pairs, for each of `batch` samples, on the counter generator's stream
+    /// `(seed, Purpose::Time, first_sample + b)`.
+    ///
+    /// Errors: the settings', the counters of `first_sample + batch` overflowing.
+    pub fn draw_pairs(&self, seed: u64, first_sample: u32, batch: usize) -> Result<Vec<usize>> {
+        self.check()?;
+        crate::noise::check_sample_counters(first_sample, batch)?;
+        let pairs = self.levels - 1;
+        Ok((0..batch)
+            .map(|b| {
+                let mut rng =
+                    CounterRng::new(seed, Purpose::Time, first_sample.wrapping_add(b as u32), 0);
+                ((rng.random::<f64>() * pairs as f64) as usize).min(pairs - 1)
+            })
+            .collect())
+    }
+
+    /// Errors unless `g` is the frame the student is trained in (as
+    /// [`ImprovedCt::check_framework`]: the `Vp` scaler over `x0/σ_d` and the target
+    /// `Consistency(sigma_min = σ_min/σ_d)`).
+    pub fn check_framework<G: Framework>(&self, g: &G) -> Result<()> {
+        self.check()?;
+        check_frame(g, self.sigma_min, self.sigma_max, self.sigma_data)
+    }
+
+    /// One distillation step's batch: each sample's pair ([`Distillation::draw_pairs`]), its
+    /// noise `z` (gdf's normals on `(seed, Epsilon, first_sample + b)`), the student's
+    /// `x + σ_{i+1}·z` and, as the teacher's input, the teacher's ODE step from there down
+    /// to `σ_i` ([`TeacherStep`]), both in gdf's frame over `x0/σ_d`, with the noise conds and
+    /// x0 coefficients of `g` and weight 1 (the paper's `λ(t_n) = 1`). [`CtBatch::loss`] is the
+    /// step's loss from the student network's outputs on both inputs (the second stopped).
+    ///
+    /// `teacher(x, sigma, d)` is the pretrained model as EDM's denoiser in data units: `x` the
+    /// batch's noised samples (data plus `σ` times noise), `sigma` each sample's σ, `d` its
+    /// clean estimates to write. It is called once (Euler) or twice (Heun) on the whole batch.
+    ///
+    /// ```
+    /// use gdf::consistency::Distillation;
+    /// gdf::gdf!(Ct = schedule: EdmSample(sigma_range = [0.004, 160.0]), scaler: Vp,
+    ///     target: Consistency(sigma_min = 0.004), noise_cond: Edm, loss_weight: Constant);
+    /// let cd = Distillation::new();
+    /// // Data that is the point 0.3: the teacher's denoiser knows it exactly, its ODE is a
+    /// // straight line to it, and the teacher's input is the same noise at the lower level.
+    /// let teacher = |_: &[f64], _: &[f64], d: &mut [f64]| -> gdf::Result<()> {
+    ///     d.fill(0.3);
+    ///     Ok(())
+    /// };
+    /// let b = cd.batch(&Ct::default(), &[0.3f64; 4], 2, 5, 0, teacher)?;
+    /// let s = cd.sigmas()?;
+    /// for k in 0..2 {
+    ///     let (i, x) = (b.pairs[k], b.inputs.student[2 * k]);
+    ///     let z = (x * (s[i + 1].powi(2) + 0.25).sqrt() - 0.3) / s[i + 1];
+    ///     let want = (0.3 + s[i] * z) / (s[i] * s[i] + 0.25).sqrt();
+    ///     assert!((b.inputs.teacher[2 * k] - want).abs() < 1e-12);
+    /// }
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    ///
+    /// Errors: [`Distillation::check_framework`]'s; `x0` not `batch` samples; the counters
+    /// overflowing; the teacher's own errors, and a non-finite value in its output.
+    pub fn batch<G: Framework, F: Real>(
+        &self,
+        g: &G,
+        x0: &[F],
+        batch: usize,
+        seed: u64,
+        first_sample: u32,
+        mut teacher: impl FnMut(&[F], &[f64], &mut [F]) -> Result<()>,
+    ) -> Result<CtBatch<F>> {
+        self.check_framework(g)?;
+        let per = per_sample("x0", x0.len(), batch)?;
+        let sigmas = self.sigmas()?;
+        let pairs = self.draw_pairs(seed, first_sample, batch)?;
+        let z: Vec<F> = draw_noise(seed, first_sample, per, x0.len());
+        let (hi, lo): (Vec<f64>, Vec<f64>) =
+            pairs.iter().map(|&i| (sigmas[i + 1], sigmas[i])).unzip();
+        let sample = |j: usize| j / per;
+        // The student's sample x_s = x + σ_{i+1}·z (data units).
+        let xs: Vec<f64> = x0
+            .iter()
+            .zip(&z)
+            .enumerate()
+            .map(|(j, (&x, &e))| x.as_f64() + hi[sample(j)] * e.as_f64())
+            .collect();
+        let mut d = vec![F::zero(); x0.len()];
+        let mut denoise = |x: &[f64], sig: &[f64], d: &mut [F]| -> Result<Vec<f64>> {
+            let xf: Vec<F> = x.iter().map(|&v| F::of(v)).collect();
+            teacher(&xf, sig, d)?;
+            crate::error::check_finite("teacher output", d)?;
+            // The ODE's slope (x − D)/σ.
+            Ok(x.iter()
+                .zip(d.iter())
+                .enumerate()
+                .map(|(j, (&x, &dv))| (x - dv.as_f64()) / sig[sample(j)])
+                .collect())
+        };
+        let d1 = denoise(&xs, &hi, &mut d)?;
+        let step = |j: usize| lo[sample(j)] - hi[sample(j)];
+        let euler: Vec<f64> = xs
+            .iter()
+            .zip(&d1)
+            .enumerate()
+            .map(|(j, (&x, &s))| x + step(j) * s)
+            .collect();
+        let xt = match self.step {
+            TeacherStep::Euler => euler,
+            TeacherStep::Heun => {
+                let d2 = denoise(&euler, &lo, &mut d)?;
+                xs.iter()
+                    .zip(d1.iter().zip(&d2))
+                    .enumerate()
+                    .map(|(j, (&x, (&a, &b)))| x + step(j) * 0.5 * (a + b))
+                    .collect()
+            }
+        };
+        let sd = self.sigma_data;
+        let frame = |v: &[f64], sig: &[f64]| -> Vec<F> {
+            v.iter()
+                .enumerate()
+                .map(|(j, &x)| {
+                    let s = sig[sample(j)];
+                    F::of(x / (s * s + sd * sd).sqrt())
+                })
+                .collect()
+        };
+        let logsnr = |s: &[f64]| s.iter().map(|&v| -2.0 * (v / sd).ln()).collect();
+        let inputs = PairInputs {
+            student: frame(&xs, &hi),
+            teacher: frame(&xt, &lo),
+            student_logsnr: logsnr(&hi),
+            teacher_logsnr: logsnr(&lo),
+            weight: vec![1.0; batch],
+        };
+        Ok(in_frame(g, inputs, pairs, sigmas.len(), sd))
+    }
 }
 
 /// The original recipe's discretisation size at training step `step` of `total` (Song et al.

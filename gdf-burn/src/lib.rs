@@ -15,8 +15,9 @@
 //!   the device ([`device::BurnDeviceModel`], a [`gdf::kernel::step::DeviceModel`] whose output
 //!   buffer the solver reads in place);
 //! * seeds advanced for the user ([`Steps`]: a step counter that derives every step's seeds);
-//! * consistency training's batch on burn tensors ([`consistency_batch`]: the pair's inputs
-//!   and noise conds, the weighted pseudo-Huber loss with the teacher detached);
+//! * consistency training's and distillation's batches on burn tensors
+//!   ([`consistency_batch`], [`distillation_batch`]: the pair's inputs and noise conds, the
+//!   weighted pseudo-Huber loss with the teacher detached);
 //! * a sampler transition's log-probability on burn tensors, differentiable in the model's
 //!   output ([`transition_log_prob`]), for policy-gradient fine-tuning (DDPO, Flow-GRPO).
 //!
@@ -388,8 +389,9 @@ pub fn pseudo_huber<const D: usize>(x: Tensor<D>, y: Tensor<D>) -> Result<Tensor
     Ok(((sq + c * c).sqrt() - c).reshape([b]))
 }
 
-/// One consistency-training batch on burn tensors ([`consistency_batch`]): the model's inputs
-/// at the pair's two levels and what turns its two outputs into the loss.
+/// One consistency-training or distillation batch on burn tensors ([`consistency_batch`],
+/// [`distillation_batch`]): the model's inputs at the pair's two levels and what turns its
+/// two outputs into the loss.
 #[derive(Clone, Debug)]
 pub struct ConsistencyBatch<const D: usize> {
     /// The student's input (the noisier level), `x0`'s shape.
@@ -442,25 +444,75 @@ pub fn consistency_batch<G: Framework, const D: usize>(
     let batch = batch_of(&dims, "x0")?;
     let device = x0.device();
     let host = ict.batch(g, &to_vec(x0, "x0")?, batch, at)?;
-    let coef = |c: &[[f64; 2]], k: usize| {
-        per_sample::<D>(c.iter().map(|v| v[k] as f32).collect(), &device)
-    };
-    Ok(ConsistencyBatch {
-        student: tensor(host.inputs.student.clone(), dims, &device),
-        student_cond: per_sample(host.student_cond.clone(), &device),
-        teacher: tensor(host.inputs.teacher.clone(), dims, &device),
-        teacher_cond: per_sample(host.teacher_cond.clone(), &device),
-        student_c: [coef(&host.student_x0, 0), coef(&host.student_x0, 1)],
-        teacher_c: [coef(&host.teacher_x0, 0), coef(&host.teacher_x0, 1)],
-        weight: Tensor::from_data(
-            TensorData::new(
-                host.inputs.weight.iter().map(|&w| w as f32).collect(),
-                [batch],
+    Ok(ConsistencyBatch::on(host, dims, &device))
+}
+
+/// Consistency distillation's batch ([`gdf::consistency::Distillation::batch`]) for a burn
+/// tensor `x0` (`[B, …]` in data units): the student's noised input and, as the teacher's
+/// input, the pretrained model's ODE step from it, as tensors on `x0`'s device, with the
+/// same [`ConsistencyBatch::loss`]. `teacher(x, sigma, d)` is the pretrained model as EDM's
+/// denoiser in data units on the host (`x` the batch's noised samples, `sigma` each sample's
+/// σ, `d` the clean estimates to write).
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use gdf::consistency::Distillation;
+/// let g: gdf::dynamic::DynGdf = "schedule: EdmSample(sigma_range = [0.004, 160.0]), scaler: Vp, \
+///     target: Consistency(sigma_min = 0.004), noise_cond: Edm, loss_weight: Constant".parse()?;
+/// # #[allow(deprecated)]
+/// let dev = Device::ndarray();
+/// let x0 = Tensor::<2>::from_floats([[0.3, -0.2], [0.5, 0.1]], &dev);
+/// // A teacher that knows the data's mean (your pretrained model, as a denoiser).
+/// let teacher = |_: &[f32], _: &[f64], d: &mut [f32]| -> gdf::Result<()> {
+///     d.fill(0.2);
+///     Ok(())
+/// };
+/// let b = gdf_burn::distillation_batch(&g, &Distillation::new(), x0, 7, 0, teacher)?;
+/// assert_eq!((b.student.dims(), b.teacher_cond.dims()), ([2, 2], [2, 1]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Errors: `x0` of rank 0 or an empty batch, a read-back failure, and what
+/// [`Distillation::batch`](gdf::consistency::Distillation::batch) refuses.
+pub fn distillation_batch<G: Framework, const D: usize>(
+    g: &G,
+    cd: &gdf::consistency::Distillation,
+    x0: Tensor<D>,
+    seed: u64,
+    first_sample: u32,
+    teacher: impl FnMut(&[f32], &[f64], &mut [f32]) -> gdf::Result<()>,
+) -> Result<ConsistencyBatch<D>> {
+    let dims = x0.dims();
+    let batch = batch_of(&dims, "x0")?;
+    let device = x0.device();
+    let host = cd.batch(g, &to_vec(x0, "x0")?, batch, seed, first_sample, teacher)?;
+    Ok(ConsistencyBatch::on(host, dims, &device))
+}
+
+impl<const D: usize> ConsistencyBatch<D> {
+    /// The host batch's tensors on `device`.
+    fn on(host: gdf::consistency::CtBatch<f32>, dims: [usize; D], device: &Device) -> Self {
+        let coef = |c: &[[f64; 2]], k: usize| {
+            per_sample::<D>(c.iter().map(|v| v[k] as f32).collect(), device)
+        };
+        let batch = host.pairs.len();
+        Self {
+            student: tensor(host.inputs.student.clone(), dims, device),
+            student_cond: per_sample(host.student_cond.clone(), device),
+            teacher: tensor(host.inputs.teacher.clone(), dims, device),
+            teacher_cond: per_sample(host.teacher_cond.clone(), device),
+            student_c: [coef(&host.student_x0, 0), coef(&host.student_x0, 1)],
+            teacher_c: [coef(&host.teacher_x0, 0), coef(&host.teacher_x0, 1)],
+            weight: Tensor::from_data(
+                TensorData::new(
+                    host.inputs.weight.iter().map(|&w| w as f32).collect(),
+                    [batch],
+                ),
+                device,
             ),
-            &device,
-        ),
-        host,
-    })
+            host,
+        }
+    }
 }
 
 impl<const D: usize> ConsistencyBatch<D> {

@@ -343,3 +343,29 @@ fn consistency_batch_is_the_hosts_and_stops_the_teacher() {
         Err(gdf_burn::Error::Gdf(GdfError::Invalid { .. }))
     ));
 }
+
+/// The distillation batch on burn tensors is the host's (`Distillation::batch`), the teacher
+/// called on the same values.
+#[test]
+fn distillation_batch_is_the_hosts() {
+    use gdf::consistency::Distillation;
+    let g: gdf::dynamic::DynGdf = "schedule: EdmSample(sigma_range = [0.004, 160.0]), scaler: Vp, \
+         target: Consistency(sigma_min = 0.004), noise_cond: Edm, loss_weight: Constant"
+        .parse()
+        .unwrap();
+    let cd = Distillation::new();
+    let (b, per) = (5usize, 3usize);
+    let x0 = values(b * per, 4);
+    let teacher = |x: &[f32], s: &[f64], d: &mut [f32]| -> gdf::Result<()> {
+        for (j, (dv, &xv)) in d.iter_mut().zip(x).enumerate() {
+            *dv = xv / (1.0 + s[j / per] as f32);
+        }
+        Ok(())
+    };
+    let t = Tensor::<2>::from_data(TensorData::new(x0.clone(), [b, per]), &dev());
+    let cb = gdf_burn::distillation_batch(&g, &cd, t, 3, 2, teacher).unwrap();
+    let host = cd.batch(&g, &x0, b, 3, 2, teacher).unwrap();
+    assert_eq!(cb.host, host);
+    assert_eq!(to_vec(cb.teacher, "t").unwrap(), host.inputs.teacher);
+    assert_eq!(to_vec(cb.student_cond, "c").unwrap(), host.student_cond);
+}

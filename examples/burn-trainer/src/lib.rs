@@ -6,7 +6,10 @@
 //! With a `[consistency]` section (`consistency.toml`) it trains a consistency model instead:
 //! the improved consistency-training recipe ([`gdf::consistency::ImprovedCt`] through
 //! [`gdf_burn::consistency_batch`]), sampled in one or a few steps with `lcm` and the
-//! consistency models' renoise.
+//! consistency models' renoise. With `[distillation]` (`distillation.toml`) it distils the
+//! mixture's exact denoiser into a consistency model ([`gdf::consistency::Distillation`]
+//! through [`gdf_burn::distillation_batch`]): the teacher a pretrained diffusion model would
+//! be, without its error.
 //!
 //! The binary (`src/main.rs`) is the command line; this library holds the parts the resume
 //! test drives: [`Config`], [`Denoiser`], [`Trainer`].
@@ -21,7 +24,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::store::ModuleRecord;
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor, TensorData};
-use gdf::consistency::{CtStep, ImprovedCt};
+use gdf::consistency::{CtStep, Distillation, ImprovedCt};
 use gdf::dynamic::{CondKind, DynGdf, DynNoiseCond, ScheduleKind, WeightKind};
 use gdf::sampling::SamplingBuilder;
 use gdf::solver::AnySolver;
@@ -92,6 +95,11 @@ pub struct Config {
     /// `target: Consistency(sigma_min = σ_min/σ_d)` ([`Config::check`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consistency: Option<ImprovedCt>,
+    /// `[distillation]`: consistency distillation of the mixture's exact denoiser instead of
+    /// the framework's regression, when present ([`Distillation`]'s fields; the same frame
+    /// as `[consistency]`, which it excludes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distillation: Option<Distillation>,
 }
 
 /// `[train]` of the config.
@@ -143,10 +151,11 @@ impl Config {
     }
 
     /// Checks what the types do not: the sampler's name, an EMA decay in `[0, 1)`; with
-    /// `[consistency]`, the recipe's settings, a framework that is its frame
-    /// ([`ImprovedCt::check_framework`]: the error names the target it needs) with a `Constant`
-    /// loss weight (the recipe weighs the pairs itself), and `lcm` as the sampler (a consistency model maps noise to
-    /// data: its multistep sampler is `lcm` with the renoise above σ_min).
+    /// `[consistency]` or `[distillation]` (not both), the recipe's settings, a framework
+    /// that is its frame ([`ImprovedCt::check_framework`]: the error names the target it
+    /// needs) with a `Constant` loss weight (the recipe weighs the pairs itself), and `lcm` as
+    /// the sampler (a consistency model maps noise to data: its multistep sampler is `lcm`
+    /// with the renoise above σ_min).
     pub fn check(&self) -> Result<()> {
         self.sample.spec.solver()?;
         if let Some(beta) = self.train.ema {
@@ -159,8 +168,21 @@ impl Config {
                 .into());
             }
         }
+        if self.consistency.is_some() && self.distillation.is_some() {
+            return Err(gdf::GdfError::Config {
+                field: "distillation".into(),
+                value: "a [distillation] section beside [consistency]".into(),
+                expected: "one of consistency training and consistency distillation".into(),
+            }
+            .into());
+        }
         if let Some(c) = &self.consistency {
             c.check_framework(&self.framework)?;
+        }
+        if let Some(d) = &self.distillation {
+            d.check_framework(&self.framework)?;
+        }
+        if self.student().is_some() {
             if !matches!(self.framework.loss_weight.kind, WeightKind::Constant(_)) {
                 return Err(gdf::GdfError::Config {
                     field: "framework.loss_weight".into(),
@@ -185,19 +207,29 @@ impl Config {
         Ok(())
     }
 
-    /// The unit of the framework's frame in data units: σ_d with `[consistency]` (its frame
-    /// is over `x0/σ_d`), else 1.
-    pub fn frame_scale(&self) -> f64 {
-        self.consistency.map_or(1.0, |c| c.sigma_data)
+    /// A consistency model's `(σ_min, σ_d)` (data units), from `[consistency]` or
+    /// `[distillation]`; `None` for a diffusion model.
+    pub fn student(&self) -> Option<(f64, f64)> {
+        match (&self.consistency, &self.distillation) {
+            (Some(c), _) => Some((c.sigma_min, c.sigma_data)),
+            (None, Some(d)) => Some((d.sigma_min, d.sigma_data)),
+            (None, None) => None,
+        }
     }
 
-    /// The sampler of `spec` for this config: with `[consistency]`, `lcm` with the consistency
-    /// models' renoise (no noise at or below the target's `σ_min/σ_d`).
+    /// The unit of the framework's frame in data units: σ_d for a consistency model (its
+    /// frame is over `x0/σ_d`), else 1.
+    pub fn frame_scale(&self) -> f64 {
+        self.student().map_or(1.0, |(_, sd)| sd)
+    }
+
+    /// The sampler of `spec` for this config: for a consistency model, `lcm` with the
+    /// consistency models' renoise (no noise at or below the target's `σ_min/σ_d`).
     pub fn solver(&self, spec: &SolverSpec) -> Result<AnySolver> {
         let solver = spec.solver()?;
-        Ok(match (&self.consistency, solver) {
-            (Some(c), AnySolver::Lcm(l)) => {
-                AnySolver::Lcm(l.with_noise_floor(c.sigma_min / c.sigma_data, 1.0)?)
+        Ok(match (self.student(), solver) {
+            (Some((smin, sd)), AnySolver::Lcm(l)) => {
+                AnySolver::Lcm(l.with_noise_floor(smin / sd, 1.0)?)
             }
             (_, s) => s,
         })
@@ -440,7 +472,8 @@ impl Trainer {
 
     /// One step: draw a batch, diffuse it with gdf, regress the target with the weighted
     /// loss, update the framework's adaptive state (if any) with the per-sample loss. With
-    /// `[consistency]`, a consistency-training step instead ([`Trainer::step`] dispatches).
+    /// `[consistency]` or `[distillation]`, a consistency-training or -distillation step
+    /// instead.
     pub fn step(&mut self) -> Result<StepReport> {
         let s = self.steps.next();
         let b = self.config.train.batch;
@@ -448,6 +481,9 @@ impl Trainer {
         let x0 = Tensor::<2>::from_data(TensorData::new(x0, [b, 2]), &self.device);
         if let Some(c) = self.config.consistency {
             return self.consistency_step(&c, x0, s);
+        }
+        if let Some(d) = self.config.distillation {
+            return self.distillation_step(&d, x0, s);
         }
         let d = gdf_burn::diffuse(&self.gdf, x0, &s.diffuse_args())?;
         let pred = self.model.forward(&self.embedding, d.noised, d.noise_cond);
@@ -487,6 +523,36 @@ impl Trainer {
             first_sample: 0,
         };
         let cb = gdf_burn::consistency_batch(&self.gdf, recipe, x0, at)?;
+        self.consistency_descend(cb, s.step)
+    }
+
+    /// The consistency-distillation step: the student on the noised batch, the stopped
+    /// network on the exact denoiser's Heun (or Euler) step from it.
+    fn distillation_step(
+        &mut self,
+        recipe: &Distillation,
+        x0: Tensor<2>,
+        s: gdf_burn::StepSeeds,
+    ) -> Result<StepReport> {
+        let mixture = &self.mixture;
+        let teacher = |x: &[f32], sigma: &[f64], d: &mut [f32]| -> gdf::Result<()> {
+            for ((p, o), &sg) in x.chunks(2).zip(d.chunks_mut(2)).zip(sigma) {
+                let e = mixture.denoise([f64::from(p[0]), f64::from(p[1])], 1.0, sg);
+                o[0] = e[0] as f32;
+                o[1] = e[1] as f32;
+            }
+            Ok(())
+        };
+        let cb = gdf_burn::distillation_batch(&self.gdf, recipe, x0, s.diffuse_seed, 0, teacher)?;
+        self.consistency_descend(cb, s.step)
+    }
+
+    /// The student on its input, the stopped network on the teacher's, the batch's loss.
+    fn consistency_descend(
+        &mut self,
+        cb: gdf_burn::ConsistencyBatch<2>,
+        k: u64,
+    ) -> Result<StepReport> {
         let emb = &self.embedding;
         let student = self
             .model
@@ -499,7 +565,7 @@ impl Trainer {
             cb.teacher_cond.clone().inner(),
         );
         let loss = cb.loss(student, teacher)?;
-        self.descend(loss, s.step)
+        self.descend(loss, k)
     }
 
     /// Back-propagates `loss` and takes Adam's step at step `k`'s learning rate.

@@ -150,7 +150,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // DPM++ 2M (the consistency sampler on an exact denoiser gives posterior means, not samples).
     let mut runs = vec![sc.spec.clone()];
     let mut reference = sc.clone();
-    if config.consistency.is_some() {
+    if config.student().is_some() {
         if sc.spec.steps != 1 {
             runs.insert(
                 0,
@@ -186,7 +186,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         "exact denoiser, {} ({} steps): weights {:.4} means {:.4} covs {:.4}",
         reference.spec.solver, reference.spec.steps, ex.0, ex.1, ex.2
     );
-    if let (Some(_), Some(one)) = (&config.consistency, &first) {
+    if let (Some(_), Some(one)) = (config.student(), &first) {
         // The probability-flow ODE's endpoint from the same initial noise (the seed's), with
         // the exact denoiser: what the one-step map should give.
         let ode = SampleConfig {

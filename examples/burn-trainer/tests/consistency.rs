@@ -1,6 +1,7 @@
-//! The consistency-training mode: the shipped config loads, a config that is not the recipe's
-//! frame (or samples with another solver) is refused by name, and a run (with its weights'
-//! moving average) resumes bit for bit; the moving average is the one written out.
+//! The consistency-training and -distillation modes: the shipped configs load, a config that
+//! is not the recipe's frame (or samples with another solver, or has both sections) is
+//! refused by name, and a run (with its weights' moving average) resumes bit for bit; the
+//! moving average is the one written out.
 
 use std::path::PathBuf;
 
@@ -11,9 +12,18 @@ fn shipped() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("consistency.toml")
 }
 
-/// The shipped config, made small.
+fn shipped_distillation() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("distillation.toml")
+}
+
+/// The shipped consistency-training config, made small.
 fn small() -> Config {
-    let mut c = Config::load(&shipped()).unwrap();
+    small_of(&shipped())
+}
+
+/// A shipped config, made small.
+fn small_of(path: &std::path::Path) -> Config {
+    let mut c = Config::load(path).unwrap();
     c.train.steps = 40;
     c.train.batch = 64;
     c.train.hidden = 32;
@@ -82,11 +92,12 @@ fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
-#[test]
-fn a_consistency_run_resumes_bit_for_bit() {
+/// `n + m` steps in one go equal `n` steps, a checkpoint, and `m` more, bit for bit (weights
+/// and their moving average).
+fn resumes_bit_for_bit(config: fn() -> Config, name: &str) {
     let (n, m) = (25u64, 15u64);
-    let dir = std::env::temp_dir().join(format!("burn-trainer-ct-{}", std::process::id()));
-    let mut whole = Trainer::new(small());
+    let dir = std::env::temp_dir().join(format!("burn-trainer-{name}-{}", std::process::id()));
+    let mut whole = Trainer::new(config());
     let mut losses = Vec::new();
     for _ in 0..n + m {
         losses.push(whole.step().unwrap().loss);
@@ -95,13 +106,13 @@ fn a_consistency_run_resumes_bit_for_bit() {
         losses.iter().all(|l| l.is_finite() && *l > 0.0),
         "{losses:?}"
     );
-    let mut first = Trainer::new(small());
+    let mut first = Trainer::new(config());
     for _ in 0..n {
         first.step().unwrap();
     }
     first.save(&dir).unwrap();
     drop(first);
-    let mut resumed = Trainer::load(small(), &dir).unwrap();
+    let mut resumed = Trainer::load(config(), &dir).unwrap();
     for _ in 0..m {
         resumed.step().unwrap();
     }
@@ -109,7 +120,7 @@ fn a_consistency_run_resumes_bit_for_bit() {
     let pw = whole.parameter_values().unwrap();
     assert_eq!(bits(&pw), bits(&resumed.parameter_values().unwrap()));
     // The moving average is saved and restored too, and it is an average: it differs from
-    // the weights and from a run that restarts it at the checkpoint.
+    // the weights.
     let ema = |t: &Trainer| t.ema.as_ref().expect("an EMA").parameter_values().unwrap();
     assert_eq!(bits(&ema(&whole)), bits(&ema(&resumed)));
     assert_ne!(bits(&ema(&whole)), bits(&pw));
@@ -117,6 +128,42 @@ fn a_consistency_run_resumes_bit_for_bit() {
     let x = whole.sample(|_, _| {}).unwrap();
     assert_eq!(x.len(), 32);
     assert!(x.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn a_consistency_run_resumes_bit_for_bit() {
+    resumes_bit_for_bit(small, "ct");
+}
+
+#[test]
+fn a_distillation_run_resumes_bit_for_bit() {
+    resumes_bit_for_bit(|| small_of(&shipped_distillation()), "cd");
+}
+
+#[test]
+fn the_shipped_distillation_config_is_its_frame_and_excludes_training() {
+    let c = Config::load(&shipped_distillation()).unwrap();
+    let cd = c.distillation.expect("a [distillation] section");
+    assert_eq!((cd.sigma_data, cd.levels), (1.6, 18));
+    assert!(cd.check_framework(&c.framework).is_ok());
+    assert_eq!(c.student(), Some((0.002, 1.6)));
+    let mut both = c.clone();
+    both.consistency = Some(ImprovedCt {
+        sigma_data: 1.6,
+        ..ImprovedCt::new()
+    });
+    let e = both.check().unwrap_err().to_string();
+    assert!(
+        e.contains("distillation") && e.contains("[consistency]"),
+        "{e}"
+    );
+    let mut other = c;
+    other.distillation = Some(gdf::consistency::Distillation {
+        sigma_data: 0.5,
+        ..cd
+    });
+    let e = other.check().unwrap_err().to_string();
+    assert!(e.contains("Consistency(sigma_min = 0.004)"), "{e}");
 }
 
 /// `Denoiser::ema_update` is `β·ema + (1 − β)·model`, parameter by parameter.

@@ -36,6 +36,7 @@ fn config() -> Config {
             },
         },
         consistency: None,
+        distillation: None,
     }
 }
 
