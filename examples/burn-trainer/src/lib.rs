@@ -187,8 +187,9 @@ impl Config {
                 return Err(gdf::GdfError::Config {
                     field: "framework.loss_weight".into(),
                     value: self.framework.loss_weight.decl(),
-                    expected: "`Constant`: consistency training weighs each pair by \
-                               1/(σ_{i+1} − σ_i) and uses no loss weight of the framework"
+                    expected: "`Constant`: the consistency recipes weigh each pair \
+                               themselves (1/(σ_{i+1} − σ_i) in training, 1 in distillation) \
+                               and use no loss weight of the framework"
                         .into(),
                 }
                 .into());
