@@ -327,8 +327,9 @@ impl ImprovedCt {
     /// # Ok::<(), gdf::GdfError>(())
     /// ```
     ///
-    /// Errors: [`ImprovedCt::check_framework`]'s; `x0` not `batch` samples; the counters of
-    /// `first_sample + batch` overflowing; a `total` too small ([`ImprovedCt::num_levels`]).
+    /// Errors: [`ImprovedCt::check_framework`]'s; `x0` not `batch` samples or not finite; the
+    /// counters of `first_sample + batch` overflowing; a `total` too small
+    /// ([`ImprovedCt::num_levels`]).
     pub fn batch<G: Framework, F: Real>(
         &self,
         g: &G,
@@ -338,6 +339,7 @@ impl ImprovedCt {
     ) -> Result<CtBatch<F>> {
         self.check_framework(g)?;
         let per = per_sample("x0", x0.len(), batch)?;
+        crate::error::check_finite("x0", x0)?;
         let sigmas = self.levels(at.step, at.total)?;
         let pairs = self.draw_pairs(&sigmas, at.seed, at.first_sample, batch)?;
         let z = draw_noise(at.seed, at.first_sample, per, x0.len());
@@ -693,8 +695,8 @@ impl Distillation {
     /// # Ok::<(), gdf::GdfError>(())
     /// ```
     ///
-    /// Errors: [`Distillation::check_framework`]'s; `x0` not `batch` samples; the counters
-    /// overflowing; the teacher's own errors, and a non-finite value in its output.
+    /// Errors: [`Distillation::check_framework`]'s; `x0` not `batch` samples or not finite;
+    /// the counters overflowing; the teacher's own errors, and a non-finite value in its output.
     pub fn batch<G: Framework, F: Real>(
         &self,
         g: &G,
@@ -706,6 +708,7 @@ impl Distillation {
     ) -> Result<CtBatch<F>> {
         self.check_framework(g)?;
         let per = per_sample("x0", x0.len(), batch)?;
+        crate::error::check_finite("x0", x0)?;
         let sigmas = self.sigmas()?;
         let pairs = self.draw_pairs(seed, first_sample, batch)?;
         let z: Vec<F> = draw_noise(seed, first_sample, per, x0.len());

@@ -408,6 +408,8 @@ fn batch_refuses_a_framework_without_the_boundary() {
             .unwrap();
     assert!(ict.batch(&dynamic, &x0, 1, at).is_ok());
     assert!(ict.batch(&dynamic, &x0[..1], 2, at).is_err());
+    let e = ict.batch(&dynamic, &[0.1, f32::NAN], 1, at).unwrap_err();
+    assert!(matches!(e, gdf::GdfError::NonFinite { .. }), "{e}");
 }
 
 /// The recipe reads from a config section: missing keys take the paper's values, an unknown
