@@ -340,6 +340,65 @@ impl Denoiser {
     }
 }
 
+/// A trained diffusion model as consistency distillation's teacher: EDM's denoiser `D(x; σ)`
+/// in data units from its own framework (over `x0`, σ_d = 1) and weights
+/// ([`Teacher::denoise`]).
+pub struct Teacher {
+    gdf: DynGdf,
+    model: Denoiser,
+    embedding: Embedding,
+}
+
+impl Teacher {
+    /// The teacher of a trained run: its framework, embedding and weights (the moving average
+    /// if it kept one), on the plain device.
+    pub fn of(run: &Trainer) -> Self {
+        Self {
+            gdf: run.gdf.clone(),
+            model: match &run.ema {
+                Some(ema) => ema.clone(),
+                None => run.model.valid(),
+            },
+            embedding: run.embedding.clone(),
+        }
+    }
+
+    /// The clean estimates of the points `x` (`[x, y]` pairs, data units) at each point's
+    /// `sigma`: the model evaluated at `λ = −2·ln σ` on `a·x` (its VP frame), its prediction
+    /// turned into x0 through its target.
+    ///
+    /// Errors: a read-back failure.
+    pub fn denoise(&self, x: &[f32], sigma: &[f64], d: &mut [f32]) -> gdf::Result<()> {
+        use gdf::prelude::{NoiseCond, Scaler, Target};
+        let n = sigma.len();
+        let ab: Vec<(f64, f64)> = sigma
+            .iter()
+            .map(|&s| self.gdf.scaler.ab(-2.0 * s.ln()))
+            .collect();
+        let xs: Vec<f32> = x
+            .iter()
+            .enumerate()
+            .map(|(j, &v)| (ab[j / 2].0 * f64::from(v)) as f32)
+            .collect();
+        let cond: Vec<f32> = sigma
+            .iter()
+            .map(|&s| self.gdf.noise_cond.noise_cond(-2.0 * s.ln()) as f32)
+            .collect();
+        let dev = host_device();
+        let xt = Tensor::<2>::from_data(TensorData::new(xs.clone(), [n, 2]), &dev);
+        let ct = Tensor::<2>::from_data(TensorData::new(cond, [n, 1]), &dev);
+        let pred = gdf_burn::to_vec(self.model.forward(&self.embedding, xt, ct), "teacher")
+            .map_err(|e| gdf::GdfError::Invalid {
+                message: e.to_string(),
+            })?;
+        for (j, (o, (&xv, &p))) in d.iter_mut().zip(xs.iter().zip(&pred)).enumerate() {
+            let (a, b) = ab[j / 2];
+            *o = self.gdf.target.x0(f64::from(xv), f64::from(p), a, b) as f32;
+        }
+        Ok(())
+    }
+}
+
 /// The framework's adaptive state (what a checkpoint must hold besides burn's records).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AdaptiveSnapshot {
@@ -408,6 +467,9 @@ pub struct Trainer {
     pub model: Denoiser,
     /// The weights' moving average (`[train] ema`), on the plain device.
     pub ema: Option<Denoiser>,
+    /// Consistency distillation's teacher: a trained diffusion model
+    /// ([`Trainer::distil_from`]); the mixture's exact denoiser when `None`.
+    pub teacher: Option<Teacher>,
     /// Adam.
     pub optim: ModuleOptimizer,
     /// The step counter.
@@ -455,6 +517,7 @@ impl Trainer {
             gdf: config.framework.clone(),
             model,
             ema,
+            teacher: None,
             optim: AdamConfig::new().init(),
             steps: Steps::new(config.train.seed),
             embedding,
@@ -535,8 +598,11 @@ impl Trainer {
         x0: Tensor<2>,
         s: gdf_burn::StepSeeds,
     ) -> Result<StepReport> {
-        let mixture = &self.mixture;
+        let (mixture, trained) = (&self.mixture, &self.teacher);
         let teacher = |x: &[f32], sigma: &[f64], d: &mut [f32]| -> gdf::Result<()> {
+            if let Some(t) = trained {
+                return t.denoise(x, sigma, d);
+            }
             for ((p, o), &sg) in x.chunks(2).zip(d.chunks_mut(2)).zip(sigma) {
                 let e = mixture.denoise([f64::from(p[0]), f64::from(p[1])], 1.0, sg);
                 o[0] = e[0] as f32;
@@ -582,7 +648,8 @@ impl Trainer {
     }
 
     /// Saves a checkpoint into `dir`: `model.bpk` and `optim.bpk` (burn's records; `ema.bpk`
-    /// with `[train] ema`) and `state.toml` (framework text, step counter, adaptive state).
+    /// with `[train] ema`), `state.toml` (framework text, step counter, adaptive state) and
+    /// `config.toml` (the run's config, for [`Trainer::open`]).
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
         let mp = dir.join("model.bpk");
@@ -609,7 +676,39 @@ impl Trainer {
         };
         let sp = dir.join("state.toml");
         let text = toml::to_string(&state).map_err(|e| io_err(&sp, e))?;
-        std::fs::write(&sp, text).map_err(|e| io_err(&sp, e))
+        std::fs::write(&sp, text).map_err(|e| io_err(&sp, e))?;
+        let cp = dir.join("config.toml");
+        let text = toml::to_string(&self.config).map_err(|e| io_err(&cp, e))?;
+        std::fs::write(&cp, text).map_err(|e| io_err(&cp, e))
+    }
+
+    /// The run saved in `dir` with the config saved beside it (`config.toml`).
+    pub fn open(dir: &Path) -> Result<Self> {
+        let config = Config::load(&dir.join("config.toml"))?;
+        Self::load(config, dir)
+    }
+
+    /// Distils from the diffusion model trained in `dir` ([`Trainer::open`]) instead of the
+    /// mixture's exact denoiser.
+    ///
+    /// Errors: a config without `[distillation]`; a teacher that is itself a consistency
+    /// model; the checkpoint's.
+    pub fn distil_from(&mut self, dir: &Path) -> Result<()> {
+        if self.config.distillation.is_none() {
+            return Err(io_err(
+                dir,
+                "a teacher is for consistency distillation: the config has no [distillation]",
+            ));
+        }
+        let run = Self::open(dir)?;
+        if run.config.student().is_some() {
+            return Err(io_err(
+                dir,
+                "the teacher must be a diffusion model; this checkpoint is a consistency model",
+            ));
+        }
+        self.teacher = Some(Teacher::of(&run));
+        Ok(())
     }
 
     /// Resumes the run saved in `dir` with `config` (whose framework must be the saved one).

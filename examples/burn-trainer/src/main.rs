@@ -2,13 +2,15 @@
 //! samples it with one of gdf's solvers beside the mixture's exact denoiser.
 //!
 //! ```text
-//! burn-trainer [--config FILE] [--checkpoint DIR] [--resume] [--steps N] [--points N]
+//! burn-trainer [--config FILE] [--checkpoint DIR] [--resume] [--steps N] [--points N] [--teacher DIR]
 //! ```
 //!
 //! * `--config`: the TOML config (default: the crate's `config.toml`);
 //! * `--checkpoint`: where checkpoints go (default `burn-trainer-checkpoint`);
 //! * `--resume`: continue the run saved in the checkpoint directory;
-//! * `--steps` / `--points`: override the config's training steps / sampled points.
+//! * `--steps` / `--points`: override the config's training steps / sampled points;
+//! * `--teacher`: with `[distillation]`, distil the diffusion model trained in that checkpoint
+//!   directory instead of the mixture's exact denoiser.
 //!
 //! It prints each sampling run's errors of the mixture's weights, means and covariances
 //! (`sampled … : weights W means M covs C`; a consistency model at one step and at the
@@ -84,10 +86,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 "--resume",
                 "--steps",
                 "--points",
+                "--teacher",
             ]
             .contains(&a.as_str())
     }) {
-        return Err(format!("unknown option `{bad}`; options: --config FILE, --checkpoint DIR, --resume, --steps N, --points N").into());
+        return Err(format!("unknown option `{bad}`; options: --config FILE, --checkpoint DIR, --resume, --steps N, --points N, --teacher DIR").into());
     }
     let config_path = arg_value(&args, "--config")
         .map(PathBuf::from)
@@ -112,6 +115,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         Trainer::new(config.clone())
     };
+    if let Some(dir) = arg_value(&args, "--teacher") {
+        trainer.distil_from(std::path::Path::new(&dir))?;
+        println!("teacher: the diffusion model in {dir}");
+    }
     let total = config.train.steps;
     let tc = &config.train;
     println!(

@@ -193,3 +193,57 @@ fn the_moving_average_is_the_formula() {
         );
     }
 }
+
+/// A trained diffusion run as distillation's teacher: its checkpoint holds its config
+/// (`Trainer::open` restores it bit for bit), its denoiser is the identity as σ → 0 whatever
+/// the weights (the frame's `a → 1`, `b → 0`), and only a diffusion run distils into a
+/// `[distillation]` config.
+#[test]
+fn a_trained_run_teaches_distillation() {
+    use burn_trainer::Teacher;
+    let dir = std::env::temp_dir().join(format!("burn-trainer-teacher-{}", std::process::id()));
+    let mut diffusion =
+        Config::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config.toml")).unwrap();
+    diffusion.train.steps = 20;
+    diffusion.train.batch = 64;
+    diffusion.train.hidden = 32;
+    let mut run = Trainer::new(diffusion);
+    for _ in 0..20 {
+        run.step().unwrap();
+    }
+    run.save(&dir).unwrap();
+    let opened = Trainer::open(&dir).unwrap();
+    assert_eq!(
+        bits(&opened.parameter_values().unwrap()),
+        bits(&run.parameter_values().unwrap())
+    );
+    let teacher = Teacher::of(&opened);
+    let x = [0.7f32, -1.2, 2.0, 0.4];
+    let mut d = [0f32; 4];
+    teacher.denoise(&x, &[1e-4, 1e-4], &mut d).unwrap();
+    for (a, b) in d.iter().zip(&x) {
+        assert!((a - b).abs() < 1e-3, "{a} vs {b}");
+    }
+    teacher.denoise(&x, &[80.0, 5.0], &mut d).unwrap();
+    assert!(d.iter().all(|v| v.is_finite()));
+
+    let mut student = Trainer::new(small_of(&shipped_distillation()));
+    student.distil_from(&dir).unwrap();
+    assert!(student.teacher.is_some());
+    let first = student.step().unwrap();
+    assert!(first.loss.is_finite());
+    let mut ct = Trainer::new(small());
+    let e = ct
+        .distil_from(&dir)
+        .expect_err("no [distillation]")
+        .to_string();
+    assert!(e.contains("[distillation]"), "{e}");
+    let ct_dir = dir.join("ct");
+    ct.save(&ct_dir).unwrap();
+    let e = student
+        .distil_from(&ct_dir)
+        .expect_err("a consistency model cannot teach")
+        .to_string();
+    assert!(e.contains("diffusion model"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
