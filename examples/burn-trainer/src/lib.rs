@@ -355,10 +355,7 @@ impl Teacher {
     pub fn of(run: &Trainer) -> Self {
         Self {
             gdf: run.gdf.clone(),
-            model: match &run.ema {
-                Some(ema) => ema.clone(),
-                None => run.model.valid(),
-            },
+            model: run.inference_model(),
             embedding: run.embedding.clone(),
         }
     }
@@ -748,6 +745,15 @@ impl Trainer {
         Ok(t)
     }
 
+    /// The weights that sample (and teach): the moving average with `[train] ema`, else the
+    /// model's, on the plain device.
+    pub fn inference_model(&self) -> Denoiser {
+        match &self.ema {
+            Some(ema) => ema.clone(),
+            None => self.model.valid(),
+        }
+    }
+
     /// Every parameter of the model (weights then bias of each layer, in order), for
     /// bit-for-bit comparisons.
     pub fn parameter_values(&self) -> Result<Vec<f32>> {
@@ -769,10 +775,7 @@ impl Trainer {
         spec: &SolverSpec,
         mut progress: impl FnMut(usize, usize) + 's,
     ) -> Result<Vec<f32>> {
-        let infer = match &self.ema {
-            Some(ema) => ema.clone(),
-            None => self.model.valid(),
-        };
+        let infer = self.inference_model();
         let emb = &self.embedding;
         let model = gdf_burn::HostModel::new(
             move |x: Tensor<2>, c: Tensor<2>| infer.forward(emb, x, c),
