@@ -503,19 +503,15 @@ impl<const D: usize> ConsistencyBatch<D> {
             teacher_cond: per_sample(host.teacher_cond.clone(), device),
             student_c: [coef(&host.student_x0, 0), coef(&host.student_x0, 1)],
             teacher_c: [coef(&host.teacher_x0, 0), coef(&host.teacher_x0, 1)],
-            weight: Tensor::from_data(
-                TensorData::new(
-                    host.inputs.weight.iter().map(|&w| w as f32).collect(),
-                    [batch],
-                ),
+            weight: tensor(
+                host.inputs.weight.iter().map(|&w| w as f32).collect(),
+                [batch],
                 device,
             ),
             host,
         }
     }
-}
 
-impl<const D: usize> ConsistencyBatch<D> {
     /// The student's `x0/σ_d` from the model's output on [`ConsistencyBatch::student`].
     pub fn student_x0(&self, out: Tensor<D>) -> Tensor<D> {
         self.student.clone() * self.student_c[0].clone() + out * self.student_c[1].clone()

@@ -368,18 +368,16 @@ impl Teacher {
     pub fn denoise(&self, x: &[f32], sigma: &[f64], d: &mut [f32]) -> gdf::Result<()> {
         use gdf::prelude::{NoiseCond, Scaler, Target};
         let n = sigma.len();
-        let ab: Vec<(f64, f64)> = sigma
-            .iter()
-            .map(|&s| self.gdf.scaler.ab(-2.0 * s.ln()))
-            .collect();
+        let lam: Vec<f64> = sigma.iter().map(|&s| gdf::grid::ve_logsnr(s)).collect();
+        let ab: Vec<(f64, f64)> = lam.iter().map(|&l| self.gdf.scaler.ab(l)).collect();
         let xs: Vec<f32> = x
             .iter()
             .enumerate()
             .map(|(j, &v)| (ab[j / 2].0 * f64::from(v)) as f32)
             .collect();
-        let cond: Vec<f32> = sigma
+        let cond: Vec<f32> = lam
             .iter()
-            .map(|&s| self.gdf.noise_cond.noise_cond(-2.0 * s.ln()) as f32)
+            .map(|&l| self.gdf.noise_cond.noise_cond(l) as f32)
             .collect();
         let dev = host_device();
         let xt = Tensor::<2>::from_data(TensorData::new(xs.clone(), [n, 2]), &dev);
