@@ -348,13 +348,12 @@ impl ImprovedCt {
     }
 }
 
-/// Karras' `n` levels from `lo` to `hi` with exponent `rho`, ascending.
+/// Karras' `n` levels from `lo` to `hi` with exponent `rho`, ascending: k-diffusion's
+/// ([`crate::grid::kdiffusion::Karras`]) reversed.
 fn karras_ascending(lo: f64, hi: f64, rho: f64, n: usize) -> Vec<f64> {
-    let (lo, hi) = (lo.powf(1.0 / rho), hi.powf(1.0 / rho));
-    let d = (n - 1).max(1) as f64;
-    (0..n)
-        .map(|i| (lo + (i as f64 / d) * (hi - lo)).powf(rho))
-        .collect()
+    let mut sigmas = crate::grid::kdiffusion::karras_sigmas(lo, hi, rho, n);
+    sigmas.reverse();
+    sigmas
 }
 
 /// A batch's noise `z`: gdf's normals on `(seed, Epsilon, first_sample + b)`, as `diffuse`
@@ -407,7 +406,7 @@ fn in_frame<G: Framework, F: Real>(
 fn check_frame<G: Framework>(g: &G, sigma_min: f64, sigma_max: f64, sd: f64) -> Result<()> {
     g.target().check()?;
     g.noise_cond().check()?;
-    let logsnr = |sigma: f64| -2.0 * (sigma / sd).ln();
+    let logsnr = |sigma: f64| crate::grid::ve_logsnr(sigma / sd);
     for sigma in [sigma_min, sd, sigma_max] {
         let (a, b) = g.scaler().ab(logsnr(sigma));
         let r = (sigma * sigma + sd * sd).sqrt();
@@ -763,7 +762,7 @@ impl Distillation {
                 })
                 .collect()
         };
-        let logsnr = |s: &[f64]| s.iter().map(|&v| -2.0 * (v / sd).ln()).collect();
+        let logsnr = |s: &[f64]| s.iter().map(|&v| crate::grid::ve_logsnr(v / sd)).collect();
         let inputs = PairInputs {
             student: frame(&xs, &hi),
             teacher: frame(&xt, &lo),
