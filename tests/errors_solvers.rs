@@ -63,6 +63,36 @@ fn eta_and_s_noise() {
     out_of_range(DpmPPSde::with(1.0, 1.0, 1.5), "r", "(0, 1]", 1.5);
 }
 
+/// ComfyUI's gradient estimation and ER-SDE: their settings by name, and a flow's `−∞` start
+/// (σ = ∞, where their steps in σ have no meaning) refused at the start.
+#[test]
+fn comfyui_solver_settings() {
+    out_of_range(
+        GradientEstimation::with(f64::NAN),
+        "ge_gamma",
+        "finite",
+        f64::NAN,
+    );
+    out_of_range(ErSde::with(-0.5, 3), "s_noise", ">= 0", -0.5);
+    out_of_range(
+        ErSde::with(f64::INFINITY, 3),
+        "s_noise",
+        ">= 0",
+        f64::INFINITY,
+    );
+    out_of_range(ErSde::with(1.0, 4), "max_stage", "1, 2 or 3", 4.0);
+    out_of_range(ErSde::with(1.0, 0), "max_stage", "1, 2 or 3", 0.0);
+    let flow = Grid::new(&Lerp, &[f64::NEG_INFINITY, 0.0, f64::INFINITY]).unwrap();
+    invalid(
+        start(GradientEstimation::new(), &flow),
+        &["gradient_estimation", "finite first logSNR"],
+    );
+    invalid(
+        start(ErSde::new(), &flow),
+        &["er_sde", "finite first logSNR"],
+    );
+}
+
 #[test]
 fn churn_fields() {
     let c = |f: &dyn Fn(&mut Churn)| {

@@ -191,16 +191,20 @@ const F32_TOL: Tol = Tol {
     atol: 1e-4,
 };
 
-/// Every case of `file` in `tests/kdiffusion` (or `GDF_KDIFFUSION_GOLDEN_DIR` when set), in
-/// f64 at the README's tolerances and in f32 at its float32 ones.
-fn kdiffusion_file(
+/// Every case of `file` in `tests/{sub}` (or the folder in the environment variable `env`
+/// when set), in f64 at the README's tolerances and in f32 at its float32 ones.
+fn extra_file(
+    env: &str,
+    sub: &str,
     file: &str,
     f64_run: impl Fn(&Value, &mut Check) -> R<()>,
     f32_run: impl Fn(&Value, &mut Check) -> R<()>,
 ) -> Vec<String> {
-    let dir = match std::env::var_os("GDF_KDIFFUSION_GOLDEN_DIR") {
+    let dir = match std::env::var_os(env) {
         Some(d) => std::path::PathBuf::from(d),
-        None => std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kdiffusion"),
+        None => std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests")
+            .join(sub),
     };
     let path = dir.join(file);
     let mut failures = run_path(&path, "f64", f64_run);
@@ -208,11 +212,39 @@ fn kdiffusion_file(
     failures
 }
 
+/// [`extra_file`] of `tests/kdiffusion` (`GDF_KDIFFUSION_GOLDEN_DIR`).
+fn kdiffusion_file(
+    file: &str,
+    f64_run: impl Fn(&Value, &mut Check) -> R<()>,
+    f32_run: impl Fn(&Value, &mut Check) -> R<()>,
+) -> Vec<String> {
+    extra_file(
+        "GDF_KDIFFUSION_GOLDEN_DIR",
+        "kdiffusion",
+        file,
+        f64_run,
+        f32_run,
+    )
+}
+
 /// k-diffusion samplers `solvers.json` leaves out (`dpm_fast`), from `tests/kdiffusion/gen.py`
 /// in the same format, at the same tolerances.
 #[test]
 fn golden_solvers_kdiffusion_extra() {
     finish(kdiffusion_file(
+        "solvers.json",
+        |c, ck| run_case::<f64>(c, ck, F64_TOL),
+        |c, ck| run_case::<f32>(c, ck, F32_TOL),
+    ));
+}
+
+/// ComfyUI's own samplers (`gradient_estimation`, `er_sde`), from `tests/comfyui/gen.py` (or
+/// `GDF_COMFYUI_GOLDEN_DIR` when set) in the same format, at the same tolerances.
+#[test]
+fn golden_solvers_comfyui() {
+    finish(extra_file(
+        "GDF_COMFYUI_GOLDEN_DIR",
+        "comfyui",
         "solvers.json",
         |c, ck| run_case::<f64>(c, ck, F64_TOL),
         |c, ck| run_case::<f32>(c, ck, F32_TOL),

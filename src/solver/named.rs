@@ -110,6 +110,10 @@ any_solver!(
     Lcm(Lcm),
     /// `TCDScheduler` (needs the training table: [`Tcd::new`]).
     Tcd(Tcd),
+    /// ComfyUI's `gradient_estimation`.
+    GradientEstimation(GradientEstimation),
+    /// ComfyUI's `er_sde`.
+    ErSde(ErSde),
 );
 
 impl AnySolver {
@@ -129,7 +133,8 @@ impl AnySolver {
     /// condition; `LCMScheduler`'s depends on the model's timestep: [`Lcm::with_boundary`],
     /// or load its config with [`crate::interop::diffusers::load`]), and ComfyUI's
     /// `"res_multistep"` (RES's second-order multistep exponential integrator, which is
-    /// DPM-Solver++ 2M in its heun form with a first-order first step).
+    /// DPM-Solver++ 2M in its heun form with a first-order first step), `"gradient_estimation"`
+    /// and `"er_sde"`.
     pub fn from_name(name: &str) -> Result<Self> {
         let n = name.strip_prefix("sample_").unwrap_or(name);
         Ok(match n {
@@ -174,6 +179,8 @@ impl AnySolver {
                 Self::EulerAncestralRf(EulerAncestralRf::new())
             }
             "lcm" => Self::Lcm(Lcm::new()),
+            "gradient_estimation" => Self::GradientEstimation(GradientEstimation::new()),
+            "er_sde" => Self::ErSde(ErSde::new()),
             "flow_sde" => Self::FlowSde(FlowSde::new(0.7)?),
             "dpm_fast" => {
                 return Err(GdfError::Invalid {
@@ -198,7 +205,7 @@ impl AnySolver {
                         "unknown solver {name:?}; expected a k-diffusion sampler name (euler, \
                          euler_ancestral, heun, dpm_2, dpm_2_ancestral, lms, dpmpp_2s_ancestral, \
                          dpmpp_sde, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m_sde, lcm, flow_sde; ComfyUI's \
-                         res_multistep) or a diffusers \
+                         res_multistep, gradient_estimation, er_sde) or a diffusers \
                          scheduler (DPMSolverMultistepScheduler, UniPCMultistepScheduler, \
                          EulerDiscreteScheduler, FlowMatchEulerDiscreteScheduler, …)"
                     ),

@@ -284,6 +284,15 @@ pub fn build(case: &Value, steps: usize) -> R<(AnySolver, Option<Churn>)> {
             "dpm_fast" => e(
                 DpmFast::with(n, p.f("eta", 0.0)?, p.f("s_noise", 1.0)?).map(AnySolver::DpmFast)
             )?,
+            // ComfyUI's own samplers (tests/comfyui).
+            "gradient_estimation" => {
+                e(GradientEstimation::with(p.f("ge_gamma", 2.0)?)
+                    .map(AnySolver::GradientEstimation))?
+            }
+            "er_sde" => e(
+                ErSde::with(p.f("s_noise", 1.0)?, p.u("max_stage", 3)? as usize)
+                    .map(AnySolver::ErSde),
+            )?,
             other => return Err(format!("unknown k-diffusion sampler {other:?}")),
         };
         p.done()?;

@@ -1,0 +1,257 @@
+//! ComfyUI's own samplers (`comfy/k_diffusion/sampling.py`, beyond k-diffusion): gradient
+//! estimation and the extended reverse-time SDE (ER-SDE), in ComfyUI's coordinates for ε- and
+//! v-prediction models, the VE variable `x̃ = x/a` at `σ = b/a`.
+
+use crate::error::{GdfError, Result};
+
+use super::{check_finite_start, next_step, Buf, Draw, Dst, Eval, Grid, Pass, Row, Solver, Src};
+
+/// ComfyUI's `gradient_estimation` (Permenter & Yuan, "Interpreting and improving diffusion
+/// models from an optimization perspective"): Euler in σ on `d = (x̃ − D)/σ`, with the
+/// derivative extrapolated from the last two, `γ·d_i + (1 − γ)·d_{i−1}` (γ = `ge_gamma`, 2 by
+/// default; γ = 1 is Euler). The first step is Euler, the step to `σ = 0` returns `D`. The
+/// history holds `d`, not `D` (as [`Lms`](super::Lms)).
+///
+/// ```
+/// use gdf::scaler::Vp;
+/// use gdf::solver::{AnySolver, Grid, GradientEstimation, NoNoise, Run, Solver};
+/// let s = AnySolver::from_name("gradient_estimation")?;
+/// assert_eq!(s.name(), "gradient_estimation");
+/// assert!(GradientEstimation::with(f64::NAN).is_err());
+/// // On data that is a single point every step lands on it (D is exact, so is the ODE).
+/// let grid = Grid::new(&Vp, &[-4.0, -1.0, 2.0, 5.0, f64::INFINITY])?;
+/// let run = Run::new(GradientEstimation::new(), grid, vec![0.9f64, -0.4], 1, NoNoise)?;
+/// let x = run.run(|_, _, d| { d.fill(0.25); Ok(()) })?;
+/// assert_eq!(x, vec![0.25, 0.25]);
+/// # Ok::<(), gdf::GdfError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct GradientEstimation {
+    gamma: f64,
+    step: usize,
+}
+
+impl Default for GradientEstimation {
+    fn default() -> Self {
+        Self {
+            gamma: 2.0,
+            step: 0,
+        }
+    }
+}
+
+impl GradientEstimation {
+    /// ComfyUI's default, γ = 2.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// With `ge_gamma` (any finite value; 1 is Euler).
+    pub fn with(ge_gamma: f64) -> Result<Self> {
+        if !ge_gamma.is_finite() {
+            return Err(GdfError::OutOfRange {
+                what: "ge_gamma",
+                value: ge_gamma,
+                expected: "a finite weight of the newest derivative (2 by default; 1 is Euler)",
+            });
+        }
+        Ok(Self {
+            gamma: ge_gamma,
+            step: 0,
+        })
+    }
+
+    /// γ.
+    pub fn gamma(&self) -> f64 {
+        self.gamma
+    }
+}
+
+impl Solver for GradientEstimation {
+    fn name(&self) -> &'static str {
+        "gradient_estimation"
+    }
+    fn start(&mut self, grid: &Grid) -> Result<()> {
+        check_finite_start("gradient_estimation", grid)?;
+        self.step = 0;
+        Ok(())
+    }
+    fn plan(&mut self, grid: &Grid) -> Option<Eval> {
+        let i = next_step(grid, &mut self.step)?;
+        let (l, ln) = (grid.level(i), grid.level(i + 1));
+        if ln.lam == f64::INFINITY {
+            let r = Row::new(Dst::Buf(Buf::X)).t(Src::D(0), 1.0);
+            return Some(Eval::single(i, l, Pass::one(r)));
+        }
+        // d_i = (x/a − D)/σ = x/b − D/σ, stored over D_0.
+        let r1 = Row::new(Dst::D0)
+            .t(Src::Buf(Buf::X), 1.0 / l.b)
+            .t(Src::D(0), -1.0 / l.sigma());
+        // x' = a'·(x/a + Δσ·(γ·d_i + (1 − γ)·d_{i−1})).
+        let dt = ln.sigma() - l.sigma();
+        let mut r2 = Row::new(Dst::Buf(Buf::X)).t(Src::Buf(Buf::X), ln.a / l.a);
+        let order = if i == 0 {
+            r2 = r2.t(Src::D(0), ln.a * dt);
+            1
+        } else {
+            r2 = r2
+                .t(Src::D(0), ln.a * dt * self.gamma)
+                .t(Src::D(1), ln.a * dt * (1.0 - self.gamma));
+            2
+        };
+        Some(Eval::of_order(i, l, Pass::one(r1).row(r2), order))
+    }
+    fn nfe(&self, grid: &Grid) -> usize {
+        grid.steps()
+    }
+    fn history(&self) -> usize {
+        2
+    }
+}
+
+/// ComfyUI's `er_sde`: the extended reverse-time SDE solver (Cui et al. 2023, "Elucidating the
+/// solution space of extended reverse-time SDEs", VP ER-SDE-Solver-3) in ComfyUI's form, with
+/// its default noise scale function `f(λ) = λ·(e^(λ^0.3) + 10)` of `λ = σ = b/a`.
+///
+/// Step `i` from `s = σ_i` to `t = σ_{i+1}`, `r = f(t)/f(s)`:
+/// `x̃' = r·x̃ + (1 − r)·D + c₂·D′ + c₃·D″ + s_noise·√(t² − s²r²)·n`, where `D′`, `D″` are
+/// the divided differences of the last three `D` in σ (`D″` over half the span, as ComfyUI
+/// writes it), `c₂ = (t − s) + f(t)·∫ dσ/f` and `c₃ = (t − s)²/2 + f(t)·∫ (σ − s)/f dσ` over
+/// `[t, s]`, each integral ComfyUI's 200-point Riemann sum from `t`. Stage `k` (Euler, `D′`,
+/// `D″`) is used from step `k − 1` on, up to `max_stage` (3 by default); one draw per step but
+/// the last, which returns `D`; none with `s_noise = 0` (an ODE solver then).
+///
+/// ```
+/// use gdf::solver::{AnySolver, ErSde, Solver};
+/// assert_eq!(AnySolver::from_name("er_sde")?.name(), "er_sde");
+/// assert!(ErSde::with(1.0, 0).is_err() && ErSde::with(-1.0, 3).is_err());
+/// # Ok::<(), gdf::GdfError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct ErSde {
+    s_noise: f64,
+    max_stage: usize,
+    step: usize,
+}
+
+impl Default for ErSde {
+    fn default() -> Self {
+        Self {
+            s_noise: 1.0,
+            max_stage: 3,
+            step: 0,
+        }
+    }
+}
+
+/// ComfyUI's default noise scale function of ER-SDE.
+fn er_scale(l: f64) -> f64 {
+    l * (l.powf(0.3).exp() + 10.0)
+}
+
+/// ComfyUI's integration points of ER-SDE's stage integrals.
+const ER_POINTS: usize = 200;
+
+impl ErSde {
+    /// ComfyUI's defaults: `s_noise = 1`, three stages.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// With `s_noise ≥ 0` and `max_stage` in 1..=3.
+    pub fn with(s_noise: f64, max_stage: usize) -> Result<Self> {
+        if !(s_noise >= 0.0 && s_noise.is_finite()) {
+            return Err(GdfError::OutOfRange {
+                what: "s_noise",
+                value: s_noise,
+                expected: "a finite noise scale >= 0 (0: the ODE)",
+            });
+        }
+        if !(1..=3).contains(&max_stage) {
+            return Err(GdfError::OutOfRange {
+                what: "max_stage",
+                value: max_stage as f64,
+                expected: "1, 2 or 3 (the stages ComfyUI's er_sde has)",
+            });
+        }
+        Ok(Self {
+            s_noise,
+            max_stage,
+            step: 0,
+        })
+    }
+
+    /// `(c₂, c₃)` of a step from `s` to `t`: ComfyUI's Riemann sums of the stage integrals.
+    fn stage_coefficients(s: f64, t: f64) -> (f64, f64) {
+        let dt = t - s;
+        let h = -dt / ER_POINTS as f64;
+        let (mut s1, mut su) = (0.0, 0.0);
+        for k in 0..ER_POINTS {
+            let p = t + k as f64 * h;
+            let f = er_scale(p);
+            s1 += 1.0 / f;
+            su += (p - s) / f;
+        }
+        let ft = er_scale(t);
+        (dt + s1 * h * ft, dt * dt / 2.0 + su * h * ft)
+    }
+}
+
+impl Solver for ErSde {
+    fn name(&self) -> &'static str {
+        "er_sde"
+    }
+    fn start(&mut self, grid: &Grid) -> Result<()> {
+        check_finite_start("er_sde", grid)?;
+        self.step = 0;
+        Ok(())
+    }
+    fn plan(&mut self, grid: &Grid) -> Option<Eval> {
+        let i = next_step(grid, &mut self.step)?;
+        let (l, ln) = (grid.level(i), grid.level(i + 1));
+        let mut r = Row::new(Dst::Buf(Buf::X));
+        if ln.lam == f64::INFINITY {
+            r = r.t(Src::D(0), 1.0);
+            return Some(Eval::single(i, l, Pass::one(r)));
+        }
+        let sig = |k: usize| grid.level(k).sigma();
+        let (s, t) = (l.sigma(), ln.sigma());
+        let ratio = er_scale(t) / er_scale(s);
+        let stage = self.max_stage.min(i + 1);
+        // x' = a'·(r·x/a + (1 − r)·D + c₂·D′ + c₃·D″ + noise), D′ and D″ over D_0, D_1, D_2.
+        let mut cd = [ln.a * (1.0 - ratio), 0.0, 0.0];
+        if stage >= 2 {
+            let (c2, c3) = Self::stage_coefficients(s, t);
+            let w = ln.a * c2 / (s - sig(i - 1));
+            cd[0] += w;
+            cd[1] -= w;
+            if stage >= 3 {
+                // D″ = (D′_i − D′_{i−1})/((s − σ_{i−2})/2).
+                let q = ln.a * c3 * 2.0 / (s - sig(i - 2));
+                let (u, v) = (1.0 / (s - sig(i - 1)), 1.0 / (sig(i - 1) - sig(i - 2)));
+                cd[0] += q * u;
+                cd[1] -= q * (u + v);
+                cd[2] += q * v;
+            }
+        }
+        r = r.t(Src::Buf(Buf::X), ln.a / l.a * ratio);
+        for (k, &c) in cd.iter().enumerate().take(stage) {
+            r = r.t(Src::D(k as u8), c);
+        }
+        let mut pass = Pass::default();
+        if self.s_noise > 0.0 {
+            let v = t * t - s * s * ratio * ratio;
+            // ComfyUI's NaN of a negative variance becomes 0.
+            let amp = if v > 0.0 { v.sqrt() } else { 0.0 };
+            r = r.t(Src::Noise(0), ln.a * self.s_noise * amp);
+            pass = pass.draw(Draw::Use);
+        }
+        Some(Eval::of_order(i, l, pass.row(r), stage))
+    }
+    fn nfe(&self, grid: &Grid) -> usize {
+        grid.steps()
+    }
+    fn history(&self) -> usize {
+        3
+    }
+}

@@ -1,0 +1,194 @@
+"""Golden data for ComfyUI's own k-diffusion samplers (those k-diffusion does not have).
+
+Runs ComfyUI's `sample_gradient_estimation` and `sample_er_sde` — each function compiled out of
+ComfyUI's `comfy/k_diffusion/sampling.py` by name (`ast`), with stubs for the ComfyUI modules
+the rest of that file imports — on the analytic `mixture1d` denoiser, and writes
+`solvers.json` next to this file in the shared golden `solvers.json` format (read by
+`tests/golden_solvers.rs`, or from `GDF_COMFYUI_GOLDEN_DIR`):
+
+    COMFY_SRC=/path/to/ComfyUI /tmp/torchvenv/bin/python tests/comfyui/gen.py
+
+The numbers in the committed file come from the text of these functions at ComfyUI commit
+02159d814dee609acc27994c1bf25fc5b40e2aaa (read from a stored copy of that file; the whole
+repository was too large to fetch, so `COMFY_SRC` pointed at a folder holding just them);
+each case's `source` carries the sha256 of the text of every function it ran, so a run on a
+real checkout shows whether they differ.
+
+The model is ComfyUI's view of an ε- or v-prediction model (`model_sampling` not `CONST`): the
+sampler sees `x_ve = x0 + σ·n` and the denoiser `D(a·x_ve, −2 ln σ)`, exactly as the k-diffusion
+cases of `tools/golden2/solvers.py` (whose mixture, grids, encoding and noise replay this
+imports). Needs what that file needs (torch 2.15.0, diffusers 0.42.1, numpy, scipy,
+`pip install --no-deps k-diffusion==0.1.1.post1`). Deterministic: a re-run gives a
+byte-identical file.
+"""
+
+import ast
+import hashlib
+import os
+import sys
+import types
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools", "golden2"))
+import solvers as S  # noqa: E402  (float64 default, one thread, the mixture and the encoding)
+
+COMFY = os.environ.get("COMFY_SRC")
+if not COMFY:
+    sys.exit("set COMFY_SRC to a ComfyUI checkout")
+SAMPLING_PY = os.path.join(COMFY, "comfy", "k_diffusion", "sampling.py")
+FUNCS = [
+    "to_d",
+    "sigma_to_half_log_snr",
+    "half_log_snr_to_sigma",
+    "offset_first_sigma_for_snr",
+    "sample_gradient_estimation",
+    "sample_er_sde",
+]
+
+
+class _Const:
+    """`comfy.model_sampling.CONST` (flow models); the runs here are not flow models."""
+
+
+def _append_dims(x, target_dims):
+    return x[(...,) + (None,) * (target_dims - x.ndim)]
+
+
+def load():
+    """The named functions of ComfyUI's sampling.py, compiled alone, and their text's sha256."""
+    text = open(SAMPLING_PY).read()
+    tree = ast.parse(text)
+    defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    comfy = types.SimpleNamespace(
+        model_sampling=types.SimpleNamespace(CONST=_Const),
+        model_patcher=types.SimpleNamespace(set_model_options_post_cfg_function=None),
+    )
+    ns = {
+        "torch": torch,
+        "math": __import__("math"),
+        "partial": __import__("functools").partial,
+        "comfy": comfy,
+        "utils": types.SimpleNamespace(append_dims=_append_dims),
+        "trange": lambda n, disable=None: range(n),
+    }
+    sha = {}
+    for name in FUNCS:
+        node = defs[name]
+        seg = ast.get_source_segment(text, node)
+        sha[name] = hashlib.sha256(seg.encode()).hexdigest()
+        exec(compile(ast.Module(body=[node], type_ignores=[]), SAMPLING_PY, "exec"), ns)
+    return ns, sha
+
+
+C, SHA = load()
+
+
+class Eps:
+    """ComfyUI's `model_sampling` of an ε-prediction model, as far as these samplers read it."""
+
+    noise_scale = 1.0
+
+
+class Model:
+    """The model object ComfyUI's samplers call: the recorder's denoiser, and the
+    `inner_model.model_patcher.get_model_object("model_sampling")` they read."""
+
+    def __init__(self, rec):
+        self.rec = rec
+        self.inner_model = types.SimpleNamespace(
+            model_patcher=types.SimpleNamespace(get_model_object=lambda _name: Eps())
+        )
+
+    def __call__(self, x, sigma, **_kw):
+        return self.rec.model(x, sigma)
+
+
+DEFAULTS = {
+    "gradient_estimation": {"ge_gamma": 2.0},
+    "er_sde": {"s_noise": 1.0, "max_stage": 3},
+}
+USES = {
+    "gradient_estimation": ["to_d", "sample_gradient_estimation"],
+    "er_sde": ["sigma_to_half_log_snr", "offset_first_sigma_for_snr", "sample_er_sde"],
+}
+
+
+def run(idx, sampler, grid, kwargs, shape, seed, name):
+    rng = np.random.default_rng(seed)
+    model = S.Mixture(rng)
+    src = S.Source(rng)
+    skw = dict(DEFAULTS[sampler])
+    skw.update(kwargs)
+    sigmas = S.kd_grid(grid)
+    n = len(sigmas) - 1
+    logsnr = [S.lam_of_sigma(s) for s in sigmas.tolist()]
+    x_init = S.draw_x_init(rng, model, shape, logsnr[0])
+    a0, _ = S.ab(logsnr[0])
+    x = torch.tensor(x_init) / a0  # x_ve
+    rec = S.Recorder(model, src, shape)
+    call = dict(skw)
+    if sampler == "er_sde":
+        call["noise_sampler"] = rec.replay
+    xf = C["sample_" + sampler](Model(rec), x, sigmas, callback=rec.callback, disable=True, **call)
+    xs = []
+    for i in range(n):
+        xv = rec.starts[i + 1] if i + 1 < n else xf
+        a, _ = S.ab(logsnr[i + 1])
+        xs.append((a * xv).numpy())
+    out = {
+        "x": np.stack(xs),
+        "denoised": torch.stack(rec.den).numpy(),
+        "eval_logsnr": rec.lams,
+        "calls": len(rec.lams),
+    }
+    inp = {"logsnr": logsnr, "x_init": x_init, "model": model.spec()}
+    if rec.noises:
+        inp["noise"] = np.stack(rec.noises)
+        out["noise_step"] = rec.nsteps
+    shas = ", ".join(f"{f} {SHA[f][:16]}" for f in USES[sampler])
+    case = {
+        "id": f"solvers/comfyui/{idx:03d}/{sampler}",
+        "sampler": sampler,
+        "source": f"ComfyUI comfy/k_diffusion/sampling.py: sample_{sampler} (sha256 {shas})",
+        "scaler": "vp",
+        "name": name,
+        "params": {"grid": grid, "sampler_kwargs": skw},
+        "input": inp,
+        "output": out,
+    }
+    return S.enc(case)
+
+
+def karras(n, lo, hi, rho=7.0):
+    return {"kind": "karras", "n": n, "sigma_min": lo, "sigma_max": hi, "rho": rho}
+
+
+def expo(n, lo, hi):
+    return {"kind": "exponential", "n": n, "sigma_min": lo, "sigma_max": hi}
+
+
+CASES = [
+    # (sampler, grid, kwargs, shape, seed, name)
+    ("gradient_estimation", karras(10, 0.03, 14.6), {}, [2, 1, 3, 4], 301, "ge_karras_10"),
+    ("gradient_estimation", expo(7, 0.1, 80.0), {}, [2, 5], 302, "ge_exponential_7"),
+    ("gradient_estimation", karras(12, 0.02, 20.0), {"ge_gamma": 1.5}, [3, 4], 303, "ge_gamma_1.5"),
+    ("gradient_estimation", karras(1, 0.03, 14.6), {}, [2, 3], 304, "ge_one_step"),
+    ("er_sde", karras(10, 0.03, 14.6), {}, [2, 1, 3, 4], 311, "er_sde_karras_10"),
+    ("er_sde", expo(8, 0.1, 80.0), {}, [2, 5], 312, "er_sde_exponential_8"),
+    ("er_sde", karras(9, 0.02, 20.0), {"max_stage": 2}, [3, 4], 313, "er_sde_stage_2"),
+    ("er_sde", karras(9, 0.02, 20.0), {"max_stage": 1, "s_noise": 0.5}, [3, 4], 314, "er_sde_stage_1"),
+    ("er_sde", karras(10, 0.03, 14.6), {"s_noise": 0.0}, [2, 6], 315, "er_sde_ode"),
+]
+
+
+def main():
+    cases = [run(i, *c) for i, c in enumerate(CASES)]
+    S.dump(os.path.join(HERE, "solvers.json"), cases)
+    print(f"wrote {len(cases)} cases")
+
+
+if __name__ == "__main__":
+    main()
