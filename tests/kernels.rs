@@ -1312,8 +1312,8 @@ fn counter_noise_runs(
 }
 
 /// Counter noise on the device is the host's: a stochastic solver from the same seed ends at
-/// the same samples (f32 rounding apart); ComfyUI's gradient estimation (its history holds the
-/// derivatives) too.
+/// the same samples (f32 rounding apart); ComfyUI's gradient estimation and iPNDM (their
+/// history holds the derivatives) too.
 #[test]
 fn counter_noise_solvers_on_the_device_match_the_host() {
     let Some(c) = client() else { return };
@@ -1328,6 +1328,7 @@ fn counter_noise_solvers_on_the_device_match_the_host() {
         "dpmpp_2s_ancestral",
         "er_sde",
         "gradient_estimation",
+        "ipndm_v",
     ] {
         let (host, dev) = counter_noise_runs(&c, name, &lams, &x_init, batch);
         assert_x_matches_host(name, &dev, &host);

@@ -864,3 +864,36 @@ fn res_multistep_is_the_res_integrator() {
         }
     }
 }
+
+/// ComfyUI's iPNDM in σ against k-diffusion's LMS (Adams–Bashforth in σ with the Lagrange
+/// integrals, an independent form): `ipndm_v` at order 2 is variable-step AB2, so it is LMS of
+/// order 2 on any grid without the final step to σ = 0 (where iPNDM returns `D`); on a grid
+/// uniform in σ `ipndm` is AB4 (LMS of order 4, warm-up included) and `ipndm_v` at order 3 is
+/// AB3. ComfyUI's variable coefficients are not AB3's on uneven steps, and at order 4 not
+/// AB4's even on uniform ones (57/24, −65/24, 43/24, −11/24 there).
+#[test]
+fn ipndm_in_sigma_is_adams_bashforth() {
+    let uneven = test_grid();
+    let lms2 = run(Lms::with_order(2).unwrap(), &uneven, &XS, 0.5, 0.5);
+    let v2 = run(IpndmSigma::with(2, true).unwrap(), &uneven, &XS, 0.5, 0.5);
+    assert!(max_rel_diff(&v2, &lms2) < 1e-12, "{v2:?} vs {lms2:?}");
+    let lms3 = run(Lms::with_order(3).unwrap(), &uneven, &XS, 0.5, 0.5);
+    let v3 = run(IpndmSigma::with(3, true).unwrap(), &uneven, &XS, 0.5, 0.5);
+    assert!(max_rel_diff(&v3, &lms3) > 1e-4, "{v3:?} vs {lms3:?}");
+    // σ from 8 down to 0.5 in equal steps.
+    let lams: Vec<f64> = (0..=10)
+        .map(|i| gdf::grid::ve_logsnr(8.0 - 0.75 * i as f64))
+        .collect();
+    let even = Grid::new(&Vp, &lams).unwrap();
+    let fixed = run(IpndmSigma::new(), &even, &XS, 0.5, 0.5);
+    let lms4 = run(Lms::new(), &even, &XS, 0.5, 0.5);
+    assert!(max_rel_diff(&fixed, &lms4) < 1e-12, "{fixed:?} vs {lms4:?}");
+    let fixed3 = run(IpndmSigma::with(3, false).unwrap(), &even, &XS, 0.5, 0.5);
+    let var3 = run(IpndmSigma::with(3, true).unwrap(), &even, &XS, 0.5, 0.5);
+    assert!(
+        max_rel_diff(&fixed3, &var3) < 1e-12,
+        "{fixed3:?} vs {var3:?}"
+    );
+    let var4 = run(IpndmSigma::variable(), &even, &XS, 0.5, 0.5);
+    assert!(max_rel_diff(&fixed, &var4) > 1e-5, "{fixed:?} vs {var4:?}");
+}

@@ -114,6 +114,8 @@ any_solver!(
     GradientEstimation(GradientEstimation),
     /// ComfyUI's `er_sde`.
     ErSde(ErSde),
+    /// ComfyUI's `ipndm` and `ipndm_v`.
+    IpndmSigma(IpndmSigma),
 );
 
 impl AnySolver {
@@ -133,13 +135,16 @@ impl AnySolver {
     /// condition; `LCMScheduler`'s depends on the model's timestep: [`Lcm::with_boundary`],
     /// or load its config with [`crate::interop::diffusers::load`]), and ComfyUI's
     /// `"res_multistep"` (RES's second-order multistep exponential integrator, which is
-    /// DPM-Solver++ 2M in its heun form with a first-order first step), `"gradient_estimation"`
-    /// and `"er_sde"`.
+    /// DPM-Solver++ 2M in its heun form with a first-order first step), `"gradient_estimation"`,
+    /// `"er_sde"`, `"ipndm"`, `"ipndm_v"`, `"ddpm"` (Euler ancestral with η = 1, which is
+    /// ComfyUI's DDPM step), `"dpmpp_2m_sde_heun"`, and the `_gpu` names of its SDE samplers
+    /// (`"dpmpp_sde_gpu"`, `"dpmpp_2m_sde_gpu"`, `"dpmpp_2m_sde_heun_gpu"`, `"dpmpp_3m_sde_gpu"`:
+    /// ComfyUI's Brownian tree on the GPU, the same solvers here).
     pub fn from_name(name: &str) -> Result<Self> {
         let n = name.strip_prefix("sample_").unwrap_or(name);
         Ok(match n {
             "euler" => Self::Euler(Euler::new()),
-            "euler_ancestral" | "EulerAncestralDiscreteScheduler" => {
+            "euler_ancestral" | "EulerAncestralDiscreteScheduler" | "ddpm" => {
                 Self::EulerAncestral(EulerAncestral::new())
             }
             "heun" | "HeunDiscreteScheduler" => Self::Heun(Heun::new()),
@@ -149,10 +154,15 @@ impl AnySolver {
             }
             "lms" | "LMSDiscreteScheduler" => Self::Lms(Lms::new()),
             "dpmpp_2s_ancestral" => Self::DpmPP2SAncestral(DpmPP2SAncestral::new()),
-            "dpmpp_sde" | "DPMSolverSDEScheduler" => Self::DpmPPSde(DpmPPSde::new()),
+            "dpmpp_sde" | "DPMSolverSDEScheduler" | "dpmpp_sde_gpu" => {
+                Self::DpmPPSde(DpmPPSde::new())
+            }
             "dpmpp_2m" => Self::DpmPP2M(DpmPP2M::new()),
-            "dpmpp_2m_sde" => Self::DpmPP2MSde(DpmPP2MSde::new()),
-            "dpmpp_3m_sde" => Self::DpmPP3MSde(DpmPP3MSde::new()),
+            "dpmpp_2m_sde" | "dpmpp_2m_sde_gpu" => Self::DpmPP2MSde(DpmPP2MSde::new()),
+            "dpmpp_2m_sde_heun" | "dpmpp_2m_sde_heun_gpu" => {
+                Self::DpmPP2MSde(DpmPP2MSde::with(1.0, 1.0, SolverType::Heun)?)
+            }
+            "dpmpp_3m_sde" | "dpmpp_3m_sde_gpu" => Self::DpmPP3MSde(DpmPP3MSde::new()),
             "dpmpp_3m" => Self::DpmPP3MSde(DpmPP3MSde::with(0.0, 1.0)?),
             // ComfyUI's `res_multistep` (RES's second-order multistep exponential integrator,
             // η = 0): DPM-Solver++ 2M in its heun form, first order on the first step only.
@@ -181,6 +191,8 @@ impl AnySolver {
             "lcm" => Self::Lcm(Lcm::new()),
             "gradient_estimation" => Self::GradientEstimation(GradientEstimation::new()),
             "er_sde" => Self::ErSde(ErSde::new()),
+            "ipndm" => Self::IpndmSigma(IpndmSigma::new()),
+            "ipndm_v" => Self::IpndmSigma(IpndmSigma::variable()),
             "flow_sde" => Self::FlowSde(FlowSde::new(0.7)?),
             "dpm_fast" => {
                 return Err(GdfError::Invalid {
@@ -205,7 +217,8 @@ impl AnySolver {
                         "unknown solver {name:?}; expected a k-diffusion sampler name (euler, \
                          euler_ancestral, heun, dpm_2, dpm_2_ancestral, lms, dpmpp_2s_ancestral, \
                          dpmpp_sde, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m_sde, lcm, flow_sde; ComfyUI's \
-                         res_multistep, gradient_estimation, er_sde) or a diffusers \
+                         res_multistep, gradient_estimation, er_sde, ipndm, ipndm_v, ddpm, \
+                         dpmpp_2m_sde_heun) or a diffusers \
                          scheduler (DPMSolverMultistepScheduler, UniPCMultistepScheduler, \
                          EulerDiscreteScheduler, FlowMatchEulerDiscreteScheduler, …)"
                     ),

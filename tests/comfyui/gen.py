@@ -1,6 +1,7 @@
 """Golden data for ComfyUI's own k-diffusion samplers (those k-diffusion does not have).
 
-Runs ComfyUI's `sample_gradient_estimation` and `sample_er_sde` — each function compiled out of
+Runs ComfyUI's `sample_gradient_estimation`, `sample_er_sde`, `sample_ipndm`, `sample_ipndm_v`,
+`sample_ddpm` and `sample_dpmpp_2m_sde_heun` — each function compiled out of
 ComfyUI's `comfy/k_diffusion/sampling.py` by name (`ast`), with stubs for the ComfyUI modules
 the rest of that file imports — on the analytic `mixture1d` denoiser, and writes
 `solvers.json` next to this file in the shared golden `solvers.json` format (read by
@@ -46,6 +47,13 @@ FUNCS = [
     "offset_first_sigma_for_snr",
     "sample_gradient_estimation",
     "sample_er_sde",
+    "sample_ipndm",
+    "sample_ipndm_v",
+    "DDPMSampler_step",
+    "generic_step_sampler",
+    "sample_ddpm",
+    "sample_dpmpp_2m_sde",
+    "sample_dpmpp_2m_sde_heun",
 ]
 
 
@@ -94,26 +102,44 @@ class Eps:
 
 class Model:
     """The model object ComfyUI's samplers call: the recorder's denoiser, and the
-    `inner_model.model_patcher.get_model_object("model_sampling")` they read."""
+    `inner_model.model_patcher.get_model_object("model_sampling")` they read. It keeps every
+    input: each of these samplers evaluates once per step, on the sample the step starts
+    from (their callbacks do not all pass that sample)."""
 
     def __init__(self, rec):
         self.rec = rec
+        self.inputs = []
         self.inner_model = types.SimpleNamespace(
             model_patcher=types.SimpleNamespace(get_model_object=lambda _name: Eps())
         )
 
     def __call__(self, x, sigma, **_kw):
+        self.inputs.append(x.clone())
         return self.rec.model(x, sigma)
 
 
 DEFAULTS = {
     "gradient_estimation": {"ge_gamma": 2.0},
     "er_sde": {"s_noise": 1.0, "max_stage": 3},
+    "ipndm": {"max_order": 4},
+    "ipndm_v": {"max_order": 4},
+    "ddpm": {},
+    "dpmpp_2m_sde_heun": {"eta": 1.0, "s_noise": 1.0},
 }
 USES = {
     "gradient_estimation": ["to_d", "sample_gradient_estimation"],
     "er_sde": ["sigma_to_half_log_snr", "offset_first_sigma_for_snr", "sample_er_sde"],
+    "ipndm": ["sample_ipndm"],
+    "ipndm_v": ["sample_ipndm_v"],
+    "ddpm": ["DDPMSampler_step", "generic_step_sampler", "sample_ddpm"],
+    "dpmpp_2m_sde_heun": [
+        "sigma_to_half_log_snr",
+        "offset_first_sigma_for_snr",
+        "sample_dpmpp_2m_sde",
+        "sample_dpmpp_2m_sde_heun",
+    ],
 }
+NOISE = {"er_sde", "ddpm", "dpmpp_2m_sde_heun"}
 
 
 def run(idx, sampler, grid, kwargs, shape, seed, name):
@@ -130,12 +156,13 @@ def run(idx, sampler, grid, kwargs, shape, seed, name):
     x = torch.tensor(x_init) / a0  # x_ve
     rec = S.Recorder(model, src, shape)
     call = dict(skw)
-    if sampler == "er_sde":
+    if sampler in NOISE:
         call["noise_sampler"] = rec.replay
-    xf = C["sample_" + sampler](Model(rec), x, sigmas, callback=rec.callback, disable=True, **call)
+    m = Model(rec)
+    xf = C["sample_" + sampler](m, x, sigmas, callback=rec.callback, disable=True, **call)
     xs = []
     for i in range(n):
-        xv = rec.starts[i + 1] if i + 1 < n else xf
+        xv = m.inputs[i + 1] if i + 1 < n else xf
         a, _ = S.ab(logsnr[i + 1])
         xs.append((a * xv).numpy())
     out = {
@@ -181,6 +208,17 @@ CASES = [
     ("er_sde", karras(9, 0.02, 20.0), {"max_stage": 2}, [3, 4], 313, "er_sde_stage_2"),
     ("er_sde", karras(9, 0.02, 20.0), {"max_stage": 1, "s_noise": 0.5}, [3, 4], 314, "er_sde_stage_1"),
     ("er_sde", karras(10, 0.03, 14.6), {"s_noise": 0.0}, [2, 6], 315, "er_sde_ode"),
+    ("ipndm", karras(10, 0.03, 14.6), {}, [2, 1, 3, 4], 321, "ipndm_karras_10"),
+    ("ipndm", expo(6, 0.1, 80.0), {"max_order": 2}, [2, 5], 322, "ipndm_order_2"),
+    ("ipndm", karras(3, 0.05, 10.0), {}, [3, 4], 323, "ipndm_3_steps"),
+    ("ipndm_v", karras(10, 0.03, 14.6), {}, [2, 1, 3, 4], 331, "ipndm_v_karras_10"),
+    ("ipndm_v", expo(8, 0.1, 80.0), {"max_order": 3}, [2, 5], 332, "ipndm_v_order_3"),
+    ("ipndm_v", karras(12, 0.02, 20.0, 3.0), {}, [3, 4], 333, "ipndm_v_rho_3"),
+    ("ddpm", karras(10, 0.03, 14.6), {}, [2, 1, 3, 4], 341, "ddpm_karras_10"),
+    ("ddpm", expo(7, 0.1, 80.0), {}, [2, 5], 342, "ddpm_exponential_7"),
+    ("dpmpp_2m_sde_heun", karras(10, 0.03, 14.6), {}, [2, 1, 3, 4], 351, "2m_sde_heun_karras"),
+    ("dpmpp_2m_sde_heun", expo(8, 0.1, 80.0), {"eta": 0.5, "s_noise": 0.8}, [2, 5], 352,
+     "2m_sde_heun_eta_0.5"),
 ]
 
 

@@ -289,6 +289,18 @@ pub fn build(case: &Value, steps: usize) -> R<(AnySolver, Option<Churn>)> {
                 e(GradientEstimation::with(p.f("ge_gamma", 2.0)?)
                     .map(AnySolver::GradientEstimation))?
             }
+            "ipndm" | "ipndm_v" => e(IpndmSigma::with(
+                p.u("max_order", 4)? as usize,
+                name == "ipndm_v",
+            )
+            .map(AnySolver::IpndmSigma))?,
+            "ddpm" => AnySolver::EulerAncestral(EulerAncestral::new()),
+            "dpmpp_2m_sde_heun" => {
+                e(
+                    DpmPP2MSde::with(p.f("eta", 1.0)?, p.f("s_noise", 1.0)?, SolverType::Heun)
+                        .map(AnySolver::DpmPP2MSde),
+                )?
+            }
             "er_sde" => e(
                 ErSde::with(p.f("s_noise", 1.0)?, p.u("max_stage", 3)? as usize)
                     .map(AnySolver::ErSde),
