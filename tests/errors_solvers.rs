@@ -63,7 +63,7 @@ fn eta_and_s_noise() {
     out_of_range(DpmPPSde::with(1.0, 1.0, 1.5), "r", "(0, 1]", 1.5);
 }
 
-/// ComfyUI's gradient estimation, ER-SDE and iPNDM: their settings by name, and a flow's `−∞` start
+/// ComfyUI's gradient estimation, ER-SDE, iPNDM and SEEDS: their settings by name, and a flow's `−∞` start
 /// (σ = ∞, where their steps in σ have no meaning) refused at the start.
 #[test]
 fn comfyui_solver_settings() {
@@ -84,6 +84,27 @@ fn comfyui_solver_settings() {
     out_of_range(ErSde::with(1.0, 0), "max_stage", "1, 2 or 3", 0.0);
     out_of_range(IpndmSigma::with(5, true), "max_order", "1 to 4", 5.0);
     out_of_range(IpndmSigma::with(0, false), "max_order", "1 to 4", 0.0);
+    out_of_range(Seeds::two(-1.0, 1.0, 0.5, false), "eta", ">= 0", -1.0);
+    out_of_range(
+        Seeds::two(1.0, f64::NAN, 0.5, true),
+        "s_noise",
+        ">= 0",
+        f64::NAN,
+    );
+    out_of_range(Seeds::two(1.0, 1.0, 1.5, false), "r", "(0, 1]", 1.5);
+    out_of_range(
+        Seeds::three(1.0, 1.0, 0.0, 0.5),
+        "r_1",
+        "0 < r_1 < r_2 <= 1",
+        0.0,
+    );
+    out_of_range(
+        Seeds::three(1.0, 1.0, 0.6, 0.4),
+        "r_2",
+        "0 < r_1 < r_2 <= 1",
+        0.4,
+    );
+    out_of_range(Seeds::exp_heun_sde(1.0, -1.0), "s_noise", ">= 0", -1.0);
     let flow = Grid::new(&Lerp, &[f64::NEG_INFINITY, 0.0, f64::INFINITY]).unwrap();
     invalid(
         start(GradientEstimation::new(), &flow),

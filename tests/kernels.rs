@@ -1313,7 +1313,8 @@ fn counter_noise_runs(
 
 /// Counter noise on the device is the host's: a stochastic solver from the same seed ends at
 /// the same samples (f32 rounding apart); ComfyUI's gradient estimation and iPNDM (their
-/// history holds the derivatives) too.
+/// history holds the derivatives) and SEEDS-3 (three stages, the noise carried through Aux)
+/// too.
 #[test]
 fn counter_noise_solvers_on_the_device_match_the_host() {
     let Some(c) = client() else { return };
@@ -1329,6 +1330,7 @@ fn counter_noise_solvers_on_the_device_match_the_host() {
         "er_sde",
         "gradient_estimation",
         "ipndm_v",
+        "seeds_3",
     ] {
         let (host, dev) = counter_noise_runs(&c, name, &lams, &x_init, batch);
         assert_x_matches_host(name, &dev, &host);

@@ -284,6 +284,16 @@ fn point_mass_is_exact_for_every_ode_solver() {
             // ε histories only: a v history's combination is not ε (diffusers' v-PNDM).
             AnySolver::Plms(Plms::new()),
             AnySolver::Ipndm(Ipndm::new()),
+            // ComfyUI's ODE solvers (ER-SDE without noise is not the ODE: it keeps its drift).
+            AnySolver::GradientEstimation(GradientEstimation::new()),
+            AnySolver::IpndmSigma(IpndmSigma::new()),
+            // ipndm_v only to order 3: its order-4 weights do not sum to 1 on uneven steps
+            // (ipndm_in_sigma_is_adams_bashforth).
+            AnySolver::IpndmSigma(IpndmSigma::with(3, true).unwrap()),
+            AnySolver::Seeds(Seeds::two(0.0, 1.0, 0.5, false).unwrap()),
+            AnySolver::Seeds(Seeds::two(0.0, 1.0, 0.4, true).unwrap()),
+            AnySolver::Seeds(Seeds::three(0.0, 1.0, 1.0 / 3.0, 2.0 / 3.0).unwrap()),
+            AnySolver::Seeds(Seeds::exp_heun()),
             AnySolver::DpmSolverSinglestep(
                 DpmSolverSinglestep::with(DpmSinglestepSettings {
                     order: 3,
@@ -870,7 +880,8 @@ fn res_multistep_is_the_res_integrator() {
 /// order 2 on any grid without the final step to σ = 0 (where iPNDM returns `D`); on a grid
 /// uniform in σ `ipndm` is AB4 (LMS of order 4, warm-up included) and `ipndm_v` at order 3 is
 /// AB3. ComfyUI's variable coefficients are not AB3's on uneven steps, and at order 4 not
-/// AB4's even on uniform ones (57/24, −65/24, 43/24, −11/24 there).
+/// AB4's even on uniform ones (57/24, −65/24, 43/24, −11/24 there), nor consistent where the
+/// steps' ratios vary.
 #[test]
 fn ipndm_in_sigma_is_adams_bashforth() {
     let uneven = test_grid();
@@ -896,4 +907,21 @@ fn ipndm_in_sigma_is_adams_bashforth() {
     );
     let var4 = run(IpndmSigma::variable(), &even, &XS, 0.5, 0.5);
     assert!(max_rel_diff(&fixed, &var4) > 1e-5, "{fixed:?} vs {var4:?}");
+    // Its order-4 weights sum to 1 + t₂·q·(h₂/h₃ − h₁/h₂), not 1, unless the steps' ratios
+    // are constant: on point-mass data (the exact path keeps d constant) it leaves the path on
+    // uneven steps and stays on it where σ is geometric.
+    let point = |g: &Grid| {
+        let got = run(IpndmSigma::variable(), g, &XS, 0.5, 0.0);
+        let (l0, ln) = (g.level(0), g.level(g.steps()));
+        let want: Vec<f64> = XS
+            .iter()
+            .map(|&x0| ln.a * 0.5 + (x0 - l0.a * 0.5) * ln.b / l0.b)
+            .collect();
+        max_rel_diff(&got, &want)
+    };
+    assert!(point(&uneven) > 1e-5);
+    let geometric: Vec<f64> = (0..=10)
+        .map(|i| gdf::grid::ve_logsnr(8.0 * 0.7f64.powi(i)))
+        .collect();
+    assert!(point(&Grid::new(&Vp, &geometric).unwrap()) < 1e-12);
 }

@@ -4,7 +4,9 @@
 
 use crate::error::{GdfError, Result};
 
-use super::{check_finite_start, next_step, Buf, Draw, Dst, Eval, Grid, Pass, Row, Solver, Src};
+use super::{
+    check_finite_start, next_step, Buf, Draw, Dst, Eval, Grid, Level, Pass, Row, Solver, Src,
+};
 
 /// ComfyUI's `gradient_estimation` (Permenter & Yuan, "Interpreting and improving diffusion
 /// models from an optimization perspective"): Euler in σ on `d = (x̃ − D)/σ`, with the
@@ -263,7 +265,10 @@ impl Solver for ErSde {
 /// −16/12, 5/12; 55/24, −59/24, 37/24, −9/24); `ipndm_v` ComfyUI's variable-step ones, which
 /// are Adams–Bashforth's at order 2 on any steps and at order 3 on uniform ones, but not at
 /// order 3 on uneven steps nor at order 4 at all (57/24, −65/24, 43/24, −11/24 on uniform
-/// steps): reproduced as ComfyUI writes them. The history holds `d`, not `D`.
+/// steps); at order 4 they sum to `1 + t₂·q·(h₂/h₃ − h₁/h₂)`, not 1, wherever the steps'
+/// ratios vary (a Karras grid), so `ipndm_v` is not exact even for single-point data there:
+/// reproduced as ComfyUI writes them (`IpndmSigma::with(3, true)` keeps to order 3). The
+/// history holds `d`, not `D`.
 ///
 /// ```
 /// use gdf::solver::{AnySolver, IpndmSigma, Solver};
@@ -396,5 +401,319 @@ impl Solver for IpndmSigma {
     }
     fn history(&self) -> usize {
         self.max_order
+    }
+}
+
+/// The SEEDS solvers' settings (ComfyUI's `seeds_2`, `seeds_3`, `exp_heun_2_x0`,
+/// `exp_heun_2_x0_sde`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum SeedsKind {
+    /// Two stages at `r`; `phi2`: the `phi_2` update (else `phi_1`, the stages' mean).
+    Two { r: f64, phi2: bool },
+    /// Three stages at `r1 < r2`.
+    Three { r1: f64, r2: f64 },
+}
+
+/// ComfyUI's SEEDS samplers (Gonzalez et al. 2023, "SEEDS: exponential SDE solvers for fast
+/// high-quality sampling from diffusion models"; VP data prediction): exponential integrators
+/// in the half-logSNR `h` with stochastic stages, `η` scaling the SDE (0: the ODE) and
+/// `s_noise` the noise.
+///
+/// - `seeds_2` ([`Seeds::two`]): an evaluation at `λ_s + r·h` (r = ½) and the update from the
+///   two, `phi_1` (their mean, with weights `1 − 1/(2r)`, `1/(2r)`) or `phi_2`;
+/// - `seeds_3` ([`Seeds::three`]): evaluations at `r₁ = ⅓` and `r₂ = ⅔` of the step;
+/// - `exp_heun_2_x0` and `exp_heun_2_x0_sde`: SEEDS-2 with `r = 1` and `phi_2`, the
+///   exponential Heun method (deterministic, and with `η = 1`).
+///
+/// One draw per stage (none without noise); the noise of a step is the stages' draws carried
+/// over its sub-intervals, as ComfyUI composes them. The step to `σ = 0` returns `D`.
+///
+/// ```
+/// use gdf::solver::{AnySolver, Seeds, Solver};
+/// for name in ["seeds_2", "seeds_3", "exp_heun_2_x0", "exp_heun_2_x0_sde"] {
+///     assert_eq!(AnySolver::from_name(name)?.name(), name);
+/// }
+/// assert!(Seeds::two(1.0, 1.0, 0.0, false).is_err());
+/// assert!(Seeds::three(1.0, 1.0, 0.7, 0.3).is_err());
+/// # Ok::<(), gdf::GdfError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Seeds {
+    kind: SeedsKind,
+    eta: f64,
+    s_noise: f64,
+    name: &'static str,
+    step: usize,
+    stage: usize,
+    levels: [Level; 2],
+}
+
+fn check_seeds_noise(eta: f64, s_noise: f64) -> Result<()> {
+    if !(eta >= 0.0 && eta.is_finite()) {
+        return Err(GdfError::OutOfRange {
+            what: "eta",
+            value: eta,
+            expected: "a finite η >= 0 (0: the ODE)",
+        });
+    }
+    if !(s_noise >= 0.0 && s_noise.is_finite()) {
+        return Err(GdfError::OutOfRange {
+            what: "s_noise",
+            value: s_noise,
+            expected: "a finite noise scale >= 0",
+        });
+    }
+    Ok(())
+}
+
+/// `e^z − 1` (ComfyUI's `ei_h_phi_1`).
+fn ei1(z: f64) -> f64 {
+    z.exp_m1()
+}
+
+/// `(e^z − 1 − z)/z` (ComfyUI's `ei_h_phi_2`).
+fn ei2(z: f64) -> f64 {
+    (z.exp_m1() - z) / z
+}
+
+impl Seeds {
+    /// `seeds_2`: `eta ≥ 0`, `s_noise ≥ 0`, the stage at `r` in (0, 1] (ComfyUI: 1, 1, ½),
+    /// `phi2`: the `phi_2` update (ComfyUI's default `phi_1`).
+    pub fn two(eta: f64, s_noise: f64, r: f64, phi2: bool) -> Result<Self> {
+        check_seeds_noise(eta, s_noise)?;
+        if !(r > 0.0 && r <= 1.0) {
+            return Err(GdfError::OutOfRange {
+                what: "r",
+                value: r,
+                expected: "a stage in (0, 1] of the step (0.5 by default)",
+            });
+        }
+        Ok(Self::of(
+            SeedsKind::Two { r, phi2 },
+            eta,
+            s_noise,
+            "seeds_2",
+        ))
+    }
+
+    /// `seeds_3`: `eta ≥ 0`, `s_noise ≥ 0`, the stages at `0 < r1 < r2 ≤ 1` (ComfyUI: 1, 1,
+    /// ⅓, ⅔).
+    pub fn three(eta: f64, s_noise: f64, r1: f64, r2: f64) -> Result<Self> {
+        check_seeds_noise(eta, s_noise)?;
+        if !(r1 > 0.0 && r1 < r2 && r2 <= 1.0) {
+            return Err(GdfError::OutOfRange {
+                what: if r1 > 0.0 && r1 < 1.0 { "r_2" } else { "r_1" },
+                value: if r1 > 0.0 && r1 < 1.0 { r2 } else { r1 },
+                expected: "stages 0 < r_1 < r_2 <= 1 of the step (1/3, 2/3 by default)",
+            });
+        }
+        Ok(Self::of(
+            SeedsKind::Three { r1, r2 },
+            eta,
+            s_noise,
+            "seeds_3",
+        ))
+    }
+
+    /// `exp_heun_2_x0`: the deterministic exponential Heun method (SEEDS-2, `r = 1`, `phi_2`,
+    /// no noise).
+    pub fn exp_heun() -> Self {
+        Self::of(
+            SeedsKind::Two { r: 1.0, phi2: true },
+            0.0,
+            0.0,
+            "exp_heun_2_x0",
+        )
+    }
+
+    /// `exp_heun_2_x0_sde`: its stochastic form with `eta ≥ 0`, `s_noise ≥ 0` (ComfyUI: 1, 1).
+    pub fn exp_heun_sde(eta: f64, s_noise: f64) -> Result<Self> {
+        check_seeds_noise(eta, s_noise)?;
+        Ok(Self::of(
+            SeedsKind::Two { r: 1.0, phi2: true },
+            eta,
+            s_noise,
+            "exp_heun_2_x0_sde",
+        ))
+    }
+
+    fn of(kind: SeedsKind, eta: f64, s_noise: f64, name: &'static str) -> Self {
+        Self {
+            kind,
+            eta,
+            s_noise,
+            name,
+            step: 0,
+            stage: 0,
+            levels: [Level::PURE_NOISE; 2],
+        }
+    }
+
+    fn noisy(&self) -> bool {
+        self.eta > 0.0 && self.s_noise > 0.0
+    }
+
+    /// The stages' fractions of the step.
+    fn fractions(&self) -> [f64; 2] {
+        match self.kind {
+            SeedsKind::Two { r, .. } => [r, 1.0],
+            SeedsKind::Three { r1, r2 } => [r1, r2],
+        }
+    }
+}
+
+impl Solver for Seeds {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn start(&mut self, grid: &Grid) -> Result<()> {
+        check_finite_start(self.name, grid)?;
+        self.step = 0;
+        self.stage = 0;
+        Ok(())
+    }
+    fn plan(&mut self, grid: &Grid) -> Option<Eval> {
+        let i = super::step_of(grid, self.step)?;
+        let (l, ln) = (grid.level(i), grid.level(i + 1));
+        if ln.lam == f64::INFINITY {
+            self.step += 1;
+            let r = Row::new(Dst::Buf(Buf::X)).t(Src::D(0), 1.0);
+            return Some(Eval::single(i, l, Pass::one(r)));
+        }
+        let h = super::half_step(&l, &ln);
+        let (eta, noisy) = (self.eta, self.noisy());
+        let he = h * (eta + 1.0);
+        let three = matches!(self.kind, SeedsKind::Three { .. });
+        let [f1, f2] = self.fractions();
+        let sig = l.sigma();
+        // x̃ carried from σ to the level at fraction f: a_f·(σ_f/σ)·e^{−f·h·η}·x/a.
+        let carry = |lf: &Level, f: f64| lf.a * (lf.sigma() / sig) * (-f * h * eta).exp() / l.a;
+        // The noise of the first stage over [0, f], and its carry to g: √(1 − e^{−2fhη}) and
+        // e^{(f − g)hη}, √(1 − e^{2(f − g)hη}) for the fresh part.
+        let first = |f: f64| (-(-2.0 * f * h * eta).exp_m1()).sqrt();
+        let fresh = |f: f64, g: f64| (-(2.0 * (f - g) * h * eta).exp_m1()).sqrt();
+        let x = Src::Buf(Buf::X);
+        let aux = Src::Buf(Buf::Aux);
+        let eval = |level: Level, input: Buf, post: Pass, last: bool| Eval {
+            pre: None,
+            input,
+            level,
+            post,
+            step: i,
+            completes_step: last,
+            order: 2 + u8::from(three),
+        };
+        match self.stage {
+            0 => {
+                let l1 = grid.at(l.lam + 2.0 * f1 * h);
+                self.levels[0] = l1;
+                let mut row = Row::new(Dst::Buf(Buf::Aux))
+                    .t(x, carry(&l1, f1))
+                    .t(Src::D(0), -l1.a * ei1(-f1 * he));
+                let mut pass = Pass::default();
+                if noisy {
+                    row = row.t(Src::Noise(0), l1.b * self.s_noise * first(f1));
+                    pass = pass.draw(Draw::Use);
+                }
+                self.stage = 1;
+                Some(eval(l, Buf::X, pass.row(row), false))
+            }
+            1 if three => {
+                // x₃ at r₂ from x, D (D_1) and D₂ (D_0), into Aux; the first stage's noise
+                // recovered from x₂ (Aux).
+                let (l1, l2) = (self.levels[0], grid.at(l.lam + 2.0 * f2 * h));
+                self.levels[1] = l2;
+                let a32 = f2 / f1 * ei2(-f2 * he);
+                let a31 = ei1(-f2 * he) - a32;
+                let (mut cx, mut c1, c0) = (carry(&l2, f2), -l2.a * a31, -l2.a * a32);
+                let mut row = Row::new(Dst::Buf(Buf::Aux));
+                let mut pass = Pass::default();
+                if noisy {
+                    let k = l2.b * ((f1 - f2) * h * eta).exp() / l1.b;
+                    cx -= k * carry(&l1, f1);
+                    c1 -= k * (-l1.a * ei1(-f1 * he));
+                    row = row
+                        .t(aux, k)
+                        .t(Src::Noise(0), l2.b * self.s_noise * fresh(f1, f2));
+                    pass = pass.draw(Draw::Use);
+                }
+                row = row.t(x, cx).t(Src::D(1), c1).t(Src::D(0), c0);
+                self.stage = 2;
+                Some(eval(l1, Buf::Aux, pass.row(row), false))
+            }
+            _ => {
+                // The update to σ' from x and the stages' D; the noise carried from the last
+                // stage (recovered from its sample, in Aux) and a fresh draw.
+                let (ls, fs) = if three {
+                    (self.levels[1], f2)
+                } else {
+                    (self.levels[0], f1)
+                };
+                let (b_first, b_last) = match self.kind {
+                    SeedsKind::Two { r, phi2: false } => {
+                        let fac = 0.5 / r;
+                        (ei1(-he) * (1.0 - fac), ei1(-he) * fac)
+                    }
+                    SeedsKind::Two { r, phi2: true } => {
+                        let b2 = ei2(-he) / r;
+                        (ei1(-he) - b2, b2)
+                    }
+                    SeedsKind::Three { r2, .. } => {
+                        let b3 = ei2(-he) / r2;
+                        (ei1(-he) - b3, b3)
+                    }
+                };
+                // D of the step's start is D_1 (two stages) or D_2 (three).
+                let start = 1 + usize::from(three);
+                let mut cx = carry(&ln, 1.0);
+                let mut cd = [0.0f64; 3];
+                cd[start] = -ln.a * b_first;
+                cd[0] = -ln.a * b_last;
+                let mut row = Row::new(Dst::Buf(Buf::X));
+                let mut pass = Pass::default();
+                if noisy {
+                    let k = ln.b * ((fs - 1.0) * h * eta).exp() / ls.b;
+                    // The last stage's sample without its noise.
+                    if three {
+                        let a32 = f2 / f1 * ei2(-f2 * he);
+                        let a31 = ei1(-f2 * he) - a32;
+                        cx -= k * carry(&ls, f2);
+                        cd[2] -= k * (-ls.a * a31);
+                        cd[1] -= k * (-ls.a * a32);
+                    } else {
+                        cx -= k * carry(&ls, fs);
+                        cd[1] -= k * (-ls.a * ei1(-fs * he));
+                    }
+                    row = row
+                        .t(aux, k)
+                        .t(Src::Noise(0), ln.b * self.s_noise * fresh(fs, 1.0));
+                    pass = pass.draw(Draw::Use);
+                }
+                row = row.t(x, cx);
+                for (k, &c) in cd.iter().enumerate().take(start + 1) {
+                    if c != 0.0 {
+                        row = row.t(Src::D(k as u8), c);
+                    }
+                }
+                self.stage = 0;
+                self.step += 1;
+                Some(eval(ls, Buf::Aux, pass.row(row), true))
+            }
+        }
+    }
+    fn nfe(&self, grid: &Grid) -> usize {
+        let per = if matches!(self.kind, SeedsKind::Three { .. }) {
+            3
+        } else {
+            2
+        };
+        per * grid.steps() - (per - 1) * usize::from(grid.ends_clean())
+    }
+    fn history(&self) -> usize {
+        if matches!(self.kind, SeedsKind::Three { .. }) {
+            3
+        } else {
+            2
+        }
     }
 }

@@ -116,6 +116,8 @@ any_solver!(
     ErSde(ErSde),
     /// ComfyUI's `ipndm` and `ipndm_v`.
     IpndmSigma(IpndmSigma),
+    /// ComfyUI's `seeds_2`, `seeds_3`, `exp_heun_2_x0` and `exp_heun_2_x0_sde`.
+    Seeds(Seeds),
 );
 
 impl AnySolver {
@@ -136,7 +138,8 @@ impl AnySolver {
     /// or load its config with [`crate::interop::diffusers::load`]), and ComfyUI's
     /// `"res_multistep"` (RES's second-order multistep exponential integrator, which is
     /// DPM-Solver++ 2M in its heun form with a first-order first step), `"gradient_estimation"`,
-    /// `"er_sde"`, `"ipndm"`, `"ipndm_v"`, `"ddpm"` (Euler ancestral with η = 1, which is
+    /// `"er_sde"`, `"ipndm"`, `"ipndm_v"`, `"seeds_2"`, `"seeds_3"`, `"exp_heun_2_x0"`,
+    /// `"exp_heun_2_x0_sde"`, `"ddpm"` (Euler ancestral with η = 1, which is
     /// ComfyUI's DDPM step), `"dpmpp_2m_sde_heun"`, and the `_gpu` names of its SDE samplers
     /// (`"dpmpp_sde_gpu"`, `"dpmpp_2m_sde_gpu"`, `"dpmpp_2m_sde_heun_gpu"`, `"dpmpp_3m_sde_gpu"`:
     /// ComfyUI's Brownian tree on the GPU, the same solvers here).
@@ -193,6 +196,10 @@ impl AnySolver {
             "er_sde" => Self::ErSde(ErSde::new()),
             "ipndm" => Self::IpndmSigma(IpndmSigma::new()),
             "ipndm_v" => Self::IpndmSigma(IpndmSigma::variable()),
+            "seeds_2" => Self::Seeds(Seeds::two(1.0, 1.0, 0.5, false)?),
+            "seeds_3" => Self::Seeds(Seeds::three(1.0, 1.0, 1.0 / 3.0, 2.0 / 3.0)?),
+            "exp_heun_2_x0" => Self::Seeds(Seeds::exp_heun()),
+            "exp_heun_2_x0_sde" => Self::Seeds(Seeds::exp_heun_sde(1.0, 1.0)?),
             "flow_sde" => Self::FlowSde(FlowSde::new(0.7)?),
             "dpm_fast" => {
                 return Err(GdfError::Invalid {
@@ -217,8 +224,8 @@ impl AnySolver {
                         "unknown solver {name:?}; expected a k-diffusion sampler name (euler, \
                          euler_ancestral, heun, dpm_2, dpm_2_ancestral, lms, dpmpp_2s_ancestral, \
                          dpmpp_sde, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m_sde, lcm, flow_sde; ComfyUI's \
-                         res_multistep, gradient_estimation, er_sde, ipndm, ipndm_v, ddpm, \
-                         dpmpp_2m_sde_heun) or a diffusers \
+                         res_multistep, gradient_estimation, er_sde, ipndm, ipndm_v, seeds_2, \
+                         seeds_3, exp_heun_2_x0, ddpm, dpmpp_2m_sde_heun, …) or a diffusers \
                          scheduler (DPMSolverMultistepScheduler, UniPCMultistepScheduler, \
                          EulerDiscreteScheduler, FlowMatchEulerDiscreteScheduler, …)"
                     ),

@@ -1,7 +1,8 @@
 """Golden data for ComfyUI's own k-diffusion samplers (those k-diffusion does not have).
 
 Runs ComfyUI's `sample_gradient_estimation`, `sample_er_sde`, `sample_ipndm`, `sample_ipndm_v`,
-`sample_ddpm` and `sample_dpmpp_2m_sde_heun` — each function compiled out of
+`sample_seeds_2`, `sample_seeds_3`, `sample_exp_heun_2_x0(_sde)`, `sample_ddpm` and
+`sample_dpmpp_2m_sde_heun` — each function compiled out of
 ComfyUI's `comfy/k_diffusion/sampling.py` by name (`ast`), with stubs for the ComfyUI modules
 the rest of that file imports — on the analytic `mixture1d` denoiser, and writes
 `solvers.json` next to this file in the shared golden `solvers.json` format (read by
@@ -54,11 +55,26 @@ FUNCS = [
     "sample_ddpm",
     "sample_dpmpp_2m_sde",
     "sample_dpmpp_2m_sde_heun",
+    "ei_h_phi_1",
+    "ei_h_phi_2",
+    "sample_seeds_2",
+    "sample_exp_heun_2_x0",
+    "sample_exp_heun_2_x0_sde",
+    "sample_seeds_3",
 ]
 
 
 class _Const:
     """`comfy.model_sampling.CONST` (flow models); the runs here are not flow models."""
+
+
+def _no_noise_sampler(_x, seed=None):
+    """ComfyUI's `default_noise_sampler`, where a run that draws nothing builds one anyway."""
+
+    def draw(*_a):
+        raise RuntimeError("this run was to draw no noise")
+
+    return draw
 
 
 def _append_dims(x, target_dims):
@@ -81,6 +97,7 @@ def load():
         "comfy": comfy,
         "utils": types.SimpleNamespace(append_dims=_append_dims),
         "trange": lambda n, disable=None: range(n),
+        "default_noise_sampler": _no_noise_sampler,
     }
     sha = {}
     for name in FUNCS:
@@ -125,7 +142,13 @@ DEFAULTS = {
     "ipndm_v": {"max_order": 4},
     "ddpm": {},
     "dpmpp_2m_sde_heun": {"eta": 1.0, "s_noise": 1.0},
+    "seeds_2": {"eta": 1.0, "s_noise": 1.0, "r": 0.5, "solver_type": "phi_1"},
+    "seeds_3": {"eta": 1.0, "s_noise": 1.0, "r_1": 1.0 / 3, "r_2": 2.0 / 3},
+    "exp_heun_2_x0": {"solver_type": "phi_2"},
+    "exp_heun_2_x0_sde": {"eta": 1.0, "s_noise": 1.0, "solver_type": "phi_2"},
 }
+SEEDS = ["sigma_to_half_log_snr", "half_log_snr_to_sigma", "offset_first_sigma_for_snr",
+         "ei_h_phi_1", "ei_h_phi_2", "sample_seeds_2"]
 USES = {
     "gradient_estimation": ["to_d", "sample_gradient_estimation"],
     "er_sde": ["sigma_to_half_log_snr", "offset_first_sigma_for_snr", "sample_er_sde"],
@@ -138,8 +161,14 @@ USES = {
         "sample_dpmpp_2m_sde",
         "sample_dpmpp_2m_sde_heun",
     ],
+    "seeds_2": SEEDS,
+    "seeds_3": SEEDS[:-1] + ["sample_seeds_3"],
+    "exp_heun_2_x0": SEEDS + ["sample_exp_heun_2_x0"],
+    "exp_heun_2_x0_sde": SEEDS + ["sample_exp_heun_2_x0_sde"],
 }
-NOISE = {"er_sde", "ddpm", "dpmpp_2m_sde_heun"}
+NOISE = {"er_sde", "ddpm", "dpmpp_2m_sde_heun", "seeds_2", "seeds_3", "exp_heun_2_x0_sde"}
+# ComfyUI's iPNDM callbacks pass the initial sample; their steps start at the model's inputs.
+FROM_INPUTS = {"ipndm", "ipndm_v"}
 
 
 def run(idx, sampler, grid, kwargs, shape, seed, name):
@@ -161,8 +190,9 @@ def run(idx, sampler, grid, kwargs, shape, seed, name):
     m = Model(rec)
     xf = C["sample_" + sampler](m, x, sigmas, callback=rec.callback, disable=True, **call)
     xs = []
+    starts = m.inputs if sampler in FROM_INPUTS else rec.starts
     for i in range(n):
-        xv = m.inputs[i + 1] if i + 1 < n else xf
+        xv = starts[i + 1] if i + 1 < n else xf
         a, _ = S.ab(logsnr[i + 1])
         xs.append((a * xv).numpy())
     out = {
@@ -217,6 +247,16 @@ CASES = [
     ("ddpm", karras(10, 0.03, 14.6), {}, [2, 1, 3, 4], 341, "ddpm_karras_10"),
     ("ddpm", expo(7, 0.1, 80.0), {}, [2, 5], 342, "ddpm_exponential_7"),
     ("dpmpp_2m_sde_heun", karras(10, 0.03, 14.6), {}, [2, 1, 3, 4], 351, "2m_sde_heun_karras"),
+    ("seeds_2", karras(8, 0.03, 14.6), {}, [2, 1, 3, 4], 361, "seeds_2_karras"),
+    ("seeds_2", expo(6, 0.1, 80.0), {"solver_type": "phi_2", "r": 0.4, "eta": 0.5}, [2, 5], 362,
+     "seeds_2_phi_2"),
+    ("seeds_2", karras(6, 0.05, 10.0), {"eta": 0.0}, [3, 4], 363, "seeds_2_ode"),
+    ("seeds_3", karras(8, 0.03, 14.6), {}, [2, 1, 3, 4], 371, "seeds_3_karras"),
+    ("seeds_3", expo(5, 0.1, 80.0), {"eta": 0.7, "s_noise": 0.9, "r_1": 0.25, "r_2": 0.6},
+     [2, 5], 372, "seeds_3_stages"),
+    ("seeds_3", karras(6, 0.05, 10.0), {"s_noise": 0.0}, [3, 4], 373, "seeds_3_ode"),
+    ("exp_heun_2_x0", karras(8, 0.03, 14.6), {}, [2, 1, 3, 4], 381, "exp_heun"),
+    ("exp_heun_2_x0_sde", karras(8, 0.03, 14.6), {}, [2, 1, 3, 4], 382, "exp_heun_sde"),
     ("dpmpp_2m_sde_heun", expo(8, 0.1, 80.0), {"eta": 0.5, "s_noise": 0.8}, [2, 5], 352,
      "2m_sde_heun_eta_0.5"),
 ]

@@ -295,6 +295,37 @@ pub fn build(case: &Value, steps: usize) -> R<(AnySolver, Option<Churn>)> {
             )
             .map(AnySolver::IpndmSigma))?,
             "ddpm" => AnySolver::EulerAncestral(EulerAncestral::new()),
+            "seeds_2" => {
+                let phi2 = match s_of(p.take("solver_type"), "solver_type")?.as_str() {
+                    "phi_1" => false,
+                    "phi_2" => true,
+                    o => return Err(format!("unknown solver_type {o}")),
+                };
+                e(
+                    Seeds::two(p.f("eta", 1.0)?, p.f("s_noise", 1.0)?, p.f("r", 0.5)?, phi2)
+                        .map(AnySolver::Seeds),
+                )?
+            }
+            "seeds_3" => e(Seeds::three(
+                p.f("eta", 1.0)?,
+                p.f("s_noise", 1.0)?,
+                p.f("r_1", 1.0 / 3.0)?,
+                p.f("r_2", 2.0 / 3.0)?,
+            )
+            .map(AnySolver::Seeds))?,
+            "exp_heun_2_x0" => {
+                if s_of(p.take("solver_type"), "solver_type")? != "phi_2" {
+                    return Err("exp_heun_2_x0 is phi_2 only".into());
+                }
+                AnySolver::Seeds(Seeds::exp_heun())
+            }
+            "exp_heun_2_x0_sde" => {
+                if s_of(p.take("solver_type"), "solver_type")? != "phi_2" {
+                    return Err("exp_heun_2_x0_sde is phi_2 only".into());
+                }
+                e(Seeds::exp_heun_sde(p.f("eta", 1.0)?, p.f("s_noise", 1.0)?)
+                    .map(AnySolver::Seeds))?
+            }
             "dpmpp_2m_sde_heun" => {
                 e(
                     DpmPP2MSde::with(p.f("eta", 1.0)?, p.f("s_noise", 1.0)?, SolverType::Heun)
