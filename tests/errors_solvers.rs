@@ -63,7 +63,7 @@ fn eta_and_s_noise() {
     out_of_range(DpmPPSde::with(1.0, 1.0, 1.5), "r", "(0, 1]", 1.5);
 }
 
-/// ComfyUI's gradient estimation, ER-SDE, iPNDM and SEEDS: their settings by name, and a flow's `−∞` start
+/// ComfyUI's gradient estimation, ER-SDE, iPNDM, SEEDS and RES: their settings by name, and a flow's `−∞` start
 /// (σ = ∞, where their steps in σ have no meaning) refused at the start.
 #[test]
 fn comfyui_solver_settings() {
@@ -105,6 +105,12 @@ fn comfyui_solver_settings() {
         0.4,
     );
     out_of_range(Seeds::exp_heun_sde(1.0, -1.0), "s_noise", ">= 0", -1.0);
+    out_of_range(
+        ResMultistep::with(f64::INFINITY, 1.0),
+        "eta",
+        ">= 0",
+        f64::INFINITY,
+    );
     let flow = Grid::new(&Lerp, &[f64::NEG_INFINITY, 0.0, f64::INFINITY]).unwrap();
     invalid(
         start(GradientEstimation::new(), &flow),

@@ -294,6 +294,7 @@ fn point_mass_is_exact_for_every_ode_solver() {
             AnySolver::Seeds(Seeds::two(0.0, 1.0, 0.4, true).unwrap()),
             AnySolver::Seeds(Seeds::three(0.0, 1.0, 1.0 / 3.0, 2.0 / 3.0).unwrap()),
             AnySolver::Seeds(Seeds::exp_heun()),
+            AnySolver::ResMultistep(ResMultistep::new()),
             AnySolver::DpmSolverSinglestep(
                 DpmSolverSinglestep::with(DpmSinglestepSettings {
                     order: 3,
@@ -797,7 +798,8 @@ fn dpm_fast_is_third_order() {
 /// (Zhang et al. 2023), written out here from its formula in VE form with `t = −ln σ`:
 /// `x' = e^{−h}·x + h·(b₁·D + b₂·D_old)`, `b₁ = φ₁(−h) − φ₂(−h)/c₂`, `b₂ = φ₂(−h)/c₂`,
 /// `c₂ = (t_prev − t)/h`, `φ₁(z) = (e^z − 1)/z`, `φ₂(z) = (φ₁(z) − 1)/z`, Euler on the first
-/// step and on the step to σ = 0. gdf's run (DPM-Solver++ 2M, heun form) gives the same samples.
+/// step and on the step to σ = 0. gdf's run gives the same samples, and so does DPM-Solver++
+/// 2M in its heun form with a first-order first step (ComfyUI's golden runs check the rest).
 #[test]
 fn res_multistep_is_the_res_integrator() {
     let (mu, s2) = (0.4f64, 0.3f64 * 0.3);
@@ -854,16 +856,29 @@ fn res_multistep_is_the_res_integrator() {
         let grid = Grid::new(&Vp, &lam).unwrap();
         let a0 = grid.level(0).a;
         let x_init: Vec<f64> = x0.iter().map(|&v| v * hi * a0).collect();
-        let solver = AnySolver::from_name("res_multistep").unwrap();
-        let got = Run::new(solver, grid.clone(), x_init, 3, NoNoise)
-            .unwrap()
-            .run(|x, l, out| {
-                for (o, &x) in out.iter_mut().zip(x) {
-                    *o = d(x / l.a, l.sigma());
-                }
-                Ok(())
-            })
-            .unwrap();
+        let run_of = |solver: AnySolver| {
+            Run::new(solver, grid.clone(), x_init.clone(), 3, NoNoise)
+                .unwrap()
+                .run(|x, l, out| {
+                    for (o, &x) in out.iter_mut().zip(x) {
+                        *o = d(x / l.a, l.sigma());
+                    }
+                    Ok(())
+                })
+                .unwrap()
+        };
+        let got = run_of(AnySolver::from_name("res_multistep").unwrap());
+        let dpm = DpmSolverMultistep::with(DpmSolverSettings {
+            order: 2,
+            solver_type: SolverType::Heun,
+            lower_order_final: false,
+            euler_at_final: false,
+            final_sigmas: FinalSigmas::SigmaMin,
+            ..DpmSolverSettings::default()
+        })
+        .unwrap();
+        let as_dpm = run_of(AnySolver::DpmSolverMultistep(dpm));
+        assert!(max_rel_diff(&got, &as_dpm) < 1e-12, "{got:?} vs {as_dpm:?}");
         let a_end = grid.level(grid.steps()).a;
         for (g, w) in got.iter().zip(&want) {
             assert!(

@@ -118,6 +118,8 @@ any_solver!(
     IpndmSigma(IpndmSigma),
     /// ComfyUI's `seeds_2`, `seeds_3`, `exp_heun_2_x0` and `exp_heun_2_x0_sde`.
     Seeds(Seeds),
+    /// ComfyUI's `res_multistep` and `res_multistep_ancestral`.
+    ResMultistep(ResMultistep),
 );
 
 impl AnySolver {
@@ -136,8 +138,9 @@ impl AnySolver {
     /// its default noise level 0.7: [`FlowSde::new`] for another), and `"lcm"` (without a boundary
     /// condition; `LCMScheduler`'s depends on the model's timestep: [`Lcm::with_boundary`],
     /// or load its config with [`crate::interop::diffusers::load`]), and ComfyUI's
-    /// `"res_multistep"` (RES's second-order multistep exponential integrator, which is
-    /// DPM-Solver++ 2M in its heun form with a first-order first step), `"gradient_estimation"`,
+    /// `"res_multistep"` and `"res_multistep_ancestral"` (RES's second-order multistep
+    /// exponential integrator; without noise DPM-Solver++ 2M in its heun form with a
+    /// first-order first step), `"gradient_estimation"`,
     /// `"er_sde"`, `"ipndm"`, `"ipndm_v"`, `"seeds_2"`, `"seeds_3"`, `"exp_heun_2_x0"`,
     /// `"exp_heun_2_x0_sde"`, `"ddpm"` (Euler ancestral with η = 1, which is
     /// ComfyUI's DDPM step), `"dpmpp_2m_sde_heun"`, and the `_gpu` names of its SDE samplers
@@ -167,18 +170,8 @@ impl AnySolver {
             }
             "dpmpp_3m_sde" | "dpmpp_3m_sde_gpu" => Self::DpmPP3MSde(DpmPP3MSde::new()),
             "dpmpp_3m" => Self::DpmPP3MSde(DpmPP3MSde::with(0.0, 1.0)?),
-            // ComfyUI's `res_multistep` (RES's second-order multistep exponential integrator,
-            // η = 0): DPM-Solver++ 2M in its heun form, first order on the first step only.
-            "res_multistep" => {
-                Self::DpmSolverMultistep(DpmSolverMultistep::with(DpmSolverSettings {
-                    order: 2,
-                    solver_type: SolverType::Heun,
-                    lower_order_final: false,
-                    euler_at_final: false,
-                    final_sigmas: FinalSigmas::SigmaMin,
-                    ..DpmSolverSettings::default()
-                })?)
-            }
+            "res_multistep" => Self::ResMultistep(ResMultistep::new()),
+            "res_multistep_ancestral" => Self::ResMultistep(ResMultistep::with(1.0, 1.0)?),
             "DPMSolverMultistepScheduler" => Self::DpmSolverMultistep(DpmSolverMultistep::new()),
             "DPMSolverSinglestepScheduler" => Self::DpmSolverSinglestep(DpmSolverSinglestep::new()),
             "UniPCMultistepScheduler" | "unipc" => Self::UniPc(UniPc::new()),

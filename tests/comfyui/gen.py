@@ -1,8 +1,8 @@
 """Golden data for ComfyUI's own k-diffusion samplers (those k-diffusion does not have).
 
 Runs ComfyUI's `sample_gradient_estimation`, `sample_er_sde`, `sample_ipndm`, `sample_ipndm_v`,
-`sample_seeds_2`, `sample_seeds_3`, `sample_exp_heun_2_x0(_sde)`, `sample_ddpm` and
-`sample_dpmpp_2m_sde_heun` — each function compiled out of
+`sample_seeds_2`, `sample_seeds_3`, `sample_exp_heun_2_x0(_sde)`, `sample_res_multistep(_ancestral)`,
+`sample_ddpm` and `sample_dpmpp_2m_sde_heun` — each function compiled out of
 ComfyUI's `comfy/k_diffusion/sampling.py` by name (`ast`), with stubs for the ComfyUI modules
 the rest of that file imports — on the analytic `mixture1d` denoiser, and writes
 `solvers.json` next to this file in the shared golden `solvers.json` format (read by
@@ -61,6 +61,10 @@ FUNCS = [
     "sample_exp_heun_2_x0",
     "sample_exp_heun_2_x0_sde",
     "sample_seeds_3",
+    "get_ancestral_step",
+    "res_multistep",
+    "sample_res_multistep",
+    "sample_res_multistep_ancestral",
 ]
 
 
@@ -146,7 +150,10 @@ DEFAULTS = {
     "seeds_3": {"eta": 1.0, "s_noise": 1.0, "r_1": 1.0 / 3, "r_2": 2.0 / 3},
     "exp_heun_2_x0": {"solver_type": "phi_2"},
     "exp_heun_2_x0_sde": {"eta": 1.0, "s_noise": 1.0, "solver_type": "phi_2"},
+    "res_multistep": {"s_noise": 1.0},
+    "res_multistep_ancestral": {"eta": 1.0, "s_noise": 1.0},
 }
+RES = ["to_d", "get_ancestral_step", "res_multistep"]
 SEEDS = ["sigma_to_half_log_snr", "half_log_snr_to_sigma", "offset_first_sigma_for_snr",
          "ei_h_phi_1", "ei_h_phi_2", "sample_seeds_2"]
 USES = {
@@ -165,8 +172,11 @@ USES = {
     "seeds_3": SEEDS[:-1] + ["sample_seeds_3"],
     "exp_heun_2_x0": SEEDS + ["sample_exp_heun_2_x0"],
     "exp_heun_2_x0_sde": SEEDS + ["sample_exp_heun_2_x0_sde"],
+    "res_multistep": RES + ["sample_res_multistep"],
+    "res_multistep_ancestral": RES + ["sample_res_multistep_ancestral"],
 }
-NOISE = {"er_sde", "ddpm", "dpmpp_2m_sde_heun", "seeds_2", "seeds_3", "exp_heun_2_x0_sde"}
+NOISE = {"er_sde", "ddpm", "dpmpp_2m_sde_heun", "seeds_2", "seeds_3", "exp_heun_2_x0_sde",
+         "res_multistep", "res_multistep_ancestral"}
 # ComfyUI's iPNDM callbacks pass the initial sample; their steps start at the model's inputs.
 FROM_INPUTS = {"ipndm", "ipndm_v"}
 
@@ -257,6 +267,11 @@ CASES = [
     ("seeds_3", karras(6, 0.05, 10.0), {"s_noise": 0.0}, [3, 4], 373, "seeds_3_ode"),
     ("exp_heun_2_x0", karras(8, 0.03, 14.6), {}, [2, 1, 3, 4], 381, "exp_heun"),
     ("exp_heun_2_x0_sde", karras(8, 0.03, 14.6), {}, [2, 1, 3, 4], 382, "exp_heun_sde"),
+    ("res_multistep", karras(10, 0.03, 14.6), {}, [2, 1, 3, 4], 391, "res_multistep_karras"),
+    ("res_multistep", expo(6, 0.1, 80.0), {}, [2, 5], 392, "res_multistep_exponential"),
+    ("res_multistep_ancestral", karras(10, 0.03, 14.6), {}, [2, 1, 3, 4], 393, "res_anc_karras"),
+    ("res_multistep_ancestral", expo(7, 0.1, 80.0), {"eta": 0.6, "s_noise": 0.9}, [2, 5], 394,
+     "res_anc_eta_0.6"),
     ("dpmpp_2m_sde_heun", expo(8, 0.1, 80.0), {"eta": 0.5, "s_noise": 0.8}, [2, 5], 352,
      "2m_sde_heun_eta_0.5"),
 ]

@@ -295,6 +295,14 @@ pub fn build(case: &Value, steps: usize) -> R<(AnySolver, Option<Churn>)> {
             )
             .map(AnySolver::IpndmSigma))?,
             "ddpm" => AnySolver::EulerAncestral(EulerAncestral::new()),
+            "res_multistep" => {
+                let s = p.f("s_noise", 1.0)?;
+                e(ResMultistep::with(0.0, s).map(AnySolver::ResMultistep))?
+            }
+            "res_multistep_ancestral" => {
+                e(ResMultistep::with(p.f("eta", 1.0)?, p.f("s_noise", 1.0)?)
+                    .map(AnySolver::ResMultistep))?
+            }
             "seeds_2" => {
                 let phi2 = match s_of(p.take("solver_type"), "solver_type")?.as_str() {
                     "phi_1" => false,
