@@ -1332,6 +1332,7 @@ fn counter_noise_solvers_on_the_device_match_the_host() {
         "ipndm_v",
         "seeds_3",
         "res_multistep_ancestral",
+        "heunpp2",
     ] {
         let (host, dev) = counter_noise_runs(&c, name, &lams, &x_init, batch);
         assert_x_matches_host(name, &dev, &host);

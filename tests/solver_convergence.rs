@@ -295,6 +295,7 @@ fn point_mass_is_exact_for_every_ode_solver() {
             AnySolver::Seeds(Seeds::three(0.0, 1.0, 1.0 / 3.0, 2.0 / 3.0).unwrap()),
             AnySolver::Seeds(Seeds::exp_heun()),
             AnySolver::ResMultistep(ResMultistep::new()),
+            AnySolver::Heunpp2(Heunpp2::new()),
             AnySolver::DpmSolverSinglestep(
                 DpmSolverSinglestep::with(DpmSinglestepSettings {
                     order: 3,

@@ -832,3 +832,155 @@ impl Solver for ResMultistep {
         2
     }
 }
+
+/// ComfyUI's `heunpp2` (from Carzit/sd-webui-samplers-scheduler): Heun++ in σ with EDM
+/// churn. Each step goes from `σ̂` to `σ_{i+1}` with a derivative averaged over the grid's
+/// next two levels, `d' = w₁·d + w₂·d₂ + w₃·d₃`, `w_k = σ_{i+k−1}/(3σ₀)` for the
+/// derivatives at the Euler predictions `σ_{i+1}`, `σ_{i+2}` (three evaluations); the step
+/// before the last uses two (`w₂ = σ_{i+1}/(2σ₀)`), the last is Euler (one; it returns `D`
+/// at `σ = 0`). `σ₀` is the grid's first level.
+///
+/// ```
+/// use gdf::solver::{AnySolver, Churn, Heunpp2, Grid, Solver};
+/// use gdf::scaler::Vp;
+/// let s = AnySolver::from_name("heunpp2")?;
+/// assert_eq!(s.name(), "heunpp2");
+/// // 3 + 3 + 2 + 1 evaluations over four steps.
+/// let grid = Grid::new(&Vp, &[-4.0, -1.0, 1.0, 3.0, f64::INFINITY])?;
+/// assert_eq!(s.nfe(&grid), 9);
+/// assert!(Heunpp2::with_churn(Churn { s_noise: 0.0, ..Churn::default() }).is_err());
+/// # Ok::<(), gdf::GdfError>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Heunpp2 {
+    churn: super::Churn,
+    step: usize,
+    stage: usize,
+    start: Option<(Buf, Level)>,
+}
+
+impl Heunpp2 {
+    /// Without churn (ComfyUI's defaults).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// With EDM churn (`s_churn`, `s_tmin`, `s_tmax`, `s_noise`).
+    pub fn with_churn(churn: super::Churn) -> Result<Self> {
+        churn.validate()?;
+        Ok(Self {
+            churn,
+            ..Self::default()
+        })
+    }
+
+    /// The evaluations of step `i`: 1 (the last), 2 (the one before) or 3.
+    fn stages(grid: &Grid, i: usize) -> usize {
+        let end = grid.level(grid.steps()).lam;
+        if grid.level(i + 1).lam == end {
+            1
+        } else if grid.level(i + 2).lam == end {
+            2
+        } else {
+            3
+        }
+    }
+}
+
+/// A VE sample as coefficients on (the step's start x̃, D, D₂, D₃).
+type Ve = [f64; 4];
+
+fn ve_lin(a: Ve, ka: f64, b: Ve, kb: f64) -> Ve {
+    core::array::from_fn(|k| ka * a[k] + kb * b[k])
+}
+
+impl Solver for Heunpp2 {
+    fn name(&self) -> &'static str {
+        "heunpp2"
+    }
+    fn start(&mut self, grid: &Grid) -> Result<()> {
+        check_finite_start("heunpp2", grid)?;
+        self.step = 0;
+        self.stage = 0;
+        Ok(())
+    }
+    fn plan(&mut self, grid: &Grid) -> Option<Eval> {
+        let i = super::step_of(grid, self.step)?;
+        let stages = Self::stages(grid, i);
+        let (pre, input, lh) = if self.stage == 0 {
+            let (pre, input, lh) = self.churn.plan(grid, i);
+            self.start = Some((input, lh));
+            (pre, input, lh)
+        } else {
+            (None, Buf::Aux, grid.level(i + self.stage))
+        };
+        let (xin, lhat) = self.start.unwrap_or((Buf::X, grid.level(i)));
+        // The chain in VE terms over (x̃, D, D₂, D₃).
+        let sh = lhat.sigma();
+        let sig = |k: usize| grid.level(k).sigma();
+        let dt = sig(i + 1) - sh;
+        let u: Ve = [1.0, 0.0, 0.0, 0.0];
+        let unit = |k: usize| -> Ve { core::array::from_fn(|j| f64::from(u8::from(j == k))) };
+        let d = ve_lin(u, 1.0 / sh, unit(1), -1.0 / sh);
+        let x2 = ve_lin(u, 1.0, d, dt);
+        let d2 = ve_lin(x2, 1.0 / sig(i + 1), unit(2), -1.0 / sig(i + 1));
+        let s0 = sig(0);
+        // The pass's sample: which level it writes and its VE coefficients.
+        let (last, out_level, ve) = match (self.stage, stages) {
+            (0, 1) => (true, grid.level(i + 1), x2),
+            (0, _) => (false, grid.level(i + 1), x2),
+            (1, 2) => {
+                let w2 = sig(i + 1) / (2.0 * s0);
+                let dp = ve_lin(d, 1.0 - w2, d2, w2);
+                (true, grid.level(i + 1), ve_lin(u, 1.0, dp, dt))
+            }
+            (1, _) => {
+                let x3 = ve_lin(x2, 1.0, d2, sig(i + 2) - sig(i + 1));
+                (false, grid.level(i + 2), x3)
+            }
+            _ => {
+                let x3 = ve_lin(x2, 1.0, d2, sig(i + 2) - sig(i + 1));
+                let d3 = ve_lin(x3, 1.0 / sig(i + 2), unit(3), -1.0 / sig(i + 2));
+                let (w2, w3) = (sig(i + 1) / (3.0 * s0), sig(i + 2) / (3.0 * s0));
+                let dp = ve_lin(ve_lin(d, 1.0 - w2 - w3, d2, w2), 1.0, d3, w3);
+                (true, grid.level(i + 1), ve_lin(u, 1.0, dp, dt))
+            }
+        };
+        let mut row = Row::new(Dst::Buf(if last { Buf::X } else { Buf::Aux }));
+        if out_level.lam == f64::INFINITY {
+            // Euler to σ = 0: D itself (x̃'s weight 1 − σ̂/σ̂ is exactly 0).
+            row = row.t(Src::D(0), 1.0);
+        } else {
+            let a = out_level.a;
+            row = row.t(Src::Buf(xin), a * ve[0] / lhat.a);
+            // D's of this step, newest first: the stage's own is D(0).
+            for (k, &c) in ve[1..=self.stage + 1].iter().enumerate() {
+                if c != 0.0 {
+                    row = row.t(Src::D((self.stage - k) as u8), a * c);
+                }
+            }
+        }
+        let eval = Eval {
+            pre,
+            input,
+            level: lh,
+            post: Pass::one(row),
+            step: i,
+            completes_step: last,
+            order: stages as u8,
+        };
+        if last {
+            self.stage = 0;
+            self.step += 1;
+        } else {
+            self.stage += 1;
+        }
+        Some(eval)
+    }
+    fn nfe(&self, grid: &Grid) -> usize {
+        (0..grid.steps()).map(|i| Self::stages(grid, i)).sum()
+    }
+    fn history(&self) -> usize {
+        3
+    }
+}

@@ -70,7 +70,7 @@ impl Churn {
 
     /// The churn before the evaluation at step `i`: the pre-pass, the buffer to evaluate and
     /// its level `σ̂`. k-diffusion draws on every step when `s_churn > 0`, churned or not.
-    fn plan(&self, grid: &Grid, i: usize) -> (Option<Pass>, Buf, Level) {
+    pub(crate) fn plan(&self, grid: &Grid, i: usize) -> (Option<Pass>, Buf, Level) {
         let l = grid.level(i);
         let g = self.gamma(grid, i);
         if g > 0.0 {

@@ -2,7 +2,7 @@
 
 Runs ComfyUI's `sample_gradient_estimation`, `sample_er_sde`, `sample_ipndm`, `sample_ipndm_v`,
 `sample_seeds_2`, `sample_seeds_3`, `sample_exp_heun_2_x0(_sde)`, `sample_res_multistep(_ancestral)`,
-`sample_ddpm` and `sample_dpmpp_2m_sde_heun` — each function compiled out of
+`sample_heunpp2`, `sample_ddpm` and `sample_dpmpp_2m_sde_heun` — each function compiled out of
 ComfyUI's `comfy/k_diffusion/sampling.py` by name (`ast`), with stubs for the ComfyUI modules
 the rest of that file imports — on the analytic `mixture1d` denoiser, and writes
 `solvers.json` next to this file in the shared golden `solvers.json` format (read by
@@ -65,6 +65,7 @@ FUNCS = [
     "res_multistep",
     "sample_res_multistep",
     "sample_res_multistep_ancestral",
+    "sample_heunpp2",
 ]
 
 
@@ -152,6 +153,7 @@ DEFAULTS = {
     "exp_heun_2_x0_sde": {"eta": 1.0, "s_noise": 1.0, "solver_type": "phi_2"},
     "res_multistep": {"s_noise": 1.0},
     "res_multistep_ancestral": {"eta": 1.0, "s_noise": 1.0},
+    "heunpp2": {"s_churn": 0.0, "s_tmin": 0.0, "s_tmax": float("inf"), "s_noise": 1.0},
 }
 RES = ["to_d", "get_ancestral_step", "res_multistep"]
 SEEDS = ["sigma_to_half_log_snr", "half_log_snr_to_sigma", "offset_first_sigma_for_snr",
@@ -174,6 +176,7 @@ USES = {
     "exp_heun_2_x0_sde": SEEDS + ["sample_exp_heun_2_x0_sde"],
     "res_multistep": RES + ["sample_res_multistep"],
     "res_multistep_ancestral": RES + ["sample_res_multistep_ancestral"],
+    "heunpp2": ["to_d", "sample_heunpp2"],
 }
 NOISE = {"er_sde", "ddpm", "dpmpp_2m_sde_heun", "seeds_2", "seeds_3", "exp_heun_2_x0_sde",
          "res_multistep", "res_multistep_ancestral"}
@@ -198,9 +201,26 @@ def run(idx, sampler, grid, kwargs, shape, seed, name):
     if sampler in NOISE:
         call["noise_sampler"] = rec.replay
     m = Model(rec)
-    xf = C["sample_" + sampler](m, x, sigmas, callback=rec.callback, disable=True, **call)
+    churn = {}  # heunpp2: `torch.randn_like` once per step, before its churn
+
+    def randn_like(t, *_a, **_k):
+        i = len(churn)
+        churn[i] = t.clone()
+        if skw["s_churn"] > 0:
+            z = src(shape)
+            rec.noises.append(z)
+            rec.nsteps.append(i)
+            return torch.tensor(z)
+        return torch.zeros_like(t)
+
+    orig = torch.randn_like
+    torch.randn_like = randn_like
+    try:
+        xf = C["sample_" + sampler](m, x, sigmas, callback=rec.callback, disable=True, **call)
+    finally:
+        torch.randn_like = orig
     xs = []
-    starts = m.inputs if sampler in FROM_INPUTS else rec.starts
+    starts = m.inputs if sampler in FROM_INPUTS else churn if sampler == "heunpp2" else rec.starts
     for i in range(n):
         xv = starts[i + 1] if i + 1 < n else xf
         a, _ = S.ab(logsnr[i + 1])
@@ -215,6 +235,12 @@ def run(idx, sampler, grid, kwargs, shape, seed, name):
     if rec.noises:
         inp["noise"] = np.stack(rec.noises)
         out["noise_step"] = rec.nsteps
+    if sampler == "heunpp2" and skw["s_churn"] > 0:
+        out["churn_gamma"] = [
+            min(skw["s_churn"] / n, 2**0.5 - 1) if skw["s_tmin"] <= float(sigmas[i]) <= skw["s_tmax"]
+            else 0.0
+            for i in range(n)
+        ]
     shas = ", ".join(f"{f} {SHA[f][:16]}" for f in USES[sampler])
     case = {
         "id": f"solvers/comfyui/{idx:03d}/{sampler}",
@@ -272,6 +298,11 @@ CASES = [
     ("res_multistep_ancestral", karras(10, 0.03, 14.6), {}, [2, 1, 3, 4], 393, "res_anc_karras"),
     ("res_multistep_ancestral", expo(7, 0.1, 80.0), {"eta": 0.6, "s_noise": 0.9}, [2, 5], 394,
      "res_anc_eta_0.6"),
+    ("heunpp2", karras(8, 0.03, 14.6), {}, [2, 1, 3, 4], 401, "heunpp2_karras"),
+    ("heunpp2", expo(4, 0.1, 80.0), {}, [2, 5], 402, "heunpp2_exponential_4"),
+    ("heunpp2", karras(2, 0.05, 10.0), {}, [3, 2], 403, "heunpp2_2_steps"),
+    ("heunpp2", karras(8, 0.03, 14.6), {"s_churn": 3.0, "s_tmin": 0.1, "s_tmax": 5.0,
+                                        "s_noise": 1.003}, [2, 6], 404, "heunpp2_churn"),
     ("dpmpp_2m_sde_heun", expo(8, 0.1, 80.0), {"eta": 0.5, "s_noise": 0.8}, [2, 5], 352,
      "2m_sde_heun_eta_0.5"),
 ]

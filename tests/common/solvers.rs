@@ -295,6 +295,11 @@ pub fn build(case: &Value, steps: usize) -> R<(AnySolver, Option<Churn>)> {
             )
             .map(AnySolver::IpndmSigma))?,
             "ddpm" => AnySolver::EulerAncestral(EulerAncestral::new()),
+            "heunpp2" => {
+                let c = churn(&mut p)?;
+                ch = Some(c);
+                e(Heunpp2::with_churn(c).map(AnySolver::Heunpp2))?
+            }
             "res_multistep" => {
                 let s = p.f("s_noise", 1.0)?;
                 e(ResMultistep::with(0.0, s).map(AnySolver::ResMultistep))?
