@@ -63,7 +63,7 @@ fn eta_and_s_noise() {
     out_of_range(DpmPPSde::with(1.0, 1.0, 1.5), "r", "(0, 1]", 1.5);
 }
 
-/// ComfyUI's gradient estimation, ER-SDE, iPNDM, SEEDS, RES and Heun++: their settings by name, and a flow's `−∞` start
+/// ComfyUI's gradient estimation, ER-SDE, iPNDM, SEEDS, RES, Heun++ and tAB-DEIS: their settings by name, and a flow's `−∞` start
 /// (σ = ∞, where their steps in σ have no meaning) refused at the start.
 #[test]
 fn comfyui_solver_settings() {

@@ -1333,6 +1333,7 @@ fn counter_noise_solvers_on_the_device_match_the_host() {
         "seeds_3",
         "res_multistep_ancestral",
         "heunpp2",
+        "deis_tab",
     ] {
         let (host, dev) = counter_noise_runs(&c, name, &lams, &x_init, batch);
         assert_x_matches_host(name, &dev, &host);

@@ -122,6 +122,8 @@ any_solver!(
     ResMultistep(ResMultistep),
     /// ComfyUI's `heunpp2`.
     Heunpp2(Heunpp2),
+    /// ComfyUI's `deis` (tAB-DEIS; `"deis_tab"` by name).
+    DeisTab(DeisTab),
 );
 
 impl AnySolver {
@@ -143,7 +145,7 @@ impl AnySolver {
     /// `"res_multistep"` and `"res_multistep_ancestral"` (RES's second-order multistep
     /// exponential integrator; without noise DPM-Solver++ 2M in its heun form with a
     /// first-order first step), `"gradient_estimation"`,
-    /// `"heunpp2"`, `"er_sde"`, `"ipndm"`, `"ipndm_v"`, `"seeds_2"`, `"seeds_3"`, `"exp_heun_2_x0"`,
+    /// `"heunpp2"`, `"deis_tab"` (ComfyUI's `deis`: gdf's `"deis"` is diffusers'), `"er_sde"`, `"ipndm"`, `"ipndm_v"`, `"seeds_2"`, `"seeds_3"`, `"exp_heun_2_x0"`,
     /// `"exp_heun_2_x0_sde"`, `"ddpm"` (Euler ancestral with η = 1, which is
     /// ComfyUI's DDPM step), `"dpmpp_2m_sde_heun"`, and the `_gpu` names of its SDE samplers
     /// (`"dpmpp_sde_gpu"`, `"dpmpp_2m_sde_gpu"`, `"dpmpp_2m_sde_heun_gpu"`, `"dpmpp_3m_sde_gpu"`:
@@ -175,6 +177,7 @@ impl AnySolver {
             "res_multistep" => Self::ResMultistep(ResMultistep::new()),
             "res_multistep_ancestral" => Self::ResMultistep(ResMultistep::with(1.0, 1.0)?),
             "heunpp2" => Self::Heunpp2(Heunpp2::new()),
+            "deis_tab" => Self::DeisTab(DeisTab::new()),
             "DPMSolverMultistepScheduler" => Self::DpmSolverMultistep(DpmSolverMultistep::new()),
             "DPMSolverSinglestepScheduler" => Self::DpmSolverSinglestep(DpmSolverSinglestep::new()),
             "UniPCMultistepScheduler" | "unipc" => Self::UniPc(UniPc::new()),
@@ -221,7 +224,7 @@ impl AnySolver {
                          euler_ancestral, heun, dpm_2, dpm_2_ancestral, lms, dpmpp_2s_ancestral, \
                          dpmpp_sde, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m_sde, lcm, flow_sde; ComfyUI's \
                          res_multistep, gradient_estimation, er_sde, ipndm, ipndm_v, seeds_2, \
-                         seeds_3, exp_heun_2_x0, heunpp2, ddpm, dpmpp_2m_sde_heun, …) or a diffusers \
+                         seeds_3, exp_heun_2_x0, heunpp2, deis_tab, ddpm, dpmpp_2m_sde_heun, …) or a diffusers \
                          scheduler (DPMSolverMultistepScheduler, UniPCMultistepScheduler, \
                          EulerDiscreteScheduler, FlowMatchEulerDiscreteScheduler, …)"
                     ),

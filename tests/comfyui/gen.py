@@ -2,7 +2,8 @@
 
 Runs ComfyUI's `sample_gradient_estimation`, `sample_er_sde`, `sample_ipndm`, `sample_ipndm_v`,
 `sample_seeds_2`, `sample_seeds_3`, `sample_exp_heun_2_x0(_sde)`, `sample_res_multistep(_ancestral)`,
-`sample_heunpp2`, `sample_ddpm` and `sample_dpmpp_2m_sde_heun` — each function compiled out of
+`sample_heunpp2`, `sample_deis` (with `comfy/k_diffusion/deis.py`'s coefficients), `sample_ddpm`
+and `sample_dpmpp_2m_sde_heun` — each function compiled out of
 ComfyUI's `comfy/k_diffusion/sampling.py` by name (`ast`), with stubs for the ComfyUI modules
 the rest of that file imports — on the analytic `mixture1d` denoiser, and writes
 `solvers.json` next to this file in the shared golden `solvers.json` format (read by
@@ -66,7 +67,10 @@ FUNCS = [
     "sample_res_multistep",
     "sample_res_multistep_ancestral",
     "sample_heunpp2",
+    "sample_deis",
 ]
+DEIS_PY = os.path.join(COMFY, "comfy", "k_diffusion", "deis.py")
+DEIS_FUNCS = ["edm2t", "cal_poly", "t2alpha_fn", "cal_intergrand", "get_deis_coeff_list"]
 
 
 class _Const:
@@ -86,11 +90,21 @@ def _append_dims(x, target_dims):
     return x[(...,) + (None,) * (target_dims - x.ndim)]
 
 
+def compile_named(path, names, ns, sha):
+    """Compiles the functions `names` of the file `path` alone into `ns`; their text's sha256
+    into `sha`."""
+    text = open(path).read()
+    defs = {n.name: n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef)}
+    for name in names:
+        node = defs[name]
+        seg = ast.get_source_segment(text, node)
+        sha[name] = hashlib.sha256(seg.encode()).hexdigest()
+        exec(compile(ast.Module(body=[node], type_ignores=[]), path, "exec"), ns)
+
+
 def load():
-    """The named functions of ComfyUI's sampling.py, compiled alone, and their text's sha256."""
-    text = open(SAMPLING_PY).read()
-    tree = ast.parse(text)
-    defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    """The named functions of ComfyUI's sampling.py (and deis.py), compiled alone, and their
+    text's sha256."""
     comfy = types.SimpleNamespace(
         model_sampling=types.SimpleNamespace(CONST=_Const),
         model_patcher=types.SimpleNamespace(set_model_options_post_cfg_function=None),
@@ -105,11 +119,10 @@ def load():
         "default_noise_sampler": _no_noise_sampler,
     }
     sha = {}
-    for name in FUNCS:
-        node = defs[name]
-        seg = ast.get_source_segment(text, node)
-        sha[name] = hashlib.sha256(seg.encode()).hexdigest()
-        exec(compile(ast.Module(body=[node], type_ignores=[]), SAMPLING_PY, "exec"), ns)
+    dns = {"torch": torch, "np": np}
+    compile_named(DEIS_PY, DEIS_FUNCS, dns, sha)
+    ns["deis"] = types.SimpleNamespace(**{f: dns[f] for f in DEIS_FUNCS})
+    compile_named(SAMPLING_PY, FUNCS, ns, sha)
     return ns, sha
 
 
@@ -154,6 +167,7 @@ DEFAULTS = {
     "res_multistep": {"s_noise": 1.0},
     "res_multistep_ancestral": {"eta": 1.0, "s_noise": 1.0},
     "heunpp2": {"s_churn": 0.0, "s_tmin": 0.0, "s_tmax": float("inf"), "s_noise": 1.0},
+    "deis": {"max_order": 3, "deis_mode": "tab"},
 }
 RES = ["to_d", "get_ancestral_step", "res_multistep"]
 SEEDS = ["sigma_to_half_log_snr", "half_log_snr_to_sigma", "offset_first_sigma_for_snr",
@@ -177,11 +191,12 @@ USES = {
     "res_multistep": RES + ["sample_res_multistep"],
     "res_multistep_ancestral": RES + ["sample_res_multistep_ancestral"],
     "heunpp2": ["to_d", "sample_heunpp2"],
+    "deis": DEIS_FUNCS + ["sample_deis"],
 }
 NOISE = {"er_sde", "ddpm", "dpmpp_2m_sde_heun", "seeds_2", "seeds_3", "exp_heun_2_x0_sde",
          "res_multistep", "res_multistep_ancestral"}
 # ComfyUI's iPNDM callbacks pass the initial sample; their steps start at the model's inputs.
-FROM_INPUTS = {"ipndm", "ipndm_v"}
+FROM_INPUTS = {"ipndm", "ipndm_v", "deis"}
 
 
 def run(idx, sampler, grid, kwargs, shape, seed, name):
@@ -301,6 +316,9 @@ CASES = [
     ("heunpp2", karras(8, 0.03, 14.6), {}, [2, 1, 3, 4], 401, "heunpp2_karras"),
     ("heunpp2", expo(4, 0.1, 80.0), {}, [2, 5], 402, "heunpp2_exponential_4"),
     ("heunpp2", karras(2, 0.05, 10.0), {}, [3, 2], 403, "heunpp2_2_steps"),
+    ("deis", karras(10, 0.03, 14.6), {}, [2, 1, 3, 4], 411, "deis_karras_10"),
+    ("deis", expo(7, 0.1, 80.0), {"max_order": 2}, [2, 5], 412, "deis_order_2"),
+    ("deis", karras(12, 0.02, 20.0, 3.0), {"max_order": 4}, [3, 4], 413, "deis_order_4"),
     ("heunpp2", karras(8, 0.03, 14.6), {"s_churn": 3.0, "s_tmin": 0.1, "s_tmax": 5.0,
                                         "s_noise": 1.003}, [2, 6], 404, "heunpp2_churn"),
     ("dpmpp_2m_sde_heun", expo(8, 0.1, 80.0), {"eta": 0.5, "s_noise": 0.8}, [2, 5], 352,
@@ -309,7 +327,11 @@ CASES = [
 
 
 def main():
-    cases = [run(i, *c) for i, c in enumerate(CASES)]
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # deis.py prints its coefficients
+        cases = [run(i, *c) for i, c in enumerate(CASES)]
     S.dump(os.path.join(HERE, "solvers.json"), cases)
     print(f"wrote {len(cases)} cases")
 

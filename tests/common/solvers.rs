@@ -295,6 +295,13 @@ pub fn build(case: &Value, steps: usize) -> R<(AnySolver, Option<Churn>)> {
             )
             .map(AnySolver::IpndmSigma))?,
             "ddpm" => AnySolver::EulerAncestral(EulerAncestral::new()),
+            // ComfyUI's `deis` (tAB-DEIS): a k-diffusion-style case with a grid.
+            "deis" => {
+                if s_of(p.take("deis_mode"), "deis_mode")? != "tab" {
+                    return Err("only ComfyUI's default deis_mode \"tab\"".into());
+                }
+                e(DeisTab::with(p.u("max_order", 3)? as usize).map(AnySolver::DeisTab))?
+            }
             "heunpp2" => {
                 let c = churn(&mut p)?;
                 ch = Some(c);
