@@ -11,8 +11,9 @@ the rest of that file imports — on the analytic `mixture1d` denoiser, and writ
 
     COMFY_SRC=/path/to/ComfyUI /tmp/torchvenv/bin/python tests/comfyui/gen.py
 
-The numbers in the committed file come from the text of these functions at ComfyUI commit
-02159d814dee609acc27994c1bf25fc5b40e2aaa (read from a stored copy of that file; the whole
+The numbers in the committed file come from the text of these functions in ComfyUI's
+`sampling.py` at commit 02159d814dee609acc27994c1bf25fc5b40e2aaa and `deis.py` at commit
+561a0d0c62eed7122815abb60c1040ef567f250b (read from stored copies of those files; the whole
 repository was too large to fetch, so `COMFY_SRC` pointed at a folder holding just them);
 each case's `source` carries the sha256 of the text of every function it ran, so a run on a
 real checkout shows whether they differ.
