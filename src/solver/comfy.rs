@@ -5,7 +5,8 @@
 use crate::error::{GdfError, Result};
 
 use super::{
-    check_finite_start, next_step, Buf, Draw, Dst, Eval, Grid, Level, Pass, Row, Solver, Src,
+    check_finite_start, d_history_step, next_step, x_is_d0, Buf, Draw, Dst, Eval, Grid, Level,
+    Pass, Row, Solver, Src,
 };
 
 /// ComfyUI's `gradient_estimation` (Permenter & Yuan, "Interpreting and improving diffusion
@@ -82,26 +83,15 @@ impl Solver for GradientEstimation {
         let i = next_step(grid, &mut self.step)?;
         let (l, ln) = (grid.level(i), grid.level(i + 1));
         if ln.lam == f64::INFINITY {
-            let r = Row::new(Dst::Buf(Buf::X)).t(Src::D(0), 1.0);
-            return Some(Eval::single(i, l, Pass::one(r)));
+            return Some(Eval::single(i, l, x_is_d0()));
         }
-        // d_i = (x/a − D)/σ = x/b − D/σ, stored over D_0.
-        let r1 = Row::new(Dst::D0)
-            .t(Src::Buf(Buf::X), 1.0 / l.b)
-            .t(Src::D(0), -1.0 / l.sigma());
-        // x' = a'·(x/a + Δσ·(γ·d_i + (1 − γ)·d_{i−1})).
+        // Δσ·(γ·d_i + (1 − γ)·d_{i−1}); Euler on the first step.
         let dt = ln.sigma() - l.sigma();
-        let mut r2 = Row::new(Dst::Buf(Buf::X)).t(Src::Buf(Buf::X), ln.a / l.a);
-        let order = if i == 0 {
-            r2 = r2.t(Src::D(0), ln.a * dt);
-            1
+        Some(if i == 0 {
+            d_history_step(i, l, ln, &[dt], 1)
         } else {
-            r2 = r2
-                .t(Src::D(0), ln.a * dt * self.gamma)
-                .t(Src::D(1), ln.a * dt * (1.0 - self.gamma));
-            2
-        };
-        Some(Eval::of_order(i, l, Pass::one(r1).row(r2), order))
+            d_history_step(i, l, ln, &[dt * self.gamma, dt * (1.0 - self.gamma)], 2)
+        })
     }
     fn nfe(&self, grid: &Grid) -> usize {
         grid.steps()
@@ -380,21 +370,12 @@ impl Solver for IpndmSigma {
         let i = next_step(grid, &mut self.step)?;
         let (l, ln) = (grid.level(i), grid.level(i + 1));
         if ln.lam == f64::INFINITY {
-            let r = Row::new(Dst::Buf(Buf::X)).t(Src::D(0), 1.0);
-            return Some(Eval::single(i, l, Pass::one(r)));
+            return Some(Eval::single(i, l, x_is_d0()));
         }
         let p = self.max_order.min(i + 1);
-        let c = self.coefficients(grid, i, p);
-        // d_i = (x/a − D)/σ = x/b − D/σ, stored over D_0.
-        let r1 = Row::new(Dst::D0)
-            .t(Src::Buf(Buf::X), 1.0 / l.b)
-            .t(Src::D(0), -1.0 / l.sigma());
         let dt = ln.sigma() - l.sigma();
-        let mut r2 = Row::new(Dst::Buf(Buf::X)).t(Src::Buf(Buf::X), ln.a / l.a);
-        for (k, &ck) in c.iter().enumerate().take(p) {
-            r2 = r2.t(Src::D(k as u8), ln.a * dt * ck);
-        }
-        Some(Eval::of_order(i, l, Pass::one(r1).row(r2), p))
+        let c = self.coefficients(grid, i, p).map(|c| dt * c);
+        Some(d_history_step(i, l, ln, &c[..p], p))
     }
     fn nfe(&self, grid: &Grid) -> usize {
         grid.steps()
@@ -577,8 +558,7 @@ impl Solver for Seeds {
         let (l, ln) = (grid.level(i), grid.level(i + 1));
         if ln.lam == f64::INFINITY {
             self.step += 1;
-            let r = Row::new(Dst::Buf(Buf::X)).t(Src::D(0), 1.0);
-            return Some(Eval::single(i, l, Pass::one(r)));
+            return Some(Eval::single(i, l, x_is_d0()));
         }
         let h = super::half_step(&l, &ln);
         let (eta, noisy) = (self.eta, self.noisy());
@@ -787,8 +767,7 @@ impl Solver for ResMultistep {
         let i = next_step(grid, &mut self.step)?;
         let (l, ln) = (grid.level(i), grid.level(i + 1));
         if ln.lam == f64::INFINITY {
-            let r = Row::new(Dst::Buf(Buf::X)).t(Src::D(0), 1.0);
-            return Some(Eval::single(i, l, Pass::one(r)));
+            return Some(Eval::single(i, l, x_is_d0()));
         }
         let (s, sn) = (l.sigma(), ln.sigma());
         let (dn, up) = super::anc_split(&l, &ln, self.eta);
@@ -1089,8 +1068,7 @@ impl Solver for DeisTab {
         let i = next_step(grid, &mut self.step)?;
         let (l, ln) = (grid.level(i), grid.level(i + 1));
         if ln.lam == f64::INFINITY {
-            let r = Row::new(Dst::Buf(Buf::X)).t(Src::D(0), 1.0);
-            return Some(Eval::single(i, l, Pass::one(r)));
+            return Some(Eval::single(i, l, x_is_d0()));
         }
         let p = self.max_order.min(i + 1);
         let c = if p == 1 {
@@ -1098,15 +1076,7 @@ impl Solver for DeisTab {
         } else {
             Self::coefficients(grid, i, p)
         };
-        // d_i = (x/a − D)/σ = x/b − D/σ, stored over D_0.
-        let r1 = Row::new(Dst::D0)
-            .t(Src::Buf(Buf::X), 1.0 / l.b)
-            .t(Src::D(0), -1.0 / l.sigma());
-        let mut r2 = Row::new(Dst::Buf(Buf::X)).t(Src::Buf(Buf::X), ln.a / l.a);
-        for (k, &ck) in c.iter().enumerate().take(p) {
-            r2 = r2.t(Src::D(k as u8), ln.a * ck);
-        }
-        Some(Eval::of_order(i, l, Pass::one(r1).row(r2), p))
+        Some(d_history_step(i, l, ln, &c[..p], p))
     }
     fn nfe(&self, grid: &Grid) -> usize {
         grid.steps()

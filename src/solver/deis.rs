@@ -5,8 +5,8 @@
 use crate::error::Result;
 
 use super::{
-    check_finite_start, check_order, entry_row, next_step, Buf, Dst, Eval, Grid, Level, Pass, Row,
-    Solver, Src,
+    check_finite_start, check_order, entry_row, next_step, x_is_d0, Buf, Dst, Eval, Grid, Level,
+    Pass, Row, Solver, Src,
 };
 
 /// diffusers' `DEISMultistepScheduler` (`algorithm_type = "deis"`, `solver_type = "logrho"`),
@@ -125,7 +125,7 @@ impl Solver for Deis {
         let eps = entry_row(&l, Buf::X, false);
         let post = if t.lam == f64::INFINITY {
             // The step to σ = 0 (never on diffusers' grids, which end at σ_min): x = D.
-            Pass::one(Row::new(Dst::Buf(Buf::X)).t(Src::D(0), 1.0))
+            x_is_d0()
         } else {
             let levels: Vec<Level> = (0..order).map(|k| grid.level(i - k)).collect();
             let u: Vec<f64> = levels.iter().map(|v| v.sigma().ln()).collect();

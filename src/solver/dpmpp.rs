@@ -5,7 +5,8 @@ use crate::error::{GdfError, Result};
 
 use super::{
     anc_fo, anc_split, check_eta_noise, check_finite_start, check_min_steps, check_order, chi,
-    half_step, phi, psi, step_of, Buf, Draw, Dst, Eval, Grid, Level, Pass, Row, Solver, Src,
+    half_step, phi, psi, step_of, x_is_d0, Buf, Draw, Dst, Eval, Grid, Level, Pass, Row, Solver,
+    Src,
 };
 
 const X: Src = Src::Buf(Buf::X);
@@ -18,10 +19,6 @@ pub enum SolverType {
     Midpoint,
     /// `+ a'·ψ·(D_0 − D_{−1})/r` (DPM-Solver's `taylor`).
     Heun,
-}
-
-fn x_is_d0() -> Pass {
-    Pass::one(Row::new(Dst::Buf(Buf::X)).t(Src::D(0), 1.0))
 }
 
 /// How a third-order multistep row weighs the second difference.

@@ -6,7 +6,7 @@ use crate::error::Result;
 
 use super::{
     anc_fo, anc_split, check_eta_noise, check_finite_start, check_nonneg, check_pos, fo, half_step,
-    next_step, phi, step_of, Buf, Draw, Dst, Eval, Grid, Level, Pass, Row, Solver, Src,
+    next_step, phi, step_of, x_is_d0, Buf, Draw, Dst, Eval, Grid, Level, Pass, Row, Solver, Src,
 };
 
 const X: Src = Src::Buf(Buf::X);
@@ -86,10 +86,6 @@ impl Churn {
             (None, Buf::X, l)
         }
     }
-}
-
-fn x_is_d0() -> Pass {
-    Pass::one(Row::new(Dst::Buf(Buf::X)).t(Src::D(0), 1.0))
 }
 
 /// k-diffusion `sample_euler` with EDM churn (SPEC §1.1). 1 NFE per step.

@@ -2,9 +2,7 @@
 
 use crate::error::{GdfError, Result};
 
-use super::{
-    check_finite_start, check_order, next_step, Buf, Dst, Eval, Grid, Pass, Row, Solver, Src,
-};
+use super::{check_finite_start, check_order, d_history_step, next_step, Eval, Grid, Solver};
 
 /// Linear multistep of order up to 4 (k-diffusion `sample_lms`, default order 4).
 ///
@@ -111,16 +109,7 @@ impl Solver for Lms {
         let i = next_step(grid, &mut self.step)?;
         let (l, ln) = (grid.level(i), grid.level(i + 1));
         let (p, c) = self.step_coefficients(grid, i);
-        // d_i = (x/a − D)/σ = x/b − D/σ, stored over D_0.
-        let r1 = Row::new(Dst::D0)
-            .t(Src::Buf(Buf::X), 1.0 / l.b)
-            .t(Src::D(0), -1.0 / l.sigma());
-        // x' = a'·(x/a + Σ c_j d_j)
-        let mut r2 = Row::new(Dst::Buf(Buf::X)).t(Src::Buf(Buf::X), ln.a / l.a);
-        for (j, &cj) in c.iter().enumerate().take(p) {
-            r2 = r2.t(Src::D(j as u8), ln.a * cj);
-        }
-        Some(Eval::of_order(i, l, Pass::one(r1).row(r2), p))
+        Some(d_history_step(i, l, ln, &c[..p], p))
     }
     fn nfe(&self, grid: &Grid) -> usize {
         grid.steps()

@@ -776,6 +776,27 @@ pub fn chi(h: f64) -> f64 {
     -h * phi_m(3, -h)
 }
 
+/// The pass that sets `x = D` (the step to `λ = +∞`, a consistency step).
+pub(crate) fn x_is_d0() -> Pass {
+    Pass::one(Row::new(Dst::Buf(Buf::X)).t(Src::D(0), 1.0))
+}
+
+/// Step `i` of the solvers whose history holds the VE derivative `d = (x/a − D)/σ` (LMS,
+/// ComfyUI's iPNDM, tAB-DEIS and gradient estimation): `d_i` over `D_0`, then
+/// `x/a` moved to `to` by `x̃' = x̃ + Σ_k c_k·d_{i−k}` (`c` newest first; `order` reported).
+pub(crate) fn d_history_step(i: usize, from: Level, to: Level, c: &[f64], order: usize) -> Eval {
+    // d_i = (x/a − D)/σ = x/b − D/σ, stored over D_0.
+    let r1 = Row::new(Dst::D0)
+        .t(Src::Buf(Buf::X), 1.0 / from.b)
+        .t(Src::D(0), -1.0 / from.sigma());
+    // x' = a'·(x/a + Σ c_k d_k)
+    let mut r2 = Row::new(Dst::Buf(Buf::X)).t(Src::Buf(Buf::X), to.a / from.a);
+    for (k, &ck) in c.iter().enumerate() {
+        r2 = r2.t(Src::D(k as u8), to.a * ck);
+    }
+    Eval::of_order(i, from, Pass::one(r1).row(r2), order)
+}
+
 /// Step `i` while the grid has it (`None` once the run is over): how a solver's `plan` starts.
 #[inline]
 pub(crate) fn step_of(grid: &Grid, i: usize) -> Option<usize> {

@@ -4,7 +4,8 @@
 use crate::error::Result;
 
 use super::{
-    check_finite_start, check_order, next_step, Buf, Dst, Eval, Grid, Level, Pass, Row, Solver, Src,
+    check_finite_start, check_order, next_step, x_is_d0, Buf, Dst, Eval, Grid, Level, Pass, Row,
+    Solver, Src,
 };
 
 /// SA-Solver's stochasticity `τ` as a function of the level: `tau_in` on
@@ -231,7 +232,7 @@ impl Solver for SaSolver {
         let post = if t.lam == f64::INFINITY {
             // diffusers' grids end at σ_min; a step to σ = 0 returns the prediction.
             self.prev = [0.0; 4];
-            Pass::one(Row::new(Dst::Buf(Buf::X)).t(Src::D(0), 1.0))
+            x_is_d0()
         } else {
             let lams: Vec<f64> = (0..p).map(|k| lam(i - k)).collect();
             let mut g = gradient(&lams, s, e, tau);

@@ -5,8 +5,8 @@
 use crate::error::Result;
 
 use super::{
-    check_finite_start, check_order, chi, half_step, next_step, phi, psi, Buf, Draw, Dst, Eval,
-    Grid, Level, Pass, Row, Solver, Src,
+    check_finite_start, check_order, chi, half_step, next_step, phi, psi, x_is_d0, Buf, Draw, Dst,
+    Eval, Grid, Level, Pass, Row, Solver, Src,
 };
 use super::{DpmAlgorithm, FinalSigmas, SolverType};
 
@@ -213,7 +213,7 @@ impl Solver for DpmSolverSinglestep {
         let (l, t) = (grid.level(i), grid.level(i + 1));
         let post = if t.lam == f64::INFINITY {
             // The step to σ = 0 returns the prediction (first order there, as diffusers).
-            let p = Pass::one(Row::new(Dst::Buf(Buf::X)).t(Src::D(0), 1.0));
+            let p = x_is_d0();
             if sde {
                 p.draw(Draw::Skip)
             } else {
