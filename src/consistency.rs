@@ -555,8 +555,9 @@ pub enum TeacherStep {
 }
 
 /// Consistency distillation (Song et al. 2023, Algorithm 2): the student at `σ_{i+1}` on
-/// `x + σ_{i+1}·z` is fitted to the stopped network at `σ_i` on the teacher's ODE step from
-/// there, over a fixed Karras discretisation of `levels` σ's with the pair drawn uniformly.
+/// `x + σ_{i+1}·z` is fitted to the target network (a moving average of the student's
+/// weights, [`Distillation::target_ema`]) at `σ_i` on the teacher's ODE step from there, over
+/// a fixed Karras discretisation of `levels` σ's with the pair drawn uniformly.
 /// A pretrained diffusion model is the teacher ([`Distillation::batch`] calls it as EDM's
 /// denoiser `D(x; σ)` in data units). Defaults from [`Distillation::new`]; it (de)serialises
 /// like [`ImprovedCt`].
@@ -564,7 +565,7 @@ pub enum TeacherStep {
 /// ```
 /// use gdf::consistency::{Distillation, TeacherStep};
 /// let cd = Distillation::new();
-/// assert_eq!((cd.levels, cd.step), (18, TeacherStep::Heun));
+/// assert_eq!((cd.levels, cd.step, cd.target_ema), (18, TeacherStep::Heun, 0.95));
 /// let sigmas = cd.sigmas()?;
 /// assert_eq!(sigmas.len(), 18);
 /// assert!((sigmas[0] - 0.002).abs() < 1e-15 && (sigmas[17] - 80.0).abs() < 1e-12);
@@ -585,6 +586,13 @@ pub struct Distillation {
     pub levels: usize,
     /// The teacher's ODE step (Heun).
     pub step: TeacherStep,
+    /// The decay `μ` of the target network: the weights the batch's teacher input is
+    /// evaluated with are a moving average of the student's, `θ⁻ ← μ·θ⁻ + (1 − μ)·θ` after
+    /// every optimiser step, started at the student's initial weights (0.95, the value of
+    /// every distillation run of openai/consistency_models; `0` is the stopped student
+    /// itself). The batch does not depend on it: the training loop keeps the average and
+    /// evaluates the teacher input's output with it.
+    pub target_ema: f64,
 }
 
 impl Default for Distillation {
@@ -594,7 +602,8 @@ impl Default for Distillation {
 }
 
 impl Distillation {
-    /// The paper's CIFAR-10 settings: σ 0.002–80, ρ 7, σ_d 0.5, 18 levels, Heun.
+    /// The paper's CIFAR-10 settings: σ 0.002–80, ρ 7, σ_d 0.5, 18 levels, Heun, and the
+    /// target network's decay 0.95.
     pub const fn new() -> Self {
         Self {
             sigma_min: 0.002,
@@ -603,15 +612,23 @@ impl Distillation {
             sigma_data: 0.5,
             levels: 18,
             step: TeacherStep::Heun,
+            target_ema: 0.95,
         }
     }
 
     /// Checks every field: a σ range `0 < min < max`, positive `rho` and `sigma_data`, at
-    /// least two levels.
+    /// least two levels, a `target_ema` in `[0, 1)`.
     pub fn check(&self) -> Result<()> {
         crate::grid::check_sigma_range(self.sigma_min, self.sigma_max)?;
         crate::grid::check_pos("rho", self.rho)?;
         crate::grid::check_pos("sigma_data", self.sigma_data)?;
+        if !(0.0..1.0).contains(&self.target_ema) {
+            return Err(GdfError::OutOfRange {
+                what: "target_ema",
+                value: self.target_ema,
+                expected: "a decay in [0, 1) (0.95 as published; 0: the stopped student)",
+            });
+        }
         if self.levels < 2 {
             return Err(GdfError::OutOfRange {
                 what: "levels",

@@ -526,3 +526,28 @@ fn distillation_steps_along_the_teachers_ode() {
     .sigmas()
     .is_err());
 }
+
+/// The target network's decay: 0.95 as published, read from a config (a missing key takes it),
+/// and refused by name outside `[0, 1)`.
+#[test]
+fn distillation_target_decay_is_checked() {
+    use gdf::consistency::Distillation;
+    assert_eq!(Distillation::new().target_ema, 0.95);
+    let d: Distillation = serde_json::from_str(r#"{"sigma_data": 1.6}"#).unwrap();
+    assert_eq!((d.target_ema, d.sigma_data), (0.95, 1.6));
+    let d: Distillation = serde_json::from_str(r#"{"target_ema": 0.0}"#).unwrap();
+    assert!(d.check().is_ok());
+    for bad in [1.0, -0.1, f64::NAN] {
+        let e = Distillation {
+            target_ema: bad,
+            ..Distillation::new()
+        }
+        .check()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("target_ema") && e.contains("[0, 1)"),
+            "{bad}: {e}"
+        );
+    }
+}

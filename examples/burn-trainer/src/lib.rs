@@ -9,7 +9,8 @@
 //! consistency models' renoise. With `[distillation]` (`distillation.toml`) it distils the
 //! mixture's exact denoiser into a consistency model ([`gdf::consistency::Distillation`]
 //! through [`gdf_burn::distillation_batch`]): the teacher a pretrained diffusion model would
-//! be, without its error.
+//! be, without its error, and the target a moving average of the student's weights
+//! (`target_ema`, 0.95 as published).
 //!
 //! The binary (`src/main.rs`) is the command line; this library holds the parts the resume
 //! test drives: [`Config`], [`Denoiser`], [`Trainer`].
@@ -462,6 +463,10 @@ pub struct Trainer {
     pub model: Denoiser,
     /// The weights' moving average (`[train] ema`), on the plain device.
     pub ema: Option<Denoiser>,
+    /// Consistency distillation's target network (`[distillation] target_ema > 0`): the
+    /// moving average of the student's weights that evaluates the teacher's input, on the
+    /// plain device; `None` evaluates it with the stopped student.
+    pub target_net: Option<Denoiser>,
     /// Consistency distillation's teacher: a trained diffusion model
     /// ([`Trainer::distil_from`]); the mixture's exact denoiser when `None`.
     pub teacher: Option<Teacher>,
@@ -508,10 +513,15 @@ impl Trainer {
         model.init_now();
         drop(guard);
         let ema = config.train.ema.map(|_| model.valid());
+        let target_net = config
+            .distillation
+            .filter(|d| d.target_ema > 0.0)
+            .map(|_| model.valid());
         Self {
             gdf: config.framework.clone(),
             model,
             ema,
+            target_net,
             teacher: None,
             optim: AdamConfig::new().init(),
             steps: Steps::new(config.train.seed),
@@ -585,8 +595,8 @@ impl Trainer {
         self.consistency_descend(cb, s.step)
     }
 
-    /// The consistency-distillation step: the student on the noised batch, the stopped
-    /// network on the exact denoiser's Heun (or Euler) step from it.
+    /// The consistency-distillation step: the student on the noised batch, the target network
+    /// (or the stopped student) on the teacher's Heun (or Euler) step from it.
     fn distillation_step(
         &mut self,
         recipe: &Distillation,
@@ -609,7 +619,8 @@ impl Trainer {
         self.consistency_descend(cb, s.step)
     }
 
-    /// The student on its input, the stopped network on the teacher's, the batch's loss.
+    /// The student on its input, the stopped network (the target network, if the recipe keeps
+    /// one) on the teacher's, the batch's loss.
     fn consistency_descend(
         &mut self,
         cb: gdf_burn::ConsistencyBatch<2>,
@@ -619,13 +630,13 @@ impl Trainer {
         let student = self
             .model
             .forward(emb, cb.student.clone(), cb.student_cond.clone());
-        // The teacher is the same network, stopped: run it without autodiff (no graph is
-        // recorded for it; the loss treats its output as a constant).
-        let teacher = self.model.valid().forward(
-            emb,
-            cb.teacher.clone().inner(),
-            cb.teacher_cond.clone().inner(),
-        );
+        // The teacher is the same network, stopped (or its moving average): run it without
+        // autodiff (no graph is recorded for it; the loss treats its output as a constant).
+        let (x, c) = (cb.teacher.clone().inner(), cb.teacher_cond.clone().inner());
+        let teacher = match &self.target_net {
+            Some(net) => net.forward(emb, x, c),
+            None => self.model.valid().forward(emb, x, c),
+        };
         let loss = cb.loss(student, teacher)?;
         self.descend(loss, k)
     }
@@ -639,11 +650,14 @@ impl Trainer {
         if let (Some(ema), Some(beta)) = (self.ema.take(), self.config.train.ema) {
             self.ema = Some(ema.ema_update(&self.model, beta));
         }
+        if let (Some(net), Some(d)) = (self.target_net.take(), self.config.distillation) {
+            self.target_net = Some(net.ema_update(&self.model, d.target_ema));
+        }
         Ok(StepReport { step: k, loss: lv })
     }
 
     /// Saves a checkpoint into `dir`: `model.bpk` and `optim.bpk` (burn's records; `ema.bpk`
-    /// with `[train] ema`), `state.toml` (framework text, step counter, adaptive state) and
+    /// with `[train] ema`, `target.bpk` with distillation's target network), `state.toml` (framework text, step counter, adaptive state) and
     /// `config.toml` (the run's config, for [`Trainer::open`]).
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
@@ -657,12 +671,14 @@ impl Trainer {
         self.optim
             .save(&op)
             .map_err(|e| io_err(&op, format!("{e:?}")))?;
-        if let Some(ema) = &self.ema {
-            let ep = dir.join("ema.bpk");
-            ema.clone()
-                .into_record()
-                .save(&ep)
-                .map_err(|e| io_err(&ep, format!("{e:?}")))?;
+        for (net, file) in [(&self.ema, "ema.bpk"), (&self.target_net, "target.bpk")] {
+            if let Some(net) = net {
+                let p = dir.join(file);
+                net.clone()
+                    .into_record()
+                    .save(&p)
+                    .map_err(|e| io_err(&p, format!("{e:?}")))?;
+            }
         }
         let state = CheckpointState {
             framework: self.gdf.to_string(),
@@ -732,13 +748,16 @@ impl Trainer {
         let op = dir.join("optim.bpk");
         let optim = core::mem::replace(&mut t.optim, AdamConfig::new().init());
         t.optim = optim.load(&op).map_err(|e| io_err(&op, format!("{e:?}")))?;
-        if let Some(ema) = t.ema.take() {
-            let ep = dir.join("ema.bpk");
-            let record = ModuleRecord::load(&ep).map_err(|e| io_err(&ep, format!("{e:?}")))?;
-            t.ema = Some(
-                ema.try_load_record(record)
-                    .map_err(|e| io_err(&ep, format!("{e:?}")))?,
-            );
+        for (net, file) in [(&mut t.ema, "ema.bpk"), (&mut t.target_net, "target.bpk")] {
+            if let Some(fresh) = net.take() {
+                let p = dir.join(file);
+                let record = ModuleRecord::load(&p).map_err(|e| io_err(&p, format!("{e:?}")))?;
+                *net = Some(
+                    fresh
+                        .try_load_record(record)
+                        .map_err(|e| io_err(&p, format!("{e:?}")))?,
+                );
+            }
         }
         Ok(t)
     }

@@ -1,7 +1,7 @@
 //! The consistency-training and -distillation modes: the shipped configs load, a config that
 //! is not the recipe's frame (or samples with another solver, or has both sections) is
-//! refused by name, and a run (with its weights' moving average) resumes bit for bit; the
-//! moving average is the one written out.
+//! refused by name, and a run (with its weights' moving average, and distillation's target
+//! network) resumes bit for bit; both moving averages are the one written out.
 
 use std::path::PathBuf;
 
@@ -124,6 +124,13 @@ fn resumes_bit_for_bit(config: fn() -> Config, name: &str) {
     let ema = |t: &Trainer| t.ema.as_ref().expect("an EMA").parameter_values().unwrap();
     assert_eq!(bits(&ema(&whole)), bits(&ema(&resumed)));
     assert_ne!(bits(&ema(&whole)), bits(&pw));
+    // So is distillation's target network.
+    assert_eq!(whole.target_net.is_some(), resumed.target_net.is_some());
+    if let (Some(a), Some(b)) = (&whole.target_net, &resumed.target_net) {
+        let a = a.parameter_values().unwrap();
+        assert_eq!(bits(&a), bits(&b.parameter_values().unwrap()));
+        assert_ne!(bits(&a), bits(&pw));
+    }
     // The consistency sampler runs on the result (one step and the config's two).
     let x = whole.sample(|_, _| {}).unwrap();
     assert_eq!(x.len(), 32);
@@ -144,7 +151,7 @@ fn a_distillation_run_resumes_bit_for_bit() {
 fn the_shipped_distillation_config_is_its_frame_and_excludes_training() {
     let c = Config::load(&shipped_distillation()).unwrap();
     let cd = c.distillation.expect("a [distillation] section");
-    assert_eq!((cd.sigma_data, cd.levels), (1.6, 18));
+    assert_eq!((cd.sigma_data, cd.levels, cd.target_ema), (1.6, 18, 0.95));
     assert!(cd.check_framework(&c.framework).is_ok());
     assert_eq!(c.student(), Some((0.002, 1.6)));
     let mut both = c.clone();
@@ -166,6 +173,28 @@ fn the_shipped_distillation_config_is_its_frame_and_excludes_training() {
     assert!(e.contains("Consistency(sigma_min = 0.004)"), "{e}");
 }
 
+/// `after` is `β·before + (1 − β)·model`, parameter by parameter, and the step moved most
+/// weights.
+fn assert_moving_average(before: &[f32], model: &[f32], after: &[f32], beta: f32) {
+    let moved = before
+        .iter()
+        .zip(model)
+        .zip(after)
+        .filter(|((b, m), _)| b != m)
+        .count();
+    assert!(
+        moved > before.len() / 2,
+        "a step moves most weights ({moved})"
+    );
+    for ((b, m), a) in before.iter().zip(model).zip(after) {
+        let want = beta * b + (1.0 - beta) * m;
+        assert!(
+            (a - want).abs() <= 1e-6 * want.abs().max(1.0),
+            "{a} vs {want}"
+        );
+    }
+}
+
 /// `Denoiser::ema_update` is `β·ema + (1 − β)·model`, parameter by parameter.
 #[test]
 fn the_moving_average_is_the_formula() {
@@ -175,23 +204,46 @@ fn the_moving_average_is_the_formula() {
     t.step().unwrap();
     let model = t.parameter_values().unwrap();
     let after = t.ema.as_ref().unwrap().parameter_values().unwrap();
-    let moved = before
-        .iter()
-        .zip(&model)
-        .zip(&after)
-        .filter(|((b, m), _)| b != m)
-        .count();
-    assert!(
-        moved > before.len() / 2,
-        "a step moves most weights ({moved})"
-    );
-    for ((b, m), a) in before.iter().zip(&model).zip(&after) {
-        let want = 0.9f32 * b + 0.1f32 * m;
-        assert!(
-            (a - want).abs() <= 1e-6 * want.abs().max(1.0),
-            "{a} vs {want}"
-        );
-    }
+    assert_moving_average(&before, &model, &after, 0.9);
+}
+
+/// Distillation's target network starts at the student's weights, evaluates the teacher's
+/// input (the first step's loss is the stopped student's, bit for bit, the second's is not),
+/// and follows `μ·target + (1 − μ)·student`; with `target_ema = 0` there is none, and a decay
+/// outside `[0, 1)` is refused by name.
+#[test]
+fn the_target_network_is_the_students_moving_average() {
+    let with = |mu: f64| {
+        let mut c = small_of(&shipped_distillation());
+        c.train.ema = None;
+        c.distillation.as_mut().unwrap().target_ema = mu;
+        c
+    };
+    let mut averaged = Trainer::new(with(0.75));
+    let mut stopped = Trainer::new(with(0.0));
+    assert!(stopped.target_net.is_none());
+    let before = averaged
+        .target_net
+        .as_ref()
+        .unwrap()
+        .parameter_values()
+        .unwrap();
+    assert_eq!(bits(&before), bits(&averaged.parameter_values().unwrap()));
+    let (la, ls) = (averaged.step().unwrap(), stopped.step().unwrap());
+    assert_eq!(la.loss.to_bits(), ls.loss.to_bits());
+    let model = averaged.parameter_values().unwrap();
+    assert_eq!(bits(&model), bits(&stopped.parameter_values().unwrap()));
+    let after = averaged
+        .target_net
+        .as_ref()
+        .unwrap()
+        .parameter_values()
+        .unwrap();
+    assert_moving_average(&before, &model, &after, 0.75);
+    let (la, ls) = (averaged.step().unwrap(), stopped.step().unwrap());
+    assert_ne!(la.loss.to_bits(), ls.loss.to_bits());
+    let e = with(1.0).check().unwrap_err().to_string();
+    assert!(e.contains("target_ema"), "{e}");
 }
 
 /// A trained diffusion run as distillation's teacher: its checkpoint holds its config
