@@ -1,0 +1,651 @@
+//! ComfyUI's schedulers: the σ lists its `KSampler` and `BasicScheduler` nodes build from a
+//! model's `model_sampling` (`comfy.samplers.calculate_sigmas`).
+//!
+//! A ComfyUI workflow names a scheduler (`"normal"`, `"karras"`, `"simple"`, …) and gets its
+//! levels from the model's sampling object: a table of float32 sigmas and the maps between a
+//! σ and the model's timestep. [`ModelSampling`] is that object for the models ComfyUI
+//! describes with one ([`ModelSampling::Discrete`]: Stable Diffusion 1.x/2.x/XL, ε or v;
+//! [`ModelSampling::Flow`]: SD3, AuraFlow, HunyuanVideo, Wan, …; [`ModelSampling::Flux`];
+//! [`ModelSampling::ContinuousEdm`]: Playground v2.5 and other EDM models), built in float32
+//! the way ComfyUI builds it; [`Scheduler`] is the scheduler, parsed from ComfyUI's names
+//! with their defaults; [`calculate_sigmas`] gives the [`Grid`]: the same sigmas as ComfyUI,
+//! the model's timesteps for each level, and the levels as λ.
+//!
+//! What each scheduler does with the table (`T` entries, `n` steps):
+//! - `simple`: every `T/n`-th table σ from the top, then 0.
+//! - `sgm_uniform`: `n` timesteps evenly spaced from `timestep(σ_max)` towards
+//!   `timestep(σ_min)` (the last one left out), their σ's, then 0.
+//! - `normal`: the same with both ends included (`n + 1` σ's and no 0 when `σ(end)` is 0).
+//! - `karras`, `exponential`: k-diffusion's grids between the table's ends (float32).
+//! - `ddim_uniform`: every `T // n`-th table σ from the second, then 0 (its step count follows
+//!   from the stride, not from `n`).
+//! - `beta`: the table σ's at `round(F⁻¹(1 − i/n)·(T − 1))` of a Beta(α, β) distribution
+//!   (0.6, 0.6), repeats dropped, then 0 (Lee et al. 2024).
+//! - `linear_quadratic`: Mochi's schedule `1 − x` (linear to `threshold_noise`, then
+//!   quadratic), times the table's σ_max.
+//! - `kl_optimal`: `tan` of `atan σ` interpolated linearly from σ_max to σ_min, then 0
+//!   (A1111's "Align your steps" KL-optimal grid).
+//!
+//! At parity with ComfyUI's own functions (`tests/comfyui/schedulers.json`, made by
+//! `tests/comfyui/gen_schedulers.py` out of a ComfyUI checkout): every scheduler on every
+//! model sampling,
+//! step counts and table indices exact, σ's within two float32 ulps (one on the committed
+//! set: torch's vectorised `exp`, `tan` and `pow` differ from Rust's in the last bit).
+//!
+//! ```
+//! use gdf::interop::comfy::{calculate_sigmas, ModelSampling, Scheduler};
+//! // SDXL's "karras" at 20 steps, as a KSampler node builds it.
+//! let sdxl = ModelSampling::default(); // Discrete: linear betas 0.00085–0.012, 1000 steps
+//! let g = calculate_sigmas(&sdxl, &"karras".parse::<Scheduler>()?, 20)?;
+//! assert_eq!(g.sigmas.len(), 21);
+//! assert!((g.sigmas[0] - 14.614642).abs() < 1e-5); // the table's σ_max
+//! assert_eq!(g.sigmas[20], 0.0);
+//! assert_eq!(g.logsnr[20], f64::INFINITY);
+//! // SD3 (flow, shift 3) with "simple": flow sigmas, λ = −∞ at s = 1.
+//! let sd3 = ModelSampling::Flow { shift: 3.0, multiplier: 1000.0 };
+//! let g = calculate_sigmas(&sd3, &Scheduler::Simple, 28)?;
+//! assert_eq!(g.sigmas[0], 1.0);
+//! assert_eq!(g.logsnr[0], f64::NEG_INFINITY);
+//! # Ok::<(), gdf::GdfError>(())
+//! ```
+
+use crate::error::{GdfError, Result};
+use crate::float::linspace_at;
+use crate::grid::{
+    beta_ppf, check_count, check_pos, check_sigma_range, check_steps, no_nan, unknown, Grid,
+    Timesteps,
+};
+
+/// A model's `model_sampling` in ComfyUI: its σ table and its σ ↔ timestep maps, in float32
+/// as ComfyUI keeps them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ModelSampling {
+    /// `ModelSamplingDiscrete` (ε and v models: Stable Diffusion 1.x, 2.x, XL): the table of
+    /// a `"linear"` beta schedule (`β_i = linspace(√start, √end, T)_i²` in float64, σ from
+    /// the cumulative product), the timestep of a σ the nearest table entry in `ln σ`, the σ
+    /// of a fractional timestep interpolated in `ln σ`.
+    Discrete {
+        /// `linear_start` (Stable Diffusion: 0.00085).
+        linear_start: f64,
+        /// `linear_end` (Stable Diffusion: 0.012).
+        linear_end: f64,
+        /// The number of training timesteps `T` (1000).
+        timesteps: usize,
+        /// `zsnr`: the table rescaled to zero terminal SNR (ComfyUI's
+        /// `rescale_zero_terminal_snr_sigmas`, whose last ᾱ is 4.8973451890853435e-08).
+        zsnr: bool,
+    },
+    /// `ModelSamplingDiscreteFlow` (SD3, AuraFlow, HunyuanVideo, Wan, …): 1000 flow sigmas
+    /// `shift·t/(1 + (shift − 1)·t)` at `t = i/1000`, timestep `σ·multiplier`.
+    Flow {
+        /// The time shift (SD3: 3.0; 1.0 for none).
+        shift: f64,
+        /// The timestep multiplier (1000).
+        multiplier: f64,
+    },
+    /// `ModelSamplingFlux`: 10 000 flow sigmas `e^μ/(e^μ + 1/t − 1)` at `t = i/10 000`,
+    /// timestep σ.
+    Flux {
+        /// μ, the resolution-dependent shift (ComfyUI's default 1.15).
+        shift: f64,
+    },
+    /// `ModelSamplingContinuousEDM`: 1000 log-uniform sigmas between the ends, timestep
+    /// `¼·ln σ`.
+    ContinuousEdm {
+        /// The smallest σ (ComfyUI's default 0.002).
+        sigma_min: f64,
+        /// The largest σ (ComfyUI's default 120).
+        sigma_max: f64,
+    },
+}
+
+impl Default for ModelSampling {
+    /// Stable Diffusion's `ModelSamplingDiscrete`: linear betas 0.00085–0.012, 1000 steps.
+    fn default() -> Self {
+        ModelSampling::Discrete {
+            linear_start: 0.00085,
+            linear_end: 0.012,
+            timesteps: 1000,
+            zsnr: false,
+        }
+    }
+}
+
+/// ComfyUI's last ᾱ after the zero-terminal-SNR rescale.
+const ZSNR_LAST_ALPHA_BAR: f64 = 4.8973451890853435e-08;
+
+/// A built [`ModelSampling`]: the float32 table and the maps.
+struct Table {
+    kind: ModelSampling,
+    sigmas: Vec<f32>,
+    log_sigmas: Vec<f32>,
+}
+
+impl ModelSampling {
+    /// Checks the settings (each field by name).
+    fn check(&self) -> Result<()> {
+        match *self {
+            ModelSampling::Discrete {
+                linear_start,
+                linear_end,
+                timesteps,
+                ..
+            } => {
+                check_pos("linear_start", linear_start)?;
+                check_pos("linear_end", linear_end)?;
+                if linear_end >= 1.0 {
+                    return Err(GdfError::OutOfRange {
+                        what: "linear_end",
+                        value: linear_end,
+                        expected: "a beta below 1",
+                    });
+                }
+                check_count("timesteps", timesteps)?;
+                if timesteps < 2 {
+                    return Err(GdfError::OutOfRange {
+                        what: "timesteps",
+                        value: timesteps as f64,
+                        expected: "at least 2 training timesteps",
+                    });
+                }
+                Ok(())
+            }
+            ModelSampling::Flow { shift, multiplier } => {
+                check_pos("shift", shift)?;
+                check_pos("multiplier", multiplier)
+            }
+            ModelSampling::Flux { shift } => {
+                if !shift.is_finite() || shift.exp() >= f32::MAX as f64 {
+                    return Err(GdfError::OutOfRange {
+                        what: "shift",
+                        value: shift,
+                        expected: "a finite μ with e^μ within float32",
+                    });
+                }
+                Ok(())
+            }
+            ModelSampling::ContinuousEdm {
+                sigma_min,
+                sigma_max,
+            } => check_sigma_range(sigma_min, sigma_max),
+        }
+    }
+
+    /// The table, as ComfyUI's constructor builds it.
+    fn build(&self) -> Result<Table> {
+        self.check()?;
+        let (sigmas, log_sigmas): (Vec<f32>, Vec<f32>) = match *self {
+            ModelSampling::Discrete {
+                linear_start,
+                linear_end,
+                timesteps,
+                zsnr,
+            } => {
+                let (a, b) = (linear_start.sqrt(), linear_end.sqrt());
+                let mut cum = 1.0f64;
+                let mut s: Vec<f64> = (0..timesteps)
+                    .map(|i| {
+                        let r = linspace_at(a, b, timesteps, i);
+                        cum *= 1.0 - r * r;
+                        ((1.0 - cum) / cum).sqrt()
+                    })
+                    .collect();
+                if zsnr {
+                    s = rescale_zsnr(&s);
+                }
+                (
+                    s.iter().map(|&v| v as f32).collect(),
+                    s.iter().map(|&v| v.ln() as f32).collect(),
+                )
+            }
+            ModelSampling::Flow { .. } => {
+                let s: Vec<f32> = (1..=1000)
+                    .map(|i| self.sigma_of(((i as f32) / 1000.0) * self.multiplier32()))
+                    .collect();
+                let l = s.iter().map(|v| v.ln()).collect();
+                (s, l)
+            }
+            ModelSampling::Flux { .. } => {
+                let s: Vec<f32> = (1..=10_000)
+                    .map(|i| self.sigma_of((i as f32) / 10_000.0))
+                    .collect();
+                let l = s.iter().map(|v| v.ln()).collect();
+                (s, l)
+            }
+            ModelSampling::ContinuousEdm {
+                sigma_min,
+                sigma_max,
+            } => {
+                let (a, b) = (sigma_min.ln() as f32, sigma_max.ln() as f32);
+                let s: Vec<f32> = (0..1000)
+                    .map(|i| linspace_at(a, b, 1000, i).exp())
+                    .collect();
+                let l = s.iter().map(|v| v.ln()).collect();
+                (s, l)
+            }
+        };
+        Ok(Table {
+            kind: *self,
+            sigmas,
+            log_sigmas,
+        })
+    }
+
+    fn multiplier32(&self) -> f32 {
+        match *self {
+            ModelSampling::Flow { multiplier, .. } => multiplier as f32,
+            _ => 1.0,
+        }
+    }
+
+    /// `sigma(t)` for the formula-defined samplings (flow, Flux, EDM), in float32.
+    fn sigma_of(&self, t: f32) -> f32 {
+        match *self {
+            ModelSampling::Flow { shift, multiplier } => {
+                let t = t / multiplier as f32;
+                if shift == 1.0 {
+                    t
+                } else {
+                    (shift as f32 * t) / (1.0 + (shift - 1.0) as f32 * t)
+                }
+            }
+            ModelSampling::Flux { shift } => {
+                // torch's `e^μ / (e^μ + (1/t − 1))`: a scalar over a tensor is the
+                // reciprocal times the scalar.
+                let e = shift.exp() as f32;
+                (1.0 / (e + (1.0 / t - 1.0))) * e
+            }
+            ModelSampling::ContinuousEdm { .. } => (t / 0.25).exp(),
+            ModelSampling::Discrete { .. } => unreachable!("the discrete σ comes from its table"),
+        }
+    }
+
+    /// The σ table ComfyUI keeps (`model_sampling.sigmas`, float32, lowest first).
+    ///
+    /// Errors: settings out of range, named by field.
+    ///
+    /// ```
+    /// use gdf::interop::comfy::ModelSampling;
+    /// let t = ModelSampling::default().sigmas()?;
+    /// assert_eq!(t.len(), 1000);
+    /// assert!((t[0] - 0.029167).abs() < 1e-6 && (t[999] - 14.614642).abs() < 1e-5);
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    pub fn sigmas(&self) -> Result<Vec<f32>> {
+        Ok(self.build()?.sigmas)
+    }
+
+    /// The model's timestep for each σ (`model_sampling.timestep`): the nearest table index
+    /// in `ln σ` for [`ModelSampling::Discrete`], `σ·multiplier` for
+    /// [`ModelSampling::Flow`], σ for [`ModelSampling::Flux`], `¼·ln σ` for
+    /// [`ModelSampling::ContinuousEdm`]; computed in float32 as ComfyUI does.
+    ///
+    /// ```
+    /// use gdf::interop::comfy::ModelSampling;
+    /// let ms = ModelSampling::default();
+    /// let table = ms.sigmas()?;
+    /// assert_eq!(ms.timesteps(&[table[999], table[500], 0.5])?, vec![999.0, 500.0, 169.0]);
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    pub fn timesteps(&self, sigmas: &[f32]) -> Result<Vec<f64>> {
+        let t = self.build()?;
+        Ok(sigmas.iter().map(|&s| t.timestep(s) as f64).collect())
+    }
+}
+
+/// ComfyUI's `rescale_zero_terminal_snr_sigmas`, in float64.
+fn rescale_zsnr(sigmas: &[f64]) -> Vec<f64> {
+    let mut r: Vec<f64> = sigmas
+        .iter()
+        .map(|&s| (1.0 / (s * s + 1.0)).sqrt())
+        .collect();
+    let (first, last) = (r[0], r[r.len() - 1]);
+    let k = first / (first - last);
+    for v in r.iter_mut() {
+        *v = (*v - last) * k;
+    }
+    let n = r.len();
+    r.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let a = if i + 1 == n {
+                ZSNR_LAST_ALPHA_BAR
+            } else {
+                v * v
+            };
+            ((1.0 - a) / a).sqrt()
+        })
+        .collect()
+}
+
+impl Table {
+    fn len(&self) -> usize {
+        self.sigmas.len()
+    }
+    fn sigma_min(&self) -> f32 {
+        self.sigmas[0]
+    }
+    fn sigma_max(&self) -> f32 {
+        self.sigmas[self.len() - 1]
+    }
+
+    /// `model_sampling.timestep(σ)`.
+    fn timestep(&self, sigma: f32) -> f32 {
+        match self.kind {
+            ModelSampling::Discrete { .. } => {
+                let l = sigma.ln();
+                let mut best = (f32::INFINITY, 0usize);
+                for (i, &ls) in self.log_sigmas.iter().enumerate() {
+                    let d = (l - ls).abs();
+                    if d < best.0 {
+                        best = (d, i);
+                    }
+                }
+                best.1 as f32
+            }
+            ModelSampling::Flow { multiplier, .. } => sigma * multiplier as f32,
+            ModelSampling::Flux { .. } => sigma,
+            ModelSampling::ContinuousEdm { .. } => 0.25 * sigma.ln(),
+        }
+    }
+
+    /// `model_sampling.sigma(t)`.
+    fn sigma(&self, t: f32) -> f32 {
+        match self.kind {
+            ModelSampling::Discrete { .. } => {
+                let t = t.clamp(0.0, (self.len() - 1) as f32);
+                let (lo, hi, w) = (t.floor() as usize, t.ceil() as usize, t.fract());
+                ((1.0 - w) * self.log_sigmas[lo] + w * self.log_sigmas[hi]).exp()
+            }
+            k => k.sigma_of(t),
+        }
+    }
+}
+
+/// A ComfyUI scheduler (`comfy.samplers.SCHEDULER_NAMES`), with the options its dedicated
+/// nodes expose. [`Scheduler::from_str`](core::str::FromStr) takes ComfyUI's names and gives
+/// each its defaults (those of the `KSampler` node).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scheduler {
+    /// `"simple"`: every `T/n`-th table σ from the top.
+    Simple,
+    /// `"sgm_uniform"`: uniform timesteps, the lowest end left out.
+    SgmUniform,
+    /// `"karras"` (k-diffusion's, over the table's ends; `KarrasScheduler`'s ρ, default 7).
+    Karras {
+        /// ρ.
+        rho: f64,
+    },
+    /// `"exponential"`: log-uniform σ between the table's ends.
+    Exponential,
+    /// `"ddim_uniform"`: every `T // n`-th table σ.
+    DdimUniform,
+    /// `"beta"` (`BetaSamplingScheduler`'s α and β, default 0.6 each).
+    Beta {
+        /// α of the Beta distribution.
+        alpha: f64,
+        /// β of the Beta distribution.
+        beta: f64,
+    },
+    /// `"normal"`: uniform timesteps, both ends included.
+    Normal,
+    /// `"linear_quadratic"` (Mochi's; default `threshold_noise` 0.025, `linear_steps` half
+    /// the steps).
+    LinearQuadratic {
+        /// Where the linear part ends (in `1 − σ/σ_max`).
+        threshold_noise: f64,
+        /// How many steps are linear (`None`: `n // 2`).
+        linear_steps: Option<usize>,
+    },
+    /// `"kl_optimal"`: uniform in `atan σ`.
+    KlOptimal,
+}
+
+/// ComfyUI's scheduler names, in its order.
+pub const SCHEDULER_NAMES: [&str; 9] = [
+    "simple",
+    "sgm_uniform",
+    "karras",
+    "exponential",
+    "ddim_uniform",
+    "beta",
+    "normal",
+    "linear_quadratic",
+    "kl_optimal",
+];
+
+impl core::str::FromStr for Scheduler {
+    type Err = GdfError;
+    /// One of [`SCHEDULER_NAMES`], with ComfyUI's defaults.
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "simple" => Scheduler::Simple,
+            "sgm_uniform" => Scheduler::SgmUniform,
+            "karras" => Scheduler::Karras { rho: 7.0 },
+            "exponential" => Scheduler::Exponential,
+            "ddim_uniform" => Scheduler::DdimUniform,
+            "beta" => Scheduler::Beta {
+                alpha: 0.6,
+                beta: 0.6,
+            },
+            "normal" => Scheduler::Normal,
+            "linear_quadratic" => Scheduler::LinearQuadratic {
+                threshold_noise: 0.025,
+                linear_steps: None,
+            },
+            "kl_optimal" => Scheduler::KlOptimal,
+            other => {
+                return Err(unknown(
+                    "scheduler",
+                    other,
+                    "\"simple\", \"sgm_uniform\", \"karras\", \"exponential\", \
+                     \"ddim_uniform\", \"beta\", \"normal\", \"linear_quadratic\", \
+                     \"kl_optimal\" (ComfyUI's SCHEDULER_NAMES)",
+                ))
+            }
+        })
+    }
+}
+
+/// `math.isclose(x, 0, abs_tol=1e-5)`.
+fn near_zero(x: f32) -> bool {
+    (x as f64).abs() <= 1e-5
+}
+
+/// `comfy.samplers.calculate_sigmas(model_sampling, scheduler, steps)`: the σ list ComfyUI
+/// samples `steps` steps with, as a [`Grid`].
+///
+/// The grid's `sigmas` are ComfyUI's float32 values (widened exactly): VE sigmas for
+/// [`ModelSampling::Discrete`] and [`ModelSampling::ContinuousEdm`], flow sigmas (`a = 1 − s`,
+/// `b = s`) for [`ModelSampling::Flow`] and [`ModelSampling::Flux`]; `timesteps` holds
+/// `model_sampling.timestep` of each level before the last (what ComfyUI feeds the model);
+/// the levels are their λ. Most schedulers end at 0 (λ = +∞); `normal` on a table whose
+/// lowest σ is 0 ends on it, `linear_quadratic` ends at 0 by construction.
+///
+/// Errors ([`GdfError::OutOfRange`] naming the field): `steps` of 0 or past
+/// [`MAX_STEPS`](crate::grid::MAX_STEPS); model-sampling settings out of range; `kl_optimal`
+/// with one step (ComfyUI divides by `n − 1`); `karras` with ρ ≤ 0; `beta` with α or β ≤ 0;
+/// `linear_quadratic` with `threshold_noise` outside `[0, 1]` or `linear_steps` not in
+/// `1..steps`.
+///
+/// ```
+/// use gdf::interop::comfy::{calculate_sigmas, ModelSampling, Scheduler};
+/// let sd = ModelSampling::default();
+/// // "normal" goes through the table's timesteps 999 … 0 evenly.
+/// let g = calculate_sigmas(&sd, &Scheduler::Normal, 10)?;
+/// assert_eq!(g.timesteps.unwrap().to_f64()[0], 999.0);
+/// assert!(calculate_sigmas(&sd, &Scheduler::KlOptimal, 1).is_err());
+/// assert!("karas".parse::<Scheduler>().is_err()); // names what it takes
+/// # Ok::<(), gdf::GdfError>(())
+/// ```
+pub fn calculate_sigmas(ms: &ModelSampling, scheduler: &Scheduler, steps: usize) -> Result<Grid> {
+    check_steps(steps)?;
+    let t = ms.build()?;
+    let sigmas: Vec<f32> = match *scheduler {
+        Scheduler::Simple => {
+            let ss = t.len() as f64 / steps as f64;
+            let mut v: Vec<f32> = (0..steps)
+                .map(|x| t.sigmas[t.len() - 1 - (x as f64 * ss) as usize])
+                .collect();
+            v.push(0.0);
+            v
+        }
+        Scheduler::DdimUniform => {
+            let (mut v, mut n) = (Vec::new(), steps);
+            if near_zero(t.sigmas[1]) {
+                n += 1;
+            } else {
+                v.push(0.0);
+            }
+            let ss = (t.len() / n).max(1);
+            let mut x = 1;
+            while x < t.len() {
+                v.push(t.sigmas[x]);
+                x += ss;
+            }
+            v.reverse();
+            v
+        }
+        Scheduler::Normal | Scheduler::SgmUniform => {
+            let start = t.timestep(t.sigma_max());
+            let end = t.timestep(t.sigma_min());
+            let (count, used, zero) = if *scheduler == Scheduler::SgmUniform {
+                (steps + 1, steps, true)
+            } else if near_zero(t.sigma(end)) {
+                (steps + 1, steps + 1, false)
+            } else {
+                (steps, steps, true)
+            };
+            let mut v: Vec<f32> = (0..used)
+                .map(|i| t.sigma(linspace_at(start, end, count, i)))
+                .collect();
+            if zero {
+                v.push(0.0);
+            }
+            v
+        }
+        Scheduler::Karras { rho } => {
+            check_pos("rho", rho)?;
+            let (lo, hi) = (t.sigma_min() as f64, t.sigma_max() as f64);
+            let (min_inv, max_inv) = (lo.powf(1.0 / rho), hi.powf(1.0 / rho));
+            let d = (min_inv - max_inv) as f32;
+            let mut v: Vec<f32> = (0..steps)
+                .map(|i| (max_inv as f32 + linspace_at(0.0f32, 1.0, steps, i) * d).powf(rho as f32))
+                .collect();
+            v.push(0.0);
+            v
+        }
+        Scheduler::Exponential => {
+            let (a, b) = (
+                (t.sigma_max() as f64).ln() as f32,
+                (t.sigma_min() as f64).ln() as f32,
+            );
+            let mut v: Vec<f32> = (0..steps)
+                .map(|i| linspace_at(a, b, steps, i).exp())
+                .collect();
+            v.push(0.0);
+            v
+        }
+        Scheduler::Beta { alpha, beta } => {
+            check_pos("alpha", alpha)?;
+            check_pos("beta", beta)?;
+            let total = (t.len() - 1) as f64;
+            let step = 1.0 / steps as f64;
+            let mut v = Vec::new();
+            let mut last = -1.0f64;
+            for i in 0..steps {
+                let p = 1.0 - i as f64 * step;
+                let k = (beta_ppf(p, alpha, beta) * total).round_ties_even();
+                if k != last {
+                    v.push(t.sigmas[k as usize]);
+                }
+                last = k;
+            }
+            v.push(0.0);
+            v
+        }
+        Scheduler::LinearQuadratic {
+            threshold_noise,
+            linear_steps,
+        } => linear_quadratic(t.sigma_max(), steps, threshold_noise, linear_steps)?,
+        Scheduler::KlOptimal => {
+            if steps < 2 {
+                return Err(GdfError::OutOfRange {
+                    what: "steps",
+                    value: steps as f64,
+                    expected: "at least 2 for kl_optimal (ComfyUI divides by steps − 1)",
+                });
+            }
+            let (lo, hi) = (
+                (t.sigma_min() as f64).atan() as f32,
+                (t.sigma_max() as f64).atan() as f32,
+            );
+            let mut v: Vec<f32> = (0..steps)
+                .map(|i| {
+                    let u = i as f32 / (steps - 1) as f32;
+                    (u * lo + (1.0 - u) * hi).tan()
+                })
+                .collect();
+            v.push(0.0);
+            v
+        }
+    };
+    let wide: Vec<f64> = sigmas.iter().map(|&s| s as f64).collect();
+    let mut g = match ms {
+        ModelSampling::Flow { .. } | ModelSampling::Flux { .. } => Grid::from_flow_sigmas(wide),
+        _ => Grid::from_ve_sigmas(wide),
+    };
+    let ts: Vec<f32> = sigmas[..sigmas.len() - 1]
+        .iter()
+        .map(|&s| t.timestep(s))
+        .collect();
+    g.timesteps = Some(match ms {
+        ModelSampling::Discrete { .. } => Timesteps::Int(ts.iter().map(|&x| x as i64).collect()),
+        _ => Timesteps::Float(ts.iter().map(|&x| x as f64).collect()),
+    });
+    no_nan(g, "ComfyUI scheduler", || {
+        format!("{scheduler:?} on {ms:?}")
+    })
+}
+
+/// Mochi's `linear_quadratic_schedule` times σ_max.
+fn linear_quadratic(
+    sigma_max: f32,
+    steps: usize,
+    threshold_noise: f64,
+    linear_steps: Option<usize>,
+) -> Result<Vec<f32>> {
+    if !(0.0..=1.0).contains(&threshold_noise) {
+        return Err(GdfError::OutOfRange {
+            what: "threshold_noise",
+            value: threshold_noise,
+            expected: "a fraction in [0, 1]",
+        });
+    }
+    let schedule: Vec<f64> = if steps == 1 {
+        vec![1.0, 0.0]
+    } else {
+        let ls = linear_steps.unwrap_or(steps / 2);
+        if ls == 0 || ls >= steps {
+            return Err(GdfError::OutOfRange {
+                what: "linear_steps",
+                value: ls as f64,
+                expected: "at least 1 and fewer than the steps",
+            });
+        }
+        let (lsf, n) = (ls as f64, steps as f64);
+        let diff = lsf - threshold_noise * n;
+        let q = (steps - ls) as f64;
+        let qc = diff / (lsf * (q * q));
+        let lc = threshold_noise / lsf - 2.0 * diff / (q * q);
+        let c = qc * (lsf * lsf);
+        let mut s: Vec<f64> = (0..ls).map(|i| i as f64 * threshold_noise / lsf).collect();
+        s.extend((ls..steps).map(|i| {
+            let i = i as f64;
+            qc * (i * i) + lc * i + c
+        }));
+        s.push(1.0);
+        s.into_iter().map(|x| 1.0 - x).collect()
+    };
+    Ok(schedule.into_iter().map(|x| x as f32 * sigma_max).collect())
+}

@@ -1,0 +1,210 @@
+//! `gdf::interop::comfy` beyond the golden cases: typed errors naming the field, and
+//! properties each scheduler has by construction.
+
+use gdf::interop::comfy::{calculate_sigmas, ModelSampling, Scheduler, SCHEDULER_NAMES};
+use gdf::GdfError;
+
+fn samplings() -> Vec<ModelSampling> {
+    vec![
+        ModelSampling::default(),
+        ModelSampling::Discrete {
+            linear_start: 0.00085,
+            linear_end: 0.012,
+            timesteps: 1000,
+            zsnr: true,
+        },
+        ModelSampling::Flow {
+            shift: 3.0,
+            multiplier: 1000.0,
+        },
+        ModelSampling::Flux { shift: 1.15 },
+        ModelSampling::ContinuousEdm {
+            sigma_min: 0.002,
+            sigma_max: 80.0,
+        },
+    ]
+}
+
+/// The field an `OutOfRange` or `Invalid` error names.
+fn field_of(e: GdfError, field: &str) {
+    let msg = e.to_string();
+    match &e {
+        GdfError::OutOfRange { what, .. } => assert_eq!(*what, field, "{msg}"),
+        GdfError::Invalid { message } => assert!(message.contains(field), "{msg}"),
+        other => panic!("expected an error naming {field}, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_settings_are_refused_by_name() {
+    let sd = ModelSampling::default();
+    let e = "karas".parse::<Scheduler>().unwrap_err();
+    field_of(e.clone(), "scheduler");
+    assert!(e.to_string().contains("\"karras\""), "{e}");
+    field_of(
+        calculate_sigmas(&sd, &Scheduler::Normal, 0).unwrap_err(),
+        "n",
+    );
+    field_of(
+        calculate_sigmas(&sd, &Scheduler::KlOptimal, 1).unwrap_err(),
+        "steps",
+    );
+    field_of(
+        calculate_sigmas(&sd, &Scheduler::Karras { rho: 0.0 }, 5).unwrap_err(),
+        "rho",
+    );
+    field_of(
+        calculate_sigmas(
+            &sd,
+            &Scheduler::Beta {
+                alpha: -1.0,
+                beta: 0.6,
+            },
+            5,
+        )
+        .unwrap_err(),
+        "alpha",
+    );
+    for (tn, ls) in [(0.025, Some(0)), (0.025, Some(5)), (1.5, None)] {
+        let s = Scheduler::LinearQuadratic {
+            threshold_noise: tn,
+            linear_steps: ls,
+        };
+        let e = calculate_sigmas(&sd, &s, 5).unwrap_err();
+        field_of(
+            e,
+            if tn > 1.0 {
+                "threshold_noise"
+            } else {
+                "linear_steps"
+            },
+        );
+    }
+    let bad = [
+        (
+            ModelSampling::Discrete {
+                linear_start: 0.00085,
+                linear_end: 1.0,
+                timesteps: 1000,
+                zsnr: false,
+            },
+            "linear_end",
+        ),
+        (
+            ModelSampling::Discrete {
+                linear_start: f64::NAN,
+                linear_end: 0.012,
+                timesteps: 1000,
+                zsnr: false,
+            },
+            "linear_start",
+        ),
+        (
+            ModelSampling::Discrete {
+                linear_start: 0.00085,
+                linear_end: 0.012,
+                timesteps: 1,
+                zsnr: false,
+            },
+            "timesteps",
+        ),
+        (
+            ModelSampling::Flow {
+                shift: 0.0,
+                multiplier: 1000.0,
+            },
+            "shift",
+        ),
+        (
+            ModelSampling::Flow {
+                shift: 3.0,
+                multiplier: -1.0,
+            },
+            "multiplier",
+        ),
+        (ModelSampling::Flux { shift: f64::NAN }, "shift"),
+        (ModelSampling::Flux { shift: 200.0 }, "shift"),
+        (
+            ModelSampling::ContinuousEdm {
+                sigma_min: 80.0,
+                sigma_max: 0.002,
+            },
+            "sigma_min",
+        ),
+    ];
+    for (ms, field) in bad {
+        field_of(
+            calculate_sigmas(&ms, &Scheduler::Simple, 5).unwrap_err(),
+            field,
+        );
+        field_of(ms.sigmas().unwrap_err(), field);
+    }
+}
+
+/// Every scheduler on every model sampling: σ's from the table's top down, never rising, all
+/// numbers, the last one 0 (λ = +∞).
+#[test]
+fn every_grid_descends_to_zero() {
+    for ms in samplings() {
+        let table = ms.sigmas().unwrap();
+        let top = table[table.len() - 1] as f64;
+        for name in SCHEDULER_NAMES {
+            let s: Scheduler = name.parse().unwrap();
+            for steps in [2, 9, 40] {
+                let g = calculate_sigmas(&ms, &s, steps).unwrap();
+                let w = &g.sigmas;
+                assert!(
+                    w.windows(2).all(|p| p[0] >= p[1]),
+                    "{name} on {ms:?}: {w:?}"
+                );
+                assert_eq!(*w.last().unwrap(), 0.0, "{name}");
+                assert_eq!(*g.logsnr.last().unwrap(), f64::INFINITY, "{name}");
+                assert!(w[0] <= top * (1.0 + 1e-6), "{name}: {} above {top}", w[0]);
+                assert!(g.logsnr.iter().all(|l| !l.is_nan()), "{name}");
+            }
+        }
+    }
+}
+
+/// `simple` at as many steps as the table has entries is the whole table, top first.
+#[test]
+fn simple_at_the_table_length_is_the_table() {
+    for ms in [
+        ModelSampling::default(),
+        ModelSampling::Flux { shift: 1.15 },
+    ] {
+        let t = ms.sigmas().unwrap();
+        let g = calculate_sigmas(&ms, &Scheduler::Simple, t.len()).unwrap();
+        let want: Vec<f64> = t.iter().rev().map(|&s| s as f64).chain([0.0]).collect();
+        assert_eq!(g.sigmas, want);
+    }
+}
+
+/// `kl_optimal` is uniform in `atan σ` between the table's ends.
+#[test]
+fn kl_optimal_is_uniform_in_arctan() {
+    let ms = ModelSampling::default();
+    let t = ms.sigmas().unwrap();
+    let (lo, hi) = ((t[0] as f64).atan(), (t[999] as f64).atan());
+    let g = calculate_sigmas(&ms, &Scheduler::KlOptimal, 11).unwrap();
+    for (i, s) in g.sigmas[..11].iter().enumerate() {
+        let want = hi + (lo - hi) * i as f64 / 10.0;
+        assert!((s.atan() - want).abs() < 1e-6, "{i}: {s}");
+    }
+}
+
+/// The discrete model's timestep of a table σ is its index; the flow model's is
+/// `σ·multiplier`.
+#[test]
+fn timesteps_invert_the_table() {
+    let sd = ModelSampling::default();
+    let t = sd.sigmas().unwrap();
+    let idx = [0usize, 1, 250, 998, 999];
+    let ts = sd.timesteps(&idx.map(|i| t[i])).unwrap();
+    assert_eq!(ts, idx.map(|i| i as f64).to_vec());
+    let sd3 = ModelSampling::Flow {
+        shift: 3.0,
+        multiplier: 1000.0,
+    };
+    assert_eq!(sd3.timesteps(&[1.0, 0.5]).unwrap(), vec![1000.0, 500.0]);
+}
