@@ -19,7 +19,9 @@
 //!   ([`consistency_batch`], [`distillation_batch`]: the pair's inputs and noise conds, the
 //!   weighted pseudo-Huber loss with the teacher detached);
 //! * a sampler transition's log-probability on burn tensors, differentiable in the model's
-//!   output ([`transition_log_prob`]), for policy-gradient fine-tuning (DDPO, Flow-GRPO).
+//!   output ([`transition_log_prob`]), for policy-gradient fine-tuning (DDPO, Flow-GRPO);
+//! * a moving average of any module's weights ([`ema_update`]: the EMA for sampling,
+//!   consistency distillation's target network).
 //!
 //! ## Core usage
 //!
@@ -387,6 +389,102 @@ pub fn pseudo_huber<const D: usize>(x: Tensor<D>, y: Tensor<D>) -> Result<Tensor
     let z = x - y;
     let sq: Tensor<2> = (z.clone() * z).reshape([b as i64, -1]).sum_dim(1); // [B, 1]
     Ok(((sq + c * c).sqrt() - c).reshape([b]))
+}
+
+/// An exponential moving average of a module's weights moved toward `model`'s: every float
+/// parameter of `average` becomes `decay·average + (1 − decay)·model`, matched by position
+/// (the two are the same module type; `average` is typically `model.valid()` taken once and
+/// kept on the plain device). The EMA of the weights used for sampling, and consistency
+/// distillation's target network ([`gdf::consistency::Distillation::target_ema`]).
+///
+/// ```
+/// use burn::nn::{Linear, LinearConfig};
+/// use burn::tensor::Device;
+/// # #[allow(deprecated)]
+/// let dev = Device::ndarray();
+/// let old: Linear = LinearConfig::new(2, 3).init(&dev);   // the average so far
+/// let model: Linear = LinearConfig::new(2, 3).init(&dev); // the weights after a step
+/// let avg = gdf_burn::ema_update(old.clone(), &model, 0.75)?;
+/// let v = |l: &Linear| gdf_burn::to_vec(l.weight.val(), "weight").unwrap();
+/// for ((a, o), m) in v(&avg).iter().zip(v(&old)).zip(v(&model)) {
+///     assert!((a - (0.75 * o + 0.25 * m)).abs() < 1e-6);
+/// }
+/// // Another shape is refused.
+/// let other: Linear = LinearConfig::new(3, 3).init(&dev);
+/// assert!(gdf_burn::ema_update(other, &model, 0.75).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Errors: a `decay` outside `[0, 1)`; modules whose float parameters differ in count or
+/// shape.
+pub fn ema_update<M: burn::module::Module>(average: M, model: &M, decay: f64) -> Result<M> {
+    use burn::module::{ModuleMapper, ModuleVisitor, Param};
+    if !(0.0..1.0).contains(&decay) {
+        return Err(GdfError::OutOfRange {
+            what: "decay",
+            value: decay,
+            expected: "a decay in [0, 1) (0.999: a half-life of about 700 steps)",
+        }
+        .into());
+    }
+    /// The model's float parameters, flattened, in visiting order.
+    struct Collect(Vec<(Vec<usize>, Tensor<1>)>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let t = param.val();
+            let dims = t.dims().to_vec();
+            let n = dims.iter().product::<usize>() as i64;
+            self.0.push((dims, t.reshape([n])));
+        }
+    }
+    /// The average's float parameters moved toward them, in the same order.
+    struct Blend {
+        from: std::vec::IntoIter<(Vec<usize>, Tensor<1>)>,
+        decay: f32,
+        mismatch: Option<(Vec<usize>, String)>,
+    }
+    impl ModuleMapper for Blend {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let Some((dims, m)) = self.from.next() else {
+                self.mismatch
+                    .get_or_insert((Vec::new(), "as many float parameters as `model`".into()));
+                return param;
+            };
+            let (b, k) = (self.decay, 1.0 - self.decay);
+            param.map(|t| {
+                if t.dims().as_slice() != dims.as_slice() {
+                    self.mismatch
+                        .get_or_insert((t.dims().to_vec(), format!("model's shape {dims:?}")));
+                    return t;
+                }
+                let shape: [i64; D] = core::array::from_fn(|d| dims[d] as i64);
+                t * b + m.reshape(shape) * k
+            })
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    model.valid().visit(&mut collect);
+    let count = collect.0.len();
+    let mut blend = Blend {
+        from: collect.0.into_iter(),
+        decay: decay as f32,
+        mismatch: None,
+    };
+    let out = average.map(&mut blend);
+    let left = blend.from.len();
+    match blend.mismatch {
+        Some((got, expected)) => Err(Error::Shape {
+            what: "average",
+            got,
+            expected,
+        }),
+        None if left > 0 => Err(Error::Shape {
+            what: "average",
+            got: vec![count - left],
+            expected: format!("{count} float parameters, as `model` has"),
+        }),
+        None => Ok(out),
+    }
 }
 
 /// One consistency-training or distillation batch on burn tensors ([`consistency_batch`],

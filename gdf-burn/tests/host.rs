@@ -369,3 +369,38 @@ fn distillation_batch_is_the_hosts() {
     assert_eq!(to_vec(cb.teacher, "t").unwrap(), host.inputs.teacher);
     assert_eq!(to_vec(cb.student_cond, "c").unwrap(), host.student_cond);
 }
+
+/// `ema_update`: decay 0 is the model itself, bit for bit (every parameter, bias included);
+/// a decay outside [0, 1) is refused by name; a module of another shape is refused.
+#[test]
+fn ema_update_moves_every_parameter() {
+    use burn::nn::{Linear, LinearConfig};
+    #[allow(deprecated)]
+    let dev = Device::ndarray();
+    let old: Linear = LinearConfig::new(3, 2).init(&dev);
+    let model: Linear = LinearConfig::new(3, 2).init(&dev);
+    let bias = |l: &Linear| gdf_burn::to_vec(l.bias.as_ref().unwrap().val(), "bias").unwrap();
+    let bits = |l: &Linear| -> Vec<u32> {
+        let mut v = gdf_burn::to_vec(l.weight.val(), "weight").unwrap();
+        v.extend(bias(l));
+        v.iter().map(|x| x.to_bits()).collect()
+    };
+    assert_ne!(bits(&old), bits(&model));
+    let same = gdf_burn::ema_update(old.clone(), &model, 0.0).unwrap();
+    assert_eq!(bits(&same), bits(&model));
+    let half = gdf_burn::ema_update(old.clone(), &model, 0.5).unwrap();
+    for ((h, o), m) in bias(&half).iter().zip(bias(&old)).zip(bias(&model)) {
+        assert!((h - 0.5 * (o + m)).abs() < 1e-7, "{h} vs {o}, {m}");
+    }
+    for bad in [1.0, -0.5, f64::NAN] {
+        let e = gdf_burn::ema_update(old.clone(), &model, bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("decay"), "{e}");
+    }
+    let wide: Linear = LinearConfig::new(4, 2).init(&dev);
+    let e = gdf_burn::ema_update(wide, &model, 0.9)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("average"), "{e}");
+}

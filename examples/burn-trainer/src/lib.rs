@@ -293,31 +293,6 @@ impl Denoiser {
         }
     }
 
-    /// This model (an average, on the plain device) moved toward `model`'s current weights:
-    /// every parameter becomes `β·self + (1 − β)·model`.
-    pub fn ema_update(self, model: &Denoiser, beta: f64) -> Self {
-        let (b, k) = (beta as f32, (1.0 - beta) as f32);
-        let avg = |e: Linear, m: &Linear| Linear {
-            weight: {
-                let w = m.weight.val().inner();
-                e.weight.map(|v| v * b + w * k)
-            },
-            bias: match (e.bias, &m.bias) {
-                (Some(eb), Some(mb)) => {
-                    let v = mb.val().inner();
-                    Some(eb.map(|x| x * b + v * k))
-                }
-                (eb, _) => eb,
-            },
-        };
-        Self {
-            l1: avg(self.l1, &model.l1),
-            l2: avg(self.l2, &model.l2),
-            l3: avg(self.l3, &model.l3),
-            out: avg(self.out, &model.out),
-        }
-    }
-
     /// Every parameter (weights then bias of each layer, in order).
     pub fn parameter_values(&self) -> Result<Vec<f32>> {
         let mut out = Vec::new();
@@ -648,10 +623,10 @@ impl Trainer {
         let model = core::mem::replace(&mut self.model, Denoiser::new(1, 1, &self.device));
         self.model = self.optim.step(self.lr(k), model, grads);
         if let (Some(ema), Some(beta)) = (self.ema.take(), self.config.train.ema) {
-            self.ema = Some(ema.ema_update(&self.model, beta));
+            self.ema = Some(gdf_burn::ema_update(ema, &self.model, beta)?);
         }
         if let (Some(net), Some(d)) = (self.target_net.take(), self.config.distillation) {
-            self.target_net = Some(net.ema_update(&self.model, d.target_ema));
+            self.target_net = Some(gdf_burn::ema_update(net, &self.model, d.target_ema)?);
         }
         Ok(StepReport { step: k, loss: lv })
     }

@@ -195,7 +195,8 @@ fn assert_moving_average(before: &[f32], model: &[f32], after: &[f32], beta: f32
     }
 }
 
-/// `Denoiser::ema_update` is `β·ema + (1 − β)·model`, parameter by parameter.
+/// `[train] ema` (through `gdf_burn::ema_update`) is `β·ema + (1 − β)·model`, parameter by
+/// parameter.
 #[test]
 fn the_moving_average_is_the_formula() {
     let mut t = Trainer::new(small());
