@@ -208,3 +208,42 @@ fn timesteps_invert_the_table() {
     };
     assert_eq!(sd3.timesteps(&[1.0, 0.5]).unwrap(), vec![1000.0, 500.0]);
 }
+
+/// Every ComfyUI sampler name is either a gdf solver by that name or one of those
+/// `SAMPLER_NAMES` documents as not (CFG++ variants, ComfyUI's SA-Solver, the two that choose
+/// their own levels), and `sampler_grid` takes every name.
+#[test]
+fn comfy_sampler_names_are_solvers_or_documented() {
+    use gdf::interop::comfy::{sampler, sampler_grid, SAMPLER_NAMES};
+    use gdf::solver::AnySolver;
+    let g = calculate_sigmas(&ModelSampling::default(), &Scheduler::Normal, 5).unwrap();
+    let mut missing = Vec::new();
+    for name in SAMPLER_NAMES {
+        assert!(sampler_grid(name, &g).is_ok(), "{name}");
+        let documented = name.contains("cfg_pp")
+            || name.starts_with("cfgpp")
+            || name.starts_with("sa_solver")
+            || name.starts_with("dpm_fast")
+            || name.starts_with("dpm_adaptive");
+        match (sampler(name), documented) {
+            (Ok(_), false) | (Err(_), true) => {}
+            (Ok(_), true) => panic!("{name} is a solver now: update SAMPLER_NAMES' doc"),
+            (Err(e), false) => missing.push(format!("{name}: {e}")),
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
+    assert!(matches!(sampler("deis").unwrap(), AnySolver::DeisTab(_)));
+    assert!(matches!(
+        AnySolver::from_name("deis").unwrap(),
+        AnySolver::Deis(_)
+    ));
+    // ComfyUI's ddim is its euler; uni_pc's grid ends at σ = 0.001 (float32).
+    assert_eq!(
+        format!("{:?}", AnySolver::from_name("ddim").unwrap()),
+        format!("{:?}", AnySolver::from_name("euler").unwrap())
+    );
+    let u = sampler_grid("uni_pc_bh2", &g).unwrap();
+    assert_eq!(u.sigmas[..5], g.sigmas[..5]);
+    assert_eq!(u.logsnr[5], -2.0 * (0.001f32 as f64).ln());
+    field_of(sampler_grid("unipc", &g).unwrap_err(), "sampler");
+}

@@ -608,6 +608,147 @@ pub fn calculate_sigmas(ms: &ModelSampling, scheduler: &Scheduler, steps: usize)
     })
 }
 
+/// ComfyUI's sampler names (`comfy.samplers.SAMPLER_NAMES`: its k-diffusion samplers, then
+/// `ddim`, `uni_pc`, `uni_pc_bh2`). [`AnySolver::from_name`](crate::solver::AnySolver::from_name)
+/// takes all of them but the CFG++ variants (`*_cfg_pp`, `cfgpp_ud10_ab`: gdf's CFG++ is a
+/// guider, [`crate::guidance::CfgPp`], on first-order steps), `sa_solver` and
+/// `sa_solver_pece` (gdf's SA-Solver is diffusers'), and `dpm_fast` / `dpm_adaptive`, which
+/// choose their own levels ([`crate::solver::DpmFast`], [`crate::solver::DpmAdaptive`]).
+pub const SAMPLER_NAMES: [&str; 46] = [
+    "euler",
+    "euler_cfg_pp",
+    "euler_ancestral",
+    "euler_ancestral_cfg_pp",
+    "heun",
+    "heunpp2",
+    "exp_heun_2_x0",
+    "exp_heun_2_x0_sde",
+    "dpm_2",
+    "dpm_2_ancestral",
+    "lms",
+    "dpm_fast",
+    "dpm_adaptive",
+    "dpmpp_2s_ancestral",
+    "dpmpp_2s_ancestral_cfg_pp",
+    "dpmpp_sde",
+    "dpmpp_sde_gpu",
+    "dpmpp_2m",
+    "dpmpp_2m_cfg_pp",
+    "dpmpp_2m_sde",
+    "dpmpp_2m_sde_gpu",
+    "dpmpp_2m_sde_heun",
+    "dpmpp_2m_sde_heun_gpu",
+    "dpmpp_3m_sde",
+    "dpmpp_3m_sde_gpu",
+    "ddpm",
+    "lcm",
+    "ipndm",
+    "ipndm_v",
+    "deis",
+    "cfgpp_ud10_ab",
+    "res_multistep",
+    "res_multistep_cfg_pp",
+    "res_multistep_ancestral",
+    "res_multistep_ancestral_cfg_pp",
+    "gradient_estimation",
+    "gradient_estimation_cfg_pp",
+    "er_sde",
+    "seeds_2",
+    "seeds_3",
+    "sa_solver",
+    "sa_solver_pece",
+    "ddim",
+    "uni_pc",
+    "uni_pc_bh2",
+    "euler_ancestral_RF",
+];
+
+/// The gdf solver for ComfyUI's sampler `name`: what
+/// [`AnySolver::from_name`](crate::solver::AnySolver::from_name) gives, except `"deis"`,
+/// which is ComfyUI's tAB-DEIS ([`DeisTab`](crate::solver::DeisTab); gdf's `"deis"` by
+/// itself is diffusers' `DEISMultistepScheduler`). Run it on [`sampler_grid`]'s levels.
+///
+/// Errors: a name not in [`SAMPLER_NAMES`], or one gdf has no solver for (named in
+/// [`SAMPLER_NAMES`]' documentation, with what to use instead).
+///
+/// ```
+/// use gdf::interop::comfy::sampler;
+/// use gdf::solver::AnySolver;
+/// assert!(matches!(sampler("deis")?, AnySolver::DeisTab(_)));
+/// assert!(matches!(sampler("uni_pc")?, AnySolver::UniPc(_)));
+/// assert!(sampler("euler_cfg_pp").is_err());
+/// # Ok::<(), gdf::GdfError>(())
+/// ```
+pub fn sampler(name: &str) -> Result<crate::solver::AnySolver> {
+    use crate::solver::AnySolver;
+    if !SAMPLER_NAMES.contains(&name) {
+        return Err(unknown(
+            "sampler",
+            name,
+            "one of ComfyUI's SAMPLER_NAMES (gdf::interop::comfy::SAMPLER_NAMES)",
+        ));
+    }
+    if name.contains("cfg_pp") || name.starts_with("cfgpp") {
+        return Err(GdfError::Invalid {
+            message: format!(
+                "`sampler` is {name:?}: gdf's CFG++ is a guider (gdf::guidance::CfgPp) on a \
+                 first-order step: sample with \"euler\" or \"ddim\" and that guider"
+            ),
+        });
+    }
+    if name.starts_with("sa_solver") {
+        return Err(GdfError::Invalid {
+            message: format!(
+                "`sampler` is {name:?}: ComfyUI's SA-Solver is not in gdf (its \
+                 \"SASolverScheduler\" is diffusers')"
+            ),
+        });
+    }
+    match name {
+        "deis" => Ok(AnySolver::DeisTab(crate::solver::DeisTab::new())),
+        other => AnySolver::from_name(other),
+    }
+}
+
+/// The levels ComfyUI's sampler `sampler` steps through on `grid` (a
+/// [`calculate_sigmas`] grid): the grid itself, except for `uni_pc` and `uni_pc_bh2`, which
+/// step to σ = 0.001 where the grid ends at σ = 0 (ComfyUI overwrites the last σ) and return
+/// that sample. Run [`sampler`]`(sampler)` on these levels for ComfyUI's numbers (`tests/comfyui/unipc.json`: ComfyUI's UniPC at parity, on ε- and v-models' VE
+/// sigmas).
+///
+/// Errors: a name not in [`SAMPLER_NAMES`] (nor `"deis_tab"`), naming the field `sampler`.
+///
+/// ```
+/// use gdf::interop::comfy::{calculate_sigmas, sampler_grid, ModelSampling, Scheduler};
+/// let g = calculate_sigmas(&ModelSampling::default(), &Scheduler::Karras { rho: 7.0 }, 10)?;
+/// let u = sampler_grid("uni_pc", &g)?;
+/// assert_eq!(u.sigmas[10], 0.001f32 as f64); // ComfyUI's σ tensors are float32
+/// assert_eq!(sampler_grid("dpmpp_2m", &g)?, g);
+/// assert!(sampler_grid("uni-pc", &g).is_err());
+/// # Ok::<(), gdf::GdfError>(())
+/// ```
+pub fn sampler_grid(sampler: &str, grid: &Grid) -> Result<Grid> {
+    if !SAMPLER_NAMES.contains(&sampler) && sampler != "deis_tab" {
+        return Err(unknown(
+            "sampler",
+            sampler,
+            "one of ComfyUI's SAMPLER_NAMES (gdf::interop::comfy::SAMPLER_NAMES)",
+        ));
+    }
+    let mut g = grid.clone();
+    let last = g.sigmas.len().wrapping_sub(1);
+    if matches!(sampler, "uni_pc" | "uni_pc_bh2") && g.sigmas.get(last) == Some(&0.0) {
+        // torch writes 0.001 into a float32 tensor: the float32 value, widened.
+        let s = 0.001f32 as f64;
+        g.sigmas[last] = s;
+        g.logsnr[last] = match g.sigma_kind {
+            crate::grid::SigmaKind::Ve => crate::grid::ve_logsnr(s),
+            crate::grid::SigmaKind::Flow => crate::grid::flow_logsnr(s),
+        };
+    }
+    Ok(g)
+}
+
 /// Mochi's `linear_quadratic_schedule` times σ_max.
 fn linear_quadratic(
     sigma_max: f32,

@@ -147,7 +147,9 @@ impl AnySolver {
     /// first-order first step), `"gradient_estimation"`,
     /// `"heunpp2"`, `"deis_tab"` (ComfyUI's `deis`: gdf's `"deis"` is diffusers'), `"er_sde"`, `"ipndm"`, `"ipndm_v"`, `"seeds_2"`, `"seeds_3"`, `"exp_heun_2_x0"`,
     /// `"exp_heun_2_x0_sde"`, `"ddpm"` (Euler ancestral with η = 1, which is
-    /// ComfyUI's DDPM step), `"dpmpp_2m_sde_heun"`, and the `_gpu` names of its SDE samplers
+    /// ComfyUI's DDPM step), `"ddim"` (ComfyUI's: its Euler, DDIM with η = 0), `"uni_pc"` and
+    /// `"uni_pc_bh2"` (ComfyUI's UniPC: order 3, B(h) = h or eʰ − 1; on
+    /// [`crate::interop::comfy::sampler_grid`]'s levels, which end at σ = 0.001), `"dpmpp_2m_sde_heun"`, and the `_gpu` names of its SDE samplers
     /// (`"dpmpp_sde_gpu"`, `"dpmpp_2m_sde_gpu"`, `"dpmpp_2m_sde_heun_gpu"`, `"dpmpp_3m_sde_gpu"`:
     /// ComfyUI's Brownian tree on the GPU, the same solvers here).
     pub fn from_name(name: &str) -> Result<Self> {
@@ -181,6 +183,17 @@ impl AnySolver {
             "DPMSolverMultistepScheduler" => Self::DpmSolverMultistep(DpmSolverMultistep::new()),
             "DPMSolverSinglestepScheduler" => Self::DpmSolverSinglestep(DpmSolverSinglestep::new()),
             "UniPCMultistepScheduler" | "unipc" => Self::UniPc(UniPc::new()),
+            "uni_pc" | "uni_pc_bh2" => Self::UniPc(UniPc::with(UniPcSettings {
+                order: 3,
+                variant: if n == "uni_pc" {
+                    UniPcVariant::Bh1
+                } else {
+                    UniPcVariant::Bh2
+                },
+                lower_order_final: true,
+                disable_corrector: Vec::new(),
+            })?),
+            "ddim" => Self::Euler(Euler::new()),
             "DEISMultistepScheduler" | "deis" => Self::Deis(Deis::new()),
             "PNDMScheduler" | "plms" => Self::Plms(Plms::new()),
             "IPNDMScheduler" => Self::Ipndm(Ipndm::new()),
@@ -224,7 +237,8 @@ impl AnySolver {
                          euler_ancestral, heun, dpm_2, dpm_2_ancestral, lms, dpmpp_2s_ancestral, \
                          dpmpp_sde, dpmpp_2m, dpmpp_2m_sde, dpmpp_3m_sde, lcm, flow_sde; ComfyUI's \
                          res_multistep, gradient_estimation, er_sde, ipndm, ipndm_v, seeds_2, \
-                         seeds_3, exp_heun_2_x0, heunpp2, deis_tab, ddpm, dpmpp_2m_sde_heun, …) or a diffusers \
+                         seeds_3, exp_heun_2_x0, heunpp2, deis_tab, ddpm, dpmpp_2m_sde_heun, ddim, uni_pc, \
+                         uni_pc_bh2, …) or a diffusers \
                          scheduler (DPMSolverMultistepScheduler, UniPCMultistepScheduler, \
                          EulerDiscreteScheduler, FlowMatchEulerDiscreteScheduler, …)"
                     ),

@@ -295,6 +295,9 @@ pub fn build(case: &Value, steps: usize) -> R<(AnySolver, Option<Churn>)> {
             )
             .map(AnySolver::IpndmSigma))?,
             "ddpm" => AnySolver::EulerAncestral(EulerAncestral::new()),
+            // ComfyUI's UniPC (`comfy/extra_samplers/uni_pc.py`): order 3, lower order at the
+            // end, the corrector after every step but the last; its grid ends at σ = 0.001.
+            "uni_pc" | "uni_pc_bh2" => AnySolver::from_name(name).map_err(|e| e.to_string())?,
             // ComfyUI's `deis` (tAB-DEIS): a k-diffusion-style case with a grid.
             "deis" => {
                 if s_of(p.take("deis_mode"), "deis_mode")? != "tab" {
