@@ -1,6 +1,7 @@
 //! ComfyUI's schedulers at parity: every case of `tests/comfyui/schedulers.json` (made by
 //! `tests/comfyui/gen_schedulers.py` from ComfyUI's own functions; `GDF_COMFYUI_GOLDEN_DIR`
-//! when set) through `gdf::interop::comfy::calculate_sigmas`. The step count and every
+//! when set) through `gdf::interop::comfy::calculate_sigmas`, and its `AlignYourSteps` and
+//! `SDTurbo` scheduler nodes through `align_your_steps` and `sd_turbo`. The step count and every
 //! integer timestep must be exact (a wrong table index or stride shows there); σ's and
 //! float timesteps within `ULPS` float32 units in the last place (torch's vectorised `exp`,
 //! `tan` and `pow` round differently from Rust's in the last bit; the committed set differs
@@ -8,7 +9,9 @@
 //! ulps of σ move it by.
 
 use gdf::grid::{SigmaKind, Timesteps};
-use gdf::interop::comfy::{calculate_sigmas, ModelSampling, Scheduler};
+use gdf::interop::comfy::{
+    align_your_steps, calculate_sigmas, sd_turbo, AysModel, ModelSampling, Scheduler,
+};
 use serde_json::Value;
 
 /// float32 units in the last place allowed between ComfyUI's σ's and gdf's.
@@ -146,7 +149,41 @@ fn close(what: &str, got: &[f32], want: &[f32], max: &mut u32) -> R<()> {
     Ok(())
 }
 
+/// A case of one of ComfyUI's scheduler nodes (`AlignYourStepsScheduler`, `SDTurboScheduler`).
+fn run_node(case: &Value, node: &str, max: &mut u32) -> R<()> {
+    let steps = u(case, "steps")?;
+    let denoise = f(case, "denoise")?;
+    let g = match node {
+        "AlignYourStepsScheduler" => {
+            let m: AysModel = case
+                .get("model_type")
+                .and_then(Value::as_str)
+                .ok_or("no model_type")?
+                .parse()
+                .map_err(|e| format!("{e}"))?;
+            align_your_steps(m, steps, denoise)
+        }
+        "SDTurboScheduler" => {
+            let ms = model_sampling(case.get("model_sampling").ok_or("no model_sampling")?)?;
+            let g = sd_turbo(&ms, steps, denoise).map_err(|e| format!("{e}"))?;
+            let want: Vec<i64> = list(case, "timesteps")?.iter().map(|&t| t as i64).collect();
+            match &g.timesteps {
+                Some(Timesteps::Int(ts)) if *ts == want => {}
+                other => return Err(format!("timesteps {other:?}, ComfyUI's {want:?}")),
+            }
+            Ok(g)
+        }
+        other => return Err(format!("unknown node {other:?}")),
+    }
+    .map_err(|e| format!("{e}"))?;
+    let got: Vec<f32> = g.sigmas.iter().map(|&s| s as f32).collect();
+    close("sigmas", &got, &list(case, "sigmas")?, max)
+}
+
 fn run(case: &Value, max: &mut u32) -> R<()> {
+    if let Some(node) = case.get("node").and_then(Value::as_str) {
+        return run_node(case, node, max);
+    }
     let ms = model_sampling(case.get("model_sampling").ok_or("no model_sampling")?)?;
     let sch = scheduler(case.get("scheduler").ok_or("no scheduler")?)?;
     let steps = u(case, "steps")?;
@@ -239,6 +276,14 @@ fn golden_comfy_schedulers() {
     );
     for n in gdf::interop::comfy::SCHEDULER_NAMES {
         assert!(seen.contains(n), "no case for {n}");
+    }
+    for node in ["AlignYourStepsScheduler", "SDTurboScheduler"] {
+        assert!(
+            cases
+                .iter()
+                .any(|c| c.get("node").and_then(Value::as_str) == Some(node)),
+            "no case for {node}"
+        );
     }
     eprintln!("{} cases, largest difference {max} ulps", cases.len());
 }

@@ -247,3 +247,32 @@ fn comfy_sampler_names_are_solvers_or_documented() {
     assert_eq!(u.logsnr[5], -2.0 * (0.001f32 as f64).ln());
     field_of(sampler_grid("unipc", &g).unwrap_err(), "sampler");
 }
+
+/// The scheduler nodes refuse what they cannot build, by field.
+#[test]
+fn scheduler_nodes_refuse_by_name() {
+    use gdf::interop::comfy::{align_your_steps, sd_turbo, AysModel};
+    let sd = ModelSampling::default();
+    field_of(sd_turbo(&sd, 11, 1.0).unwrap_err(), "steps");
+    field_of(sd_turbo(&sd, 0, 1.0).unwrap_err(), "steps");
+    field_of(sd_turbo(&sd, 2, 0.0).unwrap_err(), "denoise");
+    field_of(
+        align_your_steps(AysModel::Sd1, 10, 1.5).unwrap_err(),
+        "denoise",
+    );
+    field_of(align_your_steps(AysModel::Sd1, 0, 1.0).unwrap_err(), "n");
+    // round(2·0.2) = 0 steps left.
+    field_of(
+        align_your_steps(AysModel::Sd1, 2, 0.2).unwrap_err(),
+        "denoise",
+    );
+    field_of("SD2".parse::<AysModel>().unwrap_err(), "model_type");
+    // At 10 steps the published levels themselves, the last replaced by 0.
+    let g = align_your_steps(AysModel::Svd, 10, 1.0).unwrap();
+    let want: Vec<f64> = AysModel::Svd.levels()[..10]
+        .iter()
+        .map(|&v| v as f32 as f64)
+        .chain([0.0])
+        .collect();
+    assert_eq!(g.sigmas, want);
+}

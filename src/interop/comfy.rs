@@ -26,6 +26,12 @@
 //! - `kl_optimal`: `tan` of `atan σ` interpolated linearly from σ_max to σ_min, then 0
 //!   (A1111's "Align your steps" KL-optimal grid).
 //!
+//! Besides the named schedulers, two of ComfyUI's scheduler nodes: [`align_your_steps`]
+//! (`AlignYourStepsScheduler`: the published "Align Your Steps" levels for SD 1.x, SDXL and
+//! SVD, log-linearly interpolated to other step counts) and [`sd_turbo`] (`SDTurboScheduler`).
+//! [`sampler`] maps ComfyUI's sampler names to gdf solvers and [`sampler_grid`] gives the
+//! levels a sampler steps through (ComfyUI's UniPC ends at σ = 0.001).
+//!
 //! At parity with ComfyUI's own functions (`tests/comfyui/schedulers.json`, made by
 //! `tests/comfyui/gen_schedulers.py` out of a ComfyUI checkout): every scheduler on every
 //! model sampling,
@@ -590,6 +596,20 @@ pub fn calculate_sigmas(ms: &ModelSampling, scheduler: &Scheduler, steps: usize)
             v
         }
     };
+    finish(ms, &t, sigmas, "ComfyUI scheduler", || {
+        format!("{scheduler:?} on {ms:?}")
+    })
+}
+
+/// The grid of float32 σ's on `ms`'s table: VE or flow sigmas, the model's timesteps of every
+/// level but the last, the levels' λ.
+fn finish(
+    ms: &ModelSampling,
+    t: &Table,
+    sigmas: Vec<f32>,
+    builder: &str,
+    settings: impl FnOnce() -> String,
+) -> Result<Grid> {
     let wide: Vec<f64> = sigmas.iter().map(|&s| s as f64).collect();
     let mut g = match ms {
         ModelSampling::Flow { .. } | ModelSampling::Flux { .. } => Grid::from_flow_sigmas(wide),
@@ -603,9 +623,7 @@ pub fn calculate_sigmas(ms: &ModelSampling, scheduler: &Scheduler, steps: usize)
         ModelSampling::Discrete { .. } => Timesteps::Int(ts.iter().map(|&x| x as i64).collect()),
         _ => Timesteps::Float(ts.iter().map(|&x| x as f64).collect()),
     });
-    no_nan(g, "ComfyUI scheduler", || {
-        format!("{scheduler:?} on {ms:?}")
-    })
+    no_nan(g, builder, settings)
 }
 
 /// ComfyUI's sampler names (`comfy.samplers.SAMPLER_NAMES`: its k-diffusion samplers, then
@@ -747,6 +765,192 @@ pub fn sampler_grid(sampler: &str, grid: &Grid) -> Result<Grid> {
         };
     }
     Ok(g)
+}
+
+/// The model families of ComfyUI's `AlignYourStepsScheduler` node (Sabour et al. 2024's
+/// optimised levels, 10 steps each, as NVIDIA published them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AysModel {
+    /// Stable Diffusion 1.x (`"SD1"`).
+    Sd1,
+    /// Stable Diffusion XL (`"SDXL"`).
+    Sdxl,
+    /// Stable Video Diffusion (`"SVD"`).
+    Svd,
+}
+
+impl AysModel {
+    /// The 11 published levels, σ_max first (the last is σ_min; the node replaces it by 0).
+    pub fn levels(self) -> [f64; 11] {
+        match self {
+            AysModel::Sd1 => [
+                14.6146412293,
+                6.4745760956,
+                3.8636745985,
+                2.6946151520,
+                1.8841921177,
+                1.3943805092,
+                0.9642583904,
+                0.6523686016,
+                0.3977456272,
+                0.1515232662,
+                0.0291671582,
+            ],
+            AysModel::Sdxl => [
+                14.6146412293,
+                6.3184485287,
+                3.7681790315,
+                2.1811480769,
+                1.3405244945,
+                0.8620721141,
+                0.5550693289,
+                0.3798540708,
+                0.2332364134,
+                0.1114188177,
+                0.0291671582,
+            ],
+            AysModel::Svd => [
+                700.00, 54.5, 15.886, 7.977, 4.248, 1.789, 0.981, 0.403, 0.173, 0.034, 0.002,
+            ],
+        }
+    }
+}
+
+impl core::str::FromStr for AysModel {
+    type Err = GdfError;
+    /// The node's `model_type`: `"SD1"`, `"SDXL"`, `"SVD"`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "SD1" => Ok(AysModel::Sd1),
+            "SDXL" => Ok(AysModel::Sdxl),
+            "SVD" => Ok(AysModel::Svd),
+            other => Err(unknown("model_type", other, "\"SD1\", \"SDXL\", \"SVD\"")),
+        }
+    }
+}
+
+/// `denoise ∈ (0, 1]`.
+fn check_denoise(denoise: f64) -> Result<()> {
+    if !(denoise > 0.0 && denoise <= 1.0) {
+        return Err(GdfError::OutOfRange {
+            what: "denoise",
+            value: denoise,
+            expected: "a fraction in (0, 1] (ComfyUI returns no sigmas at 0)",
+        });
+    }
+    Ok(())
+}
+
+/// ComfyUI's `AlignYourStepsScheduler` node: the published levels of `model` for `steps`
+/// steps — log-linearly interpolated (`numpy.interp` of `ln σ` over evenly spaced points)
+/// when `steps ≠ 10` — the last `round(steps·denoise) + 1` of them, the last one replaced by
+/// 0; float32 VE sigmas, as the node returns them.
+///
+/// Errors: `steps` of 0 (or past [`MAX_STEPS`](crate::grid::MAX_STEPS)); `denoise` outside
+/// `(0, 1]`, or so small that no step is left.
+///
+/// ```
+/// use gdf::interop::comfy::{align_your_steps, AysModel};
+/// let g = align_your_steps(AysModel::Sdxl, 10, 1.0)?;
+/// assert_eq!(g.sigmas.len(), 11);
+/// assert_eq!(g.sigmas[1], 6.3184485287f32 as f64);
+/// assert_eq!(g.sigmas[10], 0.0);
+/// assert_eq!(align_your_steps(AysModel::Sd1, 20, 0.5)?.sigmas.len(), 11);
+/// # Ok::<(), gdf::GdfError>(())
+/// ```
+pub fn align_your_steps(model: AysModel, steps: usize, denoise: f64) -> Result<Grid> {
+    check_steps(steps)?;
+    check_denoise(denoise)?;
+    let total = if denoise < 1.0 {
+        // Python's `round`: half to even.
+        (steps as f64 * denoise).round_ties_even() as usize
+    } else {
+        steps
+    };
+    if total == 0 {
+        return Err(GdfError::OutOfRange {
+            what: "denoise",
+            value: denoise,
+            expected: "enough to keep a step: round(steps·denoise) ≥ 1",
+        });
+    }
+    let levels = model.levels();
+    let mut s: Vec<f64> = if steps + 1 == levels.len() {
+        levels.to_vec()
+    } else {
+        loglinear_interp(&levels, steps + 1)
+    };
+    let mut s = s.split_off(s.len() - (total + 1));
+    let last = s.len() - 1;
+    s[last] = 0.0;
+    let g = Grid::from_ve_sigmas(s.into_iter().map(|v| v as f32 as f64).collect());
+    no_nan(g, "AlignYourStepsScheduler", || {
+        format!("{model:?}, {steps} steps, denoise {denoise}")
+    })
+}
+
+/// The node's `loglinear_interp`: `numpy.interp` of the reversed `ln σ` from evenly spaced
+/// points onto `m` of them, exponentiated and reversed back.
+fn loglinear_interp(levels: &[f64], m: usize) -> Vec<f64> {
+    let xs = crate::grid::np_linspace(0.0, 1.0, levels.len());
+    let ys: Vec<f64> = levels.iter().rev().map(|v| v.ln()).collect();
+    let last = xs.len() - 1;
+    let mut out: Vec<f64> = crate::grid::np_linspace(0.0, 1.0, m)
+        .into_iter()
+        .map(|x| {
+            if x >= xs[last] {
+                return ys[last];
+            }
+            if x <= xs[0] {
+                return ys[0];
+            }
+            let j = xs.partition_point(|&p| p <= x) - 1;
+            if xs[j] == x {
+                return ys[j];
+            }
+            let slope = (ys[j + 1] - ys[j]) / (xs[j + 1] - xs[j]);
+            slope * (x - xs[j]) + ys[j]
+        })
+        .map(f64::exp)
+        .collect();
+    out.reverse();
+    out
+}
+
+/// ComfyUI's `SDTurboScheduler` node: the model's σ at timesteps 999, 899, …, 99 from the
+/// `(10 − ⌊10·denoise⌋)`-th on, `steps` of them (fewer where the list ends), then 0. For the
+/// distilled turbo models (SD-Turbo, SDXL-Turbo): [`ModelSampling::default`].
+///
+/// Errors: `steps` outside `1..=10`; `denoise` outside `(0, 1]`; model-sampling settings.
+///
+/// ```
+/// use gdf::interop::comfy::{sd_turbo, ModelSampling};
+/// let ms = ModelSampling::default();
+/// let g = sd_turbo(&ms, 1, 1.0)?;
+/// // σ(999) = exp of the float32 ln σ: the table's top within float32 rounding.
+/// assert!((g.sigmas[0] - ms.sigmas()?[999] as f64).abs() < 2e-6 && g.sigmas[1] == 0.0);
+/// let half = sd_turbo(&ms, 4, 0.5)?;
+/// assert_eq!(half.timesteps.unwrap().to_f64(), vec![499.0, 399.0, 299.0, 199.0]);
+/// # Ok::<(), gdf::GdfError>(())
+/// ```
+pub fn sd_turbo(ms: &ModelSampling, steps: usize, denoise: f64) -> Result<Grid> {
+    if !(1..=10).contains(&steps) {
+        return Err(GdfError::OutOfRange {
+            what: "steps",
+            value: steps as f64,
+            expected: "1 to 10 (the node's range)",
+        });
+    }
+    check_denoise(denoise)?;
+    let t = ms.build()?;
+    let start = 10 - (10.0 * denoise) as usize;
+    let mut sigmas: Vec<f32> = (start..(start + steps).min(10))
+        .map(|k| t.sigma((999 - 100 * k) as f32))
+        .collect();
+    sigmas.push(0.0);
+    finish(ms, &t, sigmas, "SDTurboScheduler", || {
+        format!("{steps} steps, denoise {denoise} on {ms:?}")
+    })
 }
 
 /// Mochi's `linear_quadratic_schedule` times σ_max.

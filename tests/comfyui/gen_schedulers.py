@@ -5,7 +5,9 @@ model-sampling classes out of `comfy/model_sampling.py`, `make_beta_schedule` ou
 `comfy/ldm/modules/diffusionmodules/util.py` and k-diffusion's `get_sigmas_karras`,
 `get_sigmas_exponential` and `append_zero` out of `comfy/k_diffusion/sampling.py`, runs every
 scheduler of `SCHEDULER_HANDLERS` (the table itself is compiled too) on every model sampling
-below at several step counts, with torch's default float32 as in ComfyUI, and writes
+below at several step counts, and the `AlignYourStepsScheduler` and `SDTurboScheduler`
+nodes (compiled out of `comfy_extras/`, `comfy_api` stubbed), with torch's default float32
+as in ComfyUI, and writes
 `schedulers.json` next to this file (read by `tests/golden_comfy_schedulers.rs`, or from
 `GDF_COMFYUI_GOLDEN_DIR`):
 
@@ -51,6 +53,12 @@ FILES = {
         "flux_time_shift",
         "ModelSamplingFlux",
     ],
+    "comfy_extras/nodes_align_your_steps.py": [
+        "loglinear_interp",
+        "NOISE_LEVELS",
+        "AlignYourStepsScheduler",
+    ],
+    "comfy_extras/nodes_custom_sampler.py": ["SDTurboScheduler"],
     "comfy/samplers.py": [
         "simple_scheduler",
         "ddim_scheduler",
@@ -82,6 +90,13 @@ def compile_named(path, names, ns, sha):
     return nodes
 
 
+class NodeOutput:
+    """`comfy_api`'s node output, as far as the scheduler nodes use it."""
+
+    def __init__(self, *result):
+        self.result = result
+
+
 def load():
     ns = {
         "torch": torch,
@@ -93,6 +108,19 @@ def load():
         "NamedTuple": NamedTuple,
         "Callable": Callable,
         "logging": __import__("logging"),
+        "override": lambda f: f,
+        "io": types.SimpleNamespace(
+            ComfyNode=object,
+            Schema=object,
+            NodeOutput=NodeOutput,
+            Combo=None,
+            Int=None,
+            Float=None,
+            Sigmas=None,
+        ),
+        "IO": None,
+        "ComfyNodeABC": object,
+        "InputTypeDict": dict,
     }
     sha = {}
     for rel, names in FILES.items():
@@ -173,6 +201,11 @@ SCHEDULERS = [
 ]
 
 
+AYS = [(m, steps, d) for m in ["SD1", "SDXL", "SVD"] for steps, d in
+       [(10, 1.0), (1, 1.0), (4, 1.0), (20, 1.0), (32, 1.0), (20, 0.5), (15, 0.7), (5, 0.3)]]
+TURBO = [(steps, d) for steps in [1, 2, 4, 10] for d in [1.0, 0.5, 0.75, 0.31]]
+
+
 def sigmas_for(ms, name, opts, steps):
     """`calculate_sigmas`, or the node's own call with its options."""
     if not opts:
@@ -240,6 +273,32 @@ def main():
                         "table": head,
                     }
                 )
+    for model_type, steps, denoise in AYS:
+        s = C["AlignYourStepsScheduler"].execute(model_type, steps, denoise).result[0]
+        cases.append({
+            "name": f"ays/{model_type}/{steps}/{denoise}",
+            "node": "AlignYourStepsScheduler",
+            "model_type": model_type,
+            "steps": steps,
+            "denoise": denoise,
+            "sigmas": floats(s),
+        })
+    for ms_name in ["sd", "ddpm_500"]:
+        spec = dict(MODEL_SAMPLINGS)[ms_name]
+        ms = model_sampling(spec)
+        model = types.SimpleNamespace(get_model_object=lambda _n, ms=ms: ms)
+        for steps, denoise in TURBO:
+            s = C["SDTurboScheduler"]().get_sigmas(model, steps, denoise)[0]
+            ts = ms.timestep(s[:-1].clone())
+            cases.append({
+                "name": f"turbo/{ms_name}/{steps}/{denoise}",
+                "node": "SDTurboScheduler",
+                "model_sampling": spec,
+                "steps": steps,
+                "denoise": denoise,
+                "sigmas": floats(s),
+                "timesteps": floats(ts.float()),
+            })
     out = {
         "source": {
             "comfyui_commit": os.environ.get("COMFY_COMMIT", "unknown"),
