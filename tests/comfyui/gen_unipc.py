@@ -105,11 +105,10 @@ def run(idx, sampler, grid, shape, seed, name):
 
 
 def karras(n, lo, hi, rho=7.0):
-    return {"kind": "karras", "n": n, "sigma_min": lo, "sigma_max": hi, "rho": rho}
+    return S.karras(n, lo, hi, rho)
 
 
-def expo(n, lo, hi):
-    return {"kind": "exponential", "n": n, "sigma_min": lo, "sigma_max": hi}
+expo = S.expo
 
 
 CASES = [
