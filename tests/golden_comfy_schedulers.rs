@@ -1,7 +1,8 @@
 //! ComfyUI's schedulers at parity: every case of `tests/comfyui/schedulers.json` (made by
 //! `tests/comfyui/gen_schedulers.py` from ComfyUI's own functions; `GDF_COMFYUI_GOLDEN_DIR`
-//! when set) through `gdf::interop::comfy::calculate_sigmas`, and its `AlignYourSteps` and
-//! `SDTurbo` scheduler nodes through `align_your_steps` and `sd_turbo`. The step count and every
+//! when set) through `gdf::interop::comfy::calculate_sigmas`, and its `BasicScheduler`,
+//! `AlignYourSteps` and `SDTurbo` scheduler nodes through `basic_scheduler`,
+//! `align_your_steps` and `sd_turbo`. The step count and every
 //! integer timestep must be exact (a wrong table index or stride shows there); σ's and
 //! float timesteps within `ULPS` float32 units in the last place (torch's vectorised `exp`,
 //! `tan` and `pow` round differently from Rust's in the last bit; the committed set differs
@@ -10,7 +11,8 @@
 
 use gdf::grid::{SigmaKind, Timesteps};
 use gdf::interop::comfy::{
-    align_your_steps, calculate_sigmas, sd_turbo, AysModel, ModelSampling, Scheduler,
+    align_your_steps, basic_scheduler, calculate_sigmas, sd_turbo, AysModel, ModelSampling,
+    Scheduler,
 };
 use serde_json::Value;
 
@@ -173,6 +175,11 @@ fn run_node(case: &Value, node: &str, max: &mut u32) -> R<()> {
             }
             Ok(g)
         }
+        "BasicScheduler" => {
+            let ms = model_sampling(case.get("model_sampling").ok_or("no model_sampling")?)?;
+            let sch = scheduler(case.get("scheduler").ok_or("no scheduler")?)?;
+            basic_scheduler(&ms, &sch, steps, denoise)
+        }
         other => return Err(format!("unknown node {other:?}")),
     }
     .map_err(|e| format!("{e}"))?;
@@ -277,7 +284,11 @@ fn golden_comfy_schedulers() {
     for n in gdf::interop::comfy::SCHEDULER_NAMES {
         assert!(seen.contains(n), "no case for {n}");
     }
-    for node in ["AlignYourStepsScheduler", "SDTurboScheduler"] {
+    for node in [
+        "BasicScheduler",
+        "AlignYourStepsScheduler",
+        "SDTurboScheduler",
+    ] {
         assert!(
             cases
                 .iter()

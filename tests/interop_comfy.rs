@@ -251,7 +251,7 @@ fn comfy_sampler_names_are_solvers_or_documented() {
 /// The scheduler nodes refuse what they cannot build, by field.
 #[test]
 fn scheduler_nodes_refuse_by_name() {
-    use gdf::interop::comfy::{align_your_steps, sd_turbo, AysModel};
+    use gdf::interop::comfy::{align_your_steps, basic_scheduler, sd_turbo, AysModel};
     let sd = ModelSampling::default();
     field_of(sd_turbo(&sd, 11, 1.0).unwrap_err(), "steps");
     field_of(sd_turbo(&sd, 0, 1.0).unwrap_err(), "steps");
@@ -267,6 +267,15 @@ fn scheduler_nodes_refuse_by_name() {
         "denoise",
     );
     field_of("SD2".parse::<AysModel>().unwrap_err(), "model_type");
+    let k = Scheduler::Karras { rho: 7.0 };
+    field_of(basic_scheduler(&sd, &k, 10, 0.0).unwrap_err(), "denoise");
+    field_of(basic_scheduler(&sd, &k, 10, 1e-9).unwrap_err(), "denoise");
+    // A scheduler whose grid is shorter than its steps keeps its own tail: beta drops repeats.
+    let b: Scheduler = "beta".parse().unwrap();
+    let full = calculate_sigmas(&sd, &b, 1000).unwrap();
+    let tail = basic_scheduler(&sd, &b, 600, 0.6).unwrap();
+    assert!(full.sigmas.len() < 1001);
+    assert_eq!(tail.sigmas[..], full.sigmas[full.sigmas.len() - 601..]);
     // At 10 steps the published levels themselves, the last replaced by 0.
     let g = align_your_steps(AysModel::Svd, 10, 1.0).unwrap();
     let want: Vec<f64> = AysModel::Svd.levels()[..10]

@@ -26,6 +26,7 @@
 //! - `kl_optimal`: `tan` of `atan σ` interpolated linearly from σ_max to σ_min, then 0
 //!   (A1111's "Align your steps" KL-optimal grid).
 //!
+//! [`basic_scheduler`] applies a `denoise` below 1 as `KSampler` and `BasicScheduler` do.
 //! Besides the named schedulers, two of ComfyUI's scheduler nodes: [`align_your_steps`]
 //! (`AlignYourStepsScheduler`: the published "Align Your Steps" levels for SD 1.x, SDXL and
 //! SVD, log-linearly interpolated to other step counts) and [`sd_turbo`] (`SDTurboScheduler`).
@@ -763,6 +764,61 @@ pub fn sampler_grid(sampler: &str, grid: &Grid) -> Result<Grid> {
             crate::grid::SigmaKind::Ve => crate::grid::ve_logsnr(s),
             crate::grid::SigmaKind::Flow => crate::grid::flow_logsnr(s),
         };
+    }
+    Ok(g)
+}
+
+/// ComfyUI's `BasicScheduler` node, and `KSampler`'s `denoise`: for `denoise < 1` the
+/// scheduler's grid for `⌊steps/denoise⌋` steps, of which the last `steps + 1` σ's are kept
+/// (counted from the end, as ComfyUI slices: a scheduler whose grid is not one level longer
+/// than its steps — `beta`, `ddim_uniform` — keeps its own tail); `denoise = 1` is
+/// [`calculate_sigmas`].
+///
+/// Errors: those of [`calculate_sigmas`]; `denoise` outside `(0, 1]` (ComfyUI returns no
+/// sigmas at 0).
+///
+/// ```
+/// use gdf::interop::comfy::{basic_scheduler, calculate_sigmas, ModelSampling, Scheduler};
+/// let sd = ModelSampling::default();
+/// // img2img at denoise 0.5: the last 20 steps of the 40-step grid.
+/// let g = basic_scheduler(&sd, &Scheduler::Karras { rho: 7.0 }, 20, 0.5)?;
+/// let full = calculate_sigmas(&sd, &Scheduler::Karras { rho: 7.0 }, 40)?;
+/// assert_eq!(g.sigmas, full.sigmas[20..]);
+/// # Ok::<(), gdf::GdfError>(())
+/// ```
+pub fn basic_scheduler(
+    ms: &ModelSampling,
+    scheduler: &Scheduler,
+    steps: usize,
+    denoise: f64,
+) -> Result<Grid> {
+    check_denoise(denoise)?;
+    check_steps(steps)?;
+    let total = if denoise < 1.0 {
+        let t = steps as f64 / denoise;
+        if t > crate::grid::MAX_STEPS as f64 {
+            return Err(GdfError::OutOfRange {
+                what: "denoise",
+                value: denoise,
+                expected: "a fraction for which steps/denoise stays within gdf::grid::MAX_STEPS",
+            });
+        }
+        t as usize
+    } else {
+        steps
+    };
+    let mut g = calculate_sigmas(ms, scheduler, total)?;
+    let n = g.sigmas.len();
+    let from = n.saturating_sub(steps + 1);
+    if from > 0 {
+        g.sigmas.drain(..from);
+        g.logsnr.drain(..from);
+        if let Some(Timesteps::Int(v)) = g.timesteps.as_mut() {
+            v.drain(..from);
+        }
+        if let Some(Timesteps::Float(v)) = g.timesteps.as_mut() {
+            v.drain(..from);
+        }
     }
     Ok(g)
 }

@@ -5,8 +5,8 @@ model-sampling classes out of `comfy/model_sampling.py`, `make_beta_schedule` ou
 `comfy/ldm/modules/diffusionmodules/util.py` and k-diffusion's `get_sigmas_karras`,
 `get_sigmas_exponential` and `append_zero` out of `comfy/k_diffusion/sampling.py`, runs every
 scheduler of `SCHEDULER_HANDLERS` (the table itself is compiled too) on every model sampling
-below at several step counts, and the `AlignYourStepsScheduler` and `SDTurboScheduler`
-nodes (compiled out of `comfy_extras/`, `comfy_api` stubbed), with torch's default float32
+below at several step counts, and the `BasicScheduler`, `AlignYourStepsScheduler` and
+`SDTurboScheduler` nodes (compiled out of `comfy_extras/`, `comfy_api` stubbed), with torch's default float32
 as in ComfyUI, and writes
 `schedulers.json` next to this file (read by `tests/golden_comfy_schedulers.rs`, or from
 `GDF_COMFYUI_GOLDEN_DIR`):
@@ -58,7 +58,7 @@ FILES = {
         "NOISE_LEVELS",
         "AlignYourStepsScheduler",
     ],
-    "comfy_extras/nodes_custom_sampler.py": ["SDTurboScheduler"],
+    "comfy_extras/nodes_custom_sampler.py": ["SDTurboScheduler", "BasicScheduler"],
     "comfy/samplers.py": [
         "simple_scheduler",
         "ddim_scheduler",
@@ -119,6 +119,7 @@ def load():
             Sigmas=None,
         ),
         "IO": None,
+        "comfy": types.SimpleNamespace(samplers=types.SimpleNamespace()),
         "ComfyNodeABC": object,
         "InputTypeDict": dict,
     }
@@ -299,6 +300,26 @@ def main():
                 "sigmas": floats(s),
                 "timesteps": floats(ts.float()),
             })
+    # BasicScheduler (KSampler's denoise): every scheduler, a few denoise values.
+    C["comfy"].samplers.calculate_sigmas = C["calculate_sigmas"]
+    for ms_name in ["sd", "sd3", "flux"]:
+        spec = dict(MODEL_SAMPLINGS)[ms_name]
+        ms = model_sampling(spec)
+        model = types.SimpleNamespace(get_model_object=lambda _n, ms=ms: ms)
+        for name in C["SCHEDULER_HANDLERS"]:
+            for steps, denoise in [(10, 0.5), (7, 0.33), (12, 0.8), (5, 1.0)]:
+                if name == "kl_optimal" and int(steps / denoise) < 2:
+                    continue
+                s = C["BasicScheduler"]().get_sigmas(model, name, steps, denoise)[0]
+                cases.append({
+                    "name": f"basic/{ms_name}/{name}/{steps}/{denoise}",
+                    "node": "BasicScheduler",
+                    "model_sampling": spec,
+                    "scheduler": {"name": name},
+                    "steps": steps,
+                    "denoise": denoise,
+                    "sigmas": floats(s),
+                })
     out = {
         "source": {
             "comfyui_commit": os.environ.get("COMFY_COMMIT", "unknown"),
