@@ -264,6 +264,19 @@ fn golden_solvers_comfyui_unipc() {
     ));
 }
 
+/// ComfyUI's `sa_solver`, from `tests/comfyui/gen_sa_solver.py` (or `GDF_COMFYUI_GOLDEN_DIR`)
+/// in the same format, at the same tolerances.
+#[test]
+fn golden_solvers_comfyui_sa_solver() {
+    finish(extra_file(
+        "GDF_COMFYUI_GOLDEN_DIR",
+        "comfyui",
+        "sa_solver.json",
+        |c, ck| run_case::<f64>(c, ck, F64_TOL),
+        |c, ck| run_case::<f32>(c, ck, F32_TOL),
+    ));
+}
+
 /// f32 data (coefficients still f64), the README's float32 advice: `rtol 1e-3, atol 1e-4`.
 #[test]
 fn golden_solvers_f32() {

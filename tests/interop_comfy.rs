@@ -222,17 +222,27 @@ fn comfy_sampler_names_are_solvers_or_documented() {
         assert!(sampler_grid(name, &g).is_ok(), "{name}");
         let documented = name.contains("cfg_pp")
             || name.starts_with("cfgpp")
-            || name.starts_with("sa_solver")
+            || name == "sa_solver_pece"
             || name.starts_with("dpm_fast")
             || name.starts_with("dpm_adaptive");
-        match (sampler(name), documented) {
+        match (sampler(name, &ModelSampling::default()), documented) {
             (Ok(_), false) | (Err(_), true) => {}
             (Ok(_), true) => panic!("{name} is a solver now: update SAMPLER_NAMES' doc"),
             (Err(e), false) => missing.push(format!("{name}: {e}")),
         }
     }
     assert!(missing.is_empty(), "{missing:#?}");
-    assert!(matches!(sampler("deis").unwrap(), AnySolver::DeisTab(_)));
+    let sd = ModelSampling::default();
+    assert!(matches!(
+        sampler("deis", &sd).unwrap(),
+        AnySolver::DeisTab(_)
+    ));
+    assert!(matches!(
+        sampler("sa_solver", &sd).unwrap(),
+        AnySolver::SaSolverComfy(_)
+    ));
+    let e = AnySolver::from_name("sa_solver").unwrap_err().to_string();
+    assert!(e.contains("interop::comfy::sampler"), "{e}");
     assert!(matches!(
         AnySolver::from_name("deis").unwrap(),
         AnySolver::Deis(_)
@@ -284,4 +294,41 @@ fn scheduler_nodes_refuse_by_name() {
         .chain([0.0])
         .collect();
     assert_eq!(g.sigmas, want);
+}
+
+/// `SaSolverComfy::with` refuses bad settings by name; `percent_to_sigma` has ComfyUI's ends.
+#[test]
+fn sa_solver_settings_and_percent_to_sigma() {
+    use gdf::solver::SaSolverComfy;
+    let w = (5.0, 0.5);
+    for (r, field) in [
+        (
+            SaSolverComfy::with(0, 4, 1.0, 1.0, w, false),
+            "predictor_order",
+        ),
+        (
+            SaSolverComfy::with(4, 4, 1.0, 1.0, w, false),
+            "predictor_order",
+        ),
+        (
+            SaSolverComfy::with(3, 5, 1.0, 1.0, w, false),
+            "corrector_order",
+        ),
+        (SaSolverComfy::with(3, 4, -1.0, 1.0, w, false), "eta"),
+        (
+            SaSolverComfy::with(3, 4, 1.0, 1.0, (0.5, 5.0), false),
+            "sigma_end",
+        ),
+    ] {
+        field_of(r.unwrap_err(), field);
+    }
+    let sd = ModelSampling::default();
+    assert_eq!(sd.percent_to_sigma(0.0).unwrap(), 999999999.9);
+    assert_eq!(sd.percent_to_sigma(1.0).unwrap(), 0.0);
+    let t = sd.sigmas().unwrap();
+    // Halfway is timestep 499.5: between the table's entries 499 and 500.
+    let mid = sd.percent_to_sigma(0.5).unwrap();
+    assert!(t[499] as f64 <= mid && mid <= t[500] as f64, "{mid}");
+    let flux = ModelSampling::Flux { shift: 1.15 };
+    assert_eq!(flux.percent_to_sigma(0.0).unwrap(), 1.0);
 }

@@ -30,7 +30,8 @@
 //! Besides the named schedulers, two of ComfyUI's scheduler nodes: [`align_your_steps`]
 //! (`AlignYourStepsScheduler`: the published "Align Your Steps" levels for SD 1.x, SDXL and
 //! SVD, log-linearly interpolated to other step counts) and [`sd_turbo`] (`SDTurboScheduler`).
-//! [`sampler`] maps ComfyUI's sampler names to gdf solvers and [`sampler_grid`] gives the
+//! [`sampler`] maps ComfyUI's sampler names to gdf solvers (SA-Solver's τ window from the
+//! model sampling's [`ModelSampling::percent_to_sigma`]) and [`sampler_grid`] gives the
 //! levels a sampler steps through (ComfyUI's UniPC ends at σ = 0.001).
 //!
 //! At parity with ComfyUI's own functions (`tests/comfyui/schedulers.json`, made by
@@ -280,6 +281,49 @@ impl ModelSampling {
     /// ```
     pub fn sigmas(&self) -> Result<Vec<f32>> {
         Ok(self.build()?.sigmas)
+    }
+
+    /// `model_sampling.percent_to_sigma(percent)`: the σ at `percent` of the way through
+    /// sampling (ComfyUI's `start_percent` / `end_percent` of conditioning and ControlNets,
+    /// SA-Solver's τ window); `∞` (ComfyUI's 999999999.9, or 1 for flow models) at 0 and
+    /// below, 0 at 1 and above. Discrete models interpolate their float32 table at
+    /// `(1 − percent)·999` as ComfyUI does.
+    ///
+    /// ```
+    /// use gdf::interop::comfy::ModelSampling;
+    /// let sd3 = ModelSampling::Flow { shift: 3.0, multiplier: 1000.0 };
+    /// assert_eq!(sd3.percent_to_sigma(0.5)?, 0.75); // 3·0.5/(1 + 2·0.5)
+    /// assert_eq!(sd3.percent_to_sigma(1.0)?, 0.0);
+    /// # Ok::<(), gdf::GdfError>(())
+    /// ```
+    pub fn percent_to_sigma(&self, percent: f64) -> Result<f64> {
+        let t = self.build()?;
+        let flow = matches!(
+            self,
+            ModelSampling::Flow { .. } | ModelSampling::Flux { .. }
+        );
+        if percent <= 0.0 {
+            return Ok(if flow { 1.0 } else { 999999999.9 });
+        }
+        if percent >= 1.0 {
+            return Ok(0.0);
+        }
+        let q = 1.0 - percent;
+        Ok(match *self {
+            ModelSampling::Discrete { .. } => t.sigma((q * 999.0) as f32) as f64,
+            ModelSampling::Flow { shift, .. } => {
+                if shift == 1.0 {
+                    q
+                } else {
+                    shift * q / (1.0 + (shift - 1.0) * q)
+                }
+            }
+            ModelSampling::Flux { shift } => shift.exp() / (shift.exp() + (1.0 / q - 1.0)),
+            ModelSampling::ContinuousEdm { .. } => {
+                let (lo, hi) = (t.sigma_min() as f64, t.sigma_max() as f64);
+                ((hi.ln() - lo.ln()) * q + lo.ln()).exp()
+            }
+        })
     }
 
     /// The model's timestep for each σ (`model_sampling.timestep`): the nearest table index
@@ -630,8 +674,9 @@ fn finish(
 /// ComfyUI's sampler names (`comfy.samplers.SAMPLER_NAMES`: its k-diffusion samplers, then
 /// `ddim`, `uni_pc`, `uni_pc_bh2`). [`AnySolver::from_name`](crate::solver::AnySolver::from_name)
 /// takes all of them but the CFG++ variants (`*_cfg_pp`, `cfgpp_ud10_ab`: gdf's CFG++ is a
-/// guider, [`crate::guidance::CfgPp`], on first-order steps), `sa_solver` and
-/// `sa_solver_pece` (gdf's SA-Solver is diffusers'), and `dpm_fast` / `dpm_adaptive`, which
+/// guider, [`crate::guidance::CfgPp`], on first-order steps), `sa_solver_pece` and
+/// `sa_solver` ([`sampler`] maps the latter, whose τ window depends on the model: gdf's
+/// `"SASolverScheduler"` is diffusers'), and `dpm_fast` / `dpm_adaptive`, which
 /// choose their own levels ([`crate::solver::DpmFast`], [`crate::solver::DpmAdaptive`]).
 pub const SAMPLER_NAMES: [&str; 46] = [
     "euler",
@@ -682,23 +727,27 @@ pub const SAMPLER_NAMES: [&str; 46] = [
     "euler_ancestral_RF",
 ];
 
-/// The gdf solver for ComfyUI's sampler `name`: what
+/// The gdf solver for ComfyUI's sampler `name` on a model sampled as `ms`: what
 /// [`AnySolver::from_name`](crate::solver::AnySolver::from_name) gives, except `"deis"`,
 /// which is ComfyUI's tAB-DEIS ([`DeisTab`](crate::solver::DeisTab); gdf's `"deis"` by
-/// itself is diffusers' `DEISMultistepScheduler`). Run it on [`sampler_grid`]'s levels.
+/// itself is diffusers' `DEISMultistepScheduler`), and `"sa_solver"`, ComfyUI's SA-Solver
+/// ([`SaSolverComfy`](crate::solver::SaSolverComfy): orders 3 and 4, τ = 1 between the
+/// model's σ at 20 % and 80 % of sampling). Run it on [`sampler_grid`]'s levels.
 ///
 /// Errors: a name not in [`SAMPLER_NAMES`], or one gdf has no solver for (named in
 /// [`SAMPLER_NAMES`]' documentation, with what to use instead).
 ///
 /// ```
-/// use gdf::interop::comfy::sampler;
+/// use gdf::interop::comfy::{sampler, ModelSampling};
 /// use gdf::solver::AnySolver;
-/// assert!(matches!(sampler("deis")?, AnySolver::DeisTab(_)));
-/// assert!(matches!(sampler("uni_pc")?, AnySolver::UniPc(_)));
-/// assert!(sampler("euler_cfg_pp").is_err());
+/// let sdxl = ModelSampling::default();
+/// assert!(matches!(sampler("deis", &sdxl)?, AnySolver::DeisTab(_)));
+/// assert!(matches!(sampler("uni_pc", &sdxl)?, AnySolver::UniPc(_)));
+/// assert!(matches!(sampler("sa_solver", &sdxl)?, AnySolver::SaSolverComfy(_)));
+/// assert!(sampler("euler_cfg_pp", &sdxl).is_err());
 /// # Ok::<(), gdf::GdfError>(())
 /// ```
-pub fn sampler(name: &str) -> Result<crate::solver::AnySolver> {
+pub fn sampler(name: &str, ms: &ModelSampling) -> Result<crate::solver::AnySolver> {
     use crate::solver::AnySolver;
     if !SAMPLER_NAMES.contains(&name) {
         return Err(unknown(
@@ -715,16 +764,21 @@ pub fn sampler(name: &str) -> Result<crate::solver::AnySolver> {
             ),
         });
     }
-    if name.starts_with("sa_solver") {
+    if name == "sa_solver_pece" {
         return Err(GdfError::Invalid {
-            message: format!(
-                "`sampler` is {name:?}: ComfyUI's SA-Solver is not in gdf (its \
-                 \"SASolverScheduler\" is diffusers')"
-            ),
+            message: "`sampler` is \"sa_solver_pece\": ComfyUI's SA-Solver in PECE mode (a \
+                      second evaluation per step) is not in gdf; \"sa_solver\" is"
+                .into(),
         });
     }
     match name {
         "deis" => Ok(AnySolver::DeisTab(crate::solver::DeisTab::new())),
+        "sa_solver" => {
+            let window = (ms.percent_to_sigma(0.2)?, ms.percent_to_sigma(0.8)?);
+            Ok(AnySolver::SaSolverComfy(
+                crate::solver::SaSolverComfy::with(3, 4, 1.0, 1.0, window, false)?,
+            ))
+        }
         other => AnySolver::from_name(other),
     }
 }

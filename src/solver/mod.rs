@@ -13,7 +13,7 @@
 //! [`DpmPP2MSde`], [`DpmPP3MSde`], diffusers' [`DpmSolverMultistep`] and
 //! [`DpmSolverSinglestep`], [`Deis`], [`SaSolver`], [`UniPc`], PNDM's [`Plms`] and [`Ipndm`],
 //! k-diffusion's [`DpmFast`], ComfyUI's [`GradientEstimation`], [`ErSde`], [`IpndmSigma`],
-//! [`Seeds`], [`ResMultistep`], [`Heunpp2`] and [`DeisTab`],
+//! [`Seeds`], [`ResMultistep`], [`Heunpp2`], [`DeisTab`] and [`SaSolverComfy`],
 //! [`EulerDiscrete`], [`FlowMatchEuler`], [`FlowMatchHeun`], [`EulerAncestralRf`] and
 //! Flow-GRPO's [`FlowSde`] (with [`gaussian_steps`], a stochastic step's log-probability for
 //! policy-gradient training), and the
@@ -81,7 +81,9 @@ mod tcd;
 mod unipc;
 
 pub use brownian::BrownianNoise;
-pub use comfy::{DeisTab, ErSde, GradientEstimation, Heunpp2, IpndmSigma, ResMultistep, Seeds};
+pub use comfy::{
+    DeisTab, ErSde, GradientEstimation, Heunpp2, IpndmSigma, ResMultistep, SaSolverComfy, Seeds,
+};
 pub use deis::Deis;
 pub use dpm_adaptive::{AdaptiveInfo, AdaptiveRun, Attempt, DpmAdaptive};
 pub use dpm_fast::DpmFast;

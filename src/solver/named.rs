@@ -124,6 +124,9 @@ any_solver!(
     Heunpp2(Heunpp2),
     /// ComfyUI's `deis` (tAB-DEIS; `"deis_tab"` by name).
     DeisTab(DeisTab),
+    /// ComfyUI's `sa_solver` (its τ window comes from the model sampling:
+    /// [`crate::interop::comfy::sampler`]).
+    SaSolverComfy(SaSolverComfy),
 );
 
 impl AnySolver {
@@ -213,6 +216,16 @@ impl AnySolver {
             "exp_heun_2_x0" => Self::Seeds(Seeds::exp_heun()),
             "exp_heun_2_x0_sde" => Self::Seeds(Seeds::exp_heun_sde(1.0, 1.0)?),
             "flow_sde" => Self::FlowSde(FlowSde::new(0.7)?),
+            "sa_solver" | "sa_solver_pece" => {
+                return Err(GdfError::Invalid {
+                    message: format!(
+                        "{n} (ComfyUI's SA-Solver) takes its τ window from the model's \
+                         sampling: use gdf::interop::comfy::sampler(\"sa_solver\", &model_sampling) \
+                         or SaSolverComfy::with (PECE mode is not in gdf); diffusers' SA-Solver \
+                         is SaSolver"
+                    ),
+                })
+            }
             "dpm_fast" => {
                 return Err(GdfError::Invalid {
                     message: "dpm_fast takes its evaluation budget, which fixes its step count: \

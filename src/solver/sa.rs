@@ -144,7 +144,7 @@ fn lagrange(lams: &[f64]) -> Vec<Vec<f64>> {
 }
 
 /// The gradient coefficients of an order-`lams.len()` update over `[s, e]` (λ̂) with τ.
-fn gradient(lams: &[f64], s: f64, e: f64, tau: f64) -> Vec<f64> {
+pub(super) fn gradient(lams: &[f64], s: f64, e: f64, tau: f64) -> Vec<f64> {
     let n = lams.len();
     let c = 1.0 + tau * tau;
     lagrange(lams)
@@ -159,12 +159,12 @@ fn gradient(lams: &[f64], s: f64, e: f64, tau: f64) -> Vec<f64> {
 }
 
 /// The factor `(1 + τ²)·b·e^{−τ²λ̂}` of an update's gradient terms at its target level.
-fn gradient_scale(tau: f64, target: &Level) -> f64 {
+pub(super) fn gradient_scale(tau: f64, target: &Level) -> f64 {
     (1.0 + tau * tau) * target.b * (-tau * tau * lh(target)).exp()
 }
 
 /// Half-logSNR of a level.
-fn lh(l: &Level) -> f64 {
+pub(super) fn lh(l: &Level) -> f64 {
     0.5 * l.lam
 }
 

@@ -204,6 +204,7 @@ pub fn build(case: &Value, steps: usize) -> R<(AnySolver, Option<Churn>)> {
         .ok_or("sampler must be a string")?;
     let mut top = Params::new(get(case, "params")?, "params")?;
     let e = |r: Result<AnySolver, GdfError>| r.map_err(|e| e.to_string());
+    let e2 = |r: Result<f64, GdfError>| r.map_err(|e| e.to_string());
     let mut ch = None;
     let solver = if let Some(grid) = top.take("grid") {
         // k-diffusion: the grid parameters only built `input.logsnr`.
@@ -298,6 +299,28 @@ pub fn build(case: &Value, steps: usize) -> R<(AnySolver, Option<Churn>)> {
             // ComfyUI's UniPC (`comfy/extra_samplers/uni_pc.py`): order 3, lower order at the
             // end, the corrector after every step but the last; its grid ends at σ = 0.001.
             "uni_pc" | "uni_pc_bh2" => AnySolver::from_name(name).map_err(|e| e.to_string())?,
+            // ComfyUI's SA-Solver: its τ window from the model sampling's percent_to_sigma,
+            // which must give the window ComfyUI used.
+            "sa_solver" => {
+                if s_of(p.take("model_sampling"), "model_sampling")? != "sd" {
+                    return Err("sa_solver cases run on Stable Diffusion's sampling".into());
+                }
+                let ms = gdf::interop::comfy::ModelSampling::default();
+                let window = (e2(ms.percent_to_sigma(0.2))?, e2(ms.percent_to_sigma(0.8))?);
+                let want = flat(&p.take("tau_window").ok_or("no tau_window")?)?;
+                if want != [window.0, window.1] {
+                    return Err(format!("τ window {window:?}, ComfyUI's {want:?}"));
+                }
+                e(SaSolverComfy::with(
+                    p.u("predictor_order", 3)? as usize,
+                    p.u("corrector_order", 4)? as usize,
+                    1.0,
+                    p.f("s_noise", 1.0)?,
+                    window,
+                    p.b("simple_order_2", false)?,
+                )
+                .map(AnySolver::SaSolverComfy))?
+            }
             // ComfyUI's `deis` (tAB-DEIS): a k-diffusion-style case with a grid.
             "deis" => {
                 if s_of(p.take("deis_mode"), "deis_mode")? != "tab" {

@@ -1,0 +1,155 @@
+"""Golden data for ComfyUI's `sa_solver` (its SA-Solver, `comfy/k_diffusion/sa_solver.py`).
+
+Runs `sample_sa_solver` (compiled by name out of ComfyUI's `comfy/k_diffusion/sampling.py`,
+with `offset_first_sigma_for_snr`, `sigma_to_half_log_snr` and the whole `sa_solver.py`) on
+the analytic `mixture1d` denoiser as `tests/comfyui/gen_unipc.py` runs UniPC (the same
+mixture, grids, encoding and coordinates), with ComfyUI's `ModelSamplingDiscrete` of
+Stable Diffusion (compiled out of `comfy/model_sampling.py`) as the model's sampling, which
+sets SA-Solver's τ window (τ = 1 between its σ at 20 % and 80 % of sampling), and the noise
+replayed from the recorder. Writes `sa_solver.json` next to this file in the shared golden
+`solvers.json` format (read by `tests/golden_solvers.rs`, or from `GDF_COMFYUI_GOLDEN_DIR`):
+
+    COMFY_SRC=/path/to/ComfyUI COMFY_COMMIT=<sha> /tmp/torchvenv/bin/python tests/comfyui/gen_sa_solver.py
+
+The sample after each step is the model's next input (the predictor's output, before the
+next step's corrector), the last one the returned sample. Deterministic.
+"""
+
+import ast
+import hashlib
+import math
+import os
+import sys
+import types
+
+import numpy as np
+import torch
+
+import gen_unipc as G  # noqa: E402  (COMFY_SRC, the helpers, the mixture through S)
+
+S = G.S
+SAMPLING_PY = os.path.join(G.COMFY, "comfy", "k_diffusion", "sampling.py")
+SA_PY = os.path.join(G.COMFY, "comfy", "k_diffusion", "sa_solver.py")
+MS_PY = os.path.join(G.COMFY, "comfy", "model_sampling.py")
+UTIL_PY = os.path.join(G.COMFY, "comfy", "ldm", "modules", "diffusionmodules", "util.py")
+
+
+def compile_named(path, names, ns, sha):
+    text = open(path).read()
+    nodes = {n.name: n for n in ast.parse(text).body
+             if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    for name in names:
+        seg = ast.get_source_segment(text, nodes[name])
+        sha[name] = hashlib.sha256(seg.encode()).hexdigest()
+        exec(compile(ast.Module(body=[nodes[name]], type_ignores=[]), path, "exec"), ns)
+
+
+class _Const:
+    """`comfy.model_sampling.CONST` (flow models); these runs are ε-models."""
+
+
+SHA = {}
+SA = {}
+SA_TEXT = open(SA_PY).read()
+SHA["sa_solver.py"] = hashlib.sha256(SA_TEXT.encode()).hexdigest()
+exec(compile(SA_TEXT, SA_PY, "exec"), SA)
+MS = {"torch": torch, "math": math, "np": np}
+compile_named(UTIL_PY, ["make_beta_schedule"], MS, SHA)
+compile_named(MS_PY, ["ModelSamplingDiscrete"], MS, SHA)
+NS = {
+    "torch": torch,
+    "math": math,
+    "trange": lambda n, disable=None: range(n),
+    "sa_solver": types.SimpleNamespace(**{k: v for k, v in SA.items() if callable(v)}),
+    "comfy": types.SimpleNamespace(model_sampling=types.SimpleNamespace(CONST=_Const)),
+    "default_noise_sampler": None,
+}
+compile_named(SAMPLING_PY, ["offset_first_sigma_for_snr", "sigma_to_half_log_snr",
+                            "sample_sa_solver"], NS, SHA)
+SD = MS["ModelSamplingDiscrete"]()  # Stable Diffusion's table
+
+
+class Model(G.Model):
+    """The model ComfyUI's sampler calls, with the `model_sampling` it reads."""
+
+    def __init__(self, rec):
+        super().__init__(rec)
+        self.inner_model = types.SimpleNamespace(
+            model_patcher=types.SimpleNamespace(get_model_object=lambda _name: SD)
+        )
+
+
+DEFAULTS = {"s_noise": 1.0, "predictor_order": 3, "corrector_order": 4,
+            "simple_order_2": False}
+
+
+def run(idx, grid, kwargs, shape, seed, name):
+    rng = np.random.default_rng(seed)
+    model = S.Mixture(rng)
+    src = S.Source(rng)
+    skw = dict(DEFAULTS)
+    skw.update(kwargs)
+    sigmas = S.kd_grid(grid)
+    n = len(sigmas) - 1
+    logsnr = [S.lam_of_sigma(s) for s in sigmas.tolist()]
+    x_init = S.draw_x_init(rng, model, shape, logsnr[0])
+    a0, _ = S.ab(logsnr[0])
+    x = torch.tensor(x_init) / a0  # x_ve
+    rec = S.Recorder(model, src, shape)
+    m = Model(rec)
+    xf = NS["sample_sa_solver"](m, x, sigmas.clone(), extra_args={}, callback=rec.callback,
+                                disable=True, noise_sampler=rec.replay, **skw)
+    xs = []
+    for i in range(n):
+        xv = m.inputs[i + 1] if i + 1 < n else xf
+        a, _ = S.ab(logsnr[i + 1])
+        xs.append((a * xv).numpy())
+    out = {
+        "x": np.stack(xs),
+        "denoised": torch.stack(rec.den).numpy(),
+        "eval_logsnr": rec.lams,
+        "calls": len(rec.lams),
+    }
+    inp = {"logsnr": logsnr, "x_init": x_init, "model": model.spec()}
+    if rec.noises:
+        inp["noise"] = np.stack(rec.noises)
+        out["noise_step"] = rec.nsteps
+    window = [SD.percent_to_sigma(0.2), SD.percent_to_sigma(0.8)]
+    shas = ", ".join(f"{k} {v[:16]}" for k, v in SHA.items())
+    case = {
+        "id": f"solvers/comfyui/{idx:03d}/sa_solver",
+        "sampler": "sa_solver",
+        "source": f"ComfyUI {G.COMMIT[:12]} comfy/k_diffusion/sampling.py: sample_sa_solver "
+        f"(sha256 {shas})",
+        "scaler": "vp",
+        "name": name,
+        "params": {"grid": grid,
+                   "sampler_kwargs": dict(skw, model_sampling="sd", tau_window=window)},
+        "input": inp,
+        "output": out,
+    }
+    return S.enc(case)
+
+
+CASES = [
+    # (grid, kwargs, shape, seed, name)
+    (G.karras(10, 0.03, 14.6), {}, [2, 1, 3, 4], 601, "sa_karras_10"),
+    (G.expo(8, 0.1, 14.6), {}, [2, 5], 602, "sa_exponential_8"),
+    (G.karras(12, 0.03, 14.6), {"predictor_order": 2, "corrector_order": 2,
+                                "simple_order_2": True}, [3, 4], 603, "sa_simple_order_2"),
+    (G.karras(9, 0.03, 14.6), {"predictor_order": 1, "corrector_order": 0, "s_noise": 0.7},
+     [2, 6], 604, "sa_order_1_no_corrector"),
+    (G.karras(3, 0.05, 10.0), {}, [3, 2], 605, "sa_3_steps"),
+    (G.karras(14, 0.03, 14.6), {"predictor_order": 2, "corrector_order": 3, "s_noise": 0.0},
+     [2, 5], 606, "sa_ode"),
+]
+
+
+def main():
+    cases = [run(i, *c) for i, c in enumerate(CASES)]
+    S.dump(os.path.join(G.HERE, "sa_solver.json"), cases)
+    print(f"wrote {len(cases)} cases")
+
+
+if __name__ == "__main__":
+    main()
