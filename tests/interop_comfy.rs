@@ -222,7 +222,6 @@ fn comfy_sampler_names_are_solvers_or_documented() {
         assert!(sampler_grid(name, &g).is_ok(), "{name}");
         let documented = name.contains("cfg_pp")
             || name.starts_with("cfgpp")
-            || name == "sa_solver_pece"
             || name.starts_with("dpm_fast")
             || name.starts_with("dpm_adaptive");
         match (sampler(name, &ModelSampling::default()), documented) {

@@ -674,8 +674,8 @@ fn finish(
 /// ComfyUI's sampler names (`comfy.samplers.SAMPLER_NAMES`: its k-diffusion samplers, then
 /// `ddim`, `uni_pc`, `uni_pc_bh2`). [`AnySolver::from_name`](crate::solver::AnySolver::from_name)
 /// takes all of them but the CFG++ variants (`*_cfg_pp`, `cfgpp_ud10_ab`: gdf's CFG++ is a
-/// guider, [`crate::guidance::CfgPp`], on first-order steps), `sa_solver_pece` and
-/// `sa_solver` ([`sampler`] maps the latter, whose τ window depends on the model: gdf's
+/// guider, [`crate::guidance::CfgPp`], on first-order steps), `sa_solver` and
+/// `sa_solver_pece` ([`sampler`] maps them: their τ window depends on the model; gdf's
 /// `"SASolverScheduler"` is diffusers'), and `dpm_fast` / `dpm_adaptive`, which
 /// choose their own levels ([`crate::solver::DpmFast`], [`crate::solver::DpmAdaptive`]).
 pub const SAMPLER_NAMES: [&str; 46] = [
@@ -730,9 +730,9 @@ pub const SAMPLER_NAMES: [&str; 46] = [
 /// The gdf solver for ComfyUI's sampler `name` on a model sampled as `ms`: what
 /// [`AnySolver::from_name`](crate::solver::AnySolver::from_name) gives, except `"deis"`,
 /// which is ComfyUI's tAB-DEIS ([`DeisTab`](crate::solver::DeisTab); gdf's `"deis"` by
-/// itself is diffusers' `DEISMultistepScheduler`), and `"sa_solver"`, ComfyUI's SA-Solver
-/// ([`SaSolverComfy`](crate::solver::SaSolverComfy): orders 3 and 4, τ = 1 between the
-/// model's σ at 20 % and 80 % of sampling). Run it on [`sampler_grid`]'s levels.
+/// itself is diffusers' `DEISMultistepScheduler`), and `"sa_solver"` / `"sa_solver_pece"`,
+/// ComfyUI's SA-Solver ([`SaSolverComfy`](crate::solver::SaSolverComfy): orders 3 and 4,
+/// τ = 1 between the model's σ at 20 % and 80 % of sampling). Run it on [`sampler_grid`]'s levels.
 ///
 /// Errors: a name not in [`SAMPLER_NAMES`], or one gdf has no solver for (named in
 /// [`SAMPLER_NAMES`]' documentation, with what to use instead).
@@ -764,20 +764,16 @@ pub fn sampler(name: &str, ms: &ModelSampling) -> Result<crate::solver::AnySolve
             ),
         });
     }
-    if name == "sa_solver_pece" {
-        return Err(GdfError::Invalid {
-            message: "`sampler` is \"sa_solver_pece\": ComfyUI's SA-Solver in PECE mode (a \
-                      second evaluation per step) is not in gdf; \"sa_solver\" is"
-                .into(),
-        });
-    }
     match name {
         "deis" => Ok(AnySolver::DeisTab(crate::solver::DeisTab::new())),
-        "sa_solver" => {
+        "sa_solver" | "sa_solver_pece" => {
             let window = (ms.percent_to_sigma(0.2)?, ms.percent_to_sigma(0.8)?);
-            Ok(AnySolver::SaSolverComfy(
-                crate::solver::SaSolverComfy::with(3, 4, 1.0, 1.0, window, false)?,
-            ))
+            let s = crate::solver::SaSolverComfy::with(3, 4, 1.0, 1.0, window, false)?;
+            Ok(AnySolver::SaSolverComfy(if name == "sa_solver" {
+                s
+            } else {
+                s.pece()
+            }))
         }
         other => AnySolver::from_name(other),
     }

@@ -1086,27 +1086,33 @@ impl Solver for DeisTab {
     }
 }
 
-/// ComfyUI's `sa_solver` (SA-Solver, Xue et al. 2023, as `comfy/k_diffusion/sa_solver.py`
-/// computes it): at each level the stochastic Adams–Moulton corrector (order `corrector`, the
-/// new prediction included; none on the first step and on a step to σ = 0) corrects the
-/// sample, then the stochastic Adams–Bashforth predictor (order `predictor`) goes to the next
-/// level and adds `σ'·sqrt(1 − e^{−2τ²h})·s_noise` of noise, `h` the half-logSNR step. τ is
-/// `eta` where the next level's σ lies in `[sigma_end, sigma_start]` (ComfyUI: the model's
-/// σ at 20 % and 80 % of sampling, [`crate::interop::comfy::sampler`] sets it from the model
-/// sampling), else 0; orders rise with the history and fall near a final σ = 0. Its
-/// coefficients are the exponential integrals of the Lagrange basis in the half-logSNR (or,
-/// with `simple_order_2`, the paper's simplified order-2 pair). Differs from diffusers'
-/// [`SaSolver`](super::SaSolver) in the order schedule, the τ window (taken at the next
-/// level, in σ) and the order-2 terms. PECE mode (`sa_solver_pece`) is not here.
+/// ComfyUI's `sa_solver` and `sa_solver_pece` (SA-Solver, Xue et al. 2023, as
+/// `comfy/k_diffusion/sa_solver.py` computes it): at each level the stochastic Adams–Moulton
+/// corrector (order `corrector`, the new prediction included; none on the first step, nor on
+/// a step to σ = 0 except in PECE mode) corrects the sample, then the stochastic
+/// Adams–Bashforth predictor (order `predictor`) goes to the next level and adds
+/// `σ'·sqrt(1 − e^{−2τ²h})·s_noise` of noise, `h` the half-logSNR step. In PECE mode the model
+/// is evaluated again at the corrected sample and that prediction replaces the newest (one
+/// more evaluation a step). τ is `eta` where the next level's σ lies in
+/// `[sigma_end, sigma_start]` (ComfyUI: the model's σ at 20 % and 80 % of sampling;
+/// [`crate::interop::comfy::sampler`] sets it from the model sampling), else 0; orders rise
+/// with the history and fall near a final σ = 0. The coefficients are the exponential
+/// integrals of the Lagrange basis in the half-logSNR (or, with `simple_order_2`, the
+/// paper's simplified order-2 pair). Differs from diffusers' [`SaSolver`](super::SaSolver)
+/// in the order schedule, the τ window (taken at the next level, in σ), the order-2 terms
+/// and PECE.
 ///
 /// ```
-/// use gdf::solver::{Grid, NoNoise, Run, SaSolverComfy};
+/// use gdf::solver::{Grid, NoNoise, Run, SaSolverComfy, Solver};
 /// use gdf::scaler::Vp;
 /// // eta = 0: deterministic; a model that knows x0 gives x0.
 /// let grid = Grid::new(&Vp, &[-6.0, -3.0, 0.0, 3.0, f64::INFINITY])?;
 /// let s = SaSolverComfy::with(3, 4, 0.0, 1.0, (10.0, 0.1), false)?;
-/// let x = Run::new(s, grid, vec![0.4f64], 1, NoNoise)?.run(|_x, _l, d| Ok(d.fill(0.5)))?;
+/// let x = Run::new(s, grid.clone(), vec![0.4f64], 1, NoNoise)?.run(|_x, _l, d| Ok(d.fill(0.5)))?;
 /// assert!((x[0] - 0.5).abs() < 1e-12);
+/// // PECE: one more evaluation on every step but the first.
+/// let pece = SaSolverComfy::with(3, 4, 0.0, 1.0, (10.0, 0.1), false)?.pece();
+/// assert_eq!(pece.nfe(&grid), 4 + 3);
 /// # Ok::<(), gdf::GdfError>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -1118,7 +1124,10 @@ pub struct SaSolverComfy {
     sigma_start: f64,
     sigma_end: f64,
     simple_order_2: bool,
+    pece: bool,
     step: usize,
+    /// In PECE mode, whether this step's correction is done (its second evaluation next).
+    corrected: bool,
     /// The previous predictor's gradient coefficients over this step's D(1), D(2), ….
     prev: [f64; 4],
     /// The previous predictor's τ.
@@ -1126,9 +1135,10 @@ pub struct SaSolverComfy {
 }
 
 impl SaSolverComfy {
-    /// ComfyUI's SA-Solver: `predictor` order 1–3, `corrector` order 0–4 (0: none), `eta ≥ 0`
-    /// in the σ window `(sigma_start, sigma_end)` (`sigma_start ≥ sigma_end`), `s_noise ≥ 0`.
-    /// ComfyUI's defaults: 3, 4, 1, 1, the model's σ at 20 % and 80 %, `false`.
+    /// ComfyUI's `sa_solver`: `predictor` order 1–3, `corrector` order 0–4 (0: none),
+    /// `eta ≥ 0` in the σ window `(sigma_start, sigma_end)` (`sigma_start ≥ sigma_end`),
+    /// `s_noise ≥ 0`. ComfyUI's defaults: 3, 4, 1, 1, the model's σ at 20 % and 80 %,
+    /// `false`. [`Self::pece`] for `sa_solver_pece`.
     ///
     /// Errors: [`GdfError::OutOfRange`] naming the field.
     pub fn with(
@@ -1163,10 +1173,19 @@ impl SaSolverComfy {
             sigma_start,
             sigma_end,
             simple_order_2,
+            pece: false,
             step: 0,
+            corrected: false,
             prev: [0.0; 4],
             prev_tau: 0.0,
         })
+    }
+
+    /// The same solver in PECE mode (`sa_solver_pece`): the model evaluated again at each
+    /// corrected sample.
+    pub fn pece(mut self) -> Self {
+        self.pece = true;
+        self
     }
 
     /// τ at the level with VE noise level `sigma`.
@@ -1199,42 +1218,57 @@ impl SaSolverComfy {
         let k = (c * e).exp() / c;
         vec![newest * k, older * k]
     }
+
+    /// The corrector order at step `i` of `n` (0: none).
+    fn corrector_order(&self, grid: &Grid, i: usize) -> usize {
+        let n = grid.steps();
+        let to_zero = grid.level(i + 1).lam == f64::INFINITY;
+        if i == 0 || (to_zero && !self.pece) {
+            return 0;
+        }
+        let history = (i + 1).min(self.predictor.max(self.corrector));
+        let cn = self.corrector.min(history);
+        if grid.level(n).lam == f64::INFINITY {
+            cn.min(n - i)
+        } else {
+            cn
+        }
+    }
 }
 
 impl Solver for SaSolverComfy {
     fn name(&self) -> &'static str {
-        "sa_solver"
+        if self.pece {
+            "sa_solver_pece"
+        } else {
+            "sa_solver"
+        }
     }
     fn start(&mut self, grid: &Grid) -> Result<()> {
-        check_finite_start("sa_solver", grid)?;
+        check_finite_start(self.name(), grid)?;
         self.step = 0;
+        self.corrected = false;
         self.prev = [0.0; 4];
         self.prev_tau = 0.0;
         Ok(())
     }
     fn plan(&mut self, grid: &Grid) -> Option<Eval> {
         use super::sa::{gradient_scale, lh};
-        let i = next_step(grid, &mut self.step)?;
+        let i = super::step_of(grid, self.step)?;
         let n = grid.steps();
         let (l, t) = (grid.level(i), grid.level(i + 1));
         let lam = |k: usize| lh(&grid.level(k));
         let to_zero = t.lam == f64::INFINITY;
-        let lower_to_end = grid.level(n).lam == f64::INFINITY;
         let history = (i + 1).min(self.predictor.max(self.corrector));
         let mut p = self.predictor.min(history);
-        let mut cn = if i == 0 || to_zero {
-            0
-        } else {
-            self.corrector.min(history)
-        };
-        if lower_to_end {
+        if grid.level(n).lam == f64::INFINITY {
             p = p.min(n - 1 - i);
-            cn = cn.min(n - i);
         }
+        let cn = self.corrector_order(grid, i);
         // The corrector over [λ̂_{i−1}, λ̂_i] with the previous predictor's τ, replacing that
-        // predictor's gradient terms.
+        // predictor's gradient terms: the corrected sample is x + Σ w·D.
         let mut w = [0.0f64; 4];
-        if cn > 0 {
+        if cn > 0 && !self.corrected {
             let tau = self.prev_tau;
             let prev = grid.level(i - 1);
             let lams: Vec<f64> = (0..cn).map(|k| lam(i - k)).collect();
@@ -1246,10 +1280,39 @@ impl Solver for SaSolverComfy {
             for j in 0..3 {
                 w[j + 1] -= self.prev[j];
             }
+            if self.pece {
+                // Correct in place, then evaluate again at the corrected sample.
+                self.corrected = true;
+                let mut row = Row::new(Dst::Buf(Buf::X)).t(Src::Buf(Buf::X), 1.0);
+                for (j, &wj) in w.iter().enumerate() {
+                    if wj != 0.0 {
+                        row = row.t(Src::D(j as u8), wj);
+                    }
+                }
+                return Some(Eval {
+                    pre: None,
+                    input: Buf::X,
+                    level: l,
+                    post: Pass::one(row),
+                    step: i,
+                    completes_step: false,
+                    order: cn as u8,
+                });
+            }
         }
+        // After a PECE correction the new prediction replaces the newest.
+        let replacing = std::mem::take(&mut self.corrected);
+        let finish = |pass: Pass| {
+            if replacing {
+                pass.replacing_newest()
+            } else {
+                pass
+            }
+        };
+        self.step += 1;
         if to_zero {
             self.prev = [0.0; 4];
-            return Some(Eval::of_order(i, l, x_is_d0(), 1));
+            return Some(Eval::of_order(i, l, finish(x_is_d0()), p.max(cn).max(1)));
         }
         let tau = self.tau(t.sigma());
         let (s, e) = (lh(&l), lh(&t));
@@ -1280,10 +1343,17 @@ impl Solver for SaSolverComfy {
         } else {
             Pass::one(row)
         };
-        Some(Eval::of_order(i, l, pass, p.max(cn)))
+        Some(Eval::of_order(i, l, finish(pass), p.max(cn).max(1)))
     }
     fn nfe(&self, grid: &Grid) -> usize {
-        grid.steps()
+        let extra = if self.pece {
+            (0..grid.steps())
+                .filter(|&i| self.corrector_order(grid, i) > 0)
+                .count()
+        } else {
+            0
+        };
+        grid.steps() + extra
     }
     fn history(&self) -> usize {
         (self.predictor + 1).max(self.corrector).min(4)

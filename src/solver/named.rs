@@ -124,7 +124,7 @@ any_solver!(
     Heunpp2(Heunpp2),
     /// ComfyUI's `deis` (tAB-DEIS; `"deis_tab"` by name).
     DeisTab(DeisTab),
-    /// ComfyUI's `sa_solver` (its τ window comes from the model sampling:
+    /// ComfyUI's `sa_solver` and `sa_solver_pece` (their τ window comes from the model sampling:
     /// [`crate::interop::comfy::sampler`]).
     SaSolverComfy(SaSolverComfy),
 );
@@ -221,8 +221,8 @@ impl AnySolver {
                     message: format!(
                         "{n} (ComfyUI's SA-Solver) takes its τ window from the model's \
                          sampling: use gdf::interop::comfy::sampler(\"sa_solver\", &model_sampling) \
-                         or SaSolverComfy::with (PECE mode is not in gdf); diffusers' SA-Solver \
-                         is SaSolver"
+                         or SaSolverComfy::with (.pece() for PECE); diffusers' SA-Solver is \
+                         SaSolver"
                     ),
                 })
             }

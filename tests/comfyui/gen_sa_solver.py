@@ -1,4 +1,5 @@
-"""Golden data for ComfyUI's `sa_solver` (its SA-Solver, `comfy/k_diffusion/sa_solver.py`).
+"""Golden data for ComfyUI's `sa_solver` and `sa_solver_pece` (its SA-Solver,
+`comfy/k_diffusion/sa_solver.py`).
 
 Runs `sample_sa_solver` (compiled by name out of ComfyUI's `comfy/k_diffusion/sampling.py`,
 with `offset_first_sigma_for_snr`, `sigma_to_half_log_snr` and the whole `sa_solver.py`) on
@@ -11,8 +12,9 @@ replayed from the recorder. Writes `sa_solver.json` next to this file in the sha
 
     COMFY_SRC=/path/to/ComfyUI COMFY_COMMIT=<sha> /tmp/torchvenv/bin/python tests/comfyui/gen_sa_solver.py
 
-The sample after each step is the model's next input (the predictor's output, before the
-next step's corrector), the last one the returned sample. Deterministic.
+The sample after each step is the one the next step starts from (the callback's: the
+predictor's output, before the next step's corrector), the last one the returned sample.
+`sa_solver_pece` is `sample_sa_solver` with `use_pece=True`. Deterministic.
 """
 
 import ast
@@ -81,6 +83,7 @@ class Model(G.Model):
 
 DEFAULTS = {"s_noise": 1.0, "predictor_order": 3, "corrector_order": 4,
             "simple_order_2": False}
+PECE = "use_pece"  # a case kwarg: run sample_sa_solver_pece's mode
 
 
 def run(idx, grid, kwargs, shape, seed, name):
@@ -89,6 +92,7 @@ def run(idx, grid, kwargs, shape, seed, name):
     src = S.Source(rng)
     skw = dict(DEFAULTS)
     skw.update(kwargs)
+    sampler = "sa_solver_pece" if skw.get(PECE) else "sa_solver"
     sigmas = S.kd_grid(grid)
     n = len(sigmas) - 1
     logsnr = [S.lam_of_sigma(s) for s in sigmas.tolist()]
@@ -97,11 +101,13 @@ def run(idx, grid, kwargs, shape, seed, name):
     x = torch.tensor(x_init) / a0  # x_ve
     rec = S.Recorder(model, src, shape)
     m = Model(rec)
+    pece = skw.pop(PECE, False)
     xf = NS["sample_sa_solver"](m, x, sigmas.clone(), extra_args={}, callback=rec.callback,
-                                disable=True, noise_sampler=rec.replay, **skw)
+                                disable=True, noise_sampler=rec.replay, use_pece=pece, **skw)
     xs = []
     for i in range(n):
-        xv = m.inputs[i + 1] if i + 1 < n else xf
+        # The sample each step starts from (the callback's: before a PECE correction).
+        xv = rec.starts[i + 1] if i + 1 < n else xf
         a, _ = S.ab(logsnr[i + 1])
         xs.append((a * xv).numpy())
     out = {
@@ -117,8 +123,8 @@ def run(idx, grid, kwargs, shape, seed, name):
     window = [SD.percent_to_sigma(0.2), SD.percent_to_sigma(0.8)]
     shas = ", ".join(f"{k} {v[:16]}" for k, v in SHA.items())
     case = {
-        "id": f"solvers/comfyui/{idx:03d}/sa_solver",
-        "sampler": "sa_solver",
+        "id": f"solvers/comfyui/{idx:03d}/{sampler}",
+        "sampler": sampler,
         "source": f"ComfyUI {G.COMMIT[:12]} comfy/k_diffusion/sampling.py: sample_sa_solver "
         f"(sha256 {shas})",
         "scaler": "vp",
@@ -142,6 +148,9 @@ CASES = [
     (G.karras(3, 0.05, 10.0), {}, [3, 2], 605, "sa_3_steps"),
     (G.karras(14, 0.03, 14.6), {"predictor_order": 2, "corrector_order": 3, "s_noise": 0.0},
      [2, 5], 606, "sa_ode"),
+    (G.karras(10, 0.03, 14.6), {PECE: True}, [2, 1, 3, 4], 607, "sa_pece_karras_10"),
+    (G.expo(7, 0.1, 14.6), {PECE: True, "predictor_order": 2, "corrector_order": 2,
+                            "simple_order_2": True}, [2, 5], 608, "sa_pece_simple"),
 ]
 
 

@@ -301,7 +301,7 @@ pub fn build(case: &Value, steps: usize) -> R<(AnySolver, Option<Churn>)> {
             "uni_pc" | "uni_pc_bh2" => AnySolver::from_name(name).map_err(|e| e.to_string())?,
             // ComfyUI's SA-Solver: its τ window from the model sampling's percent_to_sigma,
             // which must give the window ComfyUI used.
-            "sa_solver" => {
+            "sa_solver" | "sa_solver_pece" => {
                 if s_of(p.take("model_sampling"), "model_sampling")? != "sd" {
                     return Err("sa_solver cases run on Stable Diffusion's sampling".into());
                 }
@@ -319,6 +319,7 @@ pub fn build(case: &Value, steps: usize) -> R<(AnySolver, Option<Churn>)> {
                     window,
                     p.b("simple_order_2", false)?,
                 )
+                .map(|s| if name == "sa_solver" { s } else { s.pece() })
                 .map(AnySolver::SaSolverComfy))?
             }
             // ComfyUI's `deis` (tAB-DEIS): a k-diffusion-style case with a grid.
