@@ -1279,10 +1279,10 @@ fn counter_noise_runs(
 ) -> (Vec<f32>, Vec<f32>) {
     use gdf::kernel::solver::{DeviceNoise, DeviceRun};
     use gdf::scaler::Vp;
-    use gdf::solver::{AnySolver, CounterNoise, Grid, Run};
+    use gdf::solver::{CounterNoise, Grid, Run};
     let grid = Grid::new(&Vp, lams).unwrap();
     let host = Run::new(
-        AnySolver::from_name(name).unwrap(),
+        solver_named(name),
         grid.clone(),
         x_init.to_vec(),
         batch,
@@ -1296,7 +1296,7 @@ fn counter_noise_runs(
     .unwrap();
     let mut run = DeviceRun::<f32, _>::new(
         c,
-        AnySolver::from_name(name).unwrap(),
+        solver_named(name),
         grid,
         &up(c, x_init),
         batch,
@@ -1311,10 +1311,19 @@ fn counter_noise_runs(
     (host, down(c, run.x()))
 }
 
+/// A solver by gdf's name, or ComfyUI's SA-Solver names on Stable Diffusion's sampling.
+fn solver_named(name: &str) -> gdf::solver::AnySolver {
+    if name.starts_with("sa_solver") {
+        let sd = gdf::interop::comfy::ModelSampling::default();
+        return gdf::interop::comfy::sampler(name, &sd).unwrap();
+    }
+    gdf::solver::AnySolver::from_name(name).unwrap()
+}
+
 /// Counter noise on the device is the host's: a stochastic solver from the same seed ends at
 /// the same samples (f32 rounding apart); ComfyUI's gradient estimation and iPNDM (their
-/// history holds the derivatives) and SEEDS-3 (three stages, the noise carried through Aux)
-/// too.
+/// history holds the derivatives), SEEDS-3 (three stages, the noise carried through Aux) and
+/// SA-Solver (PECE's in-place correction and replaced prediction) too.
 #[test]
 fn counter_noise_solvers_on_the_device_match_the_host() {
     let Some(c) = client() else { return };
@@ -1334,6 +1343,9 @@ fn counter_noise_solvers_on_the_device_match_the_host() {
         "res_multistep_ancestral",
         "heunpp2",
         "deis_tab",
+        "sa_solver",
+        "sa_solver_pece",
+        "uni_pc_bh2",
     ] {
         let (host, dev) = counter_noise_runs(&c, name, &lams, &x_init, batch);
         assert_x_matches_host(name, &dev, &host);
