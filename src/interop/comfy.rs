@@ -36,9 +36,9 @@
 //!
 //! At parity with ComfyUI's own functions (`tests/comfyui/schedulers.json`, made by
 //! `tests/comfyui/gen_schedulers.py` out of a ComfyUI checkout): every scheduler on every
-//! model sampling,
-//! step counts and table indices exact, σ's within two float32 ulps (one on the committed
-//! set: torch's vectorised `exp`, `tan` and `pow` differ from Rust's in the last bit).
+//! model sampling, step counts and table indices exact, σ's within two float32 ulps (one on
+//! the committed set: torch's vectorised `exp`, `tan` and `pow` differ from Rust's in the
+//! last bit).
 //!
 //! ```
 //! use gdf::interop::comfy::{calculate_sigmas, ModelSampling, Scheduler};

@@ -1318,23 +1318,13 @@ impl Solver for SaSolverComfy {
         let (s, e) = (lh(&l), lh(&t));
         let h = e - s;
         let kx = (-tau * tau * h).exp() * t.b / l.b;
-        let kg = gradient_scale(tau, &t);
         let g = if p > 0 {
             let lams: Vec<f64> = (0..p).map(|k| lam(i - k)).collect();
             self.coefficients(&lams, s, e, tau, false)
         } else {
             Vec::new()
         };
-        let mut row = Row::new(Dst::Buf(Buf::X)).t(Src::Buf(Buf::X), kx);
-        let mut prev = [0.0; 4];
-        for (j, wj) in w.iter().enumerate() {
-            let gj = g.get(j).map_or(0.0, |g| kg * g);
-            prev[j] = gj;
-            let coef = kx * wj + gj;
-            if coef != 0.0 {
-                row = row.t(Src::D(j as u8), coef);
-            }
-        }
+        let (row, prev) = super::sa::predictor_row(kx, gradient_scale(tau, &t), &w, &g);
         self.prev = prev;
         self.prev_tau = tau;
         let pass = if tau > 0.0 && self.s_noise > 0.0 {

@@ -163,6 +163,23 @@ pub(super) fn gradient_scale(tau: f64, target: &Level) -> f64 {
     (1.0 + tau * tau) * target.b * (-tau * tau * lh(target)).exp()
 }
 
+/// The predictor's row `x' = kx·(x + Σ w·D) + Σ kg·g·D` (the corrector's terms `w` carried
+/// through), and the predictor's own gradient coefficients `kg·g` (what the next corrector
+/// replaces), over D(0), D(1), ….
+pub(super) fn predictor_row(kx: f64, kg: f64, w: &[f64; 4], g: &[f64]) -> (Row, [f64; 4]) {
+    let mut row = Row::new(Dst::Buf(Buf::X)).t(Src::Buf(Buf::X), kx);
+    let mut prev = [0.0; 4];
+    for (j, wj) in w.iter().enumerate() {
+        let gj = g.get(j).map_or(0.0, |g| kg * g);
+        prev[j] = gj;
+        let coef = kx * wj + gj;
+        if coef != 0.0 {
+            row = row.t(Src::D(j as u8), coef);
+        }
+    }
+    (row, prev)
+}
+
 /// Half-logSNR of a level.
 pub(super) fn lh(l: &Level) -> f64 {
     0.5 * l.lam
@@ -243,17 +260,7 @@ impl Solver for SaSolver {
                 g[1] -= add;
             }
             let kx = (-tau * tau * h).exp() * t.b / l.b;
-            let kg = gradient_scale(tau, &t);
-            let mut row = Row::new(Dst::Buf(Buf::X)).t(Src::Buf(Buf::X), kx);
-            let mut prev = [0.0; 4];
-            for (j, wj) in w.iter().enumerate() {
-                let gj = g.get(j).map_or(0.0, |g| kg * g);
-                prev[j] = gj;
-                let coef = kx * wj + gj;
-                if coef != 0.0 {
-                    row = row.t(Src::D(j as u8), coef);
-                }
-            }
+            let (row, prev) = predictor_row(kx, gradient_scale(tau, &t), &w, &g);
             self.prev = prev;
             let noise = t.b * (-(-2.0 * tau * tau * h).exp_m1()).sqrt();
             Pass::one(row.t(Src::Noise(0), noise)).increment(l, t)
