@@ -1084,19 +1084,9 @@ fn linear_quadratic(
                 expected: "at least 1 and fewer than the steps",
             });
         }
-        let (lsf, n) = (ls as f64, steps as f64);
-        let diff = lsf - threshold_noise * n;
-        let q = (steps - ls) as f64;
-        let qc = diff / (lsf * (q * q));
-        let lc = threshold_noise / lsf - 2.0 * diff / (q * q);
-        let c = qc * (lsf * lsf);
-        let mut s: Vec<f64> = (0..ls).map(|i| i as f64 * threshold_noise / lsf).collect();
-        s.extend((ls..steps).map(|i| {
-            let i = i as f64;
-            qc * (i * i) + lc * i + c
-        }));
-        s.push(1.0);
-        s.into_iter().map(|x| 1.0 - x).collect()
+        let mut s = super::diffusers::mochi_sigmas(steps, threshold_noise, ls);
+        s.push(0.0); // 1 − 1
+        s
     };
     Ok(schedule.into_iter().map(|x| x as f32 * sigma_max).collect())
 }

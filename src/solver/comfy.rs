@@ -1273,22 +1273,12 @@ impl Solver for SaSolverComfy {
             let prev = grid.level(i - 1);
             let lams: Vec<f64> = (0..cn).map(|k| lam(i - k)).collect();
             let g = self.coefficients(&lams, lh(&prev), lh(&l), tau, true);
-            let k = gradient_scale(tau, &l);
-            for (j, gj) in g.iter().enumerate() {
-                w[j] += k * gj;
-            }
-            for j in 0..3 {
-                w[j + 1] -= self.prev[j];
-            }
+            w = super::sa::corrector_terms(&g, gradient_scale(tau, &l), &self.prev);
             if self.pece {
-                // Correct in place, then evaluate again at the corrected sample.
+                // Correct in place (`x + Σ w·D`: the predictor row with no step), then
+                // evaluate again at the corrected sample.
                 self.corrected = true;
-                let mut row = Row::new(Dst::Buf(Buf::X)).t(Src::Buf(Buf::X), 1.0);
-                for (j, &wj) in w.iter().enumerate() {
-                    if wj != 0.0 {
-                        row = row.t(Src::D(j as u8), wj);
-                    }
-                }
+                let (row, _) = super::sa::predictor_row(1.0, 0.0, &w, &[]);
                 return Some(Eval {
                     pre: None,
                     input: Buf::X,

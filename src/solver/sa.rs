@@ -163,6 +163,20 @@ pub(super) fn gradient_scale(tau: f64, target: &Level) -> f64 {
     (1.0 + tau * tau) * target.b * (-tau * tau * lh(target)).exp()
 }
 
+/// The corrector's terms `w` over D(0), D(1), …: its gradient `k·g` less the previous
+/// predictor's `prev` (over the previous step's D(0), D(1), …, now D(1), D(2), …), so the
+/// corrected sample is `x + Σ w·D`.
+pub(super) fn corrector_terms(g: &[f64], k: f64, prev: &[f64; 4]) -> [f64; 4] {
+    let mut w = [0.0f64; 4];
+    for (j, gj) in g.iter().enumerate() {
+        w[j] += k * gj;
+    }
+    for j in 0..3 {
+        w[j + 1] -= prev[j];
+    }
+    w
+}
+
 /// The predictor's row `x' = kx·(x + Σ w·D) + Σ kg·g·D` (the corrector's terms `w` carried
 /// through), and the predictor's own gradient coefficients `kg·g` (what the next corrector
 /// replaces), over D(0), D(1), ….
@@ -222,13 +236,7 @@ impl Solver for SaSolver {
                 g[0] += add;
                 g[1] -= add;
             }
-            let k = gradient_scale(tau, &l);
-            for (j, gj) in g.iter().enumerate() {
-                w[j] += k * gj;
-            }
-            for j in 0..3 {
-                w[j + 1] -= self.prev[j];
-            }
+            w = corrector_terms(&g, gradient_scale(tau, &l), &self.prev);
         }
         // Orders (diffusers: lower_order_final caps them near the end, the warm-up at the
         // start).

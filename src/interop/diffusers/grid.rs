@@ -259,12 +259,18 @@ pub fn linear_quadratic_sigmas(
             expected: "at least 1 and below the step count",
         });
     }
+    Ok(mochi_sigmas(n, threshold_noise, l))
+}
+
+/// Mochi's schedule's `n` σ's (`1 − x_i`, see [`linear_quadratic_sigmas`]) for settings the
+/// caller has checked (`n ≥ 2`, `1 ≤ l < n`); ComfyUI's `linear_quadratic` scheduler shares it.
+pub(crate) fn mochi_sigmas(n: usize, threshold_noise: f64, l: usize) -> Vec<f64> {
     let (lf, q) = (l as f64, (n - l) as f64);
     let diff = lf - threshold_noise * n as f64;
     let qc = diff / (lf * (q * q));
     let lc = threshold_noise / lf - 2.0 * diff / (q * q);
     let c = qc * (lf * lf);
-    Ok((0..n)
+    (0..n)
         .map(|i| {
             let i = i as f64;
             let x = if i < lf {
@@ -274,7 +280,7 @@ pub fn linear_quadratic_sigmas(
             };
             1.0 - x
         })
-        .collect())
+        .collect()
 }
 
 impl GridSpec {

@@ -66,6 +66,7 @@ mod grid;
 mod inverse;
 mod schedulers;
 
+pub(crate) use grid::mochi_sigmas;
 pub use grid::{linear_quadratic_sigmas, GridSpec, PipelineSigmas};
 pub use inverse::{load_inverse, LoadedInverse};
 
