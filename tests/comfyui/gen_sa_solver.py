@@ -21,7 +21,6 @@ import ast
 import hashlib
 import math
 import os
-import sys
 import types
 
 import numpy as np
@@ -94,7 +93,6 @@ def run(idx, grid, kwargs, shape, seed, name):
     skw.update(kwargs)
     sampler = "sa_solver_pece" if skw.get(PECE) else "sa_solver"
     sigmas = S.kd_grid(grid)
-    n = len(sigmas) - 1
     logsnr = [S.lam_of_sigma(s) for s in sigmas.tolist()]
     x_init = S.draw_x_init(rng, model, shape, logsnr[0])
     a0, _ = S.ab(logsnr[0])
@@ -104,37 +102,14 @@ def run(idx, grid, kwargs, shape, seed, name):
     pece = skw.pop(PECE, False)
     xf = NS["sample_sa_solver"](m, x, sigmas.clone(), extra_args={}, callback=rec.callback,
                                 disable=True, noise_sampler=rec.replay, use_pece=pece, **skw)
-    xs = []
-    for i in range(n):
-        # The sample each step starts from (the callback's: before a PECE correction).
-        xv = rec.starts[i + 1] if i + 1 < n else xf
-        a, _ = S.ab(logsnr[i + 1])
-        xs.append((a * xv).numpy())
-    out = {
-        "x": np.stack(xs),
-        "denoised": torch.stack(rec.den).numpy(),
-        "eval_logsnr": rec.lams,
-        "calls": len(rec.lams),
-    }
-    inp = {"logsnr": logsnr, "x_init": x_init, "model": model.spec()}
-    if rec.noises:
-        inp["noise"] = np.stack(rec.noises)
-        out["noise_step"] = rec.nsteps
     window = [SD.percent_to_sigma(0.2), SD.percent_to_sigma(0.8)]
     shas = ", ".join(f"{k} {v[:16]}" for k, v in SHA.items())
-    case = {
-        "id": f"solvers/comfyui/{idx:03d}/{sampler}",
-        "sampler": sampler,
-        "source": f"ComfyUI {G.COMMIT[:12]} comfy/k_diffusion/sampling.py: sample_sa_solver "
-        f"(sha256 {shas})",
-        "scaler": "vp",
-        "name": name,
-        "params": {"grid": grid,
-                   "sampler_kwargs": dict(skw, model_sampling="sd", tau_window=window)},
-        "input": inp,
-        "output": out,
-    }
-    return S.enc(case)
+    source = (f"ComfyUI {G.COMMIT[:12]} comfy/k_diffusion/sampling.py: sample_sa_solver "
+              f"(sha256 {shas})")
+    params = {"grid": grid, "sampler_kwargs": dict(skw, model_sampling="sd", tau_window=window)}
+    # The samples the steps start from: the callback's, before a PECE correction.
+    return G.case(idx, sampler, source, name, params, rec, rec.starts, xf, logsnr, x_init,
+                  model)
 
 
 CASES = [

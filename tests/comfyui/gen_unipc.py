@@ -19,7 +19,6 @@ shared format's UniPC cases record it), the last one the returned sample. Needs 
 """
 
 import hashlib
-import math
 import os
 import sys
 import types
@@ -66,7 +65,6 @@ def run(idx, sampler, grid, shape, seed, name):
     model = S.Mixture(rng)
     src = S.Source(rng)
     sigmas = S.kd_grid(grid)
-    n = len(sigmas) - 1
     lam_sigmas = sigmas.clone()
     if float(lam_sigmas[-1]) == 0.0:
         lam_sigmas[-1] = 0.001  # what ComfyUI's sample_unipc steps to
@@ -78,9 +76,20 @@ def run(idx, sampler, grid, shape, seed, name):
     m = Model(rec)
     fn = U["sample_unipc"] if sampler == "uni_pc" else U["sample_unipc_bh2"]
     xf = fn(m, x, sigmas.clone(), extra_args={}, callback=None, disable=True)
+    source = (f"ComfyUI {COMMIT[:12]} comfy/extra_samplers/uni_pc.py (sha256 {SHA[:16]}): "
+              f"sample_unipc{'_bh2' if sampler == 'uni_pc_bh2' else ''}")
+    return case(idx, sampler, source, name, {"grid": grid, "sampler_kwargs": {}},
+                rec, m.inputs, xf, logsnr, x_init, model)
+
+
+def case(idx, sampler, source, name, params, rec, starts, xf, logsnr, x_init, model):
+    """A case in the shared format: the sample after each step (`starts[i + 1]`, the one the
+    next step starts from, as x_ve; the returned `xf` last) in gdf's frame, every evaluation's
+    denoised and logSNR, and the recorder's noise with its steps."""
+    n = len(logsnr) - 1
     xs = []
     for i in range(n):
-        xv = m.inputs[i + 1] if i + 1 < n else xf
+        xv = starts[i + 1] if i + 1 < n else xf
         a, _ = S.ab(logsnr[i + 1])
         xs.append((a * xv).numpy())
     out = {
@@ -90,18 +99,19 @@ def run(idx, sampler, grid, shape, seed, name):
         "calls": len(rec.lams),
     }
     inp = {"logsnr": logsnr, "x_init": x_init, "model": model.spec()}
-    case = {
+    if rec.noises:
+        inp["noise"] = np.stack(rec.noises)
+        out["noise_step"] = rec.nsteps
+    return S.enc({
         "id": f"solvers/comfyui/{idx:03d}/{sampler}",
         "sampler": sampler,
-        "source": f"ComfyUI {COMMIT[:12]} comfy/extra_samplers/uni_pc.py (sha256 {SHA[:16]}): "
-        f"sample_unipc{'_bh2' if sampler == 'uni_pc_bh2' else ''}",
+        "source": source,
         "scaler": "vp",
         "name": name,
-        "params": {"grid": grid, "sampler_kwargs": {}},
+        "params": params,
         "input": inp,
         "output": out,
-    }
-    return S.enc(case)
+    })
 
 
 def karras(n, lo, hi, rho=7.0):
